@@ -1,0 +1,28 @@
+import type { CallOptions } from '../core/types.js';
+
+/**
+ * Runs one PowerShell script with one JSON argument and returns the one JSON document it wrote.
+ * The argument is data: implementations pass it so that the script decodes it (never by
+ * interpolating values into code). Errors are HvsnapErrors: `transport_failed` (retryable when the
+ * connection dropped), `timeout`, `aborted`, `host_key_mismatch`, or the script's own error.
+ */
+export interface Shell {
+  /** where scripts run, for messages: `local`, `ssh://user@host:22` (never a secret) */
+  readonly target: string;
+  run<T = unknown>(args: ShellRunArgs, opts?: ShellCallOptions): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface ShellRunArgs {
+  /** script name, for logs and errors, e.g. `create-checkpoint.ps1` */
+  name: string;
+  /** the script's source text */
+  script: string;
+  /** the one argument, JSON-serialisable */
+  input: unknown;
+}
+
+export interface ShellCallOptions extends CallOptions {
+  /** ms; the remote process is stopped too when it passes */
+  timeoutMs?: number;
+}

@@ -1,0 +1,68 @@
+import type { ByteRange } from '../core/types.js';
+
+/**
+ * The VHDX API the rest of hvsnap uses (lab, data mover, restore). Implemented in src/vhdx.
+ * All sizes and offsets in bytes.
+ */
+
+export interface CreateVhdxOptions {
+  /** virtual size in bytes; a multiple of the logical sector size */
+  virtualSize: number;
+  /** payload block size in bytes, a power of two from 1 MiB to 256 MiB; default 32 MiB */
+  blockSize?: number;
+  /** default 512 */
+  logicalSectorSize?: 512 | 4096;
+  /** default 4096 */
+  physicalSectorSize?: 512 | 4096;
+  /** a fixed disk (every block allocated up front); default false: dynamic */
+  fixed?: boolean;
+  /** the virtual disk id (GUID string); default random */
+  virtualDiskId?: string;
+}
+
+export interface OpenVhdxOptions {
+  /** open for writing (never used on a snapshot) */
+  writable?: boolean;
+  /**
+   * Maps a parent locator's host path (e.g. `C:\ClusterStorage\Volume1\a.vhdx`) to a local path,
+   * for differencing disks. Returns undefined when it cannot.
+   */
+  resolveParent?: (hostPath: string, locator: Record<string, string>) => string | undefined;
+}
+
+/** An open VHDX image: reads the virtual disk, with any pending log replayed in memory. */
+export interface VhdxImage {
+  readonly path: string;
+  readonly virtualSize: number;
+  readonly blockSize: number;
+  readonly logicalSectorSize: number;
+  readonly physicalSectorSize: number;
+  /** GUID string, lowercase, 8-4-4-4-12 */
+  readonly virtualDiskId: string;
+  readonly hasParent: boolean;
+  /** bytes read from the underlying file(s) so far (for "reads only what changed" accounting) */
+  readonly stats: { fileBytesRead: number };
+
+  /** The virtual bytes at [offset, offset+length); zeros where nothing is stored. */
+  read(offset: number, length: number): Promise<Buffer>;
+  /** Same as read, into a caller's buffer (buf.length bytes). */
+  readInto(buf: Buffer, offset: number): Promise<void>;
+  /** Sorted virtual ranges that may hold non-zero data; everything outside reads as zeros. */
+  allocatedRanges(): Promise<ByteRange[]>;
+  /** Writes virtual bytes (writable images only), allocating blocks as needed. */
+  write(offset: number, data: Uint8Array): Promise<void>;
+  /** Makes written data and metadata durable (fsync). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** One piece of a disk for the streaming builder: ascending, non-overlapping. */
+export interface VhdxChunk {
+  offset: number;
+  data: Uint8Array;
+}
+
+export interface WriteVhdxStreamOptions extends CreateVhdxOptions {
+  /** the disk's content; absent ranges are zeros (blocks not allocated) */
+  source: AsyncIterable<VhdxChunk>;
+}
