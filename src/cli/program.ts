@@ -32,7 +32,7 @@ export type CommandModule = (kit: CommandKit) => Command;
  * Runs the CLI in-process and returns the exit code. The entry point alone calls process.exit;
  * tests call this with buffers.
  */
-export async function runCli(argv: string[], io: CliIo, modules: CommandModule[], signal = new AbortController().signal): Promise<number> {
+export async function runCli(argv: string[], io: CliIo, modules: CommandModule[], signal: AbortSignal = new AbortController().signal): Promise<number> {
   let exitCode: number = ExitCode.ok;
   const program = new Command('hvsnap')
     .description('Back up Hyper-V VMs from storage-array snapshots through an off-host proxy')

@@ -1,0 +1,198 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { withFileLock } from '../../src/core/file-lock.js';
+import type { VolumeIdentity } from '../../src/core/types.js';
+import { readVolumeMarker, VOLUME_MARKER, volumeLockPath } from '../../src/core/volume-marker.js';
+
+/**
+ * The lab array's "REST API": volumes are folders under `volumesDir`; a snapshot is a hard-linked
+ * tree of them (O(files), never O(bytes): the lab host breaks the sharing before it writes, the
+ * array's copy-on-write); a presentation is a record pointing a host at a snapshot's folders.
+ */
+export interface LabArrayPaths {
+  volumesDir: string;
+  stateDir: string;
+}
+
+export interface LabVolumeRecord {
+  id: string;
+  dir: string;
+  identity: VolumeIdentity;
+}
+
+export interface LabSnapshotRecord {
+  name: string;
+  id: string;
+  consistencyGroup: boolean;
+  createdAt: string;
+  volumes: Array<{ volumeId: string; snapshotId: string; dir: string; sourceIdentity: VolumeIdentity }>;
+}
+
+export interface LabPresentationRecord {
+  name: string;
+  snapshotName: string;
+  host: string;
+  luns: Array<{ volumeId: string; sourceIdentity: VolumeIdentity; identity: VolumeIdentity; lun: number; path: string }>;
+}
+
+const SAFE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,200}$/;
+
+export class LabArrayClient {
+  constructor(private readonly paths: LabArrayPaths) {}
+
+  isSafeName(name: string): boolean {
+    return SAFE.test(name) && !name.includes('..');
+  }
+
+  async listVolumes(): Promise<LabVolumeRecord[]> {
+    let names: string[];
+    try {
+      names = (await readdir(this.paths.volumesDir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+    } catch {
+      return [];
+    }
+    const out: LabVolumeRecord[] = [];
+    for (const id of names.sort()) {
+      const dir = join(this.paths.volumesDir, id);
+      try {
+        out.push({ id, dir, identity: (await readVolumeMarker(dir)).identity });
+      } catch {
+        // a folder without a marker is not a volume
+      }
+    }
+    return out;
+  }
+
+  private snapshotsDir(): string {
+    return join(this.paths.stateDir, 'snapshots');
+  }
+
+  async getSnapshot(name: string): Promise<LabSnapshotRecord | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.snapshotsDir(), name, 'snapshot.json'), 'utf8')) as LabSnapshotRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async listSnapshots(): Promise<LabSnapshotRecord[]> {
+    let names: string[] = [];
+    try {
+      names = await readdir(this.snapshotsDir());
+    } catch {
+      return [];
+    }
+    const out: LabSnapshotRecord[] = [];
+    for (const n of names.filter((x) => !x.startsWith('.')).sort()) {
+      const s = await this.getSnapshot(n);
+      if (s) out.push(s);
+    }
+    return out;
+  }
+
+  /** One point in time for all volumes: every volume's lock is held while the trees are linked. */
+  async createSnapshot(name: string, volumes: LabVolumeRecord[], consistencyGroup: boolean): Promise<LabSnapshotRecord> {
+    const tmp = join(this.snapshotsDir(), `.tmp-${name}-${randomUUID().slice(0, 8)}`);
+    await mkdir(tmp, { recursive: true });
+    try {
+      const sorted = [...volumes].sort((a, b) => a.id.localeCompare(b.id));
+      const linkAll = async (i: number): Promise<void> => {
+        if (i === sorted.length) {
+          for (const v of sorted) await linkTree(v.dir, join(tmp, v.id));
+          return;
+        }
+        await withFileLock(volumeLockPath(sorted[i].dir), () => linkAll(i + 1), { what: `lab volume ${sorted[i].id}` });
+      };
+      await linkAll(0);
+      const record: LabSnapshotRecord = {
+        name,
+        id: randomUUID(),
+        consistencyGroup,
+        createdAt: new Date().toISOString(),
+        volumes: volumes.map((v) => ({ volumeId: v.id, snapshotId: `${v.id}.${name}`, dir: join(this.snapshotsDir(), name, v.id), sourceIdentity: v.identity })),
+      };
+      await writeFile(join(tmp, 'snapshot.json'), JSON.stringify(record, null, 2));
+      await rename(tmp, join(this.snapshotsDir(), name));
+      return record;
+    } catch (e) {
+      await rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  async deleteSnapshot(name: string): Promise<void> {
+    const dir = join(this.snapshotsDir(), name);
+    const trash = join(this.snapshotsDir(), `.del-${name}-${randomUUID().slice(0, 8)}`);
+    try {
+      await rename(dir, trash);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    await rm(trash, { recursive: true, force: true });
+  }
+
+  private presentationFile(name: string): string {
+    return join(this.paths.stateDir, 'presentations', `${name}.json`);
+  }
+
+  async getPresentation(name: string): Promise<LabPresentationRecord | undefined> {
+    try {
+      return JSON.parse(await readFile(this.presentationFile(name), 'utf8')) as LabPresentationRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async listPresentations(): Promise<LabPresentationRecord[]> {
+    let files: string[] = [];
+    try {
+      files = await readdir(join(this.paths.stateDir, 'presentations'));
+    } catch {
+      return [];
+    }
+    const out: LabPresentationRecord[] = [];
+    for (const f of files.filter((x) => x.endsWith('.json'))) {
+      const p = await this.getPresentation(f.slice(0, -5));
+      if (p) out.push(p);
+    }
+    return out;
+  }
+
+  async createPresentation(name: string, snapshot: LabSnapshotRecord, host: string): Promise<LabPresentationRecord> {
+    const record: LabPresentationRecord = {
+      name,
+      snapshotName: snapshot.name,
+      host,
+      luns: snapshot.volumes.map((v, i) => ({
+        volumeId: v.volumeId,
+        sourceIdentity: v.sourceIdentity,
+        // a presented image is a LUN of its own, with its own page-83 identity
+        identity: { kind: 'naa', id: ('6001405' + randomBytes(13).toString('hex')).slice(0, 32) },
+        lun: i + 1,
+        path: v.dir,
+      })),
+    };
+    await mkdir(join(this.paths.stateDir, 'presentations'), { recursive: true });
+    const file = this.presentationFile(name);
+    await writeFile(`${file}.tmp`, JSON.stringify(record, null, 2));
+    await rename(`${file}.tmp`, file);
+    return record;
+  }
+
+  async deletePresentation(name: string): Promise<void> {
+    await rm(this.presentationFile(name), { force: true });
+  }
+}
+
+/** Mirrors a folder tree with hard links (the marker is copied: a snapshot has no identity of its own). */
+async function linkTree(from: string, to: string): Promise<void> {
+  await mkdir(to, { recursive: true });
+  for (const entry of await readdir(from, { withFileTypes: true })) {
+    const src = join(from, entry.name);
+    const dst = join(to, entry.name);
+    if (entry.isDirectory()) await linkTree(src, dst);
+    else if (entry.isFile() && entry.name !== VOLUME_MARKER) await link(src, dst);
+  }
+}

@@ -1,0 +1,34 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { writeVolumeMarker, type VolumeMarker } from '../../src/core/volume-marker.js';
+import { defineProvider } from '../sdk/define-provider.js';
+import { LabArrayClient } from './client.js';
+import { createLabProviderInstance } from './provider.js';
+
+export const labProviderConfigSchema = z
+  .object({
+    /** folder whose subfolders are the array's volumes */
+    volumesDir: z.string().min(1),
+    /** folder where the array keeps snapshots and presentations */
+    stateDir: z.string().min(1),
+    /** operations to fail, for tests and demos */
+    failOn: z.array(z.enum(['createSnapshot', 'deleteSnapshot', 'present', 'unpresent'])).default([]),
+  })
+  .strict();
+
+export type LabProviderConfig = z.input<typeof labProviderConfigSchema>;
+
+/** The lab array: volumes are folders, snapshots are hard-linked trees of them. */
+export const labProvider = defineProvider({
+  name: 'lab',
+  configSchema: labProviderConfigSchema,
+  create: (config) => createLabProviderInstance(new LabArrayClient(config), { failOn: config.failOn }),
+});
+
+/** Makes a new lab volume (a folder with an NAA identity) under `volumesDir`. */
+export async function createLabVolume(args: { volumesDir: string; name: string }): Promise<VolumeMarker> {
+  const dir = join(args.volumesDir, args.name);
+  await mkdir(dir, { recursive: true });
+  return writeVolumeMarker(dir, args.name);
+}

@@ -1,0 +1,103 @@
+import type { CallOptions, VolumeIdentity } from '../../src/core/types.js';
+import { throwIfAborted } from '../../src/core/errors.js';
+import type { ArrayVolume, Presentation, ProbeResult, Provider, ProviderCapabilities, ProxyHost, SnapshotSet } from '../sdk/provider.js';
+import type { LabArrayClient, LabPresentationRecord, LabSnapshotRecord } from './client.js';
+import { injectedFault, labError } from './errors.js';
+
+export interface LabProviderOptions {
+  /** array operations that fail, for tests: e.g. `['createSnapshot']` */
+  failOn: string[];
+}
+
+/** The lab array as a Provider. */
+export function createLabProviderInstance(client: LabArrayClient, options: LabProviderOptions): Provider {
+  const capabilities: ProviderCapabilities = { consistencyGroups: true, presentation: 'direct', readOnlyPresentation: true };
+  const fault = (op: string) => {
+    if (options.failOn.includes(op)) throw injectedFault(op);
+  };
+  const checkName = (name: string, field: string) => {
+    if (!client.isSafeName(name)) throw labError('invalid', `invalid ${field} "${name}"`, { field });
+  };
+
+  return {
+    name: 'lab',
+    capabilities,
+
+    async probe(_args, opts?: CallOptions): Promise<ProbeResult> {
+      throwIfAborted(opts?.signal);
+      const volumes = await client.listVolumes();
+      return { vendor: 'hvsnap lab array', model: 'folders', version: '1', details: { volumes: volumes.length } };
+    },
+
+    async resolveVolumes(args: { identities: VolumeIdentity[] }, opts?: CallOptions): Promise<ArrayVolume[]> {
+      throwIfAborted(opts?.signal);
+      const volumes = await client.listVolumes();
+      return args.identities.map((identity) => {
+        const v = volumes.find((x) => x.identity.id.toLowerCase() === identity.id.toLowerCase());
+        if (!v) throw labError('not_found', `no lab volume has identity ${identity.kind}.${identity.id}`, { volume: identity.id });
+        return { id: v.id, name: v.id, identity: v.identity };
+      });
+    },
+
+    async createSnapshot(args: { name: string; volumeIds: string[]; consistencyGroup: boolean }, opts?: CallOptions): Promise<SnapshotSet> {
+      throwIfAborted(opts?.signal);
+      checkName(args.name, 'snapshot name');
+      const existing = await client.getSnapshot(args.name);
+      if (existing) return toSet(existing);
+      fault('createSnapshot');
+      if (args.volumeIds.length === 0) throw labError('invalid', 'a snapshot needs at least one volume', { field: 'volumeIds' });
+      const all = await client.listVolumes();
+      const volumes = args.volumeIds.map((id) => {
+        const v = all.find((x) => x.id === id);
+        if (!v) throw labError('not_found', `no lab volume ${id}`, { volume: id });
+        return v;
+      });
+      return toSet(await client.createSnapshot(args.name, volumes, args.consistencyGroup && volumes.length > 1));
+    },
+
+    async listSnapshots(args: { prefix?: string }, opts?: CallOptions): Promise<SnapshotSet[]> {
+      throwIfAborted(opts?.signal);
+      return (await client.listSnapshots()).filter((s) => !args.prefix || s.name.startsWith(args.prefix)).map(toSet);
+    },
+
+    async deleteSnapshot(args: { name: string }, opts?: CallOptions): Promise<void> {
+      throwIfAborted(opts?.signal);
+      checkName(args.name, 'snapshot name');
+      fault('deleteSnapshot');
+      for (const p of await client.listPresentations()) if (p.snapshotName === args.name) await client.deletePresentation(p.name);
+      await client.deleteSnapshot(args.name);
+    },
+
+    async present(args: { name: string; snapshotName: string; host: ProxyHost }, opts?: CallOptions): Promise<Presentation> {
+      throwIfAborted(opts?.signal);
+      checkName(args.name, 'presentation name');
+      const existing = await client.getPresentation(args.name);
+      if (existing) return toPresentation(existing);
+      fault('present');
+      const snapshot = await client.getSnapshot(args.snapshotName);
+      if (!snapshot) throw labError('not_found', `no lab snapshot ${args.snapshotName}`, { snapshot: args.snapshotName });
+      return toPresentation(await client.createPresentation(args.name, snapshot, args.host.name));
+    },
+
+    async unpresent(args: { name: string }, opts?: CallOptions): Promise<void> {
+      throwIfAborted(opts?.signal);
+      checkName(args.name, 'presentation name');
+      fault('unpresent');
+      await client.deletePresentation(args.name);
+    },
+  };
+}
+
+function toSet(s: LabSnapshotRecord): SnapshotSet {
+  return {
+    name: s.name,
+    id: s.id,
+    consistencyGroup: s.consistencyGroup,
+    createdAt: s.createdAt,
+    volumes: s.volumes.map((v) => ({ volumeId: v.volumeId, snapshotId: v.snapshotId })),
+  };
+}
+
+function toPresentation(p: LabPresentationRecord): Presentation {
+  return { name: p.name, snapshotName: p.snapshotName, host: p.host, luns: p.luns.map((l) => ({ ...l })) };
+}

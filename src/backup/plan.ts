@@ -1,0 +1,96 @@
+import { HvsnapError } from '../core/errors.js';
+import type { CallOptions, VmGroup, VmInfo, VolumeIdentity, VolumeLocation } from '../core/types.js';
+import type { Hypervisor } from '../hyperv/hypervisor.js';
+
+/** VMs that must be checkpointed together and covered by ONE array snapshot. */
+export interface VolumeSet {
+  /** 1-based, stable within a plan */
+  index: number;
+  vms: VmInfo[];
+  /** distinct volumes, in a stable order */
+  volumes: Array<{ identity: VolumeIdentity; volumeRoot: string }>;
+  /** VM groups wholly in this set */
+  groups: string[];
+  /** where each disk of each VM lives: `${vmId}/${diskId}` → location */
+  disks: Record<string, VolumeLocation>;
+}
+
+export interface BackupPlan {
+  sets: VolumeSet[];
+}
+
+/**
+ * Groups VMs by the volumes their disks live on: two VMs that share a volume, or a VM group, land
+ * in one set (union–find), so a CSV holding fifty VMs is snapshotted once, never fifty times.
+ * Selecting one member of a VM group brings in the whole group.
+ */
+export async function planBackup(
+  args: { hypervisor: Hypervisor; vms: VmInfo[]; groups: VmGroup[]; allVms?: VmInfo[] },
+  opts?: CallOptions,
+): Promise<BackupPlan> {
+  const byId = new Map<string, VmInfo>();
+  for (const vm of args.vms) byId.set(vm.id, vm);
+  const everyone = new Map((args.allVms ?? args.vms).map((v) => [v.id, v]));
+  for (const g of args.groups) {
+    if (!g.vmIds.some((id) => byId.has(id))) continue;
+    for (const id of g.vmIds) {
+      const vm = everyone.get(id);
+      if (!vm) throw new HvsnapError('vm_not_found', `VM group ${g.name}: member ${id} was not found on the host`, { context: { vm: id } });
+      byId.set(id, vm);
+    }
+  }
+
+  const parent = new Map<string, string>();
+  const find = (x: string): string => {
+    let r = x;
+    while (parent.get(r) !== r) r = parent.get(r)!;
+    parent.set(x, r);
+    return r;
+  };
+  const union = (a: string, b: string) => parent.set(find(a), find(b));
+  const node = (k: string) => {
+    if (!parent.has(k)) parent.set(k, k);
+    return k;
+  };
+
+  const disks: Record<string, VolumeLocation> = {};
+  for (const vm of byId.values()) {
+    node(`vm:${vm.id}`);
+    if (vm.disks.length === 0) {
+      throw new HvsnapError('input_invalid', `VM ${vm.name} has no virtual disks to back up`, { context: { vm: vm.name } });
+    }
+    for (const d of vm.disks) {
+      const loc = await args.hypervisor.resolveVolume({ path: d.path }, opts).catch((e) => {
+        throw new HvsnapError('not_found', `disk ${d.path} of VM ${vm.name} is on no volume the array can snapshot`, { cause: e, context: { vm: vm.name, disk: d.id, path: d.path } });
+      });
+      disks[`${vm.id}/${d.id}`] = loc;
+      union(`vm:${vm.id}`, node(`vol:${loc.identity.id.toLowerCase()}`));
+    }
+  }
+  for (const g of args.groups) {
+    const members = g.vmIds.filter((id) => byId.has(id));
+    for (let i = 1; i < members.length; i++) union(`vm:${members[0]}`, `vm:${members[i]}`);
+  }
+
+  const sets = new Map<string, VolumeSet>();
+  for (const vm of [...byId.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    const root = find(`vm:${vm.id}`);
+    let set = sets.get(root);
+    if (!set) sets.set(root, (set = { index: 0, vms: [], volumes: [], groups: [], disks: {} }));
+    set.vms.push(vm);
+    for (const d of vm.disks) {
+      const loc = disks[`${vm.id}/${d.id}`];
+      set.disks[`${vm.id}/${d.id}`] = loc;
+      if (!set.volumes.some((v) => v.identity.id.toLowerCase() === loc.identity.id.toLowerCase())) {
+        set.volumes.push({ identity: loc.identity, volumeRoot: loc.volumeRoot });
+      }
+    }
+  }
+  const ordered = [...sets.values()];
+  ordered.forEach((s, i) => {
+    s.index = i + 1;
+    s.volumes.sort((a, b) => a.volumeRoot.localeCompare(b.volumeRoot));
+    s.groups = args.groups.filter((g) => g.vmIds.some((id) => s.vms.some((v) => v.id === id))).map((g) => g.name);
+  });
+  return { sets: ordered };
+}

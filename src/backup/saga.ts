@@ -1,0 +1,82 @@
+import { HvsnapError, errorSummary, toHvsnapError, type ErrorContext } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Journal } from './journal.js';
+import { describeUndo, runUndo, type UndoRecord, type UndoTargets } from './undo.js';
+
+/**
+ * Steps with compensation: an undo is registered only after its step succeeded; on failure the
+ * undos run in reverse order with a fresh signal, each failure logged and attached to the
+ * original error, which is rethrown. Undos are journaled before the job goes on.
+ */
+export class Saga {
+  private readonly undos: Array<{ id: number; record: UndoRecord }> = [];
+  private nextId = 1;
+
+  constructor(
+    private readonly targets: UndoTargets,
+    private readonly journal: Journal,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Runs a step; a failure becomes an HvsnapError carrying the step name and context. */
+  async step<T>(name: string, context: ErrorContext, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (e) {
+      throw toHvsnapError(e, 'step_failed', { step: name, ...context });
+    }
+  }
+
+  /** Registers the undo of a side effect that has happened; returns a handle to settle it early. */
+  async register(record: UndoRecord): Promise<number> {
+    const id = this.nextId++;
+    await this.journal.append({ t: 'undo', id, record });
+    this.undos.push({ id, record });
+    return id;
+  }
+
+  /** The side effect was undone or made permanent by the normal flow: forget its undo. */
+  async settle(id: number): Promise<void> {
+    const i = this.undos.findIndex((u) => u.id === id);
+    if (i >= 0) this.undos.splice(i, 1);
+    await this.journal.append({ t: 'done', id });
+  }
+
+  /** Runs an undo now, as part of the normal flow (e.g. unpresent after the copy). */
+  async undoNow(id: number): Promise<void> {
+    const u = this.undos.find((x) => x.id === id);
+    if (!u) return;
+    await runUndo(u.record, this.targets);
+    await this.settle(id);
+  }
+
+  /** Undoes everything still registered, newest first; never throws. Returns the undo failures. */
+  async compensate(): Promise<unknown[]> {
+    const failures: unknown[] = [];
+    while (this.undos.length) {
+      const u = this.undos[this.undos.length - 1];
+      try {
+        await runUndo(u.record, this.targets);
+        this.logger.info({ undo: u.record.kind }, `compensated: ${describeUndo(u.record)}`);
+        await this.settle(u.id);
+      } catch (e) {
+        this.undos.pop();
+        this.logger.error({ undo: u.record.kind, error: errorSummary(e) }, `could not ${describeUndo(u.record)}; it stays in the job journal for "hvsnap cleanup"`);
+        failures.push(e);
+      }
+    }
+    return failures;
+  }
+
+  /** Compensates, attaches the undo failures to the original error, and returns it for rethrow. */
+  async fail(original: unknown, context: ErrorContext = {}): Promise<HvsnapError> {
+    const err = toHvsnapError(original, 'step_failed', context);
+    const failures = await this.compensate();
+    err.suppressed.push(...failures);
+    return err;
+  }
+
+  get pending(): number {
+    return this.undos.length;
+  }
+}

@@ -1,0 +1,131 @@
+import type { Logger } from '../core/logger.js';
+import type { Checkpoint, ConsistencyLevel } from '../core/types.js';
+import type { Hypervisor } from '../hyperv/hypervisor.js';
+import type { Provider, ProxyHost } from '../../providers/sdk/provider.js';
+import type { Proxy } from '../../proxy/proxy.js';
+import type { Repository } from '../repository/index.js';
+
+/** The seams a backup runs against, already created and probed. */
+export interface BackupEnvironment {
+  hypervisor: Hypervisor;
+  provider: Provider;
+  proxy: Proxy;
+  /** the proxy host as the array knows it (initiators) */
+  proxyHost: ProxyHost;
+  repository: Repository;
+  logger: Logger;
+}
+
+export interface BackupPolicy {
+  /** consistency asked for; default application */
+  consistency: ConsistencyLevel;
+  /** fall back to crash-consistent when the guest cannot give application consistency; default true */
+  allowCrashConsistent: boolean;
+  /** VMs checkpointed at once within a set; default 8 */
+  checkpointConcurrency: number;
+  /** disks copied at once; default 2 */
+  copyConcurrency: number;
+  /** parallel reads per disk; default 4 */
+  readConcurrency: number;
+  /** cap on reads from the snapshot, bytes per second; default none */
+  throttleBytesPerSec?: number;
+  /** ignore reference points: every disk full */
+  forceFull: boolean;
+}
+
+export const defaultPolicy: BackupPolicy = {
+  consistency: 'application',
+  allowCrashConsistent: true,
+  checkpointConcurrency: 8,
+  copyConcurrency: 2,
+  readConcurrency: 4,
+  forceFull: false,
+};
+
+export type StepName = 'checkpoint' | 'snapshot' | 'export' | 'changed-ranges' | 'convert' | 'present' | 'attach' | 'copy' | 'commit' | 'cleanup';
+
+/** Hooks for tests and demos; a hook that throws injects a failure at that point. */
+export interface BackupHooks {
+  /** called at the start of each step (per VM where the step is per VM) */
+  beforeStep?(step: StepName, where: { set: number; vm?: string }): void | Promise<void>;
+  /** called once every checkpoint of a set exists, before the array snapshot */
+  onCheckpoints?(checkpoints: Checkpoint[]): void | Promise<void>;
+}
+
+export interface BackupProgress {
+  vm: string;
+  disk: string;
+  doneBytes: number;
+  totalBytes: number;
+}
+
+export interface BackupOptions {
+  /** VM names (all VMs of the host when omitted) */
+  vms?: string[];
+  policy?: Partial<BackupPolicy>;
+  /** default: derived from the time */
+  jobId?: string;
+  /** folder for the job journal; default `<repository>/.journal` */
+  journalDir?: string;
+  signal?: AbortSignal;
+  onProgress?: (p: BackupProgress) => void;
+  hooks?: BackupHooks;
+}
+
+export interface DiskReport {
+  diskId: string;
+  mode: 'full' | 'incremental';
+  /** why a disk that could have been incremental was copied in full */
+  fullReason?: string;
+  virtualSize: number;
+  changedBytes?: number;
+  bytesRead: number;
+  bytesWritten: number;
+  chunksNew: number;
+  chunksReused: number;
+}
+
+export interface VmReport {
+  vm: string;
+  vmId: string;
+  set: number;
+  status: 'ok' | 'failed';
+  /** the step that failed */
+  step?: StepName;
+  error?: { code: string; message: string };
+  restorePointId?: string;
+  consistency?: ConsistencyLevel;
+  /** application consistency was asked for and crash consistency was taken */
+  fellBack?: boolean;
+  /** ms from asking for the checkpoint to its conversion into a reference point */
+  checkpointLifetimeMs?: number;
+  disks: DiskReport[];
+  bytesRead: number;
+  bytesWritten: number;
+  chunksNew: number;
+  chunksReused: number;
+  durationMs: number;
+}
+
+export interface SetReport {
+  index: number;
+  vms: string[];
+  volumes: string[];
+  groups: string[];
+  snapshot?: string;
+  consistencyGroup: boolean;
+  status: 'ok' | 'failed';
+  error?: { code: string; message: string; step?: string };
+}
+
+export interface BackupReport {
+  jobId: string;
+  startedAt: string;
+  durationMs: number;
+  /** array snapshot sets taken (one per volume set) */
+  snapshotSets: number;
+  sets: SetReport[];
+  vms: VmReport[];
+  totals: { vms: number; ok: number; failed: number; bytesRead: number; bytesWritten: number; chunksNew: number; chunksReused: number };
+  ok: boolean;
+}

@@ -1,0 +1,60 @@
+import type { Hypervisor } from '../hyperv/hypervisor.js';
+import type { Provider } from '../../providers/sdk/provider.js';
+import type { Proxy } from '../../proxy/proxy.js';
+
+/**
+ * Compensation as data: every side effect a backup makes is undone by one of these records, so an
+ * undo can be journaled before it is needed and replayed by `hvsnap cleanup` after a crash.
+ * Every undo MUST be idempotent (the seams guarantee it: deleting what is gone succeeds).
+ */
+export type UndoRecord =
+  | { kind: 'deleteCheckpoint'; vmId: string; vmName: string; checkpointId: string }
+  | { kind: 'deleteReferencePoint'; vmId: string; vmName: string; referencePointId: string }
+  | { kind: 'deleteSnapshot'; name: string }
+  | { kind: 'unpresent'; name: string }
+  | { kind: 'detach'; presentationName: string }
+  | { kind: 'abortRestorePoint'; restorePointId: string };
+
+export interface UndoTargets {
+  hypervisor: Hypervisor;
+  provider: Provider;
+  proxy: Proxy;
+  /** removes an uncommitted restore point (the writer's abort) */
+  abortRestorePoint(id: string): Promise<void>;
+}
+
+/** Carries out one undo. Cleanup gets a fresh signal: it must not inherit a cancelled one. */
+export async function runUndo(record: UndoRecord, targets: UndoTargets, signal?: AbortSignal): Promise<void> {
+  const opts = { signal };
+  switch (record.kind) {
+    case 'deleteCheckpoint':
+      return targets.hypervisor.deleteCheckpoint({ vmId: record.vmId, checkpointId: record.checkpointId }, opts);
+    case 'deleteReferencePoint':
+      return targets.hypervisor.deleteReferencePoint({ vmId: record.vmId, referencePointId: record.referencePointId }, opts);
+    case 'deleteSnapshot':
+      return targets.provider.deleteSnapshot({ name: record.name }, opts);
+    case 'unpresent':
+      return targets.provider.unpresent({ name: record.name }, opts);
+    case 'detach':
+      return targets.proxy.detach({ presentationName: record.presentationName }, opts);
+    case 'abortRestorePoint':
+      return targets.abortRestorePoint(record.restorePointId);
+  }
+}
+
+export function describeUndo(r: UndoRecord): string {
+  switch (r.kind) {
+    case 'deleteCheckpoint':
+      return `delete checkpoint ${r.checkpointId} of VM ${r.vmName}`;
+    case 'deleteReferencePoint':
+      return `delete reference point ${r.referencePointId} of VM ${r.vmName}`;
+    case 'deleteSnapshot':
+      return `delete array snapshot ${r.name}`;
+    case 'unpresent':
+      return `unpresent ${r.name}`;
+    case 'detach':
+      return `detach ${r.presentationName} from the proxy`;
+    case 'abortRestorePoint':
+      return `remove uncommitted restore point ${r.restorePointId}`;
+  }
+}

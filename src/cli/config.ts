@@ -1,0 +1,114 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { HvsnapError } from '../core/errors.js';
+
+/**
+ * The job configuration (YAML). Checked without any I/O beyond reading the file: every problem
+ * is reported with the file and the field's path. Relative paths are relative to the file.
+ */
+const proxyHostSchema = z
+  .object({
+    name: z.string().min(1),
+    iqns: z.array(z.string()).optional(),
+    wwns: z.array(z.string()).optional(),
+    nqns: z.array(z.string()).optional(),
+  })
+  .strict();
+
+export const jobConfigSchema = z
+  .object({
+    hypervisor: z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('lab'), dir: z.string().min(1) }).strict(),
+      // the WMI driver validates the rest with its own schema
+      z.object({ kind: z.literal('wmi') }).loose(),
+    ]),
+    provider: z
+      .object({
+        /** a built-in provider (lab, pure, ontap, powerstore) or an npm package name */
+        name: z.string().min(1),
+        config: z.record(z.string(), z.unknown()).default({}),
+      })
+      .strict(),
+    proxy: z
+      .object({
+        kind: z.enum(['local', 'linux', 'windows']).default('local'),
+        host: proxyHostSchema,
+        config: z.record(z.string(), z.unknown()).default({}),
+      })
+      .strict(),
+    repository: z
+      .object({
+        path: z.string().min(1),
+        /** create the repository when the folder is empty or missing */
+        create: z.boolean().default(true),
+        /** bytes; power of two, 64 KiB to 16 MiB; only when creating */
+        chunkSize: z.number().int().positive().optional(),
+      })
+      .strict(),
+    policy: z
+      .object({
+        consistency: z.enum(['application', 'crash']).optional(),
+        allowCrashConsistent: z.boolean().optional(),
+        checkpointConcurrency: z.number().int().min(1).max(64).optional(),
+        copyConcurrency: z.number().int().min(1).max(64).optional(),
+        readConcurrency: z.number().int().min(1).max(64).optional(),
+        /** MB/s cap on reads from the snapshot (working hours) */
+        throttleMBps: z.number().positive().optional(),
+        forceFull: z.boolean().optional(),
+      })
+      .strict()
+      .default({}),
+    /** VM names to back up; all VMs of the host when omitted */
+    vms: z.array(z.string().min(1)).optional(),
+  })
+  .strict();
+
+export type JobConfig = z.infer<typeof jobConfigSchema> & { file: string };
+
+/** Reads and checks a job configuration file. */
+export async function loadJobConfig(file: string): Promise<JobConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new HvsnapError('config_invalid', `cannot read configuration file ${file}: ${(e as Error).message}`, { cause: e, context: { file } });
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (e) {
+    throw new HvsnapError('config_invalid', `${file} is not valid YAML: ${(e as Error).message}`, { cause: e, context: { file } });
+  }
+  return parseJobConfig(raw, file);
+}
+
+export function parseJobConfig(raw: unknown, file: string): JobConfig {
+  const result = jobConfigSchema.safeParse(raw ?? {});
+  if (!result.success) throw configError(result.error, file);
+  const cfg = result.data;
+  const base = dirname(resolve(file));
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  if (cfg.hypervisor.kind === 'lab') cfg.hypervisor.dir = abs(cfg.hypervisor.dir);
+  cfg.repository.path = abs(cfg.repository.path);
+  if (cfg.provider.name === 'lab') {
+    for (const k of ['volumesDir', 'stateDir']) {
+      const v = cfg.provider.config[k];
+      if (typeof v === 'string') cfg.provider.config[k] = abs(v);
+    }
+  }
+  return { ...cfg, file: resolve(file) };
+}
+
+/** One message naming every problem: the file, the field path, what is wrong. */
+export function configError(error: z.ZodError, file: string): HvsnapError {
+  const problems = error.issues.map((i) => {
+    const at = i.path.length ? i.path.join('.') : '(top level)';
+    if (i.code === 'unrecognized_keys') return `${i.keys.map((k) => (i.path.length ? `${at}.${k}` : k)).join(', ')}: unknown key(s)`;
+    return `${at}: ${i.message}`;
+  });
+  const first = error.issues[0];
+  const field = first ? [...first.path, ...(first.code === 'unrecognized_keys' ? [first.keys[0]] : [])].join('.') : undefined;
+  return new HvsnapError('config_invalid', `${file}: ${problems.join('; ')}`, { context: { file, field } });
+}

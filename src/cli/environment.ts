@@ -1,0 +1,52 @@
+import { HvsnapError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Hypervisor } from '../hyperv/hypervisor.js';
+import { openLab } from '../lab/index.js';
+import { openRepository } from '../repository/index.js';
+import type { BackupEnvironment } from '../backup/types.js';
+import { loadProvider } from '../../providers/index.js';
+import { createLocalProxy } from '../../proxy/local/index.js';
+import type { Proxy } from '../../proxy/proxy.js';
+import type { JobConfig } from './config.js';
+
+/**
+ * The composition root: builds the seams a job configuration names. Nothing here decides
+ * anything about a backup; it only creates, and closes, what the library needs.
+ */
+export async function openEnvironment(config: JobConfig, logger: Logger): Promise<BackupEnvironment & { close(): Promise<void> }> {
+  const closers: Array<() => Promise<void>> = [];
+  try {
+    const hypervisor = await createHypervisor(config, logger);
+    closers.push(async () => hypervisor.close?.());
+    const provider = await loadProvider({ provider: config.provider.name, config: config.provider.config, logger, configFile: config.file });
+    closers.push(async () => provider.close?.());
+    const proxy = await createProxy(config, logger);
+    const repository = await openRepository({ path: config.repository.path, create: config.repository.create, chunkSize: config.repository.chunkSize, logger });
+    closers.push(() => repository.close());
+    return {
+      hypervisor,
+      provider,
+      proxy,
+      proxyHost: config.proxy.host,
+      repository,
+      logger,
+      close: async () => {
+        for (const c of closers.reverse()) await c().catch(() => undefined);
+      },
+    };
+  } catch (e) {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+    throw e;
+  }
+}
+
+async function createHypervisor(config: JobConfig, logger: Logger): Promise<Hypervisor> {
+  const h = config.hypervisor;
+  if (h.kind === 'lab') return openLab(h.dir, { logger });
+  throw new HvsnapError('config_invalid', `${config.file}: hypervisor.kind "${h.kind}" is not available in this build`, { context: { file: config.file, field: 'hypervisor.kind' } });
+}
+
+async function createProxy(config: JobConfig, logger: Logger): Promise<Proxy> {
+  if (config.proxy.kind === 'local') return createLocalProxy({ logger });
+  throw new HvsnapError('config_invalid', `${config.file}: proxy.kind "${config.proxy.kind}" is not available in this build`, { context: { file: config.file, field: 'proxy.kind' } });
+}

@@ -1,0 +1,13 @@
+export { LabHypervisor } from './lab-hypervisor.js';
+export { createLab, type CreateLabArgs } from './lab-builder.js';
+export { labWrite, labSettle, labDiskDigest, labDiskFile, type LabWriteArgs } from './lab-writer.js';
+export { loadState as loadLabState, updateState as updateLabState, type LabState, type LabFaults, type LabOp } from './lab-state.js';
+export { formatRctId, parseRctId } from './rct.js';
+
+import { LabHypervisor } from './lab-hypervisor.js';
+import type { Logger } from '../core/logger.js';
+
+/** Opens an existing lab as a Hypervisor. */
+export function openLab(dir: string, opts: { logger?: Logger } = {}): LabHypervisor {
+  return new LabHypervisor({ dir, logger: opts.logger });
+}

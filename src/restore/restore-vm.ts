@@ -1,0 +1,78 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HvsnapError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { silentLogger } from '../core/logger.js';
+import type { ConfigFile, VmInfo } from '../core/types.js';
+import type { Hypervisor } from '../hyperv/hypervisor.js';
+import type { Repository } from '../repository/index.js';
+import { restoreDisk, verifyDiskAgainstIndex, type RestoreDiskResult } from './restore-disk.js';
+
+export interface RestoreVmArgs {
+  repository: Repository;
+  restorePointId: string;
+  /** local folder for the disks; created if missing */
+  targetDir: string;
+  /** read every restored disk back and check it against the index; default true */
+  verify?: boolean;
+  /** import the VM on a host once the disks are in place */
+  import?: {
+    hypervisor: Hypervisor;
+    /** how the host sees `targetDir`, e.g. `C:\ClusterStorage\Volume1\Restore` */
+    hostDir: string;
+    /** a new VM id (restore beside the original) or the same (replace it) */
+    newId: boolean;
+    name?: string;
+  };
+  logger?: Logger;
+  signal?: AbortSignal;
+  onProgress?: (p: { disk: string; doneBytes: number; totalBytes: number }) => void;
+}
+
+export interface RestoreVmResult {
+  restorePointId: string;
+  vm: string;
+  disks: Array<RestoreDiskResult & { diskId: string; verified: boolean }>;
+  imported?: VmInfo;
+}
+
+/** Restores every disk of a restore point as a VHDX, verifies it, and optionally imports the VM. */
+export async function restoreVm(args: RestoreVmArgs): Promise<RestoreVmResult> {
+  const log = args.logger ?? silentLogger;
+  const manifest = await args.repository.getRestorePoint(args.restorePointId);
+  await mkdir(args.targetDir, { recursive: true });
+  const disks: RestoreVmResult['disks'] = [];
+  for (const [i, d] of manifest.disks.entries()) {
+    const base = d.sourcePath.split('\\').pop()?.replace(/\.a?vhdx$/i, '') || `disk${i}`;
+    const target = join(args.targetDir, `${base}.vhdx`);
+    const result = await restoreDisk({
+      repository: args.repository,
+      restorePointId: args.restorePointId,
+      diskId: d.diskId,
+      target,
+      keepVirtualDiskId: args.import ? !args.import.newId : false,
+      signal: args.signal,
+      onProgress: (doneBytes, totalBytes) => args.onProgress?.({ disk: d.diskId, doneBytes, totalBytes }),
+    });
+    let verified = false;
+    if (args.verify ?? true) {
+      const check = await verifyDiskAgainstIndex(target, await args.repository.readIndex(args.restorePointId, d.diskId), args.signal);
+      if (check.mismatches.length || check.sha256 !== result.sha256) {
+        throw new HvsnapError('integrity_failed', `restored disk ${target} differs from restore point ${args.restorePointId} in ${check.mismatches.length} chunk(s)`, { context: { disk: d.diskId, file: target } });
+      }
+      verified = true;
+    }
+    log.info({ disk: d.diskId, target, bytes: result.bytesRestored }, 'disk restored');
+    disks.push({ ...result, diskId: d.diskId, verified });
+  }
+  let imported: VmInfo | undefined;
+  if (args.import) {
+    const config: ConfigFile[] = [];
+    for (const name of manifest.configFiles) {
+      config.push({ name: name.replace(/^config\//, ''), data: await args.repository.readConfigFile(args.restorePointId, name) });
+    }
+    const diskPaths = Object.fromEntries(disks.map((d) => [d.diskId, `${args.import!.hostDir}\\${d.target.split(/[\\/]/).pop()}`]));
+    imported = await args.import.hypervisor.importVm({ config, diskPaths, newId: args.import.newId, name: args.import.name }, { signal: args.signal });
+  }
+  return { restorePointId: args.restorePointId, vm: manifest.vm.name, disks, imported };
+}
