@@ -11,12 +11,16 @@ import type { Attachment, Proxy } from '../proxy.js';
  * each presented folder and hands it out as the volume's read-only mount. Nothing is mounted, so
  * detach has nothing to undo but is still idempotent.
  */
-export function createLocalProxy(opts: { logger?: Logger } = {}): Proxy {
+export function createLocalProxy(opts: { logger?: Logger; failOn?: Array<'attach' | 'detach'> } = {}): Proxy {
   const logger = opts.logger ?? silentLogger;
+  const fault = (op: 'attach' | 'detach') => {
+    if (opts.failOn?.includes(op)) throw new HvsnapError('proxy_failed', `injected local proxy fault in ${op}`, { context: { injected: true } });
+  };
   return {
     kind: 'local',
     async attach(args: { presentation: Presentation }, callOpts?: CallOptions): Promise<Attachment> {
       throwIfAborted(callOpts?.signal);
+      fault('attach');
       const volumes = [];
       for (const lun of args.presentation.luns) {
         if (!lun.path) {
@@ -37,6 +41,7 @@ export function createLocalProxy(opts: { logger?: Logger } = {}): Proxy {
     },
     async detach(_args, callOpts?: CallOptions): Promise<void> {
       throwIfAborted(callOpts?.signal);
+      fault('detach');
     },
   };
 }

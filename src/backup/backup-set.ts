@@ -253,7 +253,6 @@ async function copyVm(
       const file = mapToMount(attachment, loc, disk.path);
       const change = run.changes[disk.diskId] ?? {};
       const previousIndex = change.ranges && run.previous ? await env.repository.readIndex(run.previous.id, disk.diskId) : undefined;
-      let first = true;
       const result = await copyDisk({
         file,
         repository: env.repository,
@@ -264,12 +263,7 @@ async function copyVm(
         throttleBytesPerSec: policy.throttleBytesPerSec,
         signal: ctx.options.signal,
         onProgress: (doneBytes, totalBytes) => ctx.options.onProgress?.({ vm: run.vm.name, disk: disk.diskId, doneBytes, totalBytes }),
-        afterChunk: async () => {
-          if (first) {
-            first = false;
-            await hooks?.beforeStep?.('copy', { set: set.index, vm: run.vm.name });
-          }
-        },
+        afterChunk: hooks?.onChunk ? (index) => hooks.onChunk!({ vm: run.vm.name, disk: disk.diskId, index }) : undefined,
       });
       const idx = await writer.writeIndex(disk.diskId, result.index);
       const rct = run.referencePoint!.disks.find((d) => d.diskId === disk.diskId);

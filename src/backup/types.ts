@@ -50,6 +50,8 @@ export interface BackupHooks {
   beforeStep?(step: StepName, where: { set: number; vm?: string }): void | Promise<void>;
   /** called once every checkpoint of a set exists, before the array snapshot */
   onCheckpoints?(checkpoints: Checkpoint[]): void | Promise<void>;
+  /** called after each chunk the data mover stored */
+  onChunk?(where: { vm: string; disk: string; index: number }): void | Promise<void>;
 }
 
 export interface BackupProgress {

@@ -11,3 +11,4 @@ import type { Logger } from '../core/logger.js';
 export function openLab(dir: string, opts: { logger?: Logger } = {}): LabHypervisor {
   return new LabHypervisor({ dir, logger: opts.logger });
 }
+export { labPinFrozen } from './pin-frozen.js';

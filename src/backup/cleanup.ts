@@ -1,0 +1,56 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errorSummary } from '../core/errors.js';
+import { HVSNAP_TAG } from './backup-job.js';
+import { readOpenJournals } from './journal.js';
+import { describeUndo, runUndo } from './undo.js';
+import type { BackupEnvironment } from './types.js';
+
+export interface CleanupReport {
+  /** undos replayed from the journals of jobs that died */
+  replayed: string[];
+  /** hvsnap checkpoints found on the host and removed */
+  checkpoints: string[];
+  /** array snapshots named by hvsnap that no journal or restore point accounts for (listed, not deleted) */
+  orphanSnapshots: string[];
+  failures: Array<{ what: string; error: Record<string, unknown> }>;
+}
+
+/**
+ * After a crash: replays the undos of unfinished job journals (newest first), removes hvsnap's
+ * recovery checkpoints still on the host, and lists array snapshots hvsnap made that nothing
+ * accounts for. Idempotent: every undo is.
+ */
+export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDir?: string; signal?: AbortSignal } = {}): Promise<CleanupReport> {
+  const report: CleanupReport = { replayed: [], checkpoints: [], orphanSnapshots: [], failures: [] };
+  const targets = { hypervisor: env.hypervisor, provider: env.provider, proxy: env.proxy, abortRestorePoint: async () => {} };
+  for (const j of await readOpenJournals(opts.journalDir ?? join(env.repository.path, '.journal'))) {
+    let failed = false;
+    for (const u of j.pending) {
+      try {
+        await runUndo(u.record, targets, opts.signal);
+        report.replayed.push(`${j.jobId}: ${describeUndo(u.record)}`);
+      } catch (e) {
+        failed = true;
+        report.failures.push({ what: `${j.jobId}: ${describeUndo(u.record)}`, error: errorSummary(e) });
+      }
+    }
+    if (!failed) await rm(j.file, { force: true });
+  }
+  const { checkpoints } = await env.hypervisor.listLeftovers({ tagPrefix: HVSNAP_TAG }, { signal: opts.signal });
+  for (const cp of checkpoints) {
+    try {
+      await env.hypervisor.deleteCheckpoint({ vmId: cp.vmId, checkpointId: cp.id }, { signal: opts.signal });
+      report.checkpoints.push(`${cp.vmName}: ${cp.name}`);
+    } catch (e) {
+      report.failures.push({ what: `checkpoint ${cp.name} of ${cp.vmName}`, error: errorSummary(e) });
+    }
+  }
+  const retained = new Set((await env.repository.listRestorePoints()).flatMap((p) => p.arraySnapshots.filter((s) => s.retained).map((s) => s.name)));
+  for (const s of await env.provider.listSnapshots({ prefix: 'hvsnap-' }, { signal: opts.signal })) {
+    if (!retained.has(s.name)) report.orphanSnapshots.push(s.name);
+  }
+  // uncommitted restore points of dead jobs are temp folders: gc removes them
+  await env.repository.gc();
+  return report;
+}

@@ -1,0 +1,116 @@
+import { Command } from 'commander';
+import { HvsnapError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import { openRepository, type Repository } from '../../repository/index.js';
+import { restoreVm } from '../../restore/restore-vm.js';
+import { loadJobConfig } from '../config.js';
+import { openEnvironment } from '../environment.js';
+import { formatBytes, parseCount } from '../format.js';
+import { ExitCode } from '../io.js';
+import type { CommandModule } from '../program.js';
+import { renderRestorePoints } from '../render.js';
+
+/** The repository a command names: `--repo PATH`, or the one of `--config FILE`. Never creates one. */
+async function repositoryOf(opts: { repo?: string; config?: string }, logger: Logger): Promise<Repository> {
+  if (opts.repo) return openRepository({ path: opts.repo, logger });
+  if (opts.config) return openRepository({ path: (await loadJobConfig(opts.config)).repository.path, logger });
+  throw new HvsnapError('input_invalid', 'name the repository with --repo PATH or --config FILE', { context: { field: '--repo' } });
+}
+
+const withRepo = (c: Command) => c.option('-c, --config <file>', 'job configuration (YAML)').option('--repo <path>', 'repository folder');
+
+export const listCommand: CommandModule = (kit) =>
+  withRepo(new Command('list').description('list restore points'))
+    .option('--vm <name>', 'only this VM (name or id)')
+    .action(
+      kit.action<{ config?: string; repo?: string; vm?: string }>(async ({ opts, logger }) => {
+        const repo = await repositoryOf(opts, logger);
+        try {
+          const points = await repo.listRestorePoints({ vm: opts.vm });
+          return { data: points, text: renderRestorePoints(points) };
+        } finally {
+          await repo.close();
+        }
+      }),
+    );
+
+export const verifyCommand: CommandModule = (kit) =>
+  withRepo(new Command('verify').description('check that every chunk a restore point needs is present (--deep: and re-hash it)'))
+    .option('--restore-point <id>', 'only this restore point')
+    .option('--deep', 're-hash every chunk', false)
+    .action(
+      kit.action<{ config?: string; repo?: string; restorePoint?: string; deep: boolean }>(async ({ opts, logger }) => {
+        const repo = await repositoryOf(opts, logger);
+        try {
+          const report = await repo.verify({ id: opts.restorePoint, deep: opts.deep });
+          const problems = (report as { problems?: unknown[] }).problems ?? [];
+          return {
+            data: report,
+            text: problems.length ? `verify found ${problems.length} problem(s):\n${problems.map((p) => `  ${JSON.stringify(p)}`).join('\n')}` : `verify: OK (${JSON.stringify(report)})`,
+            exitCode: problems.length ? ExitCode.failed : ExitCode.ok,
+          };
+        } finally {
+          await repo.close();
+        }
+      }),
+    );
+
+export const restoreCommand: CommandModule = (kit) =>
+  new Command('restore')
+    .description('rebuild the disks of a restore point as VHDX files, verify them, optionally import the VM')
+    .requiredOption('-c, --config <file>', 'job configuration (YAML)')
+    .requiredOption('--restore-point <id>', 'restore point id (see "hvsnap list")')
+    .requiredOption('--to <dir>', 'local folder for the restored disks')
+    .option('--import', 'import the VM on the host after the disks are in place', false)
+    .option('--host-dir <path>', 'how the host sees --to (with --import)')
+    .option('--new-id', 'import with a new VM id (beside the original)', false)
+    .option('--name <name>', 'name of the imported VM')
+    .action(
+      kit.action<{ config: string; restorePoint: string; to: string; import: boolean; hostDir?: string; newId: boolean; name?: string }>(async ({ opts, logger, signal }) => {
+        if (opts.import && !opts.hostDir) throw new HvsnapError('input_invalid', '--import needs --host-dir (how the host sees the --to folder)', { context: { field: '--host-dir' } });
+        const env = await openEnvironment(await loadJobConfig(opts.config), logger);
+        try {
+          const r = await restoreVm({
+            repository: env.repository,
+            restorePointId: opts.restorePoint,
+            targetDir: opts.to,
+            import: opts.import ? { hypervisor: env.hypervisor, hostDir: opts.hostDir!, newId: opts.newId, name: opts.name } : undefined,
+            logger,
+            signal,
+          });
+          const text = [
+            `restored ${r.vm} from ${r.restorePointId}:`,
+            ...r.disks.map((d) => `  ${d.target}  ${formatBytes(d.virtualSize)}  sha256 ${d.sha256}${d.verified ? '  verified' : ''}`),
+            ...(r.imported ? [`imported as VM ${r.imported.name} (${r.imported.id})`] : []),
+          ].join('\n');
+          return { data: r, text };
+        } finally {
+          await env.close();
+        }
+      }),
+    );
+
+export const retentionCommand: CommandModule = (kit) =>
+  withRepo(new Command('prune').description('apply a retention policy, then remove chunks no restore point needs'))
+    .option('--keep-last <n>', 'restore points to keep per VM')
+    .option('--keep-daily <n>', 'days to keep one restore point of')
+    .option('--keep-weekly <n>', 'weeks to keep one restore point of')
+    .option('--vm <name>', 'only this VM')
+    .option('--dry-run', 'say what would be deleted', false)
+    .action(
+      kit.action<{ config?: string; repo?: string; keepLast?: string; keepDaily?: string; keepWeekly?: string; vm?: string; dryRun: boolean }>(async ({ opts, logger }) => {
+        const repo = await repositoryOf(opts, logger);
+        try {
+          const policy = {
+            keepLast: opts.keepLast ? parseCount(opts.keepLast, '--keep-last') : undefined,
+            keepDaily: opts.keepDaily ? parseCount(opts.keepDaily, '--keep-daily') : undefined,
+            keepWeekly: opts.keepWeekly ? parseCount(opts.keepWeekly, '--keep-weekly') : undefined,
+          };
+          const retention = await repo.applyRetention({ ...policy, vm: opts.vm, dryRun: opts.dryRun });
+          const gc = opts.dryRun ? undefined : await repo.gc();
+          return { data: { retention, gc }, text: `${JSON.stringify(retention, null, 2)}${gc ? `\ngc: ${gc.chunksDeleted} chunks, ${formatBytes(gc.bytesFreed)} freed` : ''}` };
+        } finally {
+          await repo.close();
+        }
+      }),
+    );

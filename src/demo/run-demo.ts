@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, mkdir, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { runBackup } from '../backup/backup-job.js';
+import type { BackupEnvironment, BackupReport } from '../backup/types.js';
+import { HvsnapError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Checkpoint } from '../core/types.js';
+import { createLab, labPinFrozen, labWrite, openLab } from '../lab/index.js';
+import { openRepository } from '../repository/index.js';
+import { restoreVm } from '../restore/restore-vm.js';
+import { openVhdx } from '../vhdx/index.js';
+import { labProvider } from '../../providers/lab/index.js';
+import { createLocalProxy } from '../../proxy/local/index.js';
+
+export interface DemoArgs {
+  /** folder for the lab and the repository; default a new temporary folder */
+  dir?: string;
+  vms?: number;
+  volumes?: number;
+  diskSizeBytes?: number;
+  dataBytes?: number;
+  logger: Logger;
+  signal?: AbortSignal;
+  onProgress?: (p: { vm: string; disk: string; doneBytes: number; totalBytes: number }) => void;
+}
+
+export interface DemoResult {
+  dir: string;
+  full: BackupReport;
+  incremental: BackupReport;
+  /** writes made between the backups and while the incremental ran */
+  writesBetween: number;
+  writesDuring: number;
+  restores: Array<{ vm: string; restorePointId: string; disks: number; identical: boolean; verified: boolean }>;
+  ok: boolean;
+}
+
+/**
+ * The whole offload backup on a lab, as a newcomer should see it: a full backup, writes, an
+ * incremental backup with writes landing while it runs, then every restore point restored and
+ * compared byte for byte with the disk as it was when its checkpoint was taken.
+ */
+export async function runDemo(args: DemoArgs): Promise<DemoResult> {
+  const dir = args.dir ? resolve(args.dir) : await mkdtemp(join(tmpdir(), 'hvsnap-demo-'));
+  await mkdir(dir, { recursive: true });
+  if ((await readdir(dir)).length > 0) throw new HvsnapError('input_invalid', `demo folder ${dir} is not empty`, { context: { path: dir, field: 'dir' } });
+  const labDir = join(dir, 'lab');
+  const log = args.logger;
+  await createLab({ dir: labDir, vms: args.vms ?? 6, volumes: args.volumes ?? 2, diskSizeBytes: args.diskSizeBytes ?? 64 << 20, dataBytes: args.dataBytes ?? 16 << 20 });
+  const repository = await openRepository({ path: join(dir, 'repository'), create: true, logger: log });
+  const provider = await labProvider.create(labProvider.configSchema.parse({ volumesDir: join(labDir, 'volumes'), stateDir: join(labDir, 'array') }), { logger: log });
+  const env: BackupEnvironment = { hypervisor: openLab(labDir, { logger: log }), provider, proxy: createLocalProxy({ logger: log }), proxyHost: { name: 'demo-proxy' }, repository, logger: log };
+  try {
+    // the disk of every VM as its checkpoint froze it, kept to compare restores with
+    const frozen = new Map<string, Record<string, string>>();
+    const pin = async (cps: Checkpoint[]) => {
+      for (const cp of cps) frozen.set(`${cp.vmName}@${cp.name}`, await labPinFrozen(labDir, cp, join(dir, 'frozen')));
+    };
+
+    const full = await runBackup(env, { hooks: { onCheckpoints: pin }, signal: args.signal, onProgress: args.onProgress });
+    const vmNames = full.vms.map((v) => v.vm);
+    let writesBetween = 0;
+    for (const [i, vm] of vmNames.entries()) {
+      if (i % 2 === 0) writesBetween += (await labWrite({ dir: labDir, vm, count: 24, sizeBytes: 64 << 10, seed: 100 + i })).writes.length;
+    }
+    let writesDuring = 0;
+    const during: Promise<unknown>[] = [];
+    const incremental = await runBackup(env, {
+      hooks: {
+        onCheckpoints: async (cps) => {
+          await pin(cps);
+          // the guests keep writing while the backup runs: into the AVHDX now, into the base after the merge
+          for (const [i, vm] of vmNames.entries()) {
+            during.push(labWrite({ dir: labDir, vm, count: 8, sizeBytes: 64 << 10, seed: 200 + i }).then((r) => (writesDuring += r.writes.length)));
+          }
+        },
+      },
+      signal: args.signal,
+      onProgress: args.onProgress,
+    });
+    await Promise.all(during);
+
+    const restores: DemoResult['restores'] = [];
+    for (const report of [full, incremental]) {
+      for (const v of report.vms.filter((x) => x.restorePointId)) {
+        const target = join(dir, 'restored', v.restorePointId!);
+        const result = await restoreVm({ repository, restorePointId: v.restorePointId!, targetDir: target, logger: log, signal: args.signal });
+        const pinned = frozen.get(`${v.vm}@hvsnap:${report.jobId}`) ?? {};
+        let identical = result.disks.length > 0;
+        for (const d of result.disks) identical &&= !!pinned[d.diskId] && (await vhdxDigest(pinned[d.diskId])) === d.sha256;
+        restores.push({ vm: v.vm, restorePointId: v.restorePointId!, disks: result.disks.length, identical, verified: result.disks.every((d) => d.verified) });
+      }
+    }
+    const ok = full.ok && incremental.ok && restores.length === full.vms.length + incremental.vms.length && restores.every((r) => r.identical && r.verified);
+    return { dir, full, incremental, writesBetween, writesDuring, restores, ok };
+  } finally {
+    await repository.close();
+  }
+}
+
+/** SHA-256 of a VHDX's virtual content. */
+export async function vhdxDigest(file: string): Promise<string> {
+  const img = await openVhdx(file);
+  try {
+    const h = createHash('sha256');
+    for (let o = 0; o < img.virtualSize; o += 4 << 20) h.update(await img.read(o, Math.min(4 << 20, img.virtualSize - o)));
+    return h.digest('hex');
+  } finally {
+    await img.close();
+  }
+}
