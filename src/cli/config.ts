@@ -20,7 +20,22 @@ const proxyHostSchema = z
 export const jobConfigSchema = z
   .object({
     hypervisor: z.discriminatedUnion('kind', [
-      z.object({ kind: z.literal('lab'), dir: z.string().min(1) }).strict(),
+      z
+        .object({
+          kind: z.literal('lab'),
+          dir: z.string().min(1),
+          /** create the lab on first use when the folder has none */
+          init: z
+            .object({
+              vms: z.number().int().min(1).max(1000).default(6),
+              volumes: z.number().int().min(1).max(100).default(2),
+              diskSizeMiB: z.number().int().min(1).default(64),
+              dataMiB: z.number().int().min(0).default(16),
+            })
+            .strict()
+            .optional(),
+        })
+        .strict(),
       // the WMI driver validates the rest with its own schema
       z.object({ kind: z.literal('wmi') }).loose(),
     ]),

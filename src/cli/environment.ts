@@ -1,7 +1,9 @@
 import { HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Hypervisor } from '../hyperv/hypervisor.js';
-import { openLab } from '../lab/index.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createLab, openLab } from '../lab/index.js';
 import { openRepository } from '../repository/index.js';
 import type { BackupEnvironment } from '../backup/types.js';
 import { loadProvider } from '../../providers/index.js';
@@ -42,7 +44,13 @@ export async function openEnvironment(config: JobConfig, logger: Logger): Promis
 
 async function createHypervisor(config: JobConfig, logger: Logger): Promise<Hypervisor> {
   const h = config.hypervisor;
-  if (h.kind === 'lab') return openLab(h.dir, { logger });
+  if (h.kind === 'lab') {
+    if (h.init && !existsSync(join(h.dir, 'lab.json'))) {
+      await createLab({ dir: h.dir, vms: h.init.vms, volumes: h.init.volumes, diskSizeBytes: h.init.diskSizeMiB << 20, dataBytes: h.init.dataMiB << 20 });
+      logger.info({ dir: h.dir }, 'lab created');
+    }
+    return openLab(h.dir, { logger });
+  }
   throw new HvsnapError('config_invalid', `${config.file}: hypervisor.kind "${h.kind}" is not available in this build`, { context: { file: config.file, field: 'hypervisor.kind' } });
 }
 
