@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { errorSummary, HvsnapError } from '../core/errors.js';
 import { backupSet } from './backup-set.js';
 import { Journal } from './journal.js';
-import { planBackup } from './plan.js';
+import { limitHypervisor, limitProvider, Semaphore } from './limits.js';
+import { planBackup, type VolumeSet } from './plan.js';
+import { InProcessQueue } from './work-queue.js';
 import { Saga } from './saga.js';
 import { defaultPolicy, type BackupEnvironment, type BackupOptions, type BackupReport } from './types.js';
 import type { UndoTargets } from './undo.js';
@@ -62,14 +64,52 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
     ok: false,
   };
   let leftBehind = 0;
-  for (const set of plan.sets) {
-    const saga = new Saga(targets, journal, log);
-    const result = await backupSet({ env, policy, options, jobId, saga, writers }, set);
-    leftBehind += saga.pending;
+  const limits = options.limits ?? {};
+  const hostOf = new Map(allVms.map((v) => [v.id, v.host]));
+  const hostLimited = limits.perHost ? limitHypervisor(env.hypervisor, (id) => hostOf.get(id), limits.perHost) : undefined;
+  const arraySlots = limits.perArray ? new Semaphore(limits.perArray) : undefined;
+  const copySlots = new Semaphore(limits.perProxy ?? policy.copyConcurrency);
+  const setSlots = new Semaphore(limits.sets ?? 1);
+  const setEnv = {
+    ...env,
+    hypervisor: hostLimited?.hypervisor ?? env.hypervisor,
+    provider: arraySlots ? limitProvider(env.provider, arraySlots) : env.provider,
+  };
+  const queue = options.queue ?? new InProcessQueue<VolumeSet>();
+  await queue.push(plan.sets);
+  const results: Array<Awaited<ReturnType<typeof backupSet>>> = [];
+  const worker = async () => {
+    for (let set = await queue.pull(); set; set = await queue.pull()) {
+      const current = set;
+      await setSlots.use(async () => {
+        const saga = new Saga({ ...targets, hypervisor: setEnv.hypervisor, provider: setEnv.provider }, journal, log);
+        try {
+          const result = await backupSet({ env: setEnv, policy, options, jobId, saga, writers, copySlots }, current);
+          leftBehind += saga.pending;
+          results.push(result);
+          await (result.set.status === 'ok' ? queue.ack(current) : queue.fail(current, result.set.error));
+        } catch (e) {
+          // backupSet reports failures; anything thrown here is a bug or an abort: compensate and keep the others going
+          leftBehind += (await saga.compensate()).length;
+          await queue.fail(current, e);
+          throw e;
+        }
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: limits.sets ?? 1 }, worker));
+  results.sort((a, b) => a.set.index - b.set.index);
+  for (const result of results) {
     report.sets.push(result.set);
     report.vms.push(...result.vms);
     if (result.set.snapshot) report.snapshotSets++;
   }
+  report.concurrency = {
+    sets: setSlots.peak,
+    perHost: hostLimited?.peaks() ?? {},
+    perArray: arraySlots?.peak ?? 0,
+    perProxy: copySlots.peak,
+  };
   for (const v of report.vms) {
     report.totals.vms++;
     report.totals[v.status === 'ok' ? 'ok' : 'failed']++;

@@ -8,6 +8,7 @@ import type { Attachment } from '../../proxy/proxy.js';
 import { mapToMount } from './mount-paths.js';
 import type { VolumeSet } from './plan.js';
 import type { Saga } from './saga.js';
+import type { Semaphore } from './limits.js';
 import { runPool } from './pool.js';
 import type { BackupEnvironment, BackupOptions, BackupPolicy, DiskReport, SetReport, StepName, VmReport } from './types.js';
 
@@ -34,6 +35,8 @@ export interface SetContext {
   saga: Saga;
   /** open restore point writers by id, so an undo can abort them */
   writers: Map<string, { abort(): Promise<void> }>;
+  /** disks copied at once through the proxy, shared by every set of the run */
+  copySlots: Semaphore;
 }
 
 /**
@@ -162,7 +165,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
     });
 
     // 7. copy every disk into the repository; a restore point per VM, committed when durable
-    await runPool(live(), policy.copyConcurrency, (run) => copyVm(ctx, set, run, attachment, perVm));
+    await Promise.all(live().map((run) => ctx.copySlots.use(() => copyVm(ctx, set, run, attachment, perVm))));
   } catch (e) {
     // a set-wide step failed: every VM still in the set fails with it
     const err = toHvsnapError(e, 'step_failed');

@@ -1,5 +1,8 @@
 import type { Logger } from '../core/logger.js';
 import type { Checkpoint, ConsistencyLevel } from '../core/types.js';
+import type { ConcurrencyLimits, LimitStats } from './limits.js';
+import type { VolumeSet } from './plan.js';
+import type { WorkQueue } from './work-queue.js';
 import type { Hypervisor } from '../hyperv/hypervisor.js';
 import type { Provider, ProxyHost } from '../../providers/sdk/provider.js';
 import type { Proxy } from '../../proxy/proxy.js';
@@ -72,6 +75,10 @@ export interface BackupOptions {
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;
   hooks?: BackupHooks;
+  /** concurrency limits; default: one volume set at a time, `policy.copyConcurrency` copies */
+  limits?: ConcurrencyLimits;
+  /** where volume sets wait for a worker; default in-process */
+  queue?: WorkQueue<VolumeSet>;
 }
 
 export interface DiskReport {
@@ -128,6 +135,8 @@ export interface BackupReport {
   snapshotSets: number;
   sets: SetReport[];
   vms: VmReport[];
+  /** the most work that ran at once, per limit */
+  concurrency?: LimitStats;
   totals: { vms: number; ok: number; failed: number; bytesRead: number; bytesWritten: number; chunksNew: number; chunksReused: number };
   ok: boolean;
 }

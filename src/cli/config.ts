@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { HvsnapError } from '../core/errors.js';
+import { batchSpecSchema } from '../backup/batch.js';
 
 /**
  * The job configuration (YAML). Checked without any I/O beyond reading the file: every problem
@@ -75,6 +76,8 @@ export const jobConfigSchema = z
       })
       .strict()
       .default({}),
+    /** what `hvsnap batch` selects and how hard it may push (see src/backup/batch.ts) */
+    batch: batchSpecSchema.optional(),
     /** VM names to back up; all VMs of the host when omitted */
     vms: z.array(z.string().min(1)).optional(),
   })

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { readFile, rename, writeFile, open } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HvsnapError } from '../core/errors.js';
 import { withFileLock } from '../core/file-lock.js';
@@ -121,13 +121,8 @@ export async function loadState(dir: string): Promise<LabState> {
 export async function saveState(dir: string, state: LabState): Promise<void> {
   const file = join(dir, LAB_STATE_FILE);
   const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(state, null, 1));
-  const fh = await open(tmp, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  // atomic (rename), not durable: the lab simulates a host, it is no store of record
+  await writeFile(tmp, JSON.stringify(state));
   await rename(tmp, file);
 }
 

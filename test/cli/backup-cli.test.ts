@@ -131,3 +131,26 @@ describe('hvsnap demo', () => {
     expect(r.stdout).not.toContain('DIFFERS');
   });
 });
+
+describe('hvsnap batch', () => {
+  it('runs the configured batch and resumes by id', async () => {
+    await createLab({ dir: join(dir, 'lab'), vms: 4, volumes: 2, diskSizeBytes: 4 << 20, dataBytes: 1 << 20 });
+    const file = await writeConfig(config({ batch: { select: { patterns: ['vm-0*'] }, limits: { sets: 2, perHost: 2, perArray: 1, perProxy: 1 } } }));
+    const r = await cli('batch', '--config', file, '--json');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.totals.ok).toBe(4);
+    expect(report.snapshotSets).toBe(2);
+    const again = await cli('batch', '--config', file, '--resume', report.batchId, '--json');
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout).skipped).toHaveLength(4);
+  });
+
+  it('a bad limit is named', async () => {
+    await createLab({ dir: join(dir, 'lab'), vms: 1, volumes: 1, diskSizeBytes: 4 << 20, dataBytes: 1 << 20 });
+    const file = await writeConfig(config({ batch: { limits: { perProxy: 0 } } }));
+    const r = await cli('batch', '--config', file);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('batch.limits.perProxy');
+  });
+});

@@ -4,6 +4,7 @@ import { loadJobConfig } from '../config.js';
 import { openEnvironment } from '../environment.js';
 import { ExitCode } from '../io.js';
 import type { CommandModule } from '../program.js';
+import { policyFromConfig } from '../policy.js';
 import { progressReporter } from '../progress.js';
 import { renderBackupReport } from '../render.js';
 
@@ -19,18 +20,9 @@ export const backupCommand: CommandModule = (kit) =>
         const env = await openEnvironment(config, logger);
         const progress = progressReporter({ stream: io.stderr, logger });
         try {
-          const p = config.policy;
           const report = await runBackup(env, {
             vms: opts.vm ?? config.vms,
-            policy: {
-              ...(p.consistency && { consistency: p.consistency }),
-              ...(p.allowCrashConsistent !== undefined && { allowCrashConsistent: p.allowCrashConsistent }),
-              ...(p.checkpointConcurrency && { checkpointConcurrency: p.checkpointConcurrency }),
-              ...(p.copyConcurrency && { copyConcurrency: p.copyConcurrency }),
-              ...(p.readConcurrency && { readConcurrency: p.readConcurrency }),
-              ...(p.throttleMBps && { throttleBytesPerSec: p.throttleMBps * 1e6 }),
-              forceFull: opts.full || !!p.forceFull,
-            },
+            policy: policyFromConfig(config, opts.full),
             signal,
             onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes),
           });

@@ -1,9 +1,10 @@
 import type { CommandModule } from '../program.js';
 import { backupCommand } from './backup.js';
+import { batchCommand } from './batch.js';
 import { cleanupCommand } from './cleanup.js';
 import { demoCommand } from './demo.js';
 import { labCommand } from './lab.js';
 import { listCommand, restoreCommand, retentionCommand, verifyCommand } from './repository.js';
 
 /** Every command of the CLI, in help order. */
-export const commandModules: CommandModule[] = [demoCommand, backupCommand, listCommand, restoreCommand, verifyCommand, retentionCommand, cleanupCommand, labCommand];
+export const commandModules: CommandModule[] = [demoCommand, backupCommand, batchCommand, listCommand, restoreCommand, verifyCommand, retentionCommand, cleanupCommand, labCommand];

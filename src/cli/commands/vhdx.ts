@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { HvsnapError } from '../../core/errors.js';
+import { ExitCode } from '../io.js';
 import type { CommandKit, CommandModule } from '../program.js';
 import { checkVhdx, formatVhdxInfo, openVhdx, prefixResolver, vhdxInfo, type ParentResolver } from '../../vhdx/index.js';
 
@@ -81,7 +82,7 @@ export const vhdxCommand: CommandModule = (kit) => {
 
   cmd
     .command('check')
-    .description('check every structure; exit 0 when clean, 5 with findings')
+    .description('check every structure; exit 0 when clean, 1 with errors, 5 with warnings only')
     .argument('<file>', 'the VHDX file')
     .option('--parent-map <from=to>', 'map a host path prefix of a parent to a local folder (repeatable)', collect, [])
     .action(
@@ -90,7 +91,7 @@ export const vhdxCommand: CommandModule = (kit) => {
         const r = await checkVhdx(args[0], resolveParent ? { resolveParent } : {});
         const lines = r.findings.map((f) => `${f.severity}: ${f.structure} at offset ${f.offset}: ${f.message}`);
         const text = r.findings.length ? `${r.path}: ${r.findings.length} finding(s)\n${lines.join('\n')}` : `${r.path}: no problems found`;
-        return { data: r, text, exitCode: r.findings.length ? 5 : 0 };
+        return { data: r, text, exitCode: !r.ok ? ExitCode.failed : r.findings.length ? ExitCode.partial : ExitCode.ok };
       }),
     );
   return cmd;

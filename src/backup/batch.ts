@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { HvsnapError } from '../core/errors.js';
+import type { VmInfo } from '../core/types.js';
+import { runBackup, newJobId } from './backup-job.js';
+import { cleanupLeftovers } from './cleanup.js';
+import type { BackupEnvironment, BackupOptions, BackupReport } from './types.js';
+
+/** What a nightly batch on a proxy host backs up, and how hard it may push. */
+export const batchSpecSchema = z
+  .object({
+    select: z
+      .object({
+        /** exact VM names */
+        names: z.array(z.string().min(1)).optional(),
+        /** name patterns with `*` and `?` */
+        patterns: z.array(z.string().min(1)).optional(),
+        /** VM group names */
+        groups: z.array(z.string().min(1)).optional(),
+        /** every VM owned by these hosts */
+        hosts: z.array(z.string().min(1)).optional(),
+      })
+      .strict()
+      .default({}),
+    limits: z
+      .object({
+        sets: z.number().int().min(1).max(256).default(2),
+        perHost: z.number().int().min(1).max(256).default(4),
+        perArray: z.number().int().min(1).max(256).default(4),
+        perProxy: z.number().int().min(1).max(256).default(2),
+      })
+      .strict()
+      .default({ sets: 2, perHost: 4, perArray: 4, perProxy: 2 }),
+  })
+  .strict();
+
+export type BatchSpec = z.infer<typeof batchSpecSchema>;
+
+export interface BatchReport extends BackupReport {
+  batchId: string;
+  /** VMs that already had a restore point from this batch (a resumed run skips them) */
+  skipped: string[];
+  resumed: boolean;
+}
+
+/** The VMs a selector names; none selected, or a name/group that matches nothing, is an error naming it. */
+export function selectVms(all: VmInfo[], groups: Array<{ name: string; vmIds: string[] }>, select: BatchSpec['select']): VmInfo[] {
+  const any = select.names || select.patterns || select.groups || select.hosts;
+  if (!any) return all;
+  const chosen = new Map<string, VmInfo>();
+  for (const name of select.names ?? []) {
+    const vm = all.find((v) => v.name === name);
+    if (!vm) throw new HvsnapError('vm_not_found', `batch: VM "${name}" not found`, { context: { vm: name, field: 'select.names' } });
+    chosen.set(vm.id, vm);
+  }
+  for (const p of select.patterns ?? []) {
+    const re = new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+    for (const vm of all.filter((v) => re.test(v.name))) chosen.set(vm.id, vm);
+  }
+  for (const g of select.groups ?? []) {
+    const group = groups.find((x) => x.name === g);
+    if (!group) throw new HvsnapError('not_found', `batch: VM group "${g}" not found`, { context: { field: 'select.groups' } });
+    for (const vm of all.filter((v) => group.vmIds.includes(v.id))) chosen.set(vm.id, vm);
+  }
+  for (const h of select.hosts ?? []) for (const vm of all.filter((v) => v.host.toLowerCase() === h.toLowerCase())) chosen.set(vm.id, vm);
+  if (chosen.size === 0) throw new HvsnapError('vm_not_found', 'batch: the selection matches no VM', { context: { field: 'select' } });
+  return [...chosen.values()];
+}
+
+/**
+ * A batch: select, plan (one snapshot per volume set, shared by every VM on it), run the sets with
+ * the limits, report. `resume` continues a batch that died: what its journal owes is undone first,
+ * then only the VMs without a restore point from this batch are backed up.
+ */
+export async function runBatch(
+  env: BackupEnvironment,
+  spec: BatchSpec,
+  options: Omit<BackupOptions, 'vms' | 'limits' | 'jobId'> & { resume?: string } = {},
+): Promise<BatchReport> {
+  const batchId = options.resume ?? newJobId();
+  const all = await env.hypervisor.listVms({}, { signal: options.signal });
+  const groups = await env.hypervisor.listVmGroups({}, { signal: options.signal });
+  let vms = selectVms(all, groups, spec.select);
+  let skipped: string[] = [];
+  if (options.resume) {
+    await cleanupLeftovers(env, { journalDir: options.journalDir, signal: options.signal });
+    const points = (await env.repository.listRestorePoints()).filter((p) => p.jobId === batchId || p.jobId.startsWith(`${batchId}-r`));
+    const done = new Set(points.map((p) => p.vm.id));
+    skipped = vms.filter((v) => done.has(v.id)).map((v) => v.name);
+    vms = vms.filter((v) => !done.has(v.id));
+  }
+  // a resumed run gets names of its own: a leftover snapshot of the dead run must never be taken for this one's
+  const jobId = options.resume ? `${batchId}-r${randomBytes(2).toString('hex')}` : batchId;
+  if (vms.length === 0) {
+    return {
+      batchId, skipped, resumed: !!options.resume, jobId, startedAt: new Date().toISOString(), durationMs: 0, snapshotSets: 0, sets: [], vms: [],
+      totals: { vms: 0, ok: 0, failed: 0, bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0 }, ok: true,
+    };
+  }
+  const report = await runBackup(env, { ...options, jobId, vms: vms.map((v) => v.name), limits: spec.limits });
+  return { ...report, batchId, skipped, resumed: !!options.resume };
+}

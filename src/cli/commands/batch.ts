@@ -1,0 +1,35 @@
+import { Command } from 'commander';
+import { batchSpecSchema, runBatch } from '../../backup/batch.js';
+import { loadJobConfig } from '../config.js';
+import { openEnvironment } from '../environment.js';
+import { ExitCode } from '../io.js';
+import { policyFromConfig } from '../policy.js';
+import type { CommandModule } from '../program.js';
+import { progressReporter } from '../progress.js';
+import { renderBackupReport } from '../render.js';
+
+export const batchCommand: CommandModule = (kit) =>
+  new Command('batch')
+    .description('the nightly batch on a proxy host: the config\'s batch selection, with its concurrency limits; resumable')
+    .requiredOption('-c, --config <file>', 'job configuration (YAML) with a batch section')
+    .option('--resume <batchId>', 'continue a batch that died: undo its leftovers, back up only the VMs it had not finished')
+    .action(
+      kit.action<{ config: string; resume?: string }>(async ({ opts, logger, io, signal }) => {
+        const config = await loadJobConfig(opts.config);
+        const env = await openEnvironment(config, logger);
+        const progress = progressReporter({ stream: io.stderr, logger });
+        try {
+          const report = await runBatch(env, config.batch ?? batchSpecSchema.parse({}), {
+            resume: opts.resume,
+            policy: policyFromConfig(config, false),
+            signal,
+            onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes),
+          });
+          progress.end();
+          const text = `batch ${report.batchId}${report.resumed ? ` (resumed; ${report.skipped.length} VM(s) were already done)` : ''}\n${renderBackupReport(report)}`;
+          return { data: report, text, exitCode: report.ok ? ExitCode.ok : ExitCode.partial };
+        } finally {
+          await env.close();
+        }
+      }),
+    );

@@ -1,0 +1,16 @@
+import type { BackupPolicy } from '../backup/types.js';
+import type { JobConfig } from './config.js';
+
+/** The backup policy a configuration asks for (unset fields keep the library's defaults). */
+export function policyFromConfig(config: JobConfig, forceFull: boolean): Partial<BackupPolicy> {
+  const p = config.policy;
+  return {
+    ...(p.consistency && { consistency: p.consistency }),
+    ...(p.allowCrashConsistent !== undefined && { allowCrashConsistent: p.allowCrashConsistent }),
+    ...(p.checkpointConcurrency && { checkpointConcurrency: p.checkpointConcurrency }),
+    ...(p.copyConcurrency && { copyConcurrency: p.copyConcurrency }),
+    ...(p.readConcurrency && { readConcurrency: p.readConcurrency }),
+    ...(p.throttleMBps && { throttleBytesPerSec: p.throttleMBps * 1e6 }),
+    forceFull: forceFull || !!p.forceFull,
+  };
+}

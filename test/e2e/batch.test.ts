@@ -1,0 +1,122 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { runBatch, batchSpecSchema } from '../../src/backup/batch.js';
+import type { Hypervisor } from '../../src/hyperv/hypervisor.js';
+import type { Provider } from '../../providers/sdk/provider.js';
+import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
+
+/** Measures, outside the limiters, how many calls of the real seams run at once. */
+function gauge<T extends object>(target: T, methods: string[], keyOf: (args: any) => string = () => 'all') {
+  const now = new Map<string, number>();
+  const peak = new Map<string, number>();
+  const wrapped = Object.create(target) as T;
+  for (const m of methods) {
+    const original = (target as any)[m].bind(target);
+    (wrapped as any)[m] = async (args: unknown, opts: unknown) => {
+      const k = keyOf(args);
+      now.set(k, (now.get(k) ?? 0) + 1);
+      peak.set(k, Math.max(peak.get(k) ?? 0, now.get(k)!));
+      try {
+        return await original(args, opts);
+      } finally {
+        now.set(k, now.get(k)! - 1);
+      }
+    };
+  }
+  return { wrapped, peak };
+}
+
+let env: LabEnv | undefined;
+afterEach(async () => {
+  await env?.cleanup();
+  env = undefined;
+});
+
+async function heapPeakDuring<T>(fn: () => Promise<T>): Promise<{ result: T; peakBytes: number }> {
+  const base = process.memoryUsage().heapUsed;
+  let peak = base;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().heapUsed)), 10);
+  try {
+    const result = await fn();
+    return { result, peakBytes: peak - base };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+describe('batch', () => {
+  it('200 VMs on 10 volumes: 10 snapshot sets, limits held, memory flat in the number of VMs', async () => {
+    const limits = { sets: 3, perHost: 4, perArray: 2, perProxy: 3 };
+    const peaks: Record<number, number> = {};
+    for (const n of [20, 200]) {
+      env = await makeLabEnv({ vms: n, volumes: 10, diskSizeBytes: 2 << 20, dataBytes: 1 << 20 });
+      const array = gauge<Provider>(env.provider, ['createSnapshot', 'present', 'unpresent', 'deleteSnapshot', 'resolveVolumes']);
+      const host = gauge<Hypervisor>(env.hypervisor, ['createCheckpoint', 'exportConfiguration', 'convertToReferencePoint'], () => 'lab-host-1');
+      env.provider = array.wrapped;
+      env.hypervisor = host.wrapped;
+      let copying = 0;
+      let copyPeak = 0;
+      const { result: report, peakBytes } = await heapPeakDuring(() =>
+        runBatch(env!, batchSpecSchema.parse({ limits }), {
+          hooks: {
+            beforeStep: (step) => {
+              if (step === 'copy') copyPeak = Math.max(copyPeak, ++copying);
+              if (step === 'commit') copying--;
+            },
+          },
+        }),
+      );
+      expect(report.ok).toBe(true);
+      expect(report.totals.ok).toBe(n);
+      expect(report.snapshotSets).toBe(10);
+      expect(Math.max(...array.peak.values())).toBeLessThanOrEqual(limits.perArray);
+      expect(Math.max(...host.peak.values())).toBeLessThanOrEqual(limits.perHost);
+      expect(copyPeak).toBeLessThanOrEqual(limits.perProxy);
+      expect(report.concurrency!.sets).toBeLessThanOrEqual(limits.sets);
+      // the limits are reached, not just respected: work really ran in parallel
+      expect(Math.max(...host.peak.values())).toBeGreaterThan(1);
+      peaks[n] = peakBytes;
+      console.log(`batch of ${n} VMs: ${report.snapshotSets} snapshot sets, peaks host ${Math.max(...host.peak.values())} array ${Math.max(...array.peak.values())} copies ${copyPeak} sets ${report.concurrency!.sets}, heap peak +${(peakBytes / 2 ** 20).toFixed(1)} MiB, ${report.durationMs} ms`);
+      await env.cleanup();
+      env = undefined;
+    }
+    // 10x the VMs must not mean 10x the memory: buffers are bounded by the limits, not by the VM count
+    expect(peaks[200]).toBeLessThan(peaks[20] * 3 + (32 << 20));
+  }, 180_000);
+
+  it('a batch that died resumes: its leftovers are undone and only the VMs without a restore point run', async () => {
+    env = await makeLabEnv({ vms: 6, volumes: 2, diskSizeBytes: 4 << 20, dataBytes: 1 << 20 });
+    const spec = batchSpecSchema.parse({ select: { patterns: ['vm-*'] }, limits: { sets: 1 } });
+    // the process "dies" during the second set: an abort that compensation does not see
+    const controller = new AbortController();
+    let sets = 0;
+    const first = await runBatch(env, spec, {
+      signal: controller.signal,
+      hooks: {
+        beforeStep: (step) => {
+          if (step === 'snapshot' && ++sets === 2) controller.abort(new Error('killed'));
+        },
+      },
+    }).catch((e) => e);
+    void first;
+    const done = (await env.repository.listRestorePoints()).map((p) => p.vm.name).sort();
+    expect(done).toHaveLength(3);
+    const resumed = await runBatch(env, spec, { resume: (await env.repository.listRestorePoints())[0].jobId });
+    expect(resumed.ok).toBe(true);
+    expect(resumed.skipped.sort()).toEqual(done);
+    expect(resumed.vms.map((v) => v.vm).sort()).toEqual(['vm-01', 'vm-02', 'vm-03', 'vm-04', 'vm-05', 'vm-06'].filter((v) => !done.includes(v)));
+    expect((await env.hypervisor.listLeftovers({ tagPrefix: 'hvsnap:' })).checkpoints).toEqual([]);
+    expect(await env.provider.listSnapshots({})).toEqual([]);
+  });
+
+  it('selects by pattern, group and host, and names what matches nothing', async () => {
+    env = await makeLabEnv({ vms: 4, volumes: 2, diskSizeBytes: 2 << 20, dataBytes: 1 << 20, groups: { web: ['vm-03'] } });
+    const r = await runBatch(env, batchSpecSchema.parse({ select: { patterns: ['VM-0?'], groups: ['web'] } }));
+    const g = await runBatch(env, batchSpecSchema.parse({ select: { groups: ['web'], names: ['vm-01'] } }));
+    expect(g.vms.map((v) => v.vm).sort()).toEqual(['vm-01', 'vm-03']);
+    const h = await runBatch(env, batchSpecSchema.parse({ select: { hosts: ['LAB-HOST-1'] } }));
+    expect(h.vms).toHaveLength(4);
+    expect(r.vms.map((v) => v.vm).sort()).toEqual(['vm-01', 'vm-02', 'vm-03', 'vm-04']);
+    await expect(runBatch(env, batchSpecSchema.parse({ select: { groups: ['nope'] } }))).rejects.toThrow(/group "nope"/);
+    await expect(runBatch(env, batchSpecSchema.parse({ select: { names: ['vm-99'] } }))).rejects.toThrow(/vm-99/);
+  });
+});
