@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errorSummary } from '../core/errors.js';
+import { errorSummary, isHvsnapError } from '../core/errors.js';
 import { HVSNAP_TAG } from './backup-job.js';
 import { readOpenJournals } from './journal.js';
 import { describeUndo, runUndo } from './undo.js';
@@ -14,6 +14,8 @@ export interface CleanupReport {
   /** array snapshots named by hvsnap that no journal or restore point accounts for (listed, not deleted) */
   orphanSnapshots: string[];
   failures: Array<{ what: string; error: Record<string, unknown> }>;
+  /** whether the repository's garbage collection (which removes half-written restore points) ran */
+  gc?: string;
 }
 
 /**
@@ -50,7 +52,13 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
   for (const s of await env.provider.listSnapshots({ prefix: 'hvsnap-' }, { signal: opts.signal })) {
     if (!retained.has(s.name)) report.orphanSnapshots.push(s.name);
   }
-  // uncommitted restore points of dead jobs are temp folders: gc removes them
-  await env.repository.gc();
+  // uncommitted restore points of dead jobs are temp folders: gc removes them, once no live job uses the repository
+  try {
+    await env.repository.gc();
+    report.gc = 'done';
+  } catch (e) {
+    if (!(isHvsnapError(e) && e.code === 'repository_locked')) throw e;
+    report.gc = `skipped: ${e.message}`;
+  }
   return report;
 }

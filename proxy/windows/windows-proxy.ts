@@ -1,0 +1,155 @@
+import path from 'node:path';
+import { HvsnapError, throwIfAborted, toHvsnapError } from '../../src/core/errors.js';
+import { silentLogger, type Logger } from '../../src/core/logger.js';
+import type { CallOptions } from '../../src/core/types.js';
+import type { Shell } from '../../src/transport/shell.js';
+import type { PresentedLun } from '../../providers/sdk/provider.js';
+import { systemClock } from '../data-mover-io.js';
+import { normalizeIdentityId, safeName } from '../mount-map.js';
+import type { AttachedVolume, Attachment, Proxy } from '../proxy.js';
+import { windowsProxyConfigSchema, type WindowsProxyConfig, type WindowsProxyConfigInput } from './config.js';
+import { checkDiskUsable, diskMatches, pickWindowsPartition, type WindowsDisk, type WindowsPartition } from './disk-policy.js';
+import { loadWindowsScript, type WindowsProxyScript } from './scripts.js';
+
+/** What {@link createWindowsProxy} needs besides the config. */
+export interface WindowsProxyDeps {
+  /** where the proxy's PowerShell runs (local or SSH); the same Shell contract as the Hyper-V driver */
+  shell: Shell;
+  logger?: Logger;
+  /** for tests: waiting between rescans, ms */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+interface OnlineResult {
+  number: number;
+  wasReadOnly: boolean;
+  wasOffline: boolean;
+  partitions: WindowsPartition[];
+}
+
+interface MountResult {
+  accessPath: string;
+  removedDriveLetter: string | null;
+  fileSystem: string;
+  label: string;
+}
+
+/**
+ * The Windows proxy: through PowerShell on the proxy host, rescans storage, finds each presented
+ * disk by UniqueId or serial, refuses disks it must not touch (collision, clustered, boot), makes
+ * the disk read-only and then brings it online, mounts its basic-data partition on a folder
+ * `<mountRoot>\<presentation>\<identity>` without a drive letter; detach removes the access paths
+ * and takes the disks offline again. Attach and detach are idempotent by presentation name.
+ */
+export function createWindowsProxy(config: WindowsProxyConfigInput, deps: WindowsProxyDeps): Proxy {
+  const parsed = windowsProxyConfigSchema.safeParse(config);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue.path.join('.') || '(root)';
+    throw new HvsnapError('config_invalid', `windows proxy config: ${field} ${issue.message}`, { context: { field } });
+  }
+  const cfg: WindowsProxyConfig = parsed.data;
+  const { shell } = deps;
+  const logger = (deps.logger ?? silentLogger).child({ proxy: 'windows', host: shell.target });
+  const sleep = deps.sleep ?? systemClock.sleep;
+  const folderOf = (presentationName: string) => path.win32.join(cfg.mountRoot, safeName(presentationName));
+
+  const run = <T>(name: WindowsProxyScript, input: unknown, opts: CallOptions = {}) =>
+    shell.run<T>({ name, script: loadWindowsScript(name), input }, { signal: opts.signal, timeoutMs: cfg.scriptTimeoutMs });
+
+  async function listDisks(rescan: boolean, opts: CallOptions): Promise<WindowsDisk[]> {
+    const out = await run<WindowsDisk[] | WindowsDisk | null>('find-disks.ps1', { rescan }, opts);
+    // ConvertTo-Json turns a one-element array into an object when a script forgets -InputObject
+    return out === null ? [] : Array.isArray(out) ? out : [out];
+  }
+
+  /** The disk of `lun`, rescanning until it appears; with every disk seen, for collision checks. */
+  async function findDisk(lun: PresentedLun, opts: CallOptions): Promise<{ disk: WindowsDisk; all: WindowsDisk[] }> {
+    const deadline = Date.now() + cfg.discoveryTimeoutMs;
+    for (let first = true; ; first = false) {
+      throwIfAborted(opts.signal);
+      const all = await listDisks(cfg.rescan || !first, opts);
+      const hits = all.filter((d) => diskMatches(d, lun.identity));
+      if (hits.length > 1) {
+        throw new HvsnapError('proxy_failed', `LUN ${lun.identity.id} matches ${hits.length} disks (${hits.map((d) => d.Number).join(', ')}) on ${shell.target}`, {
+          context: { volume: lun.identity.id, step: 'find-disk', host: shell.target },
+          hint: 'the LUN is seen through several paths without MPIO, or two LUNs share a serial; configure MPIO',
+        });
+      }
+      if (hits.length === 1) return { disk: hits[0], all };
+      if (Date.now() >= deadline) {
+        throw new HvsnapError('not_found', `presented LUN ${lun.identity.kind}:${lun.identity.id} did not appear on ${shell.target} within ${cfg.discoveryTimeoutMs} ms`, {
+          context: { volume: lun.identity.id, step: 'find-disk', host: shell.target },
+          hint: `disks seen: ${all.map((d) => `${d.Number}=${d.UniqueId}`).join(', ') || 'none'}; check the array's host mapping and the proxy's initiators`,
+        });
+      }
+      await sleep(cfg.pollMs, opts.signal);
+    }
+  }
+
+  async function attachLun(presentationName: string, lun: PresentedLun, touched: Array<{ uniqueId: string; serial: string | null }>, opts: CallOptions): Promise<AttachedVolume> {
+    const lunId = lun.identity.id;
+    const { disk, all } = await findDisk(lun, opts);
+    checkDiskUsable({ disk, allDisks: all, allow: cfg.allowOfflineReasons, lunId });
+    touched.push({ uniqueId: disk.UniqueId, serial: disk.SerialNumber ?? null });
+    const online = await run<OnlineResult>('online-disk.ps1', { number: disk.Number, uniqueId: disk.UniqueId, serial: disk.SerialNumber ?? null }, opts);
+    const part = pickWindowsPartition(online.partitions ?? [], disk.Number, lunId);
+    const accessPath = path.win32.join(folderOf(presentationName), safeName(`${lun.identity.kind}-${normalizeIdentityId(lunId)}`));
+    const mounted = await run<MountResult>('mount-partition.ps1', { number: disk.Number, uniqueId: disk.UniqueId, partitionNumber: part.PartitionNumber, accessPath }, opts);
+    if (!/^(ntfs|refs)$/i.test(mounted.fileSystem)) {
+      throw new HvsnapError('proxy_failed', `disk ${disk.Number} partition ${part.PartitionNumber} (LUN ${lunId}) has file system '${mounted.fileSystem || 'RAW'}', not NTFS or ReFS`, {
+        context: { disk: String(disk.Number), volume: lunId, step: 'mount' },
+        hint: 'a crash-consistent ReFS/NTFS volume may need log replay a read-only mount cannot do; present a writable clone',
+      });
+    }
+    logger.info(
+      { presentation: presentationName, volume: lunId, disk: disk.Number, wasOffline: online.wasOffline, accessPath: mounted.accessPath, removedDriveLetter: mounted.removedDriveLetter },
+      'volume mounted read-only',
+    );
+    return {
+      sourceIdentity: lun.sourceIdentity,
+      mountPath: mounted.accessPath,
+      handle: { diskNumber: disk.Number, uniqueId: disk.UniqueId, ...(disk.SerialNumber ? { serial: disk.SerialNumber } : {}), partitionNumber: part.PartitionNumber },
+    };
+  }
+
+  async function offline(presentationName: string, disks: Array<{ uniqueId: string; serial: string | null }>): Promise<void> {
+    // no caller signal: cleanup must run to the end even when the attach was aborted
+    const out = await run<{ disks: Array<{ number: number; removedPaths: string[] }> }>('offline-disks.ps1', { folder: folderOf(presentationName), disks });
+    logger.info({ presentation: presentationName, disks: (out?.disks ?? []).map((d) => d.number) }, 'disks offline again');
+  }
+
+  return {
+    kind: 'windows',
+
+    async attach({ presentation }, opts = {}) {
+      if (presentation.luns.length === 0) {
+        throw new HvsnapError('input_invalid', `presentation ${presentation.name} has no LUNs`, { context: { field: 'presentation.luns' } });
+      }
+      const touched: Array<{ uniqueId: string; serial: string | null }> = [];
+      const volumes: AttachedVolume[] = [];
+      try {
+        for (const lun of presentation.luns) volumes.push(await attachLun(presentation.name, lun, touched, opts));
+        return { presentationName: presentation.name, volumes } satisfies Attachment;
+      } catch (e) {
+        const err = toHvsnapError(e, 'proxy_failed', { step: 'attach', presentation: presentation.name, host: shell.target });
+        try {
+          await offline(presentation.name, touched);
+        } catch (undo) {
+          logger.warn({ err: (undo as Error).message }, 'cleanup after a failed attach failed');
+          err.suppressed.push(undo);
+        }
+        throw err;
+      }
+    },
+
+    async detach(args) {
+      const name = 'attachment' in args ? args.attachment.presentationName : args.presentationName;
+      const disks =
+        'attachment' in args
+          ? args.attachment.volumes.map((v) => ({ uniqueId: String(v.handle?.uniqueId ?? ''), serial: v.handle?.serial === undefined ? null : String(v.handle.serial) }))
+          : [];
+      await offline(name, disks);
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runBackup } from '../../src/backup/backup-job.js';
+import { cleanupLeftovers } from '../../src/backup/cleanup.js';
+import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
+
+let env: LabEnv | undefined;
+afterEach(async () => {
+  await env?.cleanup();
+  env = undefined;
+});
+
+describe('hvsnap cleanup after a job that died', () => {
+  it('replays the journal: presentation, snapshot and the new reference points go; the next backup works', async () => {
+    env = await makeLabEnv({ vms: 2, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 2 << 20, lockTimeoutMs: 1000 });
+    // the job "dies" in the middle of the copy: it never returns, nothing of it is compensated
+    let reached!: () => void;
+    const atCopy = new Promise<void>((r) => (reached = r));
+    void runBackup(env, {
+      hooks: {
+        onChunk: () => {
+          reached();
+          return new Promise<void>(() => {}); // hangs forever: the process is as good as dead
+        },
+      },
+    });
+    await atCopy;
+    const journals = await readdir(join(env.repository.path, '.journal'));
+    expect(journals).toHaveLength(1);
+    expect(await env.provider.listSnapshots({})).toHaveLength(1);
+
+    const report = await cleanupLeftovers(env);
+    expect(report.failures).toEqual([]);
+    // the "dead" job is this very process, so its repository lock is live and gc waits for a later run
+    expect(report.gc).toMatch(/^skipped: .*in use/);
+    expect(report.replayed.some((r) => /unpresent/.test(r))).toBe(true);
+    expect(report.replayed.some((r) => /delete array snapshot/.test(r))).toBe(true);
+    expect(await env.provider.listSnapshots({})).toEqual([]);
+    expect(await readdir(join(env.labDir, 'array', 'presentations'))).toEqual([]);
+    expect(await readdir(join(env.repository.path, '.journal'))).toEqual([]);
+    // the reference points the dead job made were undone too: the next backup is a clean full
+    const next = await runBackup(env);
+    expect(next.ok).toBe(true);
+    expect(next.vms.every((v) => v.disks.every((d) => d.mode === 'full'))).toBe(true);
+    expect((await env.repository.listRestorePoints()).length).toBe(2);
+  });
+});
