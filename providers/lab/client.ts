@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { withFileLock } from '../../src/core/file-lock.js';
 import type { VolumeIdentity } from '../../src/core/types.js';
 import { readVolumeMarker, VOLUME_MARKER, volumeLockPath } from '../../src/core/volume-marker.js';
+import { buildNtfsImage } from './ntfs-image.js';
 
 /**
  * The lab array's "REST API": volumes are folders under `volumesDir`; a snapshot is a hard-linked
@@ -160,20 +161,26 @@ export class LabArrayClient {
     return out;
   }
 
-  async createPresentation(name: string, snapshot: LabSnapshotRecord, host: string): Promise<LabPresentationRecord> {
-    const record: LabPresentationRecord = {
-      name,
-      snapshotName: snapshot.name,
-      host,
-      luns: snapshot.volumes.map((v, i) => ({
-        volumeId: v.volumeId,
-        sourceIdentity: v.sourceIdentity,
+  async createPresentation(name: string, snapshot: LabSnapshotRecord, host: string, presentAs: 'folder' | 'ntfs-image' = 'folder'): Promise<LabPresentationRecord> {
+    const imagesDir = join(this.paths.stateDir, 'presentations', name);
+    const luns: LabPresentationRecord['luns'] = [];
+    try {
+      for (const [i, v] of snapshot.volumes.entries()) {
+        let path = v.dir;
+        if (presentAs === 'ntfs-image') {
+          // a presentable copy, as Pure and PowerStore make: here a disk image with an NTFS volume
+          await mkdir(imagesDir, { recursive: true });
+          path = join(imagesDir, `${v.volumeId}.img`);
+          await buildNtfsImage({ sourceDir: v.dir, image: path, label: v.volumeId });
+        }
         // a presented image is a LUN of its own, with its own page-83 identity
-        identity: { kind: 'naa', id: ('6001405' + randomBytes(13).toString('hex')).slice(0, 32) },
-        lun: i + 1,
-        path: v.dir,
-      })),
-    };
+        luns.push({ volumeId: v.volumeId, sourceIdentity: v.sourceIdentity, identity: { kind: 'naa', id: ('6001405' + randomBytes(13).toString('hex')).slice(0, 32) }, lun: i + 1, path });
+      }
+    } catch (e) {
+      await rm(imagesDir, { recursive: true, force: true });
+      throw e;
+    }
+    const record: LabPresentationRecord = { name, snapshotName: snapshot.name, host, luns };
     await mkdir(join(this.paths.stateDir, 'presentations'), { recursive: true });
     const file = this.presentationFile(name);
     await writeFile(`${file}.tmp`, JSON.stringify(record, null, 2));
@@ -183,6 +190,7 @@ export class LabArrayClient {
 
   async deletePresentation(name: string): Promise<void> {
     await rm(this.presentationFile(name), { force: true });
+    await rm(join(this.paths.stateDir, 'presentations', name), { recursive: true, force: true });
   }
 }
 

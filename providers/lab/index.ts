@@ -14,6 +14,11 @@ export const labProviderConfigSchema = z
     stateDir: z.string().min(1),
     /** operations to fail, for tests and demos */
     failOn: z.array(z.enum(['createSnapshot', 'deleteSnapshot', 'present', 'unpresent'])).default([]),
+    /**
+     * `folder`: a presentation is the snapshot's folders (for the local proxy); `ntfs-image`: a GPT
+     * disk image with an NTFS volume per snapshotted volume, for the Linux proxy (root, ntfs-3g)
+     */
+    presentAs: z.enum(['folder', 'ntfs-image']).default('folder'),
   })
   .strict();
 
@@ -23,7 +28,7 @@ export type LabProviderConfig = z.input<typeof labProviderConfigSchema>;
 export const labProvider = defineProvider({
   name: 'lab',
   configSchema: labProviderConfigSchema,
-  create: (config) => createLabProviderInstance(new LabArrayClient(config), { failOn: config.failOn }),
+  create: (config) => createLabProviderInstance(new LabArrayClient(config), { failOn: config.failOn, presentAs: config.presentAs }),
 });
 
 /** Makes a new lab volume (a folder with an NAA identity) under `volumesDir`. */

@@ -7,11 +7,17 @@ import { injectedFault, labError } from './errors.js';
 export interface LabProviderOptions {
   /** array operations that fail, for tests: e.g. `['createSnapshot']` */
   failOn: string[];
+  /** what a presentation is: the snapshot's folders, or NTFS disk images of them */
+  presentAs: 'folder' | 'ntfs-image';
 }
 
 /** The lab array as a Provider. */
 export function createLabProviderInstance(client: LabArrayClient, options: LabProviderOptions): Provider {
-  const capabilities: ProviderCapabilities = { consistencyGroups: true, presentation: 'direct', readOnlyPresentation: true };
+  const capabilities: ProviderCapabilities = {
+    consistencyGroups: true,
+    presentation: options.presentAs === 'folder' ? 'direct' : 'copy',
+    readOnlyPresentation: true,
+  };
   const fault = (op: string) => {
     if (options.failOn.includes(op)) throw injectedFault(op);
   };
@@ -76,7 +82,7 @@ export function createLabProviderInstance(client: LabArrayClient, options: LabPr
       fault('present');
       const snapshot = await client.getSnapshot(args.snapshotName);
       if (!snapshot) throw labError('not_found', `no lab snapshot ${args.snapshotName}`, { snapshot: args.snapshotName });
-      return toPresentation(await client.createPresentation(args.name, snapshot, args.host.name));
+      return toPresentation(await client.createPresentation(args.name, snapshot, args.host.name, options.presentAs));
     },
 
     async unpresent(args: { name: string }, opts?: CallOptions): Promise<void> {

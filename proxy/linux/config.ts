@@ -18,6 +18,8 @@ export const linuxProxyConfigSchema = z
     stateDir: absolutePath.optional(),
     discovery: z
       .object({
+        /** `by-id`: presented LUNs appear as SCSI disks; `image-file`: they are disk image files here (the lab array) */
+        mode: z.enum(['by-id', 'image-file']).default('by-id'),
         /** the udev by-id folder the LUN identities are looked up in */
         byIdDir: absolutePath.default('/dev/disk/by-id'),
         /** write `- - -` to every /sys/class/scsi_host/host* /scan before looking */

@@ -4,3 +4,4 @@ export { createExecRunner, type CommandRunner, type CommandOutput } from './comm
 export { createByIdDiscovery, byIdCandidates, type DeviceDiscovery } from './device-discovery.js';
 export { pickDataPartition, GPT_BASIC_DATA, type DataPartition } from './partition-table.js';
 export type { AttachState, VolumeState } from './attach-state.js';
+export { createImageFileDiscovery } from './image-discovery.js';

@@ -10,6 +10,7 @@ import type { AttachedVolume, Attachment, Proxy } from '../proxy.js';
 import { createStateStore, type AttachState, type VolumeState } from './attach-state.js';
 import { createExecRunner, type CommandRunner } from './command-runner.js';
 import { linuxProxyConfigSchema, type LinuxProxyConfig, type LinuxProxyConfigInput } from './config.js';
+import { createImageFileDiscovery } from './image-discovery.js';
 import { createByIdDiscovery, type DeviceDiscovery } from './device-discovery.js';
 import { isBlockDevice, isMountPoint, loopBacking, mountPointsBelow } from './mounts.js';
 import { pickDataPartition } from './partition-table.js';
@@ -39,7 +40,7 @@ export function createLinuxProxy(config: LinuxProxyConfigInput, deps: LinuxProxy
   const cfg: LinuxProxyConfig = parsed.data;
   const logger = (deps.logger ?? silentLogger).child({ proxy: 'linux' });
   const runner = deps.runner ?? createExecRunner();
-  const discovery = deps.discovery ?? createByIdDiscovery({ config: cfg, runner, logger });
+  const discovery = deps.discovery ?? (cfg.discovery.mode === 'image-file' ? createImageFileDiscovery({ runner }) : createByIdDiscovery({ config: cfg, runner, logger }));
   const store = createStateStore(cfg.stateDir ?? cfg.mountRoot);
   const run = (command: string, args: string[], opts?: CallOptions) => runner.run({ command, args }, opts);
   const presentationDir = (name: string) => path.join(cfg.mountRoot, safeName(name));

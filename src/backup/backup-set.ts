@@ -5,7 +5,7 @@ import { rangesBytes } from '../core/ranges.js';
 import type { RestorePointManifest } from '../repository/types.js';
 import { copyDisk } from '../../proxy/data-mover.js';
 import type { Attachment } from '../../proxy/proxy.js';
-import { mapToMount } from './mount-paths.js';
+import { mapVolumePath } from '../../proxy/mount-map.js';
 import type { VolumeSet } from './plan.js';
 import type { Saga } from './saga.js';
 import type { Semaphore } from './limits.js';
@@ -253,7 +253,8 @@ async function copyVm(
     writerUndo = await saga.register({ kind: 'abortRestorePoint', restorePointId: writer.id });
     for (const disk of run.checkpoint!.disks) {
       const loc = set.disks[`${run.vm.id}/${disk.diskId}`] ?? (await env.hypervisor.resolveVolume({ path: disk.path }, { signal: ctx.options.signal }));
-      const file = mapToMount(attachment, loc, disk.path);
+      // the data mover runs here, so the mount is a path of this machine
+      const file = mapVolumePath({ attachment, identity: loc.identity, relativePath: loc.relativePath, style: process.platform === 'win32' ? 'win32' : 'posix' });
       const change = run.changes[disk.diskId] ?? {};
       const previousIndex = change.ranges && run.previous ? await env.repository.readIndex(run.previous.id, disk.diskId) : undefined;
       const result = await copyDisk({

@@ -120,13 +120,13 @@ export function parseJobConfig(raw: unknown, file: string): JobConfig {
 }
 
 /** One message naming every problem: the file, the field path, what is wrong. */
-export function configError(error: z.ZodError, file: string): HvsnapError {
+export function configError(error: z.ZodError, file: string, prefix?: string): HvsnapError {
   const problems = error.issues.map((i) => {
-    const at = i.path.length ? i.path.join('.') : '(top level)';
-    if (i.code === 'unrecognized_keys') return `${i.keys.map((k) => (i.path.length ? `${at}.${k}` : k)).join(', ')}: unknown key(s)`;
+    const at = [prefix, ...i.path].filter((x) => x !== undefined && x !== '').join('.') || '(top level)';
+    if (i.code === 'unrecognized_keys') return `${i.keys.map((k) => (at !== '(top level)' ? `${at}.${k}` : k)).join(', ')}: unknown key(s)`;
     return `${at}: ${i.message}`;
   });
   const first = error.issues[0];
-  const field = first ? [...first.path, ...(first.code === 'unrecognized_keys' ? [first.keys[0]] : [])].join('.') : undefined;
+  const field = first ? [prefix, ...first.path, ...(first.code === 'unrecognized_keys' ? [first.keys[0]] : [])].filter((x) => x !== undefined).join('.') : undefined;
   return new HvsnapError('config_invalid', `${file}: ${problems.join('; ')}`, { context: { file, field } });
 }

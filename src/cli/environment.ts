@@ -9,7 +9,8 @@ import type { BackupEnvironment } from '../backup/types.js';
 import { loadProvider } from '../../providers/index.js';
 import { createLocalProxy } from '../../proxy/local/index.js';
 import type { Proxy } from '../../proxy/proxy.js';
-import type { JobConfig } from './config.js';
+import { configError, type JobConfig } from './config.js';
+import { createLinuxProxy, linuxProxyConfigSchema } from '../../proxy/linux/index.js';
 
 /**
  * The composition root: builds the seams a job configuration names. Nothing here decides
@@ -56,5 +57,10 @@ async function createHypervisor(config: JobConfig, logger: Logger): Promise<Hype
 
 async function createProxy(config: JobConfig, logger: Logger): Promise<Proxy> {
   if (config.proxy.kind === 'local') return createLocalProxy({ logger });
+  if (config.proxy.kind === 'linux') {
+    const parsed = linuxProxyConfigSchema.safeParse(config.proxy.config);
+    if (!parsed.success) throw configError(parsed.error, config.file, 'proxy.config');
+    return createLinuxProxy(parsed.data, { logger });
+  }
   throw new HvsnapError('config_invalid', `${config.file}: proxy.kind "${config.proxy.kind}" is not available in this build`, { context: { file: config.file, field: 'proxy.kind' } });
 }
