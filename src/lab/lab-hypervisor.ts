@@ -4,7 +4,8 @@ import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import type { ByteRange, CallOptions, Checkpoint, ConfigFile, ConsistencyLevel, ReferencePoint, VmGroup, VmInfo, VolumeLocation } from '../core/types.js';
 import type { Hypervisor } from '../hyperv/hypervisor.js';
-import { createOverlay, hostPath, settleDisk, volumeOf } from './disk-io.js';
+import { openVhdx } from '../vhdx/index.js';
+import { createOverlay, hostPath, localPath, settleDisk, volumeOf } from './disk-io.js';
 import { readState, takeFault, updateState, type LabCheckpoint, type LabOp, type LabState, type LabVm } from './lab-state.js';
 import { changesSince, compactChanges, formatRctId } from './rct.js';
 import { readVolumeMarker } from '../core/volume-marker.js';
@@ -187,8 +188,17 @@ export class LabHypervisor implements Hypervisor {
     args: { config: ConfigFile[]; diskPaths: Record<string, string>; newId: boolean; name?: string },
     _opts?: CallOptions,
   ): Promise<VmInfo> {
-    return updateState(this.dir, (s) => {
+    return updateState(this.dir, async (s) => {
       const vm = vmFromConfig(s, args);
+      // like Hyper-V, the disk's identity is what the VHDX says, not what the old configuration said
+      for (const disk of vm.disks) {
+        const img = await openVhdx(localPath(volumeOf(s, disk.volume), disk.relativePath)).catch((e) => {
+          throw new HvsnapError('not_found', `disk ${disk.relativePath} of VM ${vm.name} is not a readable VHDX on volume ${disk.volume}`, { cause: e, context: { vm: vm.name, disk: disk.id } });
+        });
+        disk.virtualDiskId = img.virtualDiskId;
+        disk.sizeBytes = img.virtualSize;
+        await img.close();
+      }
       s.vms.push(vm);
       return toVmInfo(s, vm);
     });

@@ -1,0 +1,46 @@
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runBackup } from '../../src/backup/backup-job.js';
+import { labDiskDigest } from '../../src/lab/index.js';
+import { restoreVm } from '../../src/restore/restore-vm.js';
+import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
+
+let env: LabEnv | undefined;
+afterEach(async () => {
+  await env?.cleanup();
+  env = undefined;
+});
+
+describe('restore and import', () => {
+  it('imports beside the original with a new VM id, and refuses a same-id import while the original exists', async () => {
+    env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 2 << 20 });
+    const report = await runBackup(env);
+    const [vm] = await env.hypervisor.listVms({});
+    const digest = await labDiskDigest(env.labDir, vm.name, vm.disks[0].id);
+    const targetDir = join(env.labDir, 'volumes', 'Volume1', 'Restore');
+    const r = await restoreVm({
+      repository: env.repository,
+      restorePointId: report.vms[0].restorePointId!,
+      targetDir,
+      import: { hypervisor: env.hypervisor, hostDir: 'C:\\ClusterStorage\\Volume1\\Restore', newId: true, name: `${vm.name}-restored` },
+    });
+    expect(r.imported).toBeDefined();
+    expect(r.imported!.id).not.toBe(vm.id);
+    expect(r.imported!.name).toBe(`${vm.name}-restored`);
+    expect(r.imported!.disks[0].path).toBe(`C:\\ClusterStorage\\Volume1\\Restore\\${vm.name}-disk0.vhdx`);
+    expect(await labDiskDigest(env.labDir, r.imported!.id, r.imported!.disks[0].id)).toBe(digest);
+    // the restored VM is a VM like any other: it backs up
+    const again = await runBackup(env, { vms: [`${vm.name}-restored`] });
+    expect(again.vms[0].error).toBeUndefined();
+    expect(again.ok).toBe(true);
+
+    await expect(
+      restoreVm({
+        repository: env.repository,
+        restorePointId: report.vms[0].restorePointId!,
+        targetDir: join(env.labDir, 'volumes', 'Volume1', 'Restore2'),
+        import: { hypervisor: env.hypervisor, hostDir: 'C:\\ClusterStorage\\Volume1\\Restore2', newId: false },
+      }),
+    ).rejects.toMatchObject({ code: 'already_exists' });
+  });
+});
