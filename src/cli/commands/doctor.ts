@@ -1,4 +1,4 @@
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import { Command } from 'commander';
 import { checkHyperVHost, type HostCheck } from '../../hyperv/check-host.js';
 import { createWmiNodes, parseWmiHypervisorConfig } from '../../hyperv/config.js';
@@ -16,10 +16,7 @@ export async function doctorHostChecks(cfg: JobConfig, opts: { logger: Logger; s
   if (cfg.hypervisor.kind !== 'wmi') {
     return [{ name: 'hypervisor', ok: true, detail: `${cfg.hypervisor.kind}: a simulated host, nothing to probe` }];
   }
-  const wmi = parseWmiHypervisorConfig(cfg.hypervisor);
-  if (wmi.transport.kind === 'ssh' && wmi.transport.privateKeyPath && !isAbsolute(wmi.transport.privateKeyPath)) {
-    wmi.transport.privateKeyPath = resolve(dirname(cfg.file), wmi.transport.privateKeyPath);
-  }
+  const wmi = parseWmiHypervisorConfig(cfg.hypervisor, { file: cfg.file, baseDir: dirname(cfg.file) });
   const nodes = createWmiNodes(wmi, { logger: opts.logger, env: opts.env });
   try {
     return await checkHyperVHost({ nodes, vmNames: cfg.vms }, { signal: opts.signal, logger: opts.logger });
