@@ -3,7 +3,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HvsnapError } from '../core/errors.js';
 import { withFileLock } from '../core/file-lock.js';
-import type { ByteRange, Checkpoint, ReferencePoint, VmGroup } from '../core/types.js';
+import type { ByteRange, Checkpoint, ReferencePoint, VmGroup, VmInfo } from '../core/types.js';
 
 /**
  * Everything the lab host knows, kept in `<lab>/lab.json` and changed only under the lab lock, so
@@ -28,13 +28,8 @@ export interface LabVolume {
   hostRoot: string;
 }
 
-export interface LabVm {
-  id: string;
-  name: string;
-  host: string;
-  configVersion: string;
-  generation: 1 | 2;
-  groups: string[];
+/** A VM of the lab host: what the host reports, with disks that carry the lab's own state. */
+export interface LabVm extends Omit<VmInfo, 'disks'> {
   disks: LabDisk[];
 }
 

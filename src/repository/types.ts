@@ -37,7 +37,10 @@ export interface RestorePointDisk {
 
 export interface RestorePointManifest {
   formatVersion: 1;
-  /** unique, sortable: `<vmName>/<ISO time>-<jobId>` is NOT used; see RestorePoint.id */
+  /**
+   * unique, sortable by time, safe as a folder name: `<UTC time to the ms>-<VM name slug>-<random>`,
+   * e.g. `20261126T124100123Z-sql-01-9f3a2c1b` (assigned by beginRestorePoint)
+   */
   id: string;
   jobId: string;
   vm: { id: string; name: string; host: string; configVersion: string; generation: 1 | 2 };
@@ -53,4 +56,83 @@ export interface RestorePointManifest {
   /** configuration files stored beside the disks (names) */
   configFiles: string[];
   timings: Record<string, number>;
+}
+
+/** One problem verify found, naming where it is. */
+export interface VerifyProblem {
+  kind:
+    | 'manifest_invalid'
+    | 'index_missing'
+    | 'index_invalid'
+    | 'index_mismatch'
+    | 'chunk_missing'
+    | 'chunk_corrupt'
+    | 'chunk_size'
+    | 'config_missing';
+  restorePointId: string;
+  vm?: string;
+  diskId?: string;
+  /** position of the chunk in the disk's index */
+  chunkIndex?: number;
+  /** byte offset in the virtual disk of that chunk */
+  offset?: number;
+  chunkId?: string;
+  /** the file at fault */
+  file?: string;
+  message: string;
+}
+
+/** What {@link Repository.verify} checked and found. */
+export interface VerifyReport {
+  ok: boolean;
+  deep: boolean;
+  restorePoints: number;
+  disks: number;
+  /** chunk references checked (a chunk shared by many disks is counted once per reference) */
+  chunkRefs: number;
+  /** distinct chunks checked for presence (and re-hashed when deep) */
+  chunksChecked: number;
+  /** bytes re-hashed (deep only) */
+  bytesHashed: number;
+  durationMs: number;
+  /** at most 1000 problems are listed; the rest are only counted here */
+  problemsOmitted: number;
+  problems: VerifyProblem[];
+}
+
+/** Retention policy, applied per VM. Every count is a number of restore points to keep (>= 0). */
+export interface RetentionPolicy {
+  /** keep the newest N */
+  keepLast?: number;
+  /** keep the newest of each of the last N days (UTC) that have a restore point */
+  keepDaily?: number;
+  /** keep the newest of each of the last N ISO weeks (UTC) that have a restore point */
+  keepWeekly?: number;
+}
+
+/** One restore point and why retention keeps or removes it. */
+export interface RetentionDecision {
+  id: string;
+  vmId: string;
+  vmName: string;
+  createdAt: string;
+  /** e.g. `last 1`, `daily 2026-11-26`, `weekly 2026-W48`; empty for a removed one */
+  reasons: string[];
+}
+
+export interface RetentionResult {
+  dryRun: boolean;
+  kept: RetentionDecision[];
+  /** deleted, or that would be deleted with dryRun */
+  deleted: RetentionDecision[];
+}
+
+export interface GcResult {
+  chunksDeleted: number;
+  /** bytes of chunk files removed */
+  bytesFreed: number;
+  chunksKept: number;
+  /** temp folders of crashed or aborted writers and deletions that were removed */
+  tempRemoved: number;
+  durationMs: number;
 }

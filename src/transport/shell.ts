@@ -20,6 +20,8 @@ export interface ShellRunArgs {
   script: string;
   /** the one argument, JSON-serialisable */
   input: unknown;
+  /** false when running the script twice could do its work twice (e.g. an import); retry wrappers then never repeat it. Default true. */
+  idempotent?: boolean;
 }
 
 export interface ShellCallOptions extends CallOptions {
