@@ -49,7 +49,7 @@ export function createLabProviderInstance(client: LabArrayClient, options: LabPr
       throwIfAborted(opts?.signal);
       checkName(args.name, 'snapshot name');
       const existing = await client.getSnapshot(args.name);
-      if (existing) return toSet(existing);
+      if (existing) return sameNameSet(existing, args.volumeIds);
       fault('createSnapshot');
       if (args.volumeIds.length === 0) throw labError('invalid', 'a snapshot needs at least one volume', { field: 'volumeIds' });
       const all = await client.listVolumes();
@@ -58,7 +58,14 @@ export function createLabProviderInstance(client: LabArrayClient, options: LabPr
         if (!v) throw labError('not_found', `no lab volume ${id}`, { volume: id });
         return v;
       });
-      return toSet(await client.createSnapshot(args.name, volumes, args.consistencyGroup && volumes.length > 1));
+      try {
+        return toSet(await client.createSnapshot(args.name, volumes, args.consistencyGroup && volumes.length > 1));
+      } catch (e) {
+        // a concurrent create of the same name won the rename: that set is the answer
+        const winner = await client.getSnapshot(args.name);
+        if (winner) return sameNameSet(winner, args.volumeIds);
+        throw e;
+      }
     },
 
     async listSnapshots(args: { prefix?: string }, opts?: CallOptions): Promise<SnapshotSet[]> {
@@ -92,6 +99,16 @@ export function createLabProviderInstance(client: LabArrayClient, options: LabPr
       await client.deletePresentation(args.name);
     },
   };
+}
+
+/** Create-by-name: the same name for the same volumes is the same set; for other volumes it is a conflict. */
+function sameNameSet(existing: LabSnapshotRecord, volumeIds: string[]): SnapshotSet {
+  const want = [...volumeIds].sort().join(',');
+  const have = existing.volumes.map((v) => v.volumeId).sort().join(',');
+  if (want !== have) {
+    throw labError('already_exists', `snapshot ${existing.name} exists for volumes ${have}, not ${want}`, { snapshot: existing.name });
+  }
+  return toSet(existing);
 }
 
 function toSet(s: LabSnapshotRecord): SnapshotSet {

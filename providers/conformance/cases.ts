@@ -1,0 +1,211 @@
+import type { VolumeIdentity } from '../../src/core/types.js';
+import { sameIdentity } from '../sdk/disk-identity.js';
+import type { ArrayVolume, Provider, ProviderCapabilities, ProxyHost, SnapshotSet } from '../sdk/provider.js';
+import { check, expectKind } from './check.js';
+import type { ResourceTracker } from './tracker.js';
+
+/** What each case gets. */
+export interface CaseContext {
+  provider: Provider;
+  /** the identities under test, resolved once before the cases */
+  volumes: ArrayVolume[];
+  host: ProxyHost;
+  tracker: ResourceTracker;
+  /** a unique, array-safe name for this case: prefix + short tag */
+  name(tag: string): string;
+  /** the prefix every name of this run starts with */
+  prefix: string;
+  /** how many times idempotent calls are repeated */
+  repeat: number;
+  /** an identity no array knows */
+  unknownIdentity: VolumeIdentity;
+}
+
+export interface ConformanceCase {
+  /** groups cases like csi-sanity's DescribeSanity blocks */
+  group: 'identity' | 'snapshots' | 'consistency groups' | 'presentation' | 'concurrency';
+  title: string;
+  /** a reason to skip, from declared capabilities (never by catching errors) */
+  skip?(caps: ProviderCapabilities, ctx: { volumeCount: number }): string | undefined;
+  run(ctx: CaseContext): Promise<void>;
+}
+
+const needCg = (caps: ProviderCapabilities, ctx: { volumeCount: number }) =>
+  !caps.consistencyGroups ? 'consistencyGroups not declared' : ctx.volumeCount < 2 ? 'needs at least 2 volumes' : undefined;
+
+async function snap(ctx: CaseContext, tag: string, volumeIds: string[], consistencyGroup = volumeIds.length > 1): Promise<SnapshotSet> {
+  const name = ctx.tracker.snapshot(ctx.name(tag));
+  return ctx.provider.createSnapshot({ name, volumeIds, consistencyGroup });
+}
+
+function coversExactly(set: SnapshotSet, volumeIds: string[], what: string): void {
+  const got = set.volumes.map((v) => v.volumeId).sort();
+  check(JSON.stringify(got) === JSON.stringify([...volumeIds].sort()), `${what}: snapshot set covers [${got.join(', ')}], expected [${[...volumeIds].sort().join(', ')}]`);
+}
+
+async function listed(ctx: CaseContext, name: string, prefix = ctx.prefix): Promise<SnapshotSet | undefined> {
+  return (await ctx.provider.listSnapshots({ prefix })).find((s) => s.name === name);
+}
+
+/** The cases, in the order they run. */
+export const conformanceCases: ConformanceCase[] = [
+  {
+    group: 'identity', title: 'probe reports the vendor',
+    async run(ctx) {
+      const r = await ctx.provider.probe({});
+      check(r.vendor.length > 0, 'probe: vendor is empty');
+    },
+  },
+  {
+    group: 'identity', title: 'resolveVolumes resolves every identity, in order, with the same identity',
+    async run(ctx) {
+      const again = await ctx.provider.resolveVolumes({ identities: ctx.volumes.map((v) => v.identity) });
+      again.forEach((v, i) => {
+        check(sameIdentity(v.identity, ctx.volumes[i]!.identity), `resolveVolumes[${i}]: identity ${v.identity.id} is not ${ctx.volumes[i]!.identity.id}`);
+        check(v.id === ctx.volumes[i]!.id, `resolveVolumes[${i}]: id ${v.id} changed from ${ctx.volumes[i]!.id} (ids must be stable)`);
+      });
+    },
+  },
+  {
+    group: 'identity', title: 'resolveVolumes of an unknown identity is not_found',
+    async run(ctx) {
+      await expectKind('resolveVolumes(unknown)', ctx.provider.resolveVolumes({ identities: [ctx.unknownIdentity] }), ['not_found']);
+    },
+  },
+  {
+    group: 'snapshots', title: 'createSnapshot of one volume; the same name again gives the same set',
+    async run(ctx) {
+      const vol = ctx.volumes[0]!.id;
+      const first = await snap(ctx, 'one', [vol], false);
+      coversExactly(first, [vol], 'createSnapshot');
+      for (let i = 0; i < ctx.repeat; i++) {
+        const again = await ctx.provider.createSnapshot({ name: first.name, volumeIds: [vol], consistencyGroup: false });
+        check(again.id === first.id, `createSnapshot repeat ${i + 1}: id ${again.id} differs from ${first.id}`);
+        check(JSON.stringify(again.volumes) === JSON.stringify(first.volumes), `createSnapshot repeat ${i + 1}: volumes differ`);
+      }
+    },
+  },
+  {
+    group: 'snapshots', title: 'createSnapshot of an existing name with other volumes is already_exists',
+    skip: (_caps, ctx) => (ctx.volumeCount < 2 ? 'needs at least 2 volumes' : undefined),
+    async run(ctx) {
+      const set = await snap(ctx, 'oth', [ctx.volumes[0]!.id], false);
+      // CSI: the same name with different arguments must not silently return the old object
+      await expectKind('createSnapshot(same name, other volume)', ctx.provider.createSnapshot({ name: set.name, volumeIds: [ctx.volumes[1]!.id], consistencyGroup: false }), ['already_exists']);
+    },
+  },
+  {
+    group: 'snapshots', title: 'a new snapshot is listed under its prefix and not under another',
+    async run(ctx) {
+      const set = await snap(ctx, 'lst', [ctx.volumes[0]!.id], false);
+      const found = await listed(ctx, set.name);
+      check(found, `listSnapshots({prefix: ${ctx.prefix}}) does not list ${set.name}`);
+      check(found.id === set.id, `listSnapshots: id ${found.id} is not ${set.id}`);
+      coversExactly(found, [ctx.volumes[0]!.id], 'listSnapshots');
+      const other = await ctx.provider.listSnapshots({ prefix: `${ctx.prefix}zz` });
+      check(!other.some((s) => s.name === set.name), `listSnapshots({prefix: ${ctx.prefix}zz}) lists ${set.name}`);
+    },
+  },
+  {
+    group: 'snapshots', title: 'deleteSnapshot removes the set; deleting it again succeeds',
+    async run(ctx) {
+      const set = await snap(ctx, 'del', [ctx.volumes[0]!.id], false);
+      await ctx.provider.deleteSnapshot({ name: set.name });
+      check(!(await listed(ctx, set.name)), `${set.name} is still listed after deleteSnapshot`);
+      for (let i = 0; i < ctx.repeat; i++) await ctx.provider.deleteSnapshot({ name: set.name });
+    },
+  },
+  {
+    group: 'snapshots', title: 'deleteSnapshot of a name that never existed succeeds',
+    async run(ctx) {
+      await ctx.provider.deleteSnapshot({ name: ctx.name('never') });
+    },
+  },
+  {
+    group: 'snapshots', title: 'createSnapshot of an invalid volume id fails with not_found or invalid',
+    async run(ctx) {
+      const name = ctx.tracker.snapshot(ctx.name('bad'));
+      await expectKind('createSnapshot(invalid volume id)', ctx.provider.createSnapshot({ name, volumeIds: ['hvsnap-no-such-volume-0'], consistencyGroup: false }), ['not_found', 'invalid'], true);
+    },
+  },
+  {
+    group: 'consistency groups', title: 'one consistency-group snapshot covers every volume; the same name again gives the same set',
+    skip: needCg,
+    async run(ctx) {
+      const ids = ctx.volumes.map((v) => v.id);
+      const set = await snap(ctx, 'cg', ids, true);
+      check(set.consistencyGroup, 'createSnapshot(consistencyGroup: true) returned consistencyGroup false');
+      coversExactly(set, ids, 'CG snapshot');
+      for (let i = 0; i < ctx.repeat; i++) {
+        const again = await ctx.provider.createSnapshot({ name: set.name, volumeIds: ids, consistencyGroup: true });
+        check(again.id === set.id, `CG createSnapshot repeat ${i + 1}: id ${again.id} differs from ${set.id}`);
+      }
+      const found = await listed(ctx, set.name);
+      check(found && found.consistencyGroup, `listSnapshots does not list CG set ${set.name} as a consistency group`);
+      coversExactly(found, ids, 'listed CG snapshot');
+      await ctx.provider.deleteSnapshot({ name: set.name });
+      check(!(await listed(ctx, set.name)), `CG set ${set.name} is still listed after deleteSnapshot`);
+    },
+  },
+  {
+    group: 'presentation', title: 'present, present again, unpresent, unpresent again, delete',
+    async run(ctx) {
+      const caps = ctx.provider.capabilities;
+      const vols = caps.consistencyGroups ? ctx.volumes : ctx.volumes.slice(0, 1);
+      const set = await snap(ctx, 'pres', vols.map((v) => v.id));
+      const name = ctx.tracker.presentation(ctx.name('pres'));
+      const p = await ctx.provider.present({ name, snapshotName: set.name, host: ctx.host });
+      check(p.snapshotName === set.name, `present: snapshotName ${p.snapshotName} is not ${set.name}`);
+      check(p.luns.length === vols.length, `present: ${p.luns.length} LUNs for ${vols.length} volumes`);
+      for (const v of vols) {
+        const lun = p.luns.find((l) => l.volumeId === v.id);
+        check(lun, `present: no LUN for volume ${v.id}`);
+        check(sameIdentity(lun.sourceIdentity, v.identity), `present: LUN of ${v.id} has sourceIdentity ${lun.sourceIdentity.id}, expected ${v.identity.id}`);
+        if (caps.presentation === 'copy') check(!sameIdentity(lun.identity, v.identity), `present: the copy of ${v.id} has the source's own identity`);
+      }
+      for (let i = 0; i < ctx.repeat; i++) {
+        const again = await ctx.provider.present({ name, snapshotName: set.name, host: ctx.host });
+        const a = again.luns.map((l) => l.identity.id).sort().join();
+        const b = p.luns.map((l) => l.identity.id).sort().join();
+        check(a === b, `present repeat ${i + 1}: LUN identities [${a}] differ from [${b}]`);
+      }
+      for (let i = 0; i <= ctx.repeat; i++) await ctx.provider.unpresent({ name });
+      await ctx.provider.deleteSnapshot({ name: set.name });
+      check(!(await listed(ctx, set.name)), `${set.name} is still listed after unpresent and deleteSnapshot`);
+    },
+  },
+  {
+    group: 'presentation', title: 'present of a snapshot that does not exist is not_found',
+    async run(ctx) {
+      const name = ctx.tracker.presentation(ctx.name('pmiss'));
+      await expectKind('present(missing snapshot)', ctx.provider.present({ name, snapshotName: ctx.name('nosnap'), host: ctx.host }), ['not_found']);
+    },
+  },
+  {
+    group: 'presentation', title: 'unpresent of a name never presented succeeds',
+    async run(ctx) {
+      await ctx.provider.unpresent({ name: ctx.name('upnever') });
+    },
+  },
+  {
+    group: 'concurrency', title: 'concurrent creates of different names all succeed and are all listed',
+    async run(ctx) {
+      const vol = ctx.volumes[0]!.id;
+      const sets = await Promise.all(['ca', 'cb', 'cc'].map((t) => snap(ctx, t, [vol], false)));
+      const names = new Set((await ctx.provider.listSnapshots({ prefix: ctx.prefix })).map((s) => s.name));
+      for (const s of sets) check(names.has(s.name), `concurrent create: ${s.name} is not listed`);
+      await Promise.all(sets.map((s) => ctx.provider.deleteSnapshot({ name: s.name })));
+    },
+  },
+  {
+    group: 'concurrency', title: 'concurrent creates of the same name give one set',
+    async run(ctx) {
+      const vol = ctx.volumes[0]!.id;
+      const name = ctx.tracker.snapshot(ctx.name('same'));
+      const [a, b] = await Promise.all([0, 1].map(() => ctx.provider.createSnapshot({ name, volumeIds: [vol], consistencyGroup: false })));
+      check(a!.id === b!.id, `concurrent same-name create: ids ${a!.id} and ${b!.id} differ`);
+      const count = (await ctx.provider.listSnapshots({ prefix: ctx.prefix })).filter((s) => s.name === name).length;
+      check(count === 1, `concurrent same-name create: ${count} sets named ${name}`);
+    },
+  },
+];

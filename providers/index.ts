@@ -1,0 +1,95 @@
+import { pathToFileURL } from 'node:url';
+import { isAbsolute, resolve } from 'node:path';
+import { HvsnapError, isHvsnapError } from '../src/core/errors.js';
+import type { Logger } from '../src/core/logger.js';
+import type { ProviderDefinition } from './sdk/define-provider.js';
+import { guardProvider, type GuardOptions } from './sdk/guard-provider.js';
+import type { Provider } from './sdk/provider.js';
+import { collectSecrets, redactingLogger } from './sdk/redact.js';
+import { labProvider } from './lab/index.js';
+import { pureProvider } from './pure/index.js';
+import { ontapProvider } from './ontap/index.js';
+import { powerstoreProvider } from './powerstore/index.js';
+
+/** The providers shipped with hvsnap, by name. */
+export const builtinProviders: Readonly<Record<string, ProviderDefinition<any>>> = Object.freeze({
+  lab: labProvider,
+  pure: pureProvider,
+  ontap: ontapProvider,
+  powerstore: powerstoreProvider,
+});
+
+/**
+ * Finds a provider definition: a built-in by name, else a module — an npm package name (resolved
+ * from hvsnap's own node_modules), a relative or absolute path, or a `file:` URL — whose default
+ * export or `provider` export is a ProviderDefinition.
+ * @throws HvsnapError `config_invalid` naming the provider (and the config file) when it cannot be loaded.
+ */
+export async function findProviderDefinition(provider: string, configFile?: string): Promise<ProviderDefinition<unknown>> {
+  const builtin = builtinProviders[provider];
+  if (builtin) return builtin;
+  const where = configFile ? ` (config file ${configFile})` : '';
+  let specifier = provider;
+  if (provider.startsWith('.') || isAbsolute(provider)) {
+    const base = configFile ? resolve(configFile, '..') : process.cwd();
+    specifier = pathToFileURL(resolve(base, provider)).href;
+  }
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(specifier)) as Record<string, unknown>;
+  } catch (e) {
+    throw new HvsnapError('config_invalid', `provider "${provider}" is neither built in (${Object.keys(builtinProviders).join(', ')}) nor a module that can be imported${where}: ${(e as Error).message}`, {
+      context: { field: 'provider', file: configFile, provider },
+      cause: e,
+      hint: `install it next to hvsnap (npm install ${provider}) or give a path to its module`,
+    });
+  }
+  const def = [mod.default, mod.provider].find(isDefinition);
+  if (!def) {
+    throw new HvsnapError('config_invalid', `module "${provider}"${where} has no default or "provider" export that is a ProviderDefinition (name, configSchema, create)`, {
+      context: { field: 'provider', file: configFile, provider },
+    });
+  }
+  return def;
+}
+
+function isDefinition(x: unknown): x is ProviderDefinition<unknown> {
+  const d = x as ProviderDefinition<unknown> | undefined;
+  return !!d && typeof d.name === 'string' && typeof d.create === 'function' && typeof (d.configSchema as { safeParse?: unknown })?.safeParse === 'function';
+}
+
+/**
+ * Loads a provider: finds its definition ({@link findProviderDefinition}), validates `config` with
+ * the definition's zod schema without any I/O (errors name the field and the config file), creates
+ * it, and wraps it in the runtime guard ({@link guardProvider}). Call `probe()` next to check the
+ * live array, and `close()` when done.
+ */
+export async function loadProvider(args: {
+  provider: string;
+  config: unknown;
+  logger: Logger;
+  configFile?: string;
+  /** guard settings (per-call timeouts) */
+  guard?: Omit<GuardOptions, 'logger' | 'secrets'>;
+}): Promise<Provider> {
+  const def = await findProviderDefinition(args.provider, args.configFile);
+  const parsed = def.configSchema.safeParse(args.config ?? {});
+  const where = args.configFile ? ` in ${args.configFile}` : '';
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `field "${i.path.join('.') || '(config)'}": ${i.message}`);
+    const first = parsed.error.issues[0];
+    throw new HvsnapError('config_invalid', `provider "${def.name}" config${where} is invalid: ${issues.join('; ')}`, {
+      context: { provider: def.name, file: args.configFile, field: first?.path.join('.') || undefined },
+    });
+  }
+  const secrets = collectSecrets(args.config);
+  let inner: Provider;
+  try {
+    // the provider's own log lines pass through redaction of its config secrets too
+    inner = await def.create(parsed.data, { logger: redactingLogger(args.logger.child({ provider: def.name }), () => secrets) });
+  } catch (e) {
+    if (isHvsnapError(e)) throw e.withContext({ provider: def.name, file: args.configFile });
+    throw new HvsnapError('config_invalid', `provider "${def.name}" could not be created${where}: ${(e as Error).message}`, { context: { provider: def.name, file: args.configFile } });
+  }
+  return guardProvider(inner, { ...args.guard, logger: args.logger, secrets });
+}

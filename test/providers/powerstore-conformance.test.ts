@@ -1,0 +1,16 @@
+import { afterAll } from 'vitest';
+import { silentLogger } from '../../src/core/logger.js';
+import { powerstoreProvider } from '../../providers/powerstore/index.js';
+import { runProviderConformance } from '../../providers/conformance/vitest.js';
+import { powerstoreIdentityFromWwn } from '../../providers/sdk/disk-identity.js';
+import { FakePowerstore } from './fake-powerstore.js';
+
+const fake = new FakePowerstore('https://powerstore-conf.test', 'hvsnap', 'powerstore-password-9012');
+afterAll(() => fake.close());
+
+runProviderConformance({
+  name: 'powerstore (nock)',
+  create: async () => powerstoreProvider.create(powerstoreProvider.configSchema.parse({ endpoint: fake.origin, username: fake.username, password: fake.password, retry: { minDelayMs: 1, maxDelayMs: 2 } }), { logger: silentLogger }),
+  volumes: async () => ['csv1', 'csv2', 'csv3'].map((n) => powerstoreIdentityFromWwn(fake.addVolume(n))),
+  host: { name: 'proxy1', iqns: ['iqn.1991-05.com.microsoft:proxy1'] },
+});

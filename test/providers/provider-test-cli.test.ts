@@ -1,0 +1,58 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/core/logger.js';
+import { runCli } from '../../src/cli/program.js';
+import type { CliIo } from '../../src/cli/io.js';
+import { providerTestCommand } from '../../src/cli/commands/provider-test.js';
+import { createLabVolume } from '../../providers/lab/index.js';
+import { memoryArray } from '../../examples/provider-skeleton/memory-array.js';
+
+const root = mkdtempSync(join(tmpdir(), 'hvsnap-provider-test-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function io() {
+  const out: string[] = [];
+  const err: string[] = [];
+  const cli: CliIo = { stdout: { write: (c) => out.push(String(c)) }, stderr: { write: (c) => err.push(String(c)) }, env: {}, logger: () => silentLogger };
+  return { cli, out, err };
+}
+
+describe('hvsnap provider-test', () => {
+  it('runs the suite against the lab provider from a YAML config and reports every case', async () => {
+    const volumesDir = join(root, 'volumes');
+    const ids = [];
+    for (const n of ['v1', 'v2']) ids.push((await createLabVolume({ volumesDir, name: n })).identity.id);
+    const file = join(root, 'lab.yaml');
+    writeFileSync(file, `provider:\n  name: lab\n  config: { volumesDir: ${volumesDir}, stateDir: ${join(root, 'state')} }\ntest:\n  volumes: [${ids.map((i) => `"naa.${i}"`).join(', ')}]\n  host: { name: proxy1 }\n  idempotentCount: 1\n`);
+    const { cli, out } = io();
+    const code = await runCli(['provider-test', '--config', file, '--only', 'createSnapshot of one volume'], cli, [providerTestCommand]);
+    const text = out.join('');
+    expect(text).toMatch(/^ok {3}snapshots: createSnapshot of one volume; the same name again gives the same set$/m);
+    expect(text).toMatch(/lab \(live\): 1 passed, 0 failed, 0 skipped/);
+    expect(code).toBe(0);
+  });
+
+  it('loads a third-party provider by module name given with --provider, and prints JSON', async () => {
+    const ids = ['a', 'b'].map((n) => memoryArray('cli-test').addVolume(n).naa);
+    const file = join(root, 'skeleton.json');
+    writeFileSync(file, JSON.stringify({ provider: { config: { array: 'cli-test' } }, test: { volumes: ids, host: { name: 'p' } } }));
+    const { cli, out } = io();
+    const module = new URL('../../examples/provider-skeleton/index.ts', import.meta.url).pathname;
+    const code = await runCli(['--json', 'provider-test', '--config', file, '--provider', module], cli, [providerTestCommand]);
+    const report = JSON.parse(out.join(''));
+    expect(report).toMatchObject({ provider: 'skeleton', failed: 0, skipped: 0 });
+    expect(report.passed).toBe(report.results.length);
+    expect(code).toBe(0);
+  });
+
+  it('names the file and field of a bad config, with the config exit code', async () => {
+    const file = join(root, 'bad.yaml');
+    writeFileSync(file, 'provider: { name: pure, config: {} }\ntest:\n  volumes: ["zz-not-an-id"]\n  host: { name: p }\n');
+    const { cli, err } = io();
+    const code = await runCli(['provider-test', '--config', file], cli, [providerTestCommand]);
+    expect(err.join('')).toContain(`${file}: field "test.volumes.0": disk identity "zz-not-an-id": not hexadecimal`);
+    expect(code).toBe(3);
+  });
+});

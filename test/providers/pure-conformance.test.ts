@@ -1,0 +1,16 @@
+import { afterAll } from 'vitest';
+import { silentLogger } from '../../src/core/logger.js';
+import { pureProvider } from '../../providers/pure/index.js';
+import { runProviderConformance } from '../../providers/conformance/vitest.js';
+import { pureIdentityFromSerial } from '../../providers/sdk/disk-identity.js';
+import { FakePure } from './fake-pure.js';
+
+const fake = new FakePure('https://pure-conf.test', 'pure-api-token-1234');
+afterAll(() => fake.close());
+
+runProviderConformance({
+  name: 'pure (nock)',
+  create: async () => pureProvider.create(pureProvider.configSchema.parse({ endpoint: fake.origin, apiToken: fake.apiToken, retry: { minDelayMs: 1, maxDelayMs: 2 } }), { logger: silentLogger }),
+  volumes: async () => ['csv1', 'csv2', 'csv3'].map((n) => pureIdentityFromSerial(fake.addVolume(n))),
+  host: { name: 'proxy1', iqns: ['iqn.1991-05.com.microsoft:proxy1'] },
+});
