@@ -1,0 +1,40 @@
+import { createHash } from 'node:crypto';
+import { HvsnapError } from '../core/errors.js';
+import type { ChunkId } from './types.js';
+
+/** The content id of a chunk: lowercase hex SHA-256 of its bytes (64 characters). */
+export function hashChunk(data: Uint8Array): ChunkId {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+const ZEROS = Buffer.alloc(1024 * 1024);
+
+/**
+ * True when every byte of `data` is zero. Compares against a shared zero buffer with memcmp
+ * (Buffer.equals), which stops at the first non-zero byte: ~10 GB/s on zeros, instant on data.
+ */
+export function isAllZero(data: Uint8Array): boolean {
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  for (let off = 0; off < buf.length; off += ZEROS.length) {
+    const end = Math.min(off + ZEROS.length, buf.length);
+    if (!buf.subarray(off, end).equals(ZEROS.subarray(0, end - off))) return false;
+  }
+  return true;
+}
+
+const CHUNK_ID = /^[0-9a-f]{64}$/;
+
+/** True for a well-formed chunk id (64 lowercase hex digits). */
+export function isChunkId(id: unknown): id is ChunkId {
+  return typeof id === 'string' && CHUNK_ID.test(id);
+}
+
+/** Throws `input_invalid` unless `id` is a well-formed chunk id. */
+export function checkChunkId(id: unknown, field = 'chunkId'): ChunkId {
+  if (!isChunkId(id)) {
+    throw new HvsnapError('input_invalid', `${field} must be 64 lowercase hex digits (a SHA-256), got ${JSON.stringify(String(id).slice(0, 80))}`, {
+      context: { field },
+    });
+  }
+  return id;
+}

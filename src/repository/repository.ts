@@ -1,0 +1,294 @@
+import { randomBytes } from 'node:crypto';
+import { readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HvsnapError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { ChunkStore, type PutChunkResult } from './chunk-store.js';
+import { checkRelativeName, fsyncPath, isErrno } from './fs-util.js';
+import { collectGarbage } from './gc.js';
+import { RepositoryLocks, type LockHandle } from './lock.js';
+import { isSafeId, newRestorePointId } from './manifest.js';
+import { loadRestorePoint, readDiskIndex, scanRestorePoints, type LoadedRestorePoint, type ScannedRestorePoint } from './restore-point-reader.js';
+import { RestorePointWriter, type WriterHost } from './restore-point-writer.js';
+import { selectRetention, checkPolicy } from './retention.js';
+import type { ChunkId, DiskIndex, GcResult, RestorePointManifest, RetentionPolicy, RetentionResult, VerifyReport } from './types.js';
+import { verifyRestorePoints } from './verify.js';
+
+/**
+ * A repository on a local folder:
+ *
+ * ```
+ * hvsnap-repository.json     format, chunk size
+ * chunks/ab/cd/<sha256>      chunk bytes, content-addressed
+ * restore-points/<id>/       manifest.json, disks/<disk>.idx, config/<export files>
+ * tmp/<id>/                  restore points being written (invisible until renamed)
+ * locks/                     shared-<token>.json per writing process, gc.json for gc
+ * ```
+ *
+ * Made by {@link openRepository}. Safe for concurrent use by many writers in one or many
+ * processes; gc excludes them by lock. Chunks put are protected from gc from the put until the
+ * restore point referencing them commits: begin the writer first, then put its chunks.
+ */
+export class Repository implements WriterHost {
+  /** absolute path of the repository folder */
+  readonly path: string;
+  /** bytes per chunk (the last chunk of a disk may be shorter) */
+  readonly chunkSize: number;
+  readonly logger: Logger;
+  /** @internal */ readonly chunks: ChunkStore;
+  /** @internal */ readonly committedDir: string;
+  /** @internal */ readonly tmpDir: string;
+  private readonly locks: RepositoryLocks;
+  private readonly lockTimeoutMs: number;
+  private readonly writers = new Set<RestorePointWriter>();
+  private shared: Promise<LockHandle> | undefined;
+  /** chunks were put while no writer was open: keep the shared lock until a writer adopts them */
+  private unattachedPuts = false;
+  /** puts and begins in progress: counted before they await the lock, so a release cannot slip in between */
+  private busy = 0;
+
+  /** Use {@link openRepository}. */
+  constructor(args: { path: string; chunkSize: number; logger: Logger; lockTimeoutMs: number }) {
+    this.path = args.path;
+    this.chunkSize = args.chunkSize;
+    this.logger = args.logger.child({ repository: args.path });
+    this.chunks = new ChunkStore(join(this.path, 'chunks'), this.chunkSize, this.logger);
+    this.committedDir = join(this.path, 'restore-points');
+    this.tmpDir = join(this.path, 'tmp');
+    this.locks = new RepositoryLocks(join(this.path, 'locks'), this.path, this.logger);
+    this.lockTimeoutMs = args.lockTimeoutMs;
+  }
+
+  private async holdShared(): Promise<void> {
+    this.shared ??= this.locks.acquireShared('backup', this.lockTimeoutMs);
+    try {
+      await this.shared;
+    } catch (e) {
+      this.shared = undefined;
+      throw e;
+    }
+  }
+
+  private async maybeReleaseShared(): Promise<void> {
+    if (this.writers.size > 0 || this.busy > 0 || this.unattachedPuts || !this.shared) return;
+    const held = this.shared;
+    this.shared = undefined;
+    await held.then(
+      (h) => h.release(),
+      () => undefined, // never acquired: nothing to release
+    );
+  }
+
+  /**
+   * Stores a chunk of 1 to chunkSize bytes and returns its id; all-zero data is not stored (id
+   * null); a chunk already present is not written again. `id`, when given, MUST be
+   * hashChunk(data) (it saves hashing twice; deep verify catches a wrong one). Durable once the
+   * next restore point commits. May be called concurrently.
+   */
+  async putChunk(data: Uint8Array, id?: ChunkId): Promise<PutChunkResult> {
+    this.busy++;
+    try {
+      await this.holdShared();
+      if (this.writers.size === 0) this.unattachedPuts = true;
+      return await this.chunks.put(data, id);
+    } finally {
+      this.busy--;
+    }
+  }
+
+  /** The bytes of a chunk; `integrity_failed` naming the file if it is missing or (verify) corrupt. */
+  getChunk(id: ChunkId, options: { verify?: boolean } = {}): Promise<Buffer> {
+    return this.chunks.get(id, options.verify ?? false);
+  }
+
+  /** True when the chunk is stored. */
+  hasChunk(id: ChunkId): Promise<boolean> {
+    return this.chunks.has(id);
+  }
+
+  /**
+   * Starts a restore point. Takes this process's shared lock (waits for a running gc up to
+   * lockTimeoutMs). The writer MUST end with commit or abort.
+   */
+  async beginRestorePoint(args: { jobId: string; vmId: string; vmName: string }): Promise<RestorePointWriter> {
+    for (const field of ['jobId', 'vmId', 'vmName'] as const) {
+      if (typeof args[field] !== 'string' || args[field].length === 0) {
+        throw new HvsnapError('input_invalid', `beginRestorePoint: ${field} must be a non-empty string`, { context: { field } });
+      }
+    }
+    this.busy++;
+    let writer: RestorePointWriter;
+    try {
+      await this.holdShared();
+      writer = new RestorePointWriter(this, { ...args }, newRestorePointId(args.vmName));
+      this.writers.add(writer);
+      this.unattachedPuts = false;
+    } finally {
+      this.busy--;
+    }
+    try {
+      await writer.open();
+    } catch (e) {
+      await writer.abort();
+      throw new HvsnapError('repository_invalid', `cannot start restore point in ${this.tmpDir}`, { cause: e, context: { path: this.tmpDir, vm: args.vmName } });
+    }
+    this.logger.debug({ restorePoint: writer.id, vm: args.vmName }, 'restore point begun');
+    return writer;
+  }
+
+  /**
+   * Aborts restore point `id` by id: an open writer of this object is aborted; otherwise the temp
+   * folder a crashed process left is removed. A committed restore point is left alone (use
+   * deleteRestorePoint). Idempotent; for journals that resume or compensate after a crash.
+   */
+  async abortRestorePoint(id: string): Promise<void> {
+    if (!isSafeId(id)) throw new HvsnapError('input_invalid', `${JSON.stringify(id)} is not a restore point id`, { context: { field: 'id' } });
+    const writer = [...this.writers].find((w) => w.id === id);
+    if (writer) return writer.abort();
+    const committed = await readFile(join(this.committedDir, id, 'manifest.json')).then(() => true, () => false);
+    if (committed) {
+      this.logger.info({ restorePoint: id }, 'abort of a committed restore point ignored');
+      return;
+    }
+    await rm(join(this.tmpDir, id), { recursive: true, force: true });
+  }
+
+  /** @internal called by a writer when it commits or aborts */
+  async writerClosed(writer: RestorePointWriter): Promise<void> {
+    this.writers.delete(writer);
+    await this.maybeReleaseShared();
+  }
+
+  /** @internal every folder under restore-points/, with its manifest or the reason it is unreadable */
+  scan(): Promise<ScannedRestorePoint[]> {
+    return scanRestorePoints(this.committedDir);
+  }
+
+  /**
+   * Committed restore points, oldest first (by createdAt, then id). `vm` filters by VM id or name
+   * (case-insensitive). Unreadable manifests are skipped with a warning (verify reports them).
+   */
+  async listRestorePoints(args: { vm?: string } = {}): Promise<RestorePointManifest[]> {
+    const vm = args.vm?.toLowerCase();
+    const out: RestorePointManifest[] = [];
+    for (const rp of await this.scan()) {
+      if (!rp.manifest) {
+        this.logger.warn({ restorePoint: rp.id, err: rp.error?.message }, 'skipping an unreadable restore point');
+        continue;
+      }
+      if (vm === undefined || rp.manifest.vm.id.toLowerCase() === vm || rp.manifest.vm.name.toLowerCase() === vm) out.push(rp.manifest);
+    }
+    return out.sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  private scanned(id: string): Promise<LoadedRestorePoint> {
+    return loadRestorePoint(this.committedDir, this.path, id);
+  }
+
+  /** The manifest of restore point `id`; `not_found` when there is none. */
+  async getRestorePoint(id: string): Promise<RestorePointManifest> {
+    return (await this.scanned(id)).manifest;
+  }
+
+  /** The newest committed restore point of a VM (by VM id), or undefined. */
+  async latestRestorePoint(vmId: string): Promise<RestorePointManifest | undefined> {
+    return (await this.listRestorePoints()).filter((m) => m.vm.id.toLowerCase() === vmId.toLowerCase()).at(-1);
+  }
+
+  /** @internal reads a disk's index and checks it against the manifest */
+  readIndexOf(rp: LoadedRestorePoint, diskId: string): Promise<DiskIndex> {
+    return readDiskIndex(rp, diskId, this.chunkSize);
+  }
+
+  /** The index of disk `diskId` in restore point `restorePointId`, checked against the manifest's SHA-256. */
+  async readIndex(restorePointId: string, diskId: string): Promise<DiskIndex> {
+    return this.readIndexOf(await this.scanned(restorePointId), diskId);
+  }
+
+  /** A configuration file stored with a restore point; `not_found` when it has none of that name. */
+  async readConfigFile(restorePointId: string, name: string): Promise<Buffer> {
+    checkRelativeName(name, 'config file name');
+    const rp = await this.scanned(restorePointId);
+    if (!rp.manifest.configFiles.includes(name)) {
+      throw new HvsnapError('not_found', `restore point ${restorePointId} has no configuration file ${name}`, { context: { restorePoint: restorePointId, file: name } });
+    }
+    const file = join(rp.dir, 'config', name);
+    try {
+      return await readFile(file);
+    } catch (e) {
+      throw new HvsnapError('integrity_failed', `configuration file ${file} is missing or unreadable`, { cause: e, context: { restorePoint: restorePointId, file } });
+    }
+  }
+
+  /**
+   * Checks one restore point (`id`) or all: see {@link verifyRestorePoints}. Holds a shared lock
+   * meanwhile, so gc cannot remove chunks under it. Problems are reported, not thrown.
+   */
+  async verify(args: { id?: string; deep?: boolean } = {}): Promise<VerifyReport> {
+    const lock = await this.locks.acquireShared('verify', this.lockTimeoutMs);
+    try {
+      const points = args.id === undefined ? await this.scan() : [await this.scanned(args.id)];
+      const report = await verifyRestorePoints(this, points, args.deep ?? false);
+      this.logger.info({ ok: report.ok, problems: report.problems.length + report.problemsOmitted, restorePoints: report.restorePoints }, 'verify done');
+      return report;
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /**
+   * Deletes a committed restore point (its chunks stay until gc). Returns false when there was
+   * none of that id. The folder is first renamed into tmp/, so it vanishes from listings at once.
+   */
+  async deleteRestorePoint(id: string): Promise<boolean> {
+    if (!isSafeId(id)) throw new HvsnapError('input_invalid', `${JSON.stringify(id)} is not a restore point id`, { context: { field: 'id' } });
+    const trash = join(this.tmpDir, `deleting-${id}-${randomBytes(3).toString('hex')}`);
+    try {
+      await rename(join(this.committedDir, id), trash);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return false;
+      throw new HvsnapError('repository_invalid', `cannot delete restore point ${id}`, { cause: e, context: { restorePoint: id, path: this.committedDir } });
+    }
+    await fsyncPath(this.committedDir);
+    await rm(trash, { recursive: true, force: true });
+    this.logger.info({ restorePoint: id }, 'restore point deleted');
+    return true;
+  }
+
+  /** Applies a retention policy per VM (optionally one VM, by id or name); with dryRun deletes nothing. */
+  async applyRetention(args: RetentionPolicy & { vm?: string; dryRun?: boolean }): Promise<RetentionResult> {
+    checkPolicy(args);
+    const { kept, deleted } = selectRetention(await this.listRestorePoints({ vm: args.vm }), args);
+    if (!args.dryRun) for (const d of deleted) await this.deleteRestorePoint(d.id);
+    return { dryRun: args.dryRun ?? false, kept, deleted };
+  }
+
+  /**
+   * Garbage collection: deletes chunks no committed restore point references and the temp
+   * folders of crashed or aborted writers. Throws `repository_locked` (retryable) at once when a
+   * writer (in any live process, this one included) or another gc is running.
+   */
+  async gc(): Promise<GcResult> {
+    const lock = await this.locks.acquireExclusive('gc');
+    try {
+      return await collectGarbage(this);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Makes every chunk put so far durable (commit does this by itself). */
+  flush(): Promise<void> {
+    return this.chunks.flush();
+  }
+
+  /**
+   * Aborts open writers and releases this object's shared lock, so gc can run. The object stays
+   * usable: a later put or begin takes the lock again.
+   */
+  async close(): Promise<void> {
+    for (const w of [...this.writers]) await w.abort();
+    this.unattachedPuts = false;
+    await this.maybeReleaseShared();
+  }
+}

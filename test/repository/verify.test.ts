@@ -1,0 +1,85 @@
+import { randomBytes } from 'node:crypto';
+import { readdir, rm, truncate, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Repository } from '../../src/repository/index.js';
+import { backup, CHUNK, diskData, DISK_ID, manifestFor, newRepo } from './helpers.js';
+
+const vm = { id: 'B1000000-0000-0000-0000-000000000001', name: 'dc-01' };
+const chunkFile = (repo: Repository, id: string): string => join(repo.path, 'chunks', id.slice(0, 2), id.slice(2, 4), id);
+
+describe('verify', () => {
+  it('passes a sound repository, shallow and deep, counting shared chunks once', async () => {
+    const repo = await newRepo();
+    const data = diskData(4, (i) => i === 1);
+    await backup(repo, vm, data);
+    await backup(repo, vm, data); // same chunks again
+    const shallow = await repo.verify();
+    expect(shallow).toMatchObject({ ok: true, deep: false, restorePoints: 2, disks: 2, chunkRefs: 6, chunksChecked: 3, bytesHashed: 0, problems: [] });
+    const deep = await repo.verify({ deep: true });
+    expect(deep).toMatchObject({ ok: true, deep: true, chunksChecked: 3, bytesHashed: 3 * CHUNK });
+  });
+
+  it('names restore point, disk, chunk and offset of a missing chunk', async () => {
+    const repo = await newRepo();
+    const { manifest, index } = await backup(repo, vm, diskData(3));
+    const gone = index.chunks[2]!;
+    await unlink(chunkFile(repo, gone));
+    const report = await repo.verify();
+    expect(report.ok).toBe(false);
+    expect(report.problems).toEqual([
+      expect.objectContaining({ kind: 'chunk_missing', restorePointId: manifest.id, vm: vm.name, diskId: DISK_ID, chunkIndex: 2, offset: 2 * CHUNK, chunkId: gone }),
+    ]);
+    expect(report.problems[0].message).toContain(gone);
+  });
+
+  it('finds a corrupted chunk only when deep, and a truncated one always', async () => {
+    const repo = await newRepo();
+    const { manifest, index } = await backup(repo, vm, diskData(3));
+    await writeFile(chunkFile(repo, index.chunks[0]!), randomBytes(CHUNK)); // same size, other bytes
+    await truncate(chunkFile(repo, index.chunks[1]!), 100);
+    const shallow = await repo.verify({ id: manifest.id });
+    expect(shallow.problems.map((p) => [p.kind, p.chunkIndex])).toEqual([['chunk_size', 1]]);
+    const deep = await repo.verify({ id: manifest.id, deep: true });
+    expect(deep.problems.map((p) => [p.kind, p.chunkIndex])).toEqual([
+      ['chunk_corrupt', 0],
+      ['chunk_corrupt', 1],
+    ]);
+    expect(deep.problems[0].file).toBe(chunkFile(repo, index.chunks[0]!));
+  });
+
+  it('reports a tampered or missing index, a missing configuration file and an unreadable manifest', async () => {
+    const repo = await newRepo();
+    const a = await backup(repo, vm, diskData(2));
+    const b = await backup(repo, vm, diskData(2));
+    const c = await backup(repo, vm, diskData(2));
+    const rp = (id: string): string => join(repo.path, 'restore-points', id);
+    const [idxA] = await readdir(join(rp(a.manifest.id), 'disks'));
+    await writeFile(join(rp(a.manifest.id), 'disks', idxA), Buffer.alloc(96));
+    const [idxB] = await readdir(join(rp(b.manifest.id), 'disks'));
+    await unlink(join(rp(b.manifest.id), 'disks', idxB));
+    await writeFile(join(rp(c.manifest.id), 'manifest.json'), '{"formatVersion":1}');
+    const report = await repo.verify();
+    expect(report.problems.map((p) => [p.kind, p.restorePointId])).toEqual([
+      ['index_mismatch', a.manifest.id],
+      ['index_missing', b.manifest.id],
+      ['manifest_invalid', c.manifest.id],
+    ]);
+    expect(report.problems[0].file).toBe(join(rp(a.manifest.id), 'disks', idxA));
+  });
+
+  it('reports a configuration file that vanished', async () => {
+    const repo = await newRepo();
+    const w = await repo.beginRestorePoint({ jobId: 'job-1', vmId: vm.id, vmName: vm.name });
+    await w.writeConfigFile('Virtual Machines/x.vmcx', Buffer.from('cfg'));
+    const m = await w.commit({ ...manifestFor(vm, []), configFiles: ['Virtual Machines/x.vmcx'] });
+    await rm(join(repo.path, 'restore-points', m.id, 'config', 'Virtual Machines', 'x.vmcx'));
+    const report = await repo.verify({ id: m.id });
+    expect(report.problems).toEqual([expect.objectContaining({ kind: 'config_missing', restorePointId: m.id })]);
+  });
+
+  it('refuses an unknown restore point id', async () => {
+    const repo = await newRepo();
+    await expect(repo.verify({ id: 'nope' })).rejects.toMatchObject({ code: 'not_found' });
+  });
+});
