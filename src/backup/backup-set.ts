@@ -5,7 +5,7 @@ import { rangesBytes } from '../core/ranges.js';
 import type { RestorePointManifest } from '../repository/types.js';
 import { copyDisk } from '../../proxy/data-mover.js';
 import type { Attachment } from '../../proxy/proxy.js';
-import { mapVolumePath } from '../../proxy/mount-map.js';
+import { mapSourcePath, mapVolumePath } from '../../proxy/mount-map.js';
 import type { VolumeSet } from './plan.js';
 import type { Saga } from './saga.js';
 import type { Semaphore } from './limits.js';
@@ -263,6 +263,14 @@ async function copyVm(
         changedRanges: previousIndex ? change.ranges : undefined,
         previous: previousIndex,
         expectedVirtualDiskId: disk.virtualDiskId,
+        // a differencing disk's parents are on the snapshotted volumes too: find them under the mounts
+        resolveParent: (hostPath) => {
+          try {
+            return mapSourcePath({ attachment, volumes: set.volumes, sourcePath: hostPath, style: process.platform === 'win32' ? 'win32' : 'posix' });
+          } catch {
+            return undefined;
+          }
+        },
         concurrency: policy.readConcurrency,
         throttleBytesPerSec: policy.throttleBytesPerSec,
         signal: ctx.options.signal,

@@ -2,7 +2,8 @@ import { HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Hypervisor } from '../hyperv/hypervisor.js';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { createWmiHypervisor } from '../hyperv/index.js';
 import { createLab, openLab } from '../lab/index.js';
 import { openRepository } from '../repository/index.js';
 import type { BackupEnvironment } from '../backup/types.js';
@@ -11,6 +12,8 @@ import { createLocalProxy } from '../../proxy/local/index.js';
 import type { Proxy } from '../../proxy/proxy.js';
 import { configError, type JobConfig } from './config.js';
 import { createLinuxProxy, linuxProxyConfigSchema } from '../../proxy/linux/index.js';
+import { createWindowsProxy, windowsProxyConfigSchema } from '../../proxy/windows/index.js';
+import { createShell, type TransportConfig } from '../transport/index.js';
 
 /**
  * The composition root: builds the seams a job configuration names. Nothing here decides
@@ -52,7 +55,8 @@ async function createHypervisor(config: JobConfig, logger: Logger): Promise<Hype
     }
     return openLab(h.dir, { logger });
   }
-  throw new HvsnapError('config_invalid', `${config.file}: hypervisor.kind "${h.kind}" is not available in this build`, { context: { file: config.file, field: 'hypervisor.kind' } });
+  if (h.kind === 'wmi') return createWmiHypervisor(h as unknown as Parameters<typeof createWmiHypervisor>[0], { logger, file: config.file, baseDir: dirname(config.file) });
+  throw new HvsnapError('config_invalid', `${config.file}: hypervisor.kind "${(h as { kind: string }).kind}" is not available in this build`, { context: { file: config.file, field: 'hypervisor.kind' } });
 }
 
 async function createProxy(config: JobConfig, logger: Logger): Promise<Proxy> {
@@ -62,5 +66,14 @@ async function createProxy(config: JobConfig, logger: Logger): Promise<Proxy> {
     if (!parsed.success) throw configError(parsed.error, config.file, 'proxy.config');
     return createLinuxProxy(parsed.data, { logger });
   }
-  throw new HvsnapError('config_invalid', `${config.file}: proxy.kind "${config.proxy.kind}" is not available in this build`, { context: { file: config.file, field: 'proxy.kind' } });
+  if (config.proxy.kind === 'windows') {
+    const parsed = windowsProxyConfigSchema.safeParse(config.proxy.config);
+    if (!parsed.success) throw configError(parsed.error, config.file, 'proxy.config');
+    // the data mover reads the mounted snapshot in this process: hvsnap runs on the Windows proxy itself
+    if (process.platform !== 'win32') {
+      throw new HvsnapError('config_invalid', `${config.file}: proxy.kind "windows" needs hvsnap to run on the Windows proxy host (this is ${process.platform}); use proxy.kind "linux" here`, { context: { file: config.file, field: 'proxy.kind' } });
+    }
+    return createWindowsProxy(parsed.data, { shell: createShell({ kind: 'local', executable: 'powershell.exe' } as TransportConfig, { address: 'localhost' }, { logger }), logger });
+  }
+  throw new HvsnapError('config_invalid', `${config.file}: proxy.kind "${config.proxy.kind as string}" is not available in this build`, { context: { file: config.file, field: 'proxy.kind' } });
 }

@@ -1,0 +1,260 @@
+import ssh2 from 'ssh2';
+import type { Client as SshClient, ClientChannel, ConnectConfig } from 'ssh2';
+import { HvsnapError, isHvsnapError, throwIfAborted } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { parseResult, remoteCommandLine, remoteStdin } from './framing.js';
+import { hostKeyFingerprint, sameFingerprint } from './host-key.js';
+import type { Shell, ShellCallOptions, ShellRunArgs } from './shell.js';
+
+/** How to reach one Windows host over SSH. Secrets here are never logged nor put in errors. */
+export interface SshShellOptions {
+  host: string;
+  /** default 22 */
+  port?: number;
+  username: string;
+  /** OpenSSH or PEM private key text */
+  privateKey?: string | Buffer;
+  passphrase?: string;
+  password?: string;
+  /** the host key pinned as `SHA256:…` (as `ssh-keygen -lf` prints it) */
+  hostKeyFingerprint?: string;
+  /** accept a host whose key is not pinned (logged with its fingerprint). Never a changed key. */
+  acceptUnknownHostKey?: boolean;
+  /** the PowerShell to start on the host: `powershell.exe` (default) or `pwsh` */
+  executable?: string;
+  /** ms to connect and authenticate; default 20 000 */
+  connectTimeoutMs?: number;
+  /** ms between keepalives, so a dead peer is noticed; default 15 000 */
+  keepaliveIntervalMs?: number;
+  /** bytes of stdout one run may return; default 256 MiB */
+  maxOutputBytes?: number;
+  /** scripts at once on the connection (OpenSSH allows 10 sessions); default 8 */
+  maxConcurrent?: number;
+  logger?: Logger;
+}
+
+/**
+ * A {@link Shell} on a remote host through its OpenSSH server. One connection per instance, opened
+ * on first use, reused by every run, reopened after it drops. Each run is one exec channel: a fixed
+ * `-EncodedCommand` bootstrap, with runner, script and argument on stdin (see framing.ts). A timeout
+ * or abort sends KILL on the channel, closes it, and the remote watchdog stops the script at the
+ * same deadline where the server ignores signals (Windows OpenSSH).
+ */
+export class SshShell implements Shell {
+  readonly target: string;
+  private readonly opts: SshShellOptions;
+  private readonly logger: Logger;
+  private connection: Promise<SshClient> | undefined;
+  private readonly live = new Set<(e: HvsnapError) => void>();
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+  private closed = false;
+
+  constructor(opts: SshShellOptions) {
+    if (!opts.host) throw new HvsnapError('config_invalid', 'ssh: host is required', { context: { field: 'host' } });
+    if (!opts.username) throw new HvsnapError('config_invalid', `ssh ${opts.host}: username is required`, { context: { field: 'username' } });
+    if (!opts.privateKey && !opts.password) {
+      throw new HvsnapError('config_invalid', `ssh ${opts.host}: give a private key or a password`, { context: { field: 'privateKey' } });
+    }
+    if (!opts.hostKeyFingerprint && !opts.acceptUnknownHostKey) {
+      throw new HvsnapError('config_invalid', `ssh ${opts.host}: pin the host key (hostKeyFingerprint) or set acceptUnknownHostKey: true explicitly`, {
+        context: { field: 'hostKeyFingerprint' },
+        hint: 'on the host: ssh-keygen -lf C:\\ProgramData\\ssh\\ssh_host_ed25519_key.pub',
+      });
+    }
+    this.opts = opts;
+    this.target = `ssh://${opts.username}@${opts.host}:${opts.port ?? 22}`;
+    this.logger = (opts.logger ?? silentLogger).child({ shell: this.target });
+  }
+
+  async run<T = unknown>(args: ShellRunArgs, opts: ShellCallOptions = {}): Promise<T> {
+    throwIfAborted(opts.signal);
+    if (this.closed) throw new HvsnapError('transport_failed', `shell ${this.target} is closed`, { context: { host: this.target, step: args.name } });
+    await this.acquire();
+    try {
+      const client = await this.connect();
+      return await this.exec<T>(client, args, opts);
+    } finally {
+      this.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const c = this.connection;
+    this.connection = undefined;
+    if (c) (await c.catch(() => undefined))?.end();
+  }
+
+  private exec<T>(client: SshClient, args: ShellRunArgs, opts: ShellCallOptions): Promise<T> {
+    const context = { host: this.target, step: args.name };
+    const maxBytes = this.opts.maxOutputBytes ?? 256 * 1024 * 1024;
+    return new Promise<T>((resolve, reject) => {
+      let channel: ClientChannel | undefined;
+      let settled = false;
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let outBytes = 0;
+      let exitCode: number | null = null;
+      const finish = (e: HvsnapError | undefined, value?: T) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        this.live.delete(onDrop);
+        if (e) reject(e);
+        else resolve(value as T);
+      };
+      const stop = (e: HvsnapError) => {
+        if (channel) {
+          try {
+            channel.signal('KILL');
+          } catch {
+            // the server may not take signals; closing the channel and the remote watchdog still stop it
+          }
+          channel.close();
+        }
+        finish(e);
+      };
+      const onAbort = () => stop(new HvsnapError('aborted', `${args.name} on ${this.target} was aborted`, { context, cause: opts.signal?.reason }));
+      const onDrop = (e: HvsnapError) => finish(e);
+      const timer =
+        opts.timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => stop(new HvsnapError('timeout', `${args.name} on ${this.target} took longer than ${opts.timeoutMs} ms; stopped`, { context })), opts.timeoutMs);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      this.live.add(onDrop);
+
+      const start = (callback: Parameters<SshClient['exec']>[1]) => {
+        try {
+          client.exec(remoteCommandLine(this.opts.executable ?? 'powershell.exe'), callback);
+        } catch (e) {
+          // ssh2 throws at once when the connection died before we noticed
+          this.connection = undefined;
+          finish(new HvsnapError('transport_failed', `connection to ${this.target} is gone: ${(e as Error).message}`, { retryable: true, context, cause: e }));
+        }
+      };
+      start((e, ch) => {
+        if (e) return finish(new HvsnapError('transport_failed', `cannot start PowerShell on ${this.target}: ${e.message}`, { retryable: true, context, cause: e }));
+        channel = ch;
+        if (settled) return void ch.close();
+        ch.on('data', (chunk: Buffer) => {
+          outBytes += chunk.length;
+          if (outBytes > maxBytes) stop(new HvsnapError('transport_failed', `${args.name} on ${this.target} wrote more than ${maxBytes} bytes`, { context }));
+          else out.push(chunk);
+        });
+        ch.stderr.on('data', (chunk: Buffer) => {
+          if (err.reduce((n, b) => n + b.length, 0) < 1024 * 1024) err.push(chunk);
+        });
+        ch.on('exit', (code: number | null) => {
+          exitCode = code;
+        });
+        ch.on('close', () => {
+          if (settled) return;
+          try {
+            const stdout = Buffer.concat(out).toString('utf8');
+            finish(undefined, parseResult<T>(stdout, { name: args.name, target: this.target, exitCode, stderr: Buffer.concat(err).toString('utf8') }));
+          } catch (pe) {
+            finish(isHvsnapError(pe) ? pe : new HvsnapError('internal', String(pe), { context, cause: pe }));
+          }
+        });
+        // stdin stays open: a half-closed channel can no longer carry the KILL signal
+        ch.write(remoteStdin({ ...args, timeoutMs: opts.timeoutMs }));
+      });
+    });
+  }
+
+  private connect(): Promise<SshClient> {
+    if (this.connection) return this.connection;
+    const attempt = new Promise<SshClient>((resolve, reject) => {
+      const client = new ssh2.Client();
+      let keyProblem: HvsnapError | undefined;
+      let ready = false;
+      const config: ConnectConfig = {
+        host: this.opts.host,
+        port: this.opts.port ?? 22,
+        username: this.opts.username,
+        privateKey: this.opts.privateKey,
+        passphrase: this.opts.passphrase,
+        password: this.opts.password,
+        readyTimeout: this.opts.connectTimeoutMs ?? 20_000,
+        keepaliveInterval: this.opts.keepaliveIntervalMs ?? 15_000,
+        keepaliveCountMax: 3,
+        hostVerifier: (key: Buffer) => {
+          keyProblem = this.checkHostKey(key);
+          return keyProblem === undefined;
+        },
+      };
+      client.on('ready', () => {
+        ready = true;
+        this.logger.debug('ssh connected');
+        resolve(client);
+      });
+      client.on('error', (e: Error & { level?: string }) => {
+        if (!ready) return reject(keyProblem ?? this.connectError(e));
+        this.logger.warn({ err: e.message }, 'ssh connection error');
+      });
+      client.on('close', () => {
+        if (this.connection === attempt) this.connection = undefined;
+        if (!ready) return reject(keyProblem ?? new HvsnapError('transport_failed', `connection to ${this.target} closed during the handshake`, { retryable: true, context: { host: this.target } }));
+        const drop = new HvsnapError('transport_failed', `connection to ${this.target} dropped while a script was running`, {
+          retryable: true,
+          context: { host: this.target },
+        });
+        for (const fail of [...this.live]) fail(drop);
+      });
+      client.connect(config);
+    });
+    this.connection = attempt;
+    attempt.catch(() => {
+      if (this.connection === attempt) this.connection = undefined;
+    });
+    return attempt;
+  }
+
+  private checkHostKey(key: Buffer): HvsnapError | undefined {
+    const seen = hostKeyFingerprint(key);
+    const pinned = this.opts.hostKeyFingerprint;
+    if (pinned) {
+      if (sameFingerprint(pinned, seen)) return undefined;
+      return new HvsnapError('host_key_mismatch', `host key of ${this.target} is ${seen}, not the pinned ${pinned}: refusing to connect`, {
+        context: { host: this.target, field: 'hostKeyFingerprint' },
+        hint: 'if the host was reinstalled, verify the new key on the host (ssh-keygen -lf) and update hostKeyFingerprint',
+      });
+    }
+    if (this.opts.acceptUnknownHostKey) {
+      this.logger.warn({ fingerprint: seen }, 'accepting an unpinned host key (acceptUnknownHostKey); pin it with hostKeyFingerprint');
+      return undefined;
+    }
+    return new HvsnapError('host_key_mismatch', `host key of ${this.target} (${seen}) is not pinned: refusing to connect`, {
+      context: { host: this.target, field: 'hostKeyFingerprint' },
+    });
+  }
+
+  private connectError(e: Error & { level?: string; code?: string }): HvsnapError {
+    const context = { host: this.target };
+    if (e.level === 'client-authentication') {
+      return new HvsnapError('access_denied', `ssh authentication as ${this.opts.username} to ${this.target} failed`, {
+        context,
+        hint: 'check the key or password, and that the account may log on over SSH',
+      });
+    }
+    if (/timed out/i.test(e.message)) {
+      return new HvsnapError('timeout', `ssh connect to ${this.target} timed out`, { retryable: true, context, cause: e });
+    }
+    return new HvsnapError('transport_failed', `ssh connect to ${this.target} failed: ${e.message}`, { retryable: true, context, cause: e });
+  }
+
+  private acquire(): Promise<void> {
+    if (this.running < (this.opts.maxConcurrent ?? 8)) {
+      this.running++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(() => (this.running++, resolve())));
+  }
+
+  private release(): void {
+    this.running--;
+    this.waiting.shift()?.();
+  }
+}
