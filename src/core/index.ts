@@ -4,3 +4,4 @@ export * from './types.js';
 export * from './ranges.js';
 export * from './file-lock.js';
 export * from './volume-marker.js';
+export * from './random.js';

@@ -7,7 +7,7 @@ import { createVhdx } from '../vhdx/index.js';
 import { localPath, withVolume, writeVhdxAt } from './disk-io.js';
 import { emptyState, newRct, saveState, type LabState, type LabVm } from './lab-state.js';
 import { recordChange } from './rct.js';
-import { seededRandom, randomBlock } from './random.js';
+import { seededRandom, randomBlock } from '../core/random.js';
 
 export interface CreateLabArgs {
   /** folder for the lab; must be empty or missing */

@@ -5,7 +5,7 @@ import type { ByteRange } from '../core/types.js';
 import { localPath, readCurrent, settleDisk, volumeOf, withVolume, writeVhdxAt } from './disk-io.js';
 import { findVm } from './lab-hypervisor.js';
 import { readState, updateState } from './lab-state.js';
-import { randomBlock, seededRandom } from './random.js';
+import { randomBlock, seededRandom } from '../core/random.js';
 import { recordChange } from './rct.js';
 
 export interface LabWriteArgs {

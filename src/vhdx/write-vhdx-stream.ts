@@ -1,0 +1,62 @@
+import { open } from 'node:fs/promises';
+import { HvsnapError } from '../core/errors.js';
+import { encodeBatEntry } from './bat.js';
+import { PayloadState } from './constants.js';
+import { payloadIndex } from './geometry.js';
+import { planLayout, writeSkeleton } from './layout.js';
+import type { WriteVhdxStreamOptions } from './types.js';
+import { VhdxFile } from './vhdx-file.js';
+import { isZero } from './zero.js';
+
+/**
+ * Builds a new VHDX in one pass from ascending, non-overlapping chunks. Memory is bounded by one chunk
+ * plus the BAT: each chunk is written straight to its place in its block; a block is allocated (appended,
+ * 1 MiB-aligned) when its first non-zero chunk arrives, so all-zero input allocates nothing in a dynamic
+ * disk. The BAT is written last, then the file is fsynced. Replaces any file at `path`.
+ */
+export async function writeVhdxStream(path: string, opts: WriteVhdxStreamOptions): Promise<{ fileSize: number }> {
+  const layout = planLayout(opts);
+  const g = layout.geometry;
+  await (await open(path, 'w')).close();
+  const file = await VhdxFile.open(path, true, { fileBytesRead: 0 });
+  try {
+    let next = await writeSkeleton(file, layout);
+    const fixed = layout.metadata.leaveBlocksAllocated;
+    const blockAt = new Array<number>(g.payloadBlocks).fill(0);
+    if (fixed) for (let b = 0; b < g.payloadBlocks; b++) blockAt[b] = layout.dataStart + b * g.blockSize;
+    let cursor = 0;
+    for await (const chunk of opts.source) {
+      const { offset, data } = chunk;
+      if (!Number.isSafeInteger(offset) || offset < cursor || offset + data.length > g.virtualSize) {
+        throw new HvsnapError('input_invalid', `${path}: chunk at ${offset} (${data.length} bytes) is out of order, overlapping or past the virtual size ${g.virtualSize}`, {
+          context: { file: path, offset, field: 'source' },
+        });
+      }
+      cursor = offset + data.length;
+      let at = 0;
+      while (at < data.length) {
+        const pos = offset + at;
+        const b = Math.floor(pos / g.blockSize);
+        const inBlock = pos - b * g.blockSize;
+        const n = Math.min(g.blockSize - inBlock, data.length - at);
+        const piece = data.subarray(at, at + n);
+        if (!blockAt[b] && !isZero(piece)) {
+          blockAt[b] = next;
+          next += g.blockSize;
+        }
+        if (blockAt[b]) await file.write(piece, blockAt[b] + inBlock);
+        at += n;
+      }
+    }
+    if (!fixed) {
+      const bat = Buffer.alloc(layout.batLength);
+      for (let b = 0; b < g.payloadBlocks; b++) if (blockAt[b]) encodeBatEntry(bat, payloadIndex(g, b) * 8, PayloadState.FULLY_PRESENT, blockAt[b]);
+      await file.write(bat, layout.batOffset);
+    }
+    await file.truncate(next);
+    await file.sync();
+    return { fileSize: next };
+  } finally {
+    await file.close();
+  }
+}
