@@ -109,6 +109,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
 
   try {
     // 2. ONE array snapshot of the set's volumes
+    let snapshotUndo: number | undefined;
     const snapshotName = `hvsnap-${jobId}-s${set.index}`;
     const volumes = await setStep('snapshot', async () => {
       const vols = await env.provider.resolveVolumes({ identities: set.volumes.map((v) => v.identity) }, { signal });
@@ -121,7 +122,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
         throw new HvsnapError('unsupported', `volume set ${set.index} spans ${vols.length} volumes; provider ${env.provider.name} groups at most ${max}`, { context: { provider: env.provider.name } });
       }
       const snap = await env.provider.createSnapshot({ name: snapshotName, volumeIds: vols.map((v) => v.id), consistencyGroup: cg }, { signal });
-      await saga.register({ kind: 'deleteSnapshot', name: snap.name });
+      snapshotUndo = await saga.register({ kind: 'deleteSnapshot', name: snap.name });
       setReport.snapshot = snap.name;
       setReport.consistencyGroup = snap.consistencyGroup;
       return vols;
@@ -133,8 +134,24 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
       await perVm(run, 'export', async () => {
         run.config = await env.hypervisor.exportConfiguration({ checkpoint: run.checkpoint! }, { signal });
       });
-      await perVm(run, 'changed-ranges', () => readChanges(ctx, run));
+      if (policy.mode === 'offload') await perVm(run, 'changed-ranges', () => readChanges(ctx, run));
     });
+
+    if (policy.mode === 'snapshot-only') {
+      // the array snapshot holds every frozen disk: the checkpoints go now, no reference point is needed
+      await runPool(live(), policy.checkpointConcurrency, (run) =>
+        perVm(run, 'delete-checkpoint', async () => {
+          await saga.undoNow(run.checkpointUndo!);
+          run.checkpointUndo = undefined;
+          run.report.checkpointLifetimeMs = Date.now() - run.started;
+        }),
+      );
+      await runPool(live(), policy.copyConcurrency, (run) => commitSnapshotOnly(ctx, set, run, snapshotName, perVm));
+      // retained: the committed restore points own the snapshot now (retention deletes it with the last of them)
+      if (live().length > 0 && snapshotUndo !== undefined) await saga.settle(snapshotUndo);
+      await cleanupSet();
+      return finish();
+    }
 
     // 5. convert each checkpoint into a reference point: the checkpoints end here
     await runPool(live(), policy.checkpointConcurrency, (run) =>
@@ -330,6 +347,43 @@ async function copyVm(
   });
   if (run.failed && writerUndo !== undefined) await saga.undoNow(writerUndo).catch(() => undefined);
   if (run.failed) run.report.status = 'failed';
+}
+
+/** Snapshot-only: the restore point is the configuration plus where each disk is in the retained snapshot. */
+async function commitSnapshotOnly(
+  ctx: SetContext,
+  set: VolumeSet,
+  run: VmRun,
+  snapshotName: string,
+  perVm: (run: VmRun, step: StepName, fn: () => Promise<void>) => Promise<void>,
+): Promise<void> {
+  const { env, saga, jobId } = ctx;
+  let writer: Awaited<ReturnType<typeof env.repository.beginRestorePoint>> | undefined;
+  let writerUndo: number | undefined;
+  await perVm(run, 'commit', async () => {
+    writer = await env.repository.beginRestorePoint({ jobId, vmId: run.vm.id, vmName: run.vm.name });
+    ctx.writers.set(writer.id, writer);
+    writerUndo = await saga.register({ kind: 'abortRestorePoint', restorePointId: writer.id });
+    for (const f of run.config ?? []) await writer.writeConfigFile(`config/${f.name}`.split('\\').join('/'), f.data);
+    const manifest = await writer.commit({
+      jobId,
+      vm: { id: run.vm.id, name: run.vm.name, host: run.vm.host, configVersion: run.vm.configVersion, generation: run.vm.generation },
+      createdAt: run.checkpoint!.createdAt,
+      mode: 'snapshot-only',
+      consistency: run.checkpoint!.consistency,
+      arraySnapshots: [{ provider: env.provider.name, name: snapshotName, retained: true }],
+      disks: [],
+      snapshotDisks: run.checkpoint!.disks.map((d) => {
+        const loc = set.disks[`${run.vm.id}/${d.diskId}`];
+        return { diskId: d.diskId, virtualDiskId: d.virtualDiskId, sourcePath: d.path, virtualSize: d.sizeBytes, volume: { identity: loc.identity, volumeRoot: loc.volumeRoot }, relativePath: loc.relativePath };
+      }),
+      configFiles: (run.config ?? []).map((f) => `config/${f.name}`),
+      timings: { checkpointLifetimeMs: run.report.checkpointLifetimeMs ?? 0 },
+    });
+    run.report.restorePointId = manifest.id;
+    await saga.settle(writerUndo);
+  });
+  if (run.failed && writerUndo !== undefined) await saga.undoNow(writerUndo).catch(() => undefined);
 }
 
 function emptyVmReport(vm: VmInfo, set: number): VmReport {

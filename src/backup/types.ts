@@ -20,6 +20,12 @@ export interface BackupEnvironment {
 }
 
 export interface BackupPolicy {
+  /**
+   * `offload` (default): copy the disks through the proxy, keep a reference point, delete the array
+   * snapshot. `snapshot-only`: the retained array snapshot is the restore point (steps 1–3; the
+   * checkpoint is deleted, no reference point); its configuration is stored in the repository.
+   */
+  mode: 'offload' | 'snapshot-only';
   /** consistency asked for; default application */
   consistency: ConsistencyLevel;
   /** fall back to crash-consistent when the guest cannot give application consistency; default true */
@@ -37,6 +43,7 @@ export interface BackupPolicy {
 }
 
 export const defaultPolicy: BackupPolicy = {
+  mode: 'offload',
   consistency: 'application',
   allowCrashConsistent: true,
   checkpointConcurrency: 8,
@@ -45,7 +52,7 @@ export const defaultPolicy: BackupPolicy = {
   forceFull: false,
 };
 
-export type StepName = 'checkpoint' | 'snapshot' | 'export' | 'changed-ranges' | 'convert' | 'present' | 'attach' | 'copy' | 'commit' | 'cleanup';
+export type StepName = 'checkpoint' | 'snapshot' | 'export' | 'changed-ranges' | 'convert' | 'delete-checkpoint' | 'present' | 'attach' | 'copy' | 'commit' | 'cleanup';
 
 /** Hooks for tests and demos; a hook that throws injects a failure at that point. */
 export interface BackupHooks {

@@ -52,10 +52,25 @@ export interface RestorePointManifest {
   parentId?: string;
   /** array snapshot sets this backup used, and whether they were retained */
   arraySnapshots: Array<{ provider: string; name: string; retained: boolean }>;
+  /** disks copied into the repository (offload mode); empty in snapshot-only mode */
   disks: RestorePointDisk[];
+  /** snapshot-only mode: where each disk is inside the retained array snapshot */
+  snapshotDisks?: SnapshotDisk[];
   /** configuration files stored beside the disks (names) */
   configFiles: string[];
   timings: Record<string, number>;
+}
+
+/** A disk of a snapshot-only restore point: a file on a volume of the retained array snapshot. */
+export interface SnapshotDisk {
+  diskId: string;
+  virtualDiskId: string;
+  /** the disk's host path at backup time */
+  sourcePath: string;
+  virtualSize: number;
+  /** the volume the file is on, and its path below the volume root */
+  volume: { identity: { kind: 'naa' | 'eui' | 'serial'; id: string; serial?: string }; volumeRoot: string };
+  relativePath: string;
 }
 
 /** One problem verify found, naming where it is. */

@@ -1,0 +1,107 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createLab, labDiskFile } from '../../src/lab/index.js';
+import { seededRandom } from '../../src/core/random.js';
+import { openVhdx } from '../../src/vhdx/index.js';
+import { GiB, MiB } from './stats.js';
+
+/** Hyper-V's default VHDX block size: what a real disk has, used wherever block size matters. */
+export const HYPERV_BLOCK = 32 * MiB;
+
+/** The sizes one bench run uses (`--quick` shrinks the data-heavy ones). */
+export interface BenchSizes {
+  /** the "2 GiB disk" of scenarios 1, 2 and 5 (half data, half zeros), bytes */
+  diskBytes: number;
+  /** scenario 3: the sparse disks whose checkpoint lifetimes are compared, bytes */
+  lifetimeDisks: number[];
+  /** scenario 3: data in each of those disks, bytes */
+  lifetimeDataBytes: number;
+  scaleVms: number;
+  scaleVolumes: number;
+  /** scenario 4: each VM's disk, bytes (data copy is excluded from the figure anyway) */
+  scaleDiskBytes: number;
+  /** scenario 6: the small and the large disk (half data each), bytes */
+  memoryDisks: [number, number];
+}
+
+export const FULL_SIZES: BenchSizes = {
+  diskBytes: 2 * GiB,
+  lifetimeDisks: [256 * MiB, 2 * GiB, 8 * GiB],
+  lifetimeDataBytes: 16 * MiB,
+  scaleVms: 200,
+  scaleVolumes: 10,
+  scaleDiskBytes: 8 * MiB,
+  memoryDisks: [1 * GiB, 8 * GiB],
+};
+
+/**
+ * Under two minutes on a shared 2-core machine: smaller data disks and fewer VMs, the same ratios
+ * between sizes (8x for memory), the real sizes where they cost nothing (sparse lifetime disks).
+ * The large memory disk is the data disk itself, so it is built once.
+ */
+export const QUICK_SIZES: BenchSizes = {
+  ...FULL_SIZES,
+  diskBytes: 128 * MiB,
+  lifetimeDataBytes: 4 * MiB,
+  scaleVms: 20,
+  memoryDisks: [32 * MiB, 256 * MiB],
+};
+
+export interface BenchContext {
+  /** the bench's temporary folder (removed at the end) */
+  dir: string;
+  /** runs per figure (at least 3) */
+  runs: number;
+  sizes: BenchSizes;
+  /** a progress line on stderr */
+  progress(message: string): void;
+  /** the lab of one VM whose disk of `size` bytes is half data (32 MiB blocks), built once per size */
+  diskLab(size: number): Promise<DiskLab>;
+}
+
+/** One lab VM with one disk, and where its VHDX lives. */
+export interface DiskLab {
+  labDir: string;
+  vm: string;
+  diskId: string;
+  /** the base VHDX file on the lab volume */
+  file: string;
+  virtualSize: number;
+  /** size of the VHDX file, bytes */
+  fileBytes: number;
+  blockSize: number;
+}
+
+/**
+ * A lab of one VM whose disk holds `dataBytes` of random data in 1 MiB runs at random places, the
+ * rest zeros. The data is written here, one run at a time, before the VM's first backup (createLab
+ * would hold all of it in memory at once, 4 GiB for the full bench's 8 GiB disk).
+ */
+export async function createDiskLab(args: { dir: string; diskBytes: number; dataBytes: number; blockSize?: number; seed?: number }): Promise<DiskLab> {
+  const labDir = join(args.dir, 'lab');
+  const blockSize = args.blockSize ?? HYPERV_BLOCK;
+  const state = await createLab({ dir: labDir, vms: 1, volumes: 1, diskSizeBytes: args.diskBytes, dataBytes: 0, blockSize, seed: args.seed ?? 7 });
+  const vm = state.vms[0];
+  const diskId = vm.disks[0].id;
+  const file = await labDiskFile(labDir, vm.name, diskId);
+  const rand = seededRandom(args.seed ?? 7);
+  const slots = args.diskBytes / MiB;
+  const picked = new Set<number>();
+  while (picked.size < Math.min(slots, Math.floor(args.dataBytes / MiB))) picked.add(Math.floor(rand() * slots));
+  const img = await openVhdx(file, { writable: true });
+  try {
+    for (const slot of [...picked].sort((a, b) => a - b)) await img.write(slot * MiB, randomBytes(MiB));
+    await img.flush();
+  } finally {
+    await img.close();
+  }
+  return { labDir, vm: vm.name, diskId, file, virtualSize: args.diskBytes, fileBytes: (await stat(file)).size, blockSize };
+}
+
+/** A full restore point left in place by one scenario for the next ones (restore, incrementals). */
+export interface KeptBackup {
+  repoDir: string;
+  restorePointId: string;
+  diskId: string;
+}
