@@ -65,6 +65,8 @@ export const jobConfigSchema = z
       .strict(),
     policy: z
       .object({
+        /** offload (copy through the proxy) or snapshot-only (the retained array snapshot is the restore point) */
+        mode: z.enum(['offload', 'snapshot-only']).optional(),
         consistency: z.enum(['application', 'crash']).optional(),
         allowCrashConsistent: z.boolean().optional(),
         checkpointConcurrency: z.number().int().min(1).max(64).optional(),

@@ -5,6 +5,7 @@ import type { JobConfig } from './config.js';
 export function policyFromConfig(config: JobConfig, forceFull: boolean): Partial<BackupPolicy> {
   const p = config.policy;
   return {
+    ...(p.mode && { mode: p.mode }),
     ...(p.consistency && { consistency: p.consistency }),
     ...(p.allowCrashConsistent !== undefined && { allowCrashConsistent: p.allowCrashConsistent }),
     ...(p.checkpointConcurrency && { checkpointConcurrency: p.checkpointConcurrency }),

@@ -7,6 +7,7 @@ import type { ConfigFile, VmInfo } from '../core/types.js';
 import type { Hypervisor } from '../hyperv/hypervisor.js';
 import type { Repository } from '../repository/index.js';
 import { restoreDisk, verifyDiskAgainstIndex, type RestoreDiskResult } from './restore-disk.js';
+import { restoreFromSnapshot, type SnapshotAccess } from './restore-from-snapshot.js';
 
 export interface RestoreVmArgs {
   repository: Repository;
@@ -24,6 +25,8 @@ export interface RestoreVmArgs {
     newId: boolean;
     name?: string;
   };
+  /** for snapshot-only restore points: the array that keeps the snapshot, and a proxy to read it */
+  snapshotAccess?: SnapshotAccess;
   logger?: Logger;
   signal?: AbortSignal;
   onProgress?: (p: { disk: string; doneBytes: number; totalBytes: number }) => void;
@@ -42,9 +45,26 @@ export async function restoreVm(args: RestoreVmArgs): Promise<RestoreVmResult> {
   const manifest = await args.repository.getRestorePoint(args.restorePointId);
   await mkdir(args.targetDir, { recursive: true });
   const disks: RestoreVmResult['disks'] = [];
+  const fileName = (sourcePath: string, i: number) => `${sourcePath.split('\\').pop()?.replace(/\.a?vhdx$/i, '') || `disk${i}`}.vhdx`;
+  if (manifest.mode === 'snapshot-only') {
+    if (!args.snapshotAccess) {
+      throw new HvsnapError('input_invalid', `restore point ${manifest.id} is snapshot-only: its disks are in array snapshot ${manifest.arraySnapshots.map((s) => s.name).join(', ')}; restore it with the job configuration that names that array and a proxy`, { context: { restorePoint: manifest.id } });
+    }
+    disks.push(
+      ...(await restoreFromSnapshot({
+        manifest,
+        access: args.snapshotAccess,
+        targetDir: args.targetDir,
+        targetName: (d, i) => fileName(d.sourcePath, i),
+        verify: args.verify ?? true,
+        keepVirtualDiskId: args.import ? !args.import.newId : false,
+        logger: log,
+        signal: args.signal,
+      })),
+    );
+  }
   for (const [i, d] of manifest.disks.entries()) {
-    const base = d.sourcePath.split('\\').pop()?.replace(/\.a?vhdx$/i, '') || `disk${i}`;
-    const target = join(args.targetDir, `${base}.vhdx`);
+    const target = join(args.targetDir, fileName(d.sourcePath, i));
     const result = await restoreDisk({
       repository: args.repository,
       restorePointId: args.restorePointId,

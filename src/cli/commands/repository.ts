@@ -3,6 +3,8 @@ import { HvsnapError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { openRepository, type Repository } from '../../repository/index.js';
 import { restoreVm } from '../../restore/restore-vm.js';
+import { pruneRestorePoints } from '../../backup/prune.js';
+import { loadProvider } from '../../../providers/index.js';
 import { loadJobConfig } from '../config.js';
 import { openEnvironment } from '../environment.js';
 import { formatBytes, parseCount } from '../format.js';
@@ -75,6 +77,7 @@ export const restoreCommand: CommandModule = (kit) =>
             restorePointId: opts.restorePoint,
             targetDir: opts.to,
             import: opts.import ? { hypervisor: env.hypervisor, hostDir: opts.hostDir!, newId: opts.newId, name: opts.name } : undefined,
+            snapshotAccess: { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost },
             logger,
             signal,
           });
@@ -91,25 +94,35 @@ export const restoreCommand: CommandModule = (kit) =>
     );
 
 export const retentionCommand: CommandModule = (kit) =>
-  withRepo(new Command('prune').description('apply a retention policy, then remove chunks no restore point needs'))
+  withRepo(new Command('prune').description('apply a retention policy: delete restore points (and the array snapshots only they kept), then unreferenced chunks'))
     .option('--keep-last <n>', 'restore points to keep per VM')
     .option('--keep-daily <n>', 'days to keep one restore point of')
     .option('--keep-weekly <n>', 'weeks to keep one restore point of')
     .option('--vm <name>', 'only this VM')
     .option('--dry-run', 'say what would be deleted', false)
     .action(
-      kit.action<{ config?: string; repo?: string; keepLast?: string; keepDaily?: string; keepWeekly?: string; vm?: string; dryRun: boolean }>(async ({ opts, logger }) => {
+      kit.action<{ config?: string; repo?: string; keepLast?: string; keepDaily?: string; keepWeekly?: string; vm?: string; dryRun: boolean }>(async ({ opts, logger, signal }) => {
+        const policy = {
+          keepLast: opts.keepLast ? parseCount(opts.keepLast, '--keep-last') : undefined,
+          keepDaily: opts.keepDaily ? parseCount(opts.keepDaily, '--keep-daily') : undefined,
+          keepWeekly: opts.keepWeekly ? parseCount(opts.keepWeekly, '--keep-weekly') : undefined,
+        };
         const repo = await repositoryOf(opts, logger);
+        // the array is needed only to delete snapshots that snapshot-only restore points kept
+        const config = opts.config ? await loadJobConfig(opts.config) : undefined;
+        const provider = config ? await loadProvider({ provider: config.provider.name, config: config.provider.config, logger, configFile: config.file }) : undefined;
         try {
-          const policy = {
-            keepLast: opts.keepLast ? parseCount(opts.keepLast, '--keep-last') : undefined,
-            keepDaily: opts.keepDaily ? parseCount(opts.keepDaily, '--keep-daily') : undefined,
-            keepWeekly: opts.keepWeekly ? parseCount(opts.keepWeekly, '--keep-weekly') : undefined,
-          };
-          const retention = await repo.applyRetention({ ...policy, vm: opts.vm, dryRun: opts.dryRun });
-          const gc = opts.dryRun ? undefined : await repo.gc();
-          return { data: { retention, gc }, text: `${JSON.stringify(retention, null, 2)}${gc ? `\ngc: ${gc.chunksDeleted} chunks, ${formatBytes(gc.bytesFreed)} freed` : ''}` };
+          const r = await pruneRestorePoints({ repository: repo, provider, logger }, { ...policy, vm: opts.vm, dryRun: opts.dryRun }, { signal });
+          const text = [
+            `${opts.dryRun ? 'would delete' : 'deleted'} ${r.retention.deleted.length} restore point(s), kept ${r.retention.kept.length}`,
+            ...r.retention.deleted.map((d) => `  - ${d.id} (${d.vmName}, ${d.createdAt})`),
+            ...(r.snapshotsDeleted.length ? [`${opts.dryRun ? 'would delete' : 'deleted'} array snapshot(s): ${r.snapshotsDeleted.join(', ')}`] : []),
+            ...r.snapshotFailures.map((f) => `  could not delete array snapshot ${f.name}: ${String(f.error.message)}`),
+            ...(r.gc ? [`gc: ${r.gc.chunksDeleted} chunks, ${formatBytes(r.gc.bytesFreed)} freed`] : []),
+          ].join('\n');
+          return { data: r, text, exitCode: r.snapshotFailures.length ? ExitCode.failed : ExitCode.ok };
         } finally {
+          await provider?.close?.();
           await repo.close();
         }
       }),
