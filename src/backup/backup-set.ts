@@ -17,6 +17,8 @@ interface VmRun {
   report: VmReport;
   started: number;
   checkpoint?: Checkpoint;
+  /** ms timestamp when the checkpoint was created */
+  checkpointAt?: number;
   checkpointUndo?: number;
   config?: ConfigFile[];
   previous?: RestorePointManifest;
@@ -100,6 +102,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
         run.report.fellBack = true;
       }
       run.checkpoint = checkpoint;
+      run.checkpointAt = Date.now(); // the checkpoint exists from here: its lifetime is measured from now
       run.report.consistency = checkpoint.consistency;
       run.checkpointUndo = await saga.register({ kind: 'deleteCheckpoint', vmId: run.vm.id, vmName: run.vm.name, checkpointId: checkpoint.id });
     }),
@@ -143,7 +146,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
         perVm(run, 'delete-checkpoint', async () => {
           await saga.undoNow(run.checkpointUndo!);
           run.checkpointUndo = undefined;
-          run.report.checkpointLifetimeMs = Date.now() - run.started;
+          run.report.checkpointLifetimeMs = Date.now() - run.checkpointAt!;
         }),
       );
       await runPool(live(), policy.copyConcurrency, (run) => commitSnapshotOnly(ctx, set, run, snapshotName, perVm));
@@ -157,7 +160,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
     await runPool(live(), policy.checkpointConcurrency, (run) =>
       perVm(run, 'convert', async () => {
         run.referencePoint = await env.hypervisor.convertToReferencePoint({ checkpoint: run.checkpoint! }, { signal });
-        run.report.checkpointLifetimeMs = Date.now() - run.started;
+        run.report.checkpointLifetimeMs = Date.now() - run.checkpointAt!;
         await saga.settle(run.checkpointUndo!);
         run.checkpointUndo = undefined;
         run.referencePointUndo = await saga.register({ kind: 'deleteReferencePoint', vmId: run.vm.id, vmName: run.vm.name, referencePointId: run.referencePoint.id });

@@ -113,7 +113,7 @@ export interface VmReport {
   consistency?: ConsistencyLevel;
   /** application consistency was asked for and crash consistency was taken */
   fellBack?: boolean;
-  /** ms from asking for the checkpoint to its conversion into a reference point */
+  /** ms the checkpoint existed: from its creation to its conversion into a reference point (or deletion) */
   checkpointLifetimeMs?: number;
   disks: DiskReport[];
   bytesRead: number;

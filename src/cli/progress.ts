@@ -8,13 +8,14 @@ import { formatBytes } from './format.js';
 export function progressReporter(opts: { stream: { write(s: string): unknown; isTTY?: boolean }; logger: Logger; intervalMs?: number; now?: () => number }) {
   const now = opts.now ?? Date.now;
   const items = new Map<string, { done: number; total: number }>();
-  const started = now();
+  let started: number | undefined; // the first update, not creation: set-up before the copy is not transfer time
   let last = 0;
   const interval = opts.intervalMs ?? (opts.stream.isTTY ? 200 : 5000);
   return {
     update(key: string, done: number, total: number) {
       items.set(key, { done, total });
       const t = now();
+      started ??= t;
       if (t - last < interval) return;
       last = t;
       let done_ = 0;
