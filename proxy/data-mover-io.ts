@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import { HvsnapError, isAbortError, toHvsnapError } from '../src/core/errors.js';
 import { mergeRanges } from '../src/core/ranges.js';
 import type { ByteRange } from '../src/core/types.js';
@@ -21,8 +21,18 @@ export interface DeliveredChunk {
 }
 
 export interface ReadRangesParallelArgs {
-  /** Reads exactly `length` bytes at byte `offset`. Called concurrently, at most `concurrency` at once. */
-  read: (offset: number, length: number) => Promise<Buffer>;
+  /**
+   * Reads exactly `length` bytes at byte `offset`. Called concurrently, at most `concurrency` at
+   * once. Required unless `readInto` is given.
+   */
+  read?: (offset: number, length: number) => Promise<Buffer>;
+  /**
+   * Fills all of `buf` with the bytes at byte `offset` (`buf.length` bytes). When given it is used
+   * instead of `read`, into buffers the reader reuses from chunk to chunk (no fresh, page-faulting
+   * allocation per chunk): a delivered chunk's `data` is then valid only until its `onChunk`
+   * settles, and a caller that keeps it must copy it.
+   */
+  readInto?: (buf: Buffer, offset: number) => Promise<void>;
   /** byte ranges to read; overlapping or touching ranges are merged first, zero-length ones dropped */
   ranges: readonly ByteRange[];
   /** bytes; a chunk never crosses a multiple of `chunkSize`, so aligned ranges give aligned chunks */
@@ -37,9 +47,18 @@ export interface ReadRangesParallelArgs {
    */
   throttleBytesPerSec?: number | (() => number | undefined);
   signal?: AbortSignal;
-  /** Receives every chunk once, in ascending offset order, one at a time (never concurrently). */
+  /**
+   * Receives every chunk once, started in ascending offset order, at most `deliverConcurrency` at
+   * a time (by default one: never concurrently). With `readInto`, `data` is reused after the
+   * returned promise settles. Reads go on while it runs.
+   */
   onChunk: (chunk: DeliveredChunk) => Promise<void>;
-  /** `sha256`: every delivered chunk carries its SHA-256 */
+  /** most `onChunk` calls running at once; default 1. Chunks delivered count against `maxBytesInFlight`. */
+  deliverConcurrency?: number;
+  /**
+   * `sha256`: every delivered chunk carries its SHA-256, computed on the thread pool as soon as the
+   * chunk is read (overlapping the other reads and `onChunk`), from a cache for all-zero chunks.
+   */
   checksum?: 'sha256';
   /** defaults to the real clock */
   clock?: ThrottleClock;
@@ -78,6 +97,32 @@ export function chunkSha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+const zeroHashes = new Map<number, string>();
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** True when every byte of `data` is zero (memcmp against a zero buffer; stops at the first non-zero byte). */
+function isZero(data: Buffer): boolean {
+  for (let off = 0; off < data.length; off += ZEROS.length) {
+    const end = Math.min(off + ZEROS.length, data.length);
+    if (!data.subarray(off, end).equals(ZEROS.subarray(0, end - off))) return false;
+  }
+  return true;
+}
+
+/**
+ * Lowercase hex SHA-256 of one chunk, off the main thread: WebCrypto's digest runs on the libuv
+ * thread pool (on a copy of the bytes), so hashing overlaps reading and storing. Half a disk is
+ * typically zeros: their hash is a constant per length, computed once.
+ */
+export async function chunkSha256Async(data: Buffer): Promise<string> {
+  if (isZero(data)) {
+    let hash = zeroHashes.get(data.length);
+    if (hash === undefined) zeroHashes.set(data.length, (hash = chunkSha256(data)));
+    return hash;
+  }
+  return Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).toString('hex');
+}
+
 /** The chunks of `ranges`, lazily (a million ranges never become a million objects at once). */
 export function* splitIntoChunks(ranges: readonly ByteRange[], chunkSize: number): Generator<ByteRange> {
   for (const r of mergeRanges(ranges)) {
@@ -95,25 +140,34 @@ export function* splitIntoChunks(ranges: readonly ByteRange[], chunkSize: number
 interface Slot {
   offset: number;
   length: number;
+  /** set once the chunk is read (and hashed, when asked): the slot is ready to deliver */
   data?: Buffer;
+  sha256?: string;
+  /** the pooled buffer `data` views, with `readInto` */
+  pooled?: Buffer;
   settled: Promise<void>;
 }
 
 /**
  * Reads `ranges` with up to `concurrency` reads at once and at most `maxBytesInFlight` bytes held,
  * optionally paced to `throttleBytesPerSec`, and hands the chunks to `onChunk` in ascending offset
- * order. On a failure or abort no new read starts, the reads already running are awaited (nothing
- * is left dangling), and the first error is thrown: `aborted`, or the read's error with the offset.
+ * order. On a failure or abort no new read starts, the reads and deliveries already running are
+ * awaited (nothing is left dangling), and the first error is thrown: `aborted`, or the read's error with the offset.
  */
 export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<ReadRangesResult> {
   checkArgs(args);
-  const { read, chunkSize, concurrency, maxBytesInFlight, signal, onChunk } = args;
+  const { chunkSize, concurrency, maxBytesInFlight, signal, onChunk } = args;
   const clock = args.clock ?? systemClock;
+  // buffers of chunkSize bytes for readInto, reused once their chunk is delivered; never more than the chunks in flight
+  const pool: Buffer[] = [];
   const chunks = splitIntoChunks(args.ranges, chunkSize);
   const queue: Slot[] = [];
   const result: ReadRangesResult = { bytes: 0, chunks: 0, peakBytesInFlight: 0, peakConcurrency: 0 };
   let reading = 0;
   let reserved = 0;
+  const deliverLimit = args.deliverConcurrency ?? 1;
+  let delivering = 0;
+  const deliveries = new Set<Promise<void>>();
   let failure: unknown;
   let wake: (() => void) | undefined;
   const notify = () => {
@@ -162,20 +216,10 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
           continue;
         }
       }
-      if (!head) break;
-      if (head.data) {
+      if (!head && delivering === 0) break;
+      if (head?.data && delivering < deliverLimit) {
         queue.shift();
-        const chunk: DeliveredChunk = { offset: head.offset, data: head.data };
-        if (args.checksum === 'sha256') chunk.sha256 = chunkSha256(head.data);
-        try {
-          await onChunk(chunk);
-        } catch (e) {
-          throw isAbortError(e) ? e : toHvsnapError(e, 'proxy_failed', { offset: head.offset, step: 'onChunk' });
-        }
-        head.data = undefined;
-        reserved -= head.length;
-        result.bytes += head.length;
-        result.chunks++;
+        deliver(head);
         continue;
       }
       await new Promise<void>((resolve) => (wake = resolve));
@@ -184,32 +228,75 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
     failure ??= isAbortError(e) ? abortError(signal) : toHvsnapError(e, 'proxy_failed');
   } finally {
     signal?.removeEventListener('abort', notify);
-    await Promise.all(queue.map((s) => s.settled));
+    await Promise.all([...queue.map((s) => s.settled), ...deliveries]);
   }
   if (failure !== undefined) throw failure;
   return result;
 
+  function deliver(slot: Slot): void {
+    const chunk: DeliveredChunk = { offset: slot.offset, data: slot.data! };
+    if (args.checksum === 'sha256') chunk.sha256 = slot.sha256;
+    delivering++;
+    const done: Promise<void> = (async () => {
+      try {
+        await onChunk(chunk);
+        slot.data = undefined;
+        if (slot.pooled) pool.push(slot.pooled);
+        reserved -= slot.length;
+        result.bytes += slot.length;
+        result.chunks++;
+      } catch (e) {
+        failure ??= isAbortError(e) ? abortError(signal) : toHvsnapError(e, 'proxy_failed', { offset: slot.offset, step: 'onChunk' });
+      }
+    })().finally(() => {
+      delivering--;
+      deliveries.delete(done);
+      notify();
+    });
+    deliveries.add(done);
+  }
+
   function startRead(offset: number, length: number): Slot {
     const slot: Slot = { offset, length, settled: Promise.resolve() };
     slot.settled = (async () => {
+      let step = 'read';
       try {
-        const got: unknown = await read(offset, length);
-        // a plain Uint8Array is accepted too, viewed as a Buffer without a copy
-        const data = got instanceof Uint8Array && !Buffer.isBuffer(got) ? Buffer.from(got.buffer, got.byteOffset, got.byteLength) : got;
-        if (!Buffer.isBuffer(data) || data.length !== length) {
-          throw new HvsnapError('proxy_failed', `read at offset ${offset} returned ${describe(data)} instead of ${length} bytes`, {
-            context: { offset, step: 'read' },
-          });
+        let data: Buffer;
+        try {
+          data = await readOne(slot);
+        } finally {
+          reading--;
+          notify();
         }
+        step = 'checksum';
+        if (args.checksum === 'sha256') slot.sha256 = await chunkSha256Async(data);
         slot.data = data;
       } catch (e) {
-        failure ??= toHvsnapError(e, 'proxy_failed', { offset, step: 'read' });
+        failure ??= toHvsnapError(e, 'proxy_failed', { offset, step });
       } finally {
-        reading--;
         notify();
       }
     })();
     return slot;
+  }
+
+  async function readOne(slot: Slot): Promise<Buffer> {
+    const { offset, length } = slot;
+    if (args.readInto) {
+      slot.pooled = pool.pop() ?? Buffer.allocUnsafeSlow(chunkSize);
+      const buf = slot.pooled.subarray(0, length);
+      await args.readInto(buf, offset);
+      return buf;
+    }
+    const got: unknown = await args.read!(offset, length);
+    // a plain Uint8Array is accepted too, viewed as a Buffer without a copy
+    const data = got instanceof Uint8Array && !Buffer.isBuffer(got) ? Buffer.from(got.buffer, got.byteOffset, got.byteLength) : got;
+    if (!Buffer.isBuffer(data) || data.length !== length) {
+      throw new HvsnapError('proxy_failed', `read at offset ${offset} returned ${describe(data)} instead of ${length} bytes`, {
+        context: { offset, step: 'read' },
+      });
+    }
+    return data;
   }
 }
 
@@ -225,8 +312,12 @@ function checkArgs(args: ReadRangesParallelArgs): void {
   const bad = (field: string, why: string) => {
     throw new HvsnapError('input_invalid', `readRangesParallel: ${field} ${why}`, { context: { field } });
   };
+  if (typeof args.read !== 'function' && typeof args.readInto !== 'function') bad('read', 'or readInto must be given (a function)');
   if (!Number.isSafeInteger(args.chunkSize) || args.chunkSize <= 0) bad('chunkSize', `must be a positive integer (bytes), got ${args.chunkSize}`);
   if (!Number.isSafeInteger(args.concurrency) || args.concurrency < 1) bad('concurrency', `must be an integer >= 1, got ${args.concurrency}`);
+  if (args.deliverConcurrency !== undefined && (!Number.isSafeInteger(args.deliverConcurrency) || args.deliverConcurrency < 1)) {
+    bad('deliverConcurrency', `must be an integer >= 1 when given, got ${args.deliverConcurrency}`);
+  }
   if (!Number.isSafeInteger(args.maxBytesInFlight) || args.maxBytesInFlight < args.chunkSize) {
     bad('maxBytesInFlight', `must be an integer >= chunkSize (${args.chunkSize} bytes), got ${args.maxBytesInFlight}`);
   }

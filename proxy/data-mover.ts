@@ -73,10 +73,13 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
     const concurrency = Math.max(1, args.concurrency ?? 4);
     throwIfAborted(args.signal);
     await readRangesParallel({
-      read: (offset, length) => image.read(offset, length),
+      // reused buffers: the chunk store has written a chunk's bytes before putChunk returns
+      readInto: (buf, offset) => image.readInto(buf, offset),
       ranges,
       chunkSize,
       concurrency,
+      // puts of different chunks overlap (the store allows it): a single put waits on file I/O most of its time
+      deliverConcurrency: concurrency,
       maxBytesInFlight: chunkSize * concurrency * 2,
       throttleBytesPerSec: args.throttleBytesPerSec,
       signal: args.signal,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { HvsnapError } from '../core/errors.js';
 import { mergeRanges } from '../core/ranges.js';
 import type { ByteRange } from '../core/types.js';
-import { localPath, readCurrent, settleDisk, volumeOf, withVolume, writeVhdxAt } from './disk-io.js';
+import { breakSharing, localPath, readCurrent, settleDisk, volumeOf, withVolume, writeVhdxAt } from './disk-io.js';
 import { findVm } from './lab-hypervisor.js';
 import { readState, updateState } from './lab-state.js';
 import { randomBlock, seededRandom } from '../core/random.js';
@@ -29,6 +29,7 @@ export async function labWrite(args: LabWriteArgs): Promise<{ vm: string; writes
     throw new HvsnapError('input_invalid', `write size ${size} must be a positive multiple of 4096`, { context: { field: 'sizeBytes' } });
   }
   const rand = seededRandom(args.seed ?? Date.now());
+  await prepareFiles(args.dir, args.vm);
   return updateState(args.dir, async (s) => {
     const vm = findVm(s, args.vm);
     const done: Array<ByteRange & { diskId: string }> = [];
@@ -57,6 +58,22 @@ export async function labWrite(args: LabWriteArgs): Promise<{ vm: string; writes
     }
     return { vm: vm.name, writes: done };
   });
+}
+
+/**
+ * Pays the lab array's copy-on-write before the write takes the lab lock: a file a snapshot still
+ * shares gets its own inode now, so the lab lock (which checkpoints and conversions wait for) is
+ * held for the write itself, not for a whole-file copy.
+ */
+async function prepareFiles(dir: string, vmName: string): Promise<void> {
+  const files = await readState(dir, (s) => {
+    const vm = findVm(s, vmName);
+    return vm.disks.flatMap((d) => {
+      const volume = volumeOf(s, d.volume);
+      return [d.relativePath, d.overlay?.relativePath, d.pendingMerge?.relativePath].filter((p): p is string => !!p).map((p) => ({ volume, file: localPath(volume, p) }));
+    });
+  });
+  for (const f of files) await withVolume(f.volume, () => breakSharing(f.file).catch(() => undefined));
 }
 
 /** Merges every deferred AVHDX (what Hyper-V does in the background after a checkpoint goes). */
