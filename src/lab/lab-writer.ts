@@ -70,7 +70,9 @@ async function prepareFiles(dir: string, vmName: string): Promise<void> {
     const vm = findVm(s, vmName);
     return vm.disks.flatMap((d) => {
       const volume = volumeOf(s, d.volume);
-      return [d.relativePath, d.overlay?.relativePath, d.pendingMerge?.relativePath].filter((p): p is string => !!p).map((p) => ({ volume, file: localPath(volume, p) }));
+      // while a checkpoint exists only its AVHDX is written; otherwise the base (after a deferred merge)
+      const written = d.overlay ? [d.overlay.relativePath] : [d.relativePath, d.pendingMerge?.relativePath];
+      return written.filter((p): p is string => !!p).map((p) => ({ volume, file: localPath(volume, p) }));
     });
   });
   for (const f of files) await withVolume(f.volume, () => breakSharing(f.file).catch(() => undefined));

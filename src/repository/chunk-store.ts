@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { access, link, mkdir, readFile, readdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { access, link, mkdir, open, readFile, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { forEachLimit, fsyncPath, isErrno } from './fs-util.js';
 import { checkChunkId, hashChunk, isAllZero, isChunkId } from './hash.js';
+import { fileSystemSync, type FileSystemSync } from './sync-file-system.js';
 import type { ChunkId } from './types.js';
 
 /** What {@link ChunkStore.put} did. */
@@ -22,6 +23,7 @@ const FLUSH_EVERY = 4096;
 /** parallel fsyncs: the file system batches them into few journal commits */
 const FSYNC_PARALLEL = 32;
 
+
 /**
  * The content-addressed chunk store: `chunks/<ab>/<cd>/<sha256>`, one file per distinct chunk,
  * holding the chunk's bytes as they are. A chunk is written to a temp file beside its final name
@@ -30,8 +32,14 @@ const FSYNC_PARALLEL = 32;
  *
  * Durability is deferred: instead of one fsync per put (slow), every chunk put since the last
  * {@link flush} is remembered — including chunks found already present, which another process
- * may not have synced yet — and `flush` fsyncs them and their folders in parallel. A restore
- * point commit calls `flush` before its manifest becomes visible.
+ * may not have synced yet — and `flush` makes them and their folders durable at once: one syncfs
+ * of the store's file system where it can (Linux), else fsyncs in parallel. A restore point
+ * commit calls `flush` before its manifest becomes visible.
+ *
+ * The chunk is never written under its final name: a file there is complete (its link was made
+ * after every byte was written), and a put that crashes leaves only a temp file for gc. Moving the
+ * temp file with rename instead of link would replace a chunk another put had just made (both
+ * complete, but the replaced one may be synced and the new one not yet); link never replaces.
  */
 export class ChunkStore {
   private pending = new Set<ChunkId>();
@@ -46,6 +54,8 @@ export class ChunkStore {
     /** bytes */
     readonly chunkSize: number,
     private readonly logger: Logger,
+    /** how {@link flush} syncs the whole file system at once; tests pass one that is unavailable or fails */
+    private readonly fsSync: FileSystemSync = fileSystemSync(),
   ) {}
 
   /** The file of chunk `id`. */
@@ -115,9 +125,13 @@ export class ChunkStore {
   }
 
   /**
-   * Makes every chunk put so far durable: fsyncs the chunk files and the folders that gained
-   * entries, FSYNC_PARALLEL at a time. Flushes run one after another, so a flush returns only
-   * after every earlier put is durable, even one an overlapping flush had picked up.
+   * Makes every chunk put so far durable, with the folders that gained entries. One syncfs of the
+   * store's file system does it where available: it writes back all dirty data and metadata of
+   * that file system, so every pending chunk file and folder entry (and anything else) is on disk
+   * when it returns, exactly as after an fsync of each. Where syncfs is unavailable or fails, the
+   * files and folders are fsynced, FSYNC_PARALLEL at a time. Flushes run one after another, so a
+   * flush returns only after every earlier put is durable, even one an overlapping flush had
+   * picked up.
    */
   flush(): Promise<void> {
     const run = async (): Promise<void> => {
@@ -126,25 +140,33 @@ export class ChunkStore {
       this.pending = new Set();
       this.dirtyDirs = new Set();
       if (ids.size === 0 && dirs.size === 0) return;
+      let how: 'syncfs' | 'fsync' = 'syncfs';
       try {
-        const paths = [...ids].map((id) => this.pathOf(id)).concat([...dirs]);
-        await forEachLimit(paths, FSYNC_PARALLEL, fsyncPath);
+        if (!(await this.fsSync.sync(this.root))) {
+          how = 'fsync';
+          const paths = [...ids].map((id) => this.pathOf(id)).concat([...dirs]);
+          await forEachLimit(paths, FSYNC_PARALLEL, fsyncPath);
+        }
       } catch (e) {
         for (const id of ids) this.pending.add(id);
         for (const dir of dirs) this.dirtyDirs.add(dir);
         throw toStoreError(e, 'fsync', this.root);
       }
-      this.logger.debug({ chunks: ids.size, folders: dirs.size }, 'chunks flushed');
+      this.logger.debug({ chunks: ids.size, folders: dirs.size, how }, 'chunks flushed');
     };
     const next = this.flushing.then(run, run);
     this.flushing = next.catch(() => undefined);
     return next;
   }
 
-  /** Writes a temp file; its folder is made on first use (most exist in a repository of some size). */
+  /**
+   * Writes a new temp file (O_EXCL: its name is unique to this put); its folder is made on first
+   * use (most exist in a repository of some size). One write call for the whole chunk.
+   */
   private async writeTemp(tmp: string, data: Uint8Array): Promise<void> {
+    let fh: FileHandle;
     try {
-      await writeFile(tmp, data);
+      fh = await open(tmp, 'wx');
     } catch (e) {
       if (!isErrno(e, 'ENOENT')) throw e;
       const dir = dirname(tmp);
@@ -153,7 +175,14 @@ export class ChunkStore {
         this.dirtyDirs.add(this.root);
         this.dirtyDirs.add(dirname(dir));
       }
-      await writeFile(tmp, data);
+      fh = await open(tmp, 'wx');
+    }
+    try {
+      for (let done = 0; done < data.byteLength; ) {
+        done += (await fh.write(data, done, data.byteLength - done, done)).bytesWritten;
+      }
+    } finally {
+      await fh.close();
     }
   }
 

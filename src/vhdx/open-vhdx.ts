@@ -6,6 +6,7 @@ import { normalizeGuid } from './guid.js';
 import { ImageWriter } from './image-writer.js';
 import { findParent } from './parent.js';
 import { parseVhdx, type ParsedVhdx } from './parse-vhdx.js';
+import { allocReadBuffer } from './read-buffer.js';
 import type { OpenVhdxOptions, VhdxImage } from './types.js';
 import { VhdxFile, type ReadStats } from './vhdx-file.js';
 import { VhdxReader } from './vhdx-reader.js';
@@ -70,7 +71,8 @@ class Image implements VhdxImage {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length);
+    // placed for a fast kernel copy (see allocReadBuffer); a plain 1 MiB Buffer made reads 3x slower
+    const buf = length >= 64 * 1024 ? allocReadBuffer(length, offset) : Buffer.allocUnsafe(length);
     await this.reader.readInto(buf, offset);
     return buf;
   }

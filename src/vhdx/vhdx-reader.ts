@@ -29,12 +29,13 @@ export class VhdxReader {
         context: { file: file.path, offset, structure: 'payload' },
       });
     }
-    // one pending file extent, extended while blocks are contiguous in the file
+    // one pending file extent, extended while blocks are contiguous in the file; pEnd: where its last block ends
     let pFile = -1;
     let pAt = 0;
     let pLen = 0;
+    let pEnd = 0;
     const flush = async () => {
-      if (pLen) await file.readInto(buf, pAt, pLen, pFile, 'payload');
+      if (pLen) await file.readInto(buf, pAt, pLen, pFile, 'payload', pEnd);
       pLen = 0;
     };
     let at = 0;
@@ -54,6 +55,7 @@ export class VhdxReader {
             pAt = at;
             pLen = n;
           }
+          pEnd = e.fileOffset + bs;
           break;
         }
         case PayloadState.PARTIALLY_PRESENT:
@@ -109,7 +111,7 @@ export class VhdxReader {
       const lo = Math.max(inBlock, s * lss);
       const hi = Math.min(inBlock + n, t * lss);
       const dst = at + (lo - inBlock);
-      if (v) await file.readInto(buf, dst, hi - lo, fileOffset + lo, 'payload');
+      if (v) await file.readInto(buf, dst, hi - lo, fileOffset + lo, 'payload', fileOffset + g.blockSize);
       else await this.parent.readInto(buf.subarray(dst, dst + (hi - lo)), b * g.blockSize + lo);
       s = t;
     }

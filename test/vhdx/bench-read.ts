@@ -1,31 +1,42 @@
 /**
  * Sequential read throughput of a dynamic VHDX through hvsnap's reader, as a ratio to `cat FILE >
- * /dev/null` and to `qemu-img convert` into qemu's null driver (it refuses /dev/null), medians of 3 in the same run (page cache
- * warm for all). Not a test: run `node dist/test/vhdx/bench-read.js [sizeMiB] [readKiB]` after a build.
+ * /dev/null` and to `qemu-img convert` into qemu's null driver (it refuses /dev/null), medians of
+ * `rounds` (default 5) in the same run (page cache warm for all). Not a test: run
+ * `node dist/test/vhdx/bench-read.js [sizeMiB] [readKiB] [rounds]` after a build.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, read, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openVhdx, writeVhdxStream } from '../../src/vhdx/index.js';
+import { allocReadBuffer, openVhdx, writeVhdxStream } from '../../src/vhdx/index.js';
 
 const MiB = 1024 * 1024;
 
 export interface ReadBenchResult {
   virtualSize: number;
   fileSize: number;
-  /** seconds, median of 3 */
+  readKiB: number;
+  rounds: number;
+  /** seconds, medians */
   cat: number;
   qemu: number;
+  /** `readInto` one reused buffer from `allocReadBuffer` (how a caller that reuses buffers should read) */
   hvsnap: number;
-  /** plain Node `fs.read` of the VHDX file with the same buffer: what Node's I/O path alone costs */
+  /** `readInto` one reused `Buffer.allocUnsafe` buffer: what an unlucky placement costs (see allocReadBuffer) */
+  hvsnapPlainBuffer: number;
+  /** `image.read`, a new buffer per read (what the CLI and restore do) */
+  hvsnapRead: number;
+  /** plain Node `fs.read` of the VHDX file into the same buffer as `hvsnap`: what Node's I/O path alone costs */
   nodeRaw: number;
-  /** throughput ratios (> 1: hvsnap faster) */
+  /** throughput ratios, cat (or qemu) time over ours, in the same run (> 1: hvsnap faster) */
   vsCat: number;
   vsQemu: number;
-  /** CPU seconds (user + system), median of 3: steadier than wall time on a busy machine */
-  cpu: { cat: number; qemu: number; hvsnap: number; nodeRaw: number };
+  readVsCat: number;
+  readVsQemu: number;
+  plainBufferVsCat: number;
+  /** CPU seconds (user + system, thread pool included), medians: steadier than wall time on a busy machine */
+  cpu: { cat: number; qemu: number; hvsnap: number; hvsnapPlainBuffer: number; hvsnapRead: number; nodeRaw: number };
 }
 
 /** Wall and CPU seconds of a shell command (CPU from the shell's `times` for its children). */
@@ -55,7 +66,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
  * Builds a `sizeMiB` dynamic disk full of data (32 MiB blocks) and times the three readers; hvsnap reads
  * sequentially into one `readKiB` buffer (1 MiB: the repository's chunk size).
  */
-export async function benchVhdxRead(sizeMiB = 1024, readKiB = 1024): Promise<ReadBenchResult> {
+export async function benchVhdxRead(sizeMiB = 1024, readKiB = 1024, rounds = 5): Promise<ReadBenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'hvsnap-bench-'));
   try {
     const path = join(dir, 'disk.vhdx');
@@ -69,10 +80,18 @@ export async function benchVhdxRead(sizeMiB = 1024, readKiB = 1024): Promise<Rea
     await writeVhdxStream(path, { virtualSize: sizeMiB * MiB, source: source() });
     const sh = (cmd: string) => execFileSync('sh', ['-c', cmd], { stdio: 'ignore' });
     sh(`cat '${path}' > /dev/null`);
-    const buf = Buffer.allocUnsafe(readKiB * 1024);
-    const ours = async () => {
+    const buf = allocReadBuffer(readKiB * 1024);
+    const plainBuf = Buffer.allocUnsafe(readKiB * 1024);
+    const readIntoAll = (into: Buffer) => async () => {
       const img = await openVhdx(path);
-      for (let off = 0; off < img.virtualSize; off += buf.length) await img.readInto(buf.subarray(0, Math.min(buf.length, img.virtualSize - off)), off);
+      for (let off = 0; off < img.virtualSize; off += into.length) await img.readInto(into.subarray(0, Math.min(into.length, img.virtualSize - off)), off);
+      await img.close();
+    };
+    const ours = readIntoAll(buf);
+    const oursPlain = readIntoAll(plainBuf);
+    const oursRead = async () => {
+      const img = await openVhdx(path);
+      for (let off = 0; off < img.virtualSize; off += buf.length) await img.read(off, Math.min(buf.length, img.virtualSize - off));
       await img.close();
     };
     const raw = async () => {
@@ -82,27 +101,36 @@ export async function benchVhdxRead(sizeMiB = 1024, readKiB = 1024): Promise<Rea
       closeSync(fd);
     };
     type T = Array<{ wall: number; cpu: number }>;
-    const t: { cat: T; qemu: T; hvsnap: T; nodeRaw: T } = { cat: [], qemu: [], hvsnap: [], nodeRaw: [] };
-    for (let round = 0; round < 3; round++) {
+    const t: { cat: T; qemu: T; hvsnap: T; hvsnapPlainBuffer: T; hvsnapRead: T; nodeRaw: T } = { cat: [], qemu: [], hvsnap: [], hvsnapPlainBuffer: [], hvsnapRead: [], nodeRaw: [] };
+    for (let round = 0; round < rounds; round++) {
       t.cat.push(shellTimes(`cat '${path}' > /dev/null`));
       // qemu-img cannot convert into /dev/null ("Cannot grow device files"): its null block driver is the same sink
       t.qemu.push(shellTimes(`qemu-img convert -n -f vhdx --target-image-opts '${path}' driver=null-co,size=${sizeMiB * MiB}`));
       t.hvsnap.push(await timesAsync(ours));
+      t.hvsnapPlainBuffer.push(await timesAsync(oursPlain));
+      t.hvsnapRead.push(await timesAsync(oursRead));
       t.nodeRaw.push(await timesAsync(raw));
     }
     const wall = (k: keyof typeof t) => median(t[k].map((x) => x.wall));
     const cpu = (k: keyof typeof t) => median(t[k].map((x) => x.cpu));
-    const [cat, qemu, hvsnap] = [wall('cat'), wall('qemu'), wall('hvsnap')];
+    const [cat, qemu, hvsnap, hvsnapRead] = [wall('cat'), wall('qemu'), wall('hvsnap'), wall('hvsnapRead')];
     return {
       virtualSize: sizeMiB * MiB,
       fileSize: statSync(path).size,
+      readKiB,
+      rounds,
       cat,
       qemu,
       hvsnap,
+      hvsnapPlainBuffer: wall('hvsnapPlainBuffer'),
+      hvsnapRead,
       nodeRaw: wall('nodeRaw'),
       vsCat: cat / hvsnap,
       vsQemu: qemu / hvsnap,
-      cpu: { cat: cpu('cat'), qemu: cpu('qemu'), hvsnap: cpu('hvsnap'), nodeRaw: cpu('nodeRaw') },
+      readVsCat: cat / hvsnapRead,
+      readVsQemu: qemu / hvsnapRead,
+      plainBufferVsCat: cat / wall('hvsnapPlainBuffer'),
+      cpu: { cat: cpu('cat'), qemu: cpu('qemu'), hvsnap: cpu('hvsnap'), hvsnapPlainBuffer: cpu('hvsnapPlainBuffer'), hvsnapRead: cpu('hvsnapRead'), nodeRaw: cpu('nodeRaw') },
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -110,6 +138,6 @@ export async function benchVhdxRead(sizeMiB = 1024, readKiB = 1024): Promise<Rea
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
-  const r = await benchVhdxRead(Number(process.argv[2] ?? 1024), Number(process.argv[3] ?? 1024));
+  const r = await benchVhdxRead(Number(process.argv[2] ?? 1024), Number(process.argv[3] ?? 1024), Number(process.argv[4] ?? 5));
   process.stdout.write(JSON.stringify(r, null, 2) + '\n');
 }
