@@ -10,6 +10,9 @@ import type { AttachedVolume, Attachment } from './proxy.js';
  * mount point of the attached snapshot of that volume, at the same relative path.
  */
 
+/** The path style of this machine, for paths the data mover opens here. */
+export const LOCAL_PATH_STYLE: 'posix' | 'win32' = process.platform === 'win32' ? 'win32' : 'posix';
+
 /** The canonical key of an identity id: lowercase hex, without `naa.`/`eui.`/`0x` prefixes or separators. */
 export function normalizeIdentityId(id: string): string {
   return id

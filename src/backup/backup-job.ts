@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { errorSummary, HvsnapError } from '../core/errors.js';
+import { errorSummary, HvsnapError, throwIfAborted } from '../core/errors.js';
 import { backupSet } from './backup-set.js';
-import { Journal } from './journal.js';
+import { Journal, readOpenJournals } from './journal.js';
 import { limitHypervisor, limitProvider, Semaphore } from './limits.js';
 import { planBackup, type VolumeSet } from './plan.js';
 import { InProcessQueue } from './work-queue.js';
 import { Saga } from './saga.js';
 import { defaultPolicy, type BackupEnvironment, type BackupOptions, type BackupReport } from './types.js';
-import type { UndoTargets } from './undo.js';
+import { describeUndo, type UndoRecord, type UndoTargets } from './undo.js';
 
 /** The tag every checkpoint and reference point of hvsnap carries, followed by the job id. */
 export const HVSNAP_TAG = 'hvsnap:';
@@ -32,16 +32,29 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
   const log = env.logger.child({ job: jobId });
   const signal = options.signal;
 
-  const allVms = await env.hypervisor.listVms({}, { signal });
-  const vms = options.vms?.length ? await env.hypervisor.listVms({ names: options.vms }, { signal }) : allVms;
+  const journalDir = options.journalDir ?? join(env.repository.path, '.journal');
+  const select = async () => {
+    const all = await env.hypervisor.listVms({}, { signal });
+    if (options.vmIds?.length) {
+      const byId = new Map(all.map((v) => [v.id, v]));
+      return { all, vms: options.vmIds.map((id) => byId.get(id) ?? fail(id)) };
+    }
+    return { all, vms: options.vms?.length ? await env.hypervisor.listVms({ names: options.vms }, { signal }) : all };
+  };
+  const fail = (id: string): never => {
+    throw new HvsnapError('vm_not_found', `VM ${id} not found on the host`, { context: { vm: id } });
+  };
+  let { vms } = await select();
   if (vms.length === 0) throw new HvsnapError('vm_not_found', 'the host has no VMs to back up', { context: { field: 'vms' } });
+  // a dead job's checkpoint would block a new one and hide the base disk's path: merge it first, then look again
+  if (await removeStaleCheckpoints(env, vms.map((v) => v.id), journalDir, log)) ({ vms } = await select());
+  const allVms = (await select()).all;
   const groups = await env.hypervisor.listVmGroups({}, { signal });
+  throwIfAborted(signal);
   const plan = await planBackup({ hypervisor: env.hypervisor, vms, groups, allVms }, { signal });
-  log.info({ sets: plan.sets.length, vms: plan.sets.reduce((n, s) => n + s.vms.length, 0) }, 'backup planned');
+  log.info({ sets: plan.sets.length, vms: plan.sets.reduce((n, s) => n + s.vms.length, 0), unplaced: plan.unplaced.length }, 'backup planned');
 
-  await removeStaleCheckpoints(env, plan.sets.flatMap((s) => s.vms.map((v) => v.id)), log);
-
-  const journal = await Journal.open(options.journalDir ?? join(env.repository.path, '.journal'), jobId);
+  const journal = await Journal.open(journalDir, jobId);
   // writers of this process; after a crash, an uncommitted restore point is only a temp folder that gc removes
   const writers = new Map<string, { abort(): Promise<void> }>();
   const targets: UndoTargets = {
@@ -63,7 +76,6 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
     totals: { vms: 0, ok: 0, failed: 0, bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0 },
     ok: false,
   };
-  let leftBehind = 0;
   const limits = options.limits ?? {};
   const hostOf = new Map(allVms.map((v) => [v.id, v.host]));
   const hostLimited = limits.perHost ? limitHypervisor(env.hypervisor, (id) => hostOf.get(id), limits.perHost) : undefined;
@@ -78,26 +90,43 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
   const queue = options.queue ?? new InProcessQueue<VolumeSet>();
   await queue.push(plan.sets);
   const results: Array<Awaited<ReturnType<typeof backupSet>>> = [];
+  const leftBehindRecords: UndoRecord[] = [];
   const worker = async () => {
     for (let set = await queue.pull(); set; set = await queue.pull()) {
       const current = set;
+      if (signal?.aborted) {
+        // cancelled: no further set is started (no more checkpoints on production VMs)
+        await queue.fail(current, signal.reason);
+        throwIfAborted(signal);
+      }
       await setSlots.use(async () => {
         const saga = new Saga({ ...targets, hypervisor: setEnv.hypervisor, provider: setEnv.provider }, journal, log);
         try {
           const result = await backupSet({ env: setEnv, policy, options, jobId, saga, writers, copySlots }, current);
-          leftBehind += saga.pending;
           results.push(result);
           await (result.set.status === 'ok' ? queue.ack(current) : queue.fail(current, result.set.error));
         } catch (e) {
           // backupSet reports failures; anything thrown here is a bug or an abort: compensate and keep the others going
-          leftBehind += (await saga.compensate()).length;
+          await saga.compensate();
           await queue.fail(current, e);
           throw e;
+        } finally {
+          leftBehindRecords.push(...saga.leftBehind);
         }
       });
     }
   };
-  await Promise.all(Array.from({ length: limits.sets ?? 1 }, worker));
+  // every worker runs to its end before the job ends, even when one of them threw
+  const settled = await Promise.allSettled(Array.from({ length: limits.sets ?? 1 }, worker));
+  const thrown = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (thrown) {
+    await journal.append({ t: 'end', at: new Date().toISOString() });
+    if (leftBehindRecords.length === 0) await journal.close();
+    throw thrown.reason;
+  }
+  for (const u of plan.unplaced) {
+    report.vms.push({ vm: u.vm.name, vmId: u.vm.id, set: 0, status: 'failed', step: 'plan', error: { code: u.error.code, message: u.error.message }, disks: [], bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0, durationMs: 0 });
+  }
   results.sort((a, b) => a.set.index - b.set.index);
   for (const result of results) {
     report.sets.push(result.set);
@@ -115,19 +144,33 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
     report.totals[v.status === 'ok' ? 'ok' : 'failed']++;
     for (const k of ['bytesRead', 'bytesWritten', 'chunksNew', 'chunksReused'] as const) report.totals[k] += v[k];
   }
-  report.ok = report.totals.failed === 0;
+  report.leftBehind = leftBehindRecords.map(describeUndo);
+  report.ok = report.totals.failed === 0 && report.leftBehind.length === 0;
   report.durationMs = Date.now() - started;
   await journal.append({ t: 'end', at: new Date().toISOString() });
-  if (leftBehind === 0) await journal.close();
+  // what could not be undone stays journaled: `hvsnap cleanup` finishes it
+  if (leftBehindRecords.length === 0) await journal.close();
+  else log.error({ leftBehind: report.leftBehind, journal: journal.file }, 'the job left things behind; run "hvsnap cleanup"');
   log.info({ ...report.totals, ok: report.ok, durationMs: report.durationMs }, 'backup finished');
   return report;
 }
 
-/** Recovery checkpoints hvsnap left on these VMs (a crashed job) would block new ones: merge them first. */
-async function removeStaleCheckpoints(env: BackupEnvironment, vmIds: string[], log: BackupEnvironment['logger']): Promise<void> {
+/**
+ * Recovery checkpoints a dead hvsnap job left on these VMs would block new ones: merge them first.
+ * A checkpoint of a job that still runs (its journal's owner is alive) is left alone.
+ * Returns whether anything was removed.
+ */
+async function removeStaleCheckpoints(env: BackupEnvironment, vmIds: string[], journalDir: string, log: BackupEnvironment['logger']): Promise<boolean> {
   const { checkpoints } = await env.hypervisor.listLeftovers({ tagPrefix: HVSNAP_TAG });
+  const live = new Set((await readOpenJournals(journalDir)).filter((j) => j.owner.alive).map((j) => `${HVSNAP_TAG}${j.jobId}`));
+  let removed = false;
   for (const cp of checkpoints.filter((c) => vmIds.includes(c.vmId))) {
+    if (live.has(cp.name)) {
+      throw new HvsnapError('vm_in_use', `VM ${cp.vmName} is being backed up by job ${cp.name.slice(HVSNAP_TAG.length)}, which is still running`, { retryable: true, context: { vm: cp.vmName } });
+    }
     log.warn({ vm: cp.vmName, checkpoint: cp.name }, `removing a stale hvsnap checkpoint of VM ${cp.vmName} left by an earlier job`);
     await env.hypervisor.deleteCheckpoint({ vmId: cp.vmId, checkpointId: cp.id }).catch((e) => log.error({ error: errorSummary(e) }, 'could not remove a stale checkpoint'));
+    removed = true;
   }
+  return removed;
 }

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import { HvsnapError, errorSummary, isHvsnapError, toHvsnapError } from '../core/errors.js';
+import { HvsnapError, errorSummary, isHvsnapError, throwIfAborted, toHvsnapError } from '../core/errors.js';
 import type { Checkpoint, ConfigFile, ReferencePoint, VmInfo } from '../core/types.js';
 import { rangesBytes } from '../core/ranges.js';
 import type { RestorePointManifest } from '../repository/types.js';
 import { copyDisk } from '../../proxy/data-mover.js';
 import type { Attachment } from '../../proxy/proxy.js';
-import { mapSourcePath, mapVolumePath } from '../../proxy/mount-map.js';
+import { LOCAL_PATH_STYLE, mapSourcePath } from '../../proxy/mount-map.js';
 import type { VolumeSet } from './plan.js';
 import type { Saga } from './saga.js';
 import type { Semaphore } from './limits.js';
@@ -66,6 +66,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
   const perVm = async (run: VmRun, step: StepName, fn: () => Promise<void>) => {
     if (run.failed) return;
     try {
+      throwIfAborted(signal);
       await hooks?.beforeStep?.(step, { set: set.index, vm: run.vm.name });
       await saga.step(step, { vm: run.vm.name }, fn);
     } catch (e) {
@@ -92,13 +93,18 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
     perVm(run, 'checkpoint', async () => {
       run.started = Date.now();
       const name = `hvsnap:${jobId}`;
+      const create = (consistency: Checkpoint['consistency']) =>
+        env.hypervisor.createCheckpoint({ vmId: run.vm.id, name, consistency }, { signal }).catch(async (e) => {
+          await removeOrphanCheckpoint(ctx, run.vm.id, name);
+          throw e;
+        });
       let checkpoint: Checkpoint;
       try {
-        checkpoint = await env.hypervisor.createCheckpoint({ vmId: run.vm.id, name, consistency: policy.consistency }, { signal });
+        checkpoint = await create(policy.consistency);
       } catch (e) {
         if (!(isHvsnapError(e) && e.code === 'app_consistency_failed' && policy.consistency === 'application' && policy.allowCrashConsistent)) throw e;
         log.warn({ vm: run.vm.name, reason: e.message }, `VM ${run.vm.name}: application-consistent checkpoint failed; falling back to crash-consistent`);
-        checkpoint = await env.hypervisor.createCheckpoint({ vmId: run.vm.id, name, consistency: 'crash' }, { signal });
+        checkpoint = await create('crash');
         run.report.fellBack = true;
       }
       run.checkpoint = checkpoint;
@@ -124,8 +130,9 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
       if (cg && max !== undefined && vols.length > max) {
         throw new HvsnapError('unsupported', `volume set ${set.index} spans ${vols.length} volumes; provider ${env.provider.name} groups at most ${max}`, { context: { provider: env.provider.name } });
       }
+      // journaled first: a create that fails late (a timeout) may still have made the snapshot; deleting a missing one succeeds
+      snapshotUndo = await saga.register({ kind: 'deleteSnapshot', name: snapshotName });
       const snap = await env.provider.createSnapshot({ name: snapshotName, volumeIds: vols.map((v) => v.id), consistencyGroup: cg }, { signal });
-      snapshotUndo = await saga.register({ kind: 'deleteSnapshot', name: snap.name });
       setReport.snapshot = snap.name;
       setReport.consistencyGroup = snap.consistencyGroup;
       return vols;
@@ -174,14 +181,12 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
     // 6. present the snapshot to the proxy and attach it read-only
     const presentationName = `${snapshotName}-p`;
     const presentation = await setStep('present', async () => {
-      const p = await env.provider.present({ name: presentationName, snapshotName, host: env.proxyHost }, { signal });
       await saga.register({ kind: 'unpresent', name: presentationName });
-      return p;
+      return env.provider.present({ name: presentationName, snapshotName, host: env.proxyHost }, { signal });
     });
     const attachment = await setStep('attach', async () => {
-      const a = await env.proxy.attach({ presentation }, { signal });
       await saga.register({ kind: 'detach', presentationName });
-      return a;
+      return env.proxy.attach({ presentation }, { signal });
     });
 
     // 7. copy every disk into the repository; a restore point per VM, committed when durable
@@ -230,12 +235,13 @@ async function readChanges(ctx: SetContext, run: VmRun): Promise<void> {
   const all = (reason: string) => {
     for (const d of run.checkpoint!.disks) run.changes[d.diskId] = { fullReason: reason };
   };
-  if (policy.forceFull) return all('a full backup was asked for');
   const previous = await env.repository.latestRestorePoint(run.vm.id);
   if (!previous?.referencePointId) return all('no earlier restore point with a reference point');
   const rps = await env.hypervisor.listReferencePoints({ vmId: run.vm.id }, { signal: ctx.options.signal });
   if (!rps.some((rp) => rp.id === previous.referencePointId)) return all(`reference point ${previous.referencePointId} no longer exists on the host`);
+  // known even for a forced full: the new reference point supersedes it, and it is deleted after the commit
   run.previous = previous;
+  if (policy.forceFull) return all('a full backup was asked for');
   for (const disk of run.checkpoint!.disks) {
     const before = previous.disks.find((d) => d.diskId === disk.diskId);
     if (!before?.rctId) run.changes[disk.diskId] = { fullReason: 'the disk is new since the last restore point' };
@@ -272,9 +278,8 @@ async function copyVm(
     ctx.writers.set(writer.id, writer);
     writerUndo = await saga.register({ kind: 'abortRestorePoint', restorePointId: writer.id });
     for (const disk of run.checkpoint!.disks) {
-      const loc = set.disks[`${run.vm.id}/${disk.diskId}`] ?? (await env.hypervisor.resolveVolume({ path: disk.path }, { signal: ctx.options.signal }));
-      // the data mover runs here, so the mount is a path of this machine
-      const file = mapVolumePath({ attachment, identity: loc.identity, relativePath: loc.relativePath, style: process.platform === 'win32' ? 'win32' : 'posix' });
+      // the checkpoint's frozen base, on one of the set's volumes; the data mover runs here, so the mount is a local path
+      const file = mapSourcePath({ attachment, volumes: set.volumes, sourcePath: disk.path, style: LOCAL_PATH_STYLE });
       const change = run.changes[disk.diskId] ?? {};
       const previousIndex = change.ranges && run.previous ? await env.repository.readIndex(run.previous.id, disk.diskId) : undefined;
       const result = await copyDisk({
@@ -286,7 +291,7 @@ async function copyVm(
         // a differencing disk's parents are on the snapshotted volumes too: find them under the mounts
         resolveParent: (hostPath) => {
           try {
-            return mapSourcePath({ attachment, volumes: set.volumes, sourcePath: hostPath, style: process.platform === 'win32' ? 'win32' : 'posix' });
+            return mapSourcePath({ attachment, volumes: set.volumes, sourcePath: hostPath, style: LOCAL_PATH_STYLE });
           } catch {
             return undefined;
           }
@@ -348,8 +353,7 @@ async function copyVm(
     await saga.settle(run.referencePointUndo!);
     run.referencePointUndo = undefined;
   });
-  if (run.failed && writerUndo !== undefined) await saga.undoNow(writerUndo).catch(() => undefined);
-  if (run.failed) run.report.status = 'failed';
+  if (run.failed && writerUndo !== undefined) await abortWriter(ctx, run, writerUndo);
 }
 
 /** Snapshot-only: the restore point is the configuration plus where each disk is in the retained snapshot. */
@@ -386,7 +390,22 @@ async function commitSnapshotOnly(
     run.report.restorePointId = manifest.id;
     await saga.settle(writerUndo);
   });
-  if (run.failed && writerUndo !== undefined) await saga.undoNow(writerUndo).catch(() => undefined);
+  if (run.failed && writerUndo !== undefined) await abortWriter(ctx, run, writerUndo);
+}
+
+/** Removes a failed VM's uncommitted restore point; a failure stays journaled and is logged. */
+async function abortWriter(ctx: SetContext, run: VmRun, undo: number): Promise<void> {
+  await ctx.saga.undoNow(undo).catch((e) => ctx.env.logger.error({ vm: run.vm.name, error: errorSummary(e) }, `could not remove the uncommitted restore point of VM ${run.vm.name}`));
+}
+
+/** After a failed create: a checkpoint with our name may exist all the same (the call timed out late). */
+async function removeOrphanCheckpoint(ctx: SetContext, vmId: string, name: string): Promise<void> {
+  try {
+    const { checkpoints } = await ctx.env.hypervisor.listLeftovers({ tagPrefix: name });
+    for (const cp of checkpoints.filter((c) => c.vmId === vmId && c.name === name)) await ctx.env.hypervisor.deleteCheckpoint({ vmId, checkpointId: cp.id });
+  } catch (e) {
+    ctx.env.logger.error({ vmId, checkpoint: name, error: errorSummary(e) }, 'could not check for a checkpoint left by a failed create; "hvsnap cleanup" removes it');
+  }
 }
 
 function emptyVmReport(vm: VmInfo, set: number): VmReport {

@@ -3,7 +3,9 @@ import { z } from 'zod';
 import { HvsnapError } from '../core/errors.js';
 import type { VmInfo } from '../core/types.js';
 import { runBackup, newJobId } from './backup-job.js';
+import { join } from 'node:path';
 import { cleanupLeftovers } from './cleanup.js';
+import { readOpenJournals } from './journal.js';
 import type { BackupEnvironment, BackupOptions, BackupReport } from './types.js';
 
 /** What a nightly batch on a proxy host backs up, and how hard it may push. */
@@ -75,7 +77,7 @@ export function selectVms(all: VmInfo[], groups: Array<{ name: string; vmIds: st
 export async function runBatch(
   env: BackupEnvironment,
   spec: BatchSpec,
-  options: Omit<BackupOptions, 'vms' | 'limits' | 'jobId'> & { resume?: string } = {},
+  options: Omit<BackupOptions, 'vms' | 'vmIds' | 'limits' | 'jobId'> & { resume?: string } = {},
 ): Promise<BatchReport> {
   const batchId = options.resume ?? newJobId();
   const all = await env.hypervisor.listVms({}, { signal: options.signal });
@@ -83,8 +85,15 @@ export async function runBatch(
   let vms = selectVms(all, groups, spec.select);
   let skipped: string[] = [];
   if (options.resume) {
-    await cleanupLeftovers(env, { journalDir: options.journalDir, signal: options.signal });
+    const journals = await readOpenJournals(options.journalDir ?? join(env.repository.path, '.journal'));
     const points = (await env.repository.listRestorePoints()).filter((p) => p.jobId === batchId || p.jobId.startsWith(`${batchId}-r`));
+    const mine = journals.filter((j) => j.jobId === batchId || j.jobId.startsWith(`${batchId}-r`));
+    if (points.length === 0 && mine.length === 0) {
+      throw new HvsnapError('not_found', `batch ${batchId} left no journal and no restore point in ${env.repository.path}: nothing to resume`, { context: { field: '--resume' } });
+    }
+    const alive = mine.find((j) => j.owner.alive);
+    if (alive) throw new HvsnapError('vm_in_use', `batch ${batchId} is still running (pid ${alive.owner.pid} on ${alive.owner.host})`, { retryable: true, context: { field: '--resume' } });
+    await cleanupLeftovers(env, { journalDir: options.journalDir, signal: options.signal });
     const done = new Set(points.map((p) => p.vm.id));
     skipped = vms.filter((v) => done.has(v.id)).map((v) => v.name);
     vms = vms.filter((v) => !done.has(v.id));
@@ -97,6 +106,6 @@ export async function runBatch(
       totals: { vms: 0, ok: 0, failed: 0, bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0 }, ok: true,
     };
   }
-  const report = await runBackup(env, { ...options, jobId, vms: vms.map((v) => v.name), limits: spec.limits });
+  const report = await runBackup(env, { ...options, jobId, vmIds: vms.map((v) => v.id), limits: spec.limits });
   return { ...report, batchId, skipped, resumed: !!options.resume };
 }

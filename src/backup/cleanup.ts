@@ -9,6 +9,8 @@ import type { BackupEnvironment } from './types.js';
 export interface CleanupReport {
   /** undos replayed from the journals of jobs that died */
   replayed: string[];
+  /** journals of jobs still running, and undos that would delete what a restore point keeps */
+  skipped: string[];
   /** hvsnap checkpoints found on the host and removed */
   checkpoints: string[];
   /** array snapshots named by hvsnap that no journal or restore point accounts for (listed, not deleted) */
@@ -24,11 +26,24 @@ export interface CleanupReport {
  * accounts for. Idempotent: every undo is.
  */
 export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDir?: string; signal?: AbortSignal } = {}): Promise<CleanupReport> {
-  const report: CleanupReport = { replayed: [], checkpoints: [], orphanSnapshots: [], failures: [] };
+  const report: CleanupReport = { replayed: [], skipped: [], checkpoints: [], orphanSnapshots: [], failures: [] };
   const targets = { hypervisor: env.hypervisor, provider: env.provider, proxy: env.proxy, abortRestorePoint: async () => {} };
+  // array snapshots that committed (snapshot-only) restore points keep: never deleted here
+  const retained = new Set((await env.repository.listRestorePoints()).flatMap((p) => p.arraySnapshots.filter((s) => s.retained).map((s) => s.name)));
+  const liveJobs = new Set<string>();
   for (const j of await readOpenJournals(opts.journalDir ?? join(env.repository.path, '.journal'))) {
+    if (j.owner.alive) {
+      // a job that still runs owns its journal and its checkpoints
+      liveJobs.add(j.jobId);
+      report.skipped.push(`${j.jobId}: still running (pid ${j.owner.pid} on ${j.owner.host})`);
+      continue;
+    }
     let failed = false;
     for (const u of j.pending) {
+      if (u.record.kind === 'deleteSnapshot' && retained.has(u.record.name)) {
+        report.skipped.push(`${j.jobId}: array snapshot ${u.record.name} is kept by a committed restore point`);
+        continue;
+      }
       try {
         await runUndo(u.record, targets, opts.signal);
         report.replayed.push(`${j.jobId}: ${describeUndo(u.record)}`);
@@ -40,7 +55,7 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
     if (!failed) await rm(j.file, { force: true });
   }
   const { checkpoints } = await env.hypervisor.listLeftovers({ tagPrefix: HVSNAP_TAG }, { signal: opts.signal });
-  for (const cp of checkpoints) {
+  for (const cp of checkpoints.filter((c) => !liveJobs.has(c.name.slice(HVSNAP_TAG.length)))) {
     try {
       await env.hypervisor.deleteCheckpoint({ vmId: cp.vmId, checkpointId: cp.id }, { signal: opts.signal });
       report.checkpoints.push(`${cp.vmName}: ${cp.name}`);
@@ -48,9 +63,8 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
       report.failures.push({ what: `checkpoint ${cp.name} of ${cp.vmName}`, error: errorSummary(e) });
     }
   }
-  const retained = new Set((await env.repository.listRestorePoints()).flatMap((p) => p.arraySnapshots.filter((s) => s.retained).map((s) => s.name)));
   for (const s of await env.provider.listSnapshots({ prefix: 'hvsnap-' }, { signal: opts.signal })) {
-    if (!retained.has(s.name)) report.orphanSnapshots.push(s.name);
+    if (!retained.has(s.name) && ![...liveJobs].some((job) => s.name.startsWith(`hvsnap-${job}-`))) report.orphanSnapshots.push(s.name);
   }
   // uncommitted restore points of dead jobs are temp folders: gc removes them, once no live job uses the repository
   try {

@@ -1,30 +1,40 @@
 import { appendFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { UndoRecord } from './undo.js';
 
 /**
- * An append-only journal per job (JSON lines): each undo is written *before* the job goes on, so a
- * job that dies (crash, kill) leaves a record of what to clean up. `hvsnap cleanup` replays it.
+ * An append-only journal per job (JSON lines): each undo is written *before* the side effect it
+ * undoes, so a job that dies (crash, kill) leaves a record of what to clean up. `hvsnap cleanup`
+ * replays the journals whose owner process is gone. Undo ids are unique within a journal, whatever
+ * number of volume sets (sagas) share it.
  */
 export type JournalEntry =
-  | { t: 'start'; jobId: string; at: string }
+  | { t: 'start'; jobId: string; at: string; pid: number; host: string }
   | { t: 'undo'; id: number; record: UndoRecord }
   | { t: 'done'; id: number }
   | { t: 'end'; at: string };
 
 export class Journal {
+  private nextId = 1;
+
   private constructor(readonly file: string) {}
 
   static async open(dir: string, jobId: string): Promise<Journal> {
     await mkdir(dir, { recursive: true });
     const j = new Journal(join(dir, `${jobId}.jsonl`));
-    await j.append({ t: 'start', jobId, at: new Date().toISOString() });
+    await j.append({ t: 'start', jobId, at: new Date().toISOString(), pid: process.pid, host: hostname() });
     return j;
   }
 
   /** A journal that writes nothing (for library callers that keep no repository-side state). */
   static none(): Journal {
     return new Journal('');
+  }
+
+  /** A fresh undo id of this journal. */
+  allocateId(): number {
+    return this.nextId++;
   }
 
   async append(entry: JournalEntry): Promise<void> {
@@ -39,18 +49,27 @@ export class Journal {
   }
 }
 
-/** Unfinished journals in `dir`: per job, the undos not yet marked done, newest first. */
-export async function readOpenJournals(dir: string): Promise<Array<{ jobId: string; file: string; pending: Array<{ id: number; record: UndoRecord }> }>> {
+export interface OpenJournal {
+  jobId: string;
+  file: string;
+  /** the process that wrote it, and whether it still runs (on this host; another host's counts as alive) */
+  owner: { pid: number; host: string; alive: boolean };
+  pending: Array<{ id: number; record: UndoRecord }>;
+}
+
+/** Unfinished journals in `dir`: per job, its owner and the undos not yet marked done, newest first. */
+export async function readOpenJournals(dir: string): Promise<OpenJournal[]> {
   let files: string[];
   try {
     files = (await readdir(dir)).filter((f) => f.endsWith('.jsonl'));
   } catch {
     return [];
   }
-  const out = [];
+  const out: OpenJournal[] = [];
   for (const f of files.sort()) {
     const file = join(dir, f);
     const undos = new Map<number, UndoRecord>();
+    let owner = { pid: 0, host: '', alive: false };
     for (const line of (await readFile(file, 'utf8')).split('\n')) {
       if (!line.trim()) continue;
       let e: JournalEntry;
@@ -59,10 +78,23 @@ export async function readOpenJournals(dir: string): Promise<Array<{ jobId: stri
       } catch {
         continue; // a torn last line from a crash
       }
-      if (e.t === 'undo') undos.set(e.id, e.record);
+      if (e.t === 'start') owner = { pid: e.pid ?? 0, host: e.host ?? '', alive: processAlive(e.pid ?? 0, e.host ?? '') };
+      else if (e.t === 'undo') undos.set(e.id, e.record);
       else if (e.t === 'done') undos.delete(e.id);
     }
-    out.push({ jobId: f.slice(0, -'.jsonl'.length), file, pending: [...undos].map(([id, record]) => ({ id, record })).reverse() });
+    out.push({ jobId: f.slice(0, -'.jsonl'.length), file, owner, pending: [...undos].map(([id, record]) => ({ id, record })).reverse() });
   }
   return out;
+}
+
+/** True when the process may still run: alive on this host, or on another host (which cannot be asked). */
+function processAlive(pid: number, host: string): boolean {
+  if (host && host !== hostname()) return true;
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

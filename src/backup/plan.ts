@@ -17,6 +17,8 @@ export interface VolumeSet {
 
 export interface BackupPlan {
   sets: VolumeSet[];
+  /** VMs no set can hold (no disks, a disk on no array volume, or a VM group with such a member) */
+  unplaced: Array<{ vm: VmInfo; error: HvsnapError }>;
 }
 
 /**
@@ -54,18 +56,34 @@ export async function planBackup(
   };
 
   const disks: Record<string, VolumeLocation> = {};
+  const unplaced = new Map<string, { vm: VmInfo; error: HvsnapError }>();
   for (const vm of byId.values()) {
-    node(`vm:${vm.id}`);
     if (vm.disks.length === 0) {
-      throw new HvsnapError('input_invalid', `VM ${vm.name} has no virtual disks to back up`, { context: { vm: vm.name } });
+      unplaced.set(vm.id, { vm, error: new HvsnapError('input_invalid', `VM ${vm.name} has no virtual disks to back up`, { context: { vm: vm.name, step: 'plan' } }) });
+      continue;
     }
     for (const d of vm.disks) {
-      const loc = await args.hypervisor.resolveVolume({ path: d.path }, opts).catch((e) => {
-        throw new HvsnapError('not_found', `disk ${d.path} of VM ${vm.name} is on no volume the array can snapshot`, { cause: e, context: { vm: vm.name, disk: d.id, path: d.path } });
-      });
-      disks[`${vm.id}/${d.id}`] = loc;
-      union(`vm:${vm.id}`, node(`vol:${loc.identity.id.toLowerCase()}`));
+      try {
+        disks[`${vm.id}/${d.id}`] = await args.hypervisor.resolveVolume({ path: d.path }, opts);
+      } catch (e) {
+        unplaced.set(vm.id, { vm, error: new HvsnapError('not_found', `disk ${d.path} of VM ${vm.name} is on no volume the array can snapshot`, { cause: e, context: { vm: vm.name, disk: d.id, path: d.path, step: 'plan' } }) });
+        break;
+      }
     }
+  }
+  // a VM group is one consistency set: one member that cannot be placed keeps the whole group out
+  for (const g of args.groups) {
+    const bad = g.vmIds.map((id) => unplaced.get(id)).find((u) => u !== undefined);
+    if (!bad) continue;
+    for (const id of g.vmIds) {
+      const vm = byId.get(id);
+      if (vm && !unplaced.has(id)) unplaced.set(id, { vm, error: new HvsnapError('input_invalid', `VM group ${g.name} cannot be snapshotted as one set: ${bad.error.message}`, { context: { vm: vm.name, step: 'plan' } }) });
+    }
+  }
+  for (const id of unplaced.keys()) byId.delete(id);
+  for (const vm of byId.values()) {
+    node(`vm:${vm.id}`);
+    for (const d of vm.disks) union(`vm:${vm.id}`, node(`vol:${disks[`${vm.id}/${d.id}`].identity.id.toLowerCase()}`));
   }
   for (const g of args.groups) {
     const members = g.vmIds.filter((id) => byId.has(id));
@@ -92,5 +110,5 @@ export async function planBackup(
     s.volumes.sort((a, b) => a.volumeRoot.localeCompare(b.volumeRoot));
     s.groups = args.groups.filter((g) => g.vmIds.some((id) => s.vms.some((v) => v.id === id))).map((g) => g.name);
   });
-  return { sets: ordered };
+  return { sets: ordered, unplaced: [...unplaced.values()] };
 }

@@ -1,7 +1,7 @@
-import { errorSummary } from '../core/errors.js';
+import { errorSummary, HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Repository } from '../repository/index.js';
-import type { GcResult, RetentionPolicy, RetentionResult } from '../repository/types.js';
+import type { GcResult, RestorePointManifest, RetentionPolicy, RetentionResult } from '../repository/types.js';
 import type { Provider } from '../../providers/sdk/provider.js';
 
 export interface PruneReport {
@@ -23,35 +23,38 @@ export async function pruneRestorePoints(
   policy: RetentionPolicy & { vm?: string; dryRun?: boolean },
   opts: { signal?: AbortSignal } = {},
 ): Promise<PruneReport> {
-  const before = new Map((await args.repository.listRestorePoints()).map((m) => [m.id, m]));
+  const before = await args.repository.listRestorePoints();
+  const plan = await args.repository.applyRetention({ ...policy, dryRun: true });
+  const orphaned = orphanedSnapshots(before, new Set(plan.deleted.map((d) => d.id)));
+  const unreachable = orphaned.filter((o) => o.provider !== args.provider?.name);
+  if (unreachable.length > 0) {
+    // deleting the restore points would orphan snapshots this configuration cannot reach: refuse, before anything is deleted
+    throw new HvsnapError('input_invalid', `pruning would leave array snapshot(s) ${unreachable.map((o) => `${o.name} (provider ${o.provider})`).join(', ')} with no restore point; run prune with --config naming that array`, { context: { field: '--config' } });
+  }
+  if (policy.dryRun) return { retention: plan, snapshotsDeleted: orphaned.map((o) => o.name), snapshotFailures: [] };
   const retention = await args.repository.applyRetention(policy);
-  const kept = new Set(retention.kept.map((k) => k.id));
-  const stillUsed = new Set(
-    [...before.values()].filter((m) => kept.has(m.id) || !retention.deleted.some((d) => d.id === m.id)).flatMap((m) => m.arraySnapshots.filter((s) => s.retained).map((s) => `${s.provider}/${s.name}`)),
-  );
-  const orphaned = new Set<string>();
-  for (const d of retention.deleted) {
-    for (const s of before.get(d.id)?.arraySnapshots ?? []) if (s.retained && !stillUsed.has(`${s.provider}/${s.name}`)) orphaned.add(`${s.provider}/${s.name}`);
-  }
   const report: PruneReport = { retention, snapshotsDeleted: [], snapshotFailures: [] };
-  if (policy.dryRun) {
-    report.snapshotsDeleted = [...orphaned];
-    return report;
-  }
-  for (const key of orphaned) {
-    const [provider, name] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
-    if (!args.provider || args.provider.name !== provider) {
-      report.snapshotFailures.push({ name, error: { message: `kept on provider "${provider}", which this configuration does not name` } });
-      continue;
-    }
+  // the same decisions as the dry run, unless a backup committed in between: recompute from what was deleted
+  for (const o of orphanedSnapshots(before, new Set(retention.deleted.map((d) => d.id)))) {
     try {
-      await args.provider.deleteSnapshot({ name }, { signal: opts.signal });
-      report.snapshotsDeleted.push(name);
+      await args.provider!.deleteSnapshot({ name: o.name }, { signal: opts.signal });
+      report.snapshotsDeleted.push(o.name);
     } catch (e) {
-      args.logger.error({ snapshot: name, error: errorSummary(e) }, `could not delete retained array snapshot ${name}`);
-      report.snapshotFailures.push({ name, error: errorSummary(e) });
+      args.logger.error({ snapshot: o.name, error: errorSummary(e) }, `could not delete retained array snapshot ${o.name}`);
+      report.snapshotFailures.push({ name: o.name, error: errorSummary(e) });
     }
   }
   report.gc = await args.repository.gc();
   return report;
+}
+
+/** Kept array snapshots that only the deleted restore points use. */
+function orphanedSnapshots(points: RestorePointManifest[], deleted: Set<string>): Array<{ provider: string; name: string }> {
+  const key = (s: { provider: string; name: string }) => `${s.provider}\u0000${s.name}`;
+  const stillUsed = new Set(points.filter((m) => !deleted.has(m.id)).flatMap((m) => m.arraySnapshots.filter((s) => s.retained).map(key)));
+  const out = new Map<string, { provider: string; name: string }>();
+  for (const m of points.filter((p) => deleted.has(p.id))) {
+    for (const s of m.arraySnapshots) if (s.retained && !stillUsed.has(key(s))) out.set(key(s), { provider: s.provider, name: s.name });
+  }
+  return [...out.values()];
 }

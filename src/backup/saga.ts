@@ -10,7 +10,8 @@ import { describeUndo, runUndo, type UndoRecord, type UndoTargets } from './undo
  */
 export class Saga {
   private readonly undos: Array<{ id: number; record: UndoRecord }> = [];
-  private nextId = 1;
+  /** undos that failed: they stay in the journal for `hvsnap cleanup` */
+  readonly failed: UndoRecord[] = [];
 
   constructor(
     private readonly targets: UndoTargets,
@@ -29,7 +30,7 @@ export class Saga {
 
   /** Registers the undo of a side effect that has happened; returns a handle to settle it early. */
   async register(record: UndoRecord): Promise<number> {
-    const id = this.nextId++;
+    const id = this.journal.allocateId();
     await this.journal.append({ t: 'undo', id, record });
     this.undos.push({ id, record });
     return id;
@@ -42,11 +43,17 @@ export class Saga {
     await this.journal.append({ t: 'done', id });
   }
 
-  /** Runs an undo now, as part of the normal flow (e.g. unpresent after the copy). */
+  /** Runs an undo now, as part of the normal flow (e.g. a failed VM's checkpoint). A failure is recorded and rethrown. */
   async undoNow(id: number): Promise<void> {
     const u = this.undos.find((x) => x.id === id);
     if (!u) return;
-    await runUndo(u.record, this.targets);
+    try {
+      await runUndo(u.record, this.targets);
+    } catch (e) {
+      this.undos.splice(this.undos.indexOf(u), 1);
+      this.failed.push(u.record);
+      throw e;
+    }
     await this.settle(id);
   }
 
@@ -61,6 +68,7 @@ export class Saga {
         await this.settle(u.id);
       } catch (e) {
         this.undos.pop();
+        this.failed.push(u.record);
         this.logger.error({ undo: u.record.kind, error: errorSummary(e) }, `could not ${describeUndo(u.record)}; it stays in the job journal for "hvsnap cleanup"`);
         failures.push(e);
       }
@@ -76,7 +84,8 @@ export class Saga {
     return err;
   }
 
-  get pending(): number {
-    return this.undos.length;
+  /** what this saga still owes: undos not yet run, and undos that failed */
+  get leftBehind(): UndoRecord[] {
+    return [...this.undos.map((u) => u.record), ...this.failed];
   }
 }

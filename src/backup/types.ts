@@ -52,7 +52,7 @@ export const defaultPolicy: BackupPolicy = {
   forceFull: false,
 };
 
-export type StepName = 'checkpoint' | 'snapshot' | 'export' | 'changed-ranges' | 'convert' | 'delete-checkpoint' | 'present' | 'attach' | 'copy' | 'commit' | 'cleanup';
+export type StepName = 'plan' | 'checkpoint' | 'snapshot' | 'export' | 'changed-ranges' | 'convert' | 'delete-checkpoint' | 'present' | 'attach' | 'copy' | 'commit';
 
 /** Hooks for tests and demos; a hook that throws injects a failure at that point. */
 export interface BackupHooks {
@@ -74,6 +74,8 @@ export interface BackupProgress {
 export interface BackupOptions {
   /** VM names (all VMs of the host when omitted) */
   vms?: string[];
+  /** VM ids; wins over `vms` (names need not be unique on a host) */
+  vmIds?: string[];
   policy?: Partial<BackupPolicy>;
   /** default: derived from the time */
   jobId?: string;
@@ -142,6 +144,8 @@ export interface BackupReport {
   snapshotSets: number;
   sets: SetReport[];
   vms: VmReport[];
+  /** side effects that could not be undone (kept in the job journal for `hvsnap cleanup`) */
+  leftBehind?: string[];
   /** the most work that ran at once, per limit */
   concurrency?: LimitStats;
   totals: { vms: number; ok: number; failed: number; bytesRead: number; bytesWritten: number; chunksNew: number; chunksReused: number };

@@ -50,7 +50,7 @@ async function createHypervisor(config: JobConfig, logger: Logger): Promise<Hype
   const h = config.hypervisor;
   if (h.kind === 'lab') {
     if (h.init && !existsSync(join(h.dir, 'lab.json'))) {
-      await createLab({ dir: h.dir, vms: h.init.vms, volumes: h.init.volumes, diskSizeBytes: h.init.diskSizeMiB << 20, dataBytes: h.init.dataMiB << 20 });
+      await createLab({ dir: h.dir, vms: h.init.vms, volumes: h.init.volumes, diskSizeBytes: h.init.diskSizeMiB * 2 ** 20, dataBytes: h.init.dataMiB * 2 ** 20 });
       logger.info({ dir: h.dir }, 'lab created');
     }
     return openLab(h.dir, { logger });

@@ -37,6 +37,7 @@ export const ErrorCodes = [
   'vhdx_unsupported',
   'repository_invalid',
   'repository_locked',
+  'locked',
   'integrity_failed',
   // orchestration
   'step_failed',

@@ -1,4 +1,5 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HvsnapError } from './errors.js';
 
@@ -8,9 +9,11 @@ import { HvsnapError } from './errors.js';
  * promise chain so the file system is not polled by waiters of the same process.
  */
 const local = new Map<string, Promise<unknown>>();
+/** tokens of the locks this process holds: a lock with our pid but another token is a previous incarnation's */
+const held = new Set<string>();
 
 export interface FileLockOptions {
-  /** ms to wait for the lock before `repository_locked`; default 30 000 */
+  /** ms to wait for the lock before `locked`; default 30 000 */
   timeoutMs?: number;
   /** what is locked, for the error message */
   what?: string;
@@ -24,11 +27,11 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
   local.set(lockPath, chained);
   await previous.catch(() => undefined);
   try {
-    await acquire(lockPath, options);
+    const token = await acquire(lockPath, options);
     try {
       return await fn();
     } finally {
-      await rm(lockPath, { recursive: true, force: true });
+      await releaseLock(lockPath, token);
     }
   } finally {
     release();
@@ -36,23 +39,22 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
   }
 }
 
-async function acquire(lockPath: string, options: FileLockOptions): Promise<void> {
+async function acquire(lockPath: string, options: FileLockOptions): Promise<string> {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  const token = `${process.pid}:${randomBytes(8).toString('hex')}`;
   let delay = 2;
   for (;;) {
     try {
       await mkdir(lockPath);
-      await writeFile(join(lockPath, 'owner'), String(process.pid));
-      return;
+      await writeFile(join(lockPath, 'owner'), token);
+      held.add(token);
+      return token;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    if (await ownerIsGone(lockPath)) {
-      await rm(lockPath, { recursive: true, force: true });
-      continue;
-    }
+    await takeOverIfStale(lockPath);
     if (Date.now() > deadline) {
-      throw new HvsnapError('repository_locked', `${options.what ?? lockPath} is locked by another process`, {
+      throw new HvsnapError('locked', `${options.what ?? lockPath} is locked by another process`, {
         retryable: true,
         context: { path: lockPath },
         hint: 'wait for the other hvsnap process to finish; a lock left by a dead process is taken over automatically',
@@ -63,14 +65,49 @@ async function acquire(lockPath: string, options: FileLockOptions): Promise<void
   }
 }
 
-async function ownerIsGone(lockPath: string): Promise<boolean> {
-  let pid: number;
+async function releaseLock(lockPath: string, token: string): Promise<void> {
+  held.delete(token);
+  await rm(lockPath, { recursive: true, force: true });
+}
+
+/**
+ * Removes a lock whose owner is gone. Waiters that all saw the same dead owner take turns through
+ * a short-lived `.takeover` folder and look again inside it, so a fresh lock is never removed.
+ */
+async function takeOverIfStale(lockPath: string): Promise<void> {
+  const seen = await owner(lockPath);
+  if (seen === undefined || !isGone(seen)) return;
+  const gate = `${lockPath}.takeover`;
   try {
-    pid = Number(await readFile(join(lockPath, 'owner'), 'utf8'));
+    await mkdir(gate);
   } catch {
-    return false; // being created right now
+    // another waiter is taking over; a gate left by a crash is removed when old
+    const st = await stat(gate).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > 10_000) await rm(gate, { recursive: true, force: true });
+    return;
   }
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    if ((await owner(lockPath)) === seen) await rm(lockPath, { recursive: true, force: true });
+  } finally {
+    await rm(gate, { recursive: true, force: true });
+  }
+}
+
+async function owner(lockPath: string): Promise<string | undefined> {
+  try {
+    return await readFile(join(lockPath, 'owner'), 'utf8');
+  } catch {
+    // being created right now, or the creator died between mkdir and write: judged by the folder's age
+    const st = await stat(lockPath).catch(() => undefined);
+    return st && Date.now() - st.mtimeMs > 10_000 ? 'unwritten:0' : undefined;
+  }
+}
+
+function isGone(token: string): boolean {
+  const pid = Number(token.split(':')[0]);
+  if (token.startsWith('unwritten:')) return true;
+  if (pid === process.pid) return !held.has(token);
+  if (!Number.isInteger(pid) || pid <= 0) return true;
   try {
     process.kill(pid, 0);
     return false;

@@ -1,5 +1,6 @@
 import { copyFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { HvsnapError } from '../core/errors.js';
 import { withFileLock } from '../core/file-lock.js';
 import { mergeRanges } from '../core/ranges.js';
 import type { ByteRange } from '../core/types.js';
@@ -16,7 +17,7 @@ import type { LabDisk, LabState, LabVolume } from './lab-state.js';
 
 export function volumeOf(state: LabState, name: string): LabVolume {
   const v = state.volumes.find((x) => x.name === name);
-  if (!v) throw new Error(`lab volume ${name} missing from lab.json`);
+  if (!v) throw new HvsnapError('input_invalid', `lab volume ${name} is named by a disk but missing from lab.json`, { context: { volume: name } });
   return v;
 }
 

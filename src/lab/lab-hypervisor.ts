@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { HvsnapError } from '../core/errors.js';
+import { rm } from 'node:fs/promises';
+import { HvsnapError, toHvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import type { ByteRange, CallOptions, Checkpoint, ConfigFile, ConsistencyLevel, ReferencePoint, VmGroup, VmInfo, VolumeLocation } from '../core/types.js';
@@ -71,9 +72,20 @@ export class LabHypervisor implements Hypervisor {
       }
       const id = randomUUID();
       const frozenGenerations: Record<string, number> = {};
+      try {
+        // deferred merges first: each one leaves the state consistent on its own, and is saved even if what follows fails
+        for (const disk of vm.disks) await settleDisk(s, disk);
+        for (const disk of vm.disks) await createOverlay(s, disk, id);
+      } catch (e) {
+        // all disks or none: remove the AVHDX files this call made
+        for (const disk of vm.disks) {
+          if (!disk.overlay) continue;
+          await rm(localPath(volumeOf(s, disk.volume), disk.overlay.relativePath), { force: true });
+          delete disk.overlay;
+        }
+        return { error: toHvsnapError(e, 'checkpoint_failed', { vm: vm.name, step: 'checkpoint' }) };
+      }
       for (const disk of vm.disks) {
-        await settleDisk(s, disk);
-        await createOverlay(s, disk, id);
         frozenGenerations[disk.id] = disk.rct.generation;
         disk.rct.generation += 1;
       }

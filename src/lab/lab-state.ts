@@ -106,7 +106,12 @@ export async function loadState(dir: string): Promise<LabState> {
       context: { path: dir, file },
     });
   }
-  const state = JSON.parse(text) as LabState;
+  let state: LabState;
+  try {
+    state = JSON.parse(text) as LabState;
+  } catch (e) {
+    throw new HvsnapError('input_invalid', `${file} is not valid JSON: ${(e as Error).message}`, { cause: e, context: { file } });
+  }
   if (state.formatVersion !== 1) {
     throw new HvsnapError('input_invalid', `${file}: unknown lab format ${String(state.formatVersion)}`, { context: { file } });
   }

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { HvsnapError, errorSummary, throwIfAborted } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
@@ -7,7 +6,7 @@ import type { RestorePointManifest, SnapshotDisk } from '../repository/types.js'
 import { openVhdx, writeVhdxStream } from '../vhdx/index.js';
 import type { VhdxChunk } from '../vhdx/types.js';
 import type { Provider, ProxyHost } from '../../providers/sdk/provider.js';
-import { mapSourcePath, mapVolumePath } from '../../proxy/mount-map.js';
+import { LOCAL_PATH_STYLE, mapSourcePath, mapVolumePath } from '../../proxy/mount-map.js';
 import type { Proxy } from '../../proxy/proxy.js';
 
 /** What a snapshot-only restore point needs to be read: the array that keeps it and a proxy. */
@@ -39,8 +38,8 @@ const PIECE = 4 << 20;
 export async function restoreFromSnapshot(args: {
   manifest: RestorePointManifest;
   access: SnapshotAccess;
-  targetDir: string;
-  targetName: (disk: SnapshotDisk, index: number) => string;
+  /** one file per disk of `manifest.snapshotDisks`, in order */
+  targets: string[];
   verify: boolean;
   keepVirtualDiskId: boolean;
   logger?: Logger;
@@ -62,10 +61,10 @@ export async function restoreFromSnapshot(args: {
     const attachment = await access.proxy.attach({ presentation }, { signal: args.signal });
     try {
       const volumes = manifest.snapshotDisks.map((d) => d.volume);
-      const style = process.platform === 'win32' ? 'win32' : 'posix';
+      const style = LOCAL_PATH_STYLE;
       for (const [i, disk] of manifest.snapshotDisks.entries()) {
         const source = mapVolumePath({ attachment, identity: disk.volume.identity, relativePath: disk.relativePath, style });
-        const target = join(args.targetDir, args.targetName(disk, i));
+        const target = args.targets[i];
         const resolveParent = (hostPath: string) => {
           try {
             return mapSourcePath({ attachment, volumes, sourcePath: hostPath, style });

@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -39,60 +40,91 @@ export interface RestoreVmResult {
   imported?: VmInfo;
 }
 
-/** Restores every disk of a restore point as a VHDX, verifies it, and optionally imports the VM. */
+/**
+ * Restores every disk of a restore point as a VHDX, verifies it, and optionally imports the VM.
+ * Nothing is overwritten: a target that exists is refused before anything is written. Disks are
+ * written as `.partial` files and renamed only when all of them are verified; a restore (or
+ * import) that fails removes every file it wrote.
+ */
 export async function restoreVm(args: RestoreVmArgs): Promise<RestoreVmResult> {
   const log = args.logger ?? silentLogger;
   const manifest = await args.repository.getRestorePoint(args.restorePointId);
+  if (manifest.mode === 'snapshot-only' && !args.snapshotAccess) {
+    throw new HvsnapError('input_invalid', `restore point ${manifest.id} is snapshot-only: its disks are in array snapshot ${manifest.arraySnapshots.map((s) => s.name).join(', ')}; restore it with the job configuration that names that array and a proxy`, { context: { restorePoint: manifest.id } });
+  }
+  const sources = manifest.mode === 'snapshot-only' ? (manifest.snapshotDisks ?? []) : manifest.disks;
+  const targets = targetPaths(args.targetDir, sources.map((d) => d.sourcePath));
+  for (const t of targets) {
+    if (existsSync(t)) throw new HvsnapError('already_exists', `${t} exists; restore never overwrites a disk (choose another --to folder)`, { context: { file: t } });
+  }
   await mkdir(args.targetDir, { recursive: true });
+  const partial = targets.map((t) => `${t}.partial`);
   const disks: RestoreVmResult['disks'] = [];
-  const fileName = (sourcePath: string, i: number) => `${sourcePath.split('\\').pop()?.replace(/\.a?vhdx$/i, '') || `disk${i}`}.vhdx`;
-  if (manifest.mode === 'snapshot-only') {
-    if (!args.snapshotAccess) {
-      throw new HvsnapError('input_invalid', `restore point ${manifest.id} is snapshot-only: its disks are in array snapshot ${manifest.arraySnapshots.map((s) => s.name).join(', ')}; restore it with the job configuration that names that array and a proxy`, { context: { restorePoint: manifest.id } });
-    }
-    disks.push(
-      ...(await restoreFromSnapshot({
+  let renamed = false;
+  try {
+    if (manifest.mode === 'snapshot-only') {
+      const results = await restoreFromSnapshot({
         manifest,
-        access: args.snapshotAccess,
-        targetDir: args.targetDir,
-        targetName: (d, i) => fileName(d.sourcePath, i),
+        access: args.snapshotAccess!,
+        targets: partial,
         verify: args.verify ?? true,
         keepVirtualDiskId: args.import ? !args.import.newId : false,
         logger: log,
         signal: args.signal,
-      })),
-    );
-  }
-  for (const [i, d] of manifest.disks.entries()) {
-    const target = join(args.targetDir, fileName(d.sourcePath, i));
-    const result = await restoreDisk({
-      repository: args.repository,
-      restorePointId: args.restorePointId,
-      diskId: d.diskId,
-      target,
-      keepVirtualDiskId: args.import ? !args.import.newId : false,
-      signal: args.signal,
-      onProgress: (doneBytes, totalBytes) => args.onProgress?.({ disk: d.diskId, doneBytes, totalBytes }),
-    });
-    let verified = false;
-    if (args.verify ?? true) {
-      const check = await verifyDiskAgainstIndex(target, await args.repository.readIndex(args.restorePointId, d.diskId), args.signal);
-      if (check.mismatches.length || check.sha256 !== result.sha256) {
-        throw new HvsnapError('integrity_failed', `restored disk ${target} differs from restore point ${args.restorePointId} in ${check.mismatches.length} chunk(s)`, { context: { disk: d.diskId, file: target } });
+      });
+      disks.push(...results);
+    }
+    for (const [i, d] of manifest.disks.entries()) {
+      const result = await restoreDisk({
+        repository: args.repository,
+        restorePointId: args.restorePointId,
+        diskId: d.diskId,
+        target: partial[i],
+        keepVirtualDiskId: args.import ? !args.import.newId : false,
+        signal: args.signal,
+        onProgress: (doneBytes, totalBytes) => args.onProgress?.({ disk: d.diskId, doneBytes, totalBytes }),
+      });
+      let verified = false;
+      if (args.verify ?? true) {
+        const check = await verifyDiskAgainstIndex(partial[i], await args.repository.readIndex(args.restorePointId, d.diskId), args.signal);
+        if (check.mismatches.length || check.sha256 !== result.sha256) {
+          throw new HvsnapError('integrity_failed', `restored disk ${targets[i]} differs from restore point ${args.restorePointId} in ${check.mismatches.length} chunk(s)`, { context: { disk: d.diskId, file: targets[i] } });
+        }
+        verified = true;
       }
-      verified = true;
+      log.info({ disk: d.diskId, target: targets[i], bytes: result.bytesRestored }, 'disk restored');
+      disks.push({ ...result, diskId: d.diskId, verified });
     }
-    log.info({ disk: d.diskId, target, bytes: result.bytesRestored }, 'disk restored');
-    disks.push({ ...result, diskId: d.diskId, verified });
-  }
-  let imported: VmInfo | undefined;
-  if (args.import) {
-    const config: ConfigFile[] = [];
-    for (const name of manifest.configFiles) {
-      config.push({ name: name.replace(/^config\//, ''), data: await args.repository.readConfigFile(args.restorePointId, name) });
+    for (const [i, d] of disks.entries()) {
+      await rename(partial[i], targets[i]);
+      d.target = targets[i];
     }
-    const diskPaths = Object.fromEntries(disks.map((d) => [d.diskId, `${args.import!.hostDir}\\${d.target.split(/[\\/]/).pop()}`]));
-    imported = await args.import.hypervisor.importVm({ config, diskPaths, newId: args.import.newId, name: args.import.name }, { signal: args.signal });
+    renamed = true;
+    let imported: VmInfo | undefined;
+    if (args.import) {
+      const config: ConfigFile[] = [];
+      for (const name of manifest.configFiles) {
+        config.push({ name: name.replace(/^config\//, ''), data: await args.repository.readConfigFile(args.restorePointId, name) });
+      }
+      const diskPaths = Object.fromEntries(disks.map((d) => [d.diskId, `${args.import!.hostDir}\\${d.target.split(/[\\/]/).pop()}`]));
+      imported = await args.import.hypervisor.importVm({ config, diskPaths, newId: args.import.newId, name: args.import.name }, { signal: args.signal });
+    }
+    return { restorePointId: args.restorePointId, vm: manifest.vm.name, disks, imported };
+  } catch (e) {
+    // nothing half-restored stays: the partial files, and the disks of a failed import
+    await Promise.all([...partial, ...(renamed ? targets : [])].map((f) => rm(f, { force: true })));
+    throw e;
   }
-  return { restorePointId: args.restorePointId, vm: manifest.vm.name, disks, imported };
+}
+
+/** One file per disk, named after the source file; two disks with one name get distinct names. */
+function targetPaths(dir: string, sourcePaths: string[]): string[] {
+  const used = new Set<string>();
+  return sourcePaths.map((p, i) => {
+    const base = p.split(/[\\/]/).pop()?.replace(/\.a?vhdx$/i, '') || `disk${i}`;
+    let name = `${base}.vhdx`;
+    for (let n = 2; used.has(name.toLowerCase()); n++) name = `${base}-${n}.vhdx`;
+    used.add(name.toLowerCase());
+    return join(dir, name);
+  });
 }

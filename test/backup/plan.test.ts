@@ -43,7 +43,15 @@ describe('planBackup', () => {
     expect(plan.sets[0].volumes).toHaveLength(2);
   });
 
-  it('a VM without disks is refused by name', async () => {
-    await expect(planBackup({ hypervisor: host, vms: [vm('empty', [])], groups: [] })).rejects.toThrow(/empty has no virtual disks/);
+  it('a VM the plan cannot place stays out, by name, and takes only its own VM group with it', async () => {
+    const nowhere = { ...vm('local', [1]), disks: [{ id: 'd0', path: 'D:\\VMs\\local.vhdx', virtualDiskId: 'x', sizeBytes: 1 }] };
+    const strictHost = { resolveVolume: async (a: { path: string }) => (a.path.startsWith('D:') ? Promise.reject(new Error('not a CSV')) : host.resolveVolume(a)) } as unknown as Hypervisor;
+    const vms = [vm('empty', []), nowhere, vm('buddy', [2]), vm('ok', [1])];
+    const plan = await planBackup({ hypervisor: strictHost, vms, groups: [{ id: 'g', name: 'pair', vmIds: ['id-local', 'id-buddy'] }] });
+    expect(plan.sets.map((s) => s.vms.map((v) => v.name))).toEqual([['ok']]);
+    const why = Object.fromEntries(plan.unplaced.map((u) => [u.vm.name, u.error.message]));
+    expect(why.empty).toMatch(/empty has no virtual disks/);
+    expect(why.local).toMatch(/D:\\VMs\\local\.vhdx of VM local is on no volume/);
+    expect(why.buddy).toMatch(/VM group pair cannot be snapshotted as one set/);
   });
 });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
 import { cleanupLeftovers } from '../../src/backup/cleanup.js';
+import { killJournalOwners } from '../helpers/dead-job.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
 
 let env: LabEnv | undefined;
@@ -30,6 +31,13 @@ describe('hvsnap cleanup after a job that died', () => {
     expect(journals).toHaveLength(1);
     expect(await env.provider.listSnapshots({})).toHaveLength(1);
 
+    // while its process lives, cleanup leaves the job alone
+    const early = await cleanupLeftovers(env);
+    expect(early.replayed).toEqual([]);
+    expect(early.skipped[0]).toMatch(/still running/);
+    expect(await env.provider.listSnapshots({})).toHaveLength(1);
+
+    expect(await killJournalOwners(join(env.repository.path, '.journal'))).toBe(1);
     const report = await cleanupLeftovers(env);
     expect(report.failures).toEqual([]);
     // the "dead" job is this very process, so its repository lock is live and gc waits for a later run

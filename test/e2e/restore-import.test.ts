@@ -1,3 +1,4 @@
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
@@ -42,5 +43,11 @@ describe('restore and import', () => {
         import: { hypervisor: env.hypervisor, hostDir: 'C:\\ClusterStorage\\Volume1\\Restore2', newId: false },
       }),
     ).rejects.toMatchObject({ code: 'already_exists' });
+    // the failed import took its restored disks with it: nothing half-restored stays
+    expect(await readdir(join(env.labDir, 'volumes', 'Volume1', 'Restore2'))).toEqual([]);
+    // and a restore never overwrites: the disk restored before is refused as a target, untouched
+    const before = await labDiskDigest(env.labDir, r.imported!.id, r.imported!.disks[0].id);
+    await expect(restoreVm({ repository: env.repository, restorePointId: report.vms[0].restorePointId!, targetDir })).rejects.toMatchObject({ code: 'already_exists' });
+    expect(await labDiskDigest(env.labDir, r.imported!.id, r.imported!.disks[0].id)).toBe(before);
   });
 });

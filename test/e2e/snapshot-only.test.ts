@@ -57,8 +57,11 @@ describe('snapshot-only mode: the retained array snapshot is the restore point',
 
     // keep the last restore point per VM: the first job's snapshots go with its restore points
     const dry = await pruneRestorePoints({ repository: env.repository, provider: env.provider, logger: env.logger }, { keepLast: 1, dryRun: true });
-    expect(dry.snapshotsDeleted.sort()).toEqual(first.sets.map((s) => `lab/${s.snapshot}`).sort());
+    expect(dry.snapshotsDeleted.sort()).toEqual(first.sets.map((s) => s.snapshot).sort());
     expect(await env.provider.listSnapshots({ prefix: 'hvsnap-' })).toHaveLength(4);
+    // without the array that keeps them, nothing is deleted: the snapshots would be orphaned
+    await expect(pruneRestorePoints({ repository: env.repository, logger: env.logger }, { keepLast: 1 })).rejects.toThrow(/would leave array snapshot/);
+    expect((await env.repository.listRestorePoints()).length).toBe(8);
     const pruned = await pruneRestorePoints({ repository: env.repository, provider: env.provider, logger: env.logger }, { keepLast: 1 });
     expect(pruned.retention.deleted).toHaveLength(4);
     expect(pruned.snapshotsDeleted.sort()).toEqual(first.sets.map((s) => s.snapshot).sort());
