@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { withFileLock } from '../../src/core/file-lock.js';
 import type { VolumeIdentity } from '../../src/core/types.js';
 import { readVolumeMarker, VOLUME_MARKER, volumeLockPath } from '../../src/core/volume-marker.js';
+import { labError } from './errors.js';
 import { buildNtfsImage } from './ntfs-image.js';
 
 /**
@@ -70,10 +71,19 @@ export class LabArrayClient {
   }
 
   async getSnapshot(name: string): Promise<LabSnapshotRecord | undefined> {
+    const file = join(this.snapshotsDir(), name, 'snapshot.json');
+    let text: string;
     try {
-      return JSON.parse(await readFile(join(this.snapshotsDir(), name, 'snapshot.json'), 'utf8')) as LabSnapshotRecord;
-    } catch {
-      return undefined;
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw labError('transient', `lab array: cannot read ${file}: ${(e as Error).message}`, { file }, e);
+    }
+    try {
+      return JSON.parse(text) as LabSnapshotRecord;
+    } catch (e) {
+      // a damaged record must not make its snapshot invisible to cleanup
+      throw labError('invalid', `lab array: ${file} is damaged: ${(e as Error).message}`, { file }, e);
     }
   }
 

@@ -190,17 +190,16 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
     });
 
     // 7. copy every disk into the repository; a restore point per VM, committed when durable
-    await Promise.all(live().map((run) => ctx.copySlots.use(() => copyVm(ctx, set, run, attachment, perVm))));
+    await Promise.all(live().map((run) => ctx.copySlots.use(() => copyVm(ctx, set, run, attachment, snapshotName, perVm))));
   } catch (e) {
     // a set-wide step failed: every VM still in the set fails with it
-    const err = toHvsnapError(e, 'step_failed');
+    const err = await saga.fail(e);
     for (const run of live()) {
       run.failed = true;
       Object.assign(run.report, { status: 'failed', step: err.context.step, error: { code: err.code, message: err.message } });
     }
     setReport.status = 'failed';
     setReport.error = { code: err.code, message: err.message, step: err.context.step as string | undefined };
-    err.suppressed.push(...(await saga.compensate()));
     log.error({ error: errorSummary(err) }, `volume set ${set.index} failed at ${String(err.context.step)}`);
     return finish();
   }
@@ -266,6 +265,7 @@ async function copyVm(
   set: VolumeSet,
   run: VmRun,
   attachment: Attachment,
+  snapshotName: string,
   perVm: (run: VmRun, step: StepName, fn: () => Promise<void>) => Promise<void>,
 ): Promise<void> {
   const { env, policy, saga, jobId } = ctx;
@@ -342,7 +342,7 @@ async function copyVm(
       consistency: run.checkpoint!.consistency,
       referencePointId: run.referencePoint!.id,
       parentId: run.previous?.id,
-      arraySnapshots: [{ provider: env.provider.name, name: `hvsnap-${jobId}-s${set.index}`, retained: false }],
+      arraySnapshots: [{ provider: env.provider.name, name: snapshotName, retained: false }],
       disks,
       configFiles: (run.config ?? []).map((f) => `config/${f.name}`),
       timings: { checkpointLifetimeMs: run.report.checkpointLifetimeMs ?? 0, copyMs: Date.now() - run.started },

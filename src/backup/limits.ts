@@ -25,9 +25,6 @@ export class Semaphore {
     }
   }
 
-  get inUse(): number {
-    return this.holders;
-  }
 }
 
 /** Concurrency limits of a backup run; every one optional (no limit). */

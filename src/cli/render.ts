@@ -35,6 +35,10 @@ export function renderRestorePoints(points: RestorePointManifest[]): string {
   if (points.length === 0) return 'no restore points';
   return table(
     ['restore point', 'VM', 'created', 'consistency', 'disks', 'mode'],
-    points.map((p) => [p.id, p.vm.name, p.createdAt, p.consistency, p.disks.length, [...new Set(p.disks.map((d) => d.mode))].join('+')]),
+    points.map((p) =>
+      p.mode === 'snapshot-only'
+        ? [p.id, p.vm.name, p.createdAt, p.consistency, p.snapshotDisks?.length ?? 0, `snapshot ${p.arraySnapshots.map((s) => s.name).join(',')}`]
+        : [p.id, p.vm.name, p.createdAt, p.consistency, p.disks.length, [...new Set(p.disks.map((d) => d.mode))].join('+')],
+    ),
   );
 }

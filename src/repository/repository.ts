@@ -290,5 +290,6 @@ export class Repository implements WriterHost {
     for (const w of [...this.writers]) await w.abort();
     this.unattachedPuts = false;
     await this.maybeReleaseShared();
+    this.chunks.close();
   }
 }

@@ -121,8 +121,8 @@ export class RestorePointWriter {
     }
     this.state = 'committed';
     try {
-      await fsyncPath(this.host.committedDir);
-      await fsyncPath(this.host.tmpDir);
+      // the rename's two folders, independent of each other
+      await Promise.all([fsyncPath(this.host.committedDir), fsyncPath(this.host.tmpDir)]);
     } finally {
       await this.host.writerClosed(this);
     }

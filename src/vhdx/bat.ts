@@ -60,15 +60,22 @@ export class Bat {
 
   /** The raw entry at BAT index `i`. */
   async entry(i: number): Promise<BatEntry> {
-    const buf = await this.page(Math.floor(i / PAGE_ENTRIES));
-    const at = (i % PAGE_ENTRIES) * 8;
-    const lo = buf.readUInt32LE(at);
-    const hi = buf.readUInt32LE(at + 4);
-    return { state: lo & 7, fileOffset: (hi * 4096 + (lo >>> 20)) * MiB };
+    return decodeEntry(await this.page(Math.floor(i / PAGE_ENTRIES)), i);
   }
 
   payload(b: number): Promise<BatEntry> {
     return this.entry(payloadIndex(this.geometry, b));
+  }
+
+  /**
+   * The entry of payload block `b` if its BAT page is in memory, else undefined: lets a sequential
+   * reader skip an await per read (thousands per GiB at 128 KiB reads).
+   */
+  cachedPayload(b: number): BatEntry | undefined {
+    const i = payloadIndex(this.geometry, b);
+    const p = Math.floor(i / PAGE_ENTRIES);
+    const buf = this.pages.get(p);
+    return buf && decodeEntry(buf, i);
   }
 
   sectorBitmap(chunk: number): Promise<BatEntry> {
@@ -168,6 +175,13 @@ export class Bat {
     const [f] = await this.scan(forbidden, 1, true);
     if (f) throw vhdxInvalid({ file: this.file.path, structure: 'bat', offset: f.offset }, f.message);
   }
+}
+
+function decodeEntry(page: Buffer, i: number): BatEntry {
+  const at = (i % PAGE_ENTRIES) * 8;
+  const lo = page.readUInt32LE(at);
+  const hi = page.readUInt32LE(at + 4);
+  return { state: lo & 7, fileOffset: (hi * 4096 + (lo >>> 20)) * MiB };
 }
 
 /** Stores a BAT entry (state, file byte offset, 1 MiB-aligned) at `at` in `buf`. */

@@ -169,7 +169,7 @@ export class VhdxFile {
   }
 
   async close(): Promise<void> {
-    // a read-ahead pread still running must not land on whatever file reuses this fd number
+    // read-ahead preads still running finish first: after close their fd number may name another file
     await this.readahead?.settle();
     await fsClose(this.fd);
   }

@@ -44,7 +44,7 @@ export class VhdxReader {
       const b = Math.floor(pos / bs);
       const inBlock = pos - b * bs;
       const n = Math.min(bs - inBlock, buf.length - at);
-      const e = await bat.payload(b);
+      const e = bat.cachedPayload(b) ?? (await bat.payload(b));
       switch (e.state) {
         case PayloadState.FULLY_PRESENT: {
           const src = e.fileOffset + inBlock;
