@@ -1,4 +1,4 @@
-import { createHash, webcrypto } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { HvsnapError, isAbortError, toHvsnapError } from '../src/core/errors.js';
 import { mergeRanges } from '../src/core/ranges.js';
 import type { ByteRange } from '../src/core/types.js';
@@ -18,6 +18,8 @@ export interface DeliveredChunk {
   data: Buffer;
   /** lowercase hex SHA-256 of `data`, present when `checksum: 'sha256'` was asked for */
   sha256?: string;
+  /** true when every byte of `data` is zero; present when `checksum: 'sha256'` was asked for */
+  zero?: boolean;
 }
 
 export interface ReadRangesParallelArgs {
@@ -56,8 +58,8 @@ export interface ReadRangesParallelArgs {
   /** most `onChunk` calls running at once; default 1. Chunks delivered count against `maxBytesInFlight`. */
   deliverConcurrency?: number;
   /**
-   * `sha256`: every delivered chunk carries its SHA-256, computed on the thread pool as soon as the
-   * chunk is read (overlapping the other reads and `onChunk`), from a cache for all-zero chunks.
+   * `sha256`: every delivered chunk carries its SHA-256, computed as soon as the chunk is read
+   * (while other reads and `onChunk` wait on I/O), from a cache for all-zero chunks.
    */
   checksum?: 'sha256';
   /** defaults to the real clock */
@@ -110,17 +112,15 @@ function isZero(data: Buffer): boolean {
 }
 
 /**
- * Lowercase hex SHA-256 of one chunk, off the main thread: WebCrypto's digest runs on the libuv
- * thread pool (on a copy of the bytes), so hashing overlaps reading and storing. Half a disk is
- * typically zeros: their hash is a constant per length, computed once.
+ * Lowercase hex SHA-256 of one chunk, taking the hash of an all-zero chunk (often half a disk)
+ * from a per-length cache. Synchronous on purpose: WebCrypto's thread-pool digest copies every
+ * chunk into fresh memory first, which costs the main thread about as much as hashing it.
  */
-export async function chunkSha256Async(data: Buffer): Promise<string> {
-  if (isZero(data)) {
-    let hash = zeroHashes.get(data.length);
-    if (hash === undefined) zeroHashes.set(data.length, (hash = chunkSha256(data)));
-    return hash;
-  }
-  return Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).toString('hex');
+export function chunkSha256Cached(data: Buffer): { sha256: string; zero: boolean } {
+  if (!isZero(data)) return { sha256: chunkSha256(data), zero: false };
+  let hash = zeroHashes.get(data.length);
+  if (hash === undefined) zeroHashes.set(data.length, (hash = chunkSha256(data)));
+  return { sha256: hash, zero: true };
 }
 
 /** The chunks of `ranges`, lazily (a million ranges never become a million objects at once). */
@@ -142,7 +142,7 @@ interface Slot {
   length: number;
   /** set once the chunk is read (and hashed, when asked): the slot is ready to deliver */
   data?: Buffer;
-  sha256?: string;
+  sum?: { sha256: string; zero: boolean };
   /** the pooled buffer `data` views, with `readInto` */
   pooled?: Buffer;
   settled: Promise<void>;
@@ -235,7 +235,7 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
 
   function deliver(slot: Slot): void {
     const chunk: DeliveredChunk = { offset: slot.offset, data: slot.data! };
-    if (args.checksum === 'sha256') chunk.sha256 = slot.sha256;
+    if (slot.sum) Object.assign(chunk, slot.sum);
     delivering++;
     const done: Promise<void> = (async () => {
       try {
@@ -269,7 +269,8 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
           notify();
         }
         step = 'checksum';
-        if (args.checksum === 'sha256') slot.sha256 = await chunkSha256Async(data);
+        // hashed as soon as it is read, while the other reads and the deliveries wait on the disk
+        if (args.checksum === 'sha256') slot.sum = chunkSha256Cached(data);
         slot.data = data;
       } catch (e) {
         failure ??= toHvsnapError(e, 'proxy_failed', { offset, step });

@@ -84,9 +84,10 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
       throttleBytesPerSec: args.throttleBytesPerSec,
       signal: args.signal,
       checksum: 'sha256',
-      onChunk: async ({ offset, data, sha256 }) => {
+      onChunk: async ({ offset, data, sha256, zero }) => {
         const i = offset / chunkSize;
-        const put = await args.repository.putChunk(data, sha256);
+        // an all-zero chunk is never stored (its id is null): no need to ask the store
+        const put = zero ? { id: null, written: false, bytesWritten: 0 } : await args.repository.putChunk(data, sha256);
         chunks[i] = put.id;
         if (put.written) {
           chunksNew++;

@@ -264,5 +264,96 @@ describe('readRangesParallel', () => {
     await expect(
       readRangesParallel({ ...base, chunkSize: 10, concurrency: 1, maxBytesInFlight: 10, throttleBytesPerSec: -1 }),
     ).rejects.toThrow(/throttleBytesPerSec/);
+    await expect(readRangesParallel({ ...base, chunkSize: 10, concurrency: 1, maxBytesInFlight: 10, deliverConcurrency: 0 })).rejects.toThrow(/deliverConcurrency/);
+    await expect(readRangesParallel({ ranges: [], onChunk: async () => {}, chunkSize: 10, concurrency: 1, maxBytesInFlight: 10 })).rejects.toThrow(/read or readInto/);
+  });
+});
+
+describe('readRangesParallel with readInto and concurrent deliveries', () => {
+  /** A readInto over sourceBytes that zeroes [zeroFrom, zeroTo) and finishes reads out of order. */
+  function scrambledReadInto(zeroFrom = 0, zeroTo = 0) {
+    let tick = 0;
+    const buffers = new Set<ArrayBuffer>();
+    const readInto = async (buf: Buffer, offset: number) => {
+      buffers.add(buf.buffer as ArrayBuffer);
+      const delayTurns = (tick++ * 7) % 5;
+      for (let i = 0; i < delayTurns; i++) await new Promise((r) => setImmediate(r));
+      sourceBytes(offset, buf.length).copy(buf);
+      for (let at = Math.max(zeroFrom, offset); at < Math.min(zeroTo, offset + buf.length); at++) buf[at - offset] = 0;
+    };
+    return { readInto, buffers };
+  }
+
+  it('reuses a bounded set of buffers, each chunk intact while it is delivered, zero chunks flagged', async () => {
+    const { readInto, buffers } = scrambledReadInto(8192, 8192 * 3);
+    const seen: Array<{ offset: number; length: number; zero?: boolean }> = [];
+    const res = await readRangesParallel({
+      readInto,
+      ranges: [{ offset: 0, length: 4096 * 40 + 100 }],
+      chunkSize: 4096,
+      concurrency: 3,
+      maxBytesInFlight: 4096 * 5,
+      checksum: 'sha256',
+      onChunk: async (c) => {
+        const want = sourceBytes(c.offset, c.data.length);
+        if (c.offset >= 8192 && c.offset < 8192 * 3) want.fill(0);
+        await new Promise((r) => setImmediate(r)); // the other reads go on meanwhile
+        expect(c.data.equals(want)).toBe(true);
+        expect(c.sha256).toBe(createHash('sha256').update(want).digest('hex'));
+        seen.push({ offset: c.offset, length: c.data.length, zero: c.zero });
+      },
+    });
+    expect(res.chunks).toBe(41);
+    expect(seen.at(-1)).toEqual({ offset: 4096 * 40, length: 100, zero: false });
+    expect(seen.filter((c) => c.zero).map((c) => c.offset)).toEqual([8192, 8192 + 4096, 16384, 16384 + 4096]);
+    expect(buffers.size).toBeLessThanOrEqual(5); // never more buffers than chunks in flight
+  });
+
+  it('runs up to deliverConcurrency deliveries at once, started in ascending order, within maxBytesInFlight', async () => {
+    const { readInto } = scrambledReadInto();
+    const started: number[] = [];
+    let running = 0;
+    let maxRunning = 0;
+    const res = await readRangesParallel({
+      readInto,
+      ranges: [{ offset: 0, length: 1000 * 30 }],
+      chunkSize: 1000,
+      concurrency: 2,
+      deliverConcurrency: 3,
+      maxBytesInFlight: 1000 * 5,
+      onChunk: async (c) => {
+        started.push(c.offset);
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        const copy = Buffer.from(c.data);
+        for (let i = 0; i < (c.offset / 1000) % 4; i++) await new Promise((r) => setImmediate(r));
+        expect(c.data.equals(copy)).toBe(true); // not reused while its delivery runs
+        running--;
+      },
+    });
+    expect(res.chunks).toBe(30);
+    expect(started).toEqual([...started].sort((a, b) => a - b));
+    expect(maxRunning).toBe(3);
+    expect(res.peakBytesInFlight).toBeLessThanOrEqual(1000 * 5);
+  });
+
+  it('waits for the running deliveries before it throws the first refusal', async () => {
+    let running = 0;
+    const err = await readRangesParallel({
+      readInto: scrambledReadInto().readInto,
+      ranges: [{ offset: 0, length: 1000 * 20 }],
+      chunkSize: 1000,
+      concurrency: 2,
+      deliverConcurrency: 4,
+      maxBytesInFlight: 1000 * 8,
+      onChunk: async (c) => {
+        running++;
+        await new Promise((r) => setImmediate(r));
+        running--;
+        if (c.offset === 3000) throw new Error('disk full');
+      },
+    }).catch((e: unknown) => e);
+    expect(isHvsnapError(err) && err.context).toMatchObject({ offset: 3000, step: 'onChunk' });
+    expect(running).toBe(0);
   });
 });
