@@ -1,6 +1,7 @@
 import { appendFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { processAlive } from '../core/process-alive.js';
 import type { UndoRecord } from './undo.js';
 
 /**
@@ -78,7 +79,7 @@ export async function readOpenJournals(dir: string): Promise<OpenJournal[]> {
       } catch {
         continue; // a torn last line from a crash
       }
-      if (e.t === 'start') owner = { pid: e.pid ?? 0, host: e.host ?? '', alive: processAlive(e.pid ?? 0, e.host ?? '') };
+      if (e.t === 'start') owner = { pid: e.pid ?? 0, host: e.host ?? '', alive: ownerAlive(e.pid ?? 0, e.host ?? '') };
       else if (e.t === 'undo') undos.set(e.id, e.record);
       else if (e.t === 'done') undos.delete(e.id);
     }
@@ -88,13 +89,6 @@ export async function readOpenJournals(dir: string): Promise<OpenJournal[]> {
 }
 
 /** True when the process may still run: alive on this host, or on another host (which cannot be asked). */
-function processAlive(pid: number, host: string): boolean {
-  if (host && host !== hostname()) return true;
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+function ownerAlive(pid: number, host: string): boolean {
+  return (host !== '' && host !== hostname()) || processAlive(pid);
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HvsnapError } from './errors.js';
+import { processAlive } from './process-alive.js';
 
 /**
  * A cross-process lock: a directory created atomically with `mkdir`, holding the owner's pid.
@@ -107,11 +108,5 @@ function isGone(token: string): boolean {
   const pid = Number(token.split(':')[0]);
   if (token.startsWith('unwritten:')) return true;
   if (pid === process.pid) return !held.has(token);
-  if (!Number.isInteger(pid) || pid <= 0) return true;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return !processAlive(pid);
 }

@@ -5,3 +5,4 @@ export * from './ranges.js';
 export * from './file-lock.js';
 export * from './volume-marker.js';
 export * from './random.js';
+export * from './process-alive.js';
