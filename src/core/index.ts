@@ -6,3 +6,4 @@ export * from './file-lock.js';
 export * from './volume-marker.js';
 export * from './random.js';
 export * from './process-alive.js';
+export * from './read-buffer.js';

@@ -11,4 +11,4 @@ export { createDifferencingVhdx, type CreateDifferencingVhdxOptions } from './cr
 export { vhdxInfo, formatVhdxInfo, type VhdxInfo } from './vhdx-info.js';
 export { checkVhdx, type VhdxCheckResult, type VhdxFinding } from './check-vhdx.js';
 export { mergeVhdx } from './merge-vhdx.js';
-export { allocReadBuffer } from './read-buffer.js';
+export { allocReadBuffer } from '../core/read-buffer.js';

@@ -6,7 +6,7 @@ import { normalizeGuid } from './guid.js';
 import { ImageWriter } from './image-writer.js';
 import { findParent } from './parent.js';
 import { parseVhdx, type ParsedVhdx } from './parse-vhdx.js';
-import { allocReadBuffer } from './read-buffer.js';
+import { allocReadBuffer } from '../core/read-buffer.js';
 import type { OpenVhdxOptions, VhdxImage } from './types.js';
 import { VhdxFile, type ReadStats } from './vhdx-file.js';
 import { VhdxReader } from './vhdx-reader.js';
@@ -135,7 +135,7 @@ export async function openVhdx(path: string, opts: OpenVhdxOptions = {}): Promis
 }
 
 async function openChain(path: string, opts: OpenVhdxOptions, stats: ReadStats, depth: number, seen: Set<string>): Promise<VhdxReader> {
-  const file = await VhdxFile.open(path, !!opts.writable && depth === 0, stats);
+  const file = await VhdxFile.open(path, !!opts.writable && depth === 0, stats, { syncReads: opts.syncReads });
   try {
     const real = await realpath(path);
     if (seen.has(real)) throw vhdxInvalid({ file: path, structure: 'parent', offset: 0 }, `the differencing chain loops back to ${real}`);

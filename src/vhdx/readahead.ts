@@ -1,4 +1,4 @@
-import { allocReadBuffer } from './read-buffer.js';
+import { allocReadBuffer } from '../core/read-buffer.js';
 
 /** Fills `buf[at, at+length)` with file bytes at `pos` (one pread loop); rejects on an I/O error. */
 export type FetchFileBytes = (buf: Uint8Array, at: number, length: number, pos: number) => Promise<void>;

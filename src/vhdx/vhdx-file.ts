@@ -45,12 +45,14 @@ export class VhdxFile {
     readonly writable: boolean,
     public physicalSize: number,
     readonly stats: ReadStats,
+    /** blocking preads on the calling thread (see OpenVhdxOptions.syncReads) */
+    private readonly syncReads: boolean,
   ) {
     this.size = physicalSize;
   }
 
   /** Opens a file read-only (or read-write); the error names the path. */
-  static async open(path: string, writable: boolean, stats: ReadStats): Promise<VhdxFile> {
+  static async open(path: string, writable: boolean, stats: ReadStats, opts: { syncReads?: boolean } = {}): Promise<VhdxFile> {
     let fd: number;
     try {
       fd = await fsOpen(path, writable ? 'r+' : 'r');
@@ -62,7 +64,7 @@ export class VhdxFile {
       });
     }
     const st = await fsFstat(fd);
-    return new VhdxFile(path, fd, writable, st.size, stats);
+    return new VhdxFile(path, fd, writable, st.size, stats, !!opts.syncReads);
   }
 
   /** Sets in-memory replacement sectors (4 KiB each, keyed by file offset / 4096) and the logical size. */
@@ -96,7 +98,8 @@ export class VhdxFile {
     if (pos + length > this.size) {
       throw vhdxInvalid({ file: this.path, structure, offset: pos }, `truncated file: ${length} bytes needed at offset ${pos}, file is ${this.size} bytes`);
     }
-    if (extentEnd !== undefined && length <= 256 * 1024) this.readahead ??= new Readahead((b, a, l, p) => this.readPiece(b, a, l, p));
+    // (blocking reads cost no hand-off: read-ahead would only add a copy)
+    if (extentEnd !== undefined && length <= 256 * 1024 && !this.syncReads) this.readahead ??= new Readahead((b, a, l, p) => this.readPiece(b, a, l, p));
     const served = extentEnd !== undefined && this.readahead ? await this.readahead.read(buf, at, length, pos, Math.min(extentEnd, this.size)) : false;
     if (!served) await this.readPiece(buf, at, length, pos);
     if (this.overlayKeys.length) this.applyOverlay(buf, at, length, pos);
@@ -106,7 +109,7 @@ export class VhdxFile {
   private async readPiece(buf: Uint8Array, at: number, length: number, pos: number): Promise<void> {
     let done = 0;
     while (done < length) {
-      const bytesRead = await fsRead(this.fd, buf, at + done, length - done, pos + done);
+      const bytesRead = this.syncReads ? fs.readSync(this.fd, buf, at + done, length - done, pos + done) : await fsRead(this.fd, buf, at + done, length - done, pos + done);
       this.stats.fileBytesRead += bytesRead;
       if (bytesRead === 0) {
         // past the physical end (a log extended the file, or a sparse tail): zeros

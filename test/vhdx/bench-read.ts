@@ -27,6 +27,8 @@ export interface ReadBenchResult {
   hvsnapPlainBuffer: number;
   /** `image.read`, a new buffer per read (what the CLI and restore do) */
   hvsnapRead: number;
+  /** as `hvsnap`, opened with `syncReads` (blocking preads: for single-purpose processes only) */
+  hvsnapSync: number;
   /** plain Node `fs.read` of the VHDX file into the same buffer as `hvsnap`: what Node's I/O path alone costs */
   nodeRaw: number;
   /** throughput ratios, cat (or qemu) time over ours, in the same run (> 1: hvsnap faster) */
@@ -35,8 +37,10 @@ export interface ReadBenchResult {
   readVsCat: number;
   readVsQemu: number;
   plainBufferVsCat: number;
+  syncVsCat: number;
+  syncVsQemu: number;
   /** CPU seconds (user + system, thread pool included), medians: steadier than wall time on a busy machine */
-  cpu: { cat: number; qemu: number; hvsnap: number; hvsnapPlainBuffer: number; hvsnapRead: number; nodeRaw: number };
+  cpu: { cat: number; qemu: number; hvsnap: number; hvsnapPlainBuffer: number; hvsnapRead: number; hvsnapSync: number; nodeRaw: number };
 }
 
 /** Wall and CPU seconds of a shell command (CPU from the shell's `times` for its children). */
@@ -82,13 +86,14 @@ export async function benchVhdxRead(sizeMiB = 1024, readKiB = 1024, rounds = 5):
     sh(`cat '${path}' > /dev/null`);
     const buf = allocReadBuffer(readKiB * 1024);
     const plainBuf = Buffer.allocUnsafe(readKiB * 1024);
-    const readIntoAll = (into: Buffer) => async () => {
-      const img = await openVhdx(path);
+    const readIntoAll = (into: Buffer, syncReads = false) => async () => {
+      const img = await openVhdx(path, { syncReads });
       for (let off = 0; off < img.virtualSize; off += into.length) await img.readInto(into.subarray(0, Math.min(into.length, img.virtualSize - off)), off);
       await img.close();
     };
     const ours = readIntoAll(buf);
     const oursPlain = readIntoAll(plainBuf);
+    const oursSync = readIntoAll(buf, true);
     const oursRead = async () => {
       const img = await openVhdx(path);
       for (let off = 0; off < img.virtualSize; off += buf.length) await img.read(off, Math.min(buf.length, img.virtualSize - off));
@@ -101,7 +106,15 @@ export async function benchVhdxRead(sizeMiB = 1024, readKiB = 1024, rounds = 5):
       closeSync(fd);
     };
     type T = Array<{ wall: number; cpu: number }>;
-    const t: { cat: T; qemu: T; hvsnap: T; hvsnapPlainBuffer: T; hvsnapRead: T; nodeRaw: T } = { cat: [], qemu: [], hvsnap: [], hvsnapPlainBuffer: [], hvsnapRead: [], nodeRaw: [] };
+    const t: { cat: T; qemu: T; hvsnap: T; hvsnapPlainBuffer: T; hvsnapRead: T; hvsnapSync: T; nodeRaw: T } = {
+      cat: [],
+      qemu: [],
+      hvsnap: [],
+      hvsnapPlainBuffer: [],
+      hvsnapRead: [],
+      hvsnapSync: [],
+      nodeRaw: [],
+    };
     for (let round = 0; round < rounds; round++) {
       t.cat.push(shellTimes(`cat '${path}' > /dev/null`));
       // qemu-img cannot convert into /dev/null ("Cannot grow device files"): its null block driver is the same sink
@@ -109,6 +122,7 @@ export async function benchVhdxRead(sizeMiB = 1024, readKiB = 1024, rounds = 5):
       t.hvsnap.push(await timesAsync(ours));
       t.hvsnapPlainBuffer.push(await timesAsync(oursPlain));
       t.hvsnapRead.push(await timesAsync(oursRead));
+      t.hvsnapSync.push(await timesAsync(oursSync));
       t.nodeRaw.push(await timesAsync(raw));
     }
     const wall = (k: keyof typeof t) => median(t[k].map((x) => x.wall));
@@ -124,13 +138,16 @@ export async function benchVhdxRead(sizeMiB = 1024, readKiB = 1024, rounds = 5):
       hvsnap,
       hvsnapPlainBuffer: wall('hvsnapPlainBuffer'),
       hvsnapRead,
+      hvsnapSync: wall('hvsnapSync'),
       nodeRaw: wall('nodeRaw'),
       vsCat: cat / hvsnap,
       vsQemu: qemu / hvsnap,
       readVsCat: cat / hvsnapRead,
       readVsQemu: qemu / hvsnapRead,
       plainBufferVsCat: cat / wall('hvsnapPlainBuffer'),
-      cpu: { cat: cpu('cat'), qemu: cpu('qemu'), hvsnap: cpu('hvsnap'), hvsnapPlainBuffer: cpu('hvsnapPlainBuffer'), hvsnapRead: cpu('hvsnapRead'), nodeRaw: cpu('nodeRaw') },
+      syncVsCat: cat / wall('hvsnapSync'),
+      syncVsQemu: qemu / wall('hvsnapSync'),
+      cpu: { cat: cpu('cat'), qemu: cpu('qemu'), hvsnap: cpu('hvsnap'), hvsnapPlainBuffer: cpu('hvsnapPlainBuffer'), hvsnapRead: cpu('hvsnapRead'), hvsnapSync: cpu('hvsnapSync'), nodeRaw: cpu('nodeRaw') },
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
