@@ -154,3 +154,21 @@ describe('hvsnap batch', () => {
     expect(r.stderr).toContain('batch.limits.perProxy');
   });
 });
+
+describe('hvsnap doctor', () => {
+  it('checks host, array, disk-to-volume mapping, proxy and repository, each on its own line', async () => {
+    await createLab({ dir: join(dir, 'lab'), vms: 2, volumes: 2, diskSizeBytes: 4 << 20, dataBytes: 1 << 20 });
+    const good = await cli('doctor', '--config', await writeConfig(config()));
+    expect(good.stdout).not.toMatch(/^FAIL/m);
+    expect(good.code).toBe(0);
+    expect(good.stdout).toMatch(/^ok +array .*hvsnap lab array/m);
+    expect(good.stdout).toMatch(/^ok +disk-to-volume mapping .*2 VMs on 2 array volume\(s\)/m);
+    expect(good.stdout).toMatch(/^WARN +repository .*the first backup creates it/m);
+    // the array is pointed at a folder without the VMs' volumes: the mapping fails, the rest still reports
+    const bad = await cli('doctor', '--config', await writeConfig(config({ provider: { name: 'lab', config: { volumesDir: './empty', stateDir: './lab/array' } } })));
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/^FAIL +disk-to-volume mapping .*no lab volume has identity/m);
+    expect(bad.stdout).toMatch(/^ok +proxy/m);
+    expect(bad.stdout).toMatch(/1 check\(s\) failed/);
+  });
+});

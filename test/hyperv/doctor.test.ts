@@ -70,7 +70,7 @@ describe.runIf(sshdAvailable())('hvsnap doctor over SSH to a real sshd', () => {
       `    port: ${sshd.port}`,
       '    privateKeyPath: id_ed25519',
       `    executable: ${sshd.fakePwsh}`,
-      'provider: { name: lab, config: {} }',
+      'provider: { name: lab, config: { volumesDir: volumes, stateDir: array } }',
       'proxy: { kind: local, host: { name: proxy-1 } }',
       'repository: { path: repo }',
     ].join('\n');
