@@ -44,17 +44,29 @@ export async function restoreDisk(args: RestoreDiskArgs): Promise<RestoreDiskRes
   let bytesRestored = 0;
   const zero = Buffer.alloc(index.chunkSize);
   const repository = args.repository;
+  // chunks are fetched (and verified) ahead of the writer, a few at a time and in order: memory stays bounded
+  const AHEAD = 4;
+  const pending = new Map<number, Promise<Buffer>>();
+  const fetch = (i: number) => {
+    const id = index.chunks[i];
+    if (id !== null && id !== undefined && !pending.has(i)) {
+      const p = repository.getChunk(id, { verify: true });
+      p.catch(() => undefined); // observed below, in order; a later one failing first must not go unhandled
+      pending.set(i, p);
+    }
+  };
   async function* source(): AsyncIterable<VhdxChunk> {
     for (let i = 0; i < index.chunks.length; i++) {
       throwIfAborted(args.signal);
+      for (let j = i; j < Math.min(index.chunks.length, i + AHEAD); j++) fetch(j);
       const offset = i * index.chunkSize;
       const length = Math.min(index.chunkSize, index.virtualSize - offset);
-      const id = index.chunks[i];
-      if (id === null) {
+      if (index.chunks[i] === null) {
         whole.update(zero.subarray(0, length));
         continue;
       }
-      const data = await repository.getChunk(id, { verify: true });
+      const data = await pending.get(i)!;
+      pending.delete(i);
       if (data.length !== length) {
         throw new HvsnapError('integrity_failed', `chunk ${i} of disk ${args.diskId} is ${data.length} bytes, expected ${length}`, { context: { disk: args.diskId, offset } });
       }
