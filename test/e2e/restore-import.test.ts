@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
@@ -49,5 +49,22 @@ describe('restore and import', () => {
     const before = await labDiskDigest(env.labDir, r.imported!.id, r.imported!.disks[0].id);
     await expect(restoreVm({ repository: env.repository, restorePointId: report.vms[0].restorePointId!, targetDir })).rejects.toMatchObject({ code: 'already_exists' });
     expect(await labDiskDigest(env.labDir, r.imported!.id, r.imported!.disks[0].id)).toBe(before);
+  });
+});
+
+describe('restore from a damaged repository', () => {
+  it('fails with integrity_failed naming the chunk, and leaves no disk behind', async () => {
+    env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 4 << 20 });
+    const report = await runBackup(env);
+    const rp = report.vms[0].restorePointId!;
+    const index = await env.repository.readIndex(rp, (await env.repository.getRestorePoint(rp)).disks[0].diskId);
+    const victim = index.chunks.find((c) => c !== null)!;
+    const file = join(env.repository.path, 'chunks', victim.slice(0, 2), victim.slice(2, 4), victim);
+    const data = await readFile(file);
+    data[100] ^= 0xff; // a bit rot
+    await writeFile(file, data);
+    const target = join(env.dir, 'restored');
+    await expect(restoreVm({ repository: env.repository, restorePointId: rp, targetDir: target })).rejects.toMatchObject({ code: 'integrity_failed' });
+    expect(await readdir(target)).toEqual([]);
   });
 });
