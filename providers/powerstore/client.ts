@@ -1,6 +1,6 @@
 import type { Logger } from '../../src/core/logger.js';
 import { sessionCookieAuth } from '../sdk/auth.js';
-import { providerErrorKind } from '../sdk/errors.js';
+import { tolerating } from '../sdk/errors.js';
 import { HttpClient, type HttpClientOptions, type HttpRequest } from '../sdk/http-client.js';
 import { powerstoreError } from './errors.js';
 
@@ -62,12 +62,7 @@ export class PowerstoreClient {
 
   /** One object by id, or undefined on 404. */
   async get<T>(path: string, query: Query, signal?: AbortSignal): Promise<T | undefined> {
-    try {
-      return (await this.http.request<T>({ method: 'GET', path, query, signal })).data;
-    } catch (e) {
-      if (providerErrorKind(e) === 'not_found') return undefined;
-      throw e;
-    }
+    return tolerating('not_found', this.http.request<T>({ method: 'GET', path, query, signal }).then((r) => r.data));
   }
 
   async write<T = unknown>(req: HttpRequest): Promise<T> {
@@ -76,12 +71,7 @@ export class PowerstoreClient {
 
   /** A write whose `tolerate` answer means the goal is reached (e.g. detach of an unmapped volume). */
   async writeTolerating<T = unknown>(tolerate: 'already_exists' | 'not_found', req: HttpRequest): Promise<T | undefined> {
-    try {
-      return await this.write<T>(req);
-    } catch (e) {
-      if (providerErrorKind(e) === tolerate) return undefined;
-      throw e;
-    }
+    return tolerating(tolerate, this.write<T>(req));
   }
 
   close(): Promise<void> {

@@ -1,6 +1,6 @@
 import type { Logger } from '../../src/core/logger.js';
 import { tokenLoginAuth } from '../sdk/auth.js';
-import { providerErrorKind } from '../sdk/errors.js';
+import { tolerating } from '../sdk/errors.js';
 import { HttpClient, type HttpClientOptions, type HttpRequest } from '../sdk/http-client.js';
 import { pureError } from './errors.js';
 
@@ -58,12 +58,7 @@ export class PureClient {
 
   /** A write whose "already exists" / "does not exist" answer means the goal is reached. */
   async writeTolerating<T>(tolerate: 'already_exists' | 'not_found', req: HttpRequest): Promise<T[] | undefined> {
-    try {
-      return await this.write<T>(req);
-    } catch (e) {
-      if (providerErrorKind(e) === tolerate) return undefined;
-      throw e;
-    }
+    return tolerating(tolerate, this.write<T>(req));
   }
 
   close(): Promise<void> {

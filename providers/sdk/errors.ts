@@ -31,3 +31,16 @@ export function providerErrorKind(e: unknown): ProviderErrorKind | undefined {
   const ctx = (e as { code?: string; context?: ErrorContext } | undefined);
   return ctx?.code === 'provider_error' ? (ctx.context?.kind as ProviderErrorKind) : undefined;
 }
+
+/**
+ * Awaits `work`; an error of portable kind `kind` means the goal is already reached (creating what
+ * exists, deleting what is gone) and gives undefined. Any other error is rethrown.
+ */
+export async function tolerating<T>(kind: ProviderErrorKind, work: Promise<T>): Promise<T | undefined> {
+  try {
+    return await work;
+  } catch (e) {
+    if (providerErrorKind(e) === kind) return undefined;
+    throw e;
+  }
+}
