@@ -63,7 +63,8 @@ export const vhdxCommand: CommandModule = (kit) => {
     .option('--parent-map <from=to>', 'map a host path prefix of a parent to a local folder (repeatable)', collect, [])
     .action(async (file: string, o: { offset?: string; length?: string; parentMap: string[] }) => {
       const resolveParent = parseParentMap(o.parentMap);
-      const img = await openVhdx(file, resolveParent ? { resolveParent } : {});
+      // a single-purpose process: blocking reads are the fast path (see OpenVhdxOptions.syncReads)
+      const img = await openVhdx(file, { syncReads: true, ...(resolveParent ? { resolveParent } : {}) });
       try {
         const offset = parseSize('offset', o.offset) ?? 0;
         const length = parseSize('length', o.length) ?? img.virtualSize - offset;
