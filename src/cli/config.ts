@@ -112,6 +112,7 @@ export function parseJobConfig(raw: unknown, file: string): JobConfig {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   if (cfg.hypervisor.kind === 'lab') cfg.hypervisor.dir = abs(cfg.hypervisor.dir);
   cfg.repository.path = abs(cfg.repository.path);
+  cfg.provider.config = fromEnvironment(cfg.provider.config, 'provider.config', file) as Record<string, unknown>;
   if (cfg.provider.name === 'lab') {
     for (const k of ['volumesDir', 'stateDir']) {
       const v = cfg.provider.config[k];
@@ -119,6 +120,28 @@ export function parseJobConfig(raw: unknown, file: string): JobConfig {
     }
   }
   return { ...cfg, file: resolve(file) };
+}
+
+/**
+ * Secrets stay out of configuration files: a string value `${env:NAME}` is replaced by the
+ * environment variable NAME. A missing variable is an error naming the field and the variable,
+ * never a value.
+ */
+export function fromEnvironment(value: unknown, field: string, file: string, env: Record<string, string | undefined> = process.env): unknown {
+  if (typeof value === 'string') {
+    const m = /^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(value);
+    if (!m) return value;
+    const v = env[m[1]];
+    if (v === undefined || v === '') {
+      throw new HvsnapError('config_invalid', `${file}: ${field} names environment variable ${m[1]}, which is not set`, { context: { file, field } });
+    }
+    return v;
+  }
+  if (Array.isArray(value)) return value.map((v, i) => fromEnvironment(v, `${field}.${i}`, file, env));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromEnvironment(v, `${field}.${k}`, file, env)]));
+  }
+  return value;
 }
 
 /** One message naming every problem: the file, the field path, what is wrong. */
