@@ -1,11 +1,12 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { HvsnapError } from '../../src/core/errors.js';
 import type { Presentation } from '../../providers/sdk/provider.js';
 import { createExecRunner, createLinuxProxy, type DeviceDiscovery } from '../../proxy/linux/index.js';
 import { listMountPoints } from '../../proxy/linux/mounts.js';
+import { createLocalProxy } from '../../proxy/local/index.js';
 import { createWindowsProxy } from '../../proxy/windows/index.js';
 import { csvSnapshotDisk, fakeWindowsHost } from './fake-windows-host.js';
 import { loopsBoundTo, makeNtfsDiskImage, missingCapability } from './ntfs-image.js';
@@ -67,6 +68,33 @@ describe.skipIf(cannot !== undefined)(`Proxy contract: linux proxy on loop devic
       isAttached: async (a) => {
         const mounts = await listMountPoints();
         return a.volumes.every((v) => mounts.includes(v.mountPath));
+      },
+    };
+  });
+});
+
+describe('Proxy contract: local proxy on lab presentations (folders)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hvsnap-local-contract-'));
+    await fs.mkdir(path.join(dir, 'snap', 'Volume1', 'VMs'), { recursive: true });
+    await fs.writeFile(path.join(dir, 'snap', 'Volume1', 'VMs', 'a.txt'), 'snapshot data');
+  });
+  afterAll(async () => {
+    // detach removed the links, never what they pointed at
+    expect(await fs.readFile(path.join(dir, 'snap', 'Volume1', 'VMs', 'a.txt'), 'utf8')).toBe('snapshot data');
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  proxyContract(async () => {
+    const folderLun = { ...lun('6001405aaaabbbbccccddddeeeeffff0'), path: path.join(dir, 'snap', 'Volume1') };
+    return {
+      proxy: createLocalProxy({ mountRoot: path.join(dir, 'mnt') }),
+      presentation: { ...presentation, name: 'local-contract', luns: [folderLun] },
+      missing: { ...presentation, name: 'local-missing', luns: [{ ...folderLun, path: path.join(dir, 'no-such-folder') }] },
+      isAttached: async (a) => {
+        const seen = await Promise.all(a.volumes.map((v) => fs.readFile(path.join(v.mountPath, 'VMs', 'a.txt'), 'utf8').catch(() => undefined)));
+        return seen.every((s) => s === 'snapshot data');
       },
     };
   });
