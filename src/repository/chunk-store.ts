@@ -38,6 +38,12 @@ const FSYNC_PARALLEL = 32;
  * page of the file system, other programs' too, which only pays when there are many of ours.
  */
 const SYNCFS_MIN_PATHS = 32;
+/**
+ * Bytes of new chunks after which a background syncfs starts writing them back while the copy
+ * goes on, so the flush at commit has only the rest to write. A hint only: it clears nothing
+ * pending, and {@link ChunkStore.flush} still syncs everything itself.
+ */
+const WRITEBACK_EVERY = 16 * 1024 * 1024;
 
 /**
  * The content-addressed chunk store: `chunks/<ab>/<cd>/<sha256>`, one file per distinct chunk,
@@ -64,6 +70,9 @@ export class ChunkStore {
   private flushing: Promise<void> = Promise.resolve();
   private readonly token = randomBytes(6).toString('hex');
   private seq = 0;
+  /** bytes written since the last background write-back started */
+  private unsynced = 0;
+  private writingBack = false;
 
   constructor(
     /** the `chunks` folder */
@@ -99,6 +108,8 @@ export class ChunkStore {
         this.dirtyDirs.add(dir);
         // the sync helper forks cheaply now, long before the flush that needs it
         this.fsSync.prepare();
+        this.unsynced += data.byteLength;
+        if (this.unsynced >= WRITEBACK_EVERY) this.startWriteback();
       } catch (e) {
         if (!isErrno(e, 'EEXIST')) throw toStoreError(e, 'write', file);
       } finally {
@@ -173,6 +184,19 @@ export class ChunkStore {
     const next = this.flushing.then(run, run);
     this.flushing = next.catch(() => undefined);
     return next;
+  }
+
+  /**
+   * Starts a syncfs of the store's file system in the background (one at a time), so the disk
+   * writes the new chunks back while more are read. Durability does not rest on it: it leaves
+   * every chunk pending, and its result is ignored (a failure makes `available` false, so the
+   * next flush fsyncs file by file).
+   */
+  private startWriteback(): void {
+    if (this.writingBack || !this.fsSync.available) return;
+    this.writingBack = true;
+    this.unsynced = 0;
+    void this.fsSync.sync(this.root).finally(() => (this.writingBack = false));
   }
 
   /** Ends the file-system sync helper, if one runs; a later flush starts it again. */
