@@ -6,7 +6,9 @@ import { packageRoot } from '../../src/hyperv/script-loader.js';
 
 describe('examples/hyperv.yaml', () => {
   it('is a valid job configuration whose hypervisor section the WMI schema accepts, apart from the placeholders', async () => {
+    process.env.HVSNAP_ARRAY_TOKEN = 'token-from-the-environment'; // the example reads its array token from there
     const cfg = await loadJobConfig(path.join(packageRoot(), 'examples', 'hyperv.yaml'));
+    expect(cfg.provider.config.apiToken).toBe('token-from-the-environment');
     expect(cfg.hypervisor.kind).toBe('wmi');
     // the fingerprints are placeholders of the right shape, so the file parses as it is
     const wmi = parseWmiHypervisorConfig(cfg.hypervisor);
