@@ -1,10 +1,9 @@
-import { open } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
 import { PARENT_LOCATOR_TYPE_VHDX } from './constants.js';
-import { planLayout, writeSkeleton } from './layout.js';
+import { writeNewVhdx } from './create-vhdx.js';
+import { planLayout } from './layout.js';
 import { openVhdx } from './open-vhdx.js';
 import type { ParentResolver } from './parent.js';
-import { VhdxFile } from './vhdx-file.js';
 
 /** Options of {@link createDifferencingVhdx}. Sizes in bytes. */
 export interface CreateDifferencingVhdxOptions {
@@ -51,12 +50,5 @@ export async function createDifferencingVhdx(path: string, opts: CreateDifferenc
     { virtualSize: identity.virtualSize, blockSize: opts.blockSize ?? identity.blockSize, logicalSectorSize: identity.lss, physicalSectorSize: identity.pss, virtualDiskId: opts.virtualDiskId ?? identity.id },
     { locatorType: PARENT_LOCATOR_TYPE_VHDX, entries },
   );
-  await (await open(path, 'w')).close();
-  const file = await VhdxFile.open(path, true, { fileBytesRead: 0 });
-  try {
-    await writeSkeleton(file, layout);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
+  await writeNewVhdx(path, layout);
 }

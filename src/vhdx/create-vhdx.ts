@@ -8,7 +8,11 @@ import { open } from 'node:fs/promises';
  * every block allocated but is sparse on the host file system. The file is fsynced before returning.
  */
 export async function createVhdx(path: string, opts: CreateVhdxOptions): Promise<void> {
-  const layout = planLayout(opts);
+  await writeNewVhdx(path, planLayout(opts));
+}
+
+/** Replaces any file at `path` with the skeleton of a planned layout (headers, regions, metadata, BAT) and fsyncs it. */
+export async function writeNewVhdx(path: string, layout: ReturnType<typeof planLayout>): Promise<void> {
   await (await open(path, 'w')).close();
   const file = await VhdxFile.open(path, true, { fileBytesRead: 0 });
   try {

@@ -51,3 +51,25 @@ export function sectorBitmapIndex(g: Geometry, c: number): number {
 export function batRegionLength(g: Geometry): number {
   return Math.ceil((g.writerEntries * 8) / MiB) * MiB;
 }
+
+/** One piece of a virtual write that stays inside one payload block. */
+export interface BlockPiece {
+  /** payload block index */
+  block: number;
+  /** bytes from the start of that block */
+  inBlock: number;
+  /** the bytes of `data` that land in it */
+  piece: Uint8Array;
+}
+
+/** Splits bytes written at virtual `offset` at payload-block boundaries, in order. */
+export function* splitByBlock(g: Geometry, offset: number, data: Uint8Array): Generator<BlockPiece> {
+  for (let at = 0; at < data.length; ) {
+    const pos = offset + at;
+    const block = Math.floor(pos / g.blockSize);
+    const inBlock = pos - block * g.blockSize;
+    const n = Math.min(g.blockSize - inBlock, data.length - at);
+    yield { block, inBlock, piece: data.subarray(at, at + n) };
+    at += n;
+  }
+}

@@ -1,7 +1,7 @@
 import { HEADER_OFFSETS, MiB, PayloadState, SECTOR_BITMAP_BLOCK_SIZE, SbState } from './constants.js';
 import { newGuid, ZERO_GUID } from './guid.js';
 import { encodeHeader, type VhdxHeader } from './headers.js';
-import { payloadIndex, sectorBitmapIndex } from './geometry.js';
+import { payloadIndex, sectorBitmapIndex, splitByBlock } from './geometry.js';
 import type { ParsedVhdx } from './parse-vhdx.js';
 import type { VhdxReader } from './vhdx-reader.js';
 
@@ -56,13 +56,7 @@ export class ImageWriter {
       this.headerUpdated = true;
     }
     const { bat, geometry: g, file } = this.parsed;
-    let at = 0;
-    while (at < data.length) {
-      const pos = offset + at;
-      const b = Math.floor(pos / g.blockSize);
-      const inBlock = pos - b * g.blockSize;
-      const n = Math.min(g.blockSize - inBlock, data.length - at);
-      const piece = data.subarray(at, at + n);
+    for (const { block: b, inBlock, piece } of splitByBlock(g, offset, data)) {
       const e = await bat.payload(b);
       if (e.state === PayloadState.FULLY_PRESENT) {
         await file.write(piece, e.fileOffset + inBlock);
@@ -74,7 +68,6 @@ export class ImageWriter {
         await file.write(piece, off + inBlock);
         await bat.setEntry(payloadIndex(g, b), PayloadState.FULLY_PRESENT, off);
       }
-      at += n;
     }
   }
 

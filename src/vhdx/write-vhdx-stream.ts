@@ -2,7 +2,7 @@ import { open } from 'node:fs/promises';
 import { HvsnapError } from '../core/errors.js';
 import { encodeBatEntry } from './bat.js';
 import { PayloadState } from './constants.js';
-import { payloadIndex } from './geometry.js';
+import { payloadIndex, splitByBlock } from './geometry.js';
 import { planLayout, writeSkeleton } from './layout.js';
 import type { WriteVhdxStreamOptions } from './types.js';
 import { VhdxFile } from './vhdx-file.js';
@@ -33,19 +33,12 @@ export async function writeVhdxStream(path: string, opts: WriteVhdxStreamOptions
         });
       }
       cursor = offset + data.length;
-      let at = 0;
-      while (at < data.length) {
-        const pos = offset + at;
-        const b = Math.floor(pos / g.blockSize);
-        const inBlock = pos - b * g.blockSize;
-        const n = Math.min(g.blockSize - inBlock, data.length - at);
-        const piece = data.subarray(at, at + n);
+      for (const { block: b, inBlock, piece } of splitByBlock(g, offset, data)) {
         if (!blockAt[b] && !isZero(piece)) {
           blockAt[b] = next;
           next += g.blockSize;
         }
         if (blockAt[b]) await file.write(piece, blockAt[b] + inBlock);
-        at += n;
       }
     }
     if (!fixed) {

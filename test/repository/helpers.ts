@@ -1,3 +1,4 @@
+import { HvsnapError, isHvsnapError } from '../../src/core/errors.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -121,4 +122,14 @@ export async function backup(
   const idx = await w.writeIndex(DISK_ID, index);
   const manifest = await w.commit(manifestFor(vm, [{ diskId: DISK_ID, virtualSize: data.length, indexSha256: idx.sha256 }], extra));
   return { manifest, index };
+}
+
+/** The HvsnapError a promise rejects with; anything else (or success) fails the test. */
+export async function failure(p: Promise<unknown>): Promise<HvsnapError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  if (!isHvsnapError(e)) throw new Error(`expected an HvsnapError, got ${String(e)}`);
+  return e;
 }

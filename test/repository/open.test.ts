@@ -1,18 +1,9 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isHvsnapError, type HvsnapError } from '../../src/core/errors.js';
 import { DEFAULT_CHUNK_SIZE, openRepository, REPOSITORY_FILE } from '../../src/repository/index.js';
-import { CHUNK, tempDir } from './helpers.js';
+import { CHUNK, tempDir, failure } from './helpers.js';
 
-async function failure(p: Promise<unknown>): Promise<HvsnapError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  if (!isHvsnapError(e)) throw new Error(`expected an HvsnapError, got ${String(e)}`);
-  return e;
-}
 
 describe('openRepository', () => {
   it('creates a repository with 1 MiB chunks by default and opens it again', async () => {

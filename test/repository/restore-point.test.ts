@@ -4,18 +4,10 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { isHvsnapError, type HvsnapError } from '../../src/core/errors.js';
 import { decodeIndex, encodeIndex } from '../../src/repository/index.js';
-import { backup, CHUNK, diskData, DISK_ID, manifestFor, newRepo, putDisk, readDisk, reopen } from './helpers.js';
+import { backup, CHUNK, diskData, DISK_ID, manifestFor, newRepo, putDisk, readDisk, reopen, failure } from './helpers.js';
 
 const vm = { id: '5B3C9A1E-7F2D-4E6A-8C1B-0D9E8F7A6B5C', name: 'sql-01' };
 
-async function failure(p: Promise<unknown>): Promise<HvsnapError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  if (!isHvsnapError(e)) throw new Error(`expected an HvsnapError, got ${String(e)}`);
-  return e;
-}
 
 describe('restore points', () => {
   it('round-trips a disk, its index and configuration files', async () => {
