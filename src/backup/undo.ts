@@ -23,7 +23,7 @@ export interface UndoTargets {
   abortRestorePoint(id: string): Promise<void>;
 }
 
-/** Carries out one undo. Cleanup gets a fresh signal: it must not inherit a cancelled one. */
+/** Carries out one undo. Callers pass no job signal: a cancelled job must still clean up; `signal` is the cleanup's own. */
 export async function runUndo(record: UndoRecord, targets: UndoTargets, signal?: AbortSignal): Promise<void> {
   const opts = { signal };
   switch (record.kind) {
