@@ -1,5 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { CHECKPOINT_TAG, checkpointName, jobIdOfCheckpoint, journalDir } from '../core/names.js';
+import { CHECKPOINT_TAG, checkpointName, jobIdOfCheckpoint, journalDir, newJobId } from '../core/names.js';
+
+export { newJobId } from '../core/names.js';
 import { errorSummary, HvsnapError, throwIfAborted } from '../core/errors.js';
 import { backupSet } from './backup-set.js';
 import { Journal, readOpenJournals } from './journal.js';
@@ -14,12 +15,6 @@ import { describeUndo, type UndoRecord, type UndoTargets } from './undo.js';
 
 /** The tag every checkpoint and reference point of hvsnap carries, followed by the job id (see core/names.ts). */
 export const HVSNAP_TAG = CHECKPOINT_TAG;
-
-/** A job id that sorts by time and is safe in every array's object names. */
-export function newJobId(now = new Date()): string {
-  const t = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '').replace('T', '-');
-  return `${t}-${randomBytes(2).toString('hex')}`;
-}
 
 /**
  * The offload backup (DESIGN.md, steps 1–8) of the selected VMs: planned into volume sets, one

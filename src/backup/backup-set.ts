@@ -38,6 +38,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
   const state: SetRun = {
     ...ctx,
     set,
+    volumeRoots: set.volumes,
     report,
     vms: set.vms.map((vm) => ({ vm, started: Date.now(), changes: {}, failed: false, disks: [], report: emptyVmReport(vm, set.index) })),
     log: ctx.env.logger.child({ set: set.index }),

@@ -1,3 +1,4 @@
+import type { PresentTarget } from './present.js';
 import type { SetStep } from './step.js';
 
 /**
@@ -5,11 +6,11 @@ import type { SetStep } from './step.js';
  * host paths of the set's volumes. Journaled before: a failed attach may have left devices, and
  * detaching what is not attached succeeds.
  */
-export const attachStep: SetStep = {
+export const attachStep: SetStep<PresentTarget> = {
   name: 'attach',
   scope: 'set',
   undo: { journaled: 'before', record: (set) => ({ kind: 'detach', presentationName: set.names.presentation }) },
   async run(set) {
-    set.mount = await set.env.proxy.attach({ presentation: set.presentation!, volumes: set.set.volumes }, { signal: set.signal });
+    set.mount = await set.env.proxy.attach({ presentation: set.presentation!, volumes: set.volumeRoots }, { signal: set.signal });
   },
 };

@@ -71,6 +71,8 @@ export interface SetRun {
   readonly saga: Saga;
   readonly log: Logger;
   readonly signal?: AbortSignal;
+  /** the set's volumes with their host path roots (what the mount resolves) */
+  readonly volumeRoots: VolumeSet['volumes'];
   /** the names this set gives to what it creates (core/names.ts) */
   readonly names: { checkpoint: string; snapshot: string; presentation: string };
   /** open restore point writers by id, so that an undo can abort them */
