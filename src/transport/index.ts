@@ -1,6 +1,8 @@
 export type { Shell, ShellRunArgs, ShellCallOptions } from './shell.js';
 export { FakeShell, type FakeHandler, type FakeShellCall } from './fake-shell.js';
-export { SshShell, type SshShellOptions } from './ssh-shell.js';
+export { SshShell, type SshShellOptions, type SftpSession } from './ssh-shell.js';
+export { RemoteScripts, type SftpLike } from './remote-scripts.js';
+export { bundleText, bundleHash, fileCommandLine, type ArgumentFile } from './file-delivery.js';
 export { LocalShell, type LocalShellOptions, type PowerShellSession } from './local-shell.js';
 export { withLogging, withRetry, withRedaction, redactInput, type RetryOptions } from './wrappers.js';
 export { hostKeyFingerprint, sameFingerprint } from './host-key.js';
