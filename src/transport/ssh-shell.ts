@@ -6,10 +6,7 @@ import { fileCommandLine } from './file-delivery.js';
 import { parseResult, remoteCommandLine, remoteStdin } from './framing.js';
 import { hostKeyFingerprint, sameFingerprint } from './host-key.js';
 import { RemoteScripts } from './remote-scripts.js';
-import type { Shell, ShellCallOptions, ShellRunArgs } from './shell.js';
-
-/** An SFTP session on a host's SSH connection (ssh2's SFTPWrapper), shared with file delivery. */
-export type SftpSession = SFTPWrapper;
+import type { SftpSession, Shell, ShellCallOptions, ShellRunArgs } from './shell.js';
 
 /** How to reach one Windows host over SSH. Secrets here are never logged nor put in errors. */
 export interface SshShellOptions {

@@ -70,6 +70,7 @@ describe.runIf(sshdAvailable())('hvsnap doctor over SSH to a real sshd', () => {
       `    port: ${sshd.port}`,
       '    privateKeyPath: id_ed25519',
       `    executable: ${sshd.fakePwsh}`,
+      `    remoteDir: ${path.join(sshd.dir, 'scripts')}`,
       'provider: { name: lab, config: { volumesDir: volumes, stateDir: array } }',
       'proxy: { kind: local, host: { name: proxy-1 } }',
       'repository: { path: repo }',
