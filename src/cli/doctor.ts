@@ -8,6 +8,7 @@ import { createWmiNodes, parseWmiHypervisorConfig } from '../hyperv/config.js';
 import { openLab } from '../lab/index.js';
 import { openRepository } from '../repository/index.js';
 import { loadProvider } from '../../providers/index.js';
+import type { TranscriptRecorder } from '../transport/recording-shell.js';
 import type { JobConfig } from './config.js';
 
 const run = promisify(execFile);
@@ -18,7 +19,7 @@ const run = promisify(execFile);
  * authenticated, and owning the volumes the VMs' disks are on), the proxy, the repository.
  * Reads only: creates nothing on the host, the array or the repository.
  */
-export async function runDoctor(cfg: JobConfig, opts: { logger: Logger; signal?: AbortSignal; env?: Record<string, string | undefined> }): Promise<HostCheck[]> {
+export async function runDoctor(cfg: JobConfig, opts: { logger: Logger; signal?: AbortSignal; env?: Record<string, string | undefined>; record?: TranscriptRecorder }): Promise<HostCheck[]> {
   const checks: HostCheck[] = [];
   const attempt = async (name: string, fn: () => Promise<string | HostCheck[]>) => {
     try {
@@ -97,12 +98,12 @@ export async function runDoctor(cfg: JobConfig, opts: { logger: Logger; signal?:
  * rights, Hyper-V version, VM configuration versions, disk-to-volume mapping of the job's VMs).
  * `runDoctor` adds the array, proxy and repository checks.
  */
-export async function doctorHostChecks(cfg: JobConfig, opts: { logger: Logger; signal?: AbortSignal; env?: Record<string, string | undefined> }): Promise<HostCheck[]> {
+export async function doctorHostChecks(cfg: JobConfig, opts: { logger: Logger; signal?: AbortSignal; env?: Record<string, string | undefined>; record?: TranscriptRecorder }): Promise<HostCheck[]> {
   if (cfg.hypervisor.kind !== 'wmi') {
     return [{ name: 'hypervisor', ok: true, detail: `${cfg.hypervisor.kind}: a simulated host, nothing to probe` }];
   }
   const wmi = parseWmiHypervisorConfig(cfg.hypervisor, { file: cfg.file, baseDir: dirname(cfg.file) });
-  const nodes = createWmiNodes(wmi, { logger: opts.logger, env: opts.env });
+  const nodes = createWmiNodes(wmi, { logger: opts.logger, env: opts.env, record: opts.record });
   try {
     return await checkHyperVHost({ nodes, vmNames: cfg.vms }, { signal: opts.signal, logger: opts.logger });
   } finally {

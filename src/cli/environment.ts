@@ -13,16 +13,16 @@ import type { Proxy } from '../../proxy/proxy.js';
 import { configError, type JobConfig } from './config.js';
 import { createLinuxProxy, linuxProxyConfigSchema } from '../../proxy/linux/index.js';
 import { createWindowsProxy, windowsProxyConfigSchema } from '../../proxy/windows/index.js';
-import { createShell, type TransportConfig } from '../transport/index.js';
+import { createShell, type TranscriptRecorder, type TransportConfig } from '../transport/index.js';
 
 /**
  * The composition root: builds the seams a job configuration names. Nothing here decides
  * anything about a backup; it only creates, and closes, what the library needs.
  */
-export async function openEnvironment(config: JobConfig, logger: Logger): Promise<BackupEnvironment & { close(): Promise<void> }> {
+export async function openEnvironment(config: JobConfig, logger: Logger, opts: { record?: TranscriptRecorder } = {}): Promise<BackupEnvironment & { close(): Promise<void> }> {
   const closers: Array<() => Promise<void>> = [];
   try {
-    const hypervisor = await createHypervisor(config, logger);
+    const hypervisor = await createHypervisor(config, logger, opts.record);
     closers.push(async () => hypervisor.close?.());
     const provider = await loadProvider({ provider: config.provider.name, config: config.provider.config, logger, configFile: config.file });
     closers.push(async () => provider.close?.());
@@ -46,7 +46,7 @@ export async function openEnvironment(config: JobConfig, logger: Logger): Promis
   }
 }
 
-async function createHypervisor(config: JobConfig, logger: Logger): Promise<Hypervisor> {
+async function createHypervisor(config: JobConfig, logger: Logger, record?: TranscriptRecorder): Promise<Hypervisor> {
   const h = config.hypervisor;
   if (h.kind === 'lab') {
     if (h.init && !existsSync(join(h.dir, 'lab.json'))) {
@@ -55,7 +55,7 @@ async function createHypervisor(config: JobConfig, logger: Logger): Promise<Hype
     }
     return openLab(h.dir, { logger });
   }
-  if (h.kind === 'wmi') return createWmiHypervisor(h as unknown as Parameters<typeof createWmiHypervisor>[0], { logger, file: config.file, baseDir: dirname(config.file) });
+  if (h.kind === 'wmi') return createWmiHypervisor(h as unknown as Parameters<typeof createWmiHypervisor>[0], { logger, file: config.file, baseDir: dirname(config.file), record });
   throw new HvsnapError('config_invalid', `${config.file}: hypervisor.kind "${(h as { kind: string }).kind}" is not available in this build`, { context: { file: config.file, field: 'hypervisor.kind' } });
 }
 

@@ -8,3 +8,7 @@ export { withLogging, withRetry, withRedaction, redactInput, passThrough, type R
 export { hostKeyFingerprint, sameFingerprint } from './host-key.js';
 export { ScriptError, type ScriptFailure, RUNNER_PS1, SSH_BOOTSTRAP_PS1 } from './framing.js';
 export { createShell, transportConfigSchema, sshTransportSchema, localTransportSchema, type TransportConfig, type ShellTarget } from './config.js';
+export { withRecording, openRecorder, type TranscriptRecorder } from './recording-shell.js';
+export { TranscriptReplay, ReplayMismatch } from './replay-shell.js';
+export { Anonymizer } from './anonymizer.js';
+export { readTranscript, scriptVersion, TranscriptWriter, type Transcript, type TranscriptEntry, type TranscriptHeader } from './transcript.js';

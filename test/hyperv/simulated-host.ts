@@ -41,6 +41,10 @@ export class SimulatedHost {
   quirks = { singleObjects: false, renameIgnored: false, missingRct: false };
   /** the node does not answer (paused, drained, unreachable): every script fails to start */
   down = false;
+  /** management classes whose query fails on this host (probe-host.ps1) */
+  readonly missingClasses = new Set<string>();
+  /** the cluster this node is in, as MSCluster_Cluster / MSCluster_Node report it */
+  cluster: { name: string; nodes: Array<{ Name: string; State: number }> } | undefined;
   /** bytes one GetVirtualDiskChanges call processes */
   pageBytes = 3 << 20;
   /** planned VMs import-vm.ps1 destroyed after a refusal */
@@ -69,8 +73,11 @@ export class SimulatedHost {
     on('import-vm.ps1', (i) => this.importVm(i));
     on('probe-host.ps1', () => ({
       ComputerName: this.computerName, PowerShell: '5.1.20348.2849', UserName: 'CORP\\svc-hvsnap', IsAdministrator: true, IsHyperVAdministrator: false,
-      Os: 'Microsoft Windows Server 2022 Datacenter', OsBuild: '20348', VmmsStatus: 'Running', HyperVModule: true, Namespace: 'ok', Cluster: null,
+      Os: 'Microsoft Windows Server 2022 Datacenter', OsBuild: '20348', VmmsStatus: 'Running', HyperVModule: true, Namespace: 'ok',
       Vms: this.vms.map((v) => ({ Name: v.id, ElementName: v.name, Version: v.version })),
+      Services: Object.fromEntries(['Msvm_VirtualSystemManagementService', 'Msvm_VirtualSystemSnapshotService', 'Msvm_VirtualSystemReferencePointService', 'Msvm_ImageManagementService'].map((c) => [c, this.missingClasses.has(c) ? 'Invalid class' : '1'])),
+      Cluster: this.cluster?.name ?? null,
+      ClusterNodes: this.cluster?.nodes ?? [],
     }));
   }
 

@@ -179,7 +179,9 @@ function answer(payload, input) {
   if (payload.name === 'probe-host.ps1') {
     frame({ ok: true, value: { ComputerName: 'HV01', PowerShell: '5.1.20348.2849', UserName: 'CORP\\\\svc-hvsnap', IsAdministrator: true, IsHyperVAdministrator: false,
       Os: 'Microsoft Windows Server 2019 Datacenter', OsBuild: '17763', VmmsStatus: 'Running', HyperVModule: true, Namespace: 'ok', Cluster: 'CLU01',
-      Vms: [{ Name: '0F3C9D2E-1111-4222-8333-944455556666', ElementName: 'legacy01', Version: '7.0' }] } });
+      Vms: [{ Name: '0F3C9D2E-1111-4222-8333-944455556666', ElementName: 'legacy01', Version: '7.0' }],
+      Services: { Msvm_VirtualSystemManagementService: '1', Msvm_VirtualSystemSnapshotService: '1', Msvm_VirtualSystemReferencePointService: '1', Msvm_ImageManagementService: '1' },
+      ClusterNodes: [{ Name: 'HV01', State: 0 }] } });
     return;
   }
   switch (payload.script) {

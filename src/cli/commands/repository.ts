@@ -3,6 +3,7 @@ import { HvsnapError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { openRepository, type Repository } from '../../repository/index.js';
 import { restoreVm } from '../../restore/restore-vm.js';
+import { recorderFor, withRecordOptions } from '../record.js';
 import { pruneRestorePoints } from '../../backup/prune.js';
 import { loadProvider } from '../../../providers/index.js';
 import { loadJobConfig } from '../config.js';
@@ -58,7 +59,7 @@ export const verifyCommand: CommandModule = (kit) =>
     );
 
 export const restoreCommand: CommandModule = (kit) =>
-  new Command('restore')
+  withRecordOptions(new Command('restore'))
     .description('rebuild the disks of a restore point as VHDX files, verify them, optionally import the VM')
     .requiredOption('-c, --config <file>', 'job configuration (YAML)')
     .requiredOption('--restore-point <id>', 'restore point id (see "hvsnap list")')
@@ -68,9 +69,9 @@ export const restoreCommand: CommandModule = (kit) =>
     .option('--new-id', 'import with a new VM id (beside the original)', false)
     .option('--name <name>', 'name of the imported VM')
     .action(
-      kit.action<{ config: string; restorePoint: string; to: string; import: boolean; hostDir?: string; newId: boolean; name?: string }>(async ({ opts, logger, signal }) => {
+      kit.action<{ config: string; restorePoint: string; to: string; import: boolean; hostDir?: string; newId: boolean; name?: string; record?: string; anonymize?: boolean }>(async ({ opts, logger, signal }) => {
         if (opts.import && !opts.hostDir) throw new HvsnapError('input_invalid', '--import needs --host-dir (how the host sees the --to folder)', { context: { field: '--host-dir' } });
-        const env = await openEnvironment(await loadJobConfig(opts.config), logger);
+        const env = await openEnvironment(await loadJobConfig(opts.config), logger, { record: recorderFor('restore', opts) });
         try {
           const r = await restoreVm({
             repository: env.repository,
