@@ -34,7 +34,8 @@ export const wmiHypervisorConfigSchema = z
       })
       .strict()
       .default({ ignoreNonSnapshottableDisks: false, guestBackupType: 'copy' }),
-    export: z.object({ copyRuntimeInformation: z.boolean().default(false) }).strict().default({ copyRuntimeInformation: false }),
+    /** CopyVmRuntimeInformation: the .vmgs (vTPM keys, UEFI variables) and .vmrs; see WmiHypervisorOptions for why it is on */
+    export: z.object({ copyRuntimeInformation: z.boolean().default(true) }).strict().default({ copyRuntimeInformation: true }),
     /** ms a script waits for one WMI job before handing it back */
     jobWaitMs: z.number().int().positive().default(120_000),
     /** ms a script may run in all */

@@ -49,6 +49,8 @@ export class SimulatedHost {
   pageBytes = 3 << 20;
   /** planned VMs import-vm.ps1 destroyed after a refusal */
   destroyedPlanned = 0;
+  /** drive slots the planned VM of the next imports lacks, from the end */
+  plannedSlotsDropped = 0;
   private readonly jobs = new Map<string, { polls: number; final: WmiJob; affected: string[]; method: string }>();
 
   constructor(readonly computerName = 'HV01') {
@@ -345,6 +347,13 @@ export class SimulatedHost {
     const vmcx = i.files.find((f: any) => f.name.endsWith('.vmcx'));
     if (!vmcx) throw this.stop('input_invalid', 'the configuration holds no .vmcx file', { field: 'config' }, 'import-vm.ps1');
     const def = JSON.parse(Buffer.from(vmcx.dataBase64, 'base64').toString('utf8'));
+    // the lab's stand-in vmcx (src/lab/vm-config.ts) names disks by id: their slot is the id without the VM
+    if (def.format === 'hvsnap-lab-vmcx/1') {
+      def.version = def.configVersion;
+      def.disks = def.disks.map((d: any) => ({ slot: String(d.id).replace(/^Microsoft:[0-9A-Fa-f-]{36}/, ''), size: d.sizeBytes, virtualDiskId: d.virtualDiskId }));
+    }
+    // a planned VM Hyper-V built with fewer drives than the export had (plannedSlotsDropped)
+    def.disks = def.disks.slice(0, Math.max(0, def.disks.length - this.plannedSlotsDropped));
     const c = this.call('ImportSystemDefinition', []);
     if (!c.effect || c.late) return { Result: c.result };
     if (!i.newId && this.vms.some((v) => v.id === def.id)) return { Result: { Method: 'ImportSystemDefinition', ReturnValue: 32773, Job: null, Affected: [] } };

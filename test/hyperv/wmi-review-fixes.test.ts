@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isHvsnapError } from '../../src/core/errors.js';
 import { captureLogger } from '../../src/core/logger.js';
+import { createWmiHypervisor } from '../../src/hyperv/config.js';
 import { scriptsDir } from '../../src/hyperv/script-loader.js';
 import { WmiHypervisor } from '../../src/hyperv/wmi-hypervisor.js';
 import { SimulatedHost } from './simulated-host.js';
@@ -167,6 +168,13 @@ describe('export and import keep the guest state and never attach a production d
     const files = (await hv.exportConfiguration({ checkpoint: cp })).map((f) => f.name);
     expect(files.some((f) => f.endsWith('.vmgs'))).toBe(true);
     expect(files.some((f) => f.toLowerCase().endsWith('.vmrs'))).toBe(true);
+    expect(host.shell.callsTo('export-config.ps1')[0].input).toMatchObject({ copyRuntimeInformation: true });
+  });
+
+  it('a hypervisor built from a config without an export section exports the guest state too', async () => {
+    const { host, vmId } = single();
+    const hv = createWmiHypervisor({ kind: 'wmi', nodes: [{ name: 'HV01', address: 'hv01' }], transport: { kind: 'local' } }, { shellFor: () => host.shell });
+    await hv.exportConfiguration({ checkpoint: await hv.createCheckpoint({ vmId, name: 'hvsnap:cfg', consistency: 'crash' }) });
     expect(host.shell.callsTo('export-config.ps1')[0].input).toMatchObject({ copyRuntimeInformation: true });
   });
 
