@@ -132,17 +132,24 @@ export class WmiHypervisor implements Hypervisor {
 
   async resolveVolume(args: { path: string }, opts: CallOptions = {}): Promise<VolumeLocation> {
     let last: unknown;
-    // a CSV is seen from every node; a local volume only from its own: try each node in turn
+    let down: HvsnapError | undefined;
+    // a CSV is seen from every node; a local volume only from its own: try each node in turn. A node
+    // that does not answer is passed over (another may see the volume); if none could, its error is given.
     for (const node of this.nodes) {
       try {
         const answer = await this.run<WmiVolumeAnswer>(node, 'resolve-volume.ps1', { path: args.path }, opts);
         return toVolumeLocation(answer, args.path, node.name);
       } catch (e) {
+        if (isHvsnapError(e) && e.code === 'transport_failed' && this.nodes.length > 1) {
+          this.logger.error({ host: node.name, path: args.path, err: e.message }, 'a cluster node did not answer; trying the others');
+          down ??= e;
+          continue;
+        }
         if (!(isHvsnapError(e) && e.code === 'not_found')) throw e;
         last = e;
       }
     }
-    throw last;
+    throw down ?? last;
   }
 
   async createCheckpoint(args: { vmId: string; name: string; consistency: ConsistencyLevel }, opts: CallOptions = {}): Promise<Checkpoint> {

@@ -17,7 +17,9 @@ import { RUNNER_PS1, TIMEOUT_MARKER } from './framing.js';
  * watchdog exits with 125 when the file is gone (timeout, abort: the client removes it) or when its
  * write time has not changed for `staleMs` of the host's own clock (a killed client), so clock skew
  * between client and host does not matter. It exits with 124 after writing the timeout marker when
- * the deadline passes, and removes the argument file whenever it exits.
+ * the deadline passes, and removes the argument file whenever it exits. UNCONFIRMED on a real host:
+ * that Win32-OpenSSH's sftp-server applies SETSTAT times (if it ignores them, a run longer than
+ * `staleMs` is stopped: the first real transcript will show it; `delivery: stdin` is the fallback).
  */
 
 /** What the argument file holds: the input as JSON text, the deadline and the lease, in ms. */

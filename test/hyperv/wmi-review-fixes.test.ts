@@ -82,7 +82,11 @@ describe('a cluster with live migration and nodes that do not answer', () => {
     expect(e).toMatchObject({ code: 'transport_failed', retryable: true });
     expect(e!.message).toMatch(/HV02 did not answer/);
     expect(logger.lines.filter((l) => l.level === 'error' && l.obj.host === 'HV02').length).toBeGreaterThanOrEqual(3);
+    // a CSV path resolves through a node that answers
+    b.down = false;
     a.down = true;
+    expect((await hv.resolveVolume({ path: 'C:\\ClusterStorage\\Volume1\\x\\a.vhdx' })).identity.kind).toBe('naa');
+    b.down = true;
     expect(await err(hv.listLeftovers({ tagPrefix: 'hvsnap:' }))).toMatchObject({ code: 'transport_failed' });
   });
 });
