@@ -283,13 +283,15 @@ export class WmiHypervisor implements Hypervisor {
     await this.deleteOn(args.vmId, 'delete-reference-point.ps1', { vmId: args.vmId, referencePointId: args.referencePointId, waitMs: this.o.jobWaitMs }, opts);
   }
 
-  async listLeftovers(args: { tagPrefix: string }, opts: CallOptions = {}): Promise<{ checkpoints: Checkpoint[]; referencePoints: ReferencePoint[] }> {
+  async listLeftovers(args: { tagPrefix: string }, opts: CallOptions = {}): Promise<{ checkpoints: Checkpoint[]; referencePoints: ReferencePoint[]; unanswered: Array<{ host: string; error: HvsnapError }> }> {
     type Answer = { Checkpoints: Array<{ VmName: string; Snapshot: WmiSnapshot }> | { VmName: string; Snapshot: WmiSnapshot } | null; ReferencePoints: WmiReferencePoint[] | WmiReferencePoint | null };
-    const answers = await this.onEachNode('list-leftovers.ps1', (n) => this.run<Answer>(n, 'list-leftovers.ps1', { tagPrefix: args.tagPrefix }, opts));
+    const failed: NodeFailure[] = [];
+    const answers = await this.onEachNode('list-leftovers.ps1', (n) => this.run<Answer>(n, 'list-leftovers.ps1', { tagPrefix: args.tagPrefix }, opts), failed);
     return {
       // consistency is not recorded on a snapshot: report the weaker level
       checkpoints: answers.flatMap((a) => asArray(a.Checkpoints)).map((c) => toCheckpoint(c.Snapshot, { id: c.Snapshot.VirtualSystemIdentifier, name: c.VmName }, [], 'crash')),
       referencePoints: answers.flatMap((a) => asArray(a.ReferencePoints)).map((rp) => toReferencePoint(rp, [], { logger: silentLogger })),
+      unanswered: failed.map((f) => ({ host: f.node, error: f.error })),
     };
   }
 

@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
+import { cleanupLeftovers } from '../../src/backup/cleanup.js';
 import { WmiHypervisor } from '../../src/hyperv/wmi-hypervisor.js';
 import { restoreVm } from '../../src/restore/restore-vm.js';
 import { SimulatedHost } from '../hyperv/simulated-host.js';
@@ -41,5 +42,22 @@ describe('restore --import --new-id onto a Hyper-V host whose planned VM lacks a
     expect(JSON.stringify(await env.hypervisor.listVms({}))).toBe(labBefore);
     // and nothing half-restored stays
     expect(await readdir(targetDir).catch(() => [])).toEqual([]);
+  });
+});
+
+describe('hvsnap cleanup with a cluster node that does not answer', () => {
+  it('removes the leftovers of the nodes that answer and reports the silent node as a failure', async () => {
+    env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 4 << 20, dataBytes: 0 });
+    const a = new SimulatedHost('HV01').addVolume({ root: 'C:\\ClusterStorage\\Volume1' });
+    const b = new SimulatedHost('HV02').addVolume({ root: 'C:\\ClusterStorage\\Volume1' });
+    const web = a.addVm('web01');
+    b.addVm('sql01');
+    const hv = new WmiHypervisor({ nodes: [{ name: 'HV01', shell: a.shell }, { name: 'HV02', shell: b.shell }] });
+    await hv.createCheckpoint({ vmId: web.id, name: 'hvsnap:dead-job', consistency: 'crash' });
+    b.down = true;
+    const report = await cleanupLeftovers({ ...env, hypervisor: hv });
+    expect(a.snapshots).toEqual([]);
+    expect(report.checkpoints).toEqual(['web01: hvsnap:dead-job']);
+    expect(report.failures.map((f) => [f.what, f.error.code])).toEqual([['leftover checkpoints on HV02', 'transport_failed']]);
   });
 });
