@@ -33,7 +33,8 @@ export function sshdAvailable(): boolean {
   return existsSync('/usr/sbin/sshd') && typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
-export async function startSshd(): Promise<Sshd> {
+/** `pwshDelayMs`: the fake PowerShell waits this long before it reads anything (a slow, loaded host). */
+export async function startSshd(opts: { pwshDelayMs?: number } = {}): Promise<Sshd> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hvsnap-sshd-'));
   const recordFile = path.join(dir, 'records.jsonl');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'host_key')]);
@@ -51,7 +52,7 @@ export async function startSshd(): Promise<Sshd> {
   const port = await freePort();
   mkdirSync('/run/sshd', { recursive: true });
   const fakePwsh = path.join(dir, 'fake-pwsh');
-  writeFileSync(fakePwsh, fakePwshSource(recordFile), { mode: 0o755 });
+  writeFileSync(fakePwsh, fakePwshSource(recordFile, opts.pwshDelayMs ?? 0), { mode: 0o755 });
   writeFileSync(
     path.join(dir, 'sshd_config'),
     [
@@ -119,10 +120,12 @@ async function waitForPort(port: number, log: () => string): Promise<void> {
   throw new Error(`sshd did not listen on ${port}: ${log()}`);
 }
 
-function fakePwshSource(recordFile: string): string {
+function fakePwshSource(recordFile: string, delayMs: number): string {
   return `#!${process.execPath}
 const fs = require('fs');
 const args = process.argv.slice(2);
+// a PowerShell slow to start (a loaded host), for reproducing start-up races
+Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${delayMs});
 const record = (r) => fs.appendFileSync(${JSON.stringify(recordFile)}, JSON.stringify(r) + '\\n');
 let argsPath;
 const finish = (code) => {
