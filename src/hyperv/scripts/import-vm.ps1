@@ -52,9 +52,15 @@ try {
     $hit = @($restored | Where-Object { (([string]$_.Name) -ireplace $source, '*') -eq $slot })
     if ($hit.Count -eq 1) { $pairs += , @($sasd, [string]$hit[0].Value) } else { $emptySlots += [string]$sasd.InstanceID }
   }
-  $homeless = @($restored | Where-Object { $n = ([string]$_.Name) -ireplace $source, '*'; -not @($sasds | Where-Object { (([string]$_.InstanceID) -ireplace [regex]::Escape([string]$planned.Name), '*') -eq $n }).Count } | ForEach-Object { [string]$_.Name })
+  $plannedSlots = @($sasds | ForEach-Object { ([string]$_.InstanceID) -ireplace [regex]::Escape([string]$planned.Name), '*' })
+  $homeless = @()
+  foreach ($p in $restored) {
+    if ($plannedSlots -notcontains (([string]$p.Name) -ireplace $source, '*')) { $homeless += [string]$p.Name }
+  }
   if ($emptySlots.Count -or $homeless.Count) {
-    Stop-Hvsnap 'input_invalid' ("the planned VM's disk slots do not match the restored disks (slots without a disk: " + ((@($emptySlots) -join ', '), 'none' -ne '')[0] + '; disks without a slot: ' + ((@($homeless) -join ', '), 'none' -ne '')[0] + ')') @{ field = 'diskPaths' }
+    $slotsText = if ($emptySlots.Count) { $emptySlots -join ', ' } else { 'none' }
+    $disksText = if ($homeless.Count) { $homeless -join ', ' } else { 'none' }
+    Stop-Hvsnap 'input_invalid' "the planned VM's disk slots do not match the restored disks (slots without a disk: $slotsText; disks without a slot: $disksText)" @{ field = 'diskPaths' }
   }
   foreach ($pair in $pairs) {
     $sasd = $pair[0]
