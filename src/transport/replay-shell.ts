@@ -25,7 +25,14 @@ export class TranscriptReplay {
   /** every call made, in order, by target */
   readonly calls: Array<{ target: string; script: string; input: unknown }> = [];
 
-  constructor(readonly transcript: Transcript) {
+  /**
+   * `ignoreKeys`: input members left out of the comparison, at any depth — tuning that a recording
+   * host's configuration may have set differently (e.g. `waitMs`), never what the call is about.
+   */
+  constructor(
+    readonly transcript: Transcript,
+    private readonly opts: { ignoreKeys?: string[] } = {},
+  ) {
     for (const e of transcript.entries) {
       const q = this.queues.get(e.target) ?? [];
       q.push(e);
@@ -52,7 +59,8 @@ export class TranscriptReplay {
         const input = JSON.parse(JSON.stringify(args.input ?? null)) as unknown;
         this.calls.push({ target, script: args.name, input });
         const next = queue[0];
-        if (!next || next.script !== args.name || JSON.stringify(next.input) !== JSON.stringify(input)) {
+        const same = (a: unknown, b: unknown) => JSON.stringify(this.strip(a)) === JSON.stringify(this.strip(b));
+        if (!next || next.script !== args.name || !same(next.input, input)) {
           throw new ReplayMismatch(
             `replay of ${target}: expected ${next ? `${next.script} (entry ${next.seq}) with ${JSON.stringify(next.input)}` : 'no more calls'}, got ${args.name} with ${JSON.stringify(input)}`,
             next,
@@ -66,5 +74,12 @@ export class TranscriptReplay {
       },
       close: async () => undefined,
     };
+  }
+
+  private strip(v: unknown): unknown {
+    const ignore = this.opts.ignoreKeys ?? [];
+    if (!ignore.length || v === null || typeof v !== 'object') return v;
+    if (Array.isArray(v)) return v.map((x) => this.strip(x));
+    return Object.fromEntries(Object.entries(v).filter(([k]) => !ignore.includes(k)).map(([k, x]) => [k, this.strip(x)]));
   }
 }

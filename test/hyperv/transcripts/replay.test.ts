@@ -24,7 +24,8 @@ async function record(name: string, anonymize: boolean): Promise<{ transcript: T
 
 /** Replays a transcript through the same scenario; every recorded call must be made, in order per node, and no other. */
 async function replay(name: string, transcript: Transcript): Promise<{ result: unknown[]; replay: TranscriptReplay }> {
-  const r = new TranscriptReplay(transcript);
+  // waitMs is tuning a recording host's config may set differently (jobWaitMs, scriptTimeoutMs)
+  const r = new TranscriptReplay(transcript, { ignoreKeys: ['waitMs'] });
   // nodes in the order of their targets (a recording's config order is not in the transcript)
   const hv = hypervisorOver([...r.targets()].sort().map((t) => ({ name: t, shell: r.shell(t) })));
   const result = await scenarios[name].run(hv, namesFrom(transcript), () => undefined);
