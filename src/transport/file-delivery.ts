@@ -31,7 +31,11 @@ export interface ArgumentFile {
   staleMs: number;
 }
 
-/** The text of a bundle: a fixed program with the runner, the script and its name inside as base64. */
+/**
+ * The text of a bundle: a fixed program with the runner, the script and its name inside as base64.
+ * Pure ASCII on purpose: powershell.exe 5.1 reads a .ps1 without a BOM in the ANSI code page, so
+ * any non-ASCII name or path stays inside the base64 (and the argument file is read as UTF-8).
+ */
 export function bundleText(args: { name: string; script: string }): string {
   const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
   return `# hvsnap script bundle (content-addressed): runner and script are base64 data below
