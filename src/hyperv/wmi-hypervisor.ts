@@ -105,9 +105,12 @@ export class WmiHypervisor implements Hypervisor {
   }
 
   async listVms(args: { names?: string[] }, opts: CallOptions = {}): Promise<VmInfo[]> {
-    const { vms: all, failed } = await this.scanVms(args.names, opts);
+    const { vms: all, failed, broken } = await this.scanVms(args.names, opts);
     if (!args.names) return all;
     return args.names.map((name) => {
+      // a VM named here whose disks the host could not read is an error; unnamed ones were only logged
+      const bad = broken.find((b) => b.name === name || b.id.toLowerCase() === name.toLowerCase() || b.name.toLowerCase() === name.toLowerCase());
+      if (bad) throw bad.error;
       // exact name first; Hyper-V compares names without case, so fall back to that
       const exact = all.filter((vm) => vm.name === name || vm.id.toLowerCase() === name.toLowerCase());
       const hits = exact.length ? exact : all.filter((vm) => vm.name.toLowerCase() === name.toLowerCase());
@@ -345,20 +348,31 @@ export class WmiHypervisor implements Hypervisor {
    * Every node's VMs. A node that does not answer (paused, draining, unreachable) is reported for that
    * node (logged, and returned in `failed`) and the VMs of the others go on; all nodes failing is an error.
    */
-  private async scanVms(names: string[] | undefined, opts: CallOptions): Promise<{ vms: VmInfo[]; failed: NodeFailure[] }> {
+  private async scanVms(names: string[] | undefined, opts: CallOptions): Promise<{ vms: VmInfo[]; failed: NodeFailure[]; broken: Array<{ id: string; name: string; error: HvsnapError }> }> {
     const failed: NodeFailure[] = [];
+    const broken: Array<{ id: string; name: string; error: HvsnapError }> = [];
     const answers = await this.onEachNode('get-vms.ps1', async (n) => ({ node: n, answer: await this.run<WmiVmList>(n, 'get-vms.ps1', { names: names ?? null }, opts) }), failed);
     const byId = new Map<string, VmInfo>();
     for (const { node, answer } of answers) {
       for (const raw of asArray(answer.Vms)) {
-        const vm = toVmInfo(raw, answer.ComputerName || node.name, this.logger);
+        this.owner.set(raw.Name, node);
+        let vm: VmInfo;
+        try {
+          vm = toVmInfo(raw, answer.ComputerName || node.name, this.logger);
+        } catch (e) {
+          // one VM whose disk facts cannot be read does not hide the others
+          const error = isHvsnapError(e) ? e : new HvsnapError('internal', String(e), { cause: e });
+          broken.push({ id: raw.Name, name: raw.ElementName, error });
+          this.logger.error({ vm: raw.ElementName, host: node.name, code: error.code, err: error.message }, 'VM left out: its disks cannot be read');
+          continue;
+        }
         if (byId.has(vm.id)) this.logger.warn({ vm: vm.name, hosts: [byId.get(vm.id)!.host, vm.host] }, 'VM reported by two nodes; using the first');
         else byId.set(vm.id, vm);
         this.owner.set(vm.id, node);
         this.vmNames.set(vm.id, vm.name);
       }
     }
-    return { vms: [...byId.values()], failed };
+    return { vms: [...byId.values()], failed, broken };
   }
 
   /** Runs fn on every node at once; failures are logged per node and collected, all failing throws the first. */

@@ -44,6 +44,9 @@ export function toVmDisk(d: WmiDisk, where: { vm?: string; host?: string } = {})
 }
 
 export function toVmInfo(vm: WmiVm, host: string, logger: Logger): VmInfo {
+  if (vm.DiskError) {
+    throw new HvsnapError('vhdx_invalid', `the disks of VM ${vm.ElementName} on ${host} cannot be read: ${vm.DiskError}`, { context: { vm: vm.ElementName, host } });
+  }
   const generation = /SubType:1$/.test(vm.VirtualSystemSubType ?? '') ? 1 : 2;
   if (!supportsRct(vm.Version)) {
     logger.warn({ vm: vm.ElementName, host, configVersion: vm.Version }, 'VM configuration version is below 8.0: no RCT, every backup of it will be full');

@@ -64,6 +64,8 @@ export interface WmiVm {
   /** CollectionIDs of the Msvm_VirtualSystemCollection groups it is a member of */
   Groups?: string[] | string | null;
   Disks?: WmiDisk[] | WmiDisk | null;
+  /** set instead of Disks when reading a disk's facts failed (the listing of the other VMs goes on) */
+  DiskError?: string | null;
 }
 
 /** get-vms.ps1 */

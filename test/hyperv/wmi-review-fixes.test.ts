@@ -129,10 +129,17 @@ describe('checkpoints, reference points and disk facts as the host reports them'
   });
 
   it('a disk whose facts the host could not read is an error naming it, never size 0', async () => {
-    const { host, hv } = single();
+    const { host, hv, logger } = single();
+    host.addVm('web01');
     host.vms[0].disks[1].unreadable = true;
     const e = await err(hv.listVms({ names: ['sql01'] }));
     expect(e).toMatchObject({ code: 'vhdx_invalid', context: { vm: 'sql01', path: host.vms[0].disks[1].path } });
+    // the other VMs go on; the broken one is left out of a full listing, with an error logged
+    expect((await hv.listVms({})).map((v) => v.name)).toEqual(['web01']);
+    expect(logger.lines.some((l) => l.level === 'error' && l.obj.vm === 'sql01')).toBe(true);
+    // the script's own form of the failure (get-vms.ps1 DiskError) is the same error
+    host.shell.on('get-vms.ps1', () => ({ ComputerName: 'HV01', Vms: [{ Name: host.vms[0].id, ElementName: 'sql01', Version: '10.0', DiskError: 'cannot read the virtual disk X (GetVirtualHardDiskSettingData returned 32779)' }] }));
+    expect(await err(hv.listVms({ names: ['sql01'] }))).toMatchObject({ code: 'vhdx_invalid', message: expect.stringMatching(/32779/) });
   });
 
   it('_hvsnap.ps1 reads disk facts through WMI (GetVirtualHardDiskSettingData), not the Hyper-V module', () => {

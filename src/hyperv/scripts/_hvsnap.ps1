@@ -261,6 +261,10 @@ function ConvertTo-HvsnapVm($Vm, [hashtable]$MemberOf) {
   $settings = Get-HvsnapRealizedSettings $Vm
   $groups = @()
   if ($MemberOf.ContainsKey([string]$Vm.Name)) { $groups = @($MemberOf[[string]$Vm.Name]) }
+  # one VM with an unreadable disk must not hide the others: its error goes in DiskError
+  $disks = @()
+  $diskError = $null
+  try { $disks = Get-HvsnapDisks $settings } catch { $diskError = $_.Exception.Message }
   return [ordered]@{
     Name                 = [string]$Vm.Name
     ElementName          = [string]$Vm.ElementName
@@ -269,7 +273,8 @@ function ConvertTo-HvsnapVm($Vm, [hashtable]$MemberOf) {
     EnabledState         = [int]$Vm.EnabledState
     OperationalStatus    = @($Vm.OperationalStatus | ForEach-Object { [int]$_ })
     Groups               = $groups
-    Disks                = Get-HvsnapDisks $settings
+    Disks                = $disks
+    DiskError            = $diskError
   }
 }
 
