@@ -12,6 +12,7 @@ import { loadProvider } from '../../providers/index.js';
 import { loadJobConfig, type JobConfig } from './config.js';
 import { openEnvironment } from './environment.js';
 import { policyFromConfig } from './policy.js';
+import type { TranscriptRecorder } from '../transport/index.js';
 
 /**
  * One function per thing a job configuration is used for: each reads the configuration (a file
@@ -26,6 +27,8 @@ interface JobCall {
   config: JobConfigSource;
   logger: Logger;
   signal?: AbortSignal;
+  /** writes every host script call to a transcript (`--record DIR`) */
+  record?: TranscriptRecorder;
 }
 
 export async function resolveJobConfig(source: JobConfigSource): Promise<JobConfig> {
@@ -37,9 +40,10 @@ export async function withEnvironment<T>(
   source: JobConfigSource,
   logger: Logger,
   fn: (env: BackupEnvironment & { close(): Promise<void> }, config: JobConfig) => Promise<T>,
+  opts: { record?: TranscriptRecorder } = {},
 ): Promise<T> {
   const config = await resolveJobConfig(source);
-  const env = await openEnvironment(config, logger);
+  const env = await openEnvironment(config, logger, opts);
   try {
     return await fn(env, config);
   } finally {
@@ -51,6 +55,7 @@ export async function withEnvironment<T>(
 export function backupWithConfig(args: JobCall & { vms?: string[]; full?: boolean; onProgress?: (p: BackupProgress) => void }): Promise<BackupReport> {
   return withEnvironment(args.config, args.logger, (env, config) =>
     runBackup(env, { vms: args.vms ?? config.vms, policy: policyFromConfig(config, !!args.full), signal: args.signal, onProgress: args.onProgress }),
+  { record: args.record },
   );
 }
 
@@ -85,6 +90,7 @@ export function restoreWithConfig(
       logger: args.logger,
       signal: args.signal,
     }),
+    { record: args.record },
   );
 }
 
