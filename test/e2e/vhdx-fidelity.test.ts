@@ -8,6 +8,7 @@ import { restoreVm } from '../../src/restore/restore-vm.js';
 import { openVhdx } from '../../src/vhdx/index.js';
 import { buildDifferencingChain, buildVhdxWithPendingLog } from '../../src/vhdx/testing.js';
 import { qemuRawDigest } from '../helpers/digests.js';
+import { describeWith } from '../helpers/requirements.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
 
 let env: LabEnv | undefined;
@@ -30,7 +31,7 @@ async function useDisk(e: LabEnv, vm: string, file: string) {
   });
 }
 
-describe('the backup reads VHDX files as Hyper-V left them in a crash-consistent snapshot', () => {
+describeWith('the backup reads VHDX files as Hyper-V left them in a crash-consistent snapshot', { tools: ['qemu-img'] }, () => {
   it('a disk with a pending log: the log is replayed in memory, never written, and the restore has the replayed data', async () => {
     env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 16 << 20, dataBytes: 2 << 20 });
     const [vm] = await env.hypervisor.listVms({});
