@@ -153,3 +153,22 @@ describe('hvsnap demo cleans up after itself', () => {
     expect(folder && existsSync(join(folder, 'repository'))).toBe(true);
   });
 });
+
+describe('the log tells a normal teardown from a rollback', () => {
+  beforeEach(async () => {
+    await createLab({ dir: join(dir, 'lab'), vms: 1, volumes: 1, diskSizeBytes: 4 << 20, dataBytes: 1 << 20 });
+  });
+
+  it('a successful backup logs its teardown, never "compensated"; a failed one compensates', async () => {
+    const file = await writeConfig();
+    const ok = await cli('backup', '--config', file);
+    expect(ok.code).toBe(0);
+    expect(ok.logs.filter((l) => l.msg?.startsWith('compensated'))).toEqual([]);
+    expect(ok.logs.some((l) => l.msg?.startsWith('teardown: ') && l.level === 'debug')).toBe(true);
+    // the array is pointed at a folder without the host's volume: the set fails at its snapshot, after the checkpoints
+    const broken = await writeConfig({ provider: { name: 'lab', config: { volumesDir: './empty', stateDir: './lab/array' } } });
+    const failed = await cli('backup', '--config', broken);
+    expect(failed.code).toBe(5);
+    expect(failed.logs.some((l) => l.msg?.startsWith('compensated: '))).toBe(true);
+  });
+});
