@@ -25,7 +25,7 @@ export const backupCommand: CommandModule = (kit) =>
           full: opts.full,
           logger,
           signal,
-          onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes),
+          onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes, `${e.vm} ${e.diskName ?? e.disk}`),
         });
         progress.end();
         return { data: report, text: renderBackupReport(report), exitCode: report.ok ? ExitCode.ok : ExitCode.partial };

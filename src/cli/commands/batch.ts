@@ -23,7 +23,7 @@ export const batchCommand: CommandModule = (kit) =>
           resume: opts.resume,
           logger,
           signal,
-          onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes),
+          onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes, `${e.vm} ${e.diskName ?? e.disk}`),
         });
         progress.end();
         const text = [
