@@ -112,3 +112,37 @@ describe('the built CLI starts light', () => {
     expect(r.modules.filter((m) => heavy.test(m)).length).toBeGreaterThan(0);
   });
 });
+
+describe('the built CLI interrupted', () => {
+  it('SIGINT during a backup: the job undoes what it made and the process exits 130', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hvsnap-sigint-'));
+    try {
+      const { createLab, openLab } = await import('../../src/lab/index.js');
+      await createLab({ dir: join(dir, 'lab'), vms: 1, volumes: 1, diskSizeBytes: 16 << 20, dataBytes: 8 << 20 });
+      const file = join(dir, 'job.yaml');
+      // 1 MB/s: the copy of 8 MiB takes seconds, time enough to be interrupted in the middle of it
+      writeFileSync(file, ['hypervisor: { kind: lab, dir: ./lab }', 'provider: { name: lab, config: { volumesDir: ./lab/volumes, stateDir: ./lab/array } }', 'proxy: { kind: local, host: { name: p1 } }', 'repository: { path: ./repo }', 'policy: { throttleMBps: 1 }'].join('\n'));
+      const { spawn } = await import('node:child_process');
+      const child = spawn(process.execPath, [join(root, pkg.bin.hvsnap), 'backup', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HVSNAP_LOG_LEVEL: 'info' } });
+      let stderr = '';
+      let stdout = '';
+      let sent = false;
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (!sent && stderr.includes('"msg":"progress"')) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      expect(sent, stderr).toBe(true);
+      expect(code, stderr).toBe(130);
+      // thrown (error [aborted] on stderr), or the report of a job whose VMs failed as aborted (stdout)
+      expect(stderr + stdout, stderr + stdout).toMatch(/error \[aborted\]|\[aborted\]/);
+      expect(await openLab(join(dir, 'lab')).listLeftovers({ tagPrefix: 'hvsnap:' })).toEqual({ checkpoints: [], referencePoints: [] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
