@@ -10,7 +10,7 @@ import { runCli } from '../../src/cli/program.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { FakeShell } from '../../src/transport/fake-shell.js';
 import { describeWith } from '../helpers/requirements.js';
-import { sshdNeeds, startSshd, type Sshd } from '../transport/sshd-fixture.js';
+import { startSshd, type Sshd } from '../transport/sshd-fixture.js';
 import { SimulatedHost } from './simulated-host.js';
 
 describe('checkHyperVHost', () => {
@@ -46,7 +46,7 @@ describe('checkHyperVHost', () => {
   });
 });
 
-describeWith('hvsnap doctor over SSH to a real sshd', sshdNeeds, () => {
+describeWith('hvsnap doctor over SSH to a real sshd', { tools: ['sshd', 'ssh-keygen'], root: true }, () => {
   let sshd: Sshd;
   let dir: string;
   beforeAll(async () => {

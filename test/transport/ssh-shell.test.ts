@@ -5,8 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureLogger } from '../../src/core/logger.js';
 import { RUNNER_PS1, SSH_BOOTSTRAP_PS1 } from '../../src/transport/framing.js';
 import { SshShell, type SshShellOptions } from '../../src/transport/ssh-shell.js';
-import { describeWith } from '../helpers/requirements.js';
-import { sshdNeeds, startSshd, type Sshd } from './sshd-fixture.js';
+import { sshdAvailable, startSshd, type Sshd } from './sshd-fixture.js';
 
 const alive = (pid: number) => {
   try {
@@ -17,7 +16,7 @@ const alive = (pid: number) => {
   }
 };
 
-describeWith('SshShell against a real sshd on 127.0.0.1', sshdNeeds, () => {
+describe.runIf(sshdAvailable())('SshShell against a real sshd on 127.0.0.1', () => {
   let sshd: Sshd;
   const shells: SshShell[] = [];
   const make = (over: Partial<SshShellOptions> = {}) => {

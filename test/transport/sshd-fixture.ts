@@ -3,7 +3,6 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync,
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { Needs } from '../helpers/requirements.js';
 
 /**
  * A real OpenSSH server on 127.0.0.1 for tests: its own temporary host key and authorized key, a
@@ -24,8 +23,9 @@ export interface Sshd {
   stop(): Promise<void>;
 }
 
-/** What a real sshd needs here, for `describeWith`: the daemon, ssh-keygen, and root (/run/sshd). */
-export const sshdNeeds: Needs = { tools: ['sshd', 'ssh-keygen'], root: true };
+export function sshdAvailable(): boolean {
+  return existsSync('/usr/sbin/sshd') && typeof process.getuid === 'function' && process.getuid() === 0;
+}
 
 export async function startSshd(): Promise<Sshd> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hvsnap-sshd-'));
