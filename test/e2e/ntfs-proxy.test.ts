@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
 import type { Checkpoint } from '../../src/core/types.js';
 import { silentLogger } from '../../src/core/logger.js';

@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
 import { pruneRestorePoints } from '../../src/backup/prune.js';
 import type { Checkpoint } from '../../src/core/types.js';

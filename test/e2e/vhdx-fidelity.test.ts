@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
 import { labDiskFile, updateLabState } from '../../src/lab/index.js';
 import { restoreVm } from '../../src/restore/restore-vm.js';

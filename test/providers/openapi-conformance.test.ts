@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/logger.js';
 import { runConformance } from '../../providers/conformance/index.js';
 import { pureProvider } from '../../providers/pure/index.js';

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { captureLogger } from '../../src/core/logger.js';
 import { isHvsnapError } from '../../src/core/errors.js';
 import type { Presentation } from '../../providers/sdk/provider.js';
