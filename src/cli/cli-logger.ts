@@ -25,7 +25,10 @@ export async function createCliLogger(o: CliLoggerOptions): Promise<{ logger: Lo
   const { pino } = await import('pino');
   const level = o.debug ? 'debug' : o.level || (o.json || !o.isTTY ? 'info' : 'warn');
   const dest = o.logFile ? pino.destination({ dest: o.logFile, append: true, mkdir: true, sync: true }) : pino.destination({ fd: 2, sync: true });
-  const logger = pino({ level, base: o.logFile ? { pid: process.pid } : undefined, redact: { paths: REDACT, censor: '[redacted]' } }, dest) as unknown as Logger;
+  const logger = pino(
+    { level, base: o.logFile ? { pid: process.pid } : undefined, redact: { paths: REDACT, censor: '[redacted]' } },
+    dest,
+  ) as unknown as Logger;
   return {
     logger,
     reopen: () => (o.logFile ? dest.reopen() : undefined),

@@ -73,7 +73,10 @@ export async function runCli(argv: string[], io: CliIo, modules: CommandEntry[],
       return async (...raw: unknown[]) => {
         const cmd = raw[raw.length - 1] as Command;
         const opts = cmd.optsWithGlobals() as O & GlobalOptions;
-        const args = raw.slice(0, -2).flat().filter((a): a is string => typeof a === 'string');
+        const args = raw
+          .slice(0, -2)
+          .flat()
+          .filter((a): a is string => typeof a === 'string');
         try {
           const logger = await io.logger({ json: !!opts.json, debug: !!opts.debug, logFile: opts.logFile });
           const result = await fn({ opts, args, io, logger, signal });
@@ -99,7 +102,10 @@ export async function runCli(argv: string[], io: CliIo, modules: CommandEntry[],
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.exitCode === 0) return ExitCode.ok; // help and version are not failures
-      if (json) io.stdout.write(JSON.stringify({ ok: false, error: { code: 'usage', message: (usageText.trim() || e.message).replace(/^error: /, '') } }, null, 2) + '\n');
+      if (json)
+        io.stdout.write(
+          JSON.stringify({ ok: false, error: { code: 'usage', message: (usageText.trim() || e.message).replace(/^error: /, '') } }, null, 2) + '\n',
+        );
       return ExitCode.usage;
     }
     if (json) io.stdout.write(renderErrorJson(e));

@@ -26,12 +26,23 @@ export interface DryRunReport {
  * VM, whether its disks would be copied in full or incrementally and why. Creates no lab, no
  * repository, no checkpoint, snapshot or presentation; never contacts the array or the proxy.
  */
-export async function backupDryRun(args: { config: JobConfigSource; vms?: string[]; full?: boolean; batch?: boolean; logger: Logger; signal?: AbortSignal }): Promise<DryRunReport> {
+export async function backupDryRun(args: {
+  config: JobConfigSource;
+  vms?: string[];
+  full?: boolean;
+  batch?: boolean;
+  logger: Logger;
+  signal?: AbortSignal;
+}): Promise<DryRunReport> {
   const config = await resolveJobConfig(args.config);
   const report: DryRunReport = { dryRun: true, notes: [], sets: [], vms: [], unplaced: [] };
   const h = config.hypervisor;
   if (h.kind === 'lab' && !existsSync(join(h.dir, 'lab.json'))) {
-    report.notes.push(h.init ? `the lab ${h.dir} does not exist yet: the backup creates it (hypervisor.init), then backs up all its VMs in full` : `the lab ${h.dir} does not exist and hypervisor.init is not set: the backup would fail`);
+    report.notes.push(
+      h.init
+        ? `the lab ${h.dir} does not exist yet: the backup creates it (hypervisor.init), then backs up all its VMs in full`
+        : `the lab ${h.dir} does not exist and hypervisor.init is not set: the backup would fail`,
+    );
     return report;
   }
   const signal = args.signal;
@@ -39,7 +50,10 @@ export async function backupDryRun(args: { config: JobConfigSource; vms?: string
   let repository: Repository | undefined;
   try {
     repository = await openRepository({ path: config.repository.path, create: false, logger: args.logger }).catch(() => undefined);
-    if (!repository) report.notes.push(`no repository in ${config.repository.path} yet: the backup ${config.repository.create ? 'creates it, and copies every VM in full' : 'would fail (repository.create is false)'}`);
+    if (!repository)
+      report.notes.push(
+        `no repository in ${config.repository.path} yet: the backup ${config.repository.create ? 'creates it, and copies every VM in full' : 'would fail (repository.create is false)'}`,
+      );
     const all = await hypervisor.listVms({}, { signal });
     const groups = await hypervisor.listVmGroups({}, { signal });
     let vms: VmInfo[];
@@ -53,7 +67,9 @@ export async function backupDryRun(args: { config: JobConfigSource; vms?: string
     for (const set of plan.sets) {
       report.sets.push({ index: set.index, vms: set.vms.map((v) => v.name), volumes: set.volumes.map((v) => v.identity.id), groups: set.groups });
       for (const vm of set.vms) {
-        const [mode, reason] = snapshotOnly ? (['snapshot-only', 'policy.mode is snapshot-only: the array snapshot is kept as the restore point'] as const) : await copyMode(vm, repository, hypervisor, !!(args.full || config.policy.forceFull), signal);
+        const [mode, reason] = snapshotOnly
+          ? (['snapshot-only', 'policy.mode is snapshot-only: the array snapshot is kept as the restore point'] as const)
+          : await copyMode(vm, repository, hypervisor, !!(args.full || config.policy.forceFull), signal);
         report.vms.push({ vm: vm.name, set: set.index, mode, reason, disks: vm.disks.length });
       }
     }
@@ -66,7 +82,13 @@ export async function backupDryRun(args: { config: JobConfigSource; vms?: string
 }
 
 /** The decision backup-set's readChanges makes, at VM level (a new or resized disk is still copied in full). */
-async function copyMode(vm: VmInfo, repository: Repository | undefined, hypervisor: Awaited<ReturnType<typeof createHypervisor>>, forceFull: boolean, signal?: AbortSignal): Promise<['full' | 'incremental', string]> {
+async function copyMode(
+  vm: VmInfo,
+  repository: Repository | undefined,
+  hypervisor: Awaited<ReturnType<typeof createHypervisor>>,
+  forceFull: boolean,
+  signal?: AbortSignal,
+): Promise<['full' | 'incremental', string]> {
   const previous = await repository?.latestRestorePoint(vm.id);
   if (!previous?.referencePointId) return ['full', 'no earlier restore point with a reference point'];
   const rps = await hypervisor.listReferencePoints({ vmId: vm.id }, { signal });

@@ -40,10 +40,24 @@ export function retentionPolicyOf(config: JobConfig | undefined, flags: Retentio
  * `hvsnap prune`: the policy of {@link retentionPolicyOf} applied to the repository of `repo` or
  * `config` (see pruneWithConfig).
  */
-export async function pruneWithRetention(args: { repo?: string; config?: JobConfigSource; flags: RetentionPolicy; vm?: string; dryRun?: boolean; logger: Logger; signal?: AbortSignal }): Promise<PruneReport & { policy: RetentionPolicy }> {
+export async function pruneWithRetention(args: {
+  repo?: string;
+  config?: JobConfigSource;
+  flags: RetentionPolicy;
+  vm?: string;
+  dryRun?: boolean;
+  logger: Logger;
+  signal?: AbortSignal;
+}): Promise<PruneReport & { policy: RetentionPolicy }> {
   const config = args.config ? await resolveJobConfig(args.config) : undefined;
   const policy = retentionPolicyOf(config, args.flags);
-  const report = await pruneWithConfig({ repo: args.repo, config, logger: args.logger, signal: args.signal, policy: { ...policy, vm: args.vm, dryRun: args.dryRun } });
+  const report = await pruneWithConfig({
+    repo: args.repo,
+    config,
+    logger: args.logger,
+    signal: args.signal,
+    policy: { ...policy, vm: args.vm, dryRun: args.dryRun },
+  });
   return { ...report, policy };
 }
 
@@ -52,7 +66,13 @@ export async function pruneWithRetention(args: { repo?: string; config?: JobConf
  * not interrupted, prune with the configuration's retention. A failed prune is reported beside
  * the batch (`pruneError`), never in place of it.
  */
-export async function batchThenPrune(args: { config: JobConfigSource; resume?: string; logger: Logger; signal?: AbortSignal; onProgress?: (p: BackupProgress) => void }): Promise<BatchReport & { prune?: PruneReport; pruneError?: Record<string, unknown> }> {
+export async function batchThenPrune(args: {
+  config: JobConfigSource;
+  resume?: string;
+  logger: Logger;
+  signal?: AbortSignal;
+  onProgress?: (p: BackupProgress) => void;
+}): Promise<BatchReport & { prune?: PruneReport; pruneError?: Record<string, unknown> }> {
   const config = await resolveJobConfig(args.config);
   const report = await batchWithConfig({ ...args, config });
   if (!config.retention?.afterBatch || args.signal?.aborted) return report;

@@ -88,7 +88,10 @@ describe('the built CLI starts light', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hvsnap-start-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const log = join(dir, 'loaded.txt');
-  writeFileSync(join(dir, 'hooks.mjs'), `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }\n`);
+  writeFileSync(
+    join(dir, 'hooks.mjs'),
+    `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }\n`,
+  );
   writeFileSync(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n`);
   const bin = join(root, pkg.bin.hvsnap);
   const loaded = async (...args: string[]) => {
@@ -121,9 +124,21 @@ describe('the built CLI interrupted', () => {
       await createLab({ dir: join(dir, 'lab'), vms: 1, volumes: 1, diskSizeBytes: 16 << 20, dataBytes: 8 << 20 });
       const file = join(dir, 'job.yaml');
       // 1 MB/s: the copy of 8 MiB takes seconds, time enough to be interrupted in the middle of it
-      writeFileSync(file, ['hypervisor: { kind: lab, dir: ./lab }', 'provider: { name: lab, config: { volumesDir: ./lab/volumes, stateDir: ./lab/array } }', 'proxy: { kind: local, host: { name: p1 } }', 'repository: { path: ./repo }', 'policy: { throttleMBps: 1 }'].join('\n'));
+      writeFileSync(
+        file,
+        [
+          'hypervisor: { kind: lab, dir: ./lab }',
+          'provider: { name: lab, config: { volumesDir: ./lab/volumes, stateDir: ./lab/array } }',
+          'proxy: { kind: local, host: { name: p1 } }',
+          'repository: { path: ./repo }',
+          'policy: { throttleMBps: 1 }',
+        ].join('\n'),
+      );
       const { spawn } = await import('node:child_process');
-      const child = spawn(process.execPath, [join(root, pkg.bin.hvsnap), 'backup', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HVSNAP_LOG_LEVEL: 'info' } });
+      const child = spawn(process.execPath, [join(root, pkg.bin.hvsnap), 'backup', '--config', file], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, HVSNAP_LOG_LEVEL: 'info' },
+      });
       let stderr = '';
       let stdout = '';
       let sent = false;

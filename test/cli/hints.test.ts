@@ -38,8 +38,10 @@ describe('every hint names a command that exists', () => {
   it('each `hvsnap X` in a hint is a command of this CLI, and each "run X" runs hvsnap or says what to run', () => {
     const wrong: string[] = [];
     for (const { where, text } of all) {
-      for (const m of text.matchAll(/hvsnap ([a-z][a-z-]*)/g)) if (!names.has(m[1]) && m[1] !== 'process') wrong.push(`${where}: "hvsnap ${m[1]}" is not a command: ${text}`);
-      for (const m of text.matchAll(/\brun `?([a-z]+)/g)) if (!['hvsnap', 'the', 'it', 'as', 'with'].includes(m[1])) wrong.push(`${where}: "run ${m[1]}" names no hvsnap command: ${text}`);
+      for (const m of text.matchAll(/hvsnap ([a-z][a-z-]*)/g))
+        if (!names.has(m[1]) && m[1] !== 'process') wrong.push(`${where}: "hvsnap ${m[1]}" is not a command: ${text}`);
+      for (const m of text.matchAll(/\brun `?([a-z]+)/g))
+        if (!['hvsnap', 'the', 'it', 'as', 'with'].includes(m[1])) wrong.push(`${where}: "run ${m[1]}" names no hvsnap command: ${text}`);
     }
     expect(wrong).toEqual([]);
   });

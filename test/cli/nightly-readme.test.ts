@@ -19,7 +19,12 @@ function sectionLines(title: string, lang: string): string[] {
   const end = readme.indexOf('\n## ', start + 4);
   const text = readme.slice(start, end < 0 ? undefined : end);
   const blocks = [...text.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]);
-  return blocks.flatMap((b) => b.split('\n').map((l) => l.replace(/^\s+/, '')).filter((l) => l && !l.startsWith('#')));
+  return blocks.flatMap((b) =>
+    b
+      .split('\n')
+      .map((l) => l.replace(/^\s+/, ''))
+      .filter((l) => l && !l.startsWith('#')),
+  );
 }
 
 describe('README "Running it every night" works as written on the lab (except systemctl)', () => {
@@ -93,7 +98,9 @@ describe('README "Running it every night" works as written on the lab (except sy
       const r = await hvsnap([command, ...rest]);
       expect(r.code, `${unit}: ${r.stdout}${r.stderr}`).toBe(0);
     }
-    const cron = readFileSync(join(root, 'examples', 'cron', 'hvsnap'), 'utf8').split('\n').filter((l) => /^\d/.test(l));
+    const cron = readFileSync(join(root, 'examples', 'cron', 'hvsnap'), 'utf8')
+      .split('\n')
+      .filter((l) => /^\d/.test(l));
     expect(cron).toEqual([sectionLines('Running it every night', 'cron')[0]]); // the README shows the shipped line
     const [min, hour, dom, mon, dow, user, ...command] = relocate(cron[0]).split(/\s+/);
     expect([min, hour, dom, mon, dow, user]).toEqual(['0', '1', '*', '*', '*', 'root']);

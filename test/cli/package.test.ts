@@ -28,18 +28,34 @@ describe('the npm package', () => {
     const has = new Set(files);
     // what a user and a driver author need
     const targets = [pkg.main, pkg.types, ...Object.values(pkg.bin as Record<string, string>)];
-    for (const e of Object.values(pkg.exports as Record<string, string | { types: string; default: string }>)) if (typeof e !== 'string') targets.push(e.types, e.default);
+    for (const e of Object.values(pkg.exports as Record<string, string | { types: string; default: string }>))
+      if (typeof e !== 'string') targets.push(e.types, e.default);
     for (const t of targets) expect(has, `${t} (named in package.json) is not in the tarball`).toContain(t.replace(/^\.\//, ''));
     for (const dir of ['src/hyperv/scripts', 'proxy/windows/scripts']) {
       for (const ps1 of readdirSync(join(root, dir)).filter((f) => f.endsWith('.ps1'))) expect(has).toContain(`${dir}/${ps1}`);
     }
-    for (const f of ['LICENSE', 'README.md', 'package.json', 'dist/providers/conformance/run-conformance.js', 'dist/providers/sdk/provider.d.ts', 'examples/provider-skeleton/index.ts', 'examples/systemd/hvsnap-batch.service', 'providers/README.md']) expect(has).toContain(f);
+    for (const f of [
+      'LICENSE',
+      'README.md',
+      'package.json',
+      'dist/providers/conformance/run-conformance.js',
+      'dist/providers/sdk/provider.d.ts',
+      'examples/provider-skeleton/index.ts',
+      'examples/systemd/hvsnap-batch.service',
+      'providers/README.md',
+    ])
+      expect(has).toContain(f);
     // and nothing else: no compiled tests or bench, no source maps (their sources are not shipped), no TypeScript sources outside the examples
     expect(files.filter((f) => f.startsWith('dist/test/') || f.startsWith('dist/examples/'))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
     expect(files.filter((f) => /\.test\.|\/fixtures\//.test(f))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('examples/'))).toEqual([]);
-    const outside = files.filter((f) => !/^(dist\/(src|providers|proxy)\/|src\/hyperv\/scripts\/|proxy\/windows\/scripts\/|examples\/|(providers\/|proxy\/\w+\/)?README\.md$|LICENSE$|package\.json$)/.test(f));
+    const outside = files.filter(
+      (f) =>
+        !/^(dist\/(src|providers|proxy)\/|src\/hyperv\/scripts\/|proxy\/windows\/scripts\/|examples\/|(providers\/|proxy\/\w+\/)?README\.md$|LICENSE$|package\.json$)/.test(
+          f,
+        ),
+    );
     expect(outside).toEqual([]);
   });
 });

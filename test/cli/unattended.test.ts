@@ -32,7 +32,11 @@ async function writeConfig(over: Record<string, unknown> = {}): Promise<string> 
 
 const labOf = async () => {
   const s = await loadLabState(join(dir, 'lab'));
-  return { checkpoints: s.checkpoints.length, referencePoints: s.referencePoints.length, snapshots: await readdir(join(dir, 'lab', 'array', 'snapshots')).catch(() => []) };
+  return {
+    checkpoints: s.checkpoints.length,
+    referencePoints: s.referencePoints.length,
+    snapshots: await readdir(join(dir, 'lab', 'array', 'snapshots')).catch(() => []),
+  };
 };
 
 describe('--dry-run touches nothing', () => {
@@ -125,7 +129,11 @@ describe('monthly and yearly rules', () => {
 
   it('keep the newest of each of the last N months and years that have one', () => {
     const month = selectRetention(points, { keepMonthly: 3 });
-    expect(month.kept.map((k) => `${k.createdAt.slice(0, 10)} ${k.reasons.join('+')}`)).toEqual(['2026-02-14 monthly 2026-02', '2026-01-31 monthly 2026-01', '2025-12-30 monthly 2025-12']);
+    expect(month.kept.map((k) => `${k.createdAt.slice(0, 10)} ${k.reasons.join('+')}`)).toEqual([
+      '2026-02-14 monthly 2026-02',
+      '2026-01-31 monthly 2026-01',
+      '2025-12-30 monthly 2025-12',
+    ]);
     const year = selectRetention(points, { keepYearly: 2 });
     expect(year.kept.map((k) => `${k.createdAt.slice(0, 10)} ${k.reasons.join('+')}`)).toEqual(['2026-02-14 yearly 2026', '2025-12-30 yearly 2025']);
     expect(selectRetention(points, { keepYearly: 10 }).kept).toHaveLength(3);

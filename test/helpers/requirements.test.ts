@@ -41,14 +41,21 @@ describe('a test whose needs are missing, run by vitest on a machine with only n
     delete env.HVSNAP_SKIP_LOG; // the child's global setup makes its own
     delete env.VITEST; // not a nested worker: a run of its own
     if (!('HVSNAP_TEST_STRICT' in extra)) delete env.HVSNAP_TEST_STRICT;
-    return spawnSync(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', 'test/vhdx/windows-fixture.test.ts'], { cwd: root, env, encoding: 'utf8', timeout: 100_000 });
+    return spawnSync(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', 'test/vhdx/windows-fixture.test.ts'], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+      timeout: 100_000,
+    });
   };
 
   it('skips with the reason, passes, and prints the summary with the apt-get line', () => {
     const r = run({});
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('hvsnap tests: 1 group(s) skipped');
-    expect(r.stdout).toContain('the Hyper-V-made fixture reads as its README states: bunzip2 not installed (apt-get install bzip2); fixtures/vhdx/iotest-dynamic-1G.vhdx.bz2 not found');
+    expect(r.stdout).toContain(
+      'the Hyper-V-made fixture reads as its README states: bunzip2 not installed (apt-get install bzip2); fixtures/vhdx/iotest-dynamic-1G.vhdx.bz2 not found',
+    );
     expect(r.stdout).toContain('to run them: apt-get install bzip2');
   });
 

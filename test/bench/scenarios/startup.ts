@@ -32,7 +32,11 @@ export async function startupScenario(ctx: BenchContext): Promise<ScenarioResult
   timeChild([CLI, '--version']);
   for (let r = 0; r < runs; r++) {
     ctx.progress(`start time: run ${r + 1}/${runs}`);
-    const children: Array<[number[], string[]]> = [[node, ['-e', '0']], [version, [CLI, '--version']], [help, [CLI, '--help']]];
+    const children: Array<[number[], string[]]> = [
+      [node, ['-e', '0']],
+      [version, [CLI, '--version']],
+      [help, [CLI, '--help']],
+    ];
     // each round starts with another of the three, so the machine's noise falls on all alike
     for (let k = 0; k < children.length; k++) {
       const [into, args] = children[(k + r) % children.length];
@@ -46,7 +50,13 @@ export async function startupScenario(ctx: BenchContext): Promise<ScenarioResult
     id: 'startup',
     title: '7. Start time',
     setup: `${runs} runs each, interleaved; ${join('dist', 'src', 'cli', 'main.js')}`,
-    figures: [n, v, h, figure('--version / node -e 0, per run', 'x', ratioRuns(version, node)), figure('--help / node -e 0, per run', 'x', ratioRuns(help, node))],
+    figures: [
+      n,
+      v,
+      h,
+      figure('--version / node -e 0, per run', 'x', ratioRuns(version, node)),
+      figure('--help / node -e 0, per run', 'x', ratioRuns(help, node)),
+    ],
     goals: [
       { text: 'hvsnap --version start time / node -e 0 <= 2 (ratio of the medians)', measured: versionRatio, met: versionRatio <= 2 },
       { text: 'hvsnap --help start time / node -e 0 <= 2 (ratio of the medians)', measured: helpRatio, met: helpRatio <= 2 },
