@@ -4,6 +4,7 @@ import type { Logger } from '../core/logger.js';
 import { CHECKPOINT_TAG, checkpointName, jobIdOfCheckpoint, journalDir, newJobId } from '../core/names.js';
 import type { VmInfo } from '../core/types.js';
 import { backupSet } from './backup-set.js';
+import { jobThrottle } from './job-throttle.js';
 import { Journal, readOpenJournals } from './journal.js';
 import { limitHypervisor, limitProvider, type ConcurrencyLimits, type LimitStats } from './limits.js';
 import { planBackup, type BackupPlan, type VolumeSet } from './plan.js';
@@ -46,6 +47,8 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
     journal,
     log,
     copySlots: limited.copySlots,
+    // one read-rate cap for the whole job, shared by the disks copied at once
+    throttle: jobThrottle(policy.throttleBytesPerSec),
     setSlots: limited.setSlots,
     sets: plan.sets,
   });
@@ -118,6 +121,7 @@ async function runSets(args: {
   journal: Journal;
   log: Logger;
   copySlots: Limit;
+  throttle?: ReturnType<typeof jobThrottle>;
   setSlots: Limit;
   sets: VolumeSet[];
 }): Promise<{ results: SetResult[]; leftBehind: UndoRecord[]; thrown?: unknown }> {
@@ -148,7 +152,7 @@ async function runSets(args: {
       await args.setSlots(async () => {
         const saga = new Saga(targets, journal, log);
         try {
-          const result = await backupSet({ env, policy: args.policy, options, jobId: args.jobId, saga, writers, copySlots: args.copySlots }, current);
+          const result = await backupSet({ env, policy: args.policy, options, jobId: args.jobId, saga, writers, copySlots: args.copySlots, throttle: args.throttle }, current);
           results.push(result);
           await (result.set.status === 'ok' ? queue.ack(current) : queue.fail(current, result.set.error));
         } catch (e) {

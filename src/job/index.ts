@@ -19,3 +19,5 @@ export {
   pruneWithConfig,
   type JobConfigSource,
 } from './run-job.js';
+export { retentionPolicyOf, pruneWithRetention, batchThenPrune, RETENTION_FLAGS } from './retention-policy.js';
+export { backupDryRun, type DryRunReport } from './dry-run.js';
