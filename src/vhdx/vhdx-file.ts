@@ -67,6 +67,26 @@ export class VhdxFile {
     return new VhdxFile(path, fd, writable, st.size, stats, !!opts.syncReads);
   }
 
+  /**
+   * Creates a new file for writing: exclusively and without following a link at `path`
+   * (`O_CREAT|O_EXCL|O_NOFOLLOW`), so a file or a link planted there is never written through.
+   * An existing entry is `already_exists`.
+   */
+  static async create(path: string, stats: ReadStats): Promise<VhdxFile> {
+    const c = fs.constants;
+    let fd: number;
+    try {
+      fd = await fsOpen(path, c.O_RDWR | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, 0o644);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new HvsnapError(code === 'EEXIST' ? 'already_exists' : 'input_invalid', `cannot create ${path}: ${code === 'EEXIST' ? 'something (a file or a link) is already there; nothing was written' : (e as Error).message}`, {
+        cause: e,
+        context: { file: path },
+      });
+    }
+    return new VhdxFile(path, fd, true, 0, stats, false);
+  }
+
   /** Sets in-memory replacement sectors (4 KiB each, keyed by file offset / 4096) and the logical size. */
   setOverlay(sectors: Map<number, Buffer>, size: number): void {
     this.overlay = sectors;
