@@ -30,6 +30,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   vhdiinfo: 'libvhdi-utils',
   vhdiexport: 'libvhdi-utils',
   bzip2: 'bzip2',
+  mkfifo: 'coreutils',
 };
 
 export interface Needs {
