@@ -17,8 +17,22 @@ const io: CliIo = {
 };
 
 const controller = new AbortController();
-process.once('SIGINT', () => controller.abort(new Error('interrupted (SIGINT)')));
-process.once('SIGTERM', () => controller.abort(new Error('terminated (SIGTERM)')));
+let signalled = false;
+function stop(signal: 'SIGINT' | 'SIGTERM'): void {
+  const code = signal === 'SIGINT' ? 130 : 143;
+  if (signalled) process.exit(code); // a second signal: at once
+  signalled = true;
+  controller.abort(new Error(signal === 'SIGINT' ? 'interrupted (SIGINT)' : 'terminated (SIGTERM)'));
+  // The command gets one second to stop on the abort and undo what it can. A command stuck where it
+  // cannot see the signal (a blocked pipe, a hung device) does not keep the process: whatever it made
+  // is journaled before it was made, and "hvsnap cleanup" removes it.
+  setTimeout(() => {
+    process.stderr.write(`hvsnap: stopped by ${signal}; run "hvsnap cleanup" if a backup was running\n`);
+    process.exit(code);
+  }, 1000).unref();
+}
+process.on('SIGINT', () => stop('SIGINT'));
+process.on('SIGTERM', () => stop('SIGTERM'));
 
 const code = await runCli(process.argv.slice(2), io, commandModules, controller.signal);
 process.exitCode = code;
