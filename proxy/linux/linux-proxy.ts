@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { HvsnapError, toHvsnapError } from '../../src/core/errors.js';
+import { configError } from '../../src/core/config-error.js';
 import { withFileLock } from '../../src/core/file-lock.js';
 import { silentLogger, type Logger } from '../../src/core/logger.js';
 import type { CallOptions } from '../../src/core/types.js';
@@ -32,11 +33,7 @@ export interface LinuxProxyDeps {
  */
 export function createLinuxProxy(config: LinuxProxyConfigInput, deps: LinuxProxyDeps = {}): Proxy {
   const parsed = linuxProxyConfigSchema.safeParse(config);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue.path.join('.') || '(root)';
-    throw new HvsnapError('config_invalid', `linux proxy config: ${field} ${issue.message}`, { context: { field } });
-  }
+  if (!parsed.success) throw configError(parsed.error, { what: 'linux proxy config' });
   const cfg: LinuxProxyConfig = parsed.data;
   const logger = (deps.logger ?? silentLogger).child({ proxy: 'linux' });
   const runner = deps.runner ?? createExecRunner();

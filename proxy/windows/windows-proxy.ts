@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { HvsnapError, throwIfAborted, toHvsnapError } from '../../src/core/errors.js';
+import { configError } from '../../src/core/config-error.js';
 import { silentLogger, type Logger } from '../../src/core/logger.js';
 import type { CallOptions } from '../../src/core/types.js';
 import type { Shell } from '../../src/transport/shell.js';
@@ -43,11 +44,7 @@ interface MountResult {
  */
 export function createWindowsProxy(config: WindowsProxyConfigInput, deps: WindowsProxyDeps): Proxy {
   const parsed = windowsProxyConfigSchema.safeParse(config);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue.path.join('.') || '(root)';
-    throw new HvsnapError('config_invalid', `windows proxy config: ${field} ${issue.message}`, { context: { field } });
-  }
+  if (!parsed.success) throw configError(parsed.error, { what: 'windows proxy config' });
   const cfg: WindowsProxyConfig = parsed.data;
   const { shell } = deps;
   const logger = (deps.logger ?? silentLogger).child({ proxy: 'windows', host: shell.target });

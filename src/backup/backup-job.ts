@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { CHECKPOINT_TAG, checkpointName, jobIdOfCheckpoint, journalDir } from '../core/names.js';
 import { errorSummary, HvsnapError, throwIfAborted } from '../core/errors.js';
 import { backupSet } from './backup-set.js';
 import { Journal, readOpenJournals } from './journal.js';
@@ -10,8 +10,8 @@ import { Saga } from './saga.js';
 import { defaultPolicy, type BackupEnvironment, type BackupOptions, type BackupReport } from './types.js';
 import { describeUndo, type UndoRecord, type UndoTargets } from './undo.js';
 
-/** The tag every checkpoint and reference point of hvsnap carries, followed by the job id. */
-export const HVSNAP_TAG = 'hvsnap:';
+/** The tag every checkpoint and reference point of hvsnap carries, followed by the job id (see core/names.ts). */
+export const HVSNAP_TAG = CHECKPOINT_TAG;
 
 /** A job id that sorts by time and is safe in every array's object names. */
 export function newJobId(now = new Date()): string {
@@ -32,7 +32,7 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
   const log = env.logger.child({ job: jobId });
   const signal = options.signal;
 
-  const journalDir = options.journalDir ?? join(env.repository.path, '.journal');
+  const journalFolder = options.journalDir ?? journalDir(env.repository.path);
   const select = async () => {
     const all = await env.hypervisor.listVms({}, { signal });
     if (options.vmIds?.length) {
@@ -47,14 +47,14 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
   let { vms } = await select();
   if (vms.length === 0) throw new HvsnapError('vm_not_found', 'the host has no VMs to back up', { context: { field: 'vms' } });
   // a dead job's checkpoint would block a new one and hide the base disk's path: merge it first, then look again
-  if (await removeStaleCheckpoints(env, vms.map((v) => v.id), journalDir, log)) ({ vms } = await select());
+  if (await removeStaleCheckpoints(env, vms.map((v) => v.id), journalFolder, log)) ({ vms } = await select());
   const allVms = (await select()).all;
   const groups = await env.hypervisor.listVmGroups({}, { signal });
   throwIfAborted(signal);
   const plan = await planBackup({ hypervisor: env.hypervisor, vms, groups, allVms }, { signal });
   log.info({ sets: plan.sets.length, vms: plan.sets.reduce((n, s) => n + s.vms.length, 0), unplaced: plan.unplaced.length }, 'backup planned');
 
-  const journal = await Journal.open(journalDir, jobId);
+  const journal = await Journal.open(journalFolder, jobId);
   // writers of this process; after a crash, an uncommitted restore point is only a temp folder that gc removes
   const writers = new Map<string, { abort(): Promise<void> }>();
   const targets: UndoTargets = {
@@ -161,12 +161,12 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
  * Returns whether anything was removed.
  */
 async function removeStaleCheckpoints(env: BackupEnvironment, vmIds: string[], journalDir: string, log: BackupEnvironment['logger']): Promise<boolean> {
-  const { checkpoints } = await env.hypervisor.listLeftovers({ tagPrefix: HVSNAP_TAG });
-  const live = new Set((await readOpenJournals(journalDir)).filter((j) => j.owner.alive).map((j) => `${HVSNAP_TAG}${j.jobId}`));
+  const { checkpoints } = await env.hypervisor.listLeftovers({ tagPrefix: CHECKPOINT_TAG });
+  const live = new Set((await readOpenJournals(journalDir)).filter((j) => j.owner.alive).map((j) => checkpointName(j.jobId)));
   let removed = false;
   for (const cp of checkpoints.filter((c) => vmIds.includes(c.vmId))) {
     if (live.has(cp.name)) {
-      throw new HvsnapError('vm_in_use', `VM ${cp.vmName} is being backed up by job ${cp.name.slice(HVSNAP_TAG.length)}, which is still running`, { retryable: true, context: { vm: cp.vmName } });
+      throw new HvsnapError('vm_in_use', `VM ${cp.vmName} is being backed up by job ${jobIdOfCheckpoint(cp.name)}, which is still running`, { retryable: true, context: { vm: cp.vmName } });
     }
     log.warn({ vm: cp.vmName, checkpoint: cp.name }, `removing a stale hvsnap checkpoint of VM ${cp.vmName} left by an earlier job`);
     await env.hypervisor.deleteCheckpoint({ vmId: cp.vmId, checkpointId: cp.id }).catch((e) => log.error({ error: errorSummary(e) }, 'could not remove a stale checkpoint'));

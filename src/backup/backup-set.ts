@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { checkpointName, presentationName as makePresentationName, snapshotName as makeSnapshotName } from '../core/names.js';
 import { HvsnapError, errorSummary, isHvsnapError, throwIfAborted, toHvsnapError } from '../core/errors.js';
 import type { Checkpoint, ConfigFile, ReferencePoint, VmInfo } from '../core/types.js';
 import { rangesBytes } from '../core/ranges.js';
@@ -92,7 +93,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
   await runPool(runs, policy.checkpointConcurrency, (run) =>
     perVm(run, 'checkpoint', async () => {
       run.started = Date.now();
-      const name = `hvsnap:${jobId}`;
+      const name = checkpointName(jobId);
       const create = (consistency: Checkpoint['consistency']) =>
         env.hypervisor.createCheckpoint({ vmId: run.vm.id, name, consistency }, { signal }).catch(async (e) => {
           await removeOrphanCheckpoint(ctx, run.vm.id, name);
@@ -119,7 +120,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
   try {
     // 2. ONE array snapshot of the set's volumes
     let snapshotUndo: number | undefined;
-    const snapshotName = `hvsnap-${jobId}-s${set.index}`;
+    const snapshotName = makeSnapshotName(jobId, set.index);
     const volumes = await setStep('snapshot', async () => {
       const vols = await env.provider.resolveVolumes({ identities: set.volumes.map((v) => v.identity) }, { signal });
       const cg = vols.length > 1;
@@ -179,7 +180,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
     }
 
     // 6. present the snapshot to the proxy and attach it read-only
-    const presentationName = `${snapshotName}-p`;
+    const presentationName = makePresentationName(snapshotName);
     const presentation = await setStep('present', async () => {
       await saga.register({ kind: 'unpresent', name: presentationName });
       return env.provider.present({ name: presentationName, snapshotName, host: env.proxyHost }, { signal });

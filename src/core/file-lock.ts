@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HvsnapError } from './errors.js';
-import { processAlive } from './process-alive.js';
+import { isStale } from './owner.js';
 
 /**
  * A cross-process lock: a directory holding the owner's record (`<pid>:<token>`). The directory is
@@ -105,7 +105,7 @@ async function releaseLock(lockPath: string, token: string): Promise<void> {
  */
 async function takeOverIfStale(lockPath: string): Promise<string | undefined> {
   const seen = await owner(lockPath);
-  if (seen === undefined || !isGone(seen)) return seen;
+  if (seen === undefined || !(await isGone(seen))) return seen;
   const gate = `${lockPath}.takeover`;
   try {
     await mkdir(gate);
@@ -139,9 +139,9 @@ function parseOwner(record: string): { pid: number } | undefined {
 }
 
 /** Whether the owner of a record is gone. An empty, partial or foreign record is held: never taken over. */
-function isGone(record: string): boolean {
+async function isGone(record: string): Promise<boolean> {
   const parsed = parseOwner(record);
   if (!parsed) return false;
-  if (parsed.pid === process.pid) return !held.has(record);
-  return !processAlive(parsed.pid);
+  // a lock folder is local to this host: its owner is a pid here
+  return isStale({ pid: parsed.pid, host: '', token: record }, held);
 }

@@ -5,5 +5,7 @@ export * from './ranges.js';
 export * from './file-lock.js';
 export * from './volume-marker.js';
 export * from './random.js';
-export * from './process-alive.js';
 export * from './read-buffer.js';
+export * from './names.js';
+export * from './owner.js';
+export * from './config-error.js';

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { checkpointName } from '../core/names.js';
 import { mkdtemp, mkdir, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -88,7 +89,7 @@ export async function runDemo(args: DemoArgs): Promise<DemoResult> {
       for (const v of report.vms.filter((x) => x.restorePointId)) {
         const target = join(dir, 'restored', v.restorePointId!);
         const result = await restoreVm({ repository, restorePointId: v.restorePointId!, targetDir: target, logger: log, signal: args.signal });
-        const pinned = frozen.get(`${v.vm}@hvsnap:${report.jobId}`) ?? {};
+        const pinned = frozen.get(`${v.vm}@${checkpointName(report.jobId)}`) ?? {};
         let identical = result.disks.length > 0;
         for (const d of result.disks) identical &&= !!pinned[d.diskId] && (await vhdxDigest(pinned[d.diskId])) === d.sha256;
         restores.push({ vm: v.vm, restorePointId: v.restorePointId!, disks: result.disks.length, identical, verified: result.disks.every((d) => d.verified) });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { restorePresentationName } from '../core/names.js';
 import { HvsnapError, errorSummary, throwIfAborted } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
@@ -54,7 +55,7 @@ export async function restoreFromSnapshot(args: {
   if (snapshot.provider !== access.provider.name) {
     throw new HvsnapError('input_invalid', `restore point ${manifest.id} is kept on array provider "${snapshot.provider}", not "${access.provider.name}"`, { context: { provider: access.provider.name } });
   }
-  const presentationName = `hvsnap-restore-${manifest.id}`.slice(0, 120);
+  const presentationName = restorePresentationName(manifest.id);
   const presentation = await access.provider.present({ name: presentationName, snapshotName: snapshot.name, host: access.proxyHost }, { signal: args.signal });
   const results: SnapshotDiskResult[] = [];
   try {
