@@ -14,6 +14,8 @@ export interface CleanupReport {
   checkpoints: string[];
   /** array snapshots named by hvsnap that no journal or restore point accounts for (listed, not deleted) */
   orphanSnapshots: string[];
+  /** what the hypervisor mended in its own bookkeeping (the lab after a kill); empty for a real host */
+  hostMended: string[];
   failures: Array<{ what: string; error: Record<string, unknown> }>;
   /** whether the repository's garbage collection (which removes half-written restore points) ran */
   gc?: string;
@@ -25,7 +27,9 @@ export interface CleanupReport {
  * accounts for. Idempotent: every undo is.
  */
 export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDir?: string; signal?: AbortSignal } = {}): Promise<CleanupReport> {
-  const report: CleanupReport = { replayed: [], skipped: [], checkpoints: [], orphanSnapshots: [], failures: [] };
+  const report: CleanupReport = { replayed: [], skipped: [], checkpoints: [], orphanSnapshots: [], hostMended: [], failures: [] };
+  // the host's own bookkeeping first: the undos below call it
+  if (env.hypervisor.recover) report.hostMended = (await env.hypervisor.recover({ signal: opts.signal })).mended;
   const targets = { hypervisor: env.hypervisor, provider: env.provider, proxy: env.proxy, abortRestorePoint: async () => {} };
   // array snapshots that committed (snapshot-only) restore points keep: never deleted here
   const retained = new Set((await env.repository.listRestorePoints()).flatMap((p) => p.arraySnapshots.filter((s) => s.retained).map((s) => s.name)));

@@ -11,6 +11,7 @@ export const cleanupCommand: CommandModule = (kit) =>
       kit.action<{ config: string }>(async ({ opts, logger, signal }) => {
         const r = await cleanupWithConfig({ config: opts.config, logger, signal });
         const text = [
+          ...r.hostMended.map((x) => `host: ${x}`),
           `replayed ${r.replayed.length} undo(s) from unfinished jobs`,
           ...r.replayed.map((x) => `  ${x}`),
           `removed ${r.checkpoints.length} stale checkpoint(s)`,
