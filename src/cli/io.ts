@@ -1,4 +1,5 @@
 import { isHvsnapError, errorSummary } from '../core/errors.js';
+import { redactUrlCredentials } from '../core/redact-url.js';
 import type { Logger } from '../core/logger.js';
 
 /** What a command's action returns: data for `--json`, and its text rendering. */
@@ -42,8 +43,15 @@ export function exitCodeFor(e: unknown): number {
   }
 }
 
-/** Renders an error for a person: message, where, hint; the stack only with --debug. */
+/**
+ * Renders an error for a person: message, where, hint; the stack only with --debug. The last
+ * guard before a terminal: credentials in any URL the text holds are redacted.
+ */
 export function renderError(e: unknown, debug: boolean): string {
+  return redactUrlCredentials(renderErrorText(e, debug));
+}
+
+function renderErrorText(e: unknown, debug: boolean): string {
   const lines: string[] = [];
   if (isHvsnapError(e)) {
     lines.push(`error [${e.code}]: ${e.message}`);
@@ -66,5 +74,5 @@ export function renderError(e: unknown, debug: boolean): string {
 
 export function renderErrorJson(e: unknown): string {
   const body = isHvsnapError(e) ? e.toJSON() : errorSummary(e);
-  return JSON.stringify({ ok: false, error: body }, null, 2) + '\n';
+  return redactUrlCredentials(JSON.stringify({ ok: false, error: body }, null, 2)) + '\n';
 }
