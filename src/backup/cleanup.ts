@@ -3,6 +3,7 @@ import { ARRAY_NAME_PREFIX, CHECKPOINT_TAG, isJobArrayName, jobIdOfCheckpoint, j
 import { errorSummary, isHvsnapError } from '../core/errors.js';
 import { readOpenJournals } from './journal.js';
 import { describeUndo, runUndo } from './undo.js';
+import type { ReferencePoint } from '../core/types.js';
 import type { BackupEnvironment } from './types.js';
 
 export interface CleanupReport {
@@ -12,6 +13,8 @@ export interface CleanupReport {
   skipped: string[];
   /** hvsnap checkpoints found on the host and removed */
   checkpoints: string[];
+  /** hvsnap reference points that no restore point needs any more (superseded, or left by a kill), removed */
+  referencePoints: string[];
   /** array snapshots named by hvsnap that no journal or restore point accounts for (listed, not deleted) */
   orphanSnapshots: string[];
   /** what the hypervisor mended in its own bookkeeping (the lab after a kill); empty for a real host */
@@ -27,12 +30,16 @@ export interface CleanupReport {
  * accounts for. Idempotent: every undo is.
  */
 export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDir?: string; signal?: AbortSignal } = {}): Promise<CleanupReport> {
-  const report: CleanupReport = { replayed: [], skipped: [], checkpoints: [], orphanSnapshots: [], hostMended: [], failures: [] };
+  const report: CleanupReport = { replayed: [], skipped: [], checkpoints: [], referencePoints: [], orphanSnapshots: [], hostMended: [], failures: [] };
   // the host's own bookkeeping first: the undos below call it
   if (env.hypervisor.recover) report.hostMended = (await env.hypervisor.recover({ signal: opts.signal })).mended;
   const targets = { hypervisor: env.hypervisor, provider: env.provider, proxy: env.proxy, abortRestorePoint: async () => {} };
   // array snapshots that committed (snapshot-only) restore points keep: never deleted here
-  const retained = new Set((await env.repository.listRestorePoints()).flatMap((p) => p.arraySnapshots.filter((s) => s.retained).map((s) => s.name)));
+  const committed = await env.repository.listRestorePoints();
+  const retained = new Set(committed.flatMap((p) => p.arraySnapshots.filter((s) => s.retained).map((s) => s.name)));
+  // reference points committed restore points name: a kill between a commit and its journal's
+  // "done" entries leaves their undo pending, and replaying it would cost the next backup its base
+  const named = new Set(committed.flatMap((p) => (p.referencePointId ? [p.referencePointId] : [])));
   const liveJobs = new Set<string>();
   for (const j of await readOpenJournals(opts.journalDir ?? journalDir(env.repository.path))) {
     if (j.owner.alive) {
@@ -47,6 +54,10 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
         report.skipped.push(`${j.jobId}: array snapshot ${u.record.name} is kept by a committed restore point`);
         continue;
       }
+      if (u.record.kind === 'deleteReferencePoint' && named.has(u.record.referencePointId)) {
+        report.skipped.push(`${j.jobId}: reference point ${u.record.referencePointId} of VM ${u.record.vmName} belongs to a committed restore point`);
+        continue;
+      }
       try {
         await runUndo(u.record, targets, opts.signal);
         report.replayed.push(`${j.jobId}: ${describeUndo(u.record)}`);
@@ -57,7 +68,7 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
     }
     if (!failed) await rm(j.file, { force: true });
   }
-  const { checkpoints } = await env.hypervisor.listLeftovers({ tagPrefix: CHECKPOINT_TAG }, { signal: opts.signal });
+  const { checkpoints, referencePoints } = await env.hypervisor.listLeftovers({ tagPrefix: CHECKPOINT_TAG }, { signal: opts.signal });
   for (const cp of checkpoints.filter((c) => !liveJobs.has(jobIdOfCheckpoint(c.name) ?? ''))) {
     try {
       await env.hypervisor.deleteCheckpoint({ vmId: cp.vmId, checkpointId: cp.id }, { signal: opts.signal });
@@ -66,6 +77,8 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
       report.failures.push({ what: `checkpoint ${cp.name} of ${cp.vmName}`, error: errorSummary(e) });
     }
   }
+  const ours = { referencePoints: named, jobs: new Set(committed.map((p) => p.jobId)) };
+  await removeUnneededReferencePoints(env, referencePoints.filter((rp) => ours.referencePoints.has(rp.id) || ours.jobs.has(jobIdOfCheckpoint(rp.name) ?? '')), liveJobs, report, opts.signal);
   for (const s of await env.provider.listSnapshots({ prefix: ARRAY_NAME_PREFIX }, { signal: opts.signal })) {
     if (!retained.has(s.name) && ![...liveJobs].some((job) => isJobArrayName(s.name, job))) report.orphanSnapshots.push(s.name);
   }
@@ -78,4 +91,33 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
     report.gc = `skipped: ${e.message}`;
   }
   return report;
+}
+
+/**
+ * A reference point of hvsnap (tagged, on any VM of the host) is needed only by the latest restore
+ * point of its VM: that is where the next incremental starts (older restore points are complete
+ * without it). Every other one — superseded by a backup killed before it deleted it, or made by a
+ * job that died, or by one of two backups of a VM that ran at once — is an RCT file set nothing
+ * would ever remove, and goes. `found` holds only this repository's (a restore point or a job of
+ * this repository made them): another repository's, those of live jobs, and untagged ones are left alone.
+ */
+async function removeUnneededReferencePoints(
+  env: BackupEnvironment,
+  found: ReferencePoint[],
+  liveJobs: Set<string>,
+  report: CleanupReport,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const needed = new Map<string, string | undefined>();
+  for (const rp of found) {
+    const vm = rp.vmId.toLowerCase();
+    if (!needed.has(vm)) needed.set(vm, (await env.repository.latestRestorePoint(rp.vmId))?.referencePointId);
+    if (needed.get(vm) === rp.id || liveJobs.has(jobIdOfCheckpoint(rp.name) ?? '')) continue;
+    try {
+      await env.hypervisor.deleteReferencePoint({ vmId: rp.vmId, referencePointId: rp.id }, { signal });
+      report.referencePoints.push(`${rp.vmId}: ${rp.name} (${rp.id})`);
+    } catch (e) {
+      report.failures.push({ what: `reference point ${rp.id} (${rp.name}) of VM ${rp.vmId}`, error: errorSummary(e) });
+    }
+  }
 }

@@ -16,6 +16,8 @@ export const cleanupCommand: CommandModule = (kit) =>
           ...r.replayed.map((x) => `  ${x}`),
           `removed ${r.checkpoints.length} stale checkpoint(s)`,
           ...r.checkpoints.map((x) => `  ${x}`),
+          `removed ${r.referencePoints.length} reference point(s) no restore point needs`,
+          ...r.referencePoints.map((x) => `  ${x}`),
           r.orphanSnapshots.length ? `array snapshots named by hvsnap that no restore point keeps (delete them on the array if they are not yours): ${r.orphanSnapshots.join(', ')}` : 'no orphan array snapshots',
           ...r.failures.map((f) => `  FAILED: ${f.what}: ${String(f.error.message)}`),
         ].join('\n');
