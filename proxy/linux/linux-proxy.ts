@@ -8,6 +8,7 @@ import type { CallOptions } from '../../src/core/types.js';
 import type { Presentation } from '../../providers/sdk/provider.js';
 import { normalizeIdentityId, safeName } from '../mount-map.js';
 import type { AttachedVolume, Attachment, Proxy } from '../proxy.js';
+import { createMount } from '../mount.js';
 import { createStateStore, type AttachState, type VolumeState } from './attach-state.js';
 import { createExecRunner, type CommandRunner } from './command-runner.js';
 import { linuxProxyConfigSchema, type LinuxProxyConfig, type LinuxProxyConfigInput } from './config.js';
@@ -189,11 +190,11 @@ export function createLinuxProxy(config: LinuxProxyConfigInput, deps: LinuxProxy
   return {
     kind: 'linux',
 
-    async attach({ presentation }, opts = {}) {
+    async attach({ presentation, volumes }, opts = {}) {
       if (presentation.luns.length === 0) {
         throw new HvsnapError('input_invalid', `presentation ${presentation.name} has no LUNs`, { context: { field: 'presentation.luns' } });
       }
-      return locked(presentation.name, () => attachLocked(presentation, opts));
+      return createMount(await locked(presentation.name, () => attachLocked(presentation, opts)), volumes);
     },
 
     async detach(args) {

@@ -9,3 +9,4 @@ export * from './read-buffer.js';
 export * from './names.js';
 export * from './owner.js';
 export * from './config-error.js';
+export * from './concurrency.js';

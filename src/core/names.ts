@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 
 /**
@@ -49,4 +50,15 @@ export function restorePresentationName(restorePointId: string): string {
 /** Where a repository keeps its job journals: `<repository>/.journal`. */
 export function journalDir(repositoryPath: string): string {
   return join(repositoryPath, JOURNAL_FOLDER);
+}
+
+/** A job id that sorts by time and is safe in every array's object names: `YYYYMMDD-HHMMSS-xxxx`. */
+export function newJobId(now = new Date()): string {
+  const t = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '').replace('T', '-');
+  return `${t}-${randomBytes(2).toString('hex')}`;
+}
+
+/** The job id of a restore: its journal is kept beside the backups' (`restore-<jobId>`). */
+export function restoreJobId(now = new Date()): string {
+  return `restore-${newJobId(now)}`;
 }

@@ -8,12 +8,9 @@ import { createLab, openLab } from '../lab/index.js';
 import { openRepository } from '../repository/index.js';
 import type { BackupEnvironment } from '../backup/types.js';
 import { loadProvider } from '../../providers/index.js';
-import { createLocalProxy } from '../../proxy/local/index.js';
-import type { Proxy } from '../../proxy/proxy.js';
+import { createLinuxProxy, createLocalProxy, createWindowsProxy, linuxProxyConfigSchema, windowsProxyConfigSchema, type Proxy } from '../../proxy/index.js';
 import { configError } from '../core/config-error.js';
 import type { JobConfig } from './config.js';
-import { createLinuxProxy, linuxProxyConfigSchema } from '../../proxy/linux/index.js';
-import { createWindowsProxy, windowsProxyConfigSchema } from '../../proxy/windows/index.js';
 import { createShell, type TransportConfig } from '../transport/index.js';
 
 /**
