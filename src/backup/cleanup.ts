@@ -37,11 +37,16 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
   // array snapshots that committed (snapshot-only) restore points keep: never deleted here
   const committed = await env.repository.listRestorePoints();
   const retained = new Set(committed.flatMap((p) => p.arraySnapshots.filter((s) => s.retained).map((s) => s.name)));
-  // reference points committed restore points name: a kill between a commit and its journal's
-  // "done" entries leaves their undo pending, and replaying it would cost the next backup its base
   const named = new Set(committed.flatMap((p) => (p.referencePointId ? [p.referencePointId] : [])));
+  // per VM, the reference point of its latest restore point: the base of the next incremental. A
+  // kill between a commit and its journal's "done" entries leaves its undo pending; replaying it
+  // would cost the next backup its base. (A superseded one's pending deletion is completed.)
+  const latest = new Map<string, string | undefined>();
+  for (const p of committed) latest.set(p.vm.id.toLowerCase(), p.referencePointId);
+  const needed = new Set([...latest.values()].filter((x): x is string => !!x));
   const liveJobs = new Set<string>();
-  for (const j of await readOpenJournals(opts.journalDir ?? journalDir(env.repository.path))) {
+  const journals = await readOpenJournals(opts.journalDir ?? journalDir(env.repository.path));
+  for (const j of journals) {
     if (j.owner.alive) {
       // a job that still runs owns its journal and its checkpoints
       liveJobs.add(j.jobId);
@@ -54,8 +59,8 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
         report.skipped.push(`${j.jobId}: array snapshot ${u.record.name} is kept by a committed restore point`);
         continue;
       }
-      if (u.record.kind === 'deleteReferencePoint' && named.has(u.record.referencePointId)) {
-        report.skipped.push(`${j.jobId}: reference point ${u.record.referencePointId} of VM ${u.record.vmName} belongs to a committed restore point`);
+      if (u.record.kind === 'deleteReferencePoint' && needed.has(u.record.referencePointId)) {
+        report.skipped.push(`${j.jobId}: reference point ${u.record.referencePointId} of VM ${u.record.vmName} is the base of the latest restore point`);
         continue;
       }
       try {
@@ -77,8 +82,10 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
       report.failures.push({ what: `checkpoint ${cp.name} of ${cp.vmName}`, error: errorSummary(e) });
     }
   }
-  const ours = { referencePoints: named, jobs: new Set(committed.map((p) => p.jobId)) };
-  await removeUnneededReferencePoints(env, referencePoints.filter((rp) => ours.referencePoints.has(rp.id) || ours.jobs.has(jobIdOfCheckpoint(rp.name) ?? '')), liveJobs, report, opts.signal);
+  // this repository's: named by its restore points, or made by its jobs (committed, or journaled and dead)
+  const ours = { referencePoints: named, jobs: new Set([...committed.map((p) => p.jobId), ...journals.map((j) => j.jobId)]) };
+  const unneeded = referencePoints.filter((rp) => !needed.has(rp.id) && !liveJobs.has(jobIdOfCheckpoint(rp.name) ?? '') && (ours.referencePoints.has(rp.id) || ours.jobs.has(jobIdOfCheckpoint(rp.name) ?? '')));
+  await removeReferencePoints(env, unneeded, report, opts.signal);
   for (const s of await env.provider.listSnapshots({ prefix: ARRAY_NAME_PREFIX }, { signal: opts.signal })) {
     if (!retained.has(s.name) && ![...liveJobs].some((job) => isJobArrayName(s.name, job))) report.orphanSnapshots.push(s.name);
   }
@@ -94,25 +101,15 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
 }
 
 /**
- * A reference point of hvsnap (tagged, on any VM of the host) is needed only by the latest restore
- * point of its VM: that is where the next incremental starts (older restore points are complete
- * without it). Every other one — superseded by a backup killed before it deleted it, or made by a
- * job that died, or by one of two backups of a VM that ran at once — is an RCT file set nothing
- * would ever remove, and goes. `found` holds only this repository's (a restore point or a job of
- * this repository made them): another repository's, those of live jobs, and untagged ones are left alone.
+ * Removes reference points of hvsnap that no restore point needs. A reference point is needed only
+ * by the latest restore point of its VM: that is where the next incremental starts (older restore
+ * points are complete without it). Every other one — superseded by a backup killed before it
+ * deleted it, made by a job that died, or by one of two backups of a VM that ran at once — is an
+ * RCT file set nothing would ever remove. The caller passes only this repository's, and none of a
+ * live job: another repository's, and untagged ones (not ours), are left alone.
  */
-async function removeUnneededReferencePoints(
-  env: BackupEnvironment,
-  found: ReferencePoint[],
-  liveJobs: Set<string>,
-  report: CleanupReport,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const needed = new Map<string, string | undefined>();
-  for (const rp of found) {
-    const vm = rp.vmId.toLowerCase();
-    if (!needed.has(vm)) needed.set(vm, (await env.repository.latestRestorePoint(rp.vmId))?.referencePointId);
-    if (needed.get(vm) === rp.id || liveJobs.has(jobIdOfCheckpoint(rp.name) ?? '')) continue;
+async function removeReferencePoints(env: BackupEnvironment, unneeded: ReferencePoint[], report: CleanupReport, signal: AbortSignal | undefined): Promise<void> {
+  for (const rp of unneeded) {
     try {
       await env.hypervisor.deleteReferencePoint({ vmId: rp.vmId, referencePointId: rp.id }, { signal });
       report.referencePoints.push(`${rp.vmId}: ${rp.name} (${rp.id})`);

@@ -117,9 +117,14 @@ async function runPipeline<S, V>(run: StepRun<S, V>, pipeline: Array<VmStep<S, V
 
 /** A step's side effect between its journal entries: the undo before or after, as declared; then what it settles. */
 async function sideEffect<S, V>(run: StepRun<S, V>, step: Step<S, V>, key: Required<UndoKey>, effect: () => Promise<void>, record: () => ReturnType<NonNullable<Step<S, V>['undo']>['record']> | undefined): Promise<void> {
-  if (step.undo?.journaled === 'before') await run.saga.register(record()!, key);
+  // a step whose record is undefined has nothing to journal for this item
+  const journal = async () => {
+    const r = record();
+    if (r) await run.saga.register(r, key);
+  };
+  if (step.undo?.journaled === 'before') await journal();
   await effect();
-  if (step.undo?.journaled === 'after') await run.saga.register(record()!, key);
+  if (step.undo?.journaled === 'after') await journal();
   for (const settled of step.settles ?? []) for (const id of run.saga.idsOf({ owner: key.owner, step: settled })) await run.saga.settle(id);
 }
 
