@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { HvsnapError } from './errors.js';
 import { isStale } from './owner.js';
 
@@ -49,6 +49,10 @@ async function acquire(lockPath: string, options: FileLockOptions): Promise<stri
   for (;;) {
     if (await place(lockPath, token)) {
       held.add(token);
+      if ((swept.get(lockPath) ?? 0) < Date.now() - 1000) {
+        swept.set(lockPath, Date.now());
+        await sweepDrafts(lockPath);
+      }
       return token;
     }
     const seen = await takeOverIfStale(lockPath);
@@ -79,6 +83,22 @@ async function place(lockPath: string, token: string): Promise<boolean> {
     throw e;
   } finally {
     await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** when this process last swept each lock path's drafts (ms; at most once a second) */
+const swept = new Map<string, number>();
+
+/**
+ * Removes the staging (`.new-`) and trash (`.del-`) folders of this lock that processes killed
+ * between a mkdir and its rename left behind. Those of live processes are theirs and stay.
+ */
+async function sweepDrafts(lockPath: string): Promise<void> {
+  const base = basename(lockPath);
+  for (const name of await readdir(dirname(lockPath)).catch(() => [] as string[])) {
+    if (!name.startsWith(`${base}.new-`) && !name.startsWith(`${base}.del-`)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(base.length + 5))?.[1]);
+    if (pid > 0 && (await isStale({ pid, host: '' }))) await rm(join(dirname(lockPath), name), { recursive: true, force: true });
   }
 }
 

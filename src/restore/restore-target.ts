@@ -1,6 +1,10 @@
-import { link, lstat, mkdir, mkdtemp, rm, statfs, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, mkdtemp, readdir, rm, statfs, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { HvsnapError } from '../core/errors.js';
+import { isStale } from '../core/owner.js';
+
+/** `.hvsnap-restore-p<pid>-XXXXXX`: a restore's private folder, named after the process that made it. */
+const PRIVATE = /^\.hvsnap-restore-p(\d+)-/;
 
 /**
  * Kernel file systems a restore must never write into (statfs f_type magics from Linux
@@ -38,7 +42,8 @@ export interface RestoreTarget {
 }
 
 /**
- * Checks a restore target and makes its private folder. Refused before anything is written:
+ * Checks a restore target and makes its private folder (removing those of killed restores first).
+ * Refused before anything is written:
  * a folder on a kernel file system (/proc, /sys, …), and a final name that exists in any form —
  * a file, a folder, or a link (dangling or not), which is never followed.
  */
@@ -52,8 +57,13 @@ export async function prepareRestoreTarget(dir: string, final: string[]): Promis
     }
   }
   await mkdir(dir, { recursive: true });
+  // private folders of restores that were killed: their process is gone, nothing else uses them
+  for (const name of await readdir(dir)) {
+    const m = PRIVATE.exec(name);
+    if (m && (await isStale({ pid: Number(m[1]), host: '' }))) await rm(join(dir, name), { recursive: true, force: true });
+  }
   // mkdtemp creates a fresh, randomly named folder (mode 0700): nothing can be planted inside it beforehand
-  const priv = await mkdtemp(join(dir, '.hvsnap-restore-'));
+  const priv = await mkdtemp(join(dir, `.hvsnap-restore-p${process.pid}-`));
   const temp = final.map((t) => join(priv, basename(t)));
   const published: string[] = [];
   return {

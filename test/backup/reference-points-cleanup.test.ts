@@ -49,7 +49,7 @@ describe('cleanup and reference points', () => {
     const second = await runBackup({ ...env, hypervisor: failing });
     // the restore points stand; the report says what the backup left behind for cleanup
     expect(second.vms.map((v) => v.status)).toEqual(['ok', 'ok']);
-    expect(second.leftBehind.sort()).toEqual(old.map((id, i) => `delete reference point ${id} of VM ${first.vms[i].vm}`).sort());
+    expect([...(second.leftBehind ?? [])].sort()).toEqual(old.map((id, i) => `delete reference point ${id} of VM ${first.vms[i].vm}`).sort());
     expect((await tagged(env)).length).toBe(4);
     // a reference point that is not ours (no tag) and one of another repository stay
     const [vm] = await host.listVms({ names: ['vm-01'] });

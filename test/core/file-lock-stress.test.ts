@@ -55,7 +55,10 @@ describe('the file lock under many processes and random SIGKILLs', () => {
     for (let i = 0; i < 6; i++) start();
     await new Promise((r) => setTimeout(r, 400)); // let the children start up
     let kills = 0;
-    while (kills < 60) {
+    const holds = async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter((l) => l.startsWith('held')).length;
+    // on a busy machine the children get fewer turns: go on until both counts are reached
+    const until = Date.now() + 100_000;
+    while ((kills < 60 || (await holds()) < 60) && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 30 + Math.random() * 60));
       const list = [...children];
       list[Math.floor(Math.random() * list.length)]?.kill('SIGKILL');
@@ -71,5 +74,5 @@ describe('the file lock under many processes and random SIGKILLs', () => {
     // the lock went round (and past holders killed inside it)
     expect(lines.filter((l) => l.startsWith('held')).length).toBeGreaterThan(50);
     expect(lines.filter((l) => l.startsWith('dead-holder')).length).toBeGreaterThan(0);
-  }, 120_000);
+  }, 150_000);
 });

@@ -8,6 +8,7 @@ import { cleanupLeftovers } from '../../src/backup/cleanup.js';
 import type { LabState } from '../../src/lab/index.js';
 import { buildForChild } from '../helpers/child-build.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
+import { workLeftovers } from '../helpers/leftovers.js';
 
 const WRITER = `
 import { labWrite } from './src/lab/index.js';
@@ -28,15 +29,6 @@ afterEach(async () => {
 afterAll(async () => build?.remove());
 
 const labState = async (e: LabEnv) => JSON.parse(await readFile(join(e.labDir, 'lab.json'), 'utf8')) as LabState;
-
-/** Every file below `dir` whose name a lab or lab-array process uses for its drafts and work folders. */
-async function workLeftovers(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (/\.cow-\d+$|^lab\.json\.\d+\.tmp$|^\.(tmp|del)-|\.json\.p\d+\.tmp$/.test(e.name)) out.push(join(e.parentPath, e.name));
-  }
-  return out;
-}
 
 describe('the lab after a kill', () => {
   it('cleanup mends a deferred merge whose AVHDX is gone, and the next backup of the VM works', async () => {
