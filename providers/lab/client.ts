@@ -111,7 +111,7 @@ export class LabArrayClient {
 
   async listSnapshots(): Promise<LabSnapshotRecord[]> {
     await this.sweep();
-    let names: string[] = [];
+    let names: string[];
     try {
       names = await readdir(this.snapshotsDir());
     } catch {
@@ -180,7 +180,7 @@ export class LabArrayClient {
   }
 
   async listPresentations(): Promise<LabPresentationRecord[]> {
-    let files: string[] = [];
+    let files: string[];
     try {
       files = await readdir(join(this.paths.stateDir, 'presentations'));
     } catch {

@@ -3,7 +3,7 @@ import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createVhdx, openVhdx } from '../../src/vhdx/index.js';
 import { encodeHeader, readHeaders } from '../../src/vhdx/headers.js';
-import { buildDifferencingChain, encodeLogEntry } from '../../src/vhdx/testing.js';
+import { buildDifferencingChain, encodeLogEntry } from '../helpers/vhdx-fixtures.js';
 import { VhdxFile } from '../../src/vhdx/vhdx-file.js';
 import { describeWith } from '../helpers/requirements.js';
 import { MiB, tempDir } from './helpers.js';
