@@ -99,7 +99,9 @@ export async function refuseSpecialFileSystem(dir: string): Promise<void> {
     if (fs) {
       const kind = SPECIAL_FILE_SYSTEMS[Number(fs.type)];
       if (kind) {
-        throw new HvsnapError('input_invalid', `${dir} is on the ${kind} file system, which holds no files; restore to a folder on a disk`, { context: { path: dir, field: 'to' } });
+        throw new HvsnapError('input_invalid', `${dir} is on the ${kind} file system, which holds no files; restore to a folder on a disk`, {
+          context: { path: dir, field: 'to' },
+        });
       }
       return;
     }

@@ -25,10 +25,19 @@ describe('cleanup and reference points', () => {
     // the journal a kill between the commit and its "done" entries leaves behind
     const dead = spawnSync('true').pid!;
     await mkdir(journalDir(env.repository.path), { recursive: true });
-    await writeFile(join(journalDir(env.repository.path), `${first.jobId}.jsonl`), [
-      { t: 'start', jobId: first.jobId, at: new Date().toISOString(), pid: dead, host: hostname() },
-      { t: 'undo', id: 1, record: { kind: 'deleteReferencePoint', vmId: manifest.vm.id, vmName: manifest.vm.name, referencePointId: manifest.referencePointId } },
-    ].map((l) => JSON.stringify(l) + '\n').join(''));
+    await writeFile(
+      join(journalDir(env.repository.path), `${first.jobId}.jsonl`),
+      [
+        { t: 'start', jobId: first.jobId, at: new Date().toISOString(), pid: dead, host: hostname() },
+        {
+          t: 'undo',
+          id: 1,
+          record: { kind: 'deleteReferencePoint', vmId: manifest.vm.id, vmName: manifest.vm.name, referencePointId: manifest.referencePointId },
+        },
+      ]
+        .map((l) => JSON.stringify(l) + '\n')
+        .join(''),
+    );
     const report = await cleanupLeftovers(env);
     expect(report.skipped).toEqual([`${first.jobId}: reference point ${manifest.referencePointId} of VM vm-01 is the base of the latest restore point`]);
     expect((await tagged(env)).map((r) => r.id)).toEqual([manifest.referencePointId]);

@@ -1,18 +1,17 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVhdx, openVhdx } from '../../src/vhdx/index.js';
-import { buildForChild } from '../helpers/child-build.js';
+import { buildCli } from '../helpers/build-cli.js';
 import { tempDir } from '../vhdx/helpers.js';
 
 const MiB = 1 << 20;
 const tmp = tempDir('hvsnap-signals-');
-let build: Awaited<ReturnType<typeof buildForChild>>;
+let build: Awaited<ReturnType<typeof buildCli>>;
 let disk: string;
 
 beforeAll(async () => {
-  build = await buildForChild(['src/cli/main.ts']);
+  build = await buildCli();
   disk = tmp.path('big.vhdx');
   await createVhdx(disk, { virtualSize: 64 * MiB, blockSize: MiB });
   const img = await openVhdx(disk, { writable: true });
@@ -26,7 +25,7 @@ afterAll(async () => {
 
 /** Starts `hvsnap vhdx read` whose stdout nobody reads: it blocks on the full pipe, where no abort reaches it. */
 async function blockedRead() {
-  const child = spawn(process.execPath, [join(build.dir, 'src/cli/main.js'), 'vhdx', 'read', disk], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [build.main, 'vhdx', 'read', disk], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   child.stdout.pause();
@@ -37,7 +36,10 @@ async function blockedRead() {
 }
 
 describe('SIGINT and SIGTERM stop any command', () => {
-  for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+  for (const [signal, code] of [
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const) {
     it(`${signal} stops a command stuck on a blocked pipe, with exit code ${code}`, async () => {
       const { child, stderr } = await blockedRead();
       expect(child.exitCode).toBeNull();

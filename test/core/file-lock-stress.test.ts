@@ -70,7 +70,9 @@ describe('the file lock under many processes and random SIGKILLs', () => {
     await rm(dir, { recursive: true, force: true });
     const lines = text.split('\n').filter(Boolean);
     expect(lines.filter((l) => l.startsWith('TWO'))).toEqual([]);
-    console.log(`lock stress: ${kills} kills, ${lines.filter((l) => l.startsWith('held')).length} holds, ${lines.filter((l) => l.startsWith('dead-holder')).length} taken from killed holders`);
+    console.log(
+      `lock stress: ${kills} kills, ${lines.filter((l) => l.startsWith('held')).length} holds, ${lines.filter((l) => l.startsWith('dead-holder')).length} taken from killed holders`,
+    );
     // the lock went round (and past holders killed inside it)
     expect(lines.filter((l) => l.startsWith('held')).length).toBeGreaterThan(50);
     expect(lines.filter((l) => l.startsWith('dead-holder')).length).toBeGreaterThan(0);

@@ -1,15 +1,14 @@
-import { spawn } from 'node:child_process';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
-import { KILL_AFTER_ENV } from '../../src/backup/run-steps.js';
 import { backupModes, type BackupMode } from '../../src/backup/steps/index.js';
 import type { Checkpoint } from '../../src/core/types.js';
 import { labPinFrozen, labWrite } from '../../src/lab/index.js';
 import { openVhdx } from '../../src/vhdx/index.js';
 import { buildCli } from '../helpers/build-cli.js';
+import { runKilled, writeLabJobConfig } from '../helpers/kill-cli.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
 import { workLeftovers } from '../helpers/leftovers.js';
 import { imageSha256 } from '../vhdx/helpers.js';
@@ -31,27 +30,9 @@ let build: Awaited<ReturnType<typeof buildCli>>;
 beforeAll(async () => (build = await buildCli()), 180_000);
 afterAll(async () => build?.remove());
 
-function runKilled(args: string[], killAfter: string): Promise<{ signal: NodeJS.Signals | null; code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [build.main, ...args], { env: { ...process.env, [KILL_AFTER_ENV]: killAfter }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d));
-  return new Promise((ok) => child.on('exit', (code, signal) => ok({ code, signal, stderr })));
-}
-
 async function labWithConfig(mode: BackupMode): Promise<{ env: LabEnv; config: string }> {
   const env = await makeLabEnv({ vms: 2, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 2 << 20, lockTimeoutMs: 1000 });
-  const config = join(env.dir, 'job.yaml');
-  await writeFile(
-    config,
-    [
-      `hypervisor: { kind: lab, dir: ${env.labDir} }`,
-      `provider: { name: lab, config: { volumesDir: ${join(env.labDir, 'volumes')}, stateDir: ${join(env.labDir, 'array')} } }`,
-      'proxy: { kind: local, host: { name: proxy-1 } }',
-      `repository: { path: ${env.repository.path} }`,
-      `policy: { mode: ${mode} }`,
-    ].join('\n'),
-  );
-  return { env, config };
+  return { env, config: await writeLabJobConfig(env, [`policy: { mode: ${mode} }`]) };
 }
 
 /** Everything a killed run may leave, after `hvsnap cleanup`: only what committed restore points keep. */
@@ -105,47 +86,55 @@ const killPoints = [
 ];
 
 describe(`a backup killed right after each step (${killPoints.length} kill points), then hvsnap cleanup`, () => {
-  it.each(killPoints)('%s, killed after %s', async (mode, step) => {
-    const { env, config } = await labWithConfig(mode);
-    try {
-      expect((await runBackup(env, { policy: { mode } })).ok).toBe(true);
-      await labWrite({ dir: env.labDir, vm: 'vm-01', count: 6, sizeBytes: 64 << 10, seed: 1 });
-      const run = await runKilled(['backup', '-c', config], step);
-      expect(run.signal, `${run.code} ${run.stderr}`).toBe('SIGKILL');
-      const journals = await readdir(join(env.repository.path, '.journal'));
-      expect(journals).toHaveLength(1);
-      const killedJob = journals[0].replace(/\.jsonl$/, '');
-      const cleanup = await cli('--json', 'cleanup', '-c', config);
-      expect(cleanup.code, cleanup.stdout + cleanup.stderr).toBe(0);
-      await expectClean(env, killedJob);
-      const verify = await cli('verify', '-c', config, '--deep');
-      expect(verify.code, verify.stdout + verify.stderr).toBe(0);
-      await expectNextBackupRestores(env, config, mode);
-    } finally {
-      await env.cleanup();
-    }
-  }, 120_000);
+  it.each(killPoints)(
+    '%s, killed after %s',
+    async (mode, step) => {
+      const { env, config } = await labWithConfig(mode);
+      try {
+        expect((await runBackup(env, { policy: { mode } })).ok).toBe(true);
+        await labWrite({ dir: env.labDir, vm: 'vm-01', count: 6, sizeBytes: 64 << 10, seed: 1 });
+        const run = await runKilled(build.main, ['backup', '-c', config], step);
+        expect(run.signal, `${run.code} ${run.stderr}`).toBe('SIGKILL');
+        const journals = await readdir(join(env.repository.path, '.journal'));
+        expect(journals).toHaveLength(1);
+        const killedJob = journals[0].replace(/\.jsonl$/, '');
+        const cleanup = await cli('--json', 'cleanup', '-c', config);
+        expect(cleanup.code, cleanup.stdout + cleanup.stderr).toBe(0);
+        await expectClean(env, killedJob);
+        const verify = await cli('verify', '-c', config, '--deep');
+        expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+        await expectNextBackupRestores(env, config, mode);
+      } finally {
+        await env.cleanup();
+      }
+    },
+    120_000,
+  );
 });
 
 describe(`a snapshot-only restore killed right after each step (${RESTORE_STEPS.length} kill points), then hvsnap cleanup`, () => {
-  it.each(RESTORE_STEPS)('killed after %s', async (step) => {
-    const { env, config } = await labWithConfig('snapshot-only');
-    try {
-      const backup = await runBackup(env, { policy: { mode: 'snapshot-only' } });
-      const to = join(env.dir, 'restored');
-      const run = await runKilled(['restore', '-c', config, '--restore-point', backup.vms[0].restorePointId!, '--to', to], step);
-      expect(run.signal, `${run.code} ${run.stderr}`).toBe('SIGKILL');
-      const killedJob = (await readdir(join(env.repository.path, '.journal')))[0]?.replace(/\.jsonl$/, '') ?? 'none';
-      const cleanup = await cli('--json', 'cleanup', '-c', config);
-      expect(cleanup.code, cleanup.stdout + cleanup.stderr).toBe(0);
-      // the killed restore's private folder stays until the next restore into that folder removes it
-      const again = await cli('--json', 'restore', '-c', config, '--restore-point', backup.vms[0].restorePointId!, '--to', to);
-      expect(again.code, again.stderr).toBe(0);
-      expect((await readdir(to)).sort()).toEqual(['vm-01-disk0.vhdx']);
-      await expectClean(env, killedJob);
-      await expectNextBackupRestores(env, config, 'snapshot-only');
-    } finally {
-      await env.cleanup();
-    }
-  }, 120_000);
+  it.each(RESTORE_STEPS)(
+    'killed after %s',
+    async (step) => {
+      const { env, config } = await labWithConfig('snapshot-only');
+      try {
+        const backup = await runBackup(env, { policy: { mode: 'snapshot-only' } });
+        const to = join(env.dir, 'restored');
+        const run = await runKilled(build.main, ['restore', '-c', config, '--restore-point', backup.vms[0].restorePointId!, '--to', to], step);
+        expect(run.signal, `${run.code} ${run.stderr}`).toBe('SIGKILL');
+        const killedJob = (await readdir(join(env.repository.path, '.journal')))[0]?.replace(/\.jsonl$/, '') ?? 'none';
+        const cleanup = await cli('--json', 'cleanup', '-c', config);
+        expect(cleanup.code, cleanup.stdout + cleanup.stderr).toBe(0);
+        // the killed restore's private folder stays until the next restore into that folder removes it
+        const again = await cli('--json', 'restore', '-c', config, '--restore-point', backup.vms[0].restorePointId!, '--to', to);
+        expect(again.code, again.stderr).toBe(0);
+        expect((await readdir(to)).sort()).toEqual(['vm-01-disk0.vhdx']);
+        await expectClean(env, killedJob);
+        await expectNextBackupRestores(env, config, 'snapshot-only');
+      } finally {
+        await env.cleanup();
+      }
+    },
+    120_000,
+  );
 });

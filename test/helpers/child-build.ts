@@ -14,7 +14,24 @@ export async function buildForChild(entries: string[], scripts: Record<string, s
   const dir = await mkdtemp(join(tmpdir(), 'hvsnap-child-build-'));
   const tsc = spawnSync(
     process.execPath,
-    [join(root, 'node_modules/typescript/bin/tsc'), '--ignoreConfig', '--outDir', dir, '--rootDir', root, '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--types', 'node', ...entries.map((e) => join(root, e))],
+    [
+      join(root, 'node_modules/typescript/bin/tsc'),
+      '--ignoreConfig',
+      '--outDir',
+      dir,
+      '--rootDir',
+      root,
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--skipLibCheck',
+      '--types',
+      'node',
+      ...entries.map((e) => join(root, e)),
+    ],
     { cwd: root, encoding: 'utf8' },
   );
   if (tsc.status !== 0) throw new Error(`tsc failed: ${tsc.stdout}${tsc.stderr}`);

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 export async function workLeftovers(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (/\.cow-\d+$|^lab\.json\.\d+\.tmp$|^\.(tmp|del)-|\.json\.p\d+\.tmp$|^\.hvsnap-restore-|\.lock\.(new|del)-/.test(e.name)) out.push(join(e.parentPath, e.name));
+    if (/\.cow-\d+$|^lab\.json\.\d+\.tmp$|^\.(tmp|del)-|\.json\.p\d+\.tmp$|^\.hvsnap-restore-|\.lock\.(new|del)-/.test(e.name))
+      out.push(join(e.parentPath, e.name));
   }
   return out;
 }

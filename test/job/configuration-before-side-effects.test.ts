@@ -15,13 +15,16 @@ afterEach(async () => rm(dir, { recursive: true, force: true }));
 
 async function config(over: Record<string, unknown>): Promise<string> {
   const file = join(dir, 'job.yaml');
-  await writeFile(file, stringify({
-    hypervisor: { kind: 'lab', dir: './lab', init: { vms: 1, volumes: 1, diskSizeMiB: 8, dataMiB: 1 } },
-    provider: { name: 'lab', config: { volumesDir: './lab/volumes', stateDir: './lab/array' } },
-    proxy: { kind: 'local', host: { name: 'proxy-1' } },
-    repository: { path: './repo' },
-    ...over,
-  }));
+  await writeFile(
+    file,
+    stringify({
+      hypervisor: { kind: 'lab', dir: './lab', init: { vms: 1, volumes: 1, diskSizeMiB: 8, dataMiB: 1 } },
+      provider: { name: 'lab', config: { volumesDir: './lab/volumes', stateDir: './lab/array' } },
+      proxy: { kind: 'local', host: { name: 'proxy-1' } },
+      repository: { path: './repo' },
+      ...over,
+    }),
+  );
   return file;
 }
 
@@ -77,7 +80,9 @@ describe('credentials written in a URL are redacted like every other secret', ()
   });
 
   it('the redaction keeps scheme, user and host', () => {
-    expect(redactUrlCredentials('GET https://admin:p%40ss@array.example.com:8443/api failed')).toBe('GET https://admin:[REDACTED]@array.example.com:8443/api failed');
+    expect(redactUrlCredentials('GET https://admin:p%40ss@array.example.com:8443/api failed')).toBe(
+      'GET https://admin:[REDACTED]@array.example.com:8443/api failed',
+    );
     expect(redactUrlCredentials('redis://:pw@127.0.0.1:6379/0')).toBe('redis://:[REDACTED]@127.0.0.1:6379/0');
     expect(redactUrlCredentials('https://ghp_token123@github.com/x')).toBe('https://[REDACTED]@github.com/x');
     expect(redactUrlCredentials('https://array.example.com/api user@example.com')).toBe('https://array.example.com/api user@example.com');

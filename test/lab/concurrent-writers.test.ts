@@ -54,7 +54,8 @@ describe('the lab change tracking under concurrent writer processes', () => {
     while (points.length < 50) {
       const r = await runBackup(env, { hooks: { onCheckpoints: pin } });
       expect(r.ok, JSON.stringify(r.vms.map((v) => v.error))).toBe(true);
-      for (const v of r.vms) points.push({ id: v.restorePointId!, key: `${v.vm}@hvsnap:${r.jobId}`, incremental: v.disks.every((d) => d.mode === 'incremental') });
+      for (const v of r.vms)
+        points.push({ id: v.restorePointId!, key: `${v.vm}@hvsnap:${r.jobId}`, incremental: v.disks.every((d) => d.mode === 'incremental') });
     }
     for (const w of writers) w.kill('SIGKILL');
     expect(writerErrors).toBe('');

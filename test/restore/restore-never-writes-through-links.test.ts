@@ -15,17 +15,20 @@ afterEach(async () => {
 
 async function labConfig(e: LabEnv): Promise<string> {
   const file = join(e.dir, 'job.yaml');
-  await writeFile(file, stringify({
-    hypervisor: { kind: 'lab', dir: './lab' },
-    provider: { name: 'lab', config: { volumesDir: './lab/volumes', stateDir: './lab/array' } },
-    proxy: { kind: 'local', host: { name: 'proxy-1' } },
-    repository: { path: './repo' },
-  }));
+  await writeFile(
+    file,
+    stringify({
+      hypervisor: { kind: 'lab', dir: './lab' },
+      provider: { name: 'lab', config: { volumesDir: './lab/volumes', stateDir: './lab/array' } },
+      proxy: { kind: 'local', host: { name: 'proxy-1' } },
+      repository: { path: './repo' },
+    }),
+  );
   return file;
 }
 
 describe('restore never writes outside its target', () => {
-  it('a link planted at the old .partial name is never followed (the issue\'s exact scenario)', async () => {
+  it("a link planted at the old .partial name is never followed (the issue's exact scenario)", async () => {
     env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 2 << 20 });
     const rp = (await runBackup(env)).vms[0].restorePointId!;
     await env.repository.close();
@@ -73,7 +76,9 @@ describe('restore never writes outside its target', () => {
     await writeFile(victim, 'precious');
     await symlink(victim, join(env.dir, 'a.vhdx'));
     await expect(createVhdx(join(env.dir, 'a.vhdx'), { virtualSize: 4 << 20 })).rejects.toMatchObject({ code: 'already_exists' });
-    await expect(writeVhdxStream(join(env.dir, 'a.vhdx'), { virtualSize: 4 << 20, source: (async function* () {})() })).rejects.toMatchObject({ code: 'already_exists' });
+    await expect(writeVhdxStream(join(env.dir, 'a.vhdx'), { virtualSize: 4 << 20, source: (async function* () {})() })).rejects.toMatchObject({
+      code: 'already_exists',
+    });
     await symlink(join(env.dir, 'nowhere'), join(env.dir, 'b.vhdx'));
     await expect(createVhdx(join(env.dir, 'b.vhdx'), { virtualSize: 4 << 20 })).rejects.toMatchObject({ code: 'already_exists' });
     expect(await readFile(victim, 'utf8')).toBe('precious');
