@@ -1,10 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createVhdx, openVhdx } from '../../src/vhdx/index.js';
-import { encodeHeader, readHeaders } from '../../src/vhdx/headers.js';
-import { buildDifferencingChain, encodeLogEntry } from '../helpers/vhdx-fixtures.js';
-import { VhdxFile } from '../../src/vhdx/vhdx-file.js';
+import { activateLog, buildDifferencingChain, type LogDescriptorSpec } from '../helpers/vhdx-fixtures.js';
 import { describeWith } from '../helpers/requirements.js';
 import { MiB, tempDir } from './helpers.js';
 
@@ -12,20 +10,10 @@ const tmp = tempDir();
 afterAll(() => tmp.cleanup());
 
 /** A clean 4 MiB VHDX whose log is made active with one entry of `descriptors`. */
-async function withLog(name: string, descriptors: Parameters<typeof encodeLogEntry>[0]['descriptors']): Promise<string> {
+async function withLog(name: string, descriptors: LogDescriptorSpec[]): Promise<string> {
   const path = tmp.path(name);
   await createVhdx(path, { virtualSize: 4 * MiB, blockSize: MiB });
-  const file = await VhdxFile.open(path, false, { fileBytesRead: 0 });
-  const { current: h } = await readHeaders(file);
-  const size = file.physicalSize;
-  await file.close();
-  const logGuid = '11111111-2222-4333-8444-555555555555';
-  const entry = encodeLogEntry({ seq: 7n, tail: 0, logGuid, flushedFileOffset: size, lastFileOffset: size, descriptors });
-  const fd = openSync(path, 'r+');
-  writeSync(fd, entry, 0, entry.length, h.logOffset);
-  const hdr = encodeHeader({ ...h, sequenceNumber: h.sequenceNumber + 1n, logGuid });
-  writeSync(fd, hdr, 0, hdr.length, h.slot === 0 ? 128 * 1024 : 64 * 1024);
-  closeSync(fd);
+  await activateLog(path, () => descriptors);
   return path;
 }
 
