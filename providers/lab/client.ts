@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withFileLock } from '../../src/core/file-lock.js';
+import { isStale } from '../../src/core/owner.js';
 import type { VolumeIdentity } from '../../src/core/types.js';
 import { readVolumeMarker, VOLUME_MARKER, volumeLockPath } from '../../src/core/volume-marker.js';
 import { labError } from './errors.js';
@@ -39,6 +40,9 @@ export interface LabPresentationRecord {
 }
 
 const SAFE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,200}$/;
+/** the array's own work folders and files: `.tmp-<name>-p<pid>-<8 hex>`, `.del-…`, `<name>.json.p<pid>.tmp` */
+const WORK = /^\.(?:tmp|del)-.+-p(\d+)-[0-9a-f]{8}$|\.json\.p(\d+)\.tmp$/;
+const workTag = () => `p${process.pid}-${randomUUID().slice(0, 8)}`;
 
 export class LabArrayClient {
   constructor(private readonly paths: LabArrayPaths) {}
@@ -87,7 +91,26 @@ export class LabArrayClient {
     }
   }
 
+  /**
+   * Removes the work folders and files of array processes that died (a kill between making a
+   * `.tmp-` folder and its rename, or between a rename to `.del-` and its removal): the array
+   * tidies up after itself, as a real array's background jobs do. Those of live processes stay.
+   */
+  async sweep(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const dir of [this.snapshotsDir(), join(this.paths.stateDir, 'presentations')]) {
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        const m = WORK.exec(name);
+        if (!m || !(await isStale({ pid: Number(m[1] ?? m[2]), host: '' }))) continue;
+        await rm(join(dir, name), { recursive: true, force: true });
+        removed.push(name);
+      }
+    }
+    return removed;
+  }
+
   async listSnapshots(): Promise<LabSnapshotRecord[]> {
+    await this.sweep();
     let names: string[];
     try {
       names = await readdir(this.snapshotsDir());
@@ -104,7 +127,7 @@ export class LabArrayClient {
 
   /** One point in time for all volumes: every volume's lock is held while the trees are linked. */
   async createSnapshot(name: string, volumes: LabVolumeRecord[], consistencyGroup: boolean): Promise<LabSnapshotRecord> {
-    const tmp = join(this.snapshotsDir(), `.tmp-${name}-${randomUUID().slice(0, 8)}`);
+    const tmp = join(this.snapshotsDir(), `.tmp-${name}-${workTag()}`);
     await mkdir(tmp, { recursive: true });
     try {
       const sorted = [...volumes].sort((a, b) => a.id.localeCompare(b.id));
@@ -134,7 +157,7 @@ export class LabArrayClient {
 
   async deleteSnapshot(name: string): Promise<void> {
     const dir = join(this.snapshotsDir(), name);
-    const trash = join(this.snapshotsDir(), `.del-${name}-${randomUUID().slice(0, 8)}`);
+    const trash = join(this.snapshotsDir(), `.del-${name}-${workTag()}`);
     try {
       await rename(dir, trash);
     } catch (e) {
@@ -193,8 +216,9 @@ export class LabArrayClient {
     const record: LabPresentationRecord = { name, snapshotName: snapshot.name, host, luns };
     await mkdir(join(this.paths.stateDir, 'presentations'), { recursive: true });
     const file = this.presentationFile(name);
-    await writeFile(`${file}.tmp`, JSON.stringify(record, null, 2));
-    await rename(`${file}.tmp`, file);
+    const draft = `${file}.p${process.pid}.tmp`;
+    await writeFile(draft, JSON.stringify(record, null, 2));
+    await rename(draft, file);
     return record;
   }
 

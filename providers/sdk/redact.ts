@@ -1,4 +1,5 @@
 import type { LogFn, Logger } from '../../src/core/logger.js';
+import { redactUrlCredentials, urlCredentials } from '../../src/core/redact-url.js';
 
 /** Keys whose values are secrets wherever they appear (headers, bodies, configs). */
 export const SECRET_KEY = /pass(word|wd|phrase)?$|secret|token|api[-_]?key|authorization|cookie|credential/i;
@@ -19,9 +20,9 @@ export function redact<T>(value: T, secrets: Iterable<string> = []): T {
   return walk(value, list, 0, new WeakSet()) as T;
 }
 
-/** Replaces every occurrence of a secret in one string. */
+/** Replaces every occurrence of a secret in one string, and the credentials of any URL in it. */
 export function redactString(s: string, secrets: Iterable<string>): string {
-  let out = s;
+  let out = redactUrlCredentials(s);
   for (const secret of secrets) if (secret && secret.length >= MIN_SECRET_LENGTH) out = out.split(secret).join(REDACTED);
   return out;
 }
@@ -44,6 +45,7 @@ export function collectSecrets(config: unknown, out: string[] = [], depth = 0): 
   if (config === null || typeof config !== 'object' || depth > 6) return out;
   for (const [k, v] of Object.entries(config)) {
     if (typeof v === 'string' && SECRET_KEY.test(k)) out.push(v);
+    else if (typeof v === 'string') out.push(...urlCredentials(v)); // an endpoint written with user:password@
     else collectSecrets(v, out, depth + 1);
   }
   return out;

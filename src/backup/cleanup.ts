@@ -3,6 +3,7 @@ import { ARRAY_NAME_PREFIX, CHECKPOINT_TAG, isJobArrayName, jobIdOfCheckpoint, j
 import { errorSummary, isHvsnapError } from '../core/errors.js';
 import { readOpenJournals } from './journal.js';
 import { describeUndo, runUndo } from './undo.js';
+import type { ReferencePoint } from '../core/types.js';
 import type { BackupEnvironment } from './types.js';
 
 export interface CleanupReport {
@@ -12,8 +13,12 @@ export interface CleanupReport {
   skipped: string[];
   /** hvsnap checkpoints found on the host and removed */
   checkpoints: string[];
+  /** hvsnap reference points that no restore point needs any more (superseded, or left by a kill), removed */
+  referencePoints: string[];
   /** array snapshots named by hvsnap that no journal or restore point accounts for (listed, not deleted) */
   orphanSnapshots: string[];
+  /** what the hypervisor mended in its own bookkeeping (the lab after a kill); empty for a real host */
+  hostMended: string[];
   failures: Array<{ what: string; error: Record<string, unknown> }>;
   /** whether the repository's garbage collection (which removes half-written restore points) ran */
   gc?: string;
@@ -25,12 +30,23 @@ export interface CleanupReport {
  * accounts for. Idempotent: every undo is.
  */
 export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDir?: string; signal?: AbortSignal } = {}): Promise<CleanupReport> {
-  const report: CleanupReport = { replayed: [], skipped: [], checkpoints: [], orphanSnapshots: [], failures: [] };
+  const report: CleanupReport = { replayed: [], skipped: [], checkpoints: [], referencePoints: [], orphanSnapshots: [], hostMended: [], failures: [] };
+  // the host's own bookkeeping first: the undos below call it
+  if (env.hypervisor.recover) report.hostMended = (await env.hypervisor.recover({ signal: opts.signal })).mended;
   const targets = { hypervisor: env.hypervisor, provider: env.provider, proxy: env.proxy, abortRestorePoint: async () => {} };
   // array snapshots that committed (snapshot-only) restore points keep: never deleted here
-  const retained = new Set((await env.repository.listRestorePoints()).flatMap((p) => p.arraySnapshots.filter((s) => s.retained).map((s) => s.name)));
+  const committed = await env.repository.listRestorePoints();
+  const retained = new Set(committed.flatMap((p) => p.arraySnapshots.filter((s) => s.retained).map((s) => s.name)));
+  const named = new Set(committed.flatMap((p) => (p.referencePointId ? [p.referencePointId] : [])));
+  // per VM, the reference point of its latest restore point: the base of the next incremental. A
+  // kill between a commit and its journal's "done" entries leaves its undo pending; replaying it
+  // would cost the next backup its base. (A superseded one's pending deletion is completed.)
+  const latest = new Map<string, string | undefined>();
+  for (const p of committed) latest.set(p.vm.id.toLowerCase(), p.referencePointId);
+  const needed = new Set([...latest.values()].filter((x): x is string => !!x));
   const liveJobs = new Set<string>();
-  for (const j of await readOpenJournals(opts.journalDir ?? journalDir(env.repository.path))) {
+  const journals = await readOpenJournals(opts.journalDir ?? journalDir(env.repository.path));
+  for (const j of journals) {
     if (j.owner.alive) {
       // a job that still runs owns its journal and its checkpoints
       liveJobs.add(j.jobId);
@@ -43,6 +59,10 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
         report.skipped.push(`${j.jobId}: array snapshot ${u.record.name} is kept by a committed restore point`);
         continue;
       }
+      if (u.record.kind === 'deleteReferencePoint' && needed.has(u.record.referencePointId)) {
+        report.skipped.push(`${j.jobId}: reference point ${u.record.referencePointId} of VM ${u.record.vmName} is the base of the latest restore point`);
+        continue;
+      }
       try {
         await runUndo(u.record, targets, opts.signal);
         report.replayed.push(`${j.jobId}: ${describeUndo(u.record)}`);
@@ -53,7 +73,7 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
     }
     if (!failed) await rm(j.file, { force: true });
   }
-  const { checkpoints, unanswered } = await env.hypervisor.listLeftovers({ tagPrefix: CHECKPOINT_TAG }, { signal: opts.signal });
+  const { checkpoints, referencePoints, unanswered } = await env.hypervisor.listLeftovers({ tagPrefix: CHECKPOINT_TAG }, { signal: opts.signal });
   // a cluster node that did not answer may still hold leftovers: a failure for that node, not "clean"
   for (const u of unanswered ?? []) report.failures.push({ what: `leftover checkpoints on ${u.host}`, error: errorSummary(u.error) });
   for (const cp of checkpoints.filter((c) => !liveJobs.has(jobIdOfCheckpoint(c.name) ?? ''))) {
@@ -64,6 +84,10 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
       report.failures.push({ what: `checkpoint ${cp.name} of ${cp.vmName}`, error: errorSummary(e) });
     }
   }
+  // this repository's: named by its restore points, or made by its jobs (committed, or journaled and dead)
+  const ours = { referencePoints: named, jobs: new Set([...committed.map((p) => p.jobId), ...journals.map((j) => j.jobId)]) };
+  const unneeded = referencePoints.filter((rp) => !needed.has(rp.id) && !liveJobs.has(jobIdOfCheckpoint(rp.name) ?? '') && (ours.referencePoints.has(rp.id) || ours.jobs.has(jobIdOfCheckpoint(rp.name) ?? '')));
+  await removeReferencePoints(env, unneeded, report, opts.signal);
   for (const s of await env.provider.listSnapshots({ prefix: ARRAY_NAME_PREFIX }, { signal: opts.signal })) {
     if (!retained.has(s.name) && ![...liveJobs].some((job) => isJobArrayName(s.name, job))) report.orphanSnapshots.push(s.name);
   }
@@ -76,4 +100,23 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
     report.gc = `skipped: ${e.message}`;
   }
   return report;
+}
+
+/**
+ * Removes reference points of hvsnap that no restore point needs. A reference point is needed only
+ * by the latest restore point of its VM: that is where the next incremental starts (older restore
+ * points are complete without it). Every other one — superseded by a backup killed before it
+ * deleted it, made by a job that died, or by one of two backups of a VM that ran at once — is an
+ * RCT file set nothing would ever remove. The caller passes only this repository's, and none of a
+ * live job: another repository's, and untagged ones (not ours), are left alone.
+ */
+async function removeReferencePoints(env: BackupEnvironment, unneeded: ReferencePoint[], report: CleanupReport, signal: AbortSignal | undefined): Promise<void> {
+  for (const rp of unneeded) {
+    try {
+      await env.hypervisor.deleteReferencePoint({ vmId: rp.vmId, referencePointId: rp.id }, { signal });
+      report.referencePoints.push(`${rp.vmId}: ${rp.name} (${rp.id})`);
+    } catch (e) {
+      report.failures.push({ what: `reference point ${rp.id} (${rp.name}) of VM ${rp.vmId}`, error: errorSummary(e) });
+    }
+  }
 }

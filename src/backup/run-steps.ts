@@ -139,9 +139,14 @@ async function sideEffect<S, V>(
   effect: () => Promise<void>,
   record: () => ReturnType<NonNullable<Step<S, V>['undo']>['record']> | undefined,
 ): Promise<void> {
-  if (step.undo?.journaled === 'before') await run.saga.register(record()!, key);
+  // a step whose record is undefined has nothing to journal for this item
+  const journal = async () => {
+    const r = record();
+    if (r) await run.saga.register(r, key);
+  };
+  if (step.undo?.journaled === 'before') await journal();
   await effect();
-  if (step.undo?.journaled === 'after') await run.saga.register(record()!, key);
+  if (step.undo?.journaled === 'after') await journal();
   for (const settled of step.settles ?? []) for (const id of run.saga.idsOf({ owner: key.owner, step: settled })) await run.saga.settle(id);
 }
 

@@ -1,4 +1,5 @@
 import { isHvsnapError, errorSummary } from '../core/errors.js';
+import { redactUrlCredentials } from '../core/redact-url.js';
 import type { Logger } from '../core/logger.js';
 
 /** What a command's action returns: data for `--json`, and its text rendering. */
@@ -46,8 +47,15 @@ export function exitCodeFor(e: unknown, signal?: AbortSignal): number {
   }
 }
 
-/** Renders an error for a person: message, where, hint; the stack only with --debug. */
+/**
+ * Renders an error for a person: message, where, hint; the stack only with --debug. The last
+ * guard before a terminal: credentials in any URL the text holds are redacted.
+ */
 export function renderError(e: unknown, debug: boolean): string {
+  return redactUrlCredentials(renderErrorText(e, debug));
+}
+
+function renderErrorText(e: unknown, debug: boolean): string {
   const lines: string[] = [];
   if (isHvsnapError(e)) {
     lines.push(`error [${e.code}]: ${e.message}`);
@@ -91,5 +99,5 @@ export function nextStep(code: string | undefined): string {
 /** The one JSON document `--json` prints on stdout for a failure. */
 export function renderErrorJson(e: unknown): string {
   const body = isHvsnapError(e) ? e.toJSON() : errorSummary(e);
-  return JSON.stringify({ ok: false, error: body }, null, 2) + '\n';
+  return redactUrlCredentials(JSON.stringify({ ok: false, error: body }, null, 2)) + '\n';
 }

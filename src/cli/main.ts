@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import type { CliIo } from './io.js';
-import { ExitCode } from './io.js';
 import { runCli } from './program.js';
 import { commandModules } from './commands/index.js';
 
@@ -19,13 +18,22 @@ const io: CliIo = {
 };
 
 const controller = new AbortController();
-const interrupt = (name: string) => () => {
-  // the first signal asks the job to stop and undo what it did; a second one stops at once
-  if (controller.signal.aborted) process.exit(ExitCode.interrupted);
-  controller.abort(new Error(`interrupted (${name})`));
-};
-process.on('SIGINT', interrupt('SIGINT'));
-process.on('SIGTERM', interrupt('SIGTERM'));
+let signalled = false;
+function stop(signal: 'SIGINT' | 'SIGTERM'): void {
+  const code = signal === 'SIGINT' ? 130 : 143;
+  if (signalled) process.exit(code); // a second signal: at once
+  signalled = true;
+  controller.abort(new Error(signal === 'SIGINT' ? 'interrupted (SIGINT)' : 'terminated (SIGTERM)'));
+  // The command gets one second to stop on the abort and undo what it can. A command stuck where it
+  // cannot see the signal (a blocked pipe, a hung device) does not keep the process: whatever it made
+  // is journaled before it was made, and "hvsnap cleanup" removes it.
+  setTimeout(() => {
+    process.stderr.write(`hvsnap: stopped by ${signal}; run "hvsnap cleanup" if a backup was running\n`);
+    process.exit(code);
+  }, 1000).unref();
+}
+process.on('SIGINT', () => stop('SIGINT'));
+process.on('SIGTERM', () => stop('SIGTERM'));
 // log rotation: reopen --log-file (logrotate's postrotate: kill -HUP)
 process.on('SIGHUP', () => reopeners.forEach((r) => r()));
 

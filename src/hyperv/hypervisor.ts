@@ -81,6 +81,13 @@ export interface Hypervisor {
     opts?: CallOptions,
   ): Promise<VmInfo>;
 
+  /**
+   * Optional: mends the host's own bookkeeping after a process was killed inside a call (the lab:
+   * a deferred merge whose file is gone, drafts of dead processes). A real Hyper-V host keeps its
+   * own state and has no such method. `hvsnap cleanup` calls it first. MUST be idempotent.
+   */
+  recover?(opts?: CallOptions): Promise<{ mended: string[] }>;
+
   /** Releases connections. Idempotent. */
   close?(): Promise<void>;
 }

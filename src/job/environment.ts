@@ -20,11 +20,13 @@ import { createShell, type TranscriptRecorder, type TransportConfig } from '../t
 export async function openEnvironment(config: JobConfig, logger: Logger, opts: { record?: TranscriptRecorder } = {}): Promise<BackupEnvironment & { close(): Promise<void> }> {
   const closers: Array<() => Promise<void>> = [];
   try {
-    const hypervisor = await createHypervisor(config, logger, { record: opts.record });
-    closers.push(async () => hypervisor.close?.());
+    // every part is validated before anything is made: the provider and the proxy check their
+    // configuration without I/O, so a typo there is found before a lab or a repository is created
     const provider = await loadProvider({ provider: config.provider.name, config: config.provider.config, logger, configFile: config.file });
     closers.push(async () => provider.close?.());
     const proxy = await createProxy(config, logger);
+    const hypervisor = await createHypervisor(config, logger, { record: opts.record });
+    closers.push(async () => hypervisor.close?.());
     const repository = await openRepository({ path: config.repository.path, create: config.repository.create, chunkSize: config.repository.chunkSize, logger });
     closers.push(() => repository.close());
     return {

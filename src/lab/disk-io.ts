@@ -81,6 +81,12 @@ export async function settleDisk(state: LabState, disk: LabDisk): Promise<void> 
   const pending = disk.pendingMerge;
   if (!pending) return;
   const volume = volumeOf(state, disk.volume);
+  // the AVHDX is removed only after the merge is flushed: a record whose file is gone (a kill
+  // between the removal and the state's save) is a finished merge
+  if (!(await stat(localPath(volume, pending.relativePath)).catch(() => undefined))) {
+    delete disk.pendingMerge;
+    return;
+  }
   await withVolume(volume, async () => {
     await copyRanges(localPath(volume, pending.relativePath), localPath(volume, disk.relativePath), pending.ranges);
     await rm(localPath(volume, pending.relativePath), { force: true });

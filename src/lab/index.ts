@@ -12,3 +12,4 @@ export function openLab(dir: string, opts: { logger?: Logger } = {}): LabHypervi
   return new LabHypervisor({ dir, logger: opts.logger });
 }
 export { labPinFrozen } from './pin-frozen.js';
+export { recoverLab, type LabRecovery } from './recover-lab.js';

@@ -11,6 +11,7 @@ import { readState, takeFault, updateState, type LabCheckpoint, type LabOp, type
 import { changesSince, compactChanges, formatRctId } from './rct.js';
 import { readVolumeMarker } from '../core/volume-marker.js';
 import { vmConfigFiles, vmFromConfig } from './vm-config.js';
+import { recoverLab } from './recover-lab.js';
 
 /**
  * A Hyper-V host simulated on local files (see DESIGN.md, "The lab"). Implements the same
@@ -214,6 +215,11 @@ export class LabHypervisor implements Hypervisor {
       s.vms.push(vm);
       return toVmInfo(s, vm);
     });
+  }
+
+  async recover(_opts?: CallOptions): Promise<{ mended: string[] }> {
+    const r = await recoverLab(this.dir);
+    return { mended: [...r.mergesMended.map((m) => `deferred merge already done: ${m}`), ...r.filesRemoved.map((f) => `removed ${f}`)] };
   }
 
   /** Runs `fn` on the VM under the lab lock, after any injected fault for `op` (which is consumed and saved). */

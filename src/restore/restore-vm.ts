@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -11,6 +9,7 @@ import type { Repository } from '../repository/index.js';
 import type { RestorePointManifest } from '../repository/types.js';
 import { restoreDisk, verifyDiskAgainstIndex, type RestoreDiskResult } from './restore-disk.js';
 import { restoreFromSnapshot, type SnapshotAccess } from './restore-from-snapshot.js';
+import { prepareRestoreTarget } from './restore-target.js';
 
 export interface RestoreVmArgs {
   repository: Repository;
@@ -47,7 +46,7 @@ export interface RestoreVmResult {
 /**
  * Restores every disk of a restore point as a VHDX, verifies it, and optionally imports the VM.
  * Nothing is overwritten: a target that exists is refused before anything is written. Disks are
- * written as `.partial` files and renamed only when all of them are verified; a restore (or
+ * written in a private folder and linked into place only when all of them are verified; a restore (or
  * import) that fails removes every file it wrote.
  */
 export async function restoreVm(args: RestoreVmArgs): Promise<RestoreVmResult> {
@@ -64,26 +63,20 @@ export async function restoreVm(args: RestoreVmArgs): Promise<RestoreVmResult> {
     args.targetDir,
     sources.map((d) => d.sourcePath),
   );
-  for (const t of targets) {
-    if (existsSync(t))
-      throw new HvsnapError('already_exists', `${t} exists; restore never overwrites a disk (choose another --to folder)`, { context: { file: t } });
-  }
-  await mkdir(args.targetDir, { recursive: true });
-  const partial = targets.map((t) => `${t}.partial`);
-  let renamed = false;
+  // disks are written in a private folder this restore creates, then linked into place: nothing
+  // planted in the target folder (a file, a link to elsewhere) is ever written through or replaced
+  const target = await prepareRestoreTarget(args.targetDir, targets);
+  const partial = target.temp;
   try {
     const disks =
       manifest.mode === 'snapshot-only' ? await disksFromSnapshot(args, manifest, partial) : await disksFromRepository(args, manifest, partial, targets);
-    for (const [i, d] of disks.entries()) {
-      await rename(partial[i], targets[i]);
-      d.target = targets[i];
-    }
-    renamed = true;
+    await target.publish();
+    for (const [i, d] of disks.entries()) d.target = targets[i];
     const imported = args.import ? await importVm(args, args.import, manifest, disks) : undefined;
     return { restorePointId: args.restorePointId, vm: manifest.vm.name, disks, imported };
   } catch (e) {
-    // nothing half-restored stays: the partial files, and the disks of a failed import
-    await Promise.all([...partial, ...(renamed ? targets : [])].map((f) => rm(f, { force: true })));
+    // nothing half-restored stays: the private folder, and the disks of a failed import
+    await target.discard();
     throw e;
   }
 }

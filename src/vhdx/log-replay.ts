@@ -64,6 +64,10 @@ export async function replayLog(file: VhdxFile, header: VhdxHeader): Promise<Log
     let d = 0;
     for (const desc of e.descriptors) {
       if (desc.kind === 'zero') {
+        // bounded before anything is allocated: a hostile ZeroLength (2^40, 2^63) is refused at once
+        if (!Number.isSafeInteger(desc.fileOffset + desc.zeroLength) || sectors.size + desc.zeroLength / LOG_SECTOR > MAX_SECTORS) {
+          throw vhdxUnsupported(where(header.logOffset + e.pos), `a zero descriptor of ${desc.zeroLength} bytes at file offset ${desc.fileOffset} would make log replay change more than ${MAX_SECTORS} sectors`);
+        }
         for (let off = desc.fileOffset; off < desc.fileOffset + desc.zeroLength; off += LOG_SECTOR) sectors.set(off / LOG_SECTOR, ZERO_SECTOR);
         size = Math.max(size, desc.fileOffset + desc.zeroLength);
       } else {

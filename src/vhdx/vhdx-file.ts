@@ -55,7 +55,8 @@ export class VhdxFile {
   static async open(path: string, writable: boolean, stats: ReadStats, opts: { syncReads?: boolean } = {}): Promise<VhdxFile> {
     let fd: number;
     try {
-      fd = await fsOpen(path, writable ? 'r+' : 'r');
+      // O_NONBLOCK: opening a FIFO planted as a disk (or a parent) must not wait for a writer forever
+      fd = await fsOpen(path, (writable ? fs.constants.O_RDWR : fs.constants.O_RDONLY) | fs.constants.O_NONBLOCK);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       throw new HvsnapError(code === 'ENOENT' ? 'not_found' : 'vhdx_invalid', `cannot open VHDX ${path}: ${(e as Error).message}`, {
@@ -64,7 +65,32 @@ export class VhdxFile {
       });
     }
     const st = await fsFstat(fd);
+    if (!st.isFile()) {
+      await fsClose(fd);
+      const kind = st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : st.isSocket() ? 'a socket' : st.isDirectory() ? 'a folder' : 'not a regular file';
+      throw new HvsnapError('vhdx_invalid', `${path} is ${kind}, not a VHDX file`, { context: { file: path, structure: 'file', offset: 0 } });
+    }
     return new VhdxFile(path, fd, writable, st.size, stats, !!opts.syncReads);
+  }
+
+  /**
+   * Creates a new file for writing: exclusively and without following a link at `path`
+   * (`O_CREAT|O_EXCL|O_NOFOLLOW`), so a file or a link planted there is never written through.
+   * An existing entry is `already_exists`.
+   */
+  static async create(path: string, stats: ReadStats): Promise<VhdxFile> {
+    const c = fs.constants;
+    let fd: number;
+    try {
+      fd = await fsOpen(path, c.O_RDWR | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, 0o644);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new HvsnapError(code === 'EEXIST' ? 'already_exists' : 'input_invalid', `cannot create ${path}: ${code === 'EEXIST' ? 'something (a file or a link) is already there; nothing was written' : (e as Error).message}`, {
+        cause: e,
+        context: { file: path },
+      });
+    }
+    return new VhdxFile(path, fd, true, 0, stats, false);
   }
 
   /** Sets in-memory replacement sectors (4 KiB each, keyed by file offset / 4096) and the logical size. */

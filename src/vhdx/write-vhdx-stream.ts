@@ -1,4 +1,3 @@
-import { open } from 'node:fs/promises';
 import { HvsnapError } from '../core/errors.js';
 import { encodeBatEntry } from './bat.js';
 import { PayloadState } from './constants.js';
@@ -12,13 +11,13 @@ import { isZero } from './zero.js';
  * Builds a new VHDX in one pass from ascending, non-overlapping chunks. Memory is bounded by one chunk
  * plus the BAT: each chunk is written straight to its place in its block; a block is allocated (appended,
  * 1 MiB-aligned) when its first non-zero chunk arrives, so all-zero input allocates nothing in a dynamic
- * disk. The BAT is written last, then the file is fsynced. Replaces any file at `path`.
+ * disk. The BAT is written last, then the file is fsynced.
+ * `path` must not exist: it is created exclusively and never through a link (`already_exists` otherwise).
  */
 export async function writeVhdxStream(path: string, opts: WriteVhdxStreamOptions): Promise<{ fileSize: number }> {
   const layout = planLayout(opts);
   const g = layout.geometry;
-  await (await open(path, 'w')).close();
-  const file = await VhdxFile.open(path, true, { fileBytesRead: 0 });
+  const file = await VhdxFile.create(path, { fileBytesRead: 0 });
   try {
     let next = await writeSkeleton(file, layout);
     const fixed = layout.metadata.leaveBlocksAllocated;

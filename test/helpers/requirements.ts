@@ -35,6 +35,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   vhdiexport: 'libvhdi-utils',
   bzip2: 'bzip2',
   bunzip2: 'bzip2',
+  mkfifo: 'coreutils',
 };
 
 export interface Needs {

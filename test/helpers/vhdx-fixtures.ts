@@ -4,13 +4,14 @@
  * (a VM with checkpoints). Everything here writes real files, checked against qemu and 7-Zip in
  * test/vhdx. Sizes in bytes.
  */
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HEADER_OFFSETS, LOG_SECTOR, MiB, PayloadState } from '../../src/vhdx/constants.js';
 import { sealStructure } from '../../src/vhdx/crc32c.js';
 import { createDifferencingVhdx } from '../../src/vhdx/create-differencing-vhdx.js';
 import { createVhdx } from '../../src/vhdx/create-vhdx.js';
 import { newGuid, writeGuid } from '../../src/vhdx/guid.js';
-import { encodeHeader } from '../../src/vhdx/headers.js';
+import { encodeHeader, readHeaders } from '../../src/vhdx/headers.js';
 import { payloadIndex } from '../../src/vhdx/geometry.js';
 import { randomBlock, seededRandom } from '../../src/core/random.js';
 import { openVhdx } from '../../src/vhdx/open-vhdx.js';
@@ -242,4 +243,26 @@ export async function buildDifferencingChain(
     parent = child;
   }
   return { base, children, top: parent, expected: content, contents };
+}
+
+/**
+ * Makes the log of a clean VHDX active with one entry (sequence 7, tail 0) of the descriptors
+ * `descriptorsFor(fileSize)` returns, and points the current header at it (a file as a host crash
+ * leaves it).
+ */
+export async function activateLog(path: string, descriptorsFor: (fileSize: number) => LogDescriptorSpec[]): Promise<void> {
+  const file = await VhdxFile.open(path, false, { fileBytesRead: 0 });
+  const { current: h } = await readHeaders(file);
+  const size = file.physicalSize;
+  await file.close();
+  const logGuid = '11111111-2222-4333-8444-555555555555';
+  const entry = encodeLogEntry({ seq: 7n, tail: 0, logGuid, flushedFileOffset: size, lastFileOffset: size, descriptors: descriptorsFor(size) });
+  const handle = await open(path, 'r+');
+  try {
+    await handle.write(entry, 0, entry.length, h.logOffset);
+    const hdr = encodeHeader({ ...h, sequenceNumber: h.sequenceNumber + 1n, logGuid });
+    await handle.write(hdr, 0, hdr.length, h.slot === 0 ? 128 * 1024 : 64 * 1024);
+  } finally {
+    await handle.close();
+  }
 }

@@ -1,11 +1,8 @@
 import { copyFileSync, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openVhdx } from '../../src/vhdx/index.js';
-import { buildVhdxWithPendingLog, encodeLogEntry } from '../helpers/vhdx-fixtures.js';
-import { encodeHeader, readHeaders } from '../../src/vhdx/headers.js';
-import { VhdxFile } from '../../src/vhdx/vhdx-file.js';
+import { activateLog, buildVhdxWithPendingLog } from '../helpers/vhdx-fixtures.js';
 import { createVhdx } from '../../src/vhdx/index.js';
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { skipUnless } from '../helpers/requirements.js';
 import { allBytes, MiB, run, sha256, tempDir, tryRun } from './helpers.js';
 
@@ -68,19 +65,8 @@ describe('log replay in memory', () => {
     const img = await openVhdx(path, { writable: true });
     await img.write(0, Buffer.alloc(MiB, 0x33));
     await img.close();
-    const file = await VhdxFile.open(path, false, { fileBytesRead: 0 });
-    const { current: h } = await readHeaders(file);
-    const size = file.physicalSize;
-    await file.close();
-    const blockAt = size - MiB; // the only block, appended last
-    const logGuid = '11111111-2222-4333-8444-555555555555';
-    const descriptors = Array.from({ length: 130 }, (_, i) => ({ kind: 'data' as const, fileOffset: blockAt + i * 4096, sector: Buffer.alloc(4096, i + 1) }));
-    const entry = encodeLogEntry({ seq: 7n, tail: 0, logGuid, flushedFileOffset: size, lastFileOffset: size, descriptors });
-    const fd = openSync(path, 'r+');
-    writeSync(fd, entry, 0, entry.length, h.logOffset);
-    const hdr = encodeHeader({ ...h, sequenceNumber: h.sequenceNumber + 1n, logGuid });
-    writeSync(fd, hdr, 0, hdr.length, h.slot === 0 ? 128 * 1024 : 64 * 1024);
-    closeSync(fd);
+    // the only block, appended last
+    await activateLog(path, (size) => Array.from({ length: 130 }, (_, i) => ({ kind: 'data' as const, fileOffset: size - MiB + i * 4096, sector: Buffer.alloc(4096, i + 1) })));
     const r = await openVhdx(path);
     const got = await r.read(0, r.virtualSize);
     await r.close();

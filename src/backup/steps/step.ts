@@ -26,7 +26,8 @@ export type Step<S = SetRun, V = VmRun> = SetStep<S> | VmStep<S, V>;
  */
 export interface UndoSpec<A extends unknown[]> {
   journaled: 'before' | 'after';
-  record(...target: A): UndoRecord;
+  /** undefined: nothing to journal for this target (the step has no side effect for it) */
+  record(...target: A): UndoRecord | undefined;
 }
 
 interface StepBase {
