@@ -1,5 +1,5 @@
 import { randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto';
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HvsnapError } from '../core/errors.js';
 import { decrypt, encrypt, type RepositoryKeys } from './blob-codec.js';
@@ -53,6 +53,7 @@ export async function addKeyFile(repoPath: string, repoId: string, keys: Reposit
     createdAt: new Date().toISOString(),
   };
   const name = randomBytes(8).toString('hex');
+  await mkdir(join(repoPath, 'keys'), { recursive: true });
   await writeFileAtomic(join(repoPath, 'keys', `${name}.json`), join(repoPath, 'keys'), JSON.stringify(file, null, 2) + '\n');
   return name;
 }

@@ -84,6 +84,7 @@ export function parsePackTrailer(tail: Buffer, fileSize: number, file: string, m
   if (fileSize < PACK_HEADER_BYTES + PACK_FOOTER_BYTES || tail.length < PACK_FOOTER_BYTES) bad(`${fileSize} bytes is too short for a pack (truncated)`);
   const footer = tail.subarray(tail.length - PACK_FOOTER_BYTES);
   if (!footer.subarray(40).equals(PACK_END)) bad('no trailer at its end (truncated or not a pack)');
+  if (footer.readUInt32LE(36) !== 0) bad('the reserved bytes of its footer are not zero');
   const count = footer.readUInt32LE(0);
   const need = count * PACK_ENTRY_BYTES + PACK_FOOTER_BYTES;
   if (need + PACK_HEADER_BYTES > fileSize) bad(`its trailer lists ${count} chunks, more than ${fileSize} bytes can hold`);
@@ -104,7 +105,8 @@ export function parsePackTrailer(tail: Buffer, fileSize: number, file: string, m
 
 /** Checks the 16-byte header of a pack. */
 export function checkPackHeader(head: Buffer, file: string): void {
-  if (head.length < PACK_HEADER_BYTES || !head.subarray(0, 8).equals(PACK_MAGIC) || head.readUInt32LE(8) !== PACK_VERSION) {
+  // all 16 bytes: the reserved ones too, so that no byte of a pack goes unchecked
+  if (head.length < PACK_HEADER_BYTES || !head.subarray(0, PACK_HEADER_BYTES).equals(packHeader())) {
     throw new HvsnapError('integrity_failed', `pack ${file} is damaged: bad header`, { context: { file, reason: 'pack_damaged' } });
   }
 }

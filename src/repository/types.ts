@@ -84,7 +84,8 @@ export interface VerifyProblem {
     | 'chunk_corrupt'
     | 'chunk_size'
     | 'config_missing'
-    | 'index_file_damaged';
+    | 'index_file_damaged'
+    | 'pack_damaged';
   restorePointId: string;
   vm?: string;
   diskId?: string;

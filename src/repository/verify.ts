@@ -114,6 +114,11 @@ export async function verifyRestorePoints(host: VerifyHost, points: ScannedResto
       });
     }
   }
+  // deep: a pack whose header or trailer is damaged (its chunks may still read), once per pack
+  for (const [name, p] of packs) {
+    const state = await p;
+    if (state !== 'ok' && state !== 'missing') add({ kind: 'pack_damaged', restorePointId: '', file: store.packPath(name), message: state });
+  }
   report.durationMs = Date.now() - t0;
   return report;
 }
