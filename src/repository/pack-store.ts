@@ -51,6 +51,8 @@ export class PackStore {
   private sealed: SealedPack[] = [];
   private flushing: Promise<void> = Promise.resolve();
   private readonly fds = new Map<string, Promise<number>>();
+  /** sizes (bytes; -1 = missing) of sealed packs, as {@link has} found them */
+  private readonly packSizes = new Map<string, number>();
   readonly packsDir: string;
   readonly indexDir: string;
   readonly badDir: string;
@@ -129,9 +131,28 @@ export class PackStore {
     return this.isBad(id, packName) ? undefined : { ...loc, packName };
   }
 
-  /** True when chunk `id` is stored and not known bad (a put of it would store nothing). */
-  has(id: ChunkId): boolean {
-    return this.locate(checkChunkId(id)) !== undefined;
+  /**
+   * True when chunk `id` is stored and usable: indexed, not known bad, and in a pack that exists
+   * and is long enough to hold it (checked once per pack). A copy found missing that way is
+   * quarantined, so the next put stores it again.
+   */
+  async has(id: ChunkId): Promise<boolean> {
+    const loc = this.locate(checkChunkId(id));
+    if (!loc) return false;
+    if (this.writer.isOpen(loc.packName)) return true;
+    let size = this.packSizes.get(loc.packName);
+    if (size === undefined) {
+      try {
+        size = (await stat(this.packPath(loc.packName))).size;
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) throw e;
+        size = -1;
+      }
+      this.packSizes.set(loc.packName, size);
+    }
+    if (size >= loc.offset + loc.length) return true;
+    await this.markBad(id, loc.packName, size < 0 ? 'pack missing' : `pack truncated to ${size} bytes`);
+    return false;
   }
 
   /** Stores one chunk (1 byte to chunkSize bytes). See {@link PutChunkResult}. */
@@ -142,7 +163,7 @@ export class PackStore {
     if (isAllZero(data)) return { id: null, written: false, bytesWritten: 0 };
     const cid = id === undefined ? this.idOf(data) : checkChunkId(id, 'id');
     for (;;) {
-      if (this.locate(cid)) return { id: cid, written: false, bytesWritten: 0 };
+      if (await this.has(cid)) return { id: cid, written: false, bytesWritten: 0 };
       const other = this.inFlight.get(cid);
       if (!other) break;
       await other.catch(() => undefined);
@@ -311,6 +332,7 @@ export class PackStore {
     this.index = new ChunkIndex();
     this.loadedIndexFiles.clear();
     await this.close();
+    this.packSizes.clear();
     await this.refresh();
     return forgotten;
   }

@@ -84,6 +84,11 @@ export class PackWriter {
     for (const e of pack.entries) index.set(e.id, { pack: pack.number, offset: e.offset, length: e.length, info: infoOf(e.rawLength, e.compressed) });
   }
 
+  /** True when `name` is the pack being written (its file is shorter than its chunks until sealed). */
+  isOpen(name: string): boolean {
+    return this.open?.name === name;
+  }
+
   /** Writes out what is buffered of pack `name` when it is the open one, so it can be read. */
   drain(name: string): Promise<void> {
     if (this.open?.name !== name) return Promise.resolve();

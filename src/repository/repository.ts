@@ -153,7 +153,7 @@ export class Repository implements WriterHost {
 
   /** True when the chunk is stored and not known bad. */
   async hasChunk(id: ChunkId): Promise<boolean> {
-    return this.chunks.has(id);
+    return await this.chunks.has(id);
   }
 
   /**

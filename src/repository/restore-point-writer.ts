@@ -118,7 +118,7 @@ export class RestorePointWriter {
     this.state = 'committing';
     try {
       await this.host.chunks.flush();
-      this.checkChunksStored(full);
+      await this.checkChunksStored(full);
       await writeFileSynced(join(this.dir, 'manifest.json'), sealManifest(full, this.host.keys?.mac));
       await forEachLimit(this.dirs, 8, (d) => fsyncPath(d));
       await rename(this.dir, target);
@@ -137,13 +137,11 @@ export class RestorePointWriter {
     return full;
   }
 
-  private checkChunksStored(m: RestorePointManifest): void {
+  private async checkChunksStored(m: RestorePointManifest): Promise<void> {
     for (const d of m.disks) {
       const { index } = this.indexes.get(d.diskId)!;
       const unusable: number[] = [];
-      index.chunks.forEach((id, i) => {
-        if (id !== null && !this.host.chunks.has(id)) unusable.push(i);
-      });
+      for (const [i, id] of index.chunks.entries()) if (id !== null && !(await this.host.chunks.has(id))) unusable.push(i);
       if (unusable.length > 0) {
         throw new HvsnapError(
           'integrity_failed',
