@@ -8,6 +8,7 @@ import { labCommand } from './lab.js';
 import { providerTestCommand } from './provider-test.js';
 import { vhdxCommand } from './vhdx.js';
 import { listCommand, restoreCommand, retentionCommand, verifyCommand } from './repository.js';
+import { initCommand, migrateCommand, passphraseCommand } from './repository-admin.js';
 
 /** Every command of the CLI, in help order. */
-export const commandModules: CommandModule[] = [demoCommand, backupCommand, batchCommand, listCommand, restoreCommand, verifyCommand, retentionCommand, cleanupCommand, doctorCommand, labCommand, providerTestCommand, vhdxCommand];
+export const commandModules: CommandModule[] = [demoCommand, backupCommand, batchCommand, listCommand, restoreCommand, verifyCommand, retentionCommand, initCommand, migrateCommand, passphraseCommand, cleanupCommand, doctorCommand, labCommand, providerTestCommand, vhdxCommand];

@@ -40,11 +40,13 @@ export const verifyCommand: CommandModule = (kit) =>
   withRepo(new Command('verify').description('check that every chunk a restore point needs is present (--deep: and re-hash it)'))
     .option('--restore-point <id>', 'only this restore point')
     .option('--deep', 're-hash every chunk', false)
+    .option('--repair', 'first rebuild the index from the packs and drop what cannot be healed (lists the restore points affected)', false)
     .action(
-      kit.action<{ config?: string; repo?: string; restorePoint?: string; deep: boolean }>(async ({ opts, logger }) => {
+      kit.action<{ config?: string; repo?: string; restorePoint?: string; deep: boolean; repair: boolean }>(async ({ opts, logger }) => {
         const repo = await repositoryOf(opts, logger);
         try {
-          const report = await repo.verify({ id: opts.restorePoint, deep: opts.deep });
+          const repair = opts.repair ? await repo.repair() : undefined;
+          const report = { ...(await repo.verify({ id: opts.restorePoint, deep: opts.deep })), repair };
           const problems = (report as { problems?: unknown[] }).problems ?? [];
           return {
             data: report,
