@@ -63,7 +63,7 @@ export interface ReadRangesParallelArgs {
    * computed as soon as the chunk is read (while other reads and `onChunk` wait on I/O), and
    * never for an all-zero chunk (`zero` set; with `sha256` its hash comes from a cache).
    */
-  checksum?: 'sha256' | ((data: Buffer) => string);
+  checksum?: 'sha256' | ((data: Buffer) => string | Promise<string>);
   /** defaults to the real clock */
   clock?: ThrottleClock;
 }
@@ -273,7 +273,7 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
         step = 'checksum';
         // hashed as soon as it is read, while the other reads and the deliveries wait on the disk
         if (args.checksum === 'sha256') slot.sum = chunkSha256Cached(data);
-        else if (args.checksum) slot.sum = isZero(data) ? { sha256: '', zero: true } : { sha256: args.checksum(data), zero: false };
+        else if (args.checksum) slot.sum = isZero(data) ? { sha256: '', zero: true } : { sha256: await args.checksum(data), zero: false };
         slot.data = data;
       } catch (e) {
         failure ??= toHvsnapError(e, 'proxy_failed', { offset, step });

@@ -95,7 +95,7 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
       throttleBytesPerSec: args.throttleBytesPerSec,
       signal: args.signal,
       // the repository's chunk id (keyed when it is encrypted), computed as soon as a chunk is read
-      checksum: (data) => args.repository.chunkId(data),
+      checksum: (data) => args.repository.chunkIdOffThread(data),
       onChunk: async ({ offset, data, sha256, zero }) => {
         const i = offset / chunkSize;
         // an all-zero chunk is never stored (its id is null): no need to ask the store

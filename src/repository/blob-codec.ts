@@ -1,7 +1,7 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, webcrypto } from 'node:crypto';
 import { compress, decompress } from '@mongodb-js/zstd';
 import { HvsnapError } from '../core/errors.js';
-import { chunkId } from './chunk-id.js';
+import { chunkIdOffThread } from './chunk-id.js';
 import type { ChunkId } from './types.js';
 
 /** The keys of an encrypted repository: `enc` encrypts blobs (AES-256-GCM), `mac` keys chunk ids and checksums. 32 bytes each. */
@@ -35,7 +35,17 @@ export async function sealBlob(raw: Buffer, id: ChunkId, keys: RepositoryKeys | 
   const compressed = packed.length < raw.length - (raw.length >> 6);
   const payload = compressed ? packed : raw;
   if (!keys) return { stored: compressed ? packed : Buffer.from(raw), compressed };
-  return { stored: encrypt(keys.enc, payload, aadOf(id, compressed)), compressed };
+  const nonce = randomBytes(NONCE);
+  const sealed = await webcrypto.subtle.encrypt({ name: 'AES-GCM', iv: nonce, additionalData: aadOf(id, compressed), tagLength: TAG * 8 }, await gcmKey(keys.enc), payload);
+  return { stored: Buffer.concat([nonce, Buffer.from(sealed)]), compressed };
+}
+
+const gcmKeys = new WeakMap<Buffer, Promise<webcrypto.CryptoKey>>();
+/** The blob key as a WebCrypto key: blob encryption and decryption run on libuv's thread pool, off the main thread. */
+function gcmKey(key: Buffer): Promise<webcrypto.CryptoKey> {
+  let k = gcmKeys.get(key);
+  if (!k) gcmKeys.set(key, (k = webcrypto.subtle.importKey('raw', key, 'AES-GCM', false, ['encrypt', 'decrypt'])));
+  return k;
 }
 
 /**
@@ -48,7 +58,9 @@ export async function openBlob(stored: Buffer, id: ChunkId, rawLength: number, c
   let payload = stored;
   if (keys) {
     try {
-      payload = decrypt(keys.enc, stored, aadOf(id, compressed));
+      if (stored.length < NONCE + TAG) throw new Error(`${stored.length} bytes is shorter than nonce and tag`);
+      const iv = stored.subarray(0, NONCE);
+      payload = Buffer.from(await webcrypto.subtle.decrypt({ name: 'AES-GCM', iv, additionalData: aadOf(id, compressed), tagLength: TAG * 8 }, await gcmKey(keys.enc), stored.subarray(NONCE)));
     } catch (e) {
       throw bad('it fails authentication (tampered or damaged)', e);
     }
@@ -62,7 +74,7 @@ export async function openBlob(stored: Buffer, id: ChunkId, rawLength: number, c
     }
   } else raw = payload;
   if (raw.length !== rawLength) throw bad(`it holds ${raw.length} bytes, the index says ${rawLength}`);
-  if (chunkId(raw, keys?.mac) !== id) throw bad('its content does not hash to its id');
+  if ((await chunkIdOffThread(raw, keys?.mac)) !== id) throw bad('its content does not hash to its id');
   return raw;
 }
 

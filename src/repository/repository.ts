@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { decrypt, type RepositoryKeys } from './blob-codec.js';
-import { chunkId } from './chunk-id.js';
+import { chunkId, chunkIdOffThread } from './chunk-id.js';
 import type { RepositoryConfig } from './open-repository.js';
 import { PackStore, type PutChunkResult } from './pack-store.js';
 import { repairRepository, type RepairResult } from './repair.js';
@@ -87,6 +87,11 @@ export class Repository implements WriterHost {
    */
   chunkId(data: Uint8Array): ChunkId {
     return chunkId(data, this.keys?.mac);
+  }
+
+  /** {@link chunkId} computed on libuv's thread pool: the same id, without blocking this thread. */
+  chunkIdOffThread(data: Uint8Array): Promise<ChunkId> {
+    return chunkIdOffThread(data, this.keys?.mac);
   }
 
   private async holdShared(): Promise<void> {
