@@ -49,7 +49,7 @@ export const QUICK_SIZES: BenchSizes = {
   lifetimeDataBytes: 4 * MiB,
   scaleVms: 20,
   memoryDisks: [32 * MiB, 256 * MiB],
-  peerDiskBytes: 512 * MiB,
+  peerDiskBytes: 256 * MiB,
 };
 
 export interface BenchContext {
