@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { chunkId } from '../src/repository/chunk-id.js';
 import { HvsnapError, isAbortError, toHvsnapError } from '../src/core/errors.js';
 import { mergeRanges } from '../src/core/ranges.js';
 import { allocReadBuffer } from '../src/core/read-buffer.js';
@@ -96,9 +96,9 @@ export const systemClock: ThrottleClock = {
     }),
 };
 
-/** Lowercase hex SHA-256 of one chunk. */
+/** Lowercase hex SHA-256 of one chunk: the repository's unkeyed {@link chunkId}. */
 export function chunkSha256(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return chunkId(data);
 }
 
 const zeroHashes = new Map<number, string>();
