@@ -17,7 +17,7 @@ export interface DeliveredChunk {
   /** bytes from the start of the source */
   offset: number;
   data: Buffer;
-  /** lowercase hex SHA-256 of `data`, present when `checksum: 'sha256'` was asked for */
+  /** lowercase hex SHA-256 of `data` (or the id the `checksum` function gave), present when a checksum was asked for; '' for an all-zero chunk with a function */
   sha256?: string;
   /** true when every byte of `data` is zero; present when `checksum: 'sha256'` was asked for */
   zero?: boolean;
@@ -59,10 +59,11 @@ export interface ReadRangesParallelArgs {
   /** most `onChunk` calls running at once; default 1. Chunks delivered count against `maxBytesInFlight`. */
   deliverConcurrency?: number;
   /**
-   * `sha256`: every delivered chunk carries its SHA-256, computed as soon as the chunk is read
-   * (while other reads and `onChunk` wait on I/O), from a cache for all-zero chunks.
+   * `sha256`, or a function giving a chunk's id: every delivered chunk carries it (in `sha256`),
+   * computed as soon as the chunk is read (while other reads and `onChunk` wait on I/O), and
+   * never for an all-zero chunk (`zero` set; with `sha256` its hash comes from a cache).
    */
-  checksum?: 'sha256';
+  checksum?: 'sha256' | ((data: Buffer) => string | Promise<string>);
   /** defaults to the real clock */
   clock?: ThrottleClock;
 }
@@ -95,7 +96,7 @@ export const systemClock: ThrottleClock = {
     }),
 };
 
-/** The repository's chunk id of one chunk (lowercase hex SHA-256; src/repository/chunk-id.ts is its one definition). */
+/** Lowercase hex SHA-256 of one chunk: the repository's unkeyed {@link chunkId}. */
 export function chunkSha256(data: Uint8Array): string {
   return chunkId(data);
 }
@@ -272,6 +273,7 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
         step = 'checksum';
         // hashed as soon as it is read, while the other reads and the deliveries wait on the disk
         if (args.checksum === 'sha256') slot.sum = chunkSha256Cached(data);
+        else if (args.checksum) slot.sum = isZero(data) ? { sha256: '', zero: true } : { sha256: await args.checksum(data), zero: false };
         slot.data = data;
       } catch (e) {
         failure ??= toHvsnapError(e, 'proxy_failed', { offset, step });

@@ -65,6 +65,17 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
     }
     const chunks: Array<string | null> = incremental ? [...args.previous!.chunks] : new Array<string | null>(count).fill(null);
     const touched = chunksTouched(incremental ? args.changedRanges! : await image.allocatedRanges(), chunkSize, size);
+    if (incremental) {
+      // an unchanged chunk is taken from the previous index only when the repository still holds a
+      // sound copy; one missing or known bad is read again from the snapshot (its content is
+      // unchanged since that backup, so this heals it), never referenced unchecked
+      const reread = await unusableChunks(args.repository, chunks, new Set(touched));
+      if (reread.length > 0) {
+        args.repository.logger.warn({ file: args.file, chunks: reread.length }, 'chunks of the previous restore point are missing or bad; reading them again');
+        touched.push(...reread);
+        touched.sort((a, b) => a - b);
+      }
+    }
     const ranges = mergeRanges(touched.map((i) => ({ offset: i * chunkSize, length: Math.min(chunkSize, size - i * chunkSize) })));
     const readStart = image.stats.fileBytesRead;
     let bytesWritten = 0;
@@ -83,7 +94,8 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
       maxBytesInFlight: chunkSize * concurrency * 2,
       throttleBytesPerSec: args.throttleBytesPerSec,
       signal: args.signal,
-      checksum: 'sha256',
+      // the repository's chunk id (keyed when it is encrypted), computed as soon as a chunk is read
+      checksum: (data) => args.repository.chunkIdOffThread(data),
       onChunk: async ({ offset, data, sha256, zero }) => {
         const i = offset / chunkSize;
         // an all-zero chunk is never stored (its id is null): no need to ask the store
@@ -98,6 +110,7 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
         await args.afterChunk?.(i);
       },
     });
+    const reused = chunks.filter((c) => c !== null).length - chunksNew;
     return {
       index: { chunkSize, virtualSize: size, chunks },
       mode: incremental ? 'incremental' : 'full',
@@ -105,9 +118,19 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
       bytesRead: image.stats.fileBytesRead - readStart,
       bytesWritten,
       chunksNew,
-      chunksReused: chunks.filter((c) => c !== null).length - chunksNew,
+      chunksReused: reused,
     };
   } finally {
     await image.close();
   }
+}
+
+/** Positions (not in `skip`) whose chunk id the repository cannot serve: missing or known bad. */
+async function unusableChunks(repository: Repository, chunks: ReadonlyArray<string | null>, skip: Set<number>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < chunks.length; i++) {
+    const id = chunks[i];
+    if (id !== null && !skip.has(i) && !(await repository.hasChunk(id))) out.push(i);
+  }
+  return out;
 }

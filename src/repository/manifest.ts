@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { HvsnapError } from '../core/errors.js';
 import type { RestorePointManifest } from './types.js';
@@ -22,7 +22,7 @@ const diskSchema = z.looseObject({
 
 /** The schema of a manifest as stored (unknown keys kept, so newer writers are readable). */
 export const manifestSchema = z.looseObject({
-  formatVersion: z.literal(1),
+  formatVersion: z.literal(2),
   id: z.string().min(1),
   jobId: z.string().min(1),
   vm: z.looseObject({
@@ -42,6 +42,50 @@ export const manifestSchema = z.looseObject({
   configFiles: z.array(z.string()),
   timings: z.record(z.string(), z.number()),
 });
+
+/** Keys sorted at every level: the same manifest always gives the same text to checksum. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * The checksum a stored manifest carries in its `checksum` field: `sha256:<hex>` of its canonical
+ * JSON without that field, or `hmac-sha256:<hex>` keyed by the id key in an encrypted repository
+ * (there, whoever lacks the key cannot forge one).
+ */
+export function manifestChecksum(manifest: object, macKey?: Buffer): string {
+  const { checksum: _, ...body } = manifest as Record<string, unknown>;
+  const text = canonicalJson(body);
+  return macKey ? `hmac-sha256:${createHmac('sha256', macKey).update(text).digest('hex')}` : `sha256:${createHash('sha256').update(text).digest('hex')}`;
+}
+
+/** The text of a manifest as stored: with its checksum. */
+export function sealManifest(manifest: RestorePointManifest, macKey?: Buffer): string {
+  return JSON.stringify({ ...manifest, checksum: manifestChecksum(manifest, macKey) }, null, 2) + '\n';
+}
+
+/**
+ * Checks the checksum of a stored manifest (any edit, by hand or by damage, is
+ * `integrity_failed` naming the file), then its fields; returns it without the checksum.
+ */
+export function openManifest(value: unknown, file: string, macKey?: Buffer): RestorePointManifest {
+  const stored = value !== null && typeof value === 'object' ? (value as Record<string, unknown>).checksum : undefined;
+  if (typeof stored !== 'string') throw new HvsnapError('integrity_failed', `manifest ${file} has no checksum`, { context: { file, field: 'checksum' } });
+  if (stored !== manifestChecksum(value as object, macKey)) {
+    throw new HvsnapError('integrity_failed', `manifest ${file} does not match its checksum: it was edited or damaged`, { context: { file, field: 'checksum' } });
+  }
+  const { checksum: _, ...body } = value as Record<string, unknown>;
+  return parseManifest(body, file);
+}
 
 /** Validates a manifest; `repository_invalid` names the file and the first bad field. */
 export function parseManifest(value: unknown, file: string): RestorePointManifest {

@@ -3,9 +3,13 @@ import { readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { ChunkStore, type PutChunkResult } from './chunk-store.js';
+import { decrypt, type RepositoryKeys } from './blob-codec.js';
+import { chunkId, chunkIdOffThread } from './chunk-id.js';
+import type { RepositoryConfig } from './open-repository.js';
+import { PackStore, type PutChunkResult } from './pack-store.js';
+import { repairRepository, type RepairResult } from './repair.js';
 import { checkRelativeName, fsyncPath, isErrno } from './fs-util.js';
-import { collectGarbage } from './gc.js';
+import { collectGarbage, REPACK_BELOW } from './gc.js';
 import { RepositoryLocks, type LockHandle } from './lock.js';
 import { isSafeId, newRestorePointId } from './manifest.js';
 import { loadRestorePoint, readDiskIndex, scanRestorePoints, type LoadedRestorePoint, type ScannedRestorePoint } from './restore-point-reader.js';
@@ -15,12 +19,15 @@ import type { ChunkId, DiskIndex, GcResult, RestorePointManifest, RetentionPolic
 import { verifyRestorePoints } from './verify.js';
 
 /**
- * A repository on a local folder:
+ * A repository on a local folder (format version 2):
  *
  * ```
- * hvsnap-repository.json     format, chunk size
- * chunks/ab/cd/<sha256>      chunk bytes, content-addressed
- * restore-points/<id>/       manifest.json, disks/<disk>.idx, config/<export files>
+ * hvsnap-repository.json     format version, id, chunk size, compression, encryption
+ * keys/<name>.json           the master key wrapped by a passphrase (encrypted repositories)
+ * packs/<ab>/<name>          pack files: zstd (and AES-256-GCM) blobs plus a trailer listing them
+ * index/<name>.idx           chunk id → pack, offset, length; checksummed
+ * bad/<chunk>.<pack>         quarantine: copies found bad, never trusted again
+ * restore-points/<id>/       manifest.json (checksummed), disks/<disk>.idx, config/<export files>
  * tmp/<id>/                  restore points being written (invisible until renamed)
  * locks/                     shared-<token>.json per writing process, gc.json for gc
  * ```
@@ -35,7 +42,10 @@ export class Repository implements WriterHost {
   /** bytes per chunk (the last chunk of a disk may be shorter) */
   readonly chunkSize: number;
   readonly logger: Logger;
-  /** @internal */ readonly chunks: ChunkStore;
+  /** @internal */ readonly chunks: PackStore;
+  /** @internal set when the repository is encrypted */ readonly keys: RepositoryKeys | undefined;
+  /** the repository's format settings */
+  readonly config: RepositoryConfig;
   /** @internal */ readonly committedDir: string;
   /** @internal */ readonly tmpDir: string;
   private readonly locks: RepositoryLocks;
@@ -48,19 +58,53 @@ export class Repository implements WriterHost {
   private busy = 0;
 
   /** Use {@link openRepository}. */
-  constructor(args: { path: string; chunkSize: number; logger: Logger; lockTimeoutMs: number }) {
+  constructor(args: { path: string; config: RepositoryConfig; keys: RepositoryKeys | undefined; logger: Logger; lockTimeoutMs: number }) {
     this.path = args.path;
-    this.chunkSize = args.chunkSize;
+    this.config = args.config;
+    this.chunkSize = args.config.chunkSize;
+    this.keys = args.keys;
     this.logger = args.logger.child({ repository: args.path });
-    this.chunks = new ChunkStore(join(this.path, 'chunks'), this.chunkSize, this.logger);
+    this.chunks = new PackStore(this.path, this.chunkSize, this.keys, this.logger);
     this.committedDir = join(this.path, 'restore-points');
     this.tmpDir = join(this.path, 'tmp');
     this.locks = new RepositoryLocks(join(this.path, 'locks'), this.path, this.logger);
     this.lockTimeoutMs = args.lockTimeoutMs;
   }
 
+  /** @internal loads the chunk index; called by openRepository */
+  load(): Promise<void> {
+    return this.chunks.refresh();
+  }
+
+  /** True when chunks and configuration are encrypted. */
+  get encrypted(): boolean {
+    return this.keys !== undefined;
+  }
+
+  /**
+   * The id of a chunk in this repository: {@link chunkId} with this repository's id key (keyed
+   * when encrypted). What the data mover passes to {@link putChunk}.
+   */
+  chunkId(data: Uint8Array): ChunkId {
+    return chunkId(data, this.keys?.mac);
+  }
+
+  /** {@link chunkId} computed on libuv's thread pool: the same id, without blocking this thread. */
+  chunkIdOffThread(data: Uint8Array): Promise<ChunkId> {
+    return chunkIdOffThread(data, this.keys?.mac);
+  }
+
   private async holdShared(): Promise<void> {
-    this.shared ??= this.locks.acquireShared('backup', this.lockTimeoutMs);
+    if (!this.shared) {
+      // another process's gc may have rewritten packs and index files since we last looked
+      this.shared = this.locks.acquireShared('backup', this.lockTimeoutMs).then(async (h) => {
+        await this.chunks.refresh().catch(async (e: unknown) => {
+          await h.release();
+          throw e;
+        });
+        return h;
+      });
+    }
     try {
       await this.shared;
     } catch (e) {
@@ -81,9 +125,10 @@ export class Repository implements WriterHost {
 
   /**
    * Stores a chunk of 1 to chunkSize bytes and returns its id; all-zero data is not stored (id
-   * null); a chunk already present is not written again. `id`, when given, MUST be
-   * hashChunk(data) (it saves hashing twice; deep verify catches a wrong one). Durable once the
-   * next restore point commits. May be called concurrently.
+   * null); a chunk already stored and not known bad is not written again (a known-bad one is
+   * written anew: self-healing). `id`, when given, MUST be `this.chunkId(data)` (it saves hashing
+   * twice; every read checks it). Durable once the next restore point commits. May be called
+   * concurrently.
    */
   async putChunk(data: Uint8Array, id?: ChunkId): Promise<PutChunkResult> {
     this.busy++;
@@ -96,14 +141,40 @@ export class Repository implements WriterHost {
     }
   }
 
-  /** The bytes of a chunk; `integrity_failed` naming the file if it is missing or (verify) corrupt. */
-  getChunk(id: ChunkId, options: { verify?: boolean } = {}): Promise<Buffer> {
-    return this.chunks.get(id, options.verify ?? false);
+  /**
+   * The bytes of a chunk, always checked against its id (and its GCM tag when encrypted);
+   * `integrity_failed` naming the pack when it is missing, known bad or corrupt — a corrupt copy is
+   * quarantined, so the next backup that produces the chunk stores it again. `options` is kept
+   * for callers of the v1 API: every read verifies.
+   */
+  getChunk(id: ChunkId, _options: { verify?: boolean } = {}): Promise<Buffer> {
+    return this.chunks.get(id);
   }
 
-  /** True when the chunk is stored. */
-  hasChunk(id: ChunkId): Promise<boolean> {
-    return this.chunks.has(id);
+  /** {@link getChunk}: the read API for restore, mount and export. */
+  readChunk(id: ChunkId): Promise<Buffer> {
+    return this.chunks.get(id);
+  }
+
+  /** True when the chunk is stored and not known bad. */
+  async hasChunk(id: ChunkId): Promise<boolean> {
+    return await this.chunks.has(id);
+  }
+
+  /**
+   * One committed restore point to read from (restore, mount, export): its manifest, and readers
+   * of its disk indexes (checked against the manifest), chunks (verified) and configuration files.
+   * `not_found` when there is none; `integrity_failed` when its manifest fails its checksum.
+   */
+  async openRestorePoint(id: string): Promise<OpenedRestorePoint> {
+    const rp = await this.scanned(id);
+    return {
+      manifest: rp.manifest,
+      disks: rp.manifest.disks,
+      readIndex: (diskId) => this.readIndexOf(rp, diskId),
+      readChunk: (chunk) => this.chunks.get(chunk),
+      readConfigFile: (name) => this.readConfigFile(id, name),
+    };
   }
 
   /**
@@ -161,7 +232,7 @@ export class Repository implements WriterHost {
 
   /** @internal every folder under restore-points/, with its manifest or the reason it is unreadable */
   scan(): Promise<ScannedRestorePoint[]> {
-    return scanRestorePoints(this.committedDir);
+    return scanRestorePoints(this.committedDir, this.keys?.mac);
   }
 
   /**
@@ -182,7 +253,7 @@ export class Repository implements WriterHost {
   }
 
   private scanned(id: string): Promise<LoadedRestorePoint> {
-    return loadRestorePoint(this.committedDir, this.path, id);
+    return loadRestorePoint(this.committedDir, this.path, id, this.keys?.mac);
   }
 
   /** The manifest of restore point `id`; `not_found` when there is none. */
@@ -213,22 +284,31 @@ export class Repository implements WriterHost {
       throw new HvsnapError('not_found', `restore point ${restorePointId} has no configuration file ${name}`, { context: { restorePoint: restorePointId, file: name } });
     }
     const file = join(rp.dir, 'config', name);
+    let data: Buffer;
     try {
-      return await readFile(file);
+      data = await readFile(file);
     } catch (e) {
       throw new HvsnapError('integrity_failed', `configuration file ${file} is missing or unreadable`, { cause: e, context: { restorePoint: restorePointId, file } });
+    }
+    if (!this.keys) return data;
+    try {
+      return decrypt(this.keys.enc, data, Buffer.from(`config:${name}`));
+    } catch (e) {
+      throw new HvsnapError('integrity_failed', `configuration file ${file} fails authentication (tampered or damaged)`, { cause: e, context: { restorePoint: restorePointId, file } });
     }
   }
 
   /**
    * Checks one restore point (`id`) or all: see {@link verifyRestorePoints}. Holds a shared lock
-   * meanwhile, so gc cannot remove chunks under it. Problems are reported, not thrown.
+   * meanwhile, so gc cannot remove chunks under it. Problems are reported, not thrown; chunks
+   * found bad are quarantined.
    */
-  async verify(args: { id?: string; deep?: boolean } = {}): Promise<VerifyReport> {
+  async verify(args: { id?: string; deep?: boolean; onProgress?: (p: { disk: string; doneBytes: number; totalBytes: number }) => void } = {}): Promise<VerifyReport> {
     const lock = await this.locks.acquireShared('verify', this.lockTimeoutMs);
     try {
+      await this.chunks.refresh();
       const points = args.id === undefined ? await this.scan() : [await this.scanned(args.id)];
-      const report = await verifyRestorePoints(this, points, args.deep ?? false);
+      const report = await verifyRestorePoints(this, points, args.deep ?? false, args.onProgress);
       this.logger.info({ ok: report.ok, problems: report.problems.length + report.problemsOmitted, restorePoints: report.restorePoints }, 'verify done');
       return report;
     } finally {
@@ -265,13 +345,29 @@ export class Repository implements WriterHost {
 
   /**
    * Garbage collection: deletes chunks no committed restore point references and the temp
-   * folders of crashed or aborted writers. Throws `repository_locked` (retryable) at once when a
+   * folders of crashed or aborted writers. A pack is rewritten once its live share falls below
+   * `repackBelow` (default {@link REPACK_BELOW}; 1 rewrites every pack holding any garbage). Throws `repository_locked` (retryable) at once when a
    * writer (in any live process, this one included) or another gc is running.
    */
-  async gc(): Promise<GcResult> {
+  async gc(args: { repackBelow?: number } = {}): Promise<GcResult> {
     const lock = await this.locks.acquireExclusive('gc');
     try {
-      return await collectGarbage(this);
+      return await collectGarbage(this, args.repackBelow);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /**
+   * `verify --repair`: rebuilds the index from the packs' own trailers (a damaged or lost index
+   * file is healed), checks every pack (deep), drops copies that fail and quarantine records of
+   * vanished packs, and lists the restore points that still reference a chunk no pack holds (a
+   * backup of the VM heals those). Exclusive: throws `repository_locked` while a writer runs.
+   */
+  async repair(): Promise<RepairResult> {
+    const lock = await this.locks.acquireExclusive('repair');
+    try {
+      return await repairRepository(this);
     } finally {
       await lock.release();
     }
@@ -290,6 +386,18 @@ export class Repository implements WriterHost {
     for (const w of [...this.writers]) await w.abort();
     this.unattachedPuts = false;
     await this.maybeReleaseShared();
-    this.chunks.close();
+    await this.chunks.close();
   }
+}
+
+/** A committed restore point opened for reading: see {@link Repository.openRestorePoint}. */
+export interface OpenedRestorePoint {
+  manifest: RestorePointManifest;
+  disks: RestorePointManifest['disks'];
+  /** the disk's chunk index, checked against the manifest */
+  readIndex(diskId: string): Promise<DiskIndex>;
+  /** a chunk's bytes, verified (decrypted and decompressed) */
+  readChunk(id: ChunkId): Promise<Buffer>;
+  /** a stored configuration file (decrypted) */
+  readConfigFile(name: string): Promise<Buffer>;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { HvsnapError } from '../core/errors.js';
 import { decodeIndex } from './disk-index.js';
 import { isErrno } from './fs-util.js';
-import { isSafeId, parseManifest } from './manifest.js';
+import { isSafeId, openManifest } from './manifest.js';
 import { indexFileName } from './restore-point-writer.js';
 import type { DiskIndex, RestorePointManifest } from './types.js';
 
@@ -20,15 +20,21 @@ export interface ScannedRestorePoint {
 /** A committed restore point with a readable manifest. */
 export type LoadedRestorePoint = ScannedRestorePoint & { manifest: RestorePointManifest };
 
-/** Every folder under `committedDir`, with its manifest or the reason it is unreadable; by id. */
-export async function scanRestorePoints(committedDir: string): Promise<ScannedRestorePoint[]> {
+/**
+ * Every folder under `committedDir`, with its manifest (checksum verified with `macKey` when
+ * encrypted) or the reason it is unreadable; by id. Files there (a note an admin left, a
+ * `.DS_Store`) are not restore points and are skipped: they must not stop gc.
+ */
+export async function scanRestorePoints(committedDir: string, macKey?: Buffer): Promise<ScannedRestorePoint[]> {
   const out: ScannedRestorePoint[] = [];
-  for (const id of (await readdir(committedDir)).sort()) {
-    if (!isSafeId(id)) continue;
+  const entries = (await readdir(committedDir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const id = entry.name;
+    if (!isSafeId(id) || !entry.isDirectory()) continue;
     const dir = join(committedDir, id);
     const file = join(dir, 'manifest.json');
     try {
-      const manifest = parseManifest(JSON.parse(await readFile(file, 'utf8')), file);
+      const manifest = openManifest(JSON.parse(await readFile(file, 'utf8')), file, macKey);
       if (manifest.id !== id) throw new HvsnapError('repository_invalid', `manifest ${file}: id ${manifest.id} does not match its folder ${id}`, { context: { file, field: 'id' } });
       out.push({ id, dir, manifest });
     } catch (e) {
@@ -40,7 +46,7 @@ export async function scanRestorePoints(committedDir: string): Promise<ScannedRe
 }
 
 /** Restore point `id`; `not_found` when absent, `repository_invalid` naming the file when unreadable. */
-export async function loadRestorePoint(committedDir: string, repoPath: string, id: string): Promise<LoadedRestorePoint> {
+export async function loadRestorePoint(committedDir: string, repoPath: string, id: string, macKey?: Buffer): Promise<LoadedRestorePoint> {
   if (!isSafeId(id)) throw new HvsnapError('not_found', `no restore point ${JSON.stringify(id)} in ${repoPath}`, { context: { restorePoint: String(id), path: repoPath } });
   const dir = join(committedDir, id);
   const file = join(dir, 'manifest.json');
@@ -57,7 +63,7 @@ export async function loadRestorePoint(committedDir: string, repoPath: string, i
   } catch (e) {
     throw new HvsnapError('repository_invalid', `manifest ${file} is not valid JSON`, { cause: e, context: { file } });
   }
-  const manifest = parseManifest(value, file);
+  const manifest = openManifest(value, file, macKey);
   if (manifest.id !== id) throw new HvsnapError('repository_invalid', `manifest ${file}: id ${manifest.id} does not match its folder ${id}`, { context: { file, field: 'id' } });
   return { id, dir, manifest };
 }

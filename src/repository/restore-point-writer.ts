@@ -3,17 +3,20 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { HvsnapError, toHvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { ChunkStore } from './chunk-store.js';
+import { encrypt, type RepositoryKeys } from './blob-codec.js';
 import { encodeIndex } from './disk-index.js';
 import { checkRelativeName, forEachLimit, fsyncPath, writeFileSynced } from './fs-util.js';
-import { checkManifestInput } from './manifest.js';
+import { checkManifestInput, sealManifest } from './manifest.js';
+import type { PackStore } from './pack-store.js';
 import type { DiskIndex, RestorePointManifest } from './types.js';
 
 /** What a writer needs from its repository. */
 export interface WriterHost {
   readonly path: string;
   readonly chunkSize: number;
-  readonly chunks: ChunkStore;
+  readonly chunks: PackStore;
+  /** set when the repository is encrypted */
+  readonly keys: RepositoryKeys | undefined;
   readonly logger: Logger;
   /** `restore-points` folder */
   readonly committedDir: string;
@@ -38,7 +41,7 @@ export class RestorePointWriter {
   /** the restore point id the manifest will carry */
   readonly id: string;
   private readonly dir: string;
-  private readonly indexes = new Map<string, { sha256: string; bytes: number; virtualSize: number }>();
+  private readonly indexes = new Map<string, { sha256: string; bytes: number; virtualSize: number; index: DiskIndex }>();
   private readonly configFiles = new Set<string>();
   private readonly dirs = new Set<string>();
   private state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
@@ -78,7 +81,7 @@ export class RestorePointWriter {
     const buf = encodeIndex(index, `index of disk ${diskId}`);
     await writeFileSynced(join(this.dir, 'disks', indexFileName(diskId)), buf);
     const result = { sha256: createHash('sha256').update(buf).digest('hex'), bytes: buf.length };
-    this.indexes.set(diskId, { ...result, virtualSize: index.virtualSize });
+    this.indexes.set(diskId, { ...result, virtualSize: index.virtualSize, index });
     return result;
   }
 
@@ -89,13 +92,16 @@ export class RestorePointWriter {
     const file = join(this.dir, 'config', name);
     await mkdir(dirname(file), { recursive: true });
     for (let d = dirname(file); d.length > this.dir.length; d = dirname(d)) this.dirs.add(d);
-    await writeFileSynced(file, data);
+    // encrypted repositories keep the VM's configuration encrypted too (bound to its name)
+    await writeFileSynced(file, this.host.keys ? encrypt(this.host.keys.enc, data, Buffer.from(`config:${name}`)) : data);
     this.configFiles.add(name);
   }
 
   /**
    * Publishes the restore point: checks the manifest against what was written, makes every chunk
-   * put so far durable, writes and fsyncs the manifest, then renames the folder into place and
+   * put so far durable and indexed, checks that every chunk its indexes reference is stored and
+   * not known bad (`integrity_failed` otherwise: a restore point never points at a missing or
+   * quarantined chunk), writes and fsyncs the manifest with its checksum, then renames the folder into place and
    * fsyncs the parents. Returns the manifest as stored. After a failure the writer stays open:
    * call {@link abort}.
    */
@@ -103,7 +109,7 @@ export class RestorePointWriter {
     this.checkOpen('commit');
     const listed = new Set(manifest.configFiles ?? []);
     const full = checkManifestInput(
-      { ...manifest, configFiles: [...new Set([...listed, ...this.configFiles])].sort(), id: this.id, formatVersion: 1 },
+      { ...manifest, configFiles: [...new Set([...listed, ...this.configFiles])].sort(), id: this.id, formatVersion: 2 },
       this.id,
     );
     this.checkAgainstWritten(full, listed);
@@ -112,7 +118,8 @@ export class RestorePointWriter {
     this.state = 'committing';
     try {
       await this.host.chunks.flush();
-      await writeFileSynced(join(this.dir, 'manifest.json'), JSON.stringify(full, null, 2) + '\n');
+      await this.checkChunksStored(full);
+      await writeFileSynced(join(this.dir, 'manifest.json'), sealManifest(full, this.host.keys?.mac));
       await forEachLimit(this.dirs, 8, (d) => fsyncPath(d));
       await rename(this.dir, target);
     } catch (e) {
@@ -128,6 +135,21 @@ export class RestorePointWriter {
     }
     this.host.logger.info({ restorePoint: this.id, vm: full.vm.name, disks: full.disks.length, syncMs: Date.now() - t0 }, 'restore point committed');
     return full;
+  }
+
+  private async checkChunksStored(m: RestorePointManifest): Promise<void> {
+    for (const d of m.disks) {
+      const { index } = this.indexes.get(d.diskId)!;
+      const unusable: number[] = [];
+      for (const [i, id] of index.chunks.entries()) if (id !== null && !(await this.host.chunks.has(id))) unusable.push(i);
+      if (unusable.length > 0) {
+        throw new HvsnapError(
+          'integrity_failed',
+          `restore point ${this.id}: ${unusable.length} chunk(s) of disk ${d.diskId} are missing or known bad (first at chunk ${unusable[0]}, offset ${unusable[0] * index.chunkSize}); nothing was committed`,
+          { context: { restorePoint: this.id, vm: this.args.vmName, disk: d.diskId, offset: unusable[0] * index.chunkSize }, hint: 'run a full backup of this VM' },
+        );
+      }
+    }
   }
 
   private checkAgainstWritten(m: RestorePointManifest, listed: Set<string>): void {

@@ -5,7 +5,7 @@ import type { ConsistencyLevel } from '../core/types.js';
  * src/repository. Sizes in bytes, durations in ms, times ISO-8601.
  */
 
-/** A 64-hex-digit lowercase SHA-256 of a chunk's content. */
+/** 64 lowercase hex digits: SHA-256 of a chunk's content, or HMAC-SHA-256 keyed by an encrypted repository's id key (see chunkId). */
 export type ChunkId = string;
 
 /** The fixed-size chunk index of one virtual disk: chunk i covers [i*chunkSize, (i+1)*chunkSize). */
@@ -36,7 +36,7 @@ export interface RestorePointDisk {
 }
 
 export interface RestorePointManifest {
-  formatVersion: 1;
+  formatVersion: 2;
   /**
    * unique, sortable by time, safe as a folder name: `<UTC time to the ms>-<VM name slug>-<random>`,
    * e.g. `20261126T124100123Z-sql-01-9f3a2c1b` (assigned by beginRestorePoint)
@@ -83,7 +83,9 @@ export interface VerifyProblem {
     | 'chunk_missing'
     | 'chunk_corrupt'
     | 'chunk_size'
-    | 'config_missing';
+    | 'config_missing'
+    | 'index_file_damaged'
+    | 'pack_damaged';
   restorePointId: string;
   vm?: string;
   diskId?: string;
@@ -148,9 +150,13 @@ export interface RetentionResult {
 
 export interface GcResult {
   chunksDeleted: number;
-  /** bytes of chunk files removed */
+  /** bytes of pack files removed */
   bytesFreed: number;
   chunksKept: number;
+  /** packs whose live chunks were copied into new packs (live share below the threshold, or a quarantined copy) */
+  packsRewritten: number;
+  /** pack files removed (rewritten, empty, or left by a crashed writer) */
+  packsDeleted: number;
   /** temp folders of crashed or aborted writers and deletions that were removed */
   tempRemoved: number;
   durationMs: number;

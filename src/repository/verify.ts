@@ -1,31 +1,40 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isHvsnapError } from '../core/errors.js';
-import type { ChunkStore } from './chunk-store.js';
-import type { ScannedRestorePoint } from './restore-point-reader.js';
 import { forEachLimit, isErrno } from './fs-util.js';
-import { hashChunk } from './hash.js';
+import { fromInfo } from './pack-format.js';
+import { readPackEntries } from './pack-reader.js';
+import type { PackStore } from './pack-store.js';
+import type { ScannedRestorePoint } from './restore-point-reader.js';
 import type { DiskIndex, RestorePointManifest, VerifyProblem, VerifyReport } from './types.js';
-
 
 /** What verify needs from the repository. */
 export interface VerifyHost {
   readonly chunkSize: number;
-  readonly chunks: ChunkStore;
+  readonly chunks: PackStore;
   /** reads and checks a disk index (hash against the manifest, format) */
   readIndexOf(rp: ScannedRestorePoint & { manifest: RestorePointManifest }, diskId: string): Promise<DiskIndex>;
 }
 
 const MAX_PROBLEMS = 1000;
 
-type ChunkState = { size: number } | 'missing' | 'corrupt';
+type ChunkState = { size: number } | { problem: 'chunk_missing' | 'chunk_corrupt'; why: string; file?: string };
 
 /**
- * Checks restore points: manifest readable, every index present with the SHA-256 its manifest
- * records, every referenced chunk present with the size its position implies, every listed
- * configuration file present. `deep` also re-hashes every distinct chunk once.
+ * Checks restore points: manifest readable and matching its checksum, every index present with
+ * the SHA-256 its manifest records, every referenced chunk indexed, in a pack that exists, not
+ * known bad, with the size its position implies; every listed configuration file present; every
+ * index file sound. `deep` also reads every distinct chunk once (decrypt, decompress, hash) and the
+ * trailer of every pack those chunks are in; a chunk that fails is quarantined, so the next backup
+ * that produces it writes a good copy.
  */
-export async function verifyRestorePoints(host: VerifyHost, points: ScannedRestorePoint[], deep: boolean): Promise<VerifyReport> {
+export async function verifyRestorePoints(
+  host: VerifyHost,
+  points: ScannedRestorePoint[],
+  deep: boolean,
+  /** per disk: bytes of its not-yet-checked chunks done so far, of all of them (chunk size each, an upper bound) */
+  onProgress?: (p: { disk: string; doneBytes: number; totalBytes: number }) => void,
+): Promise<VerifyReport> {
   const t0 = Date.now();
   const report: VerifyReport = { ok: true, deep, restorePoints: points.length, disks: 0, chunkRefs: 0, chunksChecked: 0, bytesHashed: 0, durationMs: 0, problemsOmitted: 0, problems: [] };
   const add = (p: VerifyProblem): void => {
@@ -33,20 +42,41 @@ export async function verifyRestorePoints(host: VerifyHost, points: ScannedResto
     if (report.problems.length < MAX_PROBLEMS) report.problems.push(p);
     else report.problemsOmitted++;
   };
+  const store = host.chunks;
+  for (const file of store.damagedIndexFiles) add({ kind: 'index_file_damaged', restorePointId: '', file, message: `index file ${file} fails its checksum; run verify --repair` });
+  const packs = new Map<string, Promise<'ok' | 'missing' | string>>();
+  const checkPack = (name: string): Promise<'ok' | 'missing' | string> => {
+    let p = packs.get(name);
+    if (!p) {
+      const file = store.packPath(name);
+      p = (deep ? readPackEntries(file, store.keys?.mac).then(() => 'ok' as const) : stat(file).then(() => 'ok' as const)).catch((e: unknown) =>
+        isErrno(e, 'ENOENT') ? ('missing' as const) : isHvsnapError(e) ? e.message : Promise.reject(e),
+      );
+      packs.set(name, p);
+    }
+    return p;
+  };
   const states = new Map<string, ChunkState>();
   const checkChunk = async (id: string): Promise<void> => {
-    const file = host.chunks.pathOf(id);
+    const loc = store.index.get(id);
+    if (!loc) return void states.set(id, { problem: 'chunk_missing', why: 'no pack holds it' });
+    const packName = store.index.packs[loc.pack];
+    const file = store.packPath(packName);
+    if (store.isBad(id, packName)) return void states.set(id, { problem: 'chunk_corrupt', why: 'it is known bad (quarantined)', file });
+    const pack = await checkPack(packName);
+    if (pack === 'missing') {
+      await store.markBad(id, packName, 'pack missing');
+      return void states.set(id, { problem: 'chunk_missing', why: `its pack ${file} is missing`, file });
+    }
+    if (pack !== 'ok' && !deep) return void states.set(id, { problem: 'chunk_corrupt', why: pack, file });
+    if (!deep) return void states.set(id, { size: fromInfo(loc.info).rawLength });
     try {
-      if (deep) {
-        const data = await readFile(file);
-        report.bytesHashed += data.length;
-        states.set(id, hashChunk(data) === id ? { size: data.length } : 'corrupt');
-      } else {
-        states.set(id, { size: (await stat(file)).size });
-      }
+      const data = await store.get(id);
+      report.bytesHashed += data.length;
+      states.set(id, { size: data.length });
     } catch (e) {
-      if (!isErrno(e, 'ENOENT')) throw e;
-      states.set(id, 'missing');
+      if (!isHvsnapError(e) || e.code !== 'integrity_failed') throw e;
+      states.set(id, { problem: e.context.reason === 'missing' ? 'chunk_missing' : 'chunk_corrupt', why: e.message, file });
     }
   };
 
@@ -75,20 +105,30 @@ export async function verifyRestorePoints(host: VerifyHost, points: ScannedResto
       }
       const todo = new Set<string>();
       for (const id of index.chunks) if (id !== null && !states.has(id)) todo.add(id);
-      await forEachLimit(todo, deep ? 4 : 32, checkChunk);
+      let done = 0;
+      const key = `${m.vm.name} ${disk.diskId}`;
+      await forEachLimit(todo, deep ? 4 : 32, async (id) => {
+        await checkChunk(id);
+        onProgress?.({ disk: key, doneBytes: ++done * index.chunkSize, totalBytes: todo.size * index.chunkSize });
+      });
       report.chunksChecked += todo.size;
       index.chunks.forEach((id, i) => {
         if (id === null) return;
         report.chunkRefs++;
-        const state = states.get(id);
+        const state = states.get(id)!;
         const offset = i * index.chunkSize;
         const expected = Math.min(index.chunkSize, index.virtualSize - offset);
-        const at = { ...where, diskId: disk.diskId, chunkIndex: i, offset, chunkId: id, file: host.chunks.pathOf(id) };
-        if (state === 'missing') add({ ...at, kind: 'chunk_missing', message: `chunk ${i} (offset ${offset}) of disk ${disk.diskId}: ${id} is missing` });
-        else if (state === 'corrupt') add({ ...at, kind: 'chunk_corrupt', message: `chunk ${i} (offset ${offset}) of disk ${disk.diskId}: ${id} does not hash to its id` });
-        else if (state && state.size !== expected) add({ ...at, kind: 'chunk_size', message: `chunk ${i} (offset ${offset}) of disk ${disk.diskId}: ${id} holds ${state.size} bytes, expected ${expected}` });
+        const at = { ...where, diskId: disk.diskId, chunkIndex: i, offset, chunkId: id, file: 'problem' in state ? state.file : undefined };
+        const name = `chunk ${i} (offset ${offset}) of disk ${disk.diskId}: ${id}`;
+        if ('problem' in state) add({ ...at, kind: state.problem, message: `${name} ${state.problem === 'chunk_missing' ? 'is missing' : 'is corrupt'}: ${state.why}` });
+        else if (state.size !== expected) add({ ...at, kind: 'chunk_size', message: `${name} holds ${state.size} bytes, expected ${expected}` });
       });
     }
+  }
+  // deep: a pack whose header or trailer is damaged (its chunks may still read), once per pack
+  for (const [name, p] of packs) {
+    const state = await p;
+    if (state !== 'ok' && state !== 'missing') add({ kind: 'pack_damaged', restorePointId: '', file: store.packPath(name), message: state });
   }
   report.durationMs = Date.now() - t0;
   return report;

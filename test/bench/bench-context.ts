@@ -23,6 +23,8 @@ export interface BenchSizes {
   scaleDiskBytes: number;
   /** scenario 6: the small and the large disk (half data each), bytes */
   memoryDisks: [number, number];
+  /** scenario 7 (restic and borg): the disk, half data, bytes */
+  peerDiskBytes: number;
 }
 
 export const FULL_SIZES: BenchSizes = {
@@ -33,6 +35,7 @@ export const FULL_SIZES: BenchSizes = {
   scaleVolumes: 10,
   scaleDiskBytes: 8 * MiB,
   memoryDisks: [1 * GiB, 8 * GiB],
+  peerDiskBytes: 8 * GiB,
 };
 
 /**
@@ -46,6 +49,7 @@ export const QUICK_SIZES: BenchSizes = {
   lifetimeDataBytes: 4 * MiB,
   scaleVms: 20,
   memoryDisks: [32 * MiB, 256 * MiB],
+  peerDiskBytes: 256 * MiB,
 };
 
 export interface BenchContext {
@@ -78,7 +82,7 @@ export interface DiskLab {
  * rest zeros. The data is written here, one run at a time, before the VM's first backup (createLab
  * would hold all of it in memory at once, 4 GiB for the full bench's 8 GiB disk).
  */
-export async function createDiskLab(args: { dir: string; diskBytes: number; dataBytes: number; blockSize?: number; seed?: number }): Promise<DiskLab> {
+export async function createDiskLab(args: { dir: string; diskBytes: number; dataBytes: number; blockSize?: number; seed?: number; fill?: 'random' | 'mixed' }): Promise<DiskLab> {
   const labDir = join(args.dir, 'lab');
   const blockSize = args.blockSize ?? HYPERV_BLOCK;
   const state = await createLab({ dir: labDir, vms: 1, volumes: 1, diskSizeBytes: args.diskBytes, dataBytes: 0, blockSize, seed: args.seed ?? 7 });
@@ -91,12 +95,27 @@ export async function createDiskLab(args: { dir: string; diskBytes: number; data
   while (picked.size < Math.min(slots, Math.floor(args.dataBytes / MiB))) picked.add(Math.floor(rand() * slots));
   const img = await openVhdx(file, { writable: true });
   try {
-    for (const slot of [...picked].sort((a, b) => a - b)) await img.write(slot * MiB, randomBytes(MiB));
+    for (const slot of [...picked].sort((a, b) => a - b)) await img.write(slot * MiB, args.fill === 'mixed' ? mixedRun(slot) : randomBytes(MiB));
     await img.flush();
   } finally {
     await img.close();
   }
   return { labDir, vm: vm.name, diskId, file, virtualSize: args.diskBytes, fileBytes: (await stat(file)).size, blockSize };
+}
+
+/**
+ * 1 MiB that zstd (level 3) shrinks to about half, like a disk of programs, documents and logs:
+ * 448 KiB random, then text lines that differ from run to run (so nothing deduplicates).
+ */
+export function mixedRun(slot: number): Buffer {
+  const text: string[] = [];
+  let n = 0;
+  for (let line = 0; n < 600 * 1024; line++) {
+    const s = `${slot.toString(36)}:${line} ${randomBytes(6).toString('hex')} GET /api/v1/volumes/${(line * 7919) % 10007} HTTP/1.1 200 ${(line * 31) % 997} bytes\n`;
+    text.push(s);
+    n += s.length;
+  }
+  return Buffer.concat([randomBytes(448 * 1024), Buffer.from(text.join(''))]).subarray(0, MiB);
 }
 
 /** A full restore point left in place by one scenario for the next ones (restore, incrementals). */

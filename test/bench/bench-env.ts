@@ -10,7 +10,7 @@ import { createLocalProxy } from '../../proxy/local/index.js';
  * The backup environment a bench worker runs against: an existing lab (host and array) and a
  * repository folder (created when missing). Silent: a bench run logs nothing.
  */
-export async function openBenchEnv(labDir: string, repoDir: string): Promise<BackupEnvironment> {
+export async function openBenchEnv(labDir: string, repoDir: string, passphrase?: string): Promise<BackupEnvironment> {
   const provider = await labProvider.create(
     labProvider.configSchema.parse({ volumesDir: join(labDir, 'volumes'), stateDir: join(labDir, 'array'), failOn: [] }),
     { logger: silentLogger },
@@ -20,7 +20,7 @@ export async function openBenchEnv(labDir: string, repoDir: string): Promise<Bac
     provider,
     proxy: createLocalProxy(),
     proxyHost: { name: 'bench-proxy' },
-    repository: await openRepository({ path: repoDir, create: true }),
+    repository: await openRepository({ path: repoDir, create: true, encrypt: passphrase !== undefined, passphrase }),
     logger: silentLogger,
   };
 }

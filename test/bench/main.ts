@@ -11,6 +11,7 @@ import { checkpointLifetimeScenario } from './scenarios/checkpoint-lifetime.js';
 import { fullBackupScenario } from './scenarios/full-backup.js';
 import { incrementalScenario } from './scenarios/incremental.js';
 import { memoryScenario } from './scenarios/memory.js';
+import { peersScenario } from './scenarios/peers.js';
 import { restoreScenario } from './scenarios/restore.js';
 import { scaleScenario } from './scenarios/scale.js';
 import { startupScenario } from './scenarios/startup.js';
@@ -23,8 +24,8 @@ import { sizeText, type ScenarioResult } from './stats.js';
  * of a number.
  */
 
-const USAGE = 'usage: npm run bench -- [--quick] [--out FILE] [--runs N>=3] [--only full-backup,incremental,checkpoint-lifetime,scale,restore,memory,startup]';
-const ORDER = ['full-backup', 'incremental', 'checkpoint-lifetime', 'scale', 'restore', 'memory', 'startup'];
+const USAGE = 'usage: npm run bench -- [--quick] [--out FILE] [--runs N>=3] [--only full-backup,incremental,checkpoint-lifetime,scale,restore,memory,startup,peers]';
+const ORDER = ['full-backup', 'incremental', 'checkpoint-lifetime', 'scale', 'restore', 'memory', 'startup', 'peers'];
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -85,6 +86,7 @@ async function main(): Promise<number> {
     await attempt('scale', '4. Scale', () => scaleScenario(ctx));
     await attempt('memory', '6. Data mover memory', () => memoryScenario(ctx));
     await attempt('startup', '7. Start time', () => startupScenario(ctx));
+    await attempt('peers', '8. hvsnap, restic and borg', () => peersScenario(ctx));
   } finally {
     await rm(dir, { recursive: true, force: true });
     process.off('SIGINT', onSignal);
@@ -96,7 +98,7 @@ async function main(): Promise<number> {
   const mode = values.quick ? 'quick' : 'full';
   const machine = { node: process.version, platform: `${process.platform}-${process.arch}`, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', totalMemBytes: totalmem() };
   const header = [
-    `hvsnap bench (${mode}: data disk ${sizeText(sizes.diskBytes)}, memory ${sizes.memoryDisks.map(sizeText).join(' vs ')}, ${runs} runs per figure)`,
+    `hvsnap bench (${mode}: data disk ${sizeText(sizes.diskBytes)}, peers disk ${sizeText(sizes.peerDiskBytes)}, memory ${sizes.memoryDisks.map(sizeText).join(' vs ')}, ${runs} runs per figure)`,
     `${started.toISOString()}, ${((finished.getTime() - started.getTime()) / 1000).toFixed(0)} s; node ${machine.node}, ${machine.cpus} CPUs (${machine.cpuModel}); ${qemuVersion()}`,
   ].join('\n');
   process.stdout.write(`${renderTable(header, ordered)}\n`);

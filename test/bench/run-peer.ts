@@ -5,10 +5,10 @@ import { track } from './children.js';
  * Runs a peer program (cp, qemu-img) as a child of the bench, and returns its wall time in ms.
  * A non-zero exit is an error naming the command and its stderr: the bench then fails the run.
  */
-export function runPeer(command: string, args: string[]): Promise<number> {
+export function runPeer(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = track(spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+    const child = track(spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: options.env ? { ...process.env, ...options.env } : undefined, cwd: options.cwd }));
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
       if (stderr.length < 4000) stderr += d.toString();

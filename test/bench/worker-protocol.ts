@@ -7,9 +7,9 @@ export type WorkerTask =
   /** loads the same modules and does nothing: the baseline RSS of a worker */
   | { kind: 'idle' }
   /** one runBackup of every VM of the lab into the repository */
-  | { kind: 'backup'; labDir: string; repoDir: string; forceFull: boolean }
+  | { kind: 'backup'; labDir: string; repoDir: string; forceFull: boolean; /** an encrypted repository with this passphrase */ passphrase?: string }
   /** restoreDisk of one disk into `target`, then verifyDiskAgainstIndex of the result */
-  | { kind: 'restore'; repoDir: string; restorePointId: string; diskId: string; target: string };
+  | { kind: 'restore'; repoDir: string; restorePointId: string; diskId: string; target: string; passphrase?: string; /** skip the read-back check */ noVerify?: boolean };
 
 export interface BackupVmFigures {
   vm: string;

@@ -59,9 +59,10 @@ describe('restore from a damaged repository', () => {
     const rp = report.vms[0].restorePointId!;
     const index = await env.repository.readIndex(rp, (await env.repository.getRestorePoint(rp)).disks[0].diskId);
     const victim = index.chunks.find((c) => c !== null)!;
-    const file = join(env.repository.path, 'chunks', victim.slice(0, 2), victim.slice(2, 4), victim);
+    const at = env.repository.chunks.locate(victim)!;
+    const file = env.repository.chunks.packPath(at.packName);
     const data = await readFile(file);
-    data[100] ^= 0xff; // a bit rot
+    data[at.offset + 100] ^= 0xff; // a bit rot inside the chunk's blob
     await writeFile(file, data);
     const target = join(env.dir, 'restored');
     await expect(restoreVm({ repository: env.repository, restorePointId: rp, targetDir: target })).rejects.toMatchObject({ code: 'integrity_failed' });

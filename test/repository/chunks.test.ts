@@ -3,7 +3,8 @@ import { readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isHvsnapError } from '../../src/core/errors.js';
-import { hashChunk, isAllZero } from '../../src/repository/index.js';
+import { chunkId, hashChunk, isAllZero } from '../../src/repository/index.js';
+import { readPackEntries } from '../../src/repository/pack-reader.js';
 import { CHUNK, newRepo, reopen } from './helpers.js';
 
 async function filesUnder(dir: string): Promise<string[]> {
@@ -43,49 +44,58 @@ describe('hashChunk and isAllZero', () => {
   });
 });
 
-describe('chunk store', () => {
-  it('round-trips chunks, including a short last chunk, under chunks/ab/cd/<sha256>', async () => {
+describe('chunk store (packs)', () => {
+  it('round-trips chunks, including a short last chunk, through one pack that lists them in its trailer', async () => {
     const repo = await newRepo();
     const full = randomBytes(CHUNK);
     const short = randomBytes(1000);
     const a = await repo.putChunk(full);
     const b = await repo.putChunk(short);
-    expect(a).toEqual({ id: hashChunk(full), written: true, bytesWritten: CHUNK });
-    expect(b.bytesWritten).toBe(1000);
-    expect((await repo.getChunk(a.id!)).equals(full)).toBe(true);
-    expect((await repo.getChunk(b.id!, { verify: true })).equals(short)).toBe(true);
+    expect(a).toMatchObject({ id: hashChunk(full), written: true });
+    expect(b.written).toBe(true);
+    expect((await repo.getChunk(a.id!)).equals(full)).toBe(true); // readable before it is flushed
+    await repo.flush();
+    expect((await repo.getChunk(b.id!)).equals(short)).toBe(true);
     expect(await repo.hasChunk(a.id!)).toBe(true);
-    const id = a.id!;
-    expect((await readFile(join(repo.path, 'chunks', id.slice(0, 2), id.slice(2, 4), id))).equals(full)).toBe(true);
+    const packs = await filesUnder(join(repo.path, 'packs'));
+    expect(packs).toHaveLength(1);
+    const { entries } = await readPackEntries(packs[0], undefined);
+    expect(entries.map((e) => e.id)).toEqual([a.id, b.id]);
+    expect(await filesUnder(join(repo.path, 'index'))).toHaveLength(1);
   });
 
-  it('stores a chunk once, however often it is put', async () => {
+  it('compresses with zstd and keeps incompressible chunks raw', async () => {
+    const repo = await newRepo();
+    const text = Buffer.alloc(CHUNK, 'hvsnap compresses this line well. ');
+    const noise = randomBytes(CHUNK);
+    const t = await repo.putChunk(text);
+    const n = await repo.putChunk(noise);
+    expect(t.bytesWritten).toBeLessThan(CHUNK / 20);
+    expect(n.bytesWritten).toBe(CHUNK);
+    await repo.flush();
+    const reopened = await reopen(repo.path);
+    expect((await reopened.getChunk(t.id!)).equals(text)).toBe(true);
+    expect((await reopened.getChunk(n.id!)).equals(noise)).toBe(true);
+  });
+
+  it('stores a chunk once, however often it is put, also concurrently', async () => {
     const repo = await newRepo();
     const data = randomBytes(CHUNK);
-    const first = await repo.putChunk(data);
-    const second = await repo.putChunk(Buffer.from(data));
-    expect(first.written).toBe(true);
-    expect(second).toEqual({ id: first.id, written: false, bytesWritten: 0 });
-    expect(await filesUnder(join(repo.path, 'chunks'))).toHaveLength(1);
+    const results = await Promise.all(Array.from({ length: 24 }, () => repo.putChunk(Buffer.from(data))));
+    expect(new Set(results.map((r) => r.id))).toEqual(new Set([hashChunk(data)]));
+    expect(results.filter((r) => r.written)).toHaveLength(1);
+    await repo.flush();
+    const { entries } = await readPackEntries((await filesUnder(join(repo.path, 'packs')))[0], undefined);
+    expect(entries).toHaveLength(1);
+    expect(await repo.putChunk(data)).toEqual({ id: hashChunk(data), written: false, bytesWritten: 0 });
   });
 
   it('does not store all-zero chunks', async () => {
     const repo = await newRepo();
     expect(await repo.putChunk(Buffer.alloc(CHUNK))).toEqual({ id: null, written: false, bytesWritten: 0 });
     expect(await repo.putChunk(new Uint8Array(17))).toEqual({ id: null, written: false, bytesWritten: 0 });
-    expect(await filesUnder(join(repo.path, 'chunks'))).toHaveLength(0);
-  });
-
-  it('writes a chunk exactly once when many put it at the same time, from two repository objects', async () => {
-    const repo = await newRepo();
-    const other = await reopen(repo.path);
-    const data = randomBytes(CHUNK);
-    const results = await Promise.all(Array.from({ length: 24 }, (_, i) => (i % 2 ? repo : other).putChunk(Buffer.from(data))));
-    expect(new Set(results.map((r) => r.id))).toEqual(new Set([hashChunk(data)]));
-    expect(results.filter((r) => r.written)).toHaveLength(1);
-    const files = await filesUnder(join(repo.path, 'chunks'));
-    expect(files.map((f) => f.split('/').pop())).toEqual([hashChunk(data)]); // no temp file left
-    expect((await repo.getChunk(hashChunk(data), { verify: true })).equals(data)).toBe(true);
+    await repo.flush();
+    expect(await filesUnder(join(repo.path, 'packs'))).toHaveLength(0);
   });
 
   it('stores many different chunks put concurrently', async () => {
@@ -94,13 +104,15 @@ describe('chunk store', () => {
     const results = await Promise.all(datas.map((d) => repo.putChunk(d)));
     expect(results.every((r) => r.written)).toBe(true);
     await repo.flush();
-    for (const [i, d] of datas.entries()) expect((await repo.getChunk(results[i].id!)).equals(d)).toBe(true);
+    const other = await reopen(repo.path);
+    for (const [i, d] of datas.entries()) expect((await other.getChunk(results[i].id!)).equals(d)).toBe(true);
   });
 
   it('accepts a precomputed id and rejects a malformed one', async () => {
     const repo = await newRepo();
     const data = randomBytes(CHUNK);
     expect((await repo.putChunk(data, hashChunk(data))).id).toBe(hashChunk(data));
+    expect(repo.chunkId(data)).toBe(chunkId(data));
     expect(await codeOf(repo.putChunk(data, 'ABC'))).toBe('input_invalid');
     expect(await codeOf(repo.putChunk(data, hashChunk(data).toUpperCase()))).toBe('input_invalid');
   });
@@ -111,18 +123,36 @@ describe('chunk store', () => {
     expect(await codeOf(repo.putChunk(randomBytes(CHUNK + 1)))).toBe('input_invalid');
   });
 
-  it('reports a missing or corrupt chunk as integrity_failed naming the file', async () => {
+  it('reports a corrupt chunk as integrity_failed naming the pack, quarantines it, and stores a good copy on the next put', async () => {
+    const repo = await newRepo();
+    const data = randomBytes(CHUNK);
+    const { id } = await repo.putChunk(data);
+    await repo.flush();
+    const [pack] = await filesUnder(join(repo.path, 'packs'));
+    const bytes = await readFile(pack);
+    bytes[100] ^= 0xff; // inside the blob
+    await writeFile(pack, bytes);
+    const corrupt = await repo.getChunk(id!).catch((e: unknown) => e);
+    expect(isHvsnapError(corrupt) && corrupt.code === 'integrity_failed' && corrupt.message.includes(pack)).toBe(true);
+    expect(await repo.hasChunk(id!)).toBe(false); // quarantined: never trusted again
+    expect(await readdir(join(repo.path, 'bad'))).toEqual([`${id}.${pack.split('/').pop()}`]);
+    // a second process sees the quarantine too
+    expect(await (await reopen(repo.path)).hasChunk(id!)).toBe(false);
+    const again = await repo.putChunk(data);
+    expect(again).toMatchObject({ id, written: true });
+    await repo.flush();
+    expect((await (await reopen(repo.path)).getChunk(id!)).equals(data)).toBe(true);
+    expect(await codeOf(repo.getChunk('../../etc/passwd'))).toBe('input_invalid');
+  });
+
+  it('finds a chunk in a deleted pack missing, and quarantines it', async () => {
     const repo = await newRepo();
     const { id } = await repo.putChunk(randomBytes(CHUNK));
-    const file = join(repo.path, 'chunks', id!.slice(0, 2), id!.slice(2, 4), id!);
-    await writeFile(file, randomBytes(CHUNK));
-    expect((await repo.getChunk(id!)).length).toBe(CHUNK); // no check unless asked
-    const corrupt = await repo.getChunk(id!, { verify: true }).catch((e: unknown) => e);
-    expect(isHvsnapError(corrupt) && corrupt.code === 'integrity_failed' && corrupt.context.file === file).toBe(true);
-    await unlink(file);
-    expect(await repo.hasChunk(id!)).toBe(false);
+    await repo.flush();
+    const [pack] = await filesUnder(join(repo.path, 'packs'));
+    await unlink(pack);
     const missing = await repo.getChunk(id!).catch((e: unknown) => e);
-    expect(isHvsnapError(missing) && missing.code === 'integrity_failed' && missing.message.includes(file)).toBe(true);
-    expect(await codeOf(repo.getChunk('../../etc/passwd'))).toBe('input_invalid');
+    expect(isHvsnapError(missing) && missing.code === 'integrity_failed' && missing.message.includes(pack)).toBe(true);
+    expect(await repo.hasChunk(id!)).toBe(false);
   });
 });

@@ -12,7 +12,8 @@ describe('openRepository', () => {
     expect(repo.chunkSize).toBe(DEFAULT_CHUNK_SIZE);
     expect(repo.path).toBe(path);
     const config = JSON.parse(await readFile(join(path, REPOSITORY_FILE), 'utf8'));
-    expect(config).toMatchObject({ format: 'hvsnap-repository', formatVersion: 1, chunkSize: 1048576, hash: 'sha256' });
+    expect(config).toMatchObject({ format: 'hvsnap-repository', formatVersion: 2, chunkSize: 1048576, compression: 'zstd', encryption: 'none' });
+    expect(config.id).toMatch(/^[0-9a-f]{32}$/);
     const again = await openRepository({ path });
     expect(again.chunkSize).toBe(DEFAULT_CHUNK_SIZE);
     // create on an existing repository opens it
@@ -76,12 +77,16 @@ describe('openRepository', () => {
     let e = await failure(openRepository({ path }));
     expect(e.code).toBe('repository_invalid');
     expect(e.message).toContain(file);
-    await writeFile(file, JSON.stringify({ format: 'hvsnap-repository', formatVersion: 1, hash: 'sha256', chunkSize: 12345 }));
+    const good = { format: 'hvsnap-repository', formatVersion: 2, id: 'ab'.repeat(16), compression: 'zstd', encryption: 'none', chunkSize: CHUNK };
+    await writeFile(file, JSON.stringify({ ...good, chunkSize: 12345 }));
     e = await failure(openRepository({ path }));
     expect(e.context).toMatchObject({ file, field: 'chunkSize' });
-    await writeFile(file, JSON.stringify({ format: 'hvsnap-repository', formatVersion: 2, hash: 'sha256', chunkSize: CHUNK }));
+    await writeFile(file, JSON.stringify({ ...good, encryption: 'rot13' }));
+    expect((await failure(openRepository({ path }))).context.field).toBe('encryption');
+    await writeFile(file, JSON.stringify({ ...good, formatVersion: 3 }));
     e = await failure(openRepository({ path }));
     expect(e.context.field).toBe('formatVersion');
+    expect(e.hint).toMatch(/newer hvsnap/);
   });
 
   it('calls an unreadable repository file invalid', async () => {

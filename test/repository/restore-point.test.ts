@@ -24,7 +24,7 @@ describe('restore points', () => {
     await w.writeConfigFile('Virtual Machines/5B3C9A1E.vmgs', Buffer.from('gs'));
     const committed = await w.commit(manifestFor(vm, [{ diskId: DISK_ID, virtualSize: data.length, indexSha256: idx.sha256 }], { configFiles: ['Virtual Machines/5B3C9A1E.vmcx'] }));
     expect(committed.id).toBe(w.id);
-    expect(committed.formatVersion).toBe(1);
+    expect(committed.formatVersion).toBe(2);
     expect(committed.configFiles).toEqual(['Virtual Machines/5B3C9A1E.vmcx', 'Virtual Machines/5B3C9A1E.vmgs']);
 
     const again = await reopen(repo.path);
@@ -180,8 +180,8 @@ describe('restore points', () => {
     const mfile = join(repo.path, 'restore-points', manifest.id, 'manifest.json');
     await writeFile(mfile, JSON.stringify({ ...manifest, disks: 'none' }));
     const m = await failure(repo.getRestorePoint(manifest.id));
-    expect(m.code).toBe('repository_invalid');
-    expect(m.context).toMatchObject({ file: mfile, field: 'disks' });
+    expect(m.code).toBe('integrity_failed'); // no checksum: not a manifest this repository wrote
+    expect(m.context).toMatchObject({ file: mfile, field: 'checksum' });
     expect(await repo.listRestorePoints()).toEqual([]); // skipped, with a warning
     await writeFile(mfile, '{');
     expect((await failure(repo.getRestorePoint(manifest.id))).context.file).toBe(mfile);

@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isoWeek, selectRetention, type Repository } from '../../src/repository/index.js';
 import { RepositoryLocks } from '../../src/repository/lock.js';
+import { readPackEntries } from '../../src/repository/pack-reader.js';
 import type { RestorePointManifest } from '../../src/repository/types.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { backup, diskData, manifestFor, newRepo, reopen } from './helpers.js';
@@ -13,11 +14,22 @@ const vmA = { id: 'C1000000-0000-0000-0000-00000000000A', name: 'app-a' };
 const vmB = { id: 'C1000000-0000-0000-0000-00000000000B', name: 'app-b' };
 
 function fake(vm: { id: string; name: string }, createdAt: string): RestorePointManifest {
-  return { ...manifestFor(vm, []), createdAt, id: `${createdAt.replace(/[-:.]/g, '')}-${vm.name}`, formatVersion: 1 };
+  return { ...manifestFor(vm, []), createdAt, id: `${createdAt.replace(/[-:.]/g, '')}-${vm.name}`, formatVersion: 2 };
 }
 
-const chunkCount = async (repo: Repository): Promise<number> =>
-  (await readdir(join(repo.path, 'chunks'), { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).length;
+/** chunks the packs on disk list in their trailers */
+const chunkCount = async (repo: Repository): Promise<number> => {
+  let n = 0;
+  for (const e of await readdir(join(repo.path, 'packs'), { recursive: true, withFileTypes: true })) {
+    if (e.isFile()) n += (await readPackEntries(join(e.parentPath, e.name), undefined)).entries.length;
+  }
+  return n;
+};
+const packBytes = async (repo: Repository): Promise<number> => {
+  let n = 0;
+  for (const e of await readdir(join(repo.path, 'packs'), { recursive: true, withFileTypes: true })) if (e.isFile()) n += (await stat(join(e.parentPath, e.name))).size;
+  return n;
+};
 
 describe('retention policy', () => {
   it('computes ISO weeks in UTC', () => {
@@ -73,12 +85,17 @@ describe('retention and garbage collection', () => {
     expect((await repo.listRestorePoints()).map((m) => m.id)).not.toContain(older.manifest.id);
     expect(await chunkCount(repo)).toBe(7); // chunks stay until gc
 
-    const gc = await repo.gc();
-    expect(gc).toMatchObject({ chunksDeleted: 2, bytesFreed: 2 * repo.chunkSize, chunksKept: 5 });
+    // the older backup's pack is half live: the default threshold keeps it as it is
+    const bytes = await packBytes(repo);
+    expect(await repo.gc()).toMatchObject({ chunksDeleted: 0, packsRewritten: 0, bytesFreed: 0 });
+    expect(await chunkCount(repo)).toBe(7);
+    const gc = await repo.gc({ repackBelow: 1 });
+    expect(gc).toMatchObject({ chunksDeleted: 2, chunksKept: 5, packsRewritten: 1, packsDeleted: 1 });
     expect(await chunkCount(repo)).toBe(5);
+    expect(bytes - (await packBytes(repo))).toBeGreaterThanOrEqual(2 * repo.chunkSize);
     expect((await repo.verify({ deep: true })).ok).toBe(true);
     expect((await repo.readIndex(newer.manifest.id, newer.manifest.disks[0].diskId)).chunks.slice(0, 2)).toEqual(older.index.chunks.slice(0, 2));
-    expect(await repo.gc()).toMatchObject({ chunksDeleted: 0, bytesFreed: 0 });
+    expect(await repo.gc({ repackBelow: 1 })).toMatchObject({ chunksDeleted: 0, bytesFreed: 0 });
     expect(await repo.deleteRestorePoint(older.manifest.id)).toBe(false);
   });
 
@@ -106,7 +123,7 @@ describe('retention and garbage collection', () => {
     const index = { chunkSize: repo.chunkSize, virtualSize: repo.chunkSize, chunks: [reused.id] };
     const idx = await w.writeIndex('disk0', index);
     await w.commit(manifestFor(vmA, [{ diskId: 'disk0', virtualSize: repo.chunkSize, indexSha256: idx.sha256 }], { jobId: 'job-2' }));
-    expect(await repo.gc()).toMatchObject({ chunksDeleted: 1, chunksKept: 1 });
+    expect(await repo.gc({ repackBelow: 1 })).toMatchObject({ chunksDeleted: 1, chunksKept: 1 });
     expect((await repo.verify({ deep: true })).ok).toBe(true);
   });
 
@@ -127,20 +144,21 @@ describe('retention and garbage collection', () => {
     await w.abort();
   });
 
-  it('removes stale locks of dead processes, temp folders and temp chunk files', async () => {
+  it('removes stale locks of dead processes, temp folders and packs no index names', async () => {
     const repo = await newRepo();
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
     const owner = { pid: dead, host: hostname(), token: 'feedfacefeedface', purpose: 'backup', since: new Date().toISOString() };
     await writeFile(join(repo.path, 'locks', 'shared-feedfacefeedface.json'), JSON.stringify({ ...owner, kind: 'shared' }));
     await writeFile(join(repo.path, 'locks', 'gc.json'), JSON.stringify({ ...owner, kind: 'exclusive', token: 'deadbeefdeadbeef' }));
     await mkdir(join(repo.path, 'tmp', '20261126T000000000Z-x-00000000', 'disks'), { recursive: true });
-    await mkdir(join(repo.path, 'chunks', 'ab', 'cd'), { recursive: true });
-    await writeFile(join(repo.path, 'chunks', 'ab', 'cd', `.${'ab'.repeat(32)}.x-1.tmp`), 'partial');
+    await mkdir(join(repo.path, 'packs', 'ab'), { recursive: true });
+    await writeFile(join(repo.path, 'packs', 'ab', 'ab'.repeat(16)), 'HVSNPACK partial, never sealed');
+    await writeFile(join(repo.path, 'packs', 'ab', '.x-1.tmp'), 'partial');
     const gc = await repo.gc();
-    expect(gc).toMatchObject({ chunksDeleted: 0, tempRemoved: 1 });
+    expect(gc).toMatchObject({ chunksDeleted: 0, tempRemoved: 1, packsDeleted: 1 });
     expect(await readdir(join(repo.path, 'locks'))).toEqual([]);
     expect(await readdir(join(repo.path, 'tmp'))).toEqual([]);
-    expect(await readdir(join(repo.path, 'chunks', 'ab', 'cd'))).toEqual([]);
+    expect(await readdir(join(repo.path, 'packs', 'ab'))).toEqual([]);
   });
 
   it('keeps chunks put outside any writer protected until a writer adopts them or the repository is closed', async () => {

@@ -38,6 +38,21 @@ export const commandModules: CommandEntry[] = [
     load: async () => (await import('./repository.js')).retentionCommand,
   },
   {
+    name: 'init',
+    description: 'create a repository (--encrypt: AES-256-GCM, the passphrase from HVSNAP_PASSPHRASE or HVSNAP_PASSPHRASE_FILE)',
+    load: async () => (await import('./repository-admin.js')).initCommand,
+  },
+  {
+    name: 'migrate',
+    description: 'convert a version 1 repository (a file per chunk) to the current format (packs, zstd, optionally encrypted)',
+    load: async () => (await import('./repository-admin.js')).migrateCommand,
+  },
+  {
+    name: 'passphrase',
+    description: "add or change an encrypted repository's passphrase (the new one from HVSNAP_NEW_PASSPHRASE or HVSNAP_NEW_PASSPHRASE_FILE)",
+    load: async () => (await import('./repository-admin.js')).passphraseCommand,
+  },
+  {
     name: 'cleanup',
     description: 'after a crash: undo what unfinished jobs left (checkpoints, presentations, snapshots), list orphan snapshots',
     load: async () => (await import('./cleanup.js')).cleanupCommand,

@@ -23,10 +23,18 @@ export const verifyCommand: CommandModule = (kit) =>
   withRepo(new Command('verify').description('check that every chunk a restore point needs is present (--deep: and re-hash it)'))
     .option('--restore-point <id>', 'only this restore point')
     .option('--deep', 're-hash every chunk', false)
+    .option('--repair', 'first rebuild the index from the packs and drop what cannot be healed (lists the restore points affected)', false)
     .action(
-      kit.action<{ config?: string; repo?: string; restorePoint?: string; deep: boolean }>(async ({ opts, logger }) => {
-        const report = await withRepository({ ...opts, logger }, (repo) => repo.verify({ id: opts.restorePoint, deep: opts.deep }));
-        return { data: report, text: renderVerify(report), exitCode: report.ok ? ExitCode.ok : ExitCode.failed };
+      kit.action<{ config?: string; repo?: string; restorePoint?: string; deep: boolean; repair: boolean }>(async ({ opts, logger }) => {
+        const { report, repair } = await withRepository({ ...opts, logger }, async (repo) => {
+          // repair first (it drops what cannot be healed), then verify what is left
+          const repaired = opts.repair ? await repo.repair() : undefined;
+          return { report: await repo.verify({ id: opts.restorePoint, deep: opts.deep }), repair: repaired };
+        });
+        const repaired = repair
+          ? `repair: ${repair.packsChecked} pack(s) read, ${repair.packsDropped} dropped, ${repair.indexFilesReplaced} index file(s) replaced, ${repair.chunksDropped} chunk copy(ies) dropped${repair.affected.length ? `; restore points missing chunks until the next backup of their VM: ${repair.affected.map((a) => `${a.restorePointId} (${a.vm}, ${a.missingChunks})`).join(', ')}` : ''}\n`
+          : '';
+        return { data: { ...report, repair }, text: `${repaired}${renderVerify(report)}`, exitCode: report.ok ? ExitCode.ok : ExitCode.failed };
       }),
     );
 

@@ -1,0 +1,380 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { HvsnapError, isHvsnapError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { openBlob, sealBlob, type RepositoryKeys } from './blob-codec.js';
+import { chunkId } from './chunk-id.js';
+import { ChunkIndex, type ChunkLocation } from './chunk-index.js';
+import { forEachLimit, fsyncPath, isErrno, writeFileSynced } from './fs-util.js';
+import { checkChunkId, isAllZero } from './hash.js';
+import { encodeIndexFile, loadIndexFile } from './index-file.js';
+import { fromInfo } from './pack-format.js';
+import { PackWriter, type SealedPack } from './pack-writer.js';
+import type { ChunkId } from './types.js';
+
+/** What {@link PackStore.put} did. */
+export interface PutChunkResult {
+  /** the chunk's id, or null for an all-zero chunk (never stored) */
+  id: ChunkId | null;
+  /** true when this call stored the chunk; false for zeros and for chunks already stored and sound */
+  written: boolean;
+  /** bytes this call appended to a pack (0 unless `written`; compressed size) */
+  bytesWritten: number;
+}
+
+const fsOpen = promisify(fs.open);
+const fsRead = promisify(fs.read);
+const fsClose = promisify(fs.close);
+/** open pack files kept for reads (a restore reads a pack's chunks one after another) */
+const READ_FDS = 16;
+
+/**
+ * The chunks of a v2 repository: blobs in pack files (`packs/<ab>/<name>`), located through an
+ * in-memory {@link ChunkIndex} loaded from `index/*.idx`. Chunks found bad on a read or by verify
+ * are recorded under `bad/<chunk id>.<pack>` (quarantine): the copy is never trusted again, and the
+ * next put of that chunk stores a good copy elsewhere (self-healing).
+ *
+ * Durability: puts append to an open pack; {@link flush} seals it, fsyncs the packs and then
+ * writes the index file naming them, so an index entry never names a chunk that is not durable.
+ */
+export class PackStore {
+  index = new ChunkIndex();
+  private readonly bad = new Map<ChunkId, Set<string>>();
+  private readonly loadedIndexFiles = new Set<string>();
+  /** index files that failed their checksum at the last load */
+  damagedIndexFiles: string[] = [];
+  private readonly writer: PackWriter;
+  private readonly inFlight = new Map<ChunkId, Promise<void>>();
+  private sealed: SealedPack[] = [];
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly fds = new Map<string, Promise<number>>();
+  /** sizes (bytes; -1 = missing) of sealed packs, as {@link has} found them */
+  private readonly packSizes = new Map<string, number>();
+  readonly packsDir: string;
+  readonly indexDir: string;
+  readonly badDir: string;
+
+  constructor(
+    /** the repository folder */
+    readonly root: string,
+    /** bytes */
+    readonly chunkSize: number,
+    readonly keys: RepositoryKeys | undefined,
+    private readonly logger: Logger,
+  ) {
+    this.packsDir = join(root, 'packs');
+    this.indexDir = join(root, 'index');
+    this.badDir = join(root, 'bad');
+    this.writer = new PackWriter(this.packsDir, keys?.mac, (p) => this.sealed.push(p));
+  }
+
+  /** The id of `data` in this repository (keyed when encrypted). */
+  idOf(data: Uint8Array): ChunkId {
+    return chunkId(data, this.keys?.mac);
+  }
+
+  /** The file of pack `name`. */
+  packPath(name: string): string {
+    return join(this.packsDir, name.slice(0, 2), name);
+  }
+
+  /**
+   * Loads quarantine records and every index file not loaded yet; when one loaded before is gone
+   * (gc consolidated them) the index is rebuilt from scratch. A damaged index file is skipped and
+   * listed in {@link damagedIndexFiles}: its chunks look missing until repaired or put again.
+   */
+  async refresh(): Promise<void> {
+    for (const name of await readdirOrEmpty(this.badDir)) {
+      const m = /^([0-9a-f]{64})\.([0-9a-f]{32})$/.exec(name);
+      if (m) this.badSet(m[1]).add(m[2]);
+    }
+    const names = (await readdirOrEmpty(this.indexDir)).filter((n) => n.endsWith('.idx')).sort();
+    if ([...this.loadedIndexFiles].some((n) => !names.includes(n))) {
+      this.index = new ChunkIndex();
+      this.loadedIndexFiles.clear();
+      this.writer.reindex(this.index);
+    }
+    this.damagedIndexFiles = [];
+    for (const name of names) {
+      if (this.loadedIndexFiles.has(name)) continue;
+      const file = join(this.indexDir, name);
+      try {
+        loadIndexFile(await readFile(file), file, this.keys?.mac, this.index, (pack, id) => this.isBad(id.toString('hex'), pack));
+        this.loadedIndexFiles.add(name);
+      } catch (e) {
+        if (!isHvsnapError(e) || e.code !== 'integrity_failed') throw e;
+        this.damagedIndexFiles.push(file);
+        this.logger.warn({ file, err: e.message }, 'damaged index file skipped; run verify --repair');
+      }
+    }
+  }
+
+  private badSet(id: ChunkId): Set<string> {
+    let s = this.bad.get(id);
+    if (!s) this.bad.set(id, (s = new Set()));
+    return s;
+  }
+
+  /** True when the copy of `id` in pack `pack` is known bad. */
+  isBad(id: ChunkId, pack: string): boolean {
+    return this.bad.get(id)?.has(pack) ?? false;
+  }
+
+  /** Where `id` is stored, when it is and that copy is not known bad. */
+  locate(id: ChunkId): (ChunkLocation & { packName: string }) | undefined {
+    const loc = this.index.get(id);
+    if (!loc) return undefined;
+    const packName = this.index.packs[loc.pack];
+    return this.isBad(id, packName) ? undefined : { ...loc, packName };
+  }
+
+  /**
+   * True when chunk `id` is stored and usable: indexed, not known bad, and in a pack that exists
+   * and is long enough to hold it (checked once per pack). A copy found missing that way is
+   * quarantined, so the next put stores it again.
+   */
+  async has(id: ChunkId): Promise<boolean> {
+    const loc = this.locate(checkChunkId(id));
+    if (!loc) return false;
+    if (this.writer.isOpen(loc.packName)) return true;
+    let size = this.packSizes.get(loc.packName);
+    if (size === undefined) {
+      try {
+        size = (await stat(this.packPath(loc.packName))).size;
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) throw e;
+        size = -1;
+      }
+      this.packSizes.set(loc.packName, size);
+    }
+    if (size >= loc.offset + loc.length) return true;
+    await this.markBad(id, loc.packName, size < 0 ? 'pack missing' : `pack truncated to ${size} bytes`);
+    return false;
+  }
+
+  /** Stores one chunk (1 byte to chunkSize bytes). See {@link PutChunkResult}. */
+  async put(data: Uint8Array, id?: ChunkId): Promise<PutChunkResult> {
+    if (data.byteLength === 0 || data.byteLength > this.chunkSize) {
+      throw new HvsnapError('input_invalid', `a chunk must hold 1 to ${this.chunkSize} bytes, got ${data.byteLength}`, { context: { field: 'data' } });
+    }
+    if (isAllZero(data)) return { id: null, written: false, bytesWritten: 0 };
+    const cid = id === undefined ? this.idOf(data) : checkChunkId(id, 'id');
+    for (;;) {
+      if (await this.has(cid)) return { id: cid, written: false, bytesWritten: 0 };
+      const other = this.inFlight.get(cid);
+      if (!other) break;
+      await other.catch(() => undefined);
+    }
+    let done!: () => void;
+    this.inFlight.set(cid, new Promise<void>((r) => (done = r)));
+    try {
+      const raw = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      const blob = await sealBlob(raw, cid, this.keys);
+      const loc = await this.writer.append(cid, blob, raw.length, this.index);
+      return { id: cid, written: true, bytesWritten: loc.length };
+    } finally {
+      this.inFlight.delete(cid);
+      done();
+    }
+  }
+
+  /**
+   * The bytes of chunk `id`, always checked (tag, length, id). Missing, known bad, or failing the
+   * check: `integrity_failed` naming the pack; a copy that fails is quarantined first.
+   */
+  async get(id: ChunkId): Promise<Buffer> {
+    const loc = this.index.get(checkChunkId(id));
+    if (!loc) throw new HvsnapError('integrity_failed', `chunk ${id} is missing (no pack holds it)`, { context: { chunk: id, reason: 'missing' } });
+    const packName = this.index.packs[loc.pack];
+    const file = this.packPath(packName);
+    if (this.isBad(id, packName)) throw new HvsnapError('integrity_failed', `chunk ${id} in pack ${file} is known bad (quarantined)`, { context: { chunk: id, file, reason: 'bad' } });
+    await this.writer.drain(packName);
+    let stored: Buffer;
+    try {
+      stored = await this.readAt(file, loc.offset, loc.length);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT') || (isHvsnapError(e) && e.code === 'integrity_failed')) {
+        await this.markBad(id, packName, `read failed: ${(e as Error).message}`);
+        throw new HvsnapError('integrity_failed', `chunk ${id}: pack ${file} is ${isErrno(e, 'ENOENT') ? 'missing' : 'truncated'}`, { cause: e, context: { chunk: id, file, reason: 'missing' } });
+      }
+      throw e;
+    }
+    const { rawLength, compressed } = fromInfo(loc.info);
+    try {
+      return await openBlob(stored, id, rawLength, compressed, this.keys, file);
+    } catch (e) {
+      await this.markBad(id, packName, (e as Error).message);
+      throw e;
+    }
+  }
+
+  /**
+   * Copies chunk `id`'s stored blob, checked first, into the open pack (gc's repacking: no
+   * recompression); the index then points at the copy. False, and the copy quarantined, when it
+   * fails its check or is missing.
+   */
+  async copyStored(id: ChunkId): Promise<boolean> {
+    const loc = this.locate(id);
+    if (!loc) return false;
+    const file = this.packPath(loc.packName);
+    const { rawLength, compressed } = fromInfo(loc.info);
+    let stored: Buffer;
+    try {
+      await this.writer.drain(loc.packName);
+      stored = await this.readAt(file, loc.offset, loc.length);
+      await openBlob(stored, id, rawLength, compressed, this.keys, file);
+    } catch (e) {
+      await this.markBad(id, loc.packName, (e as Error).message);
+      return false;
+    }
+    await this.writer.append(id, { stored, compressed }, rawLength, this.index);
+    return true;
+  }
+
+  private async readAt(file: string, offset: number, length: number): Promise<Buffer> {
+    let fdp = this.fds.get(file);
+    if (!fdp) {
+      if (this.fds.size >= READ_FDS) {
+        const [oldest, p] = this.fds.entries().next().value!;
+        this.fds.delete(oldest);
+        void p.then(fsClose, () => undefined);
+      }
+      fdp = fsOpen(file, 'r');
+      this.fds.set(file, fdp);
+      fdp.catch(() => this.fds.delete(file));
+    }
+    const fd = await fdp;
+    const buf = Buffer.allocUnsafe(length);
+    let got = 0;
+    while (got < length) {
+      const { bytesRead } = await fsRead(fd, buf, got, length - got, offset + got);
+      if (bytesRead === 0) throw new HvsnapError('integrity_failed', `pack ${file} ends before byte ${offset + length}`, { context: { file } });
+      got += bytesRead;
+    }
+    return buf;
+  }
+
+  /** Records that the copy of `id` in pack `pack` is bad (durably), so no backup trusts it again. */
+  async markBad(id: ChunkId, pack: string, reason: string): Promise<void> {
+    if (this.isBad(id, pack)) return;
+    this.badSet(id).add(pack);
+    this.logger.warn({ chunk: id, pack, reason }, 'chunk quarantined');
+    await mkdir(this.badDir, { recursive: true });
+    await writeFileSynced(join(this.badDir, `${id}.${pack}`), reason.slice(0, 500) + '\n');
+  }
+
+  /** Removes the quarantine records of packs that no longer exist (gc). */
+  async forgetBad(packs: Set<string>): Promise<void> {
+    for (const [id, set] of this.bad) {
+      for (const pack of set) {
+        if (!packs.has(pack)) continue;
+        set.delete(pack);
+        await rm(join(this.badDir, `${id}.${pack}`), { force: true });
+      }
+    }
+  }
+
+  /** Every quarantined copy: chunk id and pack. */
+  badCopies(): Array<{ id: ChunkId; pack: string }> {
+    return [...this.bad].flatMap(([id, set]) => [...set].map((pack) => ({ id, pack })));
+  }
+
+  /**
+   * Makes every chunk put so far durable and indexed: seals the open pack, waits for the packs'
+   * fsyncs, writes one index file for the packs sealed since the last flush (temp → fsync →
+   * rename → fsync of the folder). Flushes run one after another.
+   */
+  flush(): Promise<void> {
+    const run = async (): Promise<void> => {
+      await this.writer.sealOpen();
+      await this.writer.synced();
+      const packs = this.sealed;
+      if (packs.length === 0) return;
+      this.sealed = [];
+      try {
+        const name = `${Date.now().toString(36).padStart(9, '0')}-${randomBytes(8).toString('hex')}.idx`;
+        await this.writeIndexFile(name, packs);
+      } catch (e) {
+        this.sealed.unshift(...packs);
+        throw toStoreError(e, 'write an index file in', this.indexDir);
+      }
+      this.logger.debug({ packs: packs.length, chunks: packs.reduce((n, p) => n + p.entries.length, 0) }, 'packs indexed');
+    };
+    const next = this.flushing.then(run, run);
+    this.flushing = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Writes index file `name` for `packs` durably and marks it loaded. */
+  async writeIndexFile(name: string, packs: readonly SealedPack[]): Promise<void> {
+    await mkdir(this.indexDir, { recursive: true });
+    const tmp = join(this.indexDir, `.${name}.tmp`);
+    await writeFileSynced(tmp, encodeIndexFile(packs, this.keys?.mac));
+    await rename(tmp, join(this.indexDir, name));
+    await fsyncPath(this.indexDir);
+    this.loadedIndexFiles.add(name);
+  }
+
+  /**
+   * Forgets every chunk not yet indexed on disk (the open pack and packs sealed since the last
+   * flush) and reloads the index from the index files. Only for gc and repair, under the
+   * exclusive lock: then no restore point can come to reference those chunks. Returns how many
+   * chunks were forgotten; their pack files are left for gc.
+   */
+  async reset(): Promise<number> {
+    const open = await this.writer.discardOpen();
+    await this.writer.synced().catch(() => undefined);
+    const forgotten = open.length + this.sealed.reduce((n, p) => n + p.entries.length, 0);
+    this.sealed = [];
+    this.index = new ChunkIndex();
+    this.loadedIndexFiles.clear();
+    await this.close();
+    this.packSizes.clear();
+    await this.refresh();
+    return forgotten;
+  }
+
+  /** Names of the index files loaded. */
+  indexFiles(): string[] {
+    return [...this.loadedIndexFiles];
+  }
+
+  /** Every pack file present: name and path (temp files of crashed writers included, with name undefined). */
+  async packFiles(): Promise<Array<{ name: string | undefined; path: string }>> {
+    const out: Array<{ name: string | undefined; path: string }> = [];
+    for (const a of await readdirOrEmpty(this.packsDir)) {
+      for (const n of await readdirOrEmpty(join(this.packsDir, a))) out.push({ name: /^[0-9a-f]{32}$/.test(n) ? n : undefined, path: join(this.packsDir, a, n) });
+    }
+    return out;
+  }
+
+  /** Closes cached read handles and the open pack (its chunks stay unindexed until flushed). */
+  async close(): Promise<void> {
+    const fds = [...this.fds.values()];
+    this.fds.clear();
+    await forEachLimit(fds, 8, (p) => p.then(fsClose, () => undefined));
+  }
+
+  /** Size in bytes of a file (0 when it vanished). */
+  sizeOf(path: string): Promise<number> {
+    return stat(path).then((s) => s.size, () => 0);
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return [];
+    throw e;
+  }
+}
+
+function toStoreError(e: unknown, what: string, file: string): HvsnapError {
+  if (isHvsnapError(e)) return e;
+  const code = (e as NodeJS.ErrnoException).code ?? 'error';
+  return new HvsnapError('repository_invalid', `cannot ${what} ${file}: ${code}`, { cause: e, context: { file }, retryable: code === 'EAGAIN' || code === 'EBUSY' });
+}

@@ -1,0 +1,163 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import type { SealedBlob } from './blob-codec.js';
+import type { ChunkIndex } from './chunk-index.js';
+import { fsyncPath } from './fs-util.js';
+import { infoOf, packHeader, packTrailer, type PackEntry } from './pack-format.js';
+import type { ChunkId } from './types.js';
+
+/** A pack that is complete on disk (its fsync may still run): what the next index file lists. */
+export interface SealedPack {
+  name: string;
+  entries: PackEntry[];
+}
+
+/** A pack is sealed once it holds this many bytes ("tens of MiB": few files, cheap to rewrite in gc). */
+export const PACK_TARGET_BYTES = 32 * 1024 * 1024;
+/** Appended blobs are written in batches of about this many bytes: one writev per batch. */
+const WRITE_BATCH_BYTES = 8 * 1024 * 1024;
+
+const fsOpen = promisify(fs.open);
+const fsWritev = promisify(fs.writev);
+const fsFsync = promisify(fs.fsync);
+const fsClose = promisify(fs.close);
+
+interface OpenPack {
+  name: string;
+  number: number;
+  fd: number;
+  /** bytes appended so far (header included) */
+  size: number;
+  /** bytes on disk so far */
+  written: number;
+  buffered: Buffer[];
+  entries: PackEntry[];
+}
+
+/**
+ * Appends blobs to one open pack at a time, in large sequential writes, and seals it (trailer,
+ * then an fsync started in the background) at {@link PACK_TARGET_BYTES} or when asked. Appends are
+ * serialized; every chunk's index entry is set as it is appended, so a concurrent put of the same
+ * chunk finds it.
+ */
+export class PackWriter {
+  private open: OpenPack | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
+  private syncs: Array<Promise<void>> = [];
+  private readonly dirtyDirs = new Set<string>();
+
+  constructor(
+    private readonly packsDir: string,
+    private readonly macKey: Buffer | undefined,
+    private readonly onSealed: (pack: SealedPack) => void,
+  ) {}
+
+  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Appends a blob for chunk `id` of `rawLength` bytes and records its location in `index`. */
+  append(id: ChunkId, blob: SealedBlob, rawLength: number, index: ChunkIndex): Promise<{ length: number }> {
+    return this.enqueue(async () => {
+      const pack = this.open ?? (await this.start(index));
+      const entry: PackEntry = { id, offset: pack.size, length: blob.stored.length, rawLength, compressed: blob.compressed };
+      pack.buffered.push(blob.stored);
+      pack.entries.push(entry);
+      pack.size += blob.stored.length;
+      index.set(id, { pack: pack.number, offset: entry.offset, length: entry.length, info: infoOf(rawLength, blob.compressed) });
+      if (pack.size - pack.written >= WRITE_BATCH_BYTES) await this.writeBuffered(pack);
+      if (pack.size >= PACK_TARGET_BYTES) await this.seal(pack);
+      return { length: entry.length };
+    });
+  }
+
+  /** After the index was rebuilt: puts the open pack's chunks back into it. */
+  reindex(index: ChunkIndex): void {
+    const pack = this.open;
+    if (!pack) return;
+    pack.number = index.packNumber(pack.name);
+    for (const e of pack.entries) index.set(e.id, { pack: pack.number, offset: e.offset, length: e.length, info: infoOf(e.rawLength, e.compressed) });
+  }
+
+  /** True when `name` is the pack being written (its file is shorter than its chunks until sealed). */
+  isOpen(name: string): boolean {
+    return this.open?.name === name;
+  }
+
+  /** Writes out what is buffered of pack `name` when it is the open one, so it can be read. */
+  drain(name: string): Promise<void> {
+    if (this.open?.name !== name) return Promise.resolve();
+    return this.enqueue(async () => {
+      if (this.open?.name === name) await this.writeBuffered(this.open);
+    });
+  }
+
+  /** Seals the open pack, if any. */
+  sealOpen(): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.open) await this.seal(this.open);
+    });
+  }
+
+  /**
+   * Abandons the open pack (gc, holding the exclusive lock, knows it holds only chunks no restore
+   * point will reference): closes it and returns its chunks; the file is left for gc to delete.
+   */
+  discardOpen(): Promise<PackEntry[]> {
+    return this.enqueue(async () => {
+      const pack = this.open;
+      if (!pack) return [];
+      this.open = undefined;
+      await fsClose(pack.fd);
+      return pack.entries;
+    });
+  }
+
+  /** Waits for the fsync of every sealed pack and of the folders that gained one. */
+  async synced(): Promise<void> {
+    const syncs = this.syncs;
+    this.syncs = [];
+    await Promise.all(syncs);
+    const dirs = [...this.dirtyDirs];
+    this.dirtyDirs.clear();
+    for (const d of dirs) await fsyncPath(d);
+  }
+
+  private async start(index: ChunkIndex): Promise<OpenPack> {
+    const name = randomBytes(16).toString('hex');
+    const path = join(this.packsDir, name.slice(0, 2), name);
+    if ((await mkdir(dirname(path), { recursive: true })) !== undefined) this.dirtyDirs.add(this.packsDir);
+    const fd = await fsOpen(path, 'wx');
+    this.dirtyDirs.add(dirname(path));
+    this.open = { name, number: index.packNumber(name), fd, size: 0, written: 0, buffered: [packHeader()], entries: [] };
+    this.open.size = this.open.buffered[0].length;
+    return this.open;
+  }
+
+  private async writeBuffered(pack: OpenPack): Promise<void> {
+    let bufs = pack.buffered;
+    pack.buffered = [];
+    while (bufs.length > 0) {
+      let n = (await fsWritev(pack.fd, bufs, pack.written)).bytesWritten;
+      pack.written += n;
+      // a short writev: drop what was written, go on with the rest
+      while (bufs.length > 0 && n >= bufs[0].length) n -= bufs.shift()!.length;
+      if (n > 0) bufs[0] = bufs[0].subarray(n);
+    }
+  }
+
+  private async seal(pack: OpenPack): Promise<void> {
+    this.open = undefined;
+    pack.buffered.push(packTrailer(pack.entries, this.macKey));
+    await this.writeBuffered(pack);
+    const sync = fsFsync(pack.fd).finally(() => fsClose(pack.fd));
+    sync.catch(() => undefined);
+    this.syncs.push(sync);
+    this.onSealed({ name: pack.name, entries: pack.entries });
+  }
+}

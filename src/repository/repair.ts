@@ -1,0 +1,99 @@
+import type { Logger } from '../core/logger.js';
+import { ChunkIndex } from './chunk-index.js';
+import { infoOf } from './pack-format.js';
+import { readPackEntries } from './pack-reader.js';
+import { consolidateIndex } from './pack-rewrite.js';
+import type { PackStore } from './pack-store.js';
+import type { ScannedRestorePoint } from './restore-point-reader.js';
+import type { DiskIndex, RestorePointManifest } from './types.js';
+
+/** What `verify --repair` did. */
+export interface RepairResult {
+  /** packs read in full */
+  packsChecked: number;
+  /** packs that were damaged (truncated, bad trailer) or held bad chunks, and were rewritten or removed */
+  packsDropped: number;
+  /** index files that failed their checksum and were replaced */
+  indexFilesReplaced: number;
+  /** distinct chunks kept, checked sound */
+  chunksKept: number;
+  /** chunk copies dropped: bad, or in a pack that cannot be read */
+  chunksDropped: number;
+  /** restore points that reference chunks no pack holds any more: a backup of the VM heals them */
+  affected: Array<{ restorePointId: string; vm: string; missingChunks: number }>;
+}
+
+/** What repair needs from the repository. */
+export interface RepairHost {
+  readonly chunks: PackStore;
+  readonly logger: Logger;
+  scan(): Promise<ScannedRestorePoint[]>;
+  readIndexOf(rp: ScannedRestorePoint & { manifest: RestorePointManifest }, diskId: string): Promise<DiskIndex>;
+}
+
+/**
+ * Rebuilds the index from the packs themselves and checks every chunk (the caller holds the
+ * exclusive lock). A pack's trailer names its chunks, so a lost or damaged index file loses
+ * nothing; every chunk is read and checked, and a pack holding a bad chunk or a damaged trailer
+ * has its sound chunks copied into a new pack (chunks the old index knew in a pack whose trailer
+ * is gone are salvaged that way too) before it is removed. Lists the restore points that still
+ * miss chunks; they are healed by the next backup of their VM (an incremental re-reads what is
+ * missing), and are never restored as data in the meantime.
+ */
+export async function repairRepository(host: RepairHost): Promise<RepairResult> {
+  const store = host.chunks;
+  await store.refresh();
+  const damagedIndexFiles = store.damagedIndexFiles.length;
+  const old = store.index;
+  // the index rebuilt from the trailers of the readable packs
+  const rebuilt = new ChunkIndex();
+  const broken: string[] = [];
+  let packsChecked = 0;
+  for (const f of await store.packFiles()) {
+    if (f.name === undefined) continue;
+    packsChecked++;
+    try {
+      const { entries } = await readPackEntries(f.path, store.keys?.mac);
+      const n = rebuilt.packNumber(f.name);
+      for (const e of entries) if (!rebuilt.get(e.id) || store.isBad(e.id, rebuilt.packs[rebuilt.get(e.id)!.pack])) rebuilt.set(e.id, { pack: n, offset: e.offset, length: e.length, info: infoOf(e.rawLength, e.compressed) });
+    } catch (e) {
+      broken.push(f.name);
+      host.logger.warn({ pack: f.path, err: (e as Error).message }, 'pack damaged');
+    }
+  }
+  // chunks the old index placed in a broken pack, and that no sound pack holds: try to salvage them
+  for (const [id, loc] of old.entries()) {
+    const name = old.packs[loc.pack];
+    if (broken.includes(name) && !rebuilt.get(id)) rebuilt.set(id, { ...loc, pack: rebuilt.packNumber(name) });
+  }
+  store.index = rebuilt;
+  // read every chunk; bad ones are quarantined by the read, their packs rewritten
+  const rewrite = new Set<string>(broken);
+  let chunksDropped = 0;
+  for (const [id, loc] of [...rebuilt.entries()]) {
+    const name = rebuilt.packs[loc.pack];
+    try {
+      await store.get(id);
+    } catch {
+      chunksDropped++;
+      rewrite.add(name);
+    }
+  }
+  for (const [id, loc] of [...rebuilt.entries()]) if (rewrite.has(rebuilt.packs[loc.pack]) && !store.isBad(id, rebuilt.packs[loc.pack])) await store.copyStored(id);
+  for (const { id, pack } of store.badCopies()) if (store.index.get(id) && store.index.packs[store.index.get(id)!.pack] === pack) store.index.drop(id);
+  await consolidateIndex(store, rewrite);
+
+  const affected: RepairResult['affected'] = [];
+  for (const rp of await host.scan()) {
+    if (!rp.manifest) continue;
+    let missing = 0;
+    for (const d of rp.manifest.disks) {
+      const index = await host.readIndexOf({ ...rp, manifest: rp.manifest }, d.diskId).catch(() => undefined);
+      for (const id of index?.chunks ?? []) if (id !== null && !(await store.has(id))) missing++;
+    }
+    if (missing > 0) affected.push({ restorePointId: rp.id, vm: rp.manifest.vm.name, missingChunks: missing });
+  }
+  const result = { packsChecked, packsDropped: rewrite.size, indexFilesReplaced: damagedIndexFiles, chunksKept: store.index.size, chunksDropped, affected };
+  host.logger.info(result, 'repair done');
+  return result;
+}

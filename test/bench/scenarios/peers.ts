@@ -1,0 +1,149 @@
+import { spawnSync } from 'node:child_process';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { labWrite } from '../../../src/lab/index.js';
+import { clearReferencePoints } from '../bench-env.js';
+import { createDiskLab, type BenchContext, type DiskLab } from '../bench-context.js';
+import { runPeer } from '../run-peer.js';
+import { runWorker } from '../run-worker.js';
+import { figure, MiB, ratioRuns, sizeText, type Figure, type Goal, type ScenarioResult } from '../stats.js';
+
+const WRITE = 64 * 1024;
+const PASS = 'bench passphrase';
+
+/** Whether a peer program runs here; a missing one is skipped and the table says so. */
+function available(command: string, args: string[]): string | undefined {
+  const r = spawnSync(command, args, { encoding: 'utf8' });
+  return r.status === 0 ? (r.stdout || r.stderr).trim().split('\n')[0] : undefined;
+}
+
+async function dirBytes(dir: string): Promise<number> {
+  let n = 0;
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) if (e.isFile()) n += (await stat(join(e.parentPath, e.name))).size;
+  return n;
+}
+
+type Tool = 'hvsnap' | 'hvsnapEnc' | 'restic' | 'borg' | 'borgZstd';
+const LABEL: Record<Tool, string> = {
+  hvsnap: 'hvsnap (zstd, no encryption)',
+  hvsnapEnc: 'hvsnap (zstd, AES-256-GCM)',
+  restic: 'restic --compression off (always AES-256)',
+  borg: 'borg -C none, -e none',
+  borgZstd: 'borg -C zstd,3, -e none',
+};
+
+/**
+ * 8. hvsnap against restic and borg backing up the same VHDX on the same disk, in one run with
+ * interleaved runs: a full backup, an incremental after 1% of the disk was rewritten in scattered
+ * 64 KiB writes, a restore of the latest backup, and the repository size after the full backup —
+ * on incompressible data and on a mixed disk that zstd shrinks about 2:1. Like is compared with
+ * like: hvsnap without encryption against borg `-e none` and restic (which always encrypts, the
+ * closest there is), hvsnap encrypted against restic. hvsnap restores a dynamic VHDX from its chunks;
+ * the peers restore the VHDX file; `qemu-img convert` raw → VHDX is the disk-speed reference.
+ */
+export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> {
+  const restic = available('restic', ['version']);
+  const borg = available('borg', ['--version']);
+  const figures: Figure[] = [];
+  const goals: Goal[] = [];
+  const notes: string[] = [];
+  if (!restic) notes.push('restic not found (Debian package restic): skipped');
+  if (!borg) notes.push('borg not found (Debian package borgbackup): skipped');
+  for (const n of notes) ctx.progress(n);
+  const tools: Tool[] = ['hvsnap', 'hvsnapEnc', ...(restic ? (['restic'] as const) : []), ...(borg ? (['borg', 'borgZstd'] as const) : [])];
+  const details: Record<string, unknown> = { restic, borg, tools };
+  const size = ctx.sizes.peerDiskBytes;
+
+  for (const fill of ['random', 'mixed'] as const) {
+    const base = join(ctx.dir, `peers-${fill}`);
+    ctx.progress(`peers (${fill}): building a lab disk of ${sizeText(size)} (half data)`);
+    const disk = await createDiskLab({ dir: base, diskBytes: size, dataBytes: size / 2, fill, seed: fill === 'random' ? 11 : 13 });
+    const raw = join(base, 'disk.raw');
+    await runPeer('qemu-img', ['convert', '-f', 'vhdx', '-O', 'raw', disk.file, raw]);
+    const t = Object.fromEntries(['full', 'incremental', 'restore', 'size'].map((k) => [k, Object.fromEntries(tools.map((x) => [x, [] as number[]]))])) as Record<
+      'full' | 'incremental' | 'restore' | 'size',
+      Record<Tool, number[]>
+    >;
+    const qemu: number[] = [];
+    for (let r = 0; r < ctx.runs; r++) {
+      ctx.progress(`peers (${fill}): run ${r + 1}/${ctx.runs}`);
+      const run = join(base, `run-${r}`);
+      await mkdir(run, { recursive: true });
+      const env = { RESTIC_PASSWORD: PASS, RESTIC_CACHE_DIR: join(run, 'restic-cache'), BORG_BASE_DIR: join(run, 'borg-home'), BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes', BORG_PASSPHRASE: '' };
+      const repo = (x: Tool) => join(run, `repo-${x}`);
+      if (restic) await runPeer('restic', ['-r', repo('restic'), 'init', '--repository-version', '2'], { env });
+      if (borg) for (const b of ['borg', 'borgZstd'] as const) await runPeer('borg', ['init', '-e', 'none', repo(b)], { env });
+      await clearReferencePoints(disk.labDir);
+      const hv: Partial<Record<Tool, { restorePointId: string; diskId: string }>> = {};
+      const backup = async (x: Tool, kind: 'full' | 'incremental'): Promise<number> => {
+        if (x === 'hvsnap' || x === 'hvsnapEnc') {
+          const a = await runWorker({ kind: 'backup', labDir: disk.labDir, repoDir: repo(x), forceFull: kind === 'full', passphrase: x === 'hvsnapEnc' ? PASS : undefined });
+          if (kind === 'incremental' && a.vms[0].modes.some((m) => m !== 'incremental')) throw new Error(`peers: the hvsnap incremental ran ${a.vms[0].modes.join(',')}`);
+          hv[x] = { restorePointId: a.vms[0].restorePointId, diskId: a.vms[0].diskIds[0] };
+          return a.ms;
+        }
+        if (x === 'restic') return runPeer('restic', ['-r', repo(x), 'backup', '--compression', 'off', disk.file], { env });
+        return runPeer('borg', ['create', '-C', x === 'borg' ? 'none' : 'zstd,3', `${repo(x)}::${kind}`, disk.file], { env });
+      };
+      // the encrypted hvsnap first: the unencrypted one runs last, so its reference point is the lab's
+      // current one and its incremental follows it (the encrypted one is not timed incrementally)
+      for (const x of ['hvsnapEnc', ...tools.filter((x) => x !== 'hvsnap' && x !== 'hvsnapEnc'), 'hvsnap'] as Tool[]) {
+        t.full[x].push(await backup(x, 'full'));
+        t.size[x].push((await dirBytes(repo(x))) / MiB);
+      }
+      await labWrite({ dir: disk.labDir, vm: disk.vm, count: Math.round((0.01 * size) / WRITE), sizeBytes: WRITE, seed: 500 + r });
+      for (const x of tools) if (x !== 'hvsnapEnc') t.incremental[x].push(await backup(x, 'incremental'));
+      for (const x of tools) {
+        const out = join(run, `restore-${x}`);
+        await mkdir(out, { recursive: true });
+        if (x === 'hvsnap' || x === 'hvsnapEnc') {
+          const a = await runWorker({ kind: 'restore', repoDir: repo(x), ...hv[x]!, target: join(out, 'disk.vhdx'), passphrase: x === 'hvsnapEnc' ? PASS : undefined, noVerify: true });
+          t.restore[x].push(a.restoreMs);
+        } else if (x === 'restic') t.restore[x].push(await runPeer('restic', ['-r', repo(x), 'restore', 'latest', '--target', out], { env }));
+        else t.restore[x].push(await runPeer('borg', ['extract', `${repo(x)}::incremental`], { env, cwd: out }));
+        await rm(out, { recursive: true, force: true });
+      }
+      const q = join(run, 'qemu.vhdx');
+      qemu.push(await runPeer('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', '-o', 'subformat=dynamic', raw, q]));
+      await rm(run, { recursive: true, force: true });
+    }
+    await clearReferencePoints(disk.labDir);
+    await rm(base, { recursive: true, force: true });
+
+    const tag = fill === 'random' ? 'incompressible' : 'mixed ~2:1';
+    for (const step of ['full', 'incremental', 'restore'] as const) {
+      for (const x of tools) if (t[step][x].length) figures.push(figure(`${tag}: ${step}, ${LABEL[x]}`, 's', t[step][x].map((ms) => ms / 1000)));
+      if (step === 'restore') figures.push(figure(`${tag}: restore reference, qemu-img convert raw -> VHDX`, 's', qemu.map((ms) => ms / 1000)));
+    }
+    for (const x of tools) figures.push(figure(`${tag}: repository size after the full, ${LABEL[x]}`, 'MiB', t.size[x]));
+    const speedup = (label: string, peer: number[], ours: number[], want: number, goal: string) => {
+      const f = figure(`${tag}: ${label}`, 'x', ratioRuns(peer, ours));
+      figures.push(f);
+      goals.push({ text: `${tag}: ${goal} >= ${want}x`, measured: f.median, met: f.median >= want });
+    };
+    if (fill === 'random') {
+      if (borg) speedup('full, borg -C none time / hvsnap time', t.full.borg, t.full.hvsnap, 1.5, 'full backup faster than borg -C none');
+      if (restic) speedup('full, restic time / hvsnap time', t.full.restic, t.full.hvsnap, 2, 'full backup faster than restic --compression off');
+      if (restic) speedup('full, restic time / encrypted hvsnap time', t.full.restic, t.full.hvsnapEnc, 1.5, 'encrypted full backup faster than restic');
+      if (restic) speedup('restore, restic time / hvsnap time', t.restore.restic, t.restore.hvsnap, 1.5, 'restore faster than restic');
+      if (borg) speedup('restore, borg time / hvsnap time', t.restore.borg, t.restore.hvsnap, 1.5, 'restore faster than borg');
+      speedup('restore, qemu-img time / hvsnap time', qemu, t.restore.hvsnap, 1, 'restore vs qemu-img convert raw -> VHDX');
+      if (restic) speedup('incremental, restic time / hvsnap time', t.incremental.restic, t.incremental.hvsnap, 10, 'incremental after 1% writes faster than restic');
+      if (borg) speedup('incremental, borg time / hvsnap time', t.incremental.borg, t.incremental.hvsnap, 10, 'incremental after 1% writes faster than borg');
+    } else if (borg) {
+      const f = figure(`${tag}: repository size, hvsnap / borg -C zstd,3`, 'x', ratioRuns(t.size.hvsnap, t.size.borgZstd));
+      figures.push(f);
+      goals.push({ text: `${tag}: repository size <= 1.05 x borg -C zstd,3`, measured: f.median, met: f.median <= 1.05 });
+    }
+    details[fill] = t;
+    details[`${fill}Qemu`] = qemu;
+  }
+  return {
+    id: 'peers',
+    title: '8. hvsnap, restic and borg',
+    setup: `${sizeText(size)} disk, half data in 1 MiB runs (incompressible, and mixed: 448 KiB random + text per MiB); incremental after 1% scattered 64 KiB writes; seconds${notes.length ? `; ${notes.join('; ')}` : ''}`,
+    figures,
+    goals,
+    details,
+  };
+}
