@@ -7,12 +7,13 @@ import { randomBytes } from 'node:crypto';
  */
 export interface MemoryVolume { id: string; name: string; naa: string; sizeBytes: number }
 export interface MemorySnapshot { name: string; id: string; createdAt: string; cg: boolean; members: Array<{ volumeId: string; snapshotId: string; naa: string }> }
-export interface MemoryMapping { name: string; snapshotName: string; host: string; luns: Array<{ volumeId: string; lun: number }> }
+export interface MemoryMapping { name: string; snapshotId: string; snapshotName: string; host: string; luns: Array<{ volumeId: string; lun: number; naa: string }> }
 
 export class MemoryArray {
   readonly volumes = new Map<string, MemoryVolume>();
   readonly snapshots = new Map<string, MemorySnapshot>();
   readonly mappings = new Map<string, MemoryMapping>();
+  readonly hosts = new Set<string>();
 
   /** Adds a volume; returns its NAA id (32 hex digits, a made-up vendor prefix `6acce550`). */
   addVolume(name: string, sizeBytes = 1 << 30): MemoryVolume {

@@ -10,3 +10,6 @@ export * from './poll-job.js';
 export * from './redact.js';
 export * from './disk-identity.js';
 export * from './http-config.js';
+export * from './busy-retry.js';
+export * from './name-rules.js';
+export * from './initiators.js';

@@ -5,6 +5,7 @@ import { rangesBytes } from '../core/ranges.js';
 import type { RestorePointManifest } from '../repository/types.js';
 import { copyDisk } from '../../proxy/data-mover.js';
 import type { Attachment } from '../../proxy/proxy.js';
+import type { SnapshotHandle } from '../../providers/sdk/provider.js';
 import { LOCAL_PATH_STYLE, mapSourcePath } from '../../proxy/mount-map.js';
 import type { VolumeSet } from './plan.js';
 import type { Saga } from './saga.js';
@@ -119,6 +120,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
   try {
     // 2. ONE array snapshot of the set's volumes
     let snapshotUndo: number | undefined;
+    let snapshot: SnapshotHandle | undefined;
     const snapshotName = `hvsnap-${jobId}-s${set.index}`;
     const volumes = await setStep('snapshot', async () => {
       const vols = await env.provider.resolveVolumes({ identities: set.volumes.map((v) => v.identity) }, { signal });
@@ -131,8 +133,14 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
         throw new HvsnapError('unsupported', `volume set ${set.index} spans ${vols.length} volumes; provider ${env.provider.name} groups at most ${max}`, { context: { provider: env.provider.name } });
       }
       // journaled first: a create that fails late (a timeout) may still have made the snapshot; deleting a missing one succeeds
+      await env.provider.checkSnapshot({ volumeIds: vols.map((v) => v.id), consistencyGroup: cg }, { signal });
       snapshotUndo = await saga.register({ kind: 'deleteSnapshot', name: snapshotName });
       const snap = await env.provider.createSnapshot({ name: snapshotName, volumeIds: vols.map((v) => v.id), consistencyGroup: cg }, { signal });
+      // the handle replaces the name-only undo: journaled first, then the old record settled
+      const byHandle = await saga.register({ kind: 'deleteSnapshot', name: snapshotName, handle: snap });
+      await saga.settle(snapshotUndo);
+      snapshotUndo = byHandle;
+      snapshot = snap;
       setReport.snapshot = snap.name;
       setReport.consistencyGroup = snap.consistencyGroup;
       return vols;
@@ -156,7 +164,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
           run.report.checkpointLifetimeMs = Date.now() - run.checkpointAt!;
         }),
       );
-      await runPool(live(), policy.copyConcurrency, (run) => commitSnapshotOnly(ctx, set, run, snapshotName, perVm));
+      await runPool(live(), policy.copyConcurrency, (run) => commitSnapshotOnly(ctx, set, run, snapshot!, perVm));
       // retained: the committed restore points own the snapshot now (retention deletes it with the last of them)
       if (live().length > 0 && snapshotUndo !== undefined) await saga.settle(snapshotUndo);
       await cleanupSet();
@@ -182,7 +190,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
     const presentationName = `${snapshotName}-p`;
     const presentation = await setStep('present', async () => {
       await saga.register({ kind: 'unpresent', name: presentationName });
-      return env.provider.present({ name: presentationName, snapshotName, host: env.proxyHost }, { signal });
+      return env.provider.present({ name: presentationName, snapshot: snapshot!, host: env.proxyHost }, { signal });
     });
     const attachment = await setStep('attach', async () => {
       await saga.register({ kind: 'detach', presentationName });
@@ -190,7 +198,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
     });
 
     // 7. copy every disk into the repository; a restore point per VM, committed when durable
-    await Promise.all(live().map((run) => ctx.copySlots.use(() => copyVm(ctx, set, run, attachment, snapshotName, perVm))));
+    await Promise.all(live().map((run) => ctx.copySlots.use(() => copyVm(ctx, set, run, attachment, snapshot!, perVm))));
   } catch (e) {
     // a set-wide step failed: every VM still in the set fails with it
     const err = await saga.fail(e);
@@ -265,7 +273,7 @@ async function copyVm(
   set: VolumeSet,
   run: VmRun,
   attachment: Attachment,
-  snapshotName: string,
+  snapshot: SnapshotHandle,
   perVm: (run: VmRun, step: StepName, fn: () => Promise<void>) => Promise<void>,
 ): Promise<void> {
   const { env, policy, saga, jobId } = ctx;
@@ -342,7 +350,7 @@ async function copyVm(
       consistency: run.checkpoint!.consistency,
       referencePointId: run.referencePoint!.id,
       parentId: run.previous?.id,
-      arraySnapshots: [{ provider: env.provider.name, name: snapshotName, retained: false }],
+      arraySnapshots: [{ provider: env.provider.name, name: snapshot.name, retained: false, handle: { ...snapshot } }],
       disks,
       configFiles: (run.config ?? []).map((f) => `config/${f.name}`),
       timings: { checkpointLifetimeMs: run.report.checkpointLifetimeMs ?? 0, copyMs: Date.now() - run.started },
@@ -361,7 +369,7 @@ async function commitSnapshotOnly(
   ctx: SetContext,
   set: VolumeSet,
   run: VmRun,
-  snapshotName: string,
+  snapshot: SnapshotHandle,
   perVm: (run: VmRun, step: StepName, fn: () => Promise<void>) => Promise<void>,
 ): Promise<void> {
   const { env, saga, jobId } = ctx;
@@ -378,7 +386,7 @@ async function commitSnapshotOnly(
       createdAt: run.checkpoint!.createdAt,
       mode: 'snapshot-only',
       consistency: run.checkpoint!.consistency,
-      arraySnapshots: [{ provider: env.provider.name, name: snapshotName, retained: true }],
+      arraySnapshots: [{ provider: env.provider.name, name: snapshot.name, retained: true, handle: { ...snapshot } }],
       disks: [],
       snapshotDisks: run.checkpoint!.disks.map((d) => {
         const loc = set.disks[`${run.vm.id}/${d.diskId}`];

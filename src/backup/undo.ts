@@ -1,5 +1,5 @@
 import type { Hypervisor } from '../hyperv/hypervisor.js';
-import type { Provider } from '../../providers/sdk/provider.js';
+import type { Provider, SnapshotHandle } from '../../providers/sdk/provider.js';
 import type { Proxy } from '../../proxy/proxy.js';
 
 /**
@@ -10,7 +10,8 @@ import type { Proxy } from '../../proxy/proxy.js';
 export type UndoRecord =
   | { kind: 'deleteCheckpoint'; vmId: string; vmName: string; checkpointId: string }
   | { kind: 'deleteReferencePoint'; vmId: string; vmName: string; referencePointId: string }
-  | { kind: 'deleteSnapshot'; name: string }
+  /** `handle` once createSnapshot answered; before that only the name is known (the create may still have made it) */
+  | { kind: 'deleteSnapshot'; name: string; handle?: SnapshotHandle }
   | { kind: 'unpresent'; name: string }
   | { kind: 'detach'; presentationName: string }
   | { kind: 'abortRestorePoint'; restorePointId: string };
@@ -32,7 +33,7 @@ export async function runUndo(record: UndoRecord, targets: UndoTargets, signal?:
     case 'deleteReferencePoint':
       return targets.hypervisor.deleteReferencePoint({ vmId: record.vmId, referencePointId: record.referencePointId }, opts);
     case 'deleteSnapshot':
-      return targets.provider.deleteSnapshot({ name: record.name }, opts);
+      return targets.provider.deleteSnapshot({ name: record.name, handle: record.handle }, opts);
     case 'unpresent':
       return targets.provider.unpresent({ name: record.name }, opts);
     case 'detach':

@@ -5,7 +5,7 @@ import { silentLogger } from '../core/logger.js';
 import type { RestorePointManifest, SnapshotDisk } from '../repository/types.js';
 import { openVhdx, writeVhdxStream } from '../vhdx/index.js';
 import type { VhdxChunk } from '../vhdx/types.js';
-import type { Provider, ProxyHost } from '../../providers/sdk/provider.js';
+import type { Provider, ProxyHost, SnapshotHandle } from '../../providers/sdk/provider.js';
 import { LOCAL_PATH_STYLE, mapSourcePath, mapVolumePath } from '../../proxy/mount-map.js';
 import type { Proxy } from '../../proxy/proxy.js';
 
@@ -55,7 +55,11 @@ export async function restoreFromSnapshot(args: {
     throw new HvsnapError('input_invalid', `restore point ${manifest.id} is kept on array provider "${snapshot.provider}", not "${access.provider.name}"`, { context: { provider: access.provider.name } });
   }
   const presentationName = `hvsnap-restore-${manifest.id}`.slice(0, 120);
-  const presentation = await access.provider.present({ name: presentationName, snapshotName: snapshot.name, host: access.proxyHost }, { signal: args.signal });
+  // the handle the backup stored; a manifest from before handles names the snapshot only
+  const handle = (snapshot.handle as SnapshotHandle | undefined)
+    ?? (await access.provider.listSnapshots({ prefix: snapshot.name }, { signal: args.signal })).find((s) => s.name === snapshot.name);
+  if (!handle) throw new HvsnapError('not_found', `array snapshot ${snapshot.name} of restore point ${manifest.id} is gone from provider "${snapshot.provider}"`, { context: { restorePoint: manifest.id, snapshot: snapshot.name } });
+  const presentation = await access.provider.present({ name: presentationName, snapshot: handle, host: access.proxyHost }, { signal: args.signal });
   const results: SnapshotDiskResult[] = [];
   try {
     const attachment = await access.proxy.attach({ presentation }, { signal: args.signal });
