@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 /**
  * A stand-in for a vendor's array and its client library: in memory, shared by name so a test can
  * add volumes and the provider can find them. Replace it with your REST client (build it on
- * `HttpClient` from providers/sdk, which already does TLS, auth refresh, retries and redaction).
+ * `HttpClient` from `hvsnap/sdk`, which already does TLS, auth refresh, retries and redaction).
  */
 export interface MemoryVolume { id: string; name: string; naa: string; sizeBytes: number }
 export interface MemorySnapshot { name: string; id: string; createdAt: string; cg: boolean; members: Array<{ volumeId: string; snapshotId: string; naa: string }> }

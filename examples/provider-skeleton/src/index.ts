@@ -1,19 +1,16 @@
 /**
  * A minimal hvsnap provider for a vendor to copy. It drives an in-memory array (./memory-array.ts);
  * replace that with your array's REST client. Everything the conformance suite checks is here:
- * idempotency by name, "missing is fine" deletes, portable error kinds, declared capabilities,
- * honouring the abort signal. Run the suite: `npx vitest run test/providers/skeleton-conformance.test.ts`.
+ * idempotency by name, "missing is fine" deletes, work by the snapshot handle (the array's ids),
+ * a presentation target, host lifecycle, portable error kinds, declared capabilities, honouring the
+ * abort signal. Run the suite: `npm test`.
  *
- * Package it as an npm package whose default export (or `provider` export) is this definition;
- * users then write `provider: <your package name>` in their config.
+ * This package's default export (or `provider` export) is the definition; users write
+ * `provider: { name: <your package name>, config: {...} }` in their job configuration.
  */
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
-import { throwIfAborted } from '../../src/core/errors.js';
-import type { CallOptions, VolumeIdentity } from '../../src/core/types.js';
-import { defineProvider } from '../../providers/sdk/define-provider.js';
-import { providerError } from '../../providers/sdk/errors.js';
-import type { HostHandle, HostSpec, Presentation, Provider, SnapshotHandle } from '../../providers/sdk/provider.js';
+import { defineProvider, providerError, throwIfAborted, z } from 'hvsnap/sdk';
+import type { CallOptions, HostHandle, HostSpec, Presentation, Provider, SnapshotHandle, VolumeIdentity } from 'hvsnap/sdk';
 import { memoryArray, type MemoryArray, type MemorySnapshot } from './memory-array.js';
 
 /** 1. The config, validated before any I/O; zod messages name the field. Secrets go in keys named *password*, *token*, *secret*, so they are redacted. */
