@@ -231,12 +231,13 @@ export class FakeOntap {
     return this.version.generation > generation || (this.version.generation === generation && this.version.major >= major);
   }
 
-  /** A job; with a non-zero `return_timeout` a successful one is answered with its final status at once (array-apis.md §2.2). */
+  /** A job; with a non-zero `return_timeout` a successful one has finished by the time it is answered (array-apis.md §2.2). */
   job(fail?: { code: string; message: string }, q: Record<string, string> = {}): FakeReply {
     const uuid = randomUUID();
     this.jobs.set(uuid, { polls: 0, outcome: fail ? { state: 'failure', error: fail } : { state: 'success' } });
     const body = { job: { uuid, _links: { self: { href: `/api/cluster/jobs/${uuid}` } } } };
-    if (!fail && this.returnTimeoutHonoured && Number(q.return_timeout ?? 0) > 0) { this.jobs.get(uuid)!.polls = 2; return { status: 201, body }; }
+    // the 9.7 definition answers these writes 202 + job only; a job that finished within the hold is already done when polled
+    if (!fail && this.returnTimeoutHonoured && Number(q.return_timeout ?? 0) > 0) this.jobs.get(uuid)!.polls = 2;
     return { status: 202, body };
   }
 

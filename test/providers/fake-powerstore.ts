@@ -39,7 +39,7 @@ export class FakePowerstore {
   maxRows = 1000;
   /** the cluster's CHAP mode (`/chap_config`) */
   chapMode: 'Disabled' | 'Single' = 'Disabled';
-  ipPoolAddresses: Rec[] = [{ id: 'ip1', address: '192.0.2.30', purposes: ['Storage_Iscsi_Target'], ip_port: { target_iqn: 'iqn.2015-10.com.dell:dellemc-powerstore-fake-a' } }, { id: 'ip2', address: '192.0.2.31', purposes: ['Mgmt'], ip_port: { target_iqn: null } }];
+  ipPoolAddresses: Rec[] = [{ id: 'ip1', address: '192.0.2.30', purposes: ['Storage_Iscsi_Target'], ip_port: { target_iqn: 'iqn.2015-10.com.dell:dellemc-powerstore-fake-a' } }, { id: 'ip2', address: '192.0.2.31', purposes: ['Mgmt_Cluster_Floating'], ip_port: { target_iqn: null } }];
   fcPorts: Rec[] = [{ id: 'fc1', wwn: '58:cc:f0:90:49:20:0c:58', is_link_up: true }, { id: 'fc2', wwn: '58:cc:f0:90:49:20:0c:59', is_link_up: false }];
   private clock = Date.parse('2026-11-01T00:00:00Z');
 

@@ -253,7 +253,8 @@ export class FakePure {
       o.destroyed = !!body.destroyed;
       if (o.destroyed) o.time_remaining = 86_400_000;
     }
-    return { status: 200, body: { items: names.map((n) => map.get(n)) } };
+    // the members list is the fake's own bookkeeping, not a field of the object
+    return { status: 200, body: { items: names.map((n) => { const { members: _m, ...o } = map.get(n)! as Obj & { members?: unknown }; return o; }) } };
   }
 
   private eradicate(map: Map<string, Obj>, names: string[], veto?: (n: string) => string | undefined): FakeReply {

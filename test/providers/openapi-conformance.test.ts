@@ -30,10 +30,10 @@ const specs = {
 const host = { name: 'proxy1', iqns: ['iqn.1991-05.com.microsoft:proxy1'] };
 const fast = { retry: { minDelayMs: 1, maxDelayMs: 2 } };
 
-function verdicts(spec: OpenApiSpec, requests: FakeRequest[]): Verdict[] {
+function verdicts(spec: OpenApiSpec, requests: FakeRequest[], which: 'request' | 'response' = 'request'): Verdict[] {
   const seen = new Map<string, Verdict>();
   for (const r of requests) {
-    const v = spec.check(r);
+    const v = which === 'request' ? spec.check(r) : spec.checkResponse(r);
     const key = `${v.template ?? r.path} ${r.method} ${v.problems.join('|')}`;
     if (!seen.has(key)) seen.set(key, v);
   }
@@ -56,6 +56,7 @@ describe('driver requests match the vendors\' OpenAPI definitions', () => {
       const all = verdicts(spec, fake.http.requests);
       expect(all.length).toBeGreaterThan(15);
       expect(all.filter((v) => v.problems.length)).toEqual([]);
+      expect(verdicts(spec, fake.http.requests, 'response').filter((v) => v.problems.length)).toEqual([]);
     } finally {
       fake.close();
     }
@@ -82,6 +83,7 @@ describe('driver requests match the vendors\' OpenAPI definitions', () => {
       ]);
       expect(checked.length).toBeGreaterThan(12);
       expect(checked.filter((v) => v.problems.length)).toEqual([]);
+      expect(verdicts(spec, fake.http.requests, 'response').filter((v) => v.problems.length)).toEqual([]);
     } finally {
       fake.close();
     }
@@ -100,6 +102,7 @@ describe('driver requests match the vendors\' OpenAPI definitions', () => {
       const all = verdicts(spec, fake.http.requests);
       expect(all.length).toBeGreaterThan(15);
       expect(all.filter((v) => v.problems.length)).toEqual([]);
+      expect(verdicts(spec, fake.http.requests, 'response').filter((v) => v.problems.length)).toEqual([]);
     } finally {
       fake.close();
     }
