@@ -182,7 +182,7 @@ export function createOntapProvider(client: OntapClient, options: OntapProviderO
       const vols = new Set<string>();
       for (const id of args.volumeIds) vols.add((await lunById(id, opts?.signal)).location?.volume?.name ?? '');
       if (args.consistencyGroup && vols.size > 1 && !cgSupported()) {
-        throw providerError('unsupported', `the LUNs are in ${vols.size} FlexVols (${[...vols].join(', ')}), and ONTAP ${version?.full ?? `${version?.generation}.${version?.major}`} has no consistency-group API (9.10 and later): move the LUNs of these VMs into one FlexVol, or upgrade ONTAP`, { provider: 'ontap', context: { svm } });
+        throw providerError('unsupported', `the LUNs are in ${vols.size} FlexVols (${[...vols].join(', ')}), and ONTAP ${version ? `${version.generation}.${version.major}.${version.minor}` : '(unknown version)'} has no consistency-group API (9.10 and later): move the LUNs of these VMs into one FlexVol, or upgrade ONTAP`, { provider: 'ontap', context: { svm } });
       }
     },
 

@@ -88,7 +88,7 @@ describe('ONTAP driver against the vendor rules', () => {
     expect(provider.capabilities.consistencyGroups).toBe(false);
     const e = await failure(provider.checkSnapshot({ volumeIds: vols.map((v) => v.id), consistencyGroup: true }));
     expect(providerErrorKind(e)).toBe('unsupported');
-    expect(e.message).toMatch(/2 FlexVols .* 9\.10 .*one FlexVol/);
+    expect(e.message).toMatch(/2 FlexVols \(csv1, csv2\), and ONTAP 9\.7\.0 has no consistency-group API \(9\.10 and later\): move the LUNs .* into one FlexVol/);
     expect(fake.http.requests.filter((r) => r.method !== 'GET')).toEqual([]);
   });
 
