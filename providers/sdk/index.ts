@@ -21,3 +21,4 @@ export * from './http-config.js';
 export * from './busy-retry.js';
 export * from './name-rules.js';
 export * from './initiators.js';
+export * from './session-auth.js';
