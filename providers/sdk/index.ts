@@ -22,3 +22,4 @@ export * from './busy-retry.js';
 export * from './name-rules.js';
 export * from './initiators.js';
 export * from './session-auth.js';
+export * from './snapshot-ready.js';

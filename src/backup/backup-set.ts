@@ -6,6 +6,7 @@ import type { RestorePointManifest } from '../repository/types.js';
 import { copyDisk } from '../../proxy/data-mover.js';
 import type { Attachment } from '../../proxy/proxy.js';
 import type { SnapshotHandle } from '../../providers/sdk/provider.js';
+import { waitForSnapshotReady } from '../../providers/sdk/snapshot-ready.js';
 import { LOCAL_PATH_STYLE, mapSourcePath } from '../../proxy/mount-map.js';
 import type { VolumeSet } from './plan.js';
 import type { Saga } from './saga.js';
@@ -89,6 +90,30 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
     return saga.step(step, { volume: setReport.volumes.join(',') }, fn);
   };
 
+  /** A set-wide step failed: every VM still in the set fails with it. */
+  const failSet = async (e: unknown) => {
+    const err = await saga.fail(e);
+    for (const run of live()) {
+      run.failed = true;
+      Object.assign(run.report, { status: 'failed', step: err.context.step, error: { code: err.code, message: err.message } });
+    }
+    setReport.status = 'failed';
+    setReport.error = { code: err.code, message: err.message, step: err.context.step as string | undefined };
+    log.error({ error: errorSummary(err) }, `volume set ${set.index} failed at ${String(err.context.step)}`);
+  };
+
+  // 0. the array's preconditions (a volume in a foreign group, no consistency groups on this release),
+  // checked before a checkpoint or a snapshot exists, so a refusal leaves nothing to undo
+  try {
+    await setStep('snapshot', async () => {
+      const vols = await env.provider.resolveVolumes({ identities: set.volumes.map((v) => v.identity) }, { signal });
+      await env.provider.checkSnapshot({ volumeIds: vols.map((v) => v.id), consistencyGroup: vols.length > 1 }, { signal });
+    });
+  } catch (e) {
+    await failSet(e);
+    return finish();
+  }
+
   // 1. recovery checkpoints of every VM in the set
   await runPool(runs, policy.checkpointConcurrency, (run) =>
     perVm(run, 'checkpoint', async () => {
@@ -133,7 +158,6 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
         throw new HvsnapError('unsupported', `volume set ${set.index} spans ${vols.length} volumes; provider ${env.provider.name} groups at most ${max}`, { context: { provider: env.provider.name } });
       }
       // journaled first: a create that fails late (a timeout) may still have made the snapshot; deleting a missing one succeeds
-      await env.provider.checkSnapshot({ volumeIds: vols.map((v) => v.id), consistencyGroup: cg }, { signal });
       snapshotUndo = await saga.register({ kind: 'deleteSnapshot', name: snapshotName });
       const snap = await env.provider.createSnapshot({ name: snapshotName, volumeIds: vols.map((v) => v.id), consistencyGroup: cg }, { signal });
       // the handle replaces the name-only undo: journaled first, then the old record settled
@@ -141,6 +165,8 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
       await saga.settle(snapshotUndo);
       snapshotUndo = byHandle;
       snapshot = snap;
+      // a copy that completes in the background (SnapVX, FlashCopy) is waited for while the checkpoints still exist
+      if (snap.ready === false) await waitForSnapshotReady({ provider: env.provider, handle: snap, signal, onProgress: (progress) => log.info({ snapshot: snap.name, progress }, 'array snapshot copying') });
       setReport.snapshot = snap.name;
       setReport.consistencyGroup = snap.consistencyGroup;
       return vols;
@@ -200,15 +226,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
     // 7. copy every disk into the repository; a restore point per VM, committed when durable
     await Promise.all(live().map((run) => ctx.copySlots.use(() => copyVm(ctx, set, run, attachment, snapshot!, perVm))));
   } catch (e) {
-    // a set-wide step failed: every VM still in the set fails with it
-    const err = await saga.fail(e);
-    for (const run of live()) {
-      run.failed = true;
-      Object.assign(run.report, { status: 'failed', step: err.context.step, error: { code: err.code, message: err.message } });
-    }
-    setReport.status = 'failed';
-    setReport.error = { code: err.code, message: err.message, step: err.context.step as string | undefined };
-    log.error({ error: errorSummary(err) }, `volume set ${set.index} failed at ${String(err.context.step)}`);
+    await failSet(e);
     return finish();
   }
 
