@@ -1,6 +1,6 @@
 import type { VolumeIdentity } from '../../src/core/types.js';
 import { sameIdentity } from '../sdk/disk-identity.js';
-import type { ArrayVolume, HostSpec, Provider, ProviderCapabilities, SnapshotHandle, SnapshotSet } from '../sdk/provider.js';
+import type { ArrayVolume, HostSpec, Provider, ProviderCapabilities, SnapshotSet } from '../sdk/provider.js';
 import { check, expectKind } from './check.js';
 import type { ResourceTracker } from './tracker.js';
 

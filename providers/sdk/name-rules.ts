@@ -31,7 +31,7 @@ export const NameRules = {
   ontapVolume: { what: 'ONTAP volume', maxLength: 203, allowed: /[A-Za-z0-9_]/, replacement: '_', first: /[A-Za-z_]/ },
   ontapConsistencyGroup: { what: 'ONTAP consistency group', maxLength: 30, allowed: /[A-Za-z0-9_-]/, replacement: '_', first: /[A-Za-z_]/ },
   ontapIgroup: { what: 'ONTAP igroup', maxLength: 96, allowed: /[A-Za-z0-9_.-]/, replacement: '_', first: /[A-Za-z_]/ },
-  powerstore: { what: 'PowerStore object', maxLength: 128, allowed: /[^\u0000-\u001f]/, replacement: '_' },
+  powerstore: { what: 'PowerStore object', maxLength: 128, allowed: /[^\p{Cc}]/u, replacement: '_' },
 } as const satisfies Record<string, NameRule>;
 
 /** A short stable hash of `s`: 8 hex digits of its SHA-256. */
