@@ -40,6 +40,8 @@ export interface BackupPolicy {
   throttleBytesPerSec?: number;
   /** ignore reference points: every disk full */
   forceFull: boolean;
+  /** keep a host object (igroup, host) hvsnap created on the array for the proxy; default false: removed when the set ends */
+  keepHosts?: boolean;
 }
 
 export const defaultPolicy: BackupPolicy = {
@@ -62,6 +64,7 @@ export type StepName =
   | 'changed-ranges'
   | 'convert'
   | 'delete-checkpoint'
+  | 'ensure-host'
   | 'present'
   | 'attach'
   | 'open-restore-point'

@@ -2,7 +2,7 @@ import type { Logger } from '../../core/logger.js';
 import type { ByteRange, Checkpoint, ConfigFile, ReferencePoint, VmInfo } from '../../core/types.js';
 import type { Limit } from '../../core/concurrency.js';
 import type { RestorePointManifest } from '../../repository/types.js';
-import type { Presentation, ArrayVolume, SnapshotHandle } from '../../../providers/sdk/provider.js';
+import type { Presentation, ArrayVolume, HostHandle, SnapshotHandle } from '../../../providers/sdk/provider.js';
 import type { Mount } from '../../../proxy/proxy.js';
 import type { VolumeSet } from '../plan.js';
 import type { Saga } from '../saga.js';
@@ -88,6 +88,8 @@ export interface SetRun {
   volumes?: ArrayVolume[];
   /** the array's handle of the set's snapshot (snapshot): what present and the manifest use */
   snapshot?: SnapshotHandle;
+  /** the proxy's host object on the array (ensure-host) */
+  host?: HostHandle;
   /** the snapshot presented to the proxy (present) */
   presentation?: Presentation;
   /** the presentation attached to the proxy (attach) */
