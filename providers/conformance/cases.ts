@@ -1,6 +1,6 @@
 import type { VolumeIdentity } from '../../src/core/types.js';
 import { sameIdentity } from '../sdk/disk-identity.js';
-import type { ArrayVolume, Provider, ProviderCapabilities, ProxyHost, SnapshotSet } from '../sdk/provider.js';
+import type { ArrayVolume, HostSpec, Provider, ProviderCapabilities, SnapshotSet } from '../sdk/provider.js';
 import { check, expectKind } from './check.js';
 import type { ResourceTracker } from './tracker.js';
 
@@ -9,7 +9,11 @@ export interface CaseContext {
   provider: Provider;
   /** the identities under test, resolved once before the cases */
   volumes: ArrayVolume[];
-  host: ProxyHost;
+  host: HostSpec;
+  /** a Fibre Channel host (WWPNs only), when the run has one */
+  fcHost?: HostSpec;
+  /** puts these volumes into a group the array's user made (not hvsnap), when the array has such groups */
+  foreignGroup?: (volumeIds: string[]) => Promise<() => Promise<void>>;
   tracker: ResourceTracker;
   /** a unique, array-safe name for this case: prefix + short tag */
   name(tag: string): string;
@@ -26,7 +30,7 @@ export interface ConformanceCase {
   group: 'identity' | 'snapshots' | 'consistency groups' | 'presentation' | 'concurrency';
   title: string;
   /** a reason to skip, from declared capabilities (never by catching errors) */
-  skip?(caps: ProviderCapabilities, ctx: { volumeCount: number }): string | undefined;
+  skip?(caps: ProviderCapabilities, ctx: { volumeCount: number; fcHost: boolean; foreignGroup: boolean }): string | undefined;
   run(ctx: CaseContext): Promise<void>;
 }
 
@@ -35,7 +39,15 @@ const needCg = (caps: ProviderCapabilities, ctx: { volumeCount: number }) =>
 
 async function snap(ctx: CaseContext, tag: string, volumeIds: string[], consistencyGroup = volumeIds.length > 1): Promise<SnapshotSet> {
   const name = ctx.tracker.snapshot(ctx.name(tag));
-  return ctx.provider.createSnapshot({ name, volumeIds, consistencyGroup });
+  return ctx.tracker.handle(await ctx.provider.createSnapshot({ name, volumeIds, consistencyGroup }));
+}
+
+/** No presented LUN may carry the identity of any volume the run knows (a source volume exposed to the proxy). */
+function neverASource(ctx: CaseContext, p: { luns: Array<{ identity: VolumeIdentity; volumeId: string }> }, what: string): void {
+  for (const l of p.luns) {
+    const source = ctx.volumes.find((v) => sameIdentity(v.identity, l.identity));
+    check(!source, `${what}: the LUN presented for ${l.volumeId} has the identity ${l.identity.id} of source volume ${source?.id}: a presentation exposed a production volume`);
+  }
 }
 
 function coversExactly(set: SnapshotSet, volumeIds: string[], what: string): void {
@@ -110,9 +122,9 @@ export const conformanceCases: ConformanceCase[] = [
     group: 'snapshots', title: 'deleteSnapshot removes the set; deleting it again succeeds',
     async run(ctx) {
       const set = await snap(ctx, 'del', [ctx.volumes[0]!.id], false);
-      await ctx.provider.deleteSnapshot({ name: set.name });
+      await ctx.provider.deleteSnapshot({ name: set.name, handle: set });
       check(!(await listed(ctx, set.name)), `${set.name} is still listed after deleteSnapshot`);
-      for (let i = 0; i < ctx.repeat; i++) await ctx.provider.deleteSnapshot({ name: set.name });
+      for (let i = 0; i < ctx.repeat; i++) await ctx.provider.deleteSnapshot({ name: set.name, handle: set });
     },
   },
   {
@@ -143,7 +155,7 @@ export const conformanceCases: ConformanceCase[] = [
       const found = await listed(ctx, set.name);
       check(found && found.consistencyGroup, `listSnapshots does not list CG set ${set.name} as a consistency group`);
       coversExactly(found, ids, 'listed CG snapshot');
-      await ctx.provider.deleteSnapshot({ name: set.name });
+      await ctx.provider.deleteSnapshot({ name: set.name, handle: set });
       check(!(await listed(ctx, set.name)), `CG set ${set.name} is still listed after deleteSnapshot`);
     },
   },
@@ -154,7 +166,7 @@ export const conformanceCases: ConformanceCase[] = [
       const vols = caps.consistencyGroups ? ctx.volumes : ctx.volumes.slice(0, 1);
       const set = await snap(ctx, 'pres', vols.map((v) => v.id));
       const name = ctx.tracker.presentation(ctx.name('pres'));
-      const p = await ctx.provider.present({ name, snapshotName: set.name, host: ctx.host });
+      const p = await ctx.provider.present({ name, snapshot: set, host: ctx.host });
       check(p.snapshotName === set.name, `present: snapshotName ${p.snapshotName} is not ${set.name}`);
       check(p.luns.length === vols.length, `present: ${p.luns.length} LUNs for ${vols.length} volumes`);
       for (const v of vols) {
@@ -164,13 +176,13 @@ export const conformanceCases: ConformanceCase[] = [
         if (caps.presentation === 'copy') check(!sameIdentity(lun.identity, v.identity), `present: the copy of ${v.id} has the source's own identity`);
       }
       for (let i = 0; i < ctx.repeat; i++) {
-        const again = await ctx.provider.present({ name, snapshotName: set.name, host: ctx.host });
+        const again = await ctx.provider.present({ name, snapshot: set, host: ctx.host });
         const a = again.luns.map((l) => l.identity.id).sort().join();
         const b = p.luns.map((l) => l.identity.id).sort().join();
         check(a === b, `present repeat ${i + 1}: LUN identities [${a}] differ from [${b}]`);
       }
       for (let i = 0; i <= ctx.repeat; i++) await ctx.provider.unpresent({ name });
-      await ctx.provider.deleteSnapshot({ name: set.name });
+      await ctx.provider.deleteSnapshot({ name: set.name, handle: set });
       check(!(await listed(ctx, set.name)), `${set.name} is still listed after unpresent and deleteSnapshot`);
     },
   },
@@ -178,7 +190,9 @@ export const conformanceCases: ConformanceCase[] = [
     group: 'presentation', title: 'present of a snapshot that does not exist is not_found',
     async run(ctx) {
       const name = ctx.tracker.presentation(ctx.name('pmiss'));
-      await expectKind('present(missing snapshot)', ctx.provider.present({ name, snapshotName: ctx.name('nosnap'), host: ctx.host }), ['not_found']);
+      const gone = await snap(ctx, 'pgone', [ctx.volumes[0]!.id], false);
+      await ctx.provider.deleteSnapshot({ name: gone.name, handle: gone });
+      await expectKind('present(deleted snapshot)', ctx.provider.present({ name, snapshot: gone, host: ctx.host }), ['not_found']);
     },
   },
   {
@@ -194,7 +208,7 @@ export const conformanceCases: ConformanceCase[] = [
       const sets = await Promise.all(['ca', 'cb', 'cc'].map((t) => snap(ctx, t, [vol], false)));
       const names = new Set((await ctx.provider.listSnapshots({ prefix: ctx.prefix })).map((s) => s.name));
       for (const s of sets) check(names.has(s.name), `concurrent create: ${s.name} is not listed`);
-      await Promise.all(sets.map((s) => ctx.provider.deleteSnapshot({ name: s.name })));
+      await Promise.all(sets.map((s) => ctx.provider.deleteSnapshot({ name: s.name, handle: s })));
     },
   },
   {
@@ -203,9 +217,107 @@ export const conformanceCases: ConformanceCase[] = [
       const vol = ctx.volumes[0]!.id;
       const name = ctx.tracker.snapshot(ctx.name('same'));
       const [a, b] = await Promise.all([0, 1].map(() => ctx.provider.createSnapshot({ name, volumeIds: [vol], consistencyGroup: false })));
+      ctx.tracker.handle(a!);
       check(a!.id === b!.id, `concurrent same-name create: ids ${a!.id} and ${b!.id} differ`);
       const count = (await ctx.provider.listSnapshots({ prefix: ctx.prefix })).filter((s) => s.name === name).length;
       check(count === 1, `concurrent same-name create: ${count} sets named ${name}`);
+    },
+  },
+  {
+    group: 'presentation', title: 'presenting the same snapshot twice gives a distinct copy, and never a source volume',
+    async run(ctx) {
+      const caps = ctx.provider.capabilities;
+      const vols = caps.consistencyGroups ? ctx.volumes : ctx.volumes.slice(0, 1);
+      const set = await snap(ctx, 'twice', vols.map((v) => v.id));
+      const first = await ctx.provider.present({ name: ctx.tracker.presentation(ctx.name('tw1')), snapshot: set, host: ctx.host });
+      const second = await ctx.provider.present({ name: ctx.tracker.presentation(ctx.name('tw2')), snapshot: set, host: ctx.host });
+      neverASource(ctx, first, 'first present');
+      neverASource(ctx, second, 'second present of the same snapshot');
+      check(second.luns.length === vols.length, `second present: ${second.luns.length} LUNs for ${vols.length} volumes`);
+      if (caps.presentation === 'copy') {
+        for (const l of second.luns) {
+          const twin = first.luns.find((x) => sameIdentity(x.identity, l.identity));
+          check(!twin, `second present: the LUN of ${l.volumeId} is the first presentation's copy ${l.identity.id}, not a distinct copy`);
+        }
+      }
+    },
+  },
+  {
+    group: 'snapshots', title: 'two retained snapshots of the same volumes both exist and both present',
+    async run(ctx) {
+      const caps = ctx.provider.capabilities;
+      const vols = (caps.consistencyGroups ? ctx.volumes : ctx.volumes.slice(0, 1)).map((v) => v.id);
+      const a = await snap(ctx, 'ret1', vols);
+      const b = await snap(ctx, 'ret2', vols);
+      check(a.id !== b.id, `two snapshots of the same volumes have the same id ${a.id}`);
+      coversExactly(b, vols, 'second retained snapshot');
+      const p = await ctx.provider.present({ name: ctx.tracker.presentation(ctx.name('retp')), snapshot: b, host: ctx.host });
+      neverASource(ctx, p, 'present of the second retained snapshot');
+      await ctx.provider.unpresent({ name: p.name });
+      await ctx.provider.deleteSnapshot({ name: a.name, handle: a });
+      check(await listed(ctx, b.name), `deleting ${a.name} removed the other retained snapshot ${b.name}`);
+      const again = await ctx.provider.present({ name: ctx.tracker.presentation(ctx.name('retq')), snapshot: b, host: ctx.host });
+      check(again.luns.length === vols.length, `present of ${b.name} after deleting ${a.name}: ${again.luns.length} LUNs for ${vols.length} volumes`);
+    },
+  },
+  {
+    group: 'consistency groups', title: 'volumes in a foreign group: the whole group is snapshotted; a set split across it is refused before anything is made',
+    skip: (caps, ctx) => needCg(caps, ctx) ?? (ctx.volumeCount < 3 ? 'needs at least 3 volumes' : !ctx.foreignGroup ? 'the run gives no foreignGroup arrangement (arrays without volume groups)' : undefined),
+    async run(ctx) {
+      const [v0, v1, v2] = ctx.volumes.map((v) => v.id);
+      const undo = await ctx.foreignGroup!([v0!, v1!]);
+      try {
+        const set = await snap(ctx, 'fg', [v0!, v1!]);
+        coversExactly(set, [v0!, v1!], 'snapshot of volumes in a foreign group');
+        const second = await snap(ctx, 'fg2', [v0!, v1!]);
+        coversExactly(second, [v0!, v1!], 'second snapshot of volumes in a foreign group');
+        await expectKind('checkSnapshot(split over a foreign group)', ctx.provider.checkSnapshot({ volumeIds: [v1!, v2!], consistencyGroup: true }), ['wrong_state', 'unsupported']);
+        const name = ctx.tracker.snapshot(ctx.name('fgx'));
+        await expectKind('createSnapshot(split over a foreign group)', ctx.provider.createSnapshot({ name, volumeIds: [v1!, v2!], consistencyGroup: true }), ['wrong_state', 'unsupported']);
+        check(!(await listed(ctx, name)), `a refused snapshot ${name} left a set behind`);
+      } finally {
+        await undo();
+      }
+    },
+  },
+  {
+    group: 'snapshots', title: 'names at the maximum length and with characters arrays reject work, stay idempotent and distinct',
+    async run(ctx) {
+      const vol = ctx.volumes[0]!.id;
+      const long = (tag: string) => `${ctx.name('')}_job.2026-12-03T10:00:00Z+tenant@site/${'x'.repeat(140)}-${tag}`;
+      const a = ctx.tracker.snapshot(long('lna'));
+      const b = ctx.tracker.snapshot(long('lnb'));
+      const sa = ctx.tracker.handle(await ctx.provider.createSnapshot({ name: a, volumeIds: [vol], consistencyGroup: false }));
+      const sb = ctx.tracker.handle(await ctx.provider.createSnapshot({ name: b, volumeIds: [vol], consistencyGroup: false }));
+      check(sa.id !== sb.id, 'two long names that differ only after the array\'s limit gave the same snapshot');
+      const again = await ctx.provider.createSnapshot({ name: a, volumeIds: [vol], consistencyGroup: false });
+      check(again.id === sa.id, `createSnapshot repeat of a long name: id ${again.id} differs from ${sa.id}`);
+      const p = await ctx.provider.present({ name: ctx.tracker.presentation(long('lnp')), snapshot: sa, host: ctx.host });
+      const p2 = await ctx.provider.present({ name: p.name, snapshot: sa, host: ctx.host });
+      check(p.luns.map((l) => l.identity.id).join() === p2.luns.map((l) => l.identity.id).join(), 'present repeat of a long name gave other LUNs');
+      await ctx.provider.unpresent({ name: p.name });
+    },
+  },
+  {
+    group: 'presentation', title: 'present to an FC host and to an iSCSI host: each gets its transport in the target',
+    skip: (caps, ctx) => (!ctx.fcHost ? 'the run gives no fcHost' : caps.transports && !caps.transports.includes('fc') ? 'fc not in capabilities.transports' : undefined),
+    async run(ctx) {
+      const set = await snap(ctx, 'fc', [ctx.volumes[0]!.id], false);
+      const fcName = ctx.tracker.presentation(ctx.name('fcp'));
+      const fc = await ctx.provider.present({ name: fcName, snapshot: set, host: ctx.fcHost! });
+      check(fc.target.transport === 'fc', `present to an FC host: transport ${fc.target.transport}`);
+      check((fc.target.wwpns ?? []).length > 0, 'present to an FC host: the target lists no WWPNs');
+      const again = await ctx.provider.present({ name: fcName, snapshot: set, host: { ...ctx.fcHost!, wwns: ctx.fcHost!.wwns!.map((w) => w.includes(':') ? w.replace(/:/g, '').toUpperCase() : w.match(/../g)!.join(':').toLowerCase()) } });
+      check(again.host === fc.host, `the same FC host spelled another way became another array host (${again.host}, ${fc.host})`);
+      const iscsi = await ctx.provider.present({ name: ctx.tracker.presentation(ctx.name('isp')), snapshot: set, host: ctx.host });
+      if (ctx.host.iqns?.length) check(iscsi.target.transport === 'iscsi', `present to an iSCSI host: transport ${iscsi.target.transport}`);
+    },
+  },
+  {
+    group: 'identity', title: 'probe reports model and version, and the capabilities the provider declares',
+    async run(ctx) {
+      const r = await ctx.provider.probe({});
+      if (r.capabilities) check(JSON.stringify(r.capabilities) === JSON.stringify(ctx.provider.capabilities), `probe capabilities ${JSON.stringify(r.capabilities)} differ from provider.capabilities ${JSON.stringify(ctx.provider.capabilities)}`);
     },
   },
 ];

@@ -1,7 +1,7 @@
 import { isHvsnapError } from '../../src/core/errors.js';
-import { providerErrorKind, type ProviderErrorKind } from '../sdk/errors.js';
+import { PROVIDER_ERROR_KINDS, providerErrorKind, type ProviderErrorKind } from '../sdk/errors.js';
 
-const KINDS: ReadonlySet<string> = new Set(['not_found', 'already_exists', 'busy', 'auth', 'rate_limited', 'unsupported', 'invalid', 'transient']);
+const KINDS: ReadonlySet<string> = new Set(PROVIDER_ERROR_KINDS);
 
 /** A failed conformance expectation. */
 export class ConformanceFailure extends Error {
@@ -28,7 +28,8 @@ export async function expectKind(what: string, promise: Promise<unknown>, kinds:
   if (allowInputInvalid && isHvsnapError(error) && error.code === 'input_invalid') return error;
   check(isHvsnapError(error), `${what}: expected an HvsnapError, got ${String(error)}`);
   const kind = providerErrorKind(error);
-  check(kind !== undefined && KINDS.has(kind), `${what}: expected code provider_error with a portable kind, got code ${error.code} kind ${String(kind)}: ${error.message}`);
+  check(kind !== undefined && KINDS.has(kind), `${what}: expected code provider_error with a portable kind, got code ${error.code} kind ${String(kind)}: ${error.message}${error.hint ? ` (${error.hint})` : ''}`);
+  check(!(kind === 'invalid' && error.hint?.includes('plain')), `${what}: the driver threw a plain error (${error.message}); ${error.hint}`);
   check(kinds.includes(kind), `${what}: expected kind ${kinds.join(' or ')}, got ${kind}: ${error.message}`);
   return error;
 }

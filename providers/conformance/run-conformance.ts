@@ -3,7 +3,8 @@ import { errorSummary } from '../../src/core/errors.js';
 import { silentLogger, type Logger } from '../../src/core/logger.js';
 import type { VolumeIdentity } from '../../src/core/types.js';
 import { guardProvider } from '../sdk/guard-provider.js';
-import type { ArrayVolume, Provider, ProxyHost } from '../sdk/provider.js';
+import { REQUIRED_METHODS } from '../sdk/guard-provider.js';
+import type { ArrayVolume, HostSpec, Provider } from '../sdk/provider.js';
 import { conformanceCases, type CaseContext, type ConformanceCase } from './cases.js';
 import { check } from './check.js';
 import { ResourceTracker } from './tracker.js';
@@ -15,7 +16,14 @@ export interface ConformanceArgs {
   create: () => Promise<Provider>;
   /** identities of existing array volumes the suite may snapshot (2 or more to test consistency groups) */
   volumes: () => Promise<VolumeIdentity[]>;
-  host: ProxyHost;
+  host: HostSpec;
+  /** a host with FC WWPNs only, for the FC case (skipped without it) */
+  fcHost?: HostSpec;
+  /**
+   * puts the given volumes into a group made by the array's user, not by hvsnap (PowerStore: a volume
+   * group), for the foreign-group case (skipped without it)
+   */
+  foreignGroup?: (volumeIds: string[]) => Promise<() => Promise<void>>;
   /** repeats of each idempotent call (default 2; csi-sanity's IdempotentCount) */
   idempotentCount?: number;
   /** every name the suite makes starts with this (default `hvc` + 6 random hex digits) */
@@ -67,7 +75,9 @@ export interface ConformanceSession {
 /** Opens a session: creates the provider, wraps it in the guard, resolves the volumes. */
 export async function openConformanceSession(args: ConformanceArgs): Promise<ConformanceSession> {
   const logger = args.logger ?? silentLogger;
-  const provider = guardProvider(await args.create(), { logger, timeoutMs: 120_000 });
+  const raw = await args.create();
+  checkShape(raw);
+  const provider = guardProvider(raw, { logger, timeoutMs: 120_000 });
   const identities = await args.volumes();
   check(identities.length > 0, 'the conformance suite needs at least one volume identity');
   const volumes = await provider.resolveVolumes({ identities });
@@ -79,12 +89,12 @@ export async function openConformanceSession(args: ConformanceArgs): Promise<Con
     volumes,
     prefix,
     close: async () => { await provider.close?.(); },
-    skipReason: (c) => c.skip?.(provider.capabilities, { volumeCount: volumes.length }),
+    skipReason: (c) => c.skip?.(provider.capabilities, { volumeCount: volumes.length, fcHost: !!args.fcHost, foreignGroup: !!args.foreignGroup }),
     async runCase(c) {
       const tracker = new ResourceTracker(() => provider, logger);
       const n = ++seq;
       const ctx: CaseContext = {
-        provider, volumes, host: args.host, tracker, prefix, unknownIdentity,
+        provider, volumes, host: args.host, fcHost: args.fcHost, foreignGroup: args.foreignGroup, tracker, prefix, unknownIdentity,
         repeat: args.idempotentCount ?? 2,
         name: (tag) => `${prefix}-${n}${tag}`,
       };
@@ -122,4 +132,17 @@ export async function runConformance(args: ConformanceArgs): Promise<Conformance
   }
   const count = (s: CaseResult['status']) => results.filter((r) => r.status === s).length;
   return { name: args.name, provider: session.provider.name, passed: count('passed'), failed: count('failed'), skipped: count('skipped'), results };
+}
+
+/**
+ * The provider has every method the contract requires, and implements what its capabilities declare.
+ * Fails with a message naming the method or capability, before any case runs.
+ */
+export function checkShape(p: Provider): void {
+  const missing = REQUIRED_METHODS.filter((m) => typeof (p as unknown as Record<string, unknown>)[m] !== 'function');
+  check(missing.length === 0, `provider "${p.name}" does not implement ${missing.join(', ')} (required by the provider contract, hvsnap/sdk Provider)`);
+  const caps = p.capabilities;
+  check(caps && typeof caps === 'object', `provider "${p.name}" declares no capabilities`);
+  check(!caps.backgroundCopy || typeof p.snapshotReady === 'function', `provider "${p.name}" declares capability backgroundCopy but does not implement snapshotReady`);
+  check(caps.maxVolumesPerGroup === undefined || caps.consistencyGroups, `provider "${p.name}" declares maxVolumesPerGroup without consistencyGroups`);
 }

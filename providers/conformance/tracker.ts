@@ -1,5 +1,5 @@
 import type { Logger } from '../../src/core/logger.js';
-import type { Provider } from '../sdk/provider.js';
+import type { Provider, SnapshotHandle } from '../sdk/provider.js';
 
 /**
  * Records what the conformance suite created so that it is always removed, whatever failed:
@@ -9,6 +9,7 @@ import type { Provider } from '../sdk/provider.js';
 export class ResourceTracker {
   private snapshots: string[] = [];
   private presentations: string[] = [];
+  private handles = new Map<string, SnapshotHandle>();
 
   constructor(private readonly provider: () => Provider, private readonly logger: Logger) {}
 
@@ -16,6 +17,12 @@ export class ResourceTracker {
   snapshot(name: string): string {
     if (!this.snapshots.includes(name)) this.snapshots.push(name);
     return name;
+  }
+
+  /** Call AFTER createSnapshot returned: cleanup then deletes by the array's ids. Returns the handle. */
+  handle(h: SnapshotHandle): SnapshotHandle {
+    this.handles.set(h.name, h);
+    return h;
   }
 
   /** Call BEFORE present, for the same reason. */
@@ -33,10 +40,11 @@ export class ResourceTracker {
       await p.unpresent({ name }).catch((e: Error) => { failures.push(e); this.logger.warn({ name, error: e.message }, 'conformance cleanup: unpresent failed'); });
     }
     for (const name of this.snapshots.reverse()) {
-      await p.deleteSnapshot({ name }).catch((e: Error) => { failures.push(e); this.logger.warn({ name, error: e.message }, 'conformance cleanup: deleteSnapshot failed'); });
+      await p.deleteSnapshot({ name, handle: this.handles.get(name) }).catch((e: Error) => { failures.push(e); this.logger.warn({ name, error: e.message }, 'conformance cleanup: deleteSnapshot failed'); });
     }
     this.presentations = [];
     this.snapshots = [];
+    this.handles.clear();
     return failures;
   }
 }

@@ -1,8 +1,12 @@
 import type { CallOptions, VolumeIdentity } from '../../src/core/types.js';
 import { throwIfAborted } from '../../src/core/errors.js';
-import type { ArrayVolume, Presentation, ProbeResult, Provider, ProviderCapabilities, ProxyHost, SnapshotSet } from '../sdk/provider.js';
+import type { ArrayVolume, HostHandle, HostSpec, Presentation, ProbeResult, Provider, ProviderCapabilities, SnapshotHandle, SnapshotSet } from '../sdk/provider.js';
 import type { LabArrayClient, LabPresentationRecord, LabSnapshotRecord } from './client.js';
 import { injectedFault, labError } from './errors.js';
+import { fitName, type NameRule } from '../sdk/name-rules.js';
+
+/** Lab folder names: letters, digits and `._:-`, at most 120 characters (the lab client's own check allows 201). */
+const LAB_NAMES: NameRule = { what: 'lab object', maxLength: 120, allowed: /[A-Za-z0-9._:-]/, replacement: '-', first: /[A-Za-z0-9]/ };
 
 export interface LabProviderOptions {
   /** array operations that fail, for tests: e.g. `['createSnapshot']` */
@@ -17,12 +21,16 @@ export function createLabProviderInstance(client: LabArrayClient, options: LabPr
     consistencyGroups: true,
     presentation: options.presentAs === 'folder' ? 'direct' : 'copy',
     readOnlyPresentation: true,
+    transports: ['folder'],
   };
   const fault = (op: string) => {
     if (options.failOn.includes(op)) throw injectedFault(op);
   };
-  const checkName = (name: string, field: string) => {
-    if (!client.isSafeName(name)) throw labError('invalid', `invalid ${field} "${name}"`, { field });
+  /** The lab's folder name for a caller's name (folders take letters, digits, `._:-`); checked again as a guard against path tricks. */
+  const checkName = (name: string, field: string): string => {
+    const folder = fitName(name, LAB_NAMES).replace(/\.{2,}/g, '.');
+    if (!client.isSafeName(folder)) throw labError('invalid', `invalid ${field} "${name}"`, { field });
+    return folder;
   };
 
   return {
@@ -32,7 +40,24 @@ export function createLabProviderInstance(client: LabArrayClient, options: LabPr
     async probe(_args, opts?: CallOptions): Promise<ProbeResult> {
       throwIfAborted(opts?.signal);
       const volumes = await client.listVolumes();
-      return { vendor: 'hvsnap lab array', model: 'folders', version: '1', details: { volumes: volumes.length } };
+      return { vendor: 'hvsnap lab array', model: 'folders', version: '1', capabilities, details: { volumes: volumes.length } };
+    },
+
+    async checkSnapshot(args: { volumeIds: string[] }, opts?: CallOptions): Promise<void> {
+      throwIfAborted(opts?.signal);
+      const all = await client.listVolumes();
+      for (const id of args.volumeIds) if (!all.some((x) => x.id === id)) throw labError('not_found', `no lab volume ${id}`, { volume: id });
+    },
+
+    // the lab presents to a host by name only: its host objects are the names themselves
+    async ensureHost(args: { host: HostSpec }, opts?: CallOptions): Promise<HostHandle> {
+      throwIfAborted(opts?.signal);
+      checkName(args.host.name, 'host name');
+      return { id: args.host.name, name: args.host.name, created: false };
+    },
+
+    async removeHost(_args: { host: HostHandle }, opts?: CallOptions): Promise<void> {
+      throwIfAborted(opts?.signal);
     },
 
     async resolveVolumes(args: { identities: VolumeIdentity[] }, opts?: CallOptions): Promise<ArrayVolume[]> {
@@ -47,9 +72,9 @@ export function createLabProviderInstance(client: LabArrayClient, options: LabPr
 
     async createSnapshot(args: { name: string; volumeIds: string[]; consistencyGroup: boolean }, opts?: CallOptions): Promise<SnapshotSet> {
       throwIfAborted(opts?.signal);
-      checkName(args.name, 'snapshot name');
-      const existing = await client.getSnapshot(args.name);
-      if (existing) return sameNameSet(existing, args.volumeIds);
+      const name = checkName(args.name, 'snapshot name');
+      const existing = await client.getSnapshot(name);
+      if (existing) return { ...sameNameSet(existing, args.volumeIds), name: args.name };
       fault('createSnapshot');
       if (args.volumeIds.length === 0) throw labError('invalid', 'a snapshot needs at least one volume', { field: 'volumeIds' });
       const all = await client.listVolumes();
@@ -59,11 +84,11 @@ export function createLabProviderInstance(client: LabArrayClient, options: LabPr
         return v;
       });
       try {
-        return toSet(await client.createSnapshot(args.name, volumes, args.consistencyGroup && volumes.length > 1));
+        return { ...toSet(await client.createSnapshot(name, volumes, args.consistencyGroup && volumes.length > 1)), name: args.name };
       } catch (e) {
         // a concurrent create of the same name won the rename: that set is the answer
-        const winner = await client.getSnapshot(args.name);
-        if (winner) return sameNameSet(winner, args.volumeIds);
+        const winner = await client.getSnapshot(name);
+        if (winner) return { ...sameNameSet(winner, args.volumeIds), name: args.name };
         throw e;
       }
     },
@@ -73,30 +98,33 @@ export function createLabProviderInstance(client: LabArrayClient, options: LabPr
       return (await client.listSnapshots()).filter((s) => !args.prefix || s.name.startsWith(args.prefix)).map(toSet);
     },
 
-    async deleteSnapshot(args: { name: string }, opts?: CallOptions): Promise<void> {
+    async deleteSnapshot(args: { name: string; handle?: SnapshotHandle }, opts?: CallOptions): Promise<void> {
       throwIfAborted(opts?.signal);
-      checkName(args.name, 'snapshot name');
+      const name = checkName(args.name, 'snapshot name');
       fault('deleteSnapshot');
-      for (const p of await client.listPresentations()) if (p.snapshotName === args.name) await client.deletePresentation(p.name);
-      await client.deleteSnapshot(args.name);
+      const existing = await client.getSnapshot(name);
+      // a handle names one snapshot: a later set that reused the name is not it
+      if (existing && args.handle && existing.id !== args.handle.id) return;
+      for (const p of await client.listPresentations()) if (p.snapshotName === name) await client.deletePresentation(p.name);
+      await client.deleteSnapshot(name);
     },
 
-    async present(args: { name: string; snapshotName: string; host: ProxyHost }, opts?: CallOptions): Promise<Presentation> {
+    async present(args: { name: string; snapshot: SnapshotHandle; host: HostSpec }, opts?: CallOptions): Promise<Presentation> {
       throwIfAborted(opts?.signal);
-      checkName(args.name, 'presentation name');
-      const existing = await client.getPresentation(args.name);
-      if (existing) return toPresentation(existing);
+      const name = checkName(args.name, 'presentation name');
+      const existing = await client.getPresentation(name);
+      if (existing) return toPresentation(existing, args.name);
       fault('present');
-      const snapshot = await client.getSnapshot(args.snapshotName);
-      if (!snapshot) throw labError('not_found', `no lab snapshot ${args.snapshotName}`, { snapshot: args.snapshotName });
-      return toPresentation(await client.createPresentation(args.name, snapshot, args.host.name, options.presentAs));
+      const snapshot = await client.getSnapshot(checkName(args.snapshot.name, 'snapshot name'));
+      if (!snapshot || snapshot.id !== args.snapshot.id) throw labError('not_found', `no lab snapshot ${args.snapshot.name} with id ${args.snapshot.id}`, { snapshot: args.snapshot.name });
+      return toPresentation(await client.createPresentation(name, snapshot, args.host.name, options.presentAs), args.name);
     },
 
     async unpresent(args: { name: string }, opts?: CallOptions): Promise<void> {
       throwIfAborted(opts?.signal);
-      checkName(args.name, 'presentation name');
+      const name = checkName(args.name, 'presentation name');
       fault('unpresent');
-      await client.deletePresentation(args.name);
+      await client.deletePresentation(name);
     },
   };
 }
@@ -121,6 +149,7 @@ function toSet(s: LabSnapshotRecord): SnapshotSet {
   };
 }
 
-function toPresentation(p: LabPresentationRecord): Presentation {
-  return { name: p.name, snapshotName: p.snapshotName, host: p.host, luns: p.luns.map((l) => ({ ...l })) };
+function toPresentation(p: LabPresentationRecord, name: string): Presentation {
+  // the lab's LUNs are local paths (folders, or disk images for the Linux proxy): the target is this machine
+  return { name, snapshotName: p.snapshotName, host: p.host, target: { transport: 'folder' }, luns: p.luns.map((l) => ({ ...l })) };
 }

@@ -1,15 +1,16 @@
 import type { Logger } from '../../src/core/logger.js';
 import { basicAuth } from '../sdk/auth.js';
 import { providerError, providerErrorKind } from '../sdk/errors.js';
-import { HttpClient, type HttpClientOptions, type HttpRequest } from '../sdk/http-client.js';
+import { HttpClient, longPollTimeoutMs, type HttpClientOptions, type HttpRequest } from '../sdk/http-client.js';
 import { pollJob } from '../sdk/poll-job.js';
 import { fromCode, ontapError } from './errors.js';
 
 /** ONTAP records this driver reads (the fields it asks for). */
-export interface OntapLun { uuid: string; name: string; serial_number?: string; location?: { volume?: { name?: string; uuid?: string } }; space?: { size?: number } }
-export interface OntapVolume { uuid: string; name: string }
+export interface OntapLun { uuid: string; name: string; serial_number?: string; location?: { logical_unit?: string; volume?: { name?: string; uuid?: string } }; space?: { size?: number } }
+export interface OntapVolume { uuid: string; name: string; clone?: { is_flexclone?: boolean; parent_volume?: { name?: string; uuid?: string }; parent_snapshot?: { name?: string; uuid?: string } } }
 export interface OntapSnapshot { uuid: string; name: string; create_time?: string; comment?: string }
-export interface OntapJob { uuid: string; state: string; message?: string; code?: number; error?: { code?: string; message?: string } }
+/** The job fields ONTAP defines (ontap-9.7.yaml `definitions.job`: uuid, state, message, code, description, …; there is no `error`). */
+export interface OntapJob { uuid: string; state: string; message?: string; code?: number; description?: string }
 
 type Query = Record<string, string | number | boolean | undefined>;
 
@@ -72,17 +73,22 @@ export class OntapClient {
   }
 
   /**
-   * A write that may run as a job: sends `return_timeout` when `async` is set, and polls a 202's
-   * job to the end. A failed job throws its ONTAP code mapped to a portable kind.
+   * A write that may run as a job: sends `return_timeout` when `async` is set (ONTAP then holds the
+   * request up to that long and answers the final status, or 202 with a job), waits on the client
+   * side longer than that hold, and polls a 202's job to the end. A POST or PATCH is never re-sent:
+   * after a client timeout its first job may still be running (array-apis.md §2.2–2.3), so a repeat
+   * could make a second object or fail on the first. A failed job throws its ONTAP code mapped to a
+   * portable kind.
    */
   async write<T = unknown>(req: HttpRequest & { async?: boolean }, what: string): Promise<T> {
     const query = req.async ? { ...req.query, return_timeout: this.args.returnTimeoutS } : req.query;
-    const res = await this.http.request<{ job?: { uuid?: string } } & T>({ ...req, query });
+    const timeoutMs = req.async ? longPollTimeoutMs(this.args.returnTimeoutS, this.args.timeoutMs ?? 30_000) : req.timeoutMs;
+    const res = await this.http.request<{ job?: { uuid?: string } } & T>({ ...req, query, timeoutMs, resendWithoutAnswer: req.method === 'DELETE' || req.method === 'GET' });
     const uuid = res.data?.job?.uuid;
     if (res.status === 202 && uuid) {
       const { job, state } = await pollJob<OntapJob>({
         describe: `ONTAP job ${uuid} (${what})`,
-        fetch: (signal) => this.http.request<OntapJob>({ method: 'GET', path: `/cluster/jobs/${uuid}`, query: { fields: 'uuid,state,message,code,error' }, signal }).then((r) => r.data),
+        fetch: (signal) => this.http.request<OntapJob>({ method: 'GET', path: `/cluster/jobs/${uuid}`, query: { fields: 'uuid,state,message,code,description' }, signal }).then((r) => r.data),
         state: (j) => (j.state === 'success' ? 'success' : j.state === 'failure' ? 'failure' : 'running'),
         timeoutMs: this.args.jobTimeoutMs,
         intervalMs: this.args.jobPollMs,
@@ -90,7 +96,7 @@ export class OntapClient {
         sleep: this.args.sleep,
       });
       if (state === 'failure') {
-        const v = fromCode(job.error?.code ?? job.code, job.error?.message ?? job.message);
+        const v = fromCode(job.code, job.message);
         throw providerError(v.kind ?? 'invalid', `ontap: ${what} failed in job ${uuid}: ${v.message ?? 'no message'}`, { provider: 'ontap', context: { vendorCode: v.vendorCode, job: uuid } });
       }
     }

@@ -20,6 +20,7 @@ export const OntapCode: Record<string, ProviderErrorKind> = {
   '524486': 'busy', // volume busy
   '917534': 'invalid', // size too small
   '1638555': 'busy', // snapshot locked / not expired
+  '917505': 'already_exists', // duplicate volume name (fake-ontap; code UNCONFIRMED)
 };
 
 /** Maps a failed ONTAP response (or a failed job's `{code, message}`) to a portable kind. */

@@ -18,7 +18,8 @@ export const ontapConfigSchema = z
     jobTimeoutMs: z.number().int().positive().default(300_000),
     /** first job poll interval, ms (grows ×1.5 to 5 s) */
     jobPollMs: z.number().int().positive().default(1_000),
-    igroupOsType: z.string().default('hyper_v'),
+    /** igroup `os_type` of igroups this driver creates; default from the host's OS: `hyper_v` for Windows, `linux` */
+    igroupOsType: z.enum(['aix', 'hpux', 'hyper_v', 'linux', 'netware', 'openvms', 'solaris', 'vmware', 'windows', 'xen']).optional(),
     igroupProtocol: z.enum(['iscsi', 'fcp', 'mixed']).default('mixed'),
   })
   .strict();

@@ -5,9 +5,9 @@ import { HttpClient, type HttpClientOptions, type HttpRequest } from '../sdk/htt
 import { powerstoreError } from './errors.js';
 
 /** PowerStore objects this driver reads (the fields it selects). */
-export interface PsVolume { id: string; name: string; wwn?: string; size?: number; description?: string | null; creation_timestamp?: string; protection_data?: { source_id?: string | null } }
-export interface PsVolumeGroup { id: string; name: string; creation_timestamp?: string; volumes?: Array<{ id: string; protection_data?: { source_id?: string | null } }> }
-export interface PsHost { id: string; name: string; initiators?: Array<{ port_name?: string }> }
+export interface PsVolume { id: string; name: string; wwn?: string; size?: number; description?: string | null; creation_timestamp?: string; protection_data?: { source_id?: string | null }; volume_groups?: Array<{ id: string; name?: string }> }
+export interface PsVolumeGroup { id: string; name: string; description?: string | null; type?: string; creation_timestamp?: string; protection_data?: { source_id?: string | null }; volumes?: Array<{ id: string; protection_data?: { source_id?: string | null } }> }
+export interface PsHost { id: string; name: string; initiators?: Array<{ port_name?: string; port_type?: string }> }
 export interface PsMapping { host_id?: string; volume_id?: string; logical_unit_number?: number }
 
 type Query = Record<string, string | number | boolean | undefined>;

@@ -11,7 +11,8 @@ export interface PowerstoreErrorBody {
 export const PowerstoreCode: Record<string, ProviderErrorKind> = {
   '0xE0A07001000C': 'not_found', // volume not found
   '0xE0A08001000F': 'not_found', // volume not mapped (detach): the goal is reached
-  '0xE0A040010003': 'unsupported', // too many snapshots in the volume family
+  '0xE0A040010003': 'limit_exceeded', // too many snapshots in the volume family
+  '0xE0A0B0010010': 'wrong_state', // the volume is already in a volume group (one group per volume)
 };
 
 /** Maps a failed PowerStore response to a portable kind. */

@@ -10,8 +10,13 @@ export const powerstoreConfigSchema = z
     ...httpConnectionFields,
     username: z.string().min(1),
     password: z.string().min(1),
-    /** `os_type` for hosts this driver creates */
-    hostOsType: z.enum(['Windows', 'Linux', 'ESXi', 'AIX', 'HP-UX', 'Solaris']).default('Windows'),
+    /** `os_type` for hosts this driver creates; default from the host's OS (Windows or Linux) */
+    hostOsType: z.enum(['Windows', 'Linux', 'ESXi', 'AIX', 'HP-UX', 'Solaris']).optional(),
+    /**
+     * iSCSI CHAP for hosts this driver creates, when the cluster's CHAP mode is Single
+     * (powerstore-4.1.0.0.json `initiator_create_modify`: username 1–64, password 12–64 characters)
+     */
+    chap: z.object({ username: z.string().min(1).max(64), password: z.string().min(12).max(64) }).strict().optional(),
     /** rows per page when listing (the array answers 206 while more remain) */
     pageSize: z.number().int().min(1).max(2000).default(1000),
   })
@@ -26,10 +31,10 @@ export const powerstoreProvider = defineProvider({
   create: (c, ctx) =>
     createPowerstoreProvider(
       new PowerstoreClient({ endpoint: c.endpoint, username: c.username, password: c.password, pageSize: c.pageSize, logger: ctx.logger, ...httpOptionsFrom(c) }),
-      { hostOsType: c.hostOsType },
+      { hostOsType: c.hostOsType, chap: c.chap },
     ),
 });
 
 export { PowerstoreClient } from './client.js';
-export { createPowerstoreProvider } from './provider.js';
+export { createPowerstoreProvider, type PowerstoreProviderOptions } from './provider.js';
 export { powerstoreError, PowerstoreCode } from './errors.js';

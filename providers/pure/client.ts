@@ -5,7 +5,7 @@ import { HttpClient, type HttpClientOptions, type HttpRequest } from '../sdk/htt
 import { pureError } from './errors.js';
 
 /** The Pure objects this driver reads (REST 2.x models, the fields we use). */
-export interface PureVolume { id?: string; name: string; serial: string; provisioned?: number; created?: number; destroyed?: boolean; source?: { name?: string; id?: string } | null }
+export interface PureVolume { id?: string; name: string; pod?: { name?: string } | null; serial: string; provisioned?: number; created?: number; destroyed?: boolean; source?: { name?: string; id?: string } | null }
 export interface PureVolumeSnapshot { id?: string; name: string; suffix?: string; serial?: string; created?: number; destroyed?: boolean; source?: { name?: string; id?: string } }
 export interface PurePgroupSnapshot { id?: string; name: string; suffix?: string; created?: number; destroyed?: boolean; source?: { name?: string } }
 export interface PureHost { name: string; iqns?: string[]; wwns?: string[]; nqns?: string[] }
@@ -13,6 +13,9 @@ export interface PureConnection { host?: { name?: string }; volume?: { name?: st
 export interface PureArray { id?: string; name?: string; os?: string; version?: string }
 
 type Query = Record<string, string | number | boolean | undefined>;
+
+/** Items asked for per page (the array answers at most its own maximum). */
+export const PAGE_LIMIT = 500;
 
 /**
  * Pure FlashArray REST 2.x, the calls this driver needs. Objects are addressed by `names` query
@@ -38,12 +41,16 @@ export class PureClient {
     });
   }
 
-  /** Every item of a list, following `continuation_token`. */
+  /**
+   * Every item of a list, following `continuation_token` — which the array gives only when `limit` is
+   * sent ("Pagination requires the `limit` and `continuation_token` query parameters",
+   * pure-flasharray-2.56.yaml `components.parameters.Continuation_token`).
+   */
   async list<T>(path: string, query: Query, signal?: AbortSignal): Promise<T[]> {
     const out: T[] = [];
     let token: string | undefined;
     do {
-      const res = await this.http.request<{ items?: T[]; continuation_token?: string | null }>({ method: 'GET', path, query: { ...query, continuation_token: token }, signal });
+      const res = await this.http.request<{ items?: T[]; continuation_token?: string | null }>({ method: 'GET', path, query: { ...query, limit: PAGE_LIMIT, continuation_token: token }, signal });
       out.push(...(res.data.items ?? []));
       token = res.data.continuation_token ?? undefined;
     } while (token);

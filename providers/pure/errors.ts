@@ -12,7 +12,10 @@ const RULES: Array<[RegExp, ProviderErrorKind]> = [
   [/does not exist|could not be found|no such volume or snapshot|has been destroyed/i, 'not_found'],
   [/already exists|already includes|already allowed on|already belongs to/i, 'already_exists'],
   [/cannot be deleted due to existing connections|already in use/i, 'busy'],
-  [/limit reached/i, 'unsupported'],
+  [/limit reached/i, 'limit_exceeded'],
+  // SafeMode forbids eradication and manual destruction of protected snapshots (pure.py `pure_safemode_enabled` help text)
+  [/safemode|eradication is disabled/i, 'wrong_state'],
+  [/insufficient space|out of space|no space/i, 'no_space'],
 ];
 
 /** Maps a failed Pure response to a portable kind and the array's own message. */

@@ -12,8 +12,11 @@ export const pureConfigSchema = z
     apiToken: z.string().min(1),
     /** REST version used in paths, `2.x` */
     apiVersion: z.string().regex(/^2\.\d+$/, 'must look like 2.26').default('2.26'),
-    /** eradicate after destroying (off when SafeMode forbids it) */
-    eradicate: z.boolean().default(true),
+    /**
+     * eradicate after destroying: off by default, as Cinder's `pure_eradicate_on_delete`
+     * (openstack/cinder cinder/volume/drivers/pure.py); SafeMode forbids it anyway
+     */
+    eradicate: z.boolean().default(false),
   })
   .strict();
 

@@ -1,5 +1,8 @@
 import { HvsnapError, type ErrorContext } from '../../src/core/errors.js';
 
+/** Every portable kind, for checks. */
+export const PROVIDER_ERROR_KINDS: readonly ProviderErrorKind[] = ['not_found', 'already_exists', 'busy', 'auth', 'rate_limited', 'unsupported', 'invalid', 'transient', 'no_space', 'limit_exceeded', 'wrong_state'];
+
 /** The portable kinds every provider maps its vendor errors to. */
 export type ProviderErrorKind =
   | 'not_found'
@@ -9,7 +12,13 @@ export type ProviderErrorKind =
   | 'rate_limited'
   | 'unsupported'
   | 'invalid'
-  | 'transient';
+  | 'transient'
+  /** the array (or its pool) is out of space */
+  | 'no_space'
+  /** an array limit: snapshots per volume, volumes per group, hosts, name length */
+  | 'limit_exceeded'
+  /** the object exists but is in a state that forbids the call (in a foreign group, SafeMode, mapped) */
+  | 'wrong_state';
 
 const RETRYABLE: ReadonlySet<ProviderErrorKind> = new Set(['busy', 'rate_limited', 'transient']);
 
@@ -17,11 +26,12 @@ const RETRYABLE: ReadonlySet<ProviderErrorKind> = new Set(['busy', 'rate_limited
 export function providerError(
   kind: ProviderErrorKind,
   message: string,
-  options: { provider?: string; context?: ErrorContext; cause?: unknown; retryable?: boolean } = {},
+  options: { provider?: string; context?: ErrorContext; cause?: unknown; retryable?: boolean; hint?: string } = {},
 ): HvsnapError {
   return new HvsnapError('provider_error', message, {
     retryable: options.retryable ?? RETRYABLE.has(kind),
     cause: options.cause,
+    hint: options.hint,
     context: { ...options.context, kind, provider: options.provider ?? options.context?.provider },
   });
 }

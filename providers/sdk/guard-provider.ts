@@ -3,7 +3,8 @@ import { HvsnapError, isAbortError, isHvsnapError } from '../../src/core/errors.
 import type { CallOptions } from '../../src/core/types.js';
 import type { Logger } from '../../src/core/logger.js';
 import { providerError } from './errors.js';
-import type { ArrayVolume, Presentation, Provider, ProxyHost, SnapshotSet } from './provider.js';
+import type { ArrayVolume, HostHandle, HostSpec, Presentation, Provider, SnapshotHandle } from './provider.js';
+import { sameIdentity } from './disk-identity.js';
 import type { VolumeIdentity } from '../../src/core/types.js';
 import { redact, redactString, redactingLogger } from './redact.js';
 
@@ -17,26 +18,47 @@ export interface GuardOptions {
   secrets?: string[];
 }
 
-export type GuardedMethod = 'probe' | 'resolveVolumes' | 'createSnapshot' | 'listSnapshots' | 'deleteSnapshot' | 'present' | 'unpresent';
+export type GuardedMethod = 'probe' | 'resolveVolumes' | 'checkSnapshot' | 'createSnapshot' | 'listSnapshots' | 'deleteSnapshot' | 'ensureHost' | 'removeHost' | 'present' | 'unpresent' | 'snapshotReady';
+
+/** The methods every provider MUST implement (the conformance suite names a missing one). */
+export const REQUIRED_METHODS = ['probe', 'resolveVolumes', 'checkSnapshot', 'createSnapshot', 'listSnapshots', 'deleteSnapshot', 'ensureHost', 'removeHost', 'present', 'unpresent'] as const;
 
 const identity = z.object({ kind: z.enum(['naa', 'eui', 'serial']), id: z.string().min(1), serial: z.string().optional() });
-const snapshotSet = z.object({
+/** A snapshot handle: JSON the journal and the manifest keep. */
+export const snapshotHandleSchema = z.object({
   name: z.string().min(1),
   id: z.string().min(1),
+  groupId: z.string().min(1).optional(),
   consistencyGroup: z.boolean(),
   createdAt: z.string().min(1),
-  volumes: z.array(z.object({ volumeId: z.string().min(1), snapshotId: z.string().min(1) })).min(1),
+  volumes: z.array(z.object({ volumeId: z.string().min(1), snapshotId: z.string().min(1), containerId: z.string().min(1).optional() })).min(1),
+  ready: z.boolean().optional(),
+  attributes: z.record(z.string(), z.string()).optional(),
 });
+const snapshotSet = snapshotHandleSchema;
+const target = z.object({
+  transport: z.enum(['iscsi', 'fc', 'nvme', 'folder']),
+  portals: z.array(z.string().min(1)).optional(),
+  iqns: z.array(z.string().min(1)).optional(),
+  wwpns: z.array(z.string().regex(/^[0-9a-f]{16}$/, 'a WWPN as 16 lower-case hex digits')).optional(),
+  nqn: z.string().min(1).optional(),
+});
+const hostHandle = z.object({ id: z.string().min(1), name: z.string().min(1), created: z.boolean() });
 const RESULT: Record<GuardedMethod, z.ZodType> = {
   probe: z.object({ vendor: z.string().min(1), model: z.string().optional(), version: z.string().optional() }),
   resolveVolumes: z.array(z.object({ id: z.string().min(1), name: z.string(), identity, sizeBytes: z.number().nonnegative().optional() })),
+  checkSnapshot: z.undefined(),
   createSnapshot: snapshotSet,
+  ensureHost: hostHandle,
+  removeHost: z.undefined(),
+  snapshotReady: z.object({ ready: z.boolean(), progress: z.number().min(0).max(1).optional() }),
   listSnapshots: z.array(snapshotSet),
   deleteSnapshot: z.undefined(),
   present: z.object({
     name: z.string().min(1),
     snapshotName: z.string().min(1),
     host: z.string(),
+    target,
     luns: z.array(z.object({ volumeId: z.string().min(1), sourceIdentity: identity, identity, lun: z.number().int().nonnegative().optional(), path: z.string().optional() })).min(1),
   }),
   unpresent: z.undefined(),
@@ -96,8 +118,13 @@ export function guardProvider(inner: Provider, options: GuardOptions): Provider 
   const nameCheck = (field: string, v: unknown) => (typeof v === 'string' && v.length > 0 ? undefined : `${field} must be a non-empty string`);
   return {
     name: inner.name,
-    capabilities: Object.freeze({ ...inner.capabilities }),
+    // read through: a driver may refine its capabilities once its probe has seen the array version
+    get capabilities() { return Object.freeze({ ...inner.capabilities }); },
     probe: call('probe', () => undefined),
+    checkSnapshot: call('checkSnapshot', (a: { volumeIds: string[] }) => (Array.isArray(a.volumeIds) && a.volumeIds.length > 0 ? undefined : 'volumeIds must list at least one volume')),
+    ensureHost: call('ensureHost', (a: { host: HostSpec }) => hostCheck(a.host)),
+    removeHost: call('removeHost', (a: { host: HostHandle }) => (a.host && typeof a.host.id === 'string' && a.host.id ? undefined : 'host must be a host handle from ensureHost')),
+    ...(inner.snapshotReady ? { snapshotReady: call('snapshotReady', (a: { handle: SnapshotHandle }) => handleCheck('handle', a.handle)) } : {}),
     resolveVolumes: call('resolveVolumes',
       (a: { identities: VolumeIdentity[] }) => (Array.isArray(a.identities) ? undefined : 'identities must be an array'),
       (a, r: ArrayVolume[]) => (r.length === a.identities.length ? undefined : `${r.length} volumes for ${a.identities.length} identities`)),
@@ -106,16 +133,16 @@ export function guardProvider(inner: Provider, options: GuardOptions): Provider 
         nameCheck('name', a.name) ?? (Array.isArray(a.volumeIds) && a.volumeIds.length > 0 ? undefined : 'volumeIds must list at least one volume') ??
         (a.consistencyGroup && inner.capabilities.maxVolumesPerGroup !== undefined && a.volumeIds.length > inner.capabilities.maxVolumesPerGroup
           ? `${a.volumeIds.length} volumes exceed maxVolumesPerGroup ${inner.capabilities.maxVolumesPerGroup}` : undefined),
-      (a, r: SnapshotSet) => {
+      (a, r: SnapshotHandle) => {
         const missing = a.volumeIds.filter((v) => !r.volumes.some((x) => x.volumeId === v));
         return r.name !== a.name ? `name "${r.name}" is not "${a.name}"` : missing.length ? `no snapshot for volume(s) ${missing.join(', ')}` : undefined;
       }),
     listSnapshots: call('listSnapshots', () => undefined),
-    deleteSnapshot: call('deleteSnapshot', (a: { name: string }) => nameCheck('name', a.name)),
+    deleteSnapshot: call('deleteSnapshot', (a: { name: string; handle?: SnapshotHandle }) => nameCheck('name', a.name) ?? (a.handle === undefined ? undefined : handleCheck('handle', a.handle))),
     present: call('present',
-      (a: { name: string; snapshotName: string; host: ProxyHost }) =>
-        nameCheck('name', a.name) ?? nameCheck('snapshotName', a.snapshotName) ?? (a.host && typeof a.host === 'object' ? undefined : 'host must be an object'),
-      (a, r: Presentation) => (r.name === a.name ? undefined : `name "${r.name}" is not "${a.name}"`)),
+      (a: { name: string; snapshot: SnapshotHandle; host: HostSpec }) =>
+        nameCheck('name', a.name) ?? handleCheck('snapshot', a.snapshot) ?? hostCheck(a.host),
+      (a, r: Presentation) => presentedProblem(a.name, a.snapshot, r)),
     unpresent: call('unpresent', (a: { name: string }) => nameCheck('name', a.name)),
     async close() {
       closed = true;
@@ -123,6 +150,26 @@ export function guardProvider(inner: Provider, options: GuardOptions): Provider 
       await closing;
     },
   };
+}
+
+function handleCheck(field: string, h: unknown): string | undefined {
+  const r = snapshotHandleSchema.safeParse(h);
+  return r.success ? undefined : `${field} must be a snapshot handle from createSnapshot (${r.error.issues.map((i) => `${i.path.join('.') || field}: ${i.message}`).join('; ')})`;
+}
+
+function hostCheck(h: HostSpec | undefined): string | undefined {
+  if (!h || typeof h !== 'object' || typeof h.name !== 'string' || !h.name) return 'host must be an object with a name';
+  for (const f of ['iqns', 'wwns', 'nqns'] as const) if (h[f] !== undefined && !Array.isArray(h[f])) return `host.${f} must be an array`;
+  return undefined;
+}
+
+/** A presentation must answer for the name asked, cover the handle's volumes, and never expose a source volume. */
+function presentedProblem(name: string, snapshot: SnapshotHandle, r: Presentation): string | undefined {
+  if (r.name !== name) return `name "${r.name}" is not "${name}"`;
+  const missing = snapshot.volumes.filter((v) => !r.luns.some((l) => l.volumeId === v.volumeId)).map((v) => v.volumeId);
+  if (missing.length) return `no LUN for volume(s) ${missing.join(', ')}`;
+  const source = r.luns.find((l) => r.luns.some((s) => sameIdentity(l.identity, s.sourceIdentity)) && r.target.transport !== 'folder');
+  return source ? `LUN ${source.lun ?? '?'} has the identity ${source.identity.id} of a source volume: a presentation must never expose a source volume` : undefined;
 }
 
 const NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH']);
@@ -138,6 +185,7 @@ export function normalise(e: unknown, provider: string, method: string, secrets:
     const text = e instanceof Error ? e.message : String(e);
     err = providerError(network ? 'transient' : 'invalid', `provider "${provider}" ${method} failed: ${redactString(text, secrets)}`, {
       provider, context: { operation: method, errno: typeof code === 'string' ? code : undefined }, retryable: network,
+      hint: network ? undefined : `the driver threw a plain ${e instanceof Error ? e.name : typeof e}; throw providerError(kind, message) from hvsnap/sdk so callers get a portable kind (not_found, busy, …)`,
       // the original object may hold credentials (e.g. an HTTP library error with request headers)
       cause: redact(e, secrets),
     });

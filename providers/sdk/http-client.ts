@@ -65,6 +65,26 @@ export interface HttpClientOptions {
 export interface HttpRequest extends RawRequest {
   /** may be repeated after a timeout or a 5xx; default true for GET, PUT and DELETE, false otherwise */
   idempotent?: boolean;
+  /**
+   * this request's own timeout per attempt, ms (default the client's): a long-poll write (ONTAP
+   * `return_timeout`) must wait longer than the server may hold it — see {@link longPollTimeoutMs}
+   */
+  timeoutMs?: number;
+  /**
+   * may be sent again after it got no answer (a timeout, a reset connection); default `idempotent`.
+   * False for a write whose first attempt may still be running on the array (a job): an answered
+   * 5xx/429 may still be repeated when `idempotent` says so.
+   */
+  resendWithoutAnswer?: boolean;
+}
+
+/**
+ * The client-side timeout for a request the server may hold for `serverHoldS` seconds (ONTAP
+ * `return_timeout`, array-apis.md §2.2): the hold plus a margin, never less than `baseMs`. A shorter
+ * client timeout would give up on a write whose job is still running and tempt a re-send.
+ */
+export function longPollTimeoutMs(serverHoldS: number, baseMs: number, marginMs = 10_000): number {
+  return Math.max(baseMs, serverHoldS * 1000 + marginMs);
 }
 
 export interface HttpResponse<T = unknown> extends RawResponse {
@@ -155,7 +175,7 @@ export class HttpClient {
         const code = (e as { code?: string }).code ?? '';
         // never repeat: an abort, an untrusted certificate, a failed login; otherwise only what is safe or was never sent
         const final = err.code === 'aborted' || err.context.kind === 'auth' || (isHvsnapError(e) && e.code === 'provider_error');
-        decisions.set(err, { retry: !final && (safe || NEVER_SENT.has(code)) });
+        decisions.set(err, { retry: !final && ((safe && req.resendWithoutAnswer !== false) || NEVER_SENT.has(code)) });
         throw err;
       }
       if (res.status < 300) return { ...res, data: res.data as T, requestId };
@@ -191,7 +211,7 @@ export class HttpClient {
     this.agent.destroy();
   }
 
-  private async send(req: RawRequest, authHeaders: Record<string, string>, requestId: string, attempt: number): Promise<RawResponse> {
+  private async send(req: HttpRequest, authHeaders: Record<string, string>, requestId: string, attempt: number): Promise<RawResponse> {
     const headers = { ...authHeaders, ...req.headers, [this.options.requestIdHeader ?? 'X-Request-ID']: requestId };
     const started = performance.now();
     this.log.debug({ requestId, attempt, method: req.method, path: req.path, query: req.query, headers, body: req.body }, 'http request');
@@ -201,6 +221,7 @@ export class HttpClient {
       headers,
       data: req.body,
       signal: req.signal,
+      ...(req.timeoutMs ? { timeout: req.timeoutMs } : {}),
     });
     const out: RawResponse = { status: res.status, headers: plainHeaders(res.headers), data: res.data };
     this.log.debug({ requestId, status: res.status, durationMs: Math.round(performance.now() - started) }, 'http response');
@@ -227,7 +248,7 @@ export class HttpClient {
       return new HvsnapError('aborted', `${this.options.provider}: ${req.method} ${req.path} was aborted`, { context });
     }
     if (code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
-      const ms = this.options.timeoutMs ?? 30_000;
+      const ms = (req as HttpRequest).timeoutMs ?? this.options.timeoutMs ?? 30_000;
       return new HvsnapError('timeout', `${this.options.provider}: ${req.method} ${req.path} got no answer within ${ms} ms`, { retryable: true, context: { ...context, timeoutMs: ms } });
     }
     if (typeof code === 'string' && TLS_TRUST.test(code)) {

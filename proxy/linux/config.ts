@@ -18,8 +18,12 @@ export const linuxProxyConfigSchema = z
     stateDir: absolutePath.optional(),
     discovery: z
       .object({
-        /** `by-id`: presented LUNs appear as SCSI disks; `image-file`: they are disk image files here (the lab array) */
-        mode: z.enum(['by-id', 'image-file']).default('by-id'),
+        /**
+         * `auto`: from each presentation's target (a local image path → loop device; iSCSI/FC/NVMe → by-id after
+         * logging in to the target's portals); `by-id`: presented LUNs appear as SCSI disks; `image-file`: they are
+         * disk image files here (the lab array)
+         */
+        mode: z.enum(['auto', 'by-id', 'image-file']).default('auto'),
         /** the udev by-id folder the LUN identities are looked up in */
         byIdDir: absolutePath.default('/dev/disk/by-id'),
         /** write `- - -` to every /sys/class/scsi_host/host* /scan before looking */
@@ -33,7 +37,10 @@ export const linuxProxyConfigSchema = z
       })
       .strict()
       .prefault({}),
-    /** iSCSI: discover and log in to these portals before looking (CHAP belongs in /etc/iscsi/iscsid.conf, never here) */
+    /**
+     * iSCSI: discover and log in to these portals before looking, for a presentation whose target names no
+     * portals (a driver's presentation target normally does). CHAP belongs in /etc/iscsi/iscsid.conf, never here.
+     */
     iscsi: z
       .object({
         portals: z.array(z.string().min(1)).min(1),

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { HvsnapError, throwIfAborted } from '../../src/core/errors.js';
 import type { Logger } from '../../src/core/logger.js';
 import type { CallOptions, VolumeIdentity } from '../../src/core/types.js';
-import type { PresentedLun } from '../../providers/sdk/provider.js';
+import type { PresentationTarget, PresentedLun } from '../../providers/sdk/provider.js';
 import { systemClock } from '../data-mover-io.js';
 import { normalizeIdentityId } from '../mount-map.js';
 import type { CommandRunner } from './command-runner.js';
@@ -15,8 +15,11 @@ import type { LinuxProxyConfig } from './config.js';
  * to loop devices of image files.
  */
 export interface DeviceDiscovery {
-  /** Makes newly presented LUNs visible (bus rescan, iSCSI login). Called once per attach. May be retried. */
-  rescan(args: { luns: readonly PresentedLun[] }, opts?: CallOptions): Promise<void>;
+  /**
+   * Makes newly presented LUNs visible (bus rescan, iSCSI login to the presentation's target).
+   * Called once per attach. May be retried.
+   */
+  rescan(args: { luns: readonly PresentedLun[]; target?: PresentationTarget }, opts?: CallOptions): Promise<void>;
   /** The block device (`/dev/sdc`, `/dev/loop3`) of the LUN, waiting for it to appear; `not_found` after the timeout. */
   locate(args: { lun: PresentedLun }, opts?: CallOptions): Promise<string>;
   /** Forgets the device after it was unmounted. MUST be idempotent (a device already gone is success). */
@@ -50,11 +53,14 @@ export function createByIdDiscovery(deps: {
   const sleep = deps.sleep ?? systemClock.sleep;
   const byIdDir = config.discovery.byIdDir;
 
-  async function iscsiLogin(opts: CallOptions): Promise<void> {
-    if (!config.iscsi) return;
-    for (const portal of config.iscsi.portals) {
+  /** Logs in to the target the array named in the presentation; the static `iscsi` config only when it named none. */
+  async function iscsiLogin(target: PresentationTarget | undefined, opts: CallOptions): Promise<void> {
+    const fromTarget = target?.transport === 'iscsi' && target.portals?.length ? { portals: target.portals, targets: target.iqns?.length ? target.iqns : undefined } : undefined;
+    const iscsi = fromTarget ?? (target && target.transport !== 'iscsi' ? undefined : config.iscsi);
+    if (!iscsi) return;
+    for (const portal of iscsi.portals) {
       await runner.run({ command: 'iscsiadm', args: ['-m', 'discovery', '-t', 'sendtargets', '-p', portal] }, opts);
-      const targets = config.iscsi.targets ?? [undefined];
+      const targets = iscsi.targets ?? [undefined];
       for (const target of targets) {
         const args = ['-m', 'node', '-p', portal, ...(target ? ['-T', target] : []), '--login'];
         try {
@@ -85,8 +91,8 @@ export function createByIdDiscovery(deps: {
   }
 
   return {
-    async rescan(_args, opts = {}) {
-      await iscsiLogin(opts);
+    async rescan(args, opts = {}) {
+      await iscsiLogin(args.target, opts);
       if (!config.discovery.scsiRescan) return;
       const hostsDir = path.join(sys, 'class/scsi_host');
       const hosts = await fs.readdir(hostsDir).catch(() => [] as string[]);

@@ -14,6 +14,7 @@ import { createExecRunner, type CommandRunner } from './command-runner.js';
 import { linuxProxyConfigSchema, type LinuxProxyConfig, type LinuxProxyConfigInput } from './config.js';
 import { createImageFileDiscovery } from './image-discovery.js';
 import { createByIdDiscovery, type DeviceDiscovery } from './device-discovery.js';
+import { createAutoDiscovery } from './auto-discovery.js';
 import { isBlockDevice, isMountPoint, loopBacking, mountPointsBelow } from './mounts.js';
 import { pickDataPartition } from './partition-table.js';
 
@@ -38,7 +39,7 @@ export function createLinuxProxy(config: LinuxProxyConfigInput, deps: LinuxProxy
   const cfg: LinuxProxyConfig = parsed.data;
   const logger = (deps.logger ?? silentLogger).child({ proxy: 'linux' });
   const runner = deps.runner ?? createExecRunner();
-  const discovery = deps.discovery ?? (cfg.discovery.mode === 'image-file' ? createImageFileDiscovery({ runner }) : createByIdDiscovery({ config: cfg, runner, logger }));
+  const discovery = deps.discovery ?? chooseDiscovery(cfg, runner, logger);
   const store = createStateStore(cfg.stateDir ?? cfg.mountRoot);
   const run = (command: string, args: string[], opts?: CallOptions) => runner.run({ command, args }, opts);
   const presentationDir = (name: string) => path.join(cfg.mountRoot, safeName(name));
@@ -217,7 +218,7 @@ export function createLinuxProxy(config: LinuxProxyConfigInput, deps: LinuxProxy
     const state: AttachState = { presentationName: presentation.name, volumes: [] };
     await store.write(state);
     try {
-      await discovery.rescan({ luns: presentation.luns }, opts);
+      await discovery.rescan({ luns: presentation.luns, target: presentation.target }, opts);
       for (const lun of presentation.luns) {
         const v: VolumeState = { identity: lun.identity, sourceIdentity: lun.sourceIdentity };
         state.volumes.push(v);
@@ -262,4 +263,12 @@ function withSuppressed(e: unknown, more: unknown[]): HvsnapError {
   const err = toHvsnapError(e, 'proxy_failed');
   err.suppressed.push(...more);
   return err;
+}
+
+/** `auto` (the default): from each presentation's target; `by-id` / `image-file`: always that one. */
+function chooseDiscovery(cfg: LinuxProxyConfig, runner: CommandRunner, logger: Logger): DeviceDiscovery {
+  if (cfg.discovery.mode === 'image-file') return createImageFileDiscovery({ runner });
+  const byId = createByIdDiscovery({ config: cfg, runner, logger });
+  if (cfg.discovery.mode === 'by-id') return byId;
+  return createAutoDiscovery({ byId, imageFile: createImageFileDiscovery({ runner }) });
 }

@@ -2,7 +2,7 @@ import { errorSummary, HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Repository } from '../repository/index.js';
 import type { GcResult, RestorePointManifest, RetentionPolicy, RetentionResult } from '../repository/types.js';
-import type { Provider } from '../../providers/sdk/provider.js';
+import type { Provider, SnapshotHandle } from '../../providers/sdk/provider.js';
 
 export interface PruneReport {
   retention: RetentionResult;
@@ -37,7 +37,7 @@ export async function pruneRestorePoints(
   // the same decisions as the dry run, unless a backup committed in between: recompute from what was deleted
   for (const o of orphanedSnapshots(before, new Set(retention.deleted.map((d) => d.id)))) {
     try {
-      await args.provider!.deleteSnapshot({ name: o.name }, { signal: opts.signal });
+      await args.provider!.deleteSnapshot({ name: o.name, handle: o.handle as SnapshotHandle | undefined }, { signal: opts.signal });
       report.snapshotsDeleted.push(o.name);
     } catch (e) {
       args.logger.error({ snapshot: o.name, error: errorSummary(e) }, `could not delete retained array snapshot ${o.name}`);
@@ -49,12 +49,12 @@ export async function pruneRestorePoints(
 }
 
 /** Kept array snapshots that only the deleted restore points use. */
-function orphanedSnapshots(points: RestorePointManifest[], deleted: Set<string>): Array<{ provider: string; name: string }> {
+function orphanedSnapshots(points: RestorePointManifest[], deleted: Set<string>): Array<{ provider: string; name: string; handle?: Record<string, unknown> }> {
   const key = (s: { provider: string; name: string }) => `${s.provider}\u0000${s.name}`;
   const stillUsed = new Set(points.filter((m) => !deleted.has(m.id)).flatMap((m) => m.arraySnapshots.filter((s) => s.retained).map(key)));
-  const out = new Map<string, { provider: string; name: string }>();
+  const out = new Map<string, { provider: string; name: string; handle?: Record<string, unknown> }>();
   for (const m of points.filter((p) => deleted.has(p.id))) {
-    for (const s of m.arraySnapshots) if (s.retained && !stillUsed.has(key(s))) out.set(key(s), { provider: s.provider, name: s.name });
+    for (const s of m.arraySnapshots) if (s.retained && !stillUsed.has(key(s))) out.set(key(s), { provider: s.provider, name: s.name, handle: s.handle });
   }
   return [...out.values()];
 }

@@ -4,6 +4,7 @@ import type { Limit } from '../core/concurrency.js';
 import type { Saga, UndoKey } from './saga.js';
 import type { SetStep, Slots, Step, VmStep } from './steps/step.js';
 import type { StepName } from './types.js';
+import type { UndoRecord } from './undo.js';
 
 /**
  * Test hook, for crash tests only: `HVSNAP_TEST_KILL_AFTER=<step name>` makes the runner kill its
@@ -98,6 +99,7 @@ async function runSetStep<S, V>(run: StepRun<S, V>, step: SetStep<S>): Promise<v
       { owner: SET_OWNER, step: step.name },
       () => step.run(run.state),
       () => step.undo?.record(run.state),
+      () => step.undo?.refine?.(run.state),
     ),
   );
   killIfAsked(step.name);
@@ -118,6 +120,7 @@ async function runPipeline<S, V>(run: StepRun<S, V>, pipeline: Array<VmStep<S, V
           { owner, step: step.name },
           () => step.run(run.state, item),
           () => step.undo?.record(run.state, item),
+          () => step.undo?.refine?.(run.state, item),
         ),
       );
       killIfAsked(step.name);
@@ -138,15 +141,19 @@ async function sideEffect<S, V>(
   key: Required<UndoKey>,
   effect: () => Promise<void>,
   record: () => ReturnType<NonNullable<Step<S, V>['undo']>['record']> | undefined,
+  refine: () => ReturnType<NonNullable<Step<S, V>['undo']>['record']> | undefined = () => undefined,
 ): Promise<void> {
   // a step whose record is undefined has nothing to journal for this item
-  const journal = async () => {
-    const r = record();
-    if (r) await run.saga.register(r, key);
-  };
-  if (step.undo?.journaled === 'before') await journal();
+  const journal = async (r: UndoRecord | undefined) => (r ? run.saga.register(r, key) : undefined);
+  const first = step.undo?.journaled === 'before' ? await journal(record()) : undefined;
   await effect();
-  if (step.undo?.journaled === 'after') await journal();
+  const better = first === undefined ? undefined : refine();
+  if (better) {
+    // the refined record is journaled before the first is settled: a crash in between leaves both, and both undos are idempotent
+    await run.saga.register(better, key);
+    await run.saga.settle(first!);
+  }
+  if (step.undo?.journaled === 'after') await journal(record());
   for (const settled of step.settles ?? []) for (const id of run.saga.idsOf({ owner: key.owner, step: settled })) await run.saga.settle(id);
 }
 

@@ -40,6 +40,8 @@ export interface BackupPolicy {
   throttleBytesPerSec?: number;
   /** ignore reference points: every disk full */
   forceFull: boolean;
+  /** keep a host object (igroup, host) hvsnap created on the array for the proxy; default false: removed when the set ends */
+  keepHosts?: boolean;
 }
 
 export const defaultPolicy: BackupPolicy = {
@@ -55,12 +57,14 @@ export const defaultPolicy: BackupPolicy = {
 /** The steps of the backup and restore lists (src/backup/steps/, src/restore/); `plan` is a VM the plan could not place. */
 export type StepName =
   | 'plan'
+  | 'preconditions'
   | 'checkpoint'
   | 'snapshot'
   | 'export'
   | 'changed-ranges'
   | 'convert'
   | 'delete-checkpoint'
+  | 'ensure-host'
   | 'present'
   | 'attach'
   | 'open-restore-point'

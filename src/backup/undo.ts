@@ -1,6 +1,7 @@
 import { HvsnapError } from '../core/errors.js';
 import type { Hypervisor } from '../hyperv/hypervisor.js';
-import type { Provider } from '../../providers/sdk/provider.js';
+import type { HostHandle, Provider, SnapshotHandle } from '../../providers/sdk/provider.js';
+import { providerErrorKind } from '../../providers/sdk/errors.js';
 import type { Proxy } from '../../proxy/proxy.js';
 
 /**
@@ -11,8 +12,11 @@ import type { Proxy } from '../../proxy/proxy.js';
 export type UndoRecord =
   | { kind: 'deleteCheckpoint'; vmId: string; vmName: string; checkpointId: string }
   | { kind: 'deleteReferencePoint'; vmId: string; vmName: string; referencePointId: string }
-  | { kind: 'deleteSnapshot'; name: string }
+  /** `handle` once createSnapshot answered; before that only the name is known (the create may still have made it) */
+  | { kind: 'deleteSnapshot'; name: string; handle?: SnapshotHandle }
   | { kind: 'unpresent'; name: string }
+  /** `created`: hvsnap made the host object for this run; one it found is never removed */
+  | { kind: 'removeHost'; host: HostHandle; created: boolean }
   | { kind: 'detach'; presentationName: string }
   | { kind: 'abortRestorePoint'; restorePointId: string };
 
@@ -34,9 +38,15 @@ export async function runUndo(record: UndoRecord, targets: UndoTargets, signal?:
     case 'deleteReferencePoint':
       return hypervisorOf(targets, record).deleteReferencePoint({ vmId: record.vmId, referencePointId: record.referencePointId }, opts);
     case 'deleteSnapshot':
-      return targets.provider.deleteSnapshot({ name: record.name }, opts);
+      return targets.provider.deleteSnapshot({ name: record.name, handle: record.handle }, opts);
     case 'unpresent':
       return targets.provider.unpresent({ name: record.name }, opts);
+    case 'removeHost':
+      if (!record.created) return;
+      // still mapped for another set or job: that one is not done with it, and the host stays
+      return targets.provider.removeHost({ host: record.host }, opts).catch((e) => {
+        if (providerErrorKind(e) !== 'wrong_state') throw e;
+      });
     case 'detach':
       return targets.proxy.detach({ presentationName: record.presentationName }, opts);
     case 'abortRestorePoint':
@@ -59,6 +69,8 @@ export function describeUndo(r: UndoRecord): string {
       return `delete array snapshot ${r.name}`;
     case 'unpresent':
       return `unpresent ${r.name}`;
+    case 'removeHost':
+      return r.created ? `remove host ${r.host.name} from the array` : `keep host ${r.host.name} (not made by hvsnap)`;
     case 'detach':
       return `detach ${r.presentationName} from the proxy`;
     case 'abortRestorePoint':

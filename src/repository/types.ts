@@ -51,7 +51,13 @@ export interface RestorePointManifest {
   /** the restore point this one's unchanged chunks were taken from */
   parentId?: string;
   /** array snapshot sets this backup used, and whether they were retained */
-  arraySnapshots: Array<{ provider: string; name: string; retained: boolean }>;
+  arraySnapshots: Array<{
+    provider: string;
+    name: string;
+    retained: boolean;
+    /** the provider's snapshot handle (its array ids, JSON); later calls take it instead of the name. Absent in older manifests. */
+    handle?: Record<string, unknown>;
+  }>;
   /** disks copied into the repository (offload mode); empty in snapshot-only mode */
   disks: RestorePointDisk[];
   /** snapshot-only mode: where each disk is inside the retained array snapshot */

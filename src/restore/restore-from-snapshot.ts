@@ -7,7 +7,7 @@ import { silentLogger } from '../core/logger.js';
 import type { RestorePointManifest, SnapshotDisk } from '../repository/types.js';
 import { openVhdx, vhdxSha256, writeVhdxStream } from '../vhdx/index.js';
 import type { VhdxChunk } from '../vhdx/types.js';
-import type { Provider, ProxyHost } from '../../providers/sdk/provider.js';
+import type { Provider, ProxyHost, SnapshotHandle } from '../../providers/sdk/provider.js';
 import { Journal } from '../backup/journal.js';
 import { runSteps } from '../backup/run-steps.js';
 import { Saga } from '../backup/saga.js';
@@ -100,8 +100,18 @@ export async function restoreFromSnapshot(args: {
       context: { provider: access.provider.name },
     });
   }
+  // the handle the backup stored; a manifest from before handles names the snapshot only
+  const handle =
+    (snapshot.handle as SnapshotHandle | undefined) ??
+    (await access.provider.listSnapshots({ prefix: snapshot.name }, { signal: args.signal })).find((s) => s.name === snapshot.name);
+  if (!handle) {
+    throw new HvsnapError('not_found', `array snapshot ${snapshot.name} of restore point ${manifest.id} is gone from provider "${snapshot.provider}"`, {
+      context: { restorePoint: manifest.id, snapshot: snapshot.name },
+    });
+  }
   const state: RestoreRun = {
     env: access,
+    snapshot: handle,
     names: { snapshot: snapshot.name, presentation: restorePresentationName(manifest.id) },
     volumeRoots: manifest.snapshotDisks.map((d) => d.volume),
     signal: args.signal,

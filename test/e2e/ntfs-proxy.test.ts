@@ -26,7 +26,8 @@ describeWith(title, { ...ntfsNeeds, tools: [...ntfsNeeds.tools!, 'findmnt', 'qem
       { logger: silentLogger },
     );
     // the proxy binds each image to a read-only loop device, reads its GPT and mounts NTFS read-only with ntfs-3g
-    env.proxy = createLinuxProxy({ mountRoot: join(env.dir, 'mnt'), stateDir: join(env.dir, 'proxy-state'), discovery: { mode: 'image-file' } }, { logger: silentLogger });
+    // no discovery setting: the proxy finds each LUN from the presentation's target alone (a local image here)
+    env.proxy = createLinuxProxy({ mountRoot: join(env.dir, 'mnt'), stateDir: join(env.dir, 'proxy-state') }, { logger: silentLogger });
   });
   afterAll(async () => env?.cleanup());
 

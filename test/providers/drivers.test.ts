@@ -127,17 +127,18 @@ describe('ONTAP driver', () => {
   it('waits for 202 jobs with return_timeout, and maps a failed job\'s code to a portable kind', async () => {
     const { fake, provider } = ontap();
     const [vol] = await provider.resolveVolumes({ identities: [ontapIdentityFromSerial(fake.addLun('v1'))] });
-    await provider.createSnapshot({ name: 's1', volumeIds: [vol!.id], consistencyGroup: false });
+    fake.returnTimeoutHonoured = false;
+    const set = await provider.createSnapshot({ name: 's1', volumeIds: [vol!.id], consistencyGroup: false });
     const post = fake.http.seen('POST', /\/snapshots$/)[0]!;
     expect(post.query.return_timeout).toBe('15');
     expect(fake.http.seen('GET', /\/cluster\/jobs\//).length).toBeGreaterThanOrEqual(2);
-    await provider.present({ name: 'p1', snapshotName: 's1', host });
+    await provider.present({ name: 'p1', snapshot: set, host });
     // a FlexClone pins its snapshot: the delete job fails with 1638555
-    const e = await failure(provider.deleteSnapshot({ name: 's1' }));
+    const e = await failure(provider.deleteSnapshot({ name: 's1', handle: set }));
     expect(providerErrorKind(e)).toBe('busy');
     expect(e.context.vendorCode).toBe('1638555');
     await provider.unpresent({ name: 'p1' });
-    await provider.deleteSnapshot({ name: 's1' });
+    await provider.deleteSnapshot({ name: 's1', handle: set });
   });
 
   it('follows _links.next.href through every page', async () => {
@@ -175,6 +176,7 @@ describe('ONTAP driver', () => {
 
   it('gives up on a job that never ends with code timeout', async () => {
     const { fake, provider } = ontap({ jobTimeoutMs: 50 });
+    fake.returnTimeoutHonoured = false;
     const [vol] = await provider.resolveVolumes({ identities: [ontapIdentityFromSerial(fake.addLun('v1'))] });
     fake.http.inject({ method: 'GET', path: /\/cluster\/jobs\//, times: 100_000, reply: (r) => ({ status: 200, body: { uuid: r.path.split('/').pop(), state: 'running' } }) });
     const e = await failure(provider.createSnapshot({ name: 's1', volumeIds: [vol!.id], consistencyGroup: false }));
@@ -220,10 +222,11 @@ describe('PowerStore driver', () => {
     await provider.createSnapshot({ name: 's1', volumeIds: [a!.id], consistencyGroup: false });
     fake.http.inject({ method: 'POST', path: /\/snapshot$/, reply: { status: 422, body: { messages: [{ code: '0xE0A040010003', severity: 'Error', message_l10n: 'too many snapshots' }] } } });
     const e = await failure(provider.createSnapshot({ name: 's2', volumeIds: [a!.id], consistencyGroup: false }));
-    expect(providerErrorKind(e)).toBe('unsupported');
+    expect(providerErrorKind(e)).toBe('limit_exceeded');
     expect(e.context.vendorCode).toBe('0xE0A040010003');
     expect(fake.http.seen('POST', /\/snapshot$/)).toHaveLength(2);
-    const p = await provider.present({ name: 'p1', snapshotName: 's1', host });
+    const [s1] = await provider.listSnapshots({ prefix: 's1' });
+    const p = await provider.present({ name: 'p1', snapshot: s1!, host });
     fake.mappings = []; // someone detached it behind our back
     await provider.unpresent({ name: 'p1' });
     expect(fake.http.seen('POST', /\/detach$/)).toHaveLength(0);

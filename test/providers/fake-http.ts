@@ -8,6 +8,8 @@ export interface FakeRequest {
   query: Record<string, string>;
   headers: Record<string, string>;
   body: any;
+  /** what the fake answered (filled in when it answers; the OpenAPI check validates it too) */
+  reply?: FakeReply;
 }
 
 export interface FakeReply {
@@ -59,6 +61,7 @@ export class FakeHttp {
           } else {
             try { reply = handler(req); } catch (e) { reply = { status: 500, body: { message: String(e) } }; }
           }
+          req.reply = reply;
           const answer = () => cb(null, [reply.status, reply.body === undefined ? '' : JSON.stringify(reply.body), { 'content-type': 'application/json', ...reply.headers }]);
           if (reply.delayMs) setTimeout(answer, reply.delayMs); else answer();
         });

@@ -99,24 +99,56 @@ export class OpenApiSpec {
     return { props, required, open };
   }
 
-  private checkValue(value: Json, schema: Json, where: string, problems: string[]): void {
+  /**
+   * The fake's answer against the definition's response schema for that status (or `default`):
+   * every field it returns is a field of the schema, recursively, with enums and types checked.
+   * Undefined statuses are reported. Empty bodies (204, `{}` on a delete) pass.
+   */
+  checkResponse(req: FakeRequest): Verdict {
+    const request = `${req.method} ${req.path} → ${req.reply?.status ?? '?'}`;
+    const reply = req.reply;
+    if (!reply) return { request, problems: ['no reply recorded'] };
+    let path = req.path;
+    if (!path.startsWith(this.opts.basePath)) return { request, problems: [] };
+    path = this.opts.rewrite ? this.opts.rewrite(path) : path.slice(this.opts.basePath.length) || '/';
+    const hit = this.templates.find((t) => t.re.test(path));
+    const op = hit && this.doc.paths[hit.template][req.method.toLowerCase()];
+    if (!hit || !op) return { request, problems: [] }; // the request check reports it
+    const response = this.deref(op.responses?.[String(reply.status)] ?? op.responses?.default);
+    // Pure's definition describes no error answers: those follow array-apis.md §1 and the fake's err()
+    if (!response && reply.status >= 400) return { request, template: hit.template, problems: [] };
+    if (!response) return { request, template: hit.template, problems: [`status ${reply.status} is not defined for ${req.method} ${hit.template}`] };
+    const schema = response.schema ?? response.content?.['application/json']?.schema;
+    const problems: string[] = [];
+    const body = reply.body;
+    const empty = body === undefined || body === '' || (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0);
+    if (!empty) {
+      if (!schema) problems.push(`a body is answered but ${req.method} ${hit.template} ${reply.status} defines none`);
+      else this.checkValue(body, schema, 'response', problems, 'response');
+    }
+    return { request, template: hit.template, problems };
+  }
+
+  private checkValue(value: Json, schema: Json, where: string, problems: string[], side: 'request' | 'response' = 'request'): void {
     const s = this.deref(schema) ?? {};
     if (Array.isArray(value)) {
       if (s.type && s.type !== 'array') problems.push(`${where} is an array, the definition says ${s.type}`);
-      else if (s.items) value.forEach((v, i) => this.checkValue(v, s.items, `${where}[${i}]`, problems));
+      else if (s.items) value.forEach((v, i) => this.checkValue(v, s.items, `${where}[${i}]`, problems, side));
       return;
     }
     if (value !== null && typeof value === 'object') {
       const { props, required, open } = this.shape(s);
       if (Object.keys(props).length === 0 && open) return;
       for (const [k, v] of Object.entries(value)) {
-        if (!(k in props)) problems.push(`${where}.${k} is not a field of the request schema`);
-        else this.checkValue(v, props[k], `${where}.${k}`, problems);
+        if (!(k in props)) problems.push(`${where}.${k} is not a field of the ${side} schema`);
+        else this.checkValue(v, props[k], `${where}.${k}`, problems, side);
       }
-      for (const r of required) if (!(r in value)) problems.push(`${where}.${r} is required`);
+      // a response may leave out what `fields`/`select` did not ask for
+      if (side === 'request') for (const r of required) if (!(r in value)) problems.push(`${where}.${r} is required`);
       return;
     }
     const enumValues = s.enum ?? (s.$ref ? this.deref(s)?.enum : undefined);
+    if (value === null && (s['x-nullable'] || s.nullable || side === 'response')) return;
     if (enumValues && !enumValues.includes(value)) problems.push(`${where} = ${JSON.stringify(value)} is not one of ${enumValues.join(', ')}`);
     if (s.type === 'boolean' && typeof value !== 'boolean') problems.push(`${where} should be a boolean`);
     if ((s.type === 'integer' || s.type === 'number') && typeof value !== 'number') problems.push(`${where} should be a number`);

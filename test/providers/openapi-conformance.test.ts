@@ -31,10 +31,10 @@ const specs = {
 const host = { name: 'proxy1', iqns: ['iqn.1991-05.com.microsoft:proxy1'] };
 const fast = { retry: { minDelayMs: 1, maxDelayMs: 2 } };
 
-function verdicts(spec: OpenApiSpec, requests: FakeRequest[]): Verdict[] {
+function verdicts(spec: OpenApiSpec, requests: FakeRequest[], which: 'request' | 'response' = 'request'): Verdict[] {
   const seen = new Map<string, Verdict>();
   for (const r of requests) {
-    const v = spec.check(r);
+    const v = which === 'request' ? spec.check(r) : spec.checkResponse(r);
     const key = `${v.template ?? r.path} ${r.method} ${v.problems.join('|')}`;
     if (!seen.has(key)) seen.set(key, v);
   }
@@ -57,6 +57,7 @@ describeWith('driver requests match the vendors\' OpenAPI definitions', openapiN
       const all = verdicts(spec, fake.http.requests);
       expect(all.length).toBeGreaterThan(15);
       expect(all.filter((v) => v.problems.length)).toEqual([]);
+      expect(verdicts(spec, fake.http.requests, 'response').filter((v) => v.problems.length)).toEqual([]);
     } finally {
       fake.close();
     }
@@ -83,6 +84,7 @@ describeWith('driver requests match the vendors\' OpenAPI definitions', openapiN
       ]);
       expect(checked.length).toBeGreaterThan(12);
       expect(checked.filter((v) => v.problems.length)).toEqual([]);
+      expect(verdicts(spec, fake.http.requests, 'response').filter((v) => v.problems.length)).toEqual([]);
     } finally {
       fake.close();
     }
@@ -101,6 +103,7 @@ describeWith('driver requests match the vendors\' OpenAPI definitions', openapiN
       const all = verdicts(spec, fake.http.requests);
       expect(all.length).toBeGreaterThan(15);
       expect(all.filter((v) => v.problems.length)).toEqual([]);
+      expect(verdicts(spec, fake.http.requests, 'response').filter((v) => v.problems.length)).toEqual([]);
     } finally {
       fake.close();
     }

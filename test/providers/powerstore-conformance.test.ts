@@ -13,4 +13,11 @@ runProviderConformance({
   create: async () => powerstoreProvider.create(powerstoreProvider.configSchema.parse({ endpoint: fake.origin, username: fake.username, password: fake.password, retry: { minDelayMs: 1, maxDelayMs: 2 } }), { logger: silentLogger }),
   volumes: async () => ['csv1', 'csv2', 'csv3'].map((n) => powerstoreIdentityFromWwn(fake.addVolume(n))),
   host: { name: 'proxy1', iqns: ['iqn.1991-05.com.microsoft:proxy1'] },
+  // a host spelling its WWPNs one way; the suite presents again with the other spelling
+  fcHost: { name: 'proxy-fc1', wwns: ['10:00:00:00:c9:12:34:56'] },
+  // a customer's volume group, made on the array behind hvsnap's back
+  foreignGroup: async (volumeIds) => {
+    const remove = fake.addVolumeGroup('app-group', volumeIds);
+    return async () => remove();
+  },
 });

@@ -13,8 +13,8 @@ import { guardProvider } from '../../providers/sdk/guard-provider.js';
 import { providerErrorKind } from '../../providers/sdk/errors.js';
 import type { Provider } from '../../providers/sdk/provider.js';
 import { builtinProviders, loadProvider } from '../../providers/index.js';
-import { createSkeletonProvider } from '../../examples/provider-skeleton/index.js';
-import { MemoryArray } from '../../examples/provider-skeleton/memory-array.js';
+import { createSkeletonProvider } from '../../examples/provider-skeleton/src/index.js';
+import { MemoryArray } from '../../examples/provider-skeleton/src/memory-array.js';
 
 async function failure(p: Promise<unknown>): Promise<any> {
   try { await p; } catch (e) { return e; }
@@ -123,7 +123,7 @@ describe('loadProvider', () => {
     expect(e.context).toMatchObject({ field: 'apiToken', file: '/etc/hvsnap/prod.yaml' });
   });
   it('loads a module by path (as it would an npm package) and wraps it in the guard', async () => {
-    const p = await loadProvider({ provider: new URL('../../examples/provider-skeleton/index.ts', import.meta.url).pathname, config: { array: 'load-test' }, logger: silentLogger });
+    const p = await loadProvider({ provider: new URL('../../examples/provider-skeleton/src/index.ts', import.meta.url).pathname, config: { array: 'load-test' }, logger: silentLogger });
     expect(p.name).toBe('skeleton');
     expect((await p.probe({})).vendor).toBe('Example Corp');
     await p.close!();

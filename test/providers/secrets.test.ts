@@ -42,13 +42,13 @@ function expectClean(what: string, texts: string[], secrets: string[]): void {
 
 async function exercise(p: Provider, identities: ReturnType<typeof pureIdentityFromSerial>[], expire: () => void, errors: unknown[]): Promise<void> {
   const vols = await p.resolveVolumes({ identities });
-  await p.createSnapshot({ name: 'sec1', volumeIds: vols.map((v) => v.id), consistencyGroup: true });
+  const set = await p.createSnapshot({ name: 'sec1', volumeIds: vols.map((v) => v.id), consistencyGroup: true });
   expire();
-  await p.present({ name: 'secp', snapshotName: 'sec1', host });
+  await p.present({ name: 'secp', snapshot: set, host });
   await p.unpresent({ name: 'secp' });
-  await p.deleteSnapshot({ name: 'sec1' });
+  await p.deleteSnapshot({ name: 'sec1', handle: set });
   await collect(errors, p.resolveVolumes({ identities: [{ kind: 'naa', id: '6' + '0'.repeat(31) }] }));
-  await collect(errors, p.present({ name: 'x', snapshotName: 'missing', host }));
+  await collect(errors, p.present({ name: 'x', snapshot: set, host }));
   await p.close!();
   await collect(errors, p.probe({}));
 }

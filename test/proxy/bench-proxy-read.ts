@@ -38,7 +38,7 @@ export async function benchProxyRead(options: { fileMiB?: number; runs?: number 
   };
   const proxy = createLinuxProxy({ mountRoot: path.join(dir, 'mnt') }, { runner, discovery });
   const identity = { kind: 'naa' as const, id: '600000000000000000000000000000aa' };
-  const attachment = await proxy.attach({ presentation: { name: 'bench', snapshotName: 's', host: 'h', luns: [{ volumeId: 'v', sourceIdentity: identity, identity }] } });
+  const attachment = await proxy.attach({ presentation: { name: 'bench', snapshotName: 's', host: 'h', target: { transport: 'folder' }, luns: [{ volumeId: 'v', sourceIdentity: identity, identity }] } });
   const file = path.join(attachment.volumes[0].mountPath, 'VMs/big.vhdx');
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const time = async (fn: () => Promise<void> | void) => {

@@ -60,6 +60,7 @@ describeWith(title, { ...ntfsNeeds, tools: [...ntfsNeeds.tools!, 'qemu-img'] }, 
       name: 'job-42-vol1',
       snapshotName: 'job-42',
       host: 'proxy1',
+      target: { transport: 'iscsi' },
       luns: [{ volumeId: 'vol1', sourceIdentity: { kind: 'naa', id: '600a0980383030523424457a4a695a00' }, identity: { kind: 'naa', id: naa } }],
     };
   });

@@ -14,6 +14,7 @@ const presentation: Presentation = {
   name: 'job-7-csv1',
   snapshotName: 'job-7',
   host: 'proxy-win1',
+  target: { transport: 'iscsi' },
   luns: [{ volumeId: 'vol-csv1', sourceIdentity: source, identity: { kind: 'naa', id: 'naa.624a9370abcdef0123456789000113f2' } }],
 };
 

@@ -17,7 +17,7 @@ export const commitStep: VmStep = {
       mode: 'offload',
       referencePointId: vm.referencePoint!.id,
       parentId: vm.previous?.id,
-      arraySnapshots: [{ provider: set.env.provider.name, name: set.names.snapshot, retained: false }],
+      arraySnapshots: [{ provider: set.env.provider.name, name: set.names.snapshot, retained: false, handle: { ...set.snapshot } }],
       disks: vm.disks,
       timings: { checkpointLifetimeMs: vm.report.checkpointLifetimeMs ?? 0, copyMs: Date.now() - vm.started },
     });
@@ -38,7 +38,7 @@ export const commitSnapshotOnlyStep: VmStep = {
     const manifest = await vm.writer!.commit({
       ...manifestFields(set, vm),
       mode: 'snapshot-only',
-      arraySnapshots: [{ provider: set.env.provider.name, name: set.names.snapshot, retained: true }],
+      arraySnapshots: [{ provider: set.env.provider.name, name: set.names.snapshot, retained: true, handle: { ...set.snapshot } }],
       disks: [],
       snapshotDisks: vm.checkpoint!.disks.map((d) => {
         const loc = set.set.disks[`${vm.vm.id}/${d.diskId}`];

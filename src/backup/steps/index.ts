@@ -8,6 +8,8 @@ import { deleteCheckpointStep } from './delete-checkpoint.js';
 import { exportStep } from './export.js';
 import { openRestorePointStep } from './open-restore-point.js';
 import { presentStep } from './present.js';
+import { ensureHostStep } from './ensure-host.js';
+import { preconditionsStep } from './preconditions.js';
 import { retainSnapshotStep } from './retain-snapshot.js';
 import { snapshotStep } from './snapshot.js';
 import type { Step } from './step.js';
@@ -24,11 +26,13 @@ export { liveVms } from './step.js';
 export const backupModes = {
   /** steps 1–8: copy through the proxy, keep a reference point, throw the snapshot away */
   offload: [
+    preconditionsStep,
     checkpointStep,
     snapshotStep,
     exportStep,
     changedRangesStep,
     convertStep,
+    ensureHostStep,
     presentStep,
     attachStep,
     openRestorePointStep,
@@ -38,6 +42,7 @@ export const backupModes = {
   ],
   /** steps 1–3: the retained array snapshot is the restore point; the checkpoint goes at once */
   'snapshot-only': [
+    preconditionsStep,
     checkpointStep,
     snapshotStep,
     exportStep,

@@ -1,4 +1,5 @@
-import type { Presentation } from '../../../providers/sdk/provider.js';
+import { HvsnapError } from '../../core/errors.js';
+import type { Presentation, SnapshotHandle } from '../../../providers/sdk/provider.js';
 import type { Mount, VolumeRoot } from '../../../proxy/proxy.js';
 import type { BackupEnvironment } from '../types.js';
 import type { SetStep } from './step.js';
@@ -10,6 +11,8 @@ export interface PresentTarget {
   /** the source volumes in the snapshot, with their host path roots */
   readonly volumeRoots: readonly VolumeRoot[];
   readonly signal?: AbortSignal;
+  /** the array's handle of the snapshot to present (from the snapshot step, or a restore point's manifest) */
+  snapshot?: SnapshotHandle;
   presentation?: Presentation;
   mount?: Mount;
 }
@@ -23,9 +26,7 @@ export const presentStep: SetStep<PresentTarget> = {
   scope: 'set',
   undo: { journaled: 'before', record: (set) => ({ kind: 'unpresent', name: set.names.presentation }) },
   async run(set) {
-    set.presentation = await set.env.provider.present(
-      { name: set.names.presentation, snapshotName: set.names.snapshot, host: set.env.proxyHost },
-      { signal: set.signal },
-    );
+    if (!set.snapshot) throw new HvsnapError('internal', `no snapshot handle to present ${set.names.snapshot}`);
+    set.presentation = await set.env.provider.present({ name: set.names.presentation, snapshot: set.snapshot, host: set.env.proxyHost }, { signal: set.signal });
   },
 };

@@ -1,4 +1,5 @@
 import { HvsnapError } from '../../core/errors.js';
+import { waitForSnapshotReady } from '../../../providers/sdk/snapshot-ready.js';
 import type { SetStep } from './step.js';
 
 /**
@@ -9,7 +10,12 @@ import type { SetStep } from './step.js';
 export const snapshotStep: SetStep = {
   name: 'snapshot',
   scope: 'set',
-  undo: { journaled: 'before', record: (set) => ({ kind: 'deleteSnapshot', name: set.names.snapshot }) },
+  undo: {
+    journaled: 'before',
+    record: (set) => ({ kind: 'deleteSnapshot', name: set.names.snapshot }),
+    // once created, the undo deletes by the array's ids
+    refine: (set) => (set.snapshot ? { kind: 'deleteSnapshot', name: set.names.snapshot, handle: set.snapshot } : undefined),
+  },
   async run(set) {
     const { provider } = set.env;
     const where = set.report.volumes.join(', ');
@@ -33,6 +39,11 @@ export const snapshotStep: SetStep = {
       { signal: set.signal },
     );
     set.volumes = volumes;
+    set.snapshot = snap;
+    // a copy that completes in the background (SnapVX, FlashCopy) is waited for while the checkpoints still exist
+    if (snap.ready === false) {
+      await waitForSnapshotReady({ provider, handle: snap, signal: set.signal, onProgress: (progress) => set.log.info({ snapshot: snap.name, progress }, 'array snapshot copying') });
+    }
     set.report.snapshot = snap.name;
     set.report.consistencyGroup = snap.consistencyGroup;
     set.log.info({ snapshot: snap.name, volumes: volumes.length }, 'array snapshot taken');

@@ -3,7 +3,7 @@ import type { ByteRange, Checkpoint, ConfigFile, ReferencePoint, VmInfo } from '
 import type { Limit } from '../../core/concurrency.js';
 import type { JobThrottle } from '../job-throttle.js';
 import type { RestorePointManifest } from '../../repository/types.js';
-import type { Presentation, ArrayVolume } from '../../../providers/sdk/provider.js';
+import type { Presentation, ArrayVolume, HostHandle, SnapshotHandle } from '../../../providers/sdk/provider.js';
 import type { Mount } from '../../../proxy/proxy.js';
 import type { VolumeSet } from '../plan.js';
 import type { Saga } from '../saga.js';
@@ -28,6 +28,11 @@ export interface UndoSpec<A extends unknown[]> {
   journaled: 'before' | 'after';
   /** undefined: nothing to journal for this target (the step has no side effect for it) */
   record(...target: A): UndoRecord | undefined;
+  /**
+   * With `'before'`: the better record `run` made possible (a snapshot's handle, the array's own ids);
+   * the runner journals it, then settles the first one. Undefined keeps the first.
+   */
+  refine?(...target: A): UndoRecord | undefined;
 }
 
 interface StepBase {
@@ -85,6 +90,10 @@ export interface SetRun {
   readonly throttle?: JobThrottle;
   /** the array volumes of the set (snapshot) */
   volumes?: ArrayVolume[];
+  /** the array's handle of the set's snapshot (snapshot): what present and the manifest use */
+  snapshot?: SnapshotHandle;
+  /** the proxy's host object on the array (ensure-host) */
+  host?: HostHandle;
   /** the snapshot presented to the proxy (present) */
   presentation?: Presentation;
   /** the presentation attached to the proxy (attach) */

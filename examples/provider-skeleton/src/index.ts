@@ -1,19 +1,16 @@
 /**
  * A minimal hvsnap provider for a vendor to copy. It drives an in-memory array (./memory-array.ts);
  * replace that with your array's REST client. Everything the conformance suite checks is here:
- * idempotency by name, "missing is fine" deletes, portable error kinds, declared capabilities,
- * honouring the abort signal. Run the suite: `npx vitest run test/providers/skeleton-conformance.test.ts`.
+ * idempotency by name, "missing is fine" deletes, work by the snapshot handle (the array's ids),
+ * a presentation target, host lifecycle, portable error kinds, declared capabilities, honouring the
+ * abort signal. Run the suite: `npm test`.
  *
- * Package it as an npm package whose default export (or `provider` export) is this definition;
- * users then write `provider: <your package name>` in their config.
+ * This package's default export (or `provider` export) is the definition; users write
+ * `provider: { name: <your package name>, config: {...} }` in their job configuration.
  */
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
-import { throwIfAborted } from '../../src/core/errors.js';
-import type { CallOptions, VolumeIdentity } from '../../src/core/types.js';
-import { defineProvider } from '../../providers/sdk/define-provider.js';
-import { providerError } from '../../providers/sdk/errors.js';
-import type { Presentation, Provider, ProxyHost, SnapshotSet } from '../../providers/sdk/provider.js';
+import { defineProvider, providerError, throwIfAborted, z } from 'hvsnap/sdk';
+import type { CallOptions, HostHandle, HostSpec, Presentation, Provider, SnapshotHandle, VolumeIdentity } from 'hvsnap/sdk';
 import { memoryArray, type MemoryArray, type MemorySnapshot } from './memory-array.js';
 
 /** 1. The config, validated before any I/O; zod messages name the field. Secrets go in keys named *password*, *token*, *secret*, so they are redacted. */
@@ -39,7 +36,7 @@ const fail = (kind: Parameters<typeof providerError>[0], message: string, volume
 
 /** 3. The provider: one args object plus `{signal}` per method. */
 export function createSkeletonProvider(array: MemoryArray): Provider {
-  const toSet = (s: MemorySnapshot): SnapshotSet => ({
+  const toSet = (s: MemorySnapshot): SnapshotHandle => ({
     name: s.name, id: s.id, consistencyGroup: s.cg, createdAt: s.createdAt,
     volumes: s.members.map((m) => ({ volumeId: m.volumeId, snapshotId: m.snapshotId })),
   });
@@ -48,7 +45,7 @@ export function createSkeletonProvider(array: MemoryArray): Provider {
   return {
     name: 'skeleton',
     // Declare what the array can do; the suite skips what is not declared.
-    capabilities: { consistencyGroups: true, presentation: 'direct', readOnlyPresentation: true, maxVolumesPerGroup: 64 },
+    capabilities: { consistencyGroups: true, presentation: 'copy', readOnlyPresentation: true, maxVolumesPerGroup: 64, transports: ['iscsi'] },
 
     async probe(_args, opts?: CallOptions) {
       throwIfAborted(opts?.signal);
@@ -62,6 +59,12 @@ export function createSkeletonProvider(array: MemoryArray): Provider {
         if (!v) throw fail('not_found', `no volume has identity ${identity.kind}.${identity.id}`, identity.id);
         return { id: v.id, name: v.name, identity: naa(v.naa), sizeBytes: v.sizeBytes };
       });
+    },
+
+    // Preconditions, checked before anything is made anywhere: here, only that the volumes exist.
+    async checkSnapshot(args: { volumeIds: string[]; consistencyGroup: boolean }, opts?: CallOptions) {
+      throwIfAborted(opts?.signal);
+      for (const id of args.volumeIds) if (!array.volumes.has(id)) throw fail('not_found', `no volume ${id}`, id);
     },
 
     async createSnapshot(args: { name: string; volumeIds: string[]; consistencyGroup: boolean }, opts?: CallOptions) {
@@ -87,22 +90,45 @@ export function createSkeletonProvider(array: MemoryArray): Provider {
       return [...array.snapshots.values()].filter((s) => s.name.startsWith(args.prefix ?? '')).map(toSet);
     },
 
-    async deleteSnapshot(args: { name: string }, opts?: CallOptions) {
+    async deleteSnapshot(args: { name: string; handle?: SnapshotHandle }, opts?: CallOptions) {
       throwIfAborted(opts?.signal);
-      // A snapshot still presented is busy; a missing one is fine.
-      if ([...array.mappings.values()].some((m) => m.snapshotName === args.name)) throw fail('busy', `snapshot set ${args.name} is presented; unpresent it first`);
-      array.snapshots.delete(args.name);
+      // By the handle's id when there is one: a later set that reused the name is not this one. A missing one is fine.
+      const s = [...array.snapshots.values()].find((x) => (args.handle ? x.id === args.handle.id : x.name === args.name));
+      if (!s) return;
+      if ([...array.mappings.values()].some((m) => m.snapshotId === s.id)) throw fail('busy', `snapshot set ${s.name} is presented; unpresent it first`);
+      array.snapshots.delete(s.name);
     },
 
-    async present(args: { name: string; snapshotName: string; host: ProxyHost }, opts?: CallOptions): Promise<Presentation> {
+    // The array's host object for these initiators, found or made; your array may need its initiators normalized (see normalizeWwpn).
+    async ensureHost(args: { host: HostSpec }, opts?: CallOptions): Promise<HostHandle> {
       throwIfAborted(opts?.signal);
-      const s = array.snapshots.get(args.snapshotName);
-      if (!s) throw fail('not_found', `no snapshot set ${args.snapshotName}`);
-      const m = array.mappings.get(args.name) ?? { name: args.name, snapshotName: s.name, host: args.host.name, luns: s.members.map((x, i) => ({ volumeId: x.volumeId, lun: i + 1 })) };
+      const created = !array.hosts.has(args.host.name);
+      array.hosts.add(args.host.name);
+      return { id: args.host.name, name: args.host.name, created };
+    },
+
+    async removeHost(args: { host: HostHandle }, opts?: CallOptions) {
+      throwIfAborted(opts?.signal);
+      if ([...array.mappings.values()].some((m) => m.host === args.host.id)) throw fail('wrong_state', `host ${args.host.name} still has LUNs mapped`);
+      array.hosts.delete(args.host.id);
+    },
+
+    // By the handle (the array's ids), never by a name scan. Each presentation is its own copy with its own identity.
+    async present(args: { name: string; snapshot: SnapshotHandle; host: HostSpec }, opts?: CallOptions): Promise<Presentation> {
+      throwIfAborted(opts?.signal);
+      const s = [...array.snapshots.values()].find((x) => x.id === args.snapshot.id);
+      if (!s) throw fail('not_found', `no snapshot set ${args.snapshot.name} (${args.snapshot.id})`);
+      const host = await this.ensureHost({ host: args.host }, opts);
+      const m = array.mappings.get(args.name) ?? {
+        name: args.name, snapshotId: s.id, snapshotName: s.name, host: host.id,
+        luns: s.members.map((x, i) => ({ volumeId: x.volumeId, lun: i + 1, naa: `6acce552${randomBytes(12).toString('hex')}` })),
+      };
       array.mappings.set(m.name, m);
       return {
         name: m.name, snapshotName: m.snapshotName, host: m.host,
-        luns: s.members.map((x, i) => ({ volumeId: x.volumeId, sourceIdentity: naa(array.volumes.get(x.volumeId)!.naa), identity: naa(x.naa), lun: m.luns[i]!.lun })),
+        // what the proxy needs to find exactly these LUNs
+        target: { transport: 'iscsi', portals: ['192.0.2.40:3260'], iqns: ['iqn.2026-01.com.example:array1'] },
+        luns: m.luns.map((l) => ({ volumeId: l.volumeId, sourceIdentity: naa(array.volumes.get(l.volumeId)!.naa), identity: naa(l.naa), lun: l.lun })),
       };
     },
 

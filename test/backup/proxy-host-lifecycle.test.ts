@@ -1,0 +1,54 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { runBackup } from '../../src/backup/backup-job.js';
+import { providerError } from '../../providers/sdk/errors.js';
+import type { HostHandle, Provider } from '../../providers/sdk/provider.js';
+import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
+
+let env: LabEnv | undefined;
+afterEach(async () => {
+  await env?.cleanup();
+  env = undefined;
+});
+
+/** The lab array, except that it makes a host object for the proxy, as a SAN array does. */
+function withHosts(lab: Provider, opts: { created: boolean; stillMapped?: boolean }) {
+  const removed: HostHandle[] = [];
+  const provider = {
+    ...lab,
+    capabilities: lab.capabilities,
+    ensureHost: async () => ({ id: 'ig-1', name: 'proxy1', created: opts.created }),
+    removeHost: async ({ host }: { host: HostHandle }) => {
+      if (opts.stillMapped) throw providerError('wrong_state', `host ${host.name} still has LUNs mapped`);
+      removed.push(host);
+    },
+  } as Provider;
+  return { provider, removed };
+}
+
+describe('the proxy host on the array', () => {
+  it('a host hvsnap made for the run is removed when the set ends; one it found stays; keepHosts keeps it', async () => {
+    env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
+    const lab = env.provider;
+    const made = withHosts(lab, { created: true });
+    env.provider = made.provider;
+    expect((await runBackup(env, {})).ok).toBe(true);
+    expect(made.removed).toEqual([{ id: 'ig-1', name: 'proxy1', created: true }]);
+
+    const found = withHosts(lab, { created: false });
+    env.provider = found.provider;
+    expect((await runBackup(env, {})).ok).toBe(true);
+    expect(found.removed).toEqual([]);
+
+    const kept = withHosts(lab, { created: true });
+    env.provider = kept.provider;
+    expect((await runBackup(env, { policy: { keepHosts: true } })).ok).toBe(true);
+    expect(kept.removed).toEqual([]);
+  });
+
+  it('a host another set still uses stays, and the backup is still ok', async () => {
+    env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
+    env.provider = withHosts(env.provider, { created: true, stillMapped: true }).provider;
+    const report = await runBackup(env, {});
+    expect(report.ok).toBe(true);
+  });
+});
