@@ -26,6 +26,8 @@ export interface RestoreVmArgs {
     newId: boolean;
     name?: string;
   };
+  /** keep each disk's virtual disk id (as Hyper-V's export does); default only for a same-id import */
+  keepVirtualDiskId?: boolean;
   /** for snapshot-only restore points: the array that keeps the snapshot, and a proxy to read it */
   snapshotAccess?: SnapshotAccess;
   logger?: Logger;
@@ -68,7 +70,7 @@ export async function restoreVm(args: RestoreVmArgs): Promise<RestoreVmResult> {
         access: args.snapshotAccess!,
         targets: partial,
         verify: args.verify ?? true,
-        keepVirtualDiskId: args.import ? !args.import.newId : false,
+        keepVirtualDiskId: args.keepVirtualDiskId ?? (args.import ? !args.import.newId : false),
         logger: log,
         signal: args.signal,
       });
@@ -80,7 +82,7 @@ export async function restoreVm(args: RestoreVmArgs): Promise<RestoreVmResult> {
         restorePointId: args.restorePointId,
         diskId: d.diskId,
         target: partial[i],
-        keepVirtualDiskId: args.import ? !args.import.newId : false,
+        keepVirtualDiskId: args.keepVirtualDiskId ?? (args.import ? !args.import.newId : false),
         signal: args.signal,
         onProgress: (doneBytes, totalBytes) => args.onProgress?.({ disk: d.diskId, doneBytes, totalBytes }),
       });

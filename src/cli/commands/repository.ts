@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { HvsnapError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { openRepository, type Repository } from '../../repository/index.js';
+import { exportVm } from '../../restore/export-vm.js';
 import { restoreVm } from '../../restore/restore-vm.js';
 import { pruneRestorePoints } from '../../backup/prune.js';
 import { loadProvider } from '../../../providers/index.js';
@@ -10,7 +11,9 @@ import { openEnvironment } from '../environment.js';
 import { formatBytes, parseCount } from '../format.js';
 import { ExitCode } from '../io.js';
 import type { CommandModule } from '../program.js';
+import { progressReporter } from '../progress.js';
 import { renderRestorePoints } from '../render.js';
+import { renderExport } from './export.js';
 
 /** The repository a command names: `--repo PATH`, or the one of `--config FILE`. Never creates one. */
 async function repositoryOf(opts: { repo?: string; config?: string }, logger: Logger): Promise<Repository> {
@@ -59,28 +62,39 @@ export const verifyCommand: CommandModule = (kit) =>
 
 export const restoreCommand: CommandModule = (kit) =>
   new Command('restore')
-    .description('rebuild the disks of a restore point as VHDX files, verify them, optionally import the VM')
+    .description("rebuild a restore point in Hyper-V's export layout and verify it (as `export`), or with --import put the disks in --to and import the VM")
     .requiredOption('-c, --config <file>', 'job configuration (YAML)')
     .requiredOption('--restore-point <id>', 'restore point id (see "hvsnap list")')
-    .requiredOption('--to <dir>', 'local folder for the restored disks')
+    .requiredOption('--to <dir>', 'export folder (the VM gets <dir>/<VM name>/); with --import, the folder for the disks')
     .option('--import', 'import the VM on the host after the disks are in place', false)
     .option('--host-dir <path>', 'how the host sees --to (with --import)')
     .option('--new-id', 'import with a new VM id (beside the original)', false)
     .option('--name <name>', 'name of the imported VM')
     .action(
-      kit.action<{ config: string; restorePoint: string; to: string; import: boolean; hostDir?: string; newId: boolean; name?: string }>(async ({ opts, logger, signal }) => {
+      kit.action<{ config: string; restorePoint: string; to: string; import: boolean; hostDir?: string; newId: boolean; name?: string }>(async ({ opts, logger, io, signal }) => {
         if (opts.import && !opts.hostDir) throw new HvsnapError('input_invalid', '--import needs --host-dir (how the host sees the --to folder)', { context: { field: '--host-dir' } });
         const env = await openEnvironment(await loadJobConfig(opts.config), logger);
         try {
+          const progress = progressReporter({ stream: io.stderr, logger });
+          const onProgress = (p: { disk: string; doneBytes: number; totalBytes: number }) => progress.update(p.disk, p.doneBytes, p.totalBytes);
+          const snapshotAccess = { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost };
+          if (!opts.import) {
+            // without an import, the same layout as `hvsnap export`: Import-VM takes it by hand
+            const exported = await exportVm({ repository: env.repository, restorePointId: opts.restorePoint, to: opts.to, snapshotAccess, logger, signal, onProgress });
+            progress.end();
+            return { data: exported, text: renderExport(exported) };
+          }
           const r = await restoreVm({
             repository: env.repository,
             restorePointId: opts.restorePoint,
             targetDir: opts.to,
-            import: opts.import ? { hypervisor: env.hypervisor, hostDir: opts.hostDir!, newId: opts.newId, name: opts.name } : undefined,
-            snapshotAccess: { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost },
+            import: { hypervisor: env.hypervisor, hostDir: opts.hostDir!, newId: opts.newId, name: opts.name },
+            snapshotAccess,
             logger,
             signal,
+            onProgress,
           });
+          progress.end();
           const text = [
             `restored ${r.vm} from ${r.restorePointId}:`,
             ...r.disks.map((d) => `  ${d.target}  ${formatBytes(d.virtualSize)}  sha256 ${d.sha256}${d.verified ? '  verified' : ''}`),

@@ -1,0 +1,49 @@
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createLab } from '../../src/lab/index.js';
+import { cli } from './run-cli.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hvsnap-cli-'));
+  await createLab({ dir: join(dir, 'lab'), vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 2 << 20 });
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('hvsnap export and restore without --import', () => {
+  it('both write the Hyper-V export layout; progress goes to the log as JSON when stderr is not a terminal', async () => {
+    const file = join(dir, 'job.yaml');
+    await writeFile(
+      file,
+      stringify({
+        hypervisor: { kind: 'lab', dir: './lab' },
+        provider: { name: 'lab', config: { volumesDir: './lab/volumes', stateDir: './lab/array' } },
+        proxy: { kind: 'local', host: { name: 'proxy-1' } },
+        repository: { path: './repo' },
+      }),
+    );
+    const b = await cli('backup', '--config', file, '--json');
+    expect(b.code).toBe(0);
+    const rp = JSON.parse(b.stdout).vms[0].restorePointId as string;
+    for (const command of ['export', 'restore']) {
+      const out = join(dir, command);
+      const r = await cli(command, '--config', file, '--restore-point', rp, '--to', out, '--json');
+      expect(r.code, r.stderr).toBe(0);
+      const data = JSON.parse(r.stdout) as { dir: string; configFiles: string[]; disks: Array<{ target: string; verified: boolean }> };
+      expect(data.dir).toBe(join(out, 'vm-01'));
+      expect((await readdir(data.dir)).sort()).toEqual(['Virtual Hard Disks', 'Virtual Machines']);
+      expect(data.configFiles).toEqual([expect.stringMatching(/^Virtual Machines\/[0-9A-F-]{36}\.vmcx$/)]);
+      expect(await readdir(join(data.dir, 'Virtual Hard Disks'))).toEqual(['vm-01-disk0.vhdx']);
+      expect(data.disks.every((d) => d.verified)).toBe(true);
+      expect(r.logs.some((l) => l.msg === 'progress' && (l.obj.progress as { totalBytes: number }).totalBytes === 8 << 20)).toBe(true);
+    }
+    const again = await cli('export', '--config', file, '--restore-point', rp, '--to', join(dir, 'export'));
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(join(dir, 'export', 'vm-01'));
+  });
+});
