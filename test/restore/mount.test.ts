@@ -26,7 +26,7 @@ const MiB = 1 << 20;
 
 describeWith(
   'hvsnap mount: a restore point as VHDX, raw and NTFS files through FUSE',
-  { tools: ['qemu-img', '7zz', 'ntfs-3g', 'mkntfs', 'sfdisk', 'losetup', 'fusermount'], root: true, fuse: true },
+  { tools: ['qemu-img', '7zz', 'ntfs-3g', 'mkntfs', 'sfdisk', 'losetup', 'fusermount3'], root: true, fuse: true },
   () => {
     let env: LabEnv;
     let rp: string;

@@ -74,6 +74,7 @@ export async function mountRestorePoint(args: MountRestorePointArgs): Promise<Mo
   log.info({ restorePoint: manifest.id, dir }, 'restore point mounted');
 
   const volumes: string[] = [];
+  let watcher: { closed: Promise<void>; stop(): void } = { closed: Promise.resolve(), stop: () => undefined };
   let unmounting: Promise<void> | undefined;
   const unmount = () =>
     (unmounting ??= (async () => {
@@ -81,9 +82,14 @@ export async function mountRestorePoint(args: MountRestorePointArgs): Promise<Mo
       for (const v of [...volumes].reverse()) {
         await unmountPoint(resolve(dir, v)).catch((e) => errors.push(e));
       }
-      if ((await mountsUnder(dir)).includes(dir)) await fuseUnmount(instance).catch((e) => errors.push(e));
-      if (errors.length) throw errors[0];
+      // the binding unmounts (if still mounted) and lets its FUSE thread go
+      if (!errors.length) await fuseUnmount(instance).catch((e) => errors.push(e));
+      if (errors.length) {
+        unmounting = undefined; // a busy volume: the user may close the file and try again
+        throw errors[0];
+      }
       log.info({ restorePoint: manifest.id, dir }, 'restore point unmounted');
+      watcher.stop();
     })());
 
   try {
@@ -98,8 +104,8 @@ export async function mountRestorePoint(args: MountRestorePointArgs): Promise<Mo
     await unmount().catch((u) => log.error({ error: errorSummary(u) }, `could not unmount ${dir} after a failed mount; run "hvsnap umount ${dir}"`));
     throw e;
   }
-  const closed = watchUntilGone(dir, args.pollMs ?? 1000, unmount);
-  return { dir, files: [...tree.entries()].filter(([, n]) => n.kind === 'file').map(([p]) => p.slice(1)), volumes, unmount, closed };
+  watcher = watchUntilGone(dir, args.pollMs ?? 1000, unmount);
+  return { closed: watcher.closed, dir, files: [...tree.entries()].filter(([, n]) => n.kind === 'file').map(([p]) => p.slice(1)), volumes, unmount };
 }
 
 function fuseUnmount(instance: FuseMount): Promise<void> {
@@ -116,19 +122,26 @@ async function ntfsMount(image: string, target: string): Promise<void> {
   }
 }
 
-/** Settles when `dir` is no longer a mount point; if it was taken away from outside, releases our side too. */
-function watchUntilGone(dir: string, pollMs: number, unmount: () => Promise<void>): Promise<void> {
-  return new Promise((done) => {
-    const timer = setInterval(() => {
-      mountsUnder(dir).then(
-        async (m) => {
-          if (m.includes(dir)) return;
-          clearInterval(timer);
-          await unmount().catch(() => undefined); // nothing is mounted any more: only the binding's state to release
-          done();
-        },
-        () => undefined,
-      );
-    }, pollMs);
-  });
+/** `closed` settles on stop() or when `dir` is no longer a mount point (then our side is released too). */
+function watchUntilGone(dir: string, pollMs: number, unmount: () => Promise<void>): { closed: Promise<void>; stop(): void } {
+  let done!: () => void;
+  const closed = new Promise<void>((ok) => (done = ok));
+  const timer = setInterval(() => {
+    mountsUnder(dir).then(
+      async (m) => {
+        if (m.includes(dir)) return;
+        clearInterval(timer);
+        await unmount().catch(() => undefined); // nothing is mounted any more: only the binding's state to release
+        done();
+      },
+      () => undefined,
+    );
+  }, pollMs);
+  return {
+    closed,
+    stop() {
+      clearInterval(timer);
+      done();
+    },
+  };
 }

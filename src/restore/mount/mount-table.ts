@@ -21,9 +21,9 @@ export async function mountsUnder(dir: string): Promise<string[]> {
   return (await mountPoints()).filter((m) => m === root || m.startsWith(root + '/')).sort((a, b) => b.length - a.length);
 }
 
-/** Unmounts one FUSE mount point: `umount` as root, else `fusermount -u` (the unprivileged way). */
+/** Unmounts one FUSE mount point: `umount` as root, else `fusermount3 -u` (the unprivileged way, from fuse3). */
 export async function unmountPoint(dir: string): Promise<void> {
-  const [cmd, args] = process.getuid?.() === 0 ? ['umount', [dir]] : ['fusermount', ['-u', dir]];
+  const [cmd, args] = process.getuid?.() === 0 ? ['umount', [dir]] : ['fusermount3', ['-u', dir]];
   try {
     await run(cmd, args as string[]);
   } catch (e) {
