@@ -176,7 +176,11 @@ export class LabArrayClient {
     const luns: LabPresentationRecord['luns'] = [];
     try {
       for (const [i, v] of snapshot.volumes.entries()) {
-        let path = v.dir;
+        // a presented LUN is a writable copy of the snapshot (the host an instant restore presents
+        // it to writes to it), never the snapshot itself: a hard-linked clone, whose files the lab
+        // host copies before its first write (disk-io breakSharing)
+        let path = join(imagesDir, v.volumeId);
+        if (presentAs === 'folder') await linkTree(v.dir, path);
         if (presentAs === 'ntfs-image') {
           // a presentable copy, as Pure and PowerStore make: here a disk image with an NTFS volume
           await mkdir(imagesDir, { recursive: true });
