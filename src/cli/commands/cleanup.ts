@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { cleanupLeftovers } from '../../backup/cleanup.js';
+import { cleanupInstant } from '../../restore/instant/instant-restore.js';
 import { loadJobConfig } from '../config.js';
+import { instantHostOf } from '../instant-environment.js';
 import { openEnvironment } from '../environment.js';
 import { ExitCode } from '../io.js';
 import type { CommandModule } from '../program.js';
@@ -14,6 +16,11 @@ export const cleanupCommand: CommandModule = (kit) =>
         const env = await openEnvironment(await loadJobConfig(opts.config), logger);
         try {
           const r = await cleanupLeftovers(env, { signal });
+          // instant restores whose process died half-way: undone, or (mid-commit) committed
+          const host = instantHostOf(env.hypervisor);
+          const instant = host ? await cleanupInstant({ ...env, host }, { signal }) : { finished: [], failures: [] };
+          r.replayed.push(...instant.finished.map((f) => `instant restore ${f}`));
+          r.failures.push(...instant.failures);
           const text = [
             `replayed ${r.replayed.length} undo(s) from unfinished jobs`,
             ...r.replayed.map((x) => `  ${x}`),

@@ -14,6 +14,7 @@ import type { CommandModule } from '../program.js';
 import { progressReporter } from '../progress.js';
 import { renderRestorePoints } from '../render.js';
 import { renderExport } from './export.js';
+import { runInstantRestore } from './instant.js';
 
 /** The repository a command names: `--repo PATH`, or the one of `--config FILE`. Never creates one. */
 async function repositoryOf(opts: { repo?: string; config?: string }, logger: Logger): Promise<Repository> {
@@ -65,13 +66,23 @@ export const restoreCommand: CommandModule = (kit) =>
     .description("rebuild a restore point in Hyper-V's export layout and verify it (as `export`), or with --import put the disks in --to and import the VM")
     .requiredOption('-c, --config <file>', 'job configuration (YAML)')
     .requiredOption('--restore-point <id>', 'restore point id (see "hvsnap list")')
-    .requiredOption('--to <dir>', 'export folder (the VM gets <dir>/<VM name>/); with --import, the folder for the disks')
+    .option('--to <dir>', 'export folder (the VM gets <dir>/<VM name>/); with --import, the folder for the disks')
     .option('--import', 'import the VM on the host after the disks are in place', false)
     .option('--host-dir <path>', 'how the host sees --to (with --import)')
     .option('--new-id', 'import with a new VM id (beside the original)', false)
     .option('--name <name>', 'name of the imported VM')
+    .option('--instant', 'instant restore (snapshot-only restore points): run the VM from an array clone on --host', false)
+    .option('--host <node>', 'with --instant: the Hyper-V host to present the clone to and import on')
+    .option('--start', 'with --instant: start the VM', false)
     .action(
-      kit.action<{ config: string; restorePoint: string; to: string; import: boolean; hostDir?: string; newId: boolean; name?: string }>(async ({ opts, logger, io, signal }) => {
+      kit.action<{ config: string; restorePoint: string; to?: string; import: boolean; hostDir?: string; newId: boolean; name?: string; instant: boolean; host?: string; start: boolean }>(async ({ opts, logger, io, signal }) => {
+        if (opts.instant) {
+          if (!opts.host) throw new HvsnapError('input_invalid', '--instant needs --host (the Hyper-V host to run the VM on)', { context: { field: '--host' } });
+          // --new-id forces a new id; without it, a new id only when the original VM still exists
+          return runInstantRestore({ config: opts.config, restorePoint: opts.restorePoint, host: opts.host, newId: opts.newId || undefined, name: opts.name, start: opts.start }, logger, signal);
+        }
+        if (!opts.to) throw new HvsnapError('input_invalid', 'restore needs --to (or --instant --host)', { context: { field: '--to' } });
+        const to = opts.to;
         if (opts.import && !opts.hostDir) throw new HvsnapError('input_invalid', '--import needs --host-dir (how the host sees the --to folder)', { context: { field: '--host-dir' } });
         const env = await openEnvironment(await loadJobConfig(opts.config), logger);
         try {
@@ -80,14 +91,14 @@ export const restoreCommand: CommandModule = (kit) =>
           const snapshotAccess = { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost };
           if (!opts.import) {
             // without an import, the same layout as `hvsnap export`: Import-VM takes it by hand
-            const exported = await exportVm({ repository: env.repository, restorePointId: opts.restorePoint, to: opts.to, snapshotAccess, logger, signal, onProgress });
+            const exported = await exportVm({ repository: env.repository, restorePointId: opts.restorePoint, to, snapshotAccess, logger, signal, onProgress });
             progress.end();
             return { data: exported, text: renderExport(exported) };
           }
           const r = await restoreVm({
             repository: env.repository,
             restorePointId: opts.restorePoint,
-            targetDir: opts.to,
+            targetDir: to,
             import: { hypervisor: env.hypervisor, hostDir: opts.hostDir!, newId: opts.newId, name: opts.name },
             snapshotAccess,
             logger,
