@@ -10,6 +10,7 @@ import { renderTable } from './render-table.js';
 import { checkpointLifetimeScenario } from './scenarios/checkpoint-lifetime.js';
 import { fullBackupScenario } from './scenarios/full-backup.js';
 import { incrementalScenario } from './scenarios/incremental.js';
+import { instantRestoreScenario } from './scenarios/instant-restore.js';
 import { memoryScenario } from './scenarios/memory.js';
 import { mountFirstByteScenario } from './scenarios/mount-first-byte.js';
 import { restoreScenario } from './scenarios/restore.js';
@@ -23,8 +24,8 @@ import { sizeText, type ScenarioResult } from './stats.js';
  * of a number.
  */
 
-const USAGE = 'usage: npm run bench -- [--quick] [--out FILE] [--runs N>=3] [--only full-backup,incremental,checkpoint-lifetime,scale,restore,memory,mount-first-byte]';
-const ORDER = ['full-backup', 'incremental', 'checkpoint-lifetime', 'scale', 'restore', 'memory', 'mount-first-byte'];
+const USAGE = 'usage: npm run bench -- [--quick] [--out FILE] [--runs N>=3] [--only full-backup,incremental,checkpoint-lifetime,scale,restore,memory,mount-first-byte,instant-restore]';
+const ORDER = ['full-backup', 'incremental', 'checkpoint-lifetime', 'scale', 'restore', 'memory', 'mount-first-byte', 'instant-restore'];
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -85,6 +86,7 @@ async function main(): Promise<number> {
     await attempt('scale', '4. Scale', () => scaleScenario(ctx));
     await attempt('memory', '6. Data mover memory', () => memoryScenario(ctx));
     await attempt('mount-first-byte', '7. Mount: time to first byte', () => mountFirstByteScenario(ctx));
+    await attempt('instant-restore', '8. Instant restore', () => instantRestoreScenario(ctx));
   } finally {
     await rm(dir, { recursive: true, force: true });
     process.off('SIGINT', onSignal);
