@@ -224,11 +224,11 @@ export class Repository implements WriterHost {
    * Checks one restore point (`id`) or all: see {@link verifyRestorePoints}. Holds a shared lock
    * meanwhile, so gc cannot remove chunks under it. Problems are reported, not thrown.
    */
-  async verify(args: { id?: string; deep?: boolean } = {}): Promise<VerifyReport> {
+  async verify(args: { id?: string; deep?: boolean; onProgress?: (p: { disk: string; doneBytes: number; totalBytes: number }) => void } = {}): Promise<VerifyReport> {
     const lock = await this.locks.acquireShared('verify', this.lockTimeoutMs);
     try {
       const points = args.id === undefined ? await this.scan() : [await this.scanned(args.id)];
-      const report = await verifyRestorePoints(this, points, args.deep ?? false);
+      const report = await verifyRestorePoints(this, points, args.deep ?? false, args.onProgress);
       this.logger.info({ ok: report.ok, problems: report.problems.length + report.problemsOmitted, restorePoints: report.restorePoints }, 'verify done');
       return report;
     } finally {

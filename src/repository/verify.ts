@@ -25,7 +25,13 @@ type ChunkState = { size: number } | 'missing' | 'corrupt';
  * records, every referenced chunk present with the size its position implies, every listed
  * configuration file present. `deep` also re-hashes every distinct chunk once.
  */
-export async function verifyRestorePoints(host: VerifyHost, points: ScannedRestorePoint[], deep: boolean): Promise<VerifyReport> {
+export async function verifyRestorePoints(
+  host: VerifyHost,
+  points: ScannedRestorePoint[],
+  deep: boolean,
+  /** per disk: bytes of its not-yet-checked chunks done so far, of all of them (chunk size each, an upper bound) */
+  onProgress?: (p: { disk: string; doneBytes: number; totalBytes: number }) => void,
+): Promise<VerifyReport> {
   const t0 = Date.now();
   const report: VerifyReport = { ok: true, deep, restorePoints: points.length, disks: 0, chunkRefs: 0, chunksChecked: 0, bytesHashed: 0, durationMs: 0, problemsOmitted: 0, problems: [] };
   const add = (p: VerifyProblem): void => {
@@ -75,7 +81,12 @@ export async function verifyRestorePoints(host: VerifyHost, points: ScannedResto
       }
       const todo = new Set<string>();
       for (const id of index.chunks) if (id !== null && !states.has(id)) todo.add(id);
-      await forEachLimit(todo, deep ? 4 : 32, checkChunk);
+      let done = 0;
+      const key = `${m.vm.name} ${disk.diskId}`;
+      await forEachLimit(todo, deep ? 4 : 32, async (id) => {
+        await checkChunk(id);
+        onProgress?.({ disk: key, doneBytes: ++done * index.chunkSize, totalBytes: todo.size * index.chunkSize });
+      });
       report.chunksChecked += todo.size;
       index.chunks.forEach((id, i) => {
         if (id === null) return;

@@ -15,8 +15,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('hvsnap export and restore without --import', () => {
-  it('both write the Hyper-V export layout; progress goes to the log as JSON when stderr is not a terminal', async () => {
+describe('hvsnap export, restore without --import, verify', () => {
+  it('export and restore write the Hyper-V export layout; they and verify log progress as JSON when stderr is not a terminal', async () => {
     const file = join(dir, 'job.yaml');
     await writeFile(
       file,
@@ -42,6 +42,10 @@ describe('hvsnap export and restore without --import', () => {
       expect(data.disks.every((d) => d.verified)).toBe(true);
       expect(r.logs.some((l) => l.msg === 'progress' && (l.obj.progress as { totalBytes: number }).totalBytes === 8 << 20)).toBe(true);
     }
+    const verify = await cli('verify', '--config', file, '--deep');
+    expect(verify.code).toBe(0);
+    const last = verify.logs.filter((l) => l.msg === 'progress').pop()?.obj.progress as { doneBytes: number; totalBytes: number } | undefined;
+    expect(last && last.totalBytes > 0 && last.doneBytes <= last.totalBytes).toBe(true);
     const again = await cli('export', '--config', file, '--restore-point', rp, '--to', join(dir, 'export'));
     expect(again.code).toBe(1);
     expect(again.stderr).toContain(join(dir, 'export', 'vm-01'));

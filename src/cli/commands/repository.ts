@@ -45,10 +45,12 @@ export const verifyCommand: CommandModule = (kit) =>
     .option('--restore-point <id>', 'only this restore point')
     .option('--deep', 're-hash every chunk', false)
     .action(
-      kit.action<{ config?: string; repo?: string; restorePoint?: string; deep: boolean }>(async ({ opts, logger }) => {
+      kit.action<{ config?: string; repo?: string; restorePoint?: string; deep: boolean }>(async ({ opts, logger, io }) => {
         const repo = await repositoryOf(opts, logger);
+        const progress = progressReporter({ stream: io.stderr, logger });
         try {
-          const report = await repo.verify({ id: opts.restorePoint, deep: opts.deep });
+          const report = await repo.verify({ id: opts.restorePoint, deep: opts.deep, onProgress: (p) => progress.update(p.disk, p.doneBytes, p.totalBytes) });
+          progress.end();
           const problems = (report as { problems?: unknown[] }).problems ?? [];
           return {
             data: report,
