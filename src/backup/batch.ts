@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { journalDir } from '../core/names.js';
 import { z } from 'zod';
 import { HvsnapError } from '../core/errors.js';
 import type { VmInfo } from '../core/types.js';
 import { runBackup, newJobId } from './backup-job.js';
-import { join } from 'node:path';
 import { cleanupLeftovers } from './cleanup.js';
 import { readOpenJournals } from './journal.js';
 import type { BackupEnvironment, BackupOptions, BackupReport } from './types.js';
@@ -85,7 +85,7 @@ export async function runBatch(
   let vms = selectVms(all, groups, spec.select);
   let skipped: string[] = [];
   if (options.resume) {
-    const journals = await readOpenJournals(options.journalDir ?? join(env.repository.path, '.journal'));
+    const journals = await readOpenJournals(options.journalDir ?? journalDir(env.repository.path));
     const points = (await env.repository.listRestorePoints()).filter((p) => p.jobId === batchId || p.jobId.startsWith(`${batchId}-r`));
     const mine = journals.filter((j) => j.jobId === batchId || j.jobId.startsWith(`${batchId}-r`));
     if (points.length === 0 && mine.length === 0) {

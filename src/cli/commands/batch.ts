@@ -1,9 +1,6 @@
 import { Command } from 'commander';
-import { batchSpecSchema, runBatch } from '../../backup/batch.js';
-import { loadJobConfig } from '../config.js';
-import { openEnvironment } from '../environment.js';
+import { batchWithConfig } from '../../job/index.js';
 import { ExitCode } from '../io.js';
-import { policyFromConfig } from '../policy.js';
 import type { CommandModule } from '../program.js';
 import { progressReporter } from '../progress.js';
 import { renderBackupReport } from '../render.js';
@@ -15,21 +12,16 @@ export const batchCommand: CommandModule = (kit) =>
     .option('--resume <batchId>', 'continue a batch that died: undo its leftovers, back up only the VMs it had not finished')
     .action(
       kit.action<{ config: string; resume?: string }>(async ({ opts, logger, io, signal }) => {
-        const config = await loadJobConfig(opts.config);
-        const env = await openEnvironment(config, logger);
         const progress = progressReporter({ stream: io.stderr, logger });
-        try {
-          const report = await runBatch(env, config.batch ?? batchSpecSchema.parse({}), {
-            resume: opts.resume,
-            policy: policyFromConfig(config, false),
-            signal,
-            onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes),
-          });
-          progress.end();
-          const text = `batch ${report.batchId}${report.resumed ? ` (resumed; ${report.skipped.length} VM(s) were already done)` : ''}\n${renderBackupReport(report)}`;
-          return { data: report, text, exitCode: report.ok ? ExitCode.ok : ExitCode.partial };
-        } finally {
-          await env.close();
-        }
+        const report = await batchWithConfig({
+          config: opts.config,
+          resume: opts.resume,
+          logger,
+          signal,
+          onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes),
+        });
+        progress.end();
+        const text = `batch ${report.batchId}${report.resumed ? ` (resumed; ${report.skipped.length} VM(s) were already done)` : ''}\n${renderBackupReport(report)}`;
+        return { data: report, text, exitCode: report.ok ? ExitCode.ok : ExitCode.partial };
       }),
     );

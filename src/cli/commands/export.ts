@@ -1,7 +1,6 @@
 import { Command } from 'commander';
-import { exportVm, type ExportVmResult } from '../../restore/export-vm.js';
-import { loadJobConfig } from '../config.js';
-import { openEnvironment } from '../environment.js';
+import { exportWithConfig } from '../../job/index.js';
+import type { ExportVmResult } from '../../restore/export-vm.js';
 import { formatBytes } from '../format.js';
 import type { CommandModule } from '../program.js';
 import { progressReporter } from '../progress.js';
@@ -25,23 +24,17 @@ export const exportCommand: CommandModule = (kit) =>
     .option('--no-verify', 'do not read the disks back against the restore point')
     .action(
       kit.action<{ config: string; restorePoint: string; to: string; verify: boolean }>(async ({ opts, logger, io, signal }) => {
-        const env = await openEnvironment(await loadJobConfig(opts.config), logger);
         const progress = progressReporter({ stream: io.stderr, logger });
-        try {
-          const r = await exportVm({
-            repository: env.repository,
-            restorePointId: opts.restorePoint,
-            to: opts.to,
-            verify: opts.verify,
-            snapshotAccess: { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost },
-            logger,
-            signal,
-            onProgress: (p) => progress.update(p.disk, p.doneBytes, p.totalBytes),
-          });
-          progress.end();
-          return { data: r, text: renderExport(r) };
-        } finally {
-          await env.close();
-        }
+        const r = await exportWithConfig({
+          config: opts.config,
+          restorePointId: opts.restorePoint,
+          to: opts.to,
+          verify: opts.verify,
+          logger,
+          signal,
+          onProgress: (p) => progress.update(p.disk, p.doneBytes, p.totalBytes),
+        });
+        progress.end();
+        return { data: r, text: renderExport(r) };
       }),
     );

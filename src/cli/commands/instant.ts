@@ -1,8 +1,7 @@
 import { Command } from 'commander';
-import { commitInstant, discardInstant, instantRestore, listInstant, type InstantEnv } from '../../restore/instant/instant-restore.js';
+import type { Logger } from '../../core/logger.js';
+import { commitInstantWithConfig, discardInstantWithConfig, instantRestoreWithConfig, listInstantWithConfig } from '../../job/index.js';
 import type { InstantSession } from '../../restore/instant/instant-sessions.js';
-import { loadJobConfig } from '../config.js';
-import { openInstantEnvironment } from '../instant-environment.js';
 import type { CommandModule } from '../program.js';
 
 function renderSession(s: InstantSession & { ownerAlive?: boolean }): string {
@@ -10,25 +9,14 @@ function renderSession(s: InstantSession & { ownerAlive?: boolean }): string {
   return `${s.id}  ${s.phase}  VM ${s.vm.name}${s.vm.id ? ` (${s.vm.id})` : ''} on ${s.host}${where ? ` from ${where}` : ''}  restore point ${s.restorePointId}${s.ownerAlive === false && s.phase !== 'ready' ? '  (its process died: "hvsnap cleanup" finishes it)' : ''}`;
 }
 
-async function withInstantEnv<T>(configFile: string, logger: Parameters<typeof openInstantEnvironment>[1], fn: (env: InstantEnv) => Promise<T>): Promise<T> {
-  const env = await openInstantEnvironment(await loadJobConfig(configFile), logger);
-  try {
-    return await fn(env);
-  } finally {
-    await env.close();
-  }
-}
-
 /** `hvsnap restore --instant …`: called by the restore command. */
 export async function runInstantRestore(
   opts: { config: string; restorePoint: string; host: string; newId?: boolean; name?: string; start: boolean },
-  logger: Parameters<typeof openInstantEnvironment>[1],
+  logger: Logger,
   signal: AbortSignal,
 ) {
-  return withInstantEnv(opts.config, logger, async (env) => {
-    const s = await instantRestore(env, { restorePointId: opts.restorePoint, hostName: opts.host, newId: opts.newId, name: opts.name, start: opts.start, signal });
-    return { data: s, text: `instant restore ${s.id}: VM ${s.vm.name} (${s.vm.id}) on ${s.host}${s.vm.started ? ', running' : ''}, its disks on the array clone\nkeep it: hvsnap instant commit ${s.id} --to <host folder>; drop it: hvsnap instant discard ${s.id}` };
-  });
+  const s = await instantRestoreWithConfig({ config: opts.config, logger, signal, restorePointId: opts.restorePoint, hostName: opts.host, newId: opts.newId, name: opts.name, start: opts.start });
+  return { data: s, text: `instant restore ${s.id}: VM ${s.vm.name} (${s.vm.id}) on ${s.host}${s.vm.started ? ', running' : ''}, its disks on the array clone\nkeep it: hvsnap instant commit ${s.id} --to <host folder>; drop it: hvsnap instant discard ${s.id}` };
 }
 
 export const instantCommand: CommandModule = (kit) => {
@@ -38,12 +26,10 @@ export const instantCommand: CommandModule = (kit) => {
       .description('instant restores in progress or running')
       .requiredOption('-c, --config <file>', 'job configuration (YAML)')
       .action(
-        kit.action<{ config: string }>(async ({ opts, logger }) =>
-          withInstantEnv(opts.config, logger, async (env) => {
-            const sessions = await listInstant(env);
-            return { data: sessions, text: sessions.length ? sessions.map(renderSession).join('\n') : 'no instant restores' };
-          }),
-        ),
+        kit.action<{ config: string }>(async ({ opts, logger }) => {
+          const sessions = await listInstantWithConfig({ config: opts.config, logger });
+          return { data: sessions, text: sessions.length ? sessions.map(renderSession).join('\n') : 'no instant restores' };
+        }),
       ),
   );
   cmd.addCommand(
@@ -53,12 +39,10 @@ export const instantCommand: CommandModule = (kit) => {
       .requiredOption('-c, --config <file>', 'job configuration (YAML)')
       .requiredOption('--to <dir>', 'production folder as the host sees it, e.g. C:\\ClusterStorage\\Volume1\\VMs\\name')
       .action(
-        kit.action<{ config: string; to: string }>(async ({ opts, args, logger, signal }) =>
-          withInstantEnv(opts.config, logger, async (env) => {
-            const s = await commitInstant(env, { id: args[0], destinationDir: opts.to, signal });
-            return { data: s, text: `committed ${s.id}: VM ${s.vm.name} now on ${opts.to}; the clone is gone` };
-          }),
-        ),
+        kit.action<{ config: string; to: string }>(async ({ opts, args, logger, signal }) => {
+          const s = await commitInstantWithConfig({ config: opts.config, logger, signal, id: args[0], destinationDir: opts.to });
+          return { data: s, text: `committed ${s.id}: VM ${s.vm.name} now on ${opts.to}; the clone is gone` };
+        }),
       ),
   );
   cmd.addCommand(
@@ -67,12 +51,10 @@ export const instantCommand: CommandModule = (kit) => {
       .argument('<id>', 'instant restore id (see "hvsnap instant list")')
       .requiredOption('-c, --config <file>', 'job configuration (YAML)')
       .action(
-        kit.action<{ config: string }>(async ({ opts, args, logger, signal }) =>
-          withInstantEnv(opts.config, logger, async (env) => {
-            const s = await discardInstant(env, { id: args[0], signal });
-            return { data: s, text: `discarded ${s.id}: VM ${s.vm.name} removed, the clone is gone` };
-          }),
-        ),
+        kit.action<{ config: string }>(async ({ opts, args, logger, signal }) => {
+          const s = await discardInstantWithConfig({ config: opts.config, logger, signal, id: args[0] });
+          return { data: s, text: `discarded ${s.id}: VM ${s.vm.name} removed, the clone is gone` };
+        }),
       ),
   );
   return cmd;

@@ -1,10 +1,6 @@
 import { Command } from 'commander';
-import { HvsnapError } from '../../core/errors.js';
-import { openRepository } from '../../repository/index.js';
-import { mountRestorePoint } from '../../restore/mount/mount-restore-point.js';
+import { mountWithConfig } from '../../job/index.js';
 import { unmountRestorePoint } from '../../restore/mount/mount-table.js';
-import { repositorySource } from '../../restore/restore-point-source.js';
-import { loadJobConfig } from '../config.js';
 import type { CommandModule } from '../program.js';
 
 export const mountCommand: CommandModule = (kit) =>
@@ -17,21 +13,19 @@ export const mountCommand: CommandModule = (kit) =>
     .option('--files', 'also mount each NTFS partition read-only with ntfs-3g (root)', false)
     .action(
       kit.action<{ restorePoint: string; config?: string; repo?: string; files: boolean }>(async ({ opts, args, logger, io, signal }) => {
-        const path = opts.repo ?? (opts.config ? (await loadJobConfig(opts.config)).repository.path : undefined);
-        if (!path) throw new HvsnapError('input_invalid', 'name the repository with --repo PATH or --config FILE', { context: { field: '--repo' } });
-        const repository = await openRepository({ path, logger });
-        try {
-          const m = await mountRestorePoint({ source: repositorySource(repository), restorePointId: opts.restorePoint, dir: args[0], files: opts.files, logger });
+        const until = new Promise<void>((ok) => (signal.aborted ? ok() : signal.addEventListener('abort', () => ok(), { once: true })));
+        const r = await mountWithConfig({
+          repo: opts.repo,
+          config: opts.config,
+          logger,
+          restorePointId: opts.restorePoint,
+          dir: args[0],
+          files: opts.files,
+          until,
           // the one line a waiting command prints before it ends: where to look, and how to stop
-          io.stderr.write(`mounted ${opts.restorePoint} on ${m.dir}: ${[...m.files, ...m.volumes.map((v) => `${v}/`)].join(', ')}\nCtrl-C or "hvsnap umount ${m.dir}" unmounts\n`);
-          const aborted = new Promise<void>((ok) => (signal.aborted ? ok() : signal.addEventListener('abort', () => ok(), { once: true })));
-          await Promise.race([m.closed, aborted]);
-          await m.unmount();
-          await m.closed;
-          return { data: { restorePointId: opts.restorePoint, dir: m.dir, files: m.files, volumes: m.volumes }, text: `unmounted ${m.dir}` };
-        } finally {
-          await repository.close();
-        }
+          onMounted: (m) => io.stderr.write(`mounted ${opts.restorePoint} on ${m.dir}: ${[...m.files, ...m.volumes.map((v) => `${v}/`)].join(', ')}\nCtrl-C or "hvsnap umount ${m.dir}" unmounts\n`),
+        });
+        return { data: r, text: `unmounted ${r.dir}` };
       }),
     );
 

@@ -1,13 +1,6 @@
 import { Command } from 'commander';
 import { HvsnapError } from '../../core/errors.js';
-import type { Logger } from '../../core/logger.js';
-import { openRepository, type Repository } from '../../repository/index.js';
-import { exportVm } from '../../restore/export-vm.js';
-import { restoreVm } from '../../restore/restore-vm.js';
-import { pruneRestorePoints } from '../../backup/prune.js';
-import { loadProvider } from '../../../providers/index.js';
-import { loadJobConfig } from '../config.js';
-import { openEnvironment } from '../environment.js';
+import { exportWithConfig, pruneWithConfig, restoreWithConfig, withRepository } from '../../job/index.js';
 import { formatBytes, parseCount } from '../format.js';
 import { ExitCode } from '../io.js';
 import type { CommandModule } from '../program.js';
@@ -16,13 +9,6 @@ import { renderRestorePoints } from '../render.js';
 import { renderExport } from './export.js';
 import { runInstantRestore } from './instant.js';
 
-/** The repository a command names: `--repo PATH`, or the one of `--config FILE`. Never creates one. */
-async function repositoryOf(opts: { repo?: string; config?: string }, logger: Logger): Promise<Repository> {
-  if (opts.repo) return openRepository({ path: opts.repo, logger });
-  if (opts.config) return openRepository({ path: (await loadJobConfig(opts.config)).repository.path, logger });
-  throw new HvsnapError('input_invalid', 'name the repository with --repo PATH or --config FILE', { context: { field: '--repo' } });
-}
-
 const withRepo = (c: Command) => c.option('-c, --config <file>', 'job configuration (YAML)').option('--repo <path>', 'repository folder');
 
 export const listCommand: CommandModule = (kit) =>
@@ -30,13 +16,8 @@ export const listCommand: CommandModule = (kit) =>
     .option('--vm <name>', 'only this VM (name or id)')
     .action(
       kit.action<{ config?: string; repo?: string; vm?: string }>(async ({ opts, logger }) => {
-        const repo = await repositoryOf(opts, logger);
-        try {
-          const points = await repo.listRestorePoints({ vm: opts.vm });
-          return { data: points, text: renderRestorePoints(points) };
-        } finally {
-          await repo.close();
-        }
+        const points = await withRepository({ ...opts, logger }, (repo) => repo.listRestorePoints({ vm: opts.vm }));
+        return { data: points, text: renderRestorePoints(points) };
       }),
     );
 
@@ -46,26 +27,21 @@ export const verifyCommand: CommandModule = (kit) =>
     .option('--deep', 're-hash every chunk', false)
     .action(
       kit.action<{ config?: string; repo?: string; restorePoint?: string; deep: boolean }>(async ({ opts, logger, io }) => {
-        const repo = await repositoryOf(opts, logger);
         const progress = progressReporter({ stream: io.stderr, logger });
-        try {
-          const report = await repo.verify({ id: opts.restorePoint, deep: opts.deep, onProgress: (p) => progress.update(p.disk, p.doneBytes, p.totalBytes) });
-          progress.end();
-          const problems = (report as { problems?: unknown[] }).problems ?? [];
-          return {
-            data: report,
-            text: problems.length ? `verify found ${problems.length} problem(s):\n${problems.map((p) => `  ${JSON.stringify(p)}`).join('\n')}` : `verify: OK (${JSON.stringify(report)})`,
-            exitCode: problems.length ? ExitCode.failed : ExitCode.ok,
-          };
-        } finally {
-          await repo.close();
-        }
+        const report = await withRepository({ ...opts, logger }, (repo) => repo.verify({ id: opts.restorePoint, deep: opts.deep, onProgress: (p) => progress.update(p.disk, p.doneBytes, p.totalBytes) }));
+        progress.end();
+        const problems = (report as { problems?: unknown[] }).problems ?? [];
+        return {
+          data: report,
+          text: problems.length ? `verify found ${problems.length} problem(s):\n${problems.map((p) => `  ${JSON.stringify(p)}`).join('\n')}` : `verify: OK (${JSON.stringify(report)})`,
+          exitCode: problems.length ? ExitCode.failed : ExitCode.ok,
+        };
       }),
     );
 
 export const restoreCommand: CommandModule = (kit) =>
   new Command('restore')
-    .description("rebuild a restore point in Hyper-V's export layout and verify it (as `export`), or with --import put the disks in --to and import the VM")
+    .description("rebuild a restore point in Hyper-V's export layout and verify it (as `export`); with --import put the disks in --to and import the VM; with --instant run it from an array clone")
     .requiredOption('-c, --config <file>', 'job configuration (YAML)')
     .requiredOption('--restore-point <id>', 'restore point id (see "hvsnap list")')
     .option('--to <dir>', 'export folder (the VM gets <dir>/<VM name>/); with --import, the folder for the disks')
@@ -84,39 +60,31 @@ export const restoreCommand: CommandModule = (kit) =>
           return runInstantRestore({ config: opts.config, restorePoint: opts.restorePoint, host: opts.host, newId: opts.newId || undefined, name: opts.name, start: opts.start }, logger, signal);
         }
         if (!opts.to) throw new HvsnapError('input_invalid', 'restore needs --to (or --instant --host)', { context: { field: '--to' } });
-        const to = opts.to;
         if (opts.import && !opts.hostDir) throw new HvsnapError('input_invalid', '--import needs --host-dir (how the host sees the --to folder)', { context: { field: '--host-dir' } });
-        const env = await openEnvironment(await loadJobConfig(opts.config), logger);
-        try {
-          const progress = progressReporter({ stream: io.stderr, logger });
-          const onProgress = (p: { disk: string; doneBytes: number; totalBytes: number }) => progress.update(p.disk, p.doneBytes, p.totalBytes);
-          const snapshotAccess = { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost };
-          if (!opts.import) {
-            // without an import, the same layout as `hvsnap export`: Import-VM takes it by hand
-            const exported = await exportVm({ repository: env.repository, restorePointId: opts.restorePoint, to, snapshotAccess, logger, signal, onProgress });
-            progress.end();
-            return { data: exported, text: renderExport(exported) };
-          }
-          const r = await restoreVm({
-            repository: env.repository,
-            restorePointId: opts.restorePoint,
-            targetDir: to,
-            import: { hypervisor: env.hypervisor, hostDir: opts.hostDir!, newId: opts.newId, name: opts.name },
-            snapshotAccess,
-            logger,
-            signal,
-            onProgress,
-          });
+        const progress = progressReporter({ stream: io.stderr, logger });
+        const onProgress = (p: { disk: string; doneBytes: number; totalBytes: number }) => progress.update(p.disk, p.doneBytes, p.totalBytes);
+        if (!opts.import) {
+          // without an import, the same layout as `hvsnap export`: Import-VM takes it by hand
+          const exported = await exportWithConfig({ config: opts.config, restorePointId: opts.restorePoint, to: opts.to, logger, signal, onProgress });
           progress.end();
-          const text = [
-            `restored ${r.vm} from ${r.restorePointId}:`,
-            ...r.disks.map((d) => `  ${d.target}  ${formatBytes(d.virtualSize)}  sha256 ${d.sha256}${d.verified ? '  verified' : ''}`),
-            ...(r.imported ? [`imported as VM ${r.imported.name} (${r.imported.id})`] : []),
-          ].join('\n');
-          return { data: r, text };
-        } finally {
-          await env.close();
+          return { data: exported, text: renderExport(exported) };
         }
+        const r = await restoreWithConfig({
+          config: opts.config,
+          restorePointId: opts.restorePoint,
+          targetDir: opts.to,
+          import: { hostDir: opts.hostDir!, newId: opts.newId, name: opts.name },
+          logger,
+          signal,
+          onProgress,
+        });
+        progress.end();
+        const text = [
+          `restored ${r.vm} from ${r.restorePointId}:`,
+          ...r.disks.map((d) => `  ${d.target}  ${formatBytes(d.virtualSize)}  sha256 ${d.sha256}${d.verified ? '  verified' : ''}`),
+          ...(r.imported ? [`imported as VM ${r.imported.name} (${r.imported.id})`] : []),
+        ].join('\n');
+        return { data: r, text };
       }),
     );
 
@@ -134,23 +102,14 @@ export const retentionCommand: CommandModule = (kit) =>
           keepDaily: opts.keepDaily ? parseCount(opts.keepDaily, '--keep-daily') : undefined,
           keepWeekly: opts.keepWeekly ? parseCount(opts.keepWeekly, '--keep-weekly') : undefined,
         };
-        const repo = await repositoryOf(opts, logger);
-        // the array is needed only to delete snapshots that snapshot-only restore points kept
-        const config = opts.config ? await loadJobConfig(opts.config) : undefined;
-        const provider = config ? await loadProvider({ provider: config.provider.name, config: config.provider.config, logger, configFile: config.file }) : undefined;
-        try {
-          const r = await pruneRestorePoints({ repository: repo, provider, logger }, { ...policy, vm: opts.vm, dryRun: opts.dryRun }, { signal });
-          const text = [
-            `${opts.dryRun ? 'would delete' : 'deleted'} ${r.retention.deleted.length} restore point(s), kept ${r.retention.kept.length}`,
-            ...r.retention.deleted.map((d) => `  - ${d.id} (${d.vmName}, ${d.createdAt})`),
-            ...(r.snapshotsDeleted.length ? [`${opts.dryRun ? 'would delete' : 'deleted'} array snapshot(s): ${r.snapshotsDeleted.join(', ')}`] : []),
-            ...r.snapshotFailures.map((f) => `  could not delete array snapshot ${f.name}: ${String(f.error.message)}`),
-            ...(r.gc ? [`gc: ${r.gc.chunksDeleted} chunks, ${formatBytes(r.gc.bytesFreed)} freed`] : []),
-          ].join('\n');
-          return { data: r, text, exitCode: r.snapshotFailures.length ? ExitCode.failed : ExitCode.ok };
-        } finally {
-          await provider?.close?.();
-          await repo.close();
-        }
+        const r = await pruneWithConfig({ repo: opts.repo, config: opts.config, logger, signal, policy: { ...policy, vm: opts.vm, dryRun: opts.dryRun } });
+        const text = [
+          `${opts.dryRun ? 'would delete' : 'deleted'} ${r.retention.deleted.length} restore point(s), kept ${r.retention.kept.length}`,
+          ...r.retention.deleted.map((d) => `  - ${d.id} (${d.vmName}, ${d.createdAt})`),
+          ...(r.snapshotsDeleted.length ? [`${opts.dryRun ? 'would delete' : 'deleted'} array snapshot(s): ${r.snapshotsDeleted.join(', ')}`] : []),
+          ...r.snapshotFailures.map((f) => `  could not delete array snapshot ${f.name}: ${String(f.error.message)}`),
+          ...(r.gc ? [`gc: ${r.gc.chunksDeleted} chunks, ${formatBytes(r.gc.bytesFreed)} freed`] : []),
+        ].join('\n');
+        return { data: r, text, exitCode: r.snapshotFailures.length ? ExitCode.failed : ExitCode.ok };
       }),
     );

@@ -67,7 +67,7 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
     host: args.hostName,
     createdAt: new Date().toISOString(),
     phase: 'restoring',
-    owner: thisOwner(),
+    owner: await thisOwner(),
     presentation: { name: `hvsnap-${id}`, snapshotName: kept.name },
     luns: [],
     vm: { name, newId },
@@ -128,7 +128,7 @@ export async function commitInstant(env: InstantEnv, args: { id: string; destina
   if (session.phase !== 'ready' && session.phase !== 'committing') throw new HvsnapError('input_invalid', `instant restore ${session.id} is ${session.phase}, not ready to commit`, { context: { field: 'id' } });
   session.phase = 'committing';
   session.destinationDir = args.destinationDir;
-  session.owner = thisOwner();
+  session.owner = await thisOwner();
   await saveSession(dir, session);
   await finishCommit(env, session, args.signal);
   return session;
@@ -139,7 +139,7 @@ export async function discardInstant(env: InstantEnv, args: { id: string; signal
   const dir = sessionDir(env.repository.path);
   const session = await loadSession(dir, args.id);
   session.phase = 'discarding';
-  session.owner = thisOwner();
+  session.owner = await thisOwner();
   await saveSession(dir, session);
   await undoSession(env, session, args.signal);
   return session;

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { HvsnapError } from '../../core/errors.js';
-import { processAlive } from '../../core/process-alive.js';
+import { currentOwner, isStale, type Owner } from '../../core/owner.js';
 import type { HostLun } from '../../hyperv/instant-host.js';
 
 /**
@@ -20,7 +19,7 @@ export interface InstantSession {
   createdAt: string;
   /** restoring → ready (the VM runs from the clone) → committing / discarding → (record gone) */
   phase: 'restoring' | 'ready' | 'committing' | 'discarding';
-  owner: { pid: number; host: string };
+  owner: Owner;
   /** the array presentation (the clone) */
   presentation?: { name: string; snapshotName: string };
   /** LUNs brought online (or being brought online), with the volume root the host gave each */
@@ -65,12 +64,12 @@ export async function listSessions(dir: string): Promise<Array<InstantSession & 
   const out: Array<InstantSession & { ownerAlive: boolean }> = [];
   for (const n of names.filter((x) => x.endsWith('.json')).sort()) {
     const s = JSON.parse(await readFile(join(dir, n), 'utf8')) as InstantSession;
-    out.push({ ...s, ownerAlive: s.owner.host !== hostname() || processAlive(s.owner.pid) });
+    out.push({ ...s, ownerAlive: !(await isStale(s.owner)) });
   }
   return out;
 }
 
 /** The owner stamp of this process. */
-export function thisOwner(): InstantSession['owner'] {
-  return { pid: process.pid, host: hostname() };
+export function thisOwner(): Promise<Owner> {
+  return currentOwner();
 }
