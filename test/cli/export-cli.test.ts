@@ -1,35 +1,16 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLab } from '../../src/lab/index.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { labJobBackedUp } from './lab-job.js';
 import { cli } from './run-cli.js';
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'hvsnap-cli-'));
-  await createLab({ dir: join(dir, 'lab'), vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 2 << 20 });
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+let job: Awaited<ReturnType<typeof labJobBackedUp>> | undefined;
+afterEach(async () => job?.remove());
 
 describe('hvsnap export, restore without --import, verify', () => {
   it('export and restore write the Hyper-V export layout; they and verify log progress as JSON when stderr is not a terminal', async () => {
-    const file = join(dir, 'job.yaml');
-    await writeFile(
-      file,
-      stringify({
-        hypervisor: { kind: 'lab', dir: './lab' },
-        provider: { name: 'lab', config: { volumesDir: './lab/volumes', stateDir: './lab/array' } },
-        proxy: { kind: 'local', host: { name: 'proxy-1' } },
-        repository: { path: './repo' },
-      }),
-    );
-    const b = await cli('backup', '--config', file, '--json');
-    expect(b.code).toBe(0);
-    const rp = JSON.parse(b.stdout).vms[0].restorePointId as string;
+    job = await labJobBackedUp();
+    const { dir, file, restorePoint: rp } = job;
     for (const command of ['export', 'restore']) {
       const out = join(dir, command);
       const r = await cli(command, '--config', file, '--restore-point', rp, '--to', out, '--json');

@@ -1,36 +1,16 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLab, openLab } from '../../src/lab/index.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openLab } from '../../src/lab/index.js';
+import { labJobBackedUp } from './lab-job.js';
 import { cli } from './run-cli.js';
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'hvsnap-cli-'));
-  await createLab({ dir: join(dir, 'lab'), vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 2 << 20 });
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+let job: Awaited<ReturnType<typeof labJobBackedUp>> | undefined;
+afterEach(async () => job?.remove());
 
 describe('hvsnap restore --instant and hvsnap instant', () => {
   it('restores instantly, lists, discards; flags are checked before anything is touched', async () => {
-    const file = join(dir, 'job.yaml');
-    await writeFile(
-      file,
-      stringify({
-        hypervisor: { kind: 'lab', dir: './lab' },
-        provider: { name: 'lab', config: { volumesDir: './lab/volumes', stateDir: './lab/array' } },
-        proxy: { kind: 'local', host: { name: 'proxy-1' } },
-        repository: { path: './repo' },
-        policy: { mode: 'snapshot-only' },
-      }),
-    );
-    const b = await cli('backup', '--config', file, '--json');
-    expect(b.code, b.stderr).toBe(0);
-    const rp = JSON.parse(b.stdout).vms[0].restorePointId as string;
+    job = await labJobBackedUp({ mode: 'snapshot-only' });
+    const { dir, file, restorePoint: rp } = job;
 
     const noHost = await cli('restore', '--config', file, '--restore-point', rp, '--instant');
     expect(noHost.code).toBe(3);
