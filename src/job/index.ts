@@ -20,4 +20,4 @@ export {
   type JobConfigSource,
 } from './run-job.js';
 export { exportWithConfig, mountWithConfig, withInstantEnvironment, instantRestoreWithConfig, listInstantWithConfig, commitInstantWithConfig, discardInstantWithConfig } from './restore-jobs.js';
-export { openInstantEnvironment, instantHostOf } from './instant-environment.js';
+export { openInstantEnvironment, instantHostsOf } from './instant-environment.js';

@@ -12,7 +12,7 @@ import { restoreVm, type RestoreVmResult } from '../restore/restore-vm.js';
 import { loadProvider } from '../../providers/index.js';
 import { loadJobConfig, type JobConfig } from './config.js';
 import { openEnvironment } from './environment.js';
-import { instantHostOf } from './instant-environment.js';
+import { instantHostsOf } from './instant-environment.js';
 import { policyFromConfig } from './policy.js';
 
 /**
@@ -64,9 +64,9 @@ export function cleanupWithConfig(args: JobCall): Promise<CleanupReport> {
   return withEnvironment(args.config, args.logger, async (env) => {
     const r = await cleanupLeftovers(env, { signal: args.signal });
     // instant restores whose process died half-way: undone, or (mid-commit) committed
-    const host = instantHostOf(env.hypervisor);
-    if (host) {
-      const instant = await cleanupInstant({ ...env, host }, { signal: args.signal });
+    const hostFor = instantHostsOf(env.hypervisor);
+    if (hostFor) {
+      const instant = await cleanupInstant({ ...env, hostFor }, { signal: args.signal });
       r.replayed.push(...instant.finished.map((f) => `instant restore ${f}`));
       r.failures.push(...instant.failures);
     }

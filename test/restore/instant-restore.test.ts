@@ -44,7 +44,8 @@ describeWith('instant restore from a kept array snapshot (lab)', { tools: ['qemu
   it('runs the VM from a clone, byte-identical, beside the untouched original; the snapshot stays intact; discard leaves nothing', async () => {
     env = await makeLabEnv({ vms: 1, volumes: 1, disksPerVm: 2, diskSizeBytes: 16 << 20, dataBytes: 4 << 20 });
     const { rp, frozen } = await snapshotOnlyPoint(env);
-    const ie: InstantEnv = { ...env, host: new LabInstantHost(env.labDir) };
+    const host = new LabInstantHost(env.labDir);
+    const ie: InstantEnv = { ...env, hostFor: () => host };
     const [original] = await env.hypervisor.listVms({});
     await labWrite({ dir: env.labDir, vm: original.name, count: 4, seed: 3 }); // the original moves on
     const originalDisk = await qemuRawDigest(await labDiskFile(env.labDir, original.id, original.disks[0].id));
@@ -54,7 +55,7 @@ describeWith('instant restore from a kept array snapshot (lab)', { tools: ['qemu
     expect(s.vm.newId).toBe(true); // the original exists: a new id by default
     const [vm] = await env.hypervisor.listVms({ names: [s.vm.id!] });
     expect(vm.id).not.toBe(original.id);
-    expect(await ie.host.vmState({ vmId: vm.id })).toEqual({ running: true });
+    expect(await host.vmState({ vmId: vm.id })).toEqual({ running: true });
     expect(vm.disks).toHaveLength(2);
     for (const d of vm.disks) {
       expect(d.path.startsWith(`${s.luns[0].volumeRoot}\\`)).toBe(true); // on the clone
@@ -74,21 +75,23 @@ describeWith('instant restore from a kept array snapshot (lab)', { tools: ['qemu
   it('commit moves the running VM to production storage, then releases the clone', async () => {
     env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 16 << 20, dataBytes: 4 << 20 });
     const { rp, frozen } = await snapshotOnlyPoint(env);
-    const ie: InstantEnv = { ...env, host: new LabInstantHost(env.labDir) };
+    const host = new LabInstantHost(env.labDir);
+    const ie: InstantEnv = { ...env, hostFor: () => host };
     const [original] = await env.hypervisor.listVms({});
     const s = await instantRestore(ie, { restorePointId: rp, hostName: 'hv-node-1', start: true, name: 'restored-01' });
     await commitInstant(ie, { id: s.id, destinationDir: 'C:\\ClusterStorage\\Volume1\\restored-01' });
     const [vm] = await env.hypervisor.listVms({ names: ['restored-01'] });
     expect(vm.disks[0].path).toBe('C:\\ClusterStorage\\Volume1\\restored-01\\vm-01-disk0.vhdx');
     expect(await qemuRawDigest(await labDiskFile(env.labDir, vm.id, vm.disks[0].id))).toBe(frozen[original.disks[0].id]);
-    expect(await ie.host.vmState({ vmId: vm.id })).toEqual({ running: true }); // moved while it ran
+    expect(await host.vmState({ vmId: vm.id })).toEqual({ running: true }); // moved while it ran
     await assertNothingLeft(env, ie, [original.id, vm.id]);
   });
 
   it('a process that dies after the presentation leaves a journal; cleanup removes the presentation and the journal', async () => {
     env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 16 << 20, dataBytes: 4 << 20 });
     const { rp } = await snapshotOnlyPoint(env);
-    const ie: InstantEnv = { ...env, host: new LabInstantHost(env.labDir) };
+    const host = new LabInstantHost(env.labDir);
+    const ie: InstantEnv = { ...env, hostFor: () => host };
     const [original] = await env.hypervisor.listVms({});
     let presented!: () => void;
     const reached = new Promise<void>((ok) => (presented = ok));

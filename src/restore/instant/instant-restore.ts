@@ -14,7 +14,8 @@ export interface InstantEnv {
   repository: Repository;
   provider: Provider;
   hypervisor: Hypervisor;
-  host: InstantHost;
+  /** the host side of instant restore on the named Hyper-V host (cluster node) */
+  hostFor(node: string): InstantHost;
   logger?: Logger;
 }
 
@@ -77,7 +78,8 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
   try {
     const clone = await presentCloneToHost(env.provider, { name: session.presentation!.name, snapshotName: kept.name, hostName: args.hostName }, opts);
     await args.afterPresent?.();
-    await env.host.rescanStorage({}, opts);
+    const host = env.hostFor(args.hostName);
+    await host.rescanStorage({}, opts);
     const roots = new Map<string, string>();
     for (const d of manifest.snapshotDisks) {
       const wanted = d.volume.identity.id.toLowerCase();
@@ -86,7 +88,7 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
       if (!presented) throw new HvsnapError('not_found', `the clone of ${kept.name} has no LUN of volume ${d.volume.volumeRoot} (disk ${d.sourcePath})`, { context: { volume: d.volume.volumeRoot, disk: d.diskId } });
       session.luns.push({ ...presented.lun });
       await saveSession(dir, session);
-      const { volumeRoot } = await env.host.onlineDisk({ lun: presented.lun }, opts);
+      const { volumeRoot } = await host.onlineDisk({ lun: presented.lun }, opts);
       session.luns[session.luns.length - 1].volumeRoot = volumeRoot;
       await saveSession(dir, session);
       roots.set(wanted, volumeRoot);
@@ -98,7 +100,7 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
     session.vm.id = vm.id;
     await saveSession(dir, session);
     if (args.start) {
-      await env.host.startVm({ vmId: vm.id }, opts);
+      await host.startVm({ vmId: vm.id }, opts);
       session.vm.started = true;
     }
     session.phase = 'ready';
@@ -170,7 +172,7 @@ async function finishCommit(env: InstantEnv, session: InstantSession, signal?: A
   const vm = session.vm.id ? await findVm(env, session.vm.id) : undefined;
   if (!vm) throw new HvsnapError('vm_not_found', `the VM of instant restore ${session.id} (${session.vm.name}) is gone; discard it instead`, { context: { vm: session.vm.name } });
   // a commit that died after the move finds the disks already off the clone
-  if (onClone(vm, session)) await env.host.moveVmStorage({ vmId: vm.id, destinationDir: session.destinationDir! }, { signal });
+  if (onClone(vm, session)) await env.hostFor(session.host).moveVmStorage({ vmId: vm.id, destinationDir: session.destinationDir! }, { signal });
   await releaseClone(env, session, signal);
 }
 
@@ -180,14 +182,14 @@ async function undoSession(env: InstantEnv, session: InstantSession, signal?: Ab
   const vm = session.vm.id ? await findVm(env, session.vm.id) : (await env.hypervisor.listVms({})).find((v) => v.name === session.vm.name && onClone(v, session));
   if (vm) {
     if (!onClone(vm, session)) throw new HvsnapError('vm_in_use', `VM ${vm.name} of instant restore ${session.id} has disks off the clone (committed?); it is not removed`, { context: { vm: vm.name } });
-    await env.host.stopVm({ vmId: vm.id }, opts);
-    await env.host.removeVm({ vmId: vm.id }, opts);
+    await env.hostFor(session.host).stopVm({ vmId: vm.id }, opts);
+    await env.hostFor(session.host).removeVm({ vmId: vm.id }, opts);
   }
   await releaseClone(env, session, signal);
 }
 
 async function releaseClone(env: InstantEnv, session: InstantSession, signal?: AbortSignal): Promise<void> {
-  for (const lun of [...session.luns].reverse()) await env.host.offlineDisk({ lun }, { signal });
+  for (const lun of [...session.luns].reverse()) await env.hostFor(session.host).offlineDisk({ lun }, { signal });
   if (session.presentation) await removeClone(env.provider, { name: session.presentation.name }, { signal });
   await deleteSession(sessionDir(env.repository.path), session.id);
   (env.logger ?? silentLogger).info({ instant: session.id }, 'instant restore clone released');

@@ -24,7 +24,8 @@ export async function instantRestoreScenario(ctx: BenchContext): Promise<Scenari
     const env = await openBenchEnv(lab.labDir, join(ctx.dir, `instant-repo-${size}`));
     const report = await runBackup(env, { policy: { mode: 'snapshot-only' } });
     if (!report.ok) throw new Error(`the snapshot-only backup of the ${sizeText(size)} lab failed`);
-    envs.push({ env: { ...env, host: new LabInstantHost(lab.labDir) }, restorePointId: report.vms[0].restorePointId! });
+    const host = new LabInstantHost(lab.labDir);
+    envs.push({ env: { ...env, hostFor: () => host }, restorePointId: report.vms[0].restorePointId! });
   }
   const times = SIZES.map(() => [] as number[]);
   for (let r = 0; r < ctx.runs; r++) {
