@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openLab } from '../../src/lab/index.js';
@@ -30,5 +32,17 @@ describe('hvsnap restore --instant and hvsnap instant', () => {
     expect((await openLab(join(dir, 'lab')).listVms({})).map((v) => v.name)).toEqual(['vm-01']);
     const again = await cli('instant', 'discard', session.id, '--config', file);
     expect(again.code).toBe(4); // not found: nothing left to discard
+
+    // an instant restore whose process died mid-way (its journal says "restoring", its owner is gone): hvsnap cleanup undoes it
+    const r2 = await cli('restore', '--config', file, '--restore-point', rp, '--instant', '--host', 'hv-node-1', '--json');
+    const s2 = JSON.parse(r2.stdout) as { id: string };
+    const journal = join(dir, 'repo', '.instant', `${s2.id}.json`);
+    const record = JSON.parse(await readFile(journal, 'utf8'));
+    await writeFile(journal, JSON.stringify({ ...record, phase: 'restoring', owner: { ...record.owner, pid: spawnSync('true').pid } }));
+    const c = await cli('cleanup', '--config', file, '--json');
+    expect(c.code, c.stderr).toBe(0);
+    expect((JSON.parse(c.stdout) as { replayed: string[] }).replayed).toContain(`instant restore ${s2.id}: undone`);
+    expect((await openLab(join(dir, 'lab')).listVms({})).map((v) => v.name)).toEqual(['vm-01']);
+    expect(await readdir(join(dir, 'lab', 'array', 'presentations'))).toEqual([]);
   });
 });
