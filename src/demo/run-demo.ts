@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { checkpointName } from '../core/names.js';
 import { mkdtemp, mkdir, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +9,7 @@ import type { Logger } from '../core/logger.js';
 import type { Checkpoint } from '../core/types.js';
 import { createLab, labPinFrozen, labWrite } from '../lab/index.js';
 import { restoreVm } from '../restore/restore-vm.js';
-import { openVhdx } from '../vhdx/index.js';
+import { vhdxSha256 } from '../vhdx/index.js';
 import { parseJobConfig } from '../job/config.js';
 import { openEnvironment } from '../job/environment.js';
 
@@ -99,7 +98,7 @@ export async function runDemo(args: DemoArgs): Promise<DemoResult> {
         const result = await restoreVm({ repository, restorePointId: v.restorePointId!, targetDir: target, logger: log, signal: args.signal });
         const pinned = frozen.get(`${v.vm}@${checkpointName(report.jobId)}`) ?? {};
         let identical = result.disks.length > 0;
-        for (const d of result.disks) identical &&= !!pinned[d.diskId] && (await vhdxDigest(pinned[d.diskId])) === d.sha256;
+        for (const d of result.disks) identical &&= !!pinned[d.diskId] && (await vhdxSha256(pinned[d.diskId])) === d.sha256;
         restores.push({ vm: v.vm, restorePointId: v.restorePointId!, disks: result.disks.length, identical, verified: result.disks.every((d) => d.verified) });
       }
     }
@@ -107,17 +106,5 @@ export async function runDemo(args: DemoArgs): Promise<DemoResult> {
     return { dir, full, incremental, writesBetween, writesDuring, restores, ok };
   } finally {
     await env.close();
-  }
-}
-
-/** SHA-256 of a VHDX's virtual content. */
-export async function vhdxDigest(file: string): Promise<string> {
-  const img = await openVhdx(file);
-  try {
-    const h = createHash('sha256');
-    for (let o = 0; o < img.virtualSize; o += 4 << 20) h.update(await img.read(o, Math.min(4 << 20, img.virtualSize - o)));
-    return h.digest('hex');
-  } finally {
-    await img.close();
   }
 }

@@ -59,7 +59,9 @@ export class WmiInstantHost implements InstantHost {
     const answer = await this.run<OfflineAnswer>('instant-offline-disk.ps1', { uniqueId: args.lun.identity.id, accessPath: this.accessPath(args.lun) }, opts);
     const users = answer.InUseBy ? ([] as string[]).concat(answer.InUseBy) : [];
     if (users.length) {
-      throw new HvsnapError('vm_in_use', `LUN ${args.lun.identity.id} on ${this.node.name} still holds disks of VM ${users.join(', ')}`, { context: { host: this.node.name, volume: args.lun.identity.id, vm: users[0] } });
+      throw new HvsnapError('vm_in_use', `LUN ${args.lun.identity.id} on ${this.node.name} still holds disks of VM ${users.join(', ')}`, {
+        context: { host: this.node.name, volume: args.lun.identity.id, vm: users[0] },
+      });
     }
   }
 
@@ -88,14 +90,21 @@ export class WmiInstantHost implements InstantHost {
     return `${this.accessRoot}\\${lun.identity.id.toLowerCase().slice(-12)}`;
   }
 
-  private async vmAction(action: 'state' | 'start' | 'stop' | 'remove' | 'move', vmId: string, opts: CallOptions, extra: Record<string, unknown> = {}): Promise<VmActionAnswer> {
+  private async vmAction(
+    action: 'state' | 'start' | 'stop' | 'remove' | 'move',
+    vmId: string,
+    opts: CallOptions,
+    extra: Record<string, unknown> = {},
+  ): Promise<VmActionAnswer> {
     const answer = await this.run<VmActionAnswer>('instant-vm.ps1', { action, vmId, waitMs: this.jobWaitMs, ...extra }, opts);
     if (answer.Result) {
       const ctx = { host: this.node.name, vm: answer.VmName ?? vmId };
       // the script waited for the job: one still running here is late, never taken for done
       const state = checkResult(answer.Result, ctx);
       if (state.state === 'pending') {
-        throw new HvsnapError('timeout', `${answer.Result.Method} on ${this.node.name} is still running (job ${state.job.InstanceID})`, { context: { ...ctx, step: answer.Result.Method } });
+        throw new HvsnapError('timeout', `${answer.Result.Method} on ${this.node.name} is still running (job ${state.job.InstanceID})`, {
+          context: { ...ctx, step: answer.Result.Method },
+        });
       }
     }
     return answer;

@@ -19,5 +19,13 @@ export {
   pruneWithConfig,
   type JobConfigSource,
 } from './run-job.js';
-export { exportWithConfig, mountWithConfig, withInstantEnvironment, instantRestoreWithConfig, listInstantWithConfig, commitInstantWithConfig, discardInstantWithConfig } from './restore-jobs.js';
+export {
+  exportWithConfig,
+  mountWithConfig,
+  withInstantEnvironment,
+  instantRestoreWithConfig,
+  listInstantWithConfig,
+  commitInstantWithConfig,
+  discardInstantWithConfig,
+} from './restore-jobs.js';
 export { openInstantEnvironment, instantHostsOf } from './instant-environment.js';

@@ -22,7 +22,10 @@ export function instantHostsOf(hypervisor: Hypervisor): ((node: string) => Insta
   if (hypervisor instanceof WmiHypervisor) {
     return (name) => {
       const node = hypervisor.node(name);
-      if (!node) throw new HvsnapError('input_invalid', `--host ${name} is not a node of the job's hypervisor configuration`, { context: { host: name, field: '--host' } });
+      if (!node)
+        throw new HvsnapError('input_invalid', `--host ${name} is not a node of the job's hypervisor configuration`, {
+          context: { host: name, field: '--host' },
+        });
       return new WmiInstantHost(node);
     };
   }

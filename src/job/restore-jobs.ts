@@ -51,7 +51,13 @@ export function mountWithConfig(args: {
   onMounted?: (m: MountedRestorePoint) => void;
 }): Promise<Pick<MountedRestorePoint, 'dir' | 'files' | 'volumes'> & { restorePointId: string }> {
   return withRepository({ repo: args.repo, config: args.config, logger: args.logger }, async (repository) => {
-    const m = await mountRestorePoint({ source: repositorySource(repository), restorePointId: args.restorePointId, dir: args.dir, files: args.files, logger: args.logger });
+    const m = await mountRestorePoint({
+      source: repositorySource(repository),
+      restorePointId: args.restorePointId,
+      dir: args.dir,
+      files: args.files,
+      logger: args.logger,
+    });
     args.onMounted?.(m);
     await Promise.race([m.closed, args.until]);
     await m.unmount();
@@ -83,7 +89,9 @@ export function listInstantWithConfig(args: JobCall): ReturnType<typeof listInst
 
 /** `hvsnap instant commit ID --to DIR`. */
 export function commitInstantWithConfig(args: JobCall & { id: string; destinationDir: string }): Promise<InstantSession> {
-  return withInstantEnvironment(args.config, args.logger, (env) => commitInstant(env, { id: args.id, destinationDir: args.destinationDir, signal: args.signal }));
+  return withInstantEnvironment(args.config, args.logger, (env) =>
+    commitInstant(env, { id: args.id, destinationDir: args.destinationDir, signal: args.signal }),
+  );
 }
 
 /** `hvsnap instant discard ID`. */

@@ -35,7 +35,11 @@ export async function resolveJobConfig(source: JobConfigSource): Promise<JobConf
 }
 
 /** Opens the environment of a configuration, runs `fn` with it, and closes it. */
-export async function withEnvironment<T>(source: JobConfigSource, logger: Logger, fn: (env: BackupEnvironment & { close(): Promise<void> }, config: JobConfig) => Promise<T>): Promise<T> {
+export async function withEnvironment<T>(
+  source: JobConfigSource,
+  logger: Logger,
+  fn: (env: BackupEnvironment & { close(): Promise<void> }, config: JobConfig) => Promise<T>,
+): Promise<T> {
   const config = await resolveJobConfig(source);
   const env = await openEnvironment(config, logger);
   try {
@@ -55,7 +59,12 @@ export function backupWithConfig(args: JobCall & { vms?: string[]; full?: boolea
 /** `hvsnap batch`: the configuration's batch selection and limits; `resume` continues a batch that died. */
 export function batchWithConfig(args: JobCall & { resume?: string; onProgress?: (p: BackupProgress) => void }): Promise<BatchReport> {
   return withEnvironment(args.config, args.logger, (env, config) =>
-    runBatch(env, config.batch ?? batchSpecSchema.parse({}), { resume: args.resume, policy: policyFromConfig(config, false), signal: args.signal, onProgress: args.onProgress }),
+    runBatch(env, config.batch ?? batchSpecSchema.parse({}), {
+      resume: args.resume,
+      policy: policyFromConfig(config, false),
+      signal: args.signal,
+      onProgress: args.onProgress,
+    }),
   );
 }
 
@@ -76,7 +85,12 @@ export function cleanupWithConfig(args: JobCall): Promise<CleanupReport> {
 
 /** `hvsnap restore`: a restore point's disks into `targetDir`, optionally imported on the host. */
 export function restoreWithConfig(
-  args: JobCall & { restorePointId: string; targetDir: string; import?: { hostDir: string; newId: boolean; name?: string }; onProgress?: (p: { disk: string; doneBytes: number; totalBytes: number }) => void },
+  args: JobCall & {
+    restorePointId: string;
+    targetDir: string;
+    import?: { hostDir: string; newId: boolean; name?: string };
+    onProgress?: (p: { disk: string; doneBytes: number; totalBytes: number }) => void;
+  },
 ): Promise<RestoreVmResult> {
   return withEnvironment(args.config, args.logger, (env) =>
     restoreVm({
@@ -113,10 +127,18 @@ export async function withRepository<T>(args: { repo?: string; config?: JobConfi
  * `hvsnap prune`: retention on the repository of `repo` or `config`. The array (from `config`) is
  * needed only to delete the snapshots that snapshot-only restore points kept.
  */
-export async function pruneWithConfig(args: { repo?: string; config?: JobConfigSource; logger: Logger; signal?: AbortSignal; policy: RetentionPolicy & { vm?: string; dryRun?: boolean } }): Promise<PruneReport> {
+export async function pruneWithConfig(args: {
+  repo?: string;
+  config?: JobConfigSource;
+  logger: Logger;
+  signal?: AbortSignal;
+  policy: RetentionPolicy & { vm?: string; dryRun?: boolean };
+}): Promise<PruneReport> {
   const config = args.config ? await resolveJobConfig(args.config) : undefined;
   return withRepository({ repo: args.repo, config, logger: args.logger }, async (repository) => {
-    const provider = config ? await loadProvider({ provider: config.provider.name, config: config.provider.config, logger: args.logger, configFile: config.file }) : undefined;
+    const provider = config
+      ? await loadProvider({ provider: config.provider.name, config: config.provider.config, logger: args.logger, configFile: config.file })
+      : undefined;
     try {
       return await pruneRestorePoints({ repository, provider, logger: args.logger }, args.policy, { signal: args.signal });
     } finally {

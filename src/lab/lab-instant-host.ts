@@ -26,14 +26,26 @@ export class LabInstantHost implements InstantHost {
 
   async onlineDisk(args: { lun: HostLun }, _opts?: CallOptions): Promise<{ volumeRoot: string }> {
     const path = args.lun.path;
-    if (!path) throw new HvsnapError('input_invalid', `LUN ${args.lun.identity.id} has no folder: the lab host sees only lab array LUNs`, { context: { volume: args.lun.identity.id } });
+    if (!path)
+      throw new HvsnapError('input_invalid', `LUN ${args.lun.identity.id} has no folder: the lab host sees only lab array LUNs`, {
+        context: { volume: args.lun.identity.id },
+      });
     return updateState(this.dir, async (s) => {
       const existing = s.volumes.find((v) => v.dir === path);
       if (existing) return { volumeRoot: existing.hostRoot };
       const name = `hvsnap-${args.lun.identity.id.slice(-12)}`;
       // the clone's identity is the LUN's; were it another volume's, the host would write a new one (a new signature)
-      const taken = await Promise.all(s.volumes.map((v) => readVolumeMarker(v.dir).then((m) => m.identity.id, () => '')));
-      const identity = taken.includes(args.lun.identity.id) ? { ...args.lun.identity, id: `${args.lun.identity.id.slice(0, 20)}${Date.now().toString(16).slice(-12)}` } : args.lun.identity;
+      const taken = await Promise.all(
+        s.volumes.map((v) =>
+          readVolumeMarker(v.dir).then(
+            (m) => m.identity.id,
+            () => '',
+          ),
+        ),
+      );
+      const identity = taken.includes(args.lun.identity.id)
+        ? { ...args.lun.identity, id: `${args.lun.identity.id.slice(0, 20)}${Date.now().toString(16).slice(-12)}` }
+        : args.lun.identity;
       await writeFile(join(path, VOLUME_MARKER), JSON.stringify({ name, identity }, null, 2) + '\n');
       const volume = { name, dir: path, hostRoot: `${INSTANT_ROOT}\\${name}` };
       s.volumes.push(volume);
@@ -47,7 +59,9 @@ export class LabInstantHost implements InstantHost {
       if (!volume) return;
       const users = s.vms.filter((vm) => vm.disks.some((d) => d.volume === volume.name));
       if (users.length) {
-        throw new HvsnapError('vm_in_use', `volume ${volume.hostRoot} still holds disks of VM ${users.map((u) => u.name).join(', ')}`, { context: { volume: volume.name, vm: users[0].name } });
+        throw new HvsnapError('vm_in_use', `volume ${volume.hostRoot} still holds disks of VM ${users.map((u) => u.name).join(', ')}`, {
+          context: { volume: volume.name, vm: users[0].name },
+        });
       }
       s.volumes = s.volumes.filter((v) => v !== volume);
     });
@@ -56,8 +70,11 @@ export class LabInstantHost implements InstantHost {
   async moveVmStorage(args: { vmId: string; destinationDir: string }, _opts?: CallOptions): Promise<void> {
     await updateState(this.dir, async (s) => {
       const vm = findVm(s, args.vmId);
-      const target = s.volumes.find((v) => args.destinationDir.toLowerCase().startsWith(v.hostRoot.toLowerCase() + '\\') || args.destinationDir.toLowerCase() === v.hostRoot.toLowerCase());
-      if (!target) throw new HvsnapError('not_found', `no volume of the lab host holds ${args.destinationDir}`, { context: { path: args.destinationDir, vm: vm.name } });
+      const target = s.volumes.find(
+        (v) => args.destinationDir.toLowerCase().startsWith(v.hostRoot.toLowerCase() + '\\') || args.destinationDir.toLowerCase() === v.hostRoot.toLowerCase(),
+      );
+      if (!target)
+        throw new HvsnapError('not_found', `no volume of the lab host holds ${args.destinationDir}`, { context: { path: args.destinationDir, vm: vm.name } });
       const below = args.destinationDir.slice(target.hostRoot.length).replace(/^\\+/, '').split('\\').filter(Boolean);
       for (const disk of vm.disks) {
         const from = volumeOf(s, disk.volume);

@@ -52,7 +52,9 @@ export async function exportVm(args: ExportVmArgs): Promise<ExportVmResult> {
   const manifest = await args.repository.getRestorePoint(args.restorePointId);
   const dir = join(args.to, safeFolderName(manifest.vm.name));
   if (existsSync(dir) && (await readdir(dir)).length > 0) {
-    throw new HvsnapError('already_exists', `${dir} exists and is not empty; an export never overwrites (choose another --to folder)`, { context: { file: dir } });
+    throw new HvsnapError('already_exists', `${dir} exists and is not empty; an export never overwrites (choose another --to folder)`, {
+      context: { file: dir },
+    });
   }
   const existed = existsSync(dir);
   try {
@@ -72,7 +74,9 @@ export async function exportVm(args: ExportVmArgs): Promise<ExportVmResult> {
       const rel = stored.replace(/^config\//, '');
       const file = resolve(dir, rel);
       if (!file.startsWith(resolve(dir) + sep)) {
-        throw new HvsnapError('integrity_failed', `restore point ${manifest.id} names configuration file ${JSON.stringify(stored)} outside its folder`, { context: { restorePoint: manifest.id, file: stored } });
+        throw new HvsnapError('integrity_failed', `restore point ${manifest.id} names configuration file ${JSON.stringify(stored)} outside its folder`, {
+          context: { restorePoint: manifest.id, file: stored },
+        });
       }
       await mkdir(dirname(file), { recursive: true });
       await writeFile(file, await args.repository.readConfigFile(args.restorePointId, stored), { flag: 'wx' });
@@ -84,13 +88,16 @@ export async function exportVm(args: ExportVmArgs): Promise<ExportVmResult> {
     log.info({ restorePoint: manifest.id, dir, disks: restored.disks.length, configFiles: configFiles.length }, 'restore point exported in Hyper-V layout');
     return { ...restored, dir, configFiles };
   } catch (e) {
-    await (existed ? Promise.all((await readdir(dir).catch(() => [])).map((f) => rm(join(dir, f), { recursive: true, force: true }))) : rm(dir, { recursive: true, force: true }));
+    await (existed
+      ? Promise.all((await readdir(dir).catch(() => [])).map((f) => rm(join(dir, f), { recursive: true, force: true })))
+      : rm(dir, { recursive: true, force: true }));
     throw e;
   }
 }
 
 /** A VM name as a folder name: path separators and characters Windows forbids become `_`. */
 export function safeFolderName(name: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what Windows forbids in names
   const cleaned = name.replace(/[<>:"/\\|?*\x00-\x1f]/g, '_').replace(/[. ]+$/, '');
   return cleaned === '' || cleaned === '.' || cleaned === '..' ? 'vm' : cleaned;
 }

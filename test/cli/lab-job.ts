@@ -9,7 +9,9 @@ import { cli } from './run-cli.js';
  * A one-VM lab with a job configuration beside it (`policy` merged in), backed up once through
  * the CLI: what the restore-side CLI tests start from.
  */
-export async function labJobBackedUp(policy: Record<string, unknown> = {}): Promise<{ dir: string; file: string; restorePoint: string; remove(): Promise<void> }> {
+export async function labJobBackedUp(
+  policy: Record<string, unknown> = {},
+): Promise<{ dir: string; file: string; restorePoint: string; remove(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'hvsnap-cli-'));
   await createLab({ dir: join(dir, 'lab'), vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 2 << 20 });
   const file = join(dir, 'job.yaml');

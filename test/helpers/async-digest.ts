@@ -18,6 +18,8 @@ export function stdoutDigest(command: string, args: string[]): Promise<{ sha256:
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve({ sha256: h.digest('hex'), bytes }) : reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${stderr.trim()}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve({ sha256: h.digest('hex'), bytes }) : reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${stderr.trim()}`)),
+    );
   });
 }

@@ -85,7 +85,8 @@ export function unmetNeeds(needs: Needs): string | undefined {
   if (missingShared.length) reasons.push(`${missingShared.join(', ')} not found in ../shared (or HVSNAP_SHARED)`);
   if (needs.root && process.getuid?.() !== 0) reasons.push('needs root');
   if (needs.fuse && !existsSync('/dev/fuse')) reasons.push('/dev/fuse is absent');
-  if (needs.fuse && !fuseBindingInstalled()) reasons.push('the FUSE binding @cocalc/fuse-native did not install (apt-get install libfuse2 libfuse-dev pkg-config, then npm rebuild)');
+  if (needs.fuse && !fuseBindingInstalled())
+    reasons.push('the FUSE binding @cocalc/fuse-native did not install (apt-get install libfuse2 libfuse-dev pkg-config, then npm rebuild)');
   return reasons.length ? reasons.join('; ') : undefined;
 }
 

@@ -42,7 +42,10 @@ describe('scripts and their callers agree', () => {
     // instant restore's host side: a LUN presented to HV01 by an array
     const san = mkdtempSync(path.join(tmpdir(), 'hvsnap-san-'));
     mkdirSync(path.join(san, 'presentations'));
-    writeFileSync(path.join(san, 'presentations', 'p.json'), JSON.stringify({ host: 'HV01', luns: [{ identity: { id: '6001405AABBCCDDEEFF00112233445566' } }] }));
+    writeFileSync(
+      path.join(san, 'presentations', 'p.json'),
+      JSON.stringify({ host: 'HV01', luns: [{ identity: { id: '6001405AABBCCDDEEFF00112233445566' } }] }),
+    );
     addInstantStorage(host, san);
     const instant = new WmiInstantHost({ name: 'HV01', shell: host.shell });
     const lun = { identity: { kind: 'naa' as const, id: '6001405AABBCCDDEEFF00112233445566' } };

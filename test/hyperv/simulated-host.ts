@@ -243,7 +243,10 @@ export class SimulatedHost {
     let disk: SimDisk | undefined;
     let snap: SimSnapshot | undefined;
     for (const s of this.snapshots) {
-      for (const d of this.vm(s.vmId).disks) if (s.frozen[d.slot].path === i.path) (disk = d), (snap = s);
+      for (const d of this.vm(s.vmId).disks) if (s.frozen[d.slot].path === i.path) {
+          disk = d;
+          snap = s;
+        }
     }
     const offsets: number[] = [];
     const lengths: number[] = [];
@@ -265,7 +268,10 @@ export class SimulatedHost {
       for (const w of disk.writes.filter((x) => x.gen > from && x.gen <= to)) {
         const a = Math.max(w.offset, offset);
         const b = Math.min(w.offset + w.length, end);
-        if (b > a) offsets.push(a), lengths.push(b - a);
+        if (b > a) {
+          offsets.push(a);
+          lengths.push(b - a);
+        }
       }
       offset = end;
       pages++;

@@ -26,9 +26,27 @@ export function addInstantStorage(host: SimulatedHost, arrayStateDir: string) {
   const disks: SimHostDisk[] = [];
   const running = new Map<string, boolean>();
   const vmOf = (id: string) => host.vms.find((v) => v.id === id);
-  const ok = (method: string) => ({ Method: method, ReturnValue: 4096, Job: { InstanceID: `job-${method}`, JobState: 7, JobType: 0, ErrorCode: 0, ErrorDescription: '', ErrorSummaryDescription: '', PercentComplete: 100, Errors: [] }, Affected: [] });
+  const ok = (method: string) => ({
+    Method: method,
+    ReturnValue: 4096,
+    Job: {
+      InstanceID: `job-${method}`,
+      JobState: 7,
+      JobType: 0,
+      ErrorCode: 0,
+      ErrorDescription: '',
+      ErrorSummaryDescription: '',
+      PercentComplete: 100,
+      Errors: [],
+    },
+    Affected: [],
+  });
   // a script's Stop-Hvsnap, as the runner reports it
-  const stop = (code: string, message: string, step: string) => scriptErrorToHvsnap({ message, category: 'NotSpecified', line: 1, detail: { kind: 'hvsnap', code, host: host.computerName } }, { host: host.shell.target, step });
+  const stop = (code: string, message: string, step: string) =>
+    scriptErrorToHvsnap(
+      { message, category: 'NotSpecified', line: 1, detail: { kind: 'hvsnap', code, host: host.computerName } },
+      { host: host.shell.target, step },
+    );
   const diskOf = (uniqueId: string) => disks.find((d) => d.uniqueId.toUpperCase() === String(uniqueId).toUpperCase());
   host.shell.on('instant-rescan.ps1', () => {
     const presented = new Set<string>();
@@ -37,7 +55,17 @@ export function addInstantStorage(host: SimulatedHost, arrayStateDir: string) {
       if (p.host !== host.computerName) continue;
       for (const l of p.luns) {
         presented.add(l.identity.id.toUpperCase());
-        if (!diskOf(l.identity.id)) disks.push({ number: disks.length + 10, uniqueId: l.identity.id.toUpperCase(), isOffline: true, isReadOnly: true, offlineReason: 4, partitionStyle: 2, guid: '{SOURCE-GUID}', accessPaths: [] });
+        if (!diskOf(l.identity.id))
+          disks.push({
+            number: disks.length + 10,
+            uniqueId: l.identity.id.toUpperCase(),
+            isOffline: true,
+            isReadOnly: true,
+            offlineReason: 4,
+            partitionStyle: 2,
+            guid: '{SOURCE-GUID}',
+            accessPaths: [],
+          });
       }
     }
     for (let i = disks.length - 1; i >= 0; i--) if (!presented.has(disks[i].uniqueId)) disks.splice(i, 1);
@@ -75,8 +103,10 @@ export function addInstantStorage(host: SimulatedHost, arrayStateDir: string) {
       throw stop('vm_not_found', `no VM with id ${i.vmId} on ${host.computerName}`, 'instant-vm.ps1');
     }
     let result: unknown = null;
-    if (i.action === 'start' && !running.get(vm.id)) (running.set(vm.id, true), (result = ok('RequestStateChange')));
-    if (i.action === 'stop' && running.get(vm.id)) (running.set(vm.id, false), (result = ok('RequestStateChange')));
+    if ((i.action === 'start' || i.action === 'stop') && running.get(vm.id) !== (i.action === 'start')) {
+      running.set(vm.id, i.action === 'start');
+      result = ok('RequestStateChange');
+    }
     if (i.action === 'remove') {
       host.vms.splice(host.vms.indexOf(vm), 1);
       result = ok('DestroySystem');

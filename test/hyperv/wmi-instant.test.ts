@@ -97,7 +97,10 @@ describe('instant restore on the simulated WMI host', () => {
     const s = await instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now' });
     await commitInstant(ctx.ie, { id: s.id, destinationDir: 'C:\\ClusterStorage\\Volume1\\sql01-now' });
     const vm = ctx.sim.vms.find((v) => v.name === 'sql01-now')!;
-    expect(vm.disks.map((d) => d.path)).toEqual(['C:\\ClusterStorage\\Volume1\\sql01-now\\sql01-0.vhdx', 'C:\\ClusterStorage\\Volume1\\sql01-now\\sql01-1.vhdx']);
+    expect(vm.disks.map((d) => d.path)).toEqual([
+      'C:\\ClusterStorage\\Volume1\\sql01-now\\sql01-0.vhdx',
+      'C:\\ClusterStorage\\Volume1\\sql01-now\\sql01-1.vhdx',
+    ]);
     expect(await ctx.host.vmState({ vmId: vm.id })).toEqual({ running: true });
     await assertNothingLeft(env!, ctx, ['sql01', 'sql01-now']);
   });
@@ -108,8 +111,14 @@ describe('instant restore on the simulated WMI host', () => {
     const reached = new Promise<void>((ok) => (online = ok));
     const host = ctx.host;
     // dies for good right after the first LUN is online (as if killed there)
-    const dying: InstantEnv = { ...ctx.ie, hostFor: () => ({ ...Object.fromEntries(['rescanStorage', 'offlineDisk', 'moveVmStorage', 'startVm', 'stopVm', 'removeVm', 'vmState'].map((m) => [m, (host as any)[m].bind(host)])), onlineDisk: async (a: any) => { const r = await host.onlineDisk(a); online(); return new Promise<typeof r>(() => undefined); } }) as any };
-    void instantRestore(dying, { restorePointId: ctx.restorePointId, hostName: 'HV01' });
+    const dying = Object.create(host) as WmiInstantHost;
+    dying.onlineDisk = async (a) => {
+      await host.onlineDisk(a);
+      online();
+      return new Promise(() => undefined);
+    };
+    const dyingEnv: InstantEnv = { ...ctx.ie, hostFor: () => dying };
+    void instantRestore(dyingEnv, { restorePointId: ctx.restorePointId, hostName: 'HV01' });
     await reached;
     expect(ctx.storage.disks.filter((d) => !d.isOffline)).toHaveLength(1);
     const [file] = (await readdir(sessionDir(env!.repository.path))).map((f) => join(sessionDir(env!.repository.path), f));

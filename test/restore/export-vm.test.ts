@@ -40,7 +40,9 @@ describeWith('hvsnap export: Hyper-V export layout', { tools: ['qemu-img'] }, ()
     const vmcxName = `${manifest.vm.id.toUpperCase()}.vmcx`;
     expect(await readdir(join(r.dir, 'Virtual Machines'))).toEqual([vmcxName]);
     // never rewritten: the very bytes the host exported
-    expect((await readFile(join(r.dir, 'Virtual Machines', vmcxName))).equals(await env.repository.readConfigFile(rp, `config/Virtual Machines/${vmcxName}`))).toBe(true);
+    expect(
+      (await readFile(join(r.dir, 'Virtual Machines', vmcxName))).equals(await env.repository.readConfigFile(rp, `config/Virtual Machines/${vmcxName}`)),
+    ).toBe(true);
 
     const paths = await configDiskPaths(join(r.dir, 'Virtual Machines', vmcxName));
     const expectedNames = manifest.disks.map((d) => paths[d.diskId].split('\\').pop()!).sort();
@@ -66,7 +68,12 @@ describeWith('hvsnap export: Hyper-V export layout', { tools: ['qemu-img'] }, ()
     const rp = report.vms[0].restorePointId!;
     const manifest = await env.repository.getRestorePoint(rp);
     const out = join(env.dir, 'export');
-    const r = await exportVm({ repository: env.repository, restorePointId: rp, to: out, snapshotAccess: { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost } });
+    const r = await exportVm({
+      repository: env.repository,
+      restorePointId: rp,
+      to: out,
+      snapshotAccess: { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost },
+    });
     const disk = manifest.snapshotDisks![0];
     const file = join(r.dir, 'Virtual Hard Disks', disk.sourcePath.split('\\').pop()!);
     expect(r.disks.map((d) => d.target)).toEqual([file]);
@@ -75,7 +82,14 @@ describeWith('hvsnap export: Hyper-V export layout', { tools: ['qemu-img'] }, ()
     expect(await readdir(join(r.dir, 'Virtual Machines'))).toEqual([`${manifest.vm.id.toUpperCase()}.vmcx`]);
 
     const before = (await readdir(r.dir, { recursive: true })).sort();
-    await expect(exportVm({ repository: env.repository, restorePointId: rp, to: out, snapshotAccess: { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost } })).rejects.toMatchObject({ code: 'already_exists' });
+    await expect(
+      exportVm({
+        repository: env.repository,
+        restorePointId: rp,
+        to: out,
+        snapshotAccess: { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost },
+      }),
+    ).rejects.toMatchObject({ code: 'already_exists' });
     expect((await readdir(r.dir, { recursive: true })).sort()).toEqual(before);
   });
 });

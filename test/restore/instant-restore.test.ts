@@ -23,7 +23,8 @@ afterEach(async () => {
 async function snapshotOnlyPoint(e: LabEnv) {
   const frozen: Record<string, string> = {};
   const pin = async (cps: Checkpoint[]) => {
-    for (const cp of cps) for (const [disk, file] of Object.entries(await labPinFrozen(e.labDir, cp, join(e.dir, 'frozen')))) frozen[disk] = await qemuRawDigest(file);
+    for (const cp of cps)
+      for (const [disk, file] of Object.entries(await labPinFrozen(e.labDir, cp, join(e.dir, 'frozen')))) frozen[disk] = await qemuRawDigest(file);
   };
   const report = await runBackup(e, { policy: { mode: 'snapshot-only' }, hooks: { onCheckpoints: pin } });
   expect(report.ok).toBe(true);
@@ -65,7 +66,12 @@ describeWith('instant restore from a kept array snapshot (lab)', { tools: ['qemu
     // the restored VM writes to its clone: neither the original nor the kept snapshot sees it
     await labWrite({ dir: env.labDir, vm: vm.name, count: 6, seed: 9 });
     expect(await qemuRawDigest(await labDiskFile(env.labDir, original.id, original.disks[0].id))).toBe(originalDisk);
-    const fromSnapshot = await restoreVm({ repository: env.repository, restorePointId: rp, targetDir: join(env.dir, 'check'), snapshotAccess: { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost } });
+    const fromSnapshot = await restoreVm({
+      repository: env.repository,
+      restorePointId: rp,
+      targetDir: join(env.dir, 'check'),
+      snapshotAccess: { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost },
+    });
     for (const d of fromSnapshot.disks) expect(await qemuRawDigest(d.target)).toBe(frozen[d.diskId]);
 
     await discardInstant(ie, { id: s.id });

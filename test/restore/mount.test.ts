@@ -85,7 +85,12 @@ describeWith(
       let stderr = '';
       let stdout = '';
       const logs = captureLogger();
-      const io = { stdout: { write: (s: string | Uint8Array) => ((stdout += String(s)), true) }, stderr: { write: (s: string | Uint8Array) => ((stderr += String(s)), true) }, env: {}, logger: () => logs };
+      const io = {
+        stdout: { write: (s: string | Uint8Array) => ((stdout += String(s)), true) },
+        stderr: { write: (s: string | Uint8Array) => ((stderr += String(s)), true) },
+        env: {},
+        logger: () => logs,
+      };
       const done = runCli(['mount', '--repo', env.repository.path, '--restore-point', rp, '--files', dir], io, commandModules, controller.signal);
       for (let i = 0; i < 200 && !stderr.includes('mounted'); i++) await new Promise((r) => setTimeout(r, 50));
       expect(stderr).toContain(`mounted ${rp} on ${dir}`);

@@ -65,7 +65,11 @@ describeWith('a VHDX synthesized from a chunk index', { tools: ['qemu-img', '7zz
     await img.close();
     // reads that straddle the metadata/data boundary and two blocks come out as the whole file does
     const full = await vhdx.read(0, vhdx.size);
-    for (const [at, len] of [[4 * MiB - 100, 300], [4 * MiB + 32 * MiB - 7, 20], [vhdx.size - 10, 100]]) {
+    for (const [at, len] of [
+      [4 * MiB - 100, 300],
+      [4 * MiB + 32 * MiB - 7, 20],
+      [vhdx.size - 10, 100],
+    ]) {
       expect((await vhdx.read(at, len)).equals(full.subarray(at, Math.min(vhdx.size, at + len)))).toBe(true);
     }
   });

@@ -5,7 +5,10 @@ import type { InstantSession } from '../../restore/instant/instant-sessions.js';
 import type { CommandModule } from '../program.js';
 
 function renderSession(s: InstantSession & { ownerAlive?: boolean }): string {
-  const where = s.luns.map((l) => l.volumeRoot).filter(Boolean).join(', ');
+  const where = s.luns
+    .map((l) => l.volumeRoot)
+    .filter(Boolean)
+    .join(', ');
   return `${s.id}  ${s.phase}  VM ${s.vm.name}${s.vm.id ? ` (${s.vm.id})` : ''} on ${s.host}${where ? ` from ${where}` : ''}  restore point ${s.restorePointId}${s.ownerAlive === false && s.phase !== 'ready' ? '  (its process died: "hvsnap cleanup" finishes it)' : ''}`;
 }
 
@@ -15,12 +18,26 @@ export async function runInstantRestore(
   logger: Logger,
   signal: AbortSignal,
 ) {
-  const s = await instantRestoreWithConfig({ config: opts.config, logger, signal, restorePointId: opts.restorePoint, hostName: opts.host, newId: opts.newId, name: opts.name, start: opts.start });
-  return { data: s, text: `instant restore ${s.id}: VM ${s.vm.name} (${s.vm.id}) on ${s.host}${s.vm.started ? ', running' : ''}, its disks on the array clone\nkeep it: hvsnap instant commit ${s.id} --to <host folder>; drop it: hvsnap instant discard ${s.id}` };
+  const s = await instantRestoreWithConfig({
+    config: opts.config,
+    logger,
+    signal,
+    restorePointId: opts.restorePoint,
+    hostName: opts.host,
+    newId: opts.newId,
+    name: opts.name,
+    start: opts.start,
+  });
+  return {
+    data: s,
+    text: `instant restore ${s.id}: VM ${s.vm.name} (${s.vm.id}) on ${s.host}${s.vm.started ? ', running' : ''}, its disks on the array clone\nkeep it: hvsnap instant commit ${s.id} --to <host folder>; drop it: hvsnap instant discard ${s.id}`,
+  };
 }
 
 export const instantCommand: CommandModule = (kit) => {
-  const cmd = new Command('instant').description('VMs running from array clones after "hvsnap restore --instant": list, commit (move to production storage) or discard');
+  const cmd = new Command('instant').description(
+    'VMs running from array clones after "hvsnap restore --instant": list, commit (move to production storage) or discard',
+  );
   cmd.addCommand(
     new Command('list')
       .description('instant restores in progress or running')
@@ -34,7 +51,7 @@ export const instantCommand: CommandModule = (kit) => {
   );
   cmd.addCommand(
     new Command('commit')
-      .description("keep the VM: move its storage to --to while it runs, then unpresent and delete the clone")
+      .description('keep the VM: move its storage to --to while it runs, then unpresent and delete the clone')
       .argument('<id>', 'instant restore id (see "hvsnap instant list")')
       .requiredOption('-c, --config <file>', 'job configuration (YAML)')
       .requiredOption('--to <dir>', 'production folder as the host sees it, e.g. C:\\ClusterStorage\\Volume1\\VMs\\name')

@@ -5,7 +5,9 @@ import type { CommandModule } from '../program.js';
 
 export const mountCommand: CommandModule = (kit) =>
   new Command('mount')
-    .description('serve a restore point read-only through FUSE: per disk a VHDX and a raw image, made from the chunks on demand (--files: NTFS volumes too); runs until Ctrl-C or "hvsnap umount DIR"')
+    .description(
+      'serve a restore point read-only through FUSE: per disk a VHDX and a raw image, made from the chunks on demand (--files: NTFS volumes too); runs until Ctrl-C or "hvsnap umount DIR"',
+    )
     .argument('<dir>', 'an empty folder to mount on')
     .requiredOption('--restore-point <id>', 'restore point id (see "hvsnap list")')
     .option('-c, --config <file>', 'job configuration (YAML)')
@@ -23,7 +25,10 @@ export const mountCommand: CommandModule = (kit) =>
           files: opts.files,
           until,
           // the one line a waiting command prints before it ends: where to look, and how to stop
-          onMounted: (m) => io.stderr.write(`mounted ${opts.restorePoint} on ${m.dir}: ${[...m.files, ...m.volumes.map((v) => `${v}/`)].join(', ')}\nCtrl-C or "hvsnap umount ${m.dir}" unmounts\n`),
+          onMounted: (m) =>
+            io.stderr.write(
+              `mounted ${opts.restorePoint} on ${m.dir}: ${[...m.files, ...m.volumes.map((v) => `${v}/`)].join(', ')}\nCtrl-C or "hvsnap umount ${m.dir}" unmounts\n`,
+            ),
         });
         return { data: r, text: `unmounted ${r.dir}` };
       }),

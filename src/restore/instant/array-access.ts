@@ -14,7 +14,11 @@ export interface PresentedClone {
 }
 
 /** Presents a copy of `snapshotName` to `hostName`. Idempotent by `name`. */
-export async function presentCloneToHost(provider: Provider, args: { name: string; snapshotName: string; hostName: string }, opts: CallOptions = {}): Promise<PresentedClone> {
+export async function presentCloneToHost(
+  provider: Provider,
+  args: { name: string; snapshotName: string; hostName: string },
+  opts: CallOptions = {},
+): Promise<PresentedClone> {
   const p = await provider.present({ name: args.name, snapshotName: args.snapshotName, host: { name: args.hostName } }, opts);
   return { name: p.name, luns: p.luns.map((l) => ({ sourceIdentityId: l.sourceIdentity.id.toLowerCase(), lun: { identity: l.identity, path: l.path } })) };
 }

@@ -46,20 +46,31 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
   const manifest = await env.repository.getRestorePoint(args.restorePointId);
   const kept = manifest.arraySnapshots.find((s) => s.retained);
   if (manifest.mode !== 'snapshot-only' || !kept || !manifest.snapshotDisks?.length) {
-    throw new HvsnapError('input_invalid', `restore point ${manifest.id} keeps no array snapshot: instant restore needs a snapshot-only restore point (use "hvsnap restore" or "hvsnap mount")`, { context: { restorePoint: manifest.id } });
+    throw new HvsnapError(
+      'input_invalid',
+      `restore point ${manifest.id} keeps no array snapshot: instant restore needs a snapshot-only restore point (use "hvsnap restore" or "hvsnap mount")`,
+      { context: { restorePoint: manifest.id } },
+    );
   }
   if (kept.provider !== env.provider.name) {
-    throw new HvsnapError('input_invalid', `restore point ${manifest.id} is kept on array provider "${kept.provider}", not "${env.provider.name}"`, { context: { provider: env.provider.name } });
+    throw new HvsnapError('input_invalid', `restore point ${manifest.id} is kept on array provider "${kept.provider}", not "${env.provider.name}"`, {
+      context: { provider: env.provider.name },
+    });
   }
   const onHost = await env.hypervisor.listVms({});
   const originalExists = onHost.some((v) => v.id === manifest.vm.id);
   const newId = args.newId ?? originalExists;
   if (!newId && originalExists) {
-    throw new HvsnapError('already_exists', `VM ${manifest.vm.name} (${manifest.vm.id}) exists on the host; an instant restore never replaces it: restore with a new id`, { context: { vm: manifest.vm.name } });
+    throw new HvsnapError(
+      'already_exists',
+      `VM ${manifest.vm.name} (${manifest.vm.id}) exists on the host; an instant restore never replaces it: restore with a new id`,
+      { context: { vm: manifest.vm.name } },
+    );
   }
   const id = newSessionId();
   const name = args.name ?? `${manifest.vm.name}-${id}`;
-  if (onHost.some((v) => v.name === name)) throw new HvsnapError('already_exists', `a VM named "${name}" exists on the host; choose another --name`, { context: { vm: name } });
+  if (onHost.some((v) => v.name === name))
+    throw new HvsnapError('already_exists', `a VM named "${name}" exists on the host; choose another --name`, { context: { vm: name } });
   const dir = sessionDir(env.repository.path);
   const session: InstantSession = {
     id,
@@ -85,7 +96,10 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
       const wanted = d.volume.identity.id.toLowerCase();
       if (roots.has(wanted)) continue;
       const presented = clone.luns.find((l) => l.sourceIdentityId === wanted);
-      if (!presented) throw new HvsnapError('not_found', `the clone of ${kept.name} has no LUN of volume ${d.volume.volumeRoot} (disk ${d.sourcePath})`, { context: { volume: d.volume.volumeRoot, disk: d.diskId } });
+      if (!presented)
+        throw new HvsnapError('not_found', `the clone of ${kept.name} has no LUN of volume ${d.volume.volumeRoot} (disk ${d.sourcePath})`, {
+          context: { volume: d.volume.volumeRoot, disk: d.diskId },
+        });
       session.luns.push({ ...presented.lun });
       await saveSession(dir, session);
       const { volumeRoot } = await host.onlineDisk({ lun: presented.lun }, opts);
@@ -93,7 +107,9 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
       await saveSession(dir, session);
       roots.set(wanted, volumeRoot);
     }
-    const diskPaths = Object.fromEntries(manifest.snapshotDisks.map((d) => [d.diskId, `${roots.get(d.volume.identity.id.toLowerCase())}\\${d.relativePath.split('/').join('\\')}`]));
+    const diskPaths = Object.fromEntries(
+      manifest.snapshotDisks.map((d) => [d.diskId, `${roots.get(d.volume.identity.id.toLowerCase())}\\${d.relativePath.split('/').join('\\')}`]),
+    );
     const config: ConfigFile[] = [];
     for (const f of manifest.configFiles) config.push({ name: f.replace(/^config\//, ''), data: await env.repository.readConfigFile(manifest.id, f) });
     const vm = await env.hypervisor.importVm({ config, diskPaths, newId, name }, opts);
@@ -110,7 +126,9 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
   } catch (e) {
     session.phase = 'discarding';
     await saveSession(dir, session).catch(() => undefined);
-    await undoSession(env, session).catch((u) => log.error({ instant: id, error: errorSummary(u) }, `could not undo instant restore ${id}; run "hvsnap cleanup"`));
+    await undoSession(env, session).catch((u) =>
+      log.error({ instant: id, error: errorSummary(u) }, `could not undo instant restore ${id}; run "hvsnap cleanup"`),
+    );
     throw e;
   }
 }
@@ -127,7 +145,8 @@ export function listInstant(env: Pick<InstantEnv, 'repository'>): ReturnType<typ
 export async function commitInstant(env: InstantEnv, args: { id: string; destinationDir: string; signal?: AbortSignal }): Promise<InstantSession> {
   const dir = sessionDir(env.repository.path);
   const session = await loadSession(dir, args.id);
-  if (session.phase !== 'ready' && session.phase !== 'committing') throw new HvsnapError('input_invalid', `instant restore ${session.id} is ${session.phase}, not ready to commit`, { context: { field: 'id' } });
+  if (session.phase !== 'ready' && session.phase !== 'committing')
+    throw new HvsnapError('input_invalid', `instant restore ${session.id} is ${session.phase}, not ready to commit`, { context: { field: 'id' } });
   session.phase = 'committing';
   session.destinationDir = args.destinationDir;
   session.owner = await thisOwner();
@@ -152,7 +171,10 @@ export async function discardInstant(env: InstantEnv, args: { id: string; signal
  * restoring or discarding is undone, one that was committing is committed. Ready ones are left:
  * the VM is meant to run until commit or discard.
  */
-export async function cleanupInstant(env: InstantEnv, opts: { signal?: AbortSignal } = {}): Promise<{ finished: string[]; failures: Array<{ what: string; error: Record<string, unknown> }> }> {
+export async function cleanupInstant(
+  env: InstantEnv,
+  opts: { signal?: AbortSignal } = {},
+): Promise<{ finished: string[]; failures: Array<{ what: string; error: Record<string, unknown> }> }> {
   const finished: string[] = [];
   const failures: Array<{ what: string; error: Record<string, unknown> }> = [];
   for (const s of await listInstant(env)) {
@@ -170,7 +192,10 @@ export async function cleanupInstant(env: InstantEnv, opts: { signal?: AbortSign
 
 async function finishCommit(env: InstantEnv, session: InstantSession, signal?: AbortSignal): Promise<void> {
   const vm = session.vm.id ? await findVm(env, session.vm.id) : undefined;
-  if (!vm) throw new HvsnapError('vm_not_found', `the VM of instant restore ${session.id} (${session.vm.name}) is gone; discard it instead`, { context: { vm: session.vm.name } });
+  if (!vm)
+    throw new HvsnapError('vm_not_found', `the VM of instant restore ${session.id} (${session.vm.name}) is gone; discard it instead`, {
+      context: { vm: session.vm.name },
+    });
   // a commit that died after the move finds the disks already off the clone
   if (onClone(vm, session)) await env.hostFor(session.host).moveVmStorage({ vmId: vm.id, destinationDir: session.destinationDir! }, { signal });
   await releaseClone(env, session, signal);
@@ -179,9 +204,14 @@ async function finishCommit(env: InstantEnv, session: InstantSession, signal?: A
 /** Removes what the session made, newest first: the VM (only if its disks are on our clone), the LUNs, the presentation. */
 async function undoSession(env: InstantEnv, session: InstantSession, signal?: AbortSignal): Promise<void> {
   const opts = { signal };
-  const vm = session.vm.id ? await findVm(env, session.vm.id) : (await env.hypervisor.listVms({})).find((v) => v.name === session.vm.name && onClone(v, session));
+  const vm = session.vm.id
+    ? await findVm(env, session.vm.id)
+    : (await env.hypervisor.listVms({})).find((v) => v.name === session.vm.name && onClone(v, session));
   if (vm) {
-    if (!onClone(vm, session)) throw new HvsnapError('vm_in_use', `VM ${vm.name} of instant restore ${session.id} has disks off the clone (committed?); it is not removed`, { context: { vm: vm.name } });
+    if (!onClone(vm, session))
+      throw new HvsnapError('vm_in_use', `VM ${vm.name} of instant restore ${session.id} has disks off the clone (committed?); it is not removed`, {
+        context: { vm: vm.name },
+      });
     await env.hostFor(session.host).stopVm({ vmId: vm.id }, opts);
     await env.hostFor(session.host).removeVm({ vmId: vm.id }, opts);
   }

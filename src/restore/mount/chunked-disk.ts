@@ -54,7 +54,9 @@ export class ChunkedDisk implements ReadableImage {
     const length = Math.min(this.index.chunkSize, this.size - i * this.index.chunkSize);
     p = this.chunk(id).then((data) => {
       if (data.length !== length) {
-        throw new HvsnapError('integrity_failed', `chunk ${i} of ${this.name} is ${data.length} bytes, expected ${length}`, { context: { disk: this.name, offset: i * this.index.chunkSize } });
+        throw new HvsnapError('integrity_failed', `chunk ${i} of ${this.name} is ${data.length} bytes, expected ${length}`, {
+          context: { disk: this.name, offset: i * this.index.chunkSize },
+        });
       }
       return data;
     });

@@ -32,7 +32,11 @@ export interface FuseMount {
 
 /** The part of the fuse-native module we use: the class and its errno constants. */
 export interface FuseBinding {
-  new (mountpoint: string, ops: FuseOps, opts: { force?: boolean; mkdir?: boolean; allowOther?: boolean; fsname?: string; subtype?: string; timeout?: number | false }): FuseMount;
+  new (
+    mountpoint: string,
+    ops: FuseOps,
+    opts: { force?: boolean; mkdir?: boolean; allowOther?: boolean; fsname?: string; subtype?: string; timeout?: number | false },
+  ): FuseMount;
   /** how the binding unmounts a mount point before it lets its FUSE thread go */
   unmount(mountpoint: string, cb: (err: Error | null) => void): void;
   ENOENT: number;
@@ -63,7 +67,10 @@ export async function loadFuse(): Promise<FuseBinding> {
   binding.unmount = (mountpoint, cb) => {
     mountsUnder(mountpoint)
       .then((m) => (m.includes(resolve(mountpoint)) ? unmountPoint(resolve(mountpoint)) : undefined))
-      .then(() => cb(null), (e: Error) => cb(e));
+      .then(
+        () => cb(null),
+        (e: Error) => cb(e),
+      );
   };
   return binding;
 }

@@ -55,7 +55,11 @@ export async function mountRestorePoint(args: MountRestorePointArgs): Promise<Mo
   const dir = resolve(args.dir);
   const manifest = await args.source.manifest(args.restorePointId);
   if (manifest.mode === 'snapshot-only') {
-    throw new HvsnapError('unsupported', `restore point ${manifest.id} is snapshot-only: its disks are in an array snapshot, not in the repository; use "hvsnap export" or "hvsnap restore"`, { context: { restorePoint: manifest.id } });
+    throw new HvsnapError(
+      'unsupported',
+      `restore point ${manifest.id} is snapshot-only: its disks are in an array snapshot, not in the repository; use "hvsnap export" or "hvsnap restore"`,
+      { context: { restorePoint: manifest.id } },
+    );
   }
   const fuse = args.fuse ?? (await loadFuse());
   const names = diskNames(manifest.disks.map((d) => d.sourcePath));
@@ -63,14 +67,22 @@ export async function mountRestorePoint(args: MountRestorePointArgs): Promise<Mo
   for (const [i, d] of manifest.disks.entries()) {
     const index = await args.source.diskIndex(manifest.id, d.diskId);
     const raw = new ChunkedDisk(index, args.source.chunk, `${manifest.vm.name}/${names[i]}`);
-    const partitions = args.files ? (await readPartitions(raw)).filter((p) => p.ntfs).map((p) => ({ number: p.number, image: sliceImage(raw, p.offset, p.size) })) : [];
+    const partitions = args.files
+      ? (await readPartitions(raw)).filter((p) => p.ntfs).map((p) => ({ number: p.number, image: sliceImage(raw, p.offset, p.size) }))
+      : [];
     disks.push({ name: names[i], raw, vhdx: await syntheticVhdx({ disk: raw, index, virtualDiskId: d.virtualDiskId }), partitions });
   }
   const vmFolder = safeFolderName(manifest.vm.name);
   const tree = buildTree(vmFolder, disks);
   const root = process.getuid?.() === 0;
-  const instance = new fuse(dir, treeOps(tree, fuse, { mtime: new Date(manifest.createdAt), logger: log }), { allowOther: root, fsname: `hvsnap:${manifest.id}`, subtype: 'hvsnap' });
-  await new Promise<void>((ok, fail) => instance.mount((e) => (e ? fail(new HvsnapError('internal', `could not mount ${dir}: ${e.message}`, { cause: e, context: { path: dir } })) : ok())));
+  const instance = new fuse(dir, treeOps(tree, fuse, { mtime: new Date(manifest.createdAt), logger: log }), {
+    allowOther: root,
+    fsname: `hvsnap:${manifest.id}`,
+    subtype: 'hvsnap',
+  });
+  await new Promise<void>((ok, fail) =>
+    instance.mount((e) => (e ? fail(new HvsnapError('internal', `could not mount ${dir}: ${e.message}`, { cause: e, context: { path: dir } })) : ok())),
+  );
   log.info({ restorePoint: manifest.id, dir }, 'restore point mounted');
 
   const volumes: string[] = [];

@@ -36,7 +36,11 @@ export function buildTree(vmFolder: string, disks: DiskEntry[]): Map<string, Tre
 export function diskNames(sourcePaths: string[]): string[] {
   const used = new Set<string>();
   return sourcePaths.map((p, i) => {
-    const base = p.split(/[\\/]/).pop()?.replace(/\.a?vhdx?$/i, '') || `disk${i}`;
+    const base =
+      p
+        .split(/[\\/]/)
+        .pop()
+        ?.replace(/\.a?vhdx?$/i, '') || `disk${i}`;
     let name = base;
     for (let n = 2; used.has(name.toLowerCase()); n++) name = `${base}-${n}`;
     used.add(name.toLowerCase());

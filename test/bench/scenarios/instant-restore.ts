@@ -43,7 +43,10 @@ export async function instantRestoreScenario(ctx: BenchContext): Promise<Scenari
     await env.repository.close();
     await rm(join(ctx.dir, `instant-${SIZES[i]}`), { recursive: true, force: true });
   }
-  const [small, large] = [figure(`instant restore, ${sizeText(SIZES[0])} disk`, 'ms', times[0]), figure(`instant restore, ${sizeText(SIZES[1])} disk`, 'ms', times[1])];
+  const [small, large] = [
+    figure(`instant restore, ${sizeText(SIZES[0])} disk`, 'ms', times[0]),
+    figure(`instant restore, ${sizeText(SIZES[1])} disk`, 'ms', times[1]),
+  ];
   const ofMedians = large.median / small.median;
   return {
     id: 'instant-restore',

@@ -45,7 +45,10 @@ export async function mountFirstByteScenario(ctx: BenchContext): Promise<Scenari
         const t0 = performance.now();
         const m = await mountRestorePoint({ source: repositorySource(repository), restorePointId: points[i].restorePointId, dir });
         try {
-          const vhdx = join(dir, m.files.find((f) => f.endsWith('.vhdx'))!);
+          const vhdx = join(
+            dir,
+            m.files.find((f) => f.endsWith('.vhdx'))!,
+          );
           // the metadata and BAT take the first 4 MiB; the first data block starts there
           await run('dd', [`if=${vhdx}`, 'of=/dev/null', 'bs=4096', 'count=1', `skip=${(4 * MiB) / 4096}`]);
           times[i].push(performance.now() - t0);
