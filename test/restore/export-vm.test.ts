@@ -7,6 +7,8 @@ import { runBackup } from '../../src/backup/backup-job.js';
 import type { Checkpoint } from '../../src/core/types.js';
 import { labPinFrozen } from '../../src/lab/index.js';
 import { exportVm } from '../../src/restore/export-vm.js';
+import { mountRestorePoint } from '../../src/restore/mount/mount-restore-point.js';
+import { repositorySource } from '../../src/restore/restore-point-source.js';
 import { openVhdx } from '../../src/vhdx/index.js';
 import { qemuRawDigest } from '../helpers/digests.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
@@ -80,6 +82,12 @@ describeWith('hvsnap export: Hyper-V export layout', { tools: ['qemu-img'] }, ()
     await run('qemu-img', ['check', '-f', 'vhdx', file]);
     expect(await qemuRawDigest(file)).toBe(await qemuRawDigest(frozen.get(manifest.vm.name)![disk.diskId]));
     expect(await readdir(join(r.dir, 'Virtual Machines'))).toEqual([`${manifest.vm.id.toUpperCase()}.vmcx`]);
+
+    // nothing to serve from the repository: mount says where the disks are instead
+    await expect(mountRestorePoint({ source: repositorySource(env.repository), restorePointId: rp, dir: join(env.dir, 'mnt') })).rejects.toMatchObject({
+      code: 'unsupported',
+      message: expect.stringContaining('snapshot-only'),
+    });
 
     const before = (await readdir(r.dir, { recursive: true })).sort();
     await expect(
