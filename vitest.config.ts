@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // HVSNAP_SKIP_LOG for test/helpers/requirements.ts, and the skip summary at the end of the run
+    globalSetup: ['test/helpers/global-setup.ts'],
   },
 });

@@ -19,8 +19,8 @@ export interface CopyDiskArgs {
   expectedVirtualDiskId?: string;
   /** parallel reads; default 4 */
   concurrency?: number;
-  /** MB/s cap on reads (working hours); default none */
-  throttleBytesPerSec?: number;
+  /** cap on reads in bytes/s (working hours), or a function asked before each read (a share of a job-wide cap); default none */
+  throttleBytesPerSec?: number | (() => number | undefined);
   resolveParent?: OpenVhdxOptions['resolveParent'];
   signal?: AbortSignal;
   /** called with bytes of virtual disk processed so far */

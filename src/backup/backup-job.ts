@@ -6,6 +6,7 @@ import { backupSet } from './backup-set.js';
 import { Journal, readOpenJournals } from './journal.js';
 import { limitHypervisor, limitProvider } from './limits.js';
 import { createLimit } from '../core/concurrency.js';
+import { jobThrottle } from './job-throttle.js';
 import { planBackup, type VolumeSet } from './plan.js';
 import { InProcessQueue } from './work-queue.js';
 import { Saga } from './saga.js';
@@ -71,6 +72,7 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
   const hostLimited = limits.perHost ? limitHypervisor(env.hypervisor, (id) => hostOf.get(id), limits.perHost) : undefined;
   const arraySlots = limits.perArray ? createLimit(limits.perArray) : undefined;
   const copySlots = createLimit(limits.perProxy ?? policy.copyConcurrency);
+  const throttle = jobThrottle(policy.throttleBytesPerSec);
   const setSlots = createLimit(limits.sets ?? 1);
   const setEnv = {
     ...env,
@@ -92,7 +94,7 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
       await setSlots(async () => {
         const saga = new Saga({ ...targets, hypervisor: setEnv.hypervisor, provider: setEnv.provider }, journal, log);
         try {
-          const result = await backupSet({ env: setEnv, policy, options, jobId, saga, writers, copySlots }, current);
+          const result = await backupSet({ env: setEnv, policy, options, jobId, saga, writers, copySlots, throttle }, current);
           results.push(result);
           await (result.set.status === 'ok' ? queue.ack(current) : queue.fail(current, result.set.error));
         } catch (e) {

@@ -1,5 +1,6 @@
 import type { VmInfo } from '../core/types.js';
 import { createLimit, type Limit } from '../core/concurrency.js';
+import type { JobThrottle } from './job-throttle.js';
 import { checkpointName, presentationName, snapshotName } from '../core/names.js';
 import type { VolumeSet } from './plan.js';
 import { runSteps } from './run-steps.js';
@@ -18,6 +19,8 @@ export interface SetContext {
   writers: Map<string, { abort(): Promise<void> }>;
   /** disks copied at once through the proxy, shared by every set of the run */
   copySlots: Limit;
+  /** the job's read-rate cap, shared by every disk copied at once (absent: each disk gets the policy's cap) */
+  throttle?: JobThrottle;
 }
 
 /**

@@ -72,7 +72,7 @@ export async function runSteps<S, V>(run: StepRun<S, V>, steps: ReadonlyArray<St
     run.log.error({ error: errorSummary(err) }, `failed at ${String(err.context.step)}; everything it made is undone`);
     return err;
   }
-  const failures = await run.saga.compensate();
+  const failures = await run.saga.compensate('teardown');
   if (failures.length) run.log.error({ failures: failures.map(errorSummary) }, 'cleanup left something behind; see the job journal');
   return undefined;
 }

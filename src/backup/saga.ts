@@ -72,14 +72,19 @@ export class Saga {
     await this.settle(id);
   }
 
-  /** Undoes everything still registered, newest first; never throws. Returns the undo failures. */
-  async compensate(): Promise<unknown[]> {
+  /**
+   * Undoes everything still registered, newest first; never throws. Returns the undo failures.
+   * `teardown`: the normal end of a job that succeeded (unpresent, delete the snapshot), logged as
+   * such; `rollback` (the default): undoing after a failure, logged as "compensated".
+   */
+  async compensate(why: 'rollback' | 'teardown' = 'rollback'): Promise<unknown[]> {
     const failures: unknown[] = [];
     while (this.undos.length) {
       const u = this.undos[this.undos.length - 1];
       try {
         await runUndo(u.record, this.targets);
-        this.logger.info({ undo: u.record.kind }, `compensated: ${describeUndo(u.record)}`);
+        if (why === 'teardown') this.logger.debug({ teardown: u.record.kind }, `teardown: ${describeUndo(u.record)}`);
+        else this.logger.info({ undo: u.record.kind }, `compensated: ${describeUndo(u.record)}`);
         await this.settle(u.id);
       } catch (e) {
         this.undos.pop();

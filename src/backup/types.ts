@@ -82,7 +82,10 @@ export interface BackupHooks {
 
 export interface BackupProgress {
   vm: string;
+  /** the disk's stable id (an attachment id on Hyper-V) */
   disk: string;
+  /** the VHDX file name, for people */
+  diskName?: string;
   doneBytes: number;
   totalBytes: number;
 }

@@ -14,8 +14,8 @@ export interface CliIo {
   stdout: { write(chunk: string | Uint8Array): unknown; isTTY?: boolean };
   stderr: { write(chunk: string | Uint8Array): unknown; isTTY?: boolean };
   env: Record<string, string | undefined>;
-  /** the logger library calls get (pino to stderr in the real CLI) */
-  logger(opts: { json: boolean; debug: boolean }): Logger;
+  /** the logger library calls get (pino to stderr in the real CLI, loaded only when a command runs) */
+  logger(opts: { json: boolean; debug: boolean; logFile?: string }): Logger | Promise<Logger>;
 }
 
 /** Process exit codes. */
@@ -26,9 +26,13 @@ export const ExitCode = {
   config: 3,
   notFound: 4,
   partial: 5,
+  /** SIGINT or SIGTERM arrived: 128 + SIGINT, as shells report an interrupted program */
+  interrupted: 130,
 } as const;
 
-export function exitCodeFor(e: unknown): number {
+/** The exit code of a failed command: the one place that maps errors (and interruption) to codes. */
+export function exitCodeFor(e: unknown, signal?: AbortSignal): number {
+  if (signal?.aborted || (isHvsnapError(e) && e.code === 'aborted')) return ExitCode.interrupted;
   if (!isHvsnapError(e)) return ExitCode.failed;
   switch (e.code) {
     case 'config_invalid':
@@ -56,14 +60,35 @@ export function renderError(e: unknown, debug: boolean): string {
       const sum = errorSummary(s);
       lines.push(`  also, while cleaning up: ${String(sum.message)}`);
     }
-    if (e.hint) lines.push(`  hint: ${e.hint}`);
+    lines.push(`  next: ${e.hint ?? nextStep(e.code)}`);
   } else {
     lines.push(`error: ${e instanceof Error ? e.message : String(e)}`);
+    if (!debug) lines.push(`  next: ${nextStep(undefined)}`);
   }
   if (debug && e instanceof Error && e.stack) lines.push(e.stack);
   return lines.join('\n') + '\n';
 }
 
+/** The next step for an error without its own hint, by error code. */
+export function nextStep(code: string | undefined): string {
+  switch (code) {
+    case 'config_invalid':
+    case 'input_invalid':
+      return 'correct the file, field or option named above and run the command again';
+    case 'vm_not_found':
+    case 'not_found':
+      return 'check the name; `hvsnap list --config FILE` shows restore points, `hvsnap doctor --config FILE` what the hosts see';
+    case 'aborted':
+      return 'run the command again; `hvsnap cleanup --config FILE` undoes anything an interrupted job left';
+    case 'repository_locked':
+    case 'locked':
+      return 'another hvsnap process holds the lock; wait for it, or after a crash run `hvsnap cleanup --config FILE`';
+    default:
+      return 'run `hvsnap doctor --config FILE` to check the set-up; add --debug for details';
+  }
+}
+
+/** The one JSON document `--json` prints on stdout for a failure. */
 export function renderErrorJson(e: unknown): string {
   const body = isHvsnapError(e) ? e.toJSON() : errorSummary(e);
   return JSON.stringify({ ok: false, error: body }, null, 2) + '\n';

@@ -12,7 +12,8 @@ export function progressReporter(opts: { stream: { write(s: string): unknown; is
   let last = 0;
   const interval = opts.intervalMs ?? (opts.stream.isTTY ? 200 : 5000);
   return {
-    update(key: string, done: number, total: number) {
+    /** `key` identifies the item (VM and disk id); `label` is what a person reads (VM and VHDX name; default the key). */
+    update(key: string, done: number, total: number, label = key) {
       items.set(key, { done, total });
       const t = now();
       started ??= t;
@@ -28,13 +29,20 @@ export function progressReporter(opts: { stream: { write(s: string): unknown; is
       const rate = done_ / secs;
       const eta = rate > 0 ? Math.max(0, (total_ - done_) / rate) : 0;
       if (opts.stream.isTTY) {
-        opts.stream.write(`\r\x1b[K${key.slice(0, 30)}  ${formatBytes(done_)} / ${formatBytes(total_)}  ${formatBytes(rate)}/s  ETA ${Math.round(eta)} s`);
+        opts.stream.write(`\r\x1b[K${shorten(label, 40)}  ${formatBytes(done_)} / ${formatBytes(total_)}  ${formatBytes(rate)}/s  ETA ${Math.round(eta)} s`);
       } else {
-        opts.logger.info({ progress: { item: key, doneBytes: done_, totalBytes: total_, bytesPerSec: Math.round(rate), etaSec: Math.round(eta) } }, 'progress');
+        opts.logger.info({ progress: { item: label, doneBytes: done_, totalBytes: total_, bytesPerSec: Math.round(rate), etaSec: Math.round(eta) } }, 'progress');
       }
     },
     end() {
       if (opts.stream.isTTY && last > 0) opts.stream.write('\r\x1b[K');
     },
   };
+}
+
+/** A label cut to `max` characters in the middle, so the VM name and the file name both stay readable. */
+export function shorten(label: string, max: number): string {
+  if (label.length <= max) return label;
+  const head = Math.ceil((max - 1) / 2);
+  return `${label.slice(0, head)}…${label.slice(label.length - (max - 1 - head))}`;
 }

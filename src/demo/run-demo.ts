@@ -1,5 +1,5 @@
 import { checkpointName } from '../core/names.js';
-import { mkdtemp, mkdir, readdir } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runBackup } from '../backup/backup-job.js';
@@ -16,6 +16,11 @@ import { openEnvironment } from '../job/environment.js';
 export interface DemoArgs {
   /** folder for the lab and the repository; default a new temporary folder */
   dir?: string;
+  /**
+   * keep the folder afterwards (default: only when `dir` was given). A demo that fails or throws
+   * always keeps it, to be looked at.
+   */
+  keep?: boolean;
   vms?: number;
   volumes?: number;
   diskSizeBytes?: number;
@@ -27,6 +32,8 @@ export interface DemoArgs {
 
 export interface DemoResult {
   dir: string;
+  /** whether `dir` is still there (false: removed at the end) */
+  kept: boolean;
   full: BackupReport;
   incremental: BackupReport;
   /** writes made between the backups and while the incremental ran */
@@ -45,6 +52,8 @@ export async function runDemo(args: DemoArgs): Promise<DemoResult> {
   const dir = args.dir ? resolve(args.dir) : await mkdtemp(join(tmpdir(), 'hvsnap-demo-'));
   await mkdir(dir, { recursive: true });
   if ((await readdir(dir)).length > 0) throw new HvsnapError('input_invalid', `demo folder ${dir} is not empty`, { context: { path: dir, field: 'dir' } });
+  const keep = args.keep ?? args.dir !== undefined;
+  let succeeded = false;
   const labDir = join(dir, 'lab');
   const log = args.logger;
   await createLab({ dir: labDir, vms: args.vms ?? 6, volumes: args.volumes ?? 2, diskSizeBytes: args.diskSizeBytes ?? 64 << 20, dataBytes: args.dataBytes ?? 16 << 20 });
@@ -103,8 +112,11 @@ export async function runDemo(args: DemoArgs): Promise<DemoResult> {
       }
     }
     const ok = full.ok && incremental.ok && restores.length === full.vms.length + incremental.vms.length && restores.every((r) => r.identical && r.verified);
-    return { dir, full, incremental, writesBetween, writesDuring, restores, ok };
+    succeeded = ok;
+    return { dir, kept: !ok || keep, full, incremental, writesBetween, writesDuring, restores, ok };
   } finally {
     await env.close();
+    // a few hundred MiB of lab disks, repository and restores: gone unless asked for, or needed to look into a failure
+    if (succeeded && !keep) await rm(dir, { recursive: true, force: true });
   }
 }

@@ -81,6 +81,22 @@ export const jobConfigSchema = z
       .default({}),
     /** what `hvsnap batch` selects and how hard it may push (see src/backup/batch.ts) */
     batch: batchSpecSchema.optional(),
+    /**
+     * What `hvsnap prune` keeps (its --keep-* flags replace this when given): per VM, the newest N,
+     * and the newest of each of the last N days, ISO weeks, months, years (UTC) that have one.
+     * `afterBatch: true`: `hvsnap batch` prunes with it when the batch ends (not when interrupted).
+     */
+    retention: z
+      .object({
+        keepLast: z.number().int().min(0).optional(),
+        keepDaily: z.number().int().min(0).optional(),
+        keepWeekly: z.number().int().min(0).optional(),
+        keepMonthly: z.number().int().min(0).optional(),
+        keepYearly: z.number().int().min(0).optional(),
+        afterBatch: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
     /** VM names to back up; all VMs of the host when omitted */
     vms: z.array(z.string().min(1)).optional(),
   })

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { errorSummary } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { checkHyperVHost, type HostCheck } from '../hyperv/check-host.js';
 import { createWmiNodes, parseWmiHypervisorConfig } from '../hyperv/config.js';
 import { openLab } from '../lab/index.js';
@@ -34,7 +35,11 @@ export async function runDoctor(source: JobConfigSource, opts: { logger: Logger;
     }
   };
   await attempt('hypervisor', () => doctorHostChecks(cfg, opts));
-  if (cfg.hypervisor.kind === 'lab') {
+  // before the first backup a lab with `init` does not exist yet: the backup creates it, so that is not a failure
+  const labToCreate = cfg.hypervisor.kind === 'lab' && !!cfg.hypervisor.init && !existsSync(join(cfg.hypervisor.dir, 'lab.json'));
+  if (labToCreate) {
+    checks.push({ name: 'lab host', ok: true, warning: true, detail: `${cfg.hypervisor.dir}: no lab yet; it will be created on the first backup (hypervisor.init)` });
+  } else if (cfg.hypervisor.kind === 'lab') {
     const dir = cfg.hypervisor.dir;
     await attempt('lab host', async () => `${(await openLab(dir).listVms({})).length} VMs in ${dir}`);
   }
@@ -50,7 +55,7 @@ export async function runDoctor(source: JobConfigSource, opts: { logger: Logger;
   });
   // the disk-to-LUN mapping end to end, whatever the hypervisor and the array: every disk's volume must be a volume of the
   // configured array. On real hosts only for the VMs the job names, as the host check does (listing a cluster's every VM is slow).
-  if (cfg.hypervisor.kind === 'lab' || cfg.vms?.length) await attempt('disk-to-volume mapping', async () => {
+  if ((cfg.hypervisor.kind === 'lab' && !labToCreate) || (cfg.hypervisor.kind !== 'lab' && cfg.vms?.length)) await attempt('disk-to-volume mapping', async () => {
     const host = await createHypervisor(cfg, opts.logger, { create: false });
     const provider = await loadProvider({ provider: cfg.provider.name, config: cfg.provider.config, logger: opts.logger, configFile: cfg.file });
     try {

@@ -29,3 +29,5 @@ export {
   discardInstantWithConfig,
 } from './restore-jobs.js';
 export { openInstantEnvironment, instantHostsOf } from './instant-environment.js';
+export { retentionPolicyOf, pruneWithRetention, batchThenPrune, RETENTION_FLAGS } from './retention-policy.js';
+export { backupDryRun, type DryRunReport } from './dry-run.js';

@@ -35,7 +35,7 @@ export async function collectGarbage(host: GcHost): Promise<GcResult> {
       throw new HvsnapError('repository_invalid', `gc stopped before deleting anything: restore point ${rp.id} is unreadable (${rp.error?.message ?? 'no manifest'})`, {
         cause: rp.error,
         context: { file: join(rp.dir, 'manifest.json'), restorePoint: rp.id },
-        hint: 'run verify; delete or repair the restore point, then run gc again',
+        hint: `\`hvsnap verify --restore-point ${rp.id}\` shows the damage; move ${rp.dir} out of the repository, then run \`hvsnap prune\` again`,
       });
     }
     for (const disk of rp.manifest.disks) {
@@ -46,7 +46,7 @@ export async function collectGarbage(host: GcHost): Promise<GcResult> {
         throw new HvsnapError('repository_invalid', `gc stopped before deleting anything: the index of disk ${disk.diskId} in restore point ${rp.id} is unreadable`, {
           cause: e,
           context: { restorePoint: rp.id, disk: disk.diskId },
-          hint: 'run verify; delete or repair the restore point, then run gc again',
+          hint: `\`hvsnap verify --restore-point ${rp.id}\` shows the damage; move ${rp.dir} out of the repository, then run \`hvsnap prune\` again`,
         });
       }
       for (const id of index.chunks) if (id !== null) marked.add(id);

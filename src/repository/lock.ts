@@ -169,7 +169,7 @@ export class RepositoryLocks {
     return new HvsnapError('repository_locked', `repository ${this.repoPath} is in use by ${who}`, {
       retryable: true,
       context: { path: this.repoPath, ...(other === 'unreadable' ? {} : { pid: other.pid, host: other.host }) },
-      hint: 'run gc when no backup is writing to the repository; locks of dead processes are removed automatically',
+      hint: 'run the command again when that process has finished (`hvsnap prune` collects garbage only while no backup writes); locks of dead processes are removed automatically',
     });
   }
 }

@@ -14,9 +14,12 @@ export function isoWeek(time: Date): string {
 }
 
 /** Checks a policy without I/O; `input_invalid` names the option. */
+/** The rules of a policy, in the order a person reads them. */
+export const RETENTION_KEYS = ['keepLast', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const;
+
 export function checkPolicy(policy: RetentionPolicy): Required<RetentionPolicy> {
-  const out = { keepLast: 0, keepDaily: 0, keepWeekly: 0 };
-  for (const key of ['keepLast', 'keepDaily', 'keepWeekly'] as const) {
+  const out = { keepLast: 0, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, keepYearly: 0 };
+  for (const key of RETENTION_KEYS) {
     const v = policy[key];
     if (v === undefined) continue;
     if (!Number.isInteger(v) || v < 0) {
@@ -24,8 +27,8 @@ export function checkPolicy(policy: RetentionPolicy): Required<RetentionPolicy> 
     }
     out[key] = v;
   }
-  if (out.keepLast + out.keepDaily + out.keepWeekly === 0) {
-    throw new HvsnapError('input_invalid', 'the retention policy keeps nothing: set keepLast, keepDaily or keepWeekly to at least 1', {
+  if (RETENTION_KEYS.every((k) => out[k] === 0)) {
+    throw new HvsnapError('input_invalid', `the retention policy keeps nothing: set ${RETENTION_KEYS.join(', ')} to at least 1`, {
       context: { field: 'keepLast' },
     });
   }
@@ -34,8 +37,8 @@ export function checkPolicy(policy: RetentionPolicy): Required<RetentionPolicy> 
 
 /**
  * Decides, per VM, which restore points a policy keeps. Pure: no I/O. Within a VM the newest
- * restore point of a day (week) represents it; the policies add up (a restore point kept by any
- * of them is kept). Days and weeks are UTC.
+ * restore point of a day (week, month, year) represents it; the policies add up (a restore point kept by any
+ * of them is kept). Days, weeks, months and years are UTC.
  */
 export function selectRetention(manifests: RestorePointManifest[], policy: RetentionPolicy): { kept: RetentionDecision[]; deleted: RetentionDecision[] } {
   const p = checkPolicy(policy);
@@ -47,6 +50,8 @@ export function selectRetention(manifests: RestorePointManifest[], policy: Reten
     const newestFirst = [...list].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt) || (a.id < b.id ? 1 : -1));
     const days = new Set<string>();
     const weeks = new Set<string>();
+    const months = new Set<string>();
+    const years = new Set<string>();
     newestFirst.forEach((m, i) => {
       const reasons: string[] = [];
       const at = new Date(m.createdAt);
@@ -57,6 +62,12 @@ export function selectRetention(manifests: RestorePointManifest[], policy: Reten
       const week = isoWeek(at);
       if (!weeks.has(week) && weeks.size < p.keepWeekly) reasons.push(`weekly ${week}`);
       weeks.add(week);
+      const month = day.slice(0, 7);
+      if (!months.has(month) && months.size < p.keepMonthly) reasons.push(`monthly ${month}`);
+      months.add(month);
+      const year = day.slice(0, 4);
+      if (!years.has(year) && years.size < p.keepYearly) reasons.push(`yearly ${year}`);
+      years.add(year);
       const decision = { id: m.id, vmId: m.vm.id, vmName: m.vm.name, createdAt: m.createdAt, reasons };
       (reasons.length ? kept : deleted).push(decision);
     });

@@ -123,6 +123,10 @@ export interface RetentionPolicy {
   keepDaily?: number;
   /** keep the newest of each of the last N ISO weeks (UTC) that have a restore point */
   keepWeekly?: number;
+  /** keep the newest of each of the last N months (UTC) that have a restore point */
+  keepMonthly?: number;
+  /** keep the newest of each of the last N years (UTC) that have a restore point */
+  keepYearly?: number;
 }
 
 /** One restore point and why retention keeps or removes it. */

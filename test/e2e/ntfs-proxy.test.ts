@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
 import type { Checkpoint } from '../../src/core/types.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -11,12 +11,12 @@ import { labProvider } from '../../providers/lab/index.js';
 import { createLinuxProxy } from '../../proxy/linux/index.js';
 import { qemuRawDigest } from '../helpers/digests.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
-import { missingCapability } from '../proxy/ntfs-image.js';
+import { describeWith } from '../helpers/requirements.js';
+import { ntfsNeeds } from '../proxy/ntfs-image.js';
 
-const missing = missingCapability();
 const title = 'offload through the real Linux proxy: NTFS image, loop device, ntfs-3g read-only';
 
-describe.skipIf(missing !== undefined)(missing ? `${title} — SKIPPED: ${missing}` : title, () => {
+describeWith(title, { ...ntfsNeeds, tools: [...ntfsNeeds.tools!, 'findmnt', 'qemu-img'] }, () => {
   let env: LabEnv;
   beforeAll(async () => {
     env = await makeLabEnv({ vms: 3, volumes: 2, diskSizeBytes: 16 << 20, dataBytes: 4 << 20 });

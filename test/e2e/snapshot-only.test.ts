@@ -1,12 +1,13 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
 import { pruneRestorePoints } from '../../src/backup/prune.js';
 import type { Checkpoint } from '../../src/core/types.js';
 import { labPinFrozen, labWrite } from '../../src/lab/index.js';
 import { restoreVm } from '../../src/restore/restore-vm.js';
 import { qemuRawDigest } from '../helpers/digests.js';
+import { describeWith } from '../helpers/requirements.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
 
 let env: LabEnv | undefined;
@@ -15,7 +16,7 @@ afterEach(async () => {
   env = undefined;
 });
 
-describe('snapshot-only mode: the retained array snapshot is the restore point', () => {
+describeWith('snapshot-only mode: the retained array snapshot is the restore point', { tools: ['qemu-img'] }, () => {
   it('keeps one snapshot per set, no checkpoint and no reference point; restores through the proxy; prune deletes the snapshot with its last restore point', async () => {
     env = await makeLabEnv({ vms: 4, volumes: 2, diskSizeBytes: 16 << 20, dataBytes: 4 << 20 });
     const labDir = env.labDir;

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
 import { labDiskFile, updateLabState } from '../../src/lab/index.js';
 import { restoreVm } from '../../src/restore/restore-vm.js';
 import { openVhdx } from '../../src/vhdx/index.js';
 import { buildDifferencingChain, buildVhdxWithPendingLog } from '../helpers/vhdx-fixtures.js';
 import { qemuRawDigest } from '../helpers/digests.js';
+import { describeWith } from '../helpers/requirements.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
 
 let env: LabEnv | undefined;
@@ -30,7 +31,7 @@ async function useDisk(e: LabEnv, vm: string, file: string) {
   });
 }
 
-describe('the backup reads VHDX files as Hyper-V left them in a crash-consistent snapshot', () => {
+describeWith('the backup reads VHDX files as Hyper-V left them in a crash-consistent snapshot', { tools: ['qemu-img'] }, () => {
   it('a disk with a pending log: the log is replayed in memory, never written, and the restore has the replayed data', async () => {
     env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 16 << 20, dataBytes: 2 << 20 });
     const [vm] = await env.hypervisor.listVms({});

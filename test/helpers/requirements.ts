@@ -21,6 +21,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   sfdisk: 'fdisk',
   losetup: 'mount',
   sshd: 'openssh-server',
+  'sftp-server': 'openssh-sftp-server',
   ssh: 'openssh-client',
   'ssh-keygen': 'openssh-client',
   scp: 'openssh-client',
@@ -28,9 +29,13 @@ export const TOOL_PACKAGES: Record<string, string> = {
   restic: 'restic',
   borg: 'borgbackup',
   fusermount3: 'fuse3',
+  blockdev: 'util-linux',
+  findmnt: 'util-linux',
+  umount: 'mount',
   vhdiinfo: 'libvhdi-utils',
   vhdiexport: 'libvhdi-utils',
   bzip2: 'bzip2',
+  bunzip2: 'bzip2',
 };
 
 export interface Needs {
@@ -42,19 +47,26 @@ export interface Needs {
   root?: boolean;
   /** /dev/fuse must exist. */
   fuse?: boolean;
+  /** A probe run only when the other needs are met (a loop device really binds): why it fails, or undefined. */
+  check?: () => string | undefined;
 }
 
 const projectRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
+/** Where the shared folder is meant to be: HVSNAP_SHARED when set (even if missing), else `../shared`. */
+function sharedRoot(): string {
+  return process.env.HVSNAP_SHARED || resolve(projectRoot, '..', 'shared');
+}
+
 /** The shared folder (reference docs, fixtures), or undefined where this clone has none. */
 export function sharedDir(): string | undefined {
-  const dir = process.env.HVSNAP_SHARED ?? resolve(projectRoot, '..', 'shared');
+  const dir = sharedRoot();
   return existsSync(dir) ? dir : undefined;
 }
 
 /** The absolute path of a file under the shared folder, whether or not it exists. */
 export function sharedPath(rel: string): string {
-  return join(sharedDir() ?? resolve(projectRoot, '..', 'shared'), rel);
+  return join(sharedRoot(), rel);
 }
 
 /** The full path of a program, looked up on PATH (and /usr/sbin, /sbin for daemons), or undefined. */
@@ -87,7 +99,8 @@ export function unmetNeeds(needs: Needs): string | undefined {
   if (needs.fuse && !existsSync('/dev/fuse')) reasons.push('/dev/fuse is absent');
   if (needs.fuse && !fuseBindingInstalled())
     reasons.push('the FUSE binding @cocalc/fuse-native did not install (apt-get install libfuse2 libfuse-dev pkg-config, then npm rebuild)');
-  return reasons.length ? reasons.join('; ') : undefined;
+  if (reasons.length) return reasons.join('; ');
+  return needs.check?.();
 }
 
 /** Whether the optional FUSE binding is installed (npm drops an optional dependency whose build failed). */

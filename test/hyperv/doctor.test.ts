@@ -9,7 +9,8 @@ import { doctorCommand } from '../../src/cli/commands/doctor.js';
 import { runCli } from '../../src/cli/program.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { FakeShell } from '../../src/transport/fake-shell.js';
-import { sshdAvailable, startSshd, type Sshd } from '../transport/sshd-fixture.js';
+import { describeWith } from '../helpers/requirements.js';
+import { startSshd, type Sshd } from '../transport/sshd-fixture.js';
 import { SimulatedHost } from './simulated-host.js';
 
 describe('checkHyperVHost', () => {
@@ -45,7 +46,7 @@ describe('checkHyperVHost', () => {
   });
 });
 
-describe.runIf(sshdAvailable())('hvsnap doctor over SSH to a real sshd', () => {
+describeWith('hvsnap doctor over SSH to a real sshd', { tools: ['sshd', 'ssh-keygen'], root: true }, () => {
   let sshd: Sshd;
   let dir: string;
   beforeAll(async () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLab, labDiskDigest, labDiskFile, labSettle, labWrite, openLab, parseRctId } from '../../src/lab/index.js';
 import { qemuRawDigest } from '../helpers/digests.js';
+import { skipUnless } from '../helpers/requirements.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -12,8 +13,10 @@ beforeEach(async () => {
 });
 afterEach(async () => rm(dir, { recursive: true, force: true }));
 
+const noQemu = skipUnless('the lab host read by qemu-img', { tools: ['qemu-img'] });
+
 describe('the lab host keeps the Hyper-V semantics that matter', () => {
-  it('a recovery checkpoint freezes the base VHDX; writes land in the AVHDX until the merge', async () => {
+  it.skipIf(noQemu)('a recovery checkpoint freezes the base VHDX; writes land in the AVHDX until the merge', async () => {
     const lab = join(dir, 'lab');
     const host = openLab(lab);
     const [vm] = await host.listVms({ names: ['vm-01'] });
@@ -53,7 +56,7 @@ describe('the lab host keeps the Hyper-V semantics that matter', () => {
     await host.deleteCheckpoint({ vmId: vm.id, checkpointId: cp2.id }); // gone already: still fine
   });
 
-  it('an array snapshot shares files; the host breaks the sharing before it writes', async () => {
+  it.skipIf(noQemu)('an array snapshot shares files; the host breaks the sharing before it writes', async () => {
     const lab = join(dir, 'lab');
     const host = openLab(lab);
     const [vm] = await host.listVms({ names: ['vm-01'] });

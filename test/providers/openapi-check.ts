@@ -1,15 +1,20 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import type { FakeRequest } from './fake-http.js';
+import { sharedPath, type Needs } from '../helpers/requirements.js';
 
 type Json = any;
 
-/** `../shared/reference/openapi/` beside the repository root (CI has shared/ beside the clone). */
+/** The vendors' definitions: not redistributable, so read from the shared folder (`../shared` or HVSNAP_SHARED). */
+export const OPENAPI_FILES = ['pure-flasharray-2.56.yaml', 'ontap-9.7.yaml', 'powerstore-4.1.0.0.json'];
+
+/** What the OpenAPI tests need, for `describeWith`. */
+export const openapiNeeds: Needs = { shared: OPENAPI_FILES.map((f) => `reference/openapi/${f}`) };
+
+/** `reference/openapi/` in the shared folder (CI has shared/ beside the clone). */
 export function openapiDir(): string {
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-  const dir = join(root, '..', 'shared', 'reference', 'openapi');
+  const dir = sharedPath('reference/openapi');
   if (!existsSync(dir)) throw new Error(`the vendors' OpenAPI definitions are missing: expected them in ${dir} (shared/reference/openapi beside the repository clone)`);
   return dir;
 }

@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/logger.js';
 import { runConformance } from '../../providers/conformance/index.js';
 import { pureProvider } from '../../providers/pure/index.js';
@@ -8,7 +8,8 @@ import { ontapIdentityFromSerial, powerstoreIdentityFromWwn, pureIdentityFromSer
 import { FakePure } from './fake-pure.js';
 import { FakeOntap } from './fake-ontap.js';
 import { FakePowerstore } from './fake-powerstore.js';
-import { OpenApiSpec, openapiDir, type Verdict } from './openapi-check.js';
+import { OpenApiSpec, openapiDir, openapiNeeds, type Verdict } from './openapi-check.js';
+import { describeWith } from '../helpers/requirements.js';
 import type { FakeRequest } from './fake-http.js';
 
 /**
@@ -40,7 +41,7 @@ function verdicts(spec: OpenApiSpec, requests: FakeRequest[]): Verdict[] {
   return [...seen.values()];
 }
 
-describe('driver requests match the vendors\' OpenAPI definitions', () => {
+describeWith('driver requests match the vendors\' OpenAPI definitions', openapiNeeds, () => {
   beforeAll(() => { openapiDir(); });
 
   it('Pure FlashArray 2.x requests are in FA2.56.spec.yaml (version in the path rewritten to 2.56)', async () => {
@@ -106,7 +107,7 @@ describe('driver requests match the vendors\' OpenAPI definitions', () => {
   });
 });
 
-describe('the OpenAPI check itself finds wrong requests', () => {
+describeWith('the OpenAPI check itself finds wrong requests', openapiNeeds, () => {
   const req = (method: string, path: string, query: Record<string, string> = {}, body?: unknown): FakeRequest => ({ method, path, query, headers: {}, body });
   it('Pure: unknown query parameter, unknown body field, wrong method, unknown path', () => {
     const spec = specs.pure();

@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { readRangesParallel } from '../../proxy/data-mover-io.js';
 import { createExecRunner, createLinuxProxy, type DeviceDiscovery } from '../../proxy/linux/index.js';
-import { loopsBoundTo, makeNtfsDiskImage, missingCapability } from './ntfs-image.js';
+import { unmetNeeds } from '../helpers/requirements.js';
+import { loopsBoundTo, makeNtfsDiskImage, ntfsNeeds } from './ntfs-image.js';
 
 /**
  * Bench (not a test): reads one file from an NTFS volume the Linux proxy mounted read-only
@@ -14,7 +15,7 @@ import { loopsBoundTo, makeNtfsDiskImage, missingCapability } from './ntfs-image
  * For `npm run bench`; returns the figures or the reason it could not run.
  */
 export async function benchProxyRead(options: { fileMiB?: number; runs?: number } = {}): Promise<Record<string, number | string>> {
-  const missing = missingCapability();
+  const missing = unmetNeeds(ntfsNeeds);
   if (missing) return { skipped: missing };
   const fileMiB = options.fileMiB ?? 16;
   const runs = options.runs ?? 3;

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { captureLogger } from '../../src/core/logger.js';
 import { isHvsnapError } from '../../src/core/errors.js';
 import type { Presentation } from '../../providers/sdk/provider.js';
@@ -11,9 +11,9 @@ import { createLinuxProxy, createExecRunner, type CommandRunner, type DeviceDisc
 import { listMountPoints } from '../../proxy/linux/mounts.js';
 import { mapSourcePath } from '../../proxy/mount-map.js';
 import { readRangesParallel } from '../../proxy/data-mover-io.js';
-import { loopsBoundTo, makeNtfsDiskImage, missingCapability } from './ntfs-image.js';
+import { describeWith } from '../helpers/requirements.js';
+import { loopsBoundTo, makeNtfsDiskImage, ntfsNeeds } from './ntfs-image.js';
 
-const missing = missingCapability();
 const title = 'linux proxy on a real GPT/NTFS image through loop devices and ntfs-3g';
 
 /** The test's stand-in for a SAN: each LUN identity is an image file, "presented" as `losetup -r -P`. */
@@ -36,7 +36,7 @@ function loopDiscovery(images: Record<string, string>, runner: CommandRunner, mo
   return d;
 }
 
-describe.skipIf(missing !== undefined)(missing ? `${title} — SKIPPED: ${missing}` : title, () => {
+describeWith(title, { ...ntfsNeeds, tools: [...ntfsNeeds.tools!, 'qemu-img'] }, () => {
   const naa = '600a0980383030523424457a4a695a71';
   const rawDisk = randomBytes(4 * 1024 * 1024);
   let vhdx: Buffer;

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs, openSync, closeSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Needs } from '../helpers/requirements.js';
 
 /** Test helper: GPT disk images with NTFS volumes, made with the real sfdisk, mkntfs and ntfs-3g (root only). */
 
@@ -22,18 +23,17 @@ function sh(cmd: string, args: string[]): string {
 }
 
 /**
- * Why the real-component tests cannot run here, or undefined when they can: root, the commands,
- * a loop device that really binds, and /dev/fuse that really opens.
+ * What the real-component tests need: root, the commands, and (probed) a loop device that really
+ * binds and a /dev/fuse that really opens — a container may have root and the tools but neither.
  */
-export function missingCapability(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root (loop devices and mounts need root)';
-  for (const cmd of ['losetup', 'sfdisk', 'mkntfs', 'ntfs-3g', 'blockdev', 'umount']) {
-    try {
-      sh('sh', ['-c', `command -v ${cmd}`]);
-    } catch {
-      return `${cmd} is not installed`;
-    }
-  }
+export const ntfsNeeds: Needs = {
+  tools: ['losetup', 'sfdisk', 'mkntfs', 'ntfs-3g', 'blockdev', 'umount'],
+  root: true,
+  fuse: true,
+  check: probeLoopAndFuse,
+};
+
+function probeLoopAndFuse(): string | undefined {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hvsnap-cap-'));
   const file = path.join(dir, 'probe.img');
   try {

@@ -9,7 +9,8 @@ import { listMountPoints } from '../../proxy/linux/mounts.js';
 import { createLocalProxy } from '../../proxy/local/index.js';
 import { createWindowsProxy } from '../../proxy/windows/index.js';
 import { csvSnapshotDisk, fakeWindowsHost } from './fake-windows-host.js';
-import { loopsBoundTo, makeNtfsDiskImage, missingCapability } from './ntfs-image.js';
+import { describeWith } from '../helpers/requirements.js';
+import { loopsBoundTo, makeNtfsDiskImage, ntfsNeeds } from './ntfs-image.js';
 import { proxyContract } from './proxy-contract.js';
 
 const lun = (id: string) => ({ volumeId: `vol-${id}`, sourceIdentity: { kind: 'naa' as const, id: `${id}00` }, identity: { kind: 'naa' as const, id } });
@@ -29,8 +30,7 @@ describe('Proxy contract: windows proxy on a simulated host', () => {
   });
 });
 
-const cannot = missingCapability();
-describe.skipIf(cannot !== undefined)(`Proxy contract: linux proxy on loop devices${cannot ? ` — SKIPPED: ${cannot}` : ''}`, () => {
+describeWith('Proxy contract: linux proxy on loop devices', ntfsNeeds, () => {
   let dir: string;
   let image: string;
   beforeAll(async () => {

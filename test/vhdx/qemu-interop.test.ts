@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createVhdx, openVhdx, writeVhdxStream } from '../../src/vhdx/index.js';
+import { describeWith } from '../helpers/requirements.js';
 import { allBytes, MiB, prng, qemuRaw, randomBytes, run, sha256, tempDir, tryRun } from './helpers.js';
 
 const tmp = tempDir();
@@ -20,7 +21,7 @@ async function readAll(path: string, step = 3 * MiB + 512): Promise<Buffer> {
   }
 }
 
-describe('files made by qemu-img read identically through our reader', () => {
+describeWith('files made by qemu-img read identically through our reader', { tools: ['qemu-img', 'qemu-io'] }, () => {
   const cases = [
     { name: 'dynamic 1M blocks, BAT state ZERO', opts: 'subformat=dynamic,block_size=1M' },
     { name: 'dynamic 8M blocks, NOT_PRESENT', opts: 'subformat=dynamic,block_size=8M,block_state_zero=off' },
@@ -49,7 +50,7 @@ describe('files made by qemu-img read identically through our reader', () => {
   }
 });
 
-describe('files we write pass qemu-img check and convert back identically', () => {
+describeWith('files we write pass qemu-img check and convert back identically', { tools: ['qemu-img'] }, () => {
   const cases = [
     { name: 'dynamic 1 MiB blocks', opts: { virtualSize: 48 * MiB, blockSize: MiB } },
     { name: 'dynamic 32 MiB blocks, odd size', opts: { virtualSize: 70 * MiB + 512 } },
@@ -137,7 +138,7 @@ describe('files we write pass qemu-img check and convert back identically', () =
   });
 });
 
-describe('concurrent writes on one image', () => {
+describeWith('concurrent writes on one image', { tools: ['qemu-img'] }, () => {
   it('writes issued together into the same new blocks allocate each block once', async () => {
     const f = tmp.path('concurrent.vhdx');
     await createVhdx(f, { virtualSize: 16 * MiB, blockSize: MiB });

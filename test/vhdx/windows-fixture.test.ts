@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeWith, sharedPath } from '../helpers/requirements.js';
 import { checkVhdx, openVhdx, vhdxInfo } from '../../src/vhdx/index.js';
 import { allBytes, imageSha256, MiB, tempDir } from './helpers.js';
 
@@ -10,18 +10,16 @@ import { allBytes, imageSha256, MiB, tempDir } from './helpers.js';
  * read from the shared folder beside the project root, whose fixtures/vhdx/README.md states its
  * exact content. CI lays that folder beside the clone.
  */
-const FIXTURE = fileURLToPath(new URL('../../../shared/fixtures/vhdx/iotest-dynamic-1G.vhdx.bz2', import.meta.url));
-if (!existsSync(FIXTURE)) throw new Error(`the Hyper-V fixture is missing: expected ${FIXTURE} (the shared/ folder beside the project root)`);
+const FIXTURE_REL = 'fixtures/vhdx/iotest-dynamic-1G.vhdx.bz2';
 
-const tmp = tempDir();
-const file = tmp.path('iotest-dynamic-1G.vhdx');
+describeWith('the Hyper-V-made fixture reads as its README states', { shared: [FIXTURE_REL], tools: ['bunzip2'] }, () => {
+  const tmp = tempDir();
+  const file = tmp.path('iotest-dynamic-1G.vhdx');
+  beforeAll(() => {
+    writeFileSync(file, execFileSync('bunzip2', ['-c', sharedPath(FIXTURE_REL)], { maxBuffer: 128 * MiB }));
+  });
+  afterAll(() => tmp.cleanup());
 
-beforeAll(() => {
-  writeFileSync(file, execFileSync('bunzip2', ['-c', FIXTURE], { maxBuffer: 128 * MiB }));
-});
-afterAll(() => tmp.cleanup());
-
-describe('the Hyper-V-made fixture reads as its README states', () => {
   it('geometry and identity', async () => {
     const img = await openVhdx(file);
     expect(img.virtualSize).toBe(1073741824);

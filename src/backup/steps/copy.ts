@@ -17,18 +17,22 @@ export const copyStep: VmStep = {
     for (const disk of vm.checkpoint!.disks) {
       const change = vm.changes[disk.diskId] ?? {};
       const previousIndex = change.ranges && vm.previous ? await env.repository.readIndex(vm.previous.id, disk.diskId) : undefined;
-      const result = await set.mount!.copyDisk({
-        hostPath: disk.path,
-        repository: env.repository,
-        changedRanges: previousIndex ? change.ranges : undefined,
-        previous: previousIndex,
-        expectedVirtualDiskId: disk.virtualDiskId,
-        concurrency: policy.readConcurrency,
-        throttleBytesPerSec: policy.throttleBytesPerSec,
-        signal: set.signal,
-        onProgress: (doneBytes, totalBytes) => options.onProgress?.({ vm: vm.vm.name, disk: disk.diskId, doneBytes, totalBytes }),
-        afterChunk: hooks?.onChunk ? (index) => hooks.onChunk!({ vm: vm.vm.name, disk: disk.diskId, index }) : undefined,
-      });
+      const share = set.throttle?.enter();
+      const diskName = disk.path.split(/[\\/]/).pop() ?? disk.diskId;
+      const result = await set
+        .mount!.copyDisk({
+          hostPath: disk.path,
+          repository: env.repository,
+          changedRanges: previousIndex ? change.ranges : undefined,
+          previous: previousIndex,
+          expectedVirtualDiskId: disk.virtualDiskId,
+          concurrency: policy.readConcurrency,
+          throttleBytesPerSec: share ? share.rate : policy.throttleBytesPerSec,
+          signal: set.signal,
+          onProgress: (doneBytes, totalBytes) => options.onProgress?.({ vm: vm.vm.name, disk: disk.diskId, diskName, doneBytes, totalBytes }),
+          afterChunk: hooks?.onChunk ? (index) => hooks.onChunk!({ vm: vm.vm.name, disk: disk.diskId, index }) : undefined,
+        })
+        .finally(() => share?.leave());
       const idx = await vm.writer!.writeIndex(disk.diskId, result.index);
       const rct = vm.referencePoint?.disks.find((d) => d.diskId === disk.diskId);
       const counts = { bytesRead: result.bytesRead, bytesWritten: result.bytesWritten, chunksNew: result.chunksNew, chunksReused: result.chunksReused };

@@ -1,6 +1,7 @@
 import type { Logger } from '../../core/logger.js';
 import type { ByteRange, Checkpoint, ConfigFile, ReferencePoint, VmInfo } from '../../core/types.js';
 import type { Limit } from '../../core/concurrency.js';
+import type { JobThrottle } from '../job-throttle.js';
 import type { RestorePointManifest } from '../../repository/types.js';
 import type { Presentation, ArrayVolume } from '../../../providers/sdk/provider.js';
 import type { Mount } from '../../../proxy/proxy.js';
@@ -79,6 +80,8 @@ export interface SetRun {
   readonly writers: Map<string, { abort(): Promise<void> }>;
   /** the proxy's copy slots, shared by every set of the run */
   readonly copySlots: Limit;
+  /** the job's read-rate cap, shared by every disk copied at once */
+  readonly throttle?: JobThrottle;
   /** the array volumes of the set (snapshot) */
   volumes?: ArrayVolume[];
   /** the snapshot presented to the proxy (present) */

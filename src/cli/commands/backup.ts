@@ -1,9 +1,9 @@
 import { Command } from 'commander';
-import { backupWithConfig } from '../../job/index.js';
+import { backupDryRun, backupWithConfig } from '../../job/index.js';
 import { ExitCode } from '../io.js';
 import type { CommandModule } from '../program.js';
 import { progressReporter } from '../progress.js';
-import { renderBackupReport } from '../render.js';
+import { renderBackupReport, renderDryRun } from '../render.js';
 
 export const backupCommand: CommandModule = (kit) =>
   new Command('backup')
@@ -11,8 +11,13 @@ export const backupCommand: CommandModule = (kit) =>
     .requiredOption('-c, --config <file>', 'job configuration (YAML)')
     .option('--vm <name...>', 'VMs to back up (default: the config\'s list, else all)')
     .option('--full', 'ignore reference points: copy every disk in full', false)
+    .option('--dry-run', 'say which VMs, volume sets and copy modes the backup would use; touch nothing', false)
     .action(
-      kit.action<{ config: string; vm?: string[]; full: boolean }>(async ({ opts, logger, io, signal }) => {
+      kit.action<{ config: string; vm?: string[]; full: boolean; dryRun: boolean }>(async ({ opts, logger, io, signal }) => {
+        if (opts.dryRun) {
+          const plan = await backupDryRun({ config: opts.config, vms: opts.vm, full: opts.full, logger, signal });
+          return { data: plan, text: renderDryRun(plan) };
+        }
         const progress = progressReporter({ stream: io.stderr, logger });
         const report = await backupWithConfig({
           config: opts.config,
@@ -20,7 +25,7 @@ export const backupCommand: CommandModule = (kit) =>
           full: opts.full,
           logger,
           signal,
-          onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes),
+          onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes, `${e.vm} ${e.diskName ?? e.disk}`),
         });
         progress.end();
         return { data: report, text: renderBackupReport(report), exitCode: report.ok ? ExitCode.ok : ExitCode.partial };

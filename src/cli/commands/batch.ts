@@ -1,27 +1,37 @@
 import { Command } from 'commander';
-import { batchWithConfig } from '../../job/index.js';
+import { backupDryRun, batchThenPrune } from '../../job/index.js';
 import { ExitCode } from '../io.js';
 import type { CommandModule } from '../program.js';
 import { progressReporter } from '../progress.js';
-import { renderBackupReport } from '../render.js';
+import { renderBackupReport, renderDryRun, renderPrune } from '../render.js';
 
 export const batchCommand: CommandModule = (kit) =>
   new Command('batch')
     .description('the nightly batch on a proxy host: the config\'s batch selection, with its concurrency limits; resumable')
     .requiredOption('-c, --config <file>', 'job configuration (YAML) with a batch section')
     .option('--resume <batchId>', 'continue a batch that died: undo its leftovers, back up only the VMs it had not finished')
+    .option('--dry-run', 'say which VMs the batch selects, their volume sets and copy modes; touch nothing', false)
     .action(
-      kit.action<{ config: string; resume?: string }>(async ({ opts, logger, io, signal }) => {
+      kit.action<{ config: string; resume?: string; dryRun: boolean }>(async ({ opts, logger, io, signal }) => {
+        if (opts.dryRun) {
+          const plan = await backupDryRun({ config: opts.config, batch: true, logger, signal });
+          return { data: plan, text: renderDryRun(plan) };
+        }
         const progress = progressReporter({ stream: io.stderr, logger });
-        const report = await batchWithConfig({
+        const report = await batchThenPrune({
           config: opts.config,
           resume: opts.resume,
           logger,
           signal,
-          onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes),
+          onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes, `${e.vm} ${e.diskName ?? e.disk}`),
         });
         progress.end();
-        const text = `batch ${report.batchId}${report.resumed ? ` (resumed; ${report.skipped.length} VM(s) were already done)` : ''}\n${renderBackupReport(report)}`;
-        return { data: report, text, exitCode: report.ok ? ExitCode.ok : ExitCode.partial };
+        const text = [
+          `batch ${report.batchId}${report.resumed ? ` (resumed; ${report.skipped.length} VM(s) were already done)` : ''}`,
+          renderBackupReport(report),
+          ...(report.prune ? ['prune (retention.afterBatch):', renderPrune(report.prune, false)] : []),
+          ...(report.pruneError ? [`prune after the batch FAILED: ${String(report.pruneError.message)}`, 'next: run `hvsnap prune --config FILE` once the cause is fixed'] : []),
+        ].join('\n');
+        return { data: report, text, exitCode: !report.ok ? ExitCode.partial : report.pruneError ? ExitCode.failed : ExitCode.ok };
       }),
     );

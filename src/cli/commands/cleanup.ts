@@ -17,6 +17,7 @@ export const cleanupCommand: CommandModule = (kit) =>
           ...r.checkpoints.map((x) => `  ${x}`),
           r.orphanSnapshots.length ? `array snapshots named by hvsnap that no restore point keeps (delete them on the array if they are not yours): ${r.orphanSnapshots.join(', ')}` : 'no orphan array snapshots',
           ...r.failures.map((f) => `  FAILED: ${f.what}: ${String(f.error.message)}`),
+          ...(r.failures.length ? ['next: fix what the FAILED lines name, then run hvsnap cleanup again (what is left stays in the job journals)'] : []),
         ].join('\n');
         return { data: r, text, exitCode: r.failures.length ? ExitCode.failed : ExitCode.ok };
       }),

@@ -9,16 +9,18 @@ import { renderBackupReport } from '../render.js';
 export const demoCommand: CommandModule = (kit) =>
   new Command('demo')
     .description('build a lab, run a full and an incremental backup with writes during it, restore and verify')
-    .option('--dir <dir>', 'folder for the lab and repository (default: a new temporary folder)')
+    .option('--dir <dir>', 'folder for the lab and repository (default: a new temporary folder, removed at the end)')
+    .option('--keep', 'keep the folder at the end (the default with --dir; a failed demo always keeps it)')
     .option('--vms <n>', 'number of VMs', '6')
     .option('--volumes <n>', 'number of volumes (CSVs)', '2')
     .option('--disk-size <size>', 'virtual size of each disk', '64MiB')
     .option('--data <size>', 'data written into each disk', '16MiB')
     .action(
-      kit.action<{ dir?: string; vms: string; volumes: string; diskSize: string; data: string }>(async ({ opts, logger, io, signal }) => {
+      kit.action<{ dir?: string; keep?: boolean; vms: string; volumes: string; diskSize: string; data: string }>(async ({ opts, logger, io, signal }) => {
         const progress = progressReporter({ stream: io.stderr, logger });
         const r = await runDemo({
           dir: opts.dir,
+          keep: opts.keep,
           vms: parseCount(opts.vms, '--vms', 1),
           volumes: parseCount(opts.volumes, '--volumes', 1),
           diskSizeBytes: parseSize(opts.diskSize, '--disk-size'),
@@ -43,7 +45,8 @@ export const demoCommand: CommandModule = (kit) =>
           '',
           `checkpoints lived ${formatMs(lifetimes[0] ?? 0)} to ${formatMs(lifetimes[lifetimes.length - 1] ?? 0)} (median ${formatMs(lifetimes[Math.floor(lifetimes.length / 2)] ?? 0)}), none while a byte was copied`,
           `the incremental read ${formatBytes(r.incremental.totals.bytesRead)} from the snapshots (the chunks that ${r.writesBetween} writes of 64 KiB touched), the full ${formatBytes(r.full.totals.bytesRead)}`,
-          r.ok ? 'demo: OK' : 'demo: FAILED',
+          r.kept ? `the lab, repository and restores are in ${r.dir} (remove it when done: rm -r ${r.dir})` : `its folder ${r.dir} was removed (--keep keeps it)`,
+          r.ok ? 'demo: OK' : 'demo: FAILED\nnext: look at the report above and the lab folder; run it again with --debug for the logs',
         ].join('\n');
         return { data: r, text, exitCode: r.ok ? ExitCode.ok : ExitCode.failed };
       }),

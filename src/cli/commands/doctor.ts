@@ -18,7 +18,7 @@ export const doctorCommand: CommandModule = (kit) =>
       kit.action<{ config: string }>(async ({ opts, logger, signal, io }) => {
         const checks = await runDoctor(opts.config, { logger, signal, env: io.env });
         const failed = checks.filter((c) => !c.ok).length;
-        const text = `${renderChecks(checks)}\n${failed ? `${failed} check(s) failed` : 'all checks passed'}`;
+        const text = `${renderChecks(checks)}\n${failed ? `${failed} check(s) failed\nnext: fix what the FAIL lines name (README: "Hyper-V host set-up"), then run hvsnap doctor again` : 'all checks passed'}`;
         return { data: { checks }, text, exitCode: failed ? ExitCode.failed : ExitCode.ok };
       }),
     );

@@ -1,16 +1,77 @@
-import type { CommandModule } from '../program.js';
-import { backupCommand } from './backup.js';
-import { batchCommand } from './batch.js';
-import { cleanupCommand } from './cleanup.js';
-import { demoCommand } from './demo.js';
-import { doctorCommand } from './doctor.js';
-import { exportCommand } from './export.js';
-import { instantCommand } from './instant.js';
-import { labCommand } from './lab.js';
-import { mountCommand, umountCommand } from './mount.js';
-import { providerTestCommand } from './provider-test.js';
-import { vhdxCommand } from './vhdx.js';
-import { listCommand, restoreCommand, retentionCommand, verifyCommand } from './repository.js';
+import type { CommandEntry } from '../program.js';
 
-/** Every command of the CLI, in help order. */
-export const commandModules: CommandModule[] = [demoCommand, backupCommand, batchCommand, listCommand, restoreCommand, exportCommand, mountCommand, umountCommand, instantCommand, verifyCommand, retentionCommand, cleanupCommand, doctorCommand, labCommand, providerTestCommand, vhdxCommand];
+/**
+ * Every command of the CLI, in help order. Each module, and the libraries it uses (array drivers,
+ * ssh2, PowerShell, pino, zod), is imported only when its command runs: `hvsnap --help` and
+ * `hvsnap --version` load none of them. The descriptions here are what `hvsnap --help` lists.
+ */
+export const commandModules: CommandEntry[] = [
+  {
+    name: 'demo',
+    description: 'build a lab, run a full and an incremental backup with writes during it, restore and verify',
+    load: async () => (await import('./demo.js')).demoCommand,
+  },
+  {
+    name: 'backup',
+    description: 'back up VMs: recovery checkpoints, one array snapshot per volume set, copy through the proxy',
+    load: async () => (await import('./backup.js')).backupCommand,
+  },
+  {
+    name: 'batch',
+    description: "the nightly batch on a proxy host: the config's batch selection, with its concurrency limits; resumable",
+    load: async () => (await import('./batch.js')).batchCommand,
+  },
+  { name: 'list', description: 'list restore points', load: async () => (await import('./repository.js')).listCommand },
+  {
+    name: 'restore',
+    description: "rebuild a restore point in Hyper-V's export layout and verify it; --import: import the VM; --instant: run it from an array clone",
+    load: async () => (await import('./repository.js')).restoreCommand,
+  },
+  {
+    name: 'export',
+    description: "write a restore point in Hyper-V's export layout (Virtual Machines/, Virtual Hard Disks/), for Import-VM on any host",
+    load: async () => (await import('./export.js')).exportCommand,
+  },
+  {
+    name: 'mount',
+    description: 'serve a restore point read-only through FUSE: per disk a VHDX and a raw image (--files: NTFS volumes too)',
+    load: async () => (await import('./mount.js')).mountCommand,
+  },
+  {
+    name: 'umount',
+    description: 'unmount a restore point mounted by "hvsnap mount" (its NTFS volumes first)',
+    load: async () => (await import('./mount.js')).umountCommand,
+  },
+  {
+    name: 'instant',
+    description: 'VMs running from array clones after "restore --instant": list, commit (move to production storage) or discard',
+    load: async () => (await import('./instant.js')).instantCommand,
+  },
+  {
+    name: 'verify',
+    description: 'check that every chunk a restore point needs is present (--deep: and re-hash it)',
+    load: async () => (await import('./repository.js')).verifyCommand,
+  },
+  {
+    name: 'prune',
+    description: 'apply a retention policy: delete restore points (and the array snapshots only they kept), then unreferenced chunks',
+    load: async () => (await import('./repository.js')).retentionCommand,
+  },
+  {
+    name: 'cleanup',
+    description: 'after a crash: undo what unfinished jobs left (checkpoints, presentations, snapshots), list orphan snapshots',
+    load: async () => (await import('./cleanup.js')).cleanupCommand,
+  },
+  {
+    name: 'doctor',
+    description: 'check everything a backup with this configuration needs: hosts, array, proxy, repository',
+    load: async () => (await import('./doctor.js')).doctorCommand,
+  },
+  { name: 'lab', description: 'the lab: a simulated Hyper-V host and array on local files', load: async () => (await import('./lab.js')).labCommand },
+  {
+    name: 'provider-test',
+    description: 'run the provider conformance suite against an array (creates and deletes snapshots and copies of the listed volumes)',
+    load: async () => (await import('./provider-test.js')).providerTestCommand,
+  },
+  { name: 'vhdx', description: 'inspect, read and check VHDX files (never modifies them)', load: async () => (await import('./vhdx.js')).vhdxCommand },
+];

@@ -1,11 +1,11 @@
 import { Command } from 'commander';
 import { HvsnapError } from '../../core/errors.js';
-import { exportWithConfig, pruneWithConfig, restoreWithConfig, withRepository } from '../../job/index.js';
+import { exportWithConfig, pruneWithRetention, restoreWithConfig, RETENTION_FLAGS, withRepository } from '../../job/index.js';
 import { formatBytes, parseCount } from '../format.js';
 import { ExitCode } from '../io.js';
 import type { CommandModule } from '../program.js';
 import { progressReporter } from '../progress.js';
-import { renderRestorePoints } from '../render.js';
+import { renderPrune, renderRestorePoints, renderVerify } from '../render.js';
 import { renderExport } from './export.js';
 import { runInstantRestore } from './instant.js';
 
@@ -30,12 +30,7 @@ export const verifyCommand: CommandModule = (kit) =>
         const progress = progressReporter({ stream: io.stderr, logger });
         const report = await withRepository({ ...opts, logger }, (repo) => repo.verify({ id: opts.restorePoint, deep: opts.deep, onProgress: (p) => progress.update(p.disk, p.doneBytes, p.totalBytes) }));
         progress.end();
-        const problems = (report as { problems?: unknown[] }).problems ?? [];
-        return {
-          data: report,
-          text: problems.length ? `verify found ${problems.length} problem(s):\n${problems.map((p) => `  ${JSON.stringify(p)}`).join('\n')}` : `verify: OK (${JSON.stringify(report)})`,
-          exitCode: problems.length ? ExitCode.failed : ExitCode.ok,
-        };
+        return { data: report, text: renderVerify(report), exitCode: report.ok ? ExitCode.ok : ExitCode.failed };
       }),
     );
 
@@ -93,23 +88,20 @@ export const retentionCommand: CommandModule = (kit) =>
     .option('--keep-last <n>', 'restore points to keep per VM')
     .option('--keep-daily <n>', 'days to keep one restore point of')
     .option('--keep-weekly <n>', 'weeks to keep one restore point of')
+    .option('--keep-monthly <n>', 'months to keep one restore point of')
+    .option('--keep-yearly <n>', 'years to keep one restore point of')
     .option('--vm <name>', 'only this VM')
-    .option('--dry-run', 'say what would be deleted', false)
+    .option('--dry-run', 'say what would be deleted; delete nothing', false)
+    .addHelpText('after', '\nWithout --keep-* flags, the retention: section of --config applies; any --keep-* flag replaces it.')
     .action(
-      kit.action<{ config?: string; repo?: string; keepLast?: string; keepDaily?: string; keepWeekly?: string; vm?: string; dryRun: boolean }>(async ({ opts, logger, signal }) => {
-        const policy = {
-          keepLast: opts.keepLast ? parseCount(opts.keepLast, '--keep-last') : undefined,
-          keepDaily: opts.keepDaily ? parseCount(opts.keepDaily, '--keep-daily') : undefined,
-          keepWeekly: opts.keepWeekly ? parseCount(opts.keepWeekly, '--keep-weekly') : undefined,
-        };
-        const r = await pruneWithConfig({ repo: opts.repo, config: opts.config, logger, signal, policy: { ...policy, vm: opts.vm, dryRun: opts.dryRun } });
-        const text = [
-          `${opts.dryRun ? 'would delete' : 'deleted'} ${r.retention.deleted.length} restore point(s), kept ${r.retention.kept.length}`,
-          ...r.retention.deleted.map((d) => `  - ${d.id} (${d.vmName}, ${d.createdAt})`),
-          ...(r.snapshotsDeleted.length ? [`${opts.dryRun ? 'would delete' : 'deleted'} array snapshot(s): ${r.snapshotsDeleted.join(', ')}`] : []),
-          ...r.snapshotFailures.map((f) => `  could not delete array snapshot ${f.name}: ${String(f.error.message)}`),
-          ...(r.gc ? [`gc: ${r.gc.chunksDeleted} chunks, ${formatBytes(r.gc.bytesFreed)} freed`] : []),
-        ].join('\n');
-        return { data: r, text, exitCode: r.snapshotFailures.length ? ExitCode.failed : ExitCode.ok };
+      kit.action<{ config?: string; repo?: string; vm?: string; dryRun: boolean } & Partial<Record<keyof typeof RETENTION_FLAGS, string>>>(async ({ opts, logger, signal }) => {
+        const flags = Object.fromEntries(
+          Object.entries(RETENTION_FLAGS).map(([key, flag]) => {
+            const v = opts[key as keyof typeof RETENTION_FLAGS];
+            return [key, v === undefined ? undefined : parseCount(v, flag)];
+          }),
+        );
+        const r = await pruneWithRetention({ repo: opts.repo, config: opts.config, flags, vm: opts.vm, dryRun: opts.dryRun, logger, signal });
+        return { data: r, text: renderPrune(r, opts.dryRun), exitCode: r.snapshotFailures.length ? ExitCode.failed : ExitCode.ok };
       }),
     );

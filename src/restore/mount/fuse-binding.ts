@@ -57,7 +57,7 @@ export async function loadFuse(): Promise<FuseBinding> {
   } catch (e) {
     throw new HvsnapError('unsupported', 'the FUSE binding (@cocalc/fuse-native) is not installed or did not build', {
       cause: e,
-      hint: 'install libfuse (Debian: apt-get install fuse3 libfuse2 libfuse-dev pkg-config make g++ python3), then run npm rebuild @cocalc/fuse-native',
+      hint: 'install libfuse (Debian: apt-get install fuse3 libfuse2 libfuse-dev pkg-config make g++ python3), then rebuild the binding with: npm rebuild @cocalc/fuse-native',
     });
   }
   // The binding unmounts with `fusermount -uz` and releases its thread only when that succeeds: it

@@ -11,7 +11,7 @@ const SIZES = [64 * MiB, GiB];
 const DATA = 16 * MiB;
 
 /**
- * 8. Instant restore: wall time of `instantRestore` (clone presented to the host, LUN online, VM
+ * 9. Instant restore: wall time of `instantRestore` (clone presented to the host, LUN online, VM
  * imported and started) of a snapshot-only restore point, for a 64 MiB and a 1 GiB disk holding
  * the same amount of data; each run is discarded (untimed) before the next. No byte is copied, so
  * the goal is a ratio near 1.
@@ -50,7 +50,7 @@ export async function instantRestoreScenario(ctx: BenchContext): Promise<Scenari
   const ofMedians = large.median / small.median;
   return {
     id: 'instant-restore',
-    title: '8. Instant restore',
+    title: '9. Instant restore',
     setup: `lab array clone presented to the lab host, LUN online, VM imported and started; ${sizeText(DATA)} of data in each disk`,
     figures: [small, large, figure(`instant restore ${sizeText(SIZES[1])} / ${sizeText(SIZES[0])}, per round`, 'x', ratioRuns(times[1], times[0]))],
     goals: [{ text: 'instant restore time 1 GiB / 64 MiB <= 1.5 (ratio of the medians)', measured: ofMedians, met: ofMedians <= 1.5 }],

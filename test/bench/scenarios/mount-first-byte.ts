@@ -15,13 +15,13 @@ const SIZES = [64 * MiB, GiB];
 const DATA = 16 * MiB;
 
 /**
- * 7. Mount, time to first byte: from `mountRestorePoint` (repository already open) to the first
+ * 8. Mount, time to first byte: from `mountRestorePoint` (repository already open) to the first
  * 4 KiB of the synthesized VHDX's first data block read by `dd` through FUSE, for a 64 MiB and a
  * 1 GiB disk with the same amount of data; the goal is that the ratio stays near 1 (nothing is
  * restored first). Needs root and /dev/fuse; reported as skipped otherwise.
  */
 export async function mountFirstByteScenario(ctx: BenchContext): Promise<ScenarioResult> {
-  const base = { id: 'mount-first-byte', title: '7. Mount: time to first byte' };
+  const base = { id: 'mount-first-byte', title: '8. Mount: time to first byte' };
   if (process.getuid?.() !== 0 || !existsSync('/dev/fuse')) {
     return { ...base, setup: 'skipped: needs root and /dev/fuse', figures: [], goals: [], details: { skipped: 'needs root and /dev/fuse' } };
   }
