@@ -196,10 +196,16 @@ export class LabArrayClient {
 
   async createPresentation(name: string, snapshot: LabSnapshotRecord, host: string, presentAs: 'folder' | 'ntfs-image' = 'folder'): Promise<LabPresentationRecord> {
     const imagesDir = join(this.paths.stateDir, 'presentations', name);
+    const clonesDir = this.clonesDir(name);
     const luns: LabPresentationRecord['luns'] = [];
     try {
+      await rm(clonesDir, { recursive: true, force: true }); // a clone half-made by a process that died
       for (const [i, v] of snapshot.volumes.entries()) {
-        let path = v.dir;
+        // a presented LUN is a writable copy of the snapshot (the host an instant restore presents
+        // it to writes to it), never the snapshot itself: a hard-linked clone, whose files the lab
+        // host copies before its first write (disk-io breakSharing)
+        let path = join(clonesDir, v.volumeId);
+        if (presentAs === 'folder') await linkTree(v.dir, path);
         if (presentAs === 'ntfs-image') {
           // a presentable copy, as Pure and PowerStore make: here a disk image with an NTFS volume
           await mkdir(imagesDir, { recursive: true });
@@ -211,6 +217,7 @@ export class LabArrayClient {
       }
     } catch (e) {
       await rm(imagesDir, { recursive: true, force: true });
+      await rm(clonesDir, { recursive: true, force: true });
       throw e;
     }
     const record: LabPresentationRecord = { name, snapshotName: snapshot.name, host, luns };
@@ -225,6 +232,12 @@ export class LabArrayClient {
   async deletePresentation(name: string): Promise<void> {
     await rm(this.presentationFile(name), { force: true });
     await rm(join(this.paths.stateDir, 'presentations', name), { recursive: true, force: true });
+    await rm(this.clonesDir(name), { recursive: true, force: true });
+  }
+
+  /** Where the folder LUNs of a presentation are: the snapshot's files, hard-linked. */
+  private clonesDir(name: string): string {
+    return join(this.paths.stateDir, 'clones', name);
   }
 }
 

@@ -24,6 +24,10 @@ export const SCRIPT_NAMES = [
   'wait-job.ps1',
   'import-vm.ps1',
   'probe-host.ps1',
+  'instant-rescan.ps1',
+  'instant-online-disk.ps1',
+  'instant-offline-disk.ps1',
+  'instant-vm.ps1',
 ] as const;
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];

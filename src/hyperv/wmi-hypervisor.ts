@@ -89,6 +89,11 @@ export class WmiHypervisor implements Hypervisor {
   private readonly owner = new Map<string, WmiNode>();
   private readonly vmNames = new Map<string, string>();
 
+  /** The node of that computer name (case-insensitive), or undefined: what instant restore's host side runs on. */
+  node(name: string): WmiNode | undefined {
+    return this.nodes.find((n) => n.name.toLowerCase() === name.toLowerCase());
+  }
+
   constructor(options: WmiHypervisorOptions) {
     if (!options.nodes.length) throw new HvsnapError('config_invalid', 'the WMI hypervisor needs at least one node', { context: { field: 'nodes' } });
     this.nodes = options.nodes;

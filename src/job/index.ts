@@ -19,5 +19,15 @@ export {
   pruneWithConfig,
   type JobConfigSource,
 } from './run-job.js';
+export {
+  exportWithConfig,
+  mountWithConfig,
+  withInstantEnvironment,
+  instantRestoreWithConfig,
+  listInstantWithConfig,
+  commitInstantWithConfig,
+  discardInstantWithConfig,
+} from './restore-jobs.js';
+export { openInstantEnvironment, instantHostsOf } from './instant-environment.js';
 export { retentionPolicyOf, pruneWithRetention, batchThenPrune, RETENTION_FLAGS } from './retention-policy.js';
 export { backupDryRun, type DryRunReport } from './dry-run.js';

@@ -7,10 +7,12 @@ import { pruneRestorePoints, type PruneReport } from '../backup/prune.js';
 import type { BackupEnvironment, BackupProgress, BackupReport } from '../backup/types.js';
 import { openRepository, type Repository } from '../repository/index.js';
 import type { RetentionPolicy } from '../repository/types.js';
+import { cleanupInstant } from '../restore/instant/instant-restore.js';
 import { restoreVm, type RestoreVmResult } from '../restore/restore-vm.js';
 import { loadProvider } from '../../providers/index.js';
 import { loadJobConfig, type JobConfig } from './config.js';
 import { openEnvironment } from './environment.js';
+import { instantHostsOf } from './instant-environment.js';
 import { policyFromConfig } from './policy.js';
 import type { TranscriptRecorder } from '../transport/index.js';
 
@@ -73,12 +75,27 @@ export function batchWithConfig(args: JobCall & { resume?: string; onProgress?: 
 
 /** `hvsnap cleanup`: undoes what dead jobs left behind. */
 export function cleanupWithConfig(args: JobCall): Promise<CleanupReport> {
-  return withEnvironment(args.config, args.logger, (env) => cleanupLeftovers(env, { signal: args.signal }));
+  return withEnvironment(args.config, args.logger, async (env) => {
+    const r = await cleanupLeftovers(env, { signal: args.signal });
+    // instant restores whose process died half-way: undone, or (mid-commit) committed
+    const hostFor = instantHostsOf(env.hypervisor);
+    if (hostFor) {
+      const instant = await cleanupInstant({ ...env, hostFor }, { signal: args.signal });
+      r.replayed.push(...instant.finished.map((f) => `instant restore ${f}`));
+      r.failures.push(...instant.failures);
+    }
+    return r;
+  });
 }
 
 /** `hvsnap restore`: a restore point's disks into `targetDir`, optionally imported on the host. */
 export function restoreWithConfig(
-  args: JobCall & { restorePointId: string; targetDir: string; import?: { hostDir: string; newId: boolean; name?: string } },
+  args: JobCall & {
+    restorePointId: string;
+    targetDir: string;
+    import?: { hostDir: string; newId: boolean; name?: string };
+    onProgress?: (p: { disk: string; doneBytes: number; totalBytes: number }) => void;
+  },
 ): Promise<RestoreVmResult> {
   return withEnvironment(args.config, args.logger, (env) =>
     restoreVm({
@@ -89,6 +106,7 @@ export function restoreWithConfig(
       snapshotAccess: { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost },
       logger: args.logger,
       signal: args.signal,
+      onProgress: args.onProgress,
     }),
     { record: args.record },
   );

@@ -31,6 +31,8 @@ export interface LabVolume {
 /** A VM of the lab host: what the host reports, with disks that carry the lab's own state. */
 export interface LabVm extends Omit<VmInfo, 'disks'> {
   disks: LabDisk[];
+  /** started by an instant restore; a VM without the flag counts as running (the lab's guests write) */
+  running?: boolean;
 }
 
 export interface LabDisk {

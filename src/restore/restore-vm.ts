@@ -27,6 +27,8 @@ export interface RestoreVmArgs {
     newId: boolean;
     name?: string;
   };
+  /** keep each disk's virtual disk id (as Hyper-V's export does); default only for a same-id import */
+  keepVirtualDiskId?: boolean;
   /** for snapshot-only restore points: the array that keeps the snapshot, and a proxy to read it */
   snapshotAccess?: SnapshotAccess;
   /** where a snapshot-only restore journals its presentation; default `<repository>/.journal` */
@@ -88,7 +90,7 @@ function disksFromSnapshot(args: RestoreVmArgs, manifest: RestorePointManifest, 
     access: args.snapshotAccess!,
     targets: partial,
     verify: args.verify ?? true,
-    keepVirtualDiskId: args.import ? !args.import.newId : false,
+    keepVirtualDiskId: args.keepVirtualDiskId ?? (args.import ? !args.import.newId : false),
     journalDir: args.journalDir ?? journalDir(args.repository.path),
     logger: args.logger,
     signal: args.signal,
@@ -110,7 +112,7 @@ async function disksFromRepository(
       restorePointId: args.restorePointId,
       diskId: d.diskId,
       target: partial[i],
-      keepVirtualDiskId: args.import ? !args.import.newId : false,
+      keepVirtualDiskId: args.keepVirtualDiskId ?? (args.import ? !args.import.newId : false),
       signal: args.signal,
       onProgress: (doneBytes, totalBytes) => args.onProgress?.({ disk: d.diskId, doneBytes, totalBytes }),
     });

@@ -77,7 +77,7 @@ export function planLayout(opts: CreateVhdxOptions, parentLocator?: ParentLocato
  * file so that the log, metadata and BAT regions exist (as sparse zeros). Fixed disks get every block
  * allocated (FULLY_PRESENT) from `dataStart` on, sparse.
  */
-export async function writeSkeleton(file: VhdxFile, l: Layout): Promise<number> {
+export async function writeSkeleton(file: Pick<VhdxFile, 'write' | 'truncate'>, l: Layout): Promise<number> {
   await file.write(encodeFileIdentifier(CREATOR), 0);
   const h = { fileWriteGuid: l.fileWriteGuid, dataWriteGuid: l.dataWriteGuid, logGuid: ZERO_GUID, logVersion: 0, version: 1, logLength: l.logLength, logOffset: l.logOffset };
   await file.write(encodeHeader({ ...h, sequenceNumber: 1n }), HEADER_OFFSETS[0]);

@@ -10,8 +10,10 @@ import { renderTable } from './render-table.js';
 import { checkpointLifetimeScenario } from './scenarios/checkpoint-lifetime.js';
 import { fullBackupScenario } from './scenarios/full-backup.js';
 import { incrementalScenario } from './scenarios/incremental.js';
+import { instantRestoreScenario } from './scenarios/instant-restore.js';
 import { memoryScenario } from './scenarios/memory.js';
 import { peersScenario } from './scenarios/peers.js';
+import { mountFirstByteScenario } from './scenarios/mount-first-byte.js';
 import { restoreScenario } from './scenarios/restore.js';
 import { scaleScenario } from './scenarios/scale.js';
 import { startupScenario } from './scenarios/startup.js';
@@ -24,12 +26,19 @@ import { sizeText, type ScenarioResult } from './stats.js';
  * of a number.
  */
 
-const USAGE = 'usage: npm run bench -- [--quick] [--out FILE] [--runs N>=3] [--only full-backup,incremental,checkpoint-lifetime,scale,restore,memory,startup,peers]';
-const ORDER = ['full-backup', 'incremental', 'checkpoint-lifetime', 'scale', 'restore', 'memory', 'startup', 'peers'];
+const USAGE =
+  'usage: npm run bench -- [--quick] [--out FILE] [--runs N>=3] [--only full-backup,incremental,checkpoint-lifetime,scale,restore,memory,startup,peers,mount-first-byte,instant-restore]';
+const ORDER = ['full-backup', 'incremental', 'checkpoint-lifetime', 'scale', 'restore', 'memory', 'startup', 'peers', 'mount-first-byte', 'instant-restore'];
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'bench-results.json' }, runs: { type: 'string', default: '3' }, only: { type: 'string' }, help: { type: 'boolean' } },
+    options: {
+      quick: { type: 'boolean', default: false },
+      out: { type: 'string', default: 'bench-results.json' },
+      runs: { type: 'string', default: '3' },
+      only: { type: 'string' },
+      help: { type: 'boolean' },
+    },
   });
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
@@ -87,6 +96,8 @@ async function main(): Promise<number> {
     await attempt('memory', '6. Data mover memory', () => memoryScenario(ctx));
     await attempt('startup', '7. Start time', () => startupScenario(ctx));
     await attempt('peers', '8. hvsnap, restic and borg', () => peersScenario(ctx));
+    await attempt('mount-first-byte', '9. Mount: time to first byte', () => mountFirstByteScenario(ctx));
+    await attempt('instant-restore', '10. Instant restore', () => instantRestoreScenario(ctx));
   } finally {
     await rm(dir, { recursive: true, force: true });
     process.off('SIGINT', onSignal);
@@ -96,7 +107,13 @@ async function main(): Promise<number> {
   const ordered = ORDER.filter((id) => results.has(id)).map((id) => results.get(id)!);
   const finished = new Date();
   const mode = values.quick ? 'quick' : 'full';
-  const machine = { node: process.version, platform: `${process.platform}-${process.arch}`, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', totalMemBytes: totalmem() };
+  const machine = {
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    totalMemBytes: totalmem(),
+  };
   const header = [
     `hvsnap bench (${mode}: data disk ${sizeText(sizes.diskBytes)}, peers disk ${sizeText(sizes.peerDiskBytes)}, memory ${sizes.memoryDisks.map(sizeText).join(' vs ')}, ${runs} runs per figure)`,
     `${started.toISOString()}, ${((finished.getTime() - started.getTime()) / 1000).toFixed(0)} s; node ${machine.node}, ${machine.cpus} CPUs (${machine.cpuModel}); ${qemuVersion()}`,

@@ -6,6 +6,7 @@
  * the run can end with a summary and one `apt-get install` line.
  */
 import { accessSync, appendFileSync, constants, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe } from 'vitest';
@@ -97,8 +98,20 @@ export function unmetNeeds(needs: Needs): string | undefined {
   if (missingShared.length) reasons.push(`${missingShared.join(', ')} not found in ../shared (or HVSNAP_SHARED)`);
   if (needs.root && process.getuid?.() !== 0) reasons.push('needs root');
   if (needs.fuse && !existsSync('/dev/fuse')) reasons.push('/dev/fuse is absent');
+  if (needs.fuse && !fuseBindingInstalled())
+    reasons.push('the FUSE binding @cocalc/fuse-native did not install (apt-get install libfuse2 libfuse-dev pkg-config, then npm rebuild)');
   if (reasons.length) return reasons.join('; ');
   return needs.check?.();
+}
+
+/** Whether the optional FUSE binding is installed (npm drops an optional dependency whose build failed). */
+function fuseBindingInstalled(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('@cocalc/fuse-native');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** True under HVSNAP_TEST_STRICT=1, where a skip for a missing need is a failure. */

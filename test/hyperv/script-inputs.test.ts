@@ -1,10 +1,13 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkHyperVHost } from '../../src/hyperv/check-host.js';
 import { SCRIPT_NAMES, scriptsDir } from '../../src/hyperv/script-loader.js';
 import { WmiHypervisor } from '../../src/hyperv/wmi-hypervisor.js';
+import { WmiInstantHost } from '../../src/hyperv/wmi-instant-host.js';
 import { SimulatedHost } from './simulated-host.js';
+import { addInstantStorage } from './simulated-instant.js';
 
 const read = (f: string) => readFileSync(path.join(scriptsDir(), f), 'utf8');
 
@@ -36,6 +39,22 @@ describe('scripts and their callers agree', () => {
     await hv.deleteCheckpoint({ vmId: vm.id, checkpointId: cp3.id });
     await hv.importVm({ config, diskPaths: Object.fromEntries(cp.disks.map((d) => [d.diskId, d.path])), newId: true, name: 'copy' });
     await checkHyperVHost({ nodes: [{ name: 'HV01', shell: host.shell }] });
+    // instant restore's host side: a LUN presented to HV01 by an array
+    const san = mkdtempSync(path.join(tmpdir(), 'hvsnap-san-'));
+    mkdirSync(path.join(san, 'presentations'));
+    writeFileSync(
+      path.join(san, 'presentations', 'p.json'),
+      JSON.stringify({ host: 'HV01', luns: [{ identity: { id: '6001405AABBCCDDEEFF00112233445566' } }] }),
+    );
+    addInstantStorage(host, san);
+    const instant = new WmiInstantHost({ name: 'HV01', shell: host.shell });
+    const lun = { identity: { kind: 'naa' as const, id: '6001405AABBCCDDEEFF00112233445566' } };
+    await instant.rescanStorage({});
+    await instant.onlineDisk({ lun });
+    await instant.startVm({ vmId: vm.id });
+    await instant.moveVmStorage({ vmId: vm.id, destinationDir: 'C:\\ClusterStorage\\Volume1\\moved' });
+    await instant.offlineDisk({ lun });
+    rmSync(san, { recursive: true, force: true });
 
     const sent = new Map<string, Set<string>>();
     for (const c of host.shell.calls) {

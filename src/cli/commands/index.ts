@@ -24,8 +24,28 @@ export const commandModules: CommandEntry[] = [
   { name: 'list', description: 'list restore points', load: async () => (await import('./repository.js')).listCommand },
   {
     name: 'restore',
-    description: 'rebuild the disks of a restore point as VHDX files, verify them, optionally import the VM',
+    description: "rebuild a restore point in Hyper-V's export layout and verify it; --import: import the VM; --instant: run it from an array clone",
     load: async () => (await import('./repository.js')).restoreCommand,
+  },
+  {
+    name: 'export',
+    description: "write a restore point in Hyper-V's export layout (Virtual Machines/, Virtual Hard Disks/), for Import-VM on any host",
+    load: async () => (await import('./export.js')).exportCommand,
+  },
+  {
+    name: 'mount',
+    description: 'serve a restore point read-only through FUSE: per disk a VHDX and a raw image (--files: NTFS volumes too)',
+    load: async () => (await import('./mount.js')).mountCommand,
+  },
+  {
+    name: 'umount',
+    description: 'unmount a restore point mounted by "hvsnap mount" (its NTFS volumes first)',
+    load: async () => (await import('./mount.js')).umountCommand,
+  },
+  {
+    name: 'instant',
+    description: 'VMs running from array clones after "restore --instant": list, commit (move to production storage) or discard',
+    load: async () => (await import('./instant.js')).instantCommand,
   },
   {
     name: 'verify',

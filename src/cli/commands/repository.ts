@@ -1,11 +1,14 @@
 import { Command } from 'commander';
 import { HvsnapError } from '../../core/errors.js';
-import { pruneWithRetention, restoreWithConfig, RETENTION_FLAGS, withRepository } from '../../job/index.js';
+import { exportWithConfig, pruneWithRetention, restoreWithConfig, RETENTION_FLAGS, withRepository } from '../../job/index.js';
 import { recorderFor, withRecordOptions } from '../record.js';
 import { formatBytes, parseCount } from '../format.js';
 import { ExitCode } from '../io.js';
 import type { CommandModule } from '../program.js';
+import { progressReporter } from '../progress.js';
 import { renderPrune, renderRestorePoints, renderVerify } from '../render.js';
+import { renderExport } from './export.js';
+import { runInstantRestore } from './instant.js';
 
 const withRepo = (c: Command) => c.option('-c, --config <file>', 'job configuration (YAML)').option('--repo <path>', 'repository folder');
 
@@ -25,12 +28,15 @@ export const verifyCommand: CommandModule = (kit) =>
     .option('--deep', 're-hash every chunk', false)
     .option('--repair', 'first rebuild the index from the packs and drop what cannot be healed (lists the restore points affected)', false)
     .action(
-      kit.action<{ config?: string; repo?: string; restorePoint?: string; deep: boolean; repair: boolean }>(async ({ opts, logger }) => {
+      kit.action<{ config?: string; repo?: string; restorePoint?: string; deep: boolean; repair: boolean }>(async ({ opts, logger, io }) => {
+        const progress = progressReporter({ stream: io.stderr, logger });
         const { report, repair } = await withRepository({ ...opts, logger }, async (repo) => {
           // repair first (it drops what cannot be healed), then verify what is left
           const repaired = opts.repair ? await repo.repair() : undefined;
-          return { report: await repo.verify({ id: opts.restorePoint, deep: opts.deep }), repair: repaired };
+          const verified = await repo.verify({ id: opts.restorePoint, deep: opts.deep, onProgress: (p) => progress.update(p.disk, p.doneBytes, p.totalBytes) });
+          return { report: verified, repair: repaired };
         });
+        progress.end();
         const repaired = repair
           ? `repair: ${repair.packsChecked} pack(s) read, ${repair.packsDropped} dropped, ${repair.indexFilesReplaced} index file(s) replaced, ${repair.chunksDropped} chunk copy(ies) dropped${repair.affected.length ? `; restore points missing chunks until the next backup of their VM: ${repair.affected.map((a) => `${a.restorePointId} (${a.vm}, ${a.missingChunks})`).join(', ')}` : ''}\n`
           : '';
@@ -40,26 +46,45 @@ export const verifyCommand: CommandModule = (kit) =>
 
 export const restoreCommand: CommandModule = (kit) =>
   withRecordOptions(new Command('restore'))
-    .description('rebuild the disks of a restore point as VHDX files, verify them, optionally import the VM')
+    .description("rebuild a restore point in Hyper-V's export layout and verify it (as `export`); with --import put the disks in --to and import the VM; with --instant run it from an array clone")
     .requiredOption('-c, --config <file>', 'job configuration (YAML)')
     .requiredOption('--restore-point <id>', 'restore point id (see "hvsnap list")')
-    .requiredOption('--to <dir>', 'local folder for the restored disks')
+    .option('--to <dir>', 'export folder (the VM gets <dir>/<VM name>/); with --import, the folder for the disks')
     .option('--import', 'import the VM on the host after the disks are in place', false)
     .option('--host-dir <path>', 'how the host sees --to (with --import)')
     .option('--new-id', 'import with a new VM id (beside the original)', false)
     .option('--name <name>', 'name of the imported VM')
+    .option('--instant', 'instant restore (snapshot-only restore points): run the VM from an array clone on --host', false)
+    .option('--host <node>', 'with --instant: the Hyper-V host to present the clone to and import on')
+    .option('--start', 'with --instant: start the VM', false)
     .action(
-      kit.action<{ config: string; restorePoint: string; to: string; import: boolean; hostDir?: string; newId: boolean; name?: string; record?: string; anonymize?: boolean }>(async ({ opts, logger, signal }) => {
+      kit.action<{ config: string; restorePoint: string; to?: string; import: boolean; hostDir?: string; newId: boolean; name?: string; instant: boolean; host?: string; start: boolean; record?: string; anonymize?: boolean }>(async ({ opts, logger, io, signal }) => {
+        if (opts.instant) {
+          if (!opts.host) throw new HvsnapError('input_invalid', '--instant needs --host (the Hyper-V host to run the VM on)', { context: { field: '--host' } });
+          // --new-id forces a new id; without it, a new id only when the original VM still exists
+          return runInstantRestore({ config: opts.config, restorePoint: opts.restorePoint, host: opts.host, newId: opts.newId || undefined, name: opts.name, start: opts.start }, logger, signal);
+        }
+        if (!opts.to) throw new HvsnapError('input_invalid', 'restore needs --to (or --instant --host)', { context: { field: '--to' } });
         if (opts.import && !opts.hostDir) throw new HvsnapError('input_invalid', '--import needs --host-dir (how the host sees the --to folder)', { context: { field: '--host-dir' } });
+        const progress = progressReporter({ stream: io.stderr, logger });
+        const onProgress = (p: { disk: string; doneBytes: number; totalBytes: number }) => progress.update(p.disk, p.doneBytes, p.totalBytes);
+        if (!opts.import) {
+          // without an import, the same layout as `hvsnap export`: Import-VM takes it by hand
+          const exported = await exportWithConfig({ config: opts.config, restorePointId: opts.restorePoint, to: opts.to, logger, signal, onProgress });
+          progress.end();
+          return { data: exported, text: renderExport(exported) };
+        }
         const r = await restoreWithConfig({
           config: opts.config,
           restorePointId: opts.restorePoint,
           targetDir: opts.to,
-          import: opts.import ? { hostDir: opts.hostDir!, newId: opts.newId, name: opts.name } : undefined,
+          import: { hostDir: opts.hostDir!, newId: opts.newId, name: opts.name },
           logger,
           signal,
           record: recorderFor('restore', opts),
+          onProgress,
         });
+        progress.end();
         const text = [
           `restored ${r.vm} from ${r.restorePointId}:`,
           ...r.disks.map((d) => `  ${d.target}  ${formatBytes(d.virtualSize)}  sha256 ${d.sha256}${d.verified ? '  verified' : ''}`),

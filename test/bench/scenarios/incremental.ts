@@ -41,7 +41,8 @@ export async function incrementalScenario(ctx: BenchContext, disk: DiskLab, full
       const w = await labWrite({ dir: disk.labDir, vm: disk.vm, count, sizeBytes: WRITE, seed: 1000 + pct * 10 + r });
       const a = await runWorker({ kind: 'backup', labDir: disk.labDir, repoDir, forceFull: false });
       const vm = a.vms[0];
-      if (vm.modes.some((m) => m !== 'incremental')) throw new Error(`incremental ${pct}% run ${r + 1}: VM ${vm.vm} was copied ${vm.modes.join(',')}, not incrementally`);
+      if (vm.modes.some((m) => m !== 'incremental'))
+        throw new Error(`incremental ${pct}% run ${r + 1}: VM ${vm.vm} was copied ${vm.modes.join(',')}, not incrementally`);
       read.push(vm.bytesRead);
       changed.push(vm.changedBytes);
       rounded.push(chunksTouched(w.writes, DEFAULT_CHUNK_SIZE, disk.virtualSize).length * DEFAULT_CHUNK_SIZE);
@@ -49,13 +50,29 @@ export async function incrementalScenario(ctx: BenchContext, disk: DiskLab, full
     }
     const vsRounded = figure(`${pct}%: bytes read / changed rounded up to chunks`, 'x', ratioRuns(read, rounded));
     figures.push(
-      figure(`${pct}%: changed bytes (RCT)`, 'MiB', changed.map((b) => b / MiB)),
-      figure(`${pct}%: bytes read from the snapshot`, 'MiB', read.map((b) => b / MiB)),
+      figure(
+        `${pct}%: changed bytes (RCT)`,
+        'MiB',
+        changed.map((b) => b / MiB),
+      ),
+      figure(
+        `${pct}%: bytes read from the snapshot`,
+        'MiB',
+        read.map((b) => b / MiB),
+      ),
       figure(`${pct}%: bytes read / changed bytes`, 'x', ratioRuns(read, changed)),
       vsRounded,
-      figure(`${pct}%: time / full backup time`, 'x', ms.map((x) => x / fullMedian)),
+      figure(
+        `${pct}%: time / full backup time`,
+        'x',
+        ms.map((x) => x / fullMedian),
+      ),
     );
-    goals.push({ text: `incremental ${pct}%: bytes read <= 1.1 x changed bytes rounded up to chunks`, measured: vsRounded.median, met: vsRounded.median <= 1.1 });
+    goals.push({
+      text: `incremental ${pct}%: bytes read <= 1.1 x changed bytes rounded up to chunks`,
+      measured: vsRounded.median,
+      met: vsRounded.median <= 1.1,
+    });
     details[`pct${pct}`] = { writes: count, read, changed, rounded, ms };
   }
   await rm(repoDir, { recursive: true, force: true });

@@ -40,7 +40,14 @@ export async function memoryScenario(ctx: BenchContext): Promise<ScenarioResult>
       figure(`peak RSS, ${sizeText(small)} disk`, 'MiB', rss[0]),
       figure(`peak RSS, ${sizeText(large)} disk`, 'MiB', rss[1]),
       ratio,
-      figure('the same, above the idle floor', 'x', ratioRuns(rss[1].map((x, i) => x - idle[i]), rss[0].map((x, i) => x - idle[i]))),
+      figure(
+        'the same, above the idle floor',
+        'x',
+        ratioRuns(
+          rss[1].map((x, i) => x - idle[i]),
+          rss[0].map((x, i) => x - idle[i]),
+        ),
+      ),
     ],
     goals: [{ text: `data mover memory ${sizeText(large)} / ${sizeText(small)} <= 1.3`, measured: ratio.median, met: ratio.median <= 1.3 }],
     details: { rssMiB: { idle, small: rss[0], large: rss[1] }, rssSource: source },

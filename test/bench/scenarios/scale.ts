@@ -47,7 +47,13 @@ export async function scaleScenario(ctx: BenchContext): Promise<ScenarioResult> 
       figure('longest checkpoint lifetime', 'ms', lifetimeMax),
       figure('peak RSS of the backup process', 'MiB', rss),
     ],
-    goals: [{ text: `${vms} VMs on ${volumes} volumes take ${volumes} snapshot sets (most taken in a run)`, measured: setsFigure.max, met: setsFigure.max === volumes && setsFigure.min === volumes }],
+    goals: [
+      {
+        text: `${vms} VMs on ${volumes} volumes take ${volumes} snapshot sets (most taken in a run)`,
+        measured: setsFigure.max,
+        met: setsFigure.max === volumes && setsFigure.min === volumes,
+      },
+    ],
     details: { vms, volumes, diskBytes },
   };
 }

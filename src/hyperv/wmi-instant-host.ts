@@ -1,0 +1,119 @@
+import { HvsnapError, isHvsnapError } from '../core/errors.js';
+import type { CallOptions } from '../core/types.js';
+import type { HostLun, InstantHost } from './instant-host.js';
+import { loadScript, type ScriptName } from './script-loader.js';
+import { checkResult } from './wmi-errors.js';
+import type { WmiNode } from './wmi-hypervisor.js';
+import type { WmiMethodResult } from './wmi-shapes.js';
+
+/** online/offline-disk answers */
+interface OnlineAnswer {
+  DiskNumber: number;
+  PartitionNumber: number;
+  Collided: boolean;
+  AccessPath: string;
+}
+interface OfflineAnswer {
+  Gone: boolean;
+  InUseBy?: string[] | string | null;
+}
+/** instant-vm.ps1 */
+interface VmActionAnswer {
+  Gone: boolean;
+  /** Msvm_ComputerSystem.EnabledState: 2 Enabled (running), 3 Disabled (off) */
+  EnabledState?: number | null;
+  VmName?: string;
+  Result?: WmiMethodResult | null;
+}
+
+/**
+ * The host side of instant restore on a real Hyper-V host (one node: the one the clone is
+ * presented to), through PowerShell scripts run by its Shell: storage cmdlets for rescan and
+ * online/offline (reference/hyperv-wmi.md §8.3), WMI for the VM actions (§7 for the job rules).
+ * A presented LUN's volume is mounted at `<accessRoot>\<last 12 hex digits of its id>`.
+ */
+export class WmiInstantHost implements InstantHost {
+  private readonly accessRoot: string;
+  private readonly jobWaitMs: number;
+  private readonly scriptTimeoutMs: number;
+
+  constructor(
+    private readonly node: WmiNode,
+    options: { accessRoot?: string; jobWaitMs?: number; scriptTimeoutMs?: number } = {},
+  ) {
+    this.accessRoot = (options.accessRoot ?? 'C:\\ClusterStorage\\hvsnap').replace(/\\+$/, '');
+    this.jobWaitMs = options.jobWaitMs ?? 600_000;
+    this.scriptTimeoutMs = options.scriptTimeoutMs ?? 900_000;
+  }
+
+  async rescanStorage(_args: Record<string, never>, opts: CallOptions = {}): Promise<void> {
+    await this.run('instant-rescan.ps1', {}, opts);
+  }
+
+  async onlineDisk(args: { lun: HostLun }, opts: CallOptions = {}): Promise<{ volumeRoot: string }> {
+    const answer = await this.run<OnlineAnswer>('instant-online-disk.ps1', { uniqueId: args.lun.identity.id, accessPath: this.accessPath(args.lun) }, opts);
+    return { volumeRoot: answer.AccessPath };
+  }
+
+  async offlineDisk(args: { lun: HostLun }, opts: CallOptions = {}): Promise<void> {
+    const answer = await this.run<OfflineAnswer>('instant-offline-disk.ps1', { uniqueId: args.lun.identity.id, accessPath: this.accessPath(args.lun) }, opts);
+    const users = answer.InUseBy ? ([] as string[]).concat(answer.InUseBy) : [];
+    if (users.length) {
+      throw new HvsnapError('vm_in_use', `LUN ${args.lun.identity.id} on ${this.node.name} still holds disks of VM ${users.join(', ')}`, {
+        context: { host: this.node.name, volume: args.lun.identity.id, vm: users[0] },
+      });
+    }
+  }
+
+  async moveVmStorage(args: { vmId: string; destinationDir: string }, opts: CallOptions = {}): Promise<void> {
+    await this.vmAction('move', args.vmId, opts, { destinationDir: args.destinationDir });
+  }
+
+  async startVm(args: { vmId: string }, opts: CallOptions = {}): Promise<void> {
+    await this.vmAction('start', args.vmId, opts);
+  }
+
+  async stopVm(args: { vmId: string }, opts: CallOptions = {}): Promise<void> {
+    await this.vmAction('stop', args.vmId, opts);
+  }
+
+  async removeVm(args: { vmId: string }, opts: CallOptions = {}): Promise<void> {
+    await this.vmAction('remove', args.vmId, opts);
+  }
+
+  async vmState(args: { vmId: string }, opts: CallOptions = {}): Promise<{ running: boolean } | undefined> {
+    const answer = await this.vmAction('state', args.vmId, opts);
+    return answer.Gone ? undefined : { running: answer.EnabledState === 2 };
+  }
+
+  private accessPath(lun: HostLun): string {
+    return `${this.accessRoot}\\${lun.identity.id.toLowerCase().slice(-12)}`;
+  }
+
+  private async vmAction(
+    action: 'state' | 'start' | 'stop' | 'remove' | 'move',
+    vmId: string,
+    opts: CallOptions,
+    extra: Record<string, unknown> = {},
+  ): Promise<VmActionAnswer> {
+    const answer = await this.run<VmActionAnswer>('instant-vm.ps1', { action, vmId, waitMs: this.jobWaitMs, ...extra }, opts);
+    if (answer.Result) {
+      const ctx = { host: this.node.name, vm: answer.VmName ?? vmId };
+      // the script waited for the job: one still running here is late, never taken for done
+      const state = checkResult(answer.Result, ctx);
+      if (state.state === 'pending') {
+        throw new HvsnapError('timeout', `${answer.Result.Method} on ${this.node.name} is still running (job ${state.job.InstanceID})`, {
+          context: { ...ctx, step: answer.Result.Method },
+        });
+      }
+    }
+    return answer;
+  }
+
+  private run<T>(name: ScriptName, input: Record<string, unknown>, opts: CallOptions): Promise<T> {
+    return this.node.shell.run<T>({ name, script: loadScript(name), input }, { signal: opts.signal, timeoutMs: this.scriptTimeoutMs }).catch((e: unknown) => {
+      if (isHvsnapError(e)) throw e.withContext({ host: e.context.host ?? this.node.name });
+      throw e;
+    });
+  }
+}

@@ -1,0 +1,241 @@
+import { HvsnapError, errorSummary, isHvsnapError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import { silentLogger } from '../../core/logger.js';
+import type { ConfigFile, VmInfo } from '../../core/types.js';
+import type { Hypervisor } from '../../hyperv/hypervisor.js';
+import type { InstantHost } from '../../hyperv/instant-host.js';
+import type { Repository } from '../../repository/index.js';
+import type { Provider } from '../../../providers/sdk/provider.js';
+import { presentCloneToHost, removeClone } from './array-access.js';
+import { deleteSession, listSessions, loadSession, newSessionId, saveSession, sessionDir, thisOwner, type InstantSession } from './instant-sessions.js';
+
+/** What instant restore works with: the repository (restore point, configuration, journals), the array, and the host. */
+export interface InstantEnv {
+  repository: Repository;
+  provider: Provider;
+  hypervisor: Hypervisor;
+  /** the host side of instant restore on the named Hyper-V host (cluster node) */
+  hostFor(node: string): InstantHost;
+  logger?: Logger;
+}
+
+export interface InstantRestoreArgs {
+  restorePointId: string;
+  /** the Hyper-V host (cluster node) the clone is presented to and the VM imported on */
+  hostName: string;
+  /** a new VM id; default: new when the original VM still exists on the host, else the original id */
+  newId?: boolean;
+  /** the imported VM's name; default `<VM name>-instant-<time>` */
+  name?: string;
+  start?: boolean;
+  signal?: AbortSignal;
+  /** test seam: called once the clone is presented (and journaled) */
+  afterPresent?: () => Promise<void>;
+}
+
+/**
+ * Instant restore of a snapshot-only restore point: the kept array snapshot is cloned and presented
+ * to the Hyper-V host, the host rescans and brings the clone's LUNs online (new signatures where
+ * they collide), the VM is imported from the configuration stored in the restore point with its
+ * disks on the clone, and optionally started. No byte is copied, so the time does not depend on the
+ * disks' size. The original VM and its disks are never touched. Every step is journaled first; a
+ * failure undoes what was done, and `cleanupInstant` finishes the job of a process that died.
+ */
+export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs): Promise<InstantSession> {
+  const log = env.logger ?? silentLogger;
+  const manifest = await env.repository.getRestorePoint(args.restorePointId);
+  const kept = manifest.arraySnapshots.find((s) => s.retained);
+  if (manifest.mode !== 'snapshot-only' || !kept || !manifest.snapshotDisks?.length) {
+    throw new HvsnapError(
+      'input_invalid',
+      `restore point ${manifest.id} keeps no array snapshot: instant restore needs a snapshot-only restore point (use "hvsnap restore" or "hvsnap mount")`,
+      { context: { restorePoint: manifest.id } },
+    );
+  }
+  if (kept.provider !== env.provider.name) {
+    throw new HvsnapError('input_invalid', `restore point ${manifest.id} is kept on array provider "${kept.provider}", not "${env.provider.name}"`, {
+      context: { provider: env.provider.name },
+    });
+  }
+  const onHost = await env.hypervisor.listVms({});
+  const originalExists = onHost.some((v) => v.id === manifest.vm.id);
+  const newId = args.newId ?? originalExists;
+  if (!newId && originalExists) {
+    throw new HvsnapError(
+      'already_exists',
+      `VM ${manifest.vm.name} (${manifest.vm.id}) exists on the host; an instant restore never replaces it: restore with a new id`,
+      { context: { vm: manifest.vm.name } },
+    );
+  }
+  const id = newSessionId();
+  const name = args.name ?? `${manifest.vm.name}-${id}`;
+  if (onHost.some((v) => v.name === name))
+    throw new HvsnapError('already_exists', `a VM named "${name}" exists on the host; choose another --name`, { context: { vm: name } });
+  const dir = sessionDir(env.repository.path);
+  const session: InstantSession = {
+    id,
+    restorePointId: manifest.id,
+    sourceVm: { id: manifest.vm.id, name: manifest.vm.name },
+    host: args.hostName,
+    createdAt: new Date().toISOString(),
+    phase: 'restoring',
+    owner: await thisOwner(),
+    presentation: { name: `hvsnap-${id}`, snapshotName: kept.name },
+    luns: [],
+    vm: { name, newId },
+  };
+  const opts = { signal: args.signal };
+  await saveSession(dir, session); // journaled before the presentation exists
+  try {
+    const clone = await presentCloneToHost(env.provider, { name: session.presentation!.name, snapshotName: kept.name, handle: kept.handle, hostName: args.hostName }, opts);
+    await args.afterPresent?.();
+    const host = env.hostFor(args.hostName);
+    await host.rescanStorage({}, opts);
+    const roots = new Map<string, string>();
+    for (const d of manifest.snapshotDisks) {
+      const wanted = d.volume.identity.id.toLowerCase();
+      if (roots.has(wanted)) continue;
+      const presented = clone.luns.find((l) => l.sourceIdentityId === wanted);
+      if (!presented)
+        throw new HvsnapError('not_found', `the clone of ${kept.name} has no LUN of volume ${d.volume.volumeRoot} (disk ${d.sourcePath})`, {
+          context: { volume: d.volume.volumeRoot, disk: d.diskId },
+        });
+      session.luns.push({ ...presented.lun });
+      await saveSession(dir, session);
+      const { volumeRoot } = await host.onlineDisk({ lun: presented.lun }, opts);
+      session.luns[session.luns.length - 1].volumeRoot = volumeRoot;
+      await saveSession(dir, session);
+      roots.set(wanted, volumeRoot);
+    }
+    const diskPaths = Object.fromEntries(
+      manifest.snapshotDisks.map((d) => [d.diskId, `${roots.get(d.volume.identity.id.toLowerCase())}\\${d.relativePath.split('/').join('\\')}`]),
+    );
+    const config: ConfigFile[] = [];
+    for (const f of manifest.configFiles) config.push({ name: f.replace(/^config\//, ''), data: await env.repository.readConfigFile(manifest.id, f) });
+    const vm = await env.hypervisor.importVm({ config, diskPaths, newId, name }, opts);
+    session.vm.id = vm.id;
+    await saveSession(dir, session);
+    if (args.start) {
+      await host.startVm({ vmId: vm.id }, opts);
+      session.vm.started = true;
+    }
+    session.phase = 'ready';
+    await saveSession(dir, session);
+    log.info({ instant: id, vm: name, vmId: vm.id, host: args.hostName, restorePoint: manifest.id }, 'instant restore ready: the VM runs from the array clone');
+    return session;
+  } catch (e) {
+    session.phase = 'discarding';
+    await saveSession(dir, session).catch(() => undefined);
+    await undoSession(env, session).catch((u) =>
+      log.error({ instant: id, error: errorSummary(u) }, `could not undo instant restore ${id}; run "hvsnap cleanup"`),
+    );
+    throw e;
+  }
+}
+
+/** The instant restores of this repository, with whether the process that made each still runs. */
+export function listInstant(env: Pick<InstantEnv, 'repository'>): ReturnType<typeof listSessions> {
+  return listSessions(sessionDir(env.repository.path));
+}
+
+/**
+ * Keeps the VM: moves its storage to `destinationDir` (production storage, a host path) while it
+ * runs, then takes the clone offline, unpresents and deletes it.
+ */
+export async function commitInstant(env: InstantEnv, args: { id: string; destinationDir: string; signal?: AbortSignal }): Promise<InstantSession> {
+  const dir = sessionDir(env.repository.path);
+  const session = await loadSession(dir, args.id);
+  if (session.phase !== 'ready' && session.phase !== 'committing')
+    throw new HvsnapError('input_invalid', `instant restore ${session.id} is ${session.phase}, not ready to commit`, { context: { field: 'id' } });
+  session.phase = 'committing';
+  session.destinationDir = args.destinationDir;
+  session.owner = await thisOwner();
+  await saveSession(dir, session);
+  await finishCommit(env, session, args.signal);
+  return session;
+}
+
+/** Drops the VM: stops and removes it, takes the clone offline, unpresents and deletes it. */
+export async function discardInstant(env: InstantEnv, args: { id: string; signal?: AbortSignal }): Promise<InstantSession> {
+  const dir = sessionDir(env.repository.path);
+  const session = await loadSession(dir, args.id);
+  session.phase = 'discarding';
+  session.owner = await thisOwner();
+  await saveSession(dir, session);
+  await undoSession(env, session, args.signal);
+  return session;
+}
+
+/**
+ * `hvsnap cleanup`: finishes the instant restores whose process died half-way — one that was
+ * restoring or discarding is undone, one that was committing is committed. Ready ones are left:
+ * the VM is meant to run until commit or discard.
+ */
+export async function cleanupInstant(
+  env: InstantEnv,
+  opts: { signal?: AbortSignal } = {},
+): Promise<{ finished: string[]; failures: Array<{ what: string; error: Record<string, unknown> }> }> {
+  const finished: string[] = [];
+  const failures: Array<{ what: string; error: Record<string, unknown> }> = [];
+  for (const s of await listInstant(env)) {
+    if (s.ownerAlive || s.phase === 'ready') continue;
+    try {
+      if (s.phase === 'committing') await finishCommit(env, s, opts.signal);
+      else await undoSession(env, s, opts.signal);
+      finished.push(`${s.id}: ${s.phase === 'committing' ? 'committed' : 'undone'}`);
+    } catch (e) {
+      failures.push({ what: `instant restore ${s.id}`, error: errorSummary(e) });
+    }
+  }
+  return { finished, failures };
+}
+
+async function finishCommit(env: InstantEnv, session: InstantSession, signal?: AbortSignal): Promise<void> {
+  const vm = session.vm.id ? await findVm(env, session.vm.id) : undefined;
+  if (!vm)
+    throw new HvsnapError('vm_not_found', `the VM of instant restore ${session.id} (${session.vm.name}) is gone; discard it instead`, {
+      context: { vm: session.vm.name },
+    });
+  // a commit that died after the move finds the disks already off the clone
+  if (onClone(vm, session)) await env.hostFor(session.host).moveVmStorage({ vmId: vm.id, destinationDir: session.destinationDir! }, { signal });
+  await releaseClone(env, session, signal);
+}
+
+/** Removes what the session made, newest first: the VM (only if its disks are on our clone), the LUNs, the presentation. */
+async function undoSession(env: InstantEnv, session: InstantSession, signal?: AbortSignal): Promise<void> {
+  const opts = { signal };
+  const vm = session.vm.id
+    ? await findVm(env, session.vm.id)
+    : (await env.hypervisor.listVms({})).find((v) => v.name === session.vm.name && onClone(v, session));
+  if (vm) {
+    if (!onClone(vm, session))
+      throw new HvsnapError('vm_in_use', `VM ${vm.name} of instant restore ${session.id} has disks off the clone (committed?); it is not removed`, {
+        context: { vm: vm.name },
+      });
+    await env.hostFor(session.host).stopVm({ vmId: vm.id }, opts);
+    await env.hostFor(session.host).removeVm({ vmId: vm.id }, opts);
+  }
+  await releaseClone(env, session, signal);
+}
+
+async function releaseClone(env: InstantEnv, session: InstantSession, signal?: AbortSignal): Promise<void> {
+  for (const lun of [...session.luns].reverse()) await env.hostFor(session.host).offlineDisk({ lun }, { signal });
+  if (session.presentation) await removeClone(env.provider, { name: session.presentation.name }, { signal });
+  await deleteSession(sessionDir(env.repository.path), session.id);
+  (env.logger ?? silentLogger).info({ instant: session.id }, 'instant restore clone released');
+}
+
+async function findVm(env: InstantEnv, id: string): Promise<VmInfo | undefined> {
+  try {
+    return (await env.hypervisor.listVms({ names: [id] }))[0];
+  } catch (e) {
+    if (isHvsnapError(e) && e.code === 'vm_not_found') return undefined;
+    throw e;
+  }
+}
+
+/** Whether any disk of the VM lives on a volume of the session's clone. */
+function onClone(vm: VmInfo, session: InstantSession): boolean {
+  const roots = session.luns.map((l) => l.volumeRoot?.toLowerCase()).filter((r): r is string => !!r);
+  return vm.disks.some((d) => roots.some((r) => d.path.toLowerCase().startsWith(`${r}\\`)));
+}

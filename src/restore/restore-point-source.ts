@@ -1,0 +1,23 @@
+import type { Repository } from '../repository/index.js';
+import type { DiskIndex, RestorePointManifest } from '../repository/types.js';
+
+/**
+ * The few reads of a restore point that mount (and export) need, kept narrow so that a new
+ * repository format changes only {@link repositorySource}: the manifest, a disk's chunk index,
+ * and a chunk's bytes by id (verified against the id).
+ */
+export interface RestorePointSource {
+  manifest(restorePointId: string): Promise<RestorePointManifest>;
+  diskIndex(restorePointId: string, diskId: string): Promise<DiskIndex>;
+  /** the chunk's bytes; rejects when it is missing or does not hash to its id */
+  chunk(chunkId: string): Promise<Buffer>;
+}
+
+/** The source over a repository of today's format. */
+export function repositorySource(repository: Repository): RestorePointSource {
+  return {
+    manifest: (id) => repository.getRestorePoint(id),
+    diskIndex: (id, diskId) => repository.readIndex(id, diskId),
+    chunk: (chunkId) => repository.getChunk(chunkId, { verify: true }),
+  };
+}

@@ -1,0 +1,31 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { createLab } from '../../src/lab/index.js';
+import { cli } from './run-cli.js';
+
+/**
+ * A one-VM lab with a job configuration beside it (`policy` merged in), backed up once through
+ * the CLI: what the restore-side CLI tests start from.
+ */
+export async function labJobBackedUp(
+  policy: Record<string, unknown> = {},
+): Promise<{ dir: string; file: string; restorePoint: string; remove(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'hvsnap-cli-'));
+  await createLab({ dir: join(dir, 'lab'), vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 2 << 20 });
+  const file = join(dir, 'job.yaml');
+  await writeFile(
+    file,
+    stringify({
+      hypervisor: { kind: 'lab', dir: './lab' },
+      provider: { name: 'lab', config: { volumesDir: './lab/volumes', stateDir: './lab/array' } },
+      proxy: { kind: 'local', host: { name: 'proxy-1' } },
+      repository: { path: './repo' },
+      ...(Object.keys(policy).length ? { policy } : {}),
+    }),
+  );
+  const b = await cli('backup', '--config', file, '--json');
+  if (b.code !== 0) throw new Error(`backup failed: ${b.stderr}`);
+  return { dir, file, restorePoint: JSON.parse(b.stdout).vms[0].restorePointId as string, remove: () => rm(dir, { recursive: true, force: true }) };
+}

@@ -1,0 +1,131 @@
+import { spawnSync } from 'node:child_process';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readVolumeMarker } from '../../src/core/volume-marker.js';
+import { WmiHypervisor } from '../../src/hyperv/wmi-hypervisor.js';
+import { WmiInstantHost } from '../../src/hyperv/wmi-instant-host.js';
+import { cleanupInstant, commitInstant, discardInstant, instantRestore, listInstant, type InstantEnv } from '../../src/restore/instant/instant-restore.js';
+import { sessionDir } from '../../src/restore/instant/instant-sessions.js';
+import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
+import { addInstantStorage } from './simulated-instant.js';
+import { SimulatedHost } from './simulated-host.js';
+
+let env: LabEnv | undefined;
+afterEach(async () => {
+  await env?.cleanup();
+  env = undefined;
+});
+
+/**
+ * The instant-restore flows against the simulated WMI host: the array is the lab array (its
+ * presentation records are the SAN the simulated host rescans), the restore point holds the
+ * configuration the simulated host exported, and every host step goes through the .ps1 scripts'
+ * answer shapes.
+ */
+async function setUp() {
+  env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
+  const sim = new SimulatedHost('HV01').addVolume({ root: 'C:\\ClusterStorage\\Volume1' });
+  sim.addVm('sql01', { disks: 2 });
+  const storage = addInstantStorage(sim, join(env.labDir, 'array'));
+  const hypervisor = new WmiHypervisor({ nodes: [{ name: 'HV01', shell: sim.shell }] });
+  const [vm] = await hypervisor.listVms({ names: ['sql01'] });
+  const cp = await hypervisor.createCheckpoint({ vmId: vm.id, name: 'hvsnap:t1', consistency: 'crash' });
+  const config = await hypervisor.exportConfiguration({ checkpoint: cp });
+  await hypervisor.deleteCheckpoint({ vmId: vm.id, checkpointId: cp.id });
+  // the kept array snapshot of the VM's volume, and a snapshot-only restore point over it
+  const marker = await readVolumeMarker(join(env.labDir, 'volumes', 'Volume1'));
+  const [volume] = await env.provider.resolveVolumes({ identities: [marker.identity] });
+  const snapshot = await env.provider.createSnapshot({ name: 'hvsnap-t1-set1', volumeIds: [volume.id], consistencyGroup: false });
+  const writer = await env.repository.beginRestorePoint({ jobId: 't1', vmId: vm.id, vmName: vm.name });
+  for (const f of config) await writer.writeConfigFile(`config/${f.name}`, f.data);
+  const manifest = await writer.commit({
+    jobId: 't1',
+    vm: { id: vm.id, name: vm.name, host: 'HV01', configVersion: '10.0', generation: 2 },
+    createdAt: new Date().toISOString(),
+    mode: 'snapshot-only',
+    consistency: 'crash',
+    arraySnapshots: [{ provider: env.provider.name, name: snapshot.name, retained: true }],
+    disks: [],
+    snapshotDisks: cp.disks.map((d, i) => ({
+      diskId: d.diskId,
+      virtualDiskId: d.virtualDiskId,
+      sourcePath: d.path,
+      virtualSize: d.sizeBytes,
+      volume: { identity: marker.identity, volumeRoot: 'C:\\ClusterStorage\\Volume1' },
+      relativePath: `sql01/Virtual Hard Disks/sql01-${i}.vhdx`,
+    })),
+    configFiles: config.map((f) => `config/${f.name}`),
+    timings: {},
+  });
+  const host = new WmiInstantHost({ name: 'HV01', shell: sim.shell });
+  const ie: InstantEnv = { ...env, hypervisor, hostFor: () => host };
+  return { sim, storage, ie, host, source: vm, restorePointId: manifest.id };
+}
+
+/** No presentation on the array, no clone disk online on the host, no journal; the VMs are the ones named. */
+async function assertNothingLeft(e: LabEnv, ctx: Awaited<ReturnType<typeof setUp>>, vmNames: string[]) {
+  expect(await listInstant(ctx.ie)).toEqual([]);
+  expect(await readdir(join(e.labDir, 'array', 'presentations'))).toEqual([]);
+  expect(ctx.storage.disks.filter((d) => !d.isOffline || d.accessPaths.length)).toEqual([]);
+  expect(ctx.sim.vms.map((v) => v.name).sort()).toEqual([...vmNames].sort());
+}
+
+describe('instant restore on the simulated WMI host', () => {
+  it('presents to the host, onlines with a new GUID (a collision), imports on the clone beside the original, starts; discard leaves nothing', async () => {
+    const ctx = await setUp();
+    const s = await instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now' });
+    expect(s.vm.newId).toBe(true);
+    expect(ctx.storage.disks).toMatchObject([{ isOffline: false, isReadOnly: false, guid: expect.stringMatching(/^\{NEW-/) }]);
+    const root = s.luns[0].volumeRoot!;
+    expect(root).toMatch(/^C:\\ClusterStorage\\hvsnap\\[0-9a-f]{12}$/);
+    const vm = ctx.sim.vms.find((v) => v.name === 'sql01-now')!;
+    expect(vm.id).not.toBe(ctx.source.id);
+    expect(vm.disks.map((d) => d.path)).toEqual([`${root}\\sql01\\Virtual Hard Disks\\sql01-0.vhdx`, `${root}\\sql01\\Virtual Hard Disks\\sql01-1.vhdx`]);
+    expect(await ctx.host.vmState({ vmId: vm.id })).toEqual({ running: true });
+    // the original is untouched
+    expect(ctx.sim.vms.find((v) => v.id === ctx.source.id)!.disks[0].path).toMatch(/^C:\\ClusterStorage\\Volume1\\/);
+    // the clone cannot go offline while the VM is on it
+    await expect(ctx.host.offlineDisk({ lun: s.luns[0] })).rejects.toMatchObject({ code: 'vm_in_use' });
+
+    await discardInstant(ctx.ie, { id: s.id });
+    await assertNothingLeft(env!, ctx, ['sql01']);
+  });
+
+  it('commit moves the running VM to production storage, then releases the clone', async () => {
+    const ctx = await setUp();
+    const s = await instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now' });
+    await commitInstant(ctx.ie, { id: s.id, destinationDir: 'C:\\ClusterStorage\\Volume1\\sql01-now' });
+    const vm = ctx.sim.vms.find((v) => v.name === 'sql01-now')!;
+    expect(vm.disks.map((d) => d.path)).toEqual([
+      'C:\\ClusterStorage\\Volume1\\sql01-now\\sql01-0.vhdx',
+      'C:\\ClusterStorage\\Volume1\\sql01-now\\sql01-1.vhdx',
+    ]);
+    expect(await ctx.host.vmState({ vmId: vm.id })).toEqual({ running: true });
+    await assertNothingLeft(env!, ctx, ['sql01', 'sql01-now']);
+  });
+
+  it('a process that dies after the LUN is online: cleanup takes it offline and unpresents it', async () => {
+    const ctx = await setUp();
+    let online!: () => void;
+    const reached = new Promise<void>((ok) => (online = ok));
+    const host = ctx.host;
+    // dies for good right after the first LUN is online (as if killed there)
+    const dying = Object.create(host) as WmiInstantHost;
+    dying.onlineDisk = async (a) => {
+      await host.onlineDisk(a);
+      online();
+      return new Promise(() => undefined);
+    };
+    const dyingEnv: InstantEnv = { ...ctx.ie, hostFor: () => dying };
+    void instantRestore(dyingEnv, { restorePointId: ctx.restorePointId, hostName: 'HV01' });
+    await reached;
+    expect(ctx.storage.disks.filter((d) => !d.isOffline)).toHaveLength(1);
+    const [file] = (await readdir(sessionDir(env!.repository.path))).map((f) => join(sessionDir(env!.repository.path), f));
+    const record = JSON.parse(await readFile(file, 'utf8'));
+    await writeFile(file, JSON.stringify({ ...record, owner: { ...record.owner, pid: spawnSync('true').pid } }));
+    const r = await cleanupInstant(ctx.ie);
+    expect(r).toEqual({ finished: [`${record.id}: undone`], failures: [] });
+    await assertNothingLeft(env!, ctx, ['sql01']);
+  });
+});
