@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureLogger } from '../../src/core/logger.js';
 import { RUNNER_PS1, SSH_BOOTSTRAP_PS1 } from '../../src/transport/framing.js';
 import { SshShell, type SshShellOptions } from '../../src/transport/ssh-shell.js';
-import { sshdAvailable, startSshd, type Sshd } from './sshd-fixture.js';
+import { describeWith } from '../helpers/requirements.js';
+import { startSshd, type Sshd } from './sshd-fixture.js';
 
 const alive = (pid: number) => {
   try {
@@ -16,7 +17,7 @@ const alive = (pid: number) => {
   }
 };
 
-describe.runIf(sshdAvailable())('SshShell against a real sshd on 127.0.0.1', () => {
+describeWith('SshShell against a real sshd on 127.0.0.1', { tools: ['sshd', 'ssh-keygen'], root: true }, () => {
   let sshd: Sshd;
   const shells: SshShell[] = [];
   const make = (over: Partial<SshShellOptions> = {}) => {
