@@ -127,6 +127,8 @@ async function runSets(args: {
 }): Promise<{ results: SetResult[]; leftBehind: UndoRecord[]; thrown?: unknown }> {
   const { env, options, journal, log } = args;
   const signal = options.signal;
+  // one read-rate cap for the whole job, shared by every disk copied at once
+  const throttle = jobThrottle(args.policy.throttleBytesPerSec);
   // writers of this process; after a crash, an uncommitted restore point is only a temp folder that gc removes
   const writers = new Map<string, { abort(): Promise<void> }>();
   const targets: UndoTargets = {
