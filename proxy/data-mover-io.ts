@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { HvsnapError, isAbortError, toHvsnapError } from '../src/core/errors.js';
 import { mergeRanges } from '../src/core/ranges.js';
 import { allocReadBuffer } from '../src/core/read-buffer.js';
 import type { ByteRange } from '../src/core/types.js';
+import { chunkId } from '../src/repository/chunk-id.js';
 
 /** Time as the throttle sees it; injected by tests so no test waits on the wall clock. */
 export interface ThrottleClock {
@@ -95,9 +95,9 @@ export const systemClock: ThrottleClock = {
     }),
 };
 
-/** Lowercase hex SHA-256 of one chunk. */
+/** The repository's chunk id of one chunk (lowercase hex SHA-256; src/repository/chunk-id.ts is its one definition). */
 export function chunkSha256(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return chunkId(data);
 }
 
 const zeroHashes = new Map<number, string>();

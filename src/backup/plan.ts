@@ -30,17 +30,7 @@ export async function planBackup(
   args: { hypervisor: Hypervisor; vms: VmInfo[]; groups: VmGroup[]; allVms?: VmInfo[] },
   opts?: CallOptions,
 ): Promise<BackupPlan> {
-  const byId = new Map<string, VmInfo>();
-  for (const vm of args.vms) byId.set(vm.id, vm);
-  const everyone = new Map((args.allVms ?? args.vms).map((v) => [v.id, v]));
-  for (const g of args.groups) {
-    if (!g.vmIds.some((id) => byId.has(id))) continue;
-    for (const id of g.vmIds) {
-      const vm = everyone.get(id);
-      if (!vm) throw new HvsnapError('vm_not_found', `VM group ${g.name}: member ${id} was not found on the host`, { context: { vm: id } });
-      byId.set(id, vm);
-    }
-  }
+  const byId = withGroupMembers(args);
 
   const parent = new Map<string, string>();
   const find = (x: string): string => {
@@ -55,32 +45,7 @@ export async function planBackup(
     return k;
   };
 
-  const disks: Record<string, VolumeLocation> = {};
-  const unplaced = new Map<string, { vm: VmInfo; error: HvsnapError }>();
-  for (const vm of byId.values()) {
-    if (vm.disks.length === 0) {
-      unplaced.set(vm.id, { vm, error: new HvsnapError('input_invalid', `VM ${vm.name} has no virtual disks to back up`, { context: { vm: vm.name, step: 'plan' } }) });
-      continue;
-    }
-    for (const d of vm.disks) {
-      try {
-        disks[`${vm.id}/${d.id}`] = await args.hypervisor.resolveVolume({ path: d.path }, opts);
-      } catch (e) {
-        unplaced.set(vm.id, { vm, error: new HvsnapError('not_found', `disk ${d.path} of VM ${vm.name} is on no volume the array can snapshot`, { cause: e, context: { vm: vm.name, disk: d.id, path: d.path, step: 'plan' } }) });
-        break;
-      }
-    }
-  }
-  // a VM group is one consistency set: one member that cannot be placed keeps the whole group out
-  for (const g of args.groups) {
-    const bad = g.vmIds.map((id) => unplaced.get(id)).find((u) => u !== undefined);
-    if (!bad) continue;
-    for (const id of g.vmIds) {
-      const vm = byId.get(id);
-      if (vm && !unplaced.has(id)) unplaced.set(id, { vm, error: new HvsnapError('input_invalid', `VM group ${g.name} cannot be snapshotted as one set: ${bad.error.message}`, { context: { vm: vm.name, step: 'plan' } }) });
-    }
-  }
-  for (const id of unplaced.keys()) byId.delete(id);
+  const { disks, unplaced } = await locateDisks(args, byId, opts);
   for (const vm of byId.values()) {
     node(`vm:${vm.id}`);
     for (const d of vm.disks) union(`vm:${vm.id}`, node(`vol:${disks[`${vm.id}/${d.id}`].identity.id.toLowerCase()}`));
@@ -111,4 +76,74 @@ export async function planBackup(
     s.groups = args.groups.filter((g) => g.vmIds.some((id) => s.vms.some((v) => v.id === id))).map((g) => g.name);
   });
   return { sets: ordered, unplaced: [...unplaced.values()] };
+}
+
+/** The selected VMs and every member of a VM group one of them belongs to (a group is backed up whole), by id. */
+function withGroupMembers(args: { vms: VmInfo[]; groups: VmGroup[]; allVms?: VmInfo[] }): Map<string, VmInfo> {
+  const byId = new Map<string, VmInfo>();
+  for (const vm of args.vms) byId.set(vm.id, vm);
+  const everyone = new Map((args.allVms ?? args.vms).map((v) => [v.id, v]));
+  for (const g of args.groups) {
+    if (!g.vmIds.some((id) => byId.has(id))) continue;
+    for (const id of g.vmIds) {
+      const vm = everyone.get(id);
+      if (!vm) throw new HvsnapError('vm_not_found', `VM group ${g.name}: member ${id} was not found on the host`, { context: { vm: id } });
+      byId.set(id, vm);
+    }
+  }
+  return byId;
+}
+
+/**
+ * Where each disk lives (its volume and the identity behind it). A VM with no disks, with a disk
+ * on no array volume, or in a VM group with such a member cannot be placed: it is left out of
+ * `byId` and returned as unplaced, with the reason.
+ */
+async function locateDisks(
+  args: { hypervisor: Hypervisor; groups: VmGroup[] },
+  byId: Map<string, VmInfo>,
+  opts?: CallOptions,
+): Promise<{ disks: Record<string, VolumeLocation>; unplaced: Map<string, { vm: VmInfo; error: HvsnapError }> }> {
+  const disks: Record<string, VolumeLocation> = {};
+  const unplaced = new Map<string, { vm: VmInfo; error: HvsnapError }>();
+  for (const vm of byId.values()) {
+    if (vm.disks.length === 0) {
+      unplaced.set(vm.id, {
+        vm,
+        error: new HvsnapError('input_invalid', `VM ${vm.name} has no virtual disks to back up`, { context: { vm: vm.name, step: 'plan' } }),
+      });
+      continue;
+    }
+    for (const d of vm.disks) {
+      try {
+        disks[`${vm.id}/${d.id}`] = await args.hypervisor.resolveVolume({ path: d.path }, opts);
+      } catch (e) {
+        unplaced.set(vm.id, {
+          vm,
+          error: new HvsnapError('not_found', `disk ${d.path} of VM ${vm.name} is on no volume the array can snapshot`, {
+            cause: e,
+            context: { vm: vm.name, disk: d.id, path: d.path, step: 'plan' },
+          }),
+        });
+        break;
+      }
+    }
+  }
+  // a VM group is one consistency set: one member that cannot be placed keeps the whole group out
+  for (const g of args.groups) {
+    const bad = g.vmIds.map((id) => unplaced.get(id)).find((u) => u !== undefined);
+    if (!bad) continue;
+    for (const id of g.vmIds) {
+      const vm = byId.get(id);
+      if (vm && !unplaced.has(id))
+        unplaced.set(id, {
+          vm,
+          error: new HvsnapError('input_invalid', `VM group ${g.name} cannot be snapshotted as one set: ${bad.error.message}`, {
+            context: { vm: vm.name, step: 'plan' },
+          }),
+        });
+    }
+  }
+  for (const id of unplaced.keys()) byId.delete(id);
+  return { disks, unplaced };
 }

@@ -30,16 +30,24 @@ export function createLimit(concurrency: number): Limit {
 }
 
 /**
- * Runs `fn` over `items`, at most `concurrency` at once. Every item is started unless one fails:
- * then no new item starts, the ones running finish, and the first error is thrown (p-map with
- * `stopOnError`). For "every item runs, failures collected" pass `stopOnError: false` and get an
- * AggregateError.
+ * Runs `fn` over `items`, at most `concurrency` at once. After a failure no further item starts;
+ * the ones running finish; then the first error is thrown.
  */
-export async function forEachLimit<T>(
-  items: Iterable<T>,
-  concurrency: number,
-  fn: (item: T, index: number) => Promise<void>,
-  opts: { stopOnError?: boolean; signal?: AbortSignal } = {},
-): Promise<void> {
-  await pMap(items, fn, { concurrency: Math.max(1, concurrency), stopOnError: opts.stopOnError ?? true, signal: opts.signal });
+export async function forEachLimit<T>(items: Iterable<T>, concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const limit = pLimit(Math.max(1, concurrency));
+  let failed: { error: unknown } | undefined;
+  await Promise.all(
+    Array.from(items, (item) =>
+      limit(async () => {
+        if (failed) return;
+        await fn(item).catch((error: unknown) => void (failed ??= { error }));
+      }),
+    ),
+  );
+  if (failed) throw failed.error;
+}
+
+/** `fn` over `items`, at most `concurrency` at once, the results in order; the first failure rejects (p-map). */
+export function mapLimit<T, R>(items: Iterable<T>, concurrency: number, fn: (item: T, index: number) => Promise<R>, signal?: AbortSignal): Promise<R[]> {
+  return pMap(items, fn, { concurrency: Math.max(1, concurrency), signal });
 }

@@ -48,22 +48,8 @@ export async function writeFileAtomic(path: string, dir: string, data: string | 
   await fsyncPath(dir);
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight. */
-export async function forEachLimit<T>(items: Iterable<T>, limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  const it = items[Symbol.iterator]();
-  let failed: unknown;
-  const worker = async (): Promise<void> => {
-    for (let next = it.next(); !next.done && failed === undefined; next = it.next()) {
-      try {
-        await fn(next.value);
-      } catch (e) {
-        failed ??= e;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: limit }, worker));
-  if (failed !== undefined) throw failed;
-}
+/** Runs `fn` over `items` with at most `limit` in flight (core's p-limit based `forEachLimit`). */
+export { forEachLimit } from '../core/concurrency.js';
 
 /** True when `e` is a Node fs error with one of the given codes. */
 export function isErrno(e: unknown, ...codes: string[]): boolean {

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { HvsnapError } from '../core/errors.js';
+import { chunkId } from './chunk-id.js';
 import type { ChunkId } from './types.js';
 
-/** The content id of a chunk: lowercase hex SHA-256 of its bytes (64 characters). */
+/** The unkeyed chunk id (lowercase hex SHA-256): {@link chunkId} without a key. Kept for v1 callers. */
 export function hashChunk(data: Uint8Array): ChunkId {
-  return createHash('sha256').update(data).digest('hex');
+  return chunkId(data);
 }
 
 const ZEROS = Buffer.alloc(1024 * 1024);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { HvsnapError, throwIfAborted } from '../core/errors.js';
 import { isAllZero, type Repository } from '../repository/index.js';
+import { chunkId } from '../repository/chunk-id.js';
 import type { DiskIndex } from '../repository/types.js';
 import { openVhdx, writeVhdxStream } from '../vhdx/index.js';
 import type { VhdxChunk } from '../vhdx/types.js';
@@ -103,7 +104,7 @@ export async function verifyDiskAgainstIndex(file: string, index: DiskIndex, sig
       const data = await img.read(offset, Math.min(index.chunkSize, index.virtualSize - offset));
       whole.update(data);
       const expected = index.chunks[i];
-      const ok = expected === null ? isAllZero(data) : createHash('sha256').update(data).digest('hex') === expected;
+      const ok = expected === null ? isAllZero(data) : chunkId(data) === expected;
       if (!ok) mismatches.push(i);
     }
   } finally {

@@ -5,7 +5,7 @@ import { createLimit } from '../core/concurrency.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import type { RestorePointManifest, SnapshotDisk } from '../repository/types.js';
-import { openVhdx, writeVhdxStream } from '../vhdx/index.js';
+import { openVhdx, vhdxSha256, writeVhdxStream } from '../vhdx/index.js';
 import type { VhdxChunk } from '../vhdx/types.js';
 import type { Provider, ProxyHost } from '../../providers/sdk/provider.js';
 import { Journal } from '../backup/journal.js';
@@ -181,20 +181,15 @@ async function copyOut(
     await img.close();
   }
   const sha256 = whole.digest('hex');
-  let verified = false;
-  if (opts.verify) {
-    const back = await openVhdx(target);
-    const h = createHash('sha256');
-    try {
-      for (let o = 0; o < back.virtualSize; o += PIECE) h.update(await back.read(o, Math.min(PIECE, back.virtualSize - o)));
-    } finally {
-      await back.close();
-    }
-    if (h.digest('hex') !== sha256)
-      throw new HvsnapError('integrity_failed', `restored disk ${target} differs from the snapshot's ${source}`, {
-        context: { disk: disk.diskId, file: target },
-      });
-    verified = true;
+  if (opts.verify) await readBackAndCompare(target, sha256, disk, source);
+  return { diskId: disk.diskId, target, virtualSize: disk.virtualSize, bytesRestored, sha256, verified: opts.verify };
+}
+
+/** Reads the restored VHDX back and compares its content with what was read out of the snapshot. */
+async function readBackAndCompare(target: string, sha256: string, disk: SnapshotDisk, source: string): Promise<void> {
+  if ((await vhdxSha256(target)) !== sha256) {
+    throw new HvsnapError('integrity_failed', `restored disk ${target} differs from the snapshot's ${source}`, {
+      context: { disk: disk.diskId, file: target },
+    });
   }
-  return { diskId: disk.diskId, target, virtualSize: disk.virtualSize, bytesRestored, sha256, verified };
 }

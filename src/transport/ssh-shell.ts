@@ -1,4 +1,5 @@
 import ssh2 from 'ssh2';
+import { createLimit, type Limit } from '../core/concurrency.js';
 import type { Client as SshClient, ClientChannel, ConnectConfig } from 'ssh2';
 import { HvsnapError, isHvsnapError, throwIfAborted } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
@@ -46,8 +47,8 @@ export class SshShell implements Shell {
   private readonly logger: Logger;
   private connection: Promise<SshClient> | undefined;
   private readonly live = new Set<(e: HvsnapError) => void>();
-  private running = 0;
-  private readonly waiting: Array<() => void> = [];
+  /** channels open at once on the connection (OpenSSH's MaxSessions is 10) */
+  private readonly channels: Limit;
   private closed = false;
 
   constructor(opts: SshShellOptions) {
@@ -65,18 +66,13 @@ export class SshShell implements Shell {
     this.opts = opts;
     this.target = `ssh://${opts.username}@${opts.host}:${opts.port ?? 22}`;
     this.logger = (opts.logger ?? silentLogger).child({ shell: this.target });
+    this.channels = createLimit(opts.maxConcurrent ?? 8);
   }
 
   async run<T = unknown>(args: ShellRunArgs, opts: ShellCallOptions = {}): Promise<T> {
     throwIfAborted(opts.signal);
     if (this.closed) throw new HvsnapError('transport_failed', `shell ${this.target} is closed`, { context: { host: this.target, step: args.name } });
-    await this.acquire();
-    try {
-      const client = await this.connect();
-      return await this.exec<T>(client, args, opts);
-    } finally {
-      this.release();
-    }
+    return this.channels(async () => this.exec<T>(await this.connect(), args, opts));
   }
 
   async close(): Promise<void> {
@@ -243,18 +239,5 @@ export class SshShell implements Shell {
       return new HvsnapError('timeout', `ssh connect to ${this.target} timed out`, { retryable: true, context, cause: e });
     }
     return new HvsnapError('transport_failed', `ssh connect to ${this.target} failed: ${e.message}`, { retryable: true, context, cause: e });
-  }
-
-  private acquire(): Promise<void> {
-    if (this.running < (this.opts.maxConcurrent ?? 8)) {
-      this.running++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.waiting.push(() => (this.running++, resolve())));
-  }
-
-  private release(): void {
-    this.running--;
-    this.waiting.shift()?.();
   }
 }
