@@ -86,7 +86,12 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
   }
   // this repository's: named by its restore points, or made by its jobs (committed, or journaled and dead)
   const ours = { referencePoints: named, jobs: new Set([...committed.map((p) => p.jobId), ...journals.map((j) => j.jobId)]) };
-  const unneeded = referencePoints.filter((rp) => !needed.has(rp.id) && !liveJobs.has(jobIdOfCheckpoint(rp.name) ?? '') && (ours.referencePoints.has(rp.id) || ours.jobs.has(jobIdOfCheckpoint(rp.name) ?? '')));
+  const unneeded = referencePoints.filter(
+    (rp) =>
+      !needed.has(rp.id) &&
+      !liveJobs.has(jobIdOfCheckpoint(rp.name) ?? '') &&
+      (ours.referencePoints.has(rp.id) || ours.jobs.has(jobIdOfCheckpoint(rp.name) ?? '')),
+  );
   await removeReferencePoints(env, unneeded, report, opts.signal);
   for (const s of await env.provider.listSnapshots({ prefix: ARRAY_NAME_PREFIX }, { signal: opts.signal })) {
     if (!retained.has(s.name) && ![...liveJobs].some((job) => isJobArrayName(s.name, job))) report.orphanSnapshots.push(s.name);
@@ -110,7 +115,12 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
  * RCT file set nothing would ever remove. The caller passes only this repository's, and none of a
  * live job: another repository's, and untagged ones (not ours), are left alone.
  */
-async function removeReferencePoints(env: BackupEnvironment, unneeded: ReferencePoint[], report: CleanupReport, signal: AbortSignal | undefined): Promise<void> {
+async function removeReferencePoints(
+  env: BackupEnvironment,
+  unneeded: ReferencePoint[],
+  report: CleanupReport,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   for (const rp of unneeded) {
     try {
       await env.hypervisor.deleteReferencePoint({ vmId: rp.vmId, referencePointId: rp.id }, { signal });

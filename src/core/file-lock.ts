@@ -58,11 +58,15 @@ async function acquire(lockPath: string, options: FileLockOptions): Promise<stri
     const seen = await takeOverIfStale(lockPath);
     if (Date.now() > deadline) {
       const unreadable = seen !== undefined && !parseOwner(seen);
-      throw new HvsnapError('locked', `${options.what ?? lockPath} is locked by another process${unreadable ? ` (its owner record ${join(lockPath, 'owner')} is unreadable: remove the lock by hand once no hvsnap process runs)` : ''}`, {
-        retryable: true,
-        context: { path: lockPath },
-        hint: 'wait for the other hvsnap process to finish; a lock left by a dead process is taken over automatically',
-      });
+      throw new HvsnapError(
+        'locked',
+        `${options.what ?? lockPath} is locked by another process${unreadable ? ` (its owner record ${join(lockPath, 'owner')} is unreadable: remove the lock by hand once no hvsnap process runs)` : ''}`,
+        {
+          retryable: true,
+          context: { path: lockPath },
+          hint: 'wait for the other hvsnap process to finish; a lock left by a dead process is taken over automatically',
+        },
+      );
     }
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 50);

@@ -56,11 +56,14 @@ describe('withFileLock', () => {
 
   it('never takes over a lock whose owner record is empty or partial: it is being written, or unreadable', async () => {
     // old code read an empty record as pid 0, "dead", and took the lock from its live creator
-    for (const [name, record] of [['e.lock', ''], ['f.lock', '12'], ['g.lock', `${process.ppid}:`]]) {
+    for (const [name, record] of [
+      ['e.lock', ''],
+      ['f.lock', '12'],
+      ['g.lock', `${process.ppid}:`],
+    ]) {
       const lock = join(dir, name);
       await plantLock(lock, record);
       await expect(withFileLock(lock, async () => 'taken', { timeoutMs: 150 })).rejects.toMatchObject({ code: 'locked' });
     }
   });
 });
-

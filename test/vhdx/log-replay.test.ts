@@ -66,7 +66,9 @@ describe('log replay in memory', () => {
     await img.write(0, Buffer.alloc(MiB, 0x33));
     await img.close();
     // the only block, appended last
-    await activateLog(path, (size) => Array.from({ length: 130 }, (_, i) => ({ kind: 'data' as const, fileOffset: size - MiB + i * 4096, sector: Buffer.alloc(4096, i + 1) })));
+    await activateLog(path, (size) =>
+      Array.from({ length: 130 }, (_, i) => ({ kind: 'data' as const, fileOffset: size - MiB + i * 4096, sector: Buffer.alloc(4096, i + 1) })),
+    );
     const r = await openVhdx(path);
     const got = await r.read(0, r.virtualSize);
     await r.close();

@@ -31,6 +31,8 @@ export const supersedeStep: VmStep = {
     if (!old) return;
     await set.env.hypervisor
       .deleteReferencePoint({ vmId: vm.vm.id, referencePointId: old }, { signal: set.signal })
-      .catch((e) => set.log.warn({ vm: vm.vm.name, error: errorSummary(e) }, `could not delete superseded reference point ${old}; "hvsnap cleanup" removes it`));
+      .catch((e) =>
+        set.log.warn({ vm: vm.vm.name, error: errorSummary(e) }, `could not delete superseded reference point ${old}; "hvsnap cleanup" removes it`),
+      );
   },
 };
