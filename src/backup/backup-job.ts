@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { errorSummary, HvsnapError, throwIfAborted } from '../core/errors.js';
+import { errorSummary, HvsnapError, isAbortError, throwIfAborted } from '../core/errors.js';
 import { backupSet } from './backup-set.js';
 import { Journal, readOpenJournals } from './journal.js';
 import { limitHypervisor, limitProvider, Semaphore } from './limits.js';
@@ -91,13 +91,15 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
   await queue.push(plan.sets);
   const results: Array<Awaited<ReturnType<typeof backupSet>>> = [];
   const leftBehindRecords: UndoRecord[] = [];
+  const notStarted: VolumeSet[] = [];
   const worker = async () => {
     for (let set = await queue.pull(); set; set = await queue.pull()) {
       const current = set;
       if (signal?.aborted) {
-        // cancelled: no further set is started (no more checkpoints on production VMs)
+        // cancelled: no further set is started (no more checkpoints on production VMs); the report says which
         await queue.fail(current, signal.reason);
-        throwIfAborted(signal);
+        notStarted.push(current);
+        continue;
       }
       await setSlots.use(async () => {
         const saga = new Saga({ ...targets, hypervisor: setEnv.hypervisor, provider: setEnv.provider }, journal, log);
@@ -118,7 +120,8 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
   };
   // every worker runs to its end before the job ends, even when one of them threw
   const settled = await Promise.allSettled(Array.from({ length: limits.sets ?? 1 }, worker));
-  const thrown = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  // an abort thrown out of a set is the interruption the report states, not a failure of the job
+  const thrown = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(signal?.aborted && isAbortError(r.reason)));
   if (thrown) {
     await journal.append({ t: 'end', at: new Date().toISOString() });
     if (leftBehindRecords.length === 0) await journal.close();
@@ -133,6 +136,7 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
     report.vms.push(...result.vms);
     if (result.set.snapshot) report.snapshotSets++;
   }
+  if (signal?.aborted) markInterrupted(report, notStarted);
   report.concurrency = {
     sets: setSlots.peak,
     perHost: hostLimited?.peaks() ?? {},
@@ -145,7 +149,8 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
     for (const k of ['bytesRead', 'bytesWritten', 'chunksNew', 'chunksReused'] as const) report.totals[k] += v[k];
   }
   report.leftBehind = leftBehindRecords.map(describeUndo);
-  report.ok = report.totals.failed === 0 && report.leftBehind.length === 0;
+  report.ok = report.totals.failed === 0 && report.leftBehind.length === 0 && !signal?.aborted;
+  report.status = signal?.aborted ? 'interrupted' : report.ok ? 'ok' : 'failed';
   report.durationMs = Date.now() - started;
   await journal.append({ t: 'end', at: new Date().toISOString() });
   // what could not be undone stays journaled: `hvsnap cleanup` finishes it
@@ -173,4 +178,19 @@ async function removeStaleCheckpoints(env: BackupEnvironment, vmIds: string[], j
     removed = true;
   }
   return removed;
+}
+
+/**
+ * A cancelled run: VMs that failed because of the abort, and every VM of a set that never started,
+ * are `interrupted` (a resume backs them up), not failures of their own.
+ */
+function markInterrupted(report: BackupReport, notStarted: VolumeSet[]): void {
+  for (const v of report.vms) if (v.status === 'failed' && v.error?.code === 'aborted') v.status = 'interrupted';
+  for (const set of notStarted) {
+    report.sets.push({ index: set.index, vms: set.vms.map((v) => v.name), volumes: set.volumes.map((v) => v.volumeRoot), groups: set.groups, consistencyGroup: false, status: 'failed', error: { code: 'aborted', message: 'not started: the run was interrupted' } });
+    for (const vm of set.vms) {
+      report.vms.push({ vm: vm.name, vmId: vm.id, set: set.index, status: 'interrupted', error: { code: 'aborted', message: 'not started: the run was interrupted' }, disks: [], bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0, durationMs: 0 });
+    }
+  }
+  report.sets.sort((a, b) => a.index - b.index);
 }

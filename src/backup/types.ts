@@ -107,7 +107,8 @@ export interface VmReport {
   vm: string;
   vmId: string;
   set: number;
-  status: 'ok' | 'failed';
+  /** `interrupted`: the run was cancelled (Ctrl-C, SIGTERM) before this VM got a restore point */
+  status: 'ok' | 'failed' | 'interrupted';
   /** the step that failed */
   step?: StepName;
   error?: { code: string; message: string };
@@ -150,4 +151,6 @@ export interface BackupReport {
   concurrency?: LimitStats;
   totals: { vms: number; ok: number; failed: number; bytesRead: number; bytesWritten: number; chunksNew: number; chunksReused: number };
   ok: boolean;
+  /** `interrupted` when the run was cancelled (Ctrl-C, SIGTERM): its sets not started are reported as interrupted VMs */
+  status?: 'ok' | 'failed' | 'interrupted';
 }

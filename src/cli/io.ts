@@ -26,6 +26,8 @@ export const ExitCode = {
   config: 3,
   notFound: 4,
   partial: 5,
+  /** cancelled by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it) */
+  interrupted: 130,
 } as const;
 
 export function exitCodeFor(e: unknown): number {

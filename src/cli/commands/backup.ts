@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { runBackup } from '../../backup/backup-job.js';
+import { runBackupJob } from '../../backup/job-control.js';
 import { loadJobConfig } from '../config.js';
 import { openEnvironment } from '../environment.js';
 import { ExitCode } from '../io.js';
@@ -20,14 +20,15 @@ export const backupCommand: CommandModule = (kit) =>
         const env = await openEnvironment(config, logger);
         const progress = progressReporter({ stream: io.stderr, logger });
         try {
-          const report = await runBackup(env, {
+          const report = await runBackupJob(env, {
+            configFile: config.file,
             vms: opts.vm ?? config.vms,
             policy: policyFromConfig(config, opts.full),
             signal,
             onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes),
           });
           progress.end();
-          return { data: report, text: renderBackupReport(report), exitCode: report.ok ? ExitCode.ok : ExitCode.partial };
+          return { data: report, text: renderBackupReport(report), exitCode: report.status === 'interrupted' ? ExitCode.interrupted : report.ok ? ExitCode.ok : ExitCode.partial };
         } finally {
           await env.close();
         }

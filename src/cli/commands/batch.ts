@@ -12,7 +12,7 @@ export const batchCommand: CommandModule = (kit) =>
   new Command('batch')
     .description('the nightly batch on a proxy host: the config\'s batch selection, with its concurrency limits; resumable')
     .requiredOption('-c, --config <file>', 'job configuration (YAML) with a batch section')
-    .option('--resume <batchId>', 'continue a batch that died: undo its leftovers, back up only the VMs it had not finished')
+    .option('--resume <batchId>', 'continue a batch that died or was interrupted: undo its leftovers, then back up every VM without a restore point from it (not started, interrupted, and failed VMs are retried); the report covers both runs')
     .action(
       kit.action<{ config: string; resume?: string }>(async ({ opts, logger, io, signal }) => {
         const config = await loadJobConfig(opts.config);
@@ -21,15 +21,24 @@ export const batchCommand: CommandModule = (kit) =>
         try {
           const report = await runBatch(env, config.batch ?? batchSpecSchema.parse({}), {
             resume: opts.resume,
+            configFile: config.file,
             policy: policyFromConfig(config, false),
             signal,
             onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes),
           });
           progress.end();
           const text = `batch ${report.batchId}${report.resumed ? ` (resumed; ${report.skipped.length} VM(s) were already done)` : ''}\n${renderBackupReport(report)}`;
-          return { data: report, text, exitCode: report.ok ? ExitCode.ok : ExitCode.partial };
+          if (report.status !== 'interrupted') return { data: report, text, exitCode: report.ok ? ExitCode.ok : ExitCode.partial };
+          // the last line a person sees: how to go on
+          const resume = `hvsnap batch --config ${quoteArg(config.file)} --resume ${report.batchId}`;
+          return { data: { ...report, resumeCommand: resume }, text: `${text}\ninterrupted: batch ${report.batchId}; to finish it run:\n${resume}`, exitCode: ExitCode.interrupted };
         } finally {
           await env.close();
         }
       }),
     );
+
+/** A shell word for a path: as is when plain, else single-quoted. */
+function quoteArg(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
