@@ -1,5 +1,6 @@
 import type { CallOptions, VolumeIdentity } from '../../src/core/types.js';
 import { throwIfAborted } from '../../src/core/errors.js';
+import { countInFlight } from '../../src/core/inflight-counter.js';
 import type { ArrayVolume, Presentation, ProbeResult, Provider, ProviderCapabilities, ProxyHost, SnapshotSet } from '../sdk/provider.js';
 import type { LabArrayClient, LabPresentationRecord, LabSnapshotRecord } from './client.js';
 import { injectedFault, labError } from './errors.js';
@@ -123,4 +124,17 @@ function toSet(s: LabSnapshotRecord): SnapshotSet {
 
 function toPresentation(p: LabPresentationRecord): Presentation {
   return { name: p.name, snapshotName: p.snapshotName, host: p.host, luns: p.luns.map((l) => ({ ...l })) };
+}
+
+/**
+ * The array calls a per-array limit governs (see limitProvider), counted in flight under `array` in
+ * `file` across processes where that file exists (tests create it to read the array's own peak).
+ */
+export function countedArray(p: Provider, file: string): Provider {
+  const counted: Provider = Object.create(p);
+  for (const m of ['resolveVolumes', 'createSnapshot', 'listSnapshots', 'deleteSnapshot', 'present', 'unpresent'] as const) {
+    const original = (p[m] as (...a: unknown[]) => Promise<unknown>).bind(p);
+    (counted as unknown as Record<string, unknown>)[m] = (args: unknown, opts?: unknown) => countInFlight(file, 'array', () => original(args, opts));
+  }
+  return counted;
 }

@@ -8,7 +8,7 @@ import type { Attachment } from '../../proxy/proxy.js';
 import { LOCAL_PATH_STYLE, mapSourcePath } from '../../proxy/mount-map.js';
 import type { VolumeSet } from './plan.js';
 import type { Saga } from './saga.js';
-import type { Semaphore } from './limits.js';
+import type { Slots } from './limits.js';
 import { runPool } from './pool.js';
 import type { BackupEnvironment, BackupOptions, BackupPolicy, DiskReport, SetReport, StepName, VmReport } from './types.js';
 
@@ -38,7 +38,7 @@ export interface SetContext {
   /** open restore point writers by id, so an undo can abort them */
   writers: Map<string, { abort(): Promise<void> }>;
   /** disks copied at once through the proxy, shared by every set of the run */
-  copySlots: Semaphore;
+  copySlots: Slots;
 }
 
 /**

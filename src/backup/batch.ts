@@ -9,6 +9,7 @@ import { readOpenJournals } from './journal.js';
 import { combineReports, earlierResults, emptyReport } from './batch-report.js';
 import { batchRecords } from './job-history.js';
 import { underJobControl } from './job-control.js';
+import type { BullmqQueueConfig } from './queue-config.js';
 import type { BackupEnvironment, BackupOptions, BackupReport, VmReport } from './types.js';
 
 /** What a nightly batch on a proxy host backs up, and how hard it may push. */
@@ -84,9 +85,18 @@ export function selectVms(all: VmInfo[], groups: Array<{ name: string; vmIds: st
 export async function runBatch(
   env: BackupEnvironment,
   spec: BatchSpec,
-  options: Omit<BackupOptions, 'vms' | 'vmIds' | 'limits' | 'jobId'> & { resume?: string; configFile?: string } = {},
+  options: Omit<BackupOptions, 'vms' | 'vmIds' | 'limits' | 'jobId'> & {
+    resume?: string;
+    configFile?: string;
+    /** hand the sets to `hvsnap worker` processes through BullMQ on Redis instead of running them here */
+    distributed?: BullmqQueueConfig;
+  } = {},
 ): Promise<BatchReport> {
   const batchId = options.resume ?? newJobId();
+  // without Redis the batch cannot be handed out: refuse before anything is leased or touched
+  // (BullMQ and ioredis are loaded only here, by a batch that uses them)
+  const distributed = options.distributed ? await import('./distributed-batch.js') : undefined;
+  if (options.distributed) await (await import('./redis-connection.js')).checkRedis(options.distributed);
   const all = await env.hypervisor.listVms({}, { signal: options.signal });
   const groups = await env.hypervisor.listVmGroups({}, { signal: options.signal });
   const selected = selectVms(all, groups, spec.select);
@@ -118,7 +128,11 @@ export async function runBatch(
     }
     const done = new Set(earlier.map((v) => v.vmId));
     const skipped = selected.filter((v) => done.has(v.id)).map((v) => v.name);
-    const report = vms.length === 0 ? emptyReport(jobId) : await runBackup(env, { ...options, jobId, vmIds: vms.map((v) => v.id), limits: spec.limits });
+    const report = vms.length === 0
+      ? emptyReport(jobId)
+      : distributed && options.distributed
+        ? await distributed.runDistributedBackup(env, options.distributed, { jobId, vms, limits: spec.limits, policy: options.policy, signal: options.signal })
+        : await runBackup(env, { ...options, jobId, vmIds: vms.map((v) => v.id), limits: spec.limits });
     return { ...combineReports(report, earlier.filter((v) => selected.some((s) => s.id === v.vmId)), earlierRuns), batchId, skipped, resumed: !!options.resume };
   });
 }

@@ -27,6 +27,11 @@ export class Semaphore {
 
 }
 
+/** What a limiter needs of a semaphore: in-process ({@link Semaphore}) or shared by workers (RedisSemaphore). */
+export interface Slots {
+  use<T>(fn: () => Promise<T>): Promise<T>;
+}
+
 /** Concurrency limits of a backup run; every one optional (no limit). */
 export interface ConcurrencyLimits {
   /** volume sets in flight at once */
@@ -50,12 +55,18 @@ export interface LimitStats {
  * Wraps the hypervisor so that at most `limit` calls run at once per host (the VM's owner node).
  * A decorator: the hypervisor itself is not changed.
  */
-export function limitHypervisor(h: Hypervisor, hostOf: (vmId: string) => string | undefined, limit: number): { hypervisor: Hypervisor; peaks: () => Record<string, number> } {
-  const sems = new Map<string, Semaphore>();
+export function limitHypervisor(
+  h: Hypervisor,
+  hostOf: (vmId: string) => string | undefined,
+  limit: number,
+  /** the slots of one host; default an in-process {@link Semaphore} of `limit` */
+  slotsOf: (host: string) => Slots & { peak?: unknown } = () => new Semaphore(limit),
+): { hypervisor: Hypervisor; peaks: () => Record<string, number> } {
+  const sems = new Map<string, Slots & { peak?: unknown }>();
   const sem = (vmId: string | undefined) => {
     const host = (vmId && hostOf(vmId)) || '(unknown host)';
     let s = sems.get(host);
-    if (!s) sems.set(host, (s = new Semaphore(limit)));
+    if (!s) sems.set(host, (s = slotsOf(host)));
     return s;
   };
   const wrapped: Hypervisor = Object.create(h);
@@ -65,11 +76,11 @@ export function limitHypervisor(h: Hypervisor, hostOf: (vmId: string) => string 
     (wrapped as unknown as Record<string, unknown>)[m] = (args: { vmId?: string; checkpoint?: { vmId: string } }, opts?: unknown) =>
       sem(args.vmId ?? args.checkpoint?.vmId).use(() => original(args, opts));
   }
-  return { hypervisor: wrapped, peaks: () => Object.fromEntries([...sems].map(([k, s]) => [k, s.peak])) };
+  return { hypervisor: wrapped, peaks: () => Object.fromEntries([...sems].flatMap(([k, s]) => (typeof s.peak === 'number' ? [[k, s.peak]] : []))) };
 }
 
-/** Wraps the provider so that at most `sem.limit` array calls run at once. */
-export function limitProvider(p: Provider, sem: Semaphore): Provider {
+/** Wraps the provider so that at most the slots' limit of array calls run at once. */
+export function limitProvider(p: Provider, sem: Slots): Provider {
   const wrapped: Provider = Object.create(p);
   for (const m of ['resolveVolumes', 'createSnapshot', 'listSnapshots', 'deleteSnapshot', 'present', 'unpresent'] as const) {
     const original = (p[m] as (...a: unknown[]) => Promise<unknown>).bind(p);

@@ -135,6 +135,8 @@ export interface SetReport {
   consistencyGroup: boolean;
   status: 'ok' | 'failed';
   error?: { code: string; message: string; step?: string };
+  /** the worker that ran the set, in a distributed batch: `proxy (host:pid)` */
+  worker?: string;
 }
 
 export interface BackupReport {

@@ -22,6 +22,7 @@ export const batchCommand: CommandModule = (kit) =>
           const report = await runBatch(env, config.batch ?? batchSpecSchema.parse({}), {
             resume: opts.resume,
             configFile: config.file,
+            distributed: config.queue?.kind === 'bullmq' ? config.queue : undefined,
             policy: policyFromConfig(config, false),
             signal,
             onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes),
