@@ -28,8 +28,10 @@ export async function runDistributedBackup(
   const plan = await planBackup({ hypervisor: env.hypervisor, vms: args.vms, groups, allVms }, { signal: args.signal });
   const policy = { ...defaultPolicy, ...args.policy };
   const hosts = Object.fromEntries(allVms.map((v) => [v.id, v.host]));
-  const queue = new Queue<SetJobData, SetJobResult>(queueConfig.name, { connection: connectRedis(queueConfig) });
-  const events = new QueueEvents(queueConfig.name, { connection: connectRedis(queueConfig) });
+  // connections we pass in are ours to close (BullMQ closes only those it made)
+  const connections = [connectRedis(queueConfig), connectRedis(queueConfig)];
+  const queue = new Queue<SetJobData, SetJobResult>(queueConfig.name, { connection: connections[0] });
+  const events = new QueueEvents(queueConfig.name, { connection: connections[1] });
   const outcomes = new Map<number, SetJobResult | { error: string } | 'interrupted'>();
   try {
     await events.waitUntilReady();
@@ -57,6 +59,7 @@ export async function runDistributedBackup(
   } finally {
     await events.close().catch(() => undefined);
     await queue.close().catch(() => undefined);
+    for (const c of connections) c.disconnect();
   }
   return aggregate(args.jobId, started, plan, outcomes, !!args.signal?.aborted);
 }

@@ -59,7 +59,9 @@ export interface SetWorkerOptions {
 export async function runSetWorker(env: BackupEnvironment, queue: BullmqQueueConfig, options: SetWorkerOptions): Promise<{ sets: number; stoppedBy: 'signal' | 'redis' }> {
   await checkRedis(queue);
   const log = env.logger.child({ worker: `${hostname()}:${process.pid}` });
+  // connections we pass in are ours to close (BullMQ closes only those it made)
   const redis = connectRedis(queue);
+  const workerConnection = connectRedis(queue);
   const aborts = new Map<string, AbortController>();
   let sets = 0;
   const worker = new Worker<SetJobData, SetJobResult>(
@@ -76,7 +78,7 @@ export async function runSetWorker(env: BackupEnvironment, queue: BullmqQueueCon
       }
     },
     {
-      connection: connectRedis(queue),
+      connection: workerConnection,
       concurrency: options.concurrency ?? 1,
       lockDuration: queue.lockDurationMs,
       stalledInterval: queue.stalledIntervalMs,
@@ -107,6 +109,7 @@ export async function runSetWorker(env: BackupEnvironment, queue: BullmqQueueCon
   await Promise.race([worker.close(), new Promise((r) => setTimeout(r, stoppedBy === 'redis' ? queue.lockDurationMs : 2 ** 31 - 1).unref())]);
   if (stoppedBy === 'redis') await worker.disconnect().catch(() => undefined);
   redis.disconnect();
+  workerConnection.disconnect();
   log.info({ sets, stoppedBy }, 'worker stopped');
   return { sets, stoppedBy };
 }
