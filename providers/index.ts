@@ -1,6 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import { HvsnapError, isHvsnapError } from '../src/core/errors.js';
+import { configError } from '../src/core/config-error.js';
 import type { Logger } from '../src/core/logger.js';
 import type { ProviderDefinition } from './sdk/define-provider.js';
 import { guardProvider, type GuardOptions } from './sdk/guard-provider.js';
@@ -75,13 +76,7 @@ export async function loadProvider(args: {
   const def = await findProviderDefinition(args.provider, args.configFile);
   const parsed = def.configSchema.safeParse(args.config ?? {});
   const where = args.configFile ? ` in ${args.configFile}` : '';
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `field "${i.path.join('.') || '(config)'}": ${i.message}`);
-    const first = parsed.error.issues[0];
-    throw new HvsnapError('config_invalid', `provider "${def.name}" config${where} is invalid: ${issues.join('; ')}`, {
-      context: { provider: def.name, file: args.configFile, field: first?.path.join('.') || undefined },
-    });
-  }
+  if (!parsed.success) throw configError(parsed.error, { what: `provider "${def.name}" config`, file: args.configFile, context: { provider: def.name } });
   const secrets = collectSecrets(args.config);
   let inner: Provider;
   try {

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { HvsnapError } from '../../src/core/errors.js';
+import { configError } from '../../src/core/config-error.js';
 import type { Logger } from '../../src/core/logger.js';
 import { parseDiskIdentity } from '../sdk/disk-identity.js';
 import { loadProvider } from '../index.js';
@@ -49,10 +50,7 @@ export async function runProviderTest(args: { file: string; provider?: string; l
     throw new HvsnapError('config_invalid', `cannot read provider-test config ${args.file}: ${(e as Error).message}`, { context: { file: args.file } });
   }
   const parsed = providerTestFileSchema.safeParse(raw);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0]!;
-    throw new HvsnapError('config_invalid', `${args.file}: field "${i.path.join('.')}": ${i.message}`, { context: { file: args.file, field: i.path.join('.') } });
-  }
+  if (!parsed.success) throw configError(parsed.error, { file: args.file });
   const cfg = parsed.data;
   const name = args.provider ?? cfg.provider.name;
   if (!name) throw new HvsnapError('config_invalid', `${args.file}: no provider name: set provider.name or pass --provider`, { context: { file: args.file, field: 'provider.name' } });

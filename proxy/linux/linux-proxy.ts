@@ -1,12 +1,14 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { HvsnapError, toHvsnapError } from '../../src/core/errors.js';
+import { configError } from '../../src/core/config-error.js';
 import { withFileLock } from '../../src/core/file-lock.js';
 import { silentLogger, type Logger } from '../../src/core/logger.js';
 import type { CallOptions } from '../../src/core/types.js';
 import type { Presentation } from '../../providers/sdk/provider.js';
 import { normalizeIdentityId, safeName } from '../mount-map.js';
 import type { AttachedVolume, Attachment, Proxy } from '../proxy.js';
+import { createMount } from '../mount.js';
 import { createStateStore, type AttachState, type VolumeState } from './attach-state.js';
 import { createExecRunner, type CommandRunner } from './command-runner.js';
 import { linuxProxyConfigSchema, type LinuxProxyConfig, type LinuxProxyConfigInput } from './config.js';
@@ -32,11 +34,7 @@ export interface LinuxProxyDeps {
  */
 export function createLinuxProxy(config: LinuxProxyConfigInput, deps: LinuxProxyDeps = {}): Proxy {
   const parsed = linuxProxyConfigSchema.safeParse(config);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue.path.join('.') || '(root)';
-    throw new HvsnapError('config_invalid', `linux proxy config: ${field} ${issue.message}`, { context: { field } });
-  }
+  if (!parsed.success) throw configError(parsed.error, { what: 'linux proxy config' });
   const cfg: LinuxProxyConfig = parsed.data;
   const logger = (deps.logger ?? silentLogger).child({ proxy: 'linux' });
   const runner = deps.runner ?? createExecRunner();
@@ -192,11 +190,11 @@ export function createLinuxProxy(config: LinuxProxyConfigInput, deps: LinuxProxy
   return {
     kind: 'linux',
 
-    async attach({ presentation }, opts = {}) {
+    async attach({ presentation, volumes }, opts = {}) {
       if (presentation.luns.length === 0) {
         throw new HvsnapError('input_invalid', `presentation ${presentation.name} has no LUNs`, { context: { field: 'presentation.luns' } });
       }
-      return locked(presentation.name, () => attachLocked(presentation, opts));
+      return createMount(await locked(presentation.name, () => attachLocked(presentation, opts)), volumes);
     },
 
     async detach(args) {

@@ -7,7 +7,8 @@ import { silentLogger } from '../../src/core/logger.js';
 import type { CallOptions } from '../../src/core/types.js';
 import type { Presentation } from '../../providers/sdk/provider.js';
 import { safeName } from '../mount-map.js';
-import type { Attachment, AttachedVolume, Proxy } from '../proxy.js';
+import { createMount } from '../mount.js';
+import type { AttachedVolume, Mount, Proxy, VolumeRoot } from '../proxy.js';
 
 export interface LocalProxyOptions {
   logger?: Logger;
@@ -32,7 +33,7 @@ export function createLocalProxy(opts: LocalProxyOptions = {}): Proxy {
 
   return {
     kind: 'local',
-    async attach(args: { presentation: Presentation }, callOpts?: CallOptions): Promise<Attachment> {
+    async attach(args: { presentation: Presentation; volumes?: readonly VolumeRoot[] }, callOpts?: CallOptions): Promise<Mount> {
       throwIfAborted(callOpts?.signal);
       fault('attach');
       const p = args.presentation;
@@ -67,7 +68,7 @@ export function createLocalProxy(opts: LocalProxyOptions = {}): Proxy {
         throw e;
       }
       logger.debug({ presentation: p.name, volumes: volumes.length }, 'local proxy: attached');
-      return { presentationName: p.name, volumes };
+      return createMount({ presentationName: p.name, volumes }, args.volumes);
     },
     async detach(args, callOpts?: CallOptions): Promise<void> {
       throwIfAborted(callOpts?.signal);

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { HvsnapError, throwIfAborted, toHvsnapError } from '../../src/core/errors.js';
+import { configError } from '../../src/core/config-error.js';
 import { silentLogger, type Logger } from '../../src/core/logger.js';
 import type { CallOptions } from '../../src/core/types.js';
 import type { Shell } from '../../src/transport/shell.js';
@@ -7,6 +8,7 @@ import type { PresentedLun } from '../../providers/sdk/provider.js';
 import { systemClock } from '../data-mover-io.js';
 import { normalizeIdentityId, safeName } from '../mount-map.js';
 import type { AttachedVolume, Attachment, Proxy } from '../proxy.js';
+import { createMount } from '../mount.js';
 import { windowsProxyConfigSchema, type WindowsProxyConfig, type WindowsProxyConfigInput } from './config.js';
 import { checkDiskUsable, diskMatches, pickWindowsPartition, type WindowsDisk, type WindowsPartition } from './disk-policy.js';
 import { loadWindowsScript, type WindowsProxyScript } from './scripts.js';
@@ -43,11 +45,7 @@ interface MountResult {
  */
 export function createWindowsProxy(config: WindowsProxyConfigInput, deps: WindowsProxyDeps): Proxy {
   const parsed = windowsProxyConfigSchema.safeParse(config);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue.path.join('.') || '(root)';
-    throw new HvsnapError('config_invalid', `windows proxy config: ${field} ${issue.message}`, { context: { field } });
-  }
+  if (!parsed.success) throw configError(parsed.error, { what: 'windows proxy config' });
   const cfg: WindowsProxyConfig = parsed.data;
   const { shell } = deps;
   const logger = (deps.logger ?? silentLogger).child({ proxy: 'windows', host: shell.target });
@@ -122,7 +120,7 @@ export function createWindowsProxy(config: WindowsProxyConfigInput, deps: Window
   return {
     kind: 'windows',
 
-    async attach({ presentation }, opts = {}) {
+    async attach({ presentation, volumes: roots }, opts = {}) {
       if (presentation.luns.length === 0) {
         throw new HvsnapError('input_invalid', `presentation ${presentation.name} has no LUNs`, { context: { field: 'presentation.luns' } });
       }
@@ -130,7 +128,7 @@ export function createWindowsProxy(config: WindowsProxyConfigInput, deps: Window
       const volumes: AttachedVolume[] = [];
       try {
         for (const lun of presentation.luns) volumes.push(await attachLun(presentation.name, lun, touched, opts));
-        return { presentationName: presentation.name, volumes } satisfies Attachment;
+        return createMount({ presentationName: presentation.name, volumes } satisfies Attachment, roots);
       } catch (e) {
         const err = toHvsnapError(e, 'proxy_failed', { step: 'attach', presentation: presentation.name, host: shell.target });
         try {

@@ -1,23 +1,20 @@
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { CHECKPOINT_TAG, checkpointName, jobIdOfCheckpoint, journalDir, newJobId } from '../core/names.js';
+
+export { newJobId } from '../core/names.js';
 import { errorSummary, HvsnapError, isAbortError, throwIfAborted } from '../core/errors.js';
 import { backupSet } from './backup-set.js';
 import { Journal, readOpenJournals } from './journal.js';
-import { limitHypervisor, limitProvider, Semaphore } from './limits.js';
+import { limitHypervisor, limitProvider } from './limits.js';
+import { createLimit } from '../core/concurrency.js';
 import { planBackup, type VolumeSet } from './plan.js';
 import { InProcessQueue } from './work-queue.js';
 import { Saga } from './saga.js';
+import type { VmInfo } from '../core/types.js';
 import { defaultPolicy, type BackupEnvironment, type BackupOptions, type BackupReport } from './types.js';
 import { describeUndo, type UndoRecord, type UndoTargets } from './undo.js';
 
-/** The tag every checkpoint and reference point of hvsnap carries, followed by the job id. */
-export const HVSNAP_TAG = 'hvsnap:';
-
-/** A job id that sorts by time and is safe in every array's object names. */
-export function newJobId(now = new Date()): string {
-  const t = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '').replace('T', '-');
-  return `${t}-${randomBytes(2).toString('hex')}`;
-}
+/** The tag every checkpoint and reference point of hvsnap carries, followed by the job id (see core/names.ts). */
+export const HVSNAP_TAG = CHECKPOINT_TAG;
 
 /**
  * The offload backup (DESIGN.md, steps 1–8) of the selected VMs: planned into volume sets, one
@@ -32,29 +29,22 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
   const log = env.logger.child({ job: jobId });
   const signal = options.signal;
 
-  const journalDir = options.journalDir ?? join(env.repository.path, '.journal');
-  const select = async () => {
-    const all = await env.hypervisor.listVms({}, { signal });
-    if (options.vmIds?.length) {
-      const byId = new Map(all.map((v) => [v.id, v]));
-      return { all, vms: options.vmIds.map((id) => byId.get(id) ?? fail(id)) };
-    }
-    return { all, vms: options.vms?.length ? await env.hypervisor.listVms({ names: options.vms }, { signal }) : all };
-  };
-  const fail = (id: string): never => {
-    throw new HvsnapError('vm_not_found', `VM ${id} not found on the host`, { context: { vm: id } });
-  };
-  let { vms } = await select();
+  const journalFolder = options.journalDir ?? journalDir(env.repository.path);
+  // the VMs are listed once (over SSH to every node on a cluster); again only when a stale checkpoint was merged, which moves disk paths
+  let allVms = await env.hypervisor.listVms({}, { signal });
+  let vms = pickVms(allVms, options);
   if (vms.length === 0) throw new HvsnapError('vm_not_found', 'the host has no VMs to back up', { context: { field: 'vms' } });
   // a dead job's checkpoint would block a new one and hide the base disk's path: merge it first, then look again
-  if (await removeStaleCheckpoints(env, vms.map((v) => v.id), journalDir, log)) ({ vms } = await select());
-  const allVms = (await select()).all;
+  if (await removeStaleCheckpoints(env, vms.map((v) => v.id), journalFolder, log)) {
+    allVms = await env.hypervisor.listVms({}, { signal });
+    vms = pickVms(allVms, { vmIds: vms.map((v) => v.id) });
+  }
   const groups = await env.hypervisor.listVmGroups({}, { signal });
   throwIfAborted(signal);
   const plan = await planBackup({ hypervisor: env.hypervisor, vms, groups, allVms }, { signal });
   log.info({ sets: plan.sets.length, vms: plan.sets.reduce((n, s) => n + s.vms.length, 0), unplaced: plan.unplaced.length }, 'backup planned');
 
-  const journal = await Journal.open(journalDir, jobId);
+  const journal = await Journal.open(journalFolder, jobId);
   // writers of this process; after a crash, an uncommitted restore point is only a temp folder that gc removes
   const writers = new Map<string, { abort(): Promise<void> }>();
   const targets: UndoTargets = {
@@ -79,9 +69,9 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
   const limits = options.limits ?? {};
   const hostOf = new Map(allVms.map((v) => [v.id, v.host]));
   const hostLimited = limits.perHost ? limitHypervisor(env.hypervisor, (id) => hostOf.get(id), limits.perHost) : undefined;
-  const arraySlots = limits.perArray ? new Semaphore(limits.perArray) : undefined;
-  const copySlots = new Semaphore(limits.perProxy ?? policy.copyConcurrency);
-  const setSlots = new Semaphore(limits.sets ?? 1);
+  const arraySlots = limits.perArray ? createLimit(limits.perArray) : undefined;
+  const copySlots = createLimit(limits.perProxy ?? policy.copyConcurrency);
+  const setSlots = createLimit(limits.sets ?? 1);
   const setEnv = {
     ...env,
     hypervisor: hostLimited?.hypervisor ?? env.hypervisor,
@@ -101,7 +91,7 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
         notStarted.push(current);
         continue;
       }
-      await setSlots.use(async () => {
+      await setSlots(async () => {
         const saga = new Saga({ ...targets, hypervisor: setEnv.hypervisor, provider: setEnv.provider }, journal, log);
         try {
           const result = await backupSet({ env: setEnv, policy, options, jobId, saga, writers, copySlots }, current);
@@ -166,18 +156,41 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
  * Returns whether anything was removed.
  */
 async function removeStaleCheckpoints(env: BackupEnvironment, vmIds: string[], journalDir: string, log: BackupEnvironment['logger']): Promise<boolean> {
-  const { checkpoints } = await env.hypervisor.listLeftovers({ tagPrefix: HVSNAP_TAG });
-  const live = new Set((await readOpenJournals(journalDir)).filter((j) => j.owner.alive).map((j) => `${HVSNAP_TAG}${j.jobId}`));
+  const { checkpoints } = await env.hypervisor.listLeftovers({ tagPrefix: CHECKPOINT_TAG });
+  const live = new Set((await readOpenJournals(journalDir)).filter((j) => j.owner.alive).map((j) => checkpointName(j.jobId)));
   let removed = false;
   for (const cp of checkpoints.filter((c) => vmIds.includes(c.vmId))) {
     if (live.has(cp.name)) {
-      throw new HvsnapError('vm_in_use', `VM ${cp.vmName} is being backed up by job ${cp.name.slice(HVSNAP_TAG.length)}, which is still running`, { retryable: true, context: { vm: cp.vmName } });
+      throw new HvsnapError('vm_in_use', `VM ${cp.vmName} is being backed up by job ${jobIdOfCheckpoint(cp.name)}, which is still running`, { retryable: true, context: { vm: cp.vmName } });
     }
     log.warn({ vm: cp.vmName, checkpoint: cp.name }, `removing a stale hvsnap checkpoint of VM ${cp.vmName} left by an earlier job`);
     await env.hypervisor.deleteCheckpoint({ vmId: cp.vmId, checkpointId: cp.id }).catch((e) => log.error({ error: errorSummary(e) }, 'could not remove a stale checkpoint'));
     removed = true;
   }
   return removed;
+}
+
+/**
+ * The VMs to back up, from the host's list: by id (`vmIds`, which wins), by name (`vms`: a name may
+ * also be an id; no match is `vm_not_found`, two VMs with the name `vm_ambiguous`), else all.
+ */
+function pickVms(all: VmInfo[], options: Pick<BackupOptions, 'vms' | 'vmIds'>): VmInfo[] {
+  if (options.vmIds?.length) {
+    const byId = new Map(all.map((v) => [v.id, v]));
+    return options.vmIds.map((id) => byId.get(id) ?? notFound(id, `VM ${id} not found on the host`));
+  }
+  if (!options.vms?.length) return all;
+  return options.vms.map((name) => {
+    const byId = all.find((v) => v.id === name);
+    if (byId) return byId;
+    const hits = all.filter((v) => v.name === name);
+    if (hits.length > 1) throw new HvsnapError('vm_ambiguous', `${hits.length} VMs are named "${name}" (${hits.map((h) => `${h.id} on ${h.host}`).join(', ')}); use the VM id`, { context: { vm: name } });
+    return hits[0] ?? notFound(name, `VM "${name}" not found on the host`);
+  });
+}
+
+function notFound(vm: string, message: string): never {
+  throw new HvsnapError('vm_not_found', message, { context: { vm } });
 }
 
 /**

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { journalDir } from '../core/names.js';
 import { z } from 'zod';
 import { HvsnapError } from '../core/errors.js';
 import type { VmInfo } from '../core/types.js';
 import { runBackup, newJobId } from './backup-job.js';
-import { join } from 'node:path';
 import { cleanupLeftovers } from './cleanup.js';
 import { readOpenJournals } from './journal.js';
 import { combineReports, earlierResults, emptyReport } from './batch-report.js';
@@ -111,7 +111,7 @@ export async function runBatch(
     let earlier: VmReport[] = [];
     let earlierRuns: string[] = [];
     if (options.resume) {
-      const journals = await readOpenJournals(options.journalDir ?? join(env.repository.path, '.journal'));
+      const journals = await readOpenJournals(options.journalDir ?? journalDir(env.repository.path));
       const points = (await env.repository.listRestorePoints()).filter((p) => ofBatch(p.jobId, batchId));
       const mine = journals.filter((j) => ofBatch(j.jobId, batchId));
       const records = (await batchRecords(env.repository.path, batchId)).filter((r) => r.id !== jobId);

@@ -1,7 +1,6 @@
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { ARRAY_NAME_PREFIX, CHECKPOINT_TAG, isJobArrayName, jobIdOfCheckpoint, journalDir } from '../core/names.js';
 import { errorSummary, isHvsnapError } from '../core/errors.js';
-import { HVSNAP_TAG } from './backup-job.js';
 import { readOpenJournals } from './journal.js';
 import { describeUndo, runUndo } from './undo.js';
 import type { BackupEnvironment } from './types.js';
@@ -31,7 +30,7 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
   // array snapshots that committed (snapshot-only) restore points keep: never deleted here
   const retained = new Set((await env.repository.listRestorePoints()).flatMap((p) => p.arraySnapshots.filter((s) => s.retained).map((s) => s.name)));
   const liveJobs = new Set<string>();
-  for (const j of await readOpenJournals(opts.journalDir ?? join(env.repository.path, '.journal'))) {
+  for (const j of await readOpenJournals(opts.journalDir ?? journalDir(env.repository.path))) {
     if (j.owner.alive) {
       // a job that still runs owns its journal and its checkpoints
       liveJobs.add(j.jobId);
@@ -54,8 +53,8 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
     }
     if (!failed) await rm(j.file, { force: true });
   }
-  const { checkpoints } = await env.hypervisor.listLeftovers({ tagPrefix: HVSNAP_TAG }, { signal: opts.signal });
-  for (const cp of checkpoints.filter((c) => !liveJobs.has(c.name.slice(HVSNAP_TAG.length)))) {
+  const { checkpoints } = await env.hypervisor.listLeftovers({ tagPrefix: CHECKPOINT_TAG }, { signal: opts.signal });
+  for (const cp of checkpoints.filter((c) => !liveJobs.has(jobIdOfCheckpoint(c.name) ?? ''))) {
     try {
       await env.hypervisor.deleteCheckpoint({ vmId: cp.vmId, checkpointId: cp.id }, { signal: opts.signal });
       report.checkpoints.push(`${cp.vmName}: ${cp.name}`);
@@ -63,8 +62,8 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
       report.failures.push({ what: `checkpoint ${cp.name} of ${cp.vmName}`, error: errorSummary(e) });
     }
   }
-  for (const s of await env.provider.listSnapshots({ prefix: 'hvsnap-' }, { signal: opts.signal })) {
-    if (!retained.has(s.name) && ![...liveJobs].some((job) => s.name.startsWith(`hvsnap-${job}-`))) report.orphanSnapshots.push(s.name);
+  for (const s of await env.provider.listSnapshots({ prefix: ARRAY_NAME_PREFIX }, { signal: opts.signal })) {
+    if (!retained.has(s.name) && ![...liveJobs].some((job) => isJobArrayName(s.name, job))) report.orphanSnapshots.push(s.name);
   }
   // uncommitted restore points of dead jobs are temp folders: gc removes them, once no live job uses the repository
   try {

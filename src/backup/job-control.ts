@@ -28,7 +28,7 @@ export async function underJobControl<R extends BackupReport>(env: BackupEnviron
   const lease = await acquireJobLease({ repositoryPath: repo, key: args.key, kind: args.kind, jobId: args.jobId, vms: args.vms });
   const record: JobRecord = {
     id: args.jobId, kind: args.kind, batchId: args.batchId, resumeOf: args.resumeOf, status: 'running', startedAt: lease.owner.startedAt,
-    pid: process.pid, host: hostname(), configFile: args.configFile, vms: args.vms.map((v) => v.name),
+    pid: process.pid, host: hostname(), startTicks: lease.owner.startTicks, configFile: args.configFile, vms: args.vms.map((v) => v.name),
   };
   try {
     await saveJobRecord(repo, record);

@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { HvsnapError } from '../core/errors.js';
-import { processAlive } from '../core/process-alive.js';
+import { isStale } from '../core/owner.js';
 import type { BackupReport } from './types.js';
 
 /** How a run ended; `running` while it runs, `died` when its process is gone without a word. */
@@ -25,6 +25,8 @@ export interface JobRecord {
   finishedAt?: string;
   pid: number;
   host: string;
+  /** the process's start time, so a reused pid is not taken for a running job */
+  startTicks?: string;
   /** the job configuration file, when the CLI ran it */
   configFile?: string;
   /** VM names the run selected */
@@ -88,7 +90,7 @@ async function readRecord(file: string): Promise<JobRecord | undefined> {
   } catch {
     return undefined;
   }
-  if (r.status === 'running' && r.host === hostname() && !processAlive(r.pid)) r.status = 'died';
+  if (r.status === 'running' && r.host === hostname() && (await isStale({ pid: r.pid, host: r.host, startTicks: r.startTicks }))) r.status = 'died';
   return r;
 }
 

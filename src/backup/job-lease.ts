@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { HvsnapError } from '../core/errors.js';
 import { withFileLock } from '../core/file-lock.js';
-import { processAlive } from '../core/process-alive.js';
+import { currentOwner, isStale } from '../core/owner.js';
 
 /**
  * Job leases: a run (batch or backup) holds one per (configuration, selection) in the repository,
@@ -25,6 +25,8 @@ export interface LeaseOwner {
   /** ISO time of the last renewal */
   renewedAt: string;
   token: string;
+  /** the owner process's start time (pid reuse is not taken for the owner) */
+  startTicks?: string;
   vmIds: string[];
   vmNames: string[];
 }
@@ -60,12 +62,12 @@ export async function acquireJobLease(args: {
   const now = new Date().toISOString();
   const owner: LeaseOwner = {
     key: args.key, kind: args.kind, jobId: args.jobId, pid: process.pid, host: hostname(), startedAt: now, renewedAt: now,
-    token: randomBytes(8).toString('hex'), vmIds: args.vms.map((v) => v.id), vmNames: args.vms.map((v) => v.name),
+    token: randomBytes(8).toString('hex'), startTicks: (await currentOwner()).startTicks, vmIds: args.vms.map((v) => v.id), vmNames: args.vms.map((v) => v.name),
   };
   await withFileLock(join(dir, '.lock'), async () => {
     const mine = new Set(owner.vmIds);
     for (const { file: f, lease } of await readLeases(dir)) {
-      if (!leaseAlive(lease, args.staleAfterMs ?? LEASE_STALE_MS)) {
+      if (!(await leaseAlive(lease, args.staleAfterMs ?? LEASE_STALE_MS))) {
         await rm(f, { force: true }); // its owner is gone: the lease is taken over
         continue;
       }
@@ -130,7 +132,7 @@ async function writeLease(file: string, owner: LeaseOwner): Promise<void> {
 }
 
 /** A lease is alive while its process runs on this host, or while another host keeps renewing it. */
-function leaseAlive(lease: LeaseOwner, staleAfterMs: number): boolean {
-  if (lease.host === hostname()) return processAlive(lease.pid);
+async function leaseAlive(lease: LeaseOwner, staleAfterMs: number): Promise<boolean> {
+  if (lease.host === hostname()) return !(await isStale({ pid: lease.pid, host: lease.host, startTicks: lease.startTicks }));
   return Date.now() - Date.parse(lease.renewedAt) < staleAfterMs;
 }

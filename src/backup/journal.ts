@@ -1,7 +1,6 @@
 import { appendFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { processAlive } from '../core/process-alive.js';
+import { currentOwner, isStale } from '../core/owner.js';
 import type { UndoRecord } from './undo.js';
 
 /**
@@ -11,7 +10,7 @@ import type { UndoRecord } from './undo.js';
  * number of volume sets (sagas) share it.
  */
 export type JournalEntry =
-  | { t: 'start'; jobId: string; at: string; pid: number; host: string; set?: number }
+  | { t: 'start'; jobId: string; at: string; pid: number; host: string; startTicks?: string; set?: number }
   | { t: 'undo'; id: number; record: UndoRecord }
   | { t: 'done'; id: number }
   | { t: 'end'; at: string };
@@ -28,7 +27,8 @@ export class Journal {
   static async open(dir: string, jobId: string, opts: { set?: number } = {}): Promise<Journal> {
     await mkdir(dir, { recursive: true });
     const j = new Journal(join(dir, opts.set === undefined ? `${jobId}.jsonl` : `${jobId}.s${opts.set}.jsonl`));
-    await j.append({ t: 'start', jobId, at: new Date().toISOString(), pid: process.pid, host: hostname(), set: opts.set });
+    const { pid, host, startTicks } = await currentOwner();
+    await j.append({ t: 'start', jobId, at: new Date().toISOString(), pid, host, startTicks, set: opts.set });
     return j;
   }
 
@@ -88,7 +88,7 @@ export async function readOpenJournals(dir: string): Promise<OpenJournal[]> {
         continue; // a torn last line from a crash
       }
       if (e.t === 'start') {
-        owner = { pid: e.pid ?? 0, host: e.host ?? '', alive: ownerAlive(e.pid ?? 0, e.host ?? '') };
+        owner = { pid: e.pid ?? 0, host: e.host ?? '', alive: !(await isStale({ pid: e.pid ?? 0, host: e.host ?? '', startTicks: e.startTicks })) };
         jobId = e.jobId ?? jobId;
         set = e.set;
       }
@@ -98,9 +98,4 @@ export async function readOpenJournals(dir: string): Promise<OpenJournal[]> {
     out.push({ jobId, set, file, owner, pending: [...undos].map(([id, record]) => ({ id, record })).reverse() });
   }
   return out;
-}
-
-/** True when the process may still run: alive on this host, or on another host (which cannot be asked). */
-function ownerAlive(pid: number, host: string): boolean {
-  return (host !== '' && host !== hostname()) || processAlive(pid);
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { Limit } from '../core/concurrency.js';
 import { HvsnapError, throwIfAborted } from '../core/errors.js';
 
 /**
@@ -75,6 +76,22 @@ export class RedisSemaphore {
       if (this.held.size === 0) this.stopRenewing();
       await this.redis.zrem(this.key, token).catch(() => undefined); // an unreachable Redis lets the hold expire by itself
     }
+  }
+
+  /** This semaphore as a {@link Limit} (what the limiters and the runner take); `peak` is this process's own. */
+  asLimit(): Limit {
+    let now = 0;
+    let peak = 0;
+    const run = <T>(fn: () => Promise<T>): Promise<T> =>
+      this.use(async () => {
+        peak = Math.max(peak, ++now);
+        try {
+          return await fn();
+        } finally {
+          now--;
+        }
+      });
+    return Object.defineProperties(run, { concurrency: { value: this.options.limit }, peak: { get: () => peak } }) as Limit;
   }
 
   /** The most holders this semaphore ever had at once, across every worker. */

@@ -3,13 +3,23 @@ import type { Logger } from '../core/logger.js';
 import type { Journal } from './journal.js';
 import { describeUndo, runUndo, type UndoRecord, type UndoTargets } from './undo.js';
 
+/** Who an undo belongs to (a VM's id, or undefined for the volume set) and the step that registered it. */
+export interface UndoKey {
+  owner?: string;
+  step?: string;
+}
+
 /**
- * Steps with compensation: an undo is registered only after its step succeeded; on failure the
- * undos run in reverse order with a fresh signal, each failure logged and attached to the
- * original error, which is rethrown. Undos are journaled before the job goes on.
+ * Compensation for one volume set (or one restore). Every undo is appended to the job journal when
+ * it is registered: after its side effect where the side effect cannot outlive a failed call, and
+ * *before* the side effect where it can (a snapshot or presentation whose create timed out late),
+ * because a backup process can be killed (Temporal's saga registers after success only; we go
+ * further). On failure the undos run newest first, without the job's signal (a cancelled job must
+ * still clean up); each undo failure is logged, attached to the original error, and kept in the
+ * journal for `hvsnap cleanup`.
  */
 export class Saga {
-  private readonly undos: Array<{ id: number; record: UndoRecord }> = [];
+  private readonly undos: Array<{ id: number; record: UndoRecord; key: UndoKey }> = [];
   /** undos that failed: they stay in the journal for `hvsnap cleanup` */
   readonly failed: UndoRecord[] = [];
 
@@ -28,12 +38,17 @@ export class Saga {
     }
   }
 
-  /** Registers the undo of a side effect that has happened; returns a handle to settle it early. */
-  async register(record: UndoRecord): Promise<number> {
+  /** Journals the undo of a side effect (made, or about to be made); returns a handle to settle it early. */
+  async register(record: UndoRecord, key: UndoKey = {}): Promise<number> {
     const id = this.journal.allocateId();
     await this.journal.append({ t: 'undo', id, record });
-    this.undos.push({ id, record });
+    this.undos.push({ id, record, key });
     return id;
+  }
+
+  /** The ids of the registered undos that match `key` (every field given must be equal), oldest first. */
+  idsOf(key: UndoKey): number[] {
+    return this.undos.filter((u) => (key.owner === undefined || u.key.owner === key.owner) && (key.step === undefined || u.key.step === key.step)).map((u) => u.id);
   }
 
   /** The side effect was undone or made permanent by the normal flow: forget its undo. */

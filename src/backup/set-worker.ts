@@ -8,7 +8,8 @@ import { errorSummary } from '../core/errors.js';
 import { backupSet } from './backup-set.js';
 import { earlierResults } from './batch-report.js';
 import { Journal, readOpenJournals } from './journal.js';
-import { limitHypervisor, limitProvider, Semaphore } from './limits.js';
+import { limitHypervisor, limitProvider } from './limits.js';
+import { createLimit } from '../core/concurrency.js';
 import type { VolumeSet } from './plan.js';
 import { checkRedis, connectRedis, redisWhere, type BullmqQueueConfig } from './redis-connection.js';
 import { RedisSemaphore, slotKey } from './redis-semaphore.js';
@@ -153,10 +154,10 @@ async function runSetJob(env: BackupEnvironment, redis: Redis, queue: BullmqQueu
   const setReport: SetReport = { index: set.index, vms: set.vms.map((v) => v.name), volumes: set.volumes.map((v) => v.volumeRoot), groups: set.groups, consistencyGroup: false, status: 'ok' };
   if (remaining.length === 0) return { jobId, set: setReport, vms: earlier, worker, compensated, leftBehind: [] };
 
-  const slots = (kind: 'host' | 'array' | 'proxy', name: string, limit: number) => new RedisSemaphore(redis, slotKey(queue.name, kind, name), { limit, ttlMs: queue.slotTtlMs, signal });
+  const slots = (kind: 'host' | 'array' | 'proxy', name: string, limit: number) => new RedisSemaphore(redis, slotKey(queue.name, kind, name), { limit, ttlMs: queue.slotTtlMs, signal }).asLimit();
   const hypervisor = limits.perHost ? limitHypervisor(env.hypervisor, (id) => hosts[id], limits.perHost, (host) => slots('host', host, limits.perHost!)).hypervisor : env.hypervisor;
   const provider = limits.perArray ? limitProvider(env.provider, slots('array', env.provider.name, limits.perArray)) : env.provider;
-  const copySlots = limits.perProxy ? slots('proxy', env.proxyHost.name, limits.perProxy) : new Semaphore(policy.copyConcurrency);
+  const copySlots = limits.perProxy ? slots('proxy', env.proxyHost.name, limits.perProxy) : createLimit(policy.copyConcurrency);
   const setEnv = { ...env, hypervisor, provider, logger: log };
   const writers = new Map<string, { abort(): Promise<void> }>();
   const journal = await Journal.open(journalDir, jobId, { set: set.index });

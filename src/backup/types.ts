@@ -52,7 +52,23 @@ export const defaultPolicy: BackupPolicy = {
   forceFull: false,
 };
 
-export type StepName = 'plan' | 'checkpoint' | 'snapshot' | 'export' | 'changed-ranges' | 'convert' | 'delete-checkpoint' | 'present' | 'attach' | 'copy' | 'commit';
+/** The steps of the backup and restore lists (src/backup/steps/, src/restore/); `plan` is a VM the plan could not place. */
+export type StepName =
+  | 'plan'
+  | 'checkpoint'
+  | 'snapshot'
+  | 'export'
+  | 'changed-ranges'
+  | 'convert'
+  | 'delete-checkpoint'
+  | 'present'
+  | 'attach'
+  | 'open-restore-point'
+  | 'copy'
+  | 'commit'
+  | 'retain-snapshot'
+  | 'supersede'
+  | 'copy-out';
 
 /** Hooks for tests and demos; a hook that throws injects a failure at that point. */
 export interface BackupHooks {

@@ -1,3 +1,4 @@
+import { HvsnapError } from '../core/errors.js';
 import type { Hypervisor } from '../hyperv/hypervisor.js';
 import type { Provider } from '../../providers/sdk/provider.js';
 import type { Proxy } from '../../proxy/proxy.js';
@@ -16,21 +17,22 @@ export type UndoRecord =
   | { kind: 'abortRestorePoint'; restorePointId: string };
 
 export interface UndoTargets {
-  hypervisor: Hypervisor;
+  /** absent where nothing on the host is made (a restore) */
+  hypervisor?: Hypervisor;
   provider: Provider;
   proxy: Proxy;
   /** removes an uncommitted restore point (the writer's abort) */
   abortRestorePoint(id: string): Promise<void>;
 }
 
-/** Carries out one undo. Cleanup gets a fresh signal: it must not inherit a cancelled one. */
+/** Carries out one undo. Callers pass no job signal: a cancelled job must still clean up; `signal` is the cleanup's own. */
 export async function runUndo(record: UndoRecord, targets: UndoTargets, signal?: AbortSignal): Promise<void> {
   const opts = { signal };
   switch (record.kind) {
     case 'deleteCheckpoint':
-      return targets.hypervisor.deleteCheckpoint({ vmId: record.vmId, checkpointId: record.checkpointId }, opts);
+      return hypervisorOf(targets, record).deleteCheckpoint({ vmId: record.vmId, checkpointId: record.checkpointId }, opts);
     case 'deleteReferencePoint':
-      return targets.hypervisor.deleteReferencePoint({ vmId: record.vmId, referencePointId: record.referencePointId }, opts);
+      return hypervisorOf(targets, record).deleteReferencePoint({ vmId: record.vmId, referencePointId: record.referencePointId }, opts);
     case 'deleteSnapshot':
       return targets.provider.deleteSnapshot({ name: record.name }, opts);
     case 'unpresent':
@@ -40,6 +42,11 @@ export async function runUndo(record: UndoRecord, targets: UndoTargets, signal?:
     case 'abortRestorePoint':
       return targets.abortRestorePoint(record.restorePointId);
   }
+}
+
+function hypervisorOf(targets: UndoTargets, record: UndoRecord): Hypervisor {
+  if (!targets.hypervisor) throw new HvsnapError('internal', `no hypervisor to ${describeUndo(record)}`);
+  return targets.hypervisor;
 }
 
 export function describeUndo(r: UndoRecord): string {

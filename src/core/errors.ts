@@ -92,7 +92,7 @@ export class HvsnapError extends Error {
     Object.defineProperty(this, BRAND, { value: true });
   }
 
-  /** Returns a copy with more context; the code, cause and stack are kept. */
+  /** Adds the defined fields of `context` to this error's context (in place) and returns this error. */
   withContext(context: ErrorContext): HvsnapError {
     Object.assign(this.context, Object.fromEntries(Object.entries(context).filter(([, v]) => v !== undefined)));
     return this;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HvsnapError } from './errors.js';
-import { processAlive } from './process-alive.js';
+import { isStale } from './owner.js';
 
 /**
  * A cross-process lock: a directory created atomically with `mkdir`, holding the owner's pid.
@@ -77,7 +77,7 @@ async function releaseLock(lockPath: string, token: string): Promise<void> {
  */
 async function takeOverIfStale(lockPath: string): Promise<void> {
   const seen = await owner(lockPath);
-  if (seen === undefined || !isGone(seen)) return;
+  if (seen === undefined || !(await isGone(seen))) return;
   const gate = `${lockPath}.takeover`;
   try {
     await mkdir(gate);
@@ -104,9 +104,8 @@ async function owner(lockPath: string): Promise<string | undefined> {
   }
 }
 
-function isGone(token: string): boolean {
-  const pid = Number(token.split(':')[0]);
+async function isGone(token: string): Promise<boolean> {
   if (token.startsWith('unwritten:')) return true;
-  if (pid === process.pid) return !held.has(token);
-  return !processAlive(pid);
+  // a lock folder is local to this host: its owner is a pid here
+  return isStale({ pid: Number(token.split(':')[0]), host: '', token }, held);
 }

@@ -1,18 +1,17 @@
-import { createHash } from 'node:crypto';
+import { checkpointName } from '../core/names.js';
 import { mkdtemp, mkdir, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runBackup } from '../backup/backup-job.js';
-import type { BackupEnvironment, BackupReport } from '../backup/types.js';
+import type { BackupReport } from '../backup/types.js';
 import { HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Checkpoint } from '../core/types.js';
-import { createLab, labPinFrozen, labWrite, openLab } from '../lab/index.js';
-import { openRepository } from '../repository/index.js';
+import { createLab, labPinFrozen, labWrite } from '../lab/index.js';
 import { restoreVm } from '../restore/restore-vm.js';
-import { openVhdx } from '../vhdx/index.js';
-import { labProvider } from '../../providers/lab/index.js';
-import { createLocalProxy } from '../../proxy/local/index.js';
+import { vhdxSha256 } from '../vhdx/index.js';
+import { parseJobConfig } from '../job/config.js';
+import { openEnvironment } from '../job/environment.js';
 
 export interface DemoArgs {
   /** folder for the lab and the repository; default a new temporary folder */
@@ -49,9 +48,18 @@ export async function runDemo(args: DemoArgs): Promise<DemoResult> {
   const labDir = join(dir, 'lab');
   const log = args.logger;
   await createLab({ dir: labDir, vms: args.vms ?? 6, volumes: args.volumes ?? 2, diskSizeBytes: args.diskSizeBytes ?? 64 << 20, dataBytes: args.dataBytes ?? 16 << 20 });
-  const repository = await openRepository({ path: join(dir, 'repository'), create: true, logger: log });
-  const provider = await labProvider.create(labProvider.configSchema.parse({ volumesDir: join(labDir, 'volumes'), stateDir: join(labDir, 'array') }), { logger: log });
-  const env: BackupEnvironment = { hypervisor: openLab(labDir, { logger: log }), provider, proxy: createLocalProxy({ logger: log }), proxyHost: { name: 'demo-proxy' }, repository, logger: log };
+  // the same composition root as a job configuration file would use
+  const config = parseJobConfig(
+    {
+      hypervisor: { kind: 'lab', dir: labDir },
+      provider: { name: 'lab', config: { volumesDir: join(labDir, 'volumes'), stateDir: join(labDir, 'array') } },
+      proxy: { kind: 'local', host: { name: 'demo-proxy' } },
+      repository: { path: join(dir, 'repository'), create: true },
+    },
+    join(dir, 'demo.yaml'),
+  );
+  const env = await openEnvironment(config, log);
+  const { repository } = env;
   try {
     // the disk of every VM as its checkpoint froze it, kept to compare restores with
     const frozen = new Map<string, Record<string, string>>();
@@ -88,27 +96,15 @@ export async function runDemo(args: DemoArgs): Promise<DemoResult> {
       for (const v of report.vms.filter((x) => x.restorePointId)) {
         const target = join(dir, 'restored', v.restorePointId!);
         const result = await restoreVm({ repository, restorePointId: v.restorePointId!, targetDir: target, logger: log, signal: args.signal });
-        const pinned = frozen.get(`${v.vm}@hvsnap:${report.jobId}`) ?? {};
+        const pinned = frozen.get(`${v.vm}@${checkpointName(report.jobId)}`) ?? {};
         let identical = result.disks.length > 0;
-        for (const d of result.disks) identical &&= !!pinned[d.diskId] && (await vhdxDigest(pinned[d.diskId])) === d.sha256;
+        for (const d of result.disks) identical &&= !!pinned[d.diskId] && (await vhdxSha256(pinned[d.diskId])) === d.sha256;
         restores.push({ vm: v.vm, restorePointId: v.restorePointId!, disks: result.disks.length, identical, verified: result.disks.every((d) => d.verified) });
       }
     }
     const ok = full.ok && incremental.ok && restores.length === full.vms.length + incremental.vms.length && restores.every((r) => r.identical && r.verified);
     return { dir, full, incremental, writesBetween, writesDuring, restores, ok };
   } finally {
-    await repository.close();
-  }
-}
-
-/** SHA-256 of a VHDX's virtual content. */
-export async function vhdxDigest(file: string): Promise<string> {
-  const img = await openVhdx(file);
-  try {
-    const h = createHash('sha256');
-    for (let o = 0; o < img.virtualSize; o += 4 << 20) h.update(await img.read(o, Math.min(4 << 20, img.virtualSize - o)));
-    return h.digest('hex');
-  } finally {
-    await img.close();
+    await env.close();
   }
 }

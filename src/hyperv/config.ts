@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { HvsnapError } from '../core/errors.js';
+import { configError } from '../core/config-error.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { createShell, transportConfigSchema } from '../transport/config.js';
 import type { Shell } from '../transport/shell.js';
@@ -67,11 +68,7 @@ export interface WmiDeps {
 export function parseWmiHypervisorConfig(config: unknown, where: { file?: string; baseDir?: string } = {}): WmiHypervisorConfig {
   const parsed = wmiHypervisorConfigSchema.safeParse(config);
   const prefix = where.file ? `${where.file}: ` : '';
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = ['hypervisor', ...issue.path.map(String)].join('.');
-    throw new HvsnapError('config_invalid', `${prefix}${field}: ${issue.message}`, { context: { field, file: where.file } });
-  }
+  if (!parsed.success) throw configError(parsed.error, { file: where.file, prefix: 'hypervisor' });
   const cfg = parsed.data;
   if (cfg.transport.kind === 'ssh' && !cfg.transport.acceptUnknownHostKey) {
     const unpinned = cfg.nodes.filter((n) => !n.hostKeyFingerprint).map((n) => n.name);

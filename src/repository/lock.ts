@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { isStale, processStartTicks } from '../core/owner.js';
 import { isErrno, writeNew } from './fs-util.js';
 
 /**
@@ -38,27 +39,9 @@ const GC_FILE = 'gc.json';
 /** ms after which an unreadable (empty, torn) lock file is considered left by a crash */
 const UNREADABLE_STALE_MS = 60_000;
 
-async function processStartTicks(pid: number): Promise<string | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/** True when the owner of a lock may still be running. */
+/** True when the owner of a lock may still be running (core's `isStale` decides). */
 export async function isOwnerAlive(owner: LockOwner): Promise<boolean> {
-  if (owner.host !== hostname()) return true;
-  if (owner.pid === process.pid) return heldTokens.has(owner.token);
-  try {
-    process.kill(owner.pid, 0);
-  } catch (e) {
-    if (isErrno(e, 'ESRCH')) return false;
-  }
-  if (owner.startTicks === undefined) return true;
-  const now = await processStartTicks(owner.pid);
-  return now === undefined || now === owner.startTicks;
+  return !(await isStale(owner, heldTokens));
 }
 
 async function readOwner(file: string): Promise<LockOwner | 'absent' | 'unreadable'> {

@@ -1,12 +1,19 @@
 import { createHash } from 'node:crypto';
-import { HvsnapError, errorSummary, throwIfAborted } from '../core/errors.js';
+import { restorePresentationName, restoreJobId } from '../core/names.js';
+import { HvsnapError, throwIfAborted } from '../core/errors.js';
+import { createLimit } from '../core/concurrency.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import type { RestorePointManifest, SnapshotDisk } from '../repository/types.js';
 import { openVhdx, writeVhdxStream } from '../vhdx/index.js';
 import type { VhdxChunk } from '../vhdx/types.js';
 import type { Provider, ProxyHost } from '../../providers/sdk/provider.js';
-import { LOCAL_PATH_STYLE, mapSourcePath, mapVolumePath } from '../../proxy/mount-map.js';
+import { Journal } from '../backup/journal.js';
+import { runSteps } from '../backup/run-steps.js';
+import { Saga } from '../backup/saga.js';
+import { attachStep } from '../backup/steps/attach.js';
+import { presentStep, type PresentTarget } from '../backup/steps/present.js';
+import type { SetStep } from '../backup/steps/step.js';
 import type { Proxy } from '../../proxy/proxy.js';
 
 /** What a snapshot-only restore point needs to be read: the array that keeps it and a proxy. */
@@ -29,11 +36,39 @@ export interface SnapshotDiskResult {
 
 const PIECE = 4 << 20;
 
+/** What the restore steps share (the runner's state). */
+interface RestoreRun extends PresentTarget {
+  readonly manifest: RestorePointManifest;
+  readonly disks: SnapshotDisk[];
+  readonly targets: string[];
+  readonly verify: boolean;
+  readonly keepVirtualDiskId: boolean;
+  readonly log: Logger;
+  readonly results: SnapshotDiskResult[];
+}
+
+/** Every disk of the restore point read out of the attached snapshot into a fresh VHDX. */
+const copyOutStep: SetStep<RestoreRun> = {
+  name: 'copy-out',
+  scope: 'set',
+  async run(r) {
+    for (const [i, disk] of r.disks.entries()) {
+      const source = r.mount!.resolveOnVolume(disk.volume.identity, disk.relativePath);
+      r.results.push(await copyOut(source, r.targets[i], disk, { verify: r.verify, keepVirtualDiskId: r.keepVirtualDiskId, signal: r.signal, resolveParent: r.mount!.tryResolve }));
+      r.log.info({ disk: disk.diskId, target: r.targets[i], snapshot: r.names.snapshot }, 'disk restored from the array snapshot');
+    }
+  },
+};
+
+/** A snapshot-only restore: present, attach, copy out; then the runner detaches and unpresents. */
+const restoreSteps: Array<SetStep<RestoreRun>> = [presentStep, attachStep, copyOutStep];
+
 /**
  * Restores the disks of a snapshot-only restore point: the retained array snapshot is presented
  * to the proxy and attached read-only, each VHDX in it is rebuilt as a fresh dynamic VHDX
  * (allocated ranges only, log replayed, chains resolved), optionally read back and compared, and
- * the snapshot is always detached and unpresented again.
+ * the snapshot is detached and unpresented again. The presentation and the attachment are
+ * journaled in `journalDir` before they are made, so `hvsnap cleanup` undoes them after a crash.
  */
 export async function restoreFromSnapshot(args: {
   manifest: RestorePointManifest;
@@ -42,6 +77,8 @@ export async function restoreFromSnapshot(args: {
   targets: string[];
   verify: boolean;
   keepVirtualDiskId: boolean;
+  /** where the restore's journal is kept (the repository's `.journal`); none when omitted */
+  journalDir?: string;
   logger?: Logger;
   signal?: AbortSignal;
 }): Promise<SnapshotDiskResult[]> {
@@ -54,34 +91,30 @@ export async function restoreFromSnapshot(args: {
   if (snapshot.provider !== access.provider.name) {
     throw new HvsnapError('input_invalid', `restore point ${manifest.id} is kept on array provider "${snapshot.provider}", not "${access.provider.name}"`, { context: { provider: access.provider.name } });
   }
-  const presentationName = `hvsnap-restore-${manifest.id}`.slice(0, 120);
-  const presentation = await access.provider.present({ name: presentationName, snapshotName: snapshot.name, host: access.proxyHost }, { signal: args.signal });
-  const results: SnapshotDiskResult[] = [];
-  try {
-    const attachment = await access.proxy.attach({ presentation }, { signal: args.signal });
-    try {
-      const volumes = manifest.snapshotDisks.map((d) => d.volume);
-      const style = LOCAL_PATH_STYLE;
-      for (const [i, disk] of manifest.snapshotDisks.entries()) {
-        const source = mapVolumePath({ attachment, identity: disk.volume.identity, relativePath: disk.relativePath, style });
-        const target = args.targets[i];
-        const resolveParent = (hostPath: string) => {
-          try {
-            return mapSourcePath({ attachment, volumes, sourcePath: hostPath, style });
-          } catch {
-            return undefined;
-          }
-        };
-        results.push(await copyOut(source, target, disk, { ...args, resolveParent }));
-        log.info({ disk: disk.diskId, target, snapshot: snapshot.name }, 'disk restored from the array snapshot');
-      }
-    } finally {
-      await access.proxy.detach({ attachment }).catch((e) => log.error({ error: errorSummary(e) }, `could not detach ${presentationName} from the proxy`));
-    }
-  } finally {
-    await access.provider.unpresent({ name: presentationName }).catch((e) => log.error({ error: errorSummary(e) }, `could not unpresent ${presentationName}; run "hvsnap cleanup"`));
-  }
-  return results;
+  const state: RestoreRun = {
+    env: access,
+    names: { snapshot: snapshot.name, presentation: restorePresentationName(manifest.id) },
+    volumeRoots: manifest.snapshotDisks.map((d) => d.volume),
+    signal: args.signal,
+    manifest,
+    disks: manifest.snapshotDisks,
+    targets: args.targets,
+    verify: args.verify,
+    keepVirtualDiskId: args.keepVirtualDiskId,
+    log,
+    results: [],
+  };
+  const journal = args.journalDir ? await Journal.open(args.journalDir, restoreJobId()) : Journal.none();
+  const saga = new Saga({ provider: access.provider, proxy: access.proxy, abortRestorePoint: async () => {} }, journal, log);
+  const error = await runSteps<RestoreRun, never>(
+    { state, items: [], itemOf: () => ({ owner: '', label: '', failed: true }), failItem: () => {}, saga, log, signal: args.signal, slots: () => createLimit(1), context: { restorePoint: manifest.id } },
+    restoreSteps,
+  );
+  await journal.append({ t: 'end', at: new Date().toISOString() });
+  // what could not be undone stays journaled for `hvsnap cleanup`
+  if (saga.leftBehind.length === 0) await journal.close();
+  if (error) throw error;
+  return state.results;
 }
 
 async function copyOut(

@@ -6,7 +6,9 @@ import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import type { ConfigFile, VmInfo } from '../core/types.js';
 import type { Hypervisor } from '../hyperv/hypervisor.js';
+import { journalDir } from '../core/names.js';
 import type { Repository } from '../repository/index.js';
+import type { RestorePointManifest } from '../repository/types.js';
 import { restoreDisk, verifyDiskAgainstIndex, type RestoreDiskResult } from './restore-disk.js';
 import { restoreFromSnapshot, type SnapshotAccess } from './restore-from-snapshot.js';
 
@@ -28,6 +30,8 @@ export interface RestoreVmArgs {
   };
   /** for snapshot-only restore points: the array that keeps the snapshot, and a proxy to read it */
   snapshotAccess?: SnapshotAccess;
+  /** where a snapshot-only restore journals its presentation; default `<repository>/.journal` */
+  journalDir?: string;
   logger?: Logger;
   signal?: AbortSignal;
   onProgress?: (p: { disk: string; doneBytes: number; totalBytes: number }) => void;
@@ -47,7 +51,6 @@ export interface RestoreVmResult {
  * import) that fails removes every file it wrote.
  */
 export async function restoreVm(args: RestoreVmArgs): Promise<RestoreVmResult> {
-  const log = args.logger ?? silentLogger;
   const manifest = await args.repository.getRestorePoint(args.restorePointId);
   if (manifest.mode === 'snapshot-only' && !args.snapshotAccess) {
     throw new HvsnapError('input_invalid', `restore point ${manifest.id} is snapshot-only: its disks are in array snapshot ${manifest.arraySnapshots.map((s) => s.name).join(', ')}; restore it with the job configuration that names that array and a proxy`, { context: { restorePoint: manifest.id } });
@@ -59,62 +62,73 @@ export async function restoreVm(args: RestoreVmArgs): Promise<RestoreVmResult> {
   }
   await mkdir(args.targetDir, { recursive: true });
   const partial = targets.map((t) => `${t}.partial`);
-  const disks: RestoreVmResult['disks'] = [];
   let renamed = false;
   try {
-    if (manifest.mode === 'snapshot-only') {
-      const results = await restoreFromSnapshot({
-        manifest,
-        access: args.snapshotAccess!,
-        targets: partial,
-        verify: args.verify ?? true,
-        keepVirtualDiskId: args.import ? !args.import.newId : false,
-        logger: log,
-        signal: args.signal,
-      });
-      disks.push(...results);
-    }
-    for (const [i, d] of manifest.disks.entries()) {
-      const result = await restoreDisk({
-        repository: args.repository,
-        restorePointId: args.restorePointId,
-        diskId: d.diskId,
-        target: partial[i],
-        keepVirtualDiskId: args.import ? !args.import.newId : false,
-        signal: args.signal,
-        onProgress: (doneBytes, totalBytes) => args.onProgress?.({ disk: d.diskId, doneBytes, totalBytes }),
-      });
-      let verified = false;
-      if (args.verify ?? true) {
-        const check = await verifyDiskAgainstIndex(partial[i], await args.repository.readIndex(args.restorePointId, d.diskId), args.signal);
-        if (check.mismatches.length || check.sha256 !== result.sha256) {
-          throw new HvsnapError('integrity_failed', `restored disk ${targets[i]} differs from restore point ${args.restorePointId} in ${check.mismatches.length} chunk(s)`, { context: { disk: d.diskId, file: targets[i] } });
-        }
-        verified = true;
-      }
-      log.info({ disk: d.diskId, target: targets[i], bytes: result.bytesRestored }, 'disk restored');
-      disks.push({ ...result, diskId: d.diskId, verified });
-    }
+    const disks = manifest.mode === 'snapshot-only' ? await disksFromSnapshot(args, manifest, partial) : await disksFromRepository(args, manifest, partial, targets);
     for (const [i, d] of disks.entries()) {
       await rename(partial[i], targets[i]);
       d.target = targets[i];
     }
     renamed = true;
-    let imported: VmInfo | undefined;
-    if (args.import) {
-      const config: ConfigFile[] = [];
-      for (const name of manifest.configFiles) {
-        config.push({ name: name.replace(/^config\//, ''), data: await args.repository.readConfigFile(args.restorePointId, name) });
-      }
-      const diskPaths = Object.fromEntries(disks.map((d) => [d.diskId, `${args.import!.hostDir}\\${d.target.split(/[\\/]/).pop()}`]));
-      imported = await args.import.hypervisor.importVm({ config, diskPaths, newId: args.import.newId, name: args.import.name }, { signal: args.signal });
-    }
+    const imported = args.import ? await importVm(args, args.import, manifest, disks) : undefined;
     return { restorePointId: args.restorePointId, vm: manifest.vm.name, disks, imported };
   } catch (e) {
     // nothing half-restored stays: the partial files, and the disks of a failed import
     await Promise.all([...partial, ...(renamed ? targets : [])].map((f) => rm(f, { force: true })));
     throw e;
   }
+}
+
+/** A snapshot-only restore point: its disks come out of the retained array snapshot, through the proxy. */
+function disksFromSnapshot(args: RestoreVmArgs, manifest: RestorePointManifest, partial: string[]): Promise<RestoreVmResult['disks']> {
+  return restoreFromSnapshot({
+    manifest,
+    access: args.snapshotAccess!,
+    targets: partial,
+    verify: args.verify ?? true,
+    keepVirtualDiskId: args.import ? !args.import.newId : false,
+    journalDir: args.journalDir ?? journalDir(args.repository.path),
+    logger: args.logger,
+    signal: args.signal,
+  });
+}
+
+/** An offload restore point: each disk rebuilt from the repository's chunks, then checked against its index. */
+async function disksFromRepository(args: RestoreVmArgs, manifest: RestorePointManifest, partial: string[], targets: string[]): Promise<RestoreVmResult['disks']> {
+  const log = args.logger ?? silentLogger;
+  const disks: RestoreVmResult['disks'] = [];
+  for (const [i, d] of manifest.disks.entries()) {
+    const result = await restoreDisk({
+      repository: args.repository,
+      restorePointId: args.restorePointId,
+      diskId: d.diskId,
+      target: partial[i],
+      keepVirtualDiskId: args.import ? !args.import.newId : false,
+      signal: args.signal,
+      onProgress: (doneBytes, totalBytes) => args.onProgress?.({ disk: d.diskId, doneBytes, totalBytes }),
+    });
+    let verified = false;
+    if (args.verify ?? true) {
+      const check = await verifyDiskAgainstIndex(partial[i], await args.repository.readIndex(args.restorePointId, d.diskId), args.signal);
+      if (check.mismatches.length || check.sha256 !== result.sha256) {
+        throw new HvsnapError('integrity_failed', `restored disk ${targets[i]} differs from restore point ${args.restorePointId} in ${check.mismatches.length} chunk(s)`, { context: { disk: d.diskId, file: targets[i] } });
+      }
+      verified = true;
+    }
+    log.info({ disk: d.diskId, target: targets[i], bytes: result.bytesRestored }, 'disk restored');
+    disks.push({ ...result, diskId: d.diskId, verified });
+  }
+  return disks;
+}
+
+/** Imports the VM on the host with its restored configuration and disks (seen from the host at `hostDir`). */
+async function importVm(args: RestoreVmArgs, target: NonNullable<RestoreVmArgs['import']>, manifest: RestorePointManifest, disks: RestoreVmResult['disks']): Promise<VmInfo> {
+  const config: ConfigFile[] = [];
+  for (const name of manifest.configFiles) {
+    config.push({ name: name.replace(/^config\//, ''), data: await args.repository.readConfigFile(args.restorePointId, name) });
+  }
+  const diskPaths = Object.fromEntries(disks.map((d) => [d.diskId, `${target.hostDir}\\${d.target.split(/[\\/]/).pop()}`]));
+  return target.hypervisor.importVm({ config, diskPaths, newId: target.newId, name: target.name }, { signal: args.signal });
 }
 
 /** One file per disk, named after the source file; two disks with one name get distinct names. */

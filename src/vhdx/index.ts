@@ -12,3 +12,4 @@ export { vhdxInfo, formatVhdxInfo, type VhdxInfo } from './vhdx-info.js';
 export { checkVhdx, type VhdxCheckResult, type VhdxFinding } from './check-vhdx.js';
 export { mergeVhdx } from './merge-vhdx.js';
 export { allocReadBuffer } from '../core/read-buffer.js';
+export { vhdxSha256 } from './vhdx-sha256.js';

@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fromEnvironment, loadJobConfig } from '../../src/cli/config.js';
+import { fromEnvironment, loadJobConfig } from '../../src/job/config.js';
 import { parseWmiHypervisorConfig } from '../../src/hyperv/index.js';
 import { findProviderDefinition } from '../../providers/index.js';
 import { linuxProxyConfigSchema } from '../../proxy/linux/index.js';

@@ -6,7 +6,7 @@ import { runBackup } from '../../src/backup/backup-job.js';
 import { labDiskFile, updateLabState } from '../../src/lab/index.js';
 import { restoreVm } from '../../src/restore/restore-vm.js';
 import { openVhdx } from '../../src/vhdx/index.js';
-import { buildDifferencingChain, buildVhdxWithPendingLog } from '../../src/vhdx/testing.js';
+import { buildDifferencingChain, buildVhdxWithPendingLog } from '../helpers/vhdx-fixtures.js';
 import { qemuRawDigest } from '../helpers/digests.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
 

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadJobConfig } from '../../src/cli/config.js';
+import { loadJobConfig } from '../../src/job/config.js';
 import { parseWmiHypervisorConfig, wmiHypervisorConfigSchema } from '../../src/hyperv/config.js';
 import { packageRoot } from '../../src/hyperv/script-loader.js';
 

@@ -119,7 +119,7 @@ describe('loadProvider', () => {
     const e = await failure(loadProvider({ provider: 'pure', config: { endpoint: 'https://fa1' }, logger: silentLogger, configFile: '/etc/hvsnap/prod.yaml' }));
     expect(e).toBeInstanceOf(HvsnapError);
     expect(e.code).toBe('config_invalid');
-    expect(e.message).toMatch(/provider "pure" config in \/etc\/hvsnap\/prod.yaml is invalid: field "apiToken"/);
+    expect(e.message).toMatch(/provider "pure" config in \/etc\/hvsnap\/prod.yaml: apiToken: /);
     expect(e.context).toMatchObject({ field: 'apiToken', file: '/etc/hvsnap/prod.yaml' });
   });
   it('loads a module by path (as it would an npm package) and wraps it in the guard', async () => {
@@ -148,7 +148,7 @@ describe('loadProvider', () => {
       expect(logger.lines.length).toBeGreaterThan(0);
       expect(JSON.stringify(logger.lines)).not.toContain('acme-secret-42');
       const e = await failure(loadProvider({ provider: file, config: {}, logger, configFile: 'job.yaml' }));
-      expect(e.message).toBe('provider "acme" config in job.yaml is invalid: field "password": required');
+      expect(e.message).toBe('provider "acme" config in job.yaml: password: required');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -38,7 +38,7 @@ describe('linuxProxyConfigSchema', () => {
     expect(c.ntfsOptions).toEqual([]);
   });
   it('refuses writable mount options and relative paths, naming the field', () => {
-    expect(() => createLinuxProxy({ ntfsOptions: ['rw'] })).toThrow(/linux proxy config: ntfsOptions must not contain rw/);
+    expect(() => createLinuxProxy({ ntfsOptions: ['rw'] })).toThrow(/linux proxy config: ntfsOptions: must not contain rw/);
     const err = (() => {
       try {
         createLinuxProxy({ mountRoot: 'mnt' });

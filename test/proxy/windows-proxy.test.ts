@@ -189,7 +189,7 @@ describe('windows proxy over a recording fake shell', () => {
 
   it('checks its config without I/O, naming the field', () => {
     const { shell } = fakeWindowsHost([]);
-    expect(() => createWindowsProxy({ mountRoot: '/mnt' }, { shell })).toThrow(/windows proxy config: mountRoot must be an absolute Windows path/);
+    expect(() => createWindowsProxy({ mountRoot: '/mnt' }, { shell })).toThrow(/windows proxy config: mountRoot: must be an absolute Windows path/);
     expect(() => createWindowsProxy({ allowOfflineReasons: ['collision' as 'policy'] }, { shell })).toThrow(/allowOfflineReasons/);
   });
 

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDifferencingVhdx, createVhdx, openVhdx, vhdxInfo, writeVhdxStream } from '../../src/vhdx/index.js';
-import { setPayloadBlockState } from '../../src/vhdx/testing.js';
+import { setPayloadBlockState } from '../helpers/vhdx-fixtures.js';
 import { allBytes, MiB, qemuRaw, run, sha256, tempDir, tryRun } from './helpers.js';
 
 const tmp = tempDir();

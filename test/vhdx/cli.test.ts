@@ -5,7 +5,7 @@ import type { CliIo } from '../../src/cli/io.js';
 import { runCli } from '../../src/cli/program.js';
 import { vhdxCommand } from '../../src/cli/commands/vhdx.js';
 import { createVhdx, openVhdx } from '../../src/vhdx/index.js';
-import { buildDifferencingChain, buildVhdxWithPendingLog } from '../../src/vhdx/testing.js';
+import { buildDifferencingChain, buildVhdxWithPendingLog } from '../helpers/vhdx-fixtures.js';
 import { MiB, sha256, tempDir } from './helpers.js';
 
 const tmp = tempDir();

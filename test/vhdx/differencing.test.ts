@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, renameSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDifferencingVhdx, createVhdx, mergeVhdx, openVhdx, prefixResolver } from '../../src/vhdx/index.js';
-import { buildDifferencingChain } from '../../src/vhdx/testing.js';
+import { buildDifferencingChain } from '../helpers/vhdx-fixtures.js';
 import { allBytes, MiB, qemuRaw, run, sha256, tempDir, tryRun } from './helpers.js';
 
 const tmp = tempDir();

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isHvsnapError } from '../../src/core/errors.js';
 import { createVhdx, openVhdx } from '../../src/vhdx/index.js';
 import { sealStructure } from '../../src/vhdx/crc32c.js';
-import { buildDifferencingChain, buildVhdxWithPendingLog } from '../../src/vhdx/testing.js';
+import { buildDifferencingChain, buildVhdxWithPendingLog } from '../helpers/vhdx-fixtures.js';
 import { MiB, prng, tempDir } from './helpers.js';
 
 const tmp = tempDir();

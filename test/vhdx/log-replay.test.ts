@@ -1,7 +1,7 @@
 import { copyFileSync, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openVhdx } from '../../src/vhdx/index.js';
-import { buildVhdxWithPendingLog, encodeLogEntry } from '../../src/vhdx/testing.js';
+import { buildVhdxWithPendingLog, encodeLogEntry } from '../helpers/vhdx-fixtures.js';
 import { encodeHeader, readHeaders } from '../../src/vhdx/headers.js';
 import { VhdxFile } from '../../src/vhdx/vhdx-file.js';
 import { createVhdx } from '../../src/vhdx/index.js';

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { allocReadBuffer, openVhdx, writeVhdxStream } from '../../src/vhdx/index.js';
 import { Readahead } from '../../src/vhdx/readahead.js';
-import { buildDifferencingChain, buildVhdxWithPendingLog } from '../../src/vhdx/testing.js';
+import { buildDifferencingChain, buildVhdxWithPendingLog } from '../helpers/vhdx-fixtures.js';
 import { MiB, prng, randomBytes, tempDir } from './helpers.js';
 
 /** A fake file over `data` that records every pread and can be told to fail. */

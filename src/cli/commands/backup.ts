@@ -1,10 +1,7 @@
 import { Command } from 'commander';
-import { runBackupJob } from '../../backup/job-control.js';
-import { loadJobConfig } from '../config.js';
-import { openEnvironment } from '../environment.js';
+import { backupWithConfig } from '../../job/index.js';
 import { ExitCode } from '../io.js';
 import type { CommandModule } from '../program.js';
-import { policyFromConfig } from '../policy.js';
 import { progressReporter } from '../progress.js';
 import { renderBackupReport } from '../render.js';
 
@@ -16,21 +13,16 @@ export const backupCommand: CommandModule = (kit) =>
     .option('--full', 'ignore reference points: copy every disk in full', false)
     .action(
       kit.action<{ config: string; vm?: string[]; full: boolean }>(async ({ opts, logger, io, signal }) => {
-        const config = await loadJobConfig(opts.config);
-        const env = await openEnvironment(config, logger);
         const progress = progressReporter({ stream: io.stderr, logger });
-        try {
-          const report = await runBackupJob(env, {
-            configFile: config.file,
-            vms: opts.vm ?? config.vms,
-            policy: policyFromConfig(config, opts.full),
-            signal,
-            onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes),
-          });
-          progress.end();
-          return { data: report, text: renderBackupReport(report), exitCode: report.status === 'interrupted' ? ExitCode.interrupted : report.ok ? ExitCode.ok : ExitCode.partial };
-        } finally {
-          await env.close();
-        }
+        const report = await backupWithConfig({
+          config: opts.config,
+          vms: opts.vm,
+          full: opts.full,
+          logger,
+          signal,
+          onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes),
+        });
+        progress.end();
+        return { data: report, text: renderBackupReport(report), exitCode: report.status === 'interrupted' ? ExitCode.interrupted : report.ok ? ExitCode.ok : ExitCode.partial };
       }),
     );

@@ -1,9 +1,7 @@
+import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { batchSpecSchema, runBatch } from '../../backup/batch.js';
-import { loadJobConfig } from '../config.js';
-import { openEnvironment } from '../environment.js';
+import { batchWithConfig } from '../../job/index.js';
 import { ExitCode } from '../io.js';
-import { policyFromConfig } from '../policy.js';
 import type { CommandModule } from '../program.js';
 import { progressReporter } from '../progress.js';
 import { renderBackupReport } from '../render.js';
@@ -15,27 +13,20 @@ export const batchCommand: CommandModule = (kit) =>
     .option('--resume <batchId>', 'continue a batch that died or was interrupted: undo its leftovers, then back up every VM without a restore point from it (not started, interrupted, and failed VMs are retried); the report covers both runs')
     .action(
       kit.action<{ config: string; resume?: string }>(async ({ opts, logger, io, signal }) => {
-        const config = await loadJobConfig(opts.config);
-        const env = await openEnvironment(config, logger);
         const progress = progressReporter({ stream: io.stderr, logger });
-        try {
-          const report = await runBatch(env, config.batch ?? batchSpecSchema.parse({}), {
-            resume: opts.resume,
-            configFile: config.file,
-            distributed: config.queue?.kind === 'bullmq' ? config.queue : undefined,
-            policy: policyFromConfig(config, false),
-            signal,
-            onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes),
-          });
-          progress.end();
-          const text = `batch ${report.batchId}${report.resumed ? ` (resumed; ${report.skipped.length} VM(s) were already done)` : ''}\n${renderBackupReport(report)}`;
-          if (report.status !== 'interrupted') return { data: report, text, exitCode: report.ok ? ExitCode.ok : ExitCode.partial };
-          // the last line a person sees: how to go on
-          const resume = `hvsnap batch --config ${quoteArg(config.file)} --resume ${report.batchId}`;
-          return { data: { ...report, resumeCommand: resume }, text: `${text}\ninterrupted: batch ${report.batchId}; to finish it run:\n${resume}`, exitCode: ExitCode.interrupted };
-        } finally {
-          await env.close();
-        }
+        const report = await batchWithConfig({
+          config: opts.config,
+          resume: opts.resume,
+          logger,
+          signal,
+          onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes),
+        });
+        progress.end();
+        const text = `batch ${report.batchId}${report.resumed ? ` (resumed; ${report.skipped.length} VM(s) were already done)` : ''}\n${renderBackupReport(report)}`;
+        if (report.status !== 'interrupted') return { data: report, text, exitCode: report.ok ? ExitCode.ok : ExitCode.partial };
+        // the last line a person sees: how to go on
+        const resume = `hvsnap batch --config ${quoteArg(resolve(opts.config))} --resume ${report.batchId}`;
+        return { data: { ...report, resumeCommand: resume }, text: `${text}\ninterrupted: batch ${report.batchId}; to finish it run:\n${resume}`, exitCode: ExitCode.interrupted };
       }),
     );
 

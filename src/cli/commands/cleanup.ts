@@ -1,7 +1,5 @@
 import { Command } from 'commander';
-import { cleanupLeftovers } from '../../backup/cleanup.js';
-import { loadJobConfig } from '../config.js';
-import { openEnvironment } from '../environment.js';
+import { cleanupWithConfig } from '../../job/index.js';
 import { ExitCode } from '../io.js';
 import type { CommandModule } from '../program.js';
 
@@ -11,20 +9,15 @@ export const cleanupCommand: CommandModule = (kit) =>
     .requiredOption('-c, --config <file>', 'job configuration (YAML)')
     .action(
       kit.action<{ config: string }>(async ({ opts, logger, signal }) => {
-        const env = await openEnvironment(await loadJobConfig(opts.config), logger);
-        try {
-          const r = await cleanupLeftovers(env, { signal });
-          const text = [
-            `replayed ${r.replayed.length} undo(s) from unfinished jobs`,
-            ...r.replayed.map((x) => `  ${x}`),
-            `removed ${r.checkpoints.length} stale checkpoint(s)`,
-            ...r.checkpoints.map((x) => `  ${x}`),
-            r.orphanSnapshots.length ? `array snapshots named by hvsnap that no restore point keeps (delete them on the array if they are not yours): ${r.orphanSnapshots.join(', ')}` : 'no orphan array snapshots',
-            ...r.failures.map((f) => `  FAILED: ${f.what}: ${String(f.error.message)}`),
-          ].join('\n');
-          return { data: r, text, exitCode: r.failures.length ? ExitCode.failed : ExitCode.ok };
-        } finally {
-          await env.close();
-        }
+        const r = await cleanupWithConfig({ config: opts.config, logger, signal });
+        const text = [
+          `replayed ${r.replayed.length} undo(s) from unfinished jobs`,
+          ...r.replayed.map((x) => `  ${x}`),
+          `removed ${r.checkpoints.length} stale checkpoint(s)`,
+          ...r.checkpoints.map((x) => `  ${x}`),
+          r.orphanSnapshots.length ? `array snapshots named by hvsnap that no restore point keeps (delete them on the array if they are not yours): ${r.orphanSnapshots.join(', ')}` : 'no orphan array snapshots',
+          ...r.failures.map((f) => `  FAILED: ${f.what}: ${String(f.error.message)}`),
+        ].join('\n');
+        return { data: r, text, exitCode: r.failures.length ? ExitCode.failed : ExitCode.ok };
       }),
     );

@@ -1,8 +1,7 @@
 import { Command } from 'commander';
-import { loadJobConfig } from '../config.js';
 import type { HostCheck } from '../../hyperv/check-host.js';
 import { ExitCode } from '../io.js';
-import { runDoctor } from '../doctor.js';
+import { runDoctor } from '../../job/index.js';
 import type { CommandModule } from '../program.js';
 
 /** Renders checks one per line: `ok`, `WARN` or `FAIL`, the name, and what was seen. */
@@ -17,8 +16,7 @@ export const doctorCommand: CommandModule = (kit) =>
     .requiredOption('-c, --config <file>', 'job configuration (YAML)')
     .action(
       kit.action<{ config: string }>(async ({ opts, logger, signal, io }) => {
-        const cfg = await loadJobConfig(opts.config);
-        const checks = await runDoctor(cfg, { logger, signal, env: io.env });
+        const checks = await runDoctor(opts.config, { logger, signal, env: io.env });
         const failed = checks.filter((c) => !c.ok).length;
         const text = `${renderChecks(checks)}\n${failed ? `${failed} check(s) failed` : 'all checks passed'}`;
         return { data: { checks }, text, exitCode: failed ? ExitCode.failed : ExitCode.ok };

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { listJobRecords, readJobRecord, type JobRecord } from '../../backup/job-history.js';
-import { loadJobConfig } from '../config.js';
+import type { JobRecord } from '../../backup/job-history.js';
+import { jobsWithConfig, jobWithConfig } from '../../job/scale-out-jobs.js';
 import { formatMs, table } from '../format.js';
 import type { CommandModule } from '../program.js';
 import { renderBackupReport } from '../render.js';
@@ -12,7 +12,7 @@ export const jobsCommand: CommandModule = (kit) => {
     .requiredOption('-c, --config <file>', 'job configuration (YAML) naming the repository')
     .action(
       kit.action<{ config: string }>(async ({ opts }) => {
-        const records = await listJobRecords((await loadJobConfig(opts.config)).repository.path);
+        const records = await jobsWithConfig({ config: opts.config });
         const summaries = records.map(summary);
         const text = records.length === 0
           ? 'no jobs recorded'
@@ -27,7 +27,7 @@ export const jobsCommand: CommandModule = (kit) => {
     .requiredOption('-c, --config <file>', 'job configuration (YAML) naming the repository')
     .action(
       kit.action<{ config: string }>(async ({ opts, args }) => {
-        const record = await readJobRecord((await loadJobConfig(opts.config)).repository.path, args[0]);
+        const record = await jobWithConfig({ config: opts.config, id: args[0] });
         const head = `${record.kind} ${record.id}: ${record.status}; started ${record.startedAt} by pid ${record.pid} on ${record.host}${record.finishedAt ? `, finished ${record.finishedAt}` : ''}${record.resumeOf ? `; resumes ${record.resumeOf}` : ''}`;
         const body = record.report ? renderBackupReport(record.report) : record.error ? `error [${record.error.code}]: ${record.error.message}` : '(no report yet)';
         return { data: record, text: `${head}\n${body}` };

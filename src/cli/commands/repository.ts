@@ -1,23 +1,10 @@
 import { Command } from 'commander';
 import { HvsnapError } from '../../core/errors.js';
-import type { Logger } from '../../core/logger.js';
-import { openRepository, type Repository } from '../../repository/index.js';
-import { restoreVm } from '../../restore/restore-vm.js';
-import { pruneRestorePoints } from '../../backup/prune.js';
-import { loadProvider } from '../../../providers/index.js';
-import { loadJobConfig } from '../config.js';
-import { openEnvironment } from '../environment.js';
+import { pruneWithConfig, restoreWithConfig, withRepository } from '../../job/index.js';
 import { formatBytes, parseCount } from '../format.js';
 import { ExitCode } from '../io.js';
 import type { CommandModule } from '../program.js';
 import { renderRestorePoints } from '../render.js';
-
-/** The repository a command names: `--repo PATH`, or the one of `--config FILE`. Never creates one. */
-async function repositoryOf(opts: { repo?: string; config?: string }, logger: Logger): Promise<Repository> {
-  if (opts.repo) return openRepository({ path: opts.repo, logger });
-  if (opts.config) return openRepository({ path: (await loadJobConfig(opts.config)).repository.path, logger });
-  throw new HvsnapError('input_invalid', 'name the repository with --repo PATH or --config FILE', { context: { field: '--repo' } });
-}
 
 const withRepo = (c: Command) => c.option('-c, --config <file>', 'job configuration (YAML)').option('--repo <path>', 'repository folder');
 
@@ -26,13 +13,8 @@ export const listCommand: CommandModule = (kit) =>
     .option('--vm <name>', 'only this VM (name or id)')
     .action(
       kit.action<{ config?: string; repo?: string; vm?: string }>(async ({ opts, logger }) => {
-        const repo = await repositoryOf(opts, logger);
-        try {
-          const points = await repo.listRestorePoints({ vm: opts.vm });
-          return { data: points, text: renderRestorePoints(points) };
-        } finally {
-          await repo.close();
-        }
+        const points = await withRepository({ ...opts, logger }, (repo) => repo.listRestorePoints({ vm: opts.vm }));
+        return { data: points, text: renderRestorePoints(points) };
       }),
     );
 
@@ -42,18 +24,13 @@ export const verifyCommand: CommandModule = (kit) =>
     .option('--deep', 're-hash every chunk', false)
     .action(
       kit.action<{ config?: string; repo?: string; restorePoint?: string; deep: boolean }>(async ({ opts, logger }) => {
-        const repo = await repositoryOf(opts, logger);
-        try {
-          const report = await repo.verify({ id: opts.restorePoint, deep: opts.deep });
-          const problems = (report as { problems?: unknown[] }).problems ?? [];
-          return {
-            data: report,
-            text: problems.length ? `verify found ${problems.length} problem(s):\n${problems.map((p) => `  ${JSON.stringify(p)}`).join('\n')}` : `verify: OK (${JSON.stringify(report)})`,
-            exitCode: problems.length ? ExitCode.failed : ExitCode.ok,
-          };
-        } finally {
-          await repo.close();
-        }
+        const report = await withRepository({ ...opts, logger }, (repo) => repo.verify({ id: opts.restorePoint, deep: opts.deep }));
+        const problems = (report as { problems?: unknown[] }).problems ?? [];
+        return {
+          data: report,
+          text: problems.length ? `verify found ${problems.length} problem(s):\n${problems.map((p) => `  ${JSON.stringify(p)}`).join('\n')}` : `verify: OK (${JSON.stringify(report)})`,
+          exitCode: problems.length ? ExitCode.failed : ExitCode.ok,
+        };
       }),
     );
 
@@ -70,26 +47,20 @@ export const restoreCommand: CommandModule = (kit) =>
     .action(
       kit.action<{ config: string; restorePoint: string; to: string; import: boolean; hostDir?: string; newId: boolean; name?: string }>(async ({ opts, logger, signal }) => {
         if (opts.import && !opts.hostDir) throw new HvsnapError('input_invalid', '--import needs --host-dir (how the host sees the --to folder)', { context: { field: '--host-dir' } });
-        const env = await openEnvironment(await loadJobConfig(opts.config), logger);
-        try {
-          const r = await restoreVm({
-            repository: env.repository,
-            restorePointId: opts.restorePoint,
-            targetDir: opts.to,
-            import: opts.import ? { hypervisor: env.hypervisor, hostDir: opts.hostDir!, newId: opts.newId, name: opts.name } : undefined,
-            snapshotAccess: { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost },
-            logger,
-            signal,
-          });
-          const text = [
-            `restored ${r.vm} from ${r.restorePointId}:`,
-            ...r.disks.map((d) => `  ${d.target}  ${formatBytes(d.virtualSize)}  sha256 ${d.sha256}${d.verified ? '  verified' : ''}`),
-            ...(r.imported ? [`imported as VM ${r.imported.name} (${r.imported.id})`] : []),
-          ].join('\n');
-          return { data: r, text };
-        } finally {
-          await env.close();
-        }
+        const r = await restoreWithConfig({
+          config: opts.config,
+          restorePointId: opts.restorePoint,
+          targetDir: opts.to,
+          import: opts.import ? { hostDir: opts.hostDir!, newId: opts.newId, name: opts.name } : undefined,
+          logger,
+          signal,
+        });
+        const text = [
+          `restored ${r.vm} from ${r.restorePointId}:`,
+          ...r.disks.map((d) => `  ${d.target}  ${formatBytes(d.virtualSize)}  sha256 ${d.sha256}${d.verified ? '  verified' : ''}`),
+          ...(r.imported ? [`imported as VM ${r.imported.name} (${r.imported.id})`] : []),
+        ].join('\n');
+        return { data: r, text };
       }),
     );
 
@@ -107,23 +78,14 @@ export const retentionCommand: CommandModule = (kit) =>
           keepDaily: opts.keepDaily ? parseCount(opts.keepDaily, '--keep-daily') : undefined,
           keepWeekly: opts.keepWeekly ? parseCount(opts.keepWeekly, '--keep-weekly') : undefined,
         };
-        const repo = await repositoryOf(opts, logger);
-        // the array is needed only to delete snapshots that snapshot-only restore points kept
-        const config = opts.config ? await loadJobConfig(opts.config) : undefined;
-        const provider = config ? await loadProvider({ provider: config.provider.name, config: config.provider.config, logger, configFile: config.file }) : undefined;
-        try {
-          const r = await pruneRestorePoints({ repository: repo, provider, logger }, { ...policy, vm: opts.vm, dryRun: opts.dryRun }, { signal });
-          const text = [
-            `${opts.dryRun ? 'would delete' : 'deleted'} ${r.retention.deleted.length} restore point(s), kept ${r.retention.kept.length}`,
-            ...r.retention.deleted.map((d) => `  - ${d.id} (${d.vmName}, ${d.createdAt})`),
-            ...(r.snapshotsDeleted.length ? [`${opts.dryRun ? 'would delete' : 'deleted'} array snapshot(s): ${r.snapshotsDeleted.join(', ')}`] : []),
-            ...r.snapshotFailures.map((f) => `  could not delete array snapshot ${f.name}: ${String(f.error.message)}`),
-            ...(r.gc ? [`gc: ${r.gc.chunksDeleted} chunks, ${formatBytes(r.gc.bytesFreed)} freed`] : []),
-          ].join('\n');
-          return { data: r, text, exitCode: r.snapshotFailures.length ? ExitCode.failed : ExitCode.ok };
-        } finally {
-          await provider?.close?.();
-          await repo.close();
-        }
+        const r = await pruneWithConfig({ repo: opts.repo, config: opts.config, logger, signal, policy: { ...policy, vm: opts.vm, dryRun: opts.dryRun } });
+        const text = [
+          `${opts.dryRun ? 'would delete' : 'deleted'} ${r.retention.deleted.length} restore point(s), kept ${r.retention.kept.length}`,
+          ...r.retention.deleted.map((d) => `  - ${d.id} (${d.vmName}, ${d.createdAt})`),
+          ...(r.snapshotsDeleted.length ? [`${opts.dryRun ? 'would delete' : 'deleted'} array snapshot(s): ${r.snapshotsDeleted.join(', ')}`] : []),
+          ...r.snapshotFailures.map((f) => `  could not delete array snapshot ${f.name}: ${String(f.error.message)}`),
+          ...(r.gc ? [`gc: ${r.gc.chunksDeleted} chunks, ${formatBytes(r.gc.bytesFreed)} freed`] : []),
+        ].join('\n');
+        return { data: r, text, exitCode: r.snapshotFailures.length ? ExitCode.failed : ExitCode.ok };
       }),
     );

@@ -8,11 +8,9 @@ import { createLab, openLab } from '../lab/index.js';
 import { openRepository } from '../repository/index.js';
 import type { BackupEnvironment } from '../backup/types.js';
 import { loadProvider } from '../../providers/index.js';
-import { createLocalProxy } from '../../proxy/local/index.js';
-import type { Proxy } from '../../proxy/proxy.js';
-import { configError, type JobConfig } from './config.js';
-import { createLinuxProxy, linuxProxyConfigSchema } from '../../proxy/linux/index.js';
-import { createWindowsProxy, windowsProxyConfigSchema } from '../../proxy/windows/index.js';
+import { createLinuxProxy, createLocalProxy, createWindowsProxy, linuxProxyConfigSchema, windowsProxyConfigSchema, type Proxy } from '../../proxy/index.js';
+import { configError } from '../core/config-error.js';
+import type { JobConfig } from './config.js';
 import { createShell, type TransportConfig } from '../transport/index.js';
 
 /**
@@ -46,10 +44,11 @@ export async function openEnvironment(config: JobConfig, logger: Logger): Promis
   }
 }
 
-async function createHypervisor(config: JobConfig, logger: Logger): Promise<Hypervisor> {
+/** The hypervisor a configuration names; `create: false` never creates a lab (doctor only reads). */
+export async function createHypervisor(config: JobConfig, logger: Logger, opts: { create?: boolean } = {}): Promise<Hypervisor> {
   const h = config.hypervisor;
   if (h.kind === 'lab') {
-    if (h.init && !existsSync(join(h.dir, 'lab.json'))) {
+    if (opts.create !== false && h.init && !existsSync(join(h.dir, 'lab.json'))) {
       await createLab({ dir: h.dir, vms: h.init.vms, volumes: h.init.volumes, diskSizeBytes: h.init.diskSizeMiB * 2 ** 20, dataBytes: h.init.dataMiB * 2 ** 20 });
       logger.info({ dir: h.dir }, 'lab created');
     }
@@ -63,12 +62,12 @@ async function createProxy(config: JobConfig, logger: Logger): Promise<Proxy> {
   if (config.proxy.kind === 'local') return createLocalProxy({ logger });
   if (config.proxy.kind === 'linux') {
     const parsed = linuxProxyConfigSchema.safeParse(config.proxy.config);
-    if (!parsed.success) throw configError(parsed.error, config.file, 'proxy.config');
+    if (!parsed.success) throw configError(parsed.error, { file: config.file, prefix: 'proxy.config' });
     return createLinuxProxy(parsed.data, { logger });
   }
   if (config.proxy.kind === 'windows') {
     const parsed = windowsProxyConfigSchema.safeParse(config.proxy.config);
-    if (!parsed.success) throw configError(parsed.error, config.file, 'proxy.config');
+    if (!parsed.success) throw configError(parsed.error, { file: config.file, prefix: 'proxy.config' });
     // the data mover reads the mounted snapshot in this process: hvsnap runs on the Windows proxy itself
     if (process.platform !== 'win32') {
       throw new HvsnapError('config_invalid', `${config.file}: proxy.kind "windows" needs hvsnap to run on the Windows proxy host (this is ${process.platform}); use proxy.kind "linux" here`, { context: { file: config.file, field: 'proxy.kind' } });

@@ -8,7 +8,10 @@ import { createWmiNodes, parseWmiHypervisorConfig } from '../hyperv/config.js';
 import { openLab } from '../lab/index.js';
 import { openRepository } from '../repository/index.js';
 import { loadProvider } from '../../providers/index.js';
+import type { VolumeIdentity } from '../core/types.js';
 import type { JobConfig } from './config.js';
+import { createHypervisor } from './environment.js';
+import { resolveJobConfig, type JobConfigSource } from './run-job.js';
 
 const run = promisify(execFile);
 
@@ -18,7 +21,8 @@ const run = promisify(execFile);
  * authenticated, and owning the volumes the VMs' disks are on), the proxy, the repository.
  * Reads only: creates nothing on the host, the array or the repository.
  */
-export async function runDoctor(cfg: JobConfig, opts: { logger: Logger; signal?: AbortSignal; env?: Record<string, string | undefined> }): Promise<HostCheck[]> {
+export async function runDoctor(source: JobConfigSource, opts: { logger: Logger; signal?: AbortSignal; env?: Record<string, string | undefined> }): Promise<HostCheck[]> {
+  const cfg = await resolveJobConfig(source);
   const checks: HostCheck[] = [];
   const attempt = async (name: string, fn: () => Promise<string | HostCheck[]>) => {
     try {
@@ -44,25 +48,27 @@ export async function runDoctor(cfg: JobConfig, opts: { logger: Logger; signal?:
       await provider.close?.();
     }
   });
-  if (cfg.hypervisor.kind === 'lab') {
-    // the disk-to-LUN mapping end to end: every VM disk's volume must be a volume of the array
-    await attempt('disk-to-volume mapping', async () => {
-      const host = openLab(cfg.hypervisor.kind === 'lab' ? cfg.hypervisor.dir : '');
-      const provider = await loadProvider({ provider: cfg.provider.name, config: cfg.provider.config, logger: opts.logger, configFile: cfg.file });
-      try {
-        const vms = await host.listVms(cfg.vms ? { names: cfg.vms } : {});
-        const ids = new Map<string, { identity: { kind: 'naa' | 'eui' | 'serial'; id: string }; root: string }>();
-        for (const vm of vms) for (const d of vm.disks) {
-          const loc = await host.resolveVolume({ path: d.path });
+  // the disk-to-LUN mapping end to end, whatever the hypervisor and the array: every disk's volume must be a volume of the
+  // configured array. On real hosts only for the VMs the job names, as the host check does (listing a cluster's every VM is slow).
+  if (cfg.hypervisor.kind === 'lab' || cfg.vms?.length) await attempt('disk-to-volume mapping', async () => {
+    const host = await createHypervisor(cfg, opts.logger, { create: false });
+    const provider = await loadProvider({ provider: cfg.provider.name, config: cfg.provider.config, logger: opts.logger, configFile: cfg.file });
+    try {
+      const vms = await host.listVms(cfg.vms ? { names: cfg.vms } : {}, { signal: opts.signal });
+      const ids = new Map<string, { identity: VolumeIdentity; root: string }>();
+      for (const vm of vms) {
+        for (const d of vm.disks) {
+          const loc = await host.resolveVolume({ path: d.path }, { signal: opts.signal });
           ids.set(loc.identity.id, { identity: loc.identity, root: loc.volumeRoot });
         }
-        const volumes = await provider.resolveVolumes({ identities: [...ids.values()].map((v) => v.identity) });
-        return `${vms.length} VMs on ${volumes.length} array volume(s): ${[...ids.values()].map((v, i) => `${v.root} = ${volumes[i].name}`).join(', ')}`;
-      } finally {
-        await provider.close?.();
       }
-    });
-  }
+      const volumes = await provider.resolveVolumes({ identities: [...ids.values()].map((v) => v.identity) }, { signal: opts.signal });
+      return `${vms.length} VMs on ${volumes.length} array volume(s): ${[...ids.values()].map((v, i) => `${v.root} = ${volumes[i].name}`).join(', ')}`;
+    } finally {
+      await provider.close?.();
+      await host.close?.();
+    }
+  });
   await attempt('proxy', async () => {
     if (cfg.proxy.kind === 'local') return 'local: reads presented folders of the lab array';
     if (cfg.proxy.kind === 'windows') {

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { configError } from '../core/config-error.js';
 import { HvsnapError } from '../core/errors.js';
 import { batchSpecSchema } from '../backup/batch.js';
 import { queueConfigSchema, type BullmqQueueConfig } from '../backup/queue-config.js';
@@ -109,7 +110,7 @@ export async function loadJobConfig(file: string): Promise<JobConfig> {
 
 export function parseJobConfig(raw: unknown, file: string): JobConfig {
   const result = jobConfigSchema.safeParse(raw ?? {});
-  if (!result.success) throw configError(result.error, file);
+  if (!result.success) throw configError(result.error, { file });
   const cfg = result.data;
   const base = dirname(resolve(file));
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
@@ -150,16 +151,4 @@ export function fromEnvironment(value: unknown, field: string, file: string, env
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromEnvironment(v, `${field}.${k}`, file, env)]));
   }
   return value;
-}
-
-/** One message naming every problem: the file, the field path, what is wrong. */
-export function configError(error: z.ZodError, file: string, prefix?: string): HvsnapError {
-  const problems = error.issues.map((i) => {
-    const at = [prefix, ...i.path].filter((x) => x !== undefined && x !== '').join('.') || '(top level)';
-    if (i.code === 'unrecognized_keys') return `${i.keys.map((k) => (at !== '(top level)' ? `${at}.${k}` : k)).join(', ')}: unknown key(s)`;
-    return `${at}: ${i.message}`;
-  });
-  const first = error.issues[0];
-  const field = first ? [prefix, ...first.path, ...(first.code === 'unrecognized_keys' ? [first.keys[0]] : [])].filter((x) => x !== undefined).join('.') : undefined;
-  return new HvsnapError('config_invalid', `${file}: ${problems.join('; ')}`, { context: { file, field } });
 }

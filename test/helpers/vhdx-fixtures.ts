@@ -5,18 +5,18 @@
  * test/vhdx. Sizes in bytes.
  */
 import { join } from 'node:path';
-import { HEADER_OFFSETS, LOG_SECTOR, MiB, PayloadState } from './constants.js';
-import { sealStructure } from './crc32c.js';
-import { createDifferencingVhdx } from './create-differencing-vhdx.js';
-import { createVhdx } from './create-vhdx.js';
-import { newGuid, writeGuid } from './guid.js';
-import { encodeHeader } from './headers.js';
-import { payloadIndex } from './geometry.js';
-import { randomBlock, seededRandom } from '../core/random.js';
-import { openVhdx } from './open-vhdx.js';
-import { parseVhdx } from './parse-vhdx.js';
-import { VhdxFile } from './vhdx-file.js';
-import { encodeBatEntry } from './bat.js';
+import { HEADER_OFFSETS, LOG_SECTOR, MiB, PayloadState } from '../../src/vhdx/constants.js';
+import { sealStructure } from '../../src/vhdx/crc32c.js';
+import { createDifferencingVhdx } from '../../src/vhdx/create-differencing-vhdx.js';
+import { createVhdx } from '../../src/vhdx/create-vhdx.js';
+import { newGuid, writeGuid } from '../../src/vhdx/guid.js';
+import { encodeHeader } from '../../src/vhdx/headers.js';
+import { payloadIndex } from '../../src/vhdx/geometry.js';
+import { randomBlock, seededRandom } from '../../src/core/random.js';
+import { openVhdx } from '../../src/vhdx/open-vhdx.js';
+import { parseVhdx } from '../../src/vhdx/parse-vhdx.js';
+import { VhdxFile } from '../../src/vhdx/vhdx-file.js';
+import { encodeBatEntry } from '../../src/vhdx/bat.js';
 
 /** A seeded PRNG (mulberry32): the same seed builds the same files. */
 export { seededRandom };

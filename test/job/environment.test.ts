@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseJobConfig } from '../../src/cli/config.js';
-import { openEnvironment } from '../../src/cli/environment.js';
+import { parseJobConfig } from '../../src/job/config.js';
+import { openEnvironment } from '../../src/job/environment.js';
 import { silentLogger } from '../../src/core/logger.js';
 
 let dir: string;

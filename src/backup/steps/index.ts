@@ -1,0 +1,31 @@
+import { attachStep } from './attach.js';
+import { changedRangesStep } from './changed-ranges.js';
+import { checkpointStep } from './checkpoint.js';
+import { commitSnapshotOnlyStep, commitStep } from './commit.js';
+import { convertStep } from './convert.js';
+import { copyStep } from './copy.js';
+import { deleteCheckpointStep } from './delete-checkpoint.js';
+import { exportStep } from './export.js';
+import { openRestorePointStep } from './open-restore-point.js';
+import { presentStep } from './present.js';
+import { retainSnapshotStep } from './retain-snapshot.js';
+import { snapshotStep } from './snapshot.js';
+import type { Step } from './step.js';
+import { supersedeStep } from './supersede.js';
+
+export type { Step, SetStep, VmStep, UndoSpec, SetRun, VmRun, Slots, RestorePointWriter } from './step.js';
+export { liveVms } from './step.js';
+
+/**
+ * The backup modes (DESIGN.md): each is a list over the same step modules, run by
+ * `runSteps`. What is still registered when a list ends (the detach, the unpresent, the delete of
+ * a snapshot that is not kept) is undone by the runner: that is step 8. A new mode is a new list.
+ */
+export const backupModes = {
+  /** steps 1–8: copy through the proxy, keep a reference point, throw the snapshot away */
+  offload: [checkpointStep, snapshotStep, exportStep, changedRangesStep, convertStep, presentStep, attachStep, openRestorePointStep, copyStep, commitStep, supersedeStep],
+  /** steps 1–3: the retained array snapshot is the restore point; the checkpoint goes at once */
+  'snapshot-only': [checkpointStep, snapshotStep, exportStep, deleteCheckpointStep, { ...openRestorePointStep, slots: 'repository' }, commitSnapshotOnlyStep, retainSnapshotStep],
+} satisfies Record<string, Step[]>;
+
+export type BackupMode = keyof typeof backupModes;
