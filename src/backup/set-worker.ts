@@ -123,9 +123,14 @@ async function runSetJob(env: BackupEnvironment, redis: Redis, queue: BullmqQueu
   const vmIds = new Set(set.vms.map((v) => v.id));
   const ofThisBatch = (jobId: string) => jobId === batchId || jobId.startsWith(`${batchId}-r`);
 
+  // every host and array call of this set, compensation included, within the limits shared by all workers
+  const slots = (kind: 'host' | 'array' | 'proxy', name: string, limit: number) => new RedisSemaphore(redis, slotKey(queue.name, kind, name), { limit, ttlMs: queue.slotTtlMs, signal }).asLimit();
+  const hypervisor = limits.perHost ? limitHypervisor(env.hypervisor, (id) => hosts[id], limits.perHost, (host) => slots('host', host, limits.perHost!)).hypervisor : env.hypervisor;
+  const provider = limits.perArray ? limitProvider(env.provider, slots('array', env.provider.name, limits.perArray)) : env.provider;
+  const copySlots = limits.perProxy ? slots('proxy', env.proxyHost.name, limits.perProxy) : createLimit(policy.copyConcurrency);
   // 1. a lost attempt of this set: we hold its lock now, so whatever its journal owes is ours to undo
   const compensated: string[] = [];
-  const plain: UndoTargets = { hypervisor: env.hypervisor, provider: env.provider, proxy: env.proxy, abortRestorePoint: (id) => env.repository.abortRestorePoint(id) };
+  const plain: UndoTargets = { hypervisor, provider, proxy: env.proxy, abortRestorePoint: (id) => env.repository.abortRestorePoint(id) };
   const lost = (await readOpenJournals(journalDir)).filter((j) => j.set === set.index && ofThisBatch(j.jobId));
   for (const j of lost) {
     for (const u of j.pending) {
@@ -135,9 +140,9 @@ async function runSetJob(env: BackupEnvironment, redis: Redis, queue: BullmqQueu
     await rm(j.file, { force: true });
   }
   // a checkpoint made just before its journal line was written is found by name
-  const { checkpoints } = await env.hypervisor.listLeftovers({ tagPrefix: `hvsnap:${batchId}` });
+  const { checkpoints } = await hypervisor.listLeftovers({ tagPrefix: `hvsnap:${batchId}` });
   for (const cp of checkpoints.filter((c) => vmIds.has(c.vmId))) {
-    await env.hypervisor.deleteCheckpoint({ vmId: cp.vmId, checkpointId: cp.id });
+    await hypervisor.deleteCheckpoint({ vmId: cp.vmId, checkpointId: cp.id });
     compensated.push(`stray checkpoint ${cp.name} of VM ${cp.vmName}`);
   }
   if (compensated.length) log.warn({ compensated }, `volume set ${set.index}: undid what a lost attempt left`);
@@ -154,10 +159,6 @@ async function runSetJob(env: BackupEnvironment, redis: Redis, queue: BullmqQueu
   const setReport: SetReport = { index: set.index, vms: set.vms.map((v) => v.name), volumes: set.volumes.map((v) => v.volumeRoot), groups: set.groups, consistencyGroup: false, status: 'ok' };
   if (remaining.length === 0) return { jobId, set: setReport, vms: earlier, worker, compensated, leftBehind: [] };
 
-  const slots = (kind: 'host' | 'array' | 'proxy', name: string, limit: number) => new RedisSemaphore(redis, slotKey(queue.name, kind, name), { limit, ttlMs: queue.slotTtlMs, signal }).asLimit();
-  const hypervisor = limits.perHost ? limitHypervisor(env.hypervisor, (id) => hosts[id], limits.perHost, (host) => slots('host', host, limits.perHost!)).hypervisor : env.hypervisor;
-  const provider = limits.perArray ? limitProvider(env.provider, slots('array', env.provider.name, limits.perArray)) : env.provider;
-  const copySlots = limits.perProxy ? slots('proxy', env.proxyHost.name, limits.perProxy) : createLimit(policy.copyConcurrency);
   const setEnv = { ...env, hypervisor, provider, logger: log };
   const writers = new Map<string, { abort(): Promise<void> }>();
   const journal = await Journal.open(journalDir, jobId, { set: set.index });

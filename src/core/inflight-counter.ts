@@ -1,5 +1,6 @@
-import { access, readFile, writeFile } from 'node:fs/promises';
+import { access, readFile, rename, writeFile } from 'node:fs/promises';
 import { withFileLock } from './file-lock.js';
+import { isStale } from './owner.js';
 
 /**
  * A gauge of calls in flight that every process sharing `file` adds to: each counted call raises
@@ -9,7 +10,8 @@ import { withFileLock } from './file-lock.js';
  * (a test creates it with `{}`), so ordinary lab runs pay nothing.
  */
 export interface InFlightCounts {
-  now: Record<string, number>;
+  /** calls in flight per key and process id: a process that died (SIGKILL) mid-call stops counting */
+  now: Record<string, Record<string, number>>;
   peak: Record<string, number>;
 }
 
@@ -41,8 +43,15 @@ export async function readInFlight(file: string): Promise<InFlightCounts> {
 async function change(file: string, key: string, by: number): Promise<void> {
   await withFileLock(`${file}.lock`, async () => {
     const c = await readInFlight(file);
-    c.now[key] = (c.now[key] ?? 0) + by;
-    c.peak[key] = Math.max(c.peak[key] ?? 0, c.now[key]);
-    await writeFile(file, JSON.stringify(c));
+    const perPid = (c.now[key] ??= {});
+    perPid[process.pid] = (perPid[process.pid] ?? 0) + by;
+    for (const pid of Object.keys(perPid)) {
+      if (perPid[pid] <= 0 || (await isStale({ pid: Number(pid), host: '' }))) delete perPid[pid];
+    }
+    c.peak[key] = Math.max(c.peak[key] ?? 0, Object.values(perPid).reduce((a, b) => a + b, 0));
+    // atomic: a process killed while writing leaves the previous counts, never a torn file
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(c));
+    await rename(tmp, file);
   }, { what: `the call counter ${file}` });
 }

@@ -24,7 +24,6 @@ export const jobsCommand: CommandModule = (kit) => {
     .command('show')
     .description('one run: its status, where it ran, and its full report')
     .argument('<id>', 'job id (from "hvsnap jobs")')
-    .requiredOption('-c, --config <file>', 'job configuration (YAML) naming the repository')
     .action(
       kit.action<{ config: string }>(async ({ opts, args }) => {
         const record = await jobWithConfig({ config: opts.config, id: args[0] });
