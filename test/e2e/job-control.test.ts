@@ -9,6 +9,7 @@ import { createLab } from '../../src/lab/index.js';
 import { openRepository } from '../../src/repository/index.js';
 import { buildCli } from '../helpers/build-cli.js';
 import { cli } from '../cli/run-cli.js';
+import { freePort } from '../helpers/redis-server.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -72,6 +73,18 @@ describe('job control on one machine', () => {
     const show = await cli('jobs', 'show', first.batchId, '--config', file, '--json');
     expect(JSON.parse(show.stdout).report.totals).toMatchObject({ vms: 6, ok: 6 });
     expect((await cli('jobs', 'show', 'no-such-job', '--config', file)).stderr).toContain('no job no-such-job');
+  });
+
+  it('with the queue on a Redis that is down, the batch refuses to start, names the server and touches nothing', async () => {
+    const port = await freePort();
+    const file = await writeConfig({ queue: { kind: 'bullmq', url: `redis://127.0.0.1:${port}` } });
+    const r = await cli('batch', '--config', file, '--json');
+    expect(r.code).toBe(1);
+    const error = JSON.parse(r.stdout || r.stderr).error;
+    expect(error.code).toBe('transport_failed');
+    expect(error.message).toContain(`Redis at redis://127.0.0.1:${port} is not reachable`);
+    expect(JSON.parse((await cli('jobs', '--config', file, '--json')).stdout)).toEqual([]);
+    expect((await pointsPerVm()).size).toBe(0);
   });
 
   it('a backup of VMs a batch is running refuses too', async () => {
