@@ -15,7 +15,11 @@ export function redisOptions(config: BullmqQueueConfig): RedisOptions {
 
 /** A new connection (each BullMQ Worker and QueueEvents needs its own blocking one). */
 export function connectRedis(config: BullmqQueueConfig): Redis {
-  return new Redis(config.url, redisOptions(config));
+  const client = new Redis(config.url, redisOptions(config));
+  // a lost connection is retried by the client and surfaces in the commands that need it (and in the
+  // worker's 'error' event); without a listener ioredis would print every reconnect attempt
+  client.on('error', () => undefined);
+  return client;
 }
 
 /** The URL without anything secret, for messages. */

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -83,14 +83,20 @@ describeWith('scale-out: hvsnap worker processes on BullMQ and a real redis-serv
       pids.set(w.pid!, w);
     }
 
-    // kill -9 the first worker seen copying (an uncommitted restore point in its set's journal)
+    // kill -9 a worker mid-copy (an uncommitted restore point in its set's journal) after it committed a VM
+    // of that set: the retry must undo the rest and must not back that VM up a second time
     let killed: { pid: number; set: number } | undefined;
     const journalDir = join(dir, 'repo', '.journal');
+    const watcher = await openRepository({ path: join(dir, 'repo') });
     const killer = (async () => {
       while (!killed) {
+        const committed = new Set((await watcher.listRestorePoints()).map((p) => `${p.jobId}/${p.vm.id}`));
         for (const j of await readOpenJournals(journalDir)) {
           const child = pids.get(j.owner.pid);
-          if (child && j.set !== undefined && j.pending.some((u) => u.record.kind === 'abortRestorePoint')) {
+          // the VMs of this attempt: every reference point it journaled
+          const vmsOfSet = (await readFile(j.file, 'utf8').catch(() => '')).split('\n').flatMap((l) => (/"deleteReferencePoint","vmId":"([^"]+)"/.exec(l) ?? []).slice(1));
+          const oneCommitted = vmsOfSet.some((vm) => committed.has(`${j.jobId}/${vm}`));
+          if (child && j.set !== undefined && oneCommitted && j.pending.some((u) => u.record.kind === 'abortRestorePoint')) {
             child.kill('SIGKILL');
             killed = { pid: j.owner.pid, set: j.set };
             break;
@@ -103,6 +109,7 @@ describeWith('scale-out: hvsnap worker processes on BullMQ and a real redis-serv
     const batch = await cli('batch', '--config', files[0], '--json');
     killed ??= { pid: 0, set: 0 }; // ends the killer if no copy was ever seen (the assertions below then fail)
     await killer;
+    await watcher.close();
     expect(killed.pid).not.toBe(0);
     const report = JSON.parse(batch.stdout);
     expect(report.vms.filter((v: { status: string }) => v.status !== 'ok').map((v: { vm: string; step?: string; error?: { message: string } }) => `${v.vm} at ${v.step}: ${v.error?.message}`)).toEqual([]);
