@@ -131,7 +131,8 @@ async function runSetJob(env: BackupEnvironment, redis: Redis, queue: BullmqQueu
   // 1. a lost attempt of this set: we hold its lock now, so whatever its journal owes is ours to undo
   const compensated: string[] = [];
   const plain: UndoTargets = { hypervisor, provider, proxy: env.proxy, abortRestorePoint: (id) => env.repository.abortRestorePoint(id) };
-  const lost = (await readOpenJournals(journalDir)).filter((j) => j.set === set.index && ofThisBatch(j.jobId));
+  // (an attempt whose process still runs on this host is not lost: it lost its lock and is undoing its own work)
+  const lost = (await readOpenJournals(journalDir)).filter((j) => j.set === set.index && ofThisBatch(j.jobId) && !(j.owner.alive && j.owner.host === hostname()));
   for (const j of lost) {
     for (const u of j.pending) {
       await runUndo(u.record, plain);
