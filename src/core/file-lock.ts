@@ -95,13 +95,13 @@ async function takeOverIfStale(lockPath: string): Promise<void> {
 }
 
 async function owner(lockPath: string): Promise<string | undefined> {
-  try {
-    return await readFile(join(lockPath, 'owner'), 'utf8');
-  } catch {
-    // being created right now, or the creator died between mkdir and write: judged by the folder's age
-    const st = await stat(lockPath).catch(() => undefined);
-    return st && Date.now() - st.mtimeMs > 10_000 ? 'unwritten:0' : undefined;
-  }
+  // an empty file is an owner being written right now (created, not yet filled): read as pid 0 it
+  // would look dead, and a second process would take a lock that is held
+  const token = await readFile(join(lockPath, 'owner'), 'utf8').catch(() => '');
+  if (token !== '') return token;
+  // being created right now, or the creator died between mkdir and write: judged by the folder's age
+  const st = await stat(lockPath).catch(() => undefined);
+  return st && Date.now() - st.mtimeMs > 10_000 ? 'unwritten:0' : undefined;
 }
 
 async function isGone(token: string): Promise<boolean> {
