@@ -28,7 +28,7 @@ function config(proxy: string, over: Record<string, unknown> = {}) {
     repository: { path: './repo' },
     // a short lock so that a killed worker's set comes back within seconds; limit slots live longer than
     // any stall of a busy test machine (a hold that lapses while its worker still runs would break the limit)
-    queue: { kind: 'bullmq', url: redis.url, name: 'scale', lockDurationMs: 3000, stalledIntervalMs: 1000, slotTtlMs: 15000 },
+    queue: { kind: 'bullmq', url: redis.url, name: 'scale', lockDurationMs: 6000, stalledIntervalMs: 1000, slotTtlMs: 15000 },
     batch: { limits: { sets: 3, perHost: 3, perArray: 2, perProxy: 2 } },
     // slow copies (MB/s per disk): the kill lands mid-copy, and sets overlap
     policy: { throttleMBps: 2 },
