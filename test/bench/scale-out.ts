@@ -80,7 +80,8 @@ async function once(workers: number, redisUrl: string | undefined): Promise<Reco
     const setWork = new Map<number, number>();
     for (const v of report.vms as Array<{ set: number; durationMs: number }>) setWork.set(v.set, Math.max(setWork.get(v.set) ?? 0, v.durationMs));
     const work = [...setWork.values()].reduce((a, b) => a + b, 0);
-    const lanes = Math.min(Math.max(workers, 1), limits.sets);
+    // sets run side by side: up to `limits.sets` in-process, one per worker (at most `limits.sets`) distributed
+    const lanes = workers === 0 ? limits.sets : Math.min(workers, limits.sets);
     return {
       mode: workers === 0 ? 'in-process' : `${workers} worker(s)`,
       ok: `${report.totals.ok}/${report.totals.vms}`,
