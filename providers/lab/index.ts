@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { writeVolumeMarker, type VolumeMarker } from '../../src/core/volume-marker.js';
 import { defineProvider } from '../sdk/define-provider.js';
 import { LabArrayClient } from './client.js';
-import { createLabProviderInstance } from './provider.js';
+import { countedArray, createLabProviderInstance } from './provider.js';
 
 export const labProviderConfigSchema = z
   .object({
@@ -28,7 +28,7 @@ export type LabProviderConfig = z.input<typeof labProviderConfigSchema>;
 export const labProvider = defineProvider({
   name: 'lab',
   configSchema: labProviderConfigSchema,
-  create: (config) => createLabProviderInstance(new LabArrayClient(config), { failOn: config.failOn, presentAs: config.presentAs }),
+  create: (config) => countedArray(createLabProviderInstance(new LabArrayClient(config), { failOn: config.failOn, presentAs: config.presentAs }), join(config.stateDir, 'inflight.json')),
 });
 
 /** Makes a new lab volume (a folder with an NAA identity) under `volumesDir`. */

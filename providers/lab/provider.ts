@@ -1,5 +1,6 @@
 import type { CallOptions, VolumeIdentity } from '../../src/core/types.js';
 import { throwIfAborted } from '../../src/core/errors.js';
+import { countInFlight } from '../../src/core/inflight-counter.js';
 import type { ArrayVolume, HostHandle, HostSpec, Presentation, ProbeResult, Provider, ProviderCapabilities, SnapshotHandle, SnapshotSet } from '../sdk/provider.js';
 import type { LabArrayClient, LabPresentationRecord, LabSnapshotRecord } from './client.js';
 import { injectedFault, labError } from './errors.js';
@@ -152,4 +153,17 @@ function toSet(s: LabSnapshotRecord): SnapshotSet {
 function toPresentation(p: LabPresentationRecord, name: string): Presentation {
   // the lab's LUNs are local paths (folders, or disk images for the Linux proxy): the target is this machine
   return { name, snapshotName: p.snapshotName, host: p.host, target: { transport: 'folder' }, luns: p.luns.map((l) => ({ ...l })) };
+}
+
+/**
+ * The array calls a per-array limit governs (see limitProvider), counted in flight under `array` in
+ * `file` across processes where that file exists (tests create it to read the array's own peak).
+ */
+export function countedArray(p: Provider, file: string): Provider {
+  const counted: Provider = Object.create(p);
+  for (const m of ['resolveVolumes', 'createSnapshot', 'listSnapshots', 'deleteSnapshot', 'present', 'unpresent'] as const) {
+    const original = (p[m] as (...a: unknown[]) => Promise<unknown>).bind(p);
+    (counted as unknown as Record<string, unknown>)[m] = (args: unknown, opts?: unknown) => countInFlight(file, 'array', () => original(args, opts));
+  }
+  return counted;
 }

@@ -1,5 +1,5 @@
 import { createLimit, type Limit } from '../core/concurrency.js';
-import { errorSummary, HvsnapError, throwIfAborted } from '../core/errors.js';
+import { errorSummary, HvsnapError, isAbortError, throwIfAborted } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { CHECKPOINT_TAG, checkpointName, jobIdOfCheckpoint, journalDir, newJobId } from '../core/names.js';
 import type { VmInfo } from '../core/types.js';
@@ -58,6 +58,7 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
   if (run.thrown) throw run.thrown;
 
   const report = buildReport({ jobId, started, plan, results: run.results, leftBehind: run.leftBehind.map(describeUndo), concurrency: limited.peaks() });
+  if (options.signal?.aborted) markInterrupted(report, run.notStarted);
   if (report.leftBehind!.length > 0) log.error({ leftBehind: report.leftBehind, journal: journal.file }, 'the job left things behind; run "hvsnap cleanup"');
   log.info({ ...report.totals, ok: report.ok, durationMs: report.durationMs }, 'backup finished');
   return report;
@@ -124,11 +125,9 @@ async function runSets(args: {
   throttle?: ReturnType<typeof jobThrottle>;
   setSlots: Limit;
   sets: VolumeSet[];
-}): Promise<{ results: SetResult[]; leftBehind: UndoRecord[]; thrown?: unknown }> {
+}): Promise<{ results: SetResult[]; leftBehind: UndoRecord[]; notStarted: VolumeSet[]; thrown?: unknown }> {
   const { env, options, journal, log } = args;
   const signal = options.signal;
-  // one read-rate cap for the whole job, shared by every disk copied at once
-  const throttle = jobThrottle(args.policy.throttleBytesPerSec);
   // writers of this process; after a crash, an uncommitted restore point is only a temp folder that gc removes
   const writers = new Map<string, { abort(): Promise<void> }>();
   const targets: UndoTargets = {
@@ -144,12 +143,15 @@ async function runSets(args: {
   await queue.push(args.sets);
   const results: SetResult[] = [];
   const leftBehind: UndoRecord[] = [];
+  const notStarted: VolumeSet[] = [];
   const worker = async () => {
     for (let set = await queue.pull(); set; set = await queue.pull()) {
       const current = set;
       if (signal?.aborted) {
+        // cancelled: no further set is started (no more checkpoints on production VMs); the report says which
         await queue.fail(current, signal.reason);
-        throwIfAborted(signal);
+        notStarted.push(current);
+        continue;
       }
       await args.setSlots(async () => {
         const saga = new Saga(targets, journal, log);
@@ -169,8 +171,9 @@ async function runSets(args: {
     }
   };
   const settled = await Promise.allSettled(Array.from({ length: args.setSlots.concurrency }, worker));
-  const thrown = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  return { results, leftBehind, thrown: thrown?.reason };
+  // an abort thrown out of a set is the interruption the report states, not a failure of the job
+  const thrown = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(signal?.aborted && isAbortError(r.reason)));
+  return { results, leftBehind, notStarted, thrown: thrown?.reason };
 }
 
 /** The job's report: unplaced VMs first, then the sets in plan order, totals, and whether all of it is ok. */
@@ -221,6 +224,7 @@ function buildReport(args: {
     for (const k of ['bytesRead', 'bytesWritten', 'chunksNew', 'chunksReused'] as const) report.totals[k] += v[k];
   }
   report.ok = report.totals.failed === 0 && args.leftBehind.length === 0;
+  report.status = report.ok ? 'ok' : 'failed';
   report.durationMs = Date.now() - args.started;
   return report;
 }
@@ -274,4 +278,24 @@ function pickVms(all: VmInfo[], options: Pick<BackupOptions, 'vms' | 'vmIds'>): 
 
 function notFound(vm: string, message: string): never {
   throw new HvsnapError('vm_not_found', message, { context: { vm } });
+}
+
+/**
+ * A cancelled run: VMs that failed because of the abort, and every VM of a set that never started,
+ * are \`interrupted\` (a resume backs them up), not failures of their own; the run is not ok.
+ */
+function markInterrupted(report: BackupReport, notStarted: VolumeSet[]): void {
+  for (const v of report.vms) if (v.status === 'failed' && v.error?.code === 'aborted') v.status = 'interrupted';
+  for (const set of notStarted) {
+    report.sets.push({ index: set.index, vms: set.vms.map((v) => v.name), volumes: set.volumes.map((v) => v.volumeRoot), groups: set.groups, consistencyGroup: false, status: 'failed', error: { code: 'aborted', message: 'not started: the run was interrupted' } });
+    for (const vm of set.vms) {
+      report.vms.push({ vm: vm.name, vmId: vm.id, set: set.index, status: 'interrupted', error: { code: 'aborted', message: 'not started: the run was interrupted' }, disks: [], bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0, durationMs: 0 });
+    }
+  }
+  report.sets.sort((a, b) => a.index - b.index);
+  report.totals.vms = report.vms.length;
+  report.totals.ok = report.vms.filter((v) => v.status === 'ok').length;
+  report.totals.failed = report.vms.length - report.totals.ok;
+  report.ok = false;
+  report.status = 'interrupted';
 }

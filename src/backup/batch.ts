@@ -6,7 +6,11 @@ import type { VmInfo } from '../core/types.js';
 import { runBackup, newJobId } from './backup-job.js';
 import { cleanupLeftovers } from './cleanup.js';
 import { readOpenJournals } from './journal.js';
-import type { BackupEnvironment, BackupOptions, BackupReport } from './types.js';
+import { combineReports, earlierResults, emptyReport } from './batch-report.js';
+import { batchRecords } from './job-history.js';
+import { underJobControl } from './job-control.js';
+import type { BullmqQueueConfig } from './queue-config.js';
+import type { BackupEnvironment, BackupOptions, BackupReport, VmReport } from './types.js';
 
 /** What a nightly batch on a proxy host backs up, and how hard it may push. */
 export const batchSpecSchema = z
@@ -43,6 +47,8 @@ export interface BatchReport extends BackupReport {
   /** VMs that already had a restore point from this batch (a resumed run skips them) */
   skipped: string[];
   resumed: boolean;
+  /** the runs this report covers, oldest first (more than one after a resume) */
+  runs?: string[];
 }
 
 /** The VMs a selector names; none selected, or a name/group that matches nothing, is an error naming it. */
@@ -71,41 +77,67 @@ export function selectVms(all: VmInfo[], groups: Array<{ name: string; vmIds: st
 
 /**
  * A batch: select, plan (one snapshot per volume set, shared by every VM on it), run the sets with
- * the limits, report. `resume` continues a batch that died: what its journal owes is undone first,
- * then only the VMs without a restore point from this batch are backed up.
+ * the limits, report. Runs under job control (a lease on its VMs, a record in the job history).
+ * `resume` continues a batch that died or was interrupted: what its journal owes is undone first,
+ * then every VM without a restore point from this batch — never started, interrupted or failed —
+ * is backed up, and the report covers both runs.
  */
 export async function runBatch(
   env: BackupEnvironment,
   spec: BatchSpec,
-  options: Omit<BackupOptions, 'vms' | 'vmIds' | 'limits' | 'jobId'> & { resume?: string } = {},
+  options: Omit<BackupOptions, 'vms' | 'vmIds' | 'limits' | 'jobId'> & {
+    resume?: string;
+    configFile?: string;
+    /** hand the sets to `hvsnap worker` processes through BullMQ on Redis instead of running them here */
+    distributed?: BullmqQueueConfig;
+  } = {},
 ): Promise<BatchReport> {
   const batchId = options.resume ?? newJobId();
+  // without Redis the batch cannot be handed out: refuse before anything is leased or touched
+  // (BullMQ and ioredis are loaded only here, by a batch that uses them)
+  const distributed = options.distributed ? await import('./distributed-batch.js') : undefined;
+  if (options.distributed) await (await import('./redis-connection.js')).checkRedis(options.distributed);
   const all = await env.hypervisor.listVms({}, { signal: options.signal });
   const groups = await env.hypervisor.listVmGroups({}, { signal: options.signal });
-  let vms = selectVms(all, groups, spec.select);
-  let skipped: string[] = [];
-  if (options.resume) {
-    const journals = await readOpenJournals(options.journalDir ?? journalDir(env.repository.path));
-    const points = (await env.repository.listRestorePoints()).filter((p) => p.jobId === batchId || p.jobId.startsWith(`${batchId}-r`));
-    const mine = journals.filter((j) => j.jobId === batchId || j.jobId.startsWith(`${batchId}-r`));
-    if (points.length === 0 && mine.length === 0) {
-      throw new HvsnapError('not_found', `batch ${batchId} left no journal and no restore point in ${env.repository.path}: nothing to resume`, { context: { field: '--resume' } });
-    }
-    const alive = mine.find((j) => j.owner.alive);
-    if (alive) throw new HvsnapError('vm_in_use', `batch ${batchId} is still running (pid ${alive.owner.pid} on ${alive.owner.host})`, { retryable: true, context: { field: '--resume' } });
-    await cleanupLeftovers(env, { journalDir: options.journalDir, signal: options.signal });
-    const done = new Set(points.map((p) => p.vm.id));
-    skipped = vms.filter((v) => done.has(v.id)).map((v) => v.name);
-    vms = vms.filter((v) => !done.has(v.id));
-  }
+  const selected = selectVms(all, groups, spec.select);
   // a resumed run gets names of its own: a leftover snapshot of the dead run must never be taken for this one's
   const jobId = options.resume ? `${batchId}-r${randomBytes(2).toString('hex')}` : batchId;
-  if (vms.length === 0) {
-    return {
-      batchId, skipped, resumed: !!options.resume, jobId, startedAt: new Date().toISOString(), durationMs: 0, snapshotSets: 0, sets: [], vms: [],
-      totals: { vms: 0, ok: 0, failed: 0, bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0 }, ok: true,
-    };
-  }
-  const report = await runBackup(env, { ...options, jobId, vmIds: vms.map((v) => v.id), limits: spec.limits });
-  return { ...report, batchId, skipped, resumed: !!options.resume };
+  const control = {
+    kind: 'batch' as const, jobId, batchId, resumeOf: options.resume, configFile: options.configFile, signal: options.signal, vms: selected,
+    key: `batch\0${options.configFile ?? ''}\0${JSON.stringify(spec.select)}`,
+  };
+  return underJobControl(env, control, async () => {
+    let vms = selected;
+    let earlier: VmReport[] = [];
+    let earlierRuns: string[] = [];
+    if (options.resume) {
+      const journals = await readOpenJournals(options.journalDir ?? journalDir(env.repository.path));
+      const points = (await env.repository.listRestorePoints()).filter((p) => ofBatch(p.jobId, batchId));
+      const mine = journals.filter((j) => ofBatch(j.jobId, batchId));
+      const records = (await batchRecords(env.repository.path, batchId)).filter((r) => r.id !== jobId);
+      if (points.length === 0 && mine.length === 0 && records.length === 0) {
+        throw new HvsnapError('not_found', `batch ${batchId} left no journal, job record or restore point in ${env.repository.path}: nothing to resume`, { context: { field: '--resume' } });
+      }
+      const alive = mine.find((j) => j.owner.alive);
+      if (alive) throw new HvsnapError('vm_in_use', `batch ${batchId} is still running (pid ${alive.owner.pid} on ${alive.owner.host})`, { retryable: true, context: { field: '--resume' } });
+      await cleanupLeftovers(env, { journalDir: options.journalDir, signal: options.signal });
+      earlier = earlierResults(points, records);
+      earlierRuns = records.map((r) => r.id);
+      const done = new Set(points.map((p) => p.vm.id));
+      vms = vms.filter((v) => !done.has(v.id));
+    }
+    const done = new Set(earlier.map((v) => v.vmId));
+    const skipped = selected.filter((v) => done.has(v.id)).map((v) => v.name);
+    const report = vms.length === 0
+      ? emptyReport(jobId)
+      : distributed && options.distributed
+        ? await distributed.runDistributedBackup(env, options.distributed, { jobId, vms, limits: spec.limits, policy: options.policy, signal: options.signal })
+        : await runBackup(env, { ...options, jobId, vmIds: vms.map((v) => v.id), limits: spec.limits });
+    return { ...combineReports(report, earlier.filter((v) => selected.some((s) => s.id === v.vmId)), earlierRuns), batchId, skipped, resumed: !!options.resume };
+  });
+}
+
+/** True when a job id is the batch's own run or one of its resumes/retries. */
+export function ofBatch(jobId: string, batchId: string): boolean {
+  return jobId === batchId || jobId.startsWith(`${batchId}-r`);
 }

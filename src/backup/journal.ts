@@ -10,7 +10,7 @@ import type { UndoRecord } from './undo.js';
  * number of volume sets (sagas) share it.
  */
 export type JournalEntry =
-  | { t: 'start'; jobId: string; at: string; pid: number; host: string; startTicks?: string }
+  | { t: 'start'; jobId: string; at: string; pid: number; host: string; startTicks?: string; set?: number }
   | { t: 'undo'; id: number; record: UndoRecord }
   | { t: 'done'; id: number }
   | { t: 'end'; at: string };
@@ -20,11 +20,15 @@ export class Journal {
 
   private constructor(readonly file: string) {}
 
-  static async open(dir: string, jobId: string): Promise<Journal> {
+  /**
+   * A new journal of job `jobId`, in `<dir>/<jobId>.jsonl`; `set` gives a journal of one volume set
+   * of its own (`<jobId>.s<set>.jsonl`), as a worker of a distributed batch keeps it.
+   */
+  static async open(dir: string, jobId: string, opts: { set?: number } = {}): Promise<Journal> {
     await mkdir(dir, { recursive: true });
-    const j = new Journal(join(dir, `${jobId}.jsonl`));
+    const j = new Journal(join(dir, opts.set === undefined ? `${jobId}.jsonl` : `${jobId}.s${opts.set}.jsonl`));
     const { pid, host, startTicks } = await currentOwner();
-    await j.append({ t: 'start', jobId, at: new Date().toISOString(), pid, host, startTicks });
+    await j.append({ t: 'start', jobId, at: new Date().toISOString(), pid, host, startTicks, set: opts.set });
     return j;
   }
 
@@ -52,6 +56,8 @@ export class Journal {
 
 export interface OpenJournal {
   jobId: string;
+  /** the volume set, for a journal of one set (a distributed batch's worker) */
+  set?: number;
   file: string;
   /** the process that wrote it, and whether it still runs (on this host; another host's counts as alive) */
   owner: { pid: number; host: string; alive: boolean };
@@ -71,6 +77,8 @@ export async function readOpenJournals(dir: string): Promise<OpenJournal[]> {
     const file = join(dir, f);
     const undos = new Map<number, UndoRecord>();
     let owner = { pid: 0, host: '', alive: false };
+    let jobId = f.slice(0, -'.jsonl'.length);
+    let set: number | undefined;
     for (const line of (await readFile(file, 'utf8')).split('\n')) {
       if (!line.trim()) continue;
       let e: JournalEntry;
@@ -79,11 +87,15 @@ export async function readOpenJournals(dir: string): Promise<OpenJournal[]> {
       } catch {
         continue; // a torn last line from a crash
       }
-      if (e.t === 'start') owner = { pid: e.pid ?? 0, host: e.host ?? '', alive: !(await isStale({ pid: e.pid ?? 0, host: e.host ?? '', startTicks: e.startTicks })) };
+      if (e.t === 'start') {
+        owner = { pid: e.pid ?? 0, host: e.host ?? '', alive: !(await isStale({ pid: e.pid ?? 0, host: e.host ?? '', startTicks: e.startTicks })) };
+        jobId = e.jobId ?? jobId;
+        set = e.set;
+      }
       else if (e.t === 'undo') undos.set(e.id, e.record);
       else if (e.t === 'done') undos.delete(e.id);
     }
-    out.push({ jobId: f.slice(0, -'.jsonl'.length), file, owner, pending: [...undos].map(([id, record]) => ({ id, record })).reverse() });
+    out.push({ jobId, set, file, owner, pending: [...undos].map(([id, record]) => ({ id, record })).reverse() });
   }
   return out;
 }

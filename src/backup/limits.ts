@@ -25,12 +25,18 @@ export interface LimitStats {
  * Wraps the hypervisor so that at most `limit` calls run at once per host (the VM's owner node).
  * A decorator: the hypervisor itself is not changed.
  */
-export function limitHypervisor(h: Hypervisor, hostOf: (vmId: string) => string | undefined, limit: number): { hypervisor: Hypervisor; peaks: () => Record<string, number> } {
+export function limitHypervisor(
+  h: Hypervisor,
+  hostOf: (vmId: string) => string | undefined,
+  limit: number,
+  /** the limit of one host; default in-process (a distributed batch passes one shared through Redis) */
+  limitFor: (host: string) => Limit = () => createLimit(limit),
+): { hypervisor: Hypervisor; peaks: () => Record<string, number> } {
   const limits = new Map<string, Limit>();
   const limitOf = (vmId: string | undefined) => {
     const host = (vmId && hostOf(vmId)) || '(unknown host)';
     let l = limits.get(host);
-    if (!l) limits.set(host, (l = createLimit(limit)));
+    if (!l) limits.set(host, (l = limitFor(host)));
     return l;
   };
   const wrapped: Hypervisor = Object.create(h);

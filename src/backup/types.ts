@@ -130,7 +130,8 @@ export interface VmReport {
   vm: string;
   vmId: string;
   set: number;
-  status: 'ok' | 'failed';
+  /** `interrupted`: the run was cancelled (Ctrl-C, SIGTERM) before this VM got a restore point */
+  status: 'ok' | 'failed' | 'interrupted';
   /** the step that failed */
   step?: StepName;
   error?: { code: string; message: string };
@@ -157,6 +158,8 @@ export interface SetReport {
   consistencyGroup: boolean;
   status: 'ok' | 'failed';
   error?: { code: string; message: string; step?: string };
+  /** the worker that ran the set, in a distributed batch: `proxy (host:pid)` */
+  worker?: string;
 }
 
 export interface BackupReport {
@@ -173,4 +176,6 @@ export interface BackupReport {
   concurrency?: LimitStats;
   totals: { vms: number; ok: number; failed: number; bytesRead: number; bytesWritten: number; chunksNew: number; chunksReused: number };
   ok: boolean;
+  /** `interrupted` when the run was cancelled (Ctrl-C, SIGTERM): its sets not started are reported as interrupted VMs */
+  status?: 'ok' | 'failed' | 'interrupted';
 }

@@ -7,7 +7,7 @@ import { formatBytes, formatMs, table } from './format.js';
 /** A backup report for a person. */
 export function renderBackupReport(r: BackupReport): string {
   const lines = [
-    `job ${r.jobId}: ${r.ok ? 'ok' : 'FAILED'} in ${formatMs(r.durationMs)}; ${r.totals.ok}/${r.totals.vms} VMs backed up; ${r.snapshotSets} array snapshot set(s) for ${r.sets.length} volume set(s)`,
+    `job ${r.jobId}: ${r.status === 'interrupted' ? 'INTERRUPTED' : r.ok ? 'ok' : 'FAILED'} in ${formatMs(r.durationMs)}; ${r.totals.ok}/${r.totals.vms} VMs backed up; ${r.snapshotSets} array snapshot set(s) for ${r.sets.length} volume set(s)`,
   ];
   for (const s of r.sets) {
     lines.push(`  set ${s.index}: ${s.vms.length} VM(s) on ${s.volumes.join(', ')} → snapshot ${s.snapshot ?? '(none)'}${s.consistencyGroup ? ' (consistency group)' : ''}${s.error ? `  FAILED at ${s.error.step}: ${s.error.message}` : ''}`);
@@ -17,7 +17,7 @@ export function renderBackupReport(r: BackupReport): string {
       ['VM', 'status', 'mode', 'consistency', 'checkpoint', 'read', 'written', 'chunks new/reused', 'restore point'],
       r.vms.map((v) => [
         v.vm,
-        v.status === 'ok' ? 'ok' : `FAILED at ${v.step}`,
+        v.status === 'ok' ? 'ok' : v.status === 'interrupted' ? 'interrupted' : `FAILED at ${v.step}`,
         [...new Set(v.disks.map((d) => d.mode))].join('+') || '-',
         v.consistency ? `${v.consistency}${v.fellBack ? ' (fallback)' : ''}` : '-',
         v.checkpointLifetimeMs !== undefined ? formatMs(v.checkpointLifetimeMs) : '-',

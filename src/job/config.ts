@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { configError } from '../core/config-error.js';
 import { HvsnapError } from '../core/errors.js';
 import { batchSpecSchema } from '../backup/batch.js';
+import { queueConfigSchema, type BullmqQueueConfig } from '../backup/queue-config.js';
 
 /**
  * The job configuration (YAML). Checked without any I/O beyond reading the file: every problem
@@ -79,6 +80,8 @@ export const jobConfigSchema = z
       })
       .strict()
       .default({}),
+    /** where volume sets wait for workers: in-process (default) or BullMQ on Redis (see src/backup/redis-connection.ts) */
+    queue: queueConfigSchema.optional(),
     /** what `hvsnap batch` selects and how hard it may push (see src/backup/batch.ts) */
     batch: batchSpecSchema.optional(),
     /**
@@ -130,6 +133,11 @@ export function parseJobConfig(raw: unknown, file: string): JobConfig {
   if (cfg.hypervisor.kind === 'lab') cfg.hypervisor.dir = abs(cfg.hypervisor.dir);
   cfg.repository.path = abs(cfg.repository.path);
   cfg.provider.config = fromEnvironment(cfg.provider.config, 'provider.config', file) as Record<string, unknown>;
+  if (cfg.queue?.kind === 'bullmq') {
+    const queue = fromEnvironment(cfg.queue, 'queue', file) as BullmqQueueConfig;
+    if (queue.tls?.ca) queue.tls.ca = abs(queue.tls.ca);
+    cfg.queue = queue;
+  }
   if (cfg.provider.name === 'lab') {
     for (const k of ['volumesDir', 'stateDir']) {
       const v = cfg.provider.config[k];

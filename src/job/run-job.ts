@@ -1,6 +1,6 @@
 import { HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { runBackup } from '../backup/backup-job.js';
+import { runBackupJob } from '../backup/job-control.js';
 import { batchSpecSchema, runBatch, type BatchReport } from '../backup/batch.js';
 import { cleanupLeftovers, type CleanupReport } from '../backup/cleanup.js';
 import { pruneRestorePoints, type PruneReport } from '../backup/prune.js';
@@ -56,7 +56,7 @@ export async function withEnvironment<T>(
 /** `hvsnap backup`: the configured VMs (or `vms`), with the configured policy. */
 export function backupWithConfig(args: JobCall & { vms?: string[]; full?: boolean; onProgress?: (p: BackupProgress) => void }): Promise<BackupReport> {
   return withEnvironment(args.config, args.logger, (env, config) =>
-    runBackup(env, { vms: args.vms ?? config.vms, policy: policyFromConfig(config, !!args.full), signal: args.signal, onProgress: args.onProgress }),
+    runBackupJob(env, { configFile: config.file, vms: args.vms ?? config.vms, policy: policyFromConfig(config, !!args.full), signal: args.signal, onProgress: args.onProgress }),
   { record: args.record },
   );
 }
@@ -66,6 +66,8 @@ export function batchWithConfig(args: JobCall & { resume?: string; onProgress?: 
   return withEnvironment(args.config, args.logger, (env, config) =>
     runBatch(env, config.batch ?? batchSpecSchema.parse({}), {
       resume: args.resume,
+      configFile: config.file,
+      distributed: config.queue?.kind === 'bullmq' ? config.queue : undefined,
       policy: policyFromConfig(config, false),
       signal: args.signal,
       onProgress: args.onProgress,

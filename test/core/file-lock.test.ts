@@ -31,6 +31,12 @@ describe('withFileLock', () => {
     expect(peak).toBe(1);
   });
 
+  it('never takes a fresh lock whose owner file is still empty (being written by its holder)', async () => {
+    const lock = join(dir, 'e.lock');
+    await plantLock(lock, '');
+    await expect(withFileLock(lock, async () => 'stolen', { timeoutMs: 300 })).rejects.toMatchObject({ code: 'locked' });
+  });
+
   it('takes over a lock whose owner process is gone', async () => {
     const lock = join(dir, 'b.lock');
     const dead = spawnSync('true').pid!;

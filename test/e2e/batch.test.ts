@@ -3,7 +3,7 @@ import { runBatch, batchSpecSchema } from '../../src/backup/batch.js';
 import type { Hypervisor } from '../../src/hyperv/hypervisor.js';
 import type { Provider } from '../../providers/sdk/provider.js';
 import { join } from 'node:path';
-import { killJournalOwners } from '../helpers/dead-job.js';
+import { killJournalOwners, killLeaseOwners } from '../helpers/dead-job.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
 
 /** Measures, outside the limiters, how many calls of the real seams run at once. */
@@ -105,13 +105,20 @@ describe('batch', () => {
     expect(done).toEqual(['vm-01', 'vm-03', 'vm-05']);
     expect(await env.provider.listSnapshots({})).toHaveLength(1); // the second set's, mid-copy
     const batchId = (await env.repository.listRestorePoints())[0].jobId;
-    await expect(runBatch(env, spec, { resume: batchId })).rejects.toMatchObject({ code: 'vm_in_use' }); // it still "runs"
+    // it still "runs": its lease names it
+    await expect(runBatch(env, spec, { resume: batchId })).rejects.toMatchObject({ code: 'locked', message: expect.stringContaining(`batch ${batchId} is already running`) });
     await killJournalOwners(join(env.repository.path, '.journal'));
+    await killLeaseOwners(env.repository.path);
 
     const resumed = await runBatch(env, spec, { resume: batchId });
     expect(resumed.ok).toBe(true);
     expect(resumed.skipped.sort()).toEqual(done);
-    expect(resumed.vms.map((v) => v.vm).sort()).toEqual(['vm-02', 'vm-04', 'vm-06']);
+    // the report covers both runs; only the unfinished VMs ran again, each VM has one restore point
+    expect(resumed.vms.map((v) => v.vm).sort()).toEqual(['vm-01', 'vm-02', 'vm-03', 'vm-04', 'vm-05', 'vm-06']);
+    expect(resumed.totals).toMatchObject({ vms: 6, ok: 6, failed: 0 });
+    const points = await env.repository.listRestorePoints();
+    expect(points.filter((p) => p.jobId === resumed.jobId).map((p) => p.vm.name).sort()).toEqual(['vm-02', 'vm-04', 'vm-06']);
+    expect(points.map((p) => p.vm.name).sort()).toEqual(['vm-01', 'vm-02', 'vm-03', 'vm-04', 'vm-05', 'vm-06']);
     expect((await env.hypervisor.listLeftovers({ tagPrefix: 'hvsnap:' })).checkpoints).toEqual([]);
     expect(await env.provider.listSnapshots({})).toEqual([]); // the dead run's snapshot was replayed away
     await expect(runBatch(env, spec, { resume: 'no-such-batch' })).rejects.toThrow(/nothing to resume/);

@@ -20,3 +20,18 @@ export async function killJournalOwners(dir: string): Promise<number> {
   }
   return n;
 }
+
+/** The same for the job leases in `<repository>/.leases`: their owner becomes a pid that has exited. */
+export async function killLeaseOwners(repositoryPath: string): Promise<number> {
+  const dead = spawnSync('true').pid!;
+  const dir = join(repositoryPath, '.leases');
+  let n = 0;
+  for (const f of (await readdir(dir).catch(() => [])).filter((x) => x.endsWith('.json'))) {
+    const file = join(dir, f);
+    const lease = JSON.parse(await readFile(file, 'utf8'));
+    // a new token too: the hung run's renewal timer must not write its live pid back
+    await writeFile(file, JSON.stringify({ ...lease, pid: dead, token: 'dead' }));
+    n++;
+  }
+  return n;
+}

@@ -30,6 +30,6 @@ export const backupCommand: CommandModule = (kit) =>
           onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes, `${e.vm} ${e.diskName ?? e.disk}`),
         });
         progress.end();
-        return { data: report, text: renderBackupReport(report), exitCode: report.ok ? ExitCode.ok : ExitCode.partial };
+        return { data: report, text: renderBackupReport(report), exitCode: report.status === 'interrupted' ? ExitCode.interrupted : report.ok ? ExitCode.ok : ExitCode.partial };
       }),
     );

@@ -21,6 +21,16 @@ export const commandModules: CommandEntry[] = [
     description: "the nightly batch on a proxy host: the config's batch selection, with its concurrency limits; resumable",
     load: async () => (await import('./batch.js')).batchCommand,
   },
+  {
+    name: 'worker',
+    description: 'on each proxy: pull volume sets from the shared queue (queue.kind bullmq) and back them up through this proxy',
+    load: async () => (await import('./worker.js')).workerCommand,
+  },
+  {
+    name: 'jobs',
+    description: "list the saved reports of backups and batches (jobs show ID: one of them), from the repository",
+    load: async () => (await import('./jobs.js')).jobsCommand,
+  },
   { name: 'list', description: 'list restore points', load: async () => (await import('./repository.js')).listCommand },
   {
     name: 'restore',
