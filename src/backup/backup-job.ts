@@ -6,7 +6,8 @@ import { backupSet } from './backup-set.js';
 import { Journal, readOpenJournals } from './journal.js';
 import { limitHypervisor, limitProvider } from './limits.js';
 import { createLimit } from '../core/concurrency.js';
-import { planBackup, type VolumeSet } from './plan.js';
+import { planSets } from './host-plan.js';
+import type { VolumeSet } from './plan.js';
 import { InProcessQueue } from './work-queue.js';
 import { Saga } from './saga.js';
 import type { VmInfo } from '../core/types.js';
@@ -41,8 +42,8 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
   }
   const groups = await env.hypervisor.listVmGroups({}, { signal });
   throwIfAborted(signal);
-  const plan = await planBackup({ hypervisor: env.hypervisor, vms, groups, allVms }, { signal });
-  log.info({ sets: plan.sets.length, vms: plan.sets.reduce((n, s) => n + s.vms.length, 0), unplaced: plan.unplaced.length }, 'backup planned');
+  const plan = await planSets({ hypervisor: env.hypervisor, provider: env.provider, vms, groups, allVms, policy }, { signal });
+  log.info({ sets: plan.sets.length, hostSets: plan.sets.filter((s) => s.mode === 'host').length, vms: plan.sets.reduce((n, s) => n + s.vms.length, 0), unplaced: plan.unplaced.length }, 'backup planned');
 
   const journal = await Journal.open(journalFolder, jobId);
   // writers of this process; after a crash, an uncommitted restore point is only a temp folder that gc removes

@@ -17,7 +17,7 @@ export const copyStep: VmStep = {
     for (const disk of vm.checkpoint!.disks) {
       const change = vm.changes[disk.diskId] ?? {};
       const previousIndex = change.ranges && vm.previous ? await env.repository.readIndex(vm.previous.id, disk.diskId) : undefined;
-      const result = await set.mount!.copyDisk({
+      const result = await (vm.mount ?? set.mount)!.copyDisk({
         hostPath: disk.path,
         repository: env.repository,
         changedRanges: previousIndex ? change.ranges : undefined,

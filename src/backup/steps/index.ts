@@ -1,8 +1,11 @@
 import { attachStep } from './attach.js';
+import { attachHostStep } from './attach-host.js';
 import { changedRangesStep } from './changed-ranges.js';
 import { checkpointStep } from './checkpoint.js';
 import { commitSnapshotOnlyStep, commitStep } from './commit.js';
+import { commitHostStep } from './commit-host.js';
 import { convertStep } from './convert.js';
+import { convertAfterCopyStep } from './convert-after-copy.js';
 import { copyStep } from './copy.js';
 import { deleteCheckpointStep } from './delete-checkpoint.js';
 import { exportStep } from './export.js';
@@ -25,6 +28,8 @@ export const backupModes = {
   /** steps 1–8: copy through the proxy, keep a reference point, throw the snapshot away */
   offload: [checkpointStep, snapshotStep, exportStep, changedRangesStep, convertStep, presentStep, attachStep, openRestorePointStep, copyStep, commitStep, supersedeStep],
   /** steps 1–3: the retained array snapshot is the restore point; the checkpoint goes at once */
+  /** no array: the checkpoint lives while the proxy reads the frozen base over SFTP, then becomes the reference point */
+  host: [checkpointStep, exportStep, changedRangesStep, attachHostStep, openRestorePointStep, copyStep, convertAfterCopyStep, commitHostStep, supersedeStep],
   'snapshot-only': [checkpointStep, snapshotStep, exportStep, deleteCheckpointStep, { ...openRestorePointStep, slots: 'repository' }, commitSnapshotOnlyStep, retainSnapshotStep],
 } satisfies Record<string, Step[]>;
 
