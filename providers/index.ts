@@ -13,7 +13,7 @@ import { ontapProvider } from './ontap/index.js';
 import { powerstoreProvider } from './powerstore/index.js';
 
 /** The providers shipped with hvsnap, by name. */
-export const builtinProviders: Readonly<Record<string, ProviderDefinition<any>>> = Object.freeze({
+export const builtinProviders: Readonly<Record<string, ProviderDefinition<unknown>>> = Object.freeze({
   lab: labProvider,
   pure: pureProvider,
   ontap: ontapProvider,

@@ -88,7 +88,7 @@ export class LabArrayClient {
   }
 
   async listSnapshots(): Promise<LabSnapshotRecord[]> {
-    let names: string[] = [];
+    let names: string[];
     try {
       names = await readdir(this.snapshotsDir());
     } catch {
@@ -157,7 +157,7 @@ export class LabArrayClient {
   }
 
   async listPresentations(): Promise<LabPresentationRecord[]> {
-    let files: string[] = [];
+    let files: string[];
     try {
       files = await readdir(join(this.paths.stateDir, 'presentations'));
     } catch {

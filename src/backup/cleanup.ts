@@ -53,7 +53,9 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
     }
     if (!failed) await rm(j.file, { force: true });
   }
-  const { checkpoints } = await env.hypervisor.listLeftovers({ tagPrefix: CHECKPOINT_TAG }, { signal: opts.signal });
+  const { checkpoints, unanswered } = await env.hypervisor.listLeftovers({ tagPrefix: CHECKPOINT_TAG }, { signal: opts.signal });
+  // a cluster node that did not answer may still hold leftovers: a failure for that node, not "clean"
+  for (const u of unanswered ?? []) report.failures.push({ what: `leftover checkpoints on ${u.host}`, error: errorSummary(u.error) });
   for (const cp of checkpoints.filter((c) => !liveJobs.has(jobIdOfCheckpoint(c.name) ?? ''))) {
     try {
       await env.hypervisor.deleteCheckpoint({ vmId: cp.vmId, checkpointId: cp.id }, { signal: opts.signal });

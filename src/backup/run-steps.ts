@@ -48,7 +48,7 @@ export async function runSteps<S, V>(run: StepRun<S, V>, steps: ReadonlyArray<St
   const live = () => run.items.filter((i) => !run.itemOf(i).failed);
   let current: StepName | undefined;
   try {
-    for (let i = 0; i < steps.length; ) {
+    for (let i = 0; i < steps.length;) {
       if (run.items.length > 0 && live().length === 0) break;
       const step = steps[i];
       if (step.scope === 'set') {
@@ -91,7 +91,15 @@ function vmPipeline<S, V>(steps: ReadonlyArray<Step<S, V>>, start: number): Arra
 
 async function runSetStep<S, V>(run: StepRun<S, V>, step: SetStep<S>): Promise<void> {
   await run.beforeStep?.(step.name);
-  await run.saga.step(step.name, run.context ?? {}, () => sideEffect(run, step, { owner: SET_OWNER, step: step.name }, () => step.run(run.state), () => step.undo?.record(run.state)));
+  await run.saga.step(step.name, run.context ?? {}, () =>
+    sideEffect(
+      run,
+      step,
+      { owner: SET_OWNER, step: step.name },
+      () => step.run(run.state),
+      () => step.undo?.record(run.state),
+    ),
+  );
   killIfAsked(step.name);
 }
 
@@ -103,7 +111,15 @@ async function runPipeline<S, V>(run: StepRun<S, V>, pipeline: Array<VmStep<S, V
     try {
       throwIfAborted(run.signal);
       await run.beforeStep?.(step.name, label);
-      await run.saga.step(step.name, { vm: label }, () => sideEffect(run, step, { owner, step: step.name }, () => step.run(run.state, item), () => step.undo?.record(run.state, item)));
+      await run.saga.step(step.name, { vm: label }, () =>
+        sideEffect(
+          run,
+          step,
+          { owner, step: step.name },
+          () => step.run(run.state, item),
+          () => step.undo?.record(run.state, item),
+        ),
+      );
       killIfAsked(step.name);
     } catch (e) {
       const err = toHvsnapError(e, 'step_failed', { step: step.name, vm: label });
@@ -116,7 +132,13 @@ async function runPipeline<S, V>(run: StepRun<S, V>, pipeline: Array<VmStep<S, V
 }
 
 /** A step's side effect between its journal entries: the undo before or after, as declared; then what it settles. */
-async function sideEffect<S, V>(run: StepRun<S, V>, step: Step<S, V>, key: Required<UndoKey>, effect: () => Promise<void>, record: () => ReturnType<NonNullable<Step<S, V>['undo']>['record']> | undefined): Promise<void> {
+async function sideEffect<S, V>(
+  run: StepRun<S, V>,
+  step: Step<S, V>,
+  key: Required<UndoKey>,
+  effect: () => Promise<void>,
+  record: () => ReturnType<NonNullable<Step<S, V>['undo']>['record']> | undefined,
+): Promise<void> {
   if (step.undo?.journaled === 'before') await run.saga.register(record()!, key);
   await effect();
   if (step.undo?.journaled === 'after') await run.saga.register(record()!, key);

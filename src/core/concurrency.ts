@@ -35,6 +35,11 @@ export function createLimit(concurrency: number): Limit {
  * `stopOnError`). For "every item runs, failures collected" pass `stopOnError: false` and get an
  * AggregateError.
  */
-export async function forEachLimit<T>(items: Iterable<T>, concurrency: number, fn: (item: T, index: number) => Promise<void>, opts: { stopOnError?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+export async function forEachLimit<T>(
+  items: Iterable<T>,
+  concurrency: number,
+  fn: (item: T, index: number) => Promise<void>,
+  opts: { stopOnError?: boolean; signal?: AbortSignal } = {},
+): Promise<void> {
   await pMap(items, fn, { concurrency: Math.max(1, concurrency), stopOnError: opts.stopOnError ?? true, signal: opts.signal });
 }

@@ -54,7 +54,11 @@ export function journalDir(repositoryPath: string): string {
 
 /** A job id that sorts by time and is safe in every array's object names: `YYYYMMDD-HHMMSS-xxxx`. */
 export function newJobId(now = new Date()): string {
-  const t = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '').replace('T', '-');
+  const t = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, '')
+    .replace('T', '-');
   return `${t}-${randomBytes(2).toString('hex')}`;
 }
 

@@ -30,7 +30,14 @@ interface ProbeAnswer {
   Cluster?: string | null;
   Vms?: Array<{ Name: string; ElementName: string; Version: string }> | { Name: string; ElementName: string; Version: string } | null;
   VmError?: string;
+  /** class name → instance count ("1") or the error getting it */
+  Services?: Record<string, string> | null;
+  /** MSCluster_Node: State 0 Up, 1 Down, 2 Paused, 3 Joining (CLUSWMI) */
+  ClusterNodes?: Array<{ Name: string; State: number }> | { Name: string; State: number } | null;
 }
+
+const NODE_STATES = ['up', 'down', 'paused', 'joining'];
+const MANAGEMENT_CLASSES = ['Msvm_VirtualSystemManagementService', 'Msvm_VirtualSystemSnapshotService', 'Msvm_VirtualSystemReferencePointService', 'Msvm_ImageManagementService'];
 
 /** Windows Server 2016 is build 14393: the first with recovery checkpoints, reference points and RCT. */
 const MIN_BUILD = 14393;
@@ -46,6 +53,7 @@ export async function checkHyperVHost(
 ): Promise<HostCheck[]> {
   const checks: HostCheck[] = [];
   const reachable: WmiNode[] = [];
+  const clusters = new Map<string, Array<{ Name: string; State: number }>>();
   for (const node of args.nodes) {
     const at = (what: string) => `${node.name}: ${what}`;
     let probe: ProbeAnswer;
@@ -82,6 +90,14 @@ export async function checkHyperVHost(
       ok: probe.VmmsStatus === 'Running' && probe.Namespace === 'ok',
       detail: `vmms service ${probe.VmmsStatus}; root\\virtualization\\v2 ${probe.Namespace}; Hyper-V module ${probe.HyperVModule ? 'present' : 'missing'}`,
     });
+    const services = probe.Services ?? {};
+    const bad = MANAGEMENT_CLASSES.filter((c) => services[c] !== '1');
+    checks.push({
+      name: at('management classes'),
+      ok: bad.length === 0,
+      detail: bad.length ? bad.map((c) => `${c}: ${services[c] ?? 'not reported'}`).join('; ') : `${MANAGEMENT_CLASSES.length} answer (one instance each)`,
+    });
+    if (probe.Cluster) clusters.set(probe.Cluster, asArray(probe.ClusterNodes));
     const build = parseInt(probe.OsBuild ?? '', 10);
     checks.push({
       name: at('Hyper-V version'),
@@ -101,6 +117,19 @@ export async function checkHyperVHost(
           : `${vms.length} VMs, all at 8.0 or later`,
     });
   }
+  // every node of each cluster seen: configured, answering, up (a paused or draining node fails calls of the VMs it owns)
+  for (const [cluster, members] of clusters) {
+    for (const m of members) {
+      const configured = args.nodes.find((n) => n.name.toLowerCase() === m.Name.toLowerCase());
+      const answered = configured && reachable.includes(configured);
+      const state = NODE_STATES[m.State] ?? `state ${m.State}`;
+      checks.push({
+        name: `${cluster}: node ${m.Name}`,
+        ok: !!answered && m.State === 0,
+        detail: !configured ? `${state}; not in hypervisor.nodes: its VMs cannot be backed up` : !answered ? `${state}; did not answer` : state,
+      });
+    }
+  }
   if (args.vmNames?.length && reachable.length) {
     const hv = new WmiHypervisor({ nodes: reachable, logger: opts.logger ?? silentLogger });
     try {
@@ -114,10 +143,26 @@ export async function checkHyperVHost(
             checks.push({ name: `${vm.host}: disk of ${vm.name}`, ok: false, detail: `${disk.path}: ${e instanceof Error ? e.message : String(e)}` });
           }
         }
+        checks.push(await referencePointCheck(hv, vm, opts));
       }
     } catch (e) {
       checks.push({ name: 'VMs to back up', ok: false, detail: e instanceof Error ? e.message : String(e) });
     }
   }
   return checks;
+}
+
+/** The reference points hvsnap left on a VM must carry an RCT id for every disk, else its backups stay full. */
+async function referencePointCheck(hv: WmiHypervisor, vm: { id: string; name: string; host: string; disks: Array<{ id: string }> }, opts: CallOptions): Promise<HostCheck> {
+  const name = `${vm.host}: reference points of ${vm.name}`;
+  try {
+    const rps = (await hv.listReferencePoints({ vmId: vm.id }, opts)).filter((rp) => rp.name);
+    if (!rps.length) return { name, ok: true, detail: 'none yet (the first backup is full)' };
+    const lacking = rps.flatMap((rp) => vm.disks.filter((d) => !rp.disks.some((x) => WmiHypervisor.sameSlot(x.diskId, d.id) && x.rctId)).map((d) => `${rp.name}: ${d.id}`));
+    return lacking.length
+      ? { name, ok: false, detail: `no RCT id for ${lacking.join(', ')}: those disks get full backups; check that change tracking is on (configuration version 8.0+)` }
+      : { name, ok: true, detail: `${rps.length} with an RCT id for each of ${vm.disks.length} disk(s)` };
+  } catch (e) {
+    return { name, ok: false, detail: e instanceof Error ? e.message : String(e) };
+  }
 }

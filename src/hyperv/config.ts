@@ -4,6 +4,7 @@ import { HvsnapError } from '../core/errors.js';
 import { configError } from '../core/config-error.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { createShell, transportConfigSchema } from '../transport/config.js';
+import { withRecording, type TranscriptRecorder } from '../transport/recording-shell.js';
 import type { Shell } from '../transport/shell.js';
 import { WmiHypervisor, type WmiNode } from './wmi-hypervisor.js';
 
@@ -34,7 +35,8 @@ export const wmiHypervisorConfigSchema = z
       })
       .strict()
       .default({ ignoreNonSnapshottableDisks: false, guestBackupType: 'copy' }),
-    export: z.object({ copyRuntimeInformation: z.boolean().default(false) }).strict().default({ copyRuntimeInformation: false }),
+    /** CopyVmRuntimeInformation: the .vmgs (vTPM keys, UEFI variables) and .vmrs; see WmiHypervisorOptions for why it is on */
+    export: z.object({ copyRuntimeInformation: z.boolean().default(true) }).strict().default({ copyRuntimeInformation: true }),
     /** ms a script waits for one WMI job before handing it back */
     jobWaitMs: z.number().int().positive().default(120_000),
     /** ms a script may run in all */
@@ -55,6 +57,8 @@ export interface WmiDeps {
   env?: Record<string, string | undefined>;
   /** replaces the transport (tests, or a caller with its own connections) */
   shellFor?: ShellFor;
+  /** writes every script call of every node to this transcript (`--record`) */
+  record?: TranscriptRecorder;
   /** the config file, for messages */
   file?: string;
   /** folder relative key paths are resolved against (the config file's folder) */
@@ -91,7 +95,8 @@ export function createWmiNodes(config: WmiHypervisorConfig | z.input<typeof wmiH
   const logger = deps.logger ?? silentLogger;
   return cfg.nodes.map((n) => {
     const target = { name: n.name, address: n.address ?? n.name, hostKeyFingerprint: n.hostKeyFingerprint };
-    return { name: n.name, shell: deps.shellFor ? deps.shellFor(target) : createShell(cfg.transport, target, { logger: logger.child({ node: n.name }), env: deps.env }) };
+    const shell = deps.shellFor ? deps.shellFor(target) : createShell(cfg.transport, target, { logger: logger.child({ node: n.name }), env: deps.env });
+    return { name: n.name, shell: deps.record ? withRecording(shell, deps.record) : shell };
   });
 }
 

@@ -1,3 +1,4 @@
+import type { HvsnapError } from '../core/errors.js';
 import type {
   ByteRange,
   CallOptions,
@@ -62,11 +63,14 @@ export interface Hypervisor {
   /** MUST succeed when it is already gone. */
   deleteReferencePoint(args: { vmId: string; referencePointId: string }, opts?: CallOptions): Promise<void>;
 
-  /** Checkpoints and reference points whose name starts with `tagPrefix` (what hvsnap left behind). */
+  /**
+   * Checkpoints and reference points whose name starts with `tagPrefix` (what hvsnap left behind).
+   * `unanswered`: hosts of a cluster that could not be asked (their leftovers are unknown, not absent).
+   */
   listLeftovers(
     args: { tagPrefix: string },
     opts?: CallOptions,
-  ): Promise<{ checkpoints: Checkpoint[]; referencePoints: ReferencePoint[] }>;
+  ): Promise<{ checkpoints: Checkpoint[]; referencePoints: ReferencePoint[]; unanswered?: Array<{ host: string; error: HvsnapError }> }>;
 
   /**
    * Imports a VM from exported configuration files whose disks are already in place at `diskPaths`

@@ -23,6 +23,20 @@ import {
   type WmiVolumeAnswer,
 } from './wmi-shapes.js';
 
+/** A node that did not answer one call, and why. */
+interface NodeFailure {
+  node: string;
+  error: HvsnapError;
+}
+
+/**
+ * Msvm_ComputerSystem.OperationalStatus[1] values during which no checkpoint may be taken (MSDOC
+ * msvm-computersystem.md; reference §2.4): 32768 creating, 32769 applying, 32770 deleting a
+ * checkpoint, 32772 merging disks, 32773 exporting, 32774 migrating. 32771 "Waiting to Start" is not
+ * an operation on the VM's storage and does not block a checkpoint (the review; UNCONFIRMED on a host).
+ */
+export const BUSY_OPERATIONAL_STATUSES = [32768, 32769, 32770, 32772, 32773, 32774];
+
 /** One Hyper-V host (a cluster node) and the shell that reaches it. */
 export interface WmiNode {
   /** its computer name; VmInfo.host */
@@ -38,7 +52,18 @@ export interface WmiHypervisorOptions {
   ignoreNonSnapshottableDisks?: boolean;
   /** GuestBackupType: `copy` (default) leaves the guest's backup history alone, `full` lets it truncate logs */
   guestBackupType?: 'full' | 'copy';
-  /** CopyVmRuntimeInformation of the configuration export (.vmrs/.vmgs state); default false */
+  /**
+   * CopyVmRuntimeInformation of the configuration export; default true. Why (reference/hyperv-wmi.md style):
+   * - MSDOC `msvm-virtualsystemexportsettingdata.md`: CopyVmRuntimeInformation "copy runtime state"
+   *   (.vmrs/.vmgs, saved state); with it false the export holds only the .vmcx.
+   * - The .vmgs is the guest state file of a Generation 2 VM: vTPM keys, UEFI variables, Secure Boot
+   *   state (VMVER file types; APPROACH: a VM backup must include .VMCX, .VMGS and .VMRS, not only disks).
+   *   A vTPM VM restored without it loses its TPM (BitLocker recovery) — so it is on by default.
+   * - BAREOS's first plugin (commit 64726c80, prepare_backup) exports a recovery checkpoint with
+   *   CopySnapshotConfiguration 3 and CopyVmRuntimeInformation = true and got `.vmcx/.VMRS/.vmgs` (its docs' log).
+   * - With CaptureLiveState 0 (crash-consistent, no saved state) the .vmrs carries no memory image, so the
+   *   export stays small. UNCONFIRMED: the size of .vmrs on a real host for a running VM's recovery checkpoint.
+   */
   copyRuntimeInformation?: boolean;
   /** ms one script waits for a WMI job before handing it back as late; default 120 000 */
   jobWaitMs?: number;
@@ -71,7 +96,7 @@ export class WmiHypervisor implements Hypervisor {
     this.o = {
       ignoreNonSnapshottableDisks: options.ignoreNonSnapshottableDisks ?? false,
       guestBackupType: options.guestBackupType ?? 'copy',
-      copyRuntimeInformation: options.copyRuntimeInformation ?? false,
+      copyRuntimeInformation: options.copyRuntimeInformation ?? true,
       jobWaitMs: options.jobWaitMs ?? 120_000,
       scriptTimeoutMs: options.scriptTimeoutMs ?? 900_000,
       changesPagesPerCall: options.changesPagesPerCall ?? 64,
@@ -80,13 +105,16 @@ export class WmiHypervisor implements Hypervisor {
   }
 
   async listVms(args: { names?: string[] }, opts: CallOptions = {}): Promise<VmInfo[]> {
-    const all = await this.scanVms(args.names, opts);
+    const { vms: all, failed, broken } = await this.scanVms(args.names, opts);
     if (!args.names) return all;
     return args.names.map((name) => {
+      // a VM named here whose disks the host could not read is an error; unnamed ones were only logged
+      const bad = broken.find((b) => b.name === name || b.id.toLowerCase() === name.toLowerCase() || b.name.toLowerCase() === name.toLowerCase());
+      if (bad) throw bad.error;
       // exact name first; Hyper-V compares names without case, so fall back to that
       const exact = all.filter((vm) => vm.name === name || vm.id.toLowerCase() === name.toLowerCase());
       const hits = exact.length ? exact : all.filter((vm) => vm.name.toLowerCase() === name.toLowerCase());
-      if (hits.length === 0) throw new HvsnapError('vm_not_found', `no VM named "${name}" on ${this.nodes.map((n) => n.name).join(', ')}`, { context: { vm: name } });
+      if (hits.length === 0) throw this.notFound(name, failed);
       if (hits.length > 1) {
         throw new HvsnapError('vm_ambiguous', `${hits.length} VMs are named "${name}" (${hits.map((h) => `${h.id} on ${h.host}`).join(', ')}); use the VM id`, { context: { vm: name } });
       }
@@ -95,7 +123,7 @@ export class WmiHypervisor implements Hypervisor {
   }
 
   async listVmGroups(_args: Record<string, never>, opts: CallOptions = {}): Promise<VmGroup[]> {
-    const answers = await Promise.all(this.nodes.map((n) => this.run<{ Groups: WmiGroup[] | WmiGroup | null }>(n, 'list-vm-groups.ps1', {}, opts)));
+    const answers = await this.onEachNode('list-vm-groups.ps1', (n) => this.run<{ Groups: WmiGroup[] | WmiGroup | null }>(n, 'list-vm-groups.ps1', {}, opts));
     const groups = new Map<string, VmGroup>();
     for (const g of answers.flatMap((a) => asArray(a.Groups))) {
       const seen = groups.get(g.CollectionID) ?? { id: g.CollectionID, name: g.ElementName, vmIds: [] };
@@ -107,17 +135,24 @@ export class WmiHypervisor implements Hypervisor {
 
   async resolveVolume(args: { path: string }, opts: CallOptions = {}): Promise<VolumeLocation> {
     let last: unknown;
-    // a CSV is seen from every node; a local volume only from its own: try each node in turn
+    let down: HvsnapError | undefined;
+    // a CSV is seen from every node; a local volume only from its own: try each node in turn. A node
+    // that does not answer is passed over (another may see the volume); if none could, its error is given.
     for (const node of this.nodes) {
       try {
         const answer = await this.run<WmiVolumeAnswer>(node, 'resolve-volume.ps1', { path: args.path }, opts);
         return toVolumeLocation(answer, args.path, node.name);
       } catch (e) {
+        if (isHvsnapError(e) && e.code === 'transport_failed' && this.nodes.length > 1) {
+          this.logger.error({ host: node.name, path: args.path, err: e.message }, 'a cluster node did not answer; trying the others');
+          down ??= e;
+          continue;
+        }
         if (!(isHvsnapError(e) && e.code === 'not_found')) throw e;
         last = e;
       }
     }
-    throw last;
+    throw down ?? last;
   }
 
   async createCheckpoint(args: { vmId: string; name: string; consistency: ConsistencyLevel }, opts: CallOptions = {}): Promise<Checkpoint> {
@@ -125,6 +160,7 @@ export class WmiHypervisor implements Hypervisor {
       const input = {
         vmId: args.vmId,
         name: args.name,
+        busyStatuses: BUSY_OPERATIONAL_STATUSES,
         consistencyLevel: args.consistency === 'application' ? 1 : 2,
         ignoreNonSnapshottableDisks: this.o.ignoreNonSnapshottableDisks,
         guestBackupType: this.o.guestBackupType === 'full' ? 1 : 2,
@@ -144,12 +180,15 @@ export class WmiHypervisor implements Hypervisor {
       }
       if (!answer.Snapshot) throw new HvsnapError('checkpoint_failed', `create-checkpoint.ps1 on ${node.name} returned no checkpoint for VM ${answer.VmName}`, { context: ctx });
       const checkpoint = toCheckpoint(answer.Snapshot, { id: args.vmId, name: answer.VmName }, asArray(answer.VmDisks), args.consistency);
-      if (answer.Result && answer.Snapshot.ElementName !== args.name) {
-        // the snapshot exists but could not be named: remove it rather than leave an untagged checkpoint
-        const failure = await this.settle(node, answer.Result, ctx, opts).then(
-          () => undefined,
-          (e: unknown) => e,
-        );
+      if (answer.Snapshot.ElementName !== args.name) {
+        // The name is the one read back from the host. The snapshot exists but could not be named: an
+        // untagged checkpoint is invisible to tag-based cleanup, so remove it now by its instance id.
+        const failure = answer.Result
+          ? await this.settle(node, answer.Result, ctx, opts).then(
+              () => undefined,
+              (e: unknown) => e,
+            )
+          : undefined;
         await this.deleteCheckpoint({ vmId: args.vmId, checkpointId: checkpoint.id }, {}).catch((e: unknown) =>
           this.logger.error({ vm: answer.VmName, checkpoint: checkpoint.id, err: (e as Error).message }, 'could not remove an unnamed recovery checkpoint'),
         );
@@ -226,7 +265,7 @@ export class WmiHypervisor implements Hypervisor {
       }
       if (answer.Result && answer.ReferencePoint) this.mustBeDone(answer.Result, { host: node.name, vm: cp.vmName });
       if (!answer.ReferencePoint) throw new HvsnapError('reference_point_failed', `conversion of ${cp.name} of VM ${cp.vmName} on ${node.name} returned no reference point`, { context: { vm: cp.vmName, host: node.name } });
-      return toReferencePoint(answer.ReferencePoint, asArray(answer.Disks), { frozen: cp.disks, logger: this.logger, vmName: cp.vmName, name: cp.name });
+      return toReferencePoint(answer.ReferencePoint, asArray(answer.Disks), { frozen: cp.disks, logger: this.logger, vmName: cp.vmName, name: cp.name, requireRct: true });
     });
   }
 
@@ -247,13 +286,15 @@ export class WmiHypervisor implements Hypervisor {
     await this.deleteOn(args.vmId, 'delete-reference-point.ps1', { vmId: args.vmId, referencePointId: args.referencePointId, waitMs: this.o.jobWaitMs }, opts);
   }
 
-  async listLeftovers(args: { tagPrefix: string }, opts: CallOptions = {}): Promise<{ checkpoints: Checkpoint[]; referencePoints: ReferencePoint[] }> {
+  async listLeftovers(args: { tagPrefix: string }, opts: CallOptions = {}): Promise<{ checkpoints: Checkpoint[]; referencePoints: ReferencePoint[]; unanswered: Array<{ host: string; error: HvsnapError }> }> {
     type Answer = { Checkpoints: Array<{ VmName: string; Snapshot: WmiSnapshot }> | { VmName: string; Snapshot: WmiSnapshot } | null; ReferencePoints: WmiReferencePoint[] | WmiReferencePoint | null };
-    const answers = await Promise.all(this.nodes.map((n) => this.run<Answer>(n, 'list-leftovers.ps1', { tagPrefix: args.tagPrefix }, opts)));
+    const failed: NodeFailure[] = [];
+    const answers = await this.onEachNode('list-leftovers.ps1', (n) => this.run<Answer>(n, 'list-leftovers.ps1', { tagPrefix: args.tagPrefix }, opts), failed);
     return {
       // consistency is not recorded on a snapshot: report the weaker level
       checkpoints: answers.flatMap((a) => asArray(a.Checkpoints)).map((c) => toCheckpoint(c.Snapshot, { id: c.Snapshot.VirtualSystemIdentifier, name: c.VmName }, [], 'crash')),
       referencePoints: answers.flatMap((a) => asArray(a.ReferencePoints)).map((rp) => toReferencePoint(rp, [], { logger: silentLogger })),
+      unanswered: failed.map((f) => ({ host: f.node, error: f.error })),
     };
   }
 
@@ -280,6 +321,15 @@ export class WmiHypervisor implements Hypervisor {
     if (answer.Result) this.mustBeDone(answer.Result, { host: node.name, vm: args.name ?? sourceVmId });
     if (!answer.Vm) throw new HvsnapError('internal', `import on ${node.name} returned no VM`, { context: { host: node.name } });
     const vm = toVmInfo(answer.Vm, node.name, this.logger);
+    // import-vm.ps1 refuses a planned VM whose slots do not all take a restored disk; this checks the
+    // result once more: a disk left at the exported path would be the production VHDX (BackupIntent)
+    const want = new Set(Object.values(args.diskPaths).map((p) => p.toLowerCase()));
+    const got = new Set(vm.disks.map((d) => d.path.toLowerCase()));
+    if (want.size !== got.size || [...got].some((p) => !want.has(p))) {
+      throw new HvsnapError('input_invalid', `imported VM ${vm.name} (${vm.id}) on ${node.name} has disks ${[...got].join(', ')}, not exactly the restored ${[...want].join(', ')}: remove it before starting it`, {
+        context: { host: node.name, vm: vm.name },
+      });
+    }
     this.owner.set(vm.id, node);
     this.vmNames.set(vm.id, vm.name);
     return vm;
@@ -294,19 +344,62 @@ export class WmiHypervisor implements Hypervisor {
     return slotKey(a) === slotKey(b);
   }
 
-  private async scanVms(names: string[] | undefined, opts: CallOptions): Promise<VmInfo[]> {
-    const answers = await Promise.all(this.nodes.map(async (n) => ({ node: n, answer: await this.run<WmiVmList>(n, 'get-vms.ps1', { names: names ?? null }, opts) })));
+  /**
+   * Every node's VMs. A node that does not answer (paused, draining, unreachable) is reported for that
+   * node (logged, and returned in `failed`) and the VMs of the others go on; all nodes failing is an error.
+   */
+  private async scanVms(names: string[] | undefined, opts: CallOptions): Promise<{ vms: VmInfo[]; failed: NodeFailure[]; broken: Array<{ id: string; name: string; error: HvsnapError }> }> {
+    const failed: NodeFailure[] = [];
+    const broken: Array<{ id: string; name: string; error: HvsnapError }> = [];
+    const answers = await this.onEachNode('get-vms.ps1', async (n) => ({ node: n, answer: await this.run<WmiVmList>(n, 'get-vms.ps1', { names: names ?? null }, opts) }), failed);
     const byId = new Map<string, VmInfo>();
     for (const { node, answer } of answers) {
       for (const raw of asArray(answer.Vms)) {
-        const vm = toVmInfo(raw, answer.ComputerName || node.name, this.logger);
+        this.owner.set(raw.Name, node);
+        let vm: VmInfo;
+        try {
+          vm = toVmInfo(raw, answer.ComputerName || node.name, this.logger);
+        } catch (e) {
+          // one VM whose disk facts cannot be read does not hide the others
+          const error = isHvsnapError(e) ? e : new HvsnapError('internal', String(e), { cause: e });
+          broken.push({ id: raw.Name, name: raw.ElementName, error });
+          this.logger.error({ vm: raw.ElementName, host: node.name, code: error.code, err: error.message }, 'VM left out: its disks cannot be read');
+          continue;
+        }
         if (byId.has(vm.id)) this.logger.warn({ vm: vm.name, hosts: [byId.get(vm.id)!.host, vm.host] }, 'VM reported by two nodes; using the first');
         else byId.set(vm.id, vm);
         this.owner.set(vm.id, node);
         this.vmNames.set(vm.id, vm.name);
       }
     }
-    return [...byId.values()];
+    return { vms: [...byId.values()], failed, broken };
+  }
+
+  /** Runs fn on every node at once; failures are logged per node and collected, all failing throws the first. */
+  private async onEachNode<T>(script: ScriptName, fn: (node: WmiNode) => Promise<T>, failed: NodeFailure[] = []): Promise<T[]> {
+    const settled = await Promise.allSettled(this.nodes.map(fn));
+    const ok: T[] = [];
+    settled.forEach((r, i) => {
+      if (r.status === 'fulfilled') return void ok.push(r.value);
+      const error = isHvsnapError(r.reason) ? r.reason : new HvsnapError('internal', String(r.reason), { cause: r.reason });
+      if (error.code === 'aborted') throw error;
+      failed.push({ node: this.nodes[i].name, error });
+      this.logger.error({ host: this.nodes[i].name, script, code: error.code, err: error.message }, 'a cluster node did not answer; going on with the others');
+    });
+    if (!ok.length && failed.length) throw failed[0].error;
+    return ok;
+  }
+
+  /** No VM by that name or id: when nodes did not answer, the error says so (the VM may be there). */
+  private notFound(vm: string, failed: NodeFailure[]): HvsnapError {
+    const where = this.nodes.map((n) => n.name).join(', ');
+    if (!failed.length) return new HvsnapError('vm_not_found', `no VM named "${vm}" on ${where}`, { context: { vm } });
+    const first = failed[0].error;
+    return new HvsnapError(first.code, `VM "${vm}" not found on the nodes that answered; ${failed.map((f) => `${f.node} did not answer (${f.error.message})`).join('; ')}`, {
+      retryable: first.retryable,
+      context: { vm, host: failed.map((f) => f.node).join(',') },
+      cause: first,
+    });
   }
 
   /** Runs fn on the VM's owner node; after a vm_not_found from a cached owner (live migration), looks again once. */
@@ -320,21 +413,37 @@ export class WmiHypervisor implements Hypervisor {
         this.owner.delete(vmId);
       }
     }
-    await this.scanVms(undefined, opts);
+    const { failed } = await this.scanVms(undefined, opts);
     const node = this.owner.get(vmId);
-    if (!node) throw new HvsnapError('vm_not_found', `no VM with id ${vmId} on ${this.nodes.map((n) => n.name).join(', ')}`, { context: { vm: vmId } });
+    if (!node) throw this.notFound(vmId, failed);
     return fn(node);
   }
 
+  /**
+   * Deletes on the VM's owner. A node the VM is not on answers "gone" for it (VmAbsent): after a live
+   * migration that is the old owner, so the owner is looked up again and the delete repeated there;
+   * only when no node has the VM is it gone. A node that did not answer makes that unknowable: error.
+   */
   private async deleteOn(vmId: string, script: ScriptName, input: Record<string, unknown>, opts: CallOptions): Promise<void> {
     let node: WmiNode | undefined = this.owner.get(vmId);
-    if (!node) {
-      await this.scanVms(undefined, opts);
-      node = this.owner.get(vmId);
-      if (!node) return; // the VM is gone, and so is what it had
+    for (let attempt = 0; ; attempt++) {
+      if (!node) {
+        const { failed } = await this.scanVms(undefined, opts);
+        node = this.owner.get(vmId);
+        if (!node) {
+          if (failed.length) throw this.notFound(vmId, failed);
+          return; // the VM is gone, and so is what it had
+        }
+      }
+      const answer = await this.run<WmiDeleteAnswer>(node, script, input, opts);
+      if (answer.VmAbsent && attempt === 0 && this.nodes.length > 1) {
+        this.owner.delete(vmId);
+        node = undefined;
+        continue;
+      }
+      if (!answer.Gone && answer.Result) await this.settle(node, answer.Result, { host: node.name, vm: answer.VmName }, opts);
+      return;
     }
-    const answer = await this.run<WmiDeleteAnswer>(node, script, input, opts);
-    if (!answer.Gone && answer.Result) await this.settle(node, answer.Result, { host: node.name, vm: answer.VmName }, opts);
   }
 
   /** A result that must be final: a job still running after the script's wait is a timeout. */

@@ -11,7 +11,8 @@ export function normalizeGuid(s: string | null | undefined): string {
 }
 
 /**
- * The attachment slot of a disk, from a SASD InstanceID `Microsoft:<VM or snapshot GUID>\<controller>\<n>\<n>\D`:
+ * The attachment slot of a disk, from a virtual-hard-disk SASD InstanceID
+ * `Microsoft:<VM or snapshot GUID>\<controller>\<n>\<n>\L` (the drive's RASD ends in `\D`):
  * the owner GUID is dropped so a VM's disk and the same disk in its snapshot (or in a reference
  * point) compare equal. An id of another shape is compared whole.
  */
@@ -26,11 +27,26 @@ export function supportsRct(version: string): boolean {
   return Number.isFinite(major) && major >= 8;
 }
 
-export function toVmDisk(d: WmiDisk): VmDisk {
-  return { id: d.InstanceID, path: d.Path, virtualDiskId: normalizeGuid(d.VirtualDiskId), sizeBytes: Number(d.Size ?? 0) };
+/**
+ * A VM's disk. Its virtual disk id and size are facts the backup cannot do without (matching RCT ids,
+ * sizing the copy): a disk the host could not read them for is an error naming it, never size 0.
+ */
+export function toVmDisk(d: WmiDisk, where: { vm?: string; host?: string } = {}): VmDisk {
+  const size = Number(d.Size ?? 0);
+  const virtualDiskId = normalizeGuid(d.VirtualDiskId);
+  if (!virtualDiskId || !(size > 0)) {
+    throw new HvsnapError('vhdx_invalid', `the host could not read virtual disk ${d.Path}${where.vm ? ` of VM ${where.vm}` : ''}${where.host ? ` on ${where.host}` : ''} (${d.Format ?? 'no disk settings'})`, {
+      context: { ...where, disk: d.InstanceID, path: d.Path },
+      hint: 'check that the file exists and that the account may read it (GetVirtualHardDiskSettingData)',
+    });
+  }
+  return { id: d.InstanceID, path: d.Path, virtualDiskId, sizeBytes: size };
 }
 
 export function toVmInfo(vm: WmiVm, host: string, logger: Logger): VmInfo {
+  if (vm.DiskError) {
+    throw new HvsnapError('vhdx_invalid', `the disks of VM ${vm.ElementName} on ${host} cannot be read: ${vm.DiskError}`, { context: { vm: vm.ElementName, host } });
+  }
   const generation = /SubType:1$/.test(vm.VirtualSystemSubType ?? '') ? 1 : 2;
   if (!supportsRct(vm.Version)) {
     logger.warn({ vm: vm.ElementName, host, configVersion: vm.Version }, 'VM configuration version is below 8.0: no RCT, every backup of it will be full');
@@ -42,7 +58,7 @@ export function toVmInfo(vm: WmiVm, host: string, logger: Logger): VmInfo {
     configVersion: vm.Version,
     generation,
     groups: asArray(vm.Groups),
-    disks: asArray(vm.Disks).map(toVmDisk),
+    disks: asArray(vm.Disks).map((d) => toVmDisk(d, { vm: vm.ElementName, host })),
   };
 }
 
@@ -61,7 +77,7 @@ export function toCheckpoint(snap: WmiSnapshot, vm: { id: string; name: string }
       diskId: bySlot.get(slotKey(d.InstanceID))?.InstanceID ?? d.InstanceID,
       virtualDiskId: normalizeGuid(d.VirtualDiskId),
       path: d.Path,
-      sizeBytes: Number(d.Size ?? 0),
+      sizeBytes: toVmDisk(d, { vm: vm.name }).sizeBytes,
       ...(parents.length ? { parentPaths: parents } : {}),
     };
   });
@@ -85,11 +101,25 @@ export function toCheckpoint(snap: WmiSnapshot, vm: { id: string; name: string }
 export function toReferencePoint(
   rp: WmiReferencePoint,
   vmDisks: WmiDisk[],
-  opts: { frozen?: FrozenDisk[]; logger: Logger; vmName?: string; name?: string },
+  opts: { frozen?: FrozenDisk[]; logger: Logger; vmName?: string; name?: string; requireRct?: boolean; createdAt?: string },
 ): ReferencePoint {
   const ids = asArray(rp.VirtualDiskIdentifiers);
   const rcts = asArray(rp.ResilientChangeTrackingIdentifiers);
   const disks: DiskRctId[] = [];
+  if (opts.requireRct) {
+    // a fresh reference point without an RCT id for a disk would make every later backup of it full,
+    // silently: that is an error (doctor checks the same on existing reference points)
+    const missing = (opts.frozen ?? []).filter((f) => {
+      const at = ids.findIndex((id) => slotKey(id) === slotKey(f.diskId));
+      return at < 0 || !String(rcts[at] ?? '').trim();
+    });
+    if (ids.length !== rcts.length || missing.length) {
+      throw new HvsnapError('reference_point_failed', `reference point ${rp.InstanceID} of VM ${opts.vmName ?? rp.VirtualSystemIdentifier} came back without an RCT id for ${missing.map((m) => m.diskId).join(', ') || 'some disks'}`, {
+        context: { vm: opts.vmName, disk: missing[0]?.diskId },
+        hint: 'is change tracking on for the VM (configuration version 8.0 or later)? hvsnap doctor --vm checks it',
+      });
+    }
+  }
   if (ids.length !== rcts.length) {
     opts.logger.warn({ vm: opts.vmName, referencePoint: rp.InstanceID, disks: ids.length, rctIds: rcts.length }, 'reference point has not one RCT id per disk: all disks need a full backup');
   } else {
@@ -113,10 +143,15 @@ export function toReferencePoint(
     id: rp.InstanceID,
     vmId: rp.VirtualSystemIdentifier,
     name: opts.name ?? rp.HvsnapName ?? rp.ElementName ?? '',
-    createdAt: rp.CreationTime ?? new Date().toISOString(),
+    // Msvm_VirtualSystemReferencePoint has no CreationTime: the time is hvsnap's own record of the
+    // conversion (its bookkeeping file); one hvsnap did not make has none, shown as the epoch
+    createdAt: rp.HvsnapCreatedAt || opts.createdAt || UNKNOWN_TIME,
     disks,
   };
 }
+
+/** The creation time of a reference point hvsnap has no record of. */
+export const UNKNOWN_TIME = new Date(0).toISOString();
 
 /** Sorted, merged, clipped to the disk; zero-length and out-of-disk pieces dropped. */
 export function normalizeRanges(offsets: number[], lengths: number[], sizeBytes: number, where: { vm?: string; disk: string }): ByteRange[] {
@@ -137,23 +172,46 @@ export function normalizeRanges(offsets: number[], lengths: number[], sizeBytes:
 }
 
 /**
+ * MSFT_Disk enums by name, as the Storage module renders them (`Get-Disk` prints `FCPH Name`,
+ * `Fibre Channel`, `RAID`, `Storage Spaces`, not numbers: MSFTDISK ValueMap/Values; the review's
+ * public Get-Disk transcripts). Keys are lowercase with spaces removed; MSCluster_Disk and
+ * CimInstanceProperties give the numbers, so both forms are accepted.
+ */
+const UNIQUE_ID_FORMATS: Record<string, number> = { vendorspecific: 0, vendorid: 1, eui64: 2, fcphname: 3, scsinamestring: 8 };
+const BUS_TYPES: Record<string, number> = {
+  unknown: 0, scsi: 1, atapi: 2, ata: 3, '1394': 4, ssa: 5, fibrechannel: 6, usb: 7, raid: 8, iscsi: 9, sas: 10, sata: 11, sd: 12, mmc: 13,
+  virtual: 14, filebackedvirtual: 15, storagespaces: 16, spaces: 16, nvme: 17,
+};
+
+/** A CIM enum given as its number or its name; undefined when neither is known. */
+export function cimEnum(value: number | string | null | undefined, names: Record<string, number>): number | undefined {
+  if (typeof value === 'number') return value;
+  if (typeof value !== 'string' || !value.trim()) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  return names[value.replace(/[\s_-]/g, '').toLowerCase()];
+}
+
+/**
  * The page-83 identity behind a volume (reference §8.2): UniqueIdFormat 3 (FCPH name) is an NAA id,
  * 2 an EUI-64, 8 a SCSI name string that may carry either prefix; else the serial number. Storage
- * Spaces (BusType 16) and file-backed disks (15) are no array LUN.
+ * Spaces (BusType 16) and file-backed disks (15) are no array LUN. Both enums may arrive as numbers
+ * or as the Storage module's names.
  */
 export function toVolumeLocation(answer: WmiVolumeAnswer, path: string, host: string): VolumeLocation {
   const d = answer.Disk;
   const context = { path, host };
   if (!d) throw new HvsnapError('not_found', `no disk found behind the volume of ${path} on ${host}`, { context });
-  if (d.BusType === 16 || d.BusType === 15) {
-    throw new HvsnapError('unsupported', `${path} on ${host} is on a ${d.BusType === 16 ? 'Storage Spaces' : 'file-backed'} disk, not an array LUN`, { context });
+  const busType = cimEnum(d.BusType, BUS_TYPES);
+  const format = cimEnum(d.UniqueIdFormat, UNIQUE_ID_FORMATS);
+  if (busType === 16 || busType === 15) {
+    throw new HvsnapError('unsupported', `${path} on ${host} is on a ${busType === 16 ? 'Storage Spaces' : 'file-backed'} disk, not an array LUN`, { context });
   }
   const raw = (d.UniqueId ?? '').trim();
   const hex = raw.replace(/^(naa|eui)\./i, '').replace(/[^0-9a-fA-F]/g, '').toLowerCase();
   const serial = d.SerialNumber?.trim() || undefined;
   let identity: VolumeIdentity;
-  if ((d.UniqueIdFormat === 3 || /^naa\./i.test(raw)) && hex.length >= 16) identity = { kind: 'naa', id: hex, serial };
-  else if ((d.UniqueIdFormat === 2 || /^eui\./i.test(raw)) && hex.length >= 16) identity = { kind: 'eui', id: hex, serial };
+  if ((format === 3 || /^naa\./i.test(raw)) && hex.length >= 16) identity = { kind: 'naa', id: hex, serial };
+  else if ((format === 2 || /^eui\./i.test(raw)) && hex.length >= 16) identity = { kind: 'eui', id: hex, serial };
   else if (serial) identity = { kind: 'serial', id: serial.toLowerCase(), serial };
   else throw new HvsnapError('not_found', `the disk behind ${path} on ${host} has no NAA/EUI id nor serial number (UniqueId "${raw}", format ${d.UniqueIdFormat})`, { context });
   const root = answer.VolumeRoot.replace(/\\+$/, '');

@@ -33,18 +33,21 @@ export interface WmiMethodResult {
   Affected?: string[] | string | null;
 }
 
-/** A Msvm_StorageAllocationSettingData of a VHD(X), with what Get-VHD says of the file. */
+/**
+ * A virtual hard disk's Msvm_StorageAllocationSettingData (InstanceID ends in `\L`; the drive's RASD
+ * ends in `\D`), with what Msvm_ImageManagementService.GetVirtualHardDiskSettingData says of the file.
+ */
 export interface WmiDisk {
   InstanceID: string;
   /** HostResource[0] */
   Path: string;
-  /** Get-VHD DiskIdentifier (the VHDX virtual disk id) */
+  /** Msvm_VirtualHardDiskSettingData.VirtualDiskId (the VHDX virtual disk id) */
   VirtualDiskId?: string | null;
-  /** Get-VHD Size, bytes */
+  /** Msvm_VirtualHardDiskSettingData.MaxInternalSize, bytes */
   Size?: number | null;
-  /** Get-VHD VhdFormat: VHDX, VHD, VHDSet */
+  /** Msvm_VirtualHardDiskSettingData.Format: VHD, VHDX, VHDSet */
   Format?: string | null;
-  /** the parent chain of a differencing disk (Get-VHD ParentPath, walked), nearest first */
+  /** the parent chain of a differencing disk (ParentPath, walked), nearest first */
   ParentPaths?: string[] | string | null;
 }
 
@@ -61,6 +64,8 @@ export interface WmiVm {
   /** CollectionIDs of the Msvm_VirtualSystemCollection groups it is a member of */
   Groups?: string[] | string | null;
   Disks?: WmiDisk[] | WmiDisk | null;
+  /** set instead of Disks when reading a disk's facts failed (the listing of the other VMs goes on) */
+  DiskError?: string | null;
 }
 
 /** get-vms.ps1 */
@@ -86,9 +91,13 @@ export interface WmiReferencePoint {
   ElementName?: string | null;
   /** name recorded by hvsnap when it converted the checkpoint */
   HvsnapName?: string | null;
+  /**
+   * when hvsnap converted it (ISO 8601, host clock), from hvsnap's bookkeeping file beside the VM
+   * configuration: Msvm_VirtualSystemReferencePoint has no CreationTime (MSDOC msvm-virtualsystemreferencepoint)
+   */
+  HvsnapCreatedAt?: string | null;
   ReferencePointType?: number;
   ConsistencyLevel?: number;
-  CreationTime?: string | null;
   VirtualDiskIdentifiers?: string[] | string | null;
   ResilientChangeTrackingIdentifiers?: string[] | string | null;
 }
@@ -133,9 +142,11 @@ export interface WmiVolumeAnswer {
   IsCsv: boolean;
   Disk?: {
     UniqueId?: string | null;
-    UniqueIdFormat?: number | null;
+    /** a number (MSCluster_Disk, CimInstanceProperties) or the Storage module's name (`FCPH Name`) */
+    UniqueIdFormat?: number | string | null;
     SerialNumber?: string | null;
-    BusType?: number | null;
+    /** a number or the Storage module's name (`Fibre Channel`, `RAID`, `Storage Spaces`) */
+    BusType?: number | string | null;
     FriendlyName?: string | null;
   } | null;
 }
@@ -143,6 +154,8 @@ export interface WmiVolumeAnswer {
 /** delete-checkpoint.ps1, delete-reference-point.ps1 */
 export interface WmiDeleteAnswer {
   Gone: boolean;
+  /** the VM is not on this node (gone, or migrated elsewhere) */
+  VmAbsent?: boolean;
   VmName?: string;
   Result?: WmiMethodResult | null;
 }

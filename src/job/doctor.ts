@@ -9,6 +9,7 @@ import { openLab } from '../lab/index.js';
 import { openRepository } from '../repository/index.js';
 import { loadProvider } from '../../providers/index.js';
 import type { VolumeIdentity } from '../core/types.js';
+import type { TranscriptRecorder } from '../transport/recording-shell.js';
 import type { JobConfig } from './config.js';
 import { createHypervisor } from './environment.js';
 import { resolveJobConfig, type JobConfigSource } from './run-job.js';
@@ -21,7 +22,7 @@ const run = promisify(execFile);
  * authenticated, and owning the volumes the VMs' disks are on), the proxy, the repository.
  * Reads only: creates nothing on the host, the array or the repository.
  */
-export async function runDoctor(source: JobConfigSource, opts: { logger: Logger; signal?: AbortSignal; env?: Record<string, string | undefined> }): Promise<HostCheck[]> {
+export async function runDoctor(source: JobConfigSource, opts: { logger: Logger; signal?: AbortSignal; env?: Record<string, string | undefined>; record?: TranscriptRecorder }): Promise<HostCheck[]> {
   const cfg = await resolveJobConfig(source);
   const checks: HostCheck[] = [];
   const attempt = async (name: string, fn: () => Promise<string | HostCheck[]>) => {
@@ -103,12 +104,12 @@ export async function runDoctor(source: JobConfigSource, opts: { logger: Logger;
  * rights, Hyper-V version, VM configuration versions, disk-to-volume mapping of the job's VMs).
  * `runDoctor` adds the array, proxy and repository checks.
  */
-export async function doctorHostChecks(cfg: JobConfig, opts: { logger: Logger; signal?: AbortSignal; env?: Record<string, string | undefined> }): Promise<HostCheck[]> {
+export async function doctorHostChecks(cfg: JobConfig, opts: { logger: Logger; signal?: AbortSignal; env?: Record<string, string | undefined>; record?: TranscriptRecorder }): Promise<HostCheck[]> {
   if (cfg.hypervisor.kind !== 'wmi') {
     return [{ name: 'hypervisor', ok: true, detail: `${cfg.hypervisor.kind}: a simulated host, nothing to probe` }];
   }
   const wmi = parseWmiHypervisorConfig(cfg.hypervisor, { file: cfg.file, baseDir: dirname(cfg.file) });
-  const nodes = createWmiNodes(wmi, { logger: opts.logger, env: opts.env });
+  const nodes = createWmiNodes(wmi, { logger: opts.logger, env: opts.env, record: opts.record });
   try {
     return await checkHyperVHost({ nodes, vmNames: cfg.vms }, { signal: opts.signal, logger: opts.logger });
   } finally {

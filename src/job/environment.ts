@@ -11,16 +11,16 @@ import { loadProvider } from '../../providers/index.js';
 import { createLinuxProxy, createLocalProxy, createWindowsProxy, linuxProxyConfigSchema, windowsProxyConfigSchema, type Proxy } from '../../proxy/index.js';
 import { configError } from '../core/config-error.js';
 import type { JobConfig } from './config.js';
-import { createShell, type TransportConfig } from '../transport/index.js';
+import { createShell, type TranscriptRecorder, type TransportConfig } from '../transport/index.js';
 
 /**
  * The composition root: builds the seams a job configuration names. Nothing here decides
  * anything about a backup; it only creates, and closes, what the library needs.
  */
-export async function openEnvironment(config: JobConfig, logger: Logger): Promise<BackupEnvironment & { close(): Promise<void> }> {
+export async function openEnvironment(config: JobConfig, logger: Logger, opts: { record?: TranscriptRecorder } = {}): Promise<BackupEnvironment & { close(): Promise<void> }> {
   const closers: Array<() => Promise<void>> = [];
   try {
-    const hypervisor = await createHypervisor(config, logger);
+    const hypervisor = await createHypervisor(config, logger, { record: opts.record });
     closers.push(async () => hypervisor.close?.());
     const provider = await loadProvider({ provider: config.provider.name, config: config.provider.config, logger, configFile: config.file });
     closers.push(async () => provider.close?.());
@@ -45,7 +45,7 @@ export async function openEnvironment(config: JobConfig, logger: Logger): Promis
 }
 
 /** The hypervisor a configuration names; `create: false` never creates a lab (doctor only reads). */
-export async function createHypervisor(config: JobConfig, logger: Logger, opts: { create?: boolean } = {}): Promise<Hypervisor> {
+export async function createHypervisor(config: JobConfig, logger: Logger, opts: { create?: boolean; record?: TranscriptRecorder } = {}): Promise<Hypervisor> {
   const h = config.hypervisor;
   if (h.kind === 'lab') {
     if (opts.create !== false && h.init && !existsSync(join(h.dir, 'lab.json'))) {
@@ -54,7 +54,7 @@ export async function createHypervisor(config: JobConfig, logger: Logger, opts: 
     }
     return openLab(h.dir, { logger });
   }
-  if (h.kind === 'wmi') return createWmiHypervisor(h as unknown as Parameters<typeof createWmiHypervisor>[0], { logger, file: config.file, baseDir: dirname(config.file) });
+  if (h.kind === 'wmi') return createWmiHypervisor(h as unknown as Parameters<typeof createWmiHypervisor>[0], { logger, file: config.file, baseDir: dirname(config.file), record: opts.record });
   throw new HvsnapError('config_invalid', `${config.file}: hypervisor.kind "${(h as { kind: string }).kind}" is not available in this build`, { context: { file: config.file, field: 'hypervisor.kind' } });
 }
 

@@ -12,6 +12,7 @@ import { loadProvider } from '../../providers/index.js';
 import { loadJobConfig, type JobConfig } from './config.js';
 import { openEnvironment } from './environment.js';
 import { policyFromConfig } from './policy.js';
+import type { TranscriptRecorder } from '../transport/index.js';
 
 /**
  * One function per thing a job configuration is used for: each reads the configuration (a file
@@ -26,6 +27,8 @@ interface JobCall {
   config: JobConfigSource;
   logger: Logger;
   signal?: AbortSignal;
+  /** writes every host script call to a transcript (`--record DIR`) */
+  record?: TranscriptRecorder;
 }
 
 export async function resolveJobConfig(source: JobConfigSource): Promise<JobConfig> {
@@ -33,9 +36,14 @@ export async function resolveJobConfig(source: JobConfigSource): Promise<JobConf
 }
 
 /** Opens the environment of a configuration, runs `fn` with it, and closes it. */
-export async function withEnvironment<T>(source: JobConfigSource, logger: Logger, fn: (env: BackupEnvironment & { close(): Promise<void> }, config: JobConfig) => Promise<T>): Promise<T> {
+export async function withEnvironment<T>(
+  source: JobConfigSource,
+  logger: Logger,
+  fn: (env: BackupEnvironment & { close(): Promise<void> }, config: JobConfig) => Promise<T>,
+  opts: { record?: TranscriptRecorder } = {},
+): Promise<T> {
   const config = await resolveJobConfig(source);
-  const env = await openEnvironment(config, logger);
+  const env = await openEnvironment(config, logger, opts);
   try {
     return await fn(env, config);
   } finally {
@@ -47,13 +55,19 @@ export async function withEnvironment<T>(source: JobConfigSource, logger: Logger
 export function backupWithConfig(args: JobCall & { vms?: string[]; full?: boolean; onProgress?: (p: BackupProgress) => void }): Promise<BackupReport> {
   return withEnvironment(args.config, args.logger, (env, config) =>
     runBackup(env, { vms: args.vms ?? config.vms, policy: policyFromConfig(config, !!args.full), signal: args.signal, onProgress: args.onProgress }),
+  { record: args.record },
   );
 }
 
 /** `hvsnap batch`: the configuration's batch selection and limits; `resume` continues a batch that died. */
 export function batchWithConfig(args: JobCall & { resume?: string; onProgress?: (p: BackupProgress) => void }): Promise<BatchReport> {
   return withEnvironment(args.config, args.logger, (env, config) =>
-    runBatch(env, config.batch ?? batchSpecSchema.parse({}), { resume: args.resume, policy: policyFromConfig(config, false), signal: args.signal, onProgress: args.onProgress }),
+    runBatch(env, config.batch ?? batchSpecSchema.parse({}), {
+      resume: args.resume,
+      policy: policyFromConfig(config, false),
+      signal: args.signal,
+      onProgress: args.onProgress,
+    }),
   );
 }
 
@@ -76,6 +90,7 @@ export function restoreWithConfig(
       logger: args.logger,
       signal: args.signal,
     }),
+    { record: args.record },
   );
 }
 
@@ -100,10 +115,18 @@ export async function withRepository<T>(args: { repo?: string; config?: JobConfi
  * `hvsnap prune`: retention on the repository of `repo` or `config`. The array (from `config`) is
  * needed only to delete the snapshots that snapshot-only restore points kept.
  */
-export async function pruneWithConfig(args: { repo?: string; config?: JobConfigSource; logger: Logger; signal?: AbortSignal; policy: RetentionPolicy & { vm?: string; dryRun?: boolean } }): Promise<PruneReport> {
+export async function pruneWithConfig(args: {
+  repo?: string;
+  config?: JobConfigSource;
+  logger: Logger;
+  signal?: AbortSignal;
+  policy: RetentionPolicy & { vm?: string; dryRun?: boolean };
+}): Promise<PruneReport> {
   const config = args.config ? await resolveJobConfig(args.config) : undefined;
   return withRepository({ repo: args.repo, config, logger: args.logger }, async (repository) => {
-    const provider = config ? await loadProvider({ provider: config.provider.name, config: config.provider.config, logger: args.logger, configFile: config.file }) : undefined;
+    const provider = config
+      ? await loadProvider({ provider: config.provider.name, config: config.provider.config, logger: args.logger, configFile: config.file })
+      : undefined;
     try {
       return await pruneRestorePoints({ repository, provider, logger: args.logger }, args.policy, { signal: args.signal });
     } finally {

@@ -64,7 +64,7 @@ export interface LabCheckpoint extends Checkpoint {
   frozenGenerations: Record<string, number>;
 }
 
-export interface LabReferencePoint extends ReferencePoint {}
+export type LabReferencePoint = ReferencePoint;
 
 /** Faults a test or a demo can inject into the lab host. */
 export interface LabFaults {

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { HvsnapError } from '../core/errors.js';
 import type { ConfigFile } from '../core/types.js';
-import { volumeOf } from './disk-io.js';
 import { newRct, type LabCheckpoint, type LabState, type LabVm } from './lab-state.js';
 
 /**

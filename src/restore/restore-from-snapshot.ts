@@ -54,7 +54,14 @@ const copyOutStep: SetStep<RestoreRun> = {
   async run(r) {
     for (const [i, disk] of r.disks.entries()) {
       const source = r.mount!.resolveOnVolume(disk.volume.identity, disk.relativePath);
-      r.results.push(await copyOut(source, r.targets[i], disk, { verify: r.verify, keepVirtualDiskId: r.keepVirtualDiskId, signal: r.signal, resolveParent: r.mount!.tryResolve }));
+      r.results.push(
+        await copyOut(source, r.targets[i], disk, {
+          verify: r.verify,
+          keepVirtualDiskId: r.keepVirtualDiskId,
+          signal: r.signal,
+          resolveParent: r.mount!.tryResolve,
+        }),
+      );
       r.log.info({ disk: disk.diskId, target: r.targets[i], snapshot: r.names.snapshot }, 'disk restored from the array snapshot');
     }
   },
@@ -89,7 +96,9 @@ export async function restoreFromSnapshot(args: {
     throw new HvsnapError('input_invalid', `restore point ${manifest.id} keeps no array snapshot with its disks`, { context: { restorePoint: manifest.id } });
   }
   if (snapshot.provider !== access.provider.name) {
-    throw new HvsnapError('input_invalid', `restore point ${manifest.id} is kept on array provider "${snapshot.provider}", not "${access.provider.name}"`, { context: { provider: access.provider.name } });
+    throw new HvsnapError('input_invalid', `restore point ${manifest.id} is kept on array provider "${snapshot.provider}", not "${access.provider.name}"`, {
+      context: { provider: access.provider.name },
+    });
   }
   const state: RestoreRun = {
     env: access,
@@ -107,7 +116,17 @@ export async function restoreFromSnapshot(args: {
   const journal = args.journalDir ? await Journal.open(args.journalDir, restoreJobId()) : Journal.none();
   const saga = new Saga({ provider: access.provider, proxy: access.proxy, abortRestorePoint: async () => {} }, journal, log);
   const error = await runSteps<RestoreRun, never>(
-    { state, items: [], itemOf: () => ({ owner: '', label: '', failed: true }), failItem: () => {}, saga, log, signal: args.signal, slots: () => createLimit(1), context: { restorePoint: manifest.id } },
+    {
+      state,
+      items: [],
+      itemOf: () => ({ owner: '', label: '', failed: true }),
+      failItem: () => {},
+      saga,
+      log,
+      signal: args.signal,
+      slots: () => createLimit(1),
+      context: { restorePoint: manifest.id },
+    },
     restoreSteps,
   );
   await journal.append({ t: 'end', at: new Date().toISOString() });
@@ -128,7 +147,11 @@ async function copyOut(
   const whole = createHash('sha256');
   try {
     if (img.virtualDiskId.toLowerCase() !== disk.virtualDiskId.toLowerCase()) {
-      throw new HvsnapError('integrity_failed', `${source} in the snapshot has virtual disk id ${img.virtualDiskId}, the restore point says ${disk.virtualDiskId}`, { context: { disk: disk.diskId, file: source } });
+      throw new HvsnapError(
+        'integrity_failed',
+        `${source} in the snapshot has virtual disk id ${img.virtualDiskId}, the restore point says ${disk.virtualDiskId}`,
+        { context: { disk: disk.diskId, file: source } },
+      );
     }
     const ranges = await img.allocatedRanges();
     const zero = Buffer.alloc(PIECE);
@@ -167,7 +190,10 @@ async function copyOut(
     } finally {
       await back.close();
     }
-    if (h.digest('hex') !== sha256) throw new HvsnapError('integrity_failed', `restored disk ${target} differs from the snapshot's ${source}`, { context: { disk: disk.diskId, file: target } });
+    if (h.digest('hex') !== sha256)
+      throw new HvsnapError('integrity_failed', `restored disk ${target} differs from the snapshot's ${source}`, {
+        context: { disk: disk.diskId, file: target },
+      });
     verified = true;
   }
   return { diskId: disk.diskId, target, virtualSize: disk.virtualSize, bytesRestored, sha256, verified };

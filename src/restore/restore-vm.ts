@@ -53,18 +53,27 @@ export interface RestoreVmResult {
 export async function restoreVm(args: RestoreVmArgs): Promise<RestoreVmResult> {
   const manifest = await args.repository.getRestorePoint(args.restorePointId);
   if (manifest.mode === 'snapshot-only' && !args.snapshotAccess) {
-    throw new HvsnapError('input_invalid', `restore point ${manifest.id} is snapshot-only: its disks are in array snapshot ${manifest.arraySnapshots.map((s) => s.name).join(', ')}; restore it with the job configuration that names that array and a proxy`, { context: { restorePoint: manifest.id } });
+    throw new HvsnapError(
+      'input_invalid',
+      `restore point ${manifest.id} is snapshot-only: its disks are in array snapshot ${manifest.arraySnapshots.map((s) => s.name).join(', ')}; restore it with the job configuration that names that array and a proxy`,
+      { context: { restorePoint: manifest.id } },
+    );
   }
   const sources = manifest.mode === 'snapshot-only' ? (manifest.snapshotDisks ?? []) : manifest.disks;
-  const targets = targetPaths(args.targetDir, sources.map((d) => d.sourcePath));
+  const targets = targetPaths(
+    args.targetDir,
+    sources.map((d) => d.sourcePath),
+  );
   for (const t of targets) {
-    if (existsSync(t)) throw new HvsnapError('already_exists', `${t} exists; restore never overwrites a disk (choose another --to folder)`, { context: { file: t } });
+    if (existsSync(t))
+      throw new HvsnapError('already_exists', `${t} exists; restore never overwrites a disk (choose another --to folder)`, { context: { file: t } });
   }
   await mkdir(args.targetDir, { recursive: true });
   const partial = targets.map((t) => `${t}.partial`);
   let renamed = false;
   try {
-    const disks = manifest.mode === 'snapshot-only' ? await disksFromSnapshot(args, manifest, partial) : await disksFromRepository(args, manifest, partial, targets);
+    const disks =
+      manifest.mode === 'snapshot-only' ? await disksFromSnapshot(args, manifest, partial) : await disksFromRepository(args, manifest, partial, targets);
     for (const [i, d] of disks.entries()) {
       await rename(partial[i], targets[i]);
       d.target = targets[i];
@@ -94,7 +103,12 @@ function disksFromSnapshot(args: RestoreVmArgs, manifest: RestorePointManifest, 
 }
 
 /** An offload restore point: each disk rebuilt from the repository's chunks, then checked against its index. */
-async function disksFromRepository(args: RestoreVmArgs, manifest: RestorePointManifest, partial: string[], targets: string[]): Promise<RestoreVmResult['disks']> {
+async function disksFromRepository(
+  args: RestoreVmArgs,
+  manifest: RestorePointManifest,
+  partial: string[],
+  targets: string[],
+): Promise<RestoreVmResult['disks']> {
   const log = args.logger ?? silentLogger;
   const disks: RestoreVmResult['disks'] = [];
   for (const [i, d] of manifest.disks.entries()) {
@@ -111,7 +125,11 @@ async function disksFromRepository(args: RestoreVmArgs, manifest: RestorePointMa
     if (args.verify ?? true) {
       const check = await verifyDiskAgainstIndex(partial[i], await args.repository.readIndex(args.restorePointId, d.diskId), args.signal);
       if (check.mismatches.length || check.sha256 !== result.sha256) {
-        throw new HvsnapError('integrity_failed', `restored disk ${targets[i]} differs from restore point ${args.restorePointId} in ${check.mismatches.length} chunk(s)`, { context: { disk: d.diskId, file: targets[i] } });
+        throw new HvsnapError(
+          'integrity_failed',
+          `restored disk ${targets[i]} differs from restore point ${args.restorePointId} in ${check.mismatches.length} chunk(s)`,
+          { context: { disk: d.diskId, file: targets[i] } },
+        );
       }
       verified = true;
     }
@@ -122,7 +140,12 @@ async function disksFromRepository(args: RestoreVmArgs, manifest: RestorePointMa
 }
 
 /** Imports the VM on the host with its restored configuration and disks (seen from the host at `hostDir`). */
-async function importVm(args: RestoreVmArgs, target: NonNullable<RestoreVmArgs['import']>, manifest: RestorePointManifest, disks: RestoreVmResult['disks']): Promise<VmInfo> {
+async function importVm(
+  args: RestoreVmArgs,
+  target: NonNullable<RestoreVmArgs['import']>,
+  manifest: RestorePointManifest,
+  disks: RestoreVmResult['disks'],
+): Promise<VmInfo> {
   const config: ConfigFile[] = [];
   for (const name of manifest.configFiles) {
     config.push({ name: name.replace(/^config\//, ''), data: await args.repository.readConfigFile(args.restorePointId, name) });
@@ -135,7 +158,11 @@ async function importVm(args: RestoreVmArgs, target: NonNullable<RestoreVmArgs['
 function targetPaths(dir: string, sourcePaths: string[]): string[] {
   const used = new Set<string>();
   return sourcePaths.map((p, i) => {
-    const base = p.split(/[\\/]/).pop()?.replace(/\.a?vhdx$/i, '') || `disk${i}`;
+    const base =
+      p
+        .split(/[\\/]/)
+        .pop()
+        ?.replace(/\.a?vhdx$/i, '') || `disk${i}`;
     let name = `${base}.vhdx`;
     for (let n = 2; used.has(name.toLowerCase()); n++) name = `${base}-${n}.vhdx`;
     used.add(name.toLowerCase());

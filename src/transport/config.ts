@@ -27,6 +27,10 @@ export const sshTransportSchema = z
     /** PowerShell on the host: powershell.exe (5.1) or pwsh */
     executable: z.string().min(1).default('powershell.exe'),
     connectTimeoutMs: z.number().int().positive().default(20_000),
+    /** sftp: scripts uploaded once per host and run with -File (default); stdin: sent on the console's stdin */
+    delivery: z.enum(['sftp', 'stdin']).default('sftp'),
+    /** per-user folder of the uploaded scripts, relative to the SFTP login folder (the profile on Windows) */
+    remoteDir: z.string().min(1).optional(),
     /** attempts after a retryable failure (dropped connection) */
     retries: z.number().int().min(0).max(10).default(2),
   })
@@ -86,6 +90,8 @@ export function createShell(config: TransportConfig, target: ShellTarget, deps: 
     acceptUnknownHostKey: config.acceptUnknownHostKey,
     executable: config.executable,
     connectTimeoutMs: config.connectTimeoutMs,
+    delivery: config.delivery,
+    remoteDir: config.remoteDir,
     logger,
   });
   return withRetry(withLogging(withRedaction(ssh, [password, passphrase]), logger), { retries: config.retries, logger });

@@ -1,8 +1,14 @@
-export type { Shell, ShellRunArgs, ShellCallOptions } from './shell.js';
+export type { Shell, ShellRunArgs, ShellCallOptions, SftpSession } from './shell.js';
 export { FakeShell, type FakeHandler, type FakeShellCall } from './fake-shell.js';
 export { SshShell, type SshShellOptions } from './ssh-shell.js';
+export { RemoteScripts, type SftpLike } from './remote-scripts.js';
+export { bundleText, bundleHash, fileCommandLine, type ArgumentFile } from './file-delivery.js';
 export { LocalShell, type LocalShellOptions, type PowerShellSession } from './local-shell.js';
-export { withLogging, withRetry, withRedaction, redactInput, type RetryOptions } from './wrappers.js';
+export { withLogging, withRetry, withRedaction, redactInput, passThrough, type RetryOptions } from './wrappers.js';
 export { hostKeyFingerprint, sameFingerprint } from './host-key.js';
 export { ScriptError, type ScriptFailure, RUNNER_PS1, SSH_BOOTSTRAP_PS1 } from './framing.js';
 export { createShell, transportConfigSchema, sshTransportSchema, localTransportSchema, type TransportConfig, type ShellTarget } from './config.js';
+export { withRecording, openRecorder, type TranscriptRecorder } from './recording-shell.js';
+export { TranscriptReplay, ReplayMismatch } from './replay-shell.js';
+export { Anonymizer } from './anonymizer.js';
+export { readTranscript, scriptVersion, TranscriptWriter, type Transcript, type TranscriptEntry, type TranscriptHeader } from './transcript.js';

@@ -1,4 +1,8 @@
+import type { SFTPWrapper } from 'ssh2';
 import type { CallOptions } from '../core/types.js';
+
+/** An SFTP session (ssh2's SFTPWrapper) on a shell's own SSH connection. */
+export type SftpSession = SFTPWrapper;
 
 /**
  * Runs one PowerShell script with one JSON argument and returns the one JSON document it wrote.
@@ -10,6 +14,11 @@ export interface Shell {
   /** where scripts run, for messages: `local`, `ssh://user@host:22` (never a secret) */
   readonly target: string;
   run<T = unknown>(args: ShellRunArgs, opts?: ShellCallOptions): Promise<T>;
+  /**
+   * SSH shells only: an SFTP session on the same connection (one per connection, reopened after a
+   * drop; owned by the shell, never ended by the caller). Wrappers pass it through.
+   */
+  openSftp?(opts?: ShellCallOptions): Promise<SftpSession>;
   close(): Promise<void>;
 }
 

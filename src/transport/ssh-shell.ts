@@ -1,10 +1,12 @@
 import ssh2 from 'ssh2';
-import type { Client as SshClient, ClientChannel, ConnectConfig } from 'ssh2';
+import type { Client as SshClient, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { HvsnapError, isHvsnapError, throwIfAborted } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
+import { fileCommandLine } from './file-delivery.js';
 import { parseResult, remoteCommandLine, remoteStdin } from './framing.js';
 import { hostKeyFingerprint, sameFingerprint } from './host-key.js';
-import type { Shell, ShellCallOptions, ShellRunArgs } from './shell.js';
+import { RemoteScripts } from './remote-scripts.js';
+import type { SftpSession, Shell, ShellCallOptions, ShellRunArgs } from './shell.js';
 
 /** How to reach one Windows host over SSH. Secrets here are never logged nor put in errors. */
 export interface SshShellOptions {
@@ -28,17 +30,29 @@ export interface SshShellOptions {
   keepaliveIntervalMs?: number;
   /** bytes of stdout one run may return; default 256 MiB */
   maxOutputBytes?: number;
-  /** scripts at once on the connection (OpenSSH allows 10 sessions); default 8 */
+  /** scripts at once on the connection (OpenSSH allows 10 sessions; one more is the SFTP session); default 8 */
   maxConcurrent?: number;
+  /**
+   * how a script reaches PowerShell: `sftp` (default) uploads it once per host as a content-addressed
+   * bundle and runs it with `-File`, nothing on stdin (file-delivery.ts); `stdin` sends it on the
+   * console's stdin (framing.ts), which Win32-OpenSSH may not deliver to powershell.exe 5.1
+   */
+  delivery?: 'sftp' | 'stdin';
+  /** the per-user folder of the bundles; relative to the SFTP login folder (the profile on Windows); default `.hvsnap/scripts` */
+  remoteDir?: string;
+  /** ms between renewals of a running script's lease (sftp delivery); the host stops it after 4 missed; default 5 000 */
+  leaseIntervalMs?: number;
   logger?: Logger;
 }
 
 /**
  * A {@link Shell} on a remote host through its OpenSSH server. One connection per instance, opened
- * on first use, reused by every run, reopened after it drops. Each run is one exec channel: a fixed
- * `-EncodedCommand` bootstrap, with runner, script and argument on stdin (see framing.ts). A timeout
- * or abort sends KILL on the channel, closes it, and the remote watchdog stops the script at the
- * same deadline where the server ignores signals (Windows OpenSSH).
+ * on first use, reused by every run, reopened after it drops. Each run is one exec channel. With
+ * `sftp` delivery (default) the script is a bundle uploaded once per host and run with `-File` and an
+ * argument file that is its lease (file-delivery.ts); with `stdin` delivery a fixed `-EncodedCommand`
+ * bootstrap reads runner, script and argument on stdin (framing.ts). A timeout or abort removes the
+ * lease or sends KILL, closes the channel, and the remote watchdog stops the script where the server
+ * ignores signals (Windows OpenSSH); a killed client stops renewing the lease or closes stdin.
  */
 export class SshShell implements Shell {
   readonly target: string;
@@ -46,6 +60,8 @@ export class SshShell implements Shell {
   private readonly logger: Logger;
   private connection: Promise<SshClient> | undefined;
   private readonly live = new Set<(e: HvsnapError) => void>();
+  private readonly dropped = new WeakSet<SshClient>();
+  private readonly sessions = new WeakMap<SshClient, Promise<{ sftp: SFTPWrapper; scripts: RemoteScripts }>>();
   private running = 0;
   private readonly waiting: Array<() => void> = [];
   private closed = false;
@@ -79,6 +95,17 @@ export class SshShell implements Shell {
     }
   }
 
+  /**
+   * An SFTP session on this host's connection (opened with it, one per connection, reopened after a
+   * drop), for host-mode reads of frozen VHDX files and for file delivery. MUST NOT be ended by the
+   * caller: it belongs to the shell and ends with `close()`.
+   */
+  async openSftp(opts: ShellCallOptions = {}): Promise<SftpSession> {
+    throwIfAborted(opts.signal);
+    if (this.closed) throw new HvsnapError('transport_failed', `shell ${this.target} is closed`, { context: { host: this.target } });
+    return (await this.session(await this.connect(), 'sftp')).sftp;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const c = this.connection;
@@ -86,7 +113,54 @@ export class SshShell implements Shell {
     if (c) (await c.catch(() => undefined))?.end();
   }
 
-  private exec<T>(client: SshClient, args: ShellRunArgs, opts: ShellCallOptions): Promise<T> {
+  private async exec<T>(client: SshClient, args: ShellRunArgs, opts: ShellCallOptions): Promise<T> {
+    const executable = this.opts.executable ?? 'powershell.exe';
+    if ((this.opts.delivery ?? 'sftp') === 'stdin') {
+      return this.runChannel<T>(client, args, opts, { command: remoteCommandLine(executable), stdin: remoteStdin({ ...args, timeoutMs: opts.timeoutMs }) });
+    }
+    const { scripts } = await this.session(client, args.name);
+    const bundle = await scripts.bundle(args);
+    const interval = this.opts.leaseIntervalMs ?? 5000;
+    const deadlineMs = opts.timeoutMs === undefined ? -1 : Math.max(1, Math.ceil(opts.timeoutMs));
+    const argsFile = await scripts.writeArguments({ input: JSON.stringify(args.input ?? null), deadlineMs, staleMs: 4 * interval }, args.name);
+    const lease = setInterval(() => void scripts.touch(argsFile).catch(() => undefined), interval);
+    try {
+      throwIfAborted(opts.signal);
+      // stopping = taking the lease away: the host's watchdog exits within its poll (no signals on Windows)
+      return await this.runChannel<T>(client, args, opts, { command: fileCommandLine(executable, bundle, argsFile), onStop: () => void scripts.remove(argsFile) });
+    } finally {
+      clearInterval(lease);
+      // over a dropped connection nothing answers: the host's watchdog removes the file when the lease goes stale
+      if (!this.dropped.has(client)) await Promise.race([scripts.remove(argsFile), new Promise((r) => setTimeout(r, 5000).unref())]);
+    }
+  }
+
+  private session(client: SshClient, step: string): Promise<{ sftp: SFTPWrapper; scripts: RemoteScripts }> {
+    let s = this.sessions.get(client);
+    if (!s) {
+      s = new Promise((resolve, reject) =>
+        client.sftp((e, sftp) => {
+          if (e) {
+            return reject(
+              new HvsnapError('transport_failed', `cannot open SFTP on ${this.target}: ${e.message}`, {
+                retryable: true,
+                context: { host: this.target, step },
+                cause: e,
+                hint: 'file delivery needs the sftp subsystem (Win32-OpenSSH ships sftp-server); set delivery: stdin to run without it',
+              }),
+            );
+          }
+          resolve({ sftp, scripts: new RemoteScripts(sftp, this.opts.remoteDir ?? '.hvsnap/scripts', this.target) });
+        }),
+      );
+      s.catch(() => this.sessions.delete(client));
+      this.sessions.set(client, s);
+    }
+    return s;
+  }
+
+  /** One exec channel: `stdin` is written and left open (stdin delivery), or stdin is closed at once (file delivery). */
+  private runChannel<T>(client: SshClient, args: ShellRunArgs, opts: ShellCallOptions, how: { command: string; stdin?: string; onStop?: () => void }): Promise<T> {
     const context = { host: this.target, step: args.name };
     const maxBytes = this.opts.maxOutputBytes ?? 256 * 1024 * 1024;
     return new Promise<T>((resolve, reject) => {
@@ -106,6 +180,7 @@ export class SshShell implements Shell {
         else resolve(value as T);
       };
       const stop = (e: HvsnapError) => {
+        how.onStop?.();
         if (channel) {
           try {
             channel.signal('KILL');
@@ -127,7 +202,7 @@ export class SshShell implements Shell {
 
       const start = (callback: Parameters<SshClient['exec']>[1]) => {
         try {
-          client.exec(remoteCommandLine(this.opts.executable ?? 'powershell.exe'), callback);
+          client.exec(how.command, callback);
         } catch (e) {
           // ssh2 throws at once when the connection died before we noticed
           this.connection = undefined;
@@ -158,8 +233,9 @@ export class SshShell implements Shell {
             finish(isHvsnapError(pe) ? pe : new HvsnapError('internal', String(pe), { context, cause: pe }));
           }
         });
-        // stdin stays open: a half-closed channel can no longer carry the KILL signal
-        ch.write(remoteStdin({ ...args, timeoutMs: opts.timeoutMs }));
+        // stdin delivery: stdin stays open, a half-closed channel can no longer carry the KILL signal
+        if (how.stdin !== undefined) ch.write(how.stdin);
+        else ch.end();
       });
     });
   }
@@ -195,6 +271,7 @@ export class SshShell implements Shell {
         this.logger.warn({ err: e.message }, 'ssh connection error');
       });
       client.on('close', () => {
+        this.dropped.add(client);
         if (this.connection === attempt) this.connection = undefined;
         if (!ready) return reject(keyProblem ?? new HvsnapError('transport_failed', `connection to ${this.target} closed during the handshake`, { retryable: true, context: { host: this.target } }));
         const drop = new HvsnapError('transport_failed', `connection to ${this.target} dropped while a script was running`, {

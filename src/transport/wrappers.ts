@@ -8,6 +8,11 @@ import type { Shell, ShellCallOptions, ShellRunArgs } from './shell.js';
  * `withRetry(withLogging(withRedaction(ssh, secrets), logger))`.
  */
 
+/** The optional members of a shell a wrapper forwards unchanged (today: `openSftp`). */
+export function passThrough(inner: Shell): Pick<Shell, 'openSftp'> {
+  return inner.openSftp ? { openSftp: (opts) => inner.openSftp!(opts) } : {};
+}
+
 const SECRET_KEY = /pass(word|phrase)?|secret|token|credential|private.?key|api.?key/i;
 
 /** A copy of a JSON-like value with the members whose names look secret replaced by `[redacted]`. */
@@ -35,6 +40,7 @@ export function withLogging(inner: Shell, logger: Logger): Shell {
       }
     },
     close: () => inner.close(),
+    ...passThrough(inner),
   };
 }
 
@@ -69,6 +75,7 @@ export function withRetry(inner: Shell, options: RetryOptions = {}): Shell {
       });
     },
     close: () => inner.close(),
+    ...passThrough(inner),
   };
 }
 
@@ -101,5 +108,6 @@ export function withRedaction(inner: Shell, secrets: ReadonlyArray<string | unde
       }
     },
     close: () => inner.close(),
+    ...passThrough(inner),
   };
 }

@@ -95,7 +95,7 @@ describe('a failure at each step leaves nothing behind and is reported with its 
     });
     // no half-written restore point: the repository holds only committed ones
     const repoEntries = await readdir(env.repository.path, { recursive: true });
-    expect(repoEntries.filter((p) => /^tmp[\/]./.test(String(p)))).toEqual([]);
+    expect(repoEntries.filter((p) => /^tmp[/\\]./.test(String(p)))).toEqual([]);
     expect(repoEntries.some((p) => String(p) === 'tmp')).toBe(true); // the place a half-written point would be
   });
 

@@ -28,36 +28,40 @@ describe('a snapshot-only restore killed mid-way, then hvsnap cleanup', () => {
   let env: LabEnv;
   afterAll(async () => env?.cleanup());
 
-  it.each(['present', 'attach'])('killed after %s: cleanup leaves no presentation and keeps the snapshot', async (step) => {
-    env ??= await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20, lockTimeoutMs: 1000 });
-    const config = join(env.dir, 'job.yaml');
-    await writeFile(
-      config,
-      [
-        `hypervisor: { kind: lab, dir: ${env.labDir} }`,
-        `provider: { name: lab, config: { volumesDir: ${join(env.labDir, 'volumes')}, stateDir: ${join(env.labDir, 'array')} } }`,
-        'proxy: { kind: local, host: { name: proxy-1 } }',
-        `repository: { path: ${env.repository.path} }`,
-      ].join('\n'),
-    );
-    const backup = await runBackup(env, { policy: { mode: 'snapshot-only' } });
-    expect(backup.ok).toBe(true);
-    const restorePoint = backup.vms[0].restorePointId!;
-    const presentations = () => readdir(join(env.labDir, 'array', 'presentations')).catch(() => [] as string[]);
+  it.each(['present', 'attach'])(
+    'killed after %s: cleanup leaves no presentation and keeps the snapshot',
+    async (step) => {
+      env ??= await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20, lockTimeoutMs: 1000 });
+      const config = join(env.dir, 'job.yaml');
+      await writeFile(
+        config,
+        [
+          `hypervisor: { kind: lab, dir: ${env.labDir} }`,
+          `provider: { name: lab, config: { volumesDir: ${join(env.labDir, 'volumes')}, stateDir: ${join(env.labDir, 'array')} } }`,
+          'proxy: { kind: local, host: { name: proxy-1 } }',
+          `repository: { path: ${env.repository.path} }`,
+        ].join('\n'),
+      );
+      const backup = await runBackup(env, { policy: { mode: 'snapshot-only' } });
+      expect(backup.ok).toBe(true);
+      const restorePoint = backup.vms[0].restorePointId!;
+      const presentations = () => readdir(join(env.labDir, 'array', 'presentations')).catch(() => [] as string[]);
 
-    const run = await runKilled(['restore', '-c', config, '--restore-point', restorePoint, '--to', join(env.dir, `restored-${step}`)], step);
-    expect(run.signal, run.stderr).toBe('SIGKILL');
-    // the kill came after the presentation was made: it is there, and only the journal knows it
-    expect(await presentations()).toHaveLength(1);
-    expect((await readdir(join(env.repository.path, '.journal'))).filter((f) => f.startsWith('restore-'))).toHaveLength(1);
+      const run = await runKilled(['restore', '-c', config, '--restore-point', restorePoint, '--to', join(env.dir, `restored-${step}`)], step);
+      expect(run.signal, run.stderr).toBe('SIGKILL');
+      // the kill came after the presentation was made: it is there, and only the journal knows it
+      expect(await presentations()).toHaveLength(1);
+      expect((await readdir(join(env.repository.path, '.journal'))).filter((f) => f.startsWith('restore-'))).toHaveLength(1);
 
-    const cleanup = await cli('--json', 'cleanup', '-c', config);
-    expect(cleanup.code, cleanup.stderr).toBe(0);
-    const report = JSON.parse(cleanup.stdout) as { replayed: string[] };
-    expect(report.replayed.some((r) => r.includes('unpresent'))).toBe(true);
-    expect(await presentations()).toEqual([]);
-    expect(await readdir(join(env.repository.path, '.journal'))).toEqual([]);
-    // the restore point's own snapshot is kept: a restore never deletes it
-    expect((await env.provider.listSnapshots({})).map((s) => s.name)).toContain(backup.sets[0].snapshot);
-  }, 120_000);
+      const cleanup = await cli('--json', 'cleanup', '-c', config);
+      expect(cleanup.code, cleanup.stderr).toBe(0);
+      const report = JSON.parse(cleanup.stdout) as { replayed: string[] };
+      expect(report.replayed.some((r) => r.includes('unpresent'))).toBe(true);
+      expect(await presentations()).toEqual([]);
+      expect(await readdir(join(env.repository.path, '.journal'))).toEqual([]);
+      // the restore point's own snapshot is kept: a restore never deletes it
+      expect((await env.provider.listSnapshots({})).map((s) => s.name)).toContain(backup.sets[0].snapshot);
+    },
+    120_000,
+  );
 });

@@ -13,7 +13,24 @@ export async function buildCli(): Promise<{ main: string; remove(): Promise<void
   const out = await mkdtemp(join(tmpdir(), 'hvsnap-cli-build-'));
   const tsc = spawnSync(
     process.execPath,
-    [join(root, 'node_modules/typescript/bin/tsc'), '--ignoreConfig', '--outDir', out, '--rootDir', root, '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--types', 'node', join(root, 'src/cli/main.ts')],
+    [
+      join(root, 'node_modules/typescript/bin/tsc'),
+      '--ignoreConfig',
+      '--outDir',
+      out,
+      '--rootDir',
+      root,
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--skipLibCheck',
+      '--types',
+      'node',
+      join(root, 'src/cli/main.ts'),
+    ],
     { cwd: root, encoding: 'utf8' },
   );
   if (tsc.status !== 0) throw new Error(`tsc failed: ${tsc.stdout}${tsc.stderr}`);

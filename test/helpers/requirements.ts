@@ -20,6 +20,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   sfdisk: 'fdisk',
   losetup: 'mount',
   sshd: 'openssh-server',
+  'sftp-server': 'openssh-sftp-server',
   ssh: 'openssh-client',
   'ssh-keygen': 'openssh-client',
   scp: 'openssh-client',

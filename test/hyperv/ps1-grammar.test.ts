@@ -4,6 +4,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Language, Parser, type Node } from 'web-tree-sitter';
 import { SCRIPT_NAMES, loadScript, scriptsDir } from '../../src/hyperv/script-loader.js';
+import { bundleText } from '../../src/transport/file-delivery.js';
 import { RUNNER_PS1, SSH_BOOTSTRAP_PS1, localCommand } from '../../src/transport/framing.js';
 
 /** Every ERROR or MISSING node of a tree, as `line:col text`. */
@@ -48,9 +49,10 @@ describe('every PowerShell text hvsnap sends parses under the tree-sitter PowerS
     expect(parse(text).problems).toEqual([]);
   });
 
-  it('the runner, the SSH bootstrap and a local command parse', () => {
+  it('the runner, the SSH bootstrap, a file-delivery bundle and a local command parse', () => {
     expect(parse(RUNNER_PS1).problems).toEqual([]);
     expect(parse(SSH_BOOTSTRAP_PS1).problems).toEqual([]);
     expect(parse(localCommand({ name: 'x.ps1', script: 'x', input: { vm: "a'b" } })).problems).toEqual([]);
+    expect(parse(bundleText({ name: "it's.ps1", script: loadScript('get-vms.ps1') })).problems).toEqual([]);
   });
 });

@@ -89,7 +89,7 @@ describe('WmiHypervisor: WMI jobs in the documented shapes', () => {
     host.write('sql01', 0, 7 << 20, 4096);
     host.write('sql01', 1, 0, 4096);
     const cp = await hv.createCheckpoint({ vmId, name: 'hvsnap:i', consistency: 'crash' });
-    const disk0 = rp.disks.find((d) => d.diskId.endsWith('\\0\\0\\D'))!;
+    const disk0 = rp.disks.find((d) => d.diskId.endsWith('\\0\\0\\L'))!;
     const before = host.shell.callsTo('get-changes.ps1').length;
     const ranges = await hv.changedRanges({ checkpoint: cp, diskId: disk0.diskId, sinceRctId: disk0.rctId });
     expect(ranges).toEqual([

@@ -55,8 +55,8 @@ describe('mapping helpers', () => {
     expect(asArray(['a', 'b'])).toEqual(['a', 'b']);
   });
   it('slotKey matches a disk across VM, snapshot and reference point ids', () => {
-    const vm = 'Microsoft:0F3C9D2E-1111-4222-8333-944455556666\\83F8638B-8DCA-4152-9EDA-2CA8B33039B4\\0\\1\\D';
-    const snap = 'Microsoft:AAAAAAAA-1111-4222-8333-944455556666\\83f8638b-8dca-4152-9eda-2ca8b33039b4\\0\\1\\D';
+    const vm = 'Microsoft:0F3C9D2E-1111-4222-8333-944455556666\\83F8638B-8DCA-4152-9EDA-2CA8B33039B4\\0\\1\\L';
+    const snap = 'Microsoft:AAAAAAAA-1111-4222-8333-944455556666\\83f8638b-8dca-4152-9eda-2ca8b33039b4\\0\\1\\L';
     expect(slotKey(vm)).toBe(slotKey(snap));
     expect(slotKey(vm)).not.toBe(slotKey(vm.replace('\\0\\1\\', '\\0\\2\\')));
     expect(slotKey('odd-id')).toBe('odd-id');

@@ -15,7 +15,7 @@ it('snapshot-only: a crash after the first commit, then hvsnap cleanup', async (
   });
   await atSecond;
   const rps = await env.repository.listRestorePoints();
-  const c = await cleanupLeftovers(env);
+  await cleanupLeftovers(env);
   const snaps = (await env.provider.listSnapshots({})).map((s) => s.name);
   expect(snaps).toContain(rps[0].arraySnapshots[0].name);
 });

@@ -14,7 +14,7 @@ it('a failed undo of set 1 stays in the journal after set 2 runs', async () => {
     return p.unpresent(args, o as never);
   };
   env.provider = wrapped;
-  const r = await runBackup(env, { jobId: 'job1' });
+  await runBackup(env, { jobId: 'job1' });
   const open = await readOpenJournals(join(env.repository.path, '.journal'));
   const pending = open.flatMap((j) => j.pending.map((x) => x.record));
   expect(pending).toContainEqual({ kind: 'unpresent', name: 'hvsnap-job1-s1-p' });

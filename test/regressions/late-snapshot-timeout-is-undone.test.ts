@@ -10,7 +10,7 @@ it('the array made the snapshot but the call timed out', async () => {
   const w = Object.create(p);
   w.createSnapshot = async (a: any, o: any) => { await p.createSnapshot(a, o); throw new HvsnapError('timeout', 'timeout waiting for the array job'); };
   env.provider = w;
-  const r = await runBackup(env);
+  await runBackup(env);
   const left = (await p.listSnapshots({})).map((s) => s.name);
   expect(left).toEqual([]);
 });

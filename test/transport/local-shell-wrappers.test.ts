@@ -60,6 +60,14 @@ describe('LocalShell', () => {
 });
 
 describe('shell wrappers', () => {
+  it('pass an SSH shell\'s openSftp through, and add none where the shell has none', async () => {
+    const session = { marker: 'sftp' };
+    const inner = Object.assign(new FakeShell(), { openSftp: async () => session as never });
+    const wrapped = withRetry(withLogging(withRedaction(inner, ['secret']), captureLogger()));
+    expect(await wrapped.openSftp!()).toBe(session);
+    expect(withRetry(withLogging(new FakeShell(), captureLogger())).openSftp).toBeUndefined();
+  });
+
   it('withRetry retries retryable errors only', async () => {
     let n = 0;
     const inner = new FakeShell().on('flaky.ps1', () => {

@@ -1,11 +1,17 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureLogger } from '../../src/core/logger.js';
+import { bundleHash, bundleText } from '../../src/transport/file-delivery.js';
 import { RUNNER_PS1, SSH_BOOTSTRAP_PS1 } from '../../src/transport/framing.js';
 import { SshShell, type SshShellOptions } from '../../src/transport/ssh-shell.js';
-import { sshdAvailable, startSshd, type Sshd } from './sshd-fixture.js';
+import { describeWith } from '../helpers/requirements.js';
+import { startSshd, type Sshd } from './sshd-fixture.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
 const alive = (pid: number) => {
   try {
@@ -16,20 +22,43 @@ const alive = (pid: number) => {
   }
 };
 
-describe.runIf(sshdAvailable())('SshShell against a real sshd on 127.0.0.1', () => {
+/**
+ * A client process that runs one long script and is then killed (SIGKILL: no cleanup of any kind).
+ * The shell is bundled from the TypeScript sources with rolldown (vite's bundler) into a folder of the
+ * project, so its imports (ssh2) resolve; the child reads its options from argv.
+ */
+async function startClient(options: SshShellOptions, input: unknown): Promise<{ kill(): void; exited: Promise<unknown> }> {
+  const { build } = await import('rolldown');
+  const out = path.join(root, 'node_modules', '.cache', 'hvsnap-test', 'ssh-shell.mjs');
+  await build({ input: path.join(root, 'src/transport/ssh-shell.ts'), platform: 'node', external: [/^[^./]/], output: { file: out, format: 'esm' }, logLevel: 'silent' });
+  const main = path.join(path.dirname(out), 'client.mjs');
+  writeFileSync(main, `import { SshShell } from './ssh-shell.mjs';\nconst [o, i] = process.argv.slice(2).map((a) => JSON.parse(a));\nawait new SshShell(o).run({ name: 'sleep.ps1', script: 'sleep', input: i });\n`);
+  const child = spawn(process.execPath, [main, JSON.stringify(options), JSON.stringify(input)], { stdio: 'ignore' });
+  return { kill: () => child.kill('SIGKILL'), exited: new Promise((r) => child.once('exit', r)) };
+}
+
+describe.each(['sftp', 'stdin'] as const)('SshShell (%s delivery) against a real sshd + sftp-server on 127.0.0.1', (delivery) => {
+  describeWith(`ssh ${delivery}`, { tools: ['sshd', 'ssh-keygen', 'sftp-server'], root: true }, () => sshSuite(delivery));
+});
+
+function sshSuite(delivery: 'sftp' | 'stdin') {
   let sshd: Sshd;
   const shells: SshShell[] = [];
+  const options = (over: Partial<SshShellOptions> = {}): SshShellOptions => ({
+    host: '127.0.0.1',
+    port: sshd.port,
+    username: 'root',
+    privateKey: sshd.clientKey,
+    hostKeyFingerprint: sshd.hostKeyFingerprint,
+    executable: sshd.fakePwsh,
+    keepaliveIntervalMs: 1000,
+    delivery,
+    remoteDir: path.join(sshd.dir, 'scripts'),
+    leaseIntervalMs: 200,
+    ...over,
+  });
   const make = (over: Partial<SshShellOptions> = {}) => {
-    const s = new SshShell({
-      host: '127.0.0.1',
-      port: sshd.port,
-      username: 'root',
-      privateKey: sshd.clientKey,
-      hostKeyFingerprint: sshd.hostKeyFingerprint,
-      executable: sshd.fakePwsh,
-      keepaliveIntervalMs: 1000,
-      ...over,
-    });
+    const s = new SshShell(options(over));
     shells.push(s);
     return s;
   };
@@ -47,7 +76,14 @@ describe.runIf(sshdAvailable())('SshShell against a real sshd on 127.0.0.1', () 
     const nasty = { vm: `a'b"c $(Remove-Item C:\\) \`n; Stop-Computer\nnext line ünïcødé`, n: 5 };
     expect(await shell.run({ name: 'echo.ps1', script: 'echo', input: nasty })).toEqual(nasty);
     const rec = sshd.records().at(-1)!;
-    expect(rec.bootstrap).toBe(SSH_BOOTSTRAP_PS1);
+    expect(rec.delivery).toBe(delivery === 'sftp' ? 'file' : 'stdin');
+    if (delivery === 'stdin') expect(rec.bootstrap).toBe(SSH_BOOTSTRAP_PS1);
+    else {
+      expect(rec.bundle).toBe(bundleText({ name: 'echo.ps1', script: 'echo' }));
+      // the argument file is gone after the run; the bundle stays, named by its content
+      expect(existsSync(rec.argsPath!)).toBe(false);
+      expect(readdirSync(path.join(sshd.dir, 'scripts'))).toContain(`${bundleHash(rec.bundle!)}.ps1`);
+    }
     expect(rec.runner).toBe(RUNNER_PS1);
     expect(rec.payload).toEqual({ name: 'echo.ps1', script: 'echo', input: JSON.stringify(nasty) });
     expect(rec.deadline).toBe(-1);
@@ -119,10 +155,21 @@ describe.runIf(sshdAvailable())('SshShell against a real sshd on 127.0.0.1', () 
   });
 
   it('stops the remote process on timeout', async () => {
-    const pidFile = path.join(sshd.dir, 'sleep.pid');
+    const pidFile = path.join(sshd.dir, `sleep-${delivery}.pid`);
     const shell = make();
+    const before = sshd.records().length;
     await expect(shell.run({ name: 'sleep.ps1', script: 'sleep', input: { pidFile, ms: 30_000 } }, { timeoutMs: 1500 })).rejects.toMatchObject({ code: 'timeout' });
-    expect(sshd.records().at(-1)!.deadline).toBe(1500);
+    // The flaky "expected -1 to be 1500": the client's 1500 ms ran out before the fake PowerShell (a
+    // node process, seconds to start under load) had recorded anything, so the last record was the
+    // previous test's. Wait for this run's own record. A process that starts after the client gave
+    // up must not run at all (late); one that started must stop.
+    const rec = await sshd.waitForRecord((_, i) => i >= before);
+    if (rec.late) {
+      expect(existsSync(pidFile)).toBe(false);
+      return;
+    }
+    expect(rec.deadline).toBe(1500);
+    for (let i = 0; i < 400 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 25));
     const pid = Number(readFileSync(pidFile, 'utf8'));
     for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
     expect(alive(pid)).toBe(false);
@@ -141,7 +188,7 @@ describe.runIf(sshdAvailable())('SshShell against a real sshd on 127.0.0.1', () 
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const shell = make({ port: (server.address() as net.AddressInfo).port });
-    const pidFile = path.join(sshd.dir, 'drop.pid');
+    const pidFile = path.join(sshd.dir, `drop-${delivery}.pid`);
     const running = shell.run({ name: 'sleep.ps1', script: 'sleep', input: { pidFile, ms: 20_000 } });
     for (let i = 0; i < 200 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 25));
     for (const s of sockets.splice(0)) s.destroy();
@@ -150,4 +197,35 @@ describe.runIf(sshdAvailable())('SshShell against a real sshd on 127.0.0.1', () 
     await shell.close();
     server.close();
   });
-});
+
+  it('a killed client still stops the remote process', async () => {
+    const pidFile = path.join(sshd.dir, `killed-${delivery}.pid`);
+    const client = await startClient(options(), { pidFile, ms: 60_000 });
+    for (let i = 0; i < 800 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 25));
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    expect(alive(pid)).toBe(true);
+    client.kill();
+    await client.exited;
+    // stdin: the dead connection closes the channel, stdin ends; sftp: the lease is no longer renewed
+    for (let i = 0; i < 400 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(alive(pid)).toBe(false);
+  });
+
+  it.runIf(delivery === 'sftp')('uploads a bundle once per host, replaces a damaged one, and shares the connection with openSftp', async () => {
+    const dir = path.join(sshd.dir, 'scripts');
+    const file = path.join(dir, `${bundleHash(bundleText({ name: 'once.ps1', script: 'echo' }))}.ps1`);
+    const first = make();
+    await first.run({ name: 'once.ps1', script: 'echo', input: 1 });
+    const placed = statSync(file).mtimeMs;
+    await new Promise((r) => setTimeout(r, 20));
+    await make().run({ name: 'once.ps1', script: 'echo', input: 2 });
+    expect(statSync(file).mtimeMs).toBe(placed);
+    writeFileSync(file, 'Remove-Item C:\\ -Recurse');
+    expect(await make().run({ name: 'once.ps1', script: 'echo', input: 3 })).toBe(3);
+    expect(readFileSync(file, 'utf8')).toBe(bundleText({ name: 'once.ps1', script: 'echo' }));
+    expect(readdirSync(dir).filter((f) => f.endsWith('.json') || f.endsWith('.tmp'))).toEqual([]);
+    const sftp = await first.openSftp();
+    expect(await new Promise((r) => sftp.readFile(file, (e, b) => r(e ?? b.toString('utf8'))))).toBe(readFileSync(file, 'utf8'));
+    expect(await first.openSftp()).toBe(sftp);
+  });
+}

@@ -25,11 +25,15 @@ export const changedRangesStep: VmStep = {
     for (const disk of disks) {
       const before = previous.disks.find((d) => d.diskId === disk.diskId);
       if (!before?.rctId) vm.changes[disk.diskId] = { fullReason: 'the disk is new since the last restore point' };
-      else if (before.virtualDiskId.toLowerCase() !== disk.virtualDiskId.toLowerCase()) vm.changes[disk.diskId] = { fullReason: 'the VHDX was replaced (virtual disk id changed)' };
+      else if (before.virtualDiskId.toLowerCase() !== disk.virtualDiskId.toLowerCase())
+        vm.changes[disk.diskId] = { fullReason: 'the VHDX was replaced (virtual disk id changed)' };
       else if (before.virtualSize !== disk.sizeBytes) vm.changes[disk.diskId] = { fullReason: 'the disk was resized' };
       else {
         try {
-          const ranges = await env.hypervisor.changedRanges({ checkpoint: vm.checkpoint!, diskId: disk.diskId, sinceRctId: before.rctId }, { signal: set.signal });
+          const ranges = await env.hypervisor.changedRanges(
+            { checkpoint: vm.checkpoint!, diskId: disk.diskId, sinceRctId: before.rctId },
+            { signal: set.signal },
+          );
           vm.changes[disk.diskId] = { ranges };
         } catch (e) {
           if (!(isHvsnapError(e) && e.code === 'rct_invalid')) throw e;

@@ -42,7 +42,14 @@ export const commitSnapshotOnlyStep: VmStep = {
       disks: [],
       snapshotDisks: vm.checkpoint!.disks.map((d) => {
         const loc = set.set.disks[`${vm.vm.id}/${d.diskId}`];
-        return { diskId: d.diskId, virtualDiskId: d.virtualDiskId, sourcePath: d.path, virtualSize: d.sizeBytes, volume: { identity: loc.identity, volumeRoot: loc.volumeRoot }, relativePath: loc.relativePath };
+        return {
+          diskId: d.diskId,
+          virtualDiskId: d.virtualDiskId,
+          sourcePath: d.path,
+          virtualSize: d.sizeBytes,
+          volume: { identity: loc.identity, volumeRoot: loc.volumeRoot },
+          relativePath: loc.relativePath,
+        };
       }),
       timings: { checkpointLifetimeMs: vm.report.checkpointLifetimeMs ?? 0 },
     });

@@ -9,7 +9,10 @@ export const convertStep: VmStep = {
   scope: 'vm',
   slots: 'host',
   settles: ['checkpoint'],
-  undo: { journaled: 'after', record: (_set, vm) => ({ kind: 'deleteReferencePoint', vmId: vm.vm.id, vmName: vm.vm.name, referencePointId: vm.referencePoint!.id }) },
+  undo: {
+    journaled: 'after',
+    record: (_set, vm) => ({ kind: 'deleteReferencePoint', vmId: vm.vm.id, vmName: vm.vm.name, referencePointId: vm.referencePoint!.id }),
+  },
   async run(set, vm) {
     vm.referencePoint = await set.env.hypervisor.convertToReferencePoint({ checkpoint: vm.checkpoint! }, { signal: set.signal });
     vm.report.checkpointLifetimeMs = Date.now() - vm.checkpointAt!;

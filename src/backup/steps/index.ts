@@ -26,11 +26,41 @@ export { liveVms } from './step.js';
  */
 export const backupModes = {
   /** steps 1–8: copy through the proxy, keep a reference point, throw the snapshot away */
-  offload: [checkpointStep, snapshotStep, exportStep, changedRangesStep, convertStep, presentStep, attachStep, openRestorePointStep, copyStep, commitStep, supersedeStep],
+  offload: [
+    checkpointStep,
+    snapshotStep,
+    exportStep,
+    changedRangesStep,
+    convertStep,
+    presentStep,
+    attachStep,
+    openRestorePointStep,
+    copyStep,
+    commitStep,
+    supersedeStep,
+  ],
   /** steps 1–3: the retained array snapshot is the restore point; the checkpoint goes at once */
+  'snapshot-only': [
+    checkpointStep,
+    snapshotStep,
+    exportStep,
+    deleteCheckpointStep,
+    { ...openRestorePointStep, slots: 'repository' },
+    commitSnapshotOnlyStep,
+    retainSnapshotStep,
+  ],
   /** no array: the checkpoint lives while the proxy reads the frozen base over SFTP, then becomes the reference point */
-  host: [checkpointStep, exportStep, changedRangesStep, attachHostStep, openRestorePointStep, copyStep, convertAfterCopyStep, commitHostStep, supersedeStep],
-  'snapshot-only': [checkpointStep, snapshotStep, exportStep, deleteCheckpointStep, { ...openRestorePointStep, slots: 'repository' }, commitSnapshotOnlyStep, retainSnapshotStep],
+  host: [
+    checkpointStep,
+    exportStep,
+    changedRangesStep,
+    attachHostStep,
+    openRestorePointStep,
+    copyStep,
+    convertAfterCopyStep,
+    commitHostStep,
+    supersedeStep,
+  ],
 } satisfies Record<string, Step[]>;
 
 export type BackupMode = keyof typeof backupModes;

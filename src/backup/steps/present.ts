@@ -23,6 +23,9 @@ export const presentStep: SetStep<PresentTarget> = {
   scope: 'set',
   undo: { journaled: 'before', record: (set) => ({ kind: 'unpresent', name: set.names.presentation }) },
   async run(set) {
-    set.presentation = await set.env.provider.present({ name: set.names.presentation, snapshotName: set.names.snapshot, host: set.env.proxyHost }, { signal: set.signal });
+    set.presentation = await set.env.provider.present(
+      { name: set.names.presentation, snapshotName: set.names.snapshot, host: set.env.proxyHost },
+      { signal: set.signal },
+    );
   },
 };

@@ -16,13 +16,22 @@ export const snapshotStep: SetStep = {
     const volumes = await provider.resolveVolumes({ identities: set.set.volumes.map((v) => v.identity) }, { signal: set.signal });
     const group = volumes.length > 1;
     if (group && !provider.capabilities.consistencyGroups) {
-      throw new HvsnapError('unsupported', `volume set ${set.set.index} spans ${volumes.length} volumes (${where}) but provider ${provider.name} cannot snapshot several volumes at one point in time`, { context: { provider: provider.name } });
+      throw new HvsnapError(
+        'unsupported',
+        `volume set ${set.set.index} spans ${volumes.length} volumes (${where}) but provider ${provider.name} cannot snapshot several volumes at one point in time`,
+        { context: { provider: provider.name } },
+      );
     }
     const max = provider.capabilities.maxVolumesPerGroup;
     if (group && max !== undefined && volumes.length > max) {
-      throw new HvsnapError('unsupported', `volume set ${set.set.index} spans ${volumes.length} volumes; provider ${provider.name} groups at most ${max}`, { context: { provider: provider.name } });
+      throw new HvsnapError('unsupported', `volume set ${set.set.index} spans ${volumes.length} volumes; provider ${provider.name} groups at most ${max}`, {
+        context: { provider: provider.name },
+      });
     }
-    const snap = await provider.createSnapshot({ name: set.names.snapshot, volumeIds: volumes.map((v) => v.id), consistencyGroup: group }, { signal: set.signal });
+    const snap = await provider.createSnapshot(
+      { name: set.names.snapshot, volumeIds: volumes.map((v) => v.id), consistencyGroup: group },
+      { signal: set.signal },
+    );
     set.volumes = volumes;
     set.report.snapshot = snap.name;
     set.report.consistencyGroup = snap.consistencyGroup;

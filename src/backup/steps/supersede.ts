@@ -13,8 +13,8 @@ export const supersedeStep: VmStep = {
   async run(set, vm) {
     const old = vm.previous?.referencePointId;
     if (!old || old === vm.referencePoint?.id) return;
-    await set.env.hypervisor.deleteReferencePoint({ vmId: vm.vm.id, referencePointId: old }, { signal: set.signal }).catch((e) =>
-      set.log.warn({ vm: vm.vm.name, error: errorSummary(e) }, `could not delete superseded reference point ${old}`),
-    );
+    await set.env.hypervisor
+      .deleteReferencePoint({ vmId: vm.vm.id, referencePointId: old }, { signal: set.signal })
+      .catch((e) => set.log.warn({ vm: vm.vm.name, error: errorSummary(e) }, `could not delete superseded reference point ${old}`));
   },
 };

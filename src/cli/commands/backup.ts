@@ -3,16 +3,17 @@ import { backupWithConfig } from '../../job/index.js';
 import { ExitCode } from '../io.js';
 import type { CommandModule } from '../program.js';
 import { progressReporter } from '../progress.js';
+import { recorderFor, withRecordOptions } from '../record.js';
 import { renderBackupReport } from '../render.js';
 
 export const backupCommand: CommandModule = (kit) =>
-  new Command('backup')
+  withRecordOptions(new Command('backup'))
     .description('back up VMs: recovery checkpoints, one array snapshot per volume set, copy through the proxy')
     .requiredOption('-c, --config <file>', 'job configuration (YAML)')
     .option('--vm <name...>', 'VMs to back up (default: the config\'s list, else all)')
     .option('--full', 'ignore reference points: copy every disk in full', false)
     .action(
-      kit.action<{ config: string; vm?: string[]; full: boolean }>(async ({ opts, logger, io, signal }) => {
+      kit.action<{ config: string; vm?: string[]; full: boolean; record?: string; anonymize?: boolean }>(async ({ opts, logger, io, signal }) => {
         const progress = progressReporter({ stream: io.stderr, logger });
         const report = await backupWithConfig({
           config: opts.config,
@@ -20,6 +21,7 @@ export const backupCommand: CommandModule = (kit) =>
           full: opts.full,
           logger,
           signal,
+          record: recorderFor('backup', opts),
           onProgress: (e) => progress.update(`${e.vm} ${e.disk}`, e.doneBytes, e.totalBytes),
         });
         progress.end();

@@ -1,8 +1,9 @@
 import { Command } from 'commander';
 import type { HostCheck } from '../../hyperv/check-host.js';
 import { ExitCode } from '../io.js';
-import { runDoctor } from '../../job/index.js';
+import { loadJobConfig, runDoctor } from '../../job/index.js';
 import type { CommandModule } from '../program.js';
+import { captureCommand, recorderFor, withRecordOptions } from '../record.js';
 
 /** Renders checks one per line: `ok`, `WARN` or `FAIL`, the name, and what was seen. */
 export function renderChecks(checks: HostCheck[]): string {
@@ -11,14 +12,17 @@ export function renderChecks(checks: HostCheck[]): string {
 }
 
 export const doctorCommand: CommandModule = (kit) =>
-  new Command('doctor')
+  withRecordOptions(new Command('doctor'))
     .description('check everything a backup with this configuration needs: hosts, array, proxy, repository')
     .requiredOption('-c, --config <file>', 'job configuration (YAML)')
     .action(
-      kit.action<{ config: string }>(async ({ opts, logger, signal, io }) => {
-        const checks = await runDoctor(opts.config, { logger, signal, env: io.env });
+      kit.action<{ config: string; record?: string; anonymize?: boolean }>(async ({ opts, logger, signal, io }) => {
+        const cfg = await loadJobConfig(opts.config);
+        const record = recorderFor('doctor', opts);
+        const checks = await runDoctor(cfg, { logger, signal, env: io.env, record });
         const failed = checks.filter((c) => !c.ok).length;
-        const text = `${renderChecks(checks)}\n${failed ? `${failed} check(s) failed` : 'all checks passed'}`;
-        return { data: { checks }, text, exitCode: failed ? ExitCode.failed : ExitCode.ok };
+        const share = cfg.hypervisor.kind !== 'wmi' ? undefined : record ? `transcript written to ${record.writer.file}` : `to capture a transcript of these hosts to share: ${captureCommand(opts.config)}`;
+        const text = `${renderChecks(checks)}\n${failed ? `${failed} check(s) failed` : 'all checks passed'}${share ? `\n${share}` : ''}`;
+        return { data: { checks, ...(record ? { transcript: record.writer.file } : {}) }, text, exitCode: failed ? ExitCode.failed : ExitCode.ok };
       }),
     );

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { HvsnapError } from '../../core/errors.js';
 import { pruneWithConfig, restoreWithConfig, withRepository } from '../../job/index.js';
+import { recorderFor, withRecordOptions } from '../record.js';
 import { formatBytes, parseCount } from '../format.js';
 import { ExitCode } from '../io.js';
 import type { CommandModule } from '../program.js';
@@ -35,7 +36,7 @@ export const verifyCommand: CommandModule = (kit) =>
     );
 
 export const restoreCommand: CommandModule = (kit) =>
-  new Command('restore')
+  withRecordOptions(new Command('restore'))
     .description('rebuild the disks of a restore point as VHDX files, verify them, optionally import the VM')
     .requiredOption('-c, --config <file>', 'job configuration (YAML)')
     .requiredOption('--restore-point <id>', 'restore point id (see "hvsnap list")')
@@ -45,7 +46,7 @@ export const restoreCommand: CommandModule = (kit) =>
     .option('--new-id', 'import with a new VM id (beside the original)', false)
     .option('--name <name>', 'name of the imported VM')
     .action(
-      kit.action<{ config: string; restorePoint: string; to: string; import: boolean; hostDir?: string; newId: boolean; name?: string }>(async ({ opts, logger, signal }) => {
+      kit.action<{ config: string; restorePoint: string; to: string; import: boolean; hostDir?: string; newId: boolean; name?: string; record?: string; anonymize?: boolean }>(async ({ opts, logger, signal }) => {
         if (opts.import && !opts.hostDir) throw new HvsnapError('input_invalid', '--import needs --host-dir (how the host sees the --to folder)', { context: { field: '--host-dir' } });
         const r = await restoreWithConfig({
           config: opts.config,
@@ -54,6 +55,7 @@ export const restoreCommand: CommandModule = (kit) =>
           import: opts.import ? { hostDir: opts.hostDir!, newId: opts.newId, name: opts.name } : undefined,
           logger,
           signal,
+          record: recorderFor('restore', opts),
         });
         const text = [
           `restored ${r.vm} from ${r.restorePointId}:`,

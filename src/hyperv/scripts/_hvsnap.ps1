@@ -63,31 +63,45 @@ function Get-HvsnapReferencePoints($Vm) {
   return @(Get-CimAssociatedInstance -InputObject $Vm -Association Msvm_ReferencePointOfVirtualSystem -ResultClassName Msvm_VirtualSystemReferencePoint)
 }
 
-# The virtual hard disks of a settings instance (VM or snapshot), with what Get-VHD says of each file.
+# The facts of one VHD(X) file from Msvm_ImageManagementService.GetVirtualHardDiskSettingData
+# (MSDOC msvm-imagemanagementservice-getvirtualharddisksettingdata: out SettingData, an embedded
+# Msvm_VirtualHardDiskSettingData with VirtualDiskId, MaxInternalSize, Format 2 VHD/3 VHDX/4 VHDSet,
+# ParentPath; reference section 4.2). WMI only: the Hyper-V PowerShell module may be absent. A file
+# that cannot be read is an error naming it, never a disk of size 0.
+function Get-HvsnapVhdFacts([string]$Path) {
+  $ims = Get-HvsnapService 'Msvm_ImageManagementService'
+  $out = Invoke-CimMethod -InputObject $ims -MethodName GetVirtualHardDiskSettingData -Arguments @{ Path = $Path }
+  if ([int]$out.ReturnValue -eq 4096 -and $null -ne $out.Job) {
+    $waited = Wait-HvsnapJob -JobId ([string]$out.Job.InstanceID) -WaitMs 60000
+    if ($waited.Report.JobState -ne 7) { Stop-Hvsnap 'vhdx_invalid' "cannot read the virtual disk $Path (job state $($waited.Report.JobState): $($waited.Report.ErrorDescription))" @{ path = $Path } }
+  } elseif ([int]$out.ReturnValue -ne 0) {
+    Stop-Hvsnap 'vhdx_invalid' "cannot read the virtual disk $Path (GetVirtualHardDiskSettingData returned $([int]$out.ReturnValue))" @{ path = $Path; status = [int]$out.ReturnValue }
+  }
+  if (-not $out.SettingData) { Stop-Hvsnap 'vhdx_invalid' "the host gave no settings for the virtual disk $Path" @{ path = $Path } }
+  $props = @{}
+  foreach ($p in ([xml][string]$out.SettingData).INSTANCE.PROPERTY) { $props[[string]$p.NAME] = [string]$p.VALUE }
+  $format = @{ '2' = 'VHD'; '3' = 'VHDX'; '4' = 'VHDSet' }[[string]$props['Format']]
+  if (-not $format) { $format = [string]$props['Format'] }
+  return [ordered]@{ VirtualDiskId = $props['VirtualDiskId']; Size = [uint64]$props['MaxInternalSize']; Format = $format; ParentPath = $props['ParentPath'] }
+}
+
+# The virtual hard disks of a settings instance (VM or snapshot): virtual-hard-disk SASDs, whose
+# InstanceID ends in \L (the drive's RASD ends in \D), with the facts of each file.
 function Get-HvsnapDisks($Settings) {
   $disks = @()
   $sasds = @(Get-CimAssociatedInstance -InputObject $Settings -ResultClassName Msvm_StorageAllocationSettingData |
       Where-Object { $_.ResourceType -eq 31 -and $_.ResourceSubType -eq 'Microsoft:Hyper-V:Virtual Hard Disk' })
   foreach ($d in $sasds) {
     $path = @($d.HostResource)[0]
-    $info = [ordered]@{ InstanceID = $d.InstanceID; Path = $path; VirtualDiskId = $null; Size = $null; Format = $null; ParentPaths = @() }
-    try {
-      $vhd = Get-VHD -Path $path
-      $info.VirtualDiskId = [string]$vhd.DiskIdentifier
-      $info.Size = [uint64]$vhd.Size
-      $info.Format = [string]$vhd.VhdFormat
-      # a differencing disk's parents (user checkpoints, differencing VMs), nearest first
-      $chain = @()
-      $parent = [string]$vhd.ParentPath
-      while ($parent -and $chain.Count -lt 16) {
-        $chain += $parent
-        try { $parent = [string](Get-VHD -Path $parent).ParentPath } catch { $parent = '' }
-      }
-      $info.ParentPaths = $chain
-    } catch {
-      $info.Format = 'unreadable: ' + $_.Exception.Message
+    $vhd = Get-HvsnapVhdFacts $path
+    # a differencing disk's parents (user checkpoints, differencing VMs), nearest first
+    $chain = @()
+    $parent = [string]$vhd.ParentPath
+    while ($parent -and $chain.Count -lt 16) {
+      $chain += $parent
+      $parent = [string](Get-HvsnapVhdFacts $parent).ParentPath
     }
-    $disks += $info
+    $disks += [ordered]@{ InstanceID = $d.InstanceID; Path = $path; VirtualDiskId = [string]$vhd.VirtualDiskId; Size = $vhd.Size; Format = $vhd.Format; ParentPaths = $chain }
   }
   return , $disks
 }
@@ -181,20 +195,28 @@ function Invoke-HvsnapMethod($Target, [string]$Method, [hashtable]$Arguments, [i
 }
 
 # Names hvsnap gave its reference points, kept beside the VM's configuration (it moves with the VM):
-# Hyper-V offers no method to name a reference point.
+# Hyper-V offers no method to name a reference point. Each entry also holds when hvsnap converted it:
+# Msvm_VirtualSystemReferencePoint has no CreationTime (MSDOC msvm-virtualsystemreferencepoint).
+# Read-HvsnapNames returns id -> name and fills $script:HvsnapCreated (id -> ISO time).
 function Get-HvsnapNameFile($Vm) {
   $settings = Get-HvsnapRealizedSettings $Vm
   return Join-Path $settings.ConfigurationDataRoot ('hvsnap-reference-points-' + $Vm.Name + '.json')
 }
 
+$script:HvsnapCreated = @{}
 function Read-HvsnapNames($Vm) {
   $names = @{}
+  $script:HvsnapCreated = @{}
   $file = Get-HvsnapNameFile $Vm
   if (Test-Path -LiteralPath $file) {
     $text = Get-Content -LiteralPath $file -Raw -Encoding UTF8
     if (-not [string]::IsNullOrWhiteSpace($text)) {
       $data = $text | ConvertFrom-Json
-      foreach ($p in $data.PSObject.Properties) { $names[$p.Name] = [string]$p.Value }
+      foreach ($p in $data.PSObject.Properties) {
+        if ($p.Value -is [string]) { $names[$p.Name] = [string]$p.Value; continue }
+        $names[$p.Name] = [string]$p.Value.name
+        if ($p.Value.createdAt) { $script:HvsnapCreated[$p.Name] = [string]$p.Value.createdAt }
+      }
     }
   }
   return $names
@@ -203,7 +225,9 @@ function Read-HvsnapNames($Vm) {
 function Write-HvsnapNames($Vm, [hashtable]$Names) {
   $file = Get-HvsnapNameFile $Vm
   $tmp = $file + '.tmp'
-  [IO.File]::WriteAllText($tmp, (ConvertTo-Json -InputObject $Names -Compress), [Text.Encoding]::UTF8)
+  $records = @{}
+  foreach ($k in $Names.Keys) { $records[$k] = [ordered]@{ name = $Names[$k]; createdAt = $script:HvsnapCreated[$k] } }
+  [IO.File]::WriteAllText($tmp, (ConvertTo-Json -InputObject $records -Compress), [Text.Encoding]::UTF8)
   Move-Item -LiteralPath $tmp -Destination $file -Force
 }
 
@@ -213,14 +237,16 @@ function ConvertTo-HvsnapReferencePoint($Rp, [hashtable]$Names) {
     VirtualSystemIdentifier            = [string]$Rp.VirtualSystemIdentifier
     ElementName                        = [string]$Rp.ElementName
     HvsnapName                         = $Names[[string]$Rp.InstanceID]
+    HvsnapCreatedAt                    = $script:HvsnapCreated[[string]$Rp.InstanceID]
     ReferencePointType                 = [int]$Rp.ReferencePointType
     ConsistencyLevel                   = [int]$Rp.ConsistencyLevel
-    CreationTime                       = if ($Rp.CreationTime) { ([datetime]$Rp.CreationTime).ToUniversalTime().ToString('o') } else { $null }
     VirtualDiskIdentifiers             = @($Rp.VirtualDiskIdentifiers)
     ResilientChangeTrackingIdentifiers = @($Rp.ResilientChangeTrackingIdentifiers)
   }
 }
 
+# Sets a snapshot's ElementName. The caller reads the snapshot again afterwards and reports the name
+# the host kept: a rename that did not stick leaves an untagged checkpoint to delete by its id.
 function Rename-HvsnapSnapshot($Snapshot, [string]$Name, [int]$WaitMs) {
   if ($Snapshot.ElementName -eq $Name) { return $null }
   $vmms = Get-HvsnapService 'Msvm_VirtualSystemManagementService'
@@ -235,6 +261,10 @@ function ConvertTo-HvsnapVm($Vm, [hashtable]$MemberOf) {
   $settings = Get-HvsnapRealizedSettings $Vm
   $groups = @()
   if ($MemberOf.ContainsKey([string]$Vm.Name)) { $groups = @($MemberOf[[string]$Vm.Name]) }
+  # one VM with an unreadable disk must not hide the others: its error goes in DiskError
+  $disks = @()
+  $diskError = $null
+  try { $disks = Get-HvsnapDisks $settings } catch { $diskError = $_.Exception.Message }
   return [ordered]@{
     Name                 = [string]$Vm.Name
     ElementName          = [string]$Vm.ElementName
@@ -243,7 +273,8 @@ function ConvertTo-HvsnapVm($Vm, [hashtable]$MemberOf) {
     EnabledState         = [int]$Vm.EnabledState
     OperationalStatus    = @($Vm.OperationalStatus | ForEach-Object { [int]$_ })
     Groups               = $groups
-    Disks                = Get-HvsnapDisks $settings
+    Disks                = $disks
+    DiskError            = $diskError
   }
 }
 

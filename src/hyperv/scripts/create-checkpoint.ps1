@@ -16,8 +16,9 @@ $result = $null
 if ($in.snapshotId) {
   $snapId = [string]$in.snapshotId
 } else {
+  # busy = the OperationalStatus[1] values the caller lists (data): some, like 32771, do not block
   $status = @($vm.OperationalStatus)
-  if ($status.Count -gt 1 -and [int]$status[1] -ne 0) {
+  if ($status.Count -gt 1 -and @($in.busyStatuses | ForEach-Object { [int]$_ }) -contains [int]$status[1]) {
     Stop-Hvsnap 'vm_invalid_state' "VM $($vm.ElementName) is busy (OperationalStatus $([int]$status[1]): 32770 deleting a checkpoint, 32772 merging disks, 32773 exporting, 32774 migrating)" @{ vm = $vm.ElementName; retryable = $true }
   }
   if ($snapshots.Count -gt 0) {
@@ -42,6 +43,9 @@ if ($in.snapshotId) {
 $snap = @(Get-HvsnapSnapshots $vm | Where-Object { $_.InstanceID -eq $snapId })
 if ($snap.Count -eq 0) { Stop-Hvsnap 'checkpoint_failed' "the recovery checkpoint $snapId of VM $($vm.ElementName) vanished after it was created" @{ vm = $vm.ElementName } }
 $renameFailure = Rename-HvsnapSnapshot $snap[0] ([string]$in.name) ([int]$in.waitMs)
+# report the name the host kept, not the one set on our copy of the instance
+$snap = @(Get-HvsnapSnapshots $vm | Where-Object { $_.InstanceID -eq $snapId })
+if ($snap.Count -eq 0) { Stop-Hvsnap 'checkpoint_failed' "the recovery checkpoint $snapId of VM $($vm.ElementName) vanished while it was named" @{ vm = $vm.ElementName } }
 if ($null -ne $renameFailure) {
   ConvertTo-HvsnapJson ([ordered]@{ VmName = $vm.ElementName; Result = $renameFailure; Snapshot = (ConvertTo-HvsnapSnapshot $snap[0]); VmDisks = $vmDisks })
   return

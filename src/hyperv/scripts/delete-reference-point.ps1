@@ -4,7 +4,8 @@ param([Parameter(Mandatory = $true)][string]$InputJson)
 $in = ConvertFrom-HvsnapInput $InputJson
 
 $vm = @(Get-HvsnapVms | Where-Object { $_.Name -eq [string]$in.vmId })
-if ($vm.Count -eq 0) { ConvertTo-HvsnapJson ([ordered]@{ Gone = $true }); return }
+# VmAbsent: the VM is not on this node (gone, or migrated): the caller looks for its new owner
+if ($vm.Count -eq 0) { ConvertTo-HvsnapJson ([ordered]@{ Gone = $true; VmAbsent = $true }); return }
 $names = Read-HvsnapNames $vm[0]
 $rp = @(Get-HvsnapReferencePoints $vm[0] | Where-Object { $_.InstanceID -eq [string]$in.referencePointId })
 $result = $null

@@ -14,6 +14,8 @@ try {
   $esd.CopySnapshotConfiguration = [byte]3
   $esd.SnapshotVirtualSystem = Get-HvsnapPath $snap[0]
   $esd.CopyVmStorage = $false
+  # true by default: the .vmgs (vTPM keys, UEFI variables, Secure Boot state) and .vmrs come back
+  # with the VM (the reasoning and sources: WmiHypervisorOptions.copyRuntimeInformation)
   $esd.CopyVmRuntimeInformation = [bool]$in.copyRuntimeInformation
   $esd.CreateVmExportSubdirectory = $false
   $esd.CaptureLiveState = [byte]0

@@ -17,8 +17,11 @@ while ($offset -lt $size -and $pages -lt [int]$in.maxPages) {
   $call = Invoke-HvsnapMethod $ims 'GetVirtualDiskChanges' @{ Path = [string]$in.path; LimitId = [string]$in.limitId; ByteOffset = [uint64]$offset; ByteLength = $length } ([int]$in.waitMs)
   $last = $call.Result
   if (-not $call.Ok) {
-    # the doc says ByteLength "must be less than the size of the virtual disk": retry with half pages
-    if ($last.ReturnValue -eq 32773 -and $chunk -gt 1048576) { $chunk = [uint64][Math]::Floor($chunk / 2); continue }
+    # the doc says ByteLength "must be less than the size of the virtual disk": retry with half pages,
+    # whether the call refused it (32773) or the job it started failed with Invalid parameter (the job's
+    # ErrorCode for it is UNCONFIRMED on a real host; the review found the job form treated as rct_invalid)
+    $rejected = $last.ReturnValue -eq 32773 -or ($null -ne $last.Job -and $last.Job.ErrorCode -eq 32773)
+    if ($rejected -and $chunk -gt 1048576) { $chunk = [uint64][Math]::Floor($chunk / 2); continue }
     break
   }
   if ($null -ne $call.Out.ChangedByteOffsets) { $offsets += @($call.Out.ChangedByteOffsets | ForEach-Object { [uint64]$_ }) }

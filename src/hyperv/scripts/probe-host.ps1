@@ -13,6 +13,16 @@ try { $report.VmmsStatus = [string](Get-Service -Name vmms -ErrorAction Stop).St
 $report.HyperVModule = [bool](Get-Module -ListAvailable -Name Hyper-V)
 try { [void](Get-HvsnapService 'Msvm_VirtualSystemManagementService'); $report.Namespace = 'ok' } catch { $report.Namespace = $_.Exception.Message }
 try { $report.Cluster = [string](@(Get-CimInstance -Namespace 'root\MSCluster' -ClassName MSCluster_Cluster -ErrorAction Stop)[0].Name) } catch { $report.Cluster = $null }
+# the management classes the backup calls (one instance each; reference sections 2, 3, 4)
+$report.Services = [ordered]@{}
+foreach ($c in @('Msvm_VirtualSystemManagementService', 'Msvm_VirtualSystemSnapshotService', 'Msvm_VirtualSystemReferencePointService', 'Msvm_ImageManagementService')) {
+  try { $report.Services[$c] = [string]@(Get-CimInstance -Namespace $script:HvNs -ClassName $c -ErrorAction Stop).Count } catch { $report.Services[$c] = $_.Exception.Message }
+}
+# the nodes of its cluster and their state (CLUSWMI MSCluster_Node.State: 0 Up, 1 Down, 2 Paused, 3 Joining)
+$report.ClusterNodes = @()
+if ($report.Cluster) {
+  try { $report.ClusterNodes = @(Get-CimInstance -Namespace 'root\MSCluster' -ClassName MSCluster_Node -ErrorAction Stop | ForEach-Object { [ordered]@{ Name = [string]$_.Name; State = [int]$_.State } }) } catch { $report.ClusterNodes = @() }
+}
 $vms = @()
 try {
   foreach ($vm in (Get-HvsnapVms)) {
