@@ -9,6 +9,7 @@ import { endChildren } from './children.js';
 import { renderTable } from './render-table.js';
 import { checkpointLifetimeScenario } from './scenarios/checkpoint-lifetime.js';
 import { fullBackupScenario } from './scenarios/full-backup.js';
+import { hostModeScenario } from './scenarios/host-mode.js';
 import { incrementalScenario } from './scenarios/incremental.js';
 import { memoryScenario } from './scenarios/memory.js';
 import { restoreScenario } from './scenarios/restore.js';
@@ -22,8 +23,8 @@ import { sizeText, type ScenarioResult } from './stats.js';
  * of a number.
  */
 
-const USAGE = 'usage: npm run bench -- [--quick] [--out FILE] [--runs N>=3] [--only full-backup,incremental,checkpoint-lifetime,scale,restore,memory]';
-const ORDER = ['full-backup', 'incremental', 'checkpoint-lifetime', 'scale', 'restore', 'memory'];
+const USAGE = 'usage: npm run bench -- [--quick] [--out FILE] [--runs N>=3] [--only full-backup,incremental,checkpoint-lifetime,scale,restore,memory,host-mode]';
+const ORDER = ['full-backup', 'incremental', 'checkpoint-lifetime', 'scale', 'restore', 'memory', 'host-mode'];
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -83,6 +84,7 @@ async function main(): Promise<number> {
     await attempt('checkpoint-lifetime', '3. Checkpoint lifetime', () => checkpointLifetimeScenario(ctx));
     await attempt('scale', '4. Scale', () => scaleScenario(ctx));
     await attempt('memory', '6. Data mover memory', () => memoryScenario(ctx));
+    await attempt('host-mode', '7. Host mode over SFTP', async () => hostModeScenario(ctx, await diskLab(sizes.diskBytes)));
   } finally {
     await rm(dir, { recursive: true, force: true });
     process.off('SIGINT', onSignal);

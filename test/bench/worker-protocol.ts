@@ -7,9 +7,18 @@ export type WorkerTask =
   /** loads the same modules and does nothing: the baseline RSS of a worker */
   | { kind: 'idle' }
   /** one runBackup of every VM of the lab into the repository */
-  | { kind: 'backup'; labDir: string; repoDir: string; forceFull: boolean }
+  | { kind: 'backup'; labDir: string; repoDir: string; forceFull: boolean; host?: HostModeTarget }
   /** restoreDisk of one disk into `target`, then verifyDiskAgainstIndex of the result */
   | { kind: 'restore'; repoDir: string; restorePointId: string; diskId: string; target: string };
+
+/** Host mode: the lab's volumes served by an sshd on 127.0.0.1 (the bench's own, see scenarios/host-mode.ts). */
+export interface HostModeTarget {
+  port: number;
+  clientKey: string;
+  hostKeyFingerprint: string;
+  /** lab volume roots → their folders, as the SFTP server names them */
+  roots: Array<{ hostRoot: string; sftpRoot: string }>;
+}
 
 export interface BackupVmFigures {
   vm: string;
