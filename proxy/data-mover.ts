@@ -4,7 +4,7 @@ import type { ByteRange } from '../src/core/types.js';
 import type { Repository } from '../src/repository/index.js';
 import type { DiskIndex } from '../src/repository/types.js';
 import { openVhdx } from '../src/vhdx/index.js';
-import type { OpenVhdxOptions } from '../src/vhdx/types.js';
+import type { OpenVhdxOptions, VhdxFiles } from '../src/vhdx/types.js';
 import { readRangesParallel } from './data-mover-io.js';
 
 export interface CopyDiskArgs {
@@ -22,6 +22,8 @@ export interface CopyDiskArgs {
   /** cap on reads in bytes/s (working hours), or a function asked before each read (a share of a job-wide cap); default none */
   throttleBytesPerSec?: number | (() => number | undefined);
   resolveParent?: OpenVhdxOptions['resolveParent'];
+  /** where `file` and its parents are read, when not on this machine (host mode: SFTP) */
+  files?: VhdxFiles;
   signal?: AbortSignal;
   /** called with bytes of virtual disk processed so far */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
@@ -48,7 +50,7 @@ export interface CopyDiskResult {
  */
 export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
   const chunkSize = args.repository.chunkSize;
-  const image = await openVhdx(args.file, { resolveParent: args.resolveParent });
+  const image = await openVhdx(args.file, { resolveParent: args.resolveParent, files: args.files });
   try {
     const size = image.virtualSize;
     if (args.expectedVirtualDiskId && image.virtualDiskId.toLowerCase() !== args.expectedVirtualDiskId.toLowerCase()) {

@@ -7,7 +7,8 @@ import { backupSet } from './backup-set.js';
 import { jobThrottle } from './job-throttle.js';
 import { Journal, readOpenJournals } from './journal.js';
 import { limitHypervisor, limitProvider, type ConcurrencyLimits, type LimitStats } from './limits.js';
-import { planBackup, type BackupPlan, type VolumeSet } from './plan.js';
+import { planSets } from './host-plan.js';
+import type { BackupPlan, VolumeSet } from './plan.js';
 import { Saga } from './saga.js';
 import { defaultPolicy, type BackupEnvironment, type BackupOptions, type BackupPolicy, type BackupReport } from './types.js';
 import { describeUndo, type UndoRecord, type UndoTargets } from './undo.js';
@@ -34,8 +35,11 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
   const { vms, allVms } = await selectForBackup(env, options, journalFolder, log);
   const groups = await env.hypervisor.listVmGroups({}, { signal: options.signal });
   throwIfAborted(options.signal);
-  const plan = await planBackup({ hypervisor: env.hypervisor, vms, groups, allVms }, { signal: options.signal });
-  log.info({ sets: plan.sets.length, vms: plan.sets.reduce((n, s) => n + s.vms.length, 0), unplaced: plan.unplaced.length }, 'backup planned');
+  const plan = await planSets({ hypervisor: env.hypervisor, provider: env.provider, vms, groups, allVms, policy }, { signal: options.signal });
+  log.info(
+    { sets: plan.sets.length, hostSets: plan.sets.filter((s) => s.mode === 'host').length, vms: plan.sets.reduce((n, s) => n + s.vms.length, 0), unplaced: plan.unplaced.length },
+    'backup planned',
+  );
 
   const journal = await Journal.open(journalFolder, jobId);
   const limited = limitEnvironment(env, allVms, options.limits ?? {}, policy.copyConcurrency);

@@ -43,7 +43,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
     set,
     volumeRoots: set.volumes,
     report,
-    vms: set.vms.map((vm) => ({ vm, started: Date.now(), changes: {}, failed: false, disks: [], report: emptyVmReport(vm, set.index) })),
+    vms: set.vms.map((vm) => ({ vm, started: Date.now(), changes: {}, failed: false, disks: [], report: { ...emptyVmReport(vm, set.index), mode: set.mode ?? ctx.policy.mode } })),
     log: ctx.env.logger.child({ set: set.index }),
     signal: ctx.options.signal,
     names: { checkpoint: checkpointName(ctx.jobId), snapshot, presentation: presentationName(snapshot) },
@@ -65,7 +65,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
       beforeStep: (step, vm) => ctx.options.hooks?.beforeStep?.(step, { set: set.index, ...(vm !== undefined && { vm }) }),
       context: { volume: report.volumes.join(',') },
     },
-    backupModes[ctx.policy.mode],
+    backupModes[set.mode ?? ctx.policy.mode],
   );
   if (error) {
     report.status = 'failed';

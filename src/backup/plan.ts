@@ -13,6 +13,8 @@ export interface VolumeSet {
   groups: string[];
   /** where each disk of each VM lives: `${vmId}/${diskId}` → location */
   disks: Record<string, VolumeLocation>;
+  /** `host`: no array volume; the set's VMs are read over SFTP from their nodes (host mode) */
+  mode?: 'host';
 }
 
 export interface BackupPlan {

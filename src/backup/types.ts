@@ -5,7 +5,7 @@ import type { VolumeSet } from './plan.js';
 import type { WorkQueue } from './work-queue.js';
 import type { Hypervisor } from '../hyperv/hypervisor.js';
 import type { Provider, ProxyHost } from '../../providers/sdk/provider.js';
-import type { Proxy } from '../../proxy/proxy.js';
+import type { Mount, Proxy } from '../../proxy/proxy.js';
 import type { Repository } from '../repository/index.js';
 
 /** The seams a backup runs against, already created and probed. */
@@ -17,6 +17,16 @@ export interface BackupEnvironment {
   proxyHost: ProxyHost;
   repository: Repository;
   logger: Logger;
+  /** host mode: reads a Hyper-V node's files (over SFTP); absent, host mode is refused */
+  hostMounts?: HostMounts;
+}
+
+/**
+ * Host mode's way to a node's files: a read-only {@link Mount} over the node's own SSH connection
+ * (proxy/sftp). `bytesPerSec` caps what is read from that node, all disks together.
+ */
+export interface HostMounts {
+  mount(args: { host: string; bytesPerSec?: number; stats?: { bytesRead: number } }, opts?: { signal?: AbortSignal }): Promise<Mount>;
 }
 
 export interface BackupPolicy {
@@ -25,7 +35,15 @@ export interface BackupPolicy {
    * snapshot. `snapshot-only`: the retained array snapshot is the restore point (steps 1–3; the
    * checkpoint is deleted, no reference point); its configuration is stored in the repository.
    */
-  mode: 'offload' | 'snapshot-only';
+  /**
+   * `host`: no array; the checkpoint stays while the proxy reads the frozen base VHDX over SFTP
+   * from the VM's owner node, then becomes the reference point (the report says how long it lived).
+   */
+  mode: 'offload' | 'snapshot-only' | 'host';
+  /** VMs whose volumes no configured provider owns are backed up in host mode instead of failing; default false */
+  hostFallback: boolean;
+  /** host mode: cap on reads from one Hyper-V node, bytes per second, all its disks together; default none */
+  hostReadBytesPerSec?: number;
   /** consistency asked for; default application */
   consistency: ConsistencyLevel;
   /** fall back to crash-consistent when the guest cannot give application consistency; default true */
@@ -48,6 +66,7 @@ export const defaultPolicy: BackupPolicy = {
   mode: 'offload',
   consistency: 'application',
   allowCrashConsistent: true,
+  hostFallback: false,
   checkpointConcurrency: 8,
   copyConcurrency: 2,
   readConcurrency: 4,
@@ -72,7 +91,8 @@ export type StepName =
   | 'commit'
   | 'retain-snapshot'
   | 'supersede'
-  | 'copy-out';
+  | 'copy-out'
+  | 'attach-host';
 
 /** Hooks for tests and demos; a hook that throws injects a failure at that point. */
 export interface BackupHooks {
@@ -132,6 +152,8 @@ export interface VmReport {
   set: number;
   /** `interrupted`: the run was cancelled (Ctrl-C, SIGTERM) before this VM got a restore point */
   status: 'ok' | 'failed' | 'interrupted';
+  /** how this VM was backed up; `host` means its checkpoint lived for the whole copy */
+  mode?: BackupPolicy['mode'];
   /** the step that failed */
   step?: StepName;
   error?: { code: string; message: string };

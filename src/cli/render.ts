@@ -10,7 +10,7 @@ export function renderBackupReport(r: BackupReport): string {
     `job ${r.jobId}: ${r.status === 'interrupted' ? 'INTERRUPTED' : r.ok ? 'ok' : 'FAILED'} in ${formatMs(r.durationMs)}; ${r.totals.ok}/${r.totals.vms} VMs backed up; ${r.snapshotSets} array snapshot set(s) for ${r.sets.length} volume set(s)`,
   ];
   for (const s of r.sets) {
-    lines.push(`  set ${s.index}: ${s.vms.length} VM(s) on ${s.volumes.join(', ')} → snapshot ${s.snapshot ?? '(none)'}${s.consistencyGroup ? ' (consistency group)' : ''}${s.error ? `  FAILED at ${s.error.step}: ${s.error.message}` : ''}`);
+    lines.push(`  set ${s.index}: ${s.vms.length} VM(s) on ${s.volumes.join(', ') || 'host storage (host mode, over SFTP)'} → snapshot ${s.snapshot ?? '(none)'}${s.consistencyGroup ? ' (consistency group)' : ''}${s.error ? `  FAILED at ${s.error.step}: ${s.error.message}` : ''}`);
   }
   lines.push(
     table(
@@ -18,9 +18,10 @@ export function renderBackupReport(r: BackupReport): string {
       r.vms.map((v) => [
         v.vm,
         v.status === 'ok' ? 'ok' : v.status === 'interrupted' ? 'interrupted' : `FAILED at ${v.step}`,
-        [...new Set(v.disks.map((d) => d.mode))].join('+') || '-',
+        // host mode: read over SFTP from the node, the checkpoint alive for the whole copy
+        `${v.mode === 'host' ? 'host: ' : ''}${[...new Set(v.disks.map((d) => d.mode))].join('+') || '-'}`,
         v.consistency ? `${v.consistency}${v.fellBack ? ' (fallback)' : ''}` : '-',
-        v.checkpointLifetimeMs !== undefined ? formatMs(v.checkpointLifetimeMs) : '-',
+        v.checkpointLifetimeMs !== undefined ? `${formatMs(v.checkpointLifetimeMs)}${v.mode === 'host' ? ' (during the copy)' : ''}` : '-',
         formatBytes(v.bytesRead),
         formatBytes(v.bytesWritten),
         `${v.chunksNew}/${v.chunksReused}`,

@@ -109,6 +109,11 @@ export class WmiHypervisor implements Hypervisor {
     };
   }
 
+  /** The shell of the node named `host` (case-insensitive), for what else runs over its connection (host mode's SFTP). */
+  shellOf(host: string): Shell | undefined {
+    return this.nodes.find((n) => n.name.toLowerCase() === host.toLowerCase())?.shell;
+  }
+
   async listVms(args: { names?: string[] }, opts: CallOptions = {}): Promise<VmInfo[]> {
     const { vms: all, failed, broken } = await this.scanVms(args.names, opts);
     if (!args.names) return all;

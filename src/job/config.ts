@@ -67,8 +67,15 @@ export const jobConfigSchema = z
       .strict(),
     policy: z
       .object({
-        /** offload (copy through the proxy) or snapshot-only (the retained array snapshot is the restore point) */
-        mode: z.enum(['offload', 'snapshot-only']).optional(),
+        /**
+         * offload (copy through the proxy), snapshot-only (the retained array snapshot is the restore
+         * point) or host (no array: the frozen VHDX read over SFTP from the VM's node)
+         */
+        mode: z.enum(['offload', 'snapshot-only', 'host']).optional(),
+        /** VMs whose volumes the provider does not own are backed up in host mode instead of failing */
+        hostFallback: z.boolean().optional(),
+        /** host mode: MB/s cap on reads from one Hyper-V node, all its disks together */
+        hostReadMBps: z.number().positive().optional(),
         consistency: z.enum(['application', 'crash']).optional(),
         allowCrashConsistent: z.boolean().optional(),
         checkpointConcurrency: z.number().int().min(1).max(64).optional(),

@@ -13,6 +13,7 @@ import type { VolumeIdentity } from '../core/types.js';
 import type { TranscriptRecorder } from '../transport/recording-shell.js';
 import type { JobConfig } from './config.js';
 import { createHypervisor } from './environment.js';
+import { checkSftp } from './sftp-check.js';
 import { resolveJobConfig, type JobConfigSource } from './run-job.js';
 
 const run = promisify(execFile);
@@ -116,7 +117,8 @@ export async function doctorHostChecks(cfg: JobConfig, opts: { logger: Logger; s
   const wmi = parseWmiHypervisorConfig(cfg.hypervisor, { file: cfg.file, baseDir: dirname(cfg.file) });
   const nodes = createWmiNodes(wmi, { logger: opts.logger, env: opts.env, record: opts.record });
   try {
-    return await checkHyperVHost({ nodes, vmNames: cfg.vms }, { signal: opts.signal, logger: opts.logger });
+    const checks = await checkHyperVHost({ nodes, vmNames: cfg.vms }, { signal: opts.signal, logger: opts.logger });
+    return [...checks, ...(await checkSftp(nodes, { signal: opts.signal }))];
   } finally {
     await Promise.all(nodes.map((n) => n.shell.close().catch(() => undefined)));
   }

@@ -3,7 +3,8 @@ import type { Logger } from '../core/logger.js';
 import type { Hypervisor } from '../hyperv/hypervisor.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { createWmiHypervisor } from '../hyperv/index.js';
+import { createWmiHypervisor, WmiHypervisor } from '../hyperv/index.js';
+import { sftpHostMounts } from './host-mounts.js';
 import { createLab, openLab } from '../lab/index.js';
 import { openRepository } from '../repository/index.js';
 import type { BackupEnvironment } from '../backup/types.js';
@@ -31,6 +32,8 @@ export async function openEnvironment(config: JobConfig, logger: Logger, opts: {
     closers.push(() => repository.close());
     return {
       hypervisor,
+      // host mode reads over each node's own SSH connection
+      ...(hypervisor instanceof WmiHypervisor && { hostMounts: sftpHostMounts((host) => hypervisor.shellOf(host)) }),
       provider,
       proxy,
       proxyHost: config.proxy.host,

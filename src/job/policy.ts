@@ -12,6 +12,8 @@ export function policyFromConfig(config: JobConfig, forceFull: boolean): Partial
     ...(p.copyConcurrency && { copyConcurrency: p.copyConcurrency }),
     ...(p.readConcurrency && { readConcurrency: p.readConcurrency }),
     ...(p.throttleMBps && { throttleBytesPerSec: p.throttleMBps * 1e6 }),
+    ...(p.hostFallback !== undefined && { hostFallback: p.hostFallback }),
+    ...(p.hostReadMBps && { hostReadBytesPerSec: p.hostReadMBps * 1e6 }),
     forceFull: forceFull || !!p.forceFull,
   };
 }

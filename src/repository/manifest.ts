@@ -33,7 +33,7 @@ export const manifestSchema = z.looseObject({
     generation: z.union([z.literal(1), z.literal(2)]),
   }),
   createdAt: z.iso.datetime({ offset: true }),
-  mode: z.enum(['offload', 'snapshot-only']),
+  mode: z.enum(['offload', 'snapshot-only', 'host']),
   consistency: z.enum(['application', 'crash']),
   referencePointId: z.string().optional(),
   parentId: z.string().optional(),

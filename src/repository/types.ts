@@ -45,7 +45,8 @@ export interface RestorePointManifest {
   jobId: string;
   vm: { id: string; name: string; host: string; configVersion: string; generation: 1 | 2 };
   createdAt: string;
-  mode: 'offload' | 'snapshot-only';
+  /** `host`: copied like offload, but read over SFTP from the Hyper-V node while the checkpoint lived */
+  mode: 'offload' | 'snapshot-only' | 'host';
   consistency: ConsistencyLevel;
   referencePointId?: string;
   /** the restore point this one's unchanged chunks were taken from */

@@ -135,9 +135,12 @@ export async function openVhdx(path: string, opts: OpenVhdxOptions = {}): Promis
 }
 
 async function openChain(path: string, opts: OpenVhdxOptions, stats: ReadStats, depth: number, seen: Set<string>): Promise<VhdxReader> {
-  const file = await VhdxFile.open(path, !!opts.writable && depth === 0, stats, { syncReads: opts.syncReads });
+  const file = opts.files
+    ? await VhdxFile.fromSource(path, await opts.files.open(path), stats)
+    : await VhdxFile.open(path, !!opts.writable && depth === 0, stats, { syncReads: opts.syncReads });
   try {
-    const real = await realpath(path);
+    // a remote file has no local real path: its name stands for it in the loop check
+    const real = opts.files ? path : await realpath(path);
     if (seen.has(real)) throw vhdxInvalid({ file: path, structure: 'parent', offset: 0 }, `the differencing chain loops back to ${real}`);
     seen.add(real);
     const parsed = await parseVhdx(file);
@@ -145,7 +148,7 @@ async function openChain(path: string, opts: OpenVhdxOptions, stats: ReadStats, 
     if (!parsed.metadata.hasParent || !locator) return new VhdxReader(parsed, undefined);
     const where = { file: path, structure: 'parent' as const, offset: parsed.regions.metadata.fileOffset };
     if (depth + 1 >= MAX_CHAIN_DEPTH) throw vhdxUnsupported(where, `differencing chain deeper than ${MAX_CHAIN_DEPTH}`);
-    const found = await findParent(path, locator, opts.resolveParent);
+    const found = await findParent(path, locator, opts.resolveParent, opts.files?.exists);
     if (!found.path) {
       throw new HvsnapError('not_found', `${path}: parent disk not found (tried ${found.tried.join(', ') || 'nothing'})`, {
         context: { ...where, parent: locator.entries.absolute_win32_path ?? locator.entries.relative_path ?? locator.entries.volume_path },

@@ -44,7 +44,12 @@ async function exists(p: string): Promise<boolean> {
  * the caller's resolver; relative_path against the child's folder; the basename of each locator path in
  * the child's folder (where libvhdi looks). Returns the first that exists, and every candidate tried.
  */
-export async function findParent(childPath: string, locator: ParentLocator, resolver?: ParentResolver): Promise<{ path?: string; tried: string[] }> {
+export async function findParent(
+  childPath: string,
+  locator: ParentLocator,
+  resolver?: ParentResolver,
+  fileExists: (path: string) => Promise<boolean> = exists,
+): Promise<{ path?: string; tried: string[] }> {
   const dir = dirname(resolve(childPath));
   const candidates: string[] = [];
   for (const key of PARENT_PATH_KEYS) {
@@ -63,6 +68,6 @@ export async function findParent(childPath: string, locator: ParentLocator, reso
     if (v) candidates.push(join(dir, winToPosix(v).split('/').pop()!));
   }
   const tried = [...new Set(candidates)];
-  for (const c of tried) if (await exists(c)) return { path: c, tried };
+  for (const c of tried) if (await fileExists(c)) return { path: c, tried };
   return { tried };
 }

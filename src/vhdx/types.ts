@@ -37,6 +37,28 @@ export interface OpenVhdxOptions {
    * faster anyway (1.2-1.5x `cat` with 4 in flight). Default false.
    */
   syncReads?: boolean;
+  /**
+   * Where the files of the chain (the image and its parents) are, when not on this machine's file
+   * system: e.g. over SFTP from a Hyper-V host (host mode). Paths are then that file system's
+   * (`/`-separated). Default: local files.
+   */
+  files?: VhdxFiles;
+}
+
+/** A read-only file system the VHDX reader can open a chain in (see {@link OpenVhdxOptions.files}). */
+export interface VhdxFiles {
+  open(path: string): Promise<VhdxSource>;
+  exists(path: string): Promise<boolean>;
+}
+
+/**
+ * A read-only file that is not on this machine's file system (an SFTP handle): its length in
+ * bytes and positional reads. `read` MAY return fewer bytes than asked (0 at the end of the file).
+ */
+export interface VhdxSource {
+  readonly size: number;
+  read(buf: Uint8Array, at: number, length: number, pos: number): Promise<number>;
+  close(): Promise<void>;
 }
 
 /** An open VHDX image: reads the virtual disk, with any pending log replayed in memory. */

@@ -4,6 +4,7 @@ import { HvsnapError } from '../core/errors.js';
 import { LOG_SECTOR } from './constants.js';
 import { vhdxInvalid, type VhdxStructure } from './errors.js';
 import { Readahead } from './readahead.js';
+import type { VhdxSource } from './types.js';
 
 // The callback API on a raw fd: FileHandle.read costs several times more CPU per call in Node 20,
 // which dominates sequential reads of 128 KiB-1 MiB.
@@ -47,6 +48,8 @@ export class VhdxFile {
     readonly stats: ReadStats,
     /** blocking preads on the calling thread (see OpenVhdxOptions.syncReads) */
     private readonly syncReads: boolean,
+    /** reads go here instead of `fd` (a remote file, see OpenVhdxOptions.openFile) */
+    private readonly source?: VhdxSource,
   ) {
     this.size = physicalSize;
   }
@@ -93,6 +96,11 @@ export class VhdxFile {
     return new VhdxFile(path, fd, true, 0, stats, false);
   }
 
+  /** A read-only file whose bytes come from `source` (e.g. SFTP) rather than a local descriptor. */
+  static async fromSource(path: string, source: VhdxSource, stats: ReadStats): Promise<VhdxFile> {
+    return new VhdxFile(path, -1, false, source.size, stats, false, source);
+  }
+
   /** Sets in-memory replacement sectors (4 KiB each, keyed by file offset / 4096) and the logical size. */
   setOverlay(sectors: Map<number, Buffer>, size: number): void {
     this.overlay = sectors;
@@ -135,7 +143,10 @@ export class VhdxFile {
   private async readPiece(buf: Uint8Array, at: number, length: number, pos: number): Promise<void> {
     let done = 0;
     while (done < length) {
-      const bytesRead = this.syncReads ? fs.readSync(this.fd, buf, at + done, length - done, pos + done) : await fsRead(this.fd, buf, at + done, length - done, pos + done);
+      const bytesRead = this.source
+        ? await this.source.read(buf, at + done, length - done, pos + done)
+        : this.syncReads
+          ? fs.readSync(this.fd, buf, at + done, length - done, pos + done) : await fsRead(this.fd, buf, at + done, length - done, pos + done);
       this.stats.fileBytesRead += bytesRead;
       if (bytesRead === 0) {
         // past the physical end (a log extended the file, or a sparse tail): zeros
@@ -200,6 +211,6 @@ export class VhdxFile {
   async close(): Promise<void> {
     // read-ahead preads still running finish first: after close their fd number may name another file
     await this.readahead?.settle();
-    await fsClose(this.fd);
+    await (this.source ? this.source.close() : fsClose(this.fd));
   }
 }

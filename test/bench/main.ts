@@ -9,6 +9,7 @@ import { endChildren } from './children.js';
 import { renderTable } from './render-table.js';
 import { checkpointLifetimeScenario } from './scenarios/checkpoint-lifetime.js';
 import { fullBackupScenario } from './scenarios/full-backup.js';
+import { hostModeScenario } from './scenarios/host-mode.js';
 import { incrementalScenario } from './scenarios/incremental.js';
 import { instantRestoreScenario } from './scenarios/instant-restore.js';
 import { memoryScenario } from './scenarios/memory.js';
@@ -27,8 +28,8 @@ import { sizeText, type ScenarioResult } from './stats.js';
  */
 
 const USAGE =
-  'usage: npm run bench -- [--quick] [--out FILE] [--runs N>=3] [--only full-backup,incremental,checkpoint-lifetime,scale,restore,memory,startup,peers,mount-first-byte,instant-restore]';
-const ORDER = ['full-backup', 'incremental', 'checkpoint-lifetime', 'scale', 'restore', 'memory', 'startup', 'peers', 'mount-first-byte', 'instant-restore'];
+  'usage: npm run bench -- [--quick] [--out FILE] [--runs N>=3] [--only full-backup,incremental,checkpoint-lifetime,scale,restore,memory,startup,peers,mount-first-byte,instant-restore,host-mode]';
+const ORDER = ['full-backup', 'incremental', 'checkpoint-lifetime', 'scale', 'restore', 'memory', 'startup', 'peers', 'mount-first-byte', 'instant-restore', 'host-mode'];
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -98,6 +99,7 @@ async function main(): Promise<number> {
     await attempt('peers', '8. hvsnap, restic and borg', () => peersScenario(ctx));
     await attempt('mount-first-byte', '9. Mount: time to first byte', () => mountFirstByteScenario(ctx));
     await attempt('instant-restore', '10. Instant restore', () => instantRestoreScenario(ctx));
+    await attempt('host-mode', '11. Host mode over SFTP', async () => hostModeScenario(ctx, await diskLab(sizes.diskBytes)));
   } finally {
     await rm(dir, { recursive: true, force: true });
     process.off('SIGINT', onSignal);

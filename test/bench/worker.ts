@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { Client, type SFTPWrapper } from 'ssh2';
+import { createSftpMount } from '../../proxy/sftp/index.js';
 import { runBackup } from '../../src/backup/backup-job.js';
 import { restoreDisk, verifyDiskAgainstIndex } from '../../src/restore/restore-disk.js';
 import { openRepository, type Repository } from '../../src/repository/index.js';
 import { openBenchEnv } from './bench-env.js';
-import { ANSWER_MARK, type BackupAnswer, type PeakRss, type RestoreAnswer, type WorkerAnswer, type WorkerTask } from './worker-protocol.js';
+import { ANSWER_MARK, type HostModeTarget, type BackupAnswer, type PeakRss, type RestoreAnswer, type WorkerAnswer, type WorkerTask } from './worker-protocol.js';
 
 /**
  * A bench worker: `node dist/test/bench/worker.js '<task JSON>'`. Runs one task, prints one answer
@@ -14,10 +17,12 @@ import { ANSWER_MARK, type BackupAnswer, type PeakRss, type RestoreAnswer, type 
 async function backup(task: Extract<WorkerTask, { kind: 'backup' }>): Promise<BackupAnswer> {
   const env = await openBenchEnv(task.labDir, task.repoDir, task.passphrase);
   const copies = timeCopies(env.repository);
+  const ssh = task.host ? await connectHost(task.host) : undefined;
+  if (ssh && task.host) env.hostMounts = { mount: async ({ host, bytesPerSec }) => createSftpMount({ host, sftp: ssh.sftp, roots: task.host!.roots, bytesPerSec }) };
   try {
     const started = performance.now();
     const report = await runBackup(env, {
-      policy: { forceFull: task.forceFull },
+      policy: { forceFull: task.forceFull, ...(task.host && { mode: 'host' as const }) },
       hooks: {
         beforeStep: (step, where) => {
           if (step === 'copy' && where.vm) copies.set(where.vm, { start: performance.now() });
@@ -47,8 +52,26 @@ async function backup(task: Extract<WorkerTask, { kind: 'backup' }>): Promise<Ba
       })),
     };
   } finally {
+    ssh?.client.end();
     await env.repository.close();
   }
+}
+
+/** An SSH connection with its SFTP session to the bench's sshd, host key pinned. */
+async function connectHost(target: HostModeTarget): Promise<{ client: Client; sftp: SFTPWrapper }> {
+  const client = new Client();
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', () => resolve()).once('error', reject);
+    client.connect({
+      host: '127.0.0.1',
+      port: target.port,
+      username: 'root',
+      privateKey: target.clientKey,
+      hostVerifier: (key: Buffer) => `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}` === target.hostKeyFingerprint,
+    });
+  });
+  const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((e, s) => (e ? reject(e) : resolve(s))));
+  return { client, sftp };
 }
 
 /**

@@ -58,7 +58,7 @@ export const commitSnapshotOnlyStep: VmStep = {
 };
 
 /** The manifest fields both modes write the same way. */
-function manifestFields(set: SetRun, vm: VmRun): Pick<RestorePointManifest, 'jobId' | 'vm' | 'createdAt' | 'consistency' | 'configFiles'> {
+export function manifestFields(set: SetRun, vm: VmRun): Pick<RestorePointManifest, 'jobId' | 'vm' | 'createdAt' | 'consistency' | 'configFiles'> {
   const { id, name, host, configVersion, generation } = vm.vm;
   return {
     jobId: set.jobId,

@@ -19,8 +19,8 @@ export const copyStep: VmStep = {
       const previousIndex = change.ranges && vm.previous ? await env.repository.readIndex(vm.previous.id, disk.diskId) : undefined;
       const share = set.throttle?.enter();
       const diskName = disk.path.split(/[\\/]/).pop() ?? disk.diskId;
-      const result = await set
-        .mount!.copyDisk({
+      const result = await (vm.mount ?? set.mount)!
+        .copyDisk({
           hostPath: disk.path,
           repository: env.repository,
           changedRanges: previousIndex ? change.ranges : undefined,

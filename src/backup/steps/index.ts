@@ -1,8 +1,11 @@
 import { attachStep } from './attach.js';
+import { attachHostStep } from './attach-host.js';
 import { changedRangesStep } from './changed-ranges.js';
 import { checkpointStep } from './checkpoint.js';
 import { commitSnapshotOnlyStep, commitStep } from './commit.js';
+import { commitHostStep } from './commit-host.js';
 import { convertStep } from './convert.js';
+import { convertAfterCopyStep } from './convert-after-copy.js';
 import { copyStep } from './copy.js';
 import { deleteCheckpointStep } from './delete-checkpoint.js';
 import { exportStep } from './export.js';
@@ -50,6 +53,18 @@ export const backupModes = {
     { ...openRestorePointStep, slots: 'repository' },
     commitSnapshotOnlyStep,
     retainSnapshotStep,
+  ],
+  /** no array: the checkpoint lives while the proxy reads the frozen base over SFTP, then becomes the reference point */
+  host: [
+    checkpointStep,
+    exportStep,
+    changedRangesStep,
+    attachHostStep,
+    openRestorePointStep,
+    copyStep,
+    convertAfterCopyStep,
+    commitHostStep,
+    supersedeStep,
   ],
 } satisfies Record<string, Step[]>;
 

@@ -115,6 +115,8 @@ export interface VmRun {
   /** disk id → changed ranges since the previous reference point (absent: full) */
   changes: Record<string, { ranges?: ByteRange[]; fullReason?: string }>;
   referencePoint?: ReferencePoint;
+  /** host mode: the VM's node's files, read over SFTP (the set's `mount` otherwise) */
+  mount?: Mount;
   writer?: RestorePointWriter;
   /** the disks copied so far, as the manifest lists them */
   disks: RestorePointManifest['disks'];
