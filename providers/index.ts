@@ -39,17 +39,25 @@ export async function findProviderDefinition(provider: string, configFile?: stri
   try {
     mod = (await import(specifier)) as Record<string, unknown>;
   } catch (e) {
-    throw new HvsnapError('config_invalid', `provider "${provider}" is neither built in (${Object.keys(builtinProviders).join(', ')}) nor a module that can be imported${where}: ${(e as Error).message}`, {
-      context: { field: 'provider', file: configFile, provider },
-      cause: e,
-      hint: `install it next to hvsnap (npm install ${provider}) or give a path to its module`,
-    });
+    throw new HvsnapError(
+      'config_invalid',
+      `provider "${provider}" is neither built in (${Object.keys(builtinProviders).join(', ')}) nor a module that can be imported${where}: ${(e as Error).message}`,
+      {
+        context: { field: 'provider', file: configFile, provider },
+        cause: e,
+        hint: `install it next to hvsnap (npm install ${provider}) or give a path to its module`,
+      },
+    );
   }
   const def = [mod.default, mod.provider].find(isDefinition);
   if (!def) {
-    throw new HvsnapError('config_invalid', `module "${provider}"${where} has no default or "provider" export that is a ProviderDefinition (name, configSchema, create)`, {
-      context: { field: 'provider', file: configFile, provider },
-    });
+    throw new HvsnapError(
+      'config_invalid',
+      `module "${provider}"${where} has no default or "provider" export that is a ProviderDefinition (name, configSchema, create)`,
+      {
+        context: { field: 'provider', file: configFile, provider },
+      },
+    );
   }
   return def;
 }
@@ -84,7 +92,9 @@ export async function loadProvider(args: {
     inner = await def.create(parsed.data, { logger: redactingLogger(args.logger.child({ provider: def.name }), () => secrets) });
   } catch (e) {
     if (isHvsnapError(e)) throw e.withContext({ provider: def.name, file: args.configFile });
-    throw new HvsnapError('config_invalid', `provider "${def.name}" could not be created${where}: ${(e as Error).message}`, { context: { provider: def.name, file: args.configFile } });
+    throw new HvsnapError('config_invalid', `provider "${def.name}" could not be created${where}: ${(e as Error).message}`, {
+      context: { provider: def.name, file: args.configFile },
+    });
   }
   return guardProvider(inner, { ...args.guard, logger: args.logger, secrets });
 }

@@ -54,16 +54,24 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
   try {
     const size = image.virtualSize;
     if (args.expectedVirtualDiskId && image.virtualDiskId.toLowerCase() !== args.expectedVirtualDiskId.toLowerCase()) {
-      throw new HvsnapError('integrity_failed', `${args.file}: virtual disk id ${image.virtualDiskId} is not the ${args.expectedVirtualDiskId} the host reported`, {
-        context: { file: args.file },
-      });
+      throw new HvsnapError(
+        'integrity_failed',
+        `${args.file}: virtual disk id ${image.virtualDiskId} is not the ${args.expectedVirtualDiskId} the host reported`,
+        {
+          context: { file: args.file },
+        },
+      );
     }
     const count = Math.ceil(size / chunkSize);
     const incremental = !!(args.changedRanges && args.previous);
     if (incremental && (args.previous!.chunkSize !== chunkSize || args.previous!.virtualSize !== size)) {
-      throw new HvsnapError('input_invalid', `${args.file}: the previous index (${args.previous!.virtualSize} bytes in ${args.previous!.chunkSize}-byte chunks) does not fit this disk; a full backup is needed`, {
-        context: { file: args.file },
-      });
+      throw new HvsnapError(
+        'input_invalid',
+        `${args.file}: the previous index (${args.previous!.virtualSize} bytes in ${args.previous!.chunkSize}-byte chunks) does not fit this disk; a full backup is needed`,
+        {
+          context: { file: args.file },
+        },
+      );
     }
     const chunks: Array<string | null> = incremental ? [...args.previous!.chunks] : new Array<string | null>(count).fill(null);
     const touched = chunksTouched(incremental ? args.changedRanges! : await image.allocatedRanges(), chunkSize, size);
@@ -108,7 +116,10 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
           bytesWritten += put.bytesWritten;
         }
         done += data.length;
-        args.onProgress?.(done, ranges.reduce((n, r) => n + r.length, 0));
+        args.onProgress?.(
+          done,
+          ranges.reduce((n, r) => n + r.length, 0),
+        );
         await args.afterChunk?.(i);
       },
     });

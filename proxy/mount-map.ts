@@ -60,12 +60,7 @@ export function findAttachedVolume(attachment: Attachment, identity: VolumeIdent
  * `relativePath` (`/`-separated, as in {@link VolumeLocation}). `style` is the proxy's path style
  * (`posix` for Linux, `win32` for Windows). Throws `not_found` when the volume is not attached.
  */
-export function mapVolumePath(args: {
-  attachment: Attachment;
-  identity: VolumeIdentity;
-  relativePath: string;
-  style?: 'posix' | 'win32';
-}): string {
+export function mapVolumePath(args: { attachment: Attachment; identity: VolumeIdentity; relativePath: string; style?: 'posix' | 'win32' }): string {
   const volume = findAttachedVolume(args.attachment, args.identity);
   if (!volume) {
     throw new HvsnapError('not_found', `volume ${args.identity.kind}:${args.identity.id} is not part of attachment ${args.attachment.presentationName}`, {

@@ -20,4 +20,17 @@ export { runDemo, type DemoArgs, type DemoResult } from './demo/run-demo.js';
 export * from './job/index.js';
 export type { Provider, ProviderCapabilities, SnapshotSet, Presentation, PresentedLun, ProxyHost } from '../providers/sdk/provider.js';
 export { loadProvider, builtinProviders } from '../providers/index.js';
-export { createLocalProxy, createLinuxProxy, createWindowsProxy, createMount, copyDisk, type Proxy, type Attachment, type AttachedVolume, type Mount, type VolumeRoot, type CopyDiskArgs, type CopyDiskResult } from '../proxy/index.js';
+export {
+  createLocalProxy,
+  createLinuxProxy,
+  createWindowsProxy,
+  createMount,
+  copyDisk,
+  type Proxy,
+  type Attachment,
+  type AttachedVolume,
+  type Mount,
+  type VolumeRoot,
+  type CopyDiskArgs,
+  type CopyDiskResult,
+} from '../proxy/index.js';

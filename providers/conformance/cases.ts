@@ -46,13 +46,19 @@ async function snap(ctx: CaseContext, tag: string, volumeIds: string[], consiste
 function neverASource(ctx: CaseContext, p: { luns: Array<{ identity: VolumeIdentity; volumeId: string }> }, what: string): void {
   for (const l of p.luns) {
     const source = ctx.volumes.find((v) => sameIdentity(v.identity, l.identity));
-    check(!source, `${what}: the LUN presented for ${l.volumeId} has the identity ${l.identity.id} of source volume ${source?.id}: a presentation exposed a production volume`);
+    check(
+      !source,
+      `${what}: the LUN presented for ${l.volumeId} has the identity ${l.identity.id} of source volume ${source?.id}: a presentation exposed a production volume`,
+    );
   }
 }
 
 function coversExactly(set: SnapshotSet, volumeIds: string[], what: string): void {
   const got = set.volumes.map((v) => v.volumeId).sort();
-  check(JSON.stringify(got) === JSON.stringify([...volumeIds].sort()), `${what}: snapshot set covers [${got.join(', ')}], expected [${[...volumeIds].sort().join(', ')}]`);
+  check(
+    JSON.stringify(got) === JSON.stringify([...volumeIds].sort()),
+    `${what}: snapshot set covers [${got.join(', ')}], expected [${[...volumeIds].sort().join(', ')}]`,
+  );
 }
 
 async function listed(ctx: CaseContext, name: string, prefix = ctx.prefix): Promise<SnapshotSet | undefined> {
@@ -62,14 +68,16 @@ async function listed(ctx: CaseContext, name: string, prefix = ctx.prefix): Prom
 /** The cases, in the order they run. */
 export const conformanceCases: ConformanceCase[] = [
   {
-    group: 'identity', title: 'probe reports the vendor',
+    group: 'identity',
+    title: 'probe reports the vendor',
     async run(ctx) {
       const r = await ctx.provider.probe({});
       check(r.vendor.length > 0, 'probe: vendor is empty');
     },
   },
   {
-    group: 'identity', title: 'resolveVolumes resolves every identity, in order, with the same identity',
+    group: 'identity',
+    title: 'resolveVolumes resolves every identity, in order, with the same identity',
     async run(ctx) {
       const again = await ctx.provider.resolveVolumes({ identities: ctx.volumes.map((v) => v.identity) });
       again.forEach((v, i) => {
@@ -79,13 +87,15 @@ export const conformanceCases: ConformanceCase[] = [
     },
   },
   {
-    group: 'identity', title: 'resolveVolumes of an unknown identity is not_found',
+    group: 'identity',
+    title: 'resolveVolumes of an unknown identity is not_found',
     async run(ctx) {
       await expectKind('resolveVolumes(unknown)', ctx.provider.resolveVolumes({ identities: [ctx.unknownIdentity] }), ['not_found']);
     },
   },
   {
-    group: 'snapshots', title: 'createSnapshot of one volume; the same name again gives the same set',
+    group: 'snapshots',
+    title: 'createSnapshot of one volume; the same name again gives the same set',
     async run(ctx) {
       const vol = ctx.volumes[0]!.id;
       const first = await snap(ctx, 'one', [vol], false);
@@ -98,16 +108,22 @@ export const conformanceCases: ConformanceCase[] = [
     },
   },
   {
-    group: 'snapshots', title: 'createSnapshot of an existing name with other volumes is already_exists',
+    group: 'snapshots',
+    title: 'createSnapshot of an existing name with other volumes is already_exists',
     skip: (_caps, ctx) => (ctx.volumeCount < 2 ? 'needs at least 2 volumes' : undefined),
     async run(ctx) {
       const set = await snap(ctx, 'oth', [ctx.volumes[0]!.id], false);
       // CSI: the same name with different arguments must not silently return the old object
-      await expectKind('createSnapshot(same name, other volume)', ctx.provider.createSnapshot({ name: set.name, volumeIds: [ctx.volumes[1]!.id], consistencyGroup: false }), ['already_exists']);
+      await expectKind(
+        'createSnapshot(same name, other volume)',
+        ctx.provider.createSnapshot({ name: set.name, volumeIds: [ctx.volumes[1]!.id], consistencyGroup: false }),
+        ['already_exists'],
+      );
     },
   },
   {
-    group: 'snapshots', title: 'a new snapshot is listed under its prefix and not under another',
+    group: 'snapshots',
+    title: 'a new snapshot is listed under its prefix and not under another',
     async run(ctx) {
       const set = await snap(ctx, 'lst', [ctx.volumes[0]!.id], false);
       const found = await listed(ctx, set.name);
@@ -119,7 +135,8 @@ export const conformanceCases: ConformanceCase[] = [
     },
   },
   {
-    group: 'snapshots', title: 'deleteSnapshot removes the set; deleting it again succeeds',
+    group: 'snapshots',
+    title: 'deleteSnapshot removes the set; deleting it again succeeds',
     async run(ctx) {
       const set = await snap(ctx, 'del', [ctx.volumes[0]!.id], false);
       await ctx.provider.deleteSnapshot({ name: set.name, handle: set });
@@ -128,20 +145,28 @@ export const conformanceCases: ConformanceCase[] = [
     },
   },
   {
-    group: 'snapshots', title: 'deleteSnapshot of a name that never existed succeeds',
+    group: 'snapshots',
+    title: 'deleteSnapshot of a name that never existed succeeds',
     async run(ctx) {
       await ctx.provider.deleteSnapshot({ name: ctx.name('never') });
     },
   },
   {
-    group: 'snapshots', title: 'createSnapshot of an invalid volume id fails with not_found or invalid',
+    group: 'snapshots',
+    title: 'createSnapshot of an invalid volume id fails with not_found or invalid',
     async run(ctx) {
       const name = ctx.tracker.snapshot(ctx.name('bad'));
-      await expectKind('createSnapshot(invalid volume id)', ctx.provider.createSnapshot({ name, volumeIds: ['hvsnap-no-such-volume-0'], consistencyGroup: false }), ['not_found', 'invalid'], true);
+      await expectKind(
+        'createSnapshot(invalid volume id)',
+        ctx.provider.createSnapshot({ name, volumeIds: ['hvsnap-no-such-volume-0'], consistencyGroup: false }),
+        ['not_found', 'invalid'],
+        true,
+      );
     },
   },
   {
-    group: 'consistency groups', title: 'one consistency-group snapshot covers every volume; the same name again gives the same set',
+    group: 'consistency groups',
+    title: 'one consistency-group snapshot covers every volume; the same name again gives the same set',
     skip: needCg,
     async run(ctx) {
       const ids = ctx.volumes.map((v) => v.id);
@@ -160,11 +185,16 @@ export const conformanceCases: ConformanceCase[] = [
     },
   },
   {
-    group: 'presentation', title: 'present, present again, unpresent, unpresent again, delete',
+    group: 'presentation',
+    title: 'present, present again, unpresent, unpresent again, delete',
     async run(ctx) {
       const caps = ctx.provider.capabilities;
       const vols = caps.consistencyGroups ? ctx.volumes : ctx.volumes.slice(0, 1);
-      const set = await snap(ctx, 'pres', vols.map((v) => v.id));
+      const set = await snap(
+        ctx,
+        'pres',
+        vols.map((v) => v.id),
+      );
       const name = ctx.tracker.presentation(ctx.name('pres'));
       const p = await ctx.provider.present({ name, snapshot: set, host: ctx.host });
       check(p.snapshotName === set.name, `present: snapshotName ${p.snapshotName} is not ${set.name}`);
@@ -177,8 +207,14 @@ export const conformanceCases: ConformanceCase[] = [
       }
       for (let i = 0; i < ctx.repeat; i++) {
         const again = await ctx.provider.present({ name, snapshot: set, host: ctx.host });
-        const a = again.luns.map((l) => l.identity.id).sort().join();
-        const b = p.luns.map((l) => l.identity.id).sort().join();
+        const a = again.luns
+          .map((l) => l.identity.id)
+          .sort()
+          .join();
+        const b = p.luns
+          .map((l) => l.identity.id)
+          .sort()
+          .join();
         check(a === b, `present repeat ${i + 1}: LUN identities [${a}] differ from [${b}]`);
       }
       for (let i = 0; i <= ctx.repeat; i++) await ctx.provider.unpresent({ name });
@@ -187,7 +223,8 @@ export const conformanceCases: ConformanceCase[] = [
     },
   },
   {
-    group: 'presentation', title: 'present of a snapshot that does not exist is not_found',
+    group: 'presentation',
+    title: 'present of a snapshot that does not exist is not_found',
     async run(ctx) {
       const name = ctx.tracker.presentation(ctx.name('pmiss'));
       const gone = await snap(ctx, 'pgone', [ctx.volumes[0]!.id], false);
@@ -196,13 +233,15 @@ export const conformanceCases: ConformanceCase[] = [
     },
   },
   {
-    group: 'presentation', title: 'unpresent of a name never presented succeeds',
+    group: 'presentation',
+    title: 'unpresent of a name never presented succeeds',
     async run(ctx) {
       await ctx.provider.unpresent({ name: ctx.name('upnever') });
     },
   },
   {
-    group: 'concurrency', title: 'concurrent creates of different names all succeed and are all listed',
+    group: 'concurrency',
+    title: 'concurrent creates of different names all succeed and are all listed',
     async run(ctx) {
       const vol = ctx.volumes[0]!.id;
       const sets = await Promise.all(['ca', 'cb', 'cc'].map((t) => snap(ctx, t, [vol], false)));
@@ -212,7 +251,8 @@ export const conformanceCases: ConformanceCase[] = [
     },
   },
   {
-    group: 'concurrency', title: 'concurrent creates of the same name give one set',
+    group: 'concurrency',
+    title: 'concurrent creates of the same name give one set',
     async run(ctx) {
       const vol = ctx.volumes[0]!.id;
       const name = ctx.tracker.snapshot(ctx.name('same'));
@@ -224,11 +264,16 @@ export const conformanceCases: ConformanceCase[] = [
     },
   },
   {
-    group: 'presentation', title: 'presenting the same snapshot twice gives a distinct copy, and never a source volume',
+    group: 'presentation',
+    title: 'presenting the same snapshot twice gives a distinct copy, and never a source volume',
     async run(ctx) {
       const caps = ctx.provider.capabilities;
       const vols = caps.consistencyGroups ? ctx.volumes : ctx.volumes.slice(0, 1);
-      const set = await snap(ctx, 'twice', vols.map((v) => v.id));
+      const set = await snap(
+        ctx,
+        'twice',
+        vols.map((v) => v.id),
+      );
       const first = await ctx.provider.present({ name: ctx.tracker.presentation(ctx.name('tw1')), snapshot: set, host: ctx.host });
       const second = await ctx.provider.present({ name: ctx.tracker.presentation(ctx.name('tw2')), snapshot: set, host: ctx.host });
       neverASource(ctx, first, 'first present');
@@ -243,7 +288,8 @@ export const conformanceCases: ConformanceCase[] = [
     },
   },
   {
-    group: 'snapshots', title: 'two retained snapshots of the same volumes both exist and both present',
+    group: 'snapshots',
+    title: 'two retained snapshots of the same volumes both exist and both present',
     async run(ctx) {
       const caps = ctx.provider.capabilities;
       const vols = (caps.consistencyGroups ? ctx.volumes : ctx.volumes.slice(0, 1)).map((v) => v.id);
@@ -261,8 +307,15 @@ export const conformanceCases: ConformanceCase[] = [
     },
   },
   {
-    group: 'consistency groups', title: 'volumes in a foreign group: the whole group is snapshotted; a set split across it is refused before anything is made',
-    skip: (caps, ctx) => needCg(caps, ctx) ?? (ctx.volumeCount < 3 ? 'needs at least 3 volumes' : !ctx.foreignGroup ? 'the run gives no foreignGroup arrangement (arrays without volume groups)' : undefined),
+    group: 'consistency groups',
+    title: 'volumes in a foreign group: the whole group is snapshotted; a set split across it is refused before anything is made',
+    skip: (caps, ctx) =>
+      needCg(caps, ctx) ??
+      (ctx.volumeCount < 3
+        ? 'needs at least 3 volumes'
+        : !ctx.foreignGroup
+          ? 'the run gives no foreignGroup arrangement (arrays without volume groups)'
+          : undefined),
     async run(ctx) {
       const [v0, v1, v2] = ctx.volumes.map((v) => v.id);
       const undo = await ctx.foreignGroup!([v0!, v1!]);
@@ -271,9 +324,15 @@ export const conformanceCases: ConformanceCase[] = [
         coversExactly(set, [v0!, v1!], 'snapshot of volumes in a foreign group');
         const second = await snap(ctx, 'fg2', [v0!, v1!]);
         coversExactly(second, [v0!, v1!], 'second snapshot of volumes in a foreign group');
-        await expectKind('checkSnapshot(split over a foreign group)', ctx.provider.checkSnapshot({ volumeIds: [v1!, v2!], consistencyGroup: true }), ['wrong_state', 'unsupported']);
+        await expectKind('checkSnapshot(split over a foreign group)', ctx.provider.checkSnapshot({ volumeIds: [v1!, v2!], consistencyGroup: true }), [
+          'wrong_state',
+          'unsupported',
+        ]);
         const name = ctx.tracker.snapshot(ctx.name('fgx'));
-        await expectKind('createSnapshot(split over a foreign group)', ctx.provider.createSnapshot({ name, volumeIds: [v1!, v2!], consistencyGroup: true }), ['wrong_state', 'unsupported']);
+        await expectKind('createSnapshot(split over a foreign group)', ctx.provider.createSnapshot({ name, volumeIds: [v1!, v2!], consistencyGroup: true }), [
+          'wrong_state',
+          'unsupported',
+        ]);
         check(!(await listed(ctx, name)), `a refused snapshot ${name} left a set behind`);
       } finally {
         await undo();
@@ -281,7 +340,8 @@ export const conformanceCases: ConformanceCase[] = [
     },
   },
   {
-    group: 'snapshots', title: 'names at the maximum length and with characters arrays reject work, stay idempotent and distinct',
+    group: 'snapshots',
+    title: 'names at the maximum length and with characters arrays reject work, stay idempotent and distinct',
     async run(ctx) {
       const vol = ctx.volumes[0]!.id;
       const long = (tag: string) => `${ctx.name('')}_job.2026-12-03T10:00:00Z+tenant@site/${'x'.repeat(140)}-${tag}`;
@@ -289,7 +349,7 @@ export const conformanceCases: ConformanceCase[] = [
       const b = ctx.tracker.snapshot(long('lnb'));
       const sa = ctx.tracker.handle(await ctx.provider.createSnapshot({ name: a, volumeIds: [vol], consistencyGroup: false }));
       const sb = ctx.tracker.handle(await ctx.provider.createSnapshot({ name: b, volumeIds: [vol], consistencyGroup: false }));
-      check(sa.id !== sb.id, 'two long names that differ only after the array\'s limit gave the same snapshot');
+      check(sa.id !== sb.id, "two long names that differ only after the array's limit gave the same snapshot");
       const again = await ctx.provider.createSnapshot({ name: a, volumeIds: [vol], consistencyGroup: false });
       check(again.id === sa.id, `createSnapshot repeat of a long name: id ${again.id} differs from ${sa.id}`);
       const p = await ctx.provider.present({ name: ctx.tracker.presentation(long('lnp')), snapshot: sa, host: ctx.host });
@@ -299,25 +359,39 @@ export const conformanceCases: ConformanceCase[] = [
     },
   },
   {
-    group: 'presentation', title: 'present to an FC host and to an iSCSI host: each gets its transport in the target',
-    skip: (caps, ctx) => (!ctx.fcHost ? 'the run gives no fcHost' : caps.transports && !caps.transports.includes('fc') ? 'fc not in capabilities.transports' : undefined),
+    group: 'presentation',
+    title: 'present to an FC host and to an iSCSI host: each gets its transport in the target',
+    skip: (caps, ctx) =>
+      !ctx.fcHost ? 'the run gives no fcHost' : caps.transports && !caps.transports.includes('fc') ? 'fc not in capabilities.transports' : undefined,
     async run(ctx) {
       const set = await snap(ctx, 'fc', [ctx.volumes[0]!.id], false);
       const fcName = ctx.tracker.presentation(ctx.name('fcp'));
       const fc = await ctx.provider.present({ name: fcName, snapshot: set, host: ctx.fcHost! });
       check(fc.target.transport === 'fc', `present to an FC host: transport ${fc.target.transport}`);
       check((fc.target.wwpns ?? []).length > 0, 'present to an FC host: the target lists no WWPNs');
-      const again = await ctx.provider.present({ name: fcName, snapshot: set, host: { ...ctx.fcHost!, wwns: ctx.fcHost!.wwns!.map((w) => w.includes(':') ? w.replace(/:/g, '').toUpperCase() : w.match(/../g)!.join(':').toLowerCase()) } });
+      const again = await ctx.provider.present({
+        name: fcName,
+        snapshot: set,
+        host: {
+          ...ctx.fcHost!,
+          wwns: ctx.fcHost!.wwns!.map((w) => (w.includes(':') ? w.replace(/:/g, '').toUpperCase() : w.match(/../g)!.join(':').toLowerCase())),
+        },
+      });
       check(again.host === fc.host, `the same FC host spelled another way became another array host (${again.host}, ${fc.host})`);
       const iscsi = await ctx.provider.present({ name: ctx.tracker.presentation(ctx.name('isp')), snapshot: set, host: ctx.host });
       if (ctx.host.iqns?.length) check(iscsi.target.transport === 'iscsi', `present to an iSCSI host: transport ${iscsi.target.transport}`);
     },
   },
   {
-    group: 'identity', title: 'probe reports model and version, and the capabilities the provider declares',
+    group: 'identity',
+    title: 'probe reports model and version, and the capabilities the provider declares',
     async run(ctx) {
       const r = await ctx.provider.probe({});
-      if (r.capabilities) check(JSON.stringify(r.capabilities) === JSON.stringify(ctx.provider.capabilities), `probe capabilities ${JSON.stringify(r.capabilities)} differ from provider.capabilities ${JSON.stringify(ctx.provider.capabilities)}`);
+      if (r.capabilities)
+        check(
+          JSON.stringify(r.capabilities) === JSON.stringify(ctx.provider.capabilities),
+          `probe capabilities ${JSON.stringify(r.capabilities)} differ from provider.capabilities ${JSON.stringify(ctx.provider.capabilities)}`,
+        );
     },
   },
 ];

@@ -28,7 +28,10 @@ export async function expectKind(what: string, promise: Promise<unknown>, kinds:
   if (allowInputInvalid && isHvsnapError(error) && error.code === 'input_invalid') return error;
   check(isHvsnapError(error), `${what}: expected an HvsnapError, got ${String(error)}`);
   const kind = providerErrorKind(error);
-  check(kind !== undefined && KINDS.has(kind), `${what}: expected code provider_error with a portable kind, got code ${error.code} kind ${String(kind)}: ${error.message}${error.hint ? ` (${error.hint})` : ''}`);
+  check(
+    kind !== undefined && KINDS.has(kind),
+    `${what}: expected code provider_error with a portable kind, got code ${error.code} kind ${String(kind)}: ${error.message}${error.hint ? ` (${error.hint})` : ''}`,
+  );
   check(!(kind === 'invalid' && error.hint?.includes('plain')), `${what}: the driver threw a plain error (${error.message}); ${error.hint}`);
   check(kinds.includes(kind), `${what}: expected kind ${kinds.join(' or ')}, got ${kind}: ${error.message}`);
   return error;

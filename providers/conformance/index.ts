@@ -2,5 +2,13 @@
 export { conformanceCases, type CaseContext, type ConformanceCase } from './cases.js';
 export { check, expectKind, ConformanceFailure } from './check.js';
 export { ResourceTracker } from './tracker.js';
-export { runConformance, openConformanceSession, checkShape, type ConformanceArgs, type ConformanceReport, type CaseResult, type ConformanceSession } from './run-conformance.js';
+export {
+  runConformance,
+  openConformanceSession,
+  checkShape,
+  type ConformanceArgs,
+  type ConformanceReport,
+  type CaseResult,
+  type ConformanceSession,
+} from './run-conformance.js';
 export { runProviderTest, providerTestFileSchema } from './provider-test.js';

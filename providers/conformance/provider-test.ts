@@ -20,7 +20,9 @@ import { runConformance, type ConformanceReport } from './run-conformance.js';
  *   idempotentCount: 2
  * ```
  */
-const hostSchema = z.object({ name: z.string().min(1), iqns: z.array(z.string()).optional(), wwns: z.array(z.string()).optional(), nqns: z.array(z.string()).optional() }).strict();
+const hostSchema = z
+  .object({ name: z.string().min(1), iqns: z.array(z.string()).optional(), wwns: z.array(z.string()).optional(), nqns: z.array(z.string()).optional() })
+  .strict();
 export const providerTestFileSchema = z
   .object({
     provider: z.object({ name: z.string().min(1).optional(), config: z.record(z.string(), z.unknown()).default({}) }).loose(),
@@ -41,7 +43,13 @@ export const providerTestFileSchema = z
  * overrides the file's provider name. Returns the report; throws `config_invalid` naming the file
  * and field when the file is wrong.
  */
-export async function runProviderTest(args: { file: string; provider?: string; logger: Logger; only?: string; idempotentCount?: number }): Promise<ConformanceReport> {
+export async function runProviderTest(args: {
+  file: string;
+  provider?: string;
+  logger: Logger;
+  only?: string;
+  idempotentCount?: number;
+}): Promise<ConformanceReport> {
   let raw: unknown;
   try {
     const text = await readFile(args.file, 'utf8');
@@ -53,12 +61,22 @@ export async function runProviderTest(args: { file: string; provider?: string; l
   if (!parsed.success) throw configError(parsed.error, { file: args.file });
   const cfg = parsed.data;
   const name = args.provider ?? cfg.provider.name;
-  if (!name) throw new HvsnapError('config_invalid', `${args.file}: no provider name: set provider.name or pass --provider`, { context: { file: args.file, field: 'provider.name' } });
+  if (!name)
+    throw new HvsnapError('config_invalid', `${args.file}: no provider name: set provider.name or pass --provider`, {
+      context: { file: args.file, field: 'provider.name' },
+    });
   const host = cfg.test.host ?? cfg.proxy?.host;
-  if (!host) throw new HvsnapError('config_invalid', `${args.file}: field "test.host": the host to present snapshots to is required (or proxy.host)`, { context: { file: args.file, field: 'test.host' } });
+  if (!host)
+    throw new HvsnapError('config_invalid', `${args.file}: field "test.host": the host to present snapshots to is required (or proxy.host)`, {
+      context: { file: args.file, field: 'test.host' },
+    });
   const identities = cfg.test.volumes.map((v, i) => {
-    try { return parseDiskIdentity(v); } catch (e) {
-      throw new HvsnapError('config_invalid', `${args.file}: field "test.volumes.${i}": ${(e as Error).message}`, { context: { file: args.file, field: `test.volumes.${i}` } });
+    try {
+      return parseDiskIdentity(v);
+    } catch (e) {
+      throw new HvsnapError('config_invalid', `${args.file}: field "test.volumes.${i}": ${(e as Error).message}`, {
+        context: { file: args.file, field: `test.volumes.${i}` },
+      });
     }
   });
   return runConformance({

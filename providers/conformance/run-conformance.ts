@@ -88,18 +88,31 @@ export async function openConformanceSession(args: ConformanceArgs): Promise<Con
     provider,
     volumes,
     prefix,
-    close: async () => { await provider.close?.(); },
+    close: async () => {
+      await provider.close?.();
+    },
     skipReason: (c) => c.skip?.(provider.capabilities, { volumeCount: volumes.length, fcHost: !!args.fcHost, foreignGroup: !!args.foreignGroup }),
     async runCase(c) {
       const tracker = new ResourceTracker(() => provider, logger);
       const n = ++seq;
       const ctx: CaseContext = {
-        provider, volumes, host: args.host, fcHost: args.fcHost, foreignGroup: args.foreignGroup, tracker, prefix, unknownIdentity,
+        provider,
+        volumes,
+        host: args.host,
+        fcHost: args.fcHost,
+        foreignGroup: args.foreignGroup,
+        tracker,
+        prefix,
+        unknownIdentity,
         repeat: args.idempotentCount ?? 2,
         name: (tag) => `${prefix}-${n}${tag}`,
       };
       let failure: unknown;
-      try { await c.run(ctx); } catch (e) { failure = e; }
+      try {
+        await c.run(ctx);
+      } catch (e) {
+        failure = e;
+      }
       const cleanup = await tracker.cleanup();
       if (failure) throw failure;
       check(cleanup.length === 0, `cleanup failed: ${cleanup.map((e) => e.message).join('; ')}`);
@@ -119,12 +132,21 @@ export async function runConformance(args: ConformanceArgs): Promise<Conformance
       if (args.only && !c.title.includes(args.only)) continue;
       const started = performance.now();
       const skip = session.skipReason(c);
-      if (skip) { results.push({ group: c.group, title: c.title, status: 'skipped', durationMs: 0, reason: skip }); continue; }
+      if (skip) {
+        results.push({ group: c.group, title: c.title, status: 'skipped', durationMs: 0, reason: skip });
+        continue;
+      }
       try {
         await session.runCase(c);
         results.push({ group: c.group, title: c.title, status: 'passed', durationMs: Math.round(performance.now() - started) });
       } catch (e) {
-        results.push({ group: c.group, title: c.title, status: 'failed', durationMs: Math.round(performance.now() - started), reason: String(errorSummary(e).message) });
+        results.push({
+          group: c.group,
+          title: c.title,
+          status: 'failed',
+          durationMs: Math.round(performance.now() - started),
+          reason: String(errorSummary(e).message),
+        });
       }
     }
   } finally {
@@ -143,6 +165,9 @@ export function checkShape(p: Provider): void {
   check(missing.length === 0, `provider "${p.name}" does not implement ${missing.join(', ')} (required by the provider contract, hvsnap/sdk Provider)`);
   const caps = p.capabilities;
   check(caps && typeof caps === 'object', `provider "${p.name}" declares no capabilities`);
-  check(!caps.backgroundCopy || typeof p.snapshotReady === 'function', `provider "${p.name}" declares capability backgroundCopy but does not implement snapshotReady`);
+  check(
+    !caps.backgroundCopy || typeof p.snapshotReady === 'function',
+    `provider "${p.name}" declares capability backgroundCopy but does not implement snapshotReady`,
+  );
   check(caps.maxVolumesPerGroup === undefined || caps.consistencyGroups, `provider "${p.name}" declares maxVolumesPerGroup without consistencyGroups`);
 }

@@ -11,7 +11,10 @@ export class ResourceTracker {
   private presentations: string[] = [];
   private handles = new Map<string, SnapshotHandle>();
 
-  constructor(private readonly provider: () => Provider, private readonly logger: Logger) {}
+  constructor(
+    private readonly provider: () => Provider,
+    private readonly logger: Logger,
+  ) {}
 
   /** Call BEFORE createSnapshot: a call that fails half-way may still leave something behind. */
   snapshot(name: string): string {
@@ -37,10 +40,16 @@ export class ResourceTracker {
     const p = this.provider();
     // cleanup must run even when the case's own signal was aborted: no signal here
     for (const name of this.presentations.reverse()) {
-      await p.unpresent({ name }).catch((e: Error) => { failures.push(e); this.logger.warn({ name, error: e.message }, 'conformance cleanup: unpresent failed'); });
+      await p.unpresent({ name }).catch((e: Error) => {
+        failures.push(e);
+        this.logger.warn({ name, error: e.message }, 'conformance cleanup: unpresent failed');
+      });
     }
     for (const name of this.snapshots.reverse()) {
-      await p.deleteSnapshot({ name, handle: this.handles.get(name) }).catch((e: Error) => { failures.push(e); this.logger.warn({ name, error: e.message }, 'conformance cleanup: deleteSnapshot failed'); });
+      await p.deleteSnapshot({ name, handle: this.handles.get(name) }).catch((e: Error) => {
+        failures.push(e);
+        this.logger.warn({ name, error: e.message }, 'conformance cleanup: deleteSnapshot failed');
+      });
     }
     this.presentations = [];
     this.snapshots = [];

@@ -10,8 +10,12 @@ import { openConformanceSession, type ConformanceArgs, type ConformanceSession }
 export function runProviderConformance(args: ConformanceArgs): void {
   describe(`provider conformance: ${args.name}`, () => {
     let session: ConformanceSession | undefined;
-    beforeAll(async () => { session = await openConformanceSession(args); });
-    afterAll(async () => { await session?.close(); });
+    beforeAll(async () => {
+      session = await openConformanceSession(args);
+    });
+    afterAll(async () => {
+      await session?.close();
+    });
     const groups = [...new Set(conformanceCases.map((c) => c.group))];
     for (const group of groups) {
       describe(group, () => {
@@ -21,7 +25,10 @@ export function runProviderConformance(args: ConformanceArgs): void {
           const body = async (tc: { skip(note?: string): void }) => {
             if (!session) throw new Error('the conformance session did not open (see beforeAll)');
             const skip = session.skipReason(c);
-            if (skip) { tc.skip(skip); return; }
+            if (skip) {
+              tc.skip(skip);
+              return;
+            }
             await session.runCase(c);
           };
           if (known) it.fails(`${c.title} [known failure: ${known}]`, body);

@@ -144,7 +144,12 @@ export class LabArrayClient {
         id: randomUUID(),
         consistencyGroup,
         createdAt: new Date().toISOString(),
-        volumes: volumes.map((v) => ({ volumeId: v.id, snapshotId: `${v.id}.${name}`, dir: join(this.snapshotsDir(), name, v.id), sourceIdentity: v.identity })),
+        volumes: volumes.map((v) => ({
+          volumeId: v.id,
+          snapshotId: `${v.id}.${name}`,
+          dir: join(this.snapshotsDir(), name, v.id),
+          sourceIdentity: v.identity,
+        })),
       };
       await writeFile(join(tmp, 'snapshot.json'), JSON.stringify(record, null, 2));
       await rename(tmp, join(this.snapshotsDir(), name));
@@ -194,7 +199,12 @@ export class LabArrayClient {
     return out;
   }
 
-  async createPresentation(name: string, snapshot: LabSnapshotRecord, host: string, presentAs: 'folder' | 'ntfs-image' = 'folder'): Promise<LabPresentationRecord> {
+  async createPresentation(
+    name: string,
+    snapshot: LabSnapshotRecord,
+    host: string,
+    presentAs: 'folder' | 'ntfs-image' = 'folder',
+  ): Promise<LabPresentationRecord> {
     const imagesDir = join(this.paths.stateDir, 'presentations', name);
     const clonesDir = this.clonesDir(name);
     const luns: LabPresentationRecord['luns'] = [];
@@ -213,7 +223,13 @@ export class LabArrayClient {
           await buildNtfsImage({ sourceDir: v.dir, image: path, label: v.volumeId });
         }
         // a presented image is a LUN of its own, with its own page-83 identity
-        luns.push({ volumeId: v.volumeId, sourceIdentity: v.sourceIdentity, identity: { kind: 'naa', id: ('6001405' + randomBytes(13).toString('hex')).slice(0, 32) }, lun: i + 1, path });
+        luns.push({
+          volumeId: v.volumeId,
+          sourceIdentity: v.sourceIdentity,
+          identity: { kind: 'naa', id: ('6001405' + randomBytes(13).toString('hex')).slice(0, 32) },
+          lun: i + 1,
+          path,
+        });
       }
     } catch (e) {
       await rm(imagesDir, { recursive: true, force: true });

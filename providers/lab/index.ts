@@ -28,7 +28,11 @@ export type LabProviderConfig = z.input<typeof labProviderConfigSchema>;
 export const labProvider = defineProvider({
   name: 'lab',
   configSchema: labProviderConfigSchema,
-  create: (config) => countedArray(createLabProviderInstance(new LabArrayClient(config), { failOn: config.failOn, presentAs: config.presentAs }), join(config.stateDir, 'inflight.json')),
+  create: (config) =>
+    countedArray(
+      createLabProviderInstance(new LabArrayClient(config), { failOn: config.failOn, presentAs: config.presentAs }),
+      join(config.stateDir, 'inflight.json'),
+    ),
 });
 
 /** Makes a new lab volume (a folder with an NAA identity) under `volumesDir`. */

@@ -1,7 +1,17 @@
 import type { CallOptions, VolumeIdentity } from '../../src/core/types.js';
 import { throwIfAborted } from '../../src/core/errors.js';
 import { countInFlight } from '../../src/core/inflight-counter.js';
-import type { ArrayVolume, HostHandle, HostSpec, Presentation, ProbeResult, Provider, ProviderCapabilities, SnapshotHandle, SnapshotSet } from '../sdk/provider.js';
+import type {
+  ArrayVolume,
+  HostHandle,
+  HostSpec,
+  Presentation,
+  ProbeResult,
+  Provider,
+  ProviderCapabilities,
+  SnapshotHandle,
+  SnapshotSet,
+} from '../sdk/provider.js';
 import type { LabArrayClient, LabPresentationRecord, LabSnapshotRecord } from './client.js';
 import { injectedFault, labError } from './errors.js';
 import { fitName, type NameRule } from '../sdk/name-rules.js';
@@ -117,7 +127,8 @@ export function createLabProviderInstance(client: LabArrayClient, options: LabPr
       if (existing) return toPresentation(existing, args.name);
       fault('present');
       const snapshot = await client.getSnapshot(checkName(args.snapshot.name, 'snapshot name'));
-      if (!snapshot || snapshot.id !== args.snapshot.id) throw labError('not_found', `no lab snapshot ${args.snapshot.name} with id ${args.snapshot.id}`, { snapshot: args.snapshot.name });
+      if (!snapshot || snapshot.id !== args.snapshot.id)
+        throw labError('not_found', `no lab snapshot ${args.snapshot.name} with id ${args.snapshot.id}`, { snapshot: args.snapshot.name });
       return toPresentation(await client.createPresentation(name, snapshot, args.host.name, options.presentAs), args.name);
     },
 
@@ -133,7 +144,10 @@ export function createLabProviderInstance(client: LabArrayClient, options: LabPr
 /** Create-by-name: the same name for the same volumes is the same set; for other volumes it is a conflict. */
 function sameNameSet(existing: LabSnapshotRecord, volumeIds: string[]): SnapshotSet {
   const want = [...volumeIds].sort().join(',');
-  const have = existing.volumes.map((v) => v.volumeId).sort().join(',');
+  const have = existing.volumes
+    .map((v) => v.volumeId)
+    .sort()
+    .join(',');
   if (want !== have) {
     throw labError('already_exists', `snapshot ${existing.name} exists for volumes ${have}, not ${want}`, { snapshot: existing.name });
   }

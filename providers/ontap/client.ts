@@ -6,11 +6,32 @@ import { pollJob } from '../sdk/poll-job.js';
 import { fromCode, ontapError } from './errors.js';
 
 /** ONTAP records this driver reads (the fields it asks for). */
-export interface OntapLun { uuid: string; name: string; serial_number?: string; location?: { logical_unit?: string; volume?: { name?: string; uuid?: string } }; space?: { size?: number } }
-export interface OntapVolume { uuid: string; name: string; clone?: { is_flexclone?: boolean; parent_volume?: { name?: string; uuid?: string }; parent_snapshot?: { name?: string; uuid?: string } } }
-export interface OntapSnapshot { uuid: string; name: string; create_time?: string; comment?: string }
+export interface OntapLun {
+  uuid: string;
+  name: string;
+  serial_number?: string;
+  location?: { logical_unit?: string; volume?: { name?: string; uuid?: string } };
+  space?: { size?: number };
+}
+export interface OntapVolume {
+  uuid: string;
+  name: string;
+  clone?: { is_flexclone?: boolean; parent_volume?: { name?: string; uuid?: string }; parent_snapshot?: { name?: string; uuid?: string } };
+}
+export interface OntapSnapshot {
+  uuid: string;
+  name: string;
+  create_time?: string;
+  comment?: string;
+}
 /** The job fields ONTAP defines (ontap-9.7.yaml `definitions.job`: uuid, state, message, code, description, …; there is no `error`). */
-export interface OntapJob { uuid: string; state: string; message?: string; code?: number; description?: string }
+export interface OntapJob {
+  uuid: string;
+  state: string;
+  message?: string;
+  code?: number;
+  description?: string;
+}
 
 type Query = Record<string, string | number | boolean | undefined>;
 
@@ -22,15 +43,21 @@ type Query = Record<string, string | number | boolean | undefined>;
 export class OntapClient {
   readonly http: HttpClient;
 
-  constructor(private readonly args: {
-    endpoint: string; username: string; password: string; svm: string; logger: Logger;
-    /** seconds ONTAP may hold a write before answering 202 (0–120) */
-    returnTimeoutS: number;
-    /** ms to wait for a job after that */
-    jobTimeoutMs: number;
-    /** first job poll interval, ms */
-    jobPollMs: number;
-  } & Pick<HttpClientOptions, 'tls' | 'timeoutMs' | 'retry' | 'sleep'>) {
+  constructor(
+    private readonly args: {
+      endpoint: string;
+      username: string;
+      password: string;
+      svm: string;
+      logger: Logger;
+      /** seconds ONTAP may hold a write before answering 202 (0–120) */
+      returnTimeoutS: number;
+      /** ms to wait for a job after that */
+      jobTimeoutMs: number;
+      /** first job poll interval, ms */
+      jobPollMs: number;
+    } & Pick<HttpClientOptions, 'tls' | 'timeoutMs' | 'retry' | 'sleep'>,
+  ) {
     this.http = new HttpClient({
       provider: 'ontap',
       baseUrl: `${args.endpoint.replace(/\/+$/, '')}/api`,
@@ -54,7 +81,12 @@ export class OntapClient {
     const out: T[] = [];
     let next: { path: string; query: Query } | undefined = { path, query: { max_records: 100, ...query } };
     while (next) {
-      const res: { data: { records?: T[]; _links?: { next?: { href?: string } } } } = await this.http.request({ method: 'GET', path: next.path, query: next.query, signal });
+      const res: { data: { records?: T[]; _links?: { next?: { href?: string } } } } = await this.http.request({
+        method: 'GET',
+        path: next.path,
+        query: next.query,
+        signal,
+      });
       out.push(...(res.data.records ?? []));
       const href = res.data._links?.next?.href;
       next = href ? splitHref(href) : undefined;
@@ -83,12 +115,20 @@ export class OntapClient {
   async write<T = unknown>(req: HttpRequest & { async?: boolean }, what: string): Promise<T> {
     const query = req.async ? { ...req.query, return_timeout: this.args.returnTimeoutS } : req.query;
     const timeoutMs = req.async ? longPollTimeoutMs(this.args.returnTimeoutS, this.args.timeoutMs ?? 30_000) : req.timeoutMs;
-    const res = await this.http.request<{ job?: { uuid?: string } } & T>({ ...req, query, timeoutMs, resendWithoutAnswer: req.method === 'DELETE' || req.method === 'GET' });
+    const res = await this.http.request<{ job?: { uuid?: string } } & T>({
+      ...req,
+      query,
+      timeoutMs,
+      resendWithoutAnswer: req.method === 'DELETE' || req.method === 'GET',
+    });
     const uuid = res.data?.job?.uuid;
     if (res.status === 202 && uuid) {
       const { job, state } = await pollJob<OntapJob>({
         describe: `ONTAP job ${uuid} (${what})`,
-        fetch: (signal) => this.http.request<OntapJob>({ method: 'GET', path: `/cluster/jobs/${uuid}`, query: { fields: 'uuid,state,message,code,description' }, signal }).then((r) => r.data),
+        fetch: (signal) =>
+          this.http
+            .request<OntapJob>({ method: 'GET', path: `/cluster/jobs/${uuid}`, query: { fields: 'uuid,state,message,code,description' }, signal })
+            .then((r) => r.data),
         state: (j) => (j.state === 'success' ? 'success' : j.state === 'failure' ? 'failure' : 'running'),
         timeoutMs: this.args.jobTimeoutMs,
         intervalMs: this.args.jobPollMs,
@@ -97,7 +137,10 @@ export class OntapClient {
       });
       if (state === 'failure') {
         const v = fromCode(job.code, job.message);
-        throw providerError(v.kind ?? 'invalid', `ontap: ${what} failed in job ${uuid}: ${v.message ?? 'no message'}`, { provider: 'ontap', context: { vendorCode: v.vendorCode, job: uuid } });
+        throw providerError(v.kind ?? 'invalid', `ontap: ${what} failed in job ${uuid}: ${v.message ?? 'no message'}`, {
+          provider: 'ontap',
+          context: { vendorCode: v.vendorCode, job: uuid },
+        });
       }
     }
     return res.data as T;

@@ -32,7 +32,17 @@ export const ontapProvider = defineProvider({
   configSchema: ontapConfigSchema,
   create: (c, ctx) =>
     createOntapProvider(
-      new OntapClient({ endpoint: c.endpoint, username: c.username, password: c.password, svm: c.svm, logger: ctx.logger, returnTimeoutS: c.returnTimeoutS, jobTimeoutMs: c.jobTimeoutMs, jobPollMs: c.jobPollMs, ...httpOptionsFrom(c) }),
+      new OntapClient({
+        endpoint: c.endpoint,
+        username: c.username,
+        password: c.password,
+        svm: c.svm,
+        logger: ctx.logger,
+        returnTimeoutS: c.returnTimeoutS,
+        jobTimeoutMs: c.jobTimeoutMs,
+        jobPollMs: c.jobPollMs,
+        ...httpOptionsFrom(c),
+      }),
       { igroupOsType: c.igroupOsType, igroupProtocol: c.igroupProtocol },
     ),
 });

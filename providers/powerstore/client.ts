@@ -5,10 +5,35 @@ import { HttpClient, type HttpClientOptions, type HttpRequest } from '../sdk/htt
 import { powerstoreError } from './errors.js';
 
 /** PowerStore objects this driver reads (the fields it selects). */
-export interface PsVolume { id: string; name: string; wwn?: string; size?: number; description?: string | null; creation_timestamp?: string; protection_data?: { source_id?: string | null }; volume_groups?: Array<{ id: string; name?: string }> }
-export interface PsVolumeGroup { id: string; name: string; description?: string | null; type?: string; creation_timestamp?: string; protection_data?: { source_id?: string | null }; volumes?: Array<{ id: string; protection_data?: { source_id?: string | null } }> }
-export interface PsHost { id: string; name: string; initiators?: Array<{ port_name?: string; port_type?: string }> }
-export interface PsMapping { host_id?: string; volume_id?: string; logical_unit_number?: number }
+export interface PsVolume {
+  id: string;
+  name: string;
+  wwn?: string;
+  size?: number;
+  description?: string | null;
+  creation_timestamp?: string;
+  protection_data?: { source_id?: string | null };
+  volume_groups?: Array<{ id: string; name?: string }>;
+}
+export interface PsVolumeGroup {
+  id: string;
+  name: string;
+  description?: string | null;
+  type?: string;
+  creation_timestamp?: string;
+  protection_data?: { source_id?: string | null };
+  volumes?: Array<{ id: string; protection_data?: { source_id?: string | null } }>;
+}
+export interface PsHost {
+  id: string;
+  name: string;
+  initiators?: Array<{ port_name?: string; port_type?: string }>;
+}
+export interface PsMapping {
+  host_id?: string;
+  volume_id?: string;
+  logical_unit_number?: number;
+}
 
 type Query = Record<string, string | number | boolean | undefined>;
 
@@ -24,17 +49,27 @@ export const PAGE = 1000;
 export class PowerstoreClient {
   readonly http: HttpClient;
 
-  constructor(args: { endpoint: string; username: string; password: string; logger: Logger; pageSize?: number } & Pick<HttpClientOptions, 'tls' | 'timeoutMs' | 'retry' | 'sleep'>) {
+  constructor(
+    args: { endpoint: string; username: string; password: string; logger: Logger; pageSize?: number } & Pick<
+      HttpClientOptions,
+      'tls' | 'timeoutMs' | 'retry' | 'sleep'
+    >,
+  ) {
     this.pageSize = args.pageSize ?? PAGE;
     this.http = new HttpClient({
       provider: 'powerstore',
       baseUrl: `${args.endpoint.replace(/\/+$/, '')}/api/rest`,
       logger: args.logger,
       auth: sessionCookieAuth({
-        loginPath: '/login_session', loginQuery: { select: 'id,user,role_ids,idle_timeout' },
-        username: args.username, password: args.password, tokenHeader: 'DELL-EMC-TOKEN', cookieName: 'auth_cookie',
+        loginPath: '/login_session',
+        loginQuery: { select: 'id,user,role_ids,idle_timeout' },
+        username: args.username,
+        password: args.password,
+        tokenHeader: 'DELL-EMC-TOKEN',
+        cookieName: 'auth_cookie',
         idleTimeoutSeconds: (body) => (Array.isArray(body) ? (body[0] as { idle_timeout?: number })?.idle_timeout : undefined),
-        logoutPath: '/logout', provider: 'powerstore',
+        logoutPath: '/logout',
+        provider: 'powerstore',
       }),
       mapError: powerstoreError,
       tls: args.tls,
@@ -49,7 +84,7 @@ export class PowerstoreClient {
   /** Every row of a collection: pages while the answer is 206 and `Content-Range` says more remain. */
   async list<T>(path: string, query: Query, signal?: AbortSignal): Promise<T[]> {
     const out: T[] = [];
-    for (let offset = 0; ; ) {
+    for (let offset = 0; ;) {
       const res = await this.http.request<T[]>({ method: 'GET', path, query: { ...query, limit: this.pageSize, offset }, signal });
       const rows = Array.isArray(res.data) ? res.data : [];
       out.push(...rows);
@@ -62,7 +97,10 @@ export class PowerstoreClient {
 
   /** One object by id, or undefined on 404. */
   async get<T>(path: string, query: Query, signal?: AbortSignal): Promise<T | undefined> {
-    return tolerating('not_found', this.http.request<T>({ method: 'GET', path, query, signal }).then((r) => r.data));
+    return tolerating(
+      'not_found',
+      this.http.request<T>({ method: 'GET', path, query, signal }).then((r) => r.data),
+    );
   }
 
   async write<T = unknown>(req: HttpRequest): Promise<T> {

@@ -16,7 +16,10 @@ export const powerstoreConfigSchema = z
      * iSCSI CHAP for hosts this driver creates, when the cluster's CHAP mode is Single
      * (powerstore-4.1.0.0.json `initiator_create_modify`: username 1–64, password 12–64 characters)
      */
-    chap: z.object({ username: z.string().min(1).max(64), password: z.string().min(12).max(64) }).strict().optional(),
+    chap: z
+      .object({ username: z.string().min(1).max(64), password: z.string().min(12).max(64) })
+      .strict()
+      .optional(),
     /** rows per page when listing (the array answers 206 while more remain) */
     pageSize: z.number().int().min(1).max(2000).default(1000),
   })
@@ -30,7 +33,14 @@ export const powerstoreProvider = defineProvider({
   configSchema: powerstoreConfigSchema,
   create: (c, ctx) =>
     createPowerstoreProvider(
-      new PowerstoreClient({ endpoint: c.endpoint, username: c.username, password: c.password, pageSize: c.pageSize, logger: ctx.logger, ...httpOptionsFrom(c) }),
+      new PowerstoreClient({
+        endpoint: c.endpoint,
+        username: c.username,
+        password: c.password,
+        pageSize: c.pageSize,
+        logger: ctx.logger,
+        ...httpOptionsFrom(c),
+      }),
       { hostOsType: c.hostOsType, chap: c.chap },
     ),
 });

@@ -3,7 +3,17 @@ import { powerstoreIdentityFromWwn, powerstoreWwnFromIdentity } from '../sdk/dis
 import { providerError, providerErrorKind } from '../sdk/errors.js';
 import { formatWwpn, normalizeIqn } from '../sdk/initiators.js';
 import { fitName, nameHash, NameRules } from '../sdk/name-rules.js';
-import type { ArrayVolume, HostHandle, HostSpec, Presentation, PresentationTarget, PresentedLun, Provider, ProviderCapabilities, SnapshotHandle } from '../sdk/provider.js';
+import type {
+  ArrayVolume,
+  HostHandle,
+  HostSpec,
+  Presentation,
+  PresentationTarget,
+  PresentedLun,
+  Provider,
+  ProviderCapabilities,
+  SnapshotHandle,
+} from '../sdk/provider.js';
 import type { PowerstoreClient, PsHost, PsMapping, PsVolume, PsVolumeGroup } from './client.js';
 
 export interface PowerstoreProviderOptions {
@@ -39,8 +49,13 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
 
   const groupHandle = (g: PsVolumeGroup, volumeIds?: string[]): SnapshotHandle => ({
     name: (g.description ?? '').startsWith(SET_TAG) ? g.description!.slice(SET_TAG.length) : g.name,
-    id: g.id, groupId: g.protection_data?.source_id ?? undefined, consistencyGroup: true, createdAt: g.creation_timestamp ?? new Date(0).toISOString(),
-    volumes: (g.volumes ?? []).filter((v) => v.protection_data?.source_id && (!volumeIds || volumeIds.includes(v.protection_data.source_id))).map((v) => ({ volumeId: v.protection_data!.source_id!, snapshotId: v.id })),
+    id: g.id,
+    groupId: g.protection_data?.source_id ?? undefined,
+    consistencyGroup: true,
+    createdAt: g.creation_timestamp ?? new Date(0).toISOString(),
+    volumes: (g.volumes ?? [])
+      .filter((v) => v.protection_data?.source_id && (!volumeIds || volumeIds.includes(v.protection_data.source_id)))
+      .map((v) => ({ volumeId: v.protection_data!.source_id!, snapshotId: v.id })),
   });
   const singleHandles = (snaps: PsVolume[]): SnapshotHandle[] => {
     const byName = new Map<string, PsVolume[]>();
@@ -49,14 +64,24 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
       byName.set(name, [...(byName.get(name) ?? []), s]);
     }
     return [...byName].map(([name, list]) => ({
-      name, id: list.map((s) => s.id).sort().join(','), consistencyGroup: false, createdAt: list[0]!.creation_timestamp ?? new Date(0).toISOString(),
+      name,
+      id: list
+        .map((s) => s.id)
+        .sort()
+        .join(','),
+      consistencyGroup: false,
+      createdAt: list[0]!.creation_timestamp ?? new Date(0).toISOString(),
       volumes: list.map((s) => ({ volumeId: s.protection_data?.source_id ?? '', snapshotId: s.id })),
     }));
   };
 
   /** By name, for create idempotency and compensation only. */
   async function findSet(name: string, signal?: AbortSignal): Promise<SnapshotHandle | undefined> {
-    const groups = await client.list<PsVolumeGroup>('/volume_group', { type: 'eq.Snapshot', description: `eq.${tagged(SET_TAG, name)}`, select: GROUP_SELECT }, signal);
+    const groups = await client.list<PsVolumeGroup>(
+      '/volume_group',
+      { type: 'eq.Snapshot', description: `eq.${tagged(SET_TAG, name)}`, select: GROUP_SELECT },
+      signal,
+    );
     if (groups[0]) return { ...groupHandle(groups[0]), name };
     const snaps = await client.list<PsVolume>('/volume', { type: 'eq.Snapshot', description: `eq.${tagged(SET_TAG, name)}`, select: VOL_SELECT }, signal);
     const set = singleHandles(snaps)[0];
@@ -78,7 +103,11 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
     const ids = new Set(groups.map((g) => g?.id));
     if (grouped.length === vols.length && ids.size === 1) return { id: groups[0]!.id, name: groups[0]!.name ?? groups[0]!.id };
     const where = vols.map((v, i) => `${v.name} in ${groups[i] ? `volume group ${groups[i]!.name ?? groups[i]!.id}` : 'no volume group'}`).join(', ');
-    throw providerError('wrong_state', `the volumes cannot be snapshotted at one point in time: ${where}. A PowerStore volume belongs to one volume group at most; put all of them in one volume group (or take none of them out of theirs), then back up again`, { provider: 'powerstore', context: { volume: vols.map((v) => v.name).join(',') } });
+    throw providerError(
+      'wrong_state',
+      `the volumes cannot be snapshotted at one point in time: ${where}. A PowerStore volume belongs to one volume group at most; put all of them in one volume group (or take none of them out of theirs), then back up again`,
+      { provider: 'powerstore', context: { volume: vols.map((v) => v.name).join(',') } },
+    );
   }
 
   /** Initiators as PowerStore spells them: iSCSI IQNs lower case, FC WWPNs colon-separated lower case (openstack/cinder dell_emc/powerstore/utils.py). */
@@ -95,7 +124,11 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
       const hosts = await client.list<PsHost>('/host', { select: 'id,name,initiators' }, signal);
       const byInitiator = hosts.filter((h) => h.initiators?.some((i) => names.has((i.port_name ?? '').toLowerCase())));
       if (byInitiator.length > 1) {
-        throw providerError('wrong_state', `the initiators of ${host.name} are on ${byInitiator.length} PowerStore hosts (${byInitiator.map((h) => h.name).join(', ')}); keep one of them (as Cinder asks, dell_emc/powerstore/adapter.py)`, { provider: 'powerstore', context: { host: host.name } });
+        throw providerError(
+          'wrong_state',
+          `the initiators of ${host.name} are on ${byInitiator.length} PowerStore hosts (${byInitiator.map((h) => h.name).join(', ')}); keep one of them (as Cinder asks, dell_emc/powerstore/adapter.py)`,
+          { provider: 'powerstore', context: { host: host.name } },
+        );
       }
       return byInitiator[0] ?? hosts.find((h) => h.name === host.name);
     };
@@ -105,7 +138,12 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
     const osType = options.hostOsType ?? (host.osType === 'linux' ? 'Linux' : 'Windows');
     const name = fitName(host.name, NameRules.powerstore);
     try {
-      const made = await client.write<{ id: string }>({ method: 'POST', path: '/host', body: { name, os_type: osType, initiators: initiators.map((i) => ({ ...i, ...(i.port_type === 'iSCSI' ? chap : {}) })) }, signal });
+      const made = await client.write<{ id: string }>({
+        method: 'POST',
+        path: '/host',
+        body: { name, os_type: osType, initiators: initiators.map((i) => ({ ...i, ...(i.port_type === 'iSCSI' ? chap : {}) })) },
+        signal,
+      });
       return { id: made.id, name, created: true };
     } catch (e) {
       // another process made it between our look-up and our create: that host is the answer
@@ -117,7 +155,13 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
   }
 
   async function mapping(volumeId: string, hostId: string, signal?: AbortSignal): Promise<PsMapping | undefined> {
-    return (await client.list<PsMapping>('/host_volume_mapping', { volume_id: `eq.${volumeId}`, host_id: `eq.${hostId}`, select: 'host_id,volume_id,logical_unit_number' }, signal))[0];
+    return (
+      await client.list<PsMapping>(
+        '/host_volume_mapping',
+        { volume_id: `eq.${volumeId}`, host_id: `eq.${hostId}`, select: 'host_id,volume_id,logical_unit_number' },
+        signal,
+      )
+    )[0];
   }
 
   async function target(host: HostSpec, signal?: AbortSignal): Promise<PresentationTarget> {
@@ -126,9 +170,17 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
       return { transport: 'fc', wwpns: ports.filter((p) => p.is_link_up !== false && p.wwn).map((p) => formatWwpn(p.wwn!, 'plain-lower')) };
     }
     // iSCSI targets: the storage IPs with the iSCSI target purpose (openstack/cinder dell_emc/powerstore/client.py)
-    const addrs = await client.list<{ address?: string; purposes?: string[]; ip_port?: { target_iqn?: string } }>('/ip_pool_address', { select: 'id,address,purposes,ip_port(target_iqn)' }, signal);
+    const addrs = await client.list<{ address?: string; purposes?: string[]; ip_port?: { target_iqn?: string } }>(
+      '/ip_pool_address',
+      { select: 'id,address,purposes,ip_port(target_iqn)' },
+      signal,
+    );
     const iscsi = addrs.filter((a) => a.purposes?.includes('Storage_Iscsi_Target') && a.address);
-    return { transport: 'iscsi', portals: iscsi.map((a) => `${a.address}:3260`), iqns: [...new Set(iscsi.map((a) => a.ip_port?.target_iqn).filter((x): x is string => !!x))] };
+    return {
+      transport: 'iscsi',
+      portals: iscsi.map((a) => `${a.address}:3260`),
+      iqns: [...new Set(iscsi.map((a) => a.ip_port?.target_iqn).filter((x): x is string => !!x))],
+    };
   }
 
   return {
@@ -137,7 +189,11 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
 
     async probe(_args, opts?: CallOptions) {
       const c = (await client.list<{ name?: string; id?: string }>('/cluster', { select: 'id,name' }, opts?.signal))[0];
-      const sw = (await client.list<{ release_version?: string }>('/software_installed', { select: 'id,release_version', is_cluster: 'eq.true' }, opts?.signal).catch(() => []))[0];
+      const sw = (
+        await client
+          .list<{ release_version?: string }>('/software_installed', { select: 'id,release_version', is_cluster: 'eq.true' }, opts?.signal)
+          .catch(() => [])
+      )[0];
       return { vendor: 'Dell', model: 'PowerStore', version: sw?.release_version, capabilities, details: { cluster: c?.name ?? '' } };
     },
 
@@ -146,7 +202,11 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
       for (const identity of args.identities) {
         const wwn = powerstoreWwnFromIdentity(identity);
         const v = wwn ? (await client.list<PsVolume>('/volume', { wwn: `eq.${wwn}`, select: VOL_SELECT }, opts?.signal))[0] : undefined;
-        if (!v?.wwn) throw providerError('not_found', `no PowerStore volume has identity ${identity.kind}.${identity.id}`, { provider: 'powerstore', context: { volume: identity.id } });
+        if (!v?.wwn)
+          throw providerError('not_found', `no PowerStore volume has identity ${identity.kind}.${identity.id}`, {
+            provider: 'powerstore',
+            context: { volume: identity.id },
+          });
         out.push({ id: v.id, name: v.name, identity: powerstoreIdentityFromWwn(v.wwn), sizeBytes: v.size });
       }
       return out;
@@ -167,30 +227,66 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
         let groupId = g.id;
         if (!groupId) {
           // a concurrent call may create the group between our look-up and our create: then look again
-          const made = await client.writeTolerating<{ id: string }>('already_exists', { method: 'POST', path: '/volume_group', body: { name: g.name, volume_ids: args.volumeIds, is_write_order_consistent: true, description: GROUP_TAG }, signal });
+          const made = await client.writeTolerating<{ id: string }>('already_exists', {
+            method: 'POST',
+            path: '/volume_group',
+            body: { name: g.name, volume_ids: args.volumeIds, is_write_order_consistent: true, description: GROUP_TAG },
+            signal,
+          });
           groupId = made?.id ?? (await client.list<PsVolumeGroup>('/volume_group', { name: `eq.${g.name}`, select: 'id,name' }, signal))[0]?.id;
         }
-        if (!groupId) throw providerError('transient', `volume group ${g.name} was created but is not listed`, { provider: 'powerstore', context: { snapshot: args.name } });
-        await client.writeTolerating('already_exists', { method: 'POST', path: `/volume_group/${groupId}/snapshot`, body: { name: snapName, description: tagged(SET_TAG, args.name) }, signal });
+        if (!groupId)
+          throw providerError('transient', `volume group ${g.name} was created but is not listed`, {
+            provider: 'powerstore',
+            context: { snapshot: args.name },
+          });
+        await client.writeTolerating('already_exists', {
+          method: 'POST',
+          path: `/volume_group/${groupId}/snapshot`,
+          body: { name: snapName, description: tagged(SET_TAG, args.name) },
+          signal,
+        });
         const made = await findSet(args.name, signal);
-        if (!made) throw providerError('transient', `snapshot set ${args.name} was created but is not listed`, { provider: 'powerstore', context: { snapshot: args.name } });
+        if (!made)
+          throw providerError('transient', `snapshot set ${args.name} was created but is not listed`, {
+            provider: 'powerstore',
+            context: { snapshot: args.name },
+          });
         // a customer's group may hold more volumes: the handle keeps the ones asked for
-        const handle = { ...made, groupId, volumes: made.volumes.filter((v) => args.volumeIds.includes(v.volumeId)), ...(g.id ? {} : { attributes: { groupOwner: 'hvsnap' } }) };
+        const handle = {
+          ...made,
+          groupId,
+          volumes: made.volumes.filter((v) => args.volumeIds.includes(v.volumeId)),
+          ...(g.id ? {} : { attributes: { groupOwner: 'hvsnap' } }),
+        };
         return sameVolumes(handle, args.volumeIds);
       }
       for (const [i, id] of args.volumeIds.entries()) {
         const name = fitName(args.volumeIds.length === 1 ? args.name : `${args.name}-${i}`, NameRules.powerstore);
         // "name already in use" from a concurrent call with the same name: the set exists
-        await client.writeTolerating('already_exists', { method: 'POST', path: `/volume/${encodeURIComponent(id)}/snapshot`, body: { name, description: tagged(SET_TAG, args.name) }, signal });
+        await client.writeTolerating('already_exists', {
+          method: 'POST',
+          path: `/volume/${encodeURIComponent(id)}/snapshot`,
+          body: { name, description: tagged(SET_TAG, args.name) },
+          signal,
+        });
       }
       const made = await findSet(args.name, signal);
-      if (!made) throw providerError('transient', `snapshot set ${args.name} was created but is not listed`, { provider: 'powerstore', context: { snapshot: args.name } });
+      if (!made)
+        throw providerError('transient', `snapshot set ${args.name} was created but is not listed`, {
+          provider: 'powerstore',
+          context: { snapshot: args.name },
+        });
       return sameVolumes(made, args.volumeIds);
     },
 
     async listSnapshots(args: { prefix?: string }, opts?: CallOptions): Promise<SnapshotHandle[]> {
       const prefix = args.prefix ?? '';
-      const groups = await client.list<PsVolumeGroup>('/volume_group', { type: 'eq.Snapshot', description: `like.${SET_TAG}${prefix}*`, select: GROUP_SELECT }, opts?.signal);
+      const groups = await client.list<PsVolumeGroup>(
+        '/volume_group',
+        { type: 'eq.Snapshot', description: `like.${SET_TAG}${prefix}*`, select: GROUP_SELECT },
+        opts?.signal,
+      );
       const snaps = await client.list<PsVolume>('/volume', { type: 'eq.Snapshot', description: `like.${SET_TAG}${prefix}*`, select: VOL_SELECT }, opts?.signal);
       return [...groups.map((g) => groupHandle(g)), ...singleHandles(snaps)].filter((s) => s.name.startsWith(prefix));
     },
@@ -201,13 +297,18 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
       if (!set) return;
       if (set.consistencyGroup) {
         await client.writeTolerating('not_found', { method: 'DELETE', path: `/volume_group/${set.id}`, body: { delete_members: true }, signal });
-        const group = set.groupId ? await client.get<PsVolumeGroup>(`/volume_group/${set.groupId}`, { select: 'id,name,description,volumes(id)' }, signal) : undefined;
+        const group = set.groupId
+          ? await client.get<PsVolumeGroup>(`/volume_group/${set.groupId}`, { select: 'id,name,description,volumes(id)' }, signal)
+          : undefined;
         if (group?.description !== GROUP_TAG) return; // a customer's group stays as it is
         // hvsnap's own group goes with its last snapshot set
-        const sets = (await client.list<PsVolumeGroup>('/volume_group', { type: 'eq.Snapshot', select: 'id,protection_data' }, signal)).filter((g) => g.protection_data?.source_id === group.id);
+        const sets = (await client.list<PsVolumeGroup>('/volume_group', { type: 'eq.Snapshot', select: 'id,protection_data' }, signal)).filter(
+          (g) => g.protection_data?.source_id === group.id,
+        );
         if (sets.length) return;
         const ids = (group.volumes ?? []).map((v) => v.id);
-        if (ids.length) await client.writeTolerating('not_found', { method: 'POST', path: `/volume_group/${group.id}/remove_members`, body: { volume_ids: ids }, signal });
+        if (ids.length)
+          await client.writeTolerating('not_found', { method: 'POST', path: `/volume_group/${group.id}/remove_members`, body: { volume_ids: ids }, signal });
         await client.writeTolerating('not_found', { method: 'DELETE', path: `/volume_group/${group.id}`, body: { delete_members: false }, signal });
       } else {
         for (const v of set.volumes) await client.writeTolerating('not_found', { method: 'DELETE', path: `/volume/${v.snapshotId}`, signal });
@@ -223,7 +324,11 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
 
     async removeHost(args: { host: HostHandle }, opts?: CallOptions): Promise<void> {
       const maps = await client.list<PsMapping>('/host_volume_mapping', { host_id: `eq.${args.host.id}`, select: 'host_id,volume_id' }, opts?.signal);
-      if (maps.length) throw providerError('wrong_state', `PowerStore host ${args.host.name} still has ${maps.length} volume(s) attached; not removed`, { provider: 'powerstore', context: { host: args.host.name } });
+      if (maps.length)
+        throw providerError('wrong_state', `PowerStore host ${args.host.name} still has ${maps.length} volume(s) attached; not removed`, {
+          provider: 'powerstore',
+          context: { host: args.host.name },
+        });
       await client.writeTolerating('not_found', { method: 'DELETE', path: `/host/${args.host.id}`, signal: opts?.signal });
     },
 
@@ -235,10 +340,18 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
         const cloneName = fitName(`${args.name}-${i}`, NameRules.powerstore);
         let clone = (await client.list<PsVolume>('/volume', { name: `eq.${cloneName}`, select: VOL_SELECT }, signal))[0];
         if (clone && clone.protection_data?.source_id !== m.snapshotId) {
-          throw providerError('already_exists', `volume ${cloneName} exists but is not a clone of snapshot ${m.snapshotId}`, { provider: 'powerstore', context: { volume: cloneName } });
+          throw providerError('already_exists', `volume ${cloneName} exists but is not a clone of snapshot ${m.snapshotId}`, {
+            provider: 'powerstore',
+            context: { volume: cloneName },
+          });
         }
         if (!clone) {
-          const made = await client.write<{ id: string }>({ method: 'POST', path: `/volume/${m.snapshotId}/clone`, body: { name: cloneName, description: tagged(PRESENT_TAG, args.name) }, signal });
+          const made = await client.write<{ id: string }>({
+            method: 'POST',
+            path: `/volume/${m.snapshotId}/clone`,
+            body: { name: cloneName, description: tagged(PRESENT_TAG, args.name) },
+            signal,
+          });
           clone = await volume(made.id, signal);
         }
         let map = await mapping(clone.id, host.id, signal);
@@ -247,7 +360,12 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
           map = await mapping(clone.id, host.id, signal);
         }
         const source = await volume(m.volumeId, signal);
-        luns.push({ volumeId: m.volumeId, sourceIdentity: powerstoreIdentityFromWwn(source.wwn!), identity: powerstoreIdentityFromWwn(clone.wwn!), lun: map?.logical_unit_number });
+        luns.push({
+          volumeId: m.volumeId,
+          sourceIdentity: powerstoreIdentityFromWwn(source.wwn!),
+          identity: powerstoreIdentityFromWwn(clone.wwn!),
+          lun: map?.logical_unit_number,
+        });
       }
       return { name: args.name, snapshotName: args.snapshot.name, host: host.name, target: await target(args.host, signal), luns };
     },
@@ -257,7 +375,8 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
       const clones = await client.list<PsVolume>('/volume', { description: `eq.${tagged(PRESENT_TAG, args.name)}`, select: 'id,name' }, signal);
       for (const clone of clones) {
         const maps = await client.list<PsMapping>('/host_volume_mapping', { volume_id: `eq.${clone.id}`, select: 'host_id,volume_id' }, signal);
-        for (const m of maps) await client.writeTolerating('not_found', { method: 'POST', path: `/volume/${clone.id}/detach`, body: { host_id: m.host_id }, signal });
+        for (const m of maps)
+          await client.writeTolerating('not_found', { method: 'POST', path: `/volume/${clone.id}/detach`, body: { host_id: m.host_id }, signal });
         await client.writeTolerating('not_found', { method: 'DELETE', path: `/volume/${clone.id}`, signal });
       }
     },
@@ -269,8 +388,15 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
 }
 
 function sameVolumes(set: SnapshotHandle, volumeIds: string[]): SnapshotHandle {
-  const have = set.volumes.map((v) => v.volumeId).sort().join(',');
+  const have = set.volumes
+    .map((v) => v.volumeId)
+    .sort()
+    .join(',');
   const want = [...volumeIds].sort().join(',');
-  if (have !== want) throw providerError('already_exists', `a snapshot set named ${set.name} exists for other volumes (${have}, asked ${want})`, { provider: 'powerstore', context: { snapshot: set.name } });
+  if (have !== want)
+    throw providerError('already_exists', `a snapshot set named ${set.name} exists for other volumes (${have}, asked ${want})`, {
+      provider: 'powerstore',
+      context: { snapshot: set.name },
+    });
   return set;
 }

@@ -5,12 +5,50 @@ import { HttpClient, type HttpClientOptions, type HttpRequest } from '../sdk/htt
 import { pureError } from './errors.js';
 
 /** The Pure objects this driver reads (REST 2.x models, the fields we use). */
-export interface PureVolume { id?: string; name: string; pod?: { name?: string } | null; serial: string; provisioned?: number; created?: number; destroyed?: boolean; source?: { name?: string; id?: string } | null }
-export interface PureVolumeSnapshot { id?: string; name: string; suffix?: string; serial?: string; created?: number; destroyed?: boolean; source?: { name?: string; id?: string } }
-export interface PurePgroupSnapshot { id?: string; name: string; suffix?: string; created?: number; destroyed?: boolean; source?: { name?: string } }
-export interface PureHost { name: string; iqns?: string[]; wwns?: string[]; nqns?: string[] }
-export interface PureConnection { host?: { name?: string }; volume?: { name?: string }; lun?: number }
-export interface PureArray { id?: string; name?: string; os?: string; version?: string }
+export interface PureVolume {
+  id?: string;
+  name: string;
+  pod?: { name?: string } | null;
+  serial: string;
+  provisioned?: number;
+  created?: number;
+  destroyed?: boolean;
+  source?: { name?: string; id?: string } | null;
+}
+export interface PureVolumeSnapshot {
+  id?: string;
+  name: string;
+  suffix?: string;
+  serial?: string;
+  created?: number;
+  destroyed?: boolean;
+  source?: { name?: string; id?: string };
+}
+export interface PurePgroupSnapshot {
+  id?: string;
+  name: string;
+  suffix?: string;
+  created?: number;
+  destroyed?: boolean;
+  source?: { name?: string };
+}
+export interface PureHost {
+  name: string;
+  iqns?: string[];
+  wwns?: string[];
+  nqns?: string[];
+}
+export interface PureConnection {
+  host?: { name?: string };
+  volume?: { name?: string };
+  lun?: number;
+}
+export interface PureArray {
+  id?: string;
+  name?: string;
+  os?: string;
+  version?: string;
+}
 
 type Query = Record<string, string | number | boolean | undefined>;
 
@@ -26,12 +64,20 @@ export const PAGE_LIMIT = 500;
 export class PureClient {
   readonly http: HttpClient;
 
-  constructor(args: { endpoint: string; apiVersion: string; apiToken: string; logger: Logger } & Pick<HttpClientOptions, 'tls' | 'timeoutMs' | 'retry' | 'sleep'>) {
+  constructor(
+    args: { endpoint: string; apiVersion: string; apiToken: string; logger: Logger } & Pick<HttpClientOptions, 'tls' | 'timeoutMs' | 'retry' | 'sleep'>,
+  ) {
     this.http = new HttpClient({
       provider: 'pure',
       baseUrl: `${args.endpoint.replace(/\/+$/, '')}/api/${args.apiVersion}`,
       logger: args.logger,
-      auth: tokenLoginAuth({ loginPath: '/login', credentialHeaders: { 'api-token': args.apiToken }, tokenHeader: 'x-auth-token', logoutPath: '/logout', provider: 'pure' }),
+      auth: tokenLoginAuth({
+        loginPath: '/login',
+        credentialHeaders: { 'api-token': args.apiToken },
+        tokenHeader: 'x-auth-token',
+        logoutPath: '/logout',
+        provider: 'pure',
+      }),
       mapError: pureError,
       // Pure's SDK repeats >500 and 429; a 500 is an answer
       retry: { statuses: [429, 502, 503, 504], ...args.retry },
@@ -50,7 +96,12 @@ export class PureClient {
     const out: T[] = [];
     let token: string | undefined;
     do {
-      const res = await this.http.request<{ items?: T[]; continuation_token?: string | null }>({ method: 'GET', path, query: { ...query, limit: PAGE_LIMIT, continuation_token: token }, signal });
+      const res = await this.http.request<{ items?: T[]; continuation_token?: string | null }>({
+        method: 'GET',
+        path,
+        query: { ...query, limit: PAGE_LIMIT, continuation_token: token },
+        signal,
+      });
       out.push(...(res.data.items ?? []));
       token = res.data.continuation_token ?? undefined;
     } while (token);

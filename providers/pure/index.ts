@@ -11,7 +11,10 @@ export const pureConfigSchema = z
     /** an API token of an array user allowed to snapshot, copy and connect volumes */
     apiToken: z.string().min(1),
     /** REST version used in paths, `2.x` */
-    apiVersion: z.string().regex(/^2\.\d+$/, 'must look like 2.26').default('2.26'),
+    apiVersion: z
+      .string()
+      .regex(/^2\.\d+$/, 'must look like 2.26')
+      .default('2.26'),
     /**
      * eradicate after destroying: off by default, as Cinder's `pure_eradicate_on_delete`
      * (openstack/cinder cinder/volume/drivers/pure.py); SafeMode forbids it anyway

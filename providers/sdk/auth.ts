@@ -85,12 +85,17 @@ export function tokenLoginAuth(args: {
     async headers(send, signal) {
       if (!token) {
         // one login for concurrent callers
-        pending ??= login(send, signal).finally(() => { pending = undefined; });
+        pending ??= login(send, signal).finally(() => {
+          pending = undefined;
+        });
         token = await pending;
       }
       return { [sendAs]: token };
     },
-    invalidate() { token = undefined; return true; },
+    invalidate() {
+      token = undefined;
+      return true;
+    },
     async logout(send) {
       if (!token || !args.logoutPath) return;
       const t = token;
@@ -127,13 +132,20 @@ export function sessionCookieAuth(args: {
   const login = async (send: RawSend, signal?: AbortSignal) => {
     const res = await send({ method: 'GET', path: args.loginPath, query: args.loginQuery, headers: { authorization: basic }, signal });
     const token = res.headers[args.tokenHeader.toLowerCase()];
-    const cookie = (res.headers['set-cookie'] ?? '').split('\n').map((c) => c.split(';')[0]!.trim()).find((c) => c.startsWith(`${args.cookieName}=`));
+    const cookie = (res.headers['set-cookie'] ?? '')
+      .split('\n')
+      .map((c) => c.split(';')[0]!.trim())
+      .find((c) => c.startsWith(`${args.cookieName}=`));
     if (res.status >= 300 || !token || !cookie) {
-      throw providerError('auth', `login at ${args.loginPath} failed: HTTP ${res.status}${token && cookie ? '' : `, no ${args.tokenHeader} header or ${args.cookieName} cookie`}`, {
-        provider: args.provider,
-        context: { status: res.status, path: args.loginPath },
-        retryable: res.status >= 500,
-      });
+      throw providerError(
+        'auth',
+        `login at ${args.loginPath} failed: HTTP ${res.status}${token && cookie ? '' : `, no ${args.tokenHeader} header or ${args.cookieName} cookie`}`,
+        {
+          provider: args.provider,
+          context: { status: res.status, path: args.loginPath },
+          retryable: res.status >= 500,
+        },
+      );
     }
     const idle = args.idleTimeoutSeconds?.(res.data);
     return { token, cookie, idleMs: idle ? idle * 1000 : undefined, lastUsed: now() };
@@ -144,19 +156,29 @@ export function sessionCookieAuth(args: {
       // re-login a little before the array would drop an idle session
       if (session?.idleMs && now() - session.lastUsed > session.idleMs * 0.9) session = undefined;
       if (!session) {
-        pending ??= login(send, signal).finally(() => { pending = undefined; });
+        pending ??= login(send, signal).finally(() => {
+          pending = undefined;
+        });
         session = await pending;
       }
       session!.lastUsed = now();
       return { [args.tokenHeader]: session!.token, cookie: session!.cookie };
     },
-    invalidate() { session = undefined; return true; },
+    invalidate() {
+      session = undefined;
+      return true;
+    },
     async logout(send) {
       if (!session || !args.logoutPath) return;
       const s = session;
       session = undefined;
       await send({ method: 'POST', path: args.logoutPath, headers: { [args.tokenHeader]: s.token, cookie: s.cookie } }).catch(() => undefined);
     },
-    secrets: () => [args.password, basic, basic.slice(6), ...(session ? [session.token, session.cookie, session.cookie.slice(args.cookieName.length + 1)] : [])],
+    secrets: () => [
+      args.password,
+      basic,
+      basic.slice(6),
+      ...(session ? [session.token, session.cookie, session.cookie.slice(args.cookieName.length + 1)] : []),
+    ],
   };
 }

@@ -24,11 +24,18 @@ const HEX = /^[0-9a-f]+$/;
  * @throws HvsnapError `input_invalid` naming the text when it is neither.
  */
 export function parseDiskIdentity(raw: string): VolumeIdentity {
-  let s = raw.trim().toLowerCase().replace(/[\s:-]/g, '');
+  let s = raw
+    .trim()
+    .toLowerCase()
+    .replace(/[\s:-]/g, '');
   let kind: 'naa' | 'eui' | undefined;
-  if (s.startsWith('naa.')) { kind = 'naa'; s = s.slice(4); }
-  else if (s.startsWith('eui.')) { kind = 'eui'; s = s.slice(4); }
-  else if (s.startsWith('0x')) s = s.slice(2);
+  if (s.startsWith('naa.')) {
+    kind = 'naa';
+    s = s.slice(4);
+  } else if (s.startsWith('eui.')) {
+    kind = 'eui';
+    s = s.slice(4);
+  } else if (s.startsWith('0x')) s = s.slice(2);
   if (!kind && s.length === 33 && s.startsWith('3')) s = s.slice(1); // Linux by-id "3" + NAA-6
   if (!HEX.test(s)) throw invalid(raw, 'not hexadecimal');
   if (kind === 'eui') {

@@ -1,7 +1,19 @@
 import { HvsnapError, type ErrorContext } from '../../src/core/errors.js';
 
 /** Every portable kind, for checks. */
-export const PROVIDER_ERROR_KINDS: readonly ProviderErrorKind[] = ['not_found', 'already_exists', 'busy', 'auth', 'rate_limited', 'unsupported', 'invalid', 'transient', 'no_space', 'limit_exceeded', 'wrong_state'];
+export const PROVIDER_ERROR_KINDS: readonly ProviderErrorKind[] = [
+  'not_found',
+  'already_exists',
+  'busy',
+  'auth',
+  'rate_limited',
+  'unsupported',
+  'invalid',
+  'transient',
+  'no_space',
+  'limit_exceeded',
+  'wrong_state',
+];
 
 /** The portable kinds every provider maps its vendor errors to. */
 export type ProviderErrorKind =
@@ -38,7 +50,7 @@ export function providerError(
 
 /** The portable kind of an error thrown by a provider, or undefined when it is not a provider error. */
 export function providerErrorKind(e: unknown): ProviderErrorKind | undefined {
-  const ctx = (e as { code?: string; context?: ErrorContext } | undefined);
+  const ctx = e as { code?: string; context?: ErrorContext } | undefined;
   return ctx?.code === 'provider_error' ? (ctx.context?.kind as ProviderErrorKind) : undefined;
 }
 

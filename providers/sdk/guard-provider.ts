@@ -18,10 +18,32 @@ export interface GuardOptions {
   secrets?: string[];
 }
 
-export type GuardedMethod = 'probe' | 'resolveVolumes' | 'checkSnapshot' | 'createSnapshot' | 'listSnapshots' | 'deleteSnapshot' | 'ensureHost' | 'removeHost' | 'present' | 'unpresent' | 'snapshotReady';
+export type GuardedMethod =
+  | 'probe'
+  | 'resolveVolumes'
+  | 'checkSnapshot'
+  | 'createSnapshot'
+  | 'listSnapshots'
+  | 'deleteSnapshot'
+  | 'ensureHost'
+  | 'removeHost'
+  | 'present'
+  | 'unpresent'
+  | 'snapshotReady';
 
 /** The methods every provider MUST implement (the conformance suite names a missing one). */
-export const REQUIRED_METHODS = ['probe', 'resolveVolumes', 'checkSnapshot', 'createSnapshot', 'listSnapshots', 'deleteSnapshot', 'ensureHost', 'removeHost', 'present', 'unpresent'] as const;
+export const REQUIRED_METHODS = [
+  'probe',
+  'resolveVolumes',
+  'checkSnapshot',
+  'createSnapshot',
+  'listSnapshots',
+  'deleteSnapshot',
+  'ensureHost',
+  'removeHost',
+  'present',
+  'unpresent',
+] as const;
 
 const identity = z.object({ kind: z.enum(['naa', 'eui', 'serial']), id: z.string().min(1), serial: z.string().optional() });
 /** A snapshot handle: JSON the journal and the manifest keep. */
@@ -59,7 +81,17 @@ const RESULT: Record<GuardedMethod, z.ZodType> = {
     snapshotName: z.string().min(1),
     host: z.string(),
     target,
-    luns: z.array(z.object({ volumeId: z.string().min(1), sourceIdentity: identity, identity, lun: z.number().int().nonnegative().optional(), path: z.string().optional() })).min(1),
+    luns: z
+      .array(
+        z.object({
+          volumeId: z.string().min(1),
+          sourceIdentity: identity,
+          identity,
+          lun: z.number().int().nonnegative().optional(),
+          path: z.string().optional(),
+        }),
+      )
+      .min(1),
   }),
   unpresent: z.undefined(),
 };
@@ -77,9 +109,15 @@ export function guardProvider(inner: Provider, options: GuardOptions): Provider 
   let closed = false;
   let closing: Promise<void> | undefined;
 
-  const call = <A, R>(method: GuardedMethod, check: (args: A) => string | undefined, after?: (args: A, result: R) => string | undefined) =>
+  const call =
+    <A, R>(method: GuardedMethod, check: (args: A) => string | undefined, after?: (args: A, result: R) => string | undefined) =>
     async (args: A, opts: CallOptions = {}): Promise<R> => {
-      if (closed) throw providerError('invalid', `provider "${inner.name}" is closed; ${method} refused`, { provider: inner.name, context: { operation: method }, retryable: false });
+      if (closed)
+        throw providerError('invalid', `provider "${inner.name}" is closed; ${method} refused`, {
+          provider: inner.name,
+          context: { operation: method },
+          retryable: false,
+        });
       const bad = check(args ?? ({} as A));
       if (bad) throw new HvsnapError('input_invalid', `provider "${inner.name}" ${method}: ${bad}`, { context: { provider: inner.name, operation: method } });
       const timeoutMs = options.methodTimeoutsMs?.[method] ?? options.timeoutMs ?? 300_000;
@@ -90,7 +128,10 @@ export function guardProvider(inner: Provider, options: GuardOptions): Provider 
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          const e = new HvsnapError('timeout', `provider "${inner.name}" ${method} did not finish within ${timeoutMs} ms`, { retryable: true, context: { provider: inner.name, operation: method, timeoutMs } });
+          const e = new HvsnapError('timeout', `provider "${inner.name}" ${method} did not finish within ${timeoutMs} ms`, {
+            retryable: true,
+            context: { provider: inner.name, operation: method, timeoutMs },
+          });
           ctl.abort(e);
           reject(e);
         }, timeoutMs);
@@ -102,7 +143,12 @@ export function guardProvider(inner: Provider, options: GuardOptions): Provider 
         const result = await Promise.race([fn(args, { signal: ctl.signal }), timedOut]);
         const shape = RESULT[method].safeParse(result);
         const problem = shape.success ? after?.(args, result) : shape.error.issues.map((i) => `${i.path.join('.') || '(result)'}: ${i.message}`).join('; ');
-        if (problem) throw providerError('invalid', `provider "${inner.name}" ${method} returned a bad result: ${problem}`, { provider: inner.name, context: { operation: method }, retryable: false });
+        if (problem)
+          throw providerError('invalid', `provider "${inner.name}" ${method} returned a bad result: ${problem}`, {
+            provider: inner.name,
+            context: { operation: method },
+            retryable: false,
+          });
         log.debug({ method, durationMs: Math.round(performance.now() - started) }, 'provider call done');
         return result;
       } catch (e) {
@@ -119,34 +165,52 @@ export function guardProvider(inner: Provider, options: GuardOptions): Provider 
   return {
     name: inner.name,
     // read through: a driver may refine its capabilities once its probe has seen the array version
-    get capabilities() { return Object.freeze({ ...inner.capabilities }); },
+    get capabilities() {
+      return Object.freeze({ ...inner.capabilities });
+    },
     probe: call('probe', () => undefined),
-    checkSnapshot: call('checkSnapshot', (a: { volumeIds: string[] }) => (Array.isArray(a.volumeIds) && a.volumeIds.length > 0 ? undefined : 'volumeIds must list at least one volume')),
+    checkSnapshot: call('checkSnapshot', (a: { volumeIds: string[] }) =>
+      Array.isArray(a.volumeIds) && a.volumeIds.length > 0 ? undefined : 'volumeIds must list at least one volume',
+    ),
     ensureHost: call('ensureHost', (a: { host: HostSpec }) => hostCheck(a.host)),
-    removeHost: call('removeHost', (a: { host: HostHandle }) => (a.host && typeof a.host.id === 'string' && a.host.id ? undefined : 'host must be a host handle from ensureHost')),
+    removeHost: call('removeHost', (a: { host: HostHandle }) =>
+      a.host && typeof a.host.id === 'string' && a.host.id ? undefined : 'host must be a host handle from ensureHost',
+    ),
     ...(inner.snapshotReady ? { snapshotReady: call('snapshotReady', (a: { handle: SnapshotHandle }) => handleCheck('handle', a.handle)) } : {}),
-    resolveVolumes: call('resolveVolumes',
+    resolveVolumes: call(
+      'resolveVolumes',
       (a: { identities: VolumeIdentity[] }) => (Array.isArray(a.identities) ? undefined : 'identities must be an array'),
-      (a, r: ArrayVolume[]) => (r.length === a.identities.length ? undefined : `${r.length} volumes for ${a.identities.length} identities`)),
-    createSnapshot: call('createSnapshot',
+      (a, r: ArrayVolume[]) => (r.length === a.identities.length ? undefined : `${r.length} volumes for ${a.identities.length} identities`),
+    ),
+    createSnapshot: call(
+      'createSnapshot',
       (a: { name: string; volumeIds: string[]; consistencyGroup: boolean }) =>
-        nameCheck('name', a.name) ?? (Array.isArray(a.volumeIds) && a.volumeIds.length > 0 ? undefined : 'volumeIds must list at least one volume') ??
+        nameCheck('name', a.name) ??
+        (Array.isArray(a.volumeIds) && a.volumeIds.length > 0 ? undefined : 'volumeIds must list at least one volume') ??
         (a.consistencyGroup && inner.capabilities.maxVolumesPerGroup !== undefined && a.volumeIds.length > inner.capabilities.maxVolumesPerGroup
-          ? `${a.volumeIds.length} volumes exceed maxVolumesPerGroup ${inner.capabilities.maxVolumesPerGroup}` : undefined),
+          ? `${a.volumeIds.length} volumes exceed maxVolumesPerGroup ${inner.capabilities.maxVolumesPerGroup}`
+          : undefined),
       (a, r: SnapshotHandle) => {
         const missing = a.volumeIds.filter((v) => !r.volumes.some((x) => x.volumeId === v));
         return r.name !== a.name ? `name "${r.name}" is not "${a.name}"` : missing.length ? `no snapshot for volume(s) ${missing.join(', ')}` : undefined;
-      }),
+      },
+    ),
     listSnapshots: call('listSnapshots', () => undefined),
-    deleteSnapshot: call('deleteSnapshot', (a: { name: string; handle?: SnapshotHandle }) => nameCheck('name', a.name) ?? (a.handle === undefined ? undefined : handleCheck('handle', a.handle))),
-    present: call('present',
-      (a: { name: string; snapshot: SnapshotHandle; host: HostSpec }) =>
-        nameCheck('name', a.name) ?? handleCheck('snapshot', a.snapshot) ?? hostCheck(a.host),
-      (a, r: Presentation) => presentedProblem(a.name, a.snapshot, r)),
+    deleteSnapshot: call(
+      'deleteSnapshot',
+      (a: { name: string; handle?: SnapshotHandle }) => nameCheck('name', a.name) ?? (a.handle === undefined ? undefined : handleCheck('handle', a.handle)),
+    ),
+    present: call(
+      'present',
+      (a: { name: string; snapshot: SnapshotHandle; host: HostSpec }) => nameCheck('name', a.name) ?? handleCheck('snapshot', a.snapshot) ?? hostCheck(a.host),
+      (a, r: Presentation) => presentedProblem(a.name, a.snapshot, r),
+    ),
     unpresent: call('unpresent', (a: { name: string }) => nameCheck('name', a.name)),
     async close() {
       closed = true;
-      closing ??= Promise.resolve(inner.close?.()).catch((e) => { log.warn({ error: normalise(e, inner.name, 'close', secrets).toJSON() }, 'provider close failed'); });
+      closing ??= Promise.resolve(inner.close?.()).catch((e) => {
+        log.warn({ error: normalise(e, inner.name, 'close', secrets).toJSON() }, 'provider close failed');
+      });
       await closing;
     },
   };
@@ -154,7 +218,9 @@ export function guardProvider(inner: Provider, options: GuardOptions): Provider 
 
 function handleCheck(field: string, h: unknown): string | undefined {
   const r = snapshotHandleSchema.safeParse(h);
-  return r.success ? undefined : `${field} must be a snapshot handle from createSnapshot (${r.error.issues.map((i) => `${i.path.join('.') || field}: ${i.message}`).join('; ')})`;
+  return r.success
+    ? undefined
+    : `${field} must be a snapshot handle from createSnapshot (${r.error.issues.map((i) => `${i.path.join('.') || field}: ${i.message}`).join('; ')})`;
 }
 
 function hostCheck(h: HostSpec | undefined): string | undefined {
@@ -169,7 +235,9 @@ function presentedProblem(name: string, snapshot: SnapshotHandle, r: Presentatio
   const missing = snapshot.volumes.filter((v) => !r.luns.some((l) => l.volumeId === v.volumeId)).map((v) => v.volumeId);
   if (missing.length) return `no LUN for volume(s) ${missing.join(', ')}`;
   const source = r.luns.find((l) => r.luns.some((s) => sameIdentity(l.identity, s.sourceIdentity)) && r.target.transport !== 'folder');
-  return source ? `LUN ${source.lun ?? '?'} has the identity ${source.identity.id} of a source volume: a presentation must never expose a source volume` : undefined;
+  return source
+    ? `LUN ${source.lun ?? '?'} has the identity ${source.identity.id} of a source volume: a presentation must never expose a source volume`
+    : undefined;
 }
 
 const NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH']);
@@ -184,8 +252,12 @@ export function normalise(e: unknown, provider: string, method: string, secrets:
     const network = typeof code === 'string' && NETWORK.has(code);
     const text = e instanceof Error ? e.message : String(e);
     err = providerError(network ? 'transient' : 'invalid', `provider "${provider}" ${method} failed: ${redactString(text, secrets)}`, {
-      provider, context: { operation: method, errno: typeof code === 'string' ? code : undefined }, retryable: network,
-      hint: network ? undefined : `the driver threw a plain ${e instanceof Error ? e.name : typeof e}; throw providerError(kind, message) from hvsnap/sdk so callers get a portable kind (not_found, busy, …)`,
+      provider,
+      context: { operation: method, errno: typeof code === 'string' ? code : undefined },
+      retryable: network,
+      hint: network
+        ? undefined
+        : `the driver threw a plain ${e instanceof Error ? e.name : typeof e}; throw providerError(kind, message) from hvsnap/sdk so callers get a portable kind (not_found, busy, …)`,
       // the original object may hold credentials (e.g. an HTTP library error with request headers)
       cause: redact(e, secrets),
     });

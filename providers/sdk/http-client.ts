@@ -126,12 +126,17 @@ export class HttpClient {
     const tls = options.tls ?? {};
     let ca = tls.ca;
     if (tls.caFile) {
-      try { ca = readFileSync(tls.caFile, 'utf8'); } catch (e) {
-        throw new HvsnapError('config_invalid', `provider ${options.provider}: cannot read CA file ${tls.caFile}: ${(e as Error).message}`, { context: { field: 'caFile', file: tls.caFile, provider: options.provider } });
+      try {
+        ca = readFileSync(tls.caFile, 'utf8');
+      } catch (e) {
+        throw new HvsnapError('config_invalid', `provider ${options.provider}: cannot read CA file ${tls.caFile}: ${(e as Error).message}`, {
+          context: { field: 'caFile', file: tls.caFile, provider: options.provider },
+        });
       }
     }
     this.log = redactingLogger(options.logger.child({ provider: options.provider }), () => this.secrets());
-    if (tls.insecure) this.log.warn({ baseUrl: options.baseUrl }, 'TLS certificate verification is OFF (insecure: true); anyone on the path can read the array credentials');
+    if (tls.insecure)
+      this.log.warn({ baseUrl: options.baseUrl }, 'TLS certificate verification is OFF (insecure: true); anyone on the path can read the array credentials');
     this.agent = new https.Agent({ keepAlive: true, rejectUnauthorized: !tls.insecure, ...(ca ? { ca } : {}) });
     this.axios = axios.create({
       baseURL: options.baseUrl.replace(/\/+$/, ''),
@@ -230,7 +235,11 @@ export class HttpClient {
 
   private httpError(res: RawResponse, req: RawRequest, requestId: string): HvsnapError {
     let vendor: VendorError = {};
-    try { vendor = this.options.mapError?.(res) ?? {}; } catch { /* a bad body is reported by status alone */ }
+    try {
+      vendor = this.options.mapError?.(res) ?? {};
+    } catch {
+      /* a bad body is reported by status alone */
+    }
     const kind = vendor.kind ?? kindOfStatus(res.status);
     const what = vendor.message ? `: ${vendor.message}` : '';
     const err = providerError(kind, `${this.options.provider}: ${req.method} ${req.path} returned HTTP ${res.status}${what}`, {
@@ -249,7 +258,10 @@ export class HttpClient {
     }
     if (code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
       const ms = (req as HttpRequest).timeoutMs ?? this.options.timeoutMs ?? 30_000;
-      return new HvsnapError('timeout', `${this.options.provider}: ${req.method} ${req.path} got no answer within ${ms} ms`, { retryable: true, context: { ...context, timeoutMs: ms } });
+      return new HvsnapError('timeout', `${this.options.provider}: ${req.method} ${req.path} got no answer within ${ms} ms`, {
+        retryable: true,
+        context: { ...context, timeoutMs: ms },
+      });
     }
     if (typeof code === 'string' && TLS_TRUST.test(code)) {
       // not retryable: the certificate will not change between attempts
@@ -261,7 +273,11 @@ export class HttpClient {
     // the axios error holds the request headers (credentials): keep only its code and message
     const message = scrubText((e as Error)?.message ?? String(e), this.secrets());
     const cause = new Error(message);
-    return providerError('transient', `${this.options.provider}: ${req.method} ${req.path} failed: ${code ?? message}`, { provider: this.options.provider, context: { ...context, errno: code }, cause });
+    return providerError('transient', `${this.options.provider}: ${req.method} ${req.path} failed: ${code ?? message}`, {
+      provider: this.options.provider,
+      context: { ...context, errno: code },
+      cause,
+    });
   }
 }
 
@@ -278,7 +294,9 @@ function scrub(e: HvsnapError, secrets: string[]): HvsnapError {
 /** `?a=1&b=x` from a query object; undefined values are left out. */
 export function queryString(query: RawRequest['query']): string {
   if (!query) return '';
-  const entries = Object.entries(query).filter(([, v]) => v !== undefined).map(([k, v]): [string, string] => [k, String(v)]);
+  const entries = Object.entries(query)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]): [string, string] => [k, String(v)]);
   return entries.length ? '?' + new URLSearchParams(entries).toString() : '';
 }
 

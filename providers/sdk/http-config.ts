@@ -7,7 +7,10 @@ import type { HttpClientOptions } from './http-client.js';
  */
 export const httpConnectionFields = {
   /** management URL, e.g. `https://array1.example.com` */
-  endpoint: z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL'),
+  endpoint: z
+    .string()
+    .url()
+    .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL'),
   /** PEM text of the CA that signed the array's certificate */
   ca: z.string().optional(),
   /** path of a PEM file of the CA */
@@ -29,6 +32,12 @@ export const httpConnectionFields = {
 };
 
 /** The HttpClient options those fields give. */
-export function httpOptionsFrom(c: { ca?: string; caFile?: string; insecure: boolean; timeoutMs: number; retry: HttpClientOptions['retry'] }): Pick<HttpClientOptions, 'tls' | 'timeoutMs' | 'retry'> {
+export function httpOptionsFrom(c: {
+  ca?: string;
+  caFile?: string;
+  insecure: boolean;
+  timeoutMs: number;
+  retry: HttpClientOptions['retry'];
+}): Pick<HttpClientOptions, 'tls' | 'timeoutMs' | 'retry'> {
   return { tls: { ca: c.ca, caFile: c.caFile, insecure: c.insecure }, timeoutMs: c.timeoutMs, retry: c.retry };
 }

@@ -6,8 +6,13 @@ import { HvsnapError } from '../../src/core/errors.js';
  * Throws `input_invalid` naming the value when it is not 8 bytes.
  */
 export function normalizeWwpn(wwpn: string): string {
-  const hex = wwpn.trim().replace(/^0x/i, '').replace(/[:\-\s]/g, '').toLowerCase();
-  if (!/^[0-9a-f]{16}$/.test(hex)) throw new HvsnapError('input_invalid', `"${wwpn}" is not a Fibre Channel WWPN (8 bytes in hex)`, { context: { field: 'wwns' } });
+  const hex = wwpn
+    .trim()
+    .replace(/^0x/i, '')
+    .replace(/[:\-\s]/g, '')
+    .toLowerCase();
+  if (!/^[0-9a-f]{16}$/.test(hex))
+    throw new HvsnapError('input_invalid', `"${wwpn}" is not a Fibre Channel WWPN (8 bytes in hex)`, { context: { field: 'wwns' } });
   return hex;
 }
 

@@ -39,10 +39,7 @@ export interface Provider {
    * journals and stores and passes to every later call. Idempotent by `name`: a retried create finds
    * its object by name AND verifies it covers the same volumes (else `already_exists`).
    */
-  createSnapshot(
-    args: { name: string; volumeIds: string[]; consistencyGroup: boolean },
-    opts?: CallOptions,
-  ): Promise<SnapshotHandle>;
+  createSnapshot(args: { name: string; volumeIds: string[]; consistencyGroup: boolean }, opts?: CallOptions): Promise<SnapshotHandle>;
 
   /** Snapshot sets whose name starts with `prefix` (all of the provider's when omitted): for cleanup and doctor. */
   listSnapshots(args: { prefix?: string }, opts?: CallOptions): Promise<SnapshotHandle[]>;

@@ -36,7 +36,8 @@ function walk(v: unknown, secrets: string[], depth: number, seen: WeakSet<object
   if (Array.isArray(v)) return v.map((x) => walk(x, secrets, depth + 1, seen));
   if (Buffer.isBuffer(v) || ArrayBuffer.isView(v)) return `[${(v as Uint8Array).byteLength} bytes]`;
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) out[k] = SECRET_KEY.test(k) && x !== undefined && x !== null && x !== '' ? REDACTED : walk(x, secrets, depth + 1, seen);
+  for (const [k, x] of Object.entries(v))
+    out[k] = SECRET_KEY.test(k) && x !== undefined && x !== null && x !== '' ? REDACTED : walk(x, secrets, depth + 1, seen);
   return out;
 }
 
@@ -45,7 +46,8 @@ export function collectSecrets(config: unknown, out: string[] = [], depth = 0): 
   if (config === null || typeof config !== 'object' || depth > 6) return out;
   for (const [k, v] of Object.entries(config)) {
     if (typeof v === 'string' && SECRET_KEY.test(k)) out.push(v);
-    else if (typeof v === 'string') out.push(...urlCredentials(v)); // an endpoint written with user:password@
+    else if (typeof v === 'string')
+      out.push(...urlCredentials(v)); // an endpoint written with user:password@
     else collectSecrets(v, out, depth + 1);
   }
   return out;

@@ -53,12 +53,17 @@ export function sessionAuth(args: {
     async headers(send, signal) {
       if (!session) {
         // one login for concurrent callers
-        pending ??= login(send, signal).finally(() => { pending = undefined; });
+        pending ??= login(send, signal).finally(() => {
+          pending = undefined;
+        });
         session = await pending;
       }
       return args.send(session.token);
     },
-    invalidate() { session = undefined; return true; },
+    invalidate() {
+      session = undefined;
+      return true;
+    },
     async logout(send) {
       if (!session || !args.logout) return;
       const s = session;

@@ -22,7 +22,11 @@ export async function waitForSnapshotReady(args: {
   if (handle.ready !== false) return;
   const ask = provider.snapshotReady?.bind(provider);
   if (!ask) {
-    throw new HvsnapError('provider_error', `provider "${provider.name}" made snapshot ${handle.name} that is still copying but cannot say when it is ready (no snapshotReady)`, { context: { provider: provider.name, snapshot: handle.name, kind: 'unsupported' } });
+    throw new HvsnapError(
+      'provider_error',
+      `provider "${provider.name}" made snapshot ${handle.name} that is still copying but cannot say when it is ready (no snapshotReady)`,
+      { context: { provider: provider.name, snapshot: handle.name, kind: 'unsupported' } },
+    );
   }
   await pollJob({
     describe: `background copy of snapshot ${handle.name} on ${provider.name}`,

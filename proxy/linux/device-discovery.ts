@@ -55,7 +55,8 @@ export function createByIdDiscovery(deps: {
 
   /** Logs in to the target the array named in the presentation; the static `iscsi` config only when it named none. */
   async function iscsiLogin(target: PresentationTarget | undefined, opts: CallOptions): Promise<void> {
-    const fromTarget = target?.transport === 'iscsi' && target.portals?.length ? { portals: target.portals, targets: target.iqns?.length ? target.iqns : undefined } : undefined;
+    const fromTarget =
+      target?.transport === 'iscsi' && target.portals?.length ? { portals: target.portals, targets: target.iqns?.length ? target.iqns : undefined } : undefined;
     const iscsi = fromTarget ?? (target && target.transport !== 'iscsi' ? undefined : config.iscsi);
     if (!iscsi) return;
     for (const portal of iscsi.portals) {
@@ -111,10 +112,14 @@ export function createByIdDiscovery(deps: {
         const device = await findInById(lun.identity);
         if (device) return device;
         if (Date.now() >= deadline) {
-          throw new HvsnapError('not_found', `presented LUN ${lun.identity.kind}:${lun.identity.id} did not appear in ${byIdDir} within ${config.discovery.timeoutMs} ms`, {
-            context: { volume: lun.identity.id, step: 'locate', path: byIdDir },
-            hint: `looked for ${[...byIdCandidates(lun.identity), lun.identity.serial ? `*_${lun.identity.serial}` : ''].filter(Boolean).join(', ')}; check the array's host mapping (initiator IQN/WWN) and zoning`,
-          });
+          throw new HvsnapError(
+            'not_found',
+            `presented LUN ${lun.identity.kind}:${lun.identity.id} did not appear in ${byIdDir} within ${config.discovery.timeoutMs} ms`,
+            {
+              context: { volume: lun.identity.id, step: 'locate', path: byIdDir },
+              hint: `looked for ${[...byIdCandidates(lun.identity), lun.identity.serial ? `*_${lun.identity.serial}` : ''].filter(Boolean).join(', ')}; check the array's host mapping (initiator IQN/WWN) and zoning`,
+            },
+          );
         }
         await sleep(config.discovery.pollMs, opts.signal);
       }

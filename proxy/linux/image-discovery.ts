@@ -20,9 +20,13 @@ export function createImageFileDiscovery(deps: { runner: CommandRunner }): Devic
     async rescan() {},
     async locate({ lun }, opts) {
       if (!lun.path) {
-        throw new HvsnapError('proxy_failed', `presented LUN ${lun.identity.id} has no image path; the image-file discovery serves image presentations only (use discovery.mode "by-id")`, {
-          context: { volume: lun.identity.id, step: 'locate' },
-        });
+        throw new HvsnapError(
+          'proxy_failed',
+          `presented LUN ${lun.identity.id} has no image path; the image-file discovery serves image presentations only (use discovery.mode "by-id")`,
+          {
+            context: { volume: lun.identity.id, step: 'locate' },
+          },
+        );
       }
       return (await runner.run({ command: 'losetup', args: ['-r', '-f', '--show', '-P', lun.path] }, opts)).stdout.trim();
     },

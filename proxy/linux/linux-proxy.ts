@@ -78,7 +78,10 @@ export function createLinuxProxy(config: LinuxProxyConfigInput, deps: LinuxProxy
     if (!(await isMountPoint(v.mountPath))) {
       throw new HvsnapError('proxy_failed', `ntfs-3g reported success but ${v.mountPath} is not a mount point`, { context: { path: v.mountPath } });
     }
-    logger.info({ presentation: state.presentationName, volume: lun.identity.id, device: v.device, partition: v.partitionDevice, mountPath: v.mountPath }, 'volume mounted read-only');
+    logger.info(
+      { presentation: state.presentationName, volume: lun.identity.id, device: v.device, partition: v.partitionDevice, mountPath: v.mountPath },
+      'volume mounted read-only',
+    );
   }
 
   /**

@@ -18,9 +18,7 @@ export async function isMountPoint(dir: string): Promise<boolean> {
 /** Mount points at or below `dir`, deepest first (the order to unmount them in). */
 export async function mountPointsBelow(dir: string): Promise<string[]> {
   const root = path.resolve(dir);
-  return (await listMountPoints())
-    .filter((m) => m === root || m.startsWith(`${root}/`))
-    .sort((a, b) => b.length - a.length);
+  return (await listMountPoints()).filter((m) => m === root || m.startsWith(`${root}/`)).sort((a, b) => b.length - a.length);
 }
 
 /** The backing file and offset (bytes) of a loop device, or undefined when it is not bound. */

@@ -44,15 +44,22 @@ export function createLocalProxy(opts: LocalProxyOptions = {}): Proxy {
       try {
         for (const [i, lun] of p.luns.entries()) {
           if (!lun.path) {
-            throw new HvsnapError('proxy_failed', `presentation ${p.name}: LUN ${lun.identity.id} is not a local folder; the local proxy only attaches lab presentations (use the linux or windows proxy)`, {
-              context: { volume: lun.volumeId },
-            });
+            throw new HvsnapError(
+              'proxy_failed',
+              `presentation ${p.name}: LUN ${lun.identity.id} is not a local folder; the local proxy only attaches lab presentations (use the linux or windows proxy)`,
+              {
+                context: { volume: lun.volumeId },
+              },
+            );
           }
           try {
             if (!(await stat(lun.path)).isDirectory()) throw new Error('not a folder');
             await access(lun.path, constants.R_OK);
           } catch (e) {
-            throw new HvsnapError('proxy_failed', `presented folder ${lun.path} of volume ${lun.volumeId} cannot be read`, { cause: e, context: { volume: lun.volumeId, path: lun.path } });
+            throw new HvsnapError('proxy_failed', `presented folder ${lun.path} of volume ${lun.volumeId} cannot be read`, {
+              cause: e,
+              context: { volume: lun.volumeId, path: lun.path },
+            });
           }
           const mountPath = join(dir, String(i + 1));
           // idempotent: an existing link to the same folder is this attach already done

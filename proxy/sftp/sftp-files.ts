@@ -11,7 +11,14 @@ export interface SftpClient {
   open(path: string, flags: 'r', cb: (err: Error | null | undefined, handle: Buffer) => void): unknown;
   fstat(handle: Buffer, cb: (err: Error | null | undefined, stats: { size: number; isFile(): boolean }) => void): unknown;
   stat(path: string, cb: (err: Error | null | undefined, stats: { size: number; isFile(): boolean }) => void): unknown;
-  read(handle: Buffer, buffer: Buffer, offset: number, length: number, position: number, cb: (err: Error | null | undefined, bytesRead: number) => void): unknown;
+  read(
+    handle: Buffer,
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+    cb: (err: Error | null | undefined, bytesRead: number) => void,
+  ): unknown;
   close(handle: Buffer, cb: (err: Error | null | undefined) => void): unknown;
 }
 
@@ -28,14 +35,16 @@ export interface SftpFilesOptions {
 }
 
 const promised = <T>(fn: (cb: (err: Error | null | undefined, value: T) => void) => unknown, what: string, path: string): Promise<T> =>
-  new Promise((resolve, reject) =>
-    fn((err, value) => (err ? reject(sftpError(err, what, path)) : resolve(value))),
-  );
+  new Promise((resolve, reject) => fn((err, value) => (err ? reject(sftpError(err, what, path)) : resolve(value))));
 
 function sftpError(err: Error & { code?: number }, what: string, path: string): HvsnapError {
   // SSH_FX_NO_SUCH_FILE = 2 (draft-ietf-secsh-filexfer-02, section 7)
   const notFound = err.code === 2;
-  return new HvsnapError(notFound ? 'not_found' : 'transport_failed', `SFTP ${what} ${path}: ${err.message}`, { cause: err, retryable: !notFound, context: { path, step: 'copy' } });
+  return new HvsnapError(notFound ? 'not_found' : 'transport_failed', `SFTP ${what} ${path}: ${err.message}`, {
+    cause: err,
+    retryable: !notFound,
+    context: { path, step: 'copy' },
+  });
 }
 
 /**
@@ -69,7 +78,11 @@ export function sftpFiles(sftp: SftpClient, opts: SftpFilesOptions = {}): VhdxFi
         inFlight(async () => {
           if (opts.signal?.aborted) throw opts.signal.reason;
           await pace(length);
-          const n = await promised<number>((cb) => sftp.read(handle, Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), at, length, pos, cb), 'read', path);
+          const n = await promised<number>(
+            (cb) => sftp.read(handle, Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), at, length, pos, cb),
+            'read',
+            path,
+          );
           if (opts.stats) opts.stats.bytesRead += n;
           return n;
         });

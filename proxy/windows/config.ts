@@ -1,8 +1,6 @@
 import { z } from 'zod';
 
-const windowsAbsolutePath = z
-  .string()
-  .regex(/^[A-Za-z]:\\/, 'must be an absolute Windows path like C:\\ProgramData\\hvsnap\\mounts');
+const windowsAbsolutePath = z.string().regex(/^[A-Za-z]:\\/, 'must be an absolute Windows path like C:\\ProgramData\\hvsnap\\mounts');
 
 /** OfflineReason values (MSFT_Disk) under which the proxy may bring a presented disk online. */
 export const ALLOWABLE_OFFLINE_REASONS = ['policy', 'snapshot'] as const;

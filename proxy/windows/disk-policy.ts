@@ -35,13 +35,7 @@ export interface WindowsPartition {
 }
 
 export type OfflineReason =
-  | 'policy'
-  | 'redundant_path'
-  | 'snapshot'
-  | 'collision'
-  | 'resource_exhaustion'
-  | 'critical_write_failures'
-  | 'data_integrity_scan_required';
+  'policy' | 'redundant_path' | 'snapshot' | 'collision' | 'resource_exhaustion' | 'critical_write_failures' | 'data_integrity_scan_required';
 
 const REASONS: Record<number, OfflineReason> = {
   1: 'policy',

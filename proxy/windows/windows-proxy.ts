@@ -69,23 +69,36 @@ export function createWindowsProxy(config: WindowsProxyConfigInput, deps: Window
       const all = await listDisks(cfg.rescan || !first, opts);
       const hits = all.filter((d) => diskMatches(d, lun.identity));
       if (hits.length > 1) {
-        throw new HvsnapError('proxy_failed', `LUN ${lun.identity.id} matches ${hits.length} disks (${hits.map((d) => d.Number).join(', ')}) on ${shell.target}`, {
-          context: { volume: lun.identity.id, step: 'find-disk', host: shell.target },
-          hint: 'the LUN is seen through several paths without MPIO, or two LUNs share a serial; configure MPIO',
-        });
+        throw new HvsnapError(
+          'proxy_failed',
+          `LUN ${lun.identity.id} matches ${hits.length} disks (${hits.map((d) => d.Number).join(', ')}) on ${shell.target}`,
+          {
+            context: { volume: lun.identity.id, step: 'find-disk', host: shell.target },
+            hint: 'the LUN is seen through several paths without MPIO, or two LUNs share a serial; configure MPIO',
+          },
+        );
       }
       if (hits.length === 1) return { disk: hits[0], all };
       if (Date.now() >= deadline) {
-        throw new HvsnapError('not_found', `presented LUN ${lun.identity.kind}:${lun.identity.id} did not appear on ${shell.target} within ${cfg.discoveryTimeoutMs} ms`, {
-          context: { volume: lun.identity.id, step: 'find-disk', host: shell.target },
-          hint: `disks seen: ${all.map((d) => `${d.Number}=${d.UniqueId}`).join(', ') || 'none'}; check the array's host mapping and the proxy's initiators`,
-        });
+        throw new HvsnapError(
+          'not_found',
+          `presented LUN ${lun.identity.kind}:${lun.identity.id} did not appear on ${shell.target} within ${cfg.discoveryTimeoutMs} ms`,
+          {
+            context: { volume: lun.identity.id, step: 'find-disk', host: shell.target },
+            hint: `disks seen: ${all.map((d) => `${d.Number}=${d.UniqueId}`).join(', ') || 'none'}; check the array's host mapping and the proxy's initiators`,
+          },
+        );
       }
       await sleep(cfg.pollMs, opts.signal);
     }
   }
 
-  async function attachLun(presentationName: string, lun: PresentedLun, touched: Array<{ uniqueId: string; serial: string | null }>, opts: CallOptions): Promise<AttachedVolume> {
+  async function attachLun(
+    presentationName: string,
+    lun: PresentedLun,
+    touched: Array<{ uniqueId: string; serial: string | null }>,
+    opts: CallOptions,
+  ): Promise<AttachedVolume> {
     const lunId = lun.identity.id;
     const { disk, all } = await findDisk(lun, opts);
     checkDiskUsable({ disk, allDisks: all, allow: cfg.allowOfflineReasons, lunId });
@@ -93,21 +106,41 @@ export function createWindowsProxy(config: WindowsProxyConfigInput, deps: Window
     const online = await run<OnlineResult>('online-disk.ps1', { number: disk.Number, uniqueId: disk.UniqueId, serial: disk.SerialNumber ?? null }, opts);
     const part = pickWindowsPartition(online.partitions ?? [], disk.Number, lunId);
     const accessPath = path.win32.join(folderOf(presentationName), safeName(`${lun.identity.kind}-${normalizeIdentityId(lunId)}`));
-    const mounted = await run<MountResult>('mount-partition.ps1', { number: disk.Number, uniqueId: disk.UniqueId, partitionNumber: part.PartitionNumber, accessPath }, opts);
+    const mounted = await run<MountResult>(
+      'mount-partition.ps1',
+      { number: disk.Number, uniqueId: disk.UniqueId, partitionNumber: part.PartitionNumber, accessPath },
+      opts,
+    );
     if (!/^(ntfs|refs)$/i.test(mounted.fileSystem)) {
-      throw new HvsnapError('proxy_failed', `disk ${disk.Number} partition ${part.PartitionNumber} (LUN ${lunId}) has file system '${mounted.fileSystem || 'RAW'}', not NTFS or ReFS`, {
-        context: { disk: String(disk.Number), volume: lunId, step: 'mount' },
-        hint: 'a crash-consistent ReFS/NTFS volume may need log replay a read-only mount cannot do; present a writable clone',
-      });
+      throw new HvsnapError(
+        'proxy_failed',
+        `disk ${disk.Number} partition ${part.PartitionNumber} (LUN ${lunId}) has file system '${mounted.fileSystem || 'RAW'}', not NTFS or ReFS`,
+        {
+          context: { disk: String(disk.Number), volume: lunId, step: 'mount' },
+          hint: 'a crash-consistent ReFS/NTFS volume may need log replay a read-only mount cannot do; present a writable clone',
+        },
+      );
     }
     logger.info(
-      { presentation: presentationName, volume: lunId, disk: disk.Number, wasOffline: online.wasOffline, accessPath: mounted.accessPath, removedDriveLetter: mounted.removedDriveLetter },
+      {
+        presentation: presentationName,
+        volume: lunId,
+        disk: disk.Number,
+        wasOffline: online.wasOffline,
+        accessPath: mounted.accessPath,
+        removedDriveLetter: mounted.removedDriveLetter,
+      },
       'volume mounted read-only',
     );
     return {
       sourceIdentity: lun.sourceIdentity,
       mountPath: mounted.accessPath,
-      handle: { diskNumber: disk.Number, uniqueId: disk.UniqueId, ...(disk.SerialNumber ? { serial: disk.SerialNumber } : {}), partitionNumber: part.PartitionNumber },
+      handle: {
+        diskNumber: disk.Number,
+        uniqueId: disk.UniqueId,
+        ...(disk.SerialNumber ? { serial: disk.SerialNumber } : {}),
+        partitionNumber: part.PartitionNumber,
+      },
     };
   }
 
@@ -145,7 +178,10 @@ export function createWindowsProxy(config: WindowsProxyConfigInput, deps: Window
       const name = 'attachment' in args ? args.attachment.presentationName : args.presentationName;
       const disks =
         'attachment' in args
-          ? args.attachment.volumes.map((v) => ({ uniqueId: String(v.handle?.uniqueId ?? ''), serial: v.handle?.serial === undefined ? null : String(v.handle.serial) }))
+          ? args.attachment.volumes.map((v) => ({
+              uniqueId: String(v.handle?.uniqueId ?? ''),
+              serial: v.handle?.serial === undefined ? null : String(v.handle.serial),
+            }))
           : [];
       await offline(name, disks);
     },

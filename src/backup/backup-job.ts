@@ -37,7 +37,12 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
   throwIfAborted(options.signal);
   const plan = await planSets({ hypervisor: env.hypervisor, provider: env.provider, vms, groups, allVms, policy }, { signal: options.signal });
   log.info(
-    { sets: plan.sets.length, hostSets: plan.sets.filter((s) => s.mode === 'host').length, vms: plan.sets.reduce((n, s) => n + s.vms.length, 0), unplaced: plan.unplaced.length },
+    {
+      sets: plan.sets.length,
+      hostSets: plan.sets.filter((s) => s.mode === 'host').length,
+      vms: plan.sets.reduce((n, s) => n + s.vms.length, 0),
+      unplaced: plan.unplaced.length,
+    },
     'backup planned',
   );
 
@@ -160,7 +165,10 @@ async function runSets(args: {
       await args.setSlots(async () => {
         const saga = new Saga(targets, journal, log);
         try {
-          const result = await backupSet({ env, policy: args.policy, options, jobId: args.jobId, saga, writers, copySlots: args.copySlots, throttle: args.throttle }, current);
+          const result = await backupSet(
+            { env, policy: args.policy, options, jobId: args.jobId, saga, writers, copySlots: args.copySlots, throttle: args.throttle },
+            current,
+          );
           results.push(result);
           await (result.set.status === 'ok' ? queue.ack(current) : queue.fail(current, result.set.error));
         } catch (e) {
@@ -291,9 +299,29 @@ function notFound(vm: string, message: string): never {
 function markInterrupted(report: BackupReport, notStarted: VolumeSet[]): void {
   for (const v of report.vms) if (v.status === 'failed' && v.error?.code === 'aborted') v.status = 'interrupted';
   for (const set of notStarted) {
-    report.sets.push({ index: set.index, vms: set.vms.map((v) => v.name), volumes: set.volumes.map((v) => v.volumeRoot), groups: set.groups, consistencyGroup: false, status: 'failed', error: { code: 'aborted', message: 'not started: the run was interrupted' } });
+    report.sets.push({
+      index: set.index,
+      vms: set.vms.map((v) => v.name),
+      volumes: set.volumes.map((v) => v.volumeRoot),
+      groups: set.groups,
+      consistencyGroup: false,
+      status: 'failed',
+      error: { code: 'aborted', message: 'not started: the run was interrupted' },
+    });
     for (const vm of set.vms) {
-      report.vms.push({ vm: vm.name, vmId: vm.id, set: set.index, status: 'interrupted', error: { code: 'aborted', message: 'not started: the run was interrupted' }, disks: [], bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0, durationMs: 0 });
+      report.vms.push({
+        vm: vm.name,
+        vmId: vm.id,
+        set: set.index,
+        status: 'interrupted',
+        error: { code: 'aborted', message: 'not started: the run was interrupted' },
+        disks: [],
+        bytesRead: 0,
+        bytesWritten: 0,
+        chunksNew: 0,
+        chunksReused: 0,
+        durationMs: 0,
+      });
     }
   }
   report.sets.sort((a, b) => a.index - b.index);

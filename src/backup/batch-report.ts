@@ -5,8 +5,15 @@ import type { BackupReport, VmReport } from './types.js';
 /** The report of a run that had nothing left to do. */
 export function emptyReport(jobId: string): BackupReport {
   return {
-    jobId, startedAt: new Date().toISOString(), durationMs: 0, snapshotSets: 0, sets: [], vms: [], status: 'ok',
-    totals: { vms: 0, ok: 0, failed: 0, bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0 }, ok: true,
+    jobId,
+    startedAt: new Date().toISOString(),
+    durationMs: 0,
+    snapshotSets: 0,
+    sets: [],
+    vms: [],
+    status: 'ok',
+    totals: { vms: 0, ok: 0, failed: 0, bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0 },
+    ok: true,
   };
 }
 
@@ -23,9 +30,26 @@ export function earlierResults(points: RestorePointManifest[], records: JobRecor
     if (saved) return saved;
     const sum = (k: 'bytesRead' | 'bytesWritten' | 'chunksNew' | 'chunksReused') => p.disks.reduce((n, d) => n + (d[k] ?? 0), 0);
     return {
-      vm: p.vm.name, vmId: p.vm.id, set: 0, status: 'ok', restorePointId: p.id, consistency: p.consistency,
-      disks: p.disks.map((d) => ({ diskId: d.diskId, mode: d.mode, virtualSize: d.virtualSize, bytesRead: d.bytesRead ?? 0, bytesWritten: d.bytesWritten ?? 0, chunksNew: d.chunksNew ?? 0, chunksReused: d.chunksReused ?? 0 })),
-      bytesRead: sum('bytesRead'), bytesWritten: sum('bytesWritten'), chunksNew: sum('chunksNew'), chunksReused: sum('chunksReused'), durationMs: 0,
+      vm: p.vm.name,
+      vmId: p.vm.id,
+      set: 0,
+      status: 'ok',
+      restorePointId: p.id,
+      consistency: p.consistency,
+      disks: p.disks.map((d) => ({
+        diskId: d.diskId,
+        mode: d.mode,
+        virtualSize: d.virtualSize,
+        bytesRead: d.bytesRead ?? 0,
+        bytesWritten: d.bytesWritten ?? 0,
+        chunksNew: d.chunksNew ?? 0,
+        chunksReused: d.chunksReused ?? 0,
+      })),
+      bytesRead: sum('bytesRead'),
+      bytesWritten: sum('bytesWritten'),
+      chunksNew: sum('chunksNew'),
+      chunksReused: sum('chunksReused'),
+      durationMs: 0,
     };
   });
 }

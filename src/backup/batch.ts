@@ -62,7 +62,13 @@ export function selectVms(all: VmInfo[], groups: Array<{ name: string; vmIds: st
     chosen.set(vm.id, vm);
   }
   for (const p of select.patterns ?? []) {
-    const re = new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+    const re = new RegExp(
+      `^${p
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`,
+      'i',
+    );
     for (const vm of all.filter((v) => re.test(v.name))) chosen.set(vm.id, vm);
   }
   for (const g of select.groups ?? []) {
@@ -103,7 +109,13 @@ export async function runBatch(
   // a resumed run gets names of its own: a leftover snapshot of the dead run must never be taken for this one's
   const jobId = options.resume ? `${batchId}-r${randomBytes(2).toString('hex')}` : batchId;
   const control = {
-    kind: 'batch' as const, jobId, batchId, resumeOf: options.resume, configFile: options.configFile, signal: options.signal, vms: selected,
+    kind: 'batch' as const,
+    jobId,
+    batchId,
+    resumeOf: options.resume,
+    configFile: options.configFile,
+    signal: options.signal,
+    vms: selected,
     key: `batch\0${options.configFile ?? ''}\0${JSON.stringify(spec.select)}`,
   };
   return underJobControl(env, control, async () => {
@@ -116,10 +128,16 @@ export async function runBatch(
       const mine = journals.filter((j) => ofBatch(j.jobId, batchId));
       const records = (await batchRecords(env.repository.path, batchId)).filter((r) => r.id !== jobId);
       if (points.length === 0 && mine.length === 0 && records.length === 0) {
-        throw new HvsnapError('not_found', `batch ${batchId} left no journal, job record or restore point in ${env.repository.path}: nothing to resume`, { context: { field: '--resume' } });
+        throw new HvsnapError('not_found', `batch ${batchId} left no journal, job record or restore point in ${env.repository.path}: nothing to resume`, {
+          context: { field: '--resume' },
+        });
       }
       const alive = mine.find((j) => j.owner.alive);
-      if (alive) throw new HvsnapError('vm_in_use', `batch ${batchId} is still running (pid ${alive.owner.pid} on ${alive.owner.host})`, { retryable: true, context: { field: '--resume' } });
+      if (alive)
+        throw new HvsnapError('vm_in_use', `batch ${batchId} is still running (pid ${alive.owner.pid} on ${alive.owner.host})`, {
+          retryable: true,
+          context: { field: '--resume' },
+        });
       await cleanupLeftovers(env, { journalDir: options.journalDir, signal: options.signal });
       earlier = earlierResults(points, records);
       earlierRuns = records.map((r) => r.id);
@@ -128,12 +146,28 @@ export async function runBatch(
     }
     const done = new Set(earlier.map((v) => v.vmId));
     const skipped = selected.filter((v) => done.has(v.id)).map((v) => v.name);
-    const report = vms.length === 0
-      ? emptyReport(jobId)
-      : distributed && options.distributed
-        ? await distributed.runDistributedBackup(env, options.distributed, { jobId, vms, limits: spec.limits, policy: options.policy, signal: options.signal })
-        : await runBackup(env, { ...options, jobId, vmIds: vms.map((v) => v.id), limits: spec.limits });
-    return { ...combineReports(report, earlier.filter((v) => selected.some((s) => s.id === v.vmId)), earlierRuns), batchId, skipped, resumed: !!options.resume };
+    const report =
+      vms.length === 0
+        ? emptyReport(jobId)
+        : distributed && options.distributed
+          ? await distributed.runDistributedBackup(env, options.distributed, {
+              jobId,
+              vms,
+              limits: spec.limits,
+              policy: options.policy,
+              signal: options.signal,
+            })
+          : await runBackup(env, { ...options, jobId, vmIds: vms.map((v) => v.id), limits: spec.limits });
+    return {
+      ...combineReports(
+        report,
+        earlier.filter((v) => selected.some((s) => s.id === v.vmId)),
+        earlierRuns,
+      ),
+      batchId,
+      skipped,
+      resumed: !!options.resume,
+    };
   });
 }
 

@@ -55,7 +55,13 @@ export async function runDistributedBackup(
       args.signal?.addEventListener('abort', () => resolve(), { once: true });
     });
     await Promise.race([Promise.all(waits), cancelled]);
-    if (args.signal?.aborted) await takeBack(jobs, plan.sets.map((s) => s.index), outcomes, log);
+    if (args.signal?.aborted)
+      await takeBack(
+        jobs,
+        plan.sets.map((s) => s.index),
+        outcomes,
+        log,
+      );
   } finally {
     await events.close().catch(() => undefined);
     await queue.close().catch(() => undefined);
@@ -65,7 +71,12 @@ export async function runDistributedBackup(
 }
 
 /** Cancelled: jobs not yet taken by a worker are removed (a held job cannot be, and finishes on its worker). */
-async function takeBack(jobs: Array<Job<SetJobData, SetJobResult>>, indexes: number[], outcomes: Map<number, unknown>, log: BackupEnvironment['logger']): Promise<void> {
+async function takeBack(
+  jobs: Array<Job<SetJobData, SetJobResult>>,
+  indexes: number[],
+  outcomes: Map<number, unknown>,
+  log: BackupEnvironment['logger'],
+): Promise<void> {
   for (const [i, job] of jobs.entries()) {
     if (outcomes.has(indexes[i])) continue;
     const state = await job.getState();
@@ -90,20 +101,55 @@ function aggregate(
   const vms: VmReport[] = [];
   const leftBehind: string[] = [];
   for (const u of plan.unplaced) {
-    vms.push({ vm: u.vm.name, vmId: u.vm.id, set: 0, status: 'failed', step: 'plan', error: { code: u.error.code, message: u.error.message }, disks: [], bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0, durationMs: 0 });
+    vms.push({
+      vm: u.vm.name,
+      vmId: u.vm.id,
+      set: 0,
+      status: 'failed',
+      step: 'plan',
+      error: { code: u.error.code, message: u.error.message },
+      disks: [],
+      bytesRead: 0,
+      bytesWritten: 0,
+      chunksNew: 0,
+      chunksReused: 0,
+      durationMs: 0,
+    });
   }
   for (const set of plan.sets) {
     const o = outcomes.get(set.index);
-    const base = { index: set.index, vms: set.vms.map((v) => v.name), volumes: set.volumes.map((v) => v.volumeRoot), groups: set.groups, consistencyGroup: false };
+    const base = {
+      index: set.index,
+      vms: set.vms.map((v) => v.name),
+      volumes: set.volumes.map((v) => v.volumeRoot),
+      groups: set.groups,
+      consistencyGroup: false,
+    };
     if (o && o !== 'interrupted' && !('error' in o)) {
       sets.push({ ...o.set, worker: `${o.worker.proxy} (${o.worker.host}:${o.worker.pid})` });
       vms.push(...o.vms);
       leftBehind.push(...o.leftBehind);
       continue;
     }
-    const error = o === undefined || o === 'interrupted' ? { code: 'aborted', message: 'not finished: the run was interrupted' } : { code: 'step_failed', message: `the worker failed: ${o.error}` };
+    const error =
+      o === undefined || o === 'interrupted'
+        ? { code: 'aborted', message: 'not finished: the run was interrupted' }
+        : { code: 'step_failed', message: `the worker failed: ${o.error}` };
     sets.push({ ...base, status: 'failed', error });
-    for (const vm of set.vms) vms.push({ vm: vm.name, vmId: vm.id, set: set.index, status: error.code === 'aborted' ? 'interrupted' : 'failed', error, disks: [], bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0, durationMs: 0 });
+    for (const vm of set.vms)
+      vms.push({
+        vm: vm.name,
+        vmId: vm.id,
+        set: set.index,
+        status: error.code === 'aborted' ? 'interrupted' : 'failed',
+        error,
+        disks: [],
+        bytesRead: 0,
+        bytesWritten: 0,
+        chunksNew: 0,
+        chunksReused: 0,
+        durationMs: 0,
+      });
   }
   const totals = { vms: 0, ok: 0, failed: 0, bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0 };
   for (const v of vms) {
@@ -114,7 +160,15 @@ function aggregate(
   }
   const ok = totals.failed === 0 && leftBehind.length === 0 && !interrupted;
   return {
-    jobId, startedAt: new Date(started).toISOString(), durationMs: Date.now() - started, snapshotSets: sets.filter((s) => s.snapshot).length,
-    sets, vms, leftBehind, totals, ok, status: interrupted ? 'interrupted' : ok ? 'ok' : 'failed',
+    jobId,
+    startedAt: new Date(started).toISOString(),
+    durationMs: Date.now() - started,
+    snapshotSets: sets.filter((s) => s.snapshot).length,
+    sets,
+    vms,
+    leftBehind,
+    totals,
+    ok,
+    status: interrupted ? 'interrupted' : ok ? 'ok' : 'failed',
   };
 }

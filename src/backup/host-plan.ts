@@ -12,7 +12,14 @@ import type { BackupPolicy } from './types.js';
  * array volume at all (a local disk, Storage Spaces Direct), goes to host mode instead of failing.
  */
 export async function planSets(
-  args: { hypervisor: Hypervisor; provider: Provider; vms: VmInfo[]; groups: VmGroup[]; allVms?: VmInfo[]; policy: Pick<BackupPolicy, 'mode' | 'hostFallback'> },
+  args: {
+    hypervisor: Hypervisor;
+    provider: Provider;
+    vms: VmInfo[];
+    groups: VmGroup[];
+    allVms?: VmInfo[];
+    policy: Pick<BackupPolicy, 'mode' | 'hostFallback'>;
+  },
   opts?: CallOptions,
 ): Promise<BackupPlan> {
   if (args.policy.mode === 'host') return { sets: numbered(hostSets(args.vms, args.groups)), unplaced: [] };

@@ -27,8 +27,17 @@ export async function underJobControl<R extends BackupReport>(env: BackupEnviron
   const repo = env.repository.path;
   const lease = await acquireJobLease({ repositoryPath: repo, key: args.key, kind: args.kind, jobId: args.jobId, vms: args.vms });
   const record: JobRecord = {
-    id: args.jobId, kind: args.kind, batchId: args.batchId, resumeOf: args.resumeOf, status: 'running', startedAt: lease.owner.startedAt,
-    pid: process.pid, host: hostname(), startTicks: lease.owner.startTicks, configFile: args.configFile, vms: args.vms.map((v) => v.name),
+    id: args.jobId,
+    kind: args.kind,
+    batchId: args.batchId,
+    resumeOf: args.resumeOf,
+    status: 'running',
+    startedAt: lease.owner.startedAt,
+    pid: process.pid,
+    host: hostname(),
+    startTicks: lease.owner.startTicks,
+    configFile: args.configFile,
+    vms: args.vms.map((v) => v.name),
   };
   try {
     await saveJobRecord(repo, record);
@@ -56,5 +65,7 @@ export async function runBackupJob(env: BackupEnvironment, options: BackupOption
   const vms = await env.hypervisor.listVms(options.vms?.length ? { names: options.vms } : {}, { signal: options.signal });
   const key = `backup\0${options.configFile ?? ''}\0${JSON.stringify(options.vmIds ?? options.vms ?? [])}`;
   const chosen = options.vmIds?.length ? vms.filter((v) => options.vmIds!.includes(v.id)) : vms;
-  return underJobControl(env, { kind: 'backup', jobId, key, vms: chosen, configFile: options.configFile, signal: options.signal }, () => runBackup(env, { ...options, jobId }));
+  return underJobControl(env, { kind: 'backup', jobId, key, vms: chosen, configFile: options.configFile, signal: options.signal }, () =>
+    runBackup(env, { ...options, jobId }),
+  );
 }

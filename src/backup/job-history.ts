@@ -67,7 +67,10 @@ export async function listJobRecords(repositoryPath: string): Promise<JobRecord[
 /** The record of job `id`; `not_found` names the id and where it looked. */
 export async function readJobRecord(repositoryPath: string, id: string): Promise<JobRecord> {
   const r = await readRecord(join(repositoryPath, JOBS, `${safeId(id)}.json`));
-  if (!r) throw new HvsnapError('not_found', `no job ${id} in ${join(repositoryPath, JOBS)}; "hvsnap jobs" lists them`, { context: { field: 'id', path: repositoryPath } });
+  if (!r)
+    throw new HvsnapError('not_found', `no job ${id} in ${join(repositoryPath, JOBS)}; "hvsnap jobs" lists them`, {
+      context: { field: 'id', path: repositoryPath },
+    });
   return r;
 }
 
@@ -95,6 +98,7 @@ async function readRecord(file: string): Promise<JobRecord | undefined> {
 }
 
 function safeId(id: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id)) throw new HvsnapError('input_invalid', `${JSON.stringify(id)} is not a job id`, { context: { field: 'id' } });
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id))
+    throw new HvsnapError('input_invalid', `${JSON.stringify(id)} is not a job id`, { context: { field: 'id' } });
   return id;
 }

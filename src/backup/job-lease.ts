@@ -61,27 +61,44 @@ export async function acquireJobLease(args: {
   const file = join(dir, `${createHash('sha256').update(args.key).digest('hex').slice(0, 24)}.json`);
   const now = new Date().toISOString();
   const owner: LeaseOwner = {
-    key: args.key, kind: args.kind, jobId: args.jobId, pid: process.pid, host: hostname(), startedAt: now, renewedAt: now,
-    token: randomBytes(8).toString('hex'), startTicks: (await currentOwner()).startTicks, vmIds: args.vms.map((v) => v.id), vmNames: args.vms.map((v) => v.name),
+    key: args.key,
+    kind: args.kind,
+    jobId: args.jobId,
+    pid: process.pid,
+    host: hostname(),
+    startedAt: now,
+    renewedAt: now,
+    token: randomBytes(8).toString('hex'),
+    startTicks: (await currentOwner()).startTicks,
+    vmIds: args.vms.map((v) => v.id),
+    vmNames: args.vms.map((v) => v.name),
   };
-  await withFileLock(join(dir, '.lock'), async () => {
-    const mine = new Set(owner.vmIds);
-    for (const { file: f, lease } of await readLeases(dir)) {
-      if (!(await leaseAlive(lease, args.staleAfterMs ?? LEASE_STALE_MS))) {
-        await rm(f, { force: true }); // its owner is gone: the lease is taken over
-        continue;
+  await withFileLock(
+    join(dir, '.lock'),
+    async () => {
+      const mine = new Set(owner.vmIds);
+      for (const { file: f, lease } of await readLeases(dir)) {
+        if (!(await leaseAlive(lease, args.staleAfterMs ?? LEASE_STALE_MS))) {
+          await rm(f, { force: true }); // its owner is gone: the lease is taken over
+          continue;
+        }
+        const shared = lease.vmIds.filter((id) => mine.has(id));
+        if (lease.key !== args.key && shared.length === 0) continue;
+        const names = lease.vmNames.filter((_, i) => mine.has(lease.vmIds[i]));
+        throw new HvsnapError(
+          'locked',
+          `${lease.kind} ${lease.jobId} is already running on these VMs (pid ${lease.pid} on ${lease.host}, started ${lease.startedAt}): ${names.slice(0, 5).join(', ')}${names.length > 5 ? `, and ${names.length - 5} more` : ''}`,
+          {
+            retryable: true,
+            context: { job: lease.jobId, pid: lease.pid, host: lease.host, startedAt: lease.startedAt },
+            hint: `wait for ${lease.kind} ${lease.jobId} to finish; a lease of a process that died is taken over automatically`,
+          },
+        );
       }
-      const shared = lease.vmIds.filter((id) => mine.has(id));
-      if (lease.key !== args.key && shared.length === 0) continue;
-      const names = lease.vmNames.filter((_, i) => mine.has(lease.vmIds[i]));
-      throw new HvsnapError('locked', `${lease.kind} ${lease.jobId} is already running on these VMs (pid ${lease.pid} on ${lease.host}, started ${lease.startedAt}): ${names.slice(0, 5).join(', ')}${names.length > 5 ? `, and ${names.length - 5} more` : ''}`, {
-        retryable: true,
-        context: { job: lease.jobId, pid: lease.pid, host: lease.host, startedAt: lease.startedAt },
-        hint: `wait for ${lease.kind} ${lease.jobId} to finish; a lease of a process that died is taken over automatically`,
-      });
-    }
-    await writeLease(file, owner);
-  }, { what: `the job leases in ${dir}` });
+      await writeLease(file, owner);
+    },
+    { what: `the job leases in ${dir}` },
+  );
 
   let released = false;
   const timer = setInterval(() => {

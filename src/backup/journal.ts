@@ -91,8 +91,7 @@ export async function readOpenJournals(dir: string): Promise<OpenJournal[]> {
         owner = { pid: e.pid ?? 0, host: e.host ?? '', alive: !(await isStale({ pid: e.pid ?? 0, host: e.host ?? '', startTicks: e.startTicks })) };
         jobId = e.jobId ?? jobId;
         set = e.set;
-      }
-      else if (e.t === 'undo') undos.set(e.id, e.record);
+      } else if (e.t === 'undo') undos.set(e.id, e.record);
       else if (e.t === 'done') undos.delete(e.id);
     }
     out.push({ jobId, set, file, owner, pending: [...undos].map(([id, record]) => ({ id, record })).reverse() });

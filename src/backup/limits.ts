@@ -40,7 +40,15 @@ export function limitHypervisor(
     return l;
   };
   const wrapped: Hypervisor = Object.create(h);
-  const perVm = ['createCheckpoint', 'exportConfiguration', 'changedRanges', 'convertToReferencePoint', 'deleteCheckpoint', 'deleteReferencePoint', 'listReferencePoints'] as const;
+  const perVm = [
+    'createCheckpoint',
+    'exportConfiguration',
+    'changedRanges',
+    'convertToReferencePoint',
+    'deleteCheckpoint',
+    'deleteReferencePoint',
+    'listReferencePoints',
+  ] as const;
   for (const m of perVm) {
     const original = (h[m] as (...a: unknown[]) => Promise<unknown>).bind(h);
     (wrapped as unknown as Record<string, unknown>)[m] = (args: { vmId?: string; checkpoint?: { vmId: string } }, opts?: unknown) =>

@@ -29,7 +29,11 @@ export async function pruneRestorePoints(
   const unreachable = orphaned.filter((o) => o.provider !== args.provider?.name);
   if (unreachable.length > 0) {
     // deleting the restore points would orphan snapshots this configuration cannot reach: refuse, before anything is deleted
-    throw new HvsnapError('input_invalid', `pruning would leave array snapshot(s) ${unreachable.map((o) => `${o.name} (provider ${o.provider})`).join(', ')} with no restore point; run prune with --config naming that array`, { context: { field: '--config' } });
+    throw new HvsnapError(
+      'input_invalid',
+      `pruning would leave array snapshot(s) ${unreachable.map((o) => `${o.name} (provider ${o.provider})`).join(', ')} with no restore point; run prune with --config naming that array`,
+      { context: { field: '--config' } },
+    );
   }
   if (policy.dryRun) return { retention: plan, snapshotsDeleted: orphaned.map((o) => o.name), snapshotFailures: [] };
   const retention = await args.repository.applyRetention(policy);

@@ -14,9 +14,15 @@ export const queueConfigSchema = z.discriminatedUnion('kind', [
       username: z.string().min(1).optional(),
       password: z.string().min(1).optional(),
       /** TLS (also implied by rediss://); the server certificate is verified unless `insecure` */
-      tls: z.object({ ca: z.string().min(1).optional(), servername: z.string().min(1).optional(), insecure: z.boolean().default(false) }).strict().optional(),
+      tls: z
+        .object({ ca: z.string().min(1).optional(), servername: z.string().min(1).optional(), insecure: z.boolean().default(false) })
+        .strict()
+        .optional(),
       /** BullMQ queue name; one per site or per batch configuration */
-      name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('hvsnap'),
+      name: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{1,64}$/)
+        .default('hvsnap'),
       /** ms a worker's lock on a set lasts without renewal; a worker silent this long loses its set (default 30 000) */
       lockDurationMs: z.number().int().min(1000).max(600_000).default(30_000),
       /** ms between checks for sets whose worker lost its lock (default 30 000) */

@@ -101,9 +101,12 @@ export class RedisSemaphore {
 
   private startRenewing(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => {
-      if (this.held.size) void this.redis.eval(RENEW, 1, this.key, this.options.ttlMs, ...this.held).catch(() => undefined);
-    }, Math.max(200, Math.floor(this.options.ttlMs / 3)));
+    this.timer = setInterval(
+      () => {
+        if (this.held.size) void this.redis.eval(RENEW, 1, this.key, this.options.ttlMs, ...this.held).catch(() => undefined);
+      },
+      Math.max(200, Math.floor(this.options.ttlMs / 3)),
+    );
     this.timer.unref();
   }
 

@@ -48,7 +48,9 @@ export class Saga {
 
   /** The ids of the registered undos that match `key` (every field given must be equal), oldest first. */
   idsOf(key: UndoKey): number[] {
-    return this.undos.filter((u) => (key.owner === undefined || u.key.owner === key.owner) && (key.step === undefined || u.key.step === key.step)).map((u) => u.id);
+    return this.undos
+      .filter((u) => (key.owner === undefined || u.key.owner === key.owner) && (key.step === undefined || u.key.step === key.step))
+      .map((u) => u.id);
   }
 
   /** The side effect was undone or made permanent by the normal flow: forget its undo. */
@@ -89,7 +91,10 @@ export class Saga {
       } catch (e) {
         this.undos.pop();
         this.failed.push(u.record);
-        this.logger.error({ undo: u.record.kind, error: errorSummary(e) }, `could not ${describeUndo(u.record)}; it stays in the job journal for "hvsnap cleanup"`);
+        this.logger.error(
+          { undo: u.record.kind, error: errorSummary(e) },
+          `could not ${describeUndo(u.record)}; it stays in the job journal for "hvsnap cleanup"`,
+        );
         failures.push(e);
       }
     }

@@ -57,7 +57,11 @@ export interface SetWorkerOptions {
  * two restore points from one batch. A worker that learns its lock is gone aborts its set (its saga
  * compensates). Resolves when `signal` fires (after the set in hand) or Redis is lost.
  */
-export async function runSetWorker(env: BackupEnvironment, queue: BullmqQueueConfig, options: SetWorkerOptions): Promise<{ sets: number; stoppedBy: 'signal' | 'redis' }> {
+export async function runSetWorker(
+  env: BackupEnvironment,
+  queue: BullmqQueueConfig,
+  options: SetWorkerOptions,
+): Promise<{ sets: number; stoppedBy: 'signal' | 'redis' }> {
   await checkRedis(queue);
   const log = env.logger.child({ worker: `${hostname()}:${process.pid}` });
   // connections we pass in are ours to close (BullMQ closes only those it made)
@@ -116,7 +120,14 @@ export async function runSetWorker(env: BackupEnvironment, queue: BullmqQueueCon
 }
 
 /** One set on this worker: compensate a lost attempt, skip what it committed, run the rest. */
-async function runSetJob(env: BackupEnvironment, redis: Redis, queue: BullmqQueueConfig, job: Job<SetJobData, SetJobResult>, signal: AbortSignal, hooks?: BackupHooks): Promise<SetJobResult> {
+async function runSetJob(
+  env: BackupEnvironment,
+  redis: Redis,
+  queue: BullmqQueueConfig,
+  job: Job<SetJobData, SetJobResult>,
+  signal: AbortSignal,
+  hooks?: BackupHooks,
+): Promise<SetJobResult> {
   const { batchId, set, policy, limits, hosts } = job.data;
   const log = env.logger.child({ batch: batchId, set: set.index });
   const journalDir = join(env.repository.path, '.journal');
@@ -124,15 +135,25 @@ async function runSetJob(env: BackupEnvironment, redis: Redis, queue: BullmqQueu
   const ofThisBatch = (jobId: string) => jobId === batchId || jobId.startsWith(`${batchId}-r`);
 
   // every host and array call of this set, compensation included, within the limits shared by all workers
-  const slots = (kind: 'host' | 'array' | 'proxy', name: string, limit: number) => new RedisSemaphore(redis, slotKey(queue.name, kind, name), { limit, ttlMs: queue.slotTtlMs, signal }).asLimit();
-  const hypervisor = limits.perHost ? limitHypervisor(env.hypervisor, (id) => hosts[id], limits.perHost, (host) => slots('host', host, limits.perHost!)).hypervisor : env.hypervisor;
+  const slots = (kind: 'host' | 'array' | 'proxy', name: string, limit: number) =>
+    new RedisSemaphore(redis, slotKey(queue.name, kind, name), { limit, ttlMs: queue.slotTtlMs, signal }).asLimit();
+  const hypervisor = limits.perHost
+    ? limitHypervisor(
+        env.hypervisor,
+        (id) => hosts[id],
+        limits.perHost,
+        (host) => slots('host', host, limits.perHost!),
+      ).hypervisor
+    : env.hypervisor;
   const provider = limits.perArray ? limitProvider(env.provider, slots('array', env.provider.name, limits.perArray)) : env.provider;
   const copySlots = limits.perProxy ? slots('proxy', env.proxyHost.name, limits.perProxy) : createLimit(policy.copyConcurrency);
   // 1. a lost attempt of this set: we hold its lock now, so whatever its journal owes is ours to undo
   const compensated: string[] = [];
   const plain: UndoTargets = { hypervisor, provider, proxy: env.proxy, abortRestorePoint: (id) => env.repository.abortRestorePoint(id) };
   // (an attempt whose process still runs on this host is not lost: it lost its lock and is undoing its own work)
-  const lost = (await readOpenJournals(journalDir)).filter((j) => j.set === set.index && ofThisBatch(j.jobId) && !(j.owner.alive && j.owner.host === hostname()));
+  const lost = (await readOpenJournals(journalDir)).filter(
+    (j) => j.set === set.index && ofThisBatch(j.jobId) && !(j.owner.alive && j.owner.host === hostname()),
+  );
   for (const j of lost) {
     for (const u of j.pending) {
       await runUndo(u.record, plain);
@@ -157,16 +178,32 @@ async function runSetJob(env: BackupEnvironment, redis: Redis, queue: BullmqQueu
   const retry = lost.length > 0 || points.length > 0 || job.attemptsStarted > 1 || job.stalledCounter > 0;
   const jobId = retry ? `${batchId}-r${randomBytes(2).toString('hex')}` : batchId;
   const worker = { host: hostname(), pid: process.pid, proxy: env.proxyHost.name };
-  const setReport: SetReport = { index: set.index, vms: set.vms.map((v) => v.name), volumes: set.volumes.map((v) => v.volumeRoot), groups: set.groups, consistencyGroup: false, status: 'ok' };
+  const setReport: SetReport = {
+    index: set.index,
+    vms: set.vms.map((v) => v.name),
+    volumes: set.volumes.map((v) => v.volumeRoot),
+    groups: set.groups,
+    consistencyGroup: false,
+    status: 'ok',
+  };
   if (remaining.length === 0) return { jobId, set: setReport, vms: earlier, worker, compensated, leftBehind: [] };
 
   const setEnv = { ...env, hypervisor, provider, logger: log };
   const writers = new Map<string, { abort(): Promise<void> }>();
   const journal = await Journal.open(journalDir, jobId, { set: set.index });
-  const saga = new Saga({ hypervisor, provider, proxy: env.proxy, abortRestorePoint: async (id) => {
-    await writers.get(id)?.abort();
-    writers.delete(id);
-  } }, journal, log);
+  const saga = new Saga(
+    {
+      hypervisor,
+      provider,
+      proxy: env.proxy,
+      abortRestorePoint: async (id) => {
+        await writers.get(id)?.abort();
+        writers.delete(id);
+      },
+    },
+    journal,
+    log,
+  );
   let result: Awaited<ReturnType<typeof backupSet>>;
   try {
     result = await backupSet({ env: setEnv, policy, options: { signal, hooks }, jobId, saga, writers, copySlots }, { ...set, vms: remaining });

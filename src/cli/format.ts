@@ -1,6 +1,21 @@
 import { HvsnapError } from '../core/errors.js';
 
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1 << 20, mb: 1e6, mib: 1 << 20, g: 1 << 30, gb: 1e9, gib: 1 << 30, t: 2 ** 40, tb: 1e12, tib: 2 ** 40 };
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1 << 20,
+  mb: 1e6,
+  mib: 1 << 20,
+  g: 1 << 30,
+  gb: 1e9,
+  gib: 1 << 30,
+  t: 2 ** 40,
+  tb: 1e12,
+  tib: 2 ** 40,
+};
 
 /** Parses `64MiB`, `1g`, `1048576` into bytes; `flag` names the option in the error. */
 export function parseSize(text: string, flag: string): number {
@@ -14,7 +29,8 @@ export function parseSize(text: string, flag: string): number {
 
 export function parseCount(text: string, flag: string, min = 0): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < min) throw new HvsnapError('input_invalid', `${flag}: "${text}" must be a whole number ≥ ${min}`, { context: { field: flag } });
+  if (!Number.isInteger(n) || n < min)
+    throw new HvsnapError('input_invalid', `${flag}: "${text}" must be a whole number ≥ ${min}`, { context: { field: flag } });
   return n;
 }
 

@@ -31,7 +31,10 @@ export function progressReporter(opts: { stream: { write(s: string): unknown; is
       if (opts.stream.isTTY) {
         opts.stream.write(`\r\x1b[K${shorten(label, 40)}  ${formatBytes(done_)} / ${formatBytes(total_)}  ${formatBytes(rate)}/s  ETA ${Math.round(eta)} s`);
       } else {
-        opts.logger.info({ progress: { item: label, doneBytes: done_, totalBytes: total_, bytesPerSec: Math.round(rate), etaSec: Math.round(eta) } }, 'progress');
+        opts.logger.info(
+          { progress: { item: label, doneBytes: done_, totalBytes: total_, bytesPerSec: Math.round(rate), etaSec: Math.round(eta) } },
+          'progress',
+        );
       }
     },
     end() {

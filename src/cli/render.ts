@@ -10,7 +10,9 @@ export function renderBackupReport(r: BackupReport): string {
     `job ${r.jobId}: ${r.status === 'interrupted' ? 'INTERRUPTED' : r.ok ? 'ok' : 'FAILED'} in ${formatMs(r.durationMs)}; ${r.totals.ok}/${r.totals.vms} VMs backed up; ${r.snapshotSets} array snapshot set(s) for ${r.sets.length} volume set(s)`,
   ];
   for (const s of r.sets) {
-    lines.push(`  set ${s.index}: ${s.vms.length} VM(s) on ${s.volumes.join(', ') || 'host storage (host mode, over SFTP)'} → snapshot ${s.snapshot ?? '(none)'}${s.consistencyGroup ? ' (consistency group)' : ''}${s.error ? `  FAILED at ${s.error.step}: ${s.error.message}` : ''}`);
+    lines.push(
+      `  set ${s.index}: ${s.vms.length} VM(s) on ${s.volumes.join(', ') || 'host storage (host mode, over SFTP)'} → snapshot ${s.snapshot ?? '(none)'}${s.consistencyGroup ? ' (consistency group)' : ''}${s.error ? `  FAILED at ${s.error.step}: ${s.error.message}` : ''}`,
+    );
   }
   lines.push(
     table(
@@ -30,7 +32,9 @@ export function renderBackupReport(r: BackupReport): string {
     ),
   );
   for (const v of r.vms.filter((x) => x.error)) lines.push(`  ${v.vm}: [${v.error!.code}] ${v.error!.message}`);
-  lines.push(`total: read ${formatBytes(r.totals.bytesRead)}, wrote ${formatBytes(r.totals.bytesWritten)}, ${r.totals.chunksNew} new chunks, ${r.totals.chunksReused} reused`);
+  lines.push(
+    `total: read ${formatBytes(r.totals.bytesRead)}, wrote ${formatBytes(r.totals.bytesWritten)}, ${r.totals.chunksNew} new chunks, ${r.totals.chunksReused} reused`,
+  );
   const failed = r.vms.filter((v) => v.status !== 'ok').map((v) => v.vm);
   if (failed.length) {
     lines.push(`next: fix the cause named above, then back up the failed VM(s) again: hvsnap backup --config FILE --vm ${failed.join(' ')}`);
@@ -42,10 +46,21 @@ export function renderBackupReport(r: BackupReport): string {
 /** What `--dry-run` found: the sets (one array snapshot each) and, per VM, full or incremental. */
 export function renderDryRun(r: DryRunReport): string {
   const lines = ['dry run: nothing was touched', ...r.notes.map((n) => `  ${n}`)];
-  for (const s of r.sets) lines.push(`  set ${s.index}: ${s.vms.length} VM(s) on ${s.volumes.join(', ')} → one array snapshot${s.groups.length ? ` (VM groups ${s.groups.join(', ')})` : ''}`);
-  if (r.vms.length) lines.push(table(['VM', 'set', 'disks', 'would copy', 'why'], r.vms.map((v) => [v.vm, v.set, v.disks, v.mode, v.reason])));
+  for (const s of r.sets)
+    lines.push(
+      `  set ${s.index}: ${s.vms.length} VM(s) on ${s.volumes.join(', ')} → one array snapshot${s.groups.length ? ` (VM groups ${s.groups.join(', ')})` : ''}`,
+    );
+  if (r.vms.length)
+    lines.push(
+      table(
+        ['VM', 'set', 'disks', 'would copy', 'why'],
+        r.vms.map((v) => [v.vm, v.set, v.disks, v.mode, v.reason]),
+      ),
+    );
   for (const u of r.unplaced) lines.push(`  ${u.vm}: would fail: ${u.error}`);
-  lines.push(`would back up ${r.vms.length} VM(s) with ${r.sets.length} array snapshot(s)${r.unplaced.length ? `; ${r.unplaced.length} VM(s) cannot be placed` : ''}`);
+  lines.push(
+    `would back up ${r.vms.length} VM(s) with ${r.sets.length} array snapshot(s)${r.unplaced.length ? `; ${r.unplaced.length} VM(s) cannot be placed` : ''}`,
+  );
   return lines.join('\n');
 }
 
@@ -80,11 +95,21 @@ export function renderVerify(r: VerifyReport): string {
   if (r.ok) return `verify: OK — ${checked}${r.deep ? '' : ' (--deep also re-hashes every chunk)'}`;
   const lines = [`verify: ${r.problems.length + r.problemsOmitted} problem(s) — ${checked}`];
   for (const p of r.problems) {
-    const where = [p.vm && `VM ${p.vm}`, p.diskId && `disk ${p.diskId}`, p.offset !== undefined && `at ${formatBytes(p.offset)}`, p.chunkId && `chunk ${p.chunkId.slice(0, 16)}…`, p.file].filter(Boolean).join(', ');
+    const where = [
+      p.vm && `VM ${p.vm}`,
+      p.diskId && `disk ${p.diskId}`,
+      p.offset !== undefined && `at ${formatBytes(p.offset)}`,
+      p.chunkId && `chunk ${p.chunkId.slice(0, 16)}…`,
+      p.file,
+    ]
+      .filter(Boolean)
+      .join(', ');
     lines.push(`  ${p.restorePointId}  ${p.kind}${where ? ` (${where})` : ''}: ${p.message}`);
   }
   if (r.problemsOmitted) lines.push(`  … and ${r.problemsOmitted} more (--json lists the first 1000)`);
   const damaged = [...new Set(r.problems.map((p) => p.restorePointId))];
-  lines.push(`next: do not rely on ${damaged.join(', ')}; restore from another restore point of the VM (hvsnap list --config FILE --vm NAME) and take a new full backup of it (hvsnap backup --config FILE --full --vm NAME)`);
+  lines.push(
+    `next: do not rely on ${damaged.join(', ')}; restore from another restore point of the VM (hvsnap list --config FILE --vm NAME) and take a new full backup of it (hvsnap backup --config FILE --full --vm NAME)`,
+  );
   return lines.join('\n');
 }

@@ -20,7 +20,14 @@ const enabled = new Map<string, Promise<boolean>>();
 /** Runs `fn`, counted under `key` in `file` when that file exists. */
 export async function countInFlight<T>(file: string, key: string, fn: () => Promise<T>): Promise<T> {
   let on = enabled.get(file);
-  if (!on) enabled.set(file, (on = access(file).then(() => true, () => false)));
+  if (!on)
+    enabled.set(
+      file,
+      (on = access(file).then(
+        () => true,
+        () => false,
+      )),
+    );
   if (!(await on)) return fn();
   await change(file, key, +1);
   try {
@@ -41,17 +48,24 @@ export async function readInFlight(file: string): Promise<InFlightCounts> {
 }
 
 async function change(file: string, key: string, by: number): Promise<void> {
-  await withFileLock(`${file}.lock`, async () => {
-    const c = await readInFlight(file);
-    const perPid = (c.now[key] ??= {});
-    perPid[process.pid] = (perPid[process.pid] ?? 0) + by;
-    for (const pid of Object.keys(perPid)) {
-      if (perPid[pid] <= 0 || (await isStale({ pid: Number(pid), host: '' }))) delete perPid[pid];
-    }
-    c.peak[key] = Math.max(c.peak[key] ?? 0, Object.values(perPid).reduce((a, b) => a + b, 0));
-    // atomic: a process killed while writing leaves the previous counts, never a torn file
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(c));
-    await rename(tmp, file);
-  }, { what: `the call counter ${file}` });
+  await withFileLock(
+    `${file}.lock`,
+    async () => {
+      const c = await readInFlight(file);
+      const perPid = (c.now[key] ??= {});
+      perPid[process.pid] = (perPid[process.pid] ?? 0) + by;
+      for (const pid of Object.keys(perPid)) {
+        if (perPid[pid] <= 0 || (await isStale({ pid: Number(pid), host: '' }))) delete perPid[pid];
+      }
+      c.peak[key] = Math.max(
+        c.peak[key] ?? 0,
+        Object.values(perPid).reduce((a, b) => a + b, 0),
+      );
+      // atomic: a process killed while writing leaves the previous counts, never a torn file
+      const tmp = `${file}.${process.pid}.tmp`;
+      await writeFile(tmp, JSON.stringify(c));
+      await rename(tmp, file);
+    },
+    { what: `the call counter ${file}` },
+  );
 }

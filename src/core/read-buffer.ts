@@ -21,6 +21,6 @@ const LIKELY_BASE = 16;
  */
 export function allocReadBuffer(length: number, filePos = 0): Buffer {
   if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`allocReadBuffer: length must be a non-negative integer (bytes), got ${length}`);
-  const skew = (((filePos % PAGE) + PAGE / 2 - LIKELY_BASE) % PAGE + PAGE) % PAGE;
+  const skew = ((((filePos % PAGE) + PAGE / 2 - LIKELY_BASE) % PAGE) + PAGE) % PAGE;
   return Buffer.allocUnsafeSlow(length + PAGE).subarray(skew, skew + length);
 }

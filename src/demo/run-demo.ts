@@ -56,7 +56,13 @@ export async function runDemo(args: DemoArgs): Promise<DemoResult> {
   let succeeded = false;
   const labDir = join(dir, 'lab');
   const log = args.logger;
-  await createLab({ dir: labDir, vms: args.vms ?? 6, volumes: args.volumes ?? 2, diskSizeBytes: args.diskSizeBytes ?? 64 << 20, dataBytes: args.dataBytes ?? 16 << 20 });
+  await createLab({
+    dir: labDir,
+    vms: args.vms ?? 6,
+    volumes: args.volumes ?? 2,
+    diskSizeBytes: args.diskSizeBytes ?? 64 << 20,
+    dataBytes: args.dataBytes ?? 16 << 20,
+  });
   // the same composition root as a job configuration file would use
   const config = parseJobConfig(
     {

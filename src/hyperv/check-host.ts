@@ -37,7 +37,12 @@ interface ProbeAnswer {
 }
 
 const NODE_STATES = ['up', 'down', 'paused', 'joining'];
-const MANAGEMENT_CLASSES = ['Msvm_VirtualSystemManagementService', 'Msvm_VirtualSystemSnapshotService', 'Msvm_VirtualSystemReferencePointService', 'Msvm_ImageManagementService'];
+const MANAGEMENT_CLASSES = [
+  'Msvm_VirtualSystemManagementService',
+  'Msvm_VirtualSystemSnapshotService',
+  'Msvm_VirtualSystemReferencePointService',
+  'Msvm_ImageManagementService',
+];
 
 /** Windows Server 2016 is build 14393: the first with recovery checkpoints, reference points and RCT. */
 const MIN_BUILD = 14393;
@@ -58,7 +63,10 @@ export async function checkHyperVHost(
     const at = (what: string) => `${node.name}: ${what}`;
     let probe: ProbeAnswer;
     try {
-      probe = await node.shell.run<ProbeAnswer>({ name: 'probe-host.ps1', script: loadScript('probe-host.ps1'), input: {} }, { signal: opts.signal, timeoutMs: args.timeoutMs ?? 120_000 });
+      probe = await node.shell.run<ProbeAnswer>(
+        { name: 'probe-host.ps1', script: loadScript('probe-host.ps1'), input: {} },
+        { signal: opts.signal, timeoutMs: args.timeoutMs ?? 120_000 },
+      );
     } catch (e) {
       const code = isHvsnapError(e) ? e.code : 'internal';
       const message = e instanceof Error ? e.message : String(e);
@@ -73,7 +81,11 @@ export async function checkHyperVHost(
     checks.push({ name: at('reachable'), ok: true, detail: `${node.shell.target} (computer ${probe.ComputerName}, PowerShell ${probe.PowerShell})` });
     checks.push({ name: at('authenticated'), ok: true, detail: probe.UserName });
     if (probe.ComputerName && probe.ComputerName.toLowerCase() !== node.name.toLowerCase()) {
-      checks.push({ name: at('node name'), ok: false, detail: `the host calls itself ${probe.ComputerName}; set nodes[].name to it (VMs report their owner by computer name)` });
+      checks.push({
+        name: at('node name'),
+        ok: false,
+        detail: `the host calls itself ${probe.ComputerName}; set nodes[].name to it (VMs report their owner by computer name)`,
+      });
     }
     checks.push({
       name: at('rights'),
@@ -138,7 +150,11 @@ export async function checkHyperVHost(
         for (const disk of vm.disks) {
           try {
             const loc = await hv.resolveVolume({ path: disk.path }, opts);
-            checks.push({ name: `${vm.host}: disk of ${vm.name}`, ok: true, detail: `${disk.path} → ${loc.identity.kind} ${loc.identity.id}${loc.identity.serial ? ` (serial ${loc.identity.serial})` : ''} at ${loc.volumeRoot}` });
+            checks.push({
+              name: `${vm.host}: disk of ${vm.name}`,
+              ok: true,
+              detail: `${disk.path} → ${loc.identity.kind} ${loc.identity.id}${loc.identity.serial ? ` (serial ${loc.identity.serial})` : ''} at ${loc.volumeRoot}`,
+            });
           } catch (e) {
             checks.push({ name: `${vm.host}: disk of ${vm.name}`, ok: false, detail: `${disk.path}: ${e instanceof Error ? e.message : String(e)}` });
           }
@@ -153,14 +169,24 @@ export async function checkHyperVHost(
 }
 
 /** The reference points hvsnap left on a VM must carry an RCT id for every disk, else its backups stay full. */
-async function referencePointCheck(hv: WmiHypervisor, vm: { id: string; name: string; host: string; disks: Array<{ id: string }> }, opts: CallOptions): Promise<HostCheck> {
+async function referencePointCheck(
+  hv: WmiHypervisor,
+  vm: { id: string; name: string; host: string; disks: Array<{ id: string }> },
+  opts: CallOptions,
+): Promise<HostCheck> {
   const name = `${vm.host}: reference points of ${vm.name}`;
   try {
     const rps = (await hv.listReferencePoints({ vmId: vm.id }, opts)).filter((rp) => rp.name);
     if (!rps.length) return { name, ok: true, detail: 'none yet (the first backup is full)' };
-    const lacking = rps.flatMap((rp) => vm.disks.filter((d) => !rp.disks.some((x) => WmiHypervisor.sameSlot(x.diskId, d.id) && x.rctId)).map((d) => `${rp.name}: ${d.id}`));
+    const lacking = rps.flatMap((rp) =>
+      vm.disks.filter((d) => !rp.disks.some((x) => WmiHypervisor.sameSlot(x.diskId, d.id) && x.rctId)).map((d) => `${rp.name}: ${d.id}`),
+    );
     return lacking.length
-      ? { name, ok: false, detail: `no RCT id for ${lacking.join(', ')}: those disks get full backups; check that change tracking is on (configuration version 8.0+)` }
+      ? {
+          name,
+          ok: false,
+          detail: `no RCT id for ${lacking.join(', ')}: those disks get full backups; check that change tracking is on (configuration version 8.0+)`,
+        }
       : { name, ok: true, detail: `${rps.length} with an RCT id for each of ${vm.disks.length} disk(s)` };
   } catch (e) {
     return { name, ok: false, detail: e instanceof Error ? e.message : String(e) };

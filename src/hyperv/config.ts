@@ -18,7 +18,10 @@ export const wmiNodeSchema = z
     /** DNS name or address to connect to; default `name` */
     address: z.string().min(1).optional(),
     /** the host's SSH key, `SHA256:…` as `ssh-keygen -lf` prints it */
-    hostKeyFingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'expected SHA256: followed by 43 base64 characters').optional(),
+    hostKeyFingerprint: z
+      .string()
+      .regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'expected SHA256: followed by 43 base64 characters')
+      .optional(),
   })
   .strict();
 
@@ -36,7 +39,10 @@ export const wmiHypervisorConfigSchema = z
       .strict()
       .default({ ignoreNonSnapshottableDisks: false, guestBackupType: 'copy' }),
     /** CopyVmRuntimeInformation: the .vmgs (vTPM keys, UEFI variables) and .vmrs; see WmiHypervisorOptions for why it is on */
-    export: z.object({ copyRuntimeInformation: z.boolean().default(true) }).strict().default({ copyRuntimeInformation: true }),
+    export: z
+      .object({ copyRuntimeInformation: z.boolean().default(true) })
+      .strict()
+      .default({ copyRuntimeInformation: true }),
     /** ms a script waits for one WMI job before handing it back */
     jobWaitMs: z.number().int().positive().default(120_000),
     /** ms a script may run in all */
@@ -77,10 +83,14 @@ export function parseWmiHypervisorConfig(config: unknown, where: { file?: string
   if (cfg.transport.kind === 'ssh' && !cfg.transport.acceptUnknownHostKey) {
     const unpinned = cfg.nodes.filter((n) => !n.hostKeyFingerprint).map((n) => n.name);
     if (unpinned.length) {
-      throw new HvsnapError('config_invalid', `${prefix}hypervisor.nodes: no hostKeyFingerprint for ${unpinned.join(', ')} (or set transport.acceptUnknownHostKey: true)`, {
-        context: { field: 'hypervisor.nodes.hostKeyFingerprint', file: where.file },
-        hint: 'on each host: ssh-keygen -lf C:\\ProgramData\\ssh\\ssh_host_ed25519_key.pub',
-      });
+      throw new HvsnapError(
+        'config_invalid',
+        `${prefix}hypervisor.nodes: no hostKeyFingerprint for ${unpinned.join(', ')} (or set transport.acceptUnknownHostKey: true)`,
+        {
+          context: { field: 'hypervisor.nodes.hostKeyFingerprint', file: where.file },
+          hint: 'on each host: ssh-keygen -lf C:\\ProgramData\\ssh\\ssh_host_ed25519_key.pub',
+        },
+      );
     }
   }
   if (cfg.transport.kind === 'ssh' && cfg.transport.privateKeyPath && where.baseDir && !isAbsolute(cfg.transport.privateKeyPath)) {

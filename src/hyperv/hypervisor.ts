@@ -1,15 +1,5 @@
 import type { HvsnapError } from '../core/errors.js';
-import type {
-  ByteRange,
-  CallOptions,
-  Checkpoint,
-  ConfigFile,
-  ConsistencyLevel,
-  ReferencePoint,
-  VmGroup,
-  VmInfo,
-  VolumeLocation,
-} from '../core/types.js';
+import type { ByteRange, CallOptions, Checkpoint, ConfigFile, ConsistencyLevel, ReferencePoint, VmGroup, VmInfo, VolumeLocation } from '../core/types.js';
 
 /**
  * The host side of a backup, as the orchestrator needs it. Implemented by the WMI hypervisor
@@ -34,10 +24,7 @@ export interface Hypervisor {
    * `app_consistency_failed` when the guest cannot give application consistency.
    * `name` is the hvsnap-tagged name; creating twice with one name returns the existing checkpoint.
    */
-  createCheckpoint(
-    args: { vmId: string; name: string; consistency: ConsistencyLevel },
-    opts?: CallOptions,
-  ): Promise<Checkpoint>;
+  createCheckpoint(args: { vmId: string; name: string; consistency: ConsistencyLevel }, opts?: CallOptions): Promise<Checkpoint>;
 
   /** The configuration of a checkpoint only (no virtual disks), as files. */
   exportConfiguration(args: { checkpoint: Checkpoint }, opts?: CallOptions): Promise<ConfigFile[]>;
@@ -47,10 +34,7 @@ export interface Hypervisor {
    * (implementations page until the disk is processed). Sorted, non-overlapping.
    * `rct_invalid` when the id is unknown or tracking was reset: never an empty answer in that case.
    */
-  changedRanges(
-    args: { checkpoint: Checkpoint; diskId: string; sinceRctId: string },
-    opts?: CallOptions,
-  ): Promise<ByteRange[]>;
+  changedRanges(args: { checkpoint: Checkpoint; diskId: string; sinceRctId: string }, opts?: CallOptions): Promise<ByteRange[]>;
 
   /** Converts the checkpoint into a reference point: its changes merge and the checkpoint is gone. */
   convertToReferencePoint(args: { checkpoint: Checkpoint }, opts?: CallOptions): Promise<ReferencePoint>;
@@ -76,10 +60,7 @@ export interface Hypervisor {
    * Imports a VM from exported configuration files whose disks are already in place at `diskPaths`
    * (disk id → host path). `newId` regenerates the VM id (a restore beside the original).
    */
-  importVm(
-    args: { config: ConfigFile[]; diskPaths: Record<string, string>; newId: boolean; name?: string },
-    opts?: CallOptions,
-  ): Promise<VmInfo>;
+  importVm(args: { config: ConfigFile[]; diskPaths: Record<string, string>; newId: boolean; name?: string }, opts?: CallOptions): Promise<VmInfo>;
 
   /**
    * Optional: mends the host's own bookkeeping after a process was killed inside a call (the lab:

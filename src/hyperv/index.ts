@@ -1,6 +1,14 @@
 export type { Hypervisor } from './hypervisor.js';
 export { WmiHypervisor, type WmiHypervisorOptions, type WmiNode } from './wmi-hypervisor.js';
-export { wmiHypervisorConfigSchema, wmiNodeSchema, createWmiHypervisor, createWmiNodes, parseWmiHypervisorConfig, type WmiHypervisorConfig, type WmiDeps } from './config.js';
+export {
+  wmiHypervisorConfigSchema,
+  wmiNodeSchema,
+  createWmiHypervisor,
+  createWmiNodes,
+  parseWmiHypervisorConfig,
+  type WmiHypervisorConfig,
+  type WmiDeps,
+} from './config.js';
 export { checkResult, RUNNING_JOB_STATES, SUCCESS_JOB_STATES } from './wmi-errors.js';
 export { asArray } from './wmi-shapes.js';
 export type * from './wmi-shapes.js';

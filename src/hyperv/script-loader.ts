@@ -62,7 +62,10 @@ export function loadScript(name: ScriptName, dir: string = scriptsDir()): string
     try {
       return readFileSync(path.join(dir, file), 'utf8').replace(/^\uFEFF/, '');
     } catch (e) {
-      throw new HvsnapError('internal', `cannot read hvsnap script ${file} in ${dir}: ${(e as Error).message}`, { cause: e, context: { file: path.join(dir, file) } });
+      throw new HvsnapError('internal', `cannot read hvsnap script ${file} in ${dir}: ${(e as Error).message}`, {
+        cause: e,
+        context: { file: path.join(dir, file) },
+      });
     }
   };
   const text = read(name);

@@ -12,8 +12,18 @@ export const RUNNING_JOB_STATES = new Set([2, 3, 4, 5, 6, 12]);
 export const SUCCESS_JOB_STATES = new Set([7, 32768]);
 
 const JOB_STATE_NAMES: Record<number, string> = {
-  2: 'New', 3: 'Starting', 4: 'Running', 5: 'Suspended', 6: 'Shutting Down', 7: 'Completed', 8: 'Terminated',
-  9: 'Killed', 10: 'Exception', 11: 'Service', 12: 'Query Pending', 32768: 'Completed With Warnings',
+  2: 'New',
+  3: 'Starting',
+  4: 'Running',
+  5: 'Suspended',
+  6: 'Shutting Down',
+  7: 'Completed',
+  8: 'Terminated',
+  9: 'Killed',
+  10: 'Exception',
+  11: 'Service',
+  12: 'Query Pending',
+  32768: 'Completed With Warnings',
 };
 
 /** Methods whose return values are the CIM family (0–6); all other Hyper-V methods use the vendor family (32768+). */
@@ -21,9 +31,18 @@ const CIM_FAMILY = new Set(['CreateSnapshot', 'DestroySnapshot', 'ConvertToRefer
 
 const CIM_NAMES: Record<number, string> = { 1: 'Not Supported', 2: 'Failed', 3: 'Timeout', 4: 'Invalid Parameter', 5: 'Invalid State', 6: 'Invalid Type' };
 const VENDOR_NAMES: Record<number, string> = {
-  32768: 'Failed', 32769: 'Access Denied', 32770: 'Not Supported', 32771: 'Status unknown', 32772: 'Timeout',
-  32773: 'Invalid parameter', 32774: 'System is in use', 32775: 'Invalid state for this operation',
-  32776: 'Incorrect data type', 32777: 'System not available', 32778: 'Out of memory', 32779: 'File not found or in use',
+  32768: 'Failed',
+  32769: 'Access Denied',
+  32770: 'Not Supported',
+  32771: 'Status unknown',
+  32772: 'Timeout',
+  32773: 'Invalid parameter',
+  32774: 'System is in use',
+  32775: 'Invalid state for this operation',
+  32776: 'Incorrect data type',
+  32777: 'System not available',
+  32778: 'Out of memory',
+  32779: 'File not found or in use',
 };
 
 /** The code a plain failure of each method gets. */
@@ -77,19 +96,40 @@ function codeError(method: string, code: number, ctx: ResultContext, why: string
   const failure = FAILURE_CODE[method] ?? 'step_failed';
   let mapped: ErrorCode = failure;
   let retryable = false;
-  const key = cim ? ({ 1: 32770, 2: 32768, 3: 32772, 4: 32773, 5: 32775, 6: 32776 } as Record<number, number>)[code] ?? 32768 : code;
+  const key = cim ? (({ 1: 32770, 2: 32768, 3: 32772, 4: 32773, 5: 32775, 6: 32776 } as Record<number, number>)[code] ?? 32768) : code;
   switch (key) {
-    case 32769: mapped = 'access_denied'; break;
-    case 32770: mapped = method === 'GetVirtualDiskChanges' ? 'rct_unsupported' : 'unsupported'; break;
-    case 32772: mapped = 'timeout'; retryable = true; break;
+    case 32769:
+      mapped = 'access_denied';
+      break;
+    case 32770:
+      mapped = method === 'GetVirtualDiskChanges' ? 'rct_unsupported' : 'unsupported';
+      break;
+    case 32772:
+      mapped = 'timeout';
+      retryable = true;
+      break;
     case 32773:
-    case 32776: mapped = method === 'GetVirtualDiskChanges' ? 'rct_invalid' : 'input_invalid'; break;
-    case 32774: mapped = 'vm_in_use'; retryable = true; break;
+    case 32776:
+      mapped = method === 'GetVirtualDiskChanges' ? 'rct_invalid' : 'input_invalid';
+      break;
+    case 32774:
+      mapped = 'vm_in_use';
+      retryable = true;
+      break;
     case 32775:
-    case 32777: mapped = 'vm_invalid_state'; retryable = true; break;
-    case 32778: retryable = true; break;
-    case 32779: mapped = method === 'GetVirtualDiskChanges' ? 'not_found' : 'vm_in_use'; retryable = method !== 'GetVirtualDiskChanges'; break;
-    default: break;
+    case 32777:
+      mapped = 'vm_invalid_state';
+      retryable = true;
+      break;
+    case 32778:
+      retryable = true;
+      break;
+    case 32779:
+      mapped = method === 'GetVirtualDiskChanges' ? 'not_found' : 'vm_in_use';
+      retryable = method !== 'GetVirtualDiskChanges';
+      break;
+    default:
+      break;
   }
   // Hyper-V names no code for "VSS in the guest failed" (reference §2.2, §7.4): with application
   // consistency asked, a failed snapshot job is read as that, so the caller may fall back.
@@ -101,6 +141,7 @@ function codeError(method: string, code: number, ctx: ResultContext, why: string
   return new HvsnapError(mapped, `${method} on ${ctx.host}${ctx.vm ? ` for VM ${ctx.vm}` : ''} failed: ${why}`, {
     retryable,
     context: { ...context, step: method, status: code },
-    hint: mapped === 'app_consistency_failed' ? 'check the guest integration services (backup/VSS); the policy may allow a crash-consistent fallback' : undefined,
+    hint:
+      mapped === 'app_consistency_failed' ? 'check the guest integration services (backup/VSS); the policy may allow a crash-consistent fallback' : undefined,
   });
 }

@@ -126,7 +126,9 @@ export class WmiHypervisor implements Hypervisor {
       const hits = exact.length ? exact : all.filter((vm) => vm.name.toLowerCase() === name.toLowerCase());
       if (hits.length === 0) throw this.notFound(name, failed);
       if (hits.length > 1) {
-        throw new HvsnapError('vm_ambiguous', `${hits.length} VMs are named "${name}" (${hits.map((h) => `${h.id} on ${h.host}`).join(', ')}); use the VM id`, { context: { vm: name } });
+        throw new HvsnapError('vm_ambiguous', `${hits.length} VMs are named "${name}" (${hits.map((h) => `${h.id} on ${h.host}`).join(', ')}); use the VM id`, {
+          context: { vm: name },
+        });
       }
       return hits[0];
     });
@@ -181,14 +183,19 @@ export class WmiHypervisor implements Hypervisor {
       if (!answer.Snapshot && answer.Result) {
         const snapshotId = await this.settle(node, answer.Result, ctx, opts, 'Msvm_VirtualSystemSettingData');
         if (!snapshotId) {
-          throw new HvsnapError('checkpoint_failed', `the CreateSnapshot job for VM ${answer.VmName} on ${node.name} finished without naming the checkpoint it made`, {
-            context: ctx,
-            hint: 'run hvsnap cleanup, and check the VM for an unnamed recovery checkpoint (Get-VMSnapshot -SnapshotType Recovery)',
-          });
+          throw new HvsnapError(
+            'checkpoint_failed',
+            `the CreateSnapshot job for VM ${answer.VmName} on ${node.name} finished without naming the checkpoint it made`,
+            {
+              context: ctx,
+              hint: 'run hvsnap cleanup, and check the VM for an unnamed recovery checkpoint (Get-VMSnapshot -SnapshotType Recovery)',
+            },
+          );
         }
         answer = await this.run<WmiCheckpointAnswer>(node, 'create-checkpoint.ps1', { ...input, snapshotId }, opts);
       }
-      if (!answer.Snapshot) throw new HvsnapError('checkpoint_failed', `create-checkpoint.ps1 on ${node.name} returned no checkpoint for VM ${answer.VmName}`, { context: ctx });
+      if (!answer.Snapshot)
+        throw new HvsnapError('checkpoint_failed', `create-checkpoint.ps1 on ${node.name} returned no checkpoint for VM ${answer.VmName}`, { context: ctx });
       const checkpoint = toCheckpoint(answer.Snapshot, { id: args.vmId, name: answer.VmName }, asArray(answer.VmDisks), args.consistency);
       if (answer.Snapshot.ElementName !== args.name) {
         // The name is the one read back from the host. The snapshot exists but could not be named: an
@@ -206,7 +213,11 @@ export class WmiHypervisor implements Hypervisor {
       }
       if (answer.Result) this.mustBeDone(answer.Result, ctx);
       for (const d of checkpoint.disks as WmiFrozenDisk[]) {
-        if (d.parentPaths) this.logger.warn({ vm: answer.VmName, disk: d.diskId, parents: d.parentPaths }, 'the frozen disk is a differencing disk (user checkpoints?): the copy must read its parent chain');
+        if (d.parentPaths)
+          this.logger.warn(
+            { vm: answer.VmName, disk: d.diskId, parents: d.parentPaths },
+            'the frozen disk is a differencing disk (user checkpoints?): the copy must read its parent chain',
+          );
       }
       if (answer.Existing) this.logger.info({ vm: answer.VmName, checkpoint: checkpoint.id }, 'recovery checkpoint already existed under this name');
       return { ...checkpoint, name: args.name };
@@ -224,7 +235,10 @@ export class WmiHypervisor implements Hypervisor {
       );
       if (answer.Result) this.mustBeDone(answer.Result, { host: node.name, vm: cp.vmName });
       const files = asArray(answer.Files);
-      if (!files.length) throw new HvsnapError('export_failed', `export of checkpoint ${cp.name} of VM ${cp.vmName} on ${node.name} produced no files`, { context: { vm: cp.vmName, host: node.name } });
+      if (!files.length)
+        throw new HvsnapError('export_failed', `export of checkpoint ${cp.name} of VM ${cp.vmName} on ${node.name} produced no files`, {
+          context: { vm: cp.vmName, host: node.name },
+        });
       return files.map((f) => ({ name: f.Name, data: new Uint8Array(Buffer.from(f.DataBase64, 'base64')) }));
     });
   }
@@ -267,15 +281,28 @@ export class WmiHypervisor implements Hypervisor {
       if (!answer.ReferencePoint && answer.Result) {
         const referencePointId = await this.settle(node, answer.Result, { host: node.name, vm: cp.vmName }, opts, 'Msvm_VirtualSystemReferencePoint');
         if (!referencePointId) {
-          throw new HvsnapError('reference_point_failed', `the ConvertToReferencePoint job for VM ${cp.vmName} on ${node.name} finished without naming the reference point it made`, {
-            context: { host: node.name, vm: cp.vmName },
-          });
+          throw new HvsnapError(
+            'reference_point_failed',
+            `the ConvertToReferencePoint job for VM ${cp.vmName} on ${node.name} finished without naming the reference point it made`,
+            {
+              context: { host: node.name, vm: cp.vmName },
+            },
+          );
         }
         answer = await this.run<WmiConvertAnswer>(node, 'convert-checkpoint.ps1', { ...input, referencePointId }, opts);
       }
       if (answer.Result && answer.ReferencePoint) this.mustBeDone(answer.Result, { host: node.name, vm: cp.vmName });
-      if (!answer.ReferencePoint) throw new HvsnapError('reference_point_failed', `conversion of ${cp.name} of VM ${cp.vmName} on ${node.name} returned no reference point`, { context: { vm: cp.vmName, host: node.name } });
-      return toReferencePoint(answer.ReferencePoint, asArray(answer.Disks), { frozen: cp.disks, logger: this.logger, vmName: cp.vmName, name: cp.name, requireRct: true });
+      if (!answer.ReferencePoint)
+        throw new HvsnapError('reference_point_failed', `conversion of ${cp.name} of VM ${cp.vmName} on ${node.name} returned no reference point`, {
+          context: { vm: cp.vmName, host: node.name },
+        });
+      return toReferencePoint(answer.ReferencePoint, asArray(answer.Disks), {
+        frozen: cp.disks,
+        logger: this.logger,
+        vmName: cp.vmName,
+        name: cp.name,
+        requireRct: true,
+      });
     });
   }
 
@@ -285,7 +312,12 @@ export class WmiHypervisor implements Hypervisor {
 
   async listReferencePoints(args: { vmId: string }, opts: CallOptions = {}): Promise<ReferencePoint[]> {
     return this.onOwner(args.vmId, opts, async (node) => {
-      const answer = await this.run<{ ReferencePoints: WmiReferencePoint[] | WmiReferencePoint | null; Disks: WmiDisk[] | WmiDisk | null }>(node, 'list-reference-points.ps1', { vmId: args.vmId }, opts);
+      const answer = await this.run<{ ReferencePoints: WmiReferencePoint[] | WmiReferencePoint | null; Disks: WmiDisk[] | WmiDisk | null }>(
+        node,
+        'list-reference-points.ps1',
+        { vmId: args.vmId },
+        opts,
+      );
       return asArray(answer.ReferencePoints)
         .filter((rp) => rp.ReferencePointType === undefined || rp.ReferencePointType === 2)
         .map((rp) => toReferencePoint(rp, asArray(answer.Disks), { logger: this.logger, vmName: this.vmNames.get(args.vmId) }));
@@ -296,13 +328,21 @@ export class WmiHypervisor implements Hypervisor {
     await this.deleteOn(args.vmId, 'delete-reference-point.ps1', { vmId: args.vmId, referencePointId: args.referencePointId, waitMs: this.o.jobWaitMs }, opts);
   }
 
-  async listLeftovers(args: { tagPrefix: string }, opts: CallOptions = {}): Promise<{ checkpoints: Checkpoint[]; referencePoints: ReferencePoint[]; unanswered: Array<{ host: string; error: HvsnapError }> }> {
-    type Answer = { Checkpoints: Array<{ VmName: string; Snapshot: WmiSnapshot }> | { VmName: string; Snapshot: WmiSnapshot } | null; ReferencePoints: WmiReferencePoint[] | WmiReferencePoint | null };
+  async listLeftovers(
+    args: { tagPrefix: string },
+    opts: CallOptions = {},
+  ): Promise<{ checkpoints: Checkpoint[]; referencePoints: ReferencePoint[]; unanswered: Array<{ host: string; error: HvsnapError }> }> {
+    type Answer = {
+      Checkpoints: Array<{ VmName: string; Snapshot: WmiSnapshot }> | { VmName: string; Snapshot: WmiSnapshot } | null;
+      ReferencePoints: WmiReferencePoint[] | WmiReferencePoint | null;
+    };
     const failed: NodeFailure[] = [];
     const answers = await this.onEachNode('list-leftovers.ps1', (n) => this.run<Answer>(n, 'list-leftovers.ps1', { tagPrefix: args.tagPrefix }, opts), failed);
     return {
       // consistency is not recorded on a snapshot: report the weaker level
-      checkpoints: answers.flatMap((a) => asArray(a.Checkpoints)).map((c) => toCheckpoint(c.Snapshot, { id: c.Snapshot.VirtualSystemIdentifier, name: c.VmName }, [], 'crash')),
+      checkpoints: answers
+        .flatMap((a) => asArray(a.Checkpoints))
+        .map((c) => toCheckpoint(c.Snapshot, { id: c.Snapshot.VirtualSystemIdentifier, name: c.VmName }, [], 'crash')),
       referencePoints: answers.flatMap((a) => asArray(a.ReferencePoints)).map((rp) => toReferencePoint(rp, [], { logger: silentLogger })),
       unanswered: failed.map((f) => ({ host: f.node, error: f.error })),
     };
@@ -336,9 +376,13 @@ export class WmiHypervisor implements Hypervisor {
     const want = new Set(Object.values(args.diskPaths).map((p) => p.toLowerCase()));
     const got = new Set(vm.disks.map((d) => d.path.toLowerCase()));
     if (want.size !== got.size || [...got].some((p) => !want.has(p))) {
-      throw new HvsnapError('input_invalid', `imported VM ${vm.name} (${vm.id}) on ${node.name} has disks ${[...got].join(', ')}, not exactly the restored ${[...want].join(', ')}: remove it before starting it`, {
-        context: { host: node.name, vm: vm.name },
-      });
+      throw new HvsnapError(
+        'input_invalid',
+        `imported VM ${vm.name} (${vm.id}) on ${node.name} has disks ${[...got].join(', ')}, not exactly the restored ${[...want].join(', ')}: remove it before starting it`,
+        {
+          context: { host: node.name, vm: vm.name },
+        },
+      );
     }
     this.owner.set(vm.id, node);
     this.vmNames.set(vm.id, vm.name);
@@ -358,10 +402,17 @@ export class WmiHypervisor implements Hypervisor {
    * Every node's VMs. A node that does not answer (paused, draining, unreachable) is reported for that
    * node (logged, and returned in `failed`) and the VMs of the others go on; all nodes failing is an error.
    */
-  private async scanVms(names: string[] | undefined, opts: CallOptions): Promise<{ vms: VmInfo[]; failed: NodeFailure[]; broken: Array<{ id: string; name: string; error: HvsnapError }> }> {
+  private async scanVms(
+    names: string[] | undefined,
+    opts: CallOptions,
+  ): Promise<{ vms: VmInfo[]; failed: NodeFailure[]; broken: Array<{ id: string; name: string; error: HvsnapError }> }> {
     const failed: NodeFailure[] = [];
     const broken: Array<{ id: string; name: string; error: HvsnapError }> = [];
-    const answers = await this.onEachNode('get-vms.ps1', async (n) => ({ node: n, answer: await this.run<WmiVmList>(n, 'get-vms.ps1', { names: names ?? null }, opts) }), failed);
+    const answers = await this.onEachNode(
+      'get-vms.ps1',
+      async (n) => ({ node: n, answer: await this.run<WmiVmList>(n, 'get-vms.ps1', { names: names ?? null }, opts) }),
+      failed,
+    );
     const byId = new Map<string, VmInfo>();
     for (const { node, answer } of answers) {
       for (const raw of asArray(answer.Vms)) {
@@ -405,11 +456,15 @@ export class WmiHypervisor implements Hypervisor {
     const where = this.nodes.map((n) => n.name).join(', ');
     if (!failed.length) return new HvsnapError('vm_not_found', `no VM named "${vm}" on ${where}`, { context: { vm } });
     const first = failed[0].error;
-    return new HvsnapError(first.code, `VM "${vm}" not found on the nodes that answered; ${failed.map((f) => `${f.node} did not answer (${f.error.message})`).join('; ')}`, {
-      retryable: first.retryable,
-      context: { vm, host: failed.map((f) => f.node).join(',') },
-      cause: first,
-    });
+    return new HvsnapError(
+      first.code,
+      `VM "${vm}" not found on the nodes that answered; ${failed.map((f) => `${f.node} did not answer (${f.error.message})`).join('; ')}`,
+      {
+        retryable: first.retryable,
+        context: { vm, host: failed.map((f) => f.node).join(',') },
+        cause: first,
+      },
+    );
   }
 
   /** Runs fn on the VM's owner node; after a vm_not_found from a cached owner (live migration), looks again once. */
@@ -460,7 +515,10 @@ export class WmiHypervisor implements Hypervisor {
   private mustBeDone(result: WmiMethodResult, ctx: ResultContext): void {
     const state = checkResult(result, ctx);
     if (state.state === 'pending') {
-      throw new HvsnapError('timeout', `${result.Method} on ${ctx.host} is still running (job ${state.job.InstanceID}, ${state.job.PercentComplete ?? 0}%)`, { retryable: false, context: { ...ctx, step: result.Method } });
+      throw new HvsnapError('timeout', `${result.Method} on ${ctx.host} is still running (job ${state.job.InstanceID}, ${state.job.PercentComplete ?? 0}%)`, {
+        retryable: false,
+        context: { ...ctx, step: result.Method },
+      });
     }
     if (state.warnings) this.logger.warn({ ...ctx, method: result.Method }, 'WMI job completed with warnings');
   }
@@ -479,7 +537,9 @@ export class WmiHypervisor implements Hypervisor {
         return asArray(current.Affected)[0];
       }
       if (Date.now() > deadline) {
-        throw new HvsnapError('timeout', `${current.Method} on ${ctx.host} did not finish in ${this.o.scriptTimeoutMs} ms (job ${state.job.InstanceID})`, { context: { ...ctx, step: current.Method } });
+        throw new HvsnapError('timeout', `${current.Method} on ${ctx.host} did not finish in ${this.o.scriptTimeoutMs} ms (job ${state.job.InstanceID})`, {
+          context: { ...ctx, step: current.Method },
+        });
       }
       this.logger.debug({ ...ctx, method: current.Method, job: state.job.InstanceID, percent: state.job.PercentComplete }, 'WMI job still running; waiting');
       current = await this.run<WmiMethodResult>(
@@ -493,9 +553,11 @@ export class WmiHypervisor implements Hypervisor {
 
   private run<T>(node: WmiNode, name: ScriptName, input: Record<string, unknown>, opts: CallOptions): Promise<T> {
     // an import run twice would import twice: never repeat it after a dropped connection
-    return node.shell.run<T>({ name, script: loadScript(name), input, idempotent: name !== 'import-vm.ps1' }, { signal: opts.signal, timeoutMs: this.o.scriptTimeoutMs }).catch((e: unknown) => {
-      if (isHvsnapError(e)) throw e.withContext({ host: e.context.host ?? node.name });
-      throw e;
-    });
+    return node.shell
+      .run<T>({ name, script: loadScript(name), input, idempotent: name !== 'import-vm.ps1' }, { signal: opts.signal, timeoutMs: this.o.scriptTimeoutMs })
+      .catch((e: unknown) => {
+        if (isHvsnapError(e)) throw e.withContext({ host: e.context.host ?? node.name });
+        throw e;
+      });
   }
 }

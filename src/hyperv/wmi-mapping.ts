@@ -1,13 +1,27 @@
 import { HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { ByteRange, Checkpoint, ConsistencyLevel, DiskRctId, FrozenDisk, ReferencePoint, VmDisk, VmInfo, VolumeIdentity, VolumeLocation } from '../core/types.js';
+import type {
+  ByteRange,
+  Checkpoint,
+  ConsistencyLevel,
+  DiskRctId,
+  FrozenDisk,
+  ReferencePoint,
+  VmDisk,
+  VmInfo,
+  VolumeIdentity,
+  VolumeLocation,
+} from '../core/types.js';
 import { asArray, type WmiDisk, type WmiReferencePoint, type WmiSnapshot, type WmiVm, type WmiVolumeAnswer } from './wmi-shapes.js';
 
 /** Pure conversions from the scripts' WMI shapes to hvsnap's domain types. */
 
 /** A GUID as hvsnap stores it: lowercase, no braces. */
 export function normalizeGuid(s: string | null | undefined): string {
-  return (s ?? '').trim().replace(/^\{|\}$/g, '').toLowerCase();
+  return (s ?? '')
+    .trim()
+    .replace(/^\{|\}$/g, '')
+    .toLowerCase();
 }
 
 /**
@@ -35,17 +49,23 @@ export function toVmDisk(d: WmiDisk, where: { vm?: string; host?: string } = {})
   const size = Number(d.Size ?? 0);
   const virtualDiskId = normalizeGuid(d.VirtualDiskId);
   if (!virtualDiskId || !(size > 0)) {
-    throw new HvsnapError('vhdx_invalid', `the host could not read virtual disk ${d.Path}${where.vm ? ` of VM ${where.vm}` : ''}${where.host ? ` on ${where.host}` : ''} (${d.Format ?? 'no disk settings'})`, {
-      context: { ...where, disk: d.InstanceID, path: d.Path },
-      hint: 'check that the file exists and that the account may read it (GetVirtualHardDiskSettingData)',
-    });
+    throw new HvsnapError(
+      'vhdx_invalid',
+      `the host could not read virtual disk ${d.Path}${where.vm ? ` of VM ${where.vm}` : ''}${where.host ? ` on ${where.host}` : ''} (${d.Format ?? 'no disk settings'})`,
+      {
+        context: { ...where, disk: d.InstanceID, path: d.Path },
+        hint: 'check that the file exists and that the account may read it (GetVirtualHardDiskSettingData)',
+      },
+    );
   }
   return { id: d.InstanceID, path: d.Path, virtualDiskId, sizeBytes: size };
 }
 
 export function toVmInfo(vm: WmiVm, host: string, logger: Logger): VmInfo {
   if (vm.DiskError) {
-    throw new HvsnapError('vhdx_invalid', `the disks of VM ${vm.ElementName} on ${host} cannot be read: ${vm.DiskError}`, { context: { vm: vm.ElementName, host } });
+    throw new HvsnapError('vhdx_invalid', `the disks of VM ${vm.ElementName} on ${host} cannot be read: ${vm.DiskError}`, {
+      context: { vm: vm.ElementName, host },
+    });
   }
   const generation = /SubType:1$/.test(vm.VirtualSystemSubType ?? '') ? 1 : 2;
   if (!supportsRct(vm.Version)) {
@@ -114,14 +134,21 @@ export function toReferencePoint(
       return at < 0 || !String(rcts[at] ?? '').trim();
     });
     if (ids.length !== rcts.length || missing.length) {
-      throw new HvsnapError('reference_point_failed', `reference point ${rp.InstanceID} of VM ${opts.vmName ?? rp.VirtualSystemIdentifier} came back without an RCT id for ${missing.map((m) => m.diskId).join(', ') || 'some disks'}`, {
-        context: { vm: opts.vmName, disk: missing[0]?.diskId },
-        hint: 'is change tracking on for the VM (configuration version 8.0 or later)? hvsnap doctor --vm checks it',
-      });
+      throw new HvsnapError(
+        'reference_point_failed',
+        `reference point ${rp.InstanceID} of VM ${opts.vmName ?? rp.VirtualSystemIdentifier} came back without an RCT id for ${missing.map((m) => m.diskId).join(', ') || 'some disks'}`,
+        {
+          context: { vm: opts.vmName, disk: missing[0]?.diskId },
+          hint: 'is change tracking on for the VM (configuration version 8.0 or later)? hvsnap doctor --vm checks it',
+        },
+      );
     }
   }
   if (ids.length !== rcts.length) {
-    opts.logger.warn({ vm: opts.vmName, referencePoint: rp.InstanceID, disks: ids.length, rctIds: rcts.length }, 'reference point has not one RCT id per disk: all disks need a full backup');
+    opts.logger.warn(
+      { vm: opts.vmName, referencePoint: rp.InstanceID, disks: ids.length, rctIds: rcts.length },
+      'reference point has not one RCT id per disk: all disks need a full backup',
+    );
   } else {
     const bySlot = new Map(vmDisks.map((d) => [slotKey(d.InstanceID), d]));
     ids.forEach((id, i) => {
@@ -133,7 +160,10 @@ export function toReferencePoint(
       const virtualDiskId = normalizeGuid(disk.VirtualDiskId);
       const frozen = opts.frozen?.find((f) => f.diskId === disk.InstanceID);
       if (opts.frozen && (!frozen || frozen.virtualDiskId !== virtualDiskId || !virtualDiskId)) {
-        opts.logger.warn({ vm: opts.vmName, disk: disk.InstanceID, frozen: frozen?.virtualDiskId, now: virtualDiskId }, 'the VHDX of a disk changed during the backup: its next backup is full');
+        opts.logger.warn(
+          { vm: opts.vmName, disk: disk.InstanceID, frozen: frozen?.virtualDiskId, now: virtualDiskId },
+          'the VHDX of a disk changed during the backup: its next backup is full',
+        );
         return;
       }
       disks.push({ diskId: disk.InstanceID, virtualDiskId, rctId: rcts[i] });
@@ -156,7 +186,9 @@ export const UNKNOWN_TIME = new Date(0).toISOString();
 /** Sorted, merged, clipped to the disk; zero-length and out-of-disk pieces dropped. */
 export function normalizeRanges(offsets: number[], lengths: number[], sizeBytes: number, where: { vm?: string; disk: string }): ByteRange[] {
   if (offsets.length !== lengths.length) {
-    throw new HvsnapError('internal', `GetVirtualDiskChanges gave ${offsets.length} offsets but ${lengths.length} lengths for disk ${where.disk}`, { context: where });
+    throw new HvsnapError('internal', `GetVirtualDiskChanges gave ${offsets.length} offsets but ${lengths.length} lengths for disk ${where.disk}`, {
+      context: where,
+    });
   }
   const ranges = offsets
     .map((o, i) => ({ offset: Number(o), length: Math.min(Number(lengths[i]), sizeBytes - Number(o)) }))
@@ -179,8 +211,25 @@ export function normalizeRanges(offsets: number[], lengths: number[], sizeBytes:
  */
 const UNIQUE_ID_FORMATS: Record<string, number> = { vendorspecific: 0, vendorid: 1, eui64: 2, fcphname: 3, scsinamestring: 8 };
 const BUS_TYPES: Record<string, number> = {
-  unknown: 0, scsi: 1, atapi: 2, ata: 3, '1394': 4, ssa: 5, fibrechannel: 6, usb: 7, raid: 8, iscsi: 9, sas: 10, sata: 11, sd: 12, mmc: 13,
-  virtual: 14, filebackedvirtual: 15, storagespaces: 16, spaces: 16, nvme: 17,
+  unknown: 0,
+  scsi: 1,
+  atapi: 2,
+  ata: 3,
+  '1394': 4,
+  ssa: 5,
+  fibrechannel: 6,
+  usb: 7,
+  raid: 8,
+  iscsi: 9,
+  sas: 10,
+  sata: 11,
+  sd: 12,
+  mmc: 13,
+  virtual: 14,
+  filebackedvirtual: 15,
+  storagespaces: 16,
+  spaces: 16,
+  nvme: 17,
 };
 
 /** A CIM enum given as its number or its name; undefined when neither is known. */
@@ -207,13 +256,21 @@ export function toVolumeLocation(answer: WmiVolumeAnswer, path: string, host: st
     throw new HvsnapError('unsupported', `${path} on ${host} is on a ${busType === 16 ? 'Storage Spaces' : 'file-backed'} disk, not an array LUN`, { context });
   }
   const raw = (d.UniqueId ?? '').trim();
-  const hex = raw.replace(/^(naa|eui)\./i, '').replace(/[^0-9a-fA-F]/g, '').toLowerCase();
+  const hex = raw
+    .replace(/^(naa|eui)\./i, '')
+    .replace(/[^0-9a-fA-F]/g, '')
+    .toLowerCase();
   const serial = d.SerialNumber?.trim() || undefined;
   let identity: VolumeIdentity;
   if ((format === 3 || /^naa\./i.test(raw)) && hex.length >= 16) identity = { kind: 'naa', id: hex, serial };
   else if ((format === 2 || /^eui\./i.test(raw)) && hex.length >= 16) identity = { kind: 'eui', id: hex, serial };
   else if (serial) identity = { kind: 'serial', id: serial.toLowerCase(), serial };
-  else throw new HvsnapError('not_found', `the disk behind ${path} on ${host} has no NAA/EUI id nor serial number (UniqueId "${raw}", format ${d.UniqueIdFormat})`, { context });
+  else
+    throw new HvsnapError(
+      'not_found',
+      `the disk behind ${path} on ${host} has no NAA/EUI id nor serial number (UniqueId "${raw}", format ${d.UniqueIdFormat})`,
+      { context },
+    );
   const root = answer.VolumeRoot.replace(/\\+$/, '');
   const rel = path.slice(root.length).replace(/^\\+/, '').split('\\').join('/');
   return { identity, volumeRoot: root, relativePath: rel };

@@ -32,8 +32,18 @@ export const jobConfigSchema = z
             .object({
               vms: z.number().int().min(1).max(1000).default(6),
               volumes: z.number().int().min(1).max(100).default(2),
-              diskSizeMiB: z.number().int().min(1).max(16 * 1024 * 1024).default(64),
-              dataMiB: z.number().int().min(0).max(16 * 1024 * 1024).default(16),
+              diskSizeMiB: z
+                .number()
+                .int()
+                .min(1)
+                .max(16 * 1024 * 1024)
+                .default(64),
+              dataMiB: z
+                .number()
+                .int()
+                .min(0)
+                .max(16 * 1024 * 1024)
+                .default(16),
             })
             .strict()
             .optional(),

@@ -24,7 +24,10 @@ const run = promisify(execFile);
  * authenticated, and owning the volumes the VMs' disks are on), the proxy, the repository.
  * Reads only: creates nothing on the host, the array or the repository.
  */
-export async function runDoctor(source: JobConfigSource, opts: { logger: Logger; signal?: AbortSignal; env?: Record<string, string | undefined>; record?: TranscriptRecorder }): Promise<HostCheck[]> {
+export async function runDoctor(
+  source: JobConfigSource,
+  opts: { logger: Logger; signal?: AbortSignal; env?: Record<string, string | undefined>; record?: TranscriptRecorder },
+): Promise<HostCheck[]> {
   const cfg = await resolveJobConfig(source);
   const checks: HostCheck[] = [];
   const attempt = async (name: string, fn: () => Promise<string | HostCheck[]>) => {
@@ -40,7 +43,12 @@ export async function runDoctor(source: JobConfigSource, opts: { logger: Logger;
   // before the first backup a lab with `init` does not exist yet: the backup creates it, so that is not a failure
   const labToCreate = cfg.hypervisor.kind === 'lab' && !!cfg.hypervisor.init && !existsSync(join(cfg.hypervisor.dir, 'lab.json'));
   if (labToCreate) {
-    checks.push({ name: 'lab host', ok: true, warning: true, detail: `${cfg.hypervisor.dir}: no lab yet; it will be created on the first backup (hypervisor.init)` });
+    checks.push({
+      name: 'lab host',
+      ok: true,
+      warning: true,
+      detail: `${cfg.hypervisor.dir}: no lab yet; it will be created on the first backup (hypervisor.init)`,
+    });
   } else if (cfg.hypervisor.kind === 'lab') {
     const dir = cfg.hypervisor.dir;
     await attempt('lab host', async () => `${(await openLab(dir).listVms({})).length} VMs in ${dir}`);
@@ -57,25 +65,26 @@ export async function runDoctor(source: JobConfigSource, opts: { logger: Logger;
   });
   // the disk-to-LUN mapping end to end, whatever the hypervisor and the array: every disk's volume must be a volume of the
   // configured array. On real hosts only for the VMs the job names, as the host check does (listing a cluster's every VM is slow).
-  if ((cfg.hypervisor.kind === 'lab' && !labToCreate) || (cfg.hypervisor.kind !== 'lab' && cfg.vms?.length)) await attempt('disk-to-volume mapping', async () => {
-    const host = await createHypervisor(cfg, opts.logger, { create: false });
-    const provider = await loadProvider({ provider: cfg.provider.name, config: cfg.provider.config, logger: opts.logger, configFile: cfg.file });
-    try {
-      const vms = await host.listVms(cfg.vms ? { names: cfg.vms } : {}, { signal: opts.signal });
-      const ids = new Map<string, { identity: VolumeIdentity; root: string }>();
-      for (const vm of vms) {
-        for (const d of vm.disks) {
-          const loc = await host.resolveVolume({ path: d.path }, { signal: opts.signal });
-          ids.set(loc.identity.id, { identity: loc.identity, root: loc.volumeRoot });
+  if ((cfg.hypervisor.kind === 'lab' && !labToCreate) || (cfg.hypervisor.kind !== 'lab' && cfg.vms?.length))
+    await attempt('disk-to-volume mapping', async () => {
+      const host = await createHypervisor(cfg, opts.logger, { create: false });
+      const provider = await loadProvider({ provider: cfg.provider.name, config: cfg.provider.config, logger: opts.logger, configFile: cfg.file });
+      try {
+        const vms = await host.listVms(cfg.vms ? { names: cfg.vms } : {}, { signal: opts.signal });
+        const ids = new Map<string, { identity: VolumeIdentity; root: string }>();
+        for (const vm of vms) {
+          for (const d of vm.disks) {
+            const loc = await host.resolveVolume({ path: d.path }, { signal: opts.signal });
+            ids.set(loc.identity.id, { identity: loc.identity, root: loc.volumeRoot });
+          }
         }
+        const volumes = await provider.resolveVolumes({ identities: [...ids.values()].map((v) => v.identity) }, { signal: opts.signal });
+        return `${vms.length} VMs on ${volumes.length} array volume(s): ${[...ids.values()].map((v, i) => `${v.root} = ${volumes[i].name}`).join(', ')}`;
+      } finally {
+        await provider.close?.();
+        await host.close?.();
       }
-      const volumes = await provider.resolveVolumes({ identities: [...ids.values()].map((v) => v.identity) }, { signal: opts.signal });
-      return `${vms.length} VMs on ${volumes.length} array volume(s): ${[...ids.values()].map((v, i) => `${v.root} = ${volumes[i].name}`).join(', ')}`;
-    } finally {
-      await provider.close?.();
-      await host.close?.();
-    }
-  });
+    });
   await attempt('proxy', async () => {
     if (cfg.proxy.kind === 'local') return 'local: reads presented folders of the lab array';
     if (cfg.proxy.kind === 'windows') {
@@ -100,7 +109,8 @@ export async function runDoctor(source: JobConfigSource, opts: { logger: Logger;
   }).then(() => {
     const last = checks[checks.length - 1];
     // a repository that does not exist yet is made by the first backup (repository.create): a warning, not a failure
-    if (!last.ok && cfg.repository.create && /not an hvsnap repository|not a repository|does not exist|no such/i.test(last.detail)) Object.assign(last, { ok: true, warning: true, detail: `${last.detail} (the first backup creates it)` });
+    if (!last.ok && cfg.repository.create && /not an hvsnap repository|not a repository|does not exist|no such/i.test(last.detail))
+      Object.assign(last, { ok: true, warning: true, detail: `${last.detail} (the first backup creates it)` });
   });
   return checks;
 }
@@ -110,7 +120,10 @@ export async function runDoctor(source: JobConfigSource, opts: { logger: Logger;
  * rights, Hyper-V version, VM configuration versions, disk-to-volume mapping of the job's VMs).
  * `runDoctor` adds the array, proxy and repository checks.
  */
-export async function doctorHostChecks(cfg: JobConfig, opts: { logger: Logger; signal?: AbortSignal; env?: Record<string, string | undefined>; record?: TranscriptRecorder }): Promise<HostCheck[]> {
+export async function doctorHostChecks(
+  cfg: JobConfig,
+  opts: { logger: Logger; signal?: AbortSignal; env?: Record<string, string | undefined>; record?: TranscriptRecorder },
+): Promise<HostCheck[]> {
   if (cfg.hypervisor.kind !== 'wmi') {
     return [{ name: 'hypervisor', ok: true, detail: `${cfg.hypervisor.kind}: a simulated host, nothing to probe` }];
   }
@@ -123,4 +136,3 @@ export async function doctorHostChecks(cfg: JobConfig, opts: { logger: Logger; s
     await Promise.all(nodes.map((n) => n.shell.close().catch(() => undefined)));
   }
 }
-

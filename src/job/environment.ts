@@ -18,7 +18,11 @@ import { createShell, type TranscriptRecorder, type TransportConfig } from '../t
  * The composition root: builds the seams a job configuration names. Nothing here decides
  * anything about a backup; it only creates, and closes, what the library needs.
  */
-export async function openEnvironment(config: JobConfig, logger: Logger, opts: { record?: TranscriptRecorder } = {}): Promise<BackupEnvironment & { close(): Promise<void> }> {
+export async function openEnvironment(
+  config: JobConfig,
+  logger: Logger,
+  opts: { record?: TranscriptRecorder } = {},
+): Promise<BackupEnvironment & { close(): Promise<void> }> {
   const closers: Array<() => Promise<void>> = [];
   try {
     // every part is validated before anything is made: the provider and the proxy check their
@@ -54,13 +58,27 @@ export async function createHypervisor(config: JobConfig, logger: Logger, opts: 
   const h = config.hypervisor;
   if (h.kind === 'lab') {
     if (opts.create !== false && h.init && !existsSync(join(h.dir, 'lab.json'))) {
-      await createLab({ dir: h.dir, vms: h.init.vms, volumes: h.init.volumes, diskSizeBytes: h.init.diskSizeMiB * 2 ** 20, dataBytes: h.init.dataMiB * 2 ** 20 });
+      await createLab({
+        dir: h.dir,
+        vms: h.init.vms,
+        volumes: h.init.volumes,
+        diskSizeBytes: h.init.diskSizeMiB * 2 ** 20,
+        dataBytes: h.init.dataMiB * 2 ** 20,
+      });
       logger.info({ dir: h.dir }, 'lab created');
     }
     return openLab(h.dir, { logger });
   }
-  if (h.kind === 'wmi') return createWmiHypervisor(h as unknown as Parameters<typeof createWmiHypervisor>[0], { logger, file: config.file, baseDir: dirname(config.file), record: opts.record });
-  throw new HvsnapError('config_invalid', `${config.file}: hypervisor.kind "${(h as { kind: string }).kind}" is not available in this build`, { context: { file: config.file, field: 'hypervisor.kind' } });
+  if (h.kind === 'wmi')
+    return createWmiHypervisor(h as unknown as Parameters<typeof createWmiHypervisor>[0], {
+      logger,
+      file: config.file,
+      baseDir: dirname(config.file),
+      record: opts.record,
+    });
+  throw new HvsnapError('config_invalid', `${config.file}: hypervisor.kind "${(h as { kind: string }).kind}" is not available in this build`, {
+    context: { file: config.file, field: 'hypervisor.kind' },
+  });
 }
 
 async function createProxy(config: JobConfig, logger: Logger): Promise<Proxy> {
@@ -75,9 +93,18 @@ async function createProxy(config: JobConfig, logger: Logger): Promise<Proxy> {
     if (!parsed.success) throw configError(parsed.error, { file: config.file, prefix: 'proxy.config' });
     // the data mover reads the mounted snapshot in this process: hvsnap runs on the Windows proxy itself
     if (process.platform !== 'win32') {
-      throw new HvsnapError('config_invalid', `${config.file}: proxy.kind "windows" needs hvsnap to run on the Windows proxy host (this is ${process.platform}); use proxy.kind "linux" here`, { context: { file: config.file, field: 'proxy.kind' } });
+      throw new HvsnapError(
+        'config_invalid',
+        `${config.file}: proxy.kind "windows" needs hvsnap to run on the Windows proxy host (this is ${process.platform}); use proxy.kind "linux" here`,
+        { context: { file: config.file, field: 'proxy.kind' } },
+      );
     }
-    return createWindowsProxy(parsed.data, { shell: createShell({ kind: 'local', executable: 'powershell.exe' } as TransportConfig, { address: 'localhost' }, { logger }), logger });
+    return createWindowsProxy(parsed.data, {
+      shell: createShell({ kind: 'local', executable: 'powershell.exe' } as TransportConfig, { address: 'localhost' }, { logger }),
+      logger,
+    });
   }
-  throw new HvsnapError('config_invalid', `${config.file}: proxy.kind "${config.proxy.kind as string}" is not available in this build`, { context: { file: config.file, field: 'proxy.kind' } });
+  throw new HvsnapError('config_invalid', `${config.file}: proxy.kind "${config.proxy.kind as string}" is not available in this build`, {
+    context: { file: config.file, field: 'proxy.kind' },
+  });
 }

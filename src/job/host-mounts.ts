@@ -13,10 +13,14 @@ export function sftpHostMounts(shellOf: (host: string) => Shell | undefined, opt
     async mount({ host, bytesPerSec, stats }, callOpts = {}) {
       const shell = shellOf(host);
       if (!shell?.openSftp) {
-        throw new HvsnapError('unsupported', `host mode reads ${host}'s files over SFTP, but ${shell ? 'its transport is not SSH' : 'it is not a configured node'}`, {
-          context: { host, field: 'hypervisor.transport' },
-          hint: 'use hypervisor.transport.kind ssh for host mode (OpenSSH on the host, with its sftp subsystem)',
-        });
+        throw new HvsnapError(
+          'unsupported',
+          `host mode reads ${host}'s files over SFTP, but ${shell ? 'its transport is not SSH' : 'it is not a configured node'}`,
+          {
+            context: { host, field: 'hypervisor.transport' },
+            hint: 'use hypervisor.transport.kind ssh for host mode (OpenSSH on the host, with its sftp subsystem)',
+          },
+        );
       }
       const sftp = await shell.openSftp({ signal: callOpts.signal });
       return createSftpMount({ host, sftp, roots: opts.roots, bytesPerSec, stats, signal: callOpts.signal });

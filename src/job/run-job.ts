@@ -55,9 +55,18 @@ export async function withEnvironment<T>(
 
 /** `hvsnap backup`: the configured VMs (or `vms`), with the configured policy. */
 export function backupWithConfig(args: JobCall & { vms?: string[]; full?: boolean; onProgress?: (p: BackupProgress) => void }): Promise<BackupReport> {
-  return withEnvironment(args.config, args.logger, (env, config) =>
-    runBackupJob(env, { configFile: config.file, vms: args.vms ?? config.vms, policy: policyFromConfig(config, !!args.full), signal: args.signal, onProgress: args.onProgress }),
-  { record: args.record },
+  return withEnvironment(
+    args.config,
+    args.logger,
+    (env, config) =>
+      runBackupJob(env, {
+        configFile: config.file,
+        vms: args.vms ?? config.vms,
+        policy: policyFromConfig(config, !!args.full),
+        signal: args.signal,
+        onProgress: args.onProgress,
+      }),
+    { record: args.record },
   );
 }
 
@@ -99,17 +108,20 @@ export function restoreWithConfig(
     onProgress?: (p: { disk: string; doneBytes: number; totalBytes: number }) => void;
   },
 ): Promise<RestoreVmResult> {
-  return withEnvironment(args.config, args.logger, (env) =>
-    restoreVm({
-      repository: env.repository,
-      restorePointId: args.restorePointId,
-      targetDir: args.targetDir,
-      import: args.import ? { hypervisor: env.hypervisor, ...args.import } : undefined,
-      snapshotAccess: { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost },
-      logger: args.logger,
-      signal: args.signal,
-      onProgress: args.onProgress,
-    }),
+  return withEnvironment(
+    args.config,
+    args.logger,
+    (env) =>
+      restoreVm({
+        repository: env.repository,
+        restorePointId: args.restorePointId,
+        targetDir: args.targetDir,
+        import: args.import ? { hypervisor: env.hypervisor, ...args.import } : undefined,
+        snapshotAccess: { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost },
+        logger: args.logger,
+        signal: args.signal,
+        onProgress: args.onProgress,
+      }),
     { record: args.record },
   );
 }

@@ -26,7 +26,11 @@ export async function checkSftp(nodes: WmiNode[], opts: CallOptions & { roots?: 
     try {
       sftp = (await node.shell.openSftp!({ signal: opts.signal })) as unknown as SftpLister;
     } catch (e) {
-      checks.push({ name, ok: false, detail: `no SFTP on this connection (${errorSummary(e).message}); host mode needs the sshd sftp subsystem (Win32-OpenSSH: "Subsystem sftp sftp-server.exe")` });
+      checks.push({
+        name,
+        ok: false,
+        detail: `no SFTP on this connection (${errorSummary(e).message}); host mode needs the sshd sftp subsystem (Win32-OpenSSH: "Subsystem sftp sftp-server.exe")`,
+      });
       continue;
     }
     const disk = vms.find((v) => v.host.toLowerCase() === node.name.toLowerCase())?.disks[0];

@@ -3,7 +3,15 @@ import { countInFlight } from '../core/inflight-counter.js';
 import type { LabHypervisor } from './lab-hypervisor.js';
 
 /** The host operations a per-host limit governs (see limitHypervisor), counted per host. */
-const COUNTED = ['createCheckpoint', 'exportConfiguration', 'changedRanges', 'convertToReferencePoint', 'deleteCheckpoint', 'deleteReferencePoint', 'listReferencePoints'] as const;
+const COUNTED = [
+  'createCheckpoint',
+  'exportConfiguration',
+  'changedRanges',
+  'convertToReferencePoint',
+  'deleteCheckpoint',
+  'deleteReferencePoint',
+  'listReferencePoints',
+] as const;
 
 /** The counter file of a lab host: counting is on where it exists. */
 export function labInFlightFile(dir: string): string {

@@ -98,7 +98,10 @@ export async function settleDisk(state: LabState, disk: LabDisk): Promise<void> 
 export async function createOverlay(state: LabState, disk: LabDisk, checkpointId: string): Promise<void> {
   const volume = volumeOf(state, disk.volume);
   const base = disk.relativePath;
-  const rel = `${dirname(base)}/${base.split('/').pop()!.replace(/\.vhdx$/i, '')}_${checkpointId.slice(0, 8)}.avhdx`;
+  const rel = `${dirname(base)}/${base
+    .split('/')
+    .pop()!
+    .replace(/\.vhdx$/i, '')}_${checkpointId.slice(0, 8)}.avhdx`;
   await createVhdx(localPath(volume, rel), { virtualSize: disk.sizeBytes, blockSize: 1 << 20 });
   disk.overlay = { relativePath: rel, ranges: [] };
 }

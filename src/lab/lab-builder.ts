@@ -44,7 +44,9 @@ export async function createLab(args: CreateLabArgs): Promise<LabState> {
   const dataBytes = Math.min(args.dataBytes ?? diskSize / 4, diskSize);
   const blockSize = args.blockSize ?? 1 << 20;
   if (nVms < 1 || nVolumes < 1 || diskSize < 1 << 20 || diskSize % (1 << 20) !== 0) {
-    throw new HvsnapError('input_invalid', 'a lab needs at least one VM and one volume, and disk sizes in whole MiB (at least 1 MiB)', { context: { field: 'diskSizeBytes' } });
+    throw new HvsnapError('input_invalid', 'a lab needs at least one VM and one volume, and disk sizes in whole MiB (at least 1 MiB)', {
+      context: { field: 'diskSizeBytes' },
+    });
   }
   const state = emptyState();
   for (let i = 1; i <= nVolumes; i++) {

@@ -39,9 +39,7 @@ export class LabHypervisor implements Hypervisor {
   }
 
   async resolveVolume(args: { path: string }, _opts?: CallOptions): Promise<VolumeLocation> {
-    const volume = await readState(this.dir, (s) =>
-      s.volumes.find((v) => args.path.toLowerCase().startsWith(v.hostRoot.toLowerCase() + '\\')),
-    );
+    const volume = await readState(this.dir, (s) => s.volumes.find((v) => args.path.toLowerCase().startsWith(v.hostRoot.toLowerCase() + '\\')));
     if (!volume) {
       throw new HvsnapError('not_found', `no volume of the lab host holds ${args.path}`, { context: { path: args.path } });
     }
@@ -49,7 +47,10 @@ export class LabHypervisor implements Hypervisor {
     return {
       identity: marker.identity,
       volumeRoot: volume.hostRoot,
-      relativePath: args.path.slice(volume.hostRoot.length + 1).split('\\').join('/'),
+      relativePath: args.path
+        .slice(volume.hostRoot.length + 1)
+        .split('\\')
+        .join('/'),
     };
   }
 
@@ -62,10 +63,14 @@ export class LabHypervisor implements Hypervisor {
       if (fault) return { error: fault.withContext({ step: 'checkpoint' }) };
       if (args.consistency === 'application' && s.faults.appConsistencyFails.includes(vm.name)) {
         return {
-          error: new HvsnapError('app_consistency_failed', `the guest of VM ${vm.name} could not give an application-consistent checkpoint (VSS writer failed)`, {
-            retryable: false,
-            context: { vm: vm.name },
-          }),
+          error: new HvsnapError(
+            'app_consistency_failed',
+            `the guest of VM ${vm.name} could not give an application-consistent checkpoint (VSS writer failed)`,
+            {
+              retryable: false,
+              context: { vm: vm.name },
+            },
+          ),
         };
       }
       if (s.checkpoints.some((c) => c.vmId === vm.id)) {
@@ -197,16 +202,16 @@ export class LabHypervisor implements Hypervisor {
     }));
   }
 
-  async importVm(
-    args: { config: ConfigFile[]; diskPaths: Record<string, string>; newId: boolean; name?: string },
-    _opts?: CallOptions,
-  ): Promise<VmInfo> {
+  async importVm(args: { config: ConfigFile[]; diskPaths: Record<string, string>; newId: boolean; name?: string }, _opts?: CallOptions): Promise<VmInfo> {
     return updateState(this.dir, async (s) => {
       const vm = vmFromConfig(s, args);
       // like Hyper-V, the disk's identity is what the VHDX says, not what the old configuration said
       for (const disk of vm.disks) {
         const img = await openVhdx(localPath(volumeOf(s, disk.volume), disk.relativePath)).catch((e) => {
-          throw new HvsnapError('not_found', `disk ${disk.relativePath} of VM ${vm.name} is not a readable VHDX on volume ${disk.volume}`, { cause: e, context: { vm: vm.name, disk: disk.id } });
+          throw new HvsnapError('not_found', `disk ${disk.relativePath} of VM ${vm.name} is not a readable VHDX on volume ${disk.volume}`, {
+            cause: e,
+            context: { vm: vm.name, disk: disk.id },
+          });
         });
         disk.virtualDiskId = img.virtualDiskId;
         disk.sizeBytes = img.virtualSize;

@@ -130,12 +130,16 @@ export async function saveState(dir: string, state: LabState): Promise<void> {
 
 /** Reads, changes and saves the lab state under the lab lock. */
 export async function updateState<T>(dir: string, fn: (state: LabState) => Promise<T> | T): Promise<T> {
-  return withFileLock(join(dir, '.lab.lock'), async () => {
-    const state = await loadState(dir);
-    const result = await fn(state);
-    await saveState(dir, state);
-    return result;
-  }, { what: `the lab at ${dir}` });
+  return withFileLock(
+    join(dir, '.lab.lock'),
+    async () => {
+      const state = await loadState(dir);
+      const result = await fn(state);
+      await saveState(dir, state);
+      return result;
+    },
+    { what: `the lab at ${dir}` },
+  );
 }
 
 /** Reads the state under the lab lock without saving. */

@@ -36,7 +36,8 @@ export async function labWrite(args: LabWriteArgs): Promise<{ vm: string; writes
     const perDisk = new Map<string, Array<{ offset: number; data: Uint8Array }>>();
     for (let i = 0; i < (args.count ?? 16); i++) {
       const disk = vm.disks[Math.floor(rand() * vm.disks.length)];
-      if (size > disk.sizeBytes) throw new HvsnapError('input_invalid', `write size ${size} exceeds disk ${disk.id}`, { context: { vm: vm.name, disk: disk.id } });
+      if (size > disk.sizeBytes)
+        throw new HvsnapError('input_invalid', `write size ${size} exceeds disk ${disk.id}`, { context: { vm: vm.name, disk: disk.id } });
       const offset = Math.floor(rand() * ((disk.sizeBytes - size) / 4096 + 1)) * 4096;
       const list = perDisk.get(disk.id) ?? [];
       list.push({ offset, data: randomBlock(rand, size) });

@@ -34,9 +34,7 @@ export function changesSince(rct: LabRct, sinceId: string, frozenGeneration: num
       hint: 'the next backup of this disk must be a full one',
     });
   }
-  return mergeRanges(
-    rct.changes.filter((c) => c.generation > parsed.generation && c.generation <= frozenGeneration).flatMap((c) => c.ranges),
-  );
+  return mergeRanges(rct.changes.filter((c) => c.generation > parsed.generation && c.generation <= frozenGeneration).flatMap((c) => c.ranges));
 }
 
 /** Forgets changes no reference point can ask for any more (all older than the oldest live one). */

@@ -31,10 +31,7 @@ export function vmConfigFiles(s: LabState, vm: LabVm, cp: LabCheckpoint): Config
 }
 
 /** Builds the VM an import creates. Disks must already be in place on a lab volume. */
-export function vmFromConfig(
-  s: LabState,
-  args: { config: ConfigFile[]; diskPaths: Record<string, string>; newId: boolean; name?: string },
-): LabVm {
+export function vmFromConfig(s: LabState, args: { config: ConfigFile[]; diskPaths: Record<string, string>; newId: boolean; name?: string }): LabVm {
   const file = args.config.find((f) => f.name.toLowerCase().endsWith('.vmcx'));
   if (!file) throw new HvsnapError('input_invalid', 'the configuration has no .vmcx file', { context: { field: 'config' } });
   let vmcx: LabVmcx;
@@ -58,12 +55,17 @@ export function vmFromConfig(
       const path = args.diskPaths[d.id];
       const volume = path && s.volumes.find((v) => path.toLowerCase().startsWith(v.hostRoot.toLowerCase() + '\\'));
       if (!path || !volume) {
-        throw new HvsnapError('input_invalid', `disk ${d.id} of VM ${vmcx.name}: no restored path on a lab volume`, { context: { vm: vmcx.name, disk: d.id, path } });
+        throw new HvsnapError('input_invalid', `disk ${d.id} of VM ${vmcx.name}: no restored path on a lab volume`, {
+          context: { vm: vmcx.name, disk: d.id, path },
+        });
       }
       return {
         id: args.newId ? d.id.replace(vmcx.id.toUpperCase(), id.toUpperCase()) : d.id,
         volume: volume.name,
-        relativePath: path.slice(volume.hostRoot.length + 1).split('\\').join('/'),
+        relativePath: path
+          .slice(volume.hostRoot.length + 1)
+          .split('\\')
+          .join('/'),
         virtualDiskId: d.virtualDiskId,
         sizeBytes: d.sizeBytes,
         rct: newRct(),

@@ -36,7 +36,11 @@ export async function sealBlob(raw: Buffer, id: ChunkId, keys: RepositoryKeys | 
   const payload = compressed ? packed : raw;
   if (!keys) return { stored: compressed ? packed : Buffer.from(raw), compressed };
   const nonce = randomBytes(NONCE);
-  const sealed = await webcrypto.subtle.encrypt({ name: 'AES-GCM', iv: nonce, additionalData: aadOf(id, compressed), tagLength: TAG * 8 }, await gcmKey(keys.enc), payload);
+  const sealed = await webcrypto.subtle.encrypt(
+    { name: 'AES-GCM', iv: nonce, additionalData: aadOf(id, compressed), tagLength: TAG * 8 },
+    await gcmKey(keys.enc),
+    payload,
+  );
   return { stored: Buffer.concat([nonce, Buffer.from(sealed)]), compressed };
 }
 
@@ -52,7 +56,14 @@ function gcmKey(key: Buffer): Promise<webcrypto.CryptoKey> {
  * The chunk back from a stored blob, checked: the GCM tag (encrypted), the raw length and that the
  * bytes hash to `id` (with the repository's id key). `integrity_failed` naming `where` otherwise.
  */
-export async function openBlob(stored: Buffer, id: ChunkId, rawLength: number, compressed: boolean, keys: RepositoryKeys | undefined, where: string): Promise<Buffer> {
+export async function openBlob(
+  stored: Buffer,
+  id: ChunkId,
+  rawLength: number,
+  compressed: boolean,
+  keys: RepositoryKeys | undefined,
+  where: string,
+): Promise<Buffer> {
   const bad = (why: string, cause?: unknown): HvsnapError =>
     new HvsnapError('integrity_failed', `chunk ${id} in ${where} is corrupt: ${why}`, { cause, context: { chunk: id, file: where } });
   let payload = stored;
@@ -60,7 +71,13 @@ export async function openBlob(stored: Buffer, id: ChunkId, rawLength: number, c
     try {
       if (stored.length < NONCE + TAG) throw new Error(`${stored.length} bytes is shorter than nonce and tag`);
       const iv = stored.subarray(0, NONCE);
-      payload = Buffer.from(await webcrypto.subtle.decrypt({ name: 'AES-GCM', iv, additionalData: aadOf(id, compressed), tagLength: TAG * 8 }, await gcmKey(keys.enc), stored.subarray(NONCE)));
+      payload = Buffer.from(
+        await webcrypto.subtle.decrypt(
+          { name: 'AES-GCM', iv, additionalData: aadOf(id, compressed), tagLength: TAG * 8 },
+          await gcmKey(keys.enc),
+          stored.subarray(NONCE),
+        ),
+      );
     } catch (e) {
       throw bad('it fails authentication (tampered or damaged)', e);
     }

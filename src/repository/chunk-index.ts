@@ -111,7 +111,10 @@ export class ChunkIndex {
       const at = r * REC;
       const pack = this.recs.readUInt32LE(at + 32);
       if (pack === NO_PACK) continue;
-      yield [this.recs.toString('hex', at, at + 32), { pack, offset: this.recs.readUInt32LE(at + 36), length: this.recs.readUInt32LE(at + 40), info: this.recs.readUInt32LE(at + 44) }];
+      yield [
+        this.recs.toString('hex', at, at + 32),
+        { pack, offset: this.recs.readUInt32LE(at + 36), length: this.recs.readUInt32LE(at + 40), info: this.recs.readUInt32LE(at + 44) },
+      ];
     }
   }
 }

@@ -30,7 +30,9 @@ export function chunkCount(virtualSize: number, chunkSize: number): number {
 export function encodeIndex(index: DiskIndex, what = 'index'): Buffer {
   const { chunkSize, virtualSize, chunks } = index;
   if (!Number.isSafeInteger(virtualSize) || virtualSize < 0) {
-    throw new HvsnapError('input_invalid', `${what}: virtualSize must be a non-negative integer (bytes), got ${virtualSize}`, { context: { field: 'virtualSize' } });
+    throw new HvsnapError('input_invalid', `${what}: virtualSize must be a non-negative integer (bytes), got ${virtualSize}`, {
+      context: { field: 'virtualSize' },
+    });
   }
   if (chunks.length !== chunkCount(virtualSize, chunkSize)) {
     throw new HvsnapError(
@@ -73,12 +75,14 @@ export function decodeIndex(buf: Buffer, file: string): DiskIndex {
   const count = Number(buf.readBigUInt64LE(24));
   if (count !== chunkCount(virtualSize, chunkSize)) fail(`chunk count ${count} does not match virtual size ${virtualSize} / chunk size ${chunkSize}`, 24);
   const expected = INDEX_HEADER_BYTES + HASH_BYTES * count;
-  if (buf.length !== expected) fail(`${buf.length} bytes, expected ${expected} for ${count} chunks (truncated or trailing data)`, Math.min(buf.length, expected));
+  if (buf.length !== expected)
+    fail(`${buf.length} bytes, expected ${expected} for ${count} chunks (truncated or trailing data)`, Math.min(buf.length, expected));
   const chunks: Array<string | null> = new Array(count);
   for (let i = 0; i < count; i++) {
     const at = INDEX_HEADER_BYTES + HASH_BYTES * i;
     // an all-zero hash marks an all-zero chunk; test the 32 bytes as four 64-bit words
-    const isNull = buf.readBigUInt64LE(at) === 0n && buf.readBigUInt64LE(at + 8) === 0n && buf.readBigUInt64LE(at + 16) === 0n && buf.readBigUInt64LE(at + 24) === 0n;
+    const isNull =
+      buf.readBigUInt64LE(at) === 0n && buf.readBigUInt64LE(at + 8) === 0n && buf.readBigUInt64LE(at + 16) === 0n && buf.readBigUInt64LE(at + 24) === 0n;
     chunks[i] = isNull ? null : buf.toString('hex', at, at + HASH_BYTES);
   }
   return { chunkSize, virtualSize, chunks };

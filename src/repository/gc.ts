@@ -29,7 +29,8 @@ export const REPACK_BELOW = 0.5;
  * deleted: its chunks cannot be marked.
  */
 export async function collectGarbage(host: GcHost, repackBelow = REPACK_BELOW): Promise<GcResult> {
-  if (!(repackBelow >= 0 && repackBelow <= 1)) throw new HvsnapError('input_invalid', `repackBelow must be a share from 0 to 1, got ${repackBelow}`, { context: { field: 'repackBelow' } });
+  if (!(repackBelow >= 0 && repackBelow <= 1))
+    throw new HvsnapError('input_invalid', `repackBelow must be a share from 0 to 1, got ${repackBelow}`, { context: { field: 'repackBelow' } });
   const t0 = Date.now();
   const store = host.chunks;
   let tempRemoved = 0;
@@ -40,22 +41,30 @@ export async function collectGarbage(host: GcHost, repackBelow = REPACK_BELOW): 
   const marked = new Set<string>();
   for (const rp of await host.scan()) {
     if (!rp.manifest) {
-      throw new HvsnapError('repository_invalid', `gc stopped before deleting anything: restore point ${rp.id} is unreadable (${rp.error?.message ?? 'no manifest'})`, {
-        cause: rp.error,
-        context: { file: join(rp.dir, 'manifest.json'), restorePoint: rp.id },
-        hint: `\`hvsnap verify --restore-point ${rp.id}\` shows the damage; move ${rp.dir} out of the repository, then run \`hvsnap prune\` again`,
-      });
+      throw new HvsnapError(
+        'repository_invalid',
+        `gc stopped before deleting anything: restore point ${rp.id} is unreadable (${rp.error?.message ?? 'no manifest'})`,
+        {
+          cause: rp.error,
+          context: { file: join(rp.dir, 'manifest.json'), restorePoint: rp.id },
+          hint: `\`hvsnap verify --restore-point ${rp.id}\` shows the damage; move ${rp.dir} out of the repository, then run \`hvsnap prune\` again`,
+        },
+      );
     }
     for (const disk of rp.manifest.disks) {
       let index: DiskIndex;
       try {
         index = await host.readIndexOf({ ...rp, manifest: rp.manifest }, disk.diskId);
       } catch (e) {
-        throw new HvsnapError('repository_invalid', `gc stopped before deleting anything: the index of disk ${disk.diskId} in restore point ${rp.id} is unreadable`, {
-          cause: e,
-          context: { restorePoint: rp.id, disk: disk.diskId },
-          hint: `\`hvsnap verify --restore-point ${rp.id}\` shows the damage; move ${rp.dir} out of the repository, then run \`hvsnap prune\` again`,
-        });
+        throw new HvsnapError(
+          'repository_invalid',
+          `gc stopped before deleting anything: the index of disk ${disk.diskId} in restore point ${rp.id} is unreadable`,
+          {
+            cause: e,
+            context: { restorePoint: rp.id, disk: disk.diskId },
+            hint: `\`hvsnap verify --restore-point ${rp.id}\` shows the damage; move ${rp.dir} out of the repository, then run \`hvsnap prune\` again`,
+          },
+        );
       }
       for (const id of index.chunks) if (id !== null) marked.add(id);
     }
@@ -113,7 +122,15 @@ export async function collectGarbage(host: GcHost, repackBelow = REPACK_BELOW): 
   for (const name of drop) bytesFreed += await store.sizeOf(store.packPath(name));
   for (const name of orphans) bytesFreed += await store.sizeOf(store.packPath(name));
   await consolidateIndex(store, [...drop, ...orphans]);
-  const result = { chunksDeleted, bytesFreed, chunksKept, tempRemoved, packsRewritten, packsDeleted: drop.length + orphans.length, durationMs: Date.now() - t0 };
+  const result = {
+    chunksDeleted,
+    bytesFreed,
+    chunksKept,
+    tempRemoved,
+    packsRewritten,
+    packsDeleted: drop.length + orphans.length,
+    durationMs: Date.now() - t0,
+  };
   host.logger.info(result, 'garbage collection done');
   return result;
 }

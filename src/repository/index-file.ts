@@ -57,7 +57,13 @@ export function encodeIndexFile(packs: ReadonlyArray<{ name: string; entries: re
  * entry replaces a location the index already has (the loader prefers copies not known bad).
  * `integrity_failed` naming `file` when it is damaged: nothing is added then.
  */
-export function loadIndexFile(buf: Buffer, file: string, macKey: Buffer | undefined, index: ChunkIndex, replace: (existingPack: string, id: Buffer) => boolean): number {
+export function loadIndexFile(
+  buf: Buffer,
+  file: string,
+  macKey: Buffer | undefined,
+  index: ChunkIndex,
+  replace: (existingPack: string, id: Buffer) => boolean,
+): number {
   const bad = (why: string): never => {
     throw new HvsnapError('integrity_failed', `index file ${file} is damaged: ${why}`, { context: { file, reason: 'index_damaged' } });
   };

@@ -2,7 +2,15 @@
  * The repository: content-addressed chunks, per-disk indexes and restore point manifests on a
  * local folder, with verify, retention and garbage collection.
  */
-export { openRepository, checkChunkSize, DEFAULT_CHUNK_SIZE, REPOSITORY_FILE, FORMAT_VERSION, type OpenRepositoryArgs, type RepositoryConfig } from './open-repository.js';
+export {
+  openRepository,
+  checkChunkSize,
+  DEFAULT_CHUNK_SIZE,
+  REPOSITORY_FILE,
+  FORMAT_VERSION,
+  type OpenRepositoryArgs,
+  type RepositoryConfig,
+} from './open-repository.js';
 export { Repository, type OpenedRestorePoint } from './repository.js';
 export { chunkId } from './chunk-id.js';
 export { migrateRepository, type MigrateResult } from './migrate.js';

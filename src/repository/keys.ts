@@ -70,7 +70,8 @@ export async function unlockKeys(repoPath: string, repoId: string, passphrase: s
     if (!isErrno(e, 'ENOENT')) throw e;
     names = [];
   }
-  if (names.length === 0) throw new HvsnapError('repository_invalid', `${repoPath} is encrypted but has no key files in keys/`, { context: { path: repoPath } });
+  if (names.length === 0)
+    throw new HvsnapError('repository_invalid', `${repoPath} is encrypted but has no key files in keys/`, { context: { path: repoPath } });
   for (const name of names) {
     const file = join(repoPath, 'keys', name);
     let k: KeyFile;
@@ -114,9 +115,13 @@ export async function passphraseFromEnvironment(env: NodeJS.ProcessEnv = process
   try {
     return (await readFile(file, 'utf8')).split(/\r?\n/)[0];
   } catch (e) {
-    throw new HvsnapError('input_invalid', `cannot read the passphrase file ${file} (${PASSPHRASE_FILE_ENV}): ${(e as NodeJS.ErrnoException).code ?? 'error'}`, {
-      cause: e,
-      context: { field: PASSPHRASE_FILE_ENV, file },
-    });
+    throw new HvsnapError(
+      'input_invalid',
+      `cannot read the passphrase file ${file} (${PASSPHRASE_FILE_ENV}): ${(e as NodeJS.ErrnoException).code ?? 'error'}`,
+      {
+        cause: e,
+        context: { field: PASSPHRASE_FILE_ENV, file },
+      },
+    );
   }
 }

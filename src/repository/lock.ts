@@ -101,7 +101,10 @@ export class RepositoryLocks {
     if (owner === 'absent') return undefined;
     if (owner === 'unreadable') {
       // written by a process that died between creating and filling it, unless it is brand new
-      const age = await stat(file).then((s) => Date.now() - s.mtimeMs, () => 0);
+      const age = await stat(file).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
       if (age < UNREADABLE_STALE_MS) return owner;
     } else if (await isOwnerAlive(owner)) {
       return owner;

@@ -81,7 +81,9 @@ export function openManifest(value: unknown, file: string, macKey?: Buffer): Res
   const stored = value !== null && typeof value === 'object' ? (value as Record<string, unknown>).checksum : undefined;
   if (typeof stored !== 'string') throw new HvsnapError('integrity_failed', `manifest ${file} has no checksum`, { context: { file, field: 'checksum' } });
   if (stored !== manifestChecksum(value as object, macKey)) {
-    throw new HvsnapError('integrity_failed', `manifest ${file} does not match its checksum: it was edited or damaged`, { context: { file, field: 'checksum' } });
+    throw new HvsnapError('integrity_failed', `manifest ${file} does not match its checksum: it was edited or damaged`, {
+      context: { file, field: 'checksum' },
+    });
   }
   const { checksum: _, ...body } = value as Record<string, unknown>;
   return parseManifest(body, file);

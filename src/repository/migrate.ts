@@ -37,16 +37,28 @@ const PENDING = 'migrate-pending.json';
  * the configuration file is switched last. Holds the repository's exclusive lock. Re-running after
  * a crash finishes the job (the half-made version 2 state is kept in `migrate-pending.json`).
  */
-export async function migrateRepository(args: { path: string; encrypt?: boolean; passphrase?: string; logger?: Logger; kdf?: { N: number; r: number; p: number } }): Promise<MigrateResult> {
+export async function migrateRepository(args: {
+  path: string;
+  encrypt?: boolean;
+  passphrase?: string;
+  logger?: Logger;
+  kdf?: { N: number; r: number; p: number };
+}): Promise<MigrateResult> {
   const path = resolve(args.path);
   const logger = args.logger ?? silentLogger;
-  const old = JSON.parse(await readFile(join(path, REPOSITORY_FILE), 'utf8').catch((e: unknown) => {
-    throw new HvsnapError('repository_invalid', `${path}: not an hvsnap repository (cannot read ${REPOSITORY_FILE})`, { cause: e, context: { path } });
-  })) as { formatVersion?: unknown; chunkSize?: number };
+  const old = JSON.parse(
+    await readFile(join(path, REPOSITORY_FILE), 'utf8').catch((e: unknown) => {
+      throw new HvsnapError('repository_invalid', `${path}: not an hvsnap repository (cannot read ${REPOSITORY_FILE})`, { cause: e, context: { path } });
+    }),
+  ) as { formatVersion?: unknown; chunkSize?: number };
   const result: MigrateResult = { migrated: false, chunks: 0, bytesIn: 0, bytesOut: 0, restorePoints: 0, corruptChunks: [] };
   if (old.formatVersion === FORMAT_VERSION) return result;
-  if (old.formatVersion !== 1) throw new HvsnapError('repository_invalid', `${path}: format version ${JSON.stringify(old.formatVersion)} cannot be migrated (only 1)`, { context: { path, field: 'formatVersion' } });
-  if (args.encrypt && !args.passphrase) throw new HvsnapError('input_invalid', 'migrating to an encrypted repository needs a passphrase', { context: { field: 'passphrase' } });
+  if (old.formatVersion !== 1)
+    throw new HvsnapError('repository_invalid', `${path}: format version ${JSON.stringify(old.formatVersion)} cannot be migrated (only 1)`, {
+      context: { path, field: 'formatVersion' },
+    });
+  if (args.encrypt && !args.passphrase)
+    throw new HvsnapError('input_invalid', 'migrating to an encrypted repository needs a passphrase', { context: { field: 'passphrase' } });
   const lock = await new RepositoryLocks(join(path, 'locks'), path, logger).acquireExclusive('migrate');
   try {
     const { config, keys } = await pendingConfig(path, old.chunkSize!, args);
@@ -87,7 +99,10 @@ export async function migrateRepository(args: { path: string; encrypt?: boolean;
         const idxFile = join(dir, 'disks', indexFileName(disk.diskId));
         const buf = await readFile(idxFile);
         const sha = createHash('sha256').update(buf).digest('hex');
-        if (sha !== disk.indexSha256) throw new HvsnapError('integrity_failed', `index file ${idxFile} does not match its manifest; run verify with the old hvsnap first`, { context: { file: idxFile } });
+        if (sha !== disk.indexSha256)
+          throw new HvsnapError('integrity_failed', `index file ${idxFile} does not match its manifest; run verify with the old hvsnap first`, {
+            context: { file: idxFile },
+          });
         const index = decodeIndex(buf, idxFile);
         const out = encodeIndex({ ...index, chunks: index.chunks.map(rename) });
         await writeFileAtomic(idxFile, join(dir, 'disks'), out);
@@ -110,11 +125,18 @@ export async function migrateRepository(args: { path: string; encrypt?: boolean;
 }
 
 /** The version 2 configuration being made (kept across an interrupted run, with its key). */
-async function pendingConfig(path: string, chunkSize: number, args: { encrypt?: boolean; passphrase?: string; kdf?: { N: number; r: number; p: number } }): Promise<{ config: RepositoryConfig; keys?: RepositoryKeys }> {
+async function pendingConfig(
+  path: string,
+  chunkSize: number,
+  args: { encrypt?: boolean; passphrase?: string; kdf?: { N: number; r: number; p: number } },
+): Promise<{ config: RepositoryConfig; keys?: RepositoryKeys }> {
   try {
     const config = JSON.parse(await readFile(join(path, PENDING), 'utf8')) as RepositoryConfig;
     if (config.encryption === 'aes-256-gcm') {
-      if (!args.passphrase) throw new HvsnapError('input_invalid', 'an interrupted migration to an encrypted repository needs its passphrase to go on', { context: { field: 'passphrase' } });
+      if (!args.passphrase)
+        throw new HvsnapError('input_invalid', 'an interrupted migration to an encrypted repository needs its passphrase to go on', {
+          context: { field: 'passphrase' },
+        });
       return { config, keys: (await unlockKeys(path, config.id, args.passphrase)).keys };
     }
     return { config };

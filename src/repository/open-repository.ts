@@ -54,7 +54,9 @@ export interface RepositoryConfig {
 export function checkChunkSize(chunkSize: unknown, field = 'chunkSize'): number {
   const n = chunkSize as number;
   if (!Number.isInteger(n) || n < MIN_CHUNK || n > MAX_CHUNK || (n & (n - 1)) !== 0) {
-    throw new HvsnapError('input_invalid', `${field} must be a power of two from ${MIN_CHUNK} to ${MAX_CHUNK} bytes, got ${String(chunkSize)}`, { context: { field } });
+    throw new HvsnapError('input_invalid', `${field} must be a power of two from ${MIN_CHUNK} to ${MAX_CHUNK} bytes, got ${String(chunkSize)}`, {
+      context: { field },
+    });
   }
   return n;
 }
@@ -103,7 +105,9 @@ export async function openRepository(args: OpenRepositoryArgs): Promise<Reposito
   } else {
     config = parseConfig(text, file, path, invalid);
     if (args.chunkSize !== undefined && args.chunkSize !== config.chunkSize) {
-      throw new HvsnapError('input_invalid', `${path} is a repository with ${config.chunkSize}-byte chunks, not ${args.chunkSize}`, { context: { path, field: 'chunkSize' } });
+      throw new HvsnapError('input_invalid', `${path} is a repository with ${config.chunkSize}-byte chunks, not ${args.chunkSize}`, {
+        context: { path, field: 'chunkSize' },
+      });
     }
   }
   if (config.encryption === 'aes-256-gcm' && !keys) keys = (await unlockKeys(path, config.id, await needPassphrase(args, path))).keys;
@@ -128,12 +132,18 @@ async function needPassphrase(args: OpenRepositoryArgs, path: string): Promise<s
   return p;
 }
 
-async function create(path: string, config: RepositoryConfig, invalid: (msg: string, cause?: unknown) => HvsnapError, before: () => Promise<void>): Promise<void> {
+async function create(
+  path: string,
+  config: RepositoryConfig,
+  invalid: (msg: string, cause?: unknown) => HvsnapError,
+  before: () => Promise<void>,
+): Promise<void> {
   try {
     await mkdir(path, { recursive: true });
     // our own sub-folders may be there already, left by a create that crashed before the marker
     const entries = (await readdir(path)).filter((e) => !SUBFOLDERS.includes(e));
-    if (entries.length > 0) throw invalid(`the folder is not empty and not a repository (holds ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''})`);
+    if (entries.length > 0)
+      throw invalid(`the folder is not empty and not a repository (holds ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''})`);
     for (const sub of SUBFOLDERS) await mkdir(join(path, sub), { recursive: true });
     await before();
     // the marker file goes last: a crash before it leaves a folder that is not yet a repository
@@ -152,13 +162,22 @@ function parseConfig(text: string, file: string, path: string, invalid: (msg: st
   } catch (e) {
     throw invalid(`${file} is not valid JSON`, e);
   }
-  const bad = (field: string, why: string, hint?: string): HvsnapError => invalid(`${file}: field ${field} ${why}`, undefined, hint).withContext({ file, field });
+  const bad = (field: string, why: string, hint?: string): HvsnapError =>
+    invalid(`${file}: field ${field} ${why}`, undefined, hint).withContext({ file, field });
   if (typeof config !== 'object' || config === null || config.format !== 'hvsnap-repository') throw bad('format', 'must be "hvsnap-repository"');
   if (config.formatVersion === 1) {
-    throw bad('formatVersion', `is 1: a repository of an older hvsnap (one file per chunk); this hvsnap reads version ${FORMAT_VERSION}`, `convert it with: hvsnap migrate --repo ${path}`);
+    throw bad(
+      'formatVersion',
+      `is 1: a repository of an older hvsnap (one file per chunk); this hvsnap reads version ${FORMAT_VERSION}`,
+      `convert it with: hvsnap migrate --repo ${path}`,
+    );
   }
   if (config.formatVersion !== FORMAT_VERSION) {
-    throw bad('formatVersion', `is ${JSON.stringify(config.formatVersion)}; this hvsnap reads version ${FORMAT_VERSION}`, 'a newer hvsnap wrote it: upgrade hvsnap to use it');
+    throw bad(
+      'formatVersion',
+      `is ${JSON.stringify(config.formatVersion)}; this hvsnap reads version ${FORMAT_VERSION}`,
+      'a newer hvsnap wrote it: upgrade hvsnap to use it',
+    );
   }
   if (typeof config.id !== 'string' || !/^[0-9a-f]{32}$/.test(config.id)) throw bad('id', 'must be 32 lowercase hex digits');
   if (config.compression !== 'zstd') throw bad('compression', 'must be "zstd"');

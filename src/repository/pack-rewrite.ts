@@ -35,4 +35,3 @@ export async function consolidateIndex(store: PackStore, dropPacks: Iterable<str
   await store.close(); // cached read handles may name removed packs
   await store.refresh();
 }
-

@@ -190,7 +190,8 @@ export class PackStore {
     if (!loc) throw new HvsnapError('integrity_failed', `chunk ${id} is missing (no pack holds it)`, { context: { chunk: id, reason: 'missing' } });
     const packName = this.index.packs[loc.pack];
     const file = this.packPath(packName);
-    if (this.isBad(id, packName)) throw new HvsnapError('integrity_failed', `chunk ${id} in pack ${file} is known bad (quarantined)`, { context: { chunk: id, file, reason: 'bad' } });
+    if (this.isBad(id, packName))
+      throw new HvsnapError('integrity_failed', `chunk ${id} in pack ${file} is known bad (quarantined)`, { context: { chunk: id, file, reason: 'bad' } });
     await this.writer.drain(packName);
     let stored: Buffer;
     try {
@@ -198,7 +199,10 @@ export class PackStore {
     } catch (e) {
       if (isErrno(e, 'ENOENT') || (isHvsnapError(e) && e.code === 'integrity_failed')) {
         await this.markBad(id, packName, `read failed: ${(e as Error).message}`);
-        throw new HvsnapError('integrity_failed', `chunk ${id}: pack ${file} is ${isErrno(e, 'ENOENT') ? 'missing' : 'truncated'}`, { cause: e, context: { chunk: id, file, reason: 'missing' } });
+        throw new HvsnapError('integrity_failed', `chunk ${id}: pack ${file} is ${isErrno(e, 'ENOENT') ? 'missing' : 'truncated'}`, {
+          cause: e,
+          context: { chunk: id, file, reason: 'missing' },
+        });
       }
       throw e;
     }
@@ -346,7 +350,8 @@ export class PackStore {
   async packFiles(): Promise<Array<{ name: string | undefined; path: string }>> {
     const out: Array<{ name: string | undefined; path: string }> = [];
     for (const a of await readdirOrEmpty(this.packsDir)) {
-      for (const n of await readdirOrEmpty(join(this.packsDir, a))) out.push({ name: /^[0-9a-f]{32}$/.test(n) ? n : undefined, path: join(this.packsDir, a, n) });
+      for (const n of await readdirOrEmpty(join(this.packsDir, a)))
+        out.push({ name: /^[0-9a-f]{32}$/.test(n) ? n : undefined, path: join(this.packsDir, a, n) });
     }
     return out;
   }
@@ -360,7 +365,10 @@ export class PackStore {
 
   /** Size in bytes of a file (0 when it vanished). */
   sizeOf(path: string): Promise<number> {
-    return stat(path).then((s) => s.size, () => 0);
+    return stat(path).then(
+      (s) => s.size,
+      () => 0,
+    );
   }
 }
 
@@ -376,5 +384,9 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
 function toStoreError(e: unknown, what: string, file: string): HvsnapError {
   if (isHvsnapError(e)) return e;
   const code = (e as NodeJS.ErrnoException).code ?? 'error';
-  return new HvsnapError('repository_invalid', `cannot ${what} ${file}: ${code}`, { cause: e, context: { file }, retryable: code === 'EAGAIN' || code === 'EBUSY' });
+  return new HvsnapError('repository_invalid', `cannot ${what} ${file}: ${code}`, {
+    cause: e,
+    context: { file },
+    retryable: code === 'EAGAIN' || code === 'EBUSY',
+  });
 }

@@ -140,7 +140,7 @@ export class PackWriter {
   }
 
   private async writeBuffered(pack: OpenPack): Promise<void> {
-    let bufs = pack.buffered;
+    const bufs = pack.buffered;
     pack.buffered = [];
     while (bufs.length > 0) {
       let n = (await fsWritev(pack.fd, bufs, pack.written)).bytesWritten;

@@ -55,7 +55,9 @@ export async function repairRepository(host: RepairHost): Promise<RepairResult> 
     try {
       const { entries } = await readPackEntries(f.path, store.keys?.mac);
       const n = rebuilt.packNumber(f.name);
-      for (const e of entries) if (!rebuilt.get(e.id) || store.isBad(e.id, rebuilt.packs[rebuilt.get(e.id)!.pack])) rebuilt.set(e.id, { pack: n, offset: e.offset, length: e.length, info: infoOf(e.rawLength, e.compressed) });
+      for (const e of entries)
+        if (!rebuilt.get(e.id) || store.isBad(e.id, rebuilt.packs[rebuilt.get(e.id)!.pack]))
+          rebuilt.set(e.id, { pack: n, offset: e.offset, length: e.length, info: infoOf(e.rawLength, e.compressed) });
     } catch (e) {
       broken.push(f.name);
       host.logger.warn({ pack: f.path, err: (e as Error).message }, 'pack damaged');
@@ -79,7 +81,8 @@ export async function repairRepository(host: RepairHost): Promise<RepairResult> 
       rewrite.add(name);
     }
   }
-  for (const [id, loc] of [...rebuilt.entries()]) if (rewrite.has(rebuilt.packs[loc.pack]) && !store.isBad(id, rebuilt.packs[loc.pack])) await store.copyStored(id);
+  for (const [id, loc] of [...rebuilt.entries()])
+    if (rewrite.has(rebuilt.packs[loc.pack]) && !store.isBad(id, rebuilt.packs[loc.pack])) await store.copyStored(id);
   for (const { id, pack } of store.badCopies()) if (store.index.get(id) && store.index.packs[store.index.get(id)!.pack] === pack) store.index.drop(id);
   await consolidateIndex(store, rewrite);
 

@@ -9,7 +9,7 @@ import type { RepositoryConfig } from './open-repository.js';
 import { PackStore, type PutChunkResult } from './pack-store.js';
 import { repairRepository, type RepairResult } from './repair.js';
 import { checkRelativeName, fsyncPath, isErrno } from './fs-util.js';
-import { collectGarbage, REPACK_BELOW } from './gc.js';
+import { collectGarbage } from './gc.js';
 import { RepositoryLocks, type LockHandle } from './lock.js';
 import { isSafeId, newRestorePointId } from './manifest.js';
 import { loadRestorePoint, readDiskIndex, scanRestorePoints, type LoadedRestorePoint, type ScannedRestorePoint } from './restore-point-reader.js';
@@ -201,7 +201,10 @@ export class Repository implements WriterHost {
       await writer.open();
     } catch (e) {
       await writer.abort();
-      throw new HvsnapError('repository_invalid', `cannot start restore point in ${this.tmpDir}`, { cause: e, context: { path: this.tmpDir, vm: args.vmName } });
+      throw new HvsnapError('repository_invalid', `cannot start restore point in ${this.tmpDir}`, {
+        cause: e,
+        context: { path: this.tmpDir, vm: args.vmName },
+      });
     }
     this.logger.debug({ restorePoint: writer.id, vm: args.vmName }, 'restore point begun');
     return writer;
@@ -216,7 +219,10 @@ export class Repository implements WriterHost {
     if (!isSafeId(id)) throw new HvsnapError('input_invalid', `${JSON.stringify(id)} is not a restore point id`, { context: { field: 'id' } });
     const writer = [...this.writers].find((w) => w.id === id);
     if (writer) return writer.abort();
-    const committed = await readFile(join(this.committedDir, id, 'manifest.json')).then(() => true, () => false);
+    const committed = await readFile(join(this.committedDir, id, 'manifest.json')).then(
+      () => true,
+      () => false,
+    );
     if (committed) {
       this.logger.info({ restorePoint: id }, 'abort of a committed restore point ignored');
       return;
@@ -281,20 +287,28 @@ export class Repository implements WriterHost {
     checkRelativeName(name, 'config file name');
     const rp = await this.scanned(restorePointId);
     if (!rp.manifest.configFiles.includes(name)) {
-      throw new HvsnapError('not_found', `restore point ${restorePointId} has no configuration file ${name}`, { context: { restorePoint: restorePointId, file: name } });
+      throw new HvsnapError('not_found', `restore point ${restorePointId} has no configuration file ${name}`, {
+        context: { restorePoint: restorePointId, file: name },
+      });
     }
     const file = join(rp.dir, 'config', name);
     let data: Buffer;
     try {
       data = await readFile(file);
     } catch (e) {
-      throw new HvsnapError('integrity_failed', `configuration file ${file} is missing or unreadable`, { cause: e, context: { restorePoint: restorePointId, file } });
+      throw new HvsnapError('integrity_failed', `configuration file ${file} is missing or unreadable`, {
+        cause: e,
+        context: { restorePoint: restorePointId, file },
+      });
     }
     if (!this.keys) return data;
     try {
       return decrypt(this.keys.enc, data, Buffer.from(`config:${name}`));
     } catch (e) {
-      throw new HvsnapError('integrity_failed', `configuration file ${file} fails authentication (tampered or damaged)`, { cause: e, context: { restorePoint: restorePointId, file } });
+      throw new HvsnapError('integrity_failed', `configuration file ${file} fails authentication (tampered or damaged)`, {
+        cause: e,
+        context: { restorePoint: restorePointId, file },
+      });
     }
   }
 
@@ -303,7 +317,9 @@ export class Repository implements WriterHost {
    * meanwhile, so gc cannot remove chunks under it. Problems are reported, not thrown; chunks
    * found bad are quarantined.
    */
-  async verify(args: { id?: string; deep?: boolean; onProgress?: (p: { disk: string; doneBytes: number; totalBytes: number }) => void } = {}): Promise<VerifyReport> {
+  async verify(
+    args: { id?: string; deep?: boolean; onProgress?: (p: { disk: string; doneBytes: number; totalBytes: number }) => void } = {},
+  ): Promise<VerifyReport> {
     const lock = await this.locks.acquireShared('verify', this.lockTimeoutMs);
     try {
       await this.chunks.refresh();

@@ -35,10 +35,14 @@ export async function scanRestorePoints(committedDir: string, macKey?: Buffer): 
     const file = join(dir, 'manifest.json');
     try {
       const manifest = openManifest(JSON.parse(await readFile(file, 'utf8')), file, macKey);
-      if (manifest.id !== id) throw new HvsnapError('repository_invalid', `manifest ${file}: id ${manifest.id} does not match its folder ${id}`, { context: { file, field: 'id' } });
+      if (manifest.id !== id)
+        throw new HvsnapError('repository_invalid', `manifest ${file}: id ${manifest.id} does not match its folder ${id}`, { context: { file, field: 'id' } });
       out.push({ id, dir, manifest });
     } catch (e) {
-      const error = e instanceof HvsnapError ? e : new HvsnapError('repository_invalid', `manifest ${file} is unreadable: ${(e as Error).message}`, { cause: e, context: { file } });
+      const error =
+        e instanceof HvsnapError
+          ? e
+          : new HvsnapError('repository_invalid', `manifest ${file} is unreadable: ${(e as Error).message}`, { cause: e, context: { file } });
       out.push({ id, dir, error });
     }
   }
@@ -47,14 +51,16 @@ export async function scanRestorePoints(committedDir: string, macKey?: Buffer): 
 
 /** Restore point `id`; `not_found` when absent, `repository_invalid` naming the file when unreadable. */
 export async function loadRestorePoint(committedDir: string, repoPath: string, id: string, macKey?: Buffer): Promise<LoadedRestorePoint> {
-  if (!isSafeId(id)) throw new HvsnapError('not_found', `no restore point ${JSON.stringify(id)} in ${repoPath}`, { context: { restorePoint: String(id), path: repoPath } });
+  if (!isSafeId(id))
+    throw new HvsnapError('not_found', `no restore point ${JSON.stringify(id)} in ${repoPath}`, { context: { restorePoint: String(id), path: repoPath } });
   const dir = join(committedDir, id);
   const file = join(dir, 'manifest.json');
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    if (isErrno(e, 'ENOENT', 'ENOTDIR')) throw new HvsnapError('not_found', `no restore point ${id} in ${repoPath}`, { context: { restorePoint: id, path: repoPath } });
+    if (isErrno(e, 'ENOENT', 'ENOTDIR'))
+      throw new HvsnapError('not_found', `no restore point ${id} in ${repoPath}`, { context: { restorePoint: id, path: repoPath } });
     throw new HvsnapError('repository_invalid', `cannot read ${file}`, { cause: e, context: { file } });
   }
   let value: unknown;
@@ -64,7 +70,8 @@ export async function loadRestorePoint(committedDir: string, repoPath: string, i
     throw new HvsnapError('repository_invalid', `manifest ${file} is not valid JSON`, { cause: e, context: { file } });
   }
   const manifest = openManifest(value, file, macKey);
-  if (manifest.id !== id) throw new HvsnapError('repository_invalid', `manifest ${file}: id ${manifest.id} does not match its folder ${id}`, { context: { file, field: 'id' } });
+  if (manifest.id !== id)
+    throw new HvsnapError('repository_invalid', `manifest ${file}: id ${manifest.id} does not match its folder ${id}`, { context: { file, field: 'id' } });
   return { id, dir, manifest };
 }
 
@@ -78,7 +85,8 @@ export async function readDiskIndex(rp: LoadedRestorePoint, diskId: string, chun
   try {
     buf = await readFile(file);
   } catch (e) {
-    if (isErrno(e, 'ENOENT')) throw new HvsnapError('integrity_failed', `index file ${file} of disk ${diskId} is missing`, { cause: e, context: { ...ctx, reason: 'missing' } });
+    if (isErrno(e, 'ENOENT'))
+      throw new HvsnapError('integrity_failed', `index file ${file} of disk ${diskId} is missing`, { cause: e, context: { ...ctx, reason: 'missing' } });
     throw new HvsnapError('repository_invalid', `cannot read index file ${file}`, { cause: e, context: ctx });
   }
   const sha = createHash('sha256').update(buf).digest('hex');
@@ -89,9 +97,13 @@ export async function readDiskIndex(rp: LoadedRestorePoint, diskId: string, chun
   }
   const index = decodeIndex(buf, file);
   if (index.chunkSize !== chunkSize || index.virtualSize !== disk.virtualSize) {
-    throw new HvsnapError('repository_invalid', `index file ${file}: ${index.virtualSize} bytes in ${index.chunkSize}-byte chunks; expected ${disk.virtualSize} in ${chunkSize}`, {
-      context: ctx,
-    });
+    throw new HvsnapError(
+      'repository_invalid',
+      `index file ${file}: ${index.virtualSize} bytes in ${index.chunkSize}-byte chunks; expected ${disk.virtualSize} in ${chunkSize}`,
+      {
+        context: ctx,
+      },
+    );
   }
   return index;
 }

@@ -63,7 +63,9 @@ export class RestorePointWriter {
 
   private checkOpen(what: string): void {
     if (this.state !== 'open') {
-      throw new HvsnapError('input_invalid', `restore point ${this.id} is already ${this.state}; cannot ${what}`, { context: { restorePoint: this.id, vm: this.args.vmName } });
+      throw new HvsnapError('input_invalid', `restore point ${this.id} is already ${this.state}; cannot ${what}`, {
+        context: { restorePoint: this.id, vm: this.args.vmName },
+      });
     }
   }
 
@@ -146,7 +148,10 @@ export class RestorePointWriter {
         throw new HvsnapError(
           'integrity_failed',
           `restore point ${this.id}: ${unusable.length} chunk(s) of disk ${d.diskId} are missing or known bad (first at chunk ${unusable[0]}, offset ${unusable[0] * index.chunkSize}); nothing was committed`,
-          { context: { restorePoint: this.id, vm: this.args.vmName, disk: d.diskId, offset: unusable[0] * index.chunkSize }, hint: 'run a full backup of this VM' },
+          {
+            context: { restorePoint: this.id, vm: this.args.vmName, disk: d.diskId, offset: unusable[0] * index.chunkSize },
+            hint: 'run a full backup of this VM',
+          },
         );
       }
     }
@@ -159,7 +164,9 @@ export class RestorePointWriter {
       ['vm.id', m.vm.id, this.args.vmId],
     ] as const) {
       if (got !== want) {
-        throw new HvsnapError('input_invalid', `restore point ${this.id}: manifest field ${field} is ${got}; the writer was begun with ${want}`, { context: { ...ctx, field } });
+        throw new HvsnapError('input_invalid', `restore point ${this.id}: manifest field ${field} is ${got}; the writer was begun with ${want}`, {
+          context: { ...ctx, field },
+        });
       }
     }
     const seen = new Set<string>();
@@ -179,7 +186,9 @@ export class RestorePointWriter {
     }
     for (const name of listed) {
       if (!this.configFiles.has(name)) {
-        throw new HvsnapError('input_invalid', `restore point ${this.id}: configuration file ${name} is listed but was not written`, { context: { ...ctx, file: name } });
+        throw new HvsnapError('input_invalid', `restore point ${this.id}: configuration file ${name} is listed but was not written`, {
+          context: { ...ctx, file: name },
+        });
       }
     }
   }

@@ -36,14 +36,26 @@ export async function verifyRestorePoints(
   onProgress?: (p: { disk: string; doneBytes: number; totalBytes: number }) => void,
 ): Promise<VerifyReport> {
   const t0 = Date.now();
-  const report: VerifyReport = { ok: true, deep, restorePoints: points.length, disks: 0, chunkRefs: 0, chunksChecked: 0, bytesHashed: 0, durationMs: 0, problemsOmitted: 0, problems: [] };
+  const report: VerifyReport = {
+    ok: true,
+    deep,
+    restorePoints: points.length,
+    disks: 0,
+    chunkRefs: 0,
+    chunksChecked: 0,
+    bytesHashed: 0,
+    durationMs: 0,
+    problemsOmitted: 0,
+    problems: [],
+  };
   const add = (p: VerifyProblem): void => {
     report.ok = false;
     if (report.problems.length < MAX_PROBLEMS) report.problems.push(p);
     else report.problemsOmitted++;
   };
   const store = host.chunks;
-  for (const file of store.damagedIndexFiles) add({ kind: 'index_file_damaged', restorePointId: '', file, message: `index file ${file} fails its checksum; run verify --repair` });
+  for (const file of store.damagedIndexFiles)
+    add({ kind: 'index_file_damaged', restorePointId: '', file, message: `index file ${file} fails its checksum; run verify --repair` });
   const packs = new Map<string, Promise<'ok' | 'missing' | string>>();
   const checkPack = (name: string): Promise<'ok' | 'missing' | string> => {
     let p = packs.get(name);
@@ -89,7 +101,13 @@ export async function verifyRestorePoints(
     const where = { restorePointId: rp.id, vm: m.vm.name };
     for (const name of m.configFiles) {
       const file = join(rp.dir, 'config', name);
-      if (!(await stat(file).then(() => true, () => false))) add({ ...where, kind: 'config_missing', file, message: `configuration file ${name} is missing` });
+      if (
+        !(await stat(file).then(
+          () => true,
+          () => false,
+        ))
+      )
+        add({ ...where, kind: 'config_missing', file, message: `configuration file ${name} is missing` });
     }
     for (const disk of m.disks) {
       report.disks++;
@@ -120,7 +138,8 @@ export async function verifyRestorePoints(
         const expected = Math.min(index.chunkSize, index.virtualSize - offset);
         const at = { ...where, diskId: disk.diskId, chunkIndex: i, offset, chunkId: id, file: 'problem' in state ? state.file : undefined };
         const name = `chunk ${i} (offset ${offset}) of disk ${disk.diskId}: ${id}`;
-        if ('problem' in state) add({ ...at, kind: state.problem, message: `${name} ${state.problem === 'chunk_missing' ? 'is missing' : 'is corrupt'}: ${state.why}` });
+        if ('problem' in state)
+          add({ ...at, kind: state.problem, message: `${name} ${state.problem === 'chunk_missing' ? 'is missing' : 'is corrupt'}: ${state.why}` });
         else if (state.size !== expected) add({ ...at, kind: 'chunk_size', message: `${name} holds ${state.size} bytes, expected ${expected}` });
       });
     }

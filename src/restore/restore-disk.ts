@@ -77,7 +77,9 @@ export async function restoreDisk(args: RestoreDiskArgs): Promise<RestoreDiskRes
       const data = await pending.get(i)!;
       pending.delete(i);
       if (data.length !== length) {
-        throw new HvsnapError('integrity_failed', `chunk ${i} of disk ${args.diskId} is ${data.length} bytes, expected ${length}`, { context: { disk: args.diskId, offset } });
+        throw new HvsnapError('integrity_failed', `chunk ${i} of disk ${args.diskId} is ${data.length} bytes, expected ${length}`, {
+          context: { disk: args.diskId, offset },
+        });
       }
       whole.update(data);
       bytesRestored += data.length;
@@ -113,7 +115,11 @@ async function writeRaw(target: string, virtualSize: number, source: AsyncIterab
     fh = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST' || code === 'ELOOP') throw new HvsnapError('already_exists', `${target} already exists (or is a link): a restore never writes over a file`, { cause: e, context: { file: target } });
+    if (code === 'EEXIST' || code === 'ELOOP')
+      throw new HvsnapError('already_exists', `${target} already exists (or is a link): a restore never writes over a file`, {
+        cause: e,
+        context: { file: target },
+      });
     throw new HvsnapError('input_invalid', `cannot create ${target}: ${code ?? 'error'}`, { cause: e, context: { file: target } });
   }
   try {

@@ -55,7 +55,8 @@ export class Anonymizer {
       const kind = NAME_KEYS[key.toLowerCase()];
       // file names of an export (`Virtual Machines/<id>.vmcx`) are ids, not names
       if (kind && !GUID.test(v) && !v.includes('/') && !FILE.test(v)) return this.name(kind, v);
-      if (key === 'DataBase64' || key === 'dataBase64') return Buffer.from(`anonymized ${createHash('sha256').update(v).digest('hex').slice(0, 16)}`).toString('base64');
+      if (key === 'DataBase64' || key === 'dataBase64')
+        return Buffer.from(`anonymized ${createHash('sha256').update(v).digest('hex').slice(0, 16)}`).toString('base64');
       return v;
     }
     if (Array.isArray(v)) return v.map((x) => this.learn(x, key));

@@ -66,7 +66,10 @@ export function createShell(config: TransportConfig, target: ShellTarget, deps: 
   const secret = (name: string | undefined, field: string) => {
     if (!name) return undefined;
     const v = env[name];
-    if (!v) throw new HvsnapError('config_invalid', `environment variable ${name} (named by transport.${field}) is not set`, { context: { field: `transport.${field}` } });
+    if (!v)
+      throw new HvsnapError('config_invalid', `environment variable ${name} (named by transport.${field}) is not set`, {
+        context: { field: `transport.${field}` },
+      });
     return v;
   };
   let privateKey: string | undefined;
@@ -74,7 +77,9 @@ export function createShell(config: TransportConfig, target: ShellTarget, deps: 
     try {
       privateKey = readFileSync(config.privateKeyPath, 'utf8');
     } catch (e) {
-      throw new HvsnapError('config_invalid', `cannot read the SSH key ${config.privateKeyPath}: ${(e as Error).message}`, { context: { field: 'transport.privateKeyPath', file: config.privateKeyPath } });
+      throw new HvsnapError('config_invalid', `cannot read the SSH key ${config.privateKeyPath}: ${(e as Error).message}`, {
+        context: { field: 'transport.privateKeyPath', file: config.privateKeyPath },
+      });
     }
   }
   const passphrase = secret(config.passphraseEnv, 'passphraseEnv');

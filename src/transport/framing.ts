@@ -146,10 +146,14 @@ export function parseResult<T>(stdout: string, where: { name: string; target: st
   try {
     envelope = JSON.parse(Buffer.from(line.slice(RESULT_MARKER.length).trim(), 'base64').toString('utf8'));
   } catch (e) {
-    throw new HvsnapError('internal', `script ${where.name} on ${where.target} wrote a result that is not JSON (does it output exactly one ConvertTo-Json document last?)`, {
-      cause: e,
-      context,
-    });
+    throw new HvsnapError(
+      'internal',
+      `script ${where.name} on ${where.target} wrote a result that is not JSON (does it output exactly one ConvertTo-Json document last?)`,
+      {
+        cause: e,
+        context,
+      },
+    );
   }
   if (envelope.ok) return (envelope.value ?? null) as T;
   throw scriptErrorToHvsnap(envelope.error ?? { message: 'unknown script error' }, context);

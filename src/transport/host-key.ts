@@ -10,6 +10,10 @@ export function hostKeyFingerprint(rawKey: Buffer): string {
 
 /** Compares two fingerprints, tolerating a missing `SHA256:` prefix and base64 padding. */
 export function sameFingerprint(a: string, b: string): boolean {
-  const norm = (s: string) => s.trim().replace(/^SHA256:/i, '').replace(/=+$/, '');
+  const norm = (s: string) =>
+    s
+      .trim()
+      .replace(/^SHA256:/i, '')
+      .replace(/=+$/, '');
   return norm(a) === norm(b);
 }

@@ -58,7 +58,10 @@ export class LocalShell implements Shell {
         reject(e);
       };
       if (opts.timeoutMs !== undefined) {
-        timer = setTimeout(() => kill(new HvsnapError('timeout', `${args.name} took longer than ${opts.timeoutMs} ms; PowerShell was stopped`, { context })), opts.timeoutMs);
+        timer = setTimeout(
+          () => kill(new HvsnapError('timeout', `${args.name} took longer than ${opts.timeoutMs} ms; PowerShell was stopped`, { context })),
+          opts.timeoutMs,
+        );
       }
       onAbort = () => kill(new HvsnapError('aborted', `${args.name} was aborted; PowerShell was stopped`, { context }));
       opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -69,7 +72,11 @@ export class LocalShell implements Shell {
     } catch (e) {
       if (e instanceof HvsnapError) throw e;
       if (this.session === session) this.session = undefined;
-      throw new HvsnapError('transport_failed', `local PowerShell failed running ${args.name}: ${(e as Error).message}`, { retryable: true, context, cause: e });
+      throw new HvsnapError('transport_failed', `local PowerShell failed running ${args.name}: ${(e as Error).message}`, {
+        retryable: true,
+        context,
+        cause: e,
+      });
     } finally {
       clearTimeout(timer);
       if (onAbort) opts.signal?.removeEventListener('abort', onAbort);

@@ -86,7 +86,8 @@ export class RemoteScripts {
       await call((cb) => this.sftp.mkdir(here, cb)).catch(() => undefined);
     }
     const stats = await this.io(step, `create ${at}`, () => call<{ isDirectory(): boolean }>((cb) => this.sftp.stat(at, cb)));
-    if (!stats.isDirectory()) throw new HvsnapError('transport_failed', `${at} on ${this.target} is not a folder`, { context: { host: this.target, path: at, step } });
+    if (!stats.isDirectory())
+      throw new HvsnapError('transport_failed', `${at} on ${this.target} is not a folder`, { context: { host: this.target, path: at, step } });
     return at;
   }
 

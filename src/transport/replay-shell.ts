@@ -80,6 +80,10 @@ export class TranscriptReplay {
     const ignore = this.opts.ignoreKeys ?? [];
     if (!ignore.length || v === null || typeof v !== 'object') return v;
     if (Array.isArray(v)) return v.map((x) => this.strip(x));
-    return Object.fromEntries(Object.entries(v).filter(([k]) => !ignore.includes(k)).map(([k, x]) => [k, this.strip(x)]));
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([k]) => !ignore.includes(k))
+        .map(([k, x]) => [k, this.strip(x)]),
+    );
   }
 }

@@ -123,7 +123,10 @@ export class SshShell implements Shell {
     try {
       throwIfAborted(opts.signal);
       // stopping = taking the lease away: the host's watchdog exits within its poll (no signals on Windows)
-      return await this.runChannel<T>(client, args, opts, { command: fileCommandLine(executable, bundle, argsFile), onStop: () => void scripts.remove(argsFile) });
+      return await this.runChannel<T>(client, args, opts, {
+        command: fileCommandLine(executable, bundle, argsFile),
+        onStop: () => void scripts.remove(argsFile),
+      });
     } finally {
       clearInterval(lease);
       // over a dropped connection nothing answers: the host's watchdog removes the file when the lease goes stale
@@ -156,7 +159,12 @@ export class SshShell implements Shell {
   }
 
   /** One exec channel: `stdin` is written and left open (stdin delivery), or stdin is closed at once (file delivery). */
-  private runChannel<T>(client: SshClient, args: ShellRunArgs, opts: ShellCallOptions, how: { command: string; stdin?: string; onStop?: () => void }): Promise<T> {
+  private runChannel<T>(
+    client: SshClient,
+    args: ShellRunArgs,
+    opts: ShellCallOptions,
+    how: { command: string; stdin?: string; onStop?: () => void },
+  ): Promise<T> {
     const context = { host: this.target, step: args.name };
     const maxBytes = this.opts.maxOutputBytes ?? 256 * 1024 * 1024;
     return new Promise<T>((resolve, reject) => {
@@ -192,7 +200,10 @@ export class SshShell implements Shell {
       const timer =
         opts.timeoutMs === undefined
           ? undefined
-          : setTimeout(() => stop(new HvsnapError('timeout', `${args.name} on ${this.target} took longer than ${opts.timeoutMs} ms; stopped`, { context })), opts.timeoutMs);
+          : setTimeout(
+              () => stop(new HvsnapError('timeout', `${args.name} on ${this.target} took longer than ${opts.timeoutMs} ms; stopped`, { context })),
+              opts.timeoutMs,
+            );
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       this.live.add(onDrop);
 
@@ -206,7 +217,8 @@ export class SshShell implements Shell {
         }
       };
       start((e, ch) => {
-        if (e) return finish(new HvsnapError('transport_failed', `cannot start PowerShell on ${this.target}: ${e.message}`, { retryable: true, context, cause: e }));
+        if (e)
+          return finish(new HvsnapError('transport_failed', `cannot start PowerShell on ${this.target}: ${e.message}`, { retryable: true, context, cause: e }));
         channel = ch;
         if (settled) return void ch.close();
         ch.on('data', (chunk: Buffer) => {
@@ -269,7 +281,14 @@ export class SshShell implements Shell {
       client.on('close', () => {
         this.dropped.add(client);
         if (this.connection === attempt) this.connection = undefined;
-        if (!ready) return reject(keyProblem ?? new HvsnapError('transport_failed', `connection to ${this.target} closed during the handshake`, { retryable: true, context: { host: this.target } }));
+        if (!ready)
+          return reject(
+            keyProblem ??
+              new HvsnapError('transport_failed', `connection to ${this.target} closed during the handshake`, {
+                retryable: true,
+                context: { host: this.target },
+              }),
+          );
         const drop = new HvsnapError('transport_failed', `connection to ${this.target} dropped while a script was running`, {
           retryable: true,
           context: { host: this.target },

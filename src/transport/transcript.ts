@@ -46,7 +46,9 @@ export function scriptVersion(script: string): string {
 
 /** Reads a transcript file; a malformed one is an error naming the file and line. */
 export function readTranscript(file: string): Transcript {
-  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim());
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim());
   const parsed = lines.map((l, i) => {
     try {
       return JSON.parse(l) as unknown;
@@ -55,7 +57,8 @@ export function readTranscript(file: string): Transcript {
     }
   });
   const header = parsed[0] as TranscriptHeader | undefined;
-  if (!header || header.hvsnapTranscript !== 1) throw new HvsnapError('input_invalid', `${file}: not an hvsnap transcript (no header line)`, { context: { file } });
+  if (!header || header.hvsnapTranscript !== 1)
+    throw new HvsnapError('input_invalid', `${file}: not an hvsnap transcript (no header line)`, { context: { file } });
   return { header, entries: parsed.slice(1) as TranscriptEntry[] };
 }
 
@@ -72,7 +75,13 @@ export class TranscriptWriter {
     const now = opts.now ?? new Date();
     mkdirSync(opts.dir, { recursive: true });
     this.file = path.join(opts.dir, `hvsnap-${opts.command}-${now.toISOString().replace(/[:.]/g, '-')}-${process.pid}.jsonl`);
-    const header: TranscriptHeader = { hvsnapTranscript: 1, createdAt: now.toISOString(), source: opts.source ?? 'recorded', anonymized: opts.anonymized, ...(opts.note ? { note: opts.note } : {}) };
+    const header: TranscriptHeader = {
+      hvsnapTranscript: 1,
+      createdAt: now.toISOString(),
+      source: opts.source ?? 'recorded',
+      anonymized: opts.anonymized,
+      ...(opts.note ? { note: opts.note } : {}),
+    };
     appendFileSync(this.file, JSON.stringify(header) + '\n', { mode: 0o600 });
   }
 

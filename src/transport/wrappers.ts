@@ -59,7 +59,8 @@ export interface RetryOptions {
  */
 export function withRetry(inner: Shell, options: RetryOptions = {}): Shell {
   const retries = options.retries ?? 2;
-  if (!Number.isInteger(retries) || retries < 0) throw new HvsnapError('config_invalid', `retries must be an integer >= 0, got ${retries}`, { context: { field: 'retries' } });
+  if (!Number.isInteger(retries) || retries < 0)
+    throw new HvsnapError('config_invalid', `retries must be an integer >= 0, got ${retries}`, { context: { field: 'retries' } });
   return {
     target: inner.target,
     run<T>(args: ShellRunArgs, opts: ShellCallOptions = {}): Promise<T> {
@@ -98,7 +99,10 @@ export function withRedaction(inner: Shell, secrets: ReadonlyArray<string | unde
         const he = isHvsnapError(e) ? e : new HvsnapError('internal', e instanceof Error ? e.message : String(e), { cause: e });
         const context = Object.fromEntries(Object.entries(he.context).map(([k, v]) => [k, typeof v === 'string' ? scrub(v) : v]));
         const cause = he.cause;
-        const causeText = cause instanceof Error ? `${cause.message} ${cause.stack ?? ''} ${JSON.stringify((cause as { failure?: unknown }).failure ?? '')}` : String(cause ?? '');
+        const causeText =
+          cause instanceof Error
+            ? `${cause.message} ${cause.stack ?? ''} ${JSON.stringify((cause as { failure?: unknown }).failure ?? '')}`
+            : String(cause ?? '');
         throw new HvsnapError(he.code, scrub(he.message), {
           retryable: he.retryable,
           context,

@@ -39,7 +39,10 @@ export class Bat {
     readonly hasParent: boolean,
   ) {
     if (geometry.neededEntries * 8 > region.length) {
-      throw vhdxInvalid({ file: file.path, structure: 'bat', offset: region.fileOffset }, `BAT region of ${region.length} bytes is too small for ${geometry.neededEntries} entries`);
+      throw vhdxInvalid(
+        { file: file.path, structure: 'bat', offset: region.fileOffset },
+        `BAT region of ${region.length} bytes is too small for ${geometry.neededEntries} entries`,
+      );
     }
   }
 

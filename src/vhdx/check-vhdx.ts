@@ -35,14 +35,35 @@ export async function checkVhdx(path: string, opts: { resolveParent?: ParentReso
   try {
     const p = await parseVhdx(file, { validateBat: false });
     p.headers.slots.forEach((s, i) => {
-      if ('problem' in s) findings.push({ severity: 'warning', structure: 'header', offset: (i + 1) * 65536, message: `header ${i + 1}: ${s.problem} (the other header is used)` });
+      if ('problem' in s)
+        findings.push({
+          severity: 'warning',
+          structure: 'header',
+          offset: (i + 1) * 65536,
+          message: `header ${i + 1}: ${s.problem} (the other header is used)`,
+        });
     });
     const [t1, t2] = await Promise.all(REGION_TABLE_OFFSETS.map((o) => file.read(o, REGION_TABLE_SIZE, 'region_table')));
-    if (p.regions.usedBackup) findings.push({ severity: 'warning', structure: 'region_table', offset: REGION_TABLE_OFFSETS[0], message: 'region table 1 is damaged; table 2 is used' });
-    else if (!t1.equals(t2)) findings.push({ severity: 'warning', structure: 'region_table', offset: REGION_TABLE_OFFSETS[1], message: 'region table 2 differs from table 1' });
-    if (p.log.state === 'replayed') findings.push({ severity: 'warning', structure: 'log', offset: p.headers.current.logOffset, message: `the log has ${p.log.entries} pending entries (replayed in memory for reads; a writer applies them)` });
-    if (p.log.state === 'empty') findings.push({ severity: 'warning', structure: 'log', offset: p.headers.current.logOffset, message: 'LogGuid is set but the log holds no valid sequence' });
-    for (const f of await p.bat.scan(p.reserved, opts.maxFindings ?? 100)) findings.push({ severity: f.severity, structure: 'bat', offset: f.offset, message: f.message });
+    if (p.regions.usedBackup)
+      findings.push({ severity: 'warning', structure: 'region_table', offset: REGION_TABLE_OFFSETS[0], message: 'region table 1 is damaged; table 2 is used' });
+    else if (!t1.equals(t2))
+      findings.push({ severity: 'warning', structure: 'region_table', offset: REGION_TABLE_OFFSETS[1], message: 'region table 2 differs from table 1' });
+    if (p.log.state === 'replayed')
+      findings.push({
+        severity: 'warning',
+        structure: 'log',
+        offset: p.headers.current.logOffset,
+        message: `the log has ${p.log.entries} pending entries (replayed in memory for reads; a writer applies them)`,
+      });
+    if (p.log.state === 'empty')
+      findings.push({
+        severity: 'warning',
+        structure: 'log',
+        offset: p.headers.current.logOffset,
+        message: 'LogGuid is set but the log holds no valid sequence',
+      });
+    for (const f of await p.bat.scan(p.reserved, opts.maxFindings ?? 100))
+      findings.push({ severity: f.severity, structure: 'bat', offset: f.offset, message: f.message });
   } catch (e) {
     fromError(e);
   } finally {

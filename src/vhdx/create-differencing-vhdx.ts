@@ -42,12 +42,20 @@ export async function createDifferencingVhdx(path: string, opts: CreateDifferenc
   } finally {
     await parent.close();
   }
-  const rel = relative(dirname(resolve(path)), resolve(opts.parentPath)).split('/').join('\\');
+  const rel = relative(dirname(resolve(path)), resolve(opts.parentPath))
+    .split('/')
+    .join('\\');
   const entries: Record<string, string> = { parent_linkage: `{${identity.dwg}}`, relative_path: rel };
   if (opts.parentVolumePath) entries.volume_path = opts.parentVolumePath;
   if (opts.parentHostPath) entries.absolute_win32_path = opts.parentHostPath.startsWith('\\\\') ? opts.parentHostPath : `\\\\?\\${opts.parentHostPath}`;
   const layout = planLayout(
-    { virtualSize: identity.virtualSize, blockSize: opts.blockSize ?? identity.blockSize, logicalSectorSize: identity.lss, physicalSectorSize: identity.pss, virtualDiskId: opts.virtualDiskId ?? identity.id },
+    {
+      virtualSize: identity.virtualSize,
+      blockSize: opts.blockSize ?? identity.blockSize,
+      logicalSectorSize: identity.lss,
+      physicalSectorSize: identity.pss,
+      virtualDiskId: opts.virtualDiskId ?? identity.id,
+    },
     { locatorType: PARENT_LOCATOR_TYPE_VHDX, entries },
   );
   await writeNewVhdx(path, layout);

@@ -2,18 +2,7 @@ import { HvsnapError } from '../core/errors.js';
 
 /** The on-disk structure an error is about; goes into the error context as `structure`. */
 export type VhdxStructure =
-  | 'file'
-  | 'file_identifier'
-  | 'header'
-  | 'region_table'
-  | 'metadata'
-  | 'parent_locator'
-  | 'bat'
-  | 'sector_bitmap'
-  | 'payload'
-  | 'log'
-  | 'parent'
-  | 'options';
+  'file' | 'file_identifier' | 'header' | 'region_table' | 'metadata' | 'parent_locator' | 'bat' | 'sector_bitmap' | 'payload' | 'log' | 'parent' | 'options';
 
 /** Where a problem is: the file, the structure and the byte offset in the file (or virtual offset for payload). */
 export interface VhdxWhere {

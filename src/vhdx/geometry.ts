@@ -64,7 +64,7 @@ export interface BlockPiece {
 
 /** Splits bytes written at virtual `offset` at payload-block boundaries, in order. */
 export function* splitByBlock(g: Geometry, offset: number, data: Uint8Array): Generator<BlockPiece> {
-  for (let at = 0; at < data.length; ) {
+  for (let at = 0; at < data.length;) {
     const pos = offset + at;
     const block = Math.floor(pos / g.blockSize);
     const inBlock = pos - block * g.blockSize;

@@ -41,9 +41,11 @@ export function checkCreateOptions(opts: CreateVhdxOptions): Required<Omit<Creat
   const bs = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
   if (lss !== 512 && lss !== 4096) throw bad('logicalSectorSize', `${lss} is neither 512 nor 4096`);
   if (pss !== 512 && pss !== 4096) throw bad('physicalSectorSize', `${pss} is neither 512 nor 4096`);
-  if (!Number.isSafeInteger(bs) || bs < MIN_BLOCK_SIZE || bs > MAX_BLOCK_SIZE || (bs & (bs - 1)) !== 0) throw bad('blockSize', `${bs} is not a power of two from 1 MiB to 256 MiB`);
+  if (!Number.isSafeInteger(bs) || bs < MIN_BLOCK_SIZE || bs > MAX_BLOCK_SIZE || (bs & (bs - 1)) !== 0)
+    throw bad('blockSize', `${bs} is not a power of two from 1 MiB to 256 MiB`);
   const vs = opts.virtualSize;
-  if (!Number.isSafeInteger(vs) || vs <= 0 || vs > MAX_VIRTUAL_SIZE || vs % lss !== 0) throw bad('virtualSize', `${vs} is not a positive multiple of ${lss} bytes up to 64 TB`);
+  if (!Number.isSafeInteger(vs) || vs <= 0 || vs > MAX_VIRTUAL_SIZE || vs % lss !== 0)
+    throw bad('virtualSize', `${vs} is not a positive multiple of ${lss} bytes up to 64 TB`);
   let id: string;
   try {
     id = opts.virtualDiskId ? normalizeGuid(opts.virtualDiskId) : newGuid();
@@ -69,7 +71,18 @@ export function planLayout(opts: CreateVhdxOptions, parentLocator?: ParentLocato
     physicalSectorSize: o.physicalSectorSize,
     ...(parentLocator ? { parentLocator } : {}),
   };
-  return { metadata, geometry: g, logOffset: MiB, logLength: MiB, metadataOffset: 2 * MiB, batOffset: 3 * MiB, batLength, dataStart: 3 * MiB + batLength, fileWriteGuid: newGuid(), dataWriteGuid: newGuid() };
+  return {
+    metadata,
+    geometry: g,
+    logOffset: MiB,
+    logLength: MiB,
+    metadataOffset: 2 * MiB,
+    batOffset: 3 * MiB,
+    batLength,
+    dataStart: 3 * MiB + batLength,
+    fileWriteGuid: newGuid(),
+    dataWriteGuid: newGuid(),
+  };
 }
 
 /**
@@ -79,7 +92,15 @@ export function planLayout(opts: CreateVhdxOptions, parentLocator?: ParentLocato
  */
 export async function writeSkeleton(file: Pick<VhdxFile, 'write' | 'truncate'>, l: Layout): Promise<number> {
   await file.write(encodeFileIdentifier(CREATOR), 0);
-  const h = { fileWriteGuid: l.fileWriteGuid, dataWriteGuid: l.dataWriteGuid, logGuid: ZERO_GUID, logVersion: 0, version: 1, logLength: l.logLength, logOffset: l.logOffset };
+  const h = {
+    fileWriteGuid: l.fileWriteGuid,
+    dataWriteGuid: l.dataWriteGuid,
+    logGuid: ZERO_GUID,
+    logVersion: 0,
+    version: 1,
+    logLength: l.logLength,
+    logOffset: l.logOffset,
+  };
   await file.write(encodeHeader({ ...h, sequenceNumber: 1n }), HEADER_OFFSETS[0]);
   await file.write(encodeHeader({ ...h, sequenceNumber: 2n }), HEADER_OFFSETS[1]);
   const rt = encodeRegionTable([

@@ -56,7 +56,10 @@ export async function replayLog(file: VhdxFile, header: VhdxHeader): Promise<Log
   if (!entries) return { state: 'empty', entries: 0, sectors: 0 };
   const head = entries[entries.length - 1];
   if (head.flushedFileOffset > file.physicalSize) {
-    throw vhdxInvalid(where(header.logOffset + head.pos + 48), `file is ${file.physicalSize} bytes but the log says ${head.flushedFileOffset} were flushed: the file is truncated`);
+    throw vhdxInvalid(
+      where(header.logOffset + head.pos + 48),
+      `file is ${file.physicalSize} bytes but the log says ${head.flushedFileOffset} were flushed: the file is truncated`,
+    );
   }
   const sectors = new Map<number, Buffer>();
   let size = Math.max(file.physicalSize, head.lastFileOffset);
@@ -66,7 +69,10 @@ export async function replayLog(file: VhdxFile, header: VhdxHeader): Promise<Log
       if (desc.kind === 'zero') {
         // bounded before anything is allocated: a hostile ZeroLength (2^40, 2^63) is refused at once
         if (!Number.isSafeInteger(desc.fileOffset + desc.zeroLength) || sectors.size + desc.zeroLength / LOG_SECTOR > MAX_SECTORS) {
-          throw vhdxUnsupported(where(header.logOffset + e.pos), `a zero descriptor of ${desc.zeroLength} bytes at file offset ${desc.fileOffset} would make log replay change more than ${MAX_SECTORS} sectors`);
+          throw vhdxUnsupported(
+            where(header.logOffset + e.pos),
+            `a zero descriptor of ${desc.zeroLength} bytes at file offset ${desc.fileOffset} would make log replay change more than ${MAX_SECTORS} sectors`,
+          );
         }
         for (let off = desc.fileOffset; off < desc.fileOffset + desc.zeroLength; off += LOG_SECTOR) sectors.set(off / LOG_SECTOR, ZERO_SECTOR);
         size = Math.max(size, desc.fileOffset + desc.zeroLength);

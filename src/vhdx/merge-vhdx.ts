@@ -15,7 +15,10 @@ export async function mergeVhdx(childPath: string, opts: { resolveParent?: Paren
   const child = await openVhdx(childPath, opts.resolveParent ? { resolveParent: opts.resolveParent } : {});
   try {
     const parentPath = child.parentPath;
-    if (!parentPath) throw new HvsnapError('input_invalid', `${childPath} is not a differencing disk: nothing to merge`, { context: { file: childPath, structure: 'parent', offset: 0 } });
+    if (!parentPath)
+      throw new HvsnapError('input_invalid', `${childPath} is not a differencing disk: nothing to merge`, {
+        context: { file: childPath, structure: 'parent', offset: 0 },
+      });
     const parent = await openVhdx(parentPath, { writable: true, ...(opts.resolveParent ? { resolveParent: opts.resolveParent } : {}) });
     let bytesMerged = 0;
     try {

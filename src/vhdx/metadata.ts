@@ -29,7 +29,14 @@ export interface VhdxMetadata {
   parentLocator?: ParentLocator;
 }
 
-const KNOWN = new Set([META_FILE_PARAMETERS, META_VIRTUAL_DISK_SIZE, META_VIRTUAL_DISK_ID, META_LOGICAL_SECTOR_SIZE, META_PHYSICAL_SECTOR_SIZE, META_PARENT_LOCATOR]);
+const KNOWN = new Set([
+  META_FILE_PARAMETERS,
+  META_VIRTUAL_DISK_SIZE,
+  META_VIRTUAL_DISK_ID,
+  META_LOGICAL_SECTOR_SIZE,
+  META_PHYSICAL_SECTOR_SIZE,
+  META_PARENT_LOCATOR,
+]);
 
 interface Entry {
   itemId: string;
@@ -52,7 +59,13 @@ export async function readMetadata(file: VhdxFile, region: Region): Promise<Vhdx
   for (let i = 0; i < count; i++) {
     const at = 32 + 32 * i;
     const flags = table.readUInt32LE(at + 24);
-    const e: Entry = { itemId: readGuid(table, at), offset: table.readUInt32LE(at + 16), length: table.readUInt32LE(at + 20), isUser: (flags & 1) === 1, isRequired: (flags & 4) === 4 };
+    const e: Entry = {
+      itemId: readGuid(table, at),
+      offset: table.readUInt32LE(at + 16),
+      length: table.readUInt32LE(at + 20),
+      isUser: (flags & 1) === 1,
+      isRequired: (flags & 4) === 4,
+    };
     if (e.length > MAX_METADATA_ITEM) throw vhdxInvalid(where(base + at + 20), `item ${e.itemId} Length ${e.length} exceeds 1 MiB`);
     if (e.length > 0 && (e.offset < METADATA_TABLE_SIZE || e.offset + e.length > region.length)) {
       throw vhdxInvalid(where(base + at + 16), `item ${e.itemId} at ${e.offset}+${e.length} lies outside the metadata region (64 KiB..${region.length})`);
@@ -87,10 +100,12 @@ export async function readMetadata(file: VhdxFile, region: Region): Promise<Vhdx
   const virtualSize = Number(vs.buf.readBigUInt64LE(0));
   const lss = await need(META_LOGICAL_SECTOR_SIZE, 'Logical Sector Size', 4);
   const logicalSectorSize = lss.buf.readUInt32LE(0);
-  if (logicalSectorSize !== 512 && logicalSectorSize !== 4096) throw vhdxInvalid(where(lss.at), `LogicalSectorSize ${logicalSectorSize} is neither 512 nor 4096`);
+  if (logicalSectorSize !== 512 && logicalSectorSize !== 4096)
+    throw vhdxInvalid(where(lss.at), `LogicalSectorSize ${logicalSectorSize} is neither 512 nor 4096`);
   const pss = await need(META_PHYSICAL_SECTOR_SIZE, 'Physical Sector Size', 4);
   const physicalSectorSize = pss.buf.readUInt32LE(0);
-  if (physicalSectorSize !== 512 && physicalSectorSize !== 4096) throw vhdxInvalid(where(pss.at), `PhysicalSectorSize ${physicalSectorSize} is neither 512 nor 4096`);
+  if (physicalSectorSize !== 512 && physicalSectorSize !== 4096)
+    throw vhdxInvalid(where(pss.at), `PhysicalSectorSize ${physicalSectorSize} is neither 512 nor 4096`);
   if (virtualSize === 0 || virtualSize > MAX_VIRTUAL_SIZE || virtualSize % logicalSectorSize !== 0) {
     throw vhdxInvalid(where(vs.at), `VirtualDiskSize ${virtualSize} is not a positive multiple of ${logicalSectorSize} up to 64 TB`);
   }

@@ -86,9 +86,14 @@ class Image implements VhdxImage {
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
-    if (!this.writer) throw new HvsnapError('input_invalid', `${this.path}: opened read-only; pass { writable: true } to write`, { context: { file: this.path, offset } });
+    if (!this.writer)
+      throw new HvsnapError('input_invalid', `${this.path}: opened read-only; pass { writable: true } to write`, { context: { file: this.path, offset } });
     if (!Number.isSafeInteger(offset) || offset < 0 || offset + data.length > this.virtualSize) {
-      throw new HvsnapError('input_invalid', `${this.path}: write of ${data.length} bytes at ${offset} is outside the virtual disk of ${this.virtualSize} bytes`, { context: { file: this.path, offset } });
+      throw new HvsnapError(
+        'input_invalid',
+        `${this.path}: write of ${data.length} bytes at ${offset} is outside the virtual disk of ${this.virtualSize} bytes`,
+        { context: { file: this.path, offset } },
+      );
     }
     const writer = this.writer;
     const run = this.queue.then(() => writer.write(offset, data));
@@ -169,7 +174,12 @@ async function openChain(path: string, opts: OpenVhdxOptions, stats: ReadStats, 
   }
 }
 
-function checkLinkage(child: ParsedVhdx, where: { file: string; structure: 'parent'; offset: number }, entries: Record<string, string>, parent: VhdxReader): void {
+function checkLinkage(
+  child: ParsedVhdx,
+  where: { file: string; structure: 'parent'; offset: number },
+  entries: Record<string, string>,
+  parent: VhdxReader,
+): void {
   const p = parent.parsed;
   const dwg = p.headers.current.dataWriteGuid;
   const links = [entries.parent_linkage, entries.parent_linkage2].filter(Boolean).map((g) => {
@@ -180,7 +190,10 @@ function checkLinkage(child: ParsedVhdx, where: { file: string; structure: 'pare
     }
   });
   if (!links.includes(dwg)) {
-    throw vhdxInvalid(where, `parent ${p.file.path} has DataWriteGuid ${dwg}, but the child expects ${links.join(' or ')}: the parent changed after the child was created`);
+    throw vhdxInvalid(
+      where,
+      `parent ${p.file.path} has DataWriteGuid ${dwg}, but the child expects ${links.join(' or ')}: the parent changed after the child was created`,
+    );
   }
   const c = child.metadata;
   if (p.metadata.logicalSectorSize !== c.logicalSectorSize) {

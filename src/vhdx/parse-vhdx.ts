@@ -36,7 +36,11 @@ export async function parseVhdx(file: VhdxFile, opts: { validateBat?: boolean } 
   const reserved = [
     { name: 'header section', start: 0, end: HEADER_SECTION_SIZE },
     ...(h.logLength ? [{ name: 'log', start: h.logOffset, end: h.logOffset + h.logLength }] : []),
-    ...regions.entries.map((r) => ({ name: r === regions.bat ? 'BAT region' : r === regions.metadata ? 'metadata region' : `region ${r.guid}`, start: r.fileOffset, end: r.fileOffset + r.length })),
+    ...regions.entries.map((r) => ({
+      name: r === regions.bat ? 'BAT region' : r === regions.metadata ? 'metadata region' : `region ${r.guid}`,
+      start: r.fileOffset,
+      end: r.fileOffset + r.length,
+    })),
   ];
   if (opts.validateBat !== false) await bat.validate(reserved);
   return { file, headers, log, regions, metadata, geometry: g, bat, reserved };

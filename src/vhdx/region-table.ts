@@ -38,8 +38,10 @@ export function parseRegionTable(buf: Buffer, file: string, tableOffset: number)
       length: buf.readUInt32LE(at + 24),
       required: (buf.readUInt32LE(at + 28) & 1) === 1,
     };
-    if (r.fileOffset % MiB !== 0 || r.fileOffset < HEADER_SECTION_SIZE) throw vhdxInvalid(where(tableOffset + at + 16), `region ${r.guid} FileOffset ${r.fileOffset} is not a multiple of 1 MiB at or after 1 MiB`);
-    if (r.length % MiB !== 0 || r.length === 0) throw vhdxInvalid(where(tableOffset + at + 24), `region ${r.guid} Length ${r.length} is not a positive multiple of 1 MiB`);
+    if (r.fileOffset % MiB !== 0 || r.fileOffset < HEADER_SECTION_SIZE)
+      throw vhdxInvalid(where(tableOffset + at + 16), `region ${r.guid} FileOffset ${r.fileOffset} is not a multiple of 1 MiB at or after 1 MiB`);
+    if (r.length % MiB !== 0 || r.length === 0)
+      throw vhdxInvalid(where(tableOffset + at + 24), `region ${r.guid} Length ${r.length} is not a positive multiple of 1 MiB`);
     if (entries.some((e) => e.guid === r.guid)) throw vhdxInvalid(where(tableOffset + at), `region ${r.guid} appears twice`);
     const known = r.guid === REGION_BAT || r.guid === REGION_METADATA;
     if (!known && r.required) throw vhdxUnsupported(where(tableOffset + at), `unknown required region ${r.guid}`);

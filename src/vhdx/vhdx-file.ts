@@ -70,7 +70,17 @@ export class VhdxFile {
     const st = await fsFstat(fd);
     if (!st.isFile()) {
       await fsClose(fd);
-      const kind = st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : st.isSocket() ? 'a socket' : st.isDirectory() ? 'a folder' : 'not a regular file';
+      const kind = st.isFIFO()
+        ? 'a FIFO'
+        : st.isCharacterDevice()
+          ? 'a character device'
+          : st.isBlockDevice()
+            ? 'a block device'
+            : st.isSocket()
+              ? 'a socket'
+              : st.isDirectory()
+                ? 'a folder'
+                : 'not a regular file';
       throw new HvsnapError('vhdx_invalid', `${path} is ${kind}, not a VHDX file`, { context: { file: path, structure: 'file', offset: 0 } });
     }
     return new VhdxFile(path, fd, writable, st.size, stats, !!opts.syncReads);
@@ -88,10 +98,14 @@ export class VhdxFile {
       fd = await fsOpen(path, c.O_RDWR | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, 0o644);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new HvsnapError(code === 'EEXIST' ? 'already_exists' : 'input_invalid', `cannot create ${path}: ${code === 'EEXIST' ? 'something (a file or a link) is already there; nothing was written' : (e as Error).message}`, {
-        cause: e,
-        context: { file: path },
-      });
+      throw new HvsnapError(
+        code === 'EEXIST' ? 'already_exists' : 'input_invalid',
+        `cannot create ${path}: ${code === 'EEXIST' ? 'something (a file or a link) is already there; nothing was written' : (e as Error).message}`,
+        {
+          cause: e,
+          context: { file: path },
+        },
+      );
     }
     return new VhdxFile(path, fd, true, 0, stats, false);
   }
@@ -146,7 +160,8 @@ export class VhdxFile {
       const bytesRead = this.source
         ? await this.source.read(buf, at + done, length - done, pos + done)
         : this.syncReads
-          ? fs.readSync(this.fd, buf, at + done, length - done, pos + done) : await fsRead(this.fd, buf, at + done, length - done, pos + done);
+          ? fs.readSync(this.fd, buf, at + done, length - done, pos + done)
+          : await fsRead(this.fd, buf, at + done, length - done, pos + done);
       this.stats.fileBytesRead += bytesRead;
       if (bytesRead === 0) {
         // past the physical end (a log extended the file, or a sparse tail): zeros

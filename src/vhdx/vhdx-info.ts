@@ -64,7 +64,9 @@ export async function describe(p: ParsedVhdx, resolveParent?: ParentResolver): P
     chunkRatio: g.chunkRatio,
     payloadBlocks: g.payloadBlocks,
     headers: p.headers.slots.map((s, i) =>
-      'problem' in s ? { slot: i + 1, valid: false, problem: s.problem, current: false } : { slot: i + 1, valid: true, sequenceNumber: s.sequenceNumber.toString(), current: s.slot === h.slot },
+      'problem' in s
+        ? { slot: i + 1, valid: false, problem: s.problem, current: false }
+        : { slot: i + 1, valid: true, sequenceNumber: s.sequenceNumber.toString(), current: s.slot === h.slot },
     ),
     fileWriteGuid: h.fileWriteGuid,
     dataWriteGuid: h.dataWriteGuid,
@@ -96,7 +98,9 @@ export function formatVhdxInfo(i: VhdxInfo): string {
     `  headers         ${i.headers.map((h) => `#${h.slot} ${h.valid ? `seq ${h.sequenceNumber}${h.current ? ' (current)' : ''}` : `invalid: ${h.problem}`}`).join('; ')}`,
     `  data write guid ${i.dataWriteGuid}`,
     `  log             ${i.log.state}${i.log.state === 'replayed' ? ` in memory (${i.log.entries} entries, ${i.log.sectors} sectors)` : ''}, ${mib(i.log.length)} at ${i.log.offset}`,
-    `  BAT states      ${Object.entries(i.batStates).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    `  BAT states      ${Object.entries(i.batStates)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
   ];
   if (i.parent) {
     lines.push(`  parent          ${i.parent.path ?? `NOT FOUND (tried ${i.parent.tried?.join(', ')})`}`);

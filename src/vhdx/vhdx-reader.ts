@@ -75,7 +75,10 @@ export class VhdxReader {
           buf.fill(0, at, at + n);
           break;
         default:
-          throw vhdxInvalid({ file: file.path, structure: 'bat', offset: bat.region.fileOffset + payloadIndex(g, b) * 8 }, `block ${b} has reserved state ${e.state}`);
+          throw vhdxInvalid(
+            { file: file.path, structure: 'bat', offset: bat.region.fileOffset + payloadIndex(g, b) * 8 },
+            `block ${b} has reserved state ${e.state}`,
+          );
       }
       at += n;
     }
@@ -88,7 +91,11 @@ export class VhdxReader {
     const chunk = Math.floor(b / g.chunkRatio);
     const sb = await bat.sectorBitmap(chunk);
     const sbAt = bat.region.fileOffset + (chunk * (g.chunkRatio + 1) + g.chunkRatio) * 8;
-    if (sb.state !== SbState.PRESENT) throw vhdxInvalid({ file: file.path, structure: 'sector_bitmap', offset: sbAt }, `block ${b} is PARTIALLY_PRESENT but the sector bitmap of chunk ${chunk} is not present (state ${sb.state})`);
+    if (sb.state !== SbState.PRESENT)
+      throw vhdxInvalid(
+        { file: file.path, structure: 'sector_bitmap', offset: sbAt },
+        `block ${b} is PARTIALLY_PRESENT but the sector bitmap of chunk ${chunk} is not present (state ${sb.state})`,
+      );
     const base = sb.fileOffset + (b % g.chunkRatio) * g.bitmapBytesPerBlock;
     const from = Math.floor(firstSector / 8);
     const to = Math.ceil(endSector / 8);
@@ -97,7 +104,11 @@ export class VhdxReader {
 
   private async readPartial(buf: Uint8Array, at: number, n: number, b: number, inBlock: number, fileOffset: number): Promise<void> {
     const { file, geometry: g } = this.parsed;
-    if (!this.parent) throw vhdxInvalid({ file: file.path, structure: 'bat', offset: this.parsed.bat.region.fileOffset + payloadIndex(g, b) * 8 }, `block ${b} is PARTIALLY_PRESENT in a disk without a parent`);
+    if (!this.parent)
+      throw vhdxInvalid(
+        { file: file.path, structure: 'bat', offset: this.parsed.bat.region.fileOffset + payloadIndex(g, b) * 8 },
+        `block ${b} is PARTIALLY_PRESENT in a disk without a parent`,
+      );
     const lss = g.logicalSectorSize;
     const first = Math.floor(inBlock / lss);
     const end = Math.ceil((inBlock + n) / lss);

@@ -27,9 +27,13 @@ export async function writeVhdxStream(path: string, opts: WriteVhdxStreamOptions
     for await (const chunk of opts.source) {
       const { offset, data } = chunk;
       if (!Number.isSafeInteger(offset) || offset < cursor || offset + data.length > g.virtualSize) {
-        throw new HvsnapError('input_invalid', `${path}: chunk at ${offset} (${data.length} bytes) is out of order, overlapping or past the virtual size ${g.virtualSize}`, {
-          context: { file: path, offset, field: 'source' },
-        });
+        throw new HvsnapError(
+          'input_invalid',
+          `${path}: chunk at ${offset} (${data.length} bytes) is out of order, overlapping or past the virtual size ${g.virtualSize}`,
+          {
+            context: { file: path, offset, field: 'source' },
+          },
+        );
       }
       cursor = offset + data.length;
       for (const { block: b, inBlock, piece } of splitByBlock(g, offset, data)) {

@@ -19,7 +19,10 @@ async function asOtherHost(agoMs: number): Promise<void> {
   const dir = join(repo, '.leases');
   const [file] = (await readdir(dir)).filter((f) => f.endsWith('.json'));
   const lease = JSON.parse(await readFile(join(dir, file), 'utf8'));
-  await writeFile(join(dir, file), JSON.stringify({ ...lease, host: 'proxy-elsewhere', pid: 1, token: 'theirs', renewedAt: new Date(Date.now() - agoMs).toISOString() }));
+  await writeFile(
+    join(dir, file),
+    JSON.stringify({ ...lease, host: 'proxy-elsewhere', pid: 1, token: 'theirs', renewedAt: new Date(Date.now() - agoMs).toISOString() }),
+  );
 }
 
 describe('job lease', () => {
@@ -42,7 +45,9 @@ describe('job lease', () => {
     await held.release();
     await acquireJobLease({ repositoryPath: repo, key: 'batch:a', kind: 'batch', jobId: 'job-1', vms: [vm(1)] });
     await asOtherHost(5_000);
-    await expect(acquireJobLease({ repositoryPath: repo, key: 'batch:a', kind: 'batch', jobId: 'job-2', vms: [vm(1)], staleAfterMs: 60_000 })).rejects.toThrow(/pid 1 on proxy-elsewhere/);
+    await expect(acquireJobLease({ repositoryPath: repo, key: 'batch:a', kind: 'batch', jobId: 'job-2', vms: [vm(1)], staleAfterMs: 60_000 })).rejects.toThrow(
+      /pid 1 on proxy-elsewhere/,
+    );
     await asOtherHost(120_000);
     const taken = await acquireJobLease({ repositoryPath: repo, key: 'batch:a', kind: 'batch', jobId: 'job-2', vms: [vm(1)], staleAfterMs: 60_000 });
     expect(taken.owner.jobId).toBe('job-2');

@@ -6,8 +6,18 @@ import type { VmInfo } from '../../src/core/types.js';
 const vol = (n: number) => ({ kind: 'naa' as const, id: `6001405${String(n).padStart(25, '0')}` });
 function vm(name: string, volumes: number[]): VmInfo {
   return {
-    id: `id-${name}`, name, host: 'h1', configVersion: '9.0', generation: 2, groups: [],
-    disks: volumes.map((v, i) => ({ id: `${name}-d${i}`, path: `C:\\ClusterStorage\\Volume${v}\\${name}\\d${i}.vhdx`, virtualDiskId: `vd-${name}-${i}`, sizeBytes: 1 << 20 })),
+    id: `id-${name}`,
+    name,
+    host: 'h1',
+    configVersion: '9.0',
+    generation: 2,
+    groups: [],
+    disks: volumes.map((v, i) => ({
+      id: `${name}-d${i}`,
+      path: `C:\\ClusterStorage\\Volume${v}\\${name}\\d${i}.vhdx`,
+      virtualDiskId: `vd-${name}-${i}`,
+      sizeBytes: 1 << 20,
+    })),
   };
 }
 /** The plan only asks the host which volume a path is on: answered from the path, as the lab and WMI do. */
@@ -45,7 +55,9 @@ describe('planBackup', () => {
 
   it('a VM the plan cannot place stays out, by name, and takes only its own VM group with it', async () => {
     const nowhere = { ...vm('local', [1]), disks: [{ id: 'd0', path: 'D:\\VMs\\local.vhdx', virtualDiskId: 'x', sizeBytes: 1 }] };
-    const strictHost = { resolveVolume: async (a: { path: string }) => (a.path.startsWith('D:') ? Promise.reject(new Error('not a CSV')) : host.resolveVolume(a)) } as unknown as Hypervisor;
+    const strictHost = {
+      resolveVolume: async (a: { path: string }) => (a.path.startsWith('D:') ? Promise.reject(new Error('not a CSV')) : host.resolveVolume(a)),
+    } as unknown as Hypervisor;
     const vms = [vm('empty', []), nowhere, vm('buddy', [2]), vm('ok', [1])];
     const plan = await planBackup({ hypervisor: strictHost, vms, groups: [{ id: 'g', name: 'pair', vmIds: ['id-local', 'id-buddy'] }] });
     expect(plan.sets.map((s) => s.vms.map((v) => v.name))).toEqual([['ok']]);

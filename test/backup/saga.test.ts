@@ -39,9 +39,11 @@ describe('Saga', () => {
     await saga.register(cp);
     await saga.register(snap);
     await saga.register(pres);
-    const original = await saga.step('attach', { vm: 'vm-01' }, async () => {
-      throw new Error('device busy');
-    }).catch((e) => e);
+    const original = await saga
+      .step('attach', { vm: 'vm-01' }, async () => {
+        throw new Error('device busy');
+      })
+      .catch((e) => e);
     const err = await saga.fail(original);
     expect(done).toEqual(['unpresent:p1', 'deleteSnapshot:s1', 'deleteCheckpoint:v1']);
     expect(isHvsnapError(err) && err.message).toBe('device busy');

@@ -27,7 +27,11 @@ describe('the snapshot handle in the journal and the manifest', () => {
     let seen: Array<Record<string, any>> = [];
     const report = await runBackup(env, {
       policy: { mode: 'snapshot-only' },
-      hooks: { beforeStep: async (step) => { if (step === 'export') seen = await journalLines(env!.repository.path); } },
+      hooks: {
+        beforeStep: async (step) => {
+          if (step === 'export') seen = await journalLines(env!.repository.path);
+        },
+      },
     });
     expect(report.ok).toBe(true);
     const deletes = seen.filter((l) => l.t === 'undo' && l.record.kind === 'deleteSnapshot');

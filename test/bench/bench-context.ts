@@ -82,7 +82,14 @@ export interface DiskLab {
  * rest zeros. The data is written here, one run at a time, before the VM's first backup (createLab
  * would hold all of it in memory at once, 4 GiB for the full bench's 8 GiB disk).
  */
-export async function createDiskLab(args: { dir: string; diskBytes: number; dataBytes: number; blockSize?: number; seed?: number; fill?: 'random' | 'mixed' }): Promise<DiskLab> {
+export async function createDiskLab(args: {
+  dir: string;
+  diskBytes: number;
+  dataBytes: number;
+  blockSize?: number;
+  seed?: number;
+  fill?: 'random' | 'mixed';
+}): Promise<DiskLab> {
   const labDir = join(args.dir, 'lab');
   const blockSize = args.blockSize ?? HYPERV_BLOCK;
   const state = await createLab({ dir: labDir, vms: 1, volumes: 1, diskSizeBytes: args.diskBytes, dataBytes: 0, blockSize, seed: args.seed ?? 7 });

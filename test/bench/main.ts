@@ -29,7 +29,19 @@ import { sizeText, type ScenarioResult } from './stats.js';
 
 const USAGE =
   'usage: npm run bench -- [--quick] [--out FILE] [--runs N>=3] [--only full-backup,incremental,checkpoint-lifetime,scale,restore,memory,startup,peers,mount-first-byte,instant-restore,host-mode]';
-const ORDER = ['full-backup', 'incremental', 'checkpoint-lifetime', 'scale', 'restore', 'memory', 'startup', 'peers', 'mount-first-byte', 'instant-restore', 'host-mode'];
+const ORDER = [
+  'full-backup',
+  'incremental',
+  'checkpoint-lifetime',
+  'scale',
+  'restore',
+  'memory',
+  'startup',
+  'peers',
+  'mount-first-byte',
+  'instant-restore',
+  'host-mode',
+];
 
 async function main(): Promise<number> {
   const { values } = parseArgs({

@@ -15,7 +15,9 @@ export function renderTable(header: string, results: ScenarioResult[]): string {
     lines.push('', `${r.title} — ${r.setup}`);
     if (r.error) lines.push(`  FAILED: ${r.error}`);
     for (const f of r.figures) {
-      lines.push(`  ${f.label.padEnd(w - 2)}${formatNumber(f.median, f.unit).padStart(10)}${formatNumber(f.min, f.unit).padStart(10)}${formatNumber(f.max, f.unit).padStart(10)}  ${f.unit}`);
+      lines.push(
+        `  ${f.label.padEnd(w - 2)}${formatNumber(f.median, f.unit).padStart(10)}${formatNumber(f.min, f.unit).padStart(10)}${formatNumber(f.max, f.unit).padStart(10)}  ${f.unit}`,
+      );
     }
   }
   lines.push('', 'Goals of issue 7 (reported against the medians, never asserted)');

@@ -8,7 +8,9 @@ import { track } from './children.js';
 export function runPeer(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = track(spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: options.env ? { ...process.env, ...options.env } : undefined, cwd: options.cwd }));
+    const child = track(
+      spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: options.env ? { ...process.env, ...options.env } : undefined, cwd: options.cwd }),
+    );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
       if (stderr.length < 4000) stderr += d.toString();

@@ -76,7 +76,8 @@ async function once(workers: number, redisUrl: string | undefined): Promise<Reco
     if (result.code !== 0 && result.code !== 5) throw new Error(`batch with ${workers} worker(s) exited ${result.code}: ${result.stderr.slice(-2000)}`);
     const report = JSON.parse(result.stdout);
     // a VM that failed is reported with its error, not hidden in the figures
-    for (const v of report.vms.filter((x: { status: string }) => x.status !== 'ok')) process.stderr.write(`${workers} worker(s): ${v.vm} failed at ${v.step}: [${v.error?.code}] ${v.error?.message}\n`);
+    for (const v of report.vms.filter((x: { status: string }) => x.status !== 'ok'))
+      process.stderr.write(`${workers} worker(s): ${v.vm} failed at ${v.step}: [${v.error?.code}] ${v.error?.message}\n`);
     const setWork = new Map<number, number>();
     for (const v of report.vms as Array<{ set: number; durationMs: number }>) setWork.set(v.set, Math.max(setWork.get(v.set) ?? 0, v.durationMs));
     const work = [...setWork.values()].reduce((a, b) => a + b, 0);

@@ -18,7 +18,13 @@ describe('bench figures', () => {
     expect(mbPerSec(200e6, 2000)).toBe(100);
     expect(sizeText(2 * 1024 ** 3)).toBe('2 GiB');
     expect(sizeText(128 * 1024 ** 2)).toBe('128 MiB');
-    expect([formatNumber(1234.56), formatNumber(12.345), formatNumber(0.0712), formatNumber(1), formatNumber(10, 'count')]).toEqual(['1235', '12.3', '0.07', '1.00', '10']);
+    expect([formatNumber(1234.56), formatNumber(12.345), formatNumber(0.0712), formatNumber(1), formatNumber(10, 'count')]).toEqual([
+      '1235',
+      '12.3',
+      '0.07',
+      '1.00',
+      '10',
+    ]);
   });
 
   it('renders failures and goals, never hiding a failed scenario', () => {

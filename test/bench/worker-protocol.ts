@@ -7,9 +7,24 @@ export type WorkerTask =
   /** loads the same modules and does nothing: the baseline RSS of a worker */
   | { kind: 'idle' }
   /** one runBackup of every VM of the lab into the repository */
-  | { kind: 'backup'; labDir: string; repoDir: string; forceFull: boolean; /** an encrypted repository with this passphrase */ passphrase?: string; host?: HostModeTarget }
+  | {
+      kind: 'backup';
+      labDir: string;
+      repoDir: string;
+      forceFull: boolean;
+      /** an encrypted repository with this passphrase */ passphrase?: string;
+      host?: HostModeTarget;
+    }
   /** restoreDisk of one disk into `target`, then verifyDiskAgainstIndex of the result */
-  | { kind: 'restore'; repoDir: string; restorePointId: string; diskId: string; target: string; passphrase?: string; /** skip the read-back check */ noVerify?: boolean };
+  | {
+      kind: 'restore';
+      repoDir: string;
+      restorePointId: string;
+      diskId: string;
+      target: string;
+      passphrase?: string;
+      /** skip the read-back check */ noVerify?: boolean;
+    };
 
 /** Host mode: the lab's volumes served by an sshd on 127.0.0.1 (the bench's own, see scenarios/host-mode.ts). */
 export interface HostModeTarget {

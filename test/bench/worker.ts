@@ -6,7 +6,15 @@ import { runBackup } from '../../src/backup/backup-job.js';
 import { restoreDisk, verifyDiskAgainstIndex } from '../../src/restore/restore-disk.js';
 import { openRepository, type Repository } from '../../src/repository/index.js';
 import { openBenchEnv } from './bench-env.js';
-import { ANSWER_MARK, type HostModeTarget, type BackupAnswer, type PeakRss, type RestoreAnswer, type WorkerAnswer, type WorkerTask } from './worker-protocol.js';
+import {
+  ANSWER_MARK,
+  type HostModeTarget,
+  type BackupAnswer,
+  type PeakRss,
+  type RestoreAnswer,
+  type WorkerAnswer,
+  type WorkerTask,
+} from './worker-protocol.js';
 
 /**
  * A bench worker: `node dist/test/bench/worker.js '<task JSON>'`. Runs one task, prints one answer
@@ -18,7 +26,8 @@ async function backup(task: Extract<WorkerTask, { kind: 'backup' }>): Promise<Ba
   const env = await openBenchEnv(task.labDir, task.repoDir, task.passphrase);
   const copies = timeCopies(env.repository);
   const ssh = task.host ? await connectHost(task.host) : undefined;
-  if (ssh && task.host) env.hostMounts = { mount: async ({ host, bytesPerSec }) => createSftpMount({ host, sftp: ssh.sftp, roots: task.host!.roots, bytesPerSec }) };
+  if (ssh && task.host)
+    env.hostMounts = { mount: async ({ host, bytesPerSec }) => createSftpMount({ host, sftp: ssh.sftp, roots: task.host!.roots, bytesPerSec }) };
   try {
     const started = performance.now();
     const report = await runBackup(env, {
@@ -32,7 +41,12 @@ async function backup(task: Extract<WorkerTask, { kind: 'backup' }>): Promise<Ba
     const ms = performance.now() - started;
     if (!report.ok) {
       const bad = report.vms.filter((v) => v.status !== 'ok');
-      throw new Error(`backup failed for ${bad.length} VM(s): ${bad.slice(0, 3).map((v) => `${v.vm} at ${v.step}: ${v.error?.message}`).join('; ')}`);
+      throw new Error(
+        `backup failed for ${bad.length} VM(s): ${bad
+          .slice(0, 3)
+          .map((v) => `${v.vm} at ${v.step}: ${v.error?.message}`)
+          .join('; ')}`,
+      );
     }
     return {
       kind: 'backup',
@@ -122,7 +136,9 @@ async function restore(task: Extract<WorkerTask, { kind: 'restore' }>): Promise<
     const verified = await verifyDiskAgainstIndex(task.target, index);
     const verifyMs = performance.now() - t;
     if (verified.mismatches.length > 0 || verified.sha256 !== result.sha256) {
-      throw new Error(`restored ${task.target} differs from restore point ${task.restorePointId}: ${verified.mismatches.length} chunk(s), first at index ${verified.mismatches[0]}`);
+      throw new Error(
+        `restored ${task.target} differs from restore point ${task.restorePointId}: ${verified.mismatches.length} chunk(s), first at index ${verified.mismatches[0]}`,
+      );
     }
     return { kind: 'restore', restoreMs, verifyMs, virtualSize: result.virtualSize, mismatches: 0 };
   } finally {

@@ -166,7 +166,11 @@ describe('hvsnap doctor', () => {
     expect(good.stdout).toMatch(/^ok +disk-to-volume mapping .*2 VMs on 2 array volume\(s\)/m);
     expect(good.stdout).toMatch(/^WARN +repository .*the first backup creates it/m);
     // the array is pointed at a folder without the VMs' volumes: the mapping fails, the rest still reports
-    const bad = await cli('doctor', '--config', await writeConfig(config({ provider: { name: 'lab', config: { volumesDir: './empty', stateDir: './lab/array' } } })));
+    const bad = await cli(
+      'doctor',
+      '--config',
+      await writeConfig(config({ provider: { name: 'lab', config: { volumesDir: './empty', stateDir: './lab/array' } } })),
+    );
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/^FAIL +disk-to-volume mapping .*no lab volume has identity/m);
     expect(bad.stdout).toMatch(/^ok +proxy/m);

@@ -27,12 +27,16 @@ describe('every example configuration is valid as shipped', async () => {
 describe('secrets come from the environment, not the file', () => {
   it('${env:NAME} is replaced; a missing variable names the field and the variable, never a value', () => {
     const env = { ARRAY_TOKEN: 's3cr3t-value' };
-    expect(fromEnvironment({ endpoint: 'https://fa1', apiToken: '${env:ARRAY_TOKEN}', list: ['${env:ARRAY_TOKEN}'] }, 'provider.config', 'job.yaml', env)).toEqual({
+    expect(
+      fromEnvironment({ endpoint: 'https://fa1', apiToken: '${env:ARRAY_TOKEN}', list: ['${env:ARRAY_TOKEN}'] }, 'provider.config', 'job.yaml', env),
+    ).toEqual({
       endpoint: 'https://fa1',
       apiToken: 's3cr3t-value',
       list: ['s3cr3t-value'],
     });
-    expect(() => fromEnvironment({ password: '${env:NOPE}' }, 'provider.config', 'job.yaml', env)).toThrow('job.yaml: provider.config.password names environment variable NOPE, which is not set');
+    expect(() => fromEnvironment({ password: '${env:NOPE}' }, 'provider.config', 'job.yaml', env)).toThrow(
+      'job.yaml: provider.config.password names environment variable NOPE, which is not set',
+    );
     expect(fromEnvironment('a ${env:ARRAY_TOKEN} inside text stays text', 'f', 'job.yaml', env)).toBe('a ${env:ARRAY_TOKEN} inside text stays text');
   });
 });

@@ -120,7 +120,9 @@ export function runHypervisorContract(name: string, makeHypervisor: () => Promis
           expect(ranges.some((r) => r.offset <= w.offset && r.offset + r.length >= w.offset + w.length)).toBe(true);
         }
       }
-      const unknown = await codeOf(hv.changedRanges({ checkpoint: cp2, diskId: rp.disks[0].diskId, sinceRctId: 'rctX:00000000:0000:0000:0000:000000000000:00000001' }));
+      const unknown = await codeOf(
+        hv.changedRanges({ checkpoint: cp2, diskId: rp.disks[0].diskId, sinceRctId: 'rctX:00000000:0000:0000:0000:000000000000:00000001' }),
+      );
       expect(unknown).toBe('rct_invalid');
       await hv.deleteCheckpoint({ vmId: vm.id, checkpointId: cp2.id });
     });

@@ -77,7 +77,9 @@ describe('batch', () => {
       // the limits are reached, not just respected: work really ran in parallel
       expect(Math.max(...host.peak.values())).toBeGreaterThan(1);
       peaks[n] = peakBytes;
-      console.log(`batch of ${n} VMs: ${report.snapshotSets} snapshot sets, peaks host ${Math.max(...host.peak.values())} array ${Math.max(...array.peak.values())} copies ${copyPeak} sets ${report.concurrency!.sets}, heap peak +${(peakBytes / 2 ** 20).toFixed(1)} MiB, ${report.durationMs} ms`);
+      console.log(
+        `batch of ${n} VMs: ${report.snapshotSets} snapshot sets, peaks host ${Math.max(...host.peak.values())} array ${Math.max(...array.peak.values())} copies ${copyPeak} sets ${report.concurrency!.sets}, heap peak +${(peakBytes / 2 ** 20).toFixed(1)} MiB, ${report.durationMs} ms`,
+      );
       await env.cleanup();
       env = undefined;
     }
@@ -106,7 +108,10 @@ describe('batch', () => {
     expect(await env.provider.listSnapshots({})).toHaveLength(1); // the second set's, mid-copy
     const batchId = (await env.repository.listRestorePoints())[0].jobId;
     // it still "runs": its lease names it
-    await expect(runBatch(env, spec, { resume: batchId })).rejects.toMatchObject({ code: 'locked', message: expect.stringContaining(`batch ${batchId} is already running`) });
+    await expect(runBatch(env, spec, { resume: batchId })).rejects.toMatchObject({
+      code: 'locked',
+      message: expect.stringContaining(`batch ${batchId} is already running`),
+    });
     await killJournalOwners(join(env.repository.path, '.journal'));
     await killLeaseOwners(env.repository.path);
 
@@ -117,7 +122,12 @@ describe('batch', () => {
     expect(resumed.vms.map((v) => v.vm).sort()).toEqual(['vm-01', 'vm-02', 'vm-03', 'vm-04', 'vm-05', 'vm-06']);
     expect(resumed.totals).toMatchObject({ vms: 6, ok: 6, failed: 0 });
     const points = await env.repository.listRestorePoints();
-    expect(points.filter((p) => p.jobId === resumed.jobId).map((p) => p.vm.name).sort()).toEqual(['vm-02', 'vm-04', 'vm-06']);
+    expect(
+      points
+        .filter((p) => p.jobId === resumed.jobId)
+        .map((p) => p.vm.name)
+        .sort(),
+    ).toEqual(['vm-02', 'vm-04', 'vm-06']);
     expect(points.map((p) => p.vm.name).sort()).toEqual(['vm-01', 'vm-02', 'vm-03', 'vm-04', 'vm-05', 'vm-06']);
     expect((await env.hypervisor.listLeftovers({ tagPrefix: 'hvsnap:' })).checkpoints).toEqual([]);
     expect(await env.provider.listSnapshots({})).toEqual([]); // the dead run's snapshot was replayed away

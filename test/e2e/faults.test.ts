@@ -29,11 +29,7 @@ async function leftovers(e: LabEnv) {
   };
 }
 
-type Injection =
-  | { kind: 'lab'; op: LabOp }
-  | { kind: 'array'; op: 'createSnapshot' | 'present' }
-  | { kind: 'proxy' }
-  | { kind: 'hook'; hooks: BackupHooks };
+type Injection = { kind: 'lab'; op: LabOp } | { kind: 'array'; op: 'createSnapshot' | 'present' } | { kind: 'proxy' } | { kind: 'hook'; hooks: BackupHooks };
 
 const cases: Array<{ step: StepName; inject: Injection; scope: 'vm' | 'set'; needsPrevious?: boolean }> = [
   { step: 'checkpoint', inject: { kind: 'lab', op: 'createCheckpoint' }, scope: 'vm' },
@@ -45,10 +41,28 @@ const cases: Array<{ step: StepName; inject: Injection; scope: 'vm' | 'set'; nee
   { step: 'attach', inject: { kind: 'proxy' }, scope: 'set' },
   {
     step: 'copy',
-    inject: { kind: 'hook', hooks: { onChunk: ({ index }) => { if (index >= 1) throw new Error('injected: the proxy lost the snapshot mid-copy'); } } },
+    inject: {
+      kind: 'hook',
+      hooks: {
+        onChunk: ({ index }) => {
+          if (index >= 1) throw new Error('injected: the proxy lost the snapshot mid-copy');
+        },
+      },
+    },
     scope: 'vm',
   },
-  { step: 'commit', inject: { kind: 'hook', hooks: { beforeStep: (s) => { if (s === 'commit') throw new Error('injected: repository full at commit'); } } }, scope: 'vm' },
+  {
+    step: 'commit',
+    inject: {
+      kind: 'hook',
+      hooks: {
+        beforeStep: (s) => {
+          if (s === 'commit') throw new Error('injected: repository full at commit');
+        },
+      },
+    },
+    scope: 'vm',
+  },
 ];
 
 describe('a failure at each step leaves nothing behind and is reported with its step', () => {

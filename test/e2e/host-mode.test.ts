@@ -74,7 +74,8 @@ describeWith('host mode: the frozen VHDX read over SFTP from a real sshd', { too
   async function backup(vms: string[] | 'batch', policy: Record<string, unknown>) {
     const frozen = new Map<string, Record<string, string>>();
     const checkpointsDuringCopy = new Set<number>();
-    const run = (options: Parameters<typeof runBatch>[2]) => (vms === 'batch' ? runBatch(env, { select: {}, limits: { sets: 2, perHost: 4, perArray: 2, perProxy: 2 } }, options) : runBackup(env, { ...options, vms }));
+    const run = (options: Parameters<typeof runBatch>[2]) =>
+      vms === 'batch' ? runBatch(env, { select: {}, limits: { sets: 2, perHost: 4, perArray: 2, perProxy: 2 } }, options) : runBackup(env, { ...options, vms });
     const report = await run({
       policy,
       hooks: {
@@ -91,7 +92,11 @@ describeWith('host mode: the frozen VHDX read over SFTP from a real sshd', { too
 
   async function expectRestoresIdentical(report: Awaited<ReturnType<typeof backup>>['report'], frozen: Map<string, Record<string, string>>) {
     for (const v of report.vms) {
-      const restored = await restoreVm({ repository: env.repository, restorePointId: v.restorePointId!, targetDir: join(env.dir, 'restored', v.restorePointId!) });
+      const restored = await restoreVm({
+        repository: env.repository,
+        restorePointId: v.restorePointId!,
+        targetDir: join(env.dir, 'restored', v.restorePointId!),
+      });
       for (const d of restored.disks) expect(await qemuRawDigest(d.target), `${v.vm} ${d.diskId}`).toBe(await qemuRawDigest(frozen.get(v.vm)![d.diskId]));
     }
   }

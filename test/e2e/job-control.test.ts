@@ -69,7 +69,10 @@ describe('job control on one machine', () => {
 
     // both runs are kept in the repository, newest first
     const jobs = await cli('jobs', '--config', file, '--json');
-    expect(JSON.parse(jobs.stdout).map((j: { id: string; status: string }) => [j.id, j.status])).toEqual([[second.batchId, 'ok'], [first.batchId, 'ok']]);
+    expect(JSON.parse(jobs.stdout).map((j: { id: string; status: string }) => [j.id, j.status])).toEqual([
+      [second.batchId, 'ok'],
+      [first.batchId, 'ok'],
+    ]);
     const show = await cli('jobs', 'show', first.batchId, '--config', file, '--json');
     expect(JSON.parse(show.stdout).report.totals).toMatchObject({ vms: 6, ok: 6 });
     expect((await cli('jobs', 'show', 'no-such-job', '--config', file)).stderr).toContain('no job no-such-job');
@@ -101,7 +104,6 @@ describe('job control on one machine', () => {
     expect(JSON.parse(backup.stdout || backup.stderr).error.message).toMatch(/batch \S+ is already running on these VMs .*vm-02/);
     expect((await batch).code).toBe(0);
   });
-
 });
 
 describe('Ctrl-C during a batch', () => {

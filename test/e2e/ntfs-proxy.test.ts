@@ -40,7 +40,10 @@ describeWith(title, { ...ntfsNeeds, tools: [...ntfsNeeds.tools!, 'findmnt', 'qem
     const hooks = {
       onCheckpoints: pin,
       beforeStep: (step: string) => {
-        if (step === 'copy') mountedDuringCopy = execFileSync('findmnt', ['-rn', '-t', 'fuseblk', '-o', 'TARGET'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(join(env.dir, 'mnt'))).length;
+        if (step === 'copy')
+          mountedDuringCopy = execFileSync('findmnt', ['-rn', '-t', 'fuseblk', '-o', 'TARGET'], { encoding: 'utf8' })
+            .split('\n')
+            .filter((l) => l.startsWith(join(env.dir, 'mnt'))).length;
       },
     };
     const full = await runBackup(env, { hooks });

@@ -115,7 +115,11 @@ describe('offload backup on the lab', () => {
     // every restore point, restored, equals the disk as its checkpoint froze it (qemu-img as the independent reader)
     for (const report of [full, incr]) {
       for (const v of report.vms) {
-        const restored = await restoreVm({ repository: env.repository, restorePointId: v.restorePointId!, targetDir: join(env.dir, 'restored', v.restorePointId!) });
+        const restored = await restoreVm({
+          repository: env.repository,
+          restorePointId: v.restorePointId!,
+          targetDir: join(env.dir, 'restored', v.restorePointId!),
+        });
         const pinned = frozen.get(`${v.vm}@hvsnap:${report.jobId}`)!;
         for (const d of restored.disks) {
           expect(d.verified).toBe(true);

@@ -47,7 +47,9 @@ describe('restore and import', () => {
     expect(await readdir(join(env.labDir, 'volumes', 'Volume1', 'Restore2'))).toEqual([]);
     // and a restore never overwrites: the disk restored before is refused as a target, untouched
     const before = await labDiskDigest(env.labDir, r.imported!.id, r.imported!.disks[0].id);
-    await expect(restoreVm({ repository: env.repository, restorePointId: report.vms[0].restorePointId!, targetDir })).rejects.toMatchObject({ code: 'already_exists' });
+    await expect(restoreVm({ repository: env.repository, restorePointId: report.vms[0].restorePointId!, targetDir })).rejects.toMatchObject({
+      code: 'already_exists',
+    });
     expect(await labDiskDigest(env.labDir, r.imported!.id, r.imported!.disks[0].id)).toBe(before);
   });
 });

@@ -38,7 +38,10 @@ function config(proxy: string, over: Record<string, unknown> = {}) {
 
 /** Starts `hvsnap worker` as its own process; resolves once it says it is pulling sets. */
 async function startWorker(file: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, build.run('worker', '--config', file), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HVSNAP_LOG_LEVEL: 'info' } });
+  const child = spawn(process.execPath, build.run('worker', '--config', file), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, HVSNAP_LOG_LEVEL: 'info' },
+  });
   workers.push(child);
   let err = '';
   await new Promise<void>((ok, fail) => {
@@ -94,7 +97,9 @@ describeWith('scale-out: hvsnap worker processes on BullMQ and a real redis-serv
         for (const j of await readOpenJournals(journalDir)) {
           const child = pids.get(j.owner.pid);
           // the VMs of this attempt: every reference point it journaled
-          const vmsOfSet = (await readFile(j.file, 'utf8').catch(() => '')).split('\n').flatMap((l) => (/"deleteReferencePoint","vmId":"([^"]+)"/.exec(l) ?? []).slice(1));
+          const vmsOfSet = (await readFile(j.file, 'utf8').catch(() => ''))
+            .split('\n')
+            .flatMap((l) => (/"deleteReferencePoint","vmId":"([^"]+)"/.exec(l) ?? []).slice(1));
           const oneCommitted = vmsOfSet.some((vm) => committed.has(`${j.jobId}/${vm}`));
           if (child && j.set !== undefined && oneCommitted && j.pending.some((u) => u.record.kind === 'abortRestorePoint')) {
             child.kill('SIGKILL');
@@ -112,7 +117,11 @@ describeWith('scale-out: hvsnap worker processes on BullMQ and a real redis-serv
     await watcher.close();
     expect(killed.pid).not.toBe(0);
     const report = JSON.parse(batch.stdout);
-    expect(report.vms.filter((v: { status: string }) => v.status !== 'ok').map((v: { vm: string; step?: string; error?: { message: string } }) => `${v.vm} at ${v.step}: ${v.error?.message}`)).toEqual([]);
+    expect(
+      report.vms
+        .filter((v: { status: string }) => v.status !== 'ok')
+        .map((v: { vm: string; step?: string; error?: { message: string } }) => `${v.vm} at ${v.step}: ${v.error?.message}`),
+    ).toEqual([]);
     expect(batch.code).toBe(0);
     expect(report.totals).toMatchObject({ vms: 60, ok: 60, failed: 0 });
     expect(report.snapshotSets).toBe(6);
@@ -140,12 +149,16 @@ describeWith('scale-out: hvsnap worker processes on BullMQ and a real redis-serv
 
     // nothing left: no checkpoint, snapshot, presentation, half restore point or open journal
     expect((await openLab(lab).listLeftovers({ tagPrefix: 'hvsnap:' })).checkpoints).toEqual([]);
-    const array2 = await labProvider.create(labProvider.configSchema.parse({ volumesDir: join(lab, 'volumes'), stateDir: join(lab, 'array') }), { logger: silentLogger });
+    const array2 = await labProvider.create(labProvider.configSchema.parse({ volumesDir: join(lab, 'volumes'), stateDir: join(lab, 'array') }), {
+      logger: silentLogger,
+    });
     expect(await array2.listSnapshots({})).toEqual([]);
     expect(await readdir(join(lab, 'array', 'presentations')).catch(() => [])).toEqual([]);
     expect(await readdir(join(dir, 'repo', 'tmp'))).toEqual([]);
     expect(await readOpenJournals(journalDir)).toEqual([]);
-    console.log(`scale-out: killed worker pid ${killed!.pid} during set ${killed!.set}; ${set.worker} finished it; peaks host ${host.peak['host:lab-host-1']} array ${array.peak.array}; ${report.durationMs} ms`);
+    console.log(
+      `scale-out: killed worker pid ${killed!.pid} during set ${killed!.set}; ${set.worker} finished it; peaks host ${host.peak['host:lab-host-1']} array ${array.peak.array}; ${report.durationMs} ms`,
+    );
 
     // the surviving workers stop on SIGTERM
     for (const w of pids.values()) {

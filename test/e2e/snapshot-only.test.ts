@@ -42,7 +42,9 @@ describeWith('snapshot-only mode: the retained array snapshot is the restore poi
     expect(await env.provider.listSnapshots({ prefix: 'hvsnap-' })).toHaveLength(4);
 
     for (const v of first.vms) {
-      await expect(restoreVm({ repository: env.repository, restorePointId: v.restorePointId!, targetDir: join(env.dir, 'x') })).rejects.toThrow(/snapshot-only/);
+      await expect(restoreVm({ repository: env.repository, restorePointId: v.restorePointId!, targetDir: join(env.dir, 'x') })).rejects.toThrow(
+        /snapshot-only/,
+      );
       const r = await restoreVm({
         repository: env.repository,
         restorePointId: v.restorePointId!,

@@ -52,7 +52,12 @@ describe('hvsnap cleanup with a cluster node that does not answer', () => {
     const b = new SimulatedHost('HV02').addVolume({ root: 'C:\\ClusterStorage\\Volume1' });
     const web = a.addVm('web01');
     b.addVm('sql01');
-    const hv = new WmiHypervisor({ nodes: [{ name: 'HV01', shell: a.shell }, { name: 'HV02', shell: b.shell }] });
+    const hv = new WmiHypervisor({
+      nodes: [
+        { name: 'HV01', shell: a.shell },
+        { name: 'HV02', shell: b.shell },
+      ],
+    });
     await hv.createCheckpoint({ vmId: web.id, name: 'hvsnap:dead-job', consistency: 'crash' });
     b.down = true;
     const report = await cleanupLeftovers({ ...env, hypervisor: hv });

@@ -29,7 +29,14 @@ const fill = (rand: () => number, n: number): Buffer => randomBlock(rand, n);
 export type LogDescriptorSpec = { kind: 'data'; fileOffset: number; sector: Buffer } | { kind: 'zero'; fileOffset: number; length: number };
 
 /** Encodes one log entry (MS-VHDX §2.3.1) with a valid CRC-32C. */
-export function encodeLogEntry(e: { seq: bigint; tail: number; logGuid: string; flushedFileOffset: number; lastFileOffset: number; descriptors: LogDescriptorSpec[] }): Buffer {
+export function encodeLogEntry(e: {
+  seq: bigint;
+  tail: number;
+  logGuid: string;
+  flushedFileOffset: number;
+  lastFileOffset: number;
+  descriptors: LogDescriptorSpec[];
+}): Buffer {
   const n = e.descriptors.length;
   const descSectors = n <= 126 ? 1 : 1 + Math.ceil((n - 126) / 128);
   const data = e.descriptors.filter((d): d is Extract<LogDescriptorSpec, { kind: 'data' }> => d.kind === 'data');

@@ -16,7 +16,11 @@ import { SimulatedHost } from './simulated-host.js';
 
 describe('checkHyperVHost', () => {
   it('reports each check of a reachable host, and maps the disks of the named VMs to LUN identities', async () => {
-    const host = new SimulatedHost('HV01').addVolume({ root: 'C:\\ClusterStorage\\Volume1', uniqueId: 'naa.600a098038314e6a5a244b4c49543971', uniqueIdFormat: 8 });
+    const host = new SimulatedHost('HV01').addVolume({
+      root: 'C:\\ClusterStorage\\Volume1',
+      uniqueId: 'naa.600a098038314e6a5a244b4c49543971',
+      uniqueIdFormat: 8,
+    });
     host.addVm('sql01', { disks: 2 });
     host.addVm('old', { version: '7.1' });
     const checks = await checkHyperVHost({ nodes: [{ name: 'HV01', shell: host.shell }], vmNames: ['sql01'] });
@@ -34,7 +38,14 @@ describe('checkHyperVHost', () => {
   it('checks the management classes, every node of the cluster, and the RCT ids of reference points', async () => {
     const a = new SimulatedHost('HV01').addVolume({ root: 'C:\\ClusterStorage\\Volume1' });
     const vm = a.addVm('sql01', { disks: 2 });
-    a.cluster = { name: 'CLU01', nodes: [{ Name: 'HV01', State: 0 }, { Name: 'HV02', State: 2 }, { Name: 'HV03', State: 0 }] };
+    a.cluster = {
+      name: 'CLU01',
+      nodes: [
+        { Name: 'HV01', State: 0 },
+        { Name: 'HV02', State: 2 },
+        { Name: 'HV03', State: 0 },
+      ],
+    };
     const b = new SimulatedHost('HV02');
     b.down = true;
     a.missingClasses.add('Msvm_VirtualSystemReferencePointService');
@@ -42,7 +53,13 @@ describe('checkHyperVHost', () => {
     const hv = new WmiHypervisor({ nodes: [{ name: 'HV01', shell: a.shell }] });
     const cp = await hv.createCheckpoint({ vmId: vm.id, name: 'hvsnap:old', consistency: 'crash' });
     await hv.convertToReferencePoint({ checkpoint: cp }).catch(() => undefined); // refused now; older hvsnap versions kept such points
-    const checks = await checkHyperVHost({ nodes: [{ name: 'HV01', shell: a.shell }, { name: 'HV02', shell: b.shell }], vmNames: ['sql01'] });
+    const checks = await checkHyperVHost({
+      nodes: [
+        { name: 'HV01', shell: a.shell },
+        { name: 'HV02', shell: b.shell },
+      ],
+      vmNames: ['sql01'],
+    });
     const by = (n: string) => checks.find((c) => c.name === n)!;
     expect(by('HV01: management classes')).toMatchObject({ ok: false, detail: 'Msvm_VirtualSystemReferencePointService: Invalid class' });
     expect(by('HV02: reachable')).toMatchObject({ ok: false });
@@ -59,7 +76,12 @@ describe('checkHyperVHost', () => {
     const denied = new FakeShell({}, 'ssh://svc@hv03:22').on('probe-host.ps1', () => {
       throw new HvsnapError('access_denied', 'ssh authentication as svc failed');
     });
-    const checks = await checkHyperVHost({ nodes: [{ name: 'HV02', shell: down }, { name: 'HV03', shell: denied }] });
+    const checks = await checkHyperVHost({
+      nodes: [
+        { name: 'HV02', shell: down },
+        { name: 'HV03', shell: denied },
+      ],
+    });
     expect(checks).toEqual([
       { name: 'HV02: reachable', ok: false, detail: 'transport_failed: connect ECONNREFUSED' },
       { name: 'HV03: reachable', ok: true, detail: 'ssh://svc@hv03:22' },
@@ -101,7 +123,12 @@ describeWith('hvsnap doctor over SSH to a real sshd', { tools: ['sshd', 'ssh-key
     writeFileSync(path.join(dir, 'job.yaml'), yaml);
     let out = '';
     let errText = '';
-    const io: CliIo = { stdout: { write: (s) => (out += String(s)) }, stderr: { write: (s) => (errText += String(s)) }, env: {}, logger: () => captureLogger() };
+    const io: CliIo = {
+      stdout: { write: (s) => (out += String(s)) },
+      stderr: { write: (s) => (errText += String(s)) },
+      env: {},
+      logger: () => captureLogger(),
+    };
     const code = await runCli(['doctor', '--config', path.join(dir, 'job.yaml')], io, [doctorCommand]);
     expect(errText).toBe('');
     expect(code).toBe(0);
@@ -113,7 +140,9 @@ describeWith('hvsnap doctor over SSH to a real sshd', { tools: ['sshd', 'ssh-key
     expect(await runCli(['--json', 'doctor', '--config', path.join(dir, 'job.yaml')], io2, [doctorCommand])).toBe(0);
     expect(JSON.parse(json.out).checks.length).toBeGreaterThan(4);
     // the one command to capture a shareable transcript, and what it writes
-    expect(out).toContain(`to capture a transcript of these hosts to share: hvsnap doctor -c ${path.join(dir, 'job.yaml')} --record hvsnap-transcripts --anonymize`);
+    expect(out).toContain(
+      `to capture a transcript of these hosts to share: hvsnap doctor -c ${path.join(dir, 'job.yaml')} --record hvsnap-transcripts --anonymize`,
+    );
     const rec = { out: '' };
     const io3: CliIo = { ...io, stdout: { write: (s) => (rec.out += String(s)) } };
     expect(await runCli(['doctor', '--config', path.join(dir, 'job.yaml'), '--record', path.join(dir, 'tr'), '--anonymize'], io3, [doctorCommand])).toBe(0);

@@ -33,7 +33,9 @@ describe('every PowerShell text hvsnap sends parses under the tree-sitter PowerS
   });
 
   it('finds every .ps1 on disk listed in SCRIPT_NAMES', () => {
-    const onDisk = readdirSync(scriptsDir()).filter((f) => f.endsWith('.ps1') && f !== '_hvsnap.ps1').sort();
+    const onDisk = readdirSync(scriptsDir())
+      .filter((f) => f.endsWith('.ps1') && f !== '_hvsnap.ps1')
+      .sort();
     expect(onDisk).toEqual([...SCRIPT_NAMES].sort());
   });
 

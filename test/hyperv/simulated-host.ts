@@ -15,12 +15,50 @@ import type { WmiDisk, WmiJob, WmiMethodResult, WmiReferencePoint, WmiSnapshot, 
  */
 export type JobMode = 'sync' | 'job' | 'warnings' | 'late' | 'fail' | { returnValue: number };
 
-interface SimDisk { unreadable?: boolean; parents?: string[]; slot: string; path: string; virtualDiskId: string; size: number; epoch: string; gen: number; writes: Array<{ gen: number; offset: number; length: number }> }
-interface SimVm { id: string; name: string; version: string; subType: string; opStatus: number[]; disks: SimDisk[]; vtpm?: boolean }
-interface SimSnapshot { id: string; vmId: string; name: string; created: string; frozen: Record<string, { gen: number; path: string }> }
-interface SimRp { id: string; vmId: string; name: string; /** our bookkeeping file's time, written by convert-checkpoint.ps1 */ created: string; consistency: number; disks: Array<{ slot: string; rctId: string }> }
+interface SimDisk {
+  unreadable?: boolean;
+  parents?: string[];
+  slot: string;
+  path: string;
+  virtualDiskId: string;
+  size: number;
+  epoch: string;
+  gen: number;
+  writes: Array<{ gen: number; offset: number; length: number }>;
+}
+interface SimVm {
+  id: string;
+  name: string;
+  version: string;
+  subType: string;
+  opStatus: number[];
+  disks: SimDisk[];
+  vtpm?: boolean;
+}
+interface SimSnapshot {
+  id: string;
+  vmId: string;
+  name: string;
+  created: string;
+  frozen: Record<string, { gen: number; path: string }>;
+}
+interface SimRp {
+  id: string;
+  vmId: string;
+  name: string;
+  /** our bookkeeping file's time, written by convert-checkpoint.ps1 */ created: string;
+  consistency: number;
+  disks: Array<{ slot: string; rctId: string }>;
+}
 /** Get-Disk's view: UniqueIdFormat and BusType as the Storage module renders them (names; numbers also accepted) */
-interface SimVolume { root: string; csv: boolean; uniqueId: string; uniqueIdFormat: number | string; serial: string; busType: number | string }
+interface SimVolume {
+  root: string;
+  csv: boolean;
+  uniqueId: string;
+  uniqueIdFormat: number | string;
+  serial: string;
+  busType: number | string;
+}
 
 export class SimulatedHost {
   readonly shell: FakeShell;
@@ -57,7 +95,11 @@ export class SimulatedHost {
     this.shell = new FakeShell({}, `fake://${computerName}`);
     const on = (name: string, fn: (input: any) => unknown) =>
       this.shell.on(name, (input: any) => {
-        if (this.down) throw new HvsnapError('transport_failed', `connection to ${this.computerName} failed: connect ECONNREFUSED`, { retryable: true, context: { host: this.computerName, step: name } });
+        if (this.down)
+          throw new HvsnapError('transport_failed', `connection to ${this.computerName} failed: connect ECONNREFUSED`, {
+            retryable: true,
+            context: { host: this.computerName, step: name },
+          });
         return this.render(fn(input));
       });
     on('get-vms.ps1', (i) => this.getVms(i));
@@ -65,7 +107,10 @@ export class SimulatedHost {
     on('create-checkpoint.ps1', (i) => this.createCheckpoint(i));
     on('delete-checkpoint.ps1', (i) => this.deleteCheckpoint(i));
     on('convert-checkpoint.ps1', (i) => this.convert(i));
-    on('list-reference-points.ps1', (i) => ({ ReferencePoints: this.referencePoints.filter((r) => r.vmId === i.vmId).map((r) => this.rpShape(r)), Disks: this.diskShapes(this.vm(i.vmId)) }));
+    on('list-reference-points.ps1', (i) => ({
+      ReferencePoints: this.referencePoints.filter((r) => r.vmId === i.vmId).map((r) => this.rpShape(r)),
+      Disks: this.diskShapes(this.vm(i.vmId)),
+    }));
     on('delete-reference-point.ps1', (i) => this.deleteRp(i));
     on('list-leftovers.ps1', (i) => this.leftovers(i));
     on('get-changes.ps1', (i) => this.changes(i));
@@ -74,17 +119,39 @@ export class SimulatedHost {
     on('wait-job.ps1', (i) => this.waitJob(i));
     on('import-vm.ps1', (i) => this.importVm(i));
     on('probe-host.ps1', () => ({
-      ComputerName: this.computerName, PowerShell: '5.1.20348.2849', UserName: 'CORP\\svc-hvsnap', IsAdministrator: true, IsHyperVAdministrator: false,
-      Os: 'Microsoft Windows Server 2022 Datacenter', OsBuild: '20348', VmmsStatus: 'Running', HyperVModule: true, Namespace: 'ok',
+      ComputerName: this.computerName,
+      PowerShell: '5.1.20348.2849',
+      UserName: 'CORP\\svc-hvsnap',
+      IsAdministrator: true,
+      IsHyperVAdministrator: false,
+      Os: 'Microsoft Windows Server 2022 Datacenter',
+      OsBuild: '20348',
+      VmmsStatus: 'Running',
+      HyperVModule: true,
+      Namespace: 'ok',
       Vms: this.vms.map((v) => ({ Name: v.id, ElementName: v.name, Version: v.version })),
-      Services: Object.fromEntries(['Msvm_VirtualSystemManagementService', 'Msvm_VirtualSystemSnapshotService', 'Msvm_VirtualSystemReferencePointService', 'Msvm_ImageManagementService'].map((c) => [c, this.missingClasses.has(c) ? 'Invalid class' : '1'])),
+      Services: Object.fromEntries(
+        [
+          'Msvm_VirtualSystemManagementService',
+          'Msvm_VirtualSystemSnapshotService',
+          'Msvm_VirtualSystemReferencePointService',
+          'Msvm_ImageManagementService',
+        ].map((c) => [c, this.missingClasses.has(c) ? 'Invalid class' : '1']),
+      ),
       Cluster: this.cluster?.name ?? null,
       ClusterNodes: this.cluster?.nodes ?? [],
     }));
   }
 
   addVolume(v: Partial<SimVolume> & { root: string }): this {
-    this.volumes.push({ csv: true, uniqueId: '600A098038314E6A5A244B4C49543971', uniqueIdFormat: 'FCPH Name', serial: '81MjZ$KLIT9q', busType: 'Fibre Channel', ...v });
+    this.volumes.push({
+      csv: true,
+      uniqueId: '600A098038314E6A5A244B4C49543971',
+      uniqueIdFormat: 'FCPH Name',
+      serial: '81MjZ$KLIT9q',
+      busType: 'Fibre Channel',
+      ...v,
+    });
     return this;
   }
 
@@ -94,8 +161,13 @@ export class SimulatedHost {
     const vm: SimVm = { id, name, version: opts.version ?? '10.0', subType: 'Microsoft:Hyper-V:SubType:2', opStatus: [2], disks: [] };
     for (let i = 0; i < (opts.disks ?? 1); i++) {
       vm.disks.push({
-        slot: `\\83F8638B-8DCA-4152-9EDA-2CA8B33039B4\\0\\${i}\\L`, path: `${root}\\${name}\\Virtual Hard Disks\\${name}-${i}.vhdx`,
-        virtualDiskId: randomUUID().toUpperCase(), size: opts.sizeBytes ?? 8 << 20, epoch: randomUUID(), gen: 1, writes: [],
+        slot: `\\83F8638B-8DCA-4152-9EDA-2CA8B33039B4\\0\\${i}\\L`,
+        path: `${root}\\${name}\\Virtual Hard Disks\\${name}-${i}.vhdx`,
+        virtualDiskId: randomUUID().toUpperCase(),
+        size: opts.sizeBytes ?? 8 << 20,
+        epoch: randomUUID(),
+        gen: 1,
+        writes: [],
       });
     }
     this.vms.push(vm);
@@ -113,7 +185,10 @@ export class SimulatedHost {
     const at = this.vms.findIndex((v) => v.name === vmName);
     const [vm] = this.vms.splice(at, 1);
     to.vms.push(vm);
-    for (const [from, into] of [[this.snapshots, to.snapshots], [this.referencePoints, to.referencePoints]] as const) {
+    for (const [from, into] of [
+      [this.snapshots, to.snapshots],
+      [this.referencePoints, to.referencePoints],
+    ] as const) {
       for (let i = from.length - 1; i >= 0; i--) if (from[i].vmId === vm.id) (into as unknown[]).push(...from.splice(i, 1));
     }
   }
@@ -131,18 +206,38 @@ export class SimulatedHost {
   }
 
   private stop(code: string, message: string, ctx: Record<string, unknown> = {}, step = 'script') {
-    return scriptErrorToHvsnap({ message, category: 'NotSpecified', line: 1, detail: { kind: 'hvsnap', code, host: this.computerName, ...ctx } }, { host: this.shell.target, step });
+    return scriptErrorToHvsnap(
+      { message, category: 'NotSpecified', line: 1, detail: { kind: 'hvsnap', code, host: this.computerName, ...ctx } },
+      { host: this.shell.target, step },
+    );
   }
 
   /** the Result of one method call and whether its effect happened now (sync/job/warnings), later (late) or never */
   private call(method: string, affected: string[]): { result: WmiMethodResult; effect: boolean; late: boolean } {
     const mode = this.modes[method]?.shift() ?? 'job';
     const jobId = randomUUID().toUpperCase();
-    const job = (JobState: number, extra: Partial<WmiJob> = {}): WmiJob => ({ InstanceID: jobId, JobState, JobType: 0, ErrorCode: 0, ErrorDescription: '', ErrorSummaryDescription: '', PercentComplete: JobState === 4 ? 40 : 100, Errors: [], ...extra });
+    const job = (JobState: number, extra: Partial<WmiJob> = {}): WmiJob => ({
+      InstanceID: jobId,
+      JobState,
+      JobType: 0,
+      ErrorCode: 0,
+      ErrorDescription: '',
+      ErrorSummaryDescription: '',
+      PercentComplete: JobState === 4 ? 40 : 100,
+      Errors: [],
+      ...extra,
+    });
     if (mode === 'sync') return { result: { Method: method, ReturnValue: 0, Job: null, Affected: [] }, effect: true, late: false };
     if (typeof mode === 'object') return { result: { Method: method, ReturnValue: mode.returnValue, Job: null, Affected: [] }, effect: false, late: false };
     if (mode === 'fail') {
-      const failed = job(10, { ErrorCode: 32768, ErrorDescription: `'${method}' failed.`, ErrorSummaryDescription: 'The operation failed.', Errors: ['<INSTANCE CLASSNAME="Msvm_Error"><PROPERTY NAME="Message"><VALUE>Production checkpoints cannot be created (0x80070490)</VALUE></PROPERTY></INSTANCE>'] });
+      const failed = job(10, {
+        ErrorCode: 32768,
+        ErrorDescription: `'${method}' failed.`,
+        ErrorSummaryDescription: 'The operation failed.',
+        Errors: [
+          '<INSTANCE CLASSNAME="Msvm_Error"><PROPERTY NAME="Message"><VALUE>Production checkpoints cannot be created (0x80070490)</VALUE></PROPERTY></INSTANCE>',
+        ],
+      });
       return { result: { Method: method, ReturnValue: 4096, Job: failed, Affected: [] }, effect: false, late: false };
     }
     if (mode === 'late') {
@@ -154,7 +249,13 @@ export class SimulatedHost {
 
   private waitJob(i: any) {
     const j = this.jobs.get(i.jobId);
-    if (!j) return { Method: i.method, ReturnValue: 4096, Job: { InstanceID: i.jobId, JobState: -1, ErrorCode: 0, ErrorDescription: 'the job no longer exists', Errors: [] }, Affected: [] };
+    if (!j)
+      return {
+        Method: i.method,
+        ReturnValue: 4096,
+        Job: { InstanceID: i.jobId, JobState: -1, ErrorCode: 0, ErrorDescription: 'the job no longer exists', Errors: [] },
+        Affected: [],
+      };
     j.polls++;
     if (j.polls < 2) return { Method: i.method, ReturnValue: 4096, Job: { ...j.final, JobState: 4, PercentComplete: 80 }, Affected: [] };
     return { Method: i.method, ReturnValue: 4096, Job: j.final, Affected: i.affectedClass ? j.affected : [] };
@@ -166,25 +267,48 @@ export class SimulatedHost {
       InstanceID: `Microsoft:${snap ? snap.id.slice('Microsoft:'.length) : vm.id}${d.slot}`,
       Path: snap ? snap.frozen[d.slot].path : active ? d.path.replace(/\.vhdx$/, `_${active.id.slice(10, 18)}.avhdx`) : d.path,
       // what the old Get-VHD reading gave when it failed: blanks
-      VirtualDiskId: d.unreadable ? null : d.virtualDiskId, Size: d.unreadable ? null : d.size, Format: d.unreadable ? 'unreadable: Get-VHD is not recognized' : 'VHDX', ParentPaths: snap || !active ? (d.parents ?? []) : [d.path, ...(d.parents ?? [])],
+      VirtualDiskId: d.unreadable ? null : d.virtualDiskId,
+      Size: d.unreadable ? null : d.size,
+      Format: d.unreadable ? 'unreadable: Get-VHD is not recognized' : 'VHDX',
+      ParentPaths: snap || !active ? (d.parents ?? []) : [d.path, ...(d.parents ?? [])],
     }));
   }
 
   private vmShape(vm: SimVm): WmiVm {
     return {
-      Name: vm.id, ElementName: vm.name, Version: vm.version, VirtualSystemSubType: vm.subType, EnabledState: 2, OperationalStatus: vm.opStatus,
-      Groups: this.groups.filter((g) => g.members.includes(vm.id)).map((g) => g.id), Disks: this.diskShapes(vm),
+      Name: vm.id,
+      ElementName: vm.name,
+      Version: vm.version,
+      VirtualSystemSubType: vm.subType,
+      EnabledState: 2,
+      OperationalStatus: vm.opStatus,
+      Groups: this.groups.filter((g) => g.members.includes(vm.id)).map((g) => g.id),
+      Disks: this.diskShapes(vm),
     };
   }
 
   private snapShape(s: SimSnapshot): WmiSnapshot {
-    return { InstanceID: s.id, ElementName: s.name, VirtualSystemType: 'Microsoft:Hyper-V:Snapshot:Recovery', VirtualSystemIdentifier: s.vmId, CreationTime: s.created, Disks: this.diskShapes(this.vm(s.vmId), s) };
+    return {
+      InstanceID: s.id,
+      ElementName: s.name,
+      VirtualSystemType: 'Microsoft:Hyper-V:Snapshot:Recovery',
+      VirtualSystemIdentifier: s.vmId,
+      CreationTime: s.created,
+      Disks: this.diskShapes(this.vm(s.vmId), s),
+    };
   }
 
   private rpShape(r: SimRp): WmiReferencePoint {
     return {
-      InstanceID: r.id, VirtualSystemIdentifier: r.vmId, ElementName: '', HvsnapName: r.name, HvsnapCreatedAt: r.created, ReferencePointType: 2, ConsistencyLevel: r.consistency,
-      VirtualDiskIdentifiers: r.disks.map((d) => `Microsoft:${r.vmId}${d.slot}`), ResilientChangeTrackingIdentifiers: r.disks.map((d) => d.rctId),
+      InstanceID: r.id,
+      VirtualSystemIdentifier: r.vmId,
+      ElementName: '',
+      HvsnapName: r.name,
+      HvsnapCreatedAt: r.created,
+      ReferencePointType: 2,
+      ConsistencyLevel: r.consistency,
+      VirtualDiskIdentifiers: r.disks.map((d) => `Microsoft:${r.vmId}${d.slot}`),
+      ResilientChangeTrackingIdentifiers: r.disks.map((d) => d.rctId),
     };
   }
 
@@ -205,8 +329,15 @@ export class SimulatedHost {
     } else {
       // like create-checkpoint.ps1: busy is what the caller lists; without a list every second status is
       const busy = (s: number) => (Array.isArray(i.busyStatuses) ? i.busyStatuses.includes(s) : s !== 0);
-      if (vm.opStatus.length > 1 && busy(vm.opStatus[1])) throw this.stop('vm_invalid_state', `VM ${vm.name} is busy (OperationalStatus ${vm.opStatus[1]})`, { vm: vm.name, retryable: true }, 'create-checkpoint.ps1');
-      if (this.snapshots.some((s) => s.vmId === vm.id)) throw this.stop('vm_invalid_state', `VM ${vm.name} already has a recovery checkpoint`, { vm: vm.name }, 'create-checkpoint.ps1');
+      if (vm.opStatus.length > 1 && busy(vm.opStatus[1]))
+        throw this.stop(
+          'vm_invalid_state',
+          `VM ${vm.name} is busy (OperationalStatus ${vm.opStatus[1]})`,
+          { vm: vm.name, retryable: true },
+          'create-checkpoint.ps1',
+        );
+      if (this.snapshots.some((s) => s.vmId === vm.id))
+        throw this.stop('vm_invalid_state', `VM ${vm.name} already has a recovery checkpoint`, { vm: vm.name }, 'create-checkpoint.ps1');
       const id = `Microsoft:${randomUUID().toUpperCase()}`;
       if (i.consistencyLevel === 1 && this.appConsistencyFails.has(vm.name)) this.next('CreateSnapshot', 'fail');
       const c = this.call('CreateSnapshot', [id]);
@@ -252,10 +383,17 @@ export class SimulatedHost {
       result = c.result;
       if (c.effect) {
         this.referencePoints.push({
-          id: rpId, vmId: vm.id, name: '', created: new Date().toISOString(), consistency: 1,
+          id: rpId,
+          vmId: vm.id,
+          name: '',
+          created: new Date().toISOString(),
+          consistency: 1,
           disks: vm.disks.map((d, n) => ({
             slot: d.slot,
-            rctId: this.quirks.missingRct && n === vm.disks.length - 1 ? '' : `rctX:${d.epoch.replace(/-/g, ':')}:${snap.frozen[d.slot].gen.toString(16).padStart(8, '0')}`,
+            rctId:
+              this.quirks.missingRct && n === vm.disks.length - 1
+                ? ''
+                : `rctX:${d.epoch.replace(/-/g, ':')}:${snap.frozen[d.slot].gen.toString(16).padStart(8, '0')}`,
           })),
         });
         this.snapshots.splice(at, 1);
@@ -288,7 +426,8 @@ export class SimulatedHost {
     let disk: SimDisk | undefined;
     let snap: SimSnapshot | undefined;
     for (const s of this.snapshots) {
-      for (const d of this.vm(s.vmId).disks) if (s.frozen[d.slot].path === i.path) {
+      for (const d of this.vm(s.vmId).disks)
+        if (s.frozen[d.slot].path === i.path) {
           disk = d;
           snap = s;
         }
@@ -330,7 +469,15 @@ export class SimulatedHost {
     if (!snap) throw this.stop('not_found', `checkpoint ${i.snapshotId} of VM ${vm.name} does not exist`, { vm: vm.name }, 'export-config.ps1');
     const c = this.call('ExportSystemDefinition', []);
     if (!c.effect || c.late) return { Result: c.result };
-    const vmcx = Buffer.from(JSON.stringify({ id: vm.id, name: vm.name, version: vm.version, vtpm: vm.vtpm ?? false, disks: vm.disks.map((d) => ({ slot: d.slot, size: d.size, virtualDiskId: d.virtualDiskId })) }));
+    const vmcx = Buffer.from(
+      JSON.stringify({
+        id: vm.id,
+        name: vm.name,
+        version: vm.version,
+        vtpm: vm.vtpm ?? false,
+        disks: vm.disks.map((d) => ({ slot: d.slot, size: d.size, virtualDiskId: d.virtualDiskId })),
+      }),
+    );
     const files = [{ Name: `Virtual Machines/${vm.id}.vmcx`, DataBase64: vmcx.toString('base64') }];
     // .vmgs (guest state: vTPM, UEFI variables) and .vmrs come only with CopyVmRuntimeInformation
     // (MSDOC msvm-virtualsystemexportsettingdata; BAREOS 64726c80 got .vmcx/.VMRS/.vmgs that way)
@@ -346,7 +493,11 @@ export class SimulatedHost {
     if (!hits.length) throw this.stop('not_found', `no volume on ${this.computerName} holds ${i.path}`, { path: i.path }, 'resolve-volume.ps1');
     const v = hits[0];
     // the enums pass through as Get-Disk renders them (names), the worst case the mapping must take
-    return { VolumeRoot: v.root, IsCsv: v.csv, Disk: { UniqueId: v.uniqueId, UniqueIdFormat: v.uniqueIdFormat, SerialNumber: v.serial, BusType: v.busType, FriendlyName: 'NETAPP LUN C-Mode' } };
+    return {
+      VolumeRoot: v.root,
+      IsCsv: v.csv,
+      Disk: { UniqueId: v.uniqueId, UniqueIdFormat: v.uniqueIdFormat, SerialNumber: v.serial, BusType: v.busType, FriendlyName: 'NETAPP LUN C-Mode' },
+    };
   }
 
   private importVm(i: any) {
@@ -356,7 +507,11 @@ export class SimulatedHost {
     // the lab's stand-in vmcx (src/lab/vm-config.ts) names disks by id: their slot is the id without the VM
     if (def.format === 'hvsnap-lab-vmcx/1') {
       def.version = def.configVersion;
-      def.disks = def.disks.map((d: any) => ({ slot: String(d.id).replace(/^Microsoft:[0-9A-Fa-f-]{36}/, ''), size: d.sizeBytes, virtualDiskId: d.virtualDiskId }));
+      def.disks = def.disks.map((d: any) => ({
+        slot: String(d.id).replace(/^Microsoft:[0-9A-Fa-f-]{36}/, ''),
+        size: d.sizeBytes,
+        virtualDiskId: d.virtualDiskId,
+      }));
     }
     // a planned VM Hyper-V built with fewer drives than the export had (plannedSlotsDropped)
     def.disks = def.disks.slice(0, Math.max(0, def.disks.length - this.plannedSlotsDropped));
@@ -372,7 +527,12 @@ export class SimulatedHost {
     const homeless = restored.filter((k) => !planned.includes(slotOf(k)));
     if (emptySlots.length || homeless.length) {
       this.destroyedPlanned++;
-      throw this.stop('input_invalid', `the planned VM's disk slots do not match the restored disks (slots without a disk: ${emptySlots.join(', ') || 'none'}; disks without a slot: ${homeless.join(', ') || 'none'})`, { field: 'diskPaths' }, 'import-vm.ps1');
+      throw this.stop(
+        'input_invalid',
+        `the planned VM's disk slots do not match the restored disks (slots without a disk: ${emptySlots.join(', ') || 'none'}; disks without a slot: ${homeless.join(', ') || 'none'})`,
+        { field: 'diskPaths' },
+        'import-vm.ps1',
+      );
     }
     const id = i.newId ? randomUUID().toUpperCase() : def.id;
     const vm: SimVm = { id, name: i.name ?? def.name, version: def.version, subType: 'Microsoft:Hyper-V:SubType:2', opStatus: [2], disks: [], vtpm: def.vtpm };

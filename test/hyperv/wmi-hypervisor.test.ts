@@ -5,7 +5,11 @@ import { loadScript } from '../../src/hyperv/script-loader.js';
 import { WmiHypervisor } from '../../src/hyperv/wmi-hypervisor.js';
 import { SimulatedHost } from './simulated-host.js';
 
-const err = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => (isHvsnapError(e) ? e : Promise.reject(e)));
+const err = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => (isHvsnapError(e) ? e : Promise.reject(e)),
+  );
 
 function setup(opts: { pageBytes?: number; pagesPerCall?: number; singleObjects?: boolean } = {}) {
   const host = new SimulatedHost('HV01').addVolume({ root: 'C:\\ClusterStorage\\Volume1' });
@@ -40,7 +44,11 @@ describe('WmiHypervisor: WMI jobs in the documented shapes', () => {
   it('maps return codes: CIM 5 Invalid State is vm_invalid_state (retryable), vendor 32774 is vm_in_use', async () => {
     const { host, hv, vmId } = setup();
     host.next('CreateSnapshot', { returnValue: 5 });
-    expect(await err(hv.createCheckpoint({ vmId, name: 'hvsnap:a', consistency: 'crash' }))).toMatchObject({ code: 'vm_invalid_state', retryable: true, context: { status: 5, host: 'HV01', vm: 'sql01' } });
+    expect(await err(hv.createCheckpoint({ vmId, name: 'hvsnap:a', consistency: 'crash' }))).toMatchObject({
+      code: 'vm_invalid_state',
+      retryable: true,
+      context: { status: 5, host: 'HV01', vm: 'sql01' },
+    });
     const rp = await hv.convertToReferencePoint({ checkpoint: await hv.createCheckpoint({ vmId, name: 'hvsnap:b', consistency: 'crash' }) });
     host.next('DestroyReferencePoint', { returnValue: 32774 });
     expect(await err(hv.deleteReferencePoint({ vmId, referencePointId: rp.id }))).toMatchObject({ code: 'vm_in_use', retryable: true });
@@ -96,9 +104,15 @@ describe('WmiHypervisor: WMI jobs in the documented shapes', () => {
       { offset: (3 << 20) - 4096, length: 8192 },
       { offset: 7 << 20, length: 4096 },
     ]);
-    const calls = host.shell.callsTo('get-changes.ps1').slice(before).map((c) => (c.input as { offset: number }).offset);
+    const calls = host.shell
+      .callsTo('get-changes.ps1')
+      .slice(before)
+      .map((c) => (c.input as { offset: number }).offset);
     expect(calls).toEqual([0, 2 << 20, 4 << 20, 6 << 20]);
-    expect(await err(hv.changedRanges({ checkpoint: cp, diskId: disk0.diskId, sinceRctId: 'rctX:bogus:00000001' }))).toMatchObject({ code: 'rct_invalid', context: { disk: disk0.diskId } });
+    expect(await err(hv.changedRanges({ checkpoint: cp, diskId: disk0.diskId, sinceRctId: 'rctX:bogus:00000001' }))).toMatchObject({
+      code: 'rct_invalid',
+      context: { disk: disk0.diskId },
+    });
   });
 
   it('leaves out of a reference point a disk whose VHDX changed during the backup (next backup full)', async () => {
@@ -133,7 +147,12 @@ describe('WmiHypervisor: VMs, nodes and names', () => {
     const b = new SimulatedHost('HV02').addVolume({ root: 'C:\\ClusterStorage\\Volume1' });
     a.addVm('web01');
     const vm2 = b.addVm('sql01');
-    const hv = new WmiHypervisor({ nodes: [{ name: 'HV01', shell: a.shell }, { name: 'HV02', shell: b.shell }] });
+    const hv = new WmiHypervisor({
+      nodes: [
+        { name: 'HV01', shell: a.shell },
+        { name: 'HV02', shell: b.shell },
+      ],
+    });
     const [info] = await hv.listVms({ names: ['sql01'] });
     expect(info.host).toBe('HV02');
     const cp = await hv.createCheckpoint({ vmId: vm2.id, name: 'hvsnap:m', consistency: 'crash' });

@@ -13,7 +13,11 @@ import { SimulatedHost } from './simulated-host.js';
  * Bareos found (issue 11), each pinned on the simulated host. Where the defect lives only in a .ps1
  * (no PowerShell runs here), the test reads the script for the construct the fix depends on.
  */
-const err = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => (isHvsnapError(e) ? e : Promise.reject(e)));
+const err = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => (isHvsnapError(e) ? e : Promise.reject(e)),
+  );
 const script = (name: string) => readFileSync(path.join(scriptsDir(), name), 'utf8');
 
 function single(opts: { disks?: number } = {}) {
@@ -30,7 +34,13 @@ function cluster() {
   const web = a.addVm('web01');
   const sql = b.addVm('sql01');
   const logger = captureLogger();
-  const hv = new WmiHypervisor({ nodes: [{ name: 'HV01', shell: a.shell }, { name: 'HV02', shell: b.shell }], logger });
+  const hv = new WmiHypervisor({
+    nodes: [
+      { name: 'HV01', shell: a.shell },
+      { name: 'HV02', shell: b.shell },
+    ],
+    logger,
+  });
   return { a, b, hv, logger, web, sql };
 }
 
@@ -39,7 +49,11 @@ describe('Get-Disk enums arrive as the Storage module names them', () => {
     const { host, hv } = single();
     const [vm] = await hv.listVms({ names: ['sql01'] });
     expect(host.volumes[0]).toMatchObject({ uniqueIdFormat: 'FCPH Name', busType: 'Fibre Channel' });
-    expect((await hv.resolveVolume({ path: vm.disks[0].path })).identity).toEqual({ kind: 'naa', id: '600a098038314e6a5a244b4c49543971', serial: '81MjZ$KLIT9q' });
+    expect((await hv.resolveVolume({ path: vm.disks[0].path })).identity).toEqual({
+      kind: 'naa',
+      id: '600a098038314e6a5a244b4c49543971',
+      serial: '81MjZ$KLIT9q',
+    });
     host.addVolume({ root: 'C:\\ClusterStorage\\S2D', busType: 'Storage Spaces', uniqueIdFormat: 'Vendor Specific', uniqueId: '{5f3a…}' });
     expect(await err(hv.resolveVolume({ path: 'C:\\ClusterStorage\\S2D\\vm\\a.vhdx' }))).toMatchObject({ code: 'unsupported' });
     host.addVolume({ root: 'D:\\vms', csv: false, busType: 'RAID', uniqueIdFormat: 'EUI64', uniqueId: '0025385B71B12345AB' });
@@ -138,7 +152,17 @@ describe('checkpoints, reference points and disk facts as the host reports them'
     expect((await hv.listVms({})).map((v) => v.name)).toEqual(['web01']);
     expect(logger.lines.some((l) => l.level === 'error' && l.obj.vm === 'sql01')).toBe(true);
     // the script's own form of the failure (get-vms.ps1 DiskError) is the same error
-    host.shell.on('get-vms.ps1', () => ({ ComputerName: 'HV01', Vms: [{ Name: host.vms[0].id, ElementName: 'sql01', Version: '10.0', DiskError: 'cannot read the virtual disk X (GetVirtualHardDiskSettingData returned 32779)' }] }));
+    host.shell.on('get-vms.ps1', () => ({
+      ComputerName: 'HV01',
+      Vms: [
+        {
+          Name: host.vms[0].id,
+          ElementName: 'sql01',
+          Version: '10.0',
+          DiskError: 'cannot read the virtual disk X (GetVirtualHardDiskSettingData returned 32779)',
+        },
+      ],
+    }));
     expect(await err(hv.listVms({ names: ['sql01'] }))).toMatchObject({ code: 'vhdx_invalid', message: expect.stringMatching(/32779/) });
   });
 
@@ -148,7 +172,7 @@ describe('checkpoints, reference points and disk facts as the host reports them'
     expect(text).not.toMatch(/Get-VHD\b/);
   });
 
-  it('takes a reference point time from hvsnap\'s record of the conversion, not from the clock of the listing', async () => {
+  it("takes a reference point time from hvsnap's record of the conversion, not from the clock of the listing", async () => {
     const { host, hv, vmId } = single();
     const rp = await hv.convertToReferencePoint({ checkpoint: await hv.createCheckpoint({ vmId, name: 'hvsnap:t', consistency: 'crash' }) });
     host.referencePoints[0].created = '2026-01-02T03:04:05.000Z';
@@ -216,7 +240,15 @@ describe('export and import keep the guest state and never attach a production d
     const config = await hv.exportConfiguration({ checkpoint: cp });
     const production = host.vms[0].disks[0].path;
     // a host answer where the slot kept its exported path (the production base VHDX)
-    host.shell.on('import-vm.ps1', () => ({ Result: null, Vm: { Name: 'NEW-ID', ElementName: 'copy', Version: '10.0', Disks: [{ InstanceID: 'Microsoft:NEW\\x\\0\\0\\L', Path: production, VirtualDiskId: '1-2', Size: 1 << 20 }] } }));
+    host.shell.on('import-vm.ps1', () => ({
+      Result: null,
+      Vm: {
+        Name: 'NEW-ID',
+        ElementName: 'copy',
+        Version: '10.0',
+        Disks: [{ InstanceID: 'Microsoft:NEW\\x\\0\\0\\L', Path: production, VirtualDiskId: '1-2', Size: 1 << 20 }],
+      },
+    }));
     const e = await err(hv.importVm({ config, diskPaths: { [cp.disks[0].diskId]: 'D:\\restore\\a.vhdx' }, newId: true }));
     expect(e).toMatchObject({ code: 'input_invalid', context: { vm: 'copy' } });
     expect(e!.message).toContain(production.toLowerCase());

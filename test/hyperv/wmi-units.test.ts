@@ -74,13 +74,18 @@ describe('mapping helpers', () => {
     expect(() => normalizeRanges([1], [], 10, { disk: 'd' })).toThrow(/1 offsets but 0 lengths/);
   });
   it('toVolumeLocation normalizes NAA, EUI-64 and serial identities and refuses Storage Spaces', () => {
-    const at = (Disk: object, root = 'C:\\ClusterStorage\\Volume1\\') => toVolumeLocation({ VolumeRoot: root, IsCsv: true, Disk }, 'C:\\ClusterStorage\\Volume1\\VMs\\a.vhdx', 'HV01');
+    const at = (Disk: object, root = 'C:\\ClusterStorage\\Volume1\\') =>
+      toVolumeLocation({ VolumeRoot: root, IsCsv: true, Disk }, 'C:\\ClusterStorage\\Volume1\\VMs\\a.vhdx', 'HV01');
     expect(at({ UniqueId: '600A098038314E6A5A244B4C49543971', UniqueIdFormat: 3, SerialNumber: ' 81MjZ ' })).toEqual({
       identity: { kind: 'naa', id: '600a098038314e6a5a244b4c49543971', serial: '81MjZ' },
       volumeRoot: 'C:\\ClusterStorage\\Volume1',
       relativePath: 'VMs/a.vhdx',
     });
-    expect(at({ UniqueId: 'naa.624A9370B1B2C3D4E5F60718000113A2', UniqueIdFormat: 8 }).identity).toEqual({ kind: 'naa', id: '624a9370b1b2c3d4e5f60718000113a2', serial: undefined });
+    expect(at({ UniqueId: 'naa.624A9370B1B2C3D4E5F60718000113A2', UniqueIdFormat: 8 }).identity).toEqual({
+      kind: 'naa',
+      id: '624a9370b1b2c3d4e5f60718000113a2',
+      serial: undefined,
+    });
     expect(at({ UniqueId: 'eui.0025385B71B12345', UniqueIdFormat: 2 }).identity.kind).toBe('eui');
     expect(at({ UniqueId: '{abc}', UniqueIdFormat: 0, SerialNumber: 'PSX123' }).identity).toEqual({ kind: 'serial', id: 'psx123', serial: 'PSX123' });
     expect(() => at({ UniqueId: 'x', UniqueIdFormat: 3, BusType: 16 })).toThrow(/Storage Spaces/);
@@ -107,7 +112,11 @@ function existsPackageJson(dir: string): boolean {
 }
 
 describe('wmi hypervisor config', () => {
-  const base = { kind: 'wmi', nodes: [{ name: 'HV01', address: 'hv01.corp', hostKeyFingerprint: fp }], transport: { kind: 'ssh', username: 'svc', privateKeyPath: '/k' } };
+  const base = {
+    kind: 'wmi',
+    nodes: [{ name: 'HV01', address: 'hv01.corp', hostKeyFingerprint: fp }],
+    transport: { kind: 'ssh', username: 'svc', privateKeyPath: '/k' },
+  };
   it('fills defaults', () => {
     const cfg = wmiHypervisorConfigSchema.parse(base);
     expect(cfg.checkpoint).toEqual({ ignoreNonSnapshottableDisks: false, guestBackupType: 'copy' });

@@ -50,7 +50,9 @@ describe('the lab host keeps the Hyper-V semantics that matter', () => {
     const bogus = rp1.disks[0].rctId.replace(/:[0-9a-f]{8}$/, ':00000063');
     await expect(host.changedRanges({ checkpoint: cp2, diskId: vm.disks[0].id, sinceRctId: bogus })).rejects.toMatchObject({ code: 'rct_invalid' });
     await host.deleteReferencePoint({ vmId: vm.id, referencePointId: rp1.id });
-    await expect(host.changedRanges({ checkpoint: cp2, diskId: vm.disks[0].id, sinceRctId: rp1.disks[0].rctId })).rejects.toMatchObject({ code: 'rct_invalid' });
+    await expect(host.changedRanges({ checkpoint: cp2, diskId: vm.disks[0].id, sinceRctId: rp1.disks[0].rctId })).rejects.toMatchObject({
+      code: 'rct_invalid',
+    });
     expect(parseRctId(rp1.disks[0].rctId)?.generation).toBeGreaterThan(0);
     await host.deleteCheckpoint({ vmId: vm.id, checkpointId: cp2.id });
     await host.deleteCheckpoint({ vmId: vm.id, checkpointId: cp2.id }); // gone already: still fine
@@ -63,7 +65,9 @@ describe('the lab host keeps the Hyper-V semantics that matter', () => {
     const base = await labDiskFile(lab, 'vm-01', vm.disks[0].id);
     const { labProvider } = await import('../../providers/lab/index.js');
     const { silentLogger } = await import('../../src/core/logger.js');
-    const p = await labProvider.create(labProvider.configSchema.parse({ volumesDir: join(lab, 'volumes'), stateDir: join(lab, 'array') }), { logger: silentLogger });
+    const p = await labProvider.create(labProvider.configSchema.parse({ volumesDir: join(lab, 'volumes'), stateDir: join(lab, 'array') }), {
+      logger: silentLogger,
+    });
     const [v] = await p.resolveVolumes({ identities: [(await host.resolveVolume({ path: vm.disks[0].path })).identity] });
     await p.createSnapshot({ name: 'snap-1', volumeIds: [v.id], consistencyGroup: false });
     expect((await stat(base)).nlink).toBe(2);

@@ -26,9 +26,17 @@ describe('conformance: the shape of a driver', () => {
     expect(() => checkShape(declared)).toThrow(/declares capability backgroundCopy but does not implement snapshotReady/);
   });
 
-  it('reports a plain Error thrown by a driver with the hint to use the SDK\'s error helpers', async () => {
+  it("reports a plain Error thrown by a driver with the hint to use the SDK's error helpers", async () => {
     const p = complete();
-    const plain = guardProvider({ ...p, probe: async () => { throw new Error('socket hang up in my client'); } }, { logger: silentLogger });
+    const plain = guardProvider(
+      {
+        ...p,
+        probe: async () => {
+          throw new Error('socket hang up in my client');
+        },
+      },
+      { logger: silentLogger },
+    );
     const e = await plain.probe({}).catch((x) => x);
     expect(e.hint).toMatch(/threw a plain Error; throw providerError\(kind, message\) from hvsnap\/sdk/);
     await expect(expectKind('probe', plain.probe({}), ['transient'])).rejects.toThrow(/threw a plain Error/);

@@ -12,12 +12,18 @@ import { FakeOntap } from './fake-ontap.js';
 import { FakePowerstore } from './fake-powerstore.js';
 
 const closers: Array<() => void> = [];
-afterEach(() => { while (closers.length) closers.pop()!(); });
+afterEach(() => {
+  while (closers.length) closers.pop()!();
+});
 const host = { name: 'proxy1', iqns: ['iqn.1991-05.com.microsoft:proxy1'] };
 const retry = { retries: 3, minDelayMs: 1, maxDelayMs: 2 };
 
 async function failure(p: Promise<unknown>): Promise<any> {
-  try { await p; } catch (e) { return e; }
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
   throw new Error('expected a failure');
 }
 
@@ -25,7 +31,17 @@ function pure(opts: { eradicate?: boolean; timeoutMs?: number } = {}) {
   const fake = new FakePure('https://pure-drv.test', 'pure-token-drv');
   closers.push(() => fake.close());
   const waits: number[] = [];
-  const client = new PureClient({ endpoint: fake.origin, apiVersion: '2.26', apiToken: fake.apiToken, logger: silentLogger, retry, timeoutMs: opts.timeoutMs, sleep: async (ms) => { waits.push(ms); } });
+  const client = new PureClient({
+    endpoint: fake.origin,
+    apiVersion: '2.26',
+    apiToken: fake.apiToken,
+    logger: silentLogger,
+    retry,
+    timeoutMs: opts.timeoutMs,
+    sleep: async (ms) => {
+      waits.push(ms);
+    },
+  });
   const provider = guardProvider(createPureProvider(client, { eradicate: opts.eradicate ?? true }), { logger: silentLogger });
   return { fake, provider, waits };
 }
@@ -44,7 +60,15 @@ describe('Pure FlashArray driver', () => {
   it('waits as the X-RateLimit headers say on 429 and repeats; a 500 is final; 502 is repeated', async () => {
     const { fake, provider, waits } = pure();
     fake.addVolume('v1');
-    fake.http.inject({ method: 'GET', path: /\/arrays$/, reply: { status: 429, body: { errors: [{ message: 'Too many requests' }] }, headers: { 'x-ratelimit-limit-second': '10', 'x-ratelimit-remaining-second': '0', 'x-ratelimit-remaining-minute': '100' } } });
+    fake.http.inject({
+      method: 'GET',
+      path: /\/arrays$/,
+      reply: {
+        status: 429,
+        body: { errors: [{ message: 'Too many requests' }] },
+        headers: { 'x-ratelimit-limit-second': '10', 'x-ratelimit-remaining-second': '0', 'x-ratelimit-remaining-minute': '100' },
+      },
+    });
     expect((await provider.probe({})).vendor).toBe('Pure Storage');
     expect(waits).toEqual([1000]);
     fake.http.inject({ method: 'GET', path: /\/arrays$/, reply: { status: 500, body: { errors: [{ message: 'internal' }] } } });
@@ -69,7 +93,12 @@ describe('Pure FlashArray driver', () => {
     const [vol] = await provider.resolveVolumes({ identities: [pureIdentityFromSerial(fake.addVolume('v1'))] });
     for (const n of ['p1', 'p2', 'p3']) await provider.createSnapshot({ name: n, volumeIds: [vol!.id], consistencyGroup: false });
     expect((await provider.listSnapshots({ prefix: 'p' })).map((s) => s.name).sort()).toEqual(['p1', 'p2', 'p3']);
-    expect(fake.http.seen('GET', /\/volume-snapshots$/).filter((r) => r.query.continuation_token).map((r) => r.query.continuation_token)).toEqual(['1', '2']);
+    expect(
+      fake.http
+        .seen('GET', /\/volume-snapshots$/)
+        .filter((r) => r.query.continuation_token)
+        .map((r) => r.query.continuation_token),
+    ).toEqual(['1', '2']);
   });
 
   it('destroys then eradicates, or only destroys when eradicate is off', async () => {
@@ -89,7 +118,14 @@ describe('Pure FlashArray driver', () => {
     const { fake, provider } = pure();
     const vols = await provider.resolveVolumes({ identities: ['a', 'b'].map((n) => pureIdentityFromSerial(fake.addVolume(n))) });
     const set = await provider.createSnapshot({ name: 'cg1', volumeIds: vols.map((v) => v.id), consistencyGroup: true });
-    expect(set).toMatchObject({ id: 'hvsnap-cg1.cg1', consistencyGroup: true, volumes: [{ volumeId: 'a', snapshotId: 'hvsnap-cg1.cg1.a' }, { volumeId: 'b', snapshotId: 'hvsnap-cg1.cg1.b' }] });
+    expect(set).toMatchObject({
+      id: 'hvsnap-cg1.cg1',
+      consistencyGroup: true,
+      volumes: [
+        { volumeId: 'a', snapshotId: 'hvsnap-cg1.cg1.a' },
+        { volumeId: 'b', snapshotId: 'hvsnap-cg1.cg1.b' },
+      ],
+    });
     expect(fake.http.seen('POST', /\/protection-group-snapshots$/).map((r) => [r.query.source_names, r.body])).toEqual([['hvsnap-cg1', { suffix: 'cg1' }]]);
   });
 
@@ -118,13 +154,24 @@ describe('Pure FlashArray driver', () => {
 function ontap(opts: { jobTimeoutMs?: number; password?: string } = {}) {
   const fake = new FakeOntap('https://ontap-drv.test', 'hvsnap', 'ontap-pw-drv');
   closers.push(() => fake.close());
-  const client = new OntapClient({ endpoint: fake.origin, username: 'hvsnap', password: opts.password ?? fake.password, svm: 'svm1', logger: silentLogger, returnTimeoutS: 15, jobTimeoutMs: opts.jobTimeoutMs ?? 60_000, jobPollMs: 1, retry, sleep: async () => undefined });
+  const client = new OntapClient({
+    endpoint: fake.origin,
+    username: 'hvsnap',
+    password: opts.password ?? fake.password,
+    svm: 'svm1',
+    logger: silentLogger,
+    returnTimeoutS: 15,
+    jobTimeoutMs: opts.jobTimeoutMs ?? 60_000,
+    jobPollMs: 1,
+    retry,
+    sleep: async () => undefined,
+  });
   const provider = guardProvider(createOntapProvider(client, { igroupOsType: 'hyper_v', igroupProtocol: 'mixed' }), { logger: silentLogger });
   return { fake, provider };
 }
 
 describe('ONTAP driver', () => {
-  it('waits for 202 jobs with return_timeout, and maps a failed job\'s code to a portable kind', async () => {
+  it("waits for 202 jobs with return_timeout, and maps a failed job's code to a portable kind", async () => {
     const { fake, provider } = ontap();
     const [vol] = await provider.resolveVolumes({ identities: [ontapIdentityFromSerial(fake.addLun('v1'))] });
     fake.returnTimeoutHonoured = false;
@@ -178,7 +225,12 @@ describe('ONTAP driver', () => {
     const { fake, provider } = ontap({ jobTimeoutMs: 50 });
     fake.returnTimeoutHonoured = false;
     const [vol] = await provider.resolveVolumes({ identities: [ontapIdentityFromSerial(fake.addLun('v1'))] });
-    fake.http.inject({ method: 'GET', path: /\/cluster\/jobs\//, times: 100_000, reply: (r) => ({ status: 200, body: { uuid: r.path.split('/').pop(), state: 'running' } }) });
+    fake.http.inject({
+      method: 'GET',
+      path: /\/cluster\/jobs\//,
+      times: 100_000,
+      reply: (r) => ({ status: 200, body: { uuid: r.path.split('/').pop(), state: 'running' } }),
+    });
     const e = await failure(provider.createSnapshot({ name: 's1', volumeIds: [vol!.id], consistencyGroup: false }));
     expect(e.code).toBe('timeout');
     expect(e.message).toMatch(/ONTAP job .* \(snapshot v1\) still running after 50 ms/);
@@ -188,7 +240,15 @@ describe('ONTAP driver', () => {
 function powerstore() {
   const fake = new FakePowerstore('https://ps-drv.test', 'hvsnap', 'ps-pw-drv');
   closers.push(() => fake.close());
-  const client = new PowerstoreClient({ endpoint: fake.origin, username: 'hvsnap', password: fake.password, logger: silentLogger, pageSize: 1000, retry, sleep: async () => undefined });
+  const client = new PowerstoreClient({
+    endpoint: fake.origin,
+    username: 'hvsnap',
+    password: fake.password,
+    logger: silentLogger,
+    pageSize: 1000,
+    retry,
+    sleep: async () => undefined,
+  });
   const provider = guardProvider(createPowerstoreProvider(client, { hostOsType: 'Windows' }), { logger: silentLogger });
   return { fake, provider };
 }
@@ -220,7 +280,11 @@ describe('PowerStore driver', () => {
     const { fake, provider } = powerstore();
     const [a] = await provider.resolveVolumes({ identities: [powerstoreIdentityFromWwn(fake.addVolume('a'))] });
     await provider.createSnapshot({ name: 's1', volumeIds: [a!.id], consistencyGroup: false });
-    fake.http.inject({ method: 'POST', path: /\/snapshot$/, reply: { status: 422, body: { messages: [{ code: '0xE0A040010003', severity: 'Error', message_l10n: 'too many snapshots' }] } } });
+    fake.http.inject({
+      method: 'POST',
+      path: /\/snapshot$/,
+      reply: { status: 422, body: { messages: [{ code: '0xE0A040010003', severity: 'Error', message_l10n: 'too many snapshots' }] } },
+    });
     const e = await failure(provider.createSnapshot({ name: 's2', volumeIds: [a!.id], consistencyGroup: false }));
     expect(providerErrorKind(e)).toBe('limit_exceeded');
     expect(e.context.vendorCode).toBe('0xE0A040010003');
@@ -236,8 +300,19 @@ describe('PowerStore driver', () => {
   it('logs in again before the idle timeout would drop the session', async () => {
     let now = 0;
     let logins = 0;
-    const auth = sessionCookieAuth({ loginPath: '/login_session', username: 'u', password: 'p', tokenHeader: 'DELL-EMC-TOKEN', cookieName: 'auth_cookie', idleTimeoutSeconds: () => 100, now: () => now });
-    const send = async () => { logins++; return { status: 200, headers: { 'dell-emc-token': `t${logins}`, 'set-cookie': `auth_cookie=c${logins}; Path=/` }, data: [{ idle_timeout: 100 }] }; };
+    const auth = sessionCookieAuth({
+      loginPath: '/login_session',
+      username: 'u',
+      password: 'p',
+      tokenHeader: 'DELL-EMC-TOKEN',
+      cookieName: 'auth_cookie',
+      idleTimeoutSeconds: () => 100,
+      now: () => now,
+    });
+    const send = async () => {
+      logins++;
+      return { status: 200, headers: { 'dell-emc-token': `t${logins}`, 'set-cookie': `auth_cookie=c${logins}; Path=/` }, data: [{ idle_timeout: 100 }] };
+    };
     expect(await auth.headers(send)).toEqual({ 'DELL-EMC-TOKEN': 't1', cookie: 'auth_cookie=c1' });
     now = 50_000;
     await auth.headers(send);

@@ -39,32 +39,47 @@ export class FakeHttp {
   private scope: nock.Scope;
   private interceptors: nock.Interceptor[] = [];
 
-  constructor(readonly origin: string, handler: (req: FakeRequest) => FakeReply) {
+  constructor(
+    readonly origin: string,
+    handler: (req: FakeRequest) => FakeReply,
+  ) {
     this.scope = nock(origin).persist();
     for (const method of ['GET', 'POST', 'PATCH', 'PUT', 'DELETE']) {
       const interceptor = this.scope.intercept(/.*/, method).query(true);
       this.interceptors.push(interceptor);
       interceptor.reply(function (uri, body, cb) {
-          const url = new URL(uri, origin);
-          const headers = Object.fromEntries(Object.entries(this.req.headers).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v.join(', ') : String(v)]));
-          let parsed: unknown = body;
-          if (typeof body === 'string' && body.length) { try { parsed = JSON.parse(body); } catch { parsed = body; } }
-          if (body === '') parsed = undefined;
-          const req: FakeRequest = { method, path: decodeURIComponent(url.pathname), query: Object.fromEntries(url.searchParams), headers, body: parsed };
-          fake.requests.push(req);
-          const inj = fake.injections.find((i) => (!i.method || i.method === method) && i.path.test(req.path));
-          let reply: FakeReply;
-          if (inj) {
-            inj.times = (inj.times ?? 1) - 1;
-            if (inj.times <= 0) fake.injections = fake.injections.filter((x) => x !== inj);
-            reply = typeof inj.reply === 'function' ? inj.reply(req) : inj.reply;
-          } else {
-            try { reply = handler(req); } catch (e) { reply = { status: 500, body: { message: String(e) } }; }
+        const url = new URL(uri, origin);
+        const headers = Object.fromEntries(Object.entries(this.req.headers).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v.join(', ') : String(v)]));
+        let parsed: unknown = body;
+        if (typeof body === 'string' && body.length) {
+          try {
+            parsed = JSON.parse(body);
+          } catch {
+            parsed = body;
           }
-          req.reply = reply;
-          const answer = () => cb(null, [reply.status, reply.body === undefined ? '' : JSON.stringify(reply.body), { 'content-type': 'application/json', ...reply.headers }]);
-          if (reply.delayMs) setTimeout(answer, reply.delayMs); else answer();
-        });
+        }
+        if (body === '') parsed = undefined;
+        const req: FakeRequest = { method, path: decodeURIComponent(url.pathname), query: Object.fromEntries(url.searchParams), headers, body: parsed };
+        fake.requests.push(req);
+        const inj = fake.injections.find((i) => (!i.method || i.method === method) && i.path.test(req.path));
+        let reply: FakeReply;
+        if (inj) {
+          inj.times = (inj.times ?? 1) - 1;
+          if (inj.times <= 0) fake.injections = fake.injections.filter((x) => x !== inj);
+          reply = typeof inj.reply === 'function' ? inj.reply(req) : inj.reply;
+        } else {
+          try {
+            reply = handler(req);
+          } catch (e) {
+            reply = { status: 500, body: { message: String(e) } };
+          }
+        }
+        req.reply = reply;
+        const answer = () =>
+          cb(null, [reply.status, reply.body === undefined ? '' : JSON.stringify(reply.body), { 'content-type': 'application/json', ...reply.headers }]);
+        if (reply.delayMs) setTimeout(answer, reply.delayMs);
+        else answer();
+      });
     }
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const fake = this;
@@ -94,7 +109,14 @@ export function filterMatcher(filter: string | undefined): (o: Record<string, an
   const m = /^([\w.]+)=['"]?([^'"]*)['"]?$/.exec(filter.trim());
   if (!m) throw new Error(`fake: unsupported filter ${filter}`);
   const [, field, value] = m;
-  const re = new RegExp('^' + value!.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
+  const re = new RegExp(
+    '^' +
+      value!
+        .split('*')
+        .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*') +
+      '$',
+  );
   return (o) => {
     const v = o[field!];
     return Array.isArray(v) ? v.some((x) => re.test(String(x))) : v !== undefined && re.test(String(v));

@@ -49,7 +49,12 @@ export class FakeOntap {
   private hidden = new Map<string, number>();
   private clock = Date.parse('2026-11-01T00:00:00Z');
 
-  constructor(readonly origin: string, readonly username: string, readonly password: string, readonly svm = 'svm1') {
+  constructor(
+    readonly origin: string,
+    readonly username: string,
+    readonly password: string,
+    readonly svm = 'svm1',
+  ) {
     this.http = new FakeHttp(origin, (req) => this.handle(req));
   }
 
@@ -68,7 +73,14 @@ export class FakeOntap {
   private makeLun(vol: Rec, lunName: string): Rec {
     const chars = 'ABCDEFGHJKLMNPQRSTUVWXYZ0123456789$-';
     const serial = Array.from({ length: 12 }, () => chars[Math.floor(Math.random() * chars.length)]).join('');
-    const lun = { uuid: randomUUID(), name: `/vol/${vol.name}/${lunName}`, serial_number: serial, location: { volume: { name: vol.name, uuid: vol.uuid }, logical_unit: lunName }, svm: { name: this.svm }, space: { size: 1 << 30 } };
+    const lun = {
+      uuid: randomUUID(),
+      name: `/vol/${vol.name}/${lunName}`,
+      serial_number: serial,
+      location: { volume: { name: vol.name, uuid: vol.uuid }, logical_unit: lunName },
+      svm: { name: this.svm },
+      space: { size: 1 << 30 },
+    };
     this.luns.set(lun.uuid, lun);
     return lun;
   }
@@ -83,11 +95,16 @@ export class FakeOntap {
     let m: RegExpExecArray | null;
     if (req.method === 'GET' && (m = /^\/cluster\/jobs\/([\w-]+)$/.exec(path))) {
       const job = this.jobs.get(m[1]!);
-      if (!job) return err(404, '4', 'entry doesn\'t exist');
+      if (!job) return err(404, '4', "entry doesn't exist");
       const unknown = (q.fields ?? '').split(',').filter((f) => f && f !== '*' && f !== '**' && !JOB_FIELDS.has(f));
       if (unknown.length) return err(400, '262197', `The value "${unknown[0]}" is invalid for field "fields" (job)`);
       job.polls++;
-      const state = job.polls < 2 ? { state: 'running' } : job.outcome.state === 'success' ? { state: 'success', code: 0, message: 'success' } : { state: 'failure', code: Number(job.outcome.error.code), message: job.outcome.error.message };
+      const state =
+        job.polls < 2
+          ? { state: 'running' }
+          : job.outcome.state === 'success'
+            ? { state: 'success', code: 0, message: 'success' }
+            : { state: 'failure', code: Number(job.outcome.error.code), message: job.outcome.error.message };
       return ok({ uuid: m[1], ...state });
     }
     if (req.method === 'GET' && path === '/cluster') {
@@ -101,24 +118,37 @@ export class FakeOntap {
         if (left > 0) this.hidden.set(l.uuid, left - 1);
         return left === 0;
       });
-      return this.page('/storage/luns', visible, q, ['name', 'serial_number', 'location.volume.uuid', 'location.volume.name', 'location.logical_unit', 'svm.name']);
+      return this.page('/storage/luns', visible, q, [
+        'name',
+        'serial_number',
+        'location.volume.uuid',
+        'location.volume.name',
+        'location.logical_unit',
+        'svm.name',
+      ]);
     }
     if ((m = /^\/storage\/luns\/([^/]+)$/.exec(path)) && req.method === 'GET') {
       const lun = this.luns.get(m[1]!);
       return lun ? ok(project(lun, q.fields)) : err(404, '4', `entry doesn't exist (lun ${m[1]})`);
     }
-    if (path === '/storage/volumes' && req.method === 'GET') return this.page('/storage/volumes', [...this.volumes.values()], q, ['name', 'svm.name', 'clone.is_flexclone']);
+    if (path === '/storage/volumes' && req.method === 'GET')
+      return this.page('/storage/volumes', [...this.volumes.values()], q, ['name', 'svm.name', 'clone.is_flexclone']);
     if ((m = /^\/storage\/volumes\/([^/]+)$/.exec(path)) && req.method === 'GET') {
       const vol = this.volumes.get(m[1]!);
-      return vol ? ok(project(vol, q.fields)) : err(404, '4', 'entry doesn\'t exist');
+      return vol ? ok(project(vol, q.fields)) : err(404, '4', "entry doesn't exist");
     }
     if (path === '/storage/volumes' && req.method === 'POST') {
       if (typeof b.name !== 'string' || !VOLUME_NAME.test(b.name)) return err(400, '917888', `Invalid volume name "${b.name}"`);
       if ([...this.volumes.values()].some((v) => v.name === b.name)) return this.job({ code: '917505', message: `Duplicate volume name ${b.name}` });
       const parent = [...this.volumes.values()].find((v) => v.name === b.clone?.parent_volume?.name);
       const snap = parent && [...this.snapshots.get(parent.uuid)!.values()].find((s) => s.name === b.clone?.parent_snapshot?.name);
-      if (!parent || !snap) return this.job({ code: '4', message: 'parent volume or snapshot doesn\'t exist' });
-      const vol = { uuid: randomUUID(), name: b.name, svm: { name: this.svm }, clone: { is_flexclone: true, parent_volume: { name: parent.name, uuid: parent.uuid }, parent_snapshot: { name: snap.name, uuid: snap.uuid } } };
+      if (!parent || !snap) return this.job({ code: '4', message: "parent volume or snapshot doesn't exist" });
+      const vol = {
+        uuid: randomUUID(),
+        name: b.name,
+        svm: { name: this.svm },
+        clone: { is_flexclone: true, parent_volume: { name: parent.name, uuid: parent.uuid }, parent_snapshot: { name: snap.name, uuid: snap.uuid } },
+      };
       this.volumes.set(vol.uuid, vol);
       // a FlexClone starts with the parent's snapshots, comments included (ECMP1368859)
       this.snapshots.set(vol.uuid, new Map([...this.snapshots.get(parent.uuid)!.values()].map((s) => [s.uuid, { ...s, uuid: randomUUID() }])));
@@ -130,7 +160,7 @@ export class FakeOntap {
     }
     if ((m = /^\/storage\/volumes\/([^/]+)$/.exec(path)) && req.method === 'DELETE') {
       const vol = this.volumes.get(m[1]!);
-      if (!vol) return err(404, '4', 'entry doesn\'t exist');
+      if (!vol) return err(404, '4', "entry doesn't exist");
       const luns = [...this.luns.values()].filter((l) => l.location.volume.uuid === vol.uuid);
       if (this.maps.some((x) => luns.some((l) => l.uuid === x.lun.uuid))) return this.job({ code: '524486', message: 'volume has mapped LUNs' });
       for (const l of luns) this.luns.delete(l.uuid);
@@ -139,7 +169,7 @@ export class FakeOntap {
     }
     if ((m = /^\/storage\/volumes\/([^/]+)\/snapshots$/.exec(path))) {
       const snaps = this.snapshots.get(m[1]!);
-      if (!snaps) return err(404, '4', 'entry doesn\'t exist (volume)');
+      if (!snaps) return err(404, '4', "entry doesn't exist (volume)");
       if (req.method === 'GET') return this.page(path, [...snaps.values()], q, ['name']);
       if (req.method === 'POST') {
         if ([...snaps.values()].some((s) => s.name === b.name)) return this.job({ code: '1', message: `duplicate entry: snapshot ${b.name}` });
@@ -151,9 +181,12 @@ export class FakeOntap {
     if ((m = /^\/storage\/volumes\/([^/]+)\/snapshots\/([^/]+)$/.exec(path))) {
       const snaps = this.snapshots.get(m[1]!);
       const snap = snaps?.get(m[2]!);
-      if (!snap) return err(404, '4', 'entry doesn\'t exist (snapshot)');
+      if (!snap) return err(404, '4', "entry doesn't exist (snapshot)");
       if (req.method === 'GET') return ok(project(snap, q.fields));
-      if (req.method === 'PATCH') { if (b.comment !== undefined) snap.comment = b.comment; return this.job(); }
+      if (req.method === 'PATCH') {
+        if (b.comment !== undefined) snap.comment = b.comment;
+        return this.job();
+      }
       if (req.method === 'DELETE') {
         const vol = this.volumes.get(m[1]!)!;
         if ([...this.volumes.values()].some((v) => v.clone?.parent_volume?.name === vol.name && v.clone?.parent_snapshot?.name === snap.name)) {
@@ -164,10 +197,11 @@ export class FakeOntap {
       }
     }
     if (path === '/application/consistency-groups' && req.method === 'POST') {
-      if (typeof b.name !== 'string' || b.name.length > CG_NAME_MAX) return err(400, '53411842', `Consistency group name "${b.name}" is longer than ${CG_NAME_MAX} characters`);
+      if (typeof b.name !== 'string' || b.name.length > CG_NAME_MAX)
+        return err(400, '53411842', `Consistency group name "${b.name}" is longer than ${CG_NAME_MAX} characters`);
       if ([...this.cgs.values()].some((c) => c.name === b.name)) return this.job({ code: '1', message: 'duplicate entry' });
       const vols = (b.volumes ?? []).map((v: Rec) => [...this.volumes.values()].find((x) => x.name === v.name));
-      if (vols.some((v: unknown) => !v)) return this.job({ code: '4', message: 'volume doesn\'t exist' });
+      if (vols.some((v: unknown) => !v)) return this.job({ code: '4', message: "volume doesn't exist" });
       const cg = { uuid: randomUUID(), name: b.name, svm: { name: this.svm }, volumes: vols };
       this.cgs.set(cg.uuid, cg);
       return this.job();
@@ -175,22 +209,32 @@ export class FakeOntap {
     if (path === '/application/consistency-groups' && req.method === 'GET') return this.page(path, [...this.cgs.values()], q, ['name', 'svm.name']);
     if ((m = /^\/application\/consistency-groups\/([^/]+)\/snapshots$/.exec(path)) && req.method === 'POST') {
       const cg = this.cgs.get(m[1]!);
-      if (!cg) return err(404, '4', 'entry doesn\'t exist (CG)');
+      if (!cg) return err(404, '4', "entry doesn't exist (CG)");
       for (const v of cg.volumes) {
         const snaps = this.snapshots.get(v.uuid)!;
         if ([...snaps.values()].some((s) => s.name === b.name)) return this.job({ code: '53411921', message: 'CG snapshot already exists' });
       }
       const time = new Date(this.clock++).toISOString();
-      for (const v of cg.volumes) { const s = { uuid: randomUUID(), name: b.name, comment: b.comment, create_time: time }; this.snapshots.get(v.uuid)!.set(s.uuid, s); }
+      for (const v of cg.volumes) {
+        const s = { uuid: randomUUID(), name: b.name, comment: b.comment, create_time: time };
+        this.snapshots.get(v.uuid)!.set(s.uuid, s);
+      }
       return this.job();
     }
     if ((m = /^\/application\/consistency-groups\/([^/]+)$/.exec(path)) && req.method === 'DELETE') {
-      if (!this.cgs.delete(m[1]!)) return err(404, '4', 'entry doesn\'t exist (CG)');
+      if (!this.cgs.delete(m[1]!)) return err(404, '4', "entry doesn't exist (CG)");
       return this.job();
     }
-    if (path === '/protocols/san/igroups' && req.method === 'GET') return this.page(path, [...this.igroups.values()].map((g) => ({ ...g, 'initiators.name': g.initiators.map((i: Rec) => i.name) })), q, ['name', 'svm.name', 'initiators.name']);
+    if (path === '/protocols/san/igroups' && req.method === 'GET')
+      return this.page(
+        path,
+        [...this.igroups.values()].map((g) => ({ ...g, 'initiators.name': g.initiators.map((i: Rec) => i.name) })),
+        q,
+        ['name', 'svm.name', 'initiators.name'],
+      );
     if (path === '/protocols/san/igroups' && req.method === 'POST') {
-      if (typeof b.name !== 'string' || !b.name.length || b.name.length > IGROUP_NAME_MAX) return err(400, '5374737', `igroup name "${b.name}" must be 1 to ${IGROUP_NAME_MAX} characters`);
+      if (typeof b.name !== 'string' || !b.name.length || b.name.length > IGROUP_NAME_MAX)
+        return err(400, '5374737', `igroup name "${b.name}" must be 1 to ${IGROUP_NAME_MAX} characters`);
       const bad = (b.initiators ?? []).find((i: Rec) => !INITIATOR.test(i.name));
       if (bad) return err(400, '5374914', `Invalid initiator "${bad.name}": a WWPN is 8 colon-separated hex pairs`);
       if ([...this.igroups.values()].some((g) => g.name === b.name)) return err(409, '1', `duplicate entry: igroup ${b.name}`);
@@ -199,25 +243,56 @@ export class FakeOntap {
       return { status: 201, body: { num_records: 1, records: [g] } };
     }
     if ((m = /^\/protocols\/san\/igroups\/([^/]+)$/.exec(path)) && req.method === 'DELETE') {
-      if (!this.igroups.has(m[1]!)) return err(404, '4', 'entry doesn\'t exist (igroup)');
+      if (!this.igroups.has(m[1]!)) return err(404, '4', "entry doesn't exist (igroup)");
       if (this.maps.some((x) => x.igroup.uuid === m![1])) return err(400, '5374852', 'igroup has LUNs mapped');
       this.igroups.delete(m[1]!);
       return ok({});
     }
-    if (path === '/protocols/san/iscsi/services' && req.method === 'GET') return this.page(path, [{ svm: { name: this.svm }, target: { name: `iqn.1992-08.com.netapp:sn.fake:vs.3`, alias: this.svm }, enabled: true }], q, ['svm.name']);
-    if (path === '/network/ip/interfaces' && req.method === 'GET') return this.page(path, [{ uuid: 'lif1', name: 'iscsi_lif1', svm: { name: this.svm }, services: ['data_iscsi'], ip: { address: '192.0.2.10' } }, { uuid: 'lif2', name: 'mgmt', svm: { name: this.svm }, services: ['management_https'], ip: { address: '192.0.2.2' } }], q, ['svm.name', 'services']);
-    if (path === '/network/fc/interfaces' && req.method === 'GET') return this.page(path, [{ uuid: 'fc1', name: 'fc_lif1', svm: { name: this.svm }, wwpn: '20:00:00:50:56:b4:00:01' }], q, ['svm.name']);
+    if (path === '/protocols/san/iscsi/services' && req.method === 'GET')
+      return this.page(path, [{ svm: { name: this.svm }, target: { name: `iqn.1992-08.com.netapp:sn.fake:vs.3`, alias: this.svm }, enabled: true }], q, [
+        'svm.name',
+      ]);
+    if (path === '/network/ip/interfaces' && req.method === 'GET')
+      return this.page(
+        path,
+        [
+          { uuid: 'lif1', name: 'iscsi_lif1', svm: { name: this.svm }, services: ['data_iscsi'], ip: { address: '192.0.2.10' } },
+          { uuid: 'lif2', name: 'mgmt', svm: { name: this.svm }, services: ['management_https'], ip: { address: '192.0.2.2' } },
+        ],
+        q,
+        ['svm.name', 'services'],
+      );
+    if (path === '/network/fc/interfaces' && req.method === 'GET')
+      return this.page(path, [{ uuid: 'fc1', name: 'fc_lif1', svm: { name: this.svm }, wwpn: '20:00:00:50:56:b4:00:01' }], q, ['svm.name']);
     if (path === '/protocols/san/lun-maps' && req.method === 'GET') {
-      return this.page(path, this.maps.map((x) => ({ lun: { uuid: x.lun.uuid, name: x.lun.name }, igroup: { uuid: x.igroup.uuid, name: x.igroup.name }, logical_unit_number: x.logical_unit_number, svm: { name: this.svm } })), q, ['lun.name', 'igroup.name', 'igroup.uuid', 'svm.name']);
+      return this.page(
+        path,
+        this.maps.map((x) => ({
+          lun: { uuid: x.lun.uuid, name: x.lun.name },
+          igroup: { uuid: x.igroup.uuid, name: x.igroup.name },
+          logical_unit_number: x.logical_unit_number,
+          svm: { name: this.svm },
+        })),
+        q,
+        ['lun.name', 'igroup.name', 'igroup.uuid', 'svm.name'],
+      );
     }
     if (path === '/protocols/san/lun-maps' && req.method === 'POST') {
       const lun = [...this.luns.values()].find((l) => l.name === b.lun?.name);
       const igroup = [...this.igroups.values()].find((g) => g.name === b.igroup?.name);
-      if (!lun || !igroup) return err(404, '4', 'LUN or igroup doesn\'t exist');
+      if (!lun || !igroup) return err(404, '4', "LUN or igroup doesn't exist");
       if (this.maps.some((x) => x.lun.uuid === lun.uuid && x.igroup.uuid === igroup.uuid)) return err(409, '5374914', 'LUN already mapped to this group');
       const map = { lun, igroup, logical_unit_number: this.maps.filter((x) => x.igroup.uuid === igroup.uuid).length };
       this.maps.push(map);
-      return { status: 201, body: { num_records: 1, records: [{ lun: { uuid: lun.uuid, name: lun.name }, igroup: { uuid: igroup.uuid, name: igroup.name }, logical_unit_number: map.logical_unit_number }] } };
+      return {
+        status: 201,
+        body: {
+          num_records: 1,
+          records: [
+            { lun: { uuid: lun.uuid, name: lun.name }, igroup: { uuid: igroup.uuid, name: igroup.name }, logical_unit_number: map.logical_unit_number },
+          ],
+        },
+      };
     }
     if ((m = /^\/protocols\/san\/lun-maps\/([^/]+)\/([^/]+)$/.exec(path)) && req.method === 'DELETE') {
       const before = this.maps.length;
@@ -263,7 +338,10 @@ function project(r: Rec, fields: string | undefined): Rec {
   const out: Rec = {};
   const put = (path: string[], src: any, dst: Rec) => {
     if (src === undefined || src === null) return;
-    if (path.length === 1) { if (src[path[0]!] !== undefined) dst[path[0]!] = src[path[0]!]; return; }
+    if (path.length === 1) {
+      if (src[path[0]!] !== undefined) dst[path[0]!] = src[path[0]!];
+      return;
+    }
     const next = src[path[0]!];
     if (next === undefined) return;
     dst[path[0]!] ??= {};

@@ -39,11 +39,21 @@ export class FakePowerstore {
   maxRows = 1000;
   /** the cluster's CHAP mode (`/chap_config`) */
   chapMode: 'Disabled' | 'Single' = 'Disabled';
-  ipPoolAddresses: Rec[] = [{ id: 'ip1', address: '192.0.2.30', purposes: ['Storage_Iscsi_Target'], ip_port: { target_iqn: 'iqn.2015-10.com.dell:dellemc-powerstore-fake-a' } }, { id: 'ip2', address: '192.0.2.31', purposes: ['Mgmt_Cluster_Floating'], ip_port: { target_iqn: null } }];
-  fcPorts: Rec[] = [{ id: 'fc1', wwn: '58:cc:f0:90:49:20:0c:58', is_link_up: true }, { id: 'fc2', wwn: '58:cc:f0:90:49:20:0c:59', is_link_up: false }];
+  ipPoolAddresses: Rec[] = [
+    { id: 'ip1', address: '192.0.2.30', purposes: ['Storage_Iscsi_Target'], ip_port: { target_iqn: 'iqn.2015-10.com.dell:dellemc-powerstore-fake-a' } },
+    { id: 'ip2', address: '192.0.2.31', purposes: ['Mgmt_Cluster_Floating'], ip_port: { target_iqn: null } },
+  ];
+  fcPorts: Rec[] = [
+    { id: 'fc1', wwn: '58:cc:f0:90:49:20:0c:58', is_link_up: true },
+    { id: 'fc2', wwn: '58:cc:f0:90:49:20:0c:59', is_link_up: false },
+  ];
   private clock = Date.parse('2026-11-01T00:00:00Z');
 
-  constructor(readonly origin: string, readonly username: string, readonly password: string) {
+  constructor(
+    readonly origin: string,
+    readonly username: string,
+    readonly password: string,
+  ) {
     this.http = new FakeHttp(origin, (req) => this.handle(req));
   }
 
@@ -58,10 +68,22 @@ export class FakePowerstore {
 
   /** A primary volume group made by someone else (the array's admin); the volumes may be in no other group. */
   addVolumeGroup(name: string, volumeIds: string[]): () => void {
-    for (const id of volumeIds) if ([...this.groups.values()].some((g) => g.type === 'Primary' && g.volume_ids.includes(id))) throw new Error(`fake: ${id} is already in a volume group`);
-    const g = { id: randomUUID(), name, description: null, type: 'Primary', is_write_order_consistent: true, creation_timestamp: new Date(this.clock++).toISOString(), volume_ids: [...volumeIds], protection_data: { source_id: null } };
+    for (const id of volumeIds)
+      if ([...this.groups.values()].some((g) => g.type === 'Primary' && g.volume_ids.includes(id))) throw new Error(`fake: ${id} is already in a volume group`);
+    const g = {
+      id: randomUUID(),
+      name,
+      description: null,
+      type: 'Primary',
+      is_write_order_consistent: true,
+      creation_timestamp: new Date(this.clock++).toISOString(),
+      volume_ids: [...volumeIds],
+      protection_data: { source_id: null },
+    };
     this.groups.set(g.id, g);
-    return () => { this.groups.delete(g.id); };
+    return () => {
+      this.groups.delete(g.id);
+    };
   }
 
   expireSessions(): void {
@@ -69,7 +91,15 @@ export class FakePowerstore {
   }
 
   private makeVolume(v: Rec): Rec {
-    const vol = { id: randomUUID(), wwn: `naa.68ccf098${randomBytes(12).toString('hex')}`, size: 1 << 30, description: null, creation_timestamp: new Date(this.clock++).toISOString(), protection_data: { source_id: null }, ...v };
+    const vol = {
+      id: randomUUID(),
+      wwn: `naa.68ccf098${randomBytes(12).toString('hex')}`,
+      size: 1 << 30,
+      description: null,
+      creation_timestamp: new Date(this.clock++).toISOString(),
+      protection_data: { source_id: null },
+      ...v,
+    };
     this.volumes.set(vol.id, vol);
     return vol;
   }
@@ -86,19 +116,34 @@ export class FakePowerstore {
       const cookie = randomBytes(16).toString('hex');
       this.sessions.set(token, cookie);
       this.issued.push(token, cookie);
-      return { status: 200, body: [{ id: 'session1', user: this.username, role_ids: ['1'], idle_timeout: 3600 }], headers: { 'DELL-EMC-TOKEN': token, 'set-cookie': [`auth_cookie=${cookie}; Path=/; Secure; HttpOnly`] } };
+      return {
+        status: 200,
+        body: [{ id: 'session1', user: this.username, role_ids: ['1'], idle_timeout: 3600 }],
+        headers: { 'DELL-EMC-TOKEN': token, 'set-cookie': [`auth_cookie=${cookie}; Path=/; Secure; HttpOnly`] },
+      };
     }
     const token = req.headers['dell-emc-token'] ?? '';
     const cookie = /auth_cookie=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
     if (!this.sessions.has(token) || this.sessions.get(token) !== cookie) return err(401, '0xE09040010001', 'Unauthorized: session expired');
-    if (path === '/logout') { this.sessions.delete(token); return { status: 204 }; }
+    if (path === '/logout') {
+      this.sessions.delete(token);
+      return { status: 204 };
+    }
     let m: RegExpExecArray | null;
     if (req.method === 'GET' && path === '/cluster') return this.page([{ id: '0', name: 'ps-test' }], q);
     if (req.method === 'GET' && path === '/software_installed') return this.page([{ id: 'sw1', release_version: '4.1.0.0', is_cluster: true }], q);
     if (req.method === 'GET' && path === '/ip_pool_address') return this.page(this.ipPoolAddresses, q);
     if (req.method === 'GET' && path === '/fc_port') return this.page(this.fcPorts, q);
-    if (req.method === 'GET' && path === '/volume') return this.page([...this.volumes.values()].map((v) => this.volumeView(v)), q);
-    if (req.method === 'GET' && path === '/volume_group') return this.page([...this.groups.values()].map((g) => this.groupView(g)), q);
+    if (req.method === 'GET' && path === '/volume')
+      return this.page(
+        [...this.volumes.values()].map((v) => this.volumeView(v)),
+        q,
+      );
+    if (req.method === 'GET' && path === '/volume_group')
+      return this.page(
+        [...this.groups.values()].map((g) => this.groupView(g)),
+        q,
+      );
     if ((m = /^\/volume_group\/([^/]+)$/.exec(path)) && req.method === 'GET') {
       const g = this.groups.get(m[1]!);
       return g ? { status: 200, body: select(this.groupView(g), q.select) } : err(404, '0xE0A0B001000C', `Volume group ${m[1]} not found`);
@@ -123,13 +168,24 @@ export class FakePowerstore {
         const bad = this.badName(b.name, b.description, VOLUME_DESCRIPTION_MAX);
         if (bad) return bad;
         if ([...this.volumes.values()].some((v) => v.name === b.name)) return err(422, '0xE0A07001000E', `The name ${b.name} is already in use`);
-        const made = this.makeVolume({ name: b.name, description: b.description ?? null, type: op === 'snapshot' ? 'Snapshot' : 'Clone', protection_data: { source_id: vol.id } });
+        const made = this.makeVolume({
+          name: b.name,
+          description: b.description ?? null,
+          type: op === 'snapshot' ? 'Snapshot' : 'Clone',
+          protection_data: { source_id: vol.id },
+        });
         return { status: 200, body: { id: made.id } };
       }
       if (op === 'attach') {
         if (!this.hosts.has(b.host_id)) return err(404, '0xE0A020010001', 'Host not found');
-        if (this.mappings.some((x) => x.volume_id === vol.id && x.host_id === b.host_id)) return err(422, '0xE0A080010010', 'Volume is already attached to the host');
-        this.mappings.push({ id: randomUUID(), host_id: b.host_id, volume_id: vol.id, logical_unit_number: 1 + this.mappings.filter((x) => x.host_id === b.host_id).length });
+        if (this.mappings.some((x) => x.volume_id === vol.id && x.host_id === b.host_id))
+          return err(422, '0xE0A080010010', 'Volume is already attached to the host');
+        this.mappings.push({
+          id: randomUUID(),
+          host_id: b.host_id,
+          volume_id: vol.id,
+          logical_unit_number: 1 + this.mappings.filter((x) => x.host_id === b.host_id).length,
+        });
         return { status: 204 };
       }
       const before = this.mappings.length;
@@ -142,9 +198,19 @@ export class FakePowerstore {
       if ([...this.groups.values()].some((g) => g.name === b.name)) return err(422, '0xE0A0B0010004', `The name ${b.name} is already in use`);
       for (const id of b.volume_ids ?? []) {
         if (!this.volumes.has(id)) return err(404, '0xE0A07001000C', `Volume ${id} not found`);
-        if ([...this.groups.values()].some((g) => g.type === 'Primary' && g.volume_ids.includes(id))) return err(422, '0xE0A0B0010010', `Volume ${id} is already in a volume group`);
+        if ([...this.groups.values()].some((g) => g.type === 'Primary' && g.volume_ids.includes(id)))
+          return err(422, '0xE0A0B0010010', `Volume ${id} is already in a volume group`);
       }
-      const g = { id: randomUUID(), name: b.name, description: b.description ?? null, type: 'Primary', is_write_order_consistent: !!b.is_write_order_consistent, creation_timestamp: new Date(this.clock++).toISOString(), volume_ids: [...(b.volume_ids ?? [])], protection_data: { source_id: null } };
+      const g = {
+        id: randomUUID(),
+        name: b.name,
+        description: b.description ?? null,
+        type: 'Primary',
+        is_write_order_consistent: !!b.is_write_order_consistent,
+        creation_timestamp: new Date(this.clock++).toISOString(),
+        volume_ids: [...(b.volume_ids ?? [])],
+        protection_data: { source_id: null },
+      };
       this.groups.set(g.id, g);
       return { status: 201, body: { id: g.id } };
     }
@@ -155,8 +221,18 @@ export class FakePowerstore {
         const bad = this.badName(b.name, b.description, 256);
         if (bad) return bad;
         if ([...this.groups.values()].some((x) => x.name === b.name)) return err(422, '0xE0A0B0010004', `The name ${b.name} is already in use`);
-        const members = g.volume_ids.map((id: string) => this.makeVolume({ name: `${b.name}.${this.volumes.get(id)!.name}`, type: 'Snapshot', protection_data: { source_id: id } }).id);
-        const s = { id: randomUUID(), name: b.name, description: b.description ?? null, type: 'Snapshot', creation_timestamp: new Date(this.clock++).toISOString(), volume_ids: members, protection_data: { source_id: g.id } };
+        const members = g.volume_ids.map(
+          (id: string) => this.makeVolume({ name: `${b.name}.${this.volumes.get(id)!.name}`, type: 'Snapshot', protection_data: { source_id: id } }).id,
+        );
+        const s = {
+          id: randomUUID(),
+          name: b.name,
+          description: b.description ?? null,
+          type: 'Snapshot',
+          creation_timestamp: new Date(this.clock++).toISOString(),
+          volume_ids: members,
+          protection_data: { source_id: g.id },
+        };
         this.groups.set(s.id, s);
         return { status: 200, body: { id: s.id } };
       }
@@ -182,14 +258,23 @@ export class FakePowerstore {
       if (bad) return bad;
       for (const i of b.initiators ?? []) {
         if (i.port_type === 'FC' && !FC_PORT_NAME.test(i.port_name)) return err(400, '0xE0A020010010', `Invalid FC port name ${i.port_name}`);
-        if (i.port_type === 'iSCSI' && this.chapMode === 'Single' && (!i.chap_single_username || !(String(i.chap_single_password ?? '').length >= 12 && String(i.chap_single_password).length <= 64))) {
+        if (
+          i.port_type === 'iSCSI' &&
+          this.chapMode === 'Single' &&
+          (!i.chap_single_username || !(String(i.chap_single_password ?? '').length >= 12 && String(i.chap_single_password).length <= 64))
+        ) {
           return err(400, '0xE0A020010011', `CHAP single credentials are required for ${i.port_name}`);
         }
         const owner = [...this.hosts.values()].find((h) => h.initiators.some((x: Rec) => x.port_name === i.port_name));
         if (owner) return err(422, '0xE0A020010006', `Initiator ${i.port_name} is already in use by host ${owner.name}`);
       }
       if ([...this.hosts.values()].some((h) => h.name === b.name)) return err(422, '0xE0A020010005', `The name ${b.name} is already in use`);
-      const h = { id: randomUUID(), name: b.name, os_type: b.os_type, initiators: (b.initiators ?? []).map((i: Rec) => ({ port_name: i.port_name, port_type: i.port_type })) };
+      const h = {
+        id: randomUUID(),
+        name: b.name,
+        os_type: b.os_type,
+        initiators: (b.initiators ?? []).map((i: Rec) => ({ port_name: i.port_name, port_type: i.port_type })),
+      };
       this.hosts.set(h.id, h);
       return { status: 201, body: { id: h.id } };
     }
@@ -198,7 +283,10 @@ export class FakePowerstore {
 
   /** A volume as GET shows it: with the volume groups it is in. */
   private volumeView(v: Rec): Rec {
-    return { ...v, volume_groups: [...this.groups.values()].filter((g) => g.type === 'Primary' && g.volume_ids.includes(v.id)).map((g) => ({ id: g.id, name: g.name })) };
+    return {
+      ...v,
+      volume_groups: [...this.groups.values()].filter((g) => g.type === 'Primary' && g.volume_ids.includes(v.id)).map((g) => ({ id: g.id, name: g.name })),
+    };
   }
 
   private groupView(g: Rec): Rec {
@@ -206,8 +294,10 @@ export class FakePowerstore {
   }
 
   private badName(name: unknown, description: unknown, descriptionMax: number): FakeReply | undefined {
-    if (typeof name !== 'string' || name.length < 1 || name.length > NAME_MAX) return err(400, '0xE04040020009', `name must be 1 to ${NAME_MAX} characters (got ${String(name).length})`);
-    if (typeof description === 'string' && description.length > descriptionMax) return err(400, '0xE04040020009', `description must be at most ${descriptionMax} characters`);
+    if (typeof name !== 'string' || name.length < 1 || name.length > NAME_MAX)
+      return err(400, '0xE04040020009', `name must be 1 to ${NAME_MAX} characters (got ${String(name).length})`);
+    if (typeof description === 'string' && description.length > descriptionMax)
+      return err(400, '0xE04040020009', `description must be at most ${descriptionMax} characters`);
     return undefined;
   }
 
@@ -217,13 +307,21 @@ export class FakePowerstore {
       if (['select', 'limit', 'offset', 'order'].includes(key)) continue;
       const mm = /^(eq|like)\.(.*)$/.exec(cond);
       if (!mm) return err(400, '0xE04040020009', `bad filter ${key}=${cond}`);
-      const re = new RegExp('^' + mm[2]!.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join(mm[1] === 'like' ? '.*' : '\\*') + '$');
+      const re = new RegExp(
+        '^' +
+          mm[2]!
+            .split('*')
+            .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+            .join(mm[1] === 'like' ? '.*' : '\\*') +
+          '$',
+      );
       list = list.filter((r) => r[key] !== undefined && r[key] !== null && re.test(String(r[key])));
     }
     const offset = Number(q.offset ?? 0);
     const limit = Math.min(Number(q.limit ?? 100), this.maxRows);
     const out = list.slice(offset, offset + limit).map((r) => select(r, q.select));
-    if (offset + out.length < list.length) return { status: 206, body: out, headers: { 'content-range': `${offset}-${offset + out.length - 1}/${list.length}` } };
+    if (offset + out.length < list.length)
+      return { status: 206, body: out, headers: { 'content-range': `${offset}-${offset + out.length - 1}/${list.length}` } };
     return { status: 200, body: out, headers: list.length ? { 'content-range': `${offset}-${offset + Math.max(out.length, 1) - 1}/${list.length}` } : {} };
   }
 }
@@ -236,7 +334,11 @@ function select(r: Rec, sel: string | undefined): Rec {
   let depth = 0;
   let cur = '';
   for (const ch of sel) {
-    if (ch === ',' && depth === 0) { parts.push(cur); cur = ''; continue; }
+    if (ch === ',' && depth === 0) {
+      parts.push(cur);
+      cur = '';
+      continue;
+    }
     if (ch === '(') depth++;
     if (ch === ')') depth--;
     cur += ch;

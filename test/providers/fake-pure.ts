@@ -9,7 +9,10 @@ import { FakeHttp, filterMatcher, type FakeReply, type FakeRequest } from './fak
 const OBJECT_NAME = /^([A-Za-z0-9][A-Za-z0-9-]{0,61}[A-Za-z0-9]|[A-Za-z0-9])$/;
 /** A snapshot's full name `SOURCE.SUFFIX` is at most 96 characters (pure.py `MAX_SNAP_LENGTH = 96`). */
 const SNAPSHOT_NAME_MAX = 96;
-const nameOk = (n: string) => { const parts = n.split('::'); return parts.length <= 2 && parts.every((p) => OBJECT_NAME.test(p)); };
+const nameOk = (n: string) => {
+  const parts = n.split('::');
+  return parts.length <= 2 && parts.every((p) => OBJECT_NAME.test(p));
+};
 const podOf = (n: string) => (n.includes('::') ? n.split('::')[0] : undefined);
 
 /**
@@ -53,7 +56,11 @@ export class FakePure {
   ];
   private clock = 1_700_000_000_000;
 
-  constructor(readonly origin: string, readonly apiToken: string, readonly version = '2.26') {
+  constructor(
+    readonly origin: string,
+    readonly apiToken: string,
+    readonly version = '2.26',
+  ) {
     this.http = new FakeHttp(origin, (req) => this.handle(req));
   }
 
@@ -86,22 +93,40 @@ export class FakePure {
       return { status: 200, body: { items: [{ username: 'hvsnap' }] }, headers: { 'x-auth-token': token } };
     }
     if (!this.sessions.has(req.headers['x-auth-token'] ?? '')) return err(401, 'x-auth-token', 'Authentication failed: session expired.');
-    if (path === '/logout') { this.sessions.delete(req.headers['x-auth-token']!); return { status: 200, body: {} }; }
+    if (path === '/logout') {
+      this.sessions.delete(req.headers['x-auth-token']!);
+      return { status: 200, body: {} };
+    }
     const names = q.names ? q.names.split(',') : undefined;
     if (req.method === 'POST' && ['/volumes', '/hosts', '/protection-groups'].includes(path) && names?.some((n) => !nameOk(n))) {
-      return err(400, names.find((n) => !nameOk(n)), 'Invalid name: use 1 to 63 letters, digits and dashes, beginning and ending with a letter or digit.');
+      return err(
+        400,
+        names.find((n) => !nameOk(n)),
+        'Invalid name: use 1 to 63 letters, digits and dashes, beginning and ending with a letter or digit.',
+      );
     }
     const key = `${req.method} ${path}`;
     switch (key) {
-      case 'GET /arrays': return this.page([{ id: 'a1', name: 'fa-test', os: 'Purity//FA', version: '6.5.0' }], q);
-      case 'GET /ports': return this.page(this.ports, q);
-      case 'GET /volumes': return this.get(this.volumes, q, names);
+      case 'GET /arrays':
+        return this.page([{ id: 'a1', name: 'fa-test', os: 'Purity//FA', version: '6.5.0' }], q);
+      case 'GET /ports':
+        return this.page(this.ports, q);
+      case 'GET /volumes':
+        return this.get(this.volumes, q, names);
       case 'POST /volumes': {
         const name = names![0]!;
         if (this.volumes.has(name)) return err(400, name, 'Volume already exists.');
         const src = this.snaps.get(req.body?.source?.name ?? '');
         if (!src || src.destroyed) return err(400, req.body?.source?.name, 'No such volume or snapshot.');
-        const v = { id: randomUUID(), name, serial: randomBytes(12).toString('hex').toUpperCase(), provisioned: src.provisioned, created: this.clock++, destroyed: false, source: { name: src.name, id: src.id } };
+        const v = {
+          id: randomUUID(),
+          name,
+          serial: randomBytes(12).toString('hex').toUpperCase(),
+          provisioned: src.provisioned,
+          created: this.clock++,
+          destroyed: false,
+          source: { name: src.name, id: src.id },
+        };
         this.volumes.set(name, v);
         if (this.safeMode && q.with_default_protection !== 'false') this.defaultProtected.add(name);
         return { status: 200, body: { items: [v] } };
@@ -122,29 +147,42 @@ export class FakePure {
         }
         return this.patch(this.volumes, names!, req.body);
       }
-      case 'DELETE /volumes': return this.eradicate(this.volumes, names!, (n) => this.connections.some((c) => c.volume === n) ? 'Volume cannot be deleted due to existing connections.' : undefined);
-      case 'GET /volume-snapshots': return this.get(this.snaps, q, names);
+      case 'DELETE /volumes':
+        return this.eradicate(this.volumes, names!, (n) =>
+          this.connections.some((c) => c.volume === n) ? 'Volume cannot be deleted due to existing connections.' : undefined,
+        );
+      case 'GET /volume-snapshots':
+        return this.get(this.snaps, q, names);
       case 'POST /volume-snapshots': {
         const sources = q.source_names!.split(',');
         for (const s of sources) if (!this.volumes.get(s) || this.volumes.get(s)!.destroyed) return err(400, s, 'Volume does not exist.');
         for (const s of sources) if (this.snaps.has(`${s}.${req.body.suffix}`)) return err(400, `${s}.${req.body.suffix}`, 'Snapshot already exists.');
-        for (const s of sources) if (!OBJECT_NAME.test(req.body.suffix ?? '') || `${s}.${req.body.suffix}`.length > SNAPSHOT_NAME_MAX) return err(400, `${s}.${req.body.suffix}`, 'Invalid snapshot suffix or name too long.');
+        for (const s of sources)
+          if (!OBJECT_NAME.test(req.body.suffix ?? '') || `${s}.${req.body.suffix}`.length > SNAPSHOT_NAME_MAX)
+            return err(400, `${s}.${req.body.suffix}`, 'Invalid snapshot suffix or name too long.');
         const made = sources.map((s) => this.snap(s, `${s}.${req.body.suffix}`, req.body.suffix));
         return { status: 200, body: { items: made } };
       }
-      case 'PATCH /volume-snapshots': return this.patch(this.snaps, names!, req.body);
-      case 'DELETE /volume-snapshots': return this.eradicate(this.snaps, names!);
+      case 'PATCH /volume-snapshots':
+        return this.patch(this.snaps, names!, req.body);
+      case 'DELETE /volume-snapshots':
+        return this.eradicate(this.snaps, names!);
       case 'POST /protection-groups': {
         if (this.pgroups.has(names![0]!)) return err(400, names![0], 'Protection group already exists.');
         this.pgroups.set(names![0]!, { id: randomUUID(), name: names![0]!, destroyed: false, members: [] });
         return { status: 200, body: { items: [{ name: names![0] }] } };
       }
-      case 'PATCH /protection-groups': return this.patch(this.pgroups, names!, req.body);
-      case 'DELETE /protection-groups': return this.eradicate(this.pgroups, names!);
+      case 'PATCH /protection-groups':
+        return this.patch(this.pgroups, names!, req.body);
+      case 'DELETE /protection-groups':
+        return this.eradicate(this.pgroups, names!);
       case 'GET /protection-groups/volumes': {
         const pg = this.pgroups.get(q.group_names!);
         if (!pg) return err(400, q.group_names, 'Protection group does not exist.');
-        return this.page(pg.members.map((m) => ({ group: { name: pg.name }, member: { name: m } })), q);
+        return this.page(
+          pg.members.map((m) => ({ group: { name: pg.name }, member: { name: m } })),
+          q,
+        );
       }
       case 'POST /protection-groups/volumes': {
         const pg = this.pgroups.get(q.group_names!);
@@ -156,7 +194,8 @@ export class FakePure {
         pg.members.push(...members.filter((m) => !pg.members.includes(m)));
         return { status: 200, body: { items: members.map((m) => ({ group: { name: pg.name }, member: { name: m } })) } };
       }
-      case 'GET /protection-group-snapshots': return this.get(this.pgsnaps, q, names);
+      case 'GET /protection-group-snapshots':
+        return this.get(this.pgsnaps, q, names);
       case 'POST /protection-group-snapshots': {
         const pg = this.pgroups.get(q.source_names!);
         if (!pg || pg.destroyed) return err(400, q.source_names, 'Protection group does not exist.');
@@ -176,7 +215,8 @@ export class FakePure {
         for (const n of names!) for (const s of [...this.snaps.values()]) if (s.name.startsWith(`${n}.`)) this.snaps.delete(s.name);
         return this.eradicate(this.pgsnaps, names!);
       }
-      case 'GET /hosts': return this.get(this.hosts, q, names);
+      case 'GET /hosts':
+        return this.get(this.hosts, q, names);
       case 'POST /hosts': {
         if (this.hosts.has(names![0]!)) return err(400, names![0], 'Host already exists.');
         const wwns = (req.body?.wwns ?? []).map((w: string) => w.replace(/:/g, '').toUpperCase());
@@ -219,7 +259,16 @@ export class FakePure {
 
   private snap(source: string, name: string, suffix: string): Obj {
     const v = this.volumes.get(source)!;
-    const s = { id: randomUUID(), name, suffix, serial: randomBytes(12).toString('hex').toUpperCase(), created: this.clock++, provisioned: v.provisioned, destroyed: false, source: { name: v.name, id: v.id } };
+    const s = {
+      id: randomUUID(),
+      name,
+      suffix,
+      serial: randomBytes(12).toString('hex').toUpperCase(),
+      created: this.clock++,
+      provisioned: v.provisioned,
+      destroyed: false,
+      source: { name: v.name, id: v.id },
+    };
     this.snaps.set(name, s);
     return s;
   }
@@ -242,7 +291,11 @@ export class FakePure {
     const more = offset + limit < list.length;
     // a token only when the client pages with `limit` (pure-flasharray-2.56.yaml Continuation_token)
     const token = more && q.limit !== undefined ? String(offset + limit) : null;
-    return { status: 200, body: { items, continuation_token: token, more_items_remaining: more, total_item_count: list.length }, headers: token ? { 'x-next-token': token } : {} };
+    return {
+      status: 200,
+      body: { items, continuation_token: token, more_items_remaining: more, total_item_count: list.length },
+      headers: token ? { 'x-next-token': token } : {},
+    };
   }
 
   private patch(map: Map<string, Obj>, names: string[], body: { destroyed?: boolean }): FakeReply {
@@ -254,7 +307,15 @@ export class FakePure {
       if (o.destroyed) o.time_remaining = 86_400_000;
     }
     // the members list is the fake's own bookkeeping, not a field of the object
-    return { status: 200, body: { items: names.map((n) => { const { members: _m, ...o } = map.get(n)! as Obj & { members?: unknown }; return o; }) } };
+    return {
+      status: 200,
+      body: {
+        items: names.map((n) => {
+          const { members: _m, ...o } = map.get(n)! as Obj & { members?: unknown };
+          return o;
+        }),
+      },
+    };
   }
 
   private eradicate(map: Map<string, Obj>, names: string[], veto?: (n: string) => string | undefined): FakeReply {

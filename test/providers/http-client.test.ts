@@ -14,16 +14,32 @@ afterEach(() => fake?.close());
 
 function setup(opts: Partial<HttpClientOptions> = {}) {
   const waits: number[] = [];
-  fake = new FakeHttp(origin, (req) => (req.path === '/missing' ? { status: 404, body: { error: 'nope' } } : req.path === '/bad' ? { status: 400, body: {} } : { status: 200, body: { ok: true, path: req.path } }));
+  fake = new FakeHttp(origin, (req) =>
+    req.path === '/missing'
+      ? { status: 404, body: { error: 'nope' } }
+      : req.path === '/bad'
+        ? { status: 400, body: {} }
+        : { status: 200, body: { ok: true, path: req.path } },
+  );
   const client = new HttpClient({
-    provider: 'test', baseUrl: origin, logger: silentLogger, retry: { retries: 3, minDelayMs: 1, maxDelayMs: 2 },
-    sleep: async (ms) => { waits.push(ms); }, ...opts,
+    provider: 'test',
+    baseUrl: origin,
+    logger: silentLogger,
+    retry: { retries: 3, minDelayMs: 1, maxDelayMs: 2 },
+    sleep: async (ms) => {
+      waits.push(ms);
+    },
+    ...opts,
   });
   return { client, fake, waits };
 }
 
 async function failure(p: Promise<unknown>): Promise<any> {
-  try { await p; } catch (e) { return e; }
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
   throw new Error('expected a failure');
 }
 
@@ -53,7 +69,11 @@ describe('HttpClient retry policy', () => {
   it('honours Retry-After and X-RateLimit headers on 429, for any method', async () => {
     const { client, fake, waits } = setup({ retry: { retries: 3, minDelayMs: 1, maxDelayMs: 2, maxRetryAfterMs: 30_000 } });
     fake.inject({ method: 'POST', path: /^\/x$/, reply: { status: 429, body: {}, headers: { 'retry-after': '2' } } });
-    fake.inject({ method: 'POST', path: /^\/x$/, reply: { status: 429, body: {}, headers: { 'x-ratelimit-limit-minute': '100', 'x-ratelimit-remaining-minute': '0' } } });
+    fake.inject({
+      method: 'POST',
+      path: /^\/x$/,
+      reply: { status: 429, body: {}, headers: { 'x-ratelimit-limit-minute': '100', 'x-ratelimit-remaining-minute': '0' } },
+    });
     fake.inject({ method: 'POST', path: /^\/x$/, reply: { status: 429, body: {}, headers: { 'x-ratelimit-remaining-second': '0' } } });
     await client.request({ method: 'POST', path: '/x' });
     expect(waits).toEqual([2000, 30_000, 1000]);
@@ -98,10 +118,18 @@ describe('HttpClient retry policy', () => {
   it('logs in again once on 401, then gives up with kind auth', async () => {
     let logins = 0;
     fake = new FakeHttp(origin, (req) => {
-      if (req.path === '/login') { logins++; return { status: 200, body: {}, headers: { 'x-auth-token': `tok-${logins}-abcdef` } }; }
+      if (req.path === '/login') {
+        logins++;
+        return { status: 200, body: {}, headers: { 'x-auth-token': `tok-${logins}-abcdef` } };
+      }
       return req.headers['x-auth-token'] === `tok-${logins}-abcdef` && req.path !== '/always401' ? { status: 200, body: {} } : { status: 401, body: {} };
     });
-    const client = new HttpClient({ provider: 'test', baseUrl: origin, logger: silentLogger, auth: tokenLoginAuth({ loginPath: '/login', credentialHeaders: { 'api-token': 'secret-token-1' }, tokenHeader: 'x-auth-token' }) });
+    const client = new HttpClient({
+      provider: 'test',
+      baseUrl: origin,
+      logger: silentLogger,
+      auth: tokenLoginAuth({ loginPath: '/login', credentialHeaders: { 'api-token': 'secret-token-1' }, tokenHeader: 'x-auth-token' }),
+    });
     await client.request({ method: 'GET', path: '/a' });
     logins++; // the array forgets the session
     await client.request({ method: 'GET', path: '/a' });
@@ -116,10 +144,17 @@ describe('TLS options', () => {
   it('warns when certificate verification is turned off', () => {
     const logger = captureLogger();
     new HttpClient({ provider: 'test', baseUrl: origin, logger, tls: { insecure: true } });
-    expect(logger.lines.filter((l) => l.level === 'warn').map((l) => l.msg).join()).toMatch(/TLS certificate verification is OFF/);
+    expect(
+      logger.lines
+        .filter((l) => l.level === 'warn')
+        .map((l) => l.msg)
+        .join(),
+    ).toMatch(/TLS certificate verification is OFF/);
   });
   it('names a CA file it cannot read', () => {
-    expect(() => new HttpClient({ provider: 'test', baseUrl: origin, logger: silentLogger, tls: { caFile: '/nonexistent/ca.pem' } })).toThrow(/cannot read CA file \/nonexistent\/ca.pem/);
+    expect(() => new HttpClient({ provider: 'test', baseUrl: origin, logger: silentLogger, tls: { caFile: '/nonexistent/ca.pem' } })).toThrow(
+      /cannot read CA file \/nonexistent\/ca.pem/,
+    );
   });
 });
 
@@ -138,14 +173,33 @@ describe('pollJob', () => {
   it('polls until a terminal state, growing the interval', async () => {
     const states = ['queued', 'running', 'running', 'success'];
     const waits: number[] = [];
-    const r = await pollJob({ describe: 'job 1', fetch: async () => states.shift()!, state: (s) => (s === 'success' ? 'success' : s === 'failure' ? 'failure' : 'running'), intervalMs: 100, sleep: async (ms) => { waits.push(ms); } });
+    const r = await pollJob({
+      describe: 'job 1',
+      fetch: async () => states.shift()!,
+      state: (s) => (s === 'success' ? 'success' : s === 'failure' ? 'failure' : 'running'),
+      intervalMs: 100,
+      sleep: async (ms) => {
+        waits.push(ms);
+      },
+    });
     expect(r).toEqual({ job: 'success', state: 'success' });
     expect(waits).toHaveLength(3);
     expect(waits[2]!).toBeGreaterThan(waits[0]!);
   });
   it('fails with timeout when the job outlives timeoutMs', async () => {
     let now = 0;
-    const e = await failure(pollJob({ describe: 'job 2', fetch: async () => 'running', state: () => 'running', timeoutMs: 1000, now: () => now, sleep: async (ms) => { now += ms; } }));
+    const e = await failure(
+      pollJob({
+        describe: 'job 2',
+        fetch: async () => 'running',
+        state: () => 'running',
+        timeoutMs: 1000,
+        now: () => now,
+        sleep: async (ms) => {
+          now += ms;
+        },
+      }),
+    );
     expect(e.code).toBe('timeout');
     expect(e.message).toBe('job 2 still running after 1000 ms');
   });

@@ -10,10 +10,20 @@ afterAll(() => fake.close());
 
 runProviderConformance({
   name: 'ontap (nock)',
-  create: async () => ontapProvider.create(ontapProvider.configSchema.parse({ endpoint: fake.origin, username: fake.username, password: fake.password, svm: 'svm1', jobPollMs: 1, retry: { minDelayMs: 1, maxDelayMs: 2 } }), { logger: silentLogger }),
+  create: async () =>
+    ontapProvider.create(
+      ontapProvider.configSchema.parse({
+        endpoint: fake.origin,
+        username: fake.username,
+        password: fake.password,
+        svm: 'svm1',
+        jobPollMs: 1,
+        retry: { minDelayMs: 1, maxDelayMs: 2 },
+      }),
+      { logger: silentLogger },
+    ),
   volumes: async () => ['csv1', 'csv2', 'csv3'].map((n) => ontapIdentityFromSerial(fake.addLun(n))),
   host: { name: 'proxy1', iqns: ['iqn.1991-05.com.microsoft:proxy1'] },
   // a host spelling its WWPNs one way; the suite presents again with the other spelling
   fcHost: { name: 'proxy-fc1', wwns: ['10:00:00:00:c9:12:34:56'] },
 });
-

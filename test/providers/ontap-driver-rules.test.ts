@@ -8,27 +8,48 @@ import { FakeOntap } from './fake-ontap.js';
 
 /** The ONTAP defects the driver review found, each pinned against a fake that keeps the rule it broke. */
 const closers: Array<() => void> = [];
-afterEach(() => { while (closers.length) closers.pop()!(); });
+afterEach(() => {
+  while (closers.length) closers.pop()!();
+});
 const host = { name: 'proxy1', iqns: ['iqn.1991-05.com.microsoft:proxy1'] };
 
 function ontap(opts: { returnTimeoutS?: number; timeoutMs?: number; osType?: string } = {}) {
   const fake = new FakeOntap('https://ontap-rules.test', 'hvsnap', 'ontap-pw-rules');
   closers.push(() => fake.close());
-  const client = new OntapClient({ endpoint: fake.origin, username: 'hvsnap', password: fake.password, svm: 'svm1', logger: silentLogger, returnTimeoutS: opts.returnTimeoutS ?? 15, jobTimeoutMs: 60_000, jobPollMs: 1, timeoutMs: opts.timeoutMs, retry: { retries: 3, minDelayMs: 1, maxDelayMs: 2 }, sleep: async () => undefined });
-  const provider = guardProvider(createOntapProvider(client, { igroupOsType: opts.osType, igroupProtocol: 'mixed', sleep: async () => undefined }), { logger: silentLogger });
+  const client = new OntapClient({
+    endpoint: fake.origin,
+    username: 'hvsnap',
+    password: fake.password,
+    svm: 'svm1',
+    logger: silentLogger,
+    returnTimeoutS: opts.returnTimeoutS ?? 15,
+    jobTimeoutMs: 60_000,
+    jobPollMs: 1,
+    timeoutMs: opts.timeoutMs,
+    retry: { retries: 3, minDelayMs: 1, maxDelayMs: 2 },
+    sleep: async () => undefined,
+  });
+  const provider = guardProvider(createOntapProvider(client, { igroupOsType: opts.osType, igroupProtocol: 'mixed', sleep: async () => undefined }), {
+    logger: silentLogger,
+  });
   return { fake, provider };
 }
 
 async function failure(p: Promise<unknown>): Promise<any> {
-  try { await p; } catch (e) { return e; }
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
   throw new Error('expected a failure');
 }
 
 /** LUN uuids the fake maps to igroups, with whether each sits in a FlexClone. */
-const mapped = (fake: FakeOntap) => fake.maps.map((m) => ({ lun: m.lun.name as string, inClone: fake.volumes.get(m.lun.location.volume.uuid)?.clone?.is_flexclone === true }));
+const mapped = (fake: FakeOntap) =>
+  fake.maps.map((m) => ({ lun: m.lun.name as string, inClone: fake.volumes.get(m.lun.location.volume.uuid)?.clone?.is_flexclone === true }));
 
 describe('ONTAP driver against the vendor rules', () => {
-  it('presenting the same snapshot twice maps two FlexClones\' LUNs and never the source LUN', async () => {
+  it("presenting the same snapshot twice maps two FlexClones' LUNs and never the source LUN", async () => {
     const { fake, provider } = ontap();
     const [vol] = await provider.resolveVolumes({ identities: [ontapIdentityFromSerial(fake.addLun('csv1'))] });
     const set = await provider.createSnapshot({ name: 's1', volumeIds: [vol!.id], consistencyGroup: false });
@@ -40,7 +61,7 @@ describe('ONTAP driver against the vendor rules', () => {
     expect([a.luns[0]!.identity.id, b.luns[0]!.identity.id]).not.toContain(vol!.identity.id);
   });
 
-  it('a FlexClone carries its parent\'s snapshot: finding a set by name (retried create, list, delete) skips the clone', async () => {
+  it("a FlexClone carries its parent's snapshot: finding a set by name (retried create, list, delete) skips the clone", async () => {
     const { fake, provider } = ontap();
     const [vol] = await provider.resolveVolumes({ identities: [ontapIdentityFromSerial(fake.addLun('csv1'))] });
     const set = await provider.createSnapshot({ name: 's1', volumeIds: [vol!.id], consistencyGroup: false });
@@ -72,10 +93,14 @@ describe('ONTAP driver against the vendor rules', () => {
   it('deletes the throw-away consistency group also when its create job fails after making it', async () => {
     const { fake, provider } = ontap();
     const vols = await provider.resolveVolumes({ identities: ['csv1', 'csv2'].map((n) => ontapIdentityFromSerial(fake.addLun(n))) });
-    fake.http.inject({ method: 'POST', path: /\/application\/consistency-groups$/, reply: (req) => {
-      fake.cgs.set('cg-late', { uuid: 'cg-late', name: req.body.name, svm: { name: 'svm1' }, volumes: [] });
-      return fake.job({ code: '2', message: 'job failed after the CG was made' });
-    } });
+    fake.http.inject({
+      method: 'POST',
+      path: /\/application\/consistency-groups$/,
+      reply: (req) => {
+        fake.cgs.set('cg-late', { uuid: 'cg-late', name: req.body.name, svm: { name: 'svm1' }, volumes: [] });
+        return fake.job({ code: '2', message: 'job failed after the CG was made' });
+      },
+    });
     const e = await failure(provider.createSnapshot({ name: 's1', volumeIds: vols.map((v) => v.id), consistencyGroup: true }));
     expect(providerErrorKind(e)).toBe('invalid');
     expect([...fake.cgs.values()]).toEqual([]);
@@ -88,11 +113,13 @@ describe('ONTAP driver against the vendor rules', () => {
     expect(provider.capabilities.consistencyGroups).toBe(false);
     const e = await failure(provider.checkSnapshot({ volumeIds: vols.map((v) => v.id), consistencyGroup: true }));
     expect(providerErrorKind(e)).toBe('unsupported');
-    expect(e.message).toMatch(/2 FlexVols \(csv1, csv2\), and ONTAP 9\.7\.0 has no consistency-group API \(9\.10 and later\): move the LUNs .* into one FlexVol/);
+    expect(e.message).toMatch(
+      /2 FlexVols \(csv1, csv2\), and ONTAP 9\.7\.0 has no consistency-group API \(9\.10 and later\): move the LUNs .* into one FlexVol/,
+    );
     expect(fake.http.requests.filter((r) => r.method !== 'GET')).toEqual([]);
   });
 
-  it('waits for a FlexClone\'s LUN that is listed only a moment after the clone job', async () => {
+  it("waits for a FlexClone's LUN that is listed only a moment after the clone job", async () => {
     const { fake, provider } = ontap();
     fake.lateLunLists = 2;
     const [vol] = await provider.resolveVolumes({ identities: [ontapIdentityFromSerial(fake.addLun('csv1'))] });

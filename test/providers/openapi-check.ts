@@ -15,7 +15,8 @@ export const openapiNeeds: Needs = { shared: OPENAPI_FILES.map((f) => `reference
 /** `reference/openapi/` in the shared folder (CI has shared/ beside the clone). */
 export function openapiDir(): string {
   const dir = sharedPath('reference/openapi');
-  if (!existsSync(dir)) throw new Error(`the vendors' OpenAPI definitions are missing: expected them in ${dir} (shared/reference/openapi beside the repository clone)`);
+  if (!existsSync(dir))
+    throw new Error(`the vendors' OpenAPI definitions are missing: expected them in ${dir} (shared/reference/openapi beside the repository clone)`);
   return dir;
 }
 
@@ -36,14 +37,24 @@ export class OpenApiSpec {
   private readonly doc: Json;
   private readonly templates: Array<{ template: string; re: RegExp; literal: number }>;
 
-  constructor(readonly file: string, private readonly opts: { basePath: string; rewrite?: (path: string) => string; modelFilters?: boolean }) {
+  constructor(
+    readonly file: string,
+    private readonly opts: { basePath: string; rewrite?: (path: string) => string; modelFilters?: boolean },
+  ) {
     const text = readFileSync(join(openapiDir(), file), 'utf8');
     this.doc = file.endsWith('.json') ? JSON.parse(text) : parse(text);
     this.templates = Object.keys(this.doc.paths)
       .filter((p) => p.startsWith('/'))
       .map((template) => ({
         template,
-        re: new RegExp('^' + template.split(/\{[^}]+\}/).map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^/]+') + '$'),
+        re: new RegExp(
+          '^' +
+            template
+              .split(/\{[^}]+\}/)
+              .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+              .join('[^/]+') +
+            '$',
+        ),
         literal: template.replace(/\{[^}]+\}/g, '').length,
       }))
       .sort((a, b) => b.literal - a.literal);
@@ -80,7 +91,11 @@ export class OpenApiSpec {
 
   private deref(x: Json): Json {
     let cur = x;
-    for (let i = 0; cur && cur.$ref && i < 20; i++) cur = cur.$ref.slice(2).split('/').reduce((o: Json, k: string) => o?.[k.replace(/~1/g, '/').replace(/~0/g, '~')], this.doc);
+    for (let i = 0; cur && cur.$ref && i < 20; i++)
+      cur = cur.$ref
+        .slice(2)
+        .split('/')
+        .reduce((o: Json, k: string) => o?.[k.replace(/~1/g, '/').replace(/~0/g, '~')], this.doc);
     return cur;
   }
 

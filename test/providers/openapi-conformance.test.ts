@@ -41,15 +41,20 @@ function verdicts(spec: OpenApiSpec, requests: FakeRequest[], which: 'request' |
   return [...seen.values()];
 }
 
-describeWith('driver requests match the vendors\' OpenAPI definitions', openapiNeeds, () => {
-  beforeAll(() => { openapiDir(); });
+describeWith("driver requests match the vendors' OpenAPI definitions", openapiNeeds, () => {
+  beforeAll(() => {
+    openapiDir();
+  });
 
   it('Pure FlashArray 2.x requests are in FA2.56.spec.yaml (version in the path rewritten to 2.56)', async () => {
     const fake = new FakePure('https://pure-oas.test', 'pure-api-token-oas');
     try {
       const report = await runConformance({
-        name: 'pure', host, logger: silentLogger,
-        create: async () => pureProvider.create(pureProvider.configSchema.parse({ endpoint: fake.origin, apiToken: fake.apiToken, ...fast }), { logger: silentLogger }),
+        name: 'pure',
+        host,
+        logger: silentLogger,
+        create: async () =>
+          pureProvider.create(pureProvider.configSchema.parse({ endpoint: fake.origin, apiToken: fake.apiToken, ...fast }), { logger: silentLogger }),
         volumes: async () => ['csv1', 'csv2'].map((n) => pureIdentityFromSerial(fake.addVolume(n))),
       });
       expect(report.failed, JSON.stringify(report.results.filter((r) => r.status === 'failed'))).toBe(0);
@@ -67,8 +72,14 @@ describeWith('driver requests match the vendors\' OpenAPI definitions', openapiN
     const fake = new FakeOntap('https://ontap-oas.test', 'hvsnap', 'ontap-password-oas');
     try {
       const report = await runConformance({
-        name: 'ontap', host, logger: silentLogger,
-        create: async () => ontapProvider.create(ontapProvider.configSchema.parse({ endpoint: fake.origin, username: fake.username, password: fake.password, svm: 'svm1', jobPollMs: 1, ...fast }), { logger: silentLogger }),
+        name: 'ontap',
+        host,
+        logger: silentLogger,
+        create: async () =>
+          ontapProvider.create(
+            ontapProvider.configSchema.parse({ endpoint: fake.origin, username: fake.username, password: fake.password, svm: 'svm1', jobPollMs: 1, ...fast }),
+            { logger: silentLogger },
+          ),
         volumes: async () => ['csv1', 'csv2'].map((n) => ontapIdentityFromSerial(fake.addLun(n))),
       });
       expect(report.failed, JSON.stringify(report.results.filter((r) => r.status === 'failed'))).toBe(0);
@@ -94,8 +105,14 @@ describeWith('driver requests match the vendors\' OpenAPI definitions', openapiN
     const fake = new FakePowerstore('https://ps-oas.test', 'hvsnap', 'powerstore-password-oas');
     try {
       const report = await runConformance({
-        name: 'powerstore', host, logger: silentLogger,
-        create: async () => powerstoreProvider.create(powerstoreProvider.configSchema.parse({ endpoint: fake.origin, username: fake.username, password: fake.password, ...fast }), { logger: silentLogger }),
+        name: 'powerstore',
+        host,
+        logger: silentLogger,
+        create: async () =>
+          powerstoreProvider.create(
+            powerstoreProvider.configSchema.parse({ endpoint: fake.origin, username: fake.username, password: fake.password, ...fast }),
+            { logger: silentLogger },
+          ),
         volumes: async () => ['csv1', 'csv2'].map((n) => powerstoreIdentityFromWwn(fake.addVolume(n))),
       });
       expect(report.failed, JSON.stringify(report.results.filter((r) => r.status === 'failed'))).toBe(0);
@@ -114,20 +131,30 @@ describeWith('the OpenAPI check itself finds wrong requests', openapiNeeds, () =
   const req = (method: string, path: string, query: Record<string, string> = {}, body?: unknown): FakeRequest => ({ method, path, query, headers: {}, body });
   it('Pure: unknown query parameter, unknown body field, wrong method, unknown path', () => {
     const spec = specs.pure();
-    expect(spec.check(req('POST', '/api/2.26/volume-snapshots', { source_names: 'v', bogus: '1' }, { suffix: 's' })).problems).toEqual(['query parameter "bogus" is not declared for POST /api/2.56/volume-snapshots']);
-    expect(spec.check(req('POST', '/api/2.26/volume-snapshots', { source_names: 'v' }, { suffix: 's', colour: 'red' })).problems).toEqual(['body.colour is not a field of the request schema']);
+    expect(spec.check(req('POST', '/api/2.26/volume-snapshots', { source_names: 'v', bogus: '1' }, { suffix: 's' })).problems).toEqual([
+      'query parameter "bogus" is not declared for POST /api/2.56/volume-snapshots',
+    ]);
+    expect(spec.check(req('POST', '/api/2.26/volume-snapshots', { source_names: 'v' }, { suffix: 's', colour: 'red' })).problems).toEqual([
+      'body.colour is not a field of the request schema',
+    ]);
     expect(spec.check(req('PUT', '/api/2.26/volumes', { names: 'v' })).problems[0]).toMatch(/PUT is not defined/);
     expect(spec.check(req('GET', '/api/2.26/volume-snapshot')).problems[0]).toMatch(/no path/);
   });
   it('ONTAP: body field nested in the wrong place, bad enum value', () => {
     const spec = specs.ontap();
-    expect(spec.check(req('POST', '/api/storage/volumes', {}, { name: 'c', clone: { is_flexclone: true, parent: 'x' } })).problems).toEqual(['body.clone.parent is not a field of the request schema']);
-    expect(spec.check(req('POST', '/api/protocols/san/igroups', {}, { name: 'g', svm: { name: 's' }, protocol: 'smb', os_type: 'hyper_v' })).problems.join()).toMatch(/body.protocol = "smb" is not one of/);
+    expect(spec.check(req('POST', '/api/storage/volumes', {}, { name: 'c', clone: { is_flexclone: true, parent: 'x' } })).problems).toEqual([
+      'body.clone.parent is not a field of the request schema',
+    ]);
+    expect(
+      spec.check(req('POST', '/api/protocols/san/igroups', {}, { name: 'g', svm: { name: 's' }, protocol: 'smb', os_type: 'hyper_v' })).problems.join(),
+    ).toMatch(/body.protocol = "smb" is not one of/);
   });
   it('PowerStore: a filter on a field the model lacks, a body field the model lacks, a bad enum', () => {
     const spec = specs.powerstore();
     expect(spec.check(req('GET', '/api/rest/volume', { colour: 'eq.red' })).problems).toEqual(['query parameter "colour" is not declared for GET /volume']);
     expect(spec.check(req('POST', '/api/rest/volume/abc/attach', {}, { host: 'h' })).problems).toEqual(['body.host is not a field of the request schema']);
-    expect(spec.check(req('POST', '/api/rest/host', {}, { name: 'h', os_type: 'Win', initiators: [] })).problems.join()).toMatch(/os_type = "Win" is not one of/);
+    expect(spec.check(req('POST', '/api/rest/host', {}, { name: 'h', os_type: 'Win', initiators: [] })).problems.join()).toMatch(
+      /os_type = "Win" is not one of/,
+    );
   });
 });

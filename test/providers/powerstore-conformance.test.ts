@@ -10,7 +10,16 @@ afterAll(() => fake.close());
 
 runProviderConformance({
   name: 'powerstore (nock)',
-  create: async () => powerstoreProvider.create(powerstoreProvider.configSchema.parse({ endpoint: fake.origin, username: fake.username, password: fake.password, retry: { minDelayMs: 1, maxDelayMs: 2 } }), { logger: silentLogger }),
+  create: async () =>
+    powerstoreProvider.create(
+      powerstoreProvider.configSchema.parse({
+        endpoint: fake.origin,
+        username: fake.username,
+        password: fake.password,
+        retry: { minDelayMs: 1, maxDelayMs: 2 },
+      }),
+      { logger: silentLogger },
+    ),
   volumes: async () => ['csv1', 'csv2', 'csv3'].map((n) => powerstoreIdentityFromWwn(fake.addVolume(n))),
   host: { name: 'proxy1', iqns: ['iqn.1991-05.com.microsoft:proxy1'] },
   // a host spelling its WWPNs one way; the suite presents again with the other spelling

@@ -8,19 +8,32 @@ import { FakePowerstore } from './fake-powerstore.js';
 
 /** The PowerStore defects the driver review found, each pinned against a fake that keeps the rule it broke. */
 const closers: Array<() => void> = [];
-afterEach(() => { while (closers.length) closers.pop()!(); });
+afterEach(() => {
+  while (closers.length) closers.pop()!();
+});
 const host = { name: 'proxy1', iqns: ['iqn.1991-05.com.microsoft:proxy1'] };
 
 function powerstore(options: Partial<PowerstoreProviderOptions> = {}) {
   const fake = new FakePowerstore('https://ps-rules.test', 'hvsnap', 'ps-pw-rules');
   closers.push(() => fake.close());
-  const client = new PowerstoreClient({ endpoint: fake.origin, username: 'hvsnap', password: fake.password, logger: silentLogger, retry: { retries: 2, minDelayMs: 1, maxDelayMs: 2 }, sleep: async () => undefined });
+  const client = new PowerstoreClient({
+    endpoint: fake.origin,
+    username: 'hvsnap',
+    password: fake.password,
+    logger: silentLogger,
+    retry: { retries: 2, minDelayMs: 1, maxDelayMs: 2 },
+    sleep: async () => undefined,
+  });
   const provider = guardProvider(createPowerstoreProvider(client, options), { logger: silentLogger });
   return { fake, provider };
 }
 
 async function failure(p: Promise<unknown>): Promise<any> {
-  try { await p; } catch (e) { return e; }
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
   throw new Error('expected a failure');
 }
 
@@ -40,10 +53,13 @@ describe('PowerStore driver against the vendor rules', () => {
     expect(fake.groups.has(first.groupId!)).toBe(false);
   });
 
-  it('snapshots through the customer\'s volume group that already holds the volumes, and leaves it in place', async () => {
+  it("snapshots through the customer's volume group that already holds the volumes, and leaves it in place", async () => {
     const { fake, provider } = powerstore();
     const vols = await provider.resolveVolumes({ identities: ['a', 'b', 'c'].map((n) => powerstoreIdentityFromWwn(fake.addVolume(n))) });
-    fake.addVolumeGroup('sql-cluster', vols.map((v) => v.id));
+    fake.addVolumeGroup(
+      'sql-cluster',
+      vols.map((v) => v.id),
+    );
     const set = await provider.createSnapshot({ name: 'rp1', volumeIds: [vols[0]!.id, vols[1]!.id], consistencyGroup: true });
     expect(set.volumes.map((v) => v.volumeId).sort()).toEqual([vols[0]!.id, vols[1]!.id].sort());
     await provider.deleteSnapshot({ name: 'rp1', handle: set });
@@ -72,10 +88,17 @@ describe('PowerStore driver against the vendor rules', () => {
 
   it('finds the host another process made between our look-up and our create', async () => {
     const { fake, provider } = powerstore();
-    fake.http.inject({ method: 'POST', path: /\/host$/, reply: (req) => {
-      fake.hosts.set('h-other', { id: 'h-other', name: req.body.name, os_type: 'Windows', initiators: req.body.initiators });
-      return { status: 422, body: { messages: [{ code: '0xE0A020010005', severity: 'Error', message_l10n: `The name ${req.body.name} is already in use` }] } };
-    } });
+    fake.http.inject({
+      method: 'POST',
+      path: /\/host$/,
+      reply: (req) => {
+        fake.hosts.set('h-other', { id: 'h-other', name: req.body.name, os_type: 'Windows', initiators: req.body.initiators });
+        return {
+          status: 422,
+          body: { messages: [{ code: '0xE0A020010005', severity: 'Error', message_l10n: `The name ${req.body.name} is already in use` }] },
+        };
+      },
+    });
     const h = await provider.ensureHost({ host });
     expect(h).toEqual({ id: 'h-other', name: 'proxy1', created: false });
   });
@@ -85,7 +108,9 @@ describe('PowerStore driver against the vendor rules', () => {
     fake.chapMode = 'Single';
     const made = await provider.ensureHost({ host });
     expect(made.created).toBe(true);
-    expect(fake.http.seen('POST', /\/host$/)[0]!.body.initiators).toEqual([{ port_name: 'iqn.1991-05.com.microsoft:proxy1', port_type: 'iSCSI', chap_single_username: 'hvsnap-chap', chap_single_password: 'chap-secret-1234' }]);
+    expect(fake.http.seen('POST', /\/host$/)[0]!.body.initiators).toEqual([
+      { port_name: 'iqn.1991-05.com.microsoft:proxy1', port_type: 'iSCSI', chap_single_username: 'hvsnap-chap', chap_single_password: 'chap-secret-1234' },
+    ]);
   });
 
   it('normalizes FC port names to colon-separated lower case and finds the host by them', async () => {

@@ -25,7 +25,10 @@ describe('hvsnap provider-test', () => {
     const ids = [];
     for (const n of ['v1', 'v2']) ids.push((await createLabVolume({ volumesDir, name: n })).identity.id);
     const file = join(root, 'lab.yaml');
-    writeFileSync(file, `provider:\n  name: lab\n  config: { volumesDir: ${volumesDir}, stateDir: ${join(root, 'state')} }\ntest:\n  volumes: [${ids.map((i) => `"naa.${i}"`).join(', ')}]\n  host: { name: proxy1 }\n  idempotentCount: 1\n`);
+    writeFileSync(
+      file,
+      `provider:\n  name: lab\n  config: { volumesDir: ${volumesDir}, stateDir: ${join(root, 'state')} }\ntest:\n  volumes: [${ids.map((i) => `"naa.${i}"`).join(', ')}]\n  host: { name: proxy1 }\n  idempotentCount: 1\n`,
+    );
     const { cli, out } = io();
     const code = await runCli(['provider-test', '--config', file, '--only', 'createSnapshot of one volume'], cli, [providerTestCommand]);
     const text = out.join('');

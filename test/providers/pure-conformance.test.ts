@@ -10,7 +10,10 @@ afterAll(() => fake.close());
 
 runProviderConformance({
   name: 'pure (nock)',
-  create: async () => pureProvider.create(pureProvider.configSchema.parse({ endpoint: fake.origin, apiToken: fake.apiToken, retry: { minDelayMs: 1, maxDelayMs: 2 } }), { logger: silentLogger }),
+  create: async () =>
+    pureProvider.create(pureProvider.configSchema.parse({ endpoint: fake.origin, apiToken: fake.apiToken, retry: { minDelayMs: 1, maxDelayMs: 2 } }), {
+      logger: silentLogger,
+    }),
   volumes: async () => ['csv1', 'csv2', 'csv3'].map((n) => pureIdentityFromSerial(fake.addVolume(n))),
   host: { name: 'proxy1', iqns: ['iqn.1991-05.com.microsoft:proxy1'] },
   // a host spelling its WWPNs one way; the suite presents again with the other spelling

@@ -7,13 +7,22 @@ import { FakePure } from './fake-pure.js';
 
 /** The Pure defects the driver review found, each pinned against a fake that keeps the rule it broke. */
 const closers: Array<() => void> = [];
-afterEach(() => { while (closers.length) closers.pop()!(); });
+afterEach(() => {
+  while (closers.length) closers.pop()!();
+});
 const host = { name: 'proxy1', iqns: ['iqn.1991-05.com.microsoft:proxy1'] };
 
 function pure(opts: { eradicate?: boolean } = {}) {
   const fake = new FakePure('https://pure-rules.test', 'pure-token-rules');
   closers.push(() => fake.close());
-  const client = new PureClient({ endpoint: fake.origin, apiVersion: '2.26', apiToken: fake.apiToken, logger: silentLogger, retry: { retries: 2, minDelayMs: 1, maxDelayMs: 2 }, sleep: async () => undefined });
+  const client = new PureClient({
+    endpoint: fake.origin,
+    apiVersion: '2.26',
+    apiToken: fake.apiToken,
+    logger: silentLogger,
+    retry: { retries: 2, minDelayMs: 1, maxDelayMs: 2 },
+    sleep: async () => undefined,
+  });
   const provider = guardProvider(createPureProvider(client, { eradicate: opts.eradicate ?? false }), { logger: silentLogger });
   return { fake, provider };
 }

@@ -5,8 +5,14 @@ import { describe, expect, it } from 'vitest';
 import { captureLogger, silentLogger } from '../../src/core/logger.js';
 import { HvsnapError } from '../../src/core/errors.js';
 import {
-  ontapIdentityFromSerial, ontapSerialFromIdentity, parseDiskIdentity, powerstoreIdentityFromWwn, powerstoreWwnFromIdentity,
-  pureIdentityFromSerial, pureSerialFromIdentity, sameIdentity,
+  ontapIdentityFromSerial,
+  ontapSerialFromIdentity,
+  parseDiskIdentity,
+  powerstoreIdentityFromWwn,
+  powerstoreWwnFromIdentity,
+  pureIdentityFromSerial,
+  pureSerialFromIdentity,
+  sameIdentity,
 } from '../../providers/sdk/disk-identity.js';
 import { collectSecrets, redact, redactingLogger } from '../../providers/sdk/redact.js';
 import { guardProvider } from '../../providers/sdk/guard-provider.js';
@@ -17,7 +23,11 @@ import { createSkeletonProvider } from '../../examples/provider-skeleton/src/ind
 import { MemoryArray } from '../../examples/provider-skeleton/src/memory-array.js';
 
 async function failure(p: Promise<unknown>): Promise<any> {
-  try { await p; } catch (e) { return e; }
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
   throw new Error('expected a failure');
 }
 
@@ -51,14 +61,22 @@ describe('disk identity', () => {
 
 describe('redaction', () => {
   it('redacts secret-looking keys and secret values inside strings, deeply', () => {
-    const out = redact({ headers: { 'api-token': 'abc', Authorization: 'Basic eHg6eXk=' }, msg: 'token is s3cr3t-value here', nested: [{ password: 'p' }] }, ['s3cr3t-value']);
-    expect(out).toEqual({ headers: { 'api-token': '[REDACTED]', Authorization: '[REDACTED]' }, msg: 'token is [REDACTED] here', nested: [{ password: '[REDACTED]' }] });
+    const out = redact({ headers: { 'api-token': 'abc', Authorization: 'Basic eHg6eXk=' }, msg: 'token is s3cr3t-value here', nested: [{ password: 'p' }] }, [
+      's3cr3t-value',
+    ]);
+    expect(out).toEqual({
+      headers: { 'api-token': '[REDACTED]', Authorization: '[REDACTED]' },
+      msg: 'token is [REDACTED] here',
+      nested: [{ password: '[REDACTED]' }],
+    });
   });
   it('collects config secrets and keeps them out of every log line', () => {
     const config = { endpoint: 'https://x', password: 'hunter2-pw', nested: { apiToken: 'tok-123456' } };
     expect(collectSecrets(config)).toEqual(['hunter2-pw', 'tok-123456']);
     const logger = captureLogger();
-    redactingLogger(logger, () => collectSecrets(config)).child({ note: 'uses hunter2-pw' }).debug({ body: 'x tok-123456 y' }, 'sent hunter2-pw');
+    redactingLogger(logger, () => collectSecrets(config))
+      .child({ note: 'uses hunter2-pw' })
+      .debug({ body: 'x tok-123456 y' }, 'sent hunter2-pw');
     expect(JSON.stringify(logger.lines)).not.toMatch(/hunter2-pw|tok-123456/);
   });
 });
@@ -76,9 +94,17 @@ describe('guardProvider', () => {
     const e = await failure(p.probe({}));
     expect(e.message).toBe('provider "skeleton" is closed; probe refused');
   });
-  it('times a call out and aborts the provider\'s signal', async () => {
+  it("times a call out and aborts the provider's signal", async () => {
     let seen: AbortSignal | undefined;
-    const p = guardProvider(stub({ probe: (_a, o) => { seen = o?.signal; return new Promise(() => undefined); } }), { logger: silentLogger, timeoutMs: 30 });
+    const p = guardProvider(
+      stub({
+        probe: (_a, o) => {
+          seen = o?.signal;
+          return new Promise(() => undefined);
+        },
+      }),
+      { logger: silentLogger, timeoutMs: 30 },
+    );
     const e = await failure(p.probe({}));
     expect(e.code).toBe('timeout');
     expect(e.context).toMatchObject({ provider: 'skeleton', operation: 'probe', timeoutMs: 30 });
@@ -91,12 +117,24 @@ describe('guardProvider', () => {
     expect(e.message).toMatch(/listSnapshots returned a bad result: 0\.id/);
   });
   it('checks that createSnapshot answers for every volume asked', async () => {
-    const p = guardProvider(stub({ createSnapshot: async (a) => ({ name: a.name, id: '1', consistencyGroup: false, createdAt: 'now', volumes: [{ volumeId: 'a', snapshotId: 's' }] }) }), { logger: silentLogger });
+    const p = guardProvider(
+      stub({
+        createSnapshot: async (a) => ({ name: a.name, id: '1', consistencyGroup: false, createdAt: 'now', volumes: [{ volumeId: 'a', snapshotId: 's' }] }),
+      }),
+      { logger: silentLogger },
+    );
     const e = await failure(p.createSnapshot({ name: 'n', volumeIds: ['a', 'b'], consistencyGroup: true }));
     expect(e.message).toMatch(/no snapshot for volume\(s\) b/);
   });
   it('turns a foreign error into provider_error, without the secrets it may carry', async () => {
-    const p = guardProvider(stub({ probe: async () => { throw Object.assign(new Error('connect failed with password pw-998877'), { code: 'ECONNRESET', config: { headers: { authorization: 'pw-998877' } } }); } }), { logger: silentLogger, secrets: ['pw-998877'] });
+    const p = guardProvider(
+      stub({
+        probe: async () => {
+          throw Object.assign(new Error('connect failed with password pw-998877'), { code: 'ECONNRESET', config: { headers: { authorization: 'pw-998877' } } });
+        },
+      }),
+      { logger: silentLogger, secrets: ['pw-998877'] },
+    );
     const e = await failure(p.probe({}));
     expect(e.code).toBe('provider_error');
     expect(providerErrorKind(e)).toBe('transient');
@@ -123,17 +161,23 @@ describe('loadProvider', () => {
     expect(e.context).toMatchObject({ field: 'apiToken', file: '/etc/hvsnap/prod.yaml' });
   });
   it('loads a module by path (as it would an npm package) and wraps it in the guard', async () => {
-    const p = await loadProvider({ provider: new URL('../../examples/provider-skeleton/src/index.ts', import.meta.url).pathname, config: { array: 'load-test' }, logger: silentLogger });
+    const p = await loadProvider({
+      provider: new URL('../../examples/provider-skeleton/src/index.ts', import.meta.url).pathname,
+      config: { array: 'load-test' },
+      logger: silentLogger,
+    });
     expect(p.name).toBe('skeleton');
     expect((await p.probe({})).vendor).toBe('Example Corp');
     await p.close!();
     await expect(p.probe({})).rejects.toThrow(/closed/);
   });
-  it('loads a plain ESM module\'s `provider` export and redacts its config secrets in its own logs', async () => {
+  it("loads a plain ESM module's `provider` export and redacts its config secrets in its own logs", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hvsnap-thirdparty-'));
     try {
       const file = join(dir, 'index.mjs');
-      writeFileSync(file, `
+      writeFileSync(
+        file,
+        `
         const schema = { safeParse: (c) => (c && typeof c.password === 'string' ? { success: true, data: c } : { success: false, error: { issues: [{ path: ['password'], message: 'required' }] } }) };
         export const provider = { name: 'acme', configSchema: schema, create: (config, { logger }) => {
           logger.debug({ config }, 'creating with ' + config.password);
@@ -141,7 +185,8 @@ describe('loadProvider', () => {
             probe: async () => ({ vendor: 'Acme' }), resolveVolumes: async () => [], createSnapshot: async () => { throw new Error('no'); },
             listSnapshots: async () => [], deleteSnapshot: async () => undefined, present: async () => { throw new Error('no'); }, unpresent: async () => undefined };
         } };
-      `);
+      `,
+      );
       const logger = captureLogger();
       const p = await loadProvider({ provider: file, config: { password: 'acme-secret-42' }, logger });
       expect((await p.probe({})).vendor).toBe('Acme');

@@ -16,12 +16,18 @@ import { FakePowerstore } from './fake-powerstore.js';
  * cause chain.
  */
 const closers: Array<() => void> = [];
-afterEach(() => { while (closers.length) closers.pop()!(); });
+afterEach(() => {
+  while (closers.length) closers.pop()!();
+});
 const host = { name: 'proxy1', iqns: ['iqn.1991-05.com.microsoft:proxy1'] };
 const fast = { retry: { retries: 1, minDelayMs: 1, maxDelayMs: 1 } };
 
 async function collect(errors: unknown[], p: Promise<unknown>): Promise<void> {
-  try { await p; } catch (e) { errors.push(e); }
+  try {
+    await p;
+  } catch (e) {
+    errors.push(e);
+  }
 }
 
 /** Everything an error carries, as text: message, JSON, context, and the whole cause chain. */
@@ -60,10 +66,19 @@ describe('no secret in logs or errors', () => {
     const logger = captureLogger();
     const errors: unknown[] = [];
     const p = await loadProvider({ provider: 'pure', config: { endpoint: fake.origin, apiToken: fake.apiToken, ...fast }, logger });
-    await exercise(p, ['a', 'b'].map((n) => pureIdentityFromSerial(fake.addVolume(n))), () => fake.expireSessions(), errors);
+    await exercise(
+      p,
+      ['a', 'b'].map((n) => pureIdentityFromSerial(fake.addVolume(n))),
+      () => fake.expireSessions(),
+      errors,
+    );
     const bad = await loadProvider({ provider: 'pure', config: { endpoint: fake.origin, apiToken: 'WRONG-TOKEN-abcdef', ...fast }, logger });
     await collect(errors, bad.probe({}));
-    fake.http.inject({ method: 'GET', path: /\/arrays$/, reply: (r) => ({ status: 400, body: { errors: [{ message: `echo ${r.headers['x-auth-token']}` }] } }) });
+    fake.http.inject({
+      method: 'GET',
+      path: /\/arrays$/,
+      reply: (r) => ({ status: 400, body: { errors: [{ message: `echo ${r.headers['x-auth-token']}` }] } }),
+    });
     const echo = await loadProvider({ provider: 'pure', config: { endpoint: fake.origin, apiToken: fake.apiToken, ...fast }, logger });
     await collect(errors, echo.probe({}));
     expect(fake.issued.length).toBeGreaterThanOrEqual(3);
@@ -73,7 +88,11 @@ describe('no secret in logs or errors', () => {
     expect(logger.lines.length).toBeGreaterThan(50);
     expect(JSON.stringify(logger.lines)).toContain('[REDACTED]');
     const secrets = [fake.apiToken, 'WRONG-TOKEN-abcdef', ...fake.issued];
-    expectClean('pure logs', logger.lines.map((l) => JSON.stringify(l)), secrets);
+    expectClean(
+      'pure logs',
+      logger.lines.map((l) => JSON.stringify(l)),
+      secrets,
+    );
     expectClean('pure errors', errors.map(errorText), secrets);
   });
 
@@ -82,14 +101,31 @@ describe('no secret in logs or errors', () => {
     closers.push(() => fake.close());
     const logger = captureLogger();
     const errors: unknown[] = [];
-    const p = await loadProvider({ provider: 'ontap', config: { endpoint: fake.origin, username: 'hvsnap', password: fake.password, svm: 'svm1', jobPollMs: 1, ...fast }, logger });
-    await exercise(p, ['a', 'b'].map((n) => ontapIdentityFromSerial(fake.addLun(n))), () => undefined, errors);
-    const bad = await loadProvider({ provider: 'ontap', config: { endpoint: fake.origin, username: 'hvsnap', password: 'WRONG-PASSWORD-abcdef', svm: 'svm1', ...fast }, logger });
+    const p = await loadProvider({
+      provider: 'ontap',
+      config: { endpoint: fake.origin, username: 'hvsnap', password: fake.password, svm: 'svm1', jobPollMs: 1, ...fast },
+      logger,
+    });
+    await exercise(
+      p,
+      ['a', 'b'].map((n) => ontapIdentityFromSerial(fake.addLun(n))),
+      () => undefined,
+      errors,
+    );
+    const bad = await loadProvider({
+      provider: 'ontap',
+      config: { endpoint: fake.origin, username: 'hvsnap', password: 'WRONG-PASSWORD-abcdef', svm: 'svm1', ...fast },
+      logger,
+    });
     await collect(errors, bad.probe({}));
     expect(errors.length).toBe(4);
     const b64 = (pw: string) => Buffer.from(`hvsnap:${pw}`).toString('base64');
     const secrets = [fake.password, 'WRONG-PASSWORD-abcdef', b64(fake.password), b64('WRONG-PASSWORD-abcdef')];
-    expectClean('ontap logs', logger.lines.map((l) => JSON.stringify(l)), secrets);
+    expectClean(
+      'ontap logs',
+      logger.lines.map((l) => JSON.stringify(l)),
+      secrets,
+    );
     expectClean('ontap errors', errors.map(errorText), secrets);
   });
 
@@ -99,14 +135,27 @@ describe('no secret in logs or errors', () => {
     const logger = captureLogger();
     const errors: unknown[] = [];
     const p = await loadProvider({ provider: 'powerstore', config: { endpoint: fake.origin, username: 'hvsnap', password: fake.password, ...fast }, logger });
-    await exercise(p, ['a', 'b'].map((n) => powerstoreIdentityFromWwn(fake.addVolume(n))), () => fake.expireSessions(), errors);
-    const bad = await loadProvider({ provider: 'powerstore', config: { endpoint: fake.origin, username: 'hvsnap', password: 'WRONG-PASSWORD-abcdef', ...fast }, logger });
+    await exercise(
+      p,
+      ['a', 'b'].map((n) => powerstoreIdentityFromWwn(fake.addVolume(n))),
+      () => fake.expireSessions(),
+      errors,
+    );
+    const bad = await loadProvider({
+      provider: 'powerstore',
+      config: { endpoint: fake.origin, username: 'hvsnap', password: 'WRONG-PASSWORD-abcdef', ...fast },
+      logger,
+    });
     await collect(errors, bad.probe({}));
     expect(fake.issued.length).toBeGreaterThanOrEqual(4);
     expect(errors.length).toBe(4);
     const b64 = (pw: string) => Buffer.from(`hvsnap:${pw}`).toString('base64');
     const secrets = [fake.password, 'WRONG-PASSWORD-abcdef', b64(fake.password), b64('WRONG-PASSWORD-abcdef'), ...fake.issued];
-    expectClean('powerstore logs', logger.lines.map((l) => JSON.stringify(l)), secrets);
+    expectClean(
+      'powerstore logs',
+      logger.lines.map((l) => JSON.stringify(l)),
+      secrets,
+    );
     expectClean('powerstore errors', errors.map(errorText), secrets);
   });
 });

@@ -18,18 +18,38 @@ describe('sessionAuth (token in the login answer body, logout by session)', () =
     const origin = 'https://nimble.test';
     let logins = 0;
     const seen: string[] = [];
-    nock(origin).persist()
-      .post('/v1/tokens', { data: { username: 'hvsnap', password: 'nimble-pass-77' } }).reply(() => { logins++; return [201, { data: { session_token: `tok${logins}`, id: `id${logins}` } }]; })
-      .get('/v1/volumes').reply(function () { const t = String(this.req.headers['x-auth-token']); seen.push(t); return t === 'tok1' && seen.length === 2 ? [401, {}] : [200, { data: [] }]; })
-      .delete(/\/v1\/tokens\/.*/).reply(function (uri) { seen.push(`logout ${uri} ${String(this.req.headers['x-auth-token'])}`); return [200, {}]; });
+    nock(origin)
+      .persist()
+      .post('/v1/tokens', { data: { username: 'hvsnap', password: 'nimble-pass-77' } })
+      .reply(() => {
+        logins++;
+        return [201, { data: { session_token: `tok${logins}`, id: `id${logins}` } }];
+      })
+      .get('/v1/volumes')
+      .reply(function () {
+        const t = String(this.req.headers['x-auth-token']);
+        seen.push(t);
+        return t === 'tok1' && seen.length === 2 ? [401, {}] : [200, { data: [] }];
+      })
+      .delete(/\/v1\/tokens\/.*/)
+      .reply(function (uri) {
+        seen.push(`logout ${uri} ${String(this.req.headers['x-auth-token'])}`);
+        return [200, {}];
+      });
     const http = new HttpClient({
-      provider: 'nimble', baseUrl: origin, logger: silentLogger,
+      provider: 'nimble',
+      baseUrl: origin,
+      logger: silentLogger,
       auth: sessionAuth({
         login: { method: 'POST', path: '/v1/tokens', body: { data: { username: 'hvsnap', password: 'nimble-pass-77' } } },
-        session: (b) => { const d = (b as { data?: { session_token?: string; id?: string } })?.data; return d?.session_token ? { token: d.session_token, id: d.id } : undefined; },
+        session: (b) => {
+          const d = (b as { data?: { session_token?: string; id?: string } })?.data;
+          return d?.session_token ? { token: d.session_token, id: d.id } : undefined;
+        },
         send: (t) => ({ 'X-Auth-Token': t }),
         logout: (s) => ({ method: 'DELETE', path: `/v1/tokens/${s.id}` }),
-        secrets: ['nimble-pass-77'], provider: 'nimble',
+        secrets: ['nimble-pass-77'],
+        provider: 'nimble',
       }),
     });
     await Promise.all([http.request({ method: 'GET', path: '/v1/volumes' }), http.request({ method: 'GET', path: '/v1/volumes' })]);
@@ -43,13 +63,16 @@ describe('sessionAuth (token in the login answer body, logout by session)', () =
     const origin = 'https://3par.test';
     nock(origin).post('/api/v1/credentials').reply(201, {});
     const http = new HttpClient({
-      provider: '3par', baseUrl: origin, logger: silentLogger,
+      provider: '3par',
+      baseUrl: origin,
+      logger: silentLogger,
       auth: sessionAuth({
         login: { method: 'POST', path: '/api/v1/credentials', body: { user: 'hvsnap', password: '3par-pass-55' } },
         session: (b) => ((b as { key?: string })?.key ? { token: (b as { key: string }).key } : undefined),
         send: (t) => ({ 'X-HP3PAR-WSAPI-SessionKey': t }),
         logout: (s) => ({ method: 'DELETE', path: `/api/v1/credentials/${s.token}` }),
-        secrets: ['3par-pass-55'], provider: '3par',
+        secrets: ['3par-pass-55'],
+        provider: '3par',
       }),
     });
     const e = await http.request({ method: 'GET', path: '/api/v1/volumes' }).catch((x) => x);

@@ -14,8 +14,13 @@ let baseUrl: string;
 let failedHandshakes = 0;
 
 beforeAll(async () => {
-  server = createServer({ cert, key }, (req, res) => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ path: req.url })); });
-  server.on('tlsClientError', () => { failedHandshakes++; });
+  server = createServer({ cert, key }, (req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ path: req.url }));
+  });
+  server.on('tlsClientError', () => {
+    failedHandshakes++;
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   baseUrl = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -24,7 +29,10 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
 describe('TLS against a real HTTPS server', () => {
   it('refuses an untrusted certificate, once, with a hint', async () => {
     const client = new HttpClient({ provider: 'test', baseUrl, logger: silentLogger, retry: { retries: 2, minDelayMs: 1, maxDelayMs: 1 } });
-    const e = await client.request({ method: 'GET', path: '/x' }).then(() => undefined, (x) => x);
+    const e = await client.request({ method: 'GET', path: '/x' }).then(
+      () => undefined,
+      (x) => x,
+    );
     expect(providerErrorKind(e)).toBe('auth');
     expect(e.message).toMatch(/TLS certificate of https:\/\/127\.0\.0\.1:\d+ is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\)/);
     expect(e.hint).toMatch(/caFile/);

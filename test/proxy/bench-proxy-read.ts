@@ -38,7 +38,15 @@ export async function benchProxyRead(options: { fileMiB?: number; runs?: number 
   };
   const proxy = createLinuxProxy({ mountRoot: path.join(dir, 'mnt') }, { runner, discovery });
   const identity = { kind: 'naa' as const, id: '600000000000000000000000000000aa' };
-  const attachment = await proxy.attach({ presentation: { name: 'bench', snapshotName: 's', host: 'h', target: { transport: 'folder' }, luns: [{ volumeId: 'v', sourceIdentity: identity, identity }] } });
+  const attachment = await proxy.attach({
+    presentation: {
+      name: 'bench',
+      snapshotName: 's',
+      host: 'h',
+      target: { transport: 'folder' },
+      luns: [{ volumeId: 'v', sourceIdentity: identity, identity }],
+    },
+  });
   const file = path.join(attachment.volumes[0].mountPath, 'VMs/big.vhdx');
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const time = async (fn: () => Promise<void> | void) => {
@@ -50,26 +58,28 @@ export async function benchProxyRead(options: { fileMiB?: number; runs?: number 
     }
     return median(xs);
   };
-  const parallel = (concurrency: number, checksum = true) => async () => {
-    const h = await fs.open(file, 'r');
-    try {
-      await readRangesParallel({
-        read: async (offset, length) => {
-          const buf = Buffer.allocUnsafe(length);
-          await h.read(buf, 0, length, offset);
-          return buf;
-        },
-        ranges: [{ offset: 0, length: data.length }],
-        chunkSize: 1024 * 1024,
-        concurrency,
-        maxBytesInFlight: 8 * 1024 * 1024,
-        ...(checksum ? { checksum: 'sha256' as const } : {}),
-        onChunk: async () => {},
-      });
-    } finally {
-      await h.close();
-    }
-  };
+  const parallel =
+    (concurrency: number, checksum = true) =>
+    async () => {
+      const h = await fs.open(file, 'r');
+      try {
+        await readRangesParallel({
+          read: async (offset, length) => {
+            const buf = Buffer.allocUnsafe(length);
+            await h.read(buf, 0, length, offset);
+            return buf;
+          },
+          ranges: [{ offset: 0, length: data.length }],
+          chunkSize: 1024 * 1024,
+          concurrency,
+          maxBytesInFlight: 8 * 1024 * 1024,
+          ...(checksum ? { checksum: 'sha256' as const } : {}),
+          onChunk: async () => {},
+        });
+      } finally {
+        await h.close();
+      }
+    };
   try {
     const cat = await time(() => void spawnSync('cat', [file], { stdio: ['ignore', 'ignore', 'inherit'] }));
     const sha = await time(() => void execFileSync('sha256sum', [file]));

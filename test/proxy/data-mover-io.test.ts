@@ -42,7 +42,17 @@ function fakeClock(): ThrottleClock & { t: number; sleeps: number[] } {
 
 describe('splitIntoChunks', () => {
   it('merges ranges and never crosses a chunk boundary', () => {
-    const out = [...splitIntoChunks([{ offset: 100, length: 50 }, { offset: 10, length: 95 }, { offset: 300, length: 0 }, { offset: 256, length: 10 }], 64)];
+    const out = [
+      ...splitIntoChunks(
+        [
+          { offset: 100, length: 50 },
+          { offset: 10, length: 95 },
+          { offset: 300, length: 0 },
+          { offset: 256, length: 10 },
+        ],
+        64,
+      ),
+    ];
     expect(out).toEqual([
       { offset: 10, length: 54 },
       { offset: 64, length: 64 },
@@ -204,7 +214,10 @@ describe('readRangesParallel', () => {
         if (c.offset === 5000) ac.abort();
       },
     });
-    const err = await res.then(() => undefined, (e: unknown) => e);
+    const err = await res.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isHvsnapError(err) && err.code).toBe('aborted');
     expect(running).toBe(0);
     expect(started).toBeLessThan(12);
@@ -261,11 +274,15 @@ describe('readRangesParallel', () => {
     await expect(readRangesParallel({ ...base, chunkSize: 0, concurrency: 1, maxBytesInFlight: 1 })).rejects.toThrow(/chunkSize/);
     await expect(readRangesParallel({ ...base, chunkSize: 10, concurrency: 0, maxBytesInFlight: 10 })).rejects.toThrow(/concurrency/);
     await expect(readRangesParallel({ ...base, chunkSize: 10, concurrency: 1, maxBytesInFlight: 9 })).rejects.toThrow(/maxBytesInFlight/);
-    await expect(
-      readRangesParallel({ ...base, chunkSize: 10, concurrency: 1, maxBytesInFlight: 10, throttleBytesPerSec: -1 }),
-    ).rejects.toThrow(/throttleBytesPerSec/);
-    await expect(readRangesParallel({ ...base, chunkSize: 10, concurrency: 1, maxBytesInFlight: 10, deliverConcurrency: 0 })).rejects.toThrow(/deliverConcurrency/);
-    await expect(readRangesParallel({ ranges: [], onChunk: async () => {}, chunkSize: 10, concurrency: 1, maxBytesInFlight: 10 })).rejects.toThrow(/read or readInto/);
+    await expect(readRangesParallel({ ...base, chunkSize: 10, concurrency: 1, maxBytesInFlight: 10, throttleBytesPerSec: -1 })).rejects.toThrow(
+      /throttleBytesPerSec/,
+    );
+    await expect(readRangesParallel({ ...base, chunkSize: 10, concurrency: 1, maxBytesInFlight: 10, deliverConcurrency: 0 })).rejects.toThrow(
+      /deliverConcurrency/,
+    );
+    await expect(readRangesParallel({ ranges: [], onChunk: async () => {}, chunkSize: 10, concurrency: 1, maxBytesInFlight: 10 })).rejects.toThrow(
+      /read or readInto/,
+    );
   });
 });
 

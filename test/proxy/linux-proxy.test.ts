@@ -50,7 +50,17 @@ describeWith(title, { ...ntfsNeeds, tools: [...ntfsNeeds.tools!, 'qemu-img'] }, 
     image = path.join(dir, 'lun.img');
     // a real VHDX (qemu-img) of a random 4 MiB disk, as a lab VM disk on the CSV
     await fs.writeFile(path.join(dir, 'disk.raw'), rawDisk);
-    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', '-o', 'subformat=dynamic,block_size=1M', path.join(dir, 'disk.raw'), path.join(dir, 'disk.vhdx')]);
+    execFileSync('qemu-img', [
+      'convert',
+      '-f',
+      'raw',
+      '-O',
+      'vhdx',
+      '-o',
+      'subformat=dynamic,block_size=1M',
+      path.join(dir, 'disk.raw'),
+      path.join(dir, 'disk.vhdx'),
+    ]);
     vhdx = await fs.readFile(path.join(dir, 'disk.vhdx'));
     await makeNtfsDiskImage(image, {
       'VMs/vm1/Virtual Hard Disks/disk0.vhdx': vhdx,
@@ -129,7 +139,11 @@ describeWith(title, { ...ntfsNeeds, tools: [...ntfsNeeds.tools!, 'qemu-img'] }, 
           maxBytesInFlight: 1024 * 1024,
           checksum: 'sha256',
           onChunk: async (c) => {
-            expect(c.sha256).toBe(createHash('sha256').update(vhdx.subarray(c.offset, c.offset + c.data.length)).digest('hex'));
+            expect(c.sha256).toBe(
+              createHash('sha256')
+                .update(vhdx.subarray(c.offset, c.offset + c.data.length))
+                .digest('hex'),
+            );
             hashes.push(c.sha256!);
           },
         });

@@ -25,14 +25,27 @@ const byIdDir = join(dir, 'by-id');
 
 function setup(extra: Record<string, unknown> = {}) {
   const calls: string[] = [];
-  const runner: CommandRunner = { run: async ({ command, args }) => { calls.push([command, ...args].join(' ')); return { stdout: '', stderr: '' }; } };
+  const runner: CommandRunner = {
+    run: async ({ command, args }) => {
+      calls.push([command, ...args].join(' '));
+      return { stdout: '', stderr: '' };
+    },
+  };
   const config = linuxProxyConfigSchema.parse({ discovery: { byIdDir, scsiRescan: false, timeoutMs: 200, pollMs: 10 }, ...extra });
   expect(config.discovery.mode).toBe('auto');
-  const discovery = createAutoDiscovery({ byId: createByIdDiscovery({ config, runner, logger: silentLogger, sleep: async () => undefined }), imageFile: createImageFileDiscovery({ runner }) });
+  const discovery = createAutoDiscovery({
+    byId: createByIdDiscovery({ config, runner, logger: silentLogger, sleep: async () => undefined }),
+    imageFile: createImageFileDiscovery({ runner }),
+  });
   return { calls, discovery };
 }
 
-const lun = (id: string): PresentedLun => ({ volumeId: 'v1', sourceIdentity: { kind: 'naa', id: '600a098038303053453f463045727a00' }, identity: { kind: 'naa', id }, lun: 3 });
+const lun = (id: string): PresentedLun => ({
+  volumeId: 'v1',
+  sourceIdentity: { kind: 'naa', id: '600a098038303053453f463045727a00' },
+  identity: { kind: 'naa', id },
+  lun: 3,
+});
 const iscsiTarget: PresentationTarget = { transport: 'iscsi', portals: ['192.0.2.10:3260'], iqns: ['iqn.1992-08.com.netapp:sn.fake:vs.3'] };
 
 // the device the array's LUN shows up as, and its udev by-id link (what the kernel and udev make after the login)

@@ -33,7 +33,9 @@ describe('mount-map', () => {
       { identity: v1, volumeRoot: 'C:\\ClusterStorage\\Volume1' },
       { identity: v2, volumeRoot: 'C:\\ClusterStorage\\Volume1\\Nested' },
     ];
-    expect(mapSourcePath({ attachment, volumes, sourcePath: 'C:\\ClusterStorage\\Volume1\\VMs\\vm1\\d.vhdx' })).toBe('/run/hvsnap/mounts/p1/naa-1/VMs/vm1/d.vhdx');
+    expect(mapSourcePath({ attachment, volumes, sourcePath: 'C:\\ClusterStorage\\Volume1\\VMs\\vm1\\d.vhdx' })).toBe(
+      '/run/hvsnap/mounts/p1/naa-1/VMs/vm1/d.vhdx',
+    );
     expect(mapSourcePath({ attachment, volumes, sourcePath: 'C:\\ClusterStorage\\Volume1\\Nested\\d.vhdx', style: 'win32' })).toBe(
       'C:\\ProgramData\\hvsnap\\mounts\\p1\\2\\d.vhdx',
     );

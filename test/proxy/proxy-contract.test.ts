@@ -14,7 +14,13 @@ import { loopsBoundTo, makeNtfsDiskImage, ntfsNeeds } from './ntfs-image.js';
 import { proxyContract } from './proxy-contract.js';
 
 const lun = (id: string) => ({ volumeId: `vol-${id}`, sourceIdentity: { kind: 'naa' as const, id: `${id}00` }, identity: { kind: 'naa' as const, id } });
-const presentation: Presentation = { name: 'contract-1', snapshotName: 's1', host: 'proxy', target: { transport: 'iscsi' }, luns: [lun('624a9370abcdef0123456789000113f2')] };
+const presentation: Presentation = {
+  name: 'contract-1',
+  snapshotName: 's1',
+  host: 'proxy',
+  target: { transport: 'iscsi' },
+  luns: [lun('624a9370abcdef0123456789000113f2')],
+};
 const missing: Presentation = { ...presentation, name: 'contract-missing', luns: [lun('624a9370ffffffffffffffffffffffff')] };
 
 describe('Proxy contract: windows proxy on a simulated host', () => {
@@ -25,7 +31,8 @@ describe('Proxy contract: windows proxy on a simulated host', () => {
       proxy,
       presentation,
       missing,
-      isAttached: async (a) => a.volumes.every((v) => host.disks.some((d) => !d.IsOffline && d.partitions.some((p) => (p.AccessPaths ?? []).includes(v.mountPath)))),
+      isAttached: async (a) =>
+        a.volumes.every((v) => host.disks.some((d) => !d.IsOffline && d.partitions.some((p) => (p.AccessPaths ?? []).includes(v.mountPath)))),
     };
   });
 });

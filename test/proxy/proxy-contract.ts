@@ -46,14 +46,20 @@ export function proxyContract(fixture: () => Promise<ProxyContractFixture>): voi
 
   it('contract: a LUN that never appears is an HvsnapError, and detach afterwards is safe', async () => {
     const { proxy, missing } = await fixture();
-    const err = await proxy.attach({ presentation: missing }).then(() => undefined, (e: unknown) => e);
+    const err = await proxy.attach({ presentation: missing }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isHvsnapError(err)).toBe(true);
     await expect(proxy.detach({ presentationName: missing.name })).resolves.toBeUndefined();
   });
 
   it('contract: a presentation without LUNs is input_invalid', async () => {
     const { proxy, presentation } = await fixture();
-    const err = await proxy.attach({ presentation: { ...presentation, luns: [] } }).then(() => undefined, (e: unknown) => e);
+    const err = await proxy.attach({ presentation: { ...presentation, luns: [] } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isHvsnapError(err) && err.code).toBe('input_invalid');
   });
 }

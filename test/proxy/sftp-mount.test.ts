@@ -80,7 +80,8 @@ describe('reads over SFTP', () => {
 });
 
 describe('host mounts of a job', () => {
-  const shell = (openSftp?: Shell['openSftp']): Shell => ({ target: 'ssh://hv01', run: async () => undefined as never, close: async () => undefined, ...(openSftp && { openSftp }) }) as Shell;
+  const shell = (openSftp?: Shell['openSftp']): Shell =>
+    ({ target: 'ssh://hv01', run: async () => undefined as never, close: async () => undefined, ...(openSftp && { openSftp }) }) as Shell;
 
   it('read a node over the SFTP session of its own SSH shell', async () => {
     const data = Buffer.alloc(4096, 1);
@@ -93,7 +94,11 @@ describe('host mounts of a job', () => {
 
   it('refuse a node without SSH, and a node that is not configured, naming the setting to change', async () => {
     const mounts = sftpHostMounts((host) => (host === 'HV01' ? shell() : undefined));
-    await expect(mounts.mount({ host: 'HV01' })).rejects.toMatchObject({ code: 'unsupported', message: expect.stringMatching(/not SSH/), context: { field: 'hypervisor.transport' } });
+    await expect(mounts.mount({ host: 'HV01' })).rejects.toMatchObject({
+      code: 'unsupported',
+      message: expect.stringMatching(/not SSH/),
+      context: { field: 'hypervisor.transport' },
+    });
     await expect(mounts.mount({ host: 'HV09' })).rejects.toMatchObject({ code: 'unsupported', message: expect.stringMatching(/not a configured node/) });
   });
 });
@@ -107,7 +112,12 @@ describe('doctor: SFTP on each node', () => {
     const listed: string[] = [];
     const withSftp = (s: Shell, sftp: () => Promise<unknown>): Shell => Object.assign(Object.create(s) as Shell, { openSftp: sftp });
     const checks = await checkSftp([
-      { name: 'HV01', shell: withSftp(a.shell, async () => ({ readdir: (p: string, cb: (e: Error | undefined, l: unknown[]) => void) => (listed.push(p), cb(undefined, [{ filename: 'sql01-0.vhdx' }])) })) },
+      {
+        name: 'HV01',
+        shell: withSftp(a.shell, async () => ({
+          readdir: (p: string, cb: (e: Error | undefined, l: unknown[]) => void) => (listed.push(p), cb(undefined, [{ filename: 'sql01-0.vhdx' }])),
+        })),
+      },
       { name: 'HV02', shell: withSftp(b.shell, async () => Promise.reject(new HvsnapError('transport_failed', 'subsystem request failed on channel 1'))) },
     ]);
     expect(checks.find((c) => c.name === 'HV01: sftp (host mode)')).toMatchObject({ ok: true, detail: expect.stringMatching(/1 entries/) });

@@ -22,15 +22,15 @@ function setup(disks: FakeDisk[], hostOptions: Parameters<typeof fakeWindowsHost
   const host = fakeWindowsHost(disks, hostOptions);
   const logger = captureLogger();
   const sleeps: number[] = [];
-  const proxy = createWindowsProxy(
-    { discoveryTimeoutMs: 60_000, ...config },
-    { shell: host.shell, logger, sleep: async (ms) => void sleeps.push(ms) },
-  );
+  const proxy = createWindowsProxy({ discoveryTimeoutMs: 60_000, ...config }, { shell: host.shell, logger, sleep: async (ms) => void sleeps.push(ms) });
   return { ...host, proxy, logger, sleeps };
 }
 
 async function failure(p: Promise<unknown>): Promise<HvsnapError> {
-  const e = await p.then(() => undefined, (x: unknown) => x);
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
   if (!isHvsnapError(e)) throw new Error(`expected an HvsnapError, got ${String(e)}`);
   return e;
 }

@@ -11,7 +11,14 @@ it('snapshot-only: a crash after the first commit, then hvsnap cleanup', async (
   const atSecond = new Promise<void>((r) => (reached = r));
   void runBackup(env, {
     policy: { mode: 'snapshot-only', copyConcurrency: 1 },
-    hooks: { beforeStep: (step) => { if (step === 'commit' && ++commits === 2) { reached(); return new Promise<void>(() => {}); } } },
+    hooks: {
+      beforeStep: (step) => {
+        if (step === 'commit' && ++commits === 2) {
+          reached();
+          return new Promise<void>(() => {});
+        }
+      },
+    },
   });
   await atSecond;
   const rps = await env.repository.listRestorePoints();

@@ -8,7 +8,10 @@ it('the array made the snapshot but the call timed out', async () => {
   onTestFinished(() => env.cleanup());
   const p = env.provider;
   const w = Object.create(p);
-  w.createSnapshot = async (a: any, o: any) => { await p.createSnapshot(a, o); throw new HvsnapError('timeout', 'timeout waiting for the array job'); };
+  w.createSnapshot = async (a: any, o: any) => {
+    await p.createSnapshot(a, o);
+    throw new HvsnapError('timeout', 'timeout waiting for the array job');
+  };
   env.provider = w;
   await runBackup(env);
   const left = (await p.listSnapshots({})).map((s) => s.name);

@@ -106,7 +106,10 @@ describe('an encrypted repository', () => {
       process.env.HVSNAP_PASSPHRASE_FILE = file;
       expect((await readDisk(await open(repo.path), index)).equals(data)).toBe(true);
     } finally {
-      for (const [k, v] of [['HVSNAP_PASSPHRASE', saved.p], ['HVSNAP_PASSPHRASE_FILE', saved.f]] as const) {
+      for (const [k, v] of [
+        ['HVSNAP_PASSPHRASE', saved.p],
+        ['HVSNAP_PASSPHRASE_FILE', saved.f],
+      ] as const) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }
@@ -140,7 +143,12 @@ describe('an encrypted repository', () => {
     const positions = new Set<number>();
     for (let i = 0; i < 16; i++) positions.add(i);
     for (let i = entries.at(-1)!.offset + entries.at(-1)!.length; i < good.length; i++) positions.add(i);
-    for (const e of entries) for (let i = 0; i < 12; i++) positions.add(e.offset + i).add(e.offset + e.length - 1 - i).add(e.offset + e.length - 13 - i);
+    for (const e of entries)
+      for (let i = 0; i < 12; i++)
+        positions
+          .add(e.offset + i)
+          .add(e.offset + e.length - 1 - i)
+          .add(e.offset + e.length - 13 - i);
     for (let i = 0; i < good.length; i += 509) positions.add(i);
     const undetected: number[] = [];
     for (const at of positions) {

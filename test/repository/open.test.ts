@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_CHUNK_SIZE, openRepository, REPOSITORY_FILE } from '../../src/repository/index.js';
 import { CHUNK, tempDir, failure } from './helpers.js';
 
-
 describe('openRepository', () => {
   it('creates a repository with 1 MiB chunks by default and opens it again', async () => {
     const path = join(await tempDir(), 'repo');

@@ -8,7 +8,6 @@ import { backup, CHUNK, diskData, DISK_ID, manifestFor, newRepo, putDisk, readDi
 
 const vm = { id: '5B3C9A1E-7F2D-4E6A-8C1B-0D9E8F7A6B5C', name: 'sql-01' };
 
-
 describe('restore points', () => {
   it('round-trips a disk, its index and configuration files', async () => {
     const repo = await newRepo();
@@ -22,7 +21,9 @@ describe('restore points', () => {
     const vmcx = randomBytes(3000);
     await w.writeConfigFile('Virtual Machines/5B3C9A1E.vmcx', vmcx);
     await w.writeConfigFile('Virtual Machines/5B3C9A1E.vmgs', Buffer.from('gs'));
-    const committed = await w.commit(manifestFor(vm, [{ diskId: DISK_ID, virtualSize: data.length, indexSha256: idx.sha256 }], { configFiles: ['Virtual Machines/5B3C9A1E.vmcx'] }));
+    const committed = await w.commit(
+      manifestFor(vm, [{ diskId: DISK_ID, virtualSize: data.length, indexSha256: idx.sha256 }], { configFiles: ['Virtual Machines/5B3C9A1E.vmcx'] }),
+    );
     expect(committed.id).toBe(w.id);
     expect(committed.formatVersion).toBe(2);
     expect(committed.configFiles).toEqual(['Virtual Machines/5B3C9A1E.vmcx', 'Virtual Machines/5B3C9A1E.vmgs']);

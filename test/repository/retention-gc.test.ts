@@ -27,7 +27,8 @@ const chunkCount = async (repo: Repository): Promise<number> => {
 };
 const packBytes = async (repo: Repository): Promise<number> => {
   let n = 0;
-  for (const e of await readdir(join(repo.path, 'packs'), { recursive: true, withFileTypes: true })) if (e.isFile()) n += (await stat(join(e.parentPath, e.name))).size;
+  for (const e of await readdir(join(repo.path, 'packs'), { recursive: true, withFileTypes: true }))
+    if (e.isFile()) n += (await stat(join(e.parentPath, e.name))).size;
   return n;
 };
 
@@ -40,11 +41,21 @@ describe('retention policy', () => {
   });
 
   it('keeps the last N, the newest of each of N days and N weeks, per VM', () => {
-    const times = ['2026-11-02T01:00:00Z', '2026-11-09T01:00:00Z', '2026-11-20T01:00:00Z', '2026-11-25T01:00:00Z', '2026-11-26T01:00:00Z', '2026-11-26T13:00:00Z'];
+    const times = [
+      '2026-11-02T01:00:00Z',
+      '2026-11-09T01:00:00Z',
+      '2026-11-20T01:00:00Z',
+      '2026-11-25T01:00:00Z',
+      '2026-11-26T01:00:00Z',
+      '2026-11-26T13:00:00Z',
+    ];
     const manifests = [...times.map((t) => fake(vmA, t)), fake(vmB, '2026-10-01T00:00:00Z')];
     const only = (p: Parameters<typeof selectRetention>[1]) => {
       const r = selectRetention(manifests, p);
-      return { kept: r.kept.map((d) => `${d.vmName} ${d.createdAt.slice(5, 13)} ${d.reasons.join('+')}`), deleted: r.deleted.map((d) => d.createdAt.slice(5, 13)) };
+      return {
+        kept: r.kept.map((d) => `${d.vmName} ${d.createdAt.slice(5, 13)} ${d.reasons.join('+')}`),
+        deleted: r.deleted.map((d) => d.createdAt.slice(5, 13)),
+      };
     };
     expect(only({ keepLast: 2 })).toEqual({
       kept: ['app-a 11-26T13 last 1', 'app-a 11-26T01 last 2', 'app-b 10-01T00 last 1'],
@@ -132,7 +143,10 @@ describe('retention and garbage collection', () => {
     const patient = await reopen(repo.path, 5_000);
     const impatient = await reopen(repo.path, 150);
     const gcLock = await new RepositoryLocks(join(repo.path, 'locks'), repo.path, silentLogger).acquireExclusive('gc');
-    await expect(impatient.beginRestorePoint({ jobId: 'j', vmId: vmA.id, vmName: vmA.name })).rejects.toMatchObject({ code: 'repository_locked', retryable: true });
+    await expect(impatient.beginRestorePoint({ jobId: 'j', vmId: vmA.id, vmName: vmA.name })).rejects.toMatchObject({
+      code: 'repository_locked',
+      retryable: true,
+    });
     const waiting = patient.beginRestorePoint({ jobId: 'j', vmId: vmA.id, vmName: vmA.name });
     let began = false;
     void waiting.then(() => (began = true));
@@ -174,7 +188,16 @@ describe('retention and garbage collection', () => {
     const repo = await newRepo();
     const stat = await readFile(`/proc/${process.ppid}/stat`, 'utf8');
     const startTicks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-    const lock = (ticks: string) => JSON.stringify({ kind: 'shared', token: 'abcabcabcabcabca', pid: process.ppid, host: hostname(), startTicks: ticks, purpose: 'backup', since: new Date().toISOString() });
+    const lock = (ticks: string) =>
+      JSON.stringify({
+        kind: 'shared',
+        token: 'abcabcabcabcabca',
+        pid: process.ppid,
+        host: hostname(),
+        startTicks: ticks,
+        purpose: 'backup',
+        since: new Date().toISOString(),
+      });
     const file = join(repo.path, 'locks', 'shared-abcabcabcabcabca.json');
     await writeFile(file, lock(startTicks));
     await expect(repo.gc()).rejects.toMatchObject({ code: 'repository_locked', context: { pid: process.ppid } });

@@ -126,7 +126,9 @@ describe('self-healing', () => {
     await w.abort();
     const gone = await repo.beginRestorePoint({ jobId: 'job-3', vmId: vm.id, vmName: vm.name });
     const idx2 = await gone.writeIndex(DISK_ID, { ...first.index, chunks: [first.index.chunks[0], 'ee'.repeat(32), null] });
-    expect((await failure(gone.commit(manifestFor(vm, [{ diskId: DISK_ID, virtualSize: data.length, indexSha256: idx2.sha256 }], { jobId: 'job-3' })))).code).toBe('integrity_failed');
+    expect(
+      (await failure(gone.commit(manifestFor(vm, [{ diskId: DISK_ID, virtualSize: data.length, indexSha256: idx2.sha256 }], { jobId: 'job-3' })))).code,
+    ).toBe('integrity_failed');
     await gone.abort();
     expect((await repo.listRestorePoints()).map((m) => m.id)).toEqual([first.manifest.id]);
   });

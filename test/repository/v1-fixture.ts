@@ -11,10 +11,16 @@ const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('he
  * A version 1 repository as hvsnap 0.1 wrote it (src/repository at main 9058cba): one file per
  * chunk under chunks/<ab>/<cd>/<sha256>, v1 manifests without checksums.
  */
-export async function writeV1Repository(path: string, vms: Array<{ id: string; name: string; data: Buffer; config?: Buffer }>): Promise<Array<{ id: string; data: Buffer }>> {
+export async function writeV1Repository(
+  path: string,
+  vms: Array<{ id: string; name: string; data: Buffer; config?: Buffer }>,
+): Promise<Array<{ id: string; data: Buffer }>> {
   await mkdir(path, { recursive: true });
   for (const sub of ['chunks', 'restore-points', 'tmp', 'locks']) await mkdir(join(path, sub));
-  await writeFile(join(path, REPOSITORY_FILE), JSON.stringify({ format: 'hvsnap-repository', formatVersion: 1, chunkSize: CHUNK, hash: 'sha256', createdAt: new Date().toISOString() }));
+  await writeFile(
+    join(path, REPOSITORY_FILE),
+    JSON.stringify({ format: 'hvsnap-repository', formatVersion: 1, chunkSize: CHUNK, hash: 'sha256', createdAt: new Date().toISOString() }),
+  );
   const out = [];
   for (const [n, vm] of vms.entries()) {
     const chunks: Array<string | null> = [];
@@ -45,4 +51,3 @@ export async function writeV1Repository(path: string, vms: Array<{ id: string; n
   }
   return out;
 }
-

@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { readdir, rm, truncate, unlink, writeFile } from 'node:fs/promises';
+import { readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Repository } from '../../src/repository/index.js';
-import { backup, CHUNK, diskData, DISK_ID, manifestFor, newRepo } from './helpers.js';
+import { backup, CHUNK, diskData, manifestFor, newRepo } from './helpers.js';
 
 const vm = { id: 'B1000000-0000-0000-0000-000000000001', name: 'dc-01' };
 

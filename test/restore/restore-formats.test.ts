@@ -44,7 +44,9 @@ describe('restoreDisk formats', () => {
     await symlink(join(dir, 'victim'), join(dir, 'link.raw'));
     const e = await failure(restoreDisk({ repository: repo, restorePointId: manifest.id, diskId: DISK_ID, target: join(dir, 'link.raw'), format: 'raw' }));
     expect(e.context.file).toBe(join(dir, 'link.raw'));
-    expect((await failure(restoreDisk({ repository: repo, restorePointId: manifest.id, diskId: DISK_ID, target: join(dir, 'victim'), format: 'raw' }))).code).toBe('already_exists');
+    expect(
+      (await failure(restoreDisk({ repository: repo, restorePointId: manifest.id, diskId: DISK_ID, target: join(dir, 'victim'), format: 'raw' }))).code,
+    ).toBe('already_exists');
     expect(e.code).toBe('already_exists');
     expect(await readFile(join(dir, 'victim'), 'utf8')).toBe('keep me');
   });

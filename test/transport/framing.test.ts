@@ -5,7 +5,7 @@ const where = { name: 'x.ps1', target: 'ssh://svc@hv01:22' };
 const line = (o: unknown) => RESULT_MARKER + Buffer.from(JSON.stringify(o), 'utf8').toString('base64');
 
 describe('framing', () => {
-  it('keeps the command line far below cmd.exe\'s 8191 characters, whatever the script size', () => {
+  it("keeps the command line far below cmd.exe's 8191 characters, whatever the script size", () => {
     const cmd = remoteCommandLine('powershell.exe');
     expect(cmd.length).toBeLessThan(4000);
     expect(cmd).toMatch(/^powershell\.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand [A-Za-z0-9+/=]+$/);
@@ -28,7 +28,9 @@ describe('framing', () => {
 
   it('names what went wrong when there is no usable result', () => {
     expect(() => parseResult(`${TIMEOUT_MARKER}\r\n`, where)).toThrow(/passed its deadline on ssh:\/\/svc@hv01:22/);
-    expect(() => parseResult('', { ...where, exitCode: 1, stderr: "'powershell.exe' is not recognized" })).toThrow(/wrote no result \(exit code 1\): 'powershell.exe' is not recognized/);
+    expect(() => parseResult('', { ...where, exitCode: 1, stderr: "'powershell.exe' is not recognized" })).toThrow(
+      /wrote no result \(exit code 1\): 'powershell.exe' is not recognized/,
+    );
     expect(() => parseResult(`${RESULT_MARKER}${Buffer.from('{"ok":true,"value":Sys').toString('base64')}\n`, where)).toThrow(/not JSON/);
   });
 });

@@ -15,7 +15,10 @@ class FakeSession implements PowerShellSession {
   constructor(private readonly answer: (payload: { name: string; script: string; input: string }) => string | Promise<string>) {}
   async invoke(command: string) {
     this.commands.push(command);
-    const m = /^& \(\[ScriptBlock\]::Create\(\[Text\.Encoding\]::UTF8\.GetString\(\[Convert\]::FromBase64String\('([A-Za-z0-9+/=]+)'\)\)\)\) '([A-Za-z0-9+/=]+)'$/.exec(command);
+    const m =
+      /^& \(\[ScriptBlock\]::Create\(\[Text\.Encoding\]::UTF8\.GetString\(\[Convert\]::FromBase64String\('([A-Za-z0-9+/=]+)'\)\)\)\) '([A-Za-z0-9+/=]+)'$/.exec(
+        command,
+      );
     if (!m) throw new Error(`unexpected command shape: ${command.slice(0, 80)}`);
     expect(Buffer.from(m[1], 'base64').toString('utf8')).toBe(RUNNER_PS1);
     return { raw: await this.answer(JSON.parse(Buffer.from(m[2], 'base64').toString('utf8'))) };
@@ -28,7 +31,9 @@ class FakeSession implements PowerShellSession {
 describe('LocalShell', () => {
   it('sends the runner and a base64 payload only: the argument is never code', async () => {
     const sessions: FakeSession[] = [];
-    const shell = new LocalShell({ createSession: () => (sessions.push(new FakeSession((p) => frame({ ok: true, value: JSON.parse(p.input) }))), sessions.at(-1)!) });
+    const shell = new LocalShell({
+      createSession: () => (sessions.push(new FakeSession((p) => frame({ ok: true, value: JSON.parse(p.input) }))), sessions.at(-1)!),
+    });
     const nasty = { vm: `x'; Remove-Item C:\\ -Recurse; '$(whoami)\`` };
     expect(await shell.run({ name: 'a.ps1', script: 'Write-Output 1', input: nasty })).toEqual(nasty);
     expect(await shell.run({ name: 'b.ps1', script: 'Write-Output 2', input: 2 })).toBe(2);
@@ -39,8 +44,13 @@ describe('LocalShell', () => {
   });
 
   it('reports a script error with its hvsnap code', async () => {
-    const shell = new LocalShell({ createSession: () => new FakeSession(() => frame({ ok: false, error: { message: 'denied', category: 'PermissionDenied' } })) });
-    await expect(shell.run({ name: 'a.ps1', script: '', input: {} })).rejects.toMatchObject({ code: 'access_denied', context: { host: 'local', step: 'a.ps1' } });
+    const shell = new LocalShell({
+      createSession: () => new FakeSession(() => frame({ ok: false, error: { message: 'denied', category: 'PermissionDenied' } })),
+    });
+    await expect(shell.run({ name: 'a.ps1', script: '', input: {} })).rejects.toMatchObject({
+      code: 'access_denied',
+      context: { host: 'local', step: 'a.ps1' },
+    });
   });
 
   it('kills PowerShell on timeout and starts a new one for the next run', async () => {
@@ -60,7 +70,7 @@ describe('LocalShell', () => {
 });
 
 describe('shell wrappers', () => {
-  it('pass an SSH shell\'s openSftp through, and add none where the shell has none', async () => {
+  it("pass an SSH shell's openSftp through, and add none where the shell has none", async () => {
     const session = { marker: 'sftp' };
     const inner = Object.assign(new FakeShell(), { openSftp: async () => session as never });
     const wrapped = withRetry(withLogging(withRedaction(inner, ['secret']), captureLogger()));
@@ -90,9 +100,14 @@ describe('shell wrappers', () => {
 
   it('withRedaction removes secrets from message, context and cause', async () => {
     const inner = new FakeShell().on('x.ps1', () => {
-      throw new HvsnapError('access_denied', 'logon failed for svc with password Sup3rSecret!', { context: { detail: 'pw=Sup3rSecret!' }, cause: new Error('Sup3rSecret!') });
+      throw new HvsnapError('access_denied', 'logon failed for svc with password Sup3rSecret!', {
+        context: { detail: 'pw=Sup3rSecret!' },
+        cause: new Error('Sup3rSecret!'),
+      });
     });
-    const e = await withRedaction(inner, ['Sup3rSecret!', undefined]).run({ name: 'x.ps1', script: '', input: {} }).catch((x: unknown) => x);
+    const e = await withRedaction(inner, ['Sup3rSecret!', undefined])
+      .run({ name: 'x.ps1', script: '', input: {} })
+      .catch((x: unknown) => x);
     expect(isHvsnapError(e) && e.code).toBe('access_denied');
     expect(JSON.stringify({ m: (e as Error).message, c: (e as HvsnapError).context, cause: String((e as Error).cause) })).not.toContain('Sup3rSecret!');
     expect((e as Error).message).toContain('[redacted]');
@@ -100,9 +115,14 @@ describe('shell wrappers', () => {
 
   it('withLogging logs runs and failures with secret-looking input members redacted', async () => {
     const logger = captureLogger();
-    const shell = withLogging(new FakeShell().on('a.ps1', () => 1).on('b.ps1', () => {
-      throw new HvsnapError('vm_in_use', 'busy', { retryable: true });
-    }), logger);
+    const shell = withLogging(
+      new FakeShell()
+        .on('a.ps1', () => 1)
+        .on('b.ps1', () => {
+          throw new HvsnapError('vm_in_use', 'busy', { retryable: true });
+        }),
+      logger,
+    );
     await shell.run({ name: 'a.ps1', script: '', input: { vm: 'x', password: 'hunter22' } });
     await shell.run({ name: 'b.ps1', script: '', input: {} }).catch(() => undefined);
     expect(JSON.stringify(logger.lines)).not.toContain('hunter22');

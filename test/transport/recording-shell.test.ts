@@ -26,7 +26,15 @@ describe('withRecording', () => {
     await expect(shell.run({ name: 'b.ps1', script: 'B', input: {} })).rejects.toMatchObject({ code: 'access_denied' });
     const t = readTranscript(recorder.writer.file);
     expect(t.header).toMatchObject({ hvsnapTranscript: 1, source: 'recorded', anonymized: false });
-    expect(t.entries[0]).toMatchObject({ seq: 1, target: 'ssh://svc@hv01:22', script: 'a.ps1', scriptSha256: scriptVersion('A'), input: { apiToken: '[redacted]', note: 'pw is [redacted]' }, ok: true, output: { echoed: 'pw is [redacted]' } });
+    expect(t.entries[0]).toMatchObject({
+      seq: 1,
+      target: 'ssh://svc@hv01:22',
+      script: 'a.ps1',
+      scriptSha256: scriptVersion('A'),
+      input: { apiToken: '[redacted]', note: 'pw is [redacted]' },
+      ok: true,
+      output: { echoed: 'pw is [redacted]' },
+    });
     expect(t.entries[1]).toMatchObject({ seq: 2, script: 'b.ps1', ok: false, error: { code: 'access_denied', message: 'login with [redacted] refused' } });
     expect(typeof t.entries[1].durationMs).toBe('number');
     expect(readFileSync(recorder.writer.file, 'utf8')).not.toMatch(/Tr0ub4dor|abc123/);

@@ -30,9 +30,18 @@ const alive = (pid: number) => {
 async function startClient(options: SshShellOptions, input: unknown): Promise<{ kill(): void; exited: Promise<unknown> }> {
   const { build } = await import('rolldown');
   const out = path.join(root, 'node_modules', '.cache', 'hvsnap-test', 'ssh-shell.mjs');
-  await build({ input: path.join(root, 'src/transport/ssh-shell.ts'), platform: 'node', external: [/^[^./]/], output: { file: out, format: 'esm' }, logLevel: 'silent' });
+  await build({
+    input: path.join(root, 'src/transport/ssh-shell.ts'),
+    platform: 'node',
+    external: [/^[^./]/],
+    output: { file: out, format: 'esm' },
+    logLevel: 'silent',
+  });
   const main = path.join(path.dirname(out), 'client.mjs');
-  writeFileSync(main, `import { SshShell } from './ssh-shell.mjs';\nconst [o, i] = process.argv.slice(2).map((a) => JSON.parse(a));\nawait new SshShell(o).run({ name: 'sleep.ps1', script: 'sleep', input: i });\n`);
+  writeFileSync(
+    main,
+    `import { SshShell } from './ssh-shell.mjs';\nconst [o, i] = process.argv.slice(2).map((a) => JSON.parse(a));\nawait new SshShell(o).run({ name: 'sleep.ps1', script: 'sleep', input: i });\n`,
+  );
   const child = spawn(process.execPath, [main, JSON.stringify(options), JSON.stringify(input)], { stdio: 'ignore' });
   return { kill: () => child.kill('SIGKILL'), exited: new Promise((r) => child.once('exit', r)) };
 }
@@ -151,14 +160,18 @@ function sshSuite(delivery: 'sftp' | 'stdin') {
     const shell = make({ privateKey: undefined, password: 'Tr0ub4dor&3-secret', logger: lines });
     const e = await shell.run({ name: 'echo.ps1', script: 'echo', input: 1 }).catch((x: unknown) => x);
     expect(e).toMatchObject({ code: 'access_denied', retryable: false });
-    expect(JSON.stringify([(e as Error).message, (e as { context: unknown }).context, String((e as Error).cause ?? ''), lines.lines])).not.toContain('Tr0ub4dor');
+    expect(JSON.stringify([(e as Error).message, (e as { context: unknown }).context, String((e as Error).cause ?? ''), lines.lines])).not.toContain(
+      'Tr0ub4dor',
+    );
   });
 
   it('stops the remote process on timeout', async () => {
     const pidFile = path.join(sshd.dir, `sleep-${delivery}.pid`);
     const shell = make();
     const before = sshd.records().length;
-    await expect(shell.run({ name: 'sleep.ps1', script: 'sleep', input: { pidFile, ms: 30_000 } }, { timeoutMs: 1500 })).rejects.toMatchObject({ code: 'timeout' });
+    await expect(shell.run({ name: 'sleep.ps1', script: 'sleep', input: { pidFile, ms: 30_000 } }, { timeoutMs: 1500 })).rejects.toMatchObject({
+      code: 'timeout',
+    });
     // The flaky "expected -1 to be 1500": the client's 1500 ms ran out before the fake PowerShell (a
     // node process, seconds to start under load) had recorded anything, so the last record was the
     // previous test's. Wait for this run's own record. A process that starts after the client gave

@@ -21,7 +21,17 @@ export interface Sshd {
   hostKeyFingerprint: string;
   fakePwsh: string;
   /** every request the fake received: how it came, bootstrap or bundle text, runner text, payload, deadline */
-  records(): Array<{ delivery: 'stdin' | 'file'; /** the process started after the client had given up: nothing ran */ late?: boolean; bootstrap?: string; bundle?: string; argsPath?: string; staleMs?: number; runner: string; payload: { name: string; script: string; input: string }; deadline: number }>;
+  records(): Array<{
+    delivery: 'stdin' | 'file';
+    /** the process started after the client had given up: nothing ran */ late?: boolean;
+    bootstrap?: string;
+    bundle?: string;
+    argsPath?: string;
+    staleMs?: number;
+    runner: string;
+    payload: { name: string; script: string; input: string };
+    deadline: number;
+  }>;
   /** waits until the fake has recorded a request matching `pick` (the remote side starts on its own time) */
   waitForRecord(pick: (r: ReturnType<Sshd['records']>[number], index: number) => boolean, ms?: number): Promise<ReturnType<Sshd['records']>[number]>;
   stop(): Promise<void>;
@@ -48,7 +58,9 @@ export async function startSshd(opts: { pwshDelayMs?: number } = {}): Promise<Ss
           .filter(Boolean)
           .map((l) => JSON.parse(l))
       : [];
-  const fp = execFileSync('ssh-keygen', ['-lf', path.join(dir, 'host_key.pub')]).toString().split(' ')[1];
+  const fp = execFileSync('ssh-keygen', ['-lf', path.join(dir, 'host_key.pub')])
+    .toString()
+    .split(' ')[1];
   const port = await freePort();
   mkdirSync('/run/sshd', { recursive: true });
   const fakePwsh = path.join(dir, 'fake-pwsh');
@@ -68,12 +80,15 @@ export async function startSshd(opts: { pwshDelayMs?: number } = {}): Promise<Ss
       'StrictModes no',
       'MaxSessions 10',
       `Subsystem sftp ${SFTP_SERVER}`,
-      (process.env.SSHD_LOG ?? 'LogLevel ERROR'),
+      process.env.SSHD_LOG ?? 'LogLevel ERROR',
     ].join('\n') + '\n',
   );
   const proc: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', path.join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  proc.stderr?.on('data', (d) => { stderr += d; if (process.env.SSHD_LOG) process.stderr.write(d); });
+  proc.stderr?.on('data', (d) => {
+    stderr += d;
+    if (process.env.SSHD_LOG) process.stderr.write(d);
+  });
   await waitForPort(port, () => stderr);
   return {
     port,

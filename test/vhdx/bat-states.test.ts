@@ -16,7 +16,14 @@ describe('BAT: every payload state, sector-bitmap entries between chunks', () =>
     const f = tmp.path('states.vhdx');
     run('qemu-img', ['create', '-q', '-f', 'vhdx', '-o', 'subformat=dynamic,block_size=1M', f, '8M']);
     run('qemu-io', ['-f', 'vhdx', '-c', 'write -P 0x77 0 8M', f]);
-    for (const [block, state] of [[1, 0], [2, 1], [3, 2], [4, 3], [5, 5]]) await setPayloadBlockState(f, block, state);
+    for (const [block, state] of [
+      [1, 0],
+      [2, 1],
+      [3, 2],
+      [4, 3],
+      [5, 5],
+    ])
+      await setPayloadBlockState(f, block, state);
     const qemu = qemuRaw(f, tmp.path('states.raw'));
     const img = await openVhdx(f);
     const ours = await img.read(0, img.virtualSize);
@@ -54,7 +61,18 @@ describe('BAT: every payload state, sector-bitmap entries between chunks', () =>
     await img.write(5 * GiB - 4096, Buffer.alloc(4096, 0x52));
     await img.close();
     expect(tryRun('qemu-img', ['check', f]).status).toBe(0);
-    const io = run('qemu-io', ['-r', '-f', 'vhdx', '-c', `read -P 0x51 ${4 * GiB - 1000} ${MiB}`, '-c', `read -P 0x52 ${5 * GiB - 4096} 4096`, '-c', `read -P 0 ${4 * GiB - 2 * MiB} ${2 * MiB - 1000}`, f]);
+    const io = run('qemu-io', [
+      '-r',
+      '-f',
+      'vhdx',
+      '-c',
+      `read -P 0x51 ${4 * GiB - 1000} ${MiB}`,
+      '-c',
+      `read -P 0x52 ${5 * GiB - 4096} 4096`,
+      '-c',
+      `read -P 0 ${4 * GiB - 2 * MiB} ${2 * MiB - 1000}`,
+      f,
+    ]);
     expect(io).not.toMatch(/Pattern verification failed/);
   });
 

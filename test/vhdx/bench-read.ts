@@ -86,11 +86,13 @@ export async function benchVhdxRead(sizeMiB = 1024, readKiB = 1024, rounds = 5):
     sh(`cat '${path}' > /dev/null`);
     const buf = allocReadBuffer(readKiB * 1024);
     const plainBuf = Buffer.allocUnsafe(readKiB * 1024);
-    const readIntoAll = (into: Buffer, syncReads = false) => async () => {
-      const img = await openVhdx(path, { syncReads });
-      for (let off = 0; off < img.virtualSize; off += into.length) await img.readInto(into.subarray(0, Math.min(into.length, img.virtualSize - off)), off);
-      await img.close();
-    };
+    const readIntoAll =
+      (into: Buffer, syncReads = false) =>
+      async () => {
+        const img = await openVhdx(path, { syncReads });
+        for (let off = 0; off < img.virtualSize; off += into.length) await img.readInto(into.subarray(0, Math.min(into.length, img.virtualSize - off)), off);
+        await img.close();
+      };
     const ours = readIntoAll(buf);
     const oursPlain = readIntoAll(plainBuf);
     const oursSync = readIntoAll(buf, true);
@@ -147,7 +149,15 @@ export async function benchVhdxRead(sizeMiB = 1024, readKiB = 1024, rounds = 5):
       plainBufferVsCat: cat / wall('hvsnapPlainBuffer'),
       syncVsCat: cat / wall('hvsnapSync'),
       syncVsQemu: qemu / wall('hvsnapSync'),
-      cpu: { cat: cpu('cat'), qemu: cpu('qemu'), hvsnap: cpu('hvsnap'), hvsnapPlainBuffer: cpu('hvsnapPlainBuffer'), hvsnapRead: cpu('hvsnapRead'), hvsnapSync: cpu('hvsnapSync'), nodeRaw: cpu('nodeRaw') },
+      cpu: {
+        cat: cpu('cat'),
+        qemu: cpu('qemu'),
+        hvsnap: cpu('hvsnap'),
+        hvsnapPlainBuffer: cpu('hvsnapPlainBuffer'),
+        hvsnapRead: cpu('hvsnapRead'),
+        hvsnapSync: cpu('hvsnapSync'),
+        nodeRaw: cpu('nodeRaw'),
+      },
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

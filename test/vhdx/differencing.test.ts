@@ -62,7 +62,11 @@ describe('differencing chains', () => {
     const p = await openVhdx(`${dir}/p.vhdx`, { writable: true });
     await p.write(0, Buffer.alloc(512, 1));
     await p.close();
-    await expect(openVhdx(`${dir}/c.avhdx`)).rejects.toMatchObject({ code: 'vhdx_invalid', context: { structure: 'parent' }, message: expect.stringMatching(/DataWriteGuid/) });
+    await expect(openVhdx(`${dir}/c.avhdx`)).rejects.toMatchObject({
+      code: 'vhdx_invalid',
+      context: { structure: 'parent' },
+      message: expect.stringMatching(/DataWriteGuid/),
+    });
   });
 
   it('finds a parent by its host path through resolveParent, and reports a missing one', async () => {

@@ -146,7 +146,11 @@ describe('hostile input, continued', () => {
     const dirty = await buildVhdxWithPendingLog(tmp.path('dirty-trunc.vhdx'));
     // cut the file below the FlushedFileOffset its log records
     truncateSync(dirty.path, readFileSync(dirty.path).length - MiB);
-    await expect(openVhdx(dirty.path)).rejects.toMatchObject({ code: 'vhdx_invalid', context: { structure: 'log' }, message: expect.stringMatching(/truncated/) });
+    await expect(openVhdx(dirty.path)).rejects.toMatchObject({
+      code: 'vhdx_invalid',
+      context: { structure: 'log' },
+      message: expect.stringMatching(/truncated/),
+    });
   });
 });
 

@@ -189,7 +189,8 @@ describe('small sequential reads through the engine', () => {
   it('a file with a pending log reads as replayed, in any read size, async or with syncReads', async () => {
     const f = await buildVhdxWithPendingLog(t.path('log.vhdx'));
     for (const step of steps) expect((await readAll(f.path, step)).equals(f.expected), `step ${step}`).toBe(true);
-    for (const step of [4096, 128 * 1024, 3 * MiB]) expect((await readAll(f.path, step, { syncReads: true })).equals(f.expected), `sync step ${step}`).toBe(true);
+    for (const step of [4096, 128 * 1024, 3 * MiB])
+      expect((await readAll(f.path, step, { syncReads: true })).equals(f.expected), `sync step ${step}`).toBe(true);
   });
 
   it('a differencing chain reads through to its parents, in any read size, async or with syncReads', async () => {
@@ -197,7 +198,8 @@ describe('small sequential reads through the engine', () => {
     mkdirSync(dir);
     const c = await buildDifferencingChain(dir);
     for (const step of steps) expect((await readAll(c.top, step)).equals(c.expected), `step ${step}`).toBe(true);
-    for (const step of [4096, 128 * 1024, 3 * MiB]) expect((await readAll(c.top, step, { syncReads: true })).equals(c.expected), `sync step ${step}`).toBe(true);
+    for (const step of [4096, 128 * 1024, 3 * MiB])
+      expect((await readAll(c.top, step, { syncReads: true })).equals(c.expected), `sync step ${step}`).toBe(true);
   });
 
   it('syncReads turns a failed pread into a rejection, as the async reader does', async () => {

@@ -37,7 +37,10 @@ const fail = (kind: Parameters<typeof providerError>[0], message: string, volume
 /** 3. The provider: one args object plus `{signal}` per method. */
 export function createSkeletonProvider(array: MemoryArray): Provider {
   const toSet = (s: MemorySnapshot): SnapshotHandle => ({
-    name: s.name, id: s.id, consistencyGroup: s.cg, createdAt: s.createdAt,
+    name: s.name,
+    id: s.id,
+    consistencyGroup: s.cg,
+    createdAt: s.createdAt,
     volumes: s.members.map((m) => ({ volumeId: m.volumeId, snapshotId: m.snapshotId })),
   });
   const naa = (id: string): VolumeIdentity => ({ kind: 'naa', id });
@@ -72,7 +75,11 @@ export function createSkeletonProvider(array: MemoryArray): Provider {
       // Idempotent by name: the same name returns the same set; another volume list under it is already_exists.
       const existing = array.snapshots.get(args.name);
       if (existing) {
-        const same = existing.members.map((m) => m.volumeId).sort().join() === [...args.volumeIds].sort().join();
+        const same =
+          existing.members
+            .map((m) => m.volumeId)
+            .sort()
+            .join() === [...args.volumeIds].sort().join();
         if (!same) throw fail('already_exists', `snapshot set ${args.name} exists for other volumes`);
         return toSet(existing);
       }
@@ -80,7 +87,13 @@ export function createSkeletonProvider(array: MemoryArray): Provider {
         if (!array.volumes.has(id)) throw fail('not_found', `no volume ${id}`, id);
         return { volumeId: id, snapshotId: `snap-${randomBytes(4).toString('hex')}`, naa: `6acce551${randomBytes(12).toString('hex')}` };
       });
-      const s: MemorySnapshot = { name: args.name, id: `set-${randomBytes(4).toString('hex')}`, createdAt: new Date().toISOString(), cg: args.consistencyGroup && members.length > 1, members };
+      const s: MemorySnapshot = {
+        name: args.name,
+        id: `set-${randomBytes(4).toString('hex')}`,
+        createdAt: new Date().toISOString(),
+        cg: args.consistencyGroup && members.length > 1,
+        members,
+      };
       array.snapshots.set(s.name, s);
       return toSet(s);
     },
@@ -120,12 +133,17 @@ export function createSkeletonProvider(array: MemoryArray): Provider {
       if (!s) throw fail('not_found', `no snapshot set ${args.snapshot.name} (${args.snapshot.id})`);
       const host = await this.ensureHost({ host: args.host }, opts);
       const m = array.mappings.get(args.name) ?? {
-        name: args.name, snapshotId: s.id, snapshotName: s.name, host: host.id,
+        name: args.name,
+        snapshotId: s.id,
+        snapshotName: s.name,
+        host: host.id,
         luns: s.members.map((x, i) => ({ volumeId: x.volumeId, lun: i + 1, naa: `6acce552${randomBytes(12).toString('hex')}` })),
       };
       array.mappings.set(m.name, m);
       return {
-        name: m.name, snapshotName: m.snapshotName, host: m.host,
+        name: m.name,
+        snapshotName: m.snapshotName,
+        host: m.host,
         // what the proxy needs to find exactly these LUNs
         target: { transport: 'iscsi', portals: ['192.0.2.40:3260'], iqns: ['iqn.2026-01.com.example:array1'] },
         luns: m.luns.map((l) => ({ volumeId: l.volumeId, sourceIdentity: naa(array.volumes.get(l.volumeId)!.naa), identity: naa(l.naa), lun: l.lun })),

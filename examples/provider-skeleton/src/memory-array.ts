@@ -5,9 +5,26 @@ import { randomBytes } from 'node:crypto';
  * add volumes and the provider can find them. Replace it with your REST client (build it on
  * `HttpClient` from `hvsnap/sdk`, which already does TLS, auth refresh, retries and redaction).
  */
-export interface MemoryVolume { id: string; name: string; naa: string; sizeBytes: number }
-export interface MemorySnapshot { name: string; id: string; createdAt: string; cg: boolean; members: Array<{ volumeId: string; snapshotId: string; naa: string }> }
-export interface MemoryMapping { name: string; snapshotId: string; snapshotName: string; host: string; luns: Array<{ volumeId: string; lun: number; naa: string }> }
+export interface MemoryVolume {
+  id: string;
+  name: string;
+  naa: string;
+  sizeBytes: number;
+}
+export interface MemorySnapshot {
+  name: string;
+  id: string;
+  createdAt: string;
+  cg: boolean;
+  members: Array<{ volumeId: string; snapshotId: string; naa: string }>;
+}
+export interface MemoryMapping {
+  name: string;
+  snapshotId: string;
+  snapshotName: string;
+  host: string;
+  luns: Array<{ volumeId: string; lun: number; naa: string }>;
+}
 
 export class MemoryArray {
   readonly volumes = new Map<string, MemoryVolume>();

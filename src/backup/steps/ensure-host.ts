@@ -12,6 +12,7 @@ export const ensureHostStep: SetStep = {
   undo: { journaled: 'after', record: (set) => ({ kind: 'removeHost', host: set.host!, created: set.host!.created && !set.policy.keepHosts }) },
   async run(set) {
     set.host = await set.env.provider.ensureHost({ host: set.env.proxyHost }, { signal: set.signal });
-    if (set.host.created) set.log.info({ host: set.host.name }, set.policy.keepHosts ? 'host made on the array (kept: keepHosts)' : 'host made on the array for this run');
+    if (set.host.created)
+      set.log.info({ host: set.host.name }, set.policy.keepHosts ? 'host made on the array (kept: keepHosts)' : 'host made on the array for this run');
   },
 };

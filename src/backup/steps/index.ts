@@ -55,17 +55,7 @@ export const backupModes = {
     retainSnapshotStep,
   ],
   /** no array: the checkpoint lives while the proxy reads the frozen base over SFTP, then becomes the reference point */
-  host: [
-    checkpointStep,
-    exportStep,
-    changedRangesStep,
-    attachHostStep,
-    openRestorePointStep,
-    copyStep,
-    convertAfterCopyStep,
-    commitHostStep,
-    supersedeStep,
-  ],
+  host: [checkpointStep, exportStep, changedRangesStep, attachHostStep, openRestorePointStep, copyStep, convertAfterCopyStep, commitHostStep, supersedeStep],
 } satisfies Record<string, Step[]>;
 
 export type BackupMode = keyof typeof backupModes;

@@ -27,6 +27,9 @@ export const presentStep: SetStep<PresentTarget> = {
   undo: { journaled: 'before', record: (set) => ({ kind: 'unpresent', name: set.names.presentation }) },
   async run(set) {
     if (!set.snapshot) throw new HvsnapError('internal', `no snapshot handle to present ${set.names.snapshot}`);
-    set.presentation = await set.env.provider.present({ name: set.names.presentation, snapshot: set.snapshot, host: set.env.proxyHost }, { signal: set.signal });
+    set.presentation = await set.env.provider.present(
+      { name: set.names.presentation, snapshot: set.snapshot, host: set.env.proxyHost },
+      { signal: set.signal },
+    );
   },
 };

@@ -42,7 +42,12 @@ export const snapshotStep: SetStep = {
     set.snapshot = snap;
     // a copy that completes in the background (SnapVX, FlashCopy) is waited for while the checkpoints still exist
     if (snap.ready === false) {
-      await waitForSnapshotReady({ provider, handle: snap, signal: set.signal, onProgress: (progress) => set.log.info({ snapshot: snap.name, progress }, 'array snapshot copying') });
+      await waitForSnapshotReady({
+        provider,
+        handle: snap,
+        signal: set.signal,
+        onProgress: (progress) => set.log.info({ snapshot: snap.name, progress }, 'array snapshot copying'),
+      });
     }
     set.report.snapshot = snap.name;
     set.report.consistencyGroup = snap.consistencyGroup;

@@ -8,9 +8,12 @@ import { renderBackupReport, renderDryRun, renderPrune } from '../render.js';
 
 export const batchCommand: CommandModule = (kit) =>
   new Command('batch')
-    .description('the nightly batch on a proxy host: the config\'s batch selection, with its concurrency limits; resumable')
+    .description("the nightly batch on a proxy host: the config's batch selection, with its concurrency limits; resumable")
     .requiredOption('-c, --config <file>', 'job configuration (YAML) with a batch section')
-    .option('--resume <batchId>', 'continue a batch that died or was interrupted: undo its leftovers, then back up every VM without a restore point from it (not started, interrupted, and failed VMs are retried); the report covers both runs')
+    .option(
+      '--resume <batchId>',
+      'continue a batch that died or was interrupted: undo its leftovers, then back up every VM without a restore point from it (not started, interrupted, and failed VMs are retried); the report covers both runs',
+    )
     .option('--dry-run', 'say which VMs the batch selects, their volume sets and copy modes; touch nothing', false)
     .action(
       kit.action<{ config: string; resume?: string; dryRun: boolean }>(async ({ opts, logger, io, signal }) => {
@@ -31,12 +34,19 @@ export const batchCommand: CommandModule = (kit) =>
           `batch ${report.batchId}${report.resumed ? ` (resumed; ${report.skipped.length} VM(s) were already done)` : ''}`,
           renderBackupReport(report),
           ...(report.prune ? ['prune (retention.afterBatch):', renderPrune(report.prune, false)] : []),
-          ...(report.pruneError ? [`prune after the batch FAILED: ${String(report.pruneError.message)}`, 'next: run `hvsnap prune --config FILE` once the cause is fixed'] : []),
+          ...(report.pruneError
+            ? [`prune after the batch FAILED: ${String(report.pruneError.message)}`, 'next: run `hvsnap prune --config FILE` once the cause is fixed']
+            : []),
         ].join('\n');
-        if (report.status !== 'interrupted') return { data: report, text, exitCode: !report.ok ? ExitCode.partial : report.pruneError ? ExitCode.failed : ExitCode.ok };
+        if (report.status !== 'interrupted')
+          return { data: report, text, exitCode: !report.ok ? ExitCode.partial : report.pruneError ? ExitCode.failed : ExitCode.ok };
         // the last line a person sees: how to go on
         const resume = `hvsnap batch --config ${quoteArg(resolve(opts.config))} --resume ${report.batchId}`;
-        return { data: { ...report, resumeCommand: resume }, text: `${text}\ninterrupted: batch ${report.batchId}; to finish it run:\n${resume}`, exitCode: ExitCode.interrupted };
+        return {
+          data: { ...report, resumeCommand: resume },
+          text: `${text}\ninterrupted: batch ${report.batchId}; to finish it run:\n${resume}`,
+          exitCode: ExitCode.interrupted,
+        };
       }),
     );
 

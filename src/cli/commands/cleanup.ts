@@ -18,7 +18,9 @@ export const cleanupCommand: CommandModule = (kit) =>
           ...r.checkpoints.map((x) => `  ${x}`),
           `removed ${r.referencePoints.length} reference point(s) no restore point needs`,
           ...r.referencePoints.map((x) => `  ${x}`),
-          r.orphanSnapshots.length ? `array snapshots named by hvsnap that no restore point keeps (delete them on the array if they are not yours): ${r.orphanSnapshots.join(', ')}` : 'no orphan array snapshots',
+          r.orphanSnapshots.length
+            ? `array snapshots named by hvsnap that no restore point keeps (delete them on the array if they are not yours): ${r.orphanSnapshots.join(', ')}`
+            : 'no orphan array snapshots',
           ...r.failures.map((f) => `  FAILED: ${f.what}: ${String(f.error.message)}`),
           ...(r.failures.length ? ['next: fix what the FAILED lines name, then run hvsnap cleanup again (what is left stays in the job journals)'] : []),
         ].join('\n');

@@ -41,11 +41,16 @@ export const demoCommand: CommandModule = (kit) =>
           renderBackupReport(r.incremental),
           '',
           '3. restore and verify',
-          ...r.restores.map((x) => `  ${x.vm}  ${x.restorePointId}: ${x.identical ? 'byte-identical to the disk at its checkpoint' : 'DIFFERS'}${x.verified ? ', index verified' : ''}`),
+          ...r.restores.map(
+            (x) =>
+              `  ${x.vm}  ${x.restorePointId}: ${x.identical ? 'byte-identical to the disk at its checkpoint' : 'DIFFERS'}${x.verified ? ', index verified' : ''}`,
+          ),
           '',
           `checkpoints lived ${formatMs(lifetimes[0] ?? 0)} to ${formatMs(lifetimes[lifetimes.length - 1] ?? 0)} (median ${formatMs(lifetimes[Math.floor(lifetimes.length / 2)] ?? 0)}), none while a byte was copied`,
           `the incremental read ${formatBytes(r.incremental.totals.bytesRead)} from the snapshots (the chunks that ${r.writesBetween} writes of 64 KiB touched), the full ${formatBytes(r.full.totals.bytesRead)}`,
-          r.kept ? `the lab, repository and restores are in ${r.dir} (remove it when done: rm -r ${r.dir})` : `its folder ${r.dir} was removed (--keep keeps it)`,
+          r.kept
+            ? `the lab, repository and restores are in ${r.dir} (remove it when done: rm -r ${r.dir})`
+            : `its folder ${r.dir} was removed (--keep keeps it)`,
           r.ok ? 'demo: OK' : 'demo: FAILED\nnext: look at the report above and the lab folder; run it again with --debug for the logs',
         ].join('\n');
         return { data: r, text, exitCode: r.ok ? ExitCode.ok : ExitCode.failed };

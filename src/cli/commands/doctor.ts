@@ -21,8 +21,15 @@ export const doctorCommand: CommandModule = (kit) =>
         const record = recorderFor('doctor', opts);
         const checks = await runDoctor(cfg, { logger, signal, env: io.env, record });
         const failed = checks.filter((c) => !c.ok).length;
-        const share = cfg.hypervisor.kind !== 'wmi' ? undefined : record ? `transcript written to ${record.writer.file}` : `to capture a transcript of these hosts to share: ${captureCommand(opts.config)}`;
-        const next = failed ? `${failed} check(s) failed\nnext: fix what the FAIL lines name (README: "Hyper-V host set-up"), then run hvsnap doctor again` : 'all checks passed';
+        const share =
+          cfg.hypervisor.kind !== 'wmi'
+            ? undefined
+            : record
+              ? `transcript written to ${record.writer.file}`
+              : `to capture a transcript of these hosts to share: ${captureCommand(opts.config)}`;
+        const next = failed
+          ? `${failed} check(s) failed\nnext: fix what the FAIL lines name (README: "Hyper-V host set-up"), then run hvsnap doctor again`
+          : 'all checks passed';
         const text = `${renderChecks(checks)}\n${next}${share ? `\n${share}` : ''}`;
         return { data: { checks, ...(record ? { transcript: record.writer.file } : {}) }, text, exitCode: failed ? ExitCode.failed : ExitCode.ok };
       }),

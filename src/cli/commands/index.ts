@@ -28,7 +28,7 @@ export const commandModules: CommandEntry[] = [
   },
   {
     name: 'jobs',
-    description: "list the saved reports of backups and batches (jobs show ID: one of them), from the repository",
+    description: 'list the saved reports of backups and batches (jobs show ID: one of them), from the repository',
     load: async () => (await import('./jobs.js')).jobsCommand,
   },
   { name: 'list', description: 'list restore points', load: async () => (await import('./repository.js')).listCommand },

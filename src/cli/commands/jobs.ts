@@ -14,9 +14,21 @@ export const jobsCommand: CommandModule = (kit) => {
       kit.action<{ config: string }>(async ({ opts }) => {
         const records = await jobsWithConfig({ config: opts.config });
         const summaries = records.map(summary);
-        const text = records.length === 0
-          ? 'no jobs recorded'
-          : table(['job', 'kind', 'status', 'started', 'duration', 'VMs ok/total', 'resumes'], summaries.map((s) => [s.id, s.kind, s.status, s.startedAt, s.durationMs === undefined ? '-' : formatMs(s.durationMs), `${s.ok}/${s.vms}`, s.resumeOf ?? '-']));
+        const text =
+          records.length === 0
+            ? 'no jobs recorded'
+            : table(
+                ['job', 'kind', 'status', 'started', 'duration', 'VMs ok/total', 'resumes'],
+                summaries.map((s) => [
+                  s.id,
+                  s.kind,
+                  s.status,
+                  s.startedAt,
+                  s.durationMs === undefined ? '-' : formatMs(s.durationMs),
+                  `${s.ok}/${s.vms}`,
+                  s.resumeOf ?? '-',
+                ]),
+              );
         return { data: summaries, text };
       }),
     );
@@ -28,7 +40,11 @@ export const jobsCommand: CommandModule = (kit) => {
       kit.action<{ config: string }>(async ({ opts, args }) => {
         const record = await jobWithConfig({ config: opts.config, id: args[0] });
         const head = `${record.kind} ${record.id}: ${record.status}; started ${record.startedAt} by pid ${record.pid} on ${record.host}${record.finishedAt ? `, finished ${record.finishedAt}` : ''}${record.resumeOf ? `; resumes ${record.resumeOf}` : ''}`;
-        const body = record.report ? renderBackupReport(record.report) : record.error ? `error [${record.error.code}]: ${record.error.message}` : '(no report yet)';
+        const body = record.report
+          ? renderBackupReport(record.report)
+          : record.error
+            ? `error [${record.error.code}]: ${record.error.message}`
+            : '(no report yet)';
         return { data: record, text: `${head}\n${body}` };
       }),
     );
@@ -37,8 +53,16 @@ export const jobsCommand: CommandModule = (kit) => {
 
 function summary(r: JobRecord) {
   return {
-    id: r.id, kind: r.kind, status: r.status, startedAt: r.startedAt, finishedAt: r.finishedAt, resumeOf: r.resumeOf, host: r.host, pid: r.pid,
+    id: r.id,
+    kind: r.kind,
+    status: r.status,
+    startedAt: r.startedAt,
+    finishedAt: r.finishedAt,
+    resumeOf: r.resumeOf,
+    host: r.host,
+    pid: r.pid,
     durationMs: r.finishedAt ? Date.parse(r.finishedAt) - Date.parse(r.startedAt) : undefined,
-    vms: r.report?.totals.vms ?? r.vms.length, ok: r.report?.totals.ok ?? 0,
+    vms: r.report?.totals.vms ?? r.vms.length,
+    ok: r.report?.totals.ok ?? 0,
   };
 }

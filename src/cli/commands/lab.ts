@@ -40,7 +40,7 @@ export const labCommand: CommandModule = (kit) => {
     );
   lab
     .command('write')
-    .description('random writes into a VM\'s disks (safe while a backup runs)')
+    .description("random writes into a VM's disks (safe while a backup runs)")
     .requiredOption('--dir <dir>', 'lab folder')
     .requiredOption('--vm <name>', 'VM name or id')
     .option('--count <n>', 'number of writes', '16')
@@ -48,7 +48,13 @@ export const labCommand: CommandModule = (kit) => {
     .option('--seed <n>', 'random seed')
     .action(
       kit.action<{ dir: string; vm: string; count: string; size: string; seed?: string }>(async ({ opts }) => {
-        const r = await labWrite({ dir: opts.dir, vm: opts.vm, count: parseCount(opts.count, '--count', 1), sizeBytes: parseSize(opts.size, '--size'), seed: opts.seed ? parseCount(opts.seed, '--seed') : undefined });
+        const r = await labWrite({
+          dir: opts.dir,
+          vm: opts.vm,
+          count: parseCount(opts.count, '--count', 1),
+          sizeBytes: parseSize(opts.size, '--size'),
+          seed: opts.seed ? parseCount(opts.seed, '--seed') : undefined,
+        });
         return { data: r, text: `${r.writes.length} writes into ${r.vm}, ${formatBytes(r.writes.reduce((n, w) => n + w.length, 0))}` };
       }),
     );
@@ -65,7 +71,17 @@ export const labCommand: CommandModule = (kit) => {
       kit.action<{ dir: string }>(async ({ opts }) => {
         const s = await loadLabState(opts.dir);
         const text = [
-          table(['VM', 'id', 'volume', 'disks', 'checkpoints', 'reference points'], s.vms.map((v) => [v.name, v.id, [...new Set(v.disks.map((d) => d.volume))].join(','), v.disks.length, s.checkpoints.filter((c) => c.vmId === v.id).length, s.referencePoints.filter((r) => r.vmId === v.id).length])),
+          table(
+            ['VM', 'id', 'volume', 'disks', 'checkpoints', 'reference points'],
+            s.vms.map((v) => [
+              v.name,
+              v.id,
+              [...new Set(v.disks.map((d) => d.volume))].join(','),
+              v.disks.length,
+              s.checkpoints.filter((c) => c.vmId === v.id).length,
+              s.referencePoints.filter((r) => r.vmId === v.id).length,
+            ]),
+          ),
           `groups: ${s.groups.map((g) => g.name).join(', ') || 'none'}; armed faults: ${s.faults.failures.length}`,
         ].join('\n');
         return { data: s, text };
@@ -73,12 +89,12 @@ export const labCommand: CommandModule = (kit) => {
     );
   lab
     .command('fault')
-    .description('arm a failure of a host operation (or make a VM\'s guest refuse application consistency)')
+    .description("arm a failure of a host operation (or make a VM's guest refuse application consistency)")
     .requiredOption('--dir <dir>', 'lab folder')
     .option('--op <op>', `operation to fail: ${OPS.join(', ')}`)
     .option('--vm <name>', 'only for this VM')
     .option('--times <n>', 'how many times', '1')
-    .option('--no-app-consistency', 'the VM\'s guest cannot give application consistency (with --vm)')
+    .option('--no-app-consistency', "the VM's guest cannot give application consistency (with --vm)")
     .action(
       kit.action<{ dir: string; op?: string; vm?: string; times: string; appConsistency: boolean }>(async ({ opts }) => {
         await updateLabState(opts.dir, (s) => {
@@ -87,7 +103,8 @@ export const labCommand: CommandModule = (kit) => {
             s.faults.appConsistencyFails.push(opts.vm);
           }
           if (opts.op) {
-            if (!OPS.includes(opts.op as LabOp)) throw new HvsnapError('input_invalid', `--op "${opts.op}" is not one of ${OPS.join(', ')}`, { context: { field: '--op' } });
+            if (!OPS.includes(opts.op as LabOp))
+              throw new HvsnapError('input_invalid', `--op "${opts.op}" is not one of ${OPS.join(', ')}`, { context: { field: '--op' } });
             s.faults.failures.push({ op: opts.op as LabOp, vm: opts.vm, times: parseCount(opts.times, '--times', 1) });
           }
         });

@@ -11,7 +11,8 @@ const NEW_FILE_ENV = 'HVSNAP_NEW_PASSPHRASE_FILE';
 
 async function needFromEnv(env: string, fileEnv: string, what: string): Promise<string> {
   const p = await passphraseFromEnvironment({ [PASSPHRASE_ENV]: process.env[env], [PASSPHRASE_FILE_ENV]: process.env[fileEnv] });
-  if (!p) throw new HvsnapError('input_invalid', `${what}: set ${env}, or ${fileEnv} to a file holding it (never on the command line)`, { context: { field: env } });
+  if (!p)
+    throw new HvsnapError('input_invalid', `${what}: set ${env}, or ${fileEnv} to a file holding it (never on the command line)`, { context: { field: env } });
   return p;
 }
 
@@ -23,9 +24,18 @@ export const initCommand: CommandModule = (kit) =>
     .option('--chunk-size <bytes>', 'bytes per chunk, a power of two from 64 KiB to 16 MiB')
     .action(
       kit.action<{ repo: string; encrypt: boolean; chunkSize?: string }>(async ({ opts, logger }) => {
-        const repo = await openRepository({ path: opts.repo, create: true, encrypt: opts.encrypt, chunkSize: opts.chunkSize === undefined ? undefined : Number(opts.chunkSize), logger });
+        const repo = await openRepository({
+          path: opts.repo,
+          create: true,
+          encrypt: opts.encrypt,
+          chunkSize: opts.chunkSize === undefined ? undefined : Number(opts.chunkSize),
+          logger,
+        });
         await repo.close();
-        return { data: repo.config, text: `repository ${repo.path}: format ${repo.config.formatVersion}, ${formatBytes(repo.chunkSize)} chunks, zstd, encryption ${repo.config.encryption}` };
+        return {
+          data: repo.config,
+          text: `repository ${repo.path}: format ${repo.config.formatVersion}, ${formatBytes(repo.chunkSize)} chunks, zstd, encryption ${repo.config.encryption}`,
+        };
       }),
     );
 

@@ -46,7 +46,9 @@ export const verifyCommand: CommandModule = (kit) =>
 
 export const restoreCommand: CommandModule = (kit) =>
   withRecordOptions(new Command('restore'))
-    .description("rebuild a restore point in Hyper-V's export layout and verify it (as `export`); with --import put the disks in --to and import the VM; with --instant run it from an array clone")
+    .description(
+      "rebuild a restore point in Hyper-V's export layout and verify it (as `export`); with --import put the disks in --to and import the VM; with --instant run it from an array clone",
+    )
     .requiredOption('-c, --config <file>', 'job configuration (YAML)')
     .requiredOption('--restore-point <id>', 'restore point id (see "hvsnap list")')
     .option('--to <dir>', 'export folder (the VM gets <dir>/<VM name>/); with --import, the folder for the disks')
@@ -58,14 +60,33 @@ export const restoreCommand: CommandModule = (kit) =>
     .option('--host <node>', 'with --instant: the Hyper-V host to present the clone to and import on')
     .option('--start', 'with --instant: start the VM', false)
     .action(
-      kit.action<{ config: string; restorePoint: string; to?: string; import: boolean; hostDir?: string; newId: boolean; name?: string; instant: boolean; host?: string; start: boolean; record?: string; anonymize?: boolean }>(async ({ opts, logger, io, signal }) => {
+      kit.action<{
+        config: string;
+        restorePoint: string;
+        to?: string;
+        import: boolean;
+        hostDir?: string;
+        newId: boolean;
+        name?: string;
+        instant: boolean;
+        host?: string;
+        start: boolean;
+        record?: string;
+        anonymize?: boolean;
+      }>(async ({ opts, logger, io, signal }) => {
         if (opts.instant) {
-          if (!opts.host) throw new HvsnapError('input_invalid', '--instant needs --host (the Hyper-V host to run the VM on)', { context: { field: '--host' } });
+          if (!opts.host)
+            throw new HvsnapError('input_invalid', '--instant needs --host (the Hyper-V host to run the VM on)', { context: { field: '--host' } });
           // --new-id forces a new id; without it, a new id only when the original VM still exists
-          return runInstantRestore({ config: opts.config, restorePoint: opts.restorePoint, host: opts.host, newId: opts.newId || undefined, name: opts.name, start: opts.start }, logger, signal);
+          return runInstantRestore(
+            { config: opts.config, restorePoint: opts.restorePoint, host: opts.host, newId: opts.newId || undefined, name: opts.name, start: opts.start },
+            logger,
+            signal,
+          );
         }
         if (!opts.to) throw new HvsnapError('input_invalid', 'restore needs --to (or --instant --host)', { context: { field: '--to' } });
-        if (opts.import && !opts.hostDir) throw new HvsnapError('input_invalid', '--import needs --host-dir (how the host sees the --to folder)', { context: { field: '--host-dir' } });
+        if (opts.import && !opts.hostDir)
+          throw new HvsnapError('input_invalid', '--import needs --host-dir (how the host sees the --to folder)', { context: { field: '--host-dir' } });
         const progress = progressReporter({ stream: io.stderr, logger });
         const onProgress = (p: { disk: string; doneBytes: number; totalBytes: number }) => progress.update(p.disk, p.doneBytes, p.totalBytes);
         if (!opts.import) {
@@ -95,7 +116,9 @@ export const restoreCommand: CommandModule = (kit) =>
     );
 
 export const retentionCommand: CommandModule = (kit) =>
-  withRepo(new Command('prune').description('apply a retention policy: delete restore points (and the array snapshots only they kept), then unreferenced chunks'))
+  withRepo(
+    new Command('prune').description('apply a retention policy: delete restore points (and the array snapshots only they kept), then unreferenced chunks'),
+  )
     .option('--keep-last <n>', 'restore points to keep per VM')
     .option('--keep-daily <n>', 'days to keep one restore point of')
     .option('--keep-weekly <n>', 'weeks to keep one restore point of')
@@ -105,14 +128,16 @@ export const retentionCommand: CommandModule = (kit) =>
     .option('--dry-run', 'say what would be deleted; delete nothing', false)
     .addHelpText('after', '\nWithout --keep-* flags, the retention: section of --config applies; any --keep-* flag replaces it.')
     .action(
-      kit.action<{ config?: string; repo?: string; vm?: string; dryRun: boolean } & Partial<Record<keyof typeof RETENTION_FLAGS, string>>>(async ({ opts, logger, signal }) => {
-        const flags = Object.fromEntries(
-          Object.entries(RETENTION_FLAGS).map(([key, flag]) => {
-            const v = opts[key as keyof typeof RETENTION_FLAGS];
-            return [key, v === undefined ? undefined : parseCount(v, flag)];
-          }),
-        );
-        const r = await pruneWithRetention({ repo: opts.repo, config: opts.config, flags, vm: opts.vm, dryRun: opts.dryRun, logger, signal });
-        return { data: r, text: renderPrune(r, opts.dryRun), exitCode: r.snapshotFailures.length ? ExitCode.failed : ExitCode.ok };
-      }),
+      kit.action<{ config?: string; repo?: string; vm?: string; dryRun: boolean } & Partial<Record<keyof typeof RETENTION_FLAGS, string>>>(
+        async ({ opts, logger, signal }) => {
+          const flags = Object.fromEntries(
+            Object.entries(RETENTION_FLAGS).map(([key, flag]) => {
+              const v = opts[key as keyof typeof RETENTION_FLAGS];
+              return [key, v === undefined ? undefined : parseCount(v, flag)];
+            }),
+          );
+          const r = await pruneWithRetention({ repo: opts.repo, config: opts.config, flags, vm: opts.vm, dryRun: opts.dryRun, logger, signal });
+          return { data: r, text: renderPrune(r, opts.dryRun), exitCode: r.snapshotFailures.length ? ExitCode.failed : ExitCode.ok };
+        },
+      ),
     );

@@ -16,7 +16,10 @@ export function parseParentMap(values: string[] = []): ParentResolver | undefine
   if (!values.length) return undefined;
   const map = values.map((v) => {
     const i = v.indexOf('=');
-    if (i <= 0 || i === v.length - 1) throw new HvsnapError('input_invalid', `--parent-map ${JSON.stringify(v)}: expected FROM=TO (host path prefix = local folder)`, { context: { field: 'parent-map' } });
+    if (i <= 0 || i === v.length - 1)
+      throw new HvsnapError('input_invalid', `--parent-map ${JSON.stringify(v)}: expected FROM=TO (host path prefix = local folder)`, {
+        context: { field: 'parent-map' },
+      });
     return { from: v.slice(0, i), to: v.slice(i + 1) };
   });
   return prefixResolver(map);
@@ -27,7 +30,8 @@ function parseSize(name: string, v: string | undefined): number | undefined {
   const m = /^(\d+)([KMG]i?B?)?$/i.exec(v.trim());
   const unit = m?.[2]?.[0]?.toUpperCase();
   const n = m ? Number(m[1]) * (unit === 'K' ? 1024 : unit === 'M' ? 1048576 : unit === 'G' ? 1073741824 : 1) : NaN;
-  if (!Number.isSafeInteger(n)) throw new HvsnapError('input_invalid', `--${name} ${JSON.stringify(v)}: expected a byte count (e.g. 4096, 64K, 1M)`, { context: { field: name } });
+  if (!Number.isSafeInteger(n))
+    throw new HvsnapError('input_invalid', `--${name} ${JSON.stringify(v)}: expected a byte count (e.g. 4096, 64K, 1M)`, { context: { field: name } });
   return n;
 }
 
@@ -69,7 +73,9 @@ export const vhdxCommand: CommandModule = (kit) => {
         const offset = parseSize('offset', o.offset) ?? 0;
         const length = parseSize('length', o.length) ?? img.virtualSize - offset;
         if (offset + length > img.virtualSize || offset > img.virtualSize) {
-          throw new HvsnapError('input_invalid', `--offset ${offset} --length ${length} runs past the virtual size ${img.virtualSize}`, { context: { field: 'length', file } });
+          throw new HvsnapError('input_invalid', `--offset ${offset} --length ${length} runs past the virtual size ${img.virtualSize}`, {
+            context: { field: 'length', file },
+          });
         }
         for (let at = 0; at < length; at += READ_STEP) {
           if (kit.signal.aborted) throw new HvsnapError('aborted', 'the operation was aborted');

@@ -7,7 +7,9 @@ import type { CommandModule } from '../program.js';
 /** `hvsnap worker`: one per proxy; runs the volume sets `hvsnap batch` queues on Redis, until stopped. */
 export const workerCommand: CommandModule = (kit) =>
   new Command('worker')
-    .description('on each proxy: run the volume sets a batch queues on Redis (queue.kind bullmq) through this proxy, until SIGTERM (the set in hand is finished first)')
+    .description(
+      'on each proxy: run the volume sets a batch queues on Redis (queue.kind bullmq) through this proxy, until SIGTERM (the set in hand is finished first)',
+    )
     .requiredOption('-c, --config <file>', 'job configuration (YAML) with a queue section of kind bullmq')
     .option('--sets <n>', 'volume sets this worker runs at once', '1')
     .action(

@@ -24,8 +24,12 @@ export async function presentCloneToHost(
   opts: CallOptions = {},
 ): Promise<PresentedClone> {
   const handle =
-    (args.handle as SnapshotHandle | undefined) ?? (await provider.listSnapshots({ prefix: args.snapshotName }, opts)).find((s) => s.name === args.snapshotName);
-  if (!handle) throw new HvsnapError('not_found', `array snapshot ${args.snapshotName} is gone from provider "${provider.name}"`, { context: { snapshot: args.snapshotName } });
+    (args.handle as SnapshotHandle | undefined) ??
+    (await provider.listSnapshots({ prefix: args.snapshotName }, opts)).find((s) => s.name === args.snapshotName);
+  if (!handle)
+    throw new HvsnapError('not_found', `array snapshot ${args.snapshotName} is gone from provider "${provider.name}"`, {
+      context: { snapshot: args.snapshotName },
+    });
   const p = await provider.present({ name: args.name, snapshot: handle, host: { name: args.hostName } }, opts);
   return { name: p.name, luns: p.luns.map((l) => ({ sourceIdentityId: l.sourceIdentity.id.toLowerCase(), lun: { identity: l.identity, path: l.path } })) };
 }

@@ -87,7 +87,11 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
   const opts = { signal: args.signal };
   await saveSession(dir, session); // journaled before the presentation exists
   try {
-    const clone = await presentCloneToHost(env.provider, { name: session.presentation!.name, snapshotName: kept.name, handle: kept.handle, hostName: args.hostName }, opts);
+    const clone = await presentCloneToHost(
+      env.provider,
+      { name: session.presentation!.name, snapshotName: kept.name, handle: kept.handle, hostName: args.hostName },
+      opts,
+    );
     await args.afterPresent?.();
     const host = env.hostFor(args.hostName);
     await host.rescanStorage({}, opts);

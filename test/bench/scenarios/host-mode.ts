@@ -19,7 +19,12 @@ import { findTool } from '../../helpers/requirements.js';
  */
 export async function hostModeScenario(ctx: BenchContext, disk: DiskLab): Promise<ScenarioResult> {
   const base = { id: 'host-mode', title: '11. Host mode over SFTP', goals: [], details: {} };
-  const missing = process.getuid?.() !== 0 ? 'needs root (it starts its own sshd)' : !findTool('sshd') || !findTool('scp') ? 'needs openssh-server and openssh-client (apt-get install openssh-server)' : undefined;
+  const missing =
+    process.getuid?.() !== 0
+      ? 'needs root (it starts its own sshd)'
+      : !findTool('sshd') || !findTool('scp')
+        ? 'needs openssh-server and openssh-client (apt-get install openssh-server)'
+        : undefined;
   if (missing) return { ...base, setup: `skipped: ${missing}`, figures: [] };
   const dir = join(ctx.dir, 'host-mode');
   await mkdir(dir, { recursive: true });
@@ -34,13 +39,35 @@ export async function hostModeScenario(ctx: BenchContext, disk: DiskLab): Promis
     for (let r = 0; r < ctx.runs; r++) {
       ctx.progress(`host mode: run ${r + 1}/${ctx.runs}`);
       const repoDir = join(dir, `repo-${r}`);
-      const a = await runWorker({ kind: 'backup', labDir: disk.labDir, repoDir, forceFull: true, host: { port: sshd.port, clientKey: sshd.clientKey, hostKeyFingerprint: sshd.hostKeyFingerprint, roots } });
+      const a = await runWorker({
+        kind: 'backup',
+        labDir: disk.labDir,
+        repoDir,
+        forceFull: true,
+        host: { port: sshd.port, clientKey: sshd.clientKey, hostKeyFingerprint: sshd.hostKeyFingerprint, roots },
+      });
       t.hvsnap.push(a.ms);
       await rm(repoDir, { recursive: true, force: true });
       await clearReferencePoints(disk.labDir);
       const copy = join(dir, 'scp.vhdx');
       // host key checking stays on: the server's key is in our own known_hosts file
-      t.scp.push(await runPeer('scp', ['-q', '-P', String(sshd.port), '-i', key, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `root@127.0.0.1:${disk.file}`, copy]));
+      t.scp.push(
+        await runPeer('scp', [
+          '-q',
+          '-P',
+          String(sshd.port),
+          '-i',
+          key,
+          '-o',
+          `UserKnownHostsFile=${knownHosts}`,
+          '-o',
+          'StrictHostKeyChecking=yes',
+          '-o',
+          'BatchMode=yes',
+          `root@127.0.0.1:${disk.file}`,
+          copy,
+        ]),
+      );
       await rm(copy, { force: true });
     }
     // the incrementals before this scenario may have grown the file: its size now is what both read

@@ -3,7 +3,7 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { labWrite } from '../../../src/lab/index.js';
 import { clearReferencePoints } from '../bench-env.js';
-import { createDiskLab, type BenchContext, type DiskLab } from '../bench-context.js';
+import { createDiskLab, type BenchContext } from '../bench-context.js';
 import { runPeer } from '../run-peer.js';
 import { runWorker } from '../run-worker.js';
 import { figure, MiB, ratioRuns, sizeText, type Figure, type Goal, type ScenarioResult } from '../stats.js';
@@ -60,16 +60,22 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
     const disk = await createDiskLab({ dir: base, diskBytes: size, dataBytes: size / 2, fill, seed: fill === 'random' ? 11 : 13 });
     const raw = join(base, 'disk.raw');
     await runPeer('qemu-img', ['convert', '-f', 'vhdx', '-O', 'raw', disk.file, raw]);
-    const t = Object.fromEntries(['full', 'incremental', 'restore', 'size'].map((k) => [k, Object.fromEntries(tools.map((x) => [x, [] as number[]]))])) as Record<
-      'full' | 'incremental' | 'restore' | 'size',
-      Record<Tool, number[]>
-    >;
+    const t = Object.fromEntries(
+      ['full', 'incremental', 'restore', 'size'].map((k) => [k, Object.fromEntries(tools.map((x) => [x, [] as number[]]))]),
+    ) as Record<'full' | 'incremental' | 'restore' | 'size', Record<Tool, number[]>>;
     const qemu: number[] = [];
     for (let r = 0; r < ctx.runs; r++) {
       ctx.progress(`peers (${fill}): run ${r + 1}/${ctx.runs}`);
       const run = join(base, `run-${r}`);
       await mkdir(run, { recursive: true });
-      const env = { RESTIC_PASSWORD: PASS, RESTIC_CACHE_DIR: join(run, 'restic-cache'), BORG_BASE_DIR: join(run, 'borg-home'), BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes', BORG_PASSPHRASE: '' };
+      const env = {
+        RESTIC_PASSWORD: PASS,
+        RESTIC_CACHE_DIR: join(run, 'restic-cache'),
+        BORG_BASE_DIR: join(run, 'borg-home'),
+        BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes',
+        BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes',
+        BORG_PASSPHRASE: '',
+      };
       const repo = (x: Tool) => join(run, `repo-${x}`);
       if (restic) await runPeer('restic', ['-r', repo('restic'), 'init', '--repository-version', '2'], { env });
       if (borg) for (const b of ['borg', 'borgZstd'] as const) await runPeer('borg', ['init', '-e', 'none', repo(b)], { env });
@@ -77,8 +83,15 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
       const hv: Partial<Record<Tool, { restorePointId: string; diskId: string }>> = {};
       const backup = async (x: Tool, kind: 'full' | 'incremental'): Promise<number> => {
         if (x === 'hvsnap' || x === 'hvsnapEnc') {
-          const a = await runWorker({ kind: 'backup', labDir: disk.labDir, repoDir: repo(x), forceFull: kind === 'full', passphrase: x === 'hvsnapEnc' ? PASS : undefined });
-          if (kind === 'incremental' && a.vms[0].modes.some((m) => m !== 'incremental')) throw new Error(`peers: the hvsnap incremental ran ${a.vms[0].modes.join(',')}`);
+          const a = await runWorker({
+            kind: 'backup',
+            labDir: disk.labDir,
+            repoDir: repo(x),
+            forceFull: kind === 'full',
+            passphrase: x === 'hvsnapEnc' ? PASS : undefined,
+          });
+          if (kind === 'incremental' && a.vms[0].modes.some((m) => m !== 'incremental'))
+            throw new Error(`peers: the hvsnap incremental ran ${a.vms[0].modes.join(',')}`);
           hv[x] = { restorePointId: a.vms[0].restorePointId, diskId: a.vms[0].diskIds[0] };
           return a.ms;
         }
@@ -97,7 +110,14 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
         const out = join(run, `restore-${x}`);
         await mkdir(out, { recursive: true });
         if (x === 'hvsnap' || x === 'hvsnapEnc') {
-          const a = await runWorker({ kind: 'restore', repoDir: repo(x), ...hv[x]!, target: join(out, 'disk.vhdx'), passphrase: x === 'hvsnapEnc' ? PASS : undefined, noVerify: true });
+          const a = await runWorker({
+            kind: 'restore',
+            repoDir: repo(x),
+            ...hv[x]!,
+            target: join(out, 'disk.vhdx'),
+            passphrase: x === 'hvsnapEnc' ? PASS : undefined,
+            noVerify: true,
+          });
           t.restore[x].push(a.restoreMs);
         } else if (x === 'restic') t.restore[x].push(await runPeer('restic', ['-r', repo(x), 'restore', 'latest', '--target', out], { env }));
         else t.restore[x].push(await runPeer('borg', ['extract', `${repo(x)}::incremental`], { env, cwd: out }));
@@ -112,8 +132,23 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
 
     const tag = fill === 'random' ? 'incompressible' : 'mixed ~2:1';
     for (const step of ['full', 'incremental', 'restore'] as const) {
-      for (const x of tools) if (t[step][x].length) figures.push(figure(`${tag}: ${step}, ${LABEL[x]}`, 's', t[step][x].map((ms) => ms / 1000)));
-      if (step === 'restore') figures.push(figure(`${tag}: restore reference, qemu-img convert raw -> VHDX`, 's', qemu.map((ms) => ms / 1000)));
+      for (const x of tools)
+        if (t[step][x].length)
+          figures.push(
+            figure(
+              `${tag}: ${step}, ${LABEL[x]}`,
+              's',
+              t[step][x].map((ms) => ms / 1000),
+            ),
+          );
+      if (step === 'restore')
+        figures.push(
+          figure(
+            `${tag}: restore reference, qemu-img convert raw -> VHDX`,
+            's',
+            qemu.map((ms) => ms / 1000),
+          ),
+        );
     }
     for (const x of tools) figures.push(figure(`${tag}: repository size after the full, ${LABEL[x]}`, 'MiB', t.size[x]));
     const speedup = (label: string, peer: number[], ours: number[], want: number, goal: string) => {
@@ -128,7 +163,8 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
       if (restic) speedup('restore, restic time / hvsnap time', t.restore.restic, t.restore.hvsnap, 1.5, 'restore faster than restic');
       if (borg) speedup('restore, borg time / hvsnap time', t.restore.borg, t.restore.hvsnap, 1.5, 'restore faster than borg');
       speedup('restore, qemu-img time / hvsnap time', qemu, t.restore.hvsnap, 1, 'restore vs qemu-img convert raw -> VHDX');
-      if (restic) speedup('incremental, restic time / hvsnap time', t.incremental.restic, t.incremental.hvsnap, 10, 'incremental after 1% writes faster than restic');
+      if (restic)
+        speedup('incremental, restic time / hvsnap time', t.incremental.restic, t.incremental.hvsnap, 10, 'incremental after 1% writes faster than restic');
       if (borg) speedup('incremental, borg time / hvsnap time', t.incremental.borg, t.incremental.hvsnap, 10, 'incremental after 1% writes faster than borg');
     } else if (borg) {
       const f = figure(`${tag}: repository size, hvsnap / borg -C zstd,3`, 'x', ratioRuns(t.size.hvsnap, t.size.borgZstd));

@@ -44,7 +44,9 @@ describe('a transcript recorded from the simulated host replays to the same call
     const recorded = await record(name, false);
     expect(recorded.transcript.entries.length).toBeGreaterThan(3);
     const replayed = await replay(name, recorded.transcript);
-    expect(perTarget(replayed.replay.calls)).toEqual(perTarget(recorded.transcript.entries.map((e) => ({ target: e.target, script: e.script, input: e.input }))));
+    expect(perTarget(replayed.replay.calls)).toEqual(
+      perTarget(recorded.transcript.entries.map((e) => ({ target: e.target, script: e.script, input: e.input }))),
+    );
     expect(replayed.result).toEqual(recorded.result);
   });
 
@@ -79,7 +81,11 @@ describe('the transcripts in test/hyperv/transcripts replay as contracts of WmiH
     for (const name of Object.keys(scenarios)) {
       const { file } = await record(name, false);
       const lines = readFileSync(file, 'utf8').split('\n');
-      const header = { ...JSON.parse(lines[0]), source: 'documented', note: 'written from the documented shapes (test/hyperv/simulated-host.ts), not from a real host' };
+      const header = {
+        ...JSON.parse(lines[0]),
+        source: 'documented',
+        note: 'written from the documented shapes (test/hyperv/simulated-host.ts), not from a real host',
+      };
       writeFileSync(path.join(here, `${name}.documented.jsonl`), [JSON.stringify(header), ...lines.slice(1)].join('\n'));
     }
   });

@@ -26,7 +26,8 @@ export interface NameSource {
 }
 
 export function namesFrom(t: Transcript | undefined): NameSource {
-  const inputs = (script: string) => (t?.entries ?? []).filter((e) => e.script === script && !(e.input as { snapshotId?: string }).snapshotId).map((e) => e.input as { name?: string });
+  const inputs = (script: string) =>
+    (t?.entries ?? []).filter((e) => e.script === script && !(e.input as { snapshotId?: string }).snapshotId).map((e) => e.input as { name?: string });
   return {
     checkpoint: (n, fallback) => inputs('create-checkpoint.ps1')[n]?.name ?? fallback,
     importName: (fallback) => inputs('import-vm.ps1')[0]?.name ?? fallback,
@@ -58,7 +59,16 @@ export const scenarios: Record<string, Scenario> = {
       const listed = await hv.listReferencePoints({ vmId: vm.id });
       await hv.deleteReferencePoint({ vmId: vm.id, referencePointId: rp1.id });
       const left = await hv.listLeftovers({ tagPrefix: 'hvsnap:' });
-      return [vm, cp1.disks, config.map((f) => f.name), rp1.disks.length, ranges, rp2.disks.length, listed.map((r) => r.id), left.referencePoints.map((r) => r.id)];
+      return [
+        vm,
+        cp1.disks,
+        config.map((f) => f.name),
+        rp1.disks.length,
+        ranges,
+        rp2.disks.length,
+        listed.map((r) => r.id),
+        left.referencePoints.map((r) => r.id),
+      ];
     },
   },
   /** a restore beside the original: import with a new id */
