@@ -3,7 +3,7 @@ import { runBackup } from '../../src/backup/backup-job.js';
 import type { Hypervisor } from '../../src/hyperv/hypervisor.js';
 import { makeLabEnv } from '../helpers/lab-env.js';
 
-it('after an abort, no later volume set is started: no checkpoint is taken, the run ends aborted and leaves nothing', async () => {
+it('after an abort, no later volume set is started: no checkpoint is taken, the run ends interrupted and leaves nothing', async () => {
   const env = await makeLabEnv({ vms: 6, volumes: 3, diskSizeBytes: 4 << 20, dataBytes: 1 << 20 });
   onTestFinished(() => env.cleanup());
   const h = env.hypervisor;
@@ -17,7 +17,7 @@ it('after an abort, no later volume set is started: no checkpoint is taken, the 
   env.hypervisor = w;
   let setsStarted = 0;
 
-  const r: unknown = await runBackup(env, {
+  const r = await runBackup(env, {
     signal: c.signal,
     hooks: {
       beforeStep: (step, where) => {
@@ -25,11 +25,21 @@ it('after an abort, no later volume set is started: no checkpoint is taken, the 
         if (step === 'snapshot') c.abort(new Error('SIGINT'));
       },
     },
-  }).catch((e: unknown) => e);
+  });
 
-  // the run is cancelled as a whole (a report would mean the later sets ran and failed one by one)
-  expect(r).toMatchObject({ code: 'aborted' });
+  // the run is cancelled as a whole: it reports itself interrupted, not ok, and the later sets as
+  // never started (not as sets that ran and failed one by one)
+  expect(r.ok).toBe(false);
+  expect(r.status).toBe('interrupted');
   expect(setsStarted).toBe(1);
+  const later = r.sets.filter((s) => s.index > 1);
+  expect(later.length).toBeGreaterThan(0);
+  for (const s of later) expect(s.error).toMatchObject({ code: 'aborted', message: 'not started: the run was interrupted' });
+  for (const v of r.vms.filter((v) => v.set > 1)) {
+    expect(v.status).toBe('interrupted');
+    expect(v.disks).toEqual([]);
+  }
+  expect(r.leftBehind).toEqual([]);
   expect(afterAbort).toEqual([]);
   const left = await h.listLeftovers({ tagPrefix: 'hvsnap:' });
   expect(left.checkpoints).toEqual([]);
