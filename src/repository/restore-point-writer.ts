@@ -150,7 +150,7 @@ export class RestorePointWriter {
           `restore point ${this.id}: ${unusable.length} chunk(s) of disk ${d.diskId} are missing or known bad (first at chunk ${unusable[0]}, offset ${unusable[0] * index.chunkSize}); nothing was committed`,
           {
             context: { restorePoint: this.id, vm: this.args.vmName, disk: d.diskId, offset: unusable[0] * index.chunkSize },
-            hint: 'run a full backup of this VM',
+            hint: 'take a full backup of this VM (hvsnap backup --full); its good chunks are written again',
           },
         );
       }

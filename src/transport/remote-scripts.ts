@@ -121,7 +121,7 @@ export class RemoteScripts {
         retryable: true,
         context: { host: this.target, step },
         cause: e,
-        hint: 'file delivery needs the sftp subsystem (Win32-OpenSSH ships sftp-server); set delivery: stdin to run without it',
+        hint: 'file delivery needs the sftp subsystem (Win32-OpenSSH ships sftp-server); or set transport.delivery: stdin to do without it',
       });
     }
   }

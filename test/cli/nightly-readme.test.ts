@@ -96,6 +96,12 @@ describe('README "Running it every night" works as written on the lab (except sy
         continue;
       }
       const r = await hvsnap([command, ...rest]);
+      if (command === 'worker') {
+        // the nightly job runs its batch in-process: its configuration has no shared queue, and the worker says exactly that
+        expect(r.code, `${unit}: ${r.stdout}${r.stderr}`).toBe(3);
+        expect(r.stdout + r.stderr).toContain('queue.kind bullmq');
+        continue;
+      }
       expect(r.code, `${unit}: ${r.stdout}${r.stderr}`).toBe(0);
     }
     const cron = readFileSync(join(root, 'examples', 'cron', 'hvsnap'), 'utf8')

@@ -173,8 +173,8 @@ describe('the log tells a normal teardown from a rollback', () => {
     expect(ok.code).toBe(0);
     expect(ok.logs.filter((l) => l.msg?.startsWith('compensated'))).toEqual([]);
     expect(ok.logs.some((l) => l.msg?.startsWith('teardown: ') && l.level === 'debug')).toBe(true);
-    // the array is pointed at a folder without the host's volume: the set fails at its snapshot, after the checkpoints
-    const broken = await writeConfig({ provider: { name: 'lab', config: { volumesDir: './empty', stateDir: './lab/array' } } });
+    // the array fails to present its snapshot: the set fails after its checkpoints and snapshot exist, which are rolled back
+    const broken = await writeConfig({ provider: { name: 'lab', config: { volumesDir: './lab/volumes', stateDir: './lab/array', failOn: ['present'] } } });
     const failed = await cli('backup', '--config', broken);
     expect(failed.code).toBe(5);
     expect(failed.logs.some((l) => l.msg?.startsWith('compensated: '))).toBe(true);

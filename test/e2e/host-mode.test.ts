@@ -140,9 +140,9 @@ describeWith('host mode: the frozen VHDX read over SFTP from a real sshd', { too
     expect(mixed.report.snapshotSets).toBe(2);
     for (const v of mixed.report.vms) expect((await env.repository.getRestorePoint(v.restorePointId!)).mode).toBe(v.mode);
     await expectRestoresIdentical(mixed.report, mixed.frozen);
-    // without the fallback the same VM fails at the array snapshot, named, and nothing is left behind
+    // without the fallback the same VM is refused by the array's preconditions, before any checkpoint, and nothing is left behind
     const refused = await runBackup(env, { vms: ['vm-03'] });
-    expect(refused.vms[0]).toMatchObject({ vm: 'vm-03', status: 'failed', step: 'snapshot' });
+    expect(refused.vms[0]).toMatchObject({ vm: 'vm-03', status: 'failed', step: 'preconditions' });
     expect(refused.leftBehind).toEqual([]);
     expect((await env.hypervisor.listLeftovers({ tagPrefix: 'hvsnap:' })).checkpoints).toHaveLength(0);
   });

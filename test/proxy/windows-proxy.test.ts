@@ -88,7 +88,8 @@ describe('windows proxy over a recording fake shell', () => {
     const { proxy, events } = setup([disk]);
     const a = await proxy.attach({ presentation });
     const b = await proxy.attach({ presentation });
-    expect(b).toEqual(a);
+    // the same attachment (the Mount's functions are new closures each time, so compare the data)
+    expect({ presentationName: b.presentationName, volumes: b.volumes }).toEqual({ presentationName: a.presentationName, volumes: a.volumes });
     expect(events.filter((e) => e.startsWith('Add-PartitionAccessPath'))).toHaveLength(1);
   });
 
