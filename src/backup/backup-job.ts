@@ -8,7 +8,8 @@ import { jobThrottle } from './job-throttle.js';
 import { Journal, readOpenJournals } from './journal.js';
 import { limitHypervisor, limitProvider, type ConcurrencyLimits, type LimitStats } from './limits.js';
 import { planSets } from './host-plan.js';
-import type { BackupPlan, VolumeSet } from './plan.js';
+import type { VolumeSet } from './plan.js';
+import { buildReport, markInterrupted, type SetResult } from './backup-report.js';
 import { Saga } from './saga.js';
 import { defaultPolicy, type BackupEnvironment, type BackupOptions, type BackupPolicy, type BackupReport } from './types.js';
 import { describeUndo, type UndoRecord, type UndoTargets } from './undo.js';
@@ -116,8 +117,6 @@ function limitEnvironment(env: BackupEnvironment, allVms: VmInfo[], limits: Conc
   };
 }
 
-type SetResult = Awaited<ReturnType<typeof backupSet>>;
-
 /**
  * The volume sets through workers that pull them from the queue, `setSlots` at once. An abort
  * starts no further set (no more checkpoints on production VMs). Every worker runs to its end,
@@ -139,15 +138,7 @@ async function runSets(args: {
   const signal = options.signal;
   // writers of this process; after a crash, an uncommitted restore point is only a temp folder that gc removes
   const writers = new Map<string, { abort(): Promise<void> }>();
-  const targets: UndoTargets = {
-    hypervisor: env.hypervisor,
-    provider: env.provider,
-    proxy: env.proxy,
-    abortRestorePoint: async (id) => {
-      await writers.get(id)?.abort();
-      writers.delete(id);
-    },
-  };
+  const targets = undoTargets(env, writers);
   const queue = options.queue ?? new InProcessQueue<VolumeSet>();
   await queue.push(args.sets);
   const results: SetResult[] = [];
@@ -188,57 +179,17 @@ async function runSets(args: {
   return { results, leftBehind, notStarted, thrown: thrown?.reason };
 }
 
-/** The job's report: unplaced VMs first, then the sets in plan order, totals, and whether all of it is ok. */
-function buildReport(args: {
-  jobId: string;
-  started: number;
-  plan: BackupPlan;
-  results: SetResult[];
-  leftBehind: string[];
-  concurrency: LimitStats;
-}): BackupReport {
-  const report: BackupReport = {
-    jobId: args.jobId,
-    startedAt: new Date(args.started).toISOString(),
-    durationMs: 0,
-    snapshotSets: 0,
-    sets: [],
-    vms: [],
-    totals: { vms: 0, ok: 0, failed: 0, bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0 },
-    leftBehind: args.leftBehind,
-    concurrency: args.concurrency,
-    ok: false,
+/** What the run's sagas undo with; `writers` are this process's restore point writers, by id. */
+function undoTargets(env: BackupEnvironment, writers: Map<string, { abort(): Promise<void> }>): UndoTargets {
+  return {
+    hypervisor: env.hypervisor,
+    provider: env.provider,
+    proxy: env.proxy,
+    abortRestorePoint: async (id) => {
+      await writers.get(id)?.abort();
+      writers.delete(id);
+    },
   };
-  for (const u of args.plan.unplaced) {
-    report.vms.push({
-      vm: u.vm.name,
-      vmId: u.vm.id,
-      set: 0,
-      status: 'failed',
-      step: 'plan',
-      error: { code: u.error.code, message: u.error.message },
-      disks: [],
-      bytesRead: 0,
-      bytesWritten: 0,
-      chunksNew: 0,
-      chunksReused: 0,
-      durationMs: 0,
-    });
-  }
-  for (const result of [...args.results].sort((a, b) => a.set.index - b.set.index)) {
-    report.sets.push(result.set);
-    report.vms.push(...result.vms);
-    if (result.set.snapshot) report.snapshotSets++;
-  }
-  for (const v of report.vms) {
-    report.totals.vms++;
-    report.totals[v.status === 'ok' ? 'ok' : 'failed']++;
-    for (const k of ['bytesRead', 'bytesWritten', 'chunksNew', 'chunksReused'] as const) report.totals[k] += v[k];
-  }
-  report.ok = report.totals.failed === 0 && args.leftBehind.length === 0;
-  report.status = report.ok ? 'ok' : 'failed';
-  report.durationMs = Date.now() - args.started;
-  return report;
 }
 
 /**
@@ -290,44 +241,4 @@ function pickVms(all: VmInfo[], options: Pick<BackupOptions, 'vms' | 'vmIds'>): 
 
 function notFound(vm: string, message: string): never {
   throw new HvsnapError('vm_not_found', message, { context: { vm } });
-}
-
-/**
- * A cancelled run: VMs that failed because of the abort, and every VM of a set that never started,
- * are \`interrupted\` (a resume backs them up), not failures of their own; the run is not ok.
- */
-function markInterrupted(report: BackupReport, notStarted: VolumeSet[]): void {
-  for (const v of report.vms) if (v.status === 'failed' && v.error?.code === 'aborted') v.status = 'interrupted';
-  for (const set of notStarted) {
-    report.sets.push({
-      index: set.index,
-      vms: set.vms.map((v) => v.name),
-      volumes: set.volumes.map((v) => v.volumeRoot),
-      groups: set.groups,
-      consistencyGroup: false,
-      status: 'failed',
-      error: { code: 'aborted', message: 'not started: the run was interrupted' },
-    });
-    for (const vm of set.vms) {
-      report.vms.push({
-        vm: vm.name,
-        vmId: vm.id,
-        set: set.index,
-        status: 'interrupted',
-        error: { code: 'aborted', message: 'not started: the run was interrupted' },
-        disks: [],
-        bytesRead: 0,
-        bytesWritten: 0,
-        chunksNew: 0,
-        chunksReused: 0,
-        durationMs: 0,
-      });
-    }
-  }
-  report.sets.sort((a, b) => a.index - b.index);
-  report.totals.vms = report.vms.length;
-  report.totals.ok = report.vms.filter((v) => v.status === 'ok').length;
-  report.totals.failed = report.vms.length - report.totals.ok;
-  report.ok = false;
-  report.status = 'interrupted';
 }

@@ -123,41 +123,11 @@ export async function runBatch(
     let earlier: VmReport[] = [];
     let earlierRuns: string[] = [];
     if (options.resume) {
-      const journals = await readOpenJournals(options.journalDir ?? journalDir(env.repository.path));
-      const points = (await env.repository.listRestorePoints()).filter((p) => ofBatch(p.jobId, batchId));
-      const mine = journals.filter((j) => ofBatch(j.jobId, batchId));
-      const records = (await batchRecords(env.repository.path, batchId)).filter((r) => r.id !== jobId);
-      if (points.length === 0 && mine.length === 0 && records.length === 0) {
-        throw new HvsnapError('not_found', `batch ${batchId} left no journal, job record or restore point in ${env.repository.path}: nothing to resume`, {
-          context: { field: '--resume' },
-        });
-      }
-      const alive = mine.find((j) => j.owner.alive);
-      if (alive)
-        throw new HvsnapError('vm_in_use', `batch ${batchId} is still running (pid ${alive.owner.pid} on ${alive.owner.host})`, {
-          retryable: true,
-          context: { field: '--resume' },
-        });
-      await cleanupLeftovers(env, { journalDir: options.journalDir, signal: options.signal });
-      earlier = earlierResults(points, records);
-      earlierRuns = records.map((r) => r.id);
-      const done = new Set(points.map((p) => p.vm.id));
-      vms = vms.filter((v) => !done.has(v.id));
+      ({ vms, earlier, earlierRuns } = await prepareResume(env, { batchId, jobId, vms, journalDir: options.journalDir, signal: options.signal }));
     }
     const done = new Set(earlier.map((v) => v.vmId));
     const skipped = selected.filter((v) => done.has(v.id)).map((v) => v.name);
-    const report =
-      vms.length === 0
-        ? emptyReport(jobId)
-        : distributed && options.distributed
-          ? await distributed.runDistributedBackup(env, options.distributed, {
-              jobId,
-              vms,
-              limits: spec.limits,
-              policy: options.policy,
-              signal: options.signal,
-            })
-          : await runBackup(env, { ...options, jobId, vmIds: vms.map((v) => v.id), limits: spec.limits });
+    const report = vms.length === 0 ? emptyReport(jobId) : await backupSelected(env, spec, options, distributed, jobId, vms);
     return {
       ...combineReports(
         report,
@@ -169,6 +139,57 @@ export async function runBatch(
       resumed: !!options.resume,
     };
   });
+}
+
+/** The VMs left to back up: handed to `hvsnap worker` processes when distributed, else run here. */
+async function backupSelected(
+  env: BackupEnvironment,
+  spec: BatchSpec,
+  options: NonNullable<Parameters<typeof runBatch>[2]>,
+  distributed: typeof import('./distributed-batch.js') | undefined,
+  jobId: string,
+  vms: VmInfo[],
+): Promise<BackupReport> {
+  return distributed && options.distributed
+    ? await distributed.runDistributedBackup(env, options.distributed, {
+        jobId,
+        vms,
+        limits: spec.limits,
+        policy: options.policy,
+        signal: options.signal,
+      })
+    : await runBackup(env, { ...options, jobId, vmIds: vms.map((v) => v.id), limits: spec.limits });
+}
+
+/**
+ * What a resumed batch starts from: the dead run's journals undone (refused while it still runs, or when
+ * it left nothing), its earlier results, and the VMs still without a restore point of the batch.
+ */
+async function prepareResume(
+  env: BackupEnvironment,
+  args: { batchId: string; jobId: string; vms: VmInfo[]; journalDir?: string; signal?: AbortSignal },
+): Promise<{ vms: VmInfo[]; earlier: VmReport[]; earlierRuns: string[] }> {
+  const { batchId, jobId } = args;
+  const journals = await readOpenJournals(args.journalDir ?? journalDir(env.repository.path));
+  const points = (await env.repository.listRestorePoints()).filter((p) => ofBatch(p.jobId, batchId));
+  const mine = journals.filter((j) => ofBatch(j.jobId, batchId));
+  const records = (await batchRecords(env.repository.path, batchId)).filter((r) => r.id !== jobId);
+  if (points.length === 0 && mine.length === 0 && records.length === 0) {
+    throw new HvsnapError('not_found', `batch ${batchId} left no journal, job record or restore point in ${env.repository.path}: nothing to resume`, {
+      context: { field: '--resume' },
+    });
+  }
+  const alive = mine.find((j) => j.owner.alive);
+  if (alive)
+    throw new HvsnapError('vm_in_use', `batch ${batchId} is still running (pid ${alive.owner.pid} on ${alive.owner.host})`, {
+      retryable: true,
+      context: { field: '--resume' },
+    });
+  await cleanupLeftovers(env, { journalDir: args.journalDir, signal: args.signal });
+  const earlier = earlierResults(points, records);
+  const earlierRuns = records.map((r) => r.id);
+  const done = new Set(points.map((p) => p.vm.id));
+  return { vms: args.vms.filter((v) => !done.has(v.id)), earlier, earlierRuns };
 }
 
 /** True when a job id is the batch's own run or one of its resumes/retries. */

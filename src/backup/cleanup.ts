@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { ARRAY_NAME_PREFIX, CHECKPOINT_TAG, isJobArrayName, jobIdOfCheckpoint, journalDir } from '../core/names.js';
 import { errorSummary, isHvsnapError } from '../core/errors.js';
 import { readOpenJournals } from './journal.js';
-import { describeUndo, runUndo } from './undo.js';
+import { describeUndo, runUndo, type UndoTargets } from './undo.js';
 import type { ReferencePoint } from '../core/types.js';
 import type { BackupEnvironment } from './types.js';
 
@@ -44,35 +44,8 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
   const latest = new Map<string, string | undefined>();
   for (const p of committed) latest.set(p.vm.id.toLowerCase(), p.referencePointId);
   const needed = new Set([...latest.values()].filter((x): x is string => !!x));
-  const liveJobs = new Set<string>();
   const journals = await readOpenJournals(opts.journalDir ?? journalDir(env.repository.path));
-  for (const j of journals) {
-    if (j.owner.alive) {
-      // a job that still runs owns its journal and its checkpoints
-      liveJobs.add(j.jobId);
-      report.skipped.push(`${j.jobId}: still running (pid ${j.owner.pid} on ${j.owner.host})`);
-      continue;
-    }
-    let failed = false;
-    for (const u of j.pending) {
-      if (u.record.kind === 'deleteSnapshot' && retained.has(u.record.name)) {
-        report.skipped.push(`${j.jobId}: array snapshot ${u.record.name} is kept by a committed restore point`);
-        continue;
-      }
-      if (u.record.kind === 'deleteReferencePoint' && needed.has(u.record.referencePointId)) {
-        report.skipped.push(`${j.jobId}: reference point ${u.record.referencePointId} of VM ${u.record.vmName} is the base of the latest restore point`);
-        continue;
-      }
-      try {
-        await runUndo(u.record, targets, opts.signal);
-        report.replayed.push(`${j.jobId}: ${describeUndo(u.record)}`);
-      } catch (e) {
-        failed = true;
-        report.failures.push({ what: `${j.jobId}: ${describeUndo(u.record)}`, error: errorSummary(e) });
-      }
-    }
-    if (!failed) await rm(j.file, { force: true });
-  }
+  const liveJobs = await replayJournals(journals, report, { retained, needed }, targets, opts.signal);
   const { checkpoints, referencePoints, unanswered } = await env.hypervisor.listLeftovers({ tagPrefix: CHECKPOINT_TAG }, { signal: opts.signal });
   // a cluster node that did not answer may still hold leftovers: a failure for that node, not "clean"
   for (const u of unanswered ?? []) report.failures.push({ what: `leftover checkpoints on ${u.host}`, error: errorSummary(u.error) });
@@ -105,6 +78,49 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
     report.gc = `skipped: ${e.message}`;
   }
   return report;
+}
+
+/**
+ * Replays the pending undos of the journals of dead jobs (a journal is removed once all of them went
+ * through); a job that still runs is skipped. Returns the ids of the jobs that still run.
+ */
+async function replayJournals(
+  journals: Awaited<ReturnType<typeof readOpenJournals>>,
+  report: CleanupReport,
+  keep: { retained: Set<string>; needed: Set<string> },
+  targets: UndoTargets,
+  signal: AbortSignal | undefined,
+): Promise<Set<string>> {
+  const { retained, needed } = keep;
+  const liveJobs = new Set<string>();
+  for (const j of journals) {
+    if (j.owner.alive) {
+      // a job that still runs owns its journal and its checkpoints
+      liveJobs.add(j.jobId);
+      report.skipped.push(`${j.jobId}: still running (pid ${j.owner.pid} on ${j.owner.host})`);
+      continue;
+    }
+    let failed = false;
+    for (const u of j.pending) {
+      if (u.record.kind === 'deleteSnapshot' && retained.has(u.record.name)) {
+        report.skipped.push(`${j.jobId}: array snapshot ${u.record.name} is kept by a committed restore point`);
+        continue;
+      }
+      if (u.record.kind === 'deleteReferencePoint' && needed.has(u.record.referencePointId)) {
+        report.skipped.push(`${j.jobId}: reference point ${u.record.referencePointId} of VM ${u.record.vmName} is the base of the latest restore point`);
+        continue;
+      }
+      try {
+        await runUndo(u.record, targets, signal);
+        report.replayed.push(`${j.jobId}: ${describeUndo(u.record)}`);
+      } catch (e) {
+        failed = true;
+        report.failures.push({ what: `${j.jobId}: ${describeUndo(u.record)}`, error: errorSummary(e) });
+      }
+    }
+    if (!failed) await rm(j.file, { force: true });
+  }
+  return liveJobs;
 }
 
 /**

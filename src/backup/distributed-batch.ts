@@ -98,24 +98,8 @@ function aggregate(
   interrupted: boolean,
 ): BackupReport {
   const sets: SetReport[] = [];
-  const vms: VmReport[] = [];
+  const vms: VmReport[] = unplacedReports(plan);
   const leftBehind: string[] = [];
-  for (const u of plan.unplaced) {
-    vms.push({
-      vm: u.vm.name,
-      vmId: u.vm.id,
-      set: 0,
-      status: 'failed',
-      step: 'plan',
-      error: { code: u.error.code, message: u.error.message },
-      disks: [],
-      bytesRead: 0,
-      bytesWritten: 0,
-      chunksNew: 0,
-      chunksReused: 0,
-      durationMs: 0,
-    });
-  }
   for (const set of plan.sets) {
     const o = outcomes.get(set.index);
     const base = {
@@ -136,20 +120,7 @@ function aggregate(
         ? { code: 'aborted', message: 'not finished: the run was interrupted' }
         : { code: 'step_failed', message: `the worker failed: ${o.error}` };
     sets.push({ ...base, status: 'failed', error });
-    for (const vm of set.vms)
-      vms.push({
-        vm: vm.name,
-        vmId: vm.id,
-        set: set.index,
-        status: error.code === 'aborted' ? 'interrupted' : 'failed',
-        error,
-        disks: [],
-        bytesRead: 0,
-        bytesWritten: 0,
-        chunksNew: 0,
-        chunksReused: 0,
-        durationMs: 0,
-      });
+    vms.push(...notRunReports(set, error));
   }
   const totals = { vms: 0, ok: 0, failed: 0, bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0 };
   for (const v of vms) {
@@ -171,4 +142,39 @@ function aggregate(
     ok,
     status: interrupted ? 'interrupted' : ok ? 'ok' : 'failed',
   };
+}
+
+/** The report of every VM the plan could not place in a volume set. */
+function unplacedReports(plan: Awaited<ReturnType<typeof planBackup>>): VmReport[] {
+  return plan.unplaced.map((u) => ({
+    vm: u.vm.name,
+    vmId: u.vm.id,
+    set: 0,
+    status: 'failed',
+    step: 'plan',
+    error: { code: u.error.code, message: u.error.message },
+    disks: [],
+    bytesRead: 0,
+    bytesWritten: 0,
+    chunksNew: 0,
+    chunksReused: 0,
+    durationMs: 0,
+  }));
+}
+
+/** The report of every VM of a set that did not finish on a worker. */
+function notRunReports(set: Awaited<ReturnType<typeof planBackup>>['sets'][number], error: { code: string; message: string }): VmReport[] {
+  return set.vms.map((vm) => ({
+    vm: vm.name,
+    vmId: vm.id,
+    set: set.index,
+    status: error.code === 'aborted' ? 'interrupted' : 'failed',
+    error,
+    disks: [],
+    bytesRead: 0,
+    bytesWritten: 0,
+    chunksNew: 0,
+    chunksReused: 0,
+    durationMs: 0,
+  }));
 }

@@ -73,32 +73,9 @@ export async function acquireJobLease(args: {
     vmIds: args.vms.map((v) => v.id),
     vmNames: args.vms.map((v) => v.name),
   };
-  await withFileLock(
-    join(dir, '.lock'),
-    async () => {
-      const mine = new Set(owner.vmIds);
-      for (const { file: f, lease } of await readLeases(dir)) {
-        if (!(await leaseAlive(lease, args.staleAfterMs ?? LEASE_STALE_MS))) {
-          await rm(f, { force: true }); // its owner is gone: the lease is taken over
-          continue;
-        }
-        const shared = lease.vmIds.filter((id) => mine.has(id));
-        if (lease.key !== args.key && shared.length === 0) continue;
-        const names = lease.vmNames.filter((_, i) => mine.has(lease.vmIds[i]));
-        throw new HvsnapError(
-          'locked',
-          `${lease.kind} ${lease.jobId} is already running on these VMs (pid ${lease.pid} on ${lease.host}, started ${lease.startedAt}): ${names.slice(0, 5).join(', ')}${names.length > 5 ? `, and ${names.length - 5} more` : ''}`,
-          {
-            retryable: true,
-            context: { job: lease.jobId, pid: lease.pid, host: lease.host, startedAt: lease.startedAt },
-            hint: `wait for ${lease.kind} ${lease.jobId} to finish; a lease of a process that died is taken over automatically`,
-          },
-        );
-      }
-      await writeLease(file, owner);
-    },
-    { what: `the job leases in ${dir}` },
-  );
+  await withFileLock(join(dir, '.lock'), () => takeLease(dir, file, owner, args.key, args.staleAfterMs ?? LEASE_STALE_MS), {
+    what: `the job leases in ${dir}`,
+  });
 
   let released = false;
   const timer = setInterval(() => {
@@ -121,6 +98,30 @@ export async function acquireJobLease(args: {
       });
     },
   };
+}
+
+/** Under the leases' file lock: takes over stale leases, refuses when a live one overlaps, else writes `owner`'s. */
+async function takeLease(dir: string, file: string, owner: LeaseOwner, key: string, staleAfterMs: number): Promise<void> {
+  const mine = new Set(owner.vmIds);
+  for (const { file: f, lease } of await readLeases(dir)) {
+    if (!(await leaseAlive(lease, staleAfterMs))) {
+      await rm(f, { force: true }); // its owner is gone: the lease is taken over
+      continue;
+    }
+    const shared = lease.vmIds.filter((id) => mine.has(id));
+    if (lease.key !== key && shared.length === 0) continue;
+    const names = lease.vmNames.filter((_, i) => mine.has(lease.vmIds[i]));
+    throw new HvsnapError(
+      'locked',
+      `${lease.kind} ${lease.jobId} is already running on these VMs (pid ${lease.pid} on ${lease.host}, started ${lease.startedAt}): ${names.slice(0, 5).join(', ')}${names.length > 5 ? `, and ${names.length - 5} more` : ''}`,
+      {
+        retryable: true,
+        context: { job: lease.jobId, pid: lease.pid, host: lease.host, startedAt: lease.startedAt },
+        hint: `wait for ${lease.kind} ${lease.jobId} to finish; a lease of a process that died is taken over automatically`,
+      },
+    );
+  }
+  await writeLease(file, owner);
 }
 
 /** Every lease in the folder, readable ones only (a torn file from a crash is removed by the next writer). */

@@ -9,7 +9,8 @@ import { backupSet } from './backup-set.js';
 import { earlierResults } from './batch-report.js';
 import { Journal, readOpenJournals } from './journal.js';
 import { limitHypervisor, limitProvider } from './limits.js';
-import { createLimit } from '../core/concurrency.js';
+import { createLimit, type Limit } from '../core/concurrency.js';
+import type { Logger } from '../core/logger.js';
 import type { VolumeSet } from './plan.js';
 import { checkRedis, connectRedis, redisWhere, type BullmqQueueConfig } from './redis-connection.js';
 import { RedisSemaphore, slotKey } from './redis-semaphore.js';
@@ -96,18 +97,7 @@ export async function runSetWorker(
     for (const id of ids) aborts.get(id)?.abort(new Error(`lost the lock on ${id}`));
     log.error({ jobs: ids }, 'lost the lock on a volume set; it is aborted here and retried by another worker');
   });
-  const state: { stoppedBy: 'signal' | 'redis' } = { stoppedBy: 'signal' };
-  const stopped = new Promise<void>((resolve) => {
-    options.signal.addEventListener('abort', () => resolve(), { once: true });
-    worker.on('error', (e) => {
-      // Redis is gone: the set in hand finishes (its lock may lapse; a retry skips what it committed), then the worker stops
-      if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|Connection is closed/.test(String((e as Error).message))) {
-        state.stoppedBy = 'redis';
-        log.error({ redis: redisWhere(queue), error: errorSummary(e) }, 'Redis is not reachable: finishing the set in hand, then stopping');
-        resolve();
-      }
-    });
-  });
+  const { state, stopped } = whenStopped(worker, options.signal, queue, log);
   log.info({ queue: queue.name, redis: redisWhere(queue), proxy: env.proxyHost.name }, 'worker started');
   await stopped;
   const { stoppedBy } = state;
@@ -128,46 +118,15 @@ async function runSetJob(
   signal: AbortSignal,
   hooks?: BackupHooks,
 ): Promise<SetJobResult> {
-  const { batchId, set, policy, limits, hosts } = job.data;
+  const { batchId, set, policy } = job.data;
   const log = env.logger.child({ batch: batchId, set: set.index });
   const journalDir = join(env.repository.path, '.journal');
   const vmIds = new Set(set.vms.map((v) => v.id));
   const ofThisBatch = (jobId: string) => jobId === batchId || jobId.startsWith(`${batchId}-r`);
 
-  // every host and array call of this set, compensation included, within the limits shared by all workers
-  const slots = (kind: 'host' | 'array' | 'proxy', name: string, limit: number) =>
-    new RedisSemaphore(redis, slotKey(queue.name, kind, name), { limit, ttlMs: queue.slotTtlMs, signal }).asLimit();
-  const hypervisor = limits.perHost
-    ? limitHypervisor(
-        env.hypervisor,
-        (id) => hosts[id],
-        limits.perHost,
-        (host) => slots('host', host, limits.perHost!),
-      ).hypervisor
-    : env.hypervisor;
-  const provider = limits.perArray ? limitProvider(env.provider, slots('array', env.provider.name, limits.perArray)) : env.provider;
-  const copySlots = limits.perProxy ? slots('proxy', env.proxyHost.name, limits.perProxy) : createLimit(policy.copyConcurrency);
+  const { hypervisor, provider, copySlots } = limitedSeams(env, redis, queue, job.data, signal);
   // 1. a lost attempt of this set: we hold its lock now, so whatever its journal owes is ours to undo
-  const compensated: string[] = [];
-  const plain: UndoTargets = { hypervisor, provider, proxy: env.proxy, abortRestorePoint: (id) => env.repository.abortRestorePoint(id) };
-  // (an attempt whose process still runs on this host is not lost: it lost its lock and is undoing its own work)
-  const lost = (await readOpenJournals(journalDir)).filter(
-    (j) => j.set === set.index && ofThisBatch(j.jobId) && !(j.owner.alive && j.owner.host === hostname()),
-  );
-  for (const j of lost) {
-    for (const u of j.pending) {
-      await runUndo(u.record, plain);
-      compensated.push(`${j.jobId} (pid ${j.owner.pid} on ${j.owner.host}): ${describeUndo(u.record)}`);
-    }
-    await rm(j.file, { force: true });
-  }
-  // a checkpoint made just before its journal line was written is found by name
-  const { checkpoints } = await hypervisor.listLeftovers({ tagPrefix: `hvsnap:${batchId}` });
-  for (const cp of checkpoints.filter((c) => vmIds.has(c.vmId))) {
-    await hypervisor.deleteCheckpoint({ vmId: cp.vmId, checkpointId: cp.id });
-    compensated.push(`stray checkpoint ${cp.name} of VM ${cp.vmName}`);
-  }
-  if (compensated.length) log.warn({ compensated }, `volume set ${set.index}: undid what a lost attempt left`);
+  const { lost, compensated } = await compensateLostAttempts(env, { hypervisor, provider }, { journalDir, batchId, set, vmIds, ofThisBatch }, log);
 
   // 2. VMs the lost attempt committed keep that restore point
   const points = (await env.repository.listRestorePoints()).filter((p) => ofThisBatch(p.jobId) && vmIds.has(p.vm.id));
@@ -188,6 +147,116 @@ async function runSetJob(
   };
   if (remaining.length === 0) return { jobId, set: setReport, vms: earlier, worker, compensated, leftBehind: [] };
 
+  const { result, leftBehind } = await backupRemaining({
+    env,
+    hypervisor,
+    provider,
+    log,
+    journalDir,
+    jobId,
+    set,
+    remaining,
+    policy,
+    signal,
+    hooks,
+    copySlots,
+  });
+  return { jobId, set: { ...result.set, vms: setReport.vms }, vms: [...earlier, ...result.vms], worker, compensated, leftBehind };
+}
+
+/** The seams of one set within the limits per host, array and proxy shared by all workers (Redis semaphores). */
+function limitedSeams(env: BackupEnvironment, redis: Redis, queue: BullmqQueueConfig, data: SetJobData, signal: AbortSignal) {
+  const { policy, limits, hosts } = data;
+  // every host and array call of this set, compensation included, within the limits shared by all workers
+  const slots = (kind: 'host' | 'array' | 'proxy', name: string, limit: number) =>
+    new RedisSemaphore(redis, slotKey(queue.name, kind, name), { limit, ttlMs: queue.slotTtlMs, signal }).asLimit();
+  const hypervisor = limits.perHost
+    ? limitHypervisor(
+        env.hypervisor,
+        (id) => hosts[id],
+        limits.perHost,
+        (host) => slots('host', host, limits.perHost!),
+      ).hypervisor
+    : env.hypervisor;
+  const provider = limits.perArray ? limitProvider(env.provider, slots('array', env.provider.name, limits.perArray)) : env.provider;
+  const copySlots = limits.perProxy ? slots('proxy', env.proxyHost.name, limits.perProxy) : createLimit(policy.copyConcurrency);
+  return { hypervisor, provider, copySlots };
+}
+
+/** Resolves when `signal` fires, or when the worker loses Redis; `state.stoppedBy` says which. */
+function whenStopped(
+  worker: Worker<SetJobData, SetJobResult>,
+  signal: AbortSignal,
+  queue: BullmqQueueConfig,
+  log: Logger,
+): { state: { stoppedBy: 'signal' | 'redis' }; stopped: Promise<void> } {
+  const state: { stoppedBy: 'signal' | 'redis' } = { stoppedBy: 'signal' };
+  const stopped = new Promise<void>((resolve) => {
+    signal.addEventListener('abort', () => resolve(), { once: true });
+    worker.on('error', (e) => {
+      // Redis is gone: the set in hand finishes (its lock may lapse; a retry skips what it committed), then the worker stops
+      if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|Connection is closed/.test(String((e as Error).message))) {
+        state.stoppedBy = 'redis';
+        log.error({ redis: redisWhere(queue), error: errorSummary(e) }, 'Redis is not reachable: finishing the set in hand, then stopping');
+        resolve();
+      }
+    });
+  });
+  return { state, stopped };
+}
+
+/**
+ * Undoes what lost attempts of this set left: their journals' pending undos, and checkpoints of the
+ * batch on the set's VMs (one made just before its journal line was written). Returns the lost
+ * attempts' journals and what was undone.
+ */
+async function compensateLostAttempts(
+  env: BackupEnvironment,
+  seams: { hypervisor: BackupEnvironment['hypervisor']; provider: BackupEnvironment['provider'] },
+  where: { journalDir: string; batchId: string; set: VolumeSet; vmIds: Set<string>; ofThisBatch: (jobId: string) => boolean },
+  log: Logger,
+): Promise<{ lost: Awaited<ReturnType<typeof readOpenJournals>>; compensated: string[] }> {
+  const { hypervisor, provider } = seams;
+  const { journalDir, batchId, set, vmIds, ofThisBatch } = where;
+  const compensated: string[] = [];
+  const plain: UndoTargets = { hypervisor, provider, proxy: env.proxy, abortRestorePoint: (id) => env.repository.abortRestorePoint(id) };
+  // (an attempt whose process still runs on this host is not lost: it lost its lock and is undoing its own work)
+  const lost = (await readOpenJournals(journalDir)).filter(
+    (j) => j.set === set.index && ofThisBatch(j.jobId) && !(j.owner.alive && j.owner.host === hostname()),
+  );
+  for (const j of lost) {
+    for (const u of j.pending) {
+      await runUndo(u.record, plain);
+      compensated.push(`${j.jobId} (pid ${j.owner.pid} on ${j.owner.host}): ${describeUndo(u.record)}`);
+    }
+    await rm(j.file, { force: true });
+  }
+  // a checkpoint made just before its journal line was written is found by name
+  const { checkpoints } = await hypervisor.listLeftovers({ tagPrefix: `hvsnap:${batchId}` });
+  for (const cp of checkpoints.filter((c) => vmIds.has(c.vmId))) {
+    await hypervisor.deleteCheckpoint({ vmId: cp.vmId, checkpointId: cp.id });
+    compensated.push(`stray checkpoint ${cp.name} of VM ${cp.vmName}`);
+  }
+  if (compensated.length) log.warn({ compensated }, `volume set ${set.index}: undid what a lost attempt left`);
+  return { lost, compensated };
+}
+
+/** The set's remaining VMs under `jobId`, through a journaled saga that undoes what a throw leaves. */
+async function backupRemaining(args: {
+  env: BackupEnvironment;
+  hypervisor: BackupEnvironment['hypervisor'];
+  provider: BackupEnvironment['provider'];
+  log: Logger;
+  journalDir: string;
+  jobId: string;
+  set: VolumeSet;
+  remaining: VolumeSet['vms'];
+  policy: BackupPolicy;
+  signal: AbortSignal;
+  hooks?: BackupHooks;
+  copySlots: Limit;
+}): Promise<{ result: Awaited<ReturnType<typeof backupSet>>; leftBehind: string[] }> {
+  const { env, hypervisor, provider, log, journalDir, jobId, set, remaining, policy, signal, hooks, copySlots } = args;
   const setEnv = { ...env, hypervisor, provider, logger: log };
   const writers = new Map<string, { abort(): Promise<void> }>();
   const journal = await Journal.open(journalDir, jobId, { set: set.index });
@@ -215,5 +284,5 @@ async function runSetJob(
   }
   const leftBehind = saga.leftBehind.map(describeUndo);
   if (leftBehind.length === 0) await journal.close();
-  return { jobId, set: { ...result.set, vms: setReport.vms }, vms: [...earlier, ...result.vms], worker, compensated, leftBehind };
+  return { result, leftBehind };
 }

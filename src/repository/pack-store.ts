@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { HvsnapError, isHvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { openBlob, sealBlob, type RepositoryKeys } from './blob-codec.js';
+import { sealBlob, type RepositoryKeys } from './blob-codec.js';
 import { chunkId } from './chunk-id.js';
 import { ChunkIndex, type ChunkLocation } from './chunk-index.js';
-import { forEachLimit, fsyncPath, isErrno, writeFileSynced } from './fs-util.js';
+import { fsyncPath, isErrno, writeFileSynced } from './fs-util.js';
 import { checkChunkId, isAllZero } from './hash.js';
 import { encodeIndexFile, loadIndexFile } from './index-file.js';
-import { fromInfo } from './pack-format.js';
+import { PackQuarantine, readdirOrEmpty } from './pack-quarantine.js';
+import { copyStoredChunk, readChunkCopy } from './pack-chunk-read.js';
+import { PackReadCache } from './pack-read-cache.js';
 import { PackWriter, type SealedPack } from './pack-writer.js';
 import type { ChunkId } from './types.js';
 
@@ -25,12 +25,6 @@ export interface PutChunkResult {
   bytesWritten: number;
 }
 
-const fsOpen = promisify(fs.open);
-const fsRead = promisify(fs.read);
-const fsClose = promisify(fs.close);
-/** open pack files kept for reads (a restore reads a pack's chunks one after another) */
-const READ_FDS = 16;
-
 /**
  * The chunks of a v2 repository: blobs in pack files (`packs/<ab>/<name>`), located through an
  * in-memory {@link ChunkIndex} loaded from `index/*.idx`. Chunks found bad on a read or by verify
@@ -42,7 +36,8 @@ const READ_FDS = 16;
  */
 export class PackStore {
   index = new ChunkIndex();
-  private readonly bad = new Map<ChunkId, Set<string>>();
+  private readonly quarantine: PackQuarantine;
+  private readonly reads = new PackReadCache();
   private readonly loadedIndexFiles = new Set<string>();
   /** index files that failed their checksum at the last load */
   damagedIndexFiles: string[] = [];
@@ -50,7 +45,6 @@ export class PackStore {
   private readonly inFlight = new Map<ChunkId, Promise<void>>();
   private sealed: SealedPack[] = [];
   private flushing: Promise<void> = Promise.resolve();
-  private readonly fds = new Map<string, Promise<number>>();
   /** sizes (bytes; -1 = missing) of sealed packs, as {@link has} found them */
   private readonly packSizes = new Map<string, number>();
   readonly packsDir: string;
@@ -68,6 +62,7 @@ export class PackStore {
     this.packsDir = join(root, 'packs');
     this.indexDir = join(root, 'index');
     this.badDir = join(root, 'bad');
+    this.quarantine = new PackQuarantine(this.badDir, logger);
     this.writer = new PackWriter(this.packsDir, keys?.mac, (p) => this.sealed.push(p));
   }
 
@@ -87,10 +82,7 @@ export class PackStore {
    * listed in {@link damagedIndexFiles}: its chunks look missing until repaired or put again.
    */
   async refresh(): Promise<void> {
-    for (const name of await readdirOrEmpty(this.badDir)) {
-      const m = /^([0-9a-f]{64})\.([0-9a-f]{32})$/.exec(name);
-      if (m) this.badSet(m[1]).add(m[2]);
-    }
+    await this.quarantine.load();
     const names = (await readdirOrEmpty(this.indexDir)).filter((n) => n.endsWith('.idx')).sort();
     if ([...this.loadedIndexFiles].some((n) => !names.includes(n))) {
       this.index = new ChunkIndex();
@@ -112,15 +104,9 @@ export class PackStore {
     }
   }
 
-  private badSet(id: ChunkId): Set<string> {
-    let s = this.bad.get(id);
-    if (!s) this.bad.set(id, (s = new Set()));
-    return s;
-  }
-
   /** True when the copy of `id` in pack `pack` is known bad. */
   isBad(id: ChunkId, pack: string): boolean {
-    return this.bad.get(id)?.has(pack) ?? false;
+    return this.quarantine.isBad(id, pack);
   }
 
   /** Where `id` is stored, when it is and that copy is not known bad. */
@@ -186,33 +172,7 @@ export class PackStore {
    * check: `integrity_failed` naming the pack; a copy that fails is quarantined first.
    */
   async get(id: ChunkId): Promise<Buffer> {
-    const loc = this.index.get(checkChunkId(id));
-    if (!loc) throw new HvsnapError('integrity_failed', `chunk ${id} is missing (no pack holds it)`, { context: { chunk: id, reason: 'missing' } });
-    const packName = this.index.packs[loc.pack];
-    const file = this.packPath(packName);
-    if (this.isBad(id, packName))
-      throw new HvsnapError('integrity_failed', `chunk ${id} in pack ${file} is known bad (quarantined)`, { context: { chunk: id, file, reason: 'bad' } });
-    await this.writer.drain(packName);
-    let stored: Buffer;
-    try {
-      stored = await this.readAt(file, loc.offset, loc.length);
-    } catch (e) {
-      if (isErrno(e, 'ENOENT') || (isHvsnapError(e) && e.code === 'integrity_failed')) {
-        await this.markBad(id, packName, `read failed: ${(e as Error).message}`);
-        throw new HvsnapError('integrity_failed', `chunk ${id}: pack ${file} is ${isErrno(e, 'ENOENT') ? 'missing' : 'truncated'}`, {
-          cause: e,
-          context: { chunk: id, file, reason: 'missing' },
-        });
-      }
-      throw e;
-    }
-    const { rawLength, compressed } = fromInfo(loc.info);
-    try {
-      return await openBlob(stored, id, rawLength, compressed, this.keys, file);
-    } catch (e) {
-      await this.markBad(id, packName, (e as Error).message);
-      throw e;
-    }
+    return readChunkCopy({ store: this, writer: this.writer, reads: this.reads }, id);
   }
 
   /**
@@ -221,69 +181,22 @@ export class PackStore {
    * fails its check or is missing.
    */
   async copyStored(id: ChunkId): Promise<boolean> {
-    const loc = this.locate(id);
-    if (!loc) return false;
-    const file = this.packPath(loc.packName);
-    const { rawLength, compressed } = fromInfo(loc.info);
-    let stored: Buffer;
-    try {
-      await this.writer.drain(loc.packName);
-      stored = await this.readAt(file, loc.offset, loc.length);
-      await openBlob(stored, id, rawLength, compressed, this.keys, file);
-    } catch (e) {
-      await this.markBad(id, loc.packName, (e as Error).message);
-      return false;
-    }
-    await this.writer.append(id, { stored, compressed }, rawLength, this.index);
-    return true;
-  }
-
-  private async readAt(file: string, offset: number, length: number): Promise<Buffer> {
-    let fdp = this.fds.get(file);
-    if (!fdp) {
-      if (this.fds.size >= READ_FDS) {
-        const [oldest, p] = this.fds.entries().next().value!;
-        this.fds.delete(oldest);
-        void p.then(fsClose, () => undefined);
-      }
-      fdp = fsOpen(file, 'r');
-      this.fds.set(file, fdp);
-      fdp.catch(() => this.fds.delete(file));
-    }
-    const fd = await fdp;
-    const buf = Buffer.allocUnsafe(length);
-    let got = 0;
-    while (got < length) {
-      const { bytesRead } = await fsRead(fd, buf, got, length - got, offset + got);
-      if (bytesRead === 0) throw new HvsnapError('integrity_failed', `pack ${file} ends before byte ${offset + length}`, { context: { file } });
-      got += bytesRead;
-    }
-    return buf;
+    return copyStoredChunk({ store: this, writer: this.writer, reads: this.reads }, id);
   }
 
   /** Records that the copy of `id` in pack `pack` is bad (durably), so no backup trusts it again. */
-  async markBad(id: ChunkId, pack: string, reason: string): Promise<void> {
-    if (this.isBad(id, pack)) return;
-    this.badSet(id).add(pack);
-    this.logger.warn({ chunk: id, pack, reason }, 'chunk quarantined');
-    await mkdir(this.badDir, { recursive: true });
-    await writeFileSynced(join(this.badDir, `${id}.${pack}`), reason.slice(0, 500) + '\n');
+  markBad(id: ChunkId, pack: string, reason: string): Promise<void> {
+    return this.quarantine.markBad(id, pack, reason);
   }
 
   /** Removes the quarantine records of packs that no longer exist (gc). */
-  async forgetBad(packs: Set<string>): Promise<void> {
-    for (const [id, set] of this.bad) {
-      for (const pack of set) {
-        if (!packs.has(pack)) continue;
-        set.delete(pack);
-        await rm(join(this.badDir, `${id}.${pack}`), { force: true });
-      }
-    }
+  forgetBad(packs: Set<string>): Promise<void> {
+    return this.quarantine.forgetBad(packs);
   }
 
   /** Every quarantined copy: chunk id and pack. */
   badCopies(): Array<{ id: ChunkId; pack: string }> {
-    return [...this.bad].flatMap(([id, set]) => [...set].map((pack) => ({ id, pack })));
+    return this.quarantine.badCopies();
   }
 
   /**
@@ -358,9 +271,7 @@ export class PackStore {
 
   /** Closes cached read handles and the open pack (its chunks stay unindexed until flushed). */
   async close(): Promise<void> {
-    const fds = [...this.fds.values()];
-    this.fds.clear();
-    await forEachLimit(fds, 8, (p) => p.then(fsClose, () => undefined));
+    await this.reads.close();
   }
 
   /** Size in bytes of a file (0 when it vanished). */
@@ -369,15 +280,6 @@ export class PackStore {
       (s) => s.size,
       () => 0,
     );
-  }
-}
-
-async function readdirOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (e) {
-    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return [];
-    throw e;
   }
 }
 

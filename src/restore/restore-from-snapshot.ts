@@ -91,32 +91,15 @@ export async function restoreFromSnapshot(args: {
 }): Promise<SnapshotDiskResult[]> {
   const { manifest, access } = args;
   const log = args.logger ?? silentLogger;
-  const snapshot = manifest.arraySnapshots.find((s) => s.retained);
-  if (!snapshot || !manifest.snapshotDisks?.length) {
-    throw new HvsnapError('input_invalid', `restore point ${manifest.id} keeps no array snapshot with its disks`, { context: { restorePoint: manifest.id } });
-  }
-  if (snapshot.provider !== access.provider.name) {
-    throw new HvsnapError('input_invalid', `restore point ${manifest.id} is kept on array provider "${snapshot.provider}", not "${access.provider.name}"`, {
-      context: { provider: access.provider.name },
-    });
-  }
-  // the handle the backup stored; a manifest from before handles names the snapshot only
-  const handle =
-    (snapshot.handle as SnapshotHandle | undefined) ??
-    (await access.provider.listSnapshots({ prefix: snapshot.name }, { signal: args.signal })).find((s) => s.name === snapshot.name);
-  if (!handle) {
-    throw new HvsnapError('not_found', `array snapshot ${snapshot.name} of restore point ${manifest.id} is gone from provider "${snapshot.provider}"`, {
-      context: { restorePoint: manifest.id, snapshot: snapshot.name },
-    });
-  }
+  const { snapshot, handle, disks } = await retainedSnapshot(manifest, access, args.signal);
   const state: RestoreRun = {
     env: access,
     snapshot: handle,
     names: { snapshot: snapshot.name, presentation: restorePresentationName(manifest.id) },
-    volumeRoots: manifest.snapshotDisks.map((d) => d.volume),
+    volumeRoots: disks.map((d) => d.volume),
     signal: args.signal,
     manifest,
-    disks: manifest.snapshotDisks,
+    disks,
     targets: args.targets,
     verify: args.verify,
     keepVirtualDiskId: args.keepVirtualDiskId,
@@ -144,6 +127,33 @@ export async function restoreFromSnapshot(args: {
   if (saga.leftBehind.length === 0) await journal.close();
   if (error) throw error;
   return state.results;
+}
+
+/** The retained array snapshot of a snapshot-only restore point, its handle on `access`'s array, and its disks. */
+async function retainedSnapshot(
+  manifest: RestorePointManifest,
+  access: SnapshotAccess,
+  signal: AbortSignal | undefined,
+): Promise<{ snapshot: RestorePointManifest['arraySnapshots'][number]; handle: SnapshotHandle; disks: SnapshotDisk[] }> {
+  const snapshot = manifest.arraySnapshots.find((s) => s.retained);
+  if (!snapshot || !manifest.snapshotDisks?.length) {
+    throw new HvsnapError('input_invalid', `restore point ${manifest.id} keeps no array snapshot with its disks`, { context: { restorePoint: manifest.id } });
+  }
+  if (snapshot.provider !== access.provider.name) {
+    throw new HvsnapError('input_invalid', `restore point ${manifest.id} is kept on array provider "${snapshot.provider}", not "${access.provider.name}"`, {
+      context: { provider: access.provider.name },
+    });
+  }
+  // the handle the backup stored; a manifest from before handles names the snapshot only
+  const handle =
+    (snapshot.handle as SnapshotHandle | undefined) ??
+    (await access.provider.listSnapshots({ prefix: snapshot.name }, { signal: signal })).find((s) => s.name === snapshot.name);
+  if (!handle) {
+    throw new HvsnapError('not_found', `array snapshot ${snapshot.name} of restore point ${manifest.id} is gone from provider "${snapshot.provider}"`, {
+      context: { restorePoint: manifest.id, snapshot: snapshot.name },
+    });
+  }
+  return { snapshot, handle, disks: manifest.snapshotDisks };
 }
 
 async function copyOut(

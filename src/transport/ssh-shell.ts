@@ -5,46 +5,12 @@ import { HvsnapError, isHvsnapError, throwIfAborted } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { fileCommandLine } from './file-delivery.js';
 import { parseResult, remoteCommandLine, remoteStdin } from './framing.js';
-import { hostKeyFingerprint, sameFingerprint } from './host-key.js';
 import { RemoteScripts } from './remote-scripts.js';
+import { checkHostKey, connectError } from './ssh-connect-checks.js';
+import type { SshShellOptions } from './ssh-shell-options.js';
 import type { SftpSession, Shell, ShellCallOptions, ShellRunArgs } from './shell.js';
 
-/** How to reach one Windows host over SSH. Secrets here are never logged nor put in errors. */
-export interface SshShellOptions {
-  host: string;
-  /** default 22 */
-  port?: number;
-  username: string;
-  /** OpenSSH or PEM private key text */
-  privateKey?: string | Buffer;
-  passphrase?: string;
-  password?: string;
-  /** the host key pinned as `SHA256:…` (as `ssh-keygen -lf` prints it) */
-  hostKeyFingerprint?: string;
-  /** accept a host whose key is not pinned (logged with its fingerprint). Never a changed key. */
-  acceptUnknownHostKey?: boolean;
-  /** the PowerShell to start on the host: `powershell.exe` (default) or `pwsh` */
-  executable?: string;
-  /** ms to connect and authenticate; default 20 000 */
-  connectTimeoutMs?: number;
-  /** ms between keepalives, so a dead peer is noticed; default 15 000 */
-  keepaliveIntervalMs?: number;
-  /** bytes of stdout one run may return; default 256 MiB */
-  maxOutputBytes?: number;
-  /** scripts at once on the connection (OpenSSH allows 10 sessions; one more is the SFTP session); default 8 */
-  maxConcurrent?: number;
-  /**
-   * how a script reaches PowerShell: `sftp` (default) uploads it once per host as a content-addressed
-   * bundle and runs it with `-File`, nothing on stdin (file-delivery.ts); `stdin` sends it on the
-   * console's stdin (framing.ts), which Win32-OpenSSH may not deliver to powershell.exe 5.1
-   */
-  delivery?: 'sftp' | 'stdin';
-  /** the per-user folder of the bundles; relative to the SFTP login folder (the profile on Windows); default `.hvsnap/scripts` */
-  remoteDir?: string;
-  /** ms between renewals of a running script's lease (sftp delivery); the host stops it after 4 missed; default 5 000 */
-  leaseIntervalMs?: number;
-  logger?: Logger;
-}
+export type { SshShellOptions } from './ssh-shell-options.js';
 
 /**
  * A {@link Shell} on a remote host through its OpenSSH server. One connection per instance, opened
@@ -265,7 +231,7 @@ export class SshShell implements Shell {
         keepaliveInterval: this.opts.keepaliveIntervalMs ?? 15_000,
         keepaliveCountMax: 3,
         hostVerifier: (key: Buffer) => {
-          keyProblem = this.checkHostKey(key);
+          keyProblem = checkHostKey(this.opts, this.target, this.logger, key);
           return keyProblem === undefined;
         },
       };
@@ -275,7 +241,7 @@ export class SshShell implements Shell {
         resolve(client);
       });
       client.on('error', (e: Error & { level?: string }) => {
-        if (!ready) return reject(keyProblem ?? this.connectError(e));
+        if (!ready) return reject(keyProblem ?? connectError(this.opts, this.target, e));
         this.logger.warn({ err: e.message }, 'ssh connection error');
       });
       client.on('close', () => {
@@ -302,38 +268,5 @@ export class SshShell implements Shell {
       if (this.connection === attempt) this.connection = undefined;
     });
     return attempt;
-  }
-
-  private checkHostKey(key: Buffer): HvsnapError | undefined {
-    const seen = hostKeyFingerprint(key);
-    const pinned = this.opts.hostKeyFingerprint;
-    if (pinned) {
-      if (sameFingerprint(pinned, seen)) return undefined;
-      return new HvsnapError('host_key_mismatch', `host key of ${this.target} is ${seen}, not the pinned ${pinned}: refusing to connect`, {
-        context: { host: this.target, field: 'hostKeyFingerprint' },
-        hint: 'if the host was reinstalled, verify the new key on the host (ssh-keygen -lf) and update hostKeyFingerprint',
-      });
-    }
-    if (this.opts.acceptUnknownHostKey) {
-      this.logger.warn({ fingerprint: seen }, 'accepting an unpinned host key (acceptUnknownHostKey); pin it with hostKeyFingerprint');
-      return undefined;
-    }
-    return new HvsnapError('host_key_mismatch', `host key of ${this.target} (${seen}) is not pinned: refusing to connect`, {
-      context: { host: this.target, field: 'hostKeyFingerprint' },
-    });
-  }
-
-  private connectError(e: Error & { level?: string; code?: string }): HvsnapError {
-    const context = { host: this.target };
-    if (e.level === 'client-authentication') {
-      return new HvsnapError('access_denied', `ssh authentication as ${this.opts.username} to ${this.target} failed`, {
-        context,
-        hint: 'check the key or password, and that the account may log on over SSH',
-      });
-    }
-    if (/timed out/i.test(e.message)) {
-      return new HvsnapError('timeout', `ssh connect to ${this.target} timed out`, { retryable: true, context, cause: e });
-    }
-    return new HvsnapError('transport_failed', `ssh connect to ${this.target} failed: ${e.message}`, { retryable: true, context, cause: e });
   }
 }

@@ -5,6 +5,7 @@ import type { ConfigFile, VmInfo } from '../../core/types.js';
 import type { Hypervisor } from '../../hyperv/hypervisor.js';
 import type { InstantHost } from '../../hyperv/instant-host.js';
 import type { Repository } from '../../repository/index.js';
+import type { RestorePointManifest, SnapshotDisk } from '../../repository/types.js';
 import type { Provider } from '../../../providers/sdk/provider.js';
 import { presentCloneToHost, removeClone } from './array-access.js';
 import { deleteSession, listSessions, loadSession, newSessionId, saveSession, sessionDir, thisOwner, type InstantSession } from './instant-sessions.js';
@@ -43,30 +44,8 @@ export interface InstantRestoreArgs {
  */
 export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs): Promise<InstantSession> {
   const log = env.logger ?? silentLogger;
-  const manifest = await env.repository.getRestorePoint(args.restorePointId);
-  const kept = manifest.arraySnapshots.find((s) => s.retained);
-  if (manifest.mode !== 'snapshot-only' || !kept || !manifest.snapshotDisks?.length) {
-    throw new HvsnapError(
-      'input_invalid',
-      `restore point ${manifest.id} keeps no array snapshot: instant restore needs a snapshot-only restore point (use "hvsnap restore" or "hvsnap mount")`,
-      { context: { restorePoint: manifest.id } },
-    );
-  }
-  if (kept.provider !== env.provider.name) {
-    throw new HvsnapError('input_invalid', `restore point ${manifest.id} is kept on array provider "${kept.provider}", not "${env.provider.name}"`, {
-      context: { provider: env.provider.name },
-    });
-  }
-  const onHost = await env.hypervisor.listVms({});
-  const originalExists = onHost.some((v) => v.id === manifest.vm.id);
-  const newId = args.newId ?? originalExists;
-  if (!newId && originalExists) {
-    throw new HvsnapError(
-      'already_exists',
-      `VM ${manifest.vm.name} (${manifest.vm.id}) exists on the host; an instant restore never replaces it: restore with a new id`,
-      { context: { vm: manifest.vm.name } },
-    );
-  }
+  const { manifest, kept, disks } = await snapshotOnlyPoint(env, args.restorePointId);
+  const { onHost, newId } = await chooseNewId(env, manifest, args);
   const id = newSessionId();
   const name = args.name ?? `${manifest.vm.name}-${id}`;
   if (onHost.some((v) => v.name === name))
@@ -95,25 +74,7 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
     await args.afterPresent?.();
     const host = env.hostFor(args.hostName);
     await host.rescanStorage({}, opts);
-    const roots = new Map<string, string>();
-    for (const d of manifest.snapshotDisks) {
-      const wanted = d.volume.identity.id.toLowerCase();
-      if (roots.has(wanted)) continue;
-      const presented = clone.luns.find((l) => l.sourceIdentityId === wanted);
-      if (!presented)
-        throw new HvsnapError('not_found', `the clone of ${kept.name} has no LUN of volume ${d.volume.volumeRoot} (disk ${d.sourcePath})`, {
-          context: { volume: d.volume.volumeRoot, disk: d.diskId },
-        });
-      session.luns.push({ ...presented.lun });
-      await saveSession(dir, session);
-      const { volumeRoot } = await host.onlineDisk({ lun: presented.lun }, opts);
-      session.luns[session.luns.length - 1].volumeRoot = volumeRoot;
-      await saveSession(dir, session);
-      roots.set(wanted, volumeRoot);
-    }
-    const diskPaths = Object.fromEntries(
-      manifest.snapshotDisks.map((d) => [d.diskId, `${roots.get(d.volume.identity.id.toLowerCase())}\\${d.relativePath.split('/').join('\\')}`]),
-    );
+    const diskPaths = await onlineCloneDisks(host, clone, disks, kept.name, session, dir, opts);
     const config: ConfigFile[] = [];
     for (const f of manifest.configFiles) config.push({ name: f.replace(/^config\//, ''), data: await env.repository.readConfigFile(manifest.id, f) });
     const vm = await env.hypervisor.importVm({ config, diskPaths, newId, name }, opts);
@@ -135,6 +96,75 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
     );
     throw e;
   }
+}
+
+/** The snapshot-only restore point to restore instantly, its kept array snapshot (on `env`'s array) and its disks. */
+async function snapshotOnlyPoint(
+  env: InstantEnv,
+  restorePointId: string,
+): Promise<{ manifest: RestorePointManifest; kept: RestorePointManifest['arraySnapshots'][number]; disks: SnapshotDisk[] }> {
+  const manifest = await env.repository.getRestorePoint(restorePointId);
+  const kept = manifest.arraySnapshots.find((s) => s.retained);
+  if (manifest.mode !== 'snapshot-only' || !kept || !manifest.snapshotDisks?.length) {
+    throw new HvsnapError(
+      'input_invalid',
+      `restore point ${manifest.id} keeps no array snapshot: instant restore needs a snapshot-only restore point (use "hvsnap restore" or "hvsnap mount")`,
+      { context: { restorePoint: manifest.id } },
+    );
+  }
+  if (kept.provider !== env.provider.name) {
+    throw new HvsnapError('input_invalid', `restore point ${manifest.id} is kept on array provider "${kept.provider}", not "${env.provider.name}"`, {
+      context: { provider: env.provider.name },
+    });
+  }
+  return { manifest, kept, disks: manifest.snapshotDisks };
+}
+
+/** The VMs on the host, and whether the VM gets a new id (never the id of a VM that still exists there). */
+async function chooseNewId(env: InstantEnv, manifest: RestorePointManifest, args: InstantRestoreArgs): Promise<{ onHost: VmInfo[]; newId: boolean }> {
+  const onHost = await env.hypervisor.listVms({});
+  const originalExists = onHost.some((v) => v.id === manifest.vm.id);
+  const newId = args.newId ?? originalExists;
+  if (!newId && originalExists) {
+    throw new HvsnapError(
+      'already_exists',
+      `VM ${manifest.vm.name} (${manifest.vm.id}) exists on the host; an instant restore never replaces it: restore with a new id`,
+      { context: { vm: manifest.vm.name } },
+    );
+  }
+  return { onHost, newId };
+}
+
+/**
+ * Brings the clone's LUN of every volume of the disks online on the host, journaling each (the session
+ * is saved before and after), and returns where each disk of the restore point is on the clone.
+ */
+async function onlineCloneDisks(
+  host: InstantHost,
+  clone: Awaited<ReturnType<typeof presentCloneToHost>>,
+  disks: SnapshotDisk[],
+  snapshotName: string,
+  session: InstantSession,
+  dir: string,
+  opts: { signal?: AbortSignal },
+): Promise<Record<string, string>> {
+  const roots = new Map<string, string>();
+  for (const d of disks) {
+    const wanted = d.volume.identity.id.toLowerCase();
+    if (roots.has(wanted)) continue;
+    const presented = clone.luns.find((l) => l.sourceIdentityId === wanted);
+    if (!presented)
+      throw new HvsnapError('not_found', `the clone of ${snapshotName} has no LUN of volume ${d.volume.volumeRoot} (disk ${d.sourcePath})`, {
+        context: { volume: d.volume.volumeRoot, disk: d.diskId },
+      });
+    session.luns.push({ ...presented.lun });
+    await saveSession(dir, session);
+    const { volumeRoot } = await host.onlineDisk({ lun: presented.lun }, opts);
+    session.luns[session.luns.length - 1].volumeRoot = volumeRoot;
+    await saveSession(dir, session);
+    roots.set(wanted, volumeRoot);
+  }
+  return Object.fromEntries(disks.map((d) => [d.diskId, `${roots.get(d.volume.identity.id.toLowerCase())}\\${d.relativePath.split('/').join('\\')}`]));
 }
 
 /** The instant restores of this repository, with whether the process that made each still runs. */

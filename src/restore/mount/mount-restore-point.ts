@@ -62,27 +62,10 @@ export async function mountRestorePoint(args: MountRestorePointArgs): Promise<Mo
     );
   }
   const fuse = args.fuse ?? (await loadFuse());
-  const names = diskNames(manifest.disks.map((d) => d.sourcePath));
-  const disks: DiskEntry[] = [];
-  for (const [i, d] of manifest.disks.entries()) {
-    const index = await args.source.diskIndex(manifest.id, d.diskId);
-    const raw = new ChunkedDisk(index, args.source.chunk, `${manifest.vm.name}/${names[i]}`);
-    const partitions = args.files
-      ? (await readPartitions(raw)).filter((p) => p.ntfs).map((p) => ({ number: p.number, image: sliceImage(raw, p.offset, p.size) }))
-      : [];
-    disks.push({ name: names[i], raw, vhdx: await syntheticVhdx({ disk: raw, index, virtualDiskId: d.virtualDiskId }), partitions });
-  }
+  const disks = await diskEntries(args, manifest);
   const vmFolder = safeFolderName(manifest.vm.name);
   const tree = buildTree(vmFolder, disks);
-  const root = process.getuid?.() === 0;
-  const instance = new fuse(dir, treeOps(tree, fuse, { mtime: new Date(manifest.createdAt), logger: log }), {
-    allowOther: root,
-    fsname: `hvsnap:${manifest.id}`,
-    subtype: 'hvsnap',
-  });
-  await new Promise<void>((ok, fail) =>
-    instance.mount((e) => (e ? fail(new HvsnapError('internal', `could not mount ${dir}: ${e.message}`, { cause: e, context: { path: dir } })) : ok())),
-  );
+  const instance = await mountFuse(fuse, dir, tree, manifest, log);
   log.info({ restorePoint: manifest.id, dir }, 'restore point mounted');
 
   const volumes: string[] = [];
@@ -120,6 +103,40 @@ export async function mountRestorePoint(args: MountRestorePointArgs): Promise<Mo
   return { closed: watcher.closed, dir, files: [...tree.entries()].filter(([, n]) => n.kind === 'file').map(([p]) => p.slice(1)), volumes, unmount };
 }
 
+/** Per disk of the restore point: its raw image from the chunks, a synthetic VHDX, and (with `files`) its NTFS partitions. */
+async function diskEntries(args: MountRestorePointArgs, manifest: Awaited<ReturnType<RestorePointSource['manifest']>>): Promise<DiskEntry[]> {
+  const names = diskNames(manifest.disks.map((d) => d.sourcePath));
+  const disks: DiskEntry[] = [];
+  for (const [i, d] of manifest.disks.entries()) {
+    const index = await args.source.diskIndex(manifest.id, d.diskId);
+    const raw = new ChunkedDisk(index, args.source.chunk, `${manifest.vm.name}/${names[i]}`);
+    const partitions = args.files
+      ? (await readPartitions(raw)).filter((p) => p.ntfs).map((p) => ({ number: p.number, image: sliceImage(raw, p.offset, p.size) }))
+      : [];
+    disks.push({ name: names[i], raw, vhdx: await syntheticVhdx({ disk: raw, index, virtualDiskId: d.virtualDiskId }), partitions });
+  }
+  return disks;
+}
+
+/** The FUSE file system serving `tree` on `dir`, mounted. */
+async function mountFuse(
+  fuse: FuseBinding,
+  dir: string,
+  tree: ReturnType<typeof buildTree>,
+  manifest: Awaited<ReturnType<RestorePointSource['manifest']>>,
+  log: Logger,
+): Promise<FuseMount> {
+  const root = process.getuid?.() === 0;
+  const instance = new fuse(dir, treeOps(tree, fuse, { mtime: new Date(manifest.createdAt), logger: log }), {
+    allowOther: root,
+    fsname: `hvsnap:${manifest.id}`,
+    subtype: 'hvsnap',
+  });
+  await new Promise<void>((ok, fail) =>
+    instance.mount((e) => (e ? fail(new HvsnapError('internal', `could not mount ${dir}: ${e.message}`, { cause: e, context: { path: dir } })) : ok())),
+  );
+  return instance;
+}
 function fuseUnmount(instance: FuseMount): Promise<void> {
   return new Promise((ok, fail) => instance.unmount((e) => (e ? fail(e) : ok())));
 }

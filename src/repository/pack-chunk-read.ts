@@ -1,0 +1,66 @@
+import { HvsnapError, isHvsnapError } from '../core/errors.js';
+import { openBlob } from './blob-codec.js';
+import { isErrno } from './fs-util.js';
+import { checkChunkId } from './hash.js';
+import { fromInfo } from './pack-format.js';
+import type { PackReadCache } from './pack-read-cache.js';
+import type { PackStore } from './pack-store.js';
+import type { PackWriter } from './pack-writer.js';
+import type { ChunkId } from './types.js';
+
+/** What the reads of a {@link PackStore} work with: the store, its pack writer and its read handles. */
+export interface PackReadState {
+  store: PackStore;
+  writer: PackWriter;
+  reads: PackReadCache;
+}
+
+/** {@link PackStore.get}: the bytes of chunk `id`, checked; a copy that fails is quarantined first. */
+export async function readChunkCopy({ store, writer, reads }: PackReadState, id: ChunkId): Promise<Buffer> {
+  const loc = store.index.get(checkChunkId(id));
+  if (!loc) throw new HvsnapError('integrity_failed', `chunk ${id} is missing (no pack holds it)`, { context: { chunk: id, reason: 'missing' } });
+  const packName = store.index.packs[loc.pack];
+  const file = store.packPath(packName);
+  if (store.isBad(id, packName))
+    throw new HvsnapError('integrity_failed', `chunk ${id} in pack ${file} is known bad (quarantined)`, { context: { chunk: id, file, reason: 'bad' } });
+  await writer.drain(packName);
+  let stored: Buffer;
+  try {
+    stored = await reads.readAt(file, loc.offset, loc.length);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT') || (isHvsnapError(e) && e.code === 'integrity_failed')) {
+      await store.markBad(id, packName, `read failed: ${(e as Error).message}`);
+      throw new HvsnapError('integrity_failed', `chunk ${id}: pack ${file} is ${isErrno(e, 'ENOENT') ? 'missing' : 'truncated'}`, {
+        cause: e,
+        context: { chunk: id, file, reason: 'missing' },
+      });
+    }
+    throw e;
+  }
+  const { rawLength, compressed } = fromInfo(loc.info);
+  try {
+    return await openBlob(stored, id, rawLength, compressed, store.keys, file);
+  } catch (e) {
+    await store.markBad(id, packName, (e as Error).message);
+    throw e;
+  }
+}
+
+/** {@link PackStore.copyStored}: chunk `id`'s stored blob, checked, copied into the open pack. */
+export async function copyStoredChunk({ store, writer, reads }: PackReadState, id: ChunkId): Promise<boolean> {
+  const loc = store.locate(id);
+  if (!loc) return false;
+  const file = store.packPath(loc.packName);
+  const { rawLength, compressed } = fromInfo(loc.info);
+  let stored: Buffer;
+  try {
+    await writer.drain(loc.packName);
+    stored = await reads.readAt(file, loc.offset, loc.length);
+    await openBlob(stored, id, rawLength, compressed, store.keys, file);
+  } catch (e) {
+    await store.markBad(id, loc.packName, (e as Error).message);
+    return false;
+  }
+  await writer.append(id, { stored, compressed }, rawLength, store.index);
+  return true;
+}
