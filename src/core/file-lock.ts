@@ -51,7 +51,7 @@ async function acquire(lockPath: string, options: FileLockOptions): Promise<stri
       held.add(token);
       if ((swept.get(lockPath) ?? 0) < Date.now() - 1000) {
         swept.set(lockPath, Date.now());
-        await sweepDrafts(lockPath);
+        await sweepLockDrafts(lockPath);
       }
       return token;
     }
@@ -94,16 +94,24 @@ async function place(lockPath: string, token: string): Promise<boolean> {
 const swept = new Map<string, number>();
 
 /**
- * Removes the staging (`.new-`) and trash (`.del-`) folders of this lock that processes killed
- * between a mkdir and its rename left behind. Those of live processes are theirs and stay.
+ * Removes the drafts (`<lock>.new-<pid>-…`) and trash (`<lock>.del-<pid>-…`) of the lock at
+ * `lockPath` that processes killed between a mkdir and its rename left behind (those of live
+ * processes are theirs and stay); returns their paths. Acquirers sweep at most once a second per
+ * process and only once they hold the lock, so a draft a kill leaves may outlive the next few
+ * acquisitions: recovery (`hvsnap cleanup`) calls this for every lock it knows, unthrottled.
  */
-async function sweepDrafts(lockPath: string): Promise<void> {
+export async function sweepLockDrafts(lockPath: string): Promise<string[]> {
   const base = basename(lockPath);
+  const removed: string[] = [];
   for (const name of await readdir(dirname(lockPath)).catch(() => [] as string[])) {
     if (!name.startsWith(`${base}.new-`) && !name.startsWith(`${base}.del-`)) continue;
     const pid = Number(/^(\d+)-/.exec(name.slice(base.length + 5))?.[1]);
-    if (pid > 0 && (await isStale({ pid, host: '' }))) await rm(join(dirname(lockPath), name), { recursive: true, force: true });
+    if (pid > 0 && (await isStale({ pid, host: '' }))) {
+      await rm(join(dirname(lockPath), name), { recursive: true, force: true });
+      removed.push(join(dirname(lockPath), name));
+    }
   }
+  return removed;
 }
 
 /** Moves a lock aside in one rename before removing it, so a lock placed meanwhile is never touched. */

@@ -1,6 +1,8 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sweepLockDrafts } from '../core/file-lock.js';
 import { isStale } from '../core/owner.js';
+import { volumeLockPath } from '../core/volume-marker.js';
 import { localPath } from './disk-io.js';
 import { updateState } from './lab-state.js';
 
@@ -22,7 +24,8 @@ const OVERLAY = /_[0-9a-f]{8}\.avhdx$/i;
  * lock. A deferred merge removes its AVHDX only after the merge is flushed into the base, so a
  * record whose file is gone is a finished merge: the record goes. Drafts of dead processes and
  * AVHDX files that no disk, checkpoint or deferred merge names (a checkpoint whose state was never
- * saved) are removed. Idempotent; `hvsnap cleanup` runs it.
+ * saved) are removed, and so are the drafts of the lab's locks (`<lock>.new-<pid>-…`) that dead
+ * processes left. Idempotent; `hvsnap cleanup` runs it.
  */
 export async function recoverLab(dir: string): Promise<LabRecovery> {
   const out: LabRecovery = { mergesMended: [], filesRemoved: [] };
@@ -51,6 +54,9 @@ export async function recoverLab(dir: string): Promise<LabRecovery> {
         }
       }
     }
+    // lock drafts and trash of killed processes: the lab lock's and every volume lock's (an
+    // acquirer sweeps only its own lock, at most once a second, so cleanup cannot rely on that)
+    for (const lock of [join(dir, '.lab.lock'), ...s.volumes.map((v) => volumeLockPath(v.dir))]) out.filesRemoved.push(...(await sweepLockDrafts(lock)));
   });
   return out;
 }
