@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import type { Repository } from '../repository/index.js';
 import type { SnapshotAccess } from './restore-from-snapshot.js';
+import { removeKilledRestoreFolders } from './restore-target.js';
 import { restoreVm, type RestoreVmResult } from './restore-vm.js';
 
 /** The folders of Hyper-V's export layout (Export-VM: "Snapshots, Virtual Hard Disks, and Virtual Machines"). */
@@ -51,6 +52,18 @@ export async function exportVm(args: ExportVmArgs): Promise<ExportVmResult> {
   const log = args.logger ?? silentLogger;
   const manifest = await args.repository.getRestorePoint(args.restorePointId);
   const dir = join(args.to, safeFolderName(manifest.vm.name));
+  // the VM folder and its disk folder are created with a recursive mkdir, which follows a link:
+  // a link planted at either name is refused, never written through (nor emptied on failure)
+  for (const p of [dir, join(dir, EXPORT_DISK_FOLDER), join(dir, EXPORT_VM_FOLDER)]) {
+    if ((await lstat(p).catch(() => undefined))?.isSymbolicLink()) {
+      throw new HvsnapError('already_exists', `${p} is a link planted in the way (never followed); choose another --to folder`, { context: { file: p } });
+    }
+  }
+  // what a killed export leaves: its private folder in the disk folder, which alone does not make the VM folder taken
+  if (existsSync(join(dir, EXPORT_DISK_FOLDER))) {
+    await removeKilledRestoreFolders(join(dir, EXPORT_DISK_FOLDER));
+    await rmdir(join(dir, EXPORT_DISK_FOLDER)).catch(() => undefined); // only when empty
+  }
   if (existsSync(dir) && (await readdir(dir)).length > 0) {
     throw new HvsnapError('already_exists', `${dir} exists and is not empty; an export never overwrites (choose another --to folder)`, {
       context: { file: dir },

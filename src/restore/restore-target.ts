@@ -57,11 +57,7 @@ export async function prepareRestoreTarget(dir: string, final: string[]): Promis
     }
   }
   await mkdir(dir, { recursive: true });
-  // private folders of restores that were killed: their process is gone, nothing else uses them
-  for (const name of await readdir(dir)) {
-    const m = PRIVATE.exec(name);
-    if (m && (await isStale({ pid: Number(m[1]), host: '' }))) await rm(join(dir, name), { recursive: true, force: true });
-  }
+  await removeKilledRestoreFolders(dir);
   // mkdtemp creates a fresh, randomly named folder (mode 0700): nothing can be planted inside it beforehand
   const priv = await mkdtemp(join(dir, `.hvsnap-restore-p${process.pid}-`));
   const temp = final.map((t) => join(priv, basename(t)));
@@ -89,6 +85,14 @@ export async function prepareRestoreTarget(dir: string, final: string[]): Promis
       for (const t of published) await rm(t, { force: true });
     },
   };
+}
+
+/** Removes the private folders (`.hvsnap-restore-p<pid>-…`) in `dir` of restores that were killed: their process is gone, nothing else uses them. */
+export async function removeKilledRestoreFolders(dir: string): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const m = PRIVATE.exec(name);
+    if (m && (await isStale({ pid: Number(m[1]), host: '' }))) await rm(join(dir, name), { recursive: true, force: true });
+  }
 }
 
 /** Refuses a folder (or, when it does not exist yet, its nearest existing parent) on a kernel file system. */

@@ -6,6 +6,7 @@ import { runBackup } from '../../src/backup/backup-job.js';
 import { backupModes, type BackupMode } from '../../src/backup/steps/index.js';
 import type { Checkpoint } from '../../src/core/types.js';
 import { labPinFrozen, labWrite } from '../../src/lab/index.js';
+import { EXPORT_DISK_FOLDER } from '../../src/restore/export-vm.js';
 import { openVhdx } from '../../src/vhdx/index.js';
 import { buildCli } from '../helpers/build-cli.js';
 import { runKilled, writeLabJobConfig } from '../helpers/kill-cli.js';
@@ -128,7 +129,9 @@ describe(`a snapshot-only restore killed right after each step (${RESTORE_STEPS.
         // the killed restore's private folder stays until the next restore into that folder removes it
         const again = await cli('--json', 'restore', '-c', config, '--restore-point', backup.vms[0].restorePointId!, '--to', to);
         expect(again.code, again.stderr).toBe(0);
-        expect((await readdir(to)).sort()).toEqual(['vm-01-disk0.vhdx']);
+        // restore writes Hyper-V's export layout: the disk in <to>/<VM>/Virtual Hard Disks, no private folder left
+        expect(await readdir(to)).toEqual(['vm-01']);
+        expect((await readdir(join(to, 'vm-01', EXPORT_DISK_FOLDER))).sort()).toEqual(['vm-01-disk0.vhdx']);
         await expectClean(env, killedJob);
         await expectNextBackupRestores(env, config, 'snapshot-only');
       } finally {
