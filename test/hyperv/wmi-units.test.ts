@@ -135,7 +135,9 @@ describe('wmi hypervisor config', () => {
     expect(bad({ ...base, nodes: [{ name: 'HV01' }] })).toMatch(/no hostKeyFingerprint for HV01/);
     expect(bad({ ...base, nodes: [{ name: 'HV01', hostKeyFingerprint: 'MD5:aa' }] })).toMatch(/hypervisor\.nodes\.0\.hostKeyFingerprint: expected SHA256/);
     expect(bad({ ...base, transport: { kind: 'ssh', username: 'svc' } })).toMatch(/hypervisor\.transport\.privateKeyPath: give privateKeyPath or passwordEnv/);
-    expect(bad({ ...base, transport: { kind: 'ssh', username: 'svc', passwordEnv: 'X', password: 'hunter2' } })).toMatch(/(^|: )hypervisor\.transport\.password: unknown key/);
+    expect(bad({ ...base, transport: { kind: 'ssh', username: 'svc', passwordEnv: 'X', password: 'hunter2' } })).toMatch(
+      /(^|: )hypervisor\.transport\.password: unknown key/,
+    );
     expect(bad({ ...base, nodes: [{ name: 'HV01' }], transport: { ...base.transport, acceptUnknownHostKey: true } })).toBe('ok');
   });
   it('refuses a missing secret environment variable by name', () => {
