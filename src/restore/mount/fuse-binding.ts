@@ -53,7 +53,9 @@ export interface FuseBinding {
 export async function loadFuse(): Promise<FuseBinding> {
   let binding: FuseBinding;
   try {
-    binding = ((await import('@cocalc/fuse-native')) as unknown as { default: FuseBinding }).default;
+    // a specifier in a variable: the type check never needs the optional package (it is absent where it did not build)
+    const specifier = '@cocalc/fuse-native';
+    binding = ((await import(specifier)) as { default: FuseBinding }).default;
   } catch (e) {
     throw new HvsnapError('unsupported', 'the FUSE binding (@cocalc/fuse-native) is not installed or did not build', {
       cause: e,
