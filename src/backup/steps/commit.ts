@@ -11,19 +11,26 @@ export const commitStep: VmStep = {
   scope: 'vm',
   slots: 'copy',
   settles: ['open-restore-point', 'convert'],
-  async run(set, vm) {
-    const manifest = await vm.writer!.commit({
-      ...manifestFields(set, vm),
-      mode: 'offload',
-      referencePointId: vm.referencePoint!.id,
-      parentId: vm.previous?.id,
-      arraySnapshots: [{ provider: set.env.provider.name, name: set.names.snapshot, retained: false, handle: { ...set.snapshot } }],
-      disks: vm.disks,
-      timings: { checkpointLifetimeMs: vm.report.checkpointLifetimeMs ?? 0, copyMs: Date.now() - vm.started },
-    });
-    vm.report.restorePointId = manifest.id;
-  },
+  run: (set, vm) =>
+    commitCopied(set, vm, 'offload', [{ provider: set.env.provider.name, name: set.names.snapshot, retained: false, handle: { ...set.snapshot } }]),
 };
+
+/** Host mode's commit: the copied disks and the reference point, no array snapshot. */
+export const commitHostStep: VmStep = { ...commitStep, run: (set, vm) => commitCopied(set, vm, 'host', []) };
+
+/** Commits a restore point whose disks were copied into the repository (offload and host modes). */
+async function commitCopied(set: SetRun, vm: VmRun, mode: 'offload' | 'host', arraySnapshots: RestorePointManifest['arraySnapshots']): Promise<void> {
+  const manifest = await vm.writer!.commit({
+    ...manifestFields(set, vm),
+    mode,
+    referencePointId: vm.referencePoint!.id,
+    parentId: vm.previous?.id,
+    arraySnapshots,
+    disks: vm.disks,
+    timings: { checkpointLifetimeMs: vm.report.checkpointLifetimeMs ?? 0, copyMs: Date.now() - vm.started },
+  });
+  vm.report.restorePointId = manifest.id;
+}
 
 /**
  * Snapshot-only: the restore point is the configuration plus where each disk is in the retained
