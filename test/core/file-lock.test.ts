@@ -39,7 +39,8 @@ describe('withFileLock', () => {
 
   it('takes over a lock whose owner process is gone', async () => {
     const lock = join(dir, 'b.lock');
-    const dead = spawnSync('true').pid!;
+    // a process that has exited: its pid is free (node itself, so the test needs no other program)
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
     await plantLock(lock, `${dead}:feedface`);
     expect(await withFileLock(lock, async () => 'got it', { timeoutMs: 2000 })).toBe('got it');
   });
