@@ -1,7 +1,13 @@
 import type { BackupPlan, VolumeSet } from './plan.js';
 import type { LimitStats } from './limits.js';
-import type { BackupReport } from './types.js';
+import type { VmInfo } from '../core/types.js';
+import type { BackupReport, VmReport } from './types.js';
 import type { backupSet } from './backup-set.js';
+
+/** A VM's report before (or without) any copy: no disks, no bytes; `fields` says how it stands. */
+export function vmReportOf(vm: Pick<VmInfo, 'name' | 'id'>, set: number, fields: Partial<VmReport> = {}): VmReport {
+  return { vm: vm.name, vmId: vm.id, set, status: 'ok', disks: [], bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0, durationMs: 0, ...fields };
+}
 
 /** What one volume set's backup returns. */
 export type SetResult = Awaited<ReturnType<typeof backupSet>>;
@@ -27,22 +33,8 @@ export function buildReport(args: {
     concurrency: args.concurrency,
     ok: false,
   };
-  for (const u of args.plan.unplaced) {
-    report.vms.push({
-      vm: u.vm.name,
-      vmId: u.vm.id,
-      set: 0,
-      status: 'failed',
-      step: 'plan',
-      error: { code: u.error.code, message: u.error.message },
-      disks: [],
-      bytesRead: 0,
-      bytesWritten: 0,
-      chunksNew: 0,
-      chunksReused: 0,
-      durationMs: 0,
-    });
-  }
+  for (const u of args.plan.unplaced)
+    report.vms.push(vmReportOf(u.vm, 0, { status: 'failed', step: 'plan', error: { code: u.error.code, message: u.error.message } }));
   for (const result of [...args.results].sort((a, b) => a.set.index - b.set.index)) {
     report.sets.push(result.set);
     report.vms.push(...result.vms);
@@ -75,21 +67,8 @@ export function markInterrupted(report: BackupReport, notStarted: VolumeSet[]): 
       status: 'failed',
       error: { code: 'aborted', message: 'not started: the run was interrupted' },
     });
-    for (const vm of set.vms) {
-      report.vms.push({
-        vm: vm.name,
-        vmId: vm.id,
-        set: set.index,
-        status: 'interrupted',
-        error: { code: 'aborted', message: 'not started: the run was interrupted' },
-        disks: [],
-        bytesRead: 0,
-        bytesWritten: 0,
-        chunksNew: 0,
-        chunksReused: 0,
-        durationMs: 0,
-      });
-    }
+    for (const vm of set.vms)
+      report.vms.push(vmReportOf(vm, set.index, { status: 'interrupted', error: { code: 'aborted', message: 'not started: the run was interrupted' } }));
   }
   report.sets.sort((a, b) => a.index - b.index);
   report.totals.vms = report.vms.length;

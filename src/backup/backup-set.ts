@@ -1,7 +1,7 @@
-import type { VmInfo } from '../core/types.js';
 import { createLimit, type Limit } from '../core/concurrency.js';
 import type { JobThrottle } from './job-throttle.js';
 import { checkpointName, presentationName, snapshotName } from '../core/names.js';
+import { vmReportOf } from './backup-report.js';
 import type { VolumeSet } from './plan.js';
 import { runSteps } from './run-steps.js';
 import type { Saga } from './saga.js';
@@ -49,7 +49,7 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
       changes: {},
       failed: false,
       disks: [],
-      report: { ...emptyVmReport(vm, set.index), mode: set.mode ?? ctx.policy.mode },
+      report: vmReportOf(vm, set.index, { mode: set.mode ?? ctx.policy.mode }),
     })),
     log: ctx.env.logger.child({ set: set.index }),
     signal: ctx.options.signal,
@@ -81,8 +81,4 @@ export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set:
   for (const v of state.vms) v.report.durationMs = Date.now() - v.started;
   if (state.vms.every((v) => v.failed)) report.status = 'failed';
   return { set: report, vms: state.vms.map((v) => v.report) };
-}
-
-function emptyVmReport(vm: VmInfo, set: number): VmReport {
-  return { vm: vm.name, vmId: vm.id, set, status: 'ok', disks: [], bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0, durationMs: 0 };
 }

@@ -1,5 +1,6 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { VmInfo } from '../core/types.js';
+import { vmReportOf } from './backup-report.js';
 import { planBackup } from './plan.js';
 import { connectRedis, type BullmqQueueConfig } from './redis-connection.js';
 import type { SetJobData, SetJobResult } from './set-worker.js';
@@ -146,35 +147,10 @@ function aggregate(
 
 /** The report of every VM the plan could not place in a volume set. */
 function unplacedReports(plan: Awaited<ReturnType<typeof planBackup>>): VmReport[] {
-  return plan.unplaced.map((u) => ({
-    vm: u.vm.name,
-    vmId: u.vm.id,
-    set: 0,
-    status: 'failed',
-    step: 'plan',
-    error: { code: u.error.code, message: u.error.message },
-    disks: [],
-    bytesRead: 0,
-    bytesWritten: 0,
-    chunksNew: 0,
-    chunksReused: 0,
-    durationMs: 0,
-  }));
+  return plan.unplaced.map((u) => vmReportOf(u.vm, 0, { status: 'failed', step: 'plan', error: { code: u.error.code, message: u.error.message } }));
 }
 
 /** The report of every VM of a set that did not finish on a worker. */
 function notRunReports(set: Awaited<ReturnType<typeof planBackup>>['sets'][number], error: { code: string; message: string }): VmReport[] {
-  return set.vms.map((vm) => ({
-    vm: vm.name,
-    vmId: vm.id,
-    set: set.index,
-    status: error.code === 'aborted' ? 'interrupted' : 'failed',
-    error,
-    disks: [],
-    bytesRead: 0,
-    bytesWritten: 0,
-    chunksNew: 0,
-    chunksReused: 0,
-    durationMs: 0,
-  }));
+  return set.vms.map((vm) => vmReportOf(vm, set.index, { status: error.code === 'aborted' ? 'interrupted' : 'failed', error }));
 }
