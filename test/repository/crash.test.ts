@@ -1,17 +1,17 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRepository } from '../../src/repository/index.js';
+import { buildForChild } from '../helpers/child-build.js';
 import { backup, CHUNK, diskData, newRepo } from './helpers.js';
 
 /**
  * A real crash: a child process (the repository compiled to JavaScript with the project's tsc)
  * writes a restore point and is killed with SIGKILL before it commits.
  */
-const root = resolve(import.meta.dirname, '../..');
 let build: string;
+let built: Awaited<ReturnType<typeof buildForChild>> | undefined;
 
 const CHILD = `
 import { randomBytes } from 'node:crypto';
@@ -30,37 +30,12 @@ setInterval(() => {}, 1000);
 `;
 
 beforeAll(async () => {
-  build = await mkdtemp(join(tmpdir(), 'hvsnap-repo-build-'));
-  const tsc = spawnSync(
-    process.execPath,
-    [
-      join(root, 'node_modules/typescript/bin/tsc'),
-      '--ignoreConfig',
-      '--outDir',
-      build,
-      '--rootDir',
-      root,
-      '--module',
-      'nodenext',
-      '--moduleResolution',
-      'nodenext',
-      '--target',
-      'es2022',
-      '--skipLibCheck',
-      '--types',
-      'node',
-      join(root, 'src/repository/index.ts'),
-    ],
-    { cwd: root, encoding: 'utf8' },
-  );
-  if (tsc.status !== 0) throw new Error(`tsc failed: ${tsc.stdout}${tsc.stderr}`);
-  await symlink(join(root, 'node_modules'), join(build, 'node_modules'));
-  await writeFile(join(build, 'package.json'), '{"type":"module"}');
-  await writeFile(join(build, 'child.mjs'), CHILD);
+  built = await buildForChild(['src/repository/index.ts'], { 'child.mjs': CHILD });
+  build = built.dir;
 }, 60_000);
 
 afterAll(async () => {
-  if (build) await rm(build, { recursive: true, force: true });
+  await built?.remove();
 });
 
 async function runAndKill(repoPath: string, sharedFile: string): Promise<string> {
