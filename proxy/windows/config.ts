@@ -23,6 +23,11 @@ export const windowsProxyConfigSchema = z
      * redundant path is never accepted.
      */
     allowOfflineReasons: z.array(z.enum(ALLOWABLE_OFFLINE_REASONS)).default(['policy', 'snapshot']),
+    /**
+     * iSCSI targets a presentation names: `false` (default) logs in once per target IQN, through the
+     * first portal that answers; `true` once per portal with `-IsMultipathEnabled` (needs MPIO on the proxy)
+     */
+    iscsiMultipath: z.boolean().default(false),
     /** deadline of each script run, ms */
     scriptTimeoutMs: z.number().int().min(1_000).max(3_600_000).default(120_000),
   })

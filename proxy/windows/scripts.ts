@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { HvsnapError } from '../../src/core/errors.js';
 
 /** The PowerShell scripts of the Windows proxy, by file name. */
-export type WindowsProxyScript = 'find-disks.ps1' | 'online-disk.ps1' | 'mount-partition.ps1' | 'offline-disks.ps1';
+export type WindowsProxyScript =
+  'connect-iscsi.ps1' | 'disconnect-iscsi.ps1' | 'find-disks.ps1' | 'online-disk.ps1' | 'mount-partition.ps1' | 'offline-disks.ps1';
 
 const cache = new Map<string, string>();
 

@@ -12,6 +12,7 @@ import { createMount } from '../mount.js';
 import { windowsProxyConfigSchema, type WindowsProxyConfig, type WindowsProxyConfigInput } from './config.js';
 import { checkDiskUsable, diskMatches, pickWindowsPartition, type WindowsDisk, type WindowsPartition } from './disk-policy.js';
 import { loadWindowsScript, type WindowsProxyScript } from './scripts.js';
+import { iscsiPlan, iscsiRecordFile, type IscsiConnectInput, type IscsiConnectResult, type IscsiDisconnectResult } from './iscsi-target.js';
 
 /** What {@link createWindowsProxy} needs besides the config. */
 export interface WindowsProxyDeps {
@@ -37,11 +38,12 @@ interface MountResult {
 }
 
 /**
- * The Windows proxy: through PowerShell on the proxy host, rescans storage, finds each presented
- * disk by UniqueId or serial, refuses disks it must not touch (collision, clustered, boot), makes
+ * The Windows proxy: through PowerShell on the proxy host, logs in to exactly the iSCSI target the
+ * presentation names (FC: a rescan), rescans storage, finds each presented disk by UniqueId or serial, refuses disks it must not touch (collision, clustered, boot), makes
  * the disk read-only and then brings it online, mounts its basic-data partition on a folder
- * `<mountRoot>\<presentation>\<identity>` without a drive letter; detach removes the access paths
- * and takes the disks offline again. Attach and detach are idempotent by presentation name.
+ * `<mountRoot>\<presentation>\<identity>` without a drive letter; detach removes the access paths,
+ * takes the disks offline again and logs out the iSCSI sessions the attach opened (only those, and
+ * only once no other presentation uses them). Attach and detach are idempotent by presentation name.
  */
 export function createWindowsProxy(config: WindowsProxyConfigInput, deps: WindowsProxyDeps): Proxy {
   const parsed = windowsProxyConfigSchema.safeParse(config);
@@ -62,16 +64,16 @@ export function createWindowsProxy(config: WindowsProxyConfigInput, deps: Window
   }
 
   /** The disk of `lun`, rescanning until it appears; with every disk seen, for collision checks. */
-  async function findDisk(lun: PresentedLun, opts: CallOptions): Promise<{ disk: WindowsDisk; all: WindowsDisk[] }> {
+  async function findDisk(lun: PresentedLun, mustRescan: boolean, opts: CallOptions): Promise<{ disk: WindowsDisk; all: WindowsDisk[] }> {
     const deadline = Date.now() + cfg.discoveryTimeoutMs;
     for (let first = true; ; first = false) {
       throwIfAborted(opts.signal);
-      const all = await listDisks(cfg.rescan || !first, opts);
+      const all = await listDisks(cfg.rescan || mustRescan || !first, opts);
       const hits = all.filter((d) => diskMatches(d, lun.identity));
       if (hits.length > 1) {
         throw new HvsnapError(
           'proxy_failed',
-          `LUN ${lun.identity.id} matches ${hits.length} disks (${hits.map((d) => d.Number).join(', ')}) on ${shell.target}`,
+          `LUN ${lun.volumeId} (${lun.identity.kind}:${lun.identity.id}) matches ${hits.length} disks (${hits.map((d) => d.Number).join(', ')}) on ${shell.target}`,
           {
             context: { volume: lun.identity.id, step: 'find-disk', host: shell.target },
             hint: 'the LUN is seen through several paths without MPIO, or two LUNs share a serial; configure MPIO',
@@ -82,7 +84,7 @@ export function createWindowsProxy(config: WindowsProxyConfigInput, deps: Window
       if (Date.now() >= deadline) {
         throw new HvsnapError(
           'not_found',
-          `presented LUN ${lun.identity.kind}:${lun.identity.id} did not appear on ${shell.target} within ${cfg.discoveryTimeoutMs} ms`,
+          `presented LUN ${lun.volumeId} (${lun.identity.kind}:${lun.identity.id}) did not appear on ${shell.target} within ${cfg.discoveryTimeoutMs} ms`,
           {
             context: { volume: lun.identity.id, step: 'find-disk', host: shell.target },
             hint: `disks seen: ${all.map((d) => `${d.Number}=${d.UniqueId}`).join(', ') || 'none'}; check the array's host mapping and the proxy's initiators`,
@@ -97,10 +99,11 @@ export function createWindowsProxy(config: WindowsProxyConfigInput, deps: Window
     presentationName: string,
     lun: PresentedLun,
     touched: Array<{ uniqueId: string; serial: string | null }>,
+    mustRescan: boolean,
     opts: CallOptions,
   ): Promise<AttachedVolume> {
     const lunId = lun.identity.id;
-    const { disk, all } = await findDisk(lun, opts);
+    const { disk, all } = await findDisk(lun, mustRescan, opts);
     checkDiskUsable({ disk, allDisks: all, allow: cfg.allowOfflineReasons, lunId });
     touched.push({ uniqueId: disk.UniqueId, serial: disk.SerialNumber ?? null });
     const online = await run<OnlineResult>('online-disk.ps1', { number: disk.Number, uniqueId: disk.UniqueId, serial: disk.SerialNumber ?? null }, opts);
@@ -150,6 +153,29 @@ export function createWindowsProxy(config: WindowsProxyConfigInput, deps: Window
     logger.info({ presentation: presentationName, disks: (out?.disks ?? []).map((d) => d.number) }, 'disks offline again');
   }
 
+  /** Logs in to exactly the presentation's iSCSI target(s) (nothing for FC, folder or a target without IQNs). */
+  async function connect(plan: IscsiConnectInput | undefined, opts: CallOptions): Promise<void> {
+    if (!plan) return;
+    const out = await run<IscsiConnectResult>('connect-iscsi.ps1', plan, opts);
+    logger.info({ presentation: plan.presentation, sessions: out?.sessions ?? [] }, 'iSCSI target connected');
+  }
+
+  /** Logs out the iSCSI sessions this presentation opened and no other presentation uses; by the record on the host, so it works by name. */
+  async function disconnect(presentationName: string): Promise<void> {
+    const input = { recordFile: iscsiRecordFile(cfg.mountRoot, presentationName), recordsDir: cfg.mountRoot };
+    const out = await run<IscsiDisconnectResult>('disconnect-iscsi.ps1', input);
+    if (out?.disconnected.length || out?.handedOver.length) logger.info({ presentation: presentationName, ...out }, 'iSCSI sessions released');
+  }
+
+  /** Offline, then disconnect: the sessions are logged out only once their disks are offline. */
+  async function release(presentationName: string, disks: Array<{ uniqueId: string; serial: string | null }>): Promise<void> {
+    const failures: unknown[] = [];
+    await offline(presentationName, disks).catch((e: unknown) => failures.push(e));
+    // the sessions stay while a disk of theirs may still be online: no logout under a mounted volume
+    if (failures.length === 0) await disconnect(presentationName).catch((e: unknown) => failures.push(e));
+    if (failures.length) throw failures[0];
+  }
+
   return {
     kind: 'windows',
 
@@ -159,13 +185,16 @@ export function createWindowsProxy(config: WindowsProxyConfigInput, deps: Window
       }
       const touched: Array<{ uniqueId: string; serial: string | null }> = [];
       const volumes: AttachedVolume[] = [];
+      const plan = iscsiPlan(presentation, { mountRoot: cfg.mountRoot, multipath: cfg.iscsiMultipath }); // bad input: nothing done yet
+      const mustRescan = plan !== undefined || presentation.target?.transport === 'fc';
       try {
-        for (const lun of presentation.luns) volumes.push(await attachLun(presentation.name, lun, touched, opts));
+        await connect(plan, opts);
+        for (const lun of presentation.luns) volumes.push(await attachLun(presentation.name, lun, touched, mustRescan, opts));
         return createMount({ presentationName: presentation.name, volumes } satisfies Attachment, roots);
       } catch (e) {
         const err = toHvsnapError(e, 'proxy_failed', { step: 'attach', presentation: presentation.name, host: shell.target });
         try {
-          await offline(presentation.name, touched);
+          await release(presentation.name, touched);
         } catch (undo) {
           logger.warn({ err: (undo as Error).message }, 'cleanup after a failed attach failed');
           err.suppressed.push(undo);
@@ -183,7 +212,7 @@ export function createWindowsProxy(config: WindowsProxyConfigInput, deps: Window
               serial: v.handle?.serial === undefined ? null : String(v.handle.serial),
             }))
           : [];
-      await offline(name, disks);
+      await release(name, disks);
     },
   };
 }

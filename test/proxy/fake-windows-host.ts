@@ -56,10 +56,62 @@ export const bootDisk: FakeDisk = {
   partitions: [{ PartitionNumber: 1, GptType: BASIC, Size: 100e9, DriveLetter: 'C', AccessPaths: ['C:\\'] }],
 };
 
-export function fakeWindowsHost(disks: FakeDisk[], options: { autoDriveLetter?: string; singleObjectJson?: boolean } = {}) {
+/**
+ * An iSCSI target the fake host can log in to, as the array describes it: its IQN, the portals
+ * that offer it (`address:port`), and the LUNs behind it. Its disks exist on the host only while a
+ * session to it is connected, and (like any new disk) only after a rescan; `appearsAfterRescans`
+ * of such a disk counts the rescans since that session was made (a LUN that is late).
+ */
+export interface FakeIscsiTarget {
+  iqn: string;
+  portals: string[];
+  disks: FakeDisk[];
+}
+
+export interface FakeIscsiSession {
+  SessionIdentifier: string;
+  TargetNodeAddress: string;
+  IsConnected: boolean;
+  IsPersistent: boolean;
+  portal: string | null;
+  /** rescans done when the session was made */
+  since: number;
+}
+
+export function fakeWindowsHost(
+  disks: FakeDisk[],
+  options: { autoDriveLetter?: string; singleObjectJson?: boolean; iscsiTargets?: FakeIscsiTarget[]; connectedIqns?: string[] } = {},
+) {
   let rescans = 0;
   const events: string[] = [];
-  const visible = () => disks.filter((d) => (d.appearsAfterRescans ?? 0) <= rescans);
+  const targets = options.iscsiTargets ?? [];
+  const portals = new Set<string>();
+  const sessions: FakeIscsiSession[] = [];
+  /** record files (connect-iscsi.ps1) by path */
+  const records = new Map<string, { presentation: string; sessions: Array<{ iqn: string; sessionIdentifier: string; opened: boolean; portal: string | null }> }>();
+  let sessionCount = 0;
+  const newSession = (iqn: string, portal: string | null, persistent: boolean) => {
+    sessionCount++;
+    const s = {
+      SessionIdentifier: `ffffe00c5e4f7010-40000137000000${String(sessionCount).padStart(2, '0')}`,
+      TargetNodeAddress: iqn,
+      IsConnected: true,
+      IsPersistent: persistent,
+      portal,
+      since: rescans,
+    };
+    sessions.push(s);
+    return s;
+  };
+  for (const iqn of options.connectedIqns ?? []) newSession(iqn, null, true);
+  const live = (iqn: string) => sessions.filter((x) => x.TargetNodeAddress === iqn && x.IsConnected);
+  const visible = () => [
+    ...disks.filter((d) => (d.appearsAfterRescans ?? 0) <= rescans),
+    ...targets.flatMap((t) => {
+      const s = live(t.iqn)[0];
+      return s ? t.disks.filter((d) => (d.appearsAfterRescans ?? 0) <= rescans - s.since) : [];
+    }),
+  ];
   const byNumber = (n: number) => {
     const d = visible().find((x) => x.Number === n);
     if (!d) throw new Error(`No MSFT_Disk objects found with property 'Number' equal to '${n}'`);
@@ -145,6 +197,75 @@ export function fakeWindowsHost(disks: FakeDisk[], options: { autoDriveLetter?: 
       }
       return { disks: done };
     },
+    // the semantics of connect-iscsi.ps1 over Get-IscsiTargetPortal/New-IscsiTargetPortal, Get-IscsiSession and Connect-IscsiTarget
+    'connect-iscsi.ps1': (input: {
+      presentation: string;
+      recordFile: string;
+      recordsDir: string;
+      portals: Array<{ address: string; port: number }>;
+      iqns: string[];
+      multipath: boolean;
+    }) => {
+      const previous = records.get(input.recordFile)?.sessions ?? [];
+      const record = { presentation: input.presentation, sessions: [] as Array<{ iqn: string; sessionIdentifier: string; opened: boolean; portal: string | null }> };
+      records.set(input.recordFile, record);
+      for (const p of input.portals) {
+        const key = `${p.address}:${p.port}`;
+        if (!portals.has(key)) {
+          portals.add(key);
+          events.push(`New-IscsiTargetPortal ${key}`);
+        }
+      }
+      for (const iqn of input.iqns) {
+        const existing = live(iqn);
+        if (existing.length) {
+          for (const x of existing) {
+            const opened = previous.some((r) => r.sessionIdentifier === x.SessionIdentifier && r.opened);
+            record.sessions.push({ iqn, sessionIdentifier: x.SessionIdentifier, opened, portal: null });
+          }
+          continue;
+        }
+        const failures: string[] = [];
+        let connected = false;
+        for (const p of input.portals.length ? input.portals.map((x) => `${x.address}:${x.port}`) : [null]) {
+          const target = targets.find((t) => t.iqn === iqn && (p === null || t.portals.includes(p)));
+          // the initiator's answer for a name the portal does not offer (ISDSC_TARGET_NOT_FOUND)
+          if (!target) {
+            failures.push(`${p}: The target name is not found or is marked as hidden from login.`);
+            continue;
+          }
+          const made = newSession(iqn, p, false);
+          events.push(`Connect-IscsiTarget ${iqn} ${p ?? '(discovered portal)'}${input.multipath ? ' multipath' : ''}`);
+          record.sessions.push({ iqn, sessionIdentifier: made.SessionIdentifier, opened: true, portal: p });
+          connected = true;
+          if (!input.multipath) break;
+        }
+        if (!connected) throw scriptError(`could not connect iSCSI target ${iqn} through any portal: ${failures.join('; ')}`);
+      }
+      return { sessions: record.sessions };
+    },
+    // the semantics of disconnect-iscsi.ps1: only what this presentation opened, handed over while another presentation uses it
+    'disconnect-iscsi.ps1': (input: { recordFile: string; recordsDir: string }) => {
+      const out = { disconnected: [] as string[], handedOver: [] as string[] };
+      const own = records.get(input.recordFile);
+      if (!own) return out;
+      for (const s of own.sessions.filter((x) => x.opened)) {
+        const heir = [...records.entries()].find(([file, r]) => file !== input.recordFile && r.sessions.some((x) => x.sessionIdentifier === s.sessionIdentifier));
+        if (heir) {
+          for (const x of heir[1].sessions) if (x.sessionIdentifier === s.sessionIdentifier) x.opened = true;
+          out.handedOver.push(s.sessionIdentifier);
+          continue;
+        }
+        const session = sessions.find((x) => x.SessionIdentifier === s.sessionIdentifier && x.IsConnected);
+        if (session) {
+          session.IsConnected = false;
+          events.push(`Disconnect-IscsiTarget ${session.TargetNodeAddress} ${session.SessionIdentifier}`);
+          out.disconnected.push(s.sessionIdentifier);
+        }
+      }
+      records.delete(input.recordFile);
+      return out;
+    },
   });
-  return { shell, events, disks, rescans: () => rescans };
+  return { shell, events, disks, rescans: () => rescans, sessions, records, portals, connected: () => sessions.filter((x) => x.IsConnected) };
 }

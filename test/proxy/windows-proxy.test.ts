@@ -70,8 +70,8 @@ describe('windows proxy over a recording fake shell', () => {
     ).toBe(`${mountPath}VMs\\sql1\\Virtual Hard Disks\\sql1.vhdx`);
 
     await proxy.detach({ attachment });
-    const last = shell.calls.at(-1)!;
-    expect(last.name).toBe('offline-disks.ps1');
+    expect(shell.calls.slice(-2).map((c) => c.name)).toEqual(['offline-disks.ps1', 'disconnect-iscsi.ps1']);
+    const last = shell.calls.at(-2)!;
     expect(last.input).toEqual({ folder: 'C:\\ProgramData\\hvsnap\\mounts\\job-7-csv1', disks: [{ uniqueId: disk.UniqueId, serial: disk.SerialNumber }] });
     expect(disk.IsOffline).toBe(true);
     expect(disk.partitions[1].AccessPaths).toEqual([]);
@@ -104,7 +104,7 @@ describe('windows proxy over a recording fake shell', () => {
     expect(err.message).toMatch(/disk 3 .* collision: this proxy also sees the source LUN/);
     expect(err.context).toMatchObject({ reason: 'collision', presentation: 'job-7-csv1', disk: '3' });
     expect(err.hint).toMatch(/proxy host that is not presented the source LUN/);
-    expect(shell.calls.map((c) => c.name)).toEqual(['find-disks.ps1', 'offline-disks.ps1']);
+    expect(shell.calls.map((c) => c.name)).toEqual(['find-disks.ps1', 'offline-disks.ps1', 'disconnect-iscsi.ps1']);
     expect(shell.calls[1].input).toMatchObject({ disks: [] }); // the refused disk is not touched
     expect(events).toEqual([]);
   });
@@ -149,7 +149,7 @@ describe('windows proxy over a recording fake shell', () => {
     const missing = setup([bootDisk], {}, { discoveryTimeoutMs: 0 });
     const err = await failure(missing.proxy.attach({ presentation }));
     expect(err.code).toBe('not_found');
-    expect(err.message).toMatch(/naa:naa\.624a9370abcdef0123456789000113f2 did not appear on fake within 0 ms/);
+    expect(err.message).toMatch(/LUN vol-csv1 \(naa:naa\.624a9370abcdef0123456789000113f2\) did not appear on fake within 0 ms/);
     expect(err.hint).toMatch(/disks seen: 0=6002248029F16A9B1C7B0D1E2F304152/);
   });
 
@@ -159,7 +159,7 @@ describe('windows proxy over a recording fake shell', () => {
     const proxy = createWindowsProxy({}, { shell: host.shell, sleep: async () => ac.abort() });
     const err = await failure(proxy.attach({ presentation }, { signal: ac.signal }));
     expect(err.code).toBe('aborted');
-    expect(host.shell.calls.map((c) => c.name)).toEqual(['find-disks.ps1', 'offline-disks.ps1']);
+    expect(host.shell.calls.map((c) => c.name)).toEqual(['find-disks.ps1', 'offline-disks.ps1', 'disconnect-iscsi.ps1']);
   });
 
   it('takes the disk offline again when mounting fails, and keeps the original error', async () => {
@@ -170,7 +170,7 @@ describe('windows proxy over a recording fake shell', () => {
     });
     const err = await failure(proxy.attach({ presentation }));
     expect(err.message).toMatch(/Access to the path is denied/);
-    expect(shell.calls.map((c) => c.name)).toEqual(['find-disks.ps1', 'online-disk.ps1', 'mount-partition.ps1', 'offline-disks.ps1']);
+    expect(shell.calls.map((c) => c.name)).toEqual(['find-disks.ps1', 'online-disk.ps1', 'mount-partition.ps1', 'offline-disks.ps1', 'disconnect-iscsi.ps1']);
     expect(disk.IsOffline).toBe(true);
     expect(err.suppressed).toEqual([]);
   });
@@ -207,8 +207,8 @@ describe('windows proxy scripts', () => {
   const dir = windowsScriptsDir();
   const files = readdirSync(dir).filter((f) => f.endsWith('.ps1'));
 
-  it('are the four the proxy runs, each taking one JSON string argument it decodes itself', () => {
-    expect(files.sort()).toEqual(['find-disks.ps1', 'mount-partition.ps1', 'offline-disks.ps1', 'online-disk.ps1']);
+  it('are the six the proxy runs, each taking one JSON string argument it decodes itself', () => {
+    expect(files.sort()).toEqual(['connect-iscsi.ps1', 'disconnect-iscsi.ps1', 'find-disks.ps1', 'mount-partition.ps1', 'offline-disks.ps1', 'online-disk.ps1']);
     for (const f of files) {
       const text = readFileSync(path.join(dir, f), 'utf8');
       expect(text, f).toMatch(/^param\(\[string\]\$InputJson\)$/m);
