@@ -57,7 +57,17 @@ export function createOntapProvider(client: OntapClient, options: OntapProviderO
   const svm = client.svm;
   const sleep = options.sleep ?? realSleep;
   let version: { generation: number; major: number; minor: number; full?: string } | undefined;
-  const cgSupported = () => !version || version.generation > 9 || (version.generation === 9 && version.major >= 10);
+  const atLeast = (major: number) => !!version && (version.generation > 9 || (version.generation === 9 && version.major >= major));
+  const cgSupported = () => !version || atLeast(10);
+  /**
+   * `DELETE /storage/volumes/{uuid}?force=true` skips the volume recovery queue; the parameter is
+   * "Introduced in: 9.12" (docs.netapp.com/us-en/ontap-restapi-9131/delete-storage-volumes-.html) and
+   * absent from the 9.7 definition, so it is sent only when the version is known to be 9.12 or later.
+   * Without it a deleted clone stays in the queue for at least 12 hours, renamed and still using
+   * aggregate space (kb.netapp.com "How to use the Volume Recovery Queue"). NetApp/trident sends the
+   * same flag (storage_drivers/ontap/api/ontap_rest.go `destroyVolumeByNameAndStyle`, abstraction.go `VolumeDestroy`).
+   */
+  const forceDeleteSupported = () => atLeast(12);
   const capabilities = (): ProviderCapabilities => ({
     consistencyGroups: cgSupported(),
     presentation: 'copy',
@@ -481,6 +491,7 @@ export function createOntapProvider(client: OntapClient, options: OntapProviderO
 
     async unpresent(args: { name: string }, opts?: CallOptions): Promise<void> {
       const signal = opts?.signal;
+      await knowVersion(signal);
       // the clone names present() gives, found by a prefix scan of FlexClones only
       const names = new Set(Array.from({ length: 64 }, (_, i) => fitName(`${args.name}_${i}`, NameRules.ontapVolume)));
       const prefix = sanitizeName(args.name, NameRules.ontapVolume).slice(0, 100);
@@ -501,7 +512,7 @@ export function createOntapProvider(client: OntapClient, options: OntapProviderO
           );
         await client.writeTolerating(
           'not_found',
-          { method: 'DELETE', path: `/storage/volumes/${clone.uuid}`, async: true, signal },
+          { method: 'DELETE', path: `/storage/volumes/${clone.uuid}`, ...(forceDeleteSupported() ? { query: { force: true } } : {}), async: true, signal },
           `delete FlexClone ${clone.name}`,
         );
       }

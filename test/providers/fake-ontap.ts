@@ -28,7 +28,8 @@ const INITIATOR = /^(([0-9a-fA-F]{2}:){7}[0-9a-fA-F]{2}|iqn\.\d{4}-\d{2}\..+|eui
  * - `return_timeout`: with a non-zero value a write the job finishes within is answered with its final status (array-apis.md §2.2);
  * - name rules: FlexVol, igroup and CG names (constants above); initiator formats (ontap-9.7.yaml `igroup_initiator`);
  * - consistency groups exist from ONTAP 9.10 (`/application/consistency-groups` is absent from the 9.7 definition);
- * - a FlexClone's LUNs may be listed only a moment after its job succeeded (`lateLunLists`; Trident waits for them).
+ * - a FlexClone's LUNs may be listed only a moment after its job succeeded (`lateLunLists`; Trident waits for them);
+ * - a volume deleted without `force` goes to the recovery queue (renamed, space kept); `force` exists from 9.12 only.
  */
 export class FakeOntap {
   readonly http: FakeHttp;
@@ -38,6 +39,9 @@ export class FakeOntap {
   igroups = new Map<string, Rec>();
   maps: Array<{ lun: Rec; igroup: Rec; logical_unit_number: number }> = [];
   cgs = new Map<string, Rec>();
+  /** volumes deleted without `force`: in the volume recovery queue, renamed, still holding space */
+  recoveryQueue: Rec[] = [];
+  private nextDsid = 1027;
   jobs = new Map<string, { polls: number; outcome: { state: 'success' } | { state: 'failure'; error: { code: string; message: string } } }>();
   pageSize = 100;
   /** ONTAP release the cluster reports */
@@ -159,12 +163,19 @@ export class FakeOntap {
       return this.job(undefined, q);
     }
     if ((m = /^\/storage\/volumes\/([^/]+)$/.exec(path)) && req.method === 'DELETE') {
+      // `force` is "Introduced in: 9.12" (docs.netapp.com/us-en/ontap-restapi-9131/delete-storage-volumes-.html; not in ontap-9.7.yaml):
+      // an older cluster refuses a query argument it does not define
+      if (q.force !== undefined && !this.atLeast(9, 12)) return err(400, '262179', 'Unexpected argument "force".');
       const vol = this.volumes.get(m[1]!);
       if (!vol) return err(404, '4', "entry doesn't exist");
       const luns = [...this.luns.values()].filter((l) => l.location.volume.uuid === vol.uuid);
       if (this.maps.some((x) => luns.some((l) => l.uuid === x.lun.uuid))) return this.job({ code: '524486', message: 'volume has mapped LUNs' });
       for (const l of luns) this.luns.delete(l.uuid);
       this.volumes.delete(vol.uuid);
+      // without force the volume enters the recovery queue: renamed `<oldname>_<DSID>`, hidden from normal
+      // listings, still using aggregate space and counting towards the node's volume limit for at least 12 hours
+      // (kb.netapp.com "How to use the Volume Recovery Queue"); `force=true` "bypasses the recovery-queue" (delete doc above)
+      if (q.force !== 'true') this.recoveryQueue.push({ ...vol, name: `${vol.name}_${this.nextDsid++}`, state: 'pending delete' });
       return this.job();
     }
     if ((m = /^\/storage\/volumes\/([^/]+)\/snapshots$/.exec(path))) {

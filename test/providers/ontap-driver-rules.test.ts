@@ -157,3 +157,48 @@ function fakeSnapshot(fake: FakeOntap, req: { path: string; body: any; query: Re
   snaps.set(s.uuid, s);
   return fake.job(undefined, req.query);
 }
+
+describe('ONTAP driver: FlexClone deletion and the volume recovery queue', () => {
+  async function presentAndUnpresent(version: { generation: number; major: number; minor: number }) {
+    const { fake, provider } = ontap();
+    fake.version = version;
+    const [vol] = await provider.resolveVolumes({ identities: [ontapIdentityFromSerial(fake.addLun('csv1'))] });
+    const set = await provider.createSnapshot({ name: 's1', volumeIds: [vol!.id], consistencyGroup: false });
+    await provider.present({ name: 'p1', snapshot: set, host });
+    await provider.unpresent({ name: 'p1' });
+    const deletes = fake.http.requests.filter((r) => r.method === 'DELETE' && /^\/api\/storage\/volumes\/[^/]+$/.test(r.path));
+    return { fake, provider, set, deletes };
+  }
+
+  it('from ONTAP 9.12 deletes clones with force=true: nothing is left in the recovery queue holding space', async () => {
+    const { fake, deletes } = await presentAndUnpresent({ generation: 9, major: 13, minor: 1 });
+    expect(deletes).toHaveLength(1);
+    expect(deletes[0]!.query.force).toBe('true');
+    expect(fake.recoveryQueue).toEqual([]);
+    expect([...fake.volumes.values()].filter((v) => v.clone?.is_flexclone)).toEqual([]);
+  });
+
+  it('on ONTAP 9.7 (no force parameter) deletes without it: the clone goes to the recovery queue, renamed, and the name is free again', async () => {
+    const { fake, provider, set, deletes } = await presentAndUnpresent({ generation: 9, major: 7, minor: 0 });
+    expect(deletes).toHaveLength(1);
+    expect(deletes[0]!.query.force).toBeUndefined();
+    expect(fake.recoveryQueue.map((v) => v.name)).toEqual([expect.stringMatching(/^p1_0_\d+$/)]);
+    // the queue renames the volume (<oldname>_<DSID>), so the next present of the same name works
+    await provider.present({ name: 'p1', snapshot: set, host });
+    expect(fake.maps).toHaveLength(1);
+  });
+
+  it('the fake refuses force before 9.12, as the cluster does', async () => {
+    const { fake } = ontap();
+    fake.version = { generation: 9, major: 11, minor: 1 };
+    fake.addLun('csv1');
+    const uuid = [...fake.volumes.keys()][0]!;
+    const res = await fetch(`${fake.origin}/api/storage/volumes/${uuid}?force=true`, {
+      method: 'DELETE',
+      headers: { authorization: 'Basic ' + Buffer.from(`hvsnap:${fake.password}`).toString('base64') },
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as any).error).toMatchObject({ code: '262179', message: 'Unexpected argument "force".' });
+    expect(fake.volumes.has(uuid)).toBe(true);
+  });
+});
