@@ -14,6 +14,7 @@ export function policyFromConfig(config: JobConfig, forceFull: boolean): Partial
     ...(p.throttleMBps && { throttleBytesPerSec: p.throttleMBps * 1e6 }),
     ...(p.hostFallback !== undefined && { hostFallback: p.hostFallback }),
     ...(p.hostReadMBps && { hostReadBytesPerSec: p.hostReadMBps * 1e6 }),
+    ...(config.proxy.keepHost !== undefined && { keepHosts: config.proxy.keepHost }),
     forceFull: forceFull || !!p.forceFull,
   };
 }

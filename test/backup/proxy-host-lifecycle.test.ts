@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
+import { parseJobConfig } from '../../src/job/config.js';
+import { policyFromConfig } from '../../src/job/policy.js';
 import { providerError } from '../../providers/sdk/errors.js';
 import type { HostHandle, Provider } from '../../providers/sdk/provider.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
@@ -43,6 +45,32 @@ describe('the proxy host on the array', () => {
     env.provider = kept.provider;
     expect((await runBackup(env, { policy: { keepHosts: true } })).ok).toBe(true);
     expect(kept.removed).toEqual([]);
+  });
+
+  it('the job config key proxy.keepHost keeps a host hvsnap made; without it the host is removed', async () => {
+    env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
+    const lab = env.provider;
+    const config = (proxy: Record<string, unknown>) =>
+      parseJobConfig(
+        {
+          hypervisor: { kind: 'lab', dir: 'lab' },
+          provider: { name: 'lab' },
+          proxy: { kind: 'local', host: { name: 'proxy1', iqns: ['iqn.1991-05.com.microsoft:proxy1'] }, ...proxy },
+          repository: { path: 'repo' },
+        },
+        '/etc/hvsnap/job.yaml',
+      );
+    const kept = withHosts(lab, { created: true });
+    env.provider = kept.provider;
+    expect((await runBackup(env, { policy: policyFromConfig(config({ keepHost: true }), false) })).ok).toBe(true);
+    expect(kept.removed).toEqual([]);
+
+    const removed = withHosts(lab, { created: true });
+    env.provider = removed.provider;
+    expect((await runBackup(env, { policy: policyFromConfig(config({}), false) })).ok).toBe(true);
+    expect(removed.removed).toEqual([{ id: 'ig-1', name: 'proxy1', created: true }]);
+
+    expect(() => config({ keepHost: 'yes' })).toThrow(/\/etc\/hvsnap\/job\.yaml.*proxy\.keepHost/);
   });
 
   it('a host another set still uses stays, and the backup is still ok', async () => {
