@@ -44,6 +44,7 @@ describe('the npm package', () => {
       'examples/provider-skeleton/package.json',
       'examples/systemd/hvsnap-batch.service',
       'providers/README.md',
+      'providers/VENDOR-RULES.md',
     ])
       expect(has).toContain(f);
     // and nothing else: no compiled tests or bench, no source maps (their sources are not shipped), no TypeScript sources outside the examples
@@ -54,7 +55,7 @@ describe('the npm package', () => {
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('examples/'))).toEqual([]);
     const outside = files.filter(
       (f) =>
-        !/^(dist\/(src|providers|proxy)\/|src\/hyperv\/scripts\/|proxy\/windows\/scripts\/|examples\/|(providers\/|proxy\/\w+\/)?README\.md$|LICENSE$|package\.json$)/.test(
+        !/^(dist\/(src|providers|proxy)\/|src\/hyperv\/scripts\/|proxy\/windows\/scripts\/|examples\/|(providers\/|proxy\/\w+\/)?README\.md$|providers\/VENDOR-RULES\.md$|LICENSE$|package\.json$)/.test(
           f,
         ),
     );
