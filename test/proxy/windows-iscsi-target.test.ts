@@ -183,6 +183,15 @@ describe('windows proxy: the presentation target decides what is connected', () 
     expect(fcDisk.shell.callsTo('connect-iscsi.ps1')).toEqual([]);
   });
 
+  it('refuses a folder presentation (the lab array) at once, saying which proxy reads it', async () => {
+    const { proxy, shell } = setup();
+    const err = await failure(proxy.attach({ presentation: { ...presentation(), target: { transport: 'folder' } } }));
+    expect(err.code).toBe('input_invalid');
+    expect(err.message).toMatch(/job-7-csv1 is a folder of disk images/);
+    expect(err.hint).toMatch(/local or linux/);
+    expect(shell.calls).toEqual([]);
+  });
+
   it('refuses a malformed portal or a target with portals but no IQN before running anything', async () => {
     const { proxy, shell } = setup();
     const bad = presentation();

@@ -23,7 +23,9 @@ function Stop-Hvsnap([string]$Code, [string]$Message) {
 }
 
 $mutex = [System.Threading.Mutex]::new($false, 'Global\hvsnap-iscsi')
-if (-not $mutex.WaitOne(120000)) { Stop-Hvsnap 'busy' 'another hvsnap attach or detach has held the iSCSI lock of this host for 120 s' }
+# a holder that died without releasing leaves the mutex abandoned: WaitOne then owns it and throws to say so
+try { $owned = $mutex.WaitOne(120000) } catch [System.Threading.AbandonedMutexException] { $owned = $true }
+if (-not $owned) { Stop-Hvsnap 'busy' 'another hvsnap attach or detach has held the iSCSI lock of this host for 120 s' }
 try {
   $previous = @()
   if (Test-Path -LiteralPath $in.recordFile) { $previous = @((Get-Content -LiteralPath $in.recordFile -Raw | ConvertFrom-Json).sessions) }

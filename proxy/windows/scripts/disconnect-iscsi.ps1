@@ -9,7 +9,9 @@ $ErrorActionPreference = 'Stop'
 $in = $InputJson | ConvertFrom-Json
 
 $mutex = [System.Threading.Mutex]::new($false, 'Global\hvsnap-iscsi')
-if (-not $mutex.WaitOne(120000)) {
+# a holder that died without releasing leaves the mutex abandoned: WaitOne then owns it and throws to say so
+try { $owned = $mutex.WaitOne(120000) } catch [System.Threading.AbandonedMutexException] { $owned = $true }
+if (-not $owned) {
   $ex = [System.Exception]::new('another hvsnap attach or detach has held the iSCSI lock of this host for 120 s')
   $ex.Data['hvsnap'] = @{ kind = 'hvsnap'; code = 'busy' }
   throw $ex
