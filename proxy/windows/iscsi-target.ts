@@ -64,7 +64,10 @@ export function iscsiPlan(presentation: Presentation, args: { mountRoot: string;
       throw new HvsnapError(
         'input_invalid',
         `LUN ${lun.volumeId} of presentation ${presentation.name} has no identity (NAA/EUI): the Windows proxy cannot tell its disk from any other`,
-        { context: { field: `presentation.luns[${i}].identity`, volume: lun.volumeId, presentation: presentation.name }, hint: 'the driver must report the presented LUN identity' },
+        {
+          context: { field: `presentation.luns[${i}].identity`, volume: lun.volumeId, presentation: presentation.name },
+          hint: 'the driver must report the presented LUN identity',
+        },
       );
     }
   });

@@ -186,10 +186,14 @@ export function createWindowsProxy(config: WindowsProxyConfigInput, deps: Window
       const touched: Array<{ uniqueId: string; serial: string | null }> = [];
       const volumes: AttachedVolume[] = [];
       if (presentation.target?.transport === 'folder') {
-        throw new HvsnapError('input_invalid', `presentation ${presentation.name} is a folder of disk images (the lab array), not LUNs the Windows proxy can see`, {
-          context: { field: 'presentation.target.transport', presentation: presentation.name },
-          hint: 'use proxy kind local or linux with the lab array',
-        });
+        throw new HvsnapError(
+          'input_invalid',
+          `presentation ${presentation.name} is a folder of disk images (the lab array), not LUNs the Windows proxy can see`,
+          {
+            context: { field: 'presentation.target.transport', presentation: presentation.name },
+            hint: 'use proxy kind local or linux with the lab array',
+          },
+        );
       }
       const plan = iscsiPlan(presentation, { mountRoot: cfg.mountRoot, multipath: cfg.iscsiMultipath }); // bad input: nothing done yet
       const mustRescan = plan !== undefined || presentation.target?.transport === 'fc' || presentation.target?.transport === 'nvme';

@@ -1,4 +1,4 @@
-import { HvsnapError } from '../../src/core/errors.js';
+import { HvsnapError, isHvsnapError } from '../../src/core/errors.js';
 import { FakeShell } from '../../src/transport/fake-shell.js';
 import type { WindowsDisk, WindowsPartition } from '../../proxy/windows/index.js';
 
@@ -88,7 +88,10 @@ export function fakeWindowsHost(
   const portals = new Set<string>();
   const sessions: FakeIscsiSession[] = [];
   /** record files (connect-iscsi.ps1) by path */
-  const records = new Map<string, { presentation: string; sessions: Array<{ iqn: string; sessionIdentifier: string; opened: boolean; portal: string | null }> }>();
+  const records = new Map<
+    string,
+    { presentation: string; sessions: Array<{ iqn: string; sessionIdentifier: string; opened: boolean; portal: string | null }> }
+  >();
   let sessionCount = 0;
   const newSession = (iqn: string, portal: string | null, persistent: boolean) => {
     sessionCount++;
@@ -207,7 +210,10 @@ export function fakeWindowsHost(
       multipath: boolean;
     }) => {
       const previous = records.get(input.recordFile)?.sessions ?? [];
-      const record = { presentation: input.presentation, sessions: [] as Array<{ iqn: string; sessionIdentifier: string; opened: boolean; portal: string | null }> };
+      const record = {
+        presentation: input.presentation,
+        sessions: [] as Array<{ iqn: string; sessionIdentifier: string; opened: boolean; portal: string | null }>,
+      };
       records.set(input.recordFile, record);
       for (const p of input.portals) {
         const key = `${p.address}:${p.port}`;
@@ -250,7 +256,9 @@ export function fakeWindowsHost(
       const own = records.get(input.recordFile);
       if (!own) return out;
       for (const s of own.sessions.filter((x) => x.opened)) {
-        const heir = [...records.entries()].find(([file, r]) => file !== input.recordFile && r.sessions.some((x) => x.sessionIdentifier === s.sessionIdentifier));
+        const heir = [...records.entries()].find(
+          ([file, r]) => file !== input.recordFile && r.sessions.some((x) => x.sessionIdentifier === s.sessionIdentifier),
+        );
         if (heir) {
           for (const x of heir[1].sessions) if (x.sessionIdentifier === s.sessionIdentifier) x.opened = true;
           out.handedOver.push(s.sessionIdentifier);
@@ -268,4 +276,14 @@ export function fakeWindowsHost(
     },
   });
   return { shell, events, disks, rescans: () => rescans, sessions, records, portals, connected: () => sessions.filter((x) => x.IsConnected) };
+}
+
+/** The HvsnapError `p` rejects with (a test failure when it resolves or rejects with anything else). */
+export async function failure(p: Promise<unknown>): Promise<HvsnapError> {
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
+  if (!isHvsnapError(e)) throw new Error(`expected an HvsnapError, got ${String(e)}`);
+  return e;
 }

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { isHvsnapError, type HvsnapError } from '../../src/core/errors.js';
 import type { Presentation, PresentedLun } from '../../providers/sdk/provider.js';
 import { createWindowsProxy } from '../../proxy/windows/index.js';
 import { parsePortal } from '../../proxy/windows/iscsi-target.js';
-import { bootDisk, csvSnapshotDisk, fakeWindowsHost, type FakeIscsiTarget } from './fake-windows-host.js';
+import { bootDisk, csvSnapshotDisk, failure, fakeWindowsHost, type FakeIscsiTarget } from './fake-windows-host.js';
 
 // The array's description of what it presented (what Pure/ONTAP/PowerStore `present` returns): a target
 // IQN offered on two portals, and the presented LUN's NAA. The portal also offers another target of
@@ -41,15 +40,6 @@ function setup(opts: Parameters<typeof fakeWindowsHost>[1] = {}, config: Record<
   return { ...host, proxy, sleeps };
 }
 
-async function failure(p: Promise<unknown>): Promise<HvsnapError> {
-  const e = await p.then(
-    () => undefined,
-    (x: unknown) => x,
-  );
-  if (!isHvsnapError(e)) throw new Error(`expected an HvsnapError, got ${String(e)}`);
-  return e;
-}
-
 describe('windows proxy: the presentation target decides what is connected', () => {
   it('adds the portals, connects exactly the presented IQN (not persistent), finds the disk by NAA; detach offlines, then logs out that session', async () => {
     const { proxy, shell, events, connected, records } = setup({}, { rescan: false });
@@ -69,7 +59,11 @@ describe('windows proxy: the presentation target decides what is connected', () 
     });
     // config rescan=false, but a LUN behind a new session needs one
     expect(shell.calls[1].input).toEqual({ rescan: true });
-    expect(events.slice(0, 3)).toEqual(['New-IscsiTargetPortal 192.0.2.21:3260', 'New-IscsiTargetPortal 192.0.2.22:3260', `Connect-IscsiTarget ${IQN} 192.0.2.21:3260`]);
+    expect(events.slice(0, 3)).toEqual([
+      'New-IscsiTargetPortal 192.0.2.21:3260',
+      'New-IscsiTargetPortal 192.0.2.22:3260',
+      `Connect-IscsiTarget ${IQN} 192.0.2.21:3260`,
+    ]);
     expect(connected().map((s) => [s.TargetNodeAddress, s.IsPersistent])).toEqual([[IQN, false]]);
     expect(attachment.volumes[0].handle).toMatchObject({ diskNumber: 5 });
     // the script itself connects only the IQN it is given, never the portal's whole target list
@@ -98,16 +92,26 @@ describe('windows proxy: the presentation target decides what is connected', () 
   });
 
   it('detach logs out only its own session: a session two presentations share is handed over, and logged out by the last one', async () => {
-    const disks = [csvSnapshotDisk({ Number: 5 }), csvSnapshotDisk({ Number: 6, UniqueId: '624A9370ABCDEF0123456789000113F3', SerialNumber: 'S2', Guid: '{00000000-0000-0000-0000-000000000002}' })];
+    const disks = [
+      csvSnapshotDisk({ Number: 5 }),
+      csvSnapshotDisk({ Number: 6, UniqueId: '624A9370ABCDEF0123456789000113F3', SerialNumber: 'S2', Guid: '{00000000-0000-0000-0000-000000000002}' }),
+    ];
     const host = fakeWindowsHost([bootDisk], { iscsiTargets: [{ iqn: IQN, portals: PORTALS, disks }], connectedIqns: [OTHER_IQN] });
     const proxy = createWindowsProxy({ discoveryTimeoutMs: 300 }, { shell: host.shell, sleep: async () => {} });
     const a = await proxy.attach({ presentation: presentation('job-7-a') });
-    const b = await proxy.attach({ presentation: presentation('job-7-b', [lun({ volumeId: 'vol-csv2', identity: { kind: 'naa', id: '624a9370abcdef0123456789000113f3' } })]) });
+    const b = await proxy.attach({
+      presentation: presentation('job-7-b', [lun({ volumeId: 'vol-csv2', identity: { kind: 'naa', id: '624a9370abcdef0123456789000113f3' } })]),
+    });
     expect(host.events.filter((e) => e.startsWith('Connect-IscsiTarget'))).toHaveLength(1);
 
     await proxy.detach({ attachment: a });
     // b still reads through that session: it stays, and b's disk is still online
-    expect(host.connected().map((s) => s.TargetNodeAddress).sort()).toEqual([IQN, OTHER_IQN].sort());
+    expect(
+      host
+        .connected()
+        .map((s) => s.TargetNodeAddress)
+        .sort(),
+    ).toEqual([IQN, OTHER_IQN].sort());
     expect(disks[1].IsOffline).toBe(false);
     expect(host.events.filter((e) => e.startsWith('Disconnect-IscsiTarget'))).toEqual([]);
 
@@ -137,7 +141,10 @@ describe('windows proxy: the presentation target decides what is connected', () 
   });
 
   it('waits with a deadline for a LUN that appears some rescans after the login', async () => {
-    const { proxy, sleeps, shell } = setup({ iscsiTargets: [{ iqn: IQN, portals: PORTALS, disks: [csvSnapshotDisk({ Number: 5, appearsAfterRescans: 3 })] }] }, { pollMs: 700 });
+    const { proxy, sleeps, shell } = setup(
+      { iscsiTargets: [{ iqn: IQN, portals: PORTALS, disks: [csvSnapshotDisk({ Number: 5, appearsAfterRescans: 3 })] }] },
+      { pollMs: 700 },
+    );
     const attachment = await proxy.attach({ presentation: presentation() });
     expect(attachment.volumes[0].handle).toMatchObject({ diskNumber: 5 });
     expect(shell.callsTo('find-disks.ps1')).toHaveLength(3);
@@ -196,7 +203,9 @@ describe('windows proxy: the presentation target decides what is connected', () 
     const { proxy, shell } = setup();
     const bad = presentation();
     bad.target = { transport: 'iscsi', portals: ['192.0.2.21:99999'], iqns: [IQN] };
-    expect((await failure(proxy.attach({ presentation: bad }))).message).toMatch(/presentation\.target\.portals\[0\]: iSCSI portal '192\.0\.2\.21:99999' is not address:port/);
+    expect((await failure(proxy.attach({ presentation: bad }))).message).toMatch(
+      /presentation\.target\.portals\[0\]: iSCSI portal '192\.0\.2\.21:99999' is not address:port/,
+    );
     bad.target = { transport: 'iscsi', portals: PORTALS };
     expect((await failure(proxy.attach({ presentation: bad }))).message).toMatch(/names portals but no target IQN/);
     expect(shell.calls).toEqual([]);

@@ -3,11 +3,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Language, Parser } from 'web-tree-sitter';
 import { captureLogger } from '../../src/core/logger.js';
-import { isHvsnapError, type HvsnapError } from '../../src/core/errors.js';
 import type { Presentation } from '../../providers/sdk/provider.js';
 import { createWindowsProxy, offlineReason, windowsScriptsDir } from '../../proxy/windows/index.js';
 import { mapSourcePath } from '../../proxy/mount-map.js';
-import { bootDisk, csvSnapshotDisk, fakeWindowsHost, type FakeDisk } from './fake-windows-host.js';
+import { bootDisk, csvSnapshotDisk, failure, fakeWindowsHost, type FakeDisk } from './fake-windows-host.js';
 
 const source = { kind: 'naa' as const, id: '624a9370abcdef0123456789000100aa' };
 const presentation: Presentation = {
@@ -24,15 +23,6 @@ function setup(disks: FakeDisk[], hostOptions: Parameters<typeof fakeWindowsHost
   const sleeps: number[] = [];
   const proxy = createWindowsProxy({ discoveryTimeoutMs: 60_000, ...config }, { shell: host.shell, logger, sleep: async (ms) => void sleeps.push(ms) });
   return { ...host, proxy, logger, sleeps };
-}
-
-async function failure(p: Promise<unknown>): Promise<HvsnapError> {
-  const e = await p.then(
-    () => undefined,
-    (x: unknown) => x,
-  );
-  if (!isHvsnapError(e)) throw new Error(`expected an HvsnapError, got ${String(e)}`);
-  return e;
 }
 
 describe('windows proxy over a recording fake shell', () => {
@@ -208,7 +198,14 @@ describe('windows proxy scripts', () => {
   const files = readdirSync(dir).filter((f) => f.endsWith('.ps1'));
 
   it('are the six the proxy runs, each taking one JSON string argument it decodes itself', () => {
-    expect(files.sort()).toEqual(['connect-iscsi.ps1', 'disconnect-iscsi.ps1', 'find-disks.ps1', 'mount-partition.ps1', 'offline-disks.ps1', 'online-disk.ps1']);
+    expect(files.sort()).toEqual([
+      'connect-iscsi.ps1',
+      'disconnect-iscsi.ps1',
+      'find-disks.ps1',
+      'mount-partition.ps1',
+      'offline-disks.ps1',
+      'online-disk.ps1',
+    ]);
     for (const f of files) {
       const text = readFileSync(path.join(dir, f), 'utf8');
       expect(text, f).toMatch(/^param\(\[string\]\$InputJson\)$/m);
