@@ -1,5 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
+import { readOpenJournals } from '../../src/backup/journal.js';
+import { runUndo } from '../../src/backup/undo.js';
+import { journalDir } from '../../src/core/names.js';
 import { parseJobConfig } from '../../src/job/config.js';
 import { policyFromConfig } from '../../src/job/policy.js';
 import { providerError } from '../../providers/sdk/errors.js';
@@ -71,6 +74,39 @@ describe('the proxy host on the array', () => {
     expect(removed.removed).toEqual([{ id: 'ig-1', name: 'proxy1', created: true }]);
 
     expect(() => config({ keepHost: 'yes' })).toThrow(/\/etc\/hvsnap\/job\.yaml.*proxy\.keepHost/);
+  });
+
+  it.each([
+    ['without proxy.keepHost, its journaled undo removes it', {}, 1],
+    ['with proxy.keepHost, its journaled undo keeps it', { keepHost: true }, 0],
+  ])('a run that dies after making the host: %s', async (_label, proxy, removedCount) => {
+    env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20, lockTimeoutMs: 1000 });
+    const hosts = withHosts(env.provider, { created: true });
+    env.provider = hosts.provider;
+    const config = parseJobConfig(
+      { hypervisor: { kind: 'lab', dir: 'lab' }, provider: { name: 'lab' }, proxy: { host: { name: 'proxy1' }, ...proxy }, repository: { path: 'repo' } },
+      '/etc/hvsnap/job.yaml',
+    );
+    let reached!: () => void;
+    const atCopy = new Promise<void>((r) => (reached = r));
+    void runBackup(env, {
+      policy: policyFromConfig(config, false),
+      hooks: {
+        beforeStep: (step) => {
+          if (step !== 'copy') return;
+          reached();
+          return new Promise<void>(() => {}); // the process "dies" here: the set never ends
+        },
+      },
+    });
+    await atCopy;
+    expect(hosts.removed).toEqual([]);
+    // what `hvsnap cleanup` replays for this job once its process is gone (in-process the owner is alive, so replay by hand)
+    const [journal] = await readOpenJournals(journalDir(env.repository.path));
+    const undo = journal!.pending.find((u) => u.record.kind === 'removeHost')!;
+    expect(undo.record).toMatchObject({ kind: 'removeHost', host: { name: 'proxy1' } });
+    await runUndo(undo.record, { provider: env.provider, proxy: env.proxy, hypervisor: env.hypervisor, abortRestorePoint: async () => {} });
+    expect(hosts.removed).toHaveLength(removedCount);
   });
 
   it('a host another set still uses stays, and the backup is still ok', async () => {
