@@ -21,6 +21,8 @@ export interface WindowsDisk {
   IsClustered?: boolean;
   IsBoot?: boolean;
   IsSystem?: boolean;
+  /** target IQNs of the iSCSI sessions the disk is on (Get-IscsiSession -Disk); only when find-disks.ps1 was asked for them */
+  IscsiTargetNodes?: string[] | null;
 }
 
 /** One partition as online-disk.ps1 reports it (Get-Partition). Offsets and sizes in bytes. */
@@ -74,6 +76,32 @@ export function diskMatches(disk: WindowsDisk, identity: VolumeIdentity): boolea
   if (a === b) return true;
   const [short, long] = a.length < b.length ? [a, b] : [b, a];
   return short.length >= 16 && long.endsWith(short);
+}
+
+/**
+ * The disk that matched a LUN's identity must be on a session to the iSCSI target the presentation
+ * named: a match elsewhere (another target, a local disk, a serial or a longer UniqueId that only
+ * resembles it) is refused loudly rather than used. A disk reporting no session at all is refused too:
+ * the association (Get-IscsiSession -Disk) is how Windows says where a disk comes from.
+ */
+export function checkDiskOnTarget(args: { disk: WindowsDisk; iqns: readonly string[]; lun: PresentedLunRef; host: string }): void {
+  const { disk, iqns, lun, host } = args;
+  const on = (disk.IscsiTargetNodes ?? []).map((n) => n.toLowerCase());
+  if (on.some((n) => iqns.some((i) => i.toLowerCase() === n))) return;
+  throw new HvsnapError(
+    'proxy_failed',
+    `disk ${disk.Number} on ${host} matches LUN ${lun.volumeId} (${lun.identity.kind}:${lun.identity.id}) but is not on the presented iSCSI target ${iqns.join(', ')} (${on.length ? `it is on ${on.join(', ')}` : 'it is on no iSCSI session'})`,
+    {
+      context: { disk: String(disk.Number), volume: lun.volumeId, step: 'find-disk', host },
+      hint: `the identity also matches a disk that is not the presented LUN; check with Get-Disk -Number ${disk.Number} | Get-IscsiSession, and compare its UniqueId with the array's`,
+    },
+  );
+}
+
+/** The parts of a presented LUN a refusal names. */
+interface PresentedLunRef {
+  volumeId: string;
+  identity: VolumeIdentity;
 }
 
 const describeDisk = (d: WindowsDisk) => `disk ${d.Number} (UniqueId ${d.UniqueId || 'none'}, serial ${d.SerialNumber ?? 'none'})`;

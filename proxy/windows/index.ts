@@ -1,6 +1,7 @@
 export { createWindowsProxy, type WindowsProxyDeps } from './windows-proxy.js';
 export { windowsProxyConfigSchema, ALLOWABLE_OFFLINE_REASONS, type WindowsProxyConfig, type WindowsProxyConfigInput } from './config.js';
 export {
+  checkDiskOnTarget,
   checkDiskUsable,
   diskMatches,
   offlineReason,

@@ -10,7 +10,7 @@ import { normalizeIdentityId, safeName } from '../mount-map.js';
 import type { AttachedVolume, Attachment, Proxy } from '../proxy.js';
 import { createMount } from '../mount.js';
 import { windowsProxyConfigSchema, type WindowsProxyConfig, type WindowsProxyConfigInput } from './config.js';
-import { checkDiskUsable, diskMatches, pickWindowsPartition, type WindowsDisk, type WindowsPartition } from './disk-policy.js';
+import { checkDiskOnTarget, checkDiskUsable, diskMatches, pickWindowsPartition, type WindowsDisk, type WindowsPartition } from './disk-policy.js';
 import { loadWindowsScript, type WindowsProxyScript } from './scripts.js';
 import { iscsiPlan, iscsiRecordFile, type IscsiConnectInput, type IscsiConnectResult, type IscsiDisconnectResult } from './iscsi-target.js';
 
@@ -21,6 +21,12 @@ export interface WindowsProxyDeps {
   logger?: Logger;
   /** for tests: waiting between rescans, ms */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+/** How an attach finds its disks: rescan on the first look (a new session or FC path), and the target IQNs the disks must be on. */
+interface Discovery {
+  rescan: boolean;
+  iqns?: string[];
 }
 
 interface OnlineResult {
@@ -57,18 +63,21 @@ export function createWindowsProxy(config: WindowsProxyConfigInput, deps: Window
   const run = <T>(name: WindowsProxyScript, input: unknown, opts: CallOptions = {}) =>
     shell.run<T>({ name, script: loadWindowsScript(name), input }, { signal: opts.signal, timeoutMs: cfg.scriptTimeoutMs });
 
-  async function listDisks(rescan: boolean, opts: CallOptions): Promise<WindowsDisk[]> {
-    const out = await run<WindowsDisk[] | WindowsDisk | null>('find-disks.ps1', { rescan }, opts);
+  async function listDisks(rescan: boolean, iscsi: boolean, opts: CallOptions): Promise<WindowsDisk[]> {
+    const out = await run<WindowsDisk[] | WindowsDisk | null>('find-disks.ps1', { rescan, ...(iscsi ? { iscsiTargets: true } : {}) }, opts);
     // ConvertTo-Json turns a one-element array into an object when a script forgets -InputObject
     return out === null ? [] : Array.isArray(out) ? out : [out];
   }
 
-  /** The disk of `lun`, rescanning until it appears; with every disk seen, for collision checks. */
-  async function findDisk(lun: PresentedLun, mustRescan: boolean, opts: CallOptions): Promise<{ disk: WindowsDisk; all: WindowsDisk[] }> {
+  /**
+   * The disk of `lun`, rescanning until it appears; with every disk seen, for collision checks. With
+   * `via.iqns` (an iSCSI target hvsnap connected) the disk must also be on a session to one of them.
+   */
+  async function findDisk(lun: PresentedLun, via: Discovery, opts: CallOptions): Promise<{ disk: WindowsDisk; all: WindowsDisk[] }> {
     const deadline = Date.now() + cfg.discoveryTimeoutMs;
     for (let first = true; ; first = false) {
       throwIfAborted(opts.signal);
-      const all = await listDisks(cfg.rescan || mustRescan || !first, opts);
+      const all = await listDisks(cfg.rescan || via.rescan || !first, !!via.iqns, opts);
       const hits = all.filter((d) => diskMatches(d, lun.identity));
       if (hits.length > 1) {
         throw new HvsnapError(
@@ -80,7 +89,10 @@ export function createWindowsProxy(config: WindowsProxyConfigInput, deps: Window
           },
         );
       }
-      if (hits.length === 1) return { disk: hits[0], all };
+      if (hits.length === 1) {
+        if (via.iqns) checkDiskOnTarget({ disk: hits[0], iqns: via.iqns, lun, host: shell.target });
+        return { disk: hits[0], all };
+      }
       if (Date.now() >= deadline) {
         throw new HvsnapError(
           'not_found',
@@ -99,11 +111,11 @@ export function createWindowsProxy(config: WindowsProxyConfigInput, deps: Window
     presentationName: string,
     lun: PresentedLun,
     touched: Array<{ uniqueId: string; serial: string | null }>,
-    mustRescan: boolean,
+    via: Discovery,
     opts: CallOptions,
   ): Promise<AttachedVolume> {
     const lunId = lun.identity.id;
-    const { disk, all } = await findDisk(lun, mustRescan, opts);
+    const { disk, all } = await findDisk(lun, via, opts);
     checkDiskUsable({ disk, allDisks: all, allow: cfg.allowOfflineReasons, lunId });
     touched.push({ uniqueId: disk.UniqueId, serial: disk.SerialNumber ?? null });
     const online = await run<OnlineResult>('online-disk.ps1', { number: disk.Number, uniqueId: disk.UniqueId, serial: disk.SerialNumber ?? null }, opts);
@@ -196,10 +208,11 @@ export function createWindowsProxy(config: WindowsProxyConfigInput, deps: Window
         );
       }
       const plan = iscsiPlan(presentation, { mountRoot: cfg.mountRoot, multipath: cfg.iscsiMultipath }); // bad input: nothing done yet
-      const mustRescan = plan !== undefined || presentation.target?.transport === 'fc' || presentation.target?.transport === 'nvme';
+      const transport = presentation.target?.transport;
+      const via: Discovery = { rescan: plan !== undefined || transport === 'fc' || transport === 'nvme', iqns: plan?.iqns };
       try {
         await connect(plan, opts);
-        for (const lun of presentation.luns) volumes.push(await attachLun(presentation.name, lun, touched, mustRescan, opts));
+        for (const lun of presentation.luns) volumes.push(await attachLun(presentation.name, lun, touched, via, opts));
         return createMount({ presentationName: presentation.name, volumes } satisfies Attachment, roots);
       } catch (e) {
         const err = toHvsnapError(e, 'proxy_failed', { step: 'attach', presentation: presentation.name, host: shell.target });

@@ -127,9 +127,11 @@ export function fakeWindowsHost(
   const scriptError = (message: string) => new HvsnapError('proxy_failed', message, { context: { step: 'fake-host' } });
 
   const shell = new FakeShell({
-    'find-disks.ps1': (input: { rescan: boolean }) => {
+    'find-disks.ps1': (input: { rescan: boolean; iscsiTargets?: boolean }) => {
       if (input.rescan) rescans++;
-      const all = visible().map(shown);
+      // Get-IscsiSession -Disk: the targets whose connected sessions carry the disk (none for a local disk)
+      const nodes = (d: FakeDisk) => targets.filter((t) => t.disks.includes(d) && live(t.iqn).length > 0).map((t) => t.iqn);
+      const all = visible().map((d) => (input.iscsiTargets ? { ...shown(d), IscsiTargetNodes: nodes(d) } : shown(d)));
       return options.singleObjectJson && all.length === 1 ? all[0] : all;
     },
     'online-disk.ps1': (input: { number: number; uniqueId: string; serial: string | null }) => {

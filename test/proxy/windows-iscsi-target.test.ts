@@ -57,8 +57,8 @@ describe('windows proxy: the presentation target decides what is connected', () 
       iqns: [IQN],
       multipath: false,
     });
-    // config rescan=false, but a LUN behind a new session needs one
-    expect(shell.calls[1].input).toEqual({ rescan: true });
+    // config rescan=false, but a LUN behind a new session needs one; and which sessions each disk is on
+    expect(shell.calls[1].input).toEqual({ rescan: true, iscsiTargets: true });
     expect(events.slice(0, 3)).toEqual([
       'New-IscsiTargetPortal 192.0.2.21:3260',
       'New-IscsiTargetPortal 192.0.2.22:3260',
@@ -129,6 +129,26 @@ describe('windows proxy: the presentation target decides what is connected', () 
     expect(events.some((e) => e.startsWith('Set-Disk'))).toBe(false);
     expect(connected()).toEqual([]);
     expect(records.size).toBe(0);
+  });
+
+  it('a disk with the identity that is not on the presented target is refused, and nothing is left connected', async () => {
+    // the same UniqueId on a disk this host sees through something else (a local path, another array's target)
+    const impostor = csvSnapshotDisk({ Number: 2, IsOffline: true });
+    const host = fakeWindowsHost([bootDisk, impostor], {
+      iscsiTargets: [
+        { iqn: IQN, portals: PORTALS, disks: [csvSnapshotDisk({ Number: 5, UniqueId: '624A9370ABCDEF01234567890000BEEF', SerialNumber: 'OTHER' })] },
+      ],
+    });
+    const proxy = createWindowsProxy({ discoveryTimeoutMs: 300 }, { shell: host.shell, sleep: async () => {} });
+    const err = await failure(proxy.attach({ presentation: presentation() }));
+    expect(err.code).toBe('proxy_failed');
+    expect(err.message).toMatch(
+      new RegExp(
+        `disk 2 on fake matches LUN vol-csv1 \\(naa:naa\\.624a9370abcdef0123456789000113f2\\) but is not on the presented iSCSI target ${IQN.replace(/\./g, '\\.')} \\(it is on no iSCSI session\\)`,
+      ),
+    );
+    expect(host.events.some((e) => e.startsWith('Set-Disk'))).toBe(false);
+    expect(host.connected()).toEqual([]);
   });
 
   it('a LUN without an identity is refused before anything is connected, naming the LUN and the field', async () => {
