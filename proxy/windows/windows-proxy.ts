@@ -12,7 +12,7 @@ import { createMount } from '../mount.js';
 import { windowsProxyConfigSchema, type WindowsProxyConfig, type WindowsProxyConfigInput } from './config.js';
 import { checkDiskOnTarget, checkDiskUsable, diskMatches, pickWindowsPartition, type WindowsDisk, type WindowsPartition } from './disk-policy.js';
 import { loadWindowsScript, type WindowsProxyScript } from './scripts.js';
-import { iscsiPlan, iscsiRecordFile, type IscsiConnectInput, type IscsiConnectResult, type IscsiDisconnectResult } from './iscsi-target.js';
+import { iscsiPlan, iscsiRecordFile, type IscsiConnectInput, type IscsiConnectResult, type IscsiDisconnectResult } from './iscsi-plan.js';
 
 /** What {@link createWindowsProxy} needs besides the config. */
 export interface WindowsProxyDeps {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Presentation, PresentedLun } from '../../providers/sdk/provider.js';
 import { createWindowsProxy } from '../../proxy/windows/index.js';
-import { parsePortal } from '../../proxy/windows/iscsi-target.js';
+import { parsePortal } from '../../proxy/windows/iscsi-plan.js';
 import { bootDisk, csvSnapshotDisk, failure, fakeWindowsHost, type FakeIscsiTarget } from './fake-windows-host.js';
 
 // The array's description of what it presented (what Pure/ONTAP/PowerStore `present` returns): a target
