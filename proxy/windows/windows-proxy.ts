@@ -45,8 +45,9 @@ interface MountResult {
 
 /**
  * The Windows proxy: through PowerShell on the proxy host, logs in to exactly the iSCSI target the
- * presentation names (FC: a rescan), rescans storage, finds each presented disk by UniqueId or serial, refuses disks it must not touch (collision, clustered, boot), makes
- * the disk read-only and then brings it online, mounts its basic-data partition on a folder
+ * presentation names (FC: a rescan), rescans storage, finds each presented disk by UniqueId or
+ * serial (and, for iSCSI, on that target), refuses disks it must not touch (collision, clustered,
+ * boot), makes the disk read-only and then brings it online, mounts its basic-data partition on a folder
  * `<mountRoot>\<presentation>\<identity>` without a drive letter; detach removes the access paths,
  * takes the disks offline again and logs out the iSCSI sessions the attach opened (only those, and
  * only once no other presentation uses them). Attach and detach are idempotent by presentation name.
@@ -179,13 +180,10 @@ export function createWindowsProxy(config: WindowsProxyConfigInput, deps: Window
     if (out?.disconnected.length || out?.handedOver.length) logger.info({ presentation: presentationName, ...out }, 'iSCSI sessions released');
   }
 
-  /** Offline, then disconnect: the sessions are logged out only once their disks are offline. */
+  /** Offline, then disconnect: when the offline fails the sessions stay (no logout under a mounted volume). */
   async function release(presentationName: string, disks: Array<{ uniqueId: string; serial: string | null }>): Promise<void> {
-    const failures: unknown[] = [];
-    await offline(presentationName, disks).catch((e: unknown) => failures.push(e));
-    // the sessions stay while a disk of theirs may still be online: no logout under a mounted volume
-    if (failures.length === 0) await disconnect(presentationName).catch((e: unknown) => failures.push(e));
-    if (failures.length) throw failures[0];
+    await offline(presentationName, disks);
+    await disconnect(presentationName);
   }
 
   return {
