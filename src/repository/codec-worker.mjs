@@ -15,7 +15,7 @@ export const TAG = 16;
 export const ZSTD_LEVEL = 3;
 /** bytes of a chunk compressed first to judge whether the whole is worth compressing (8 windows spread over the chunk) */
 const SAMPLE_WINDOWS = 8;
-const SAMPLE_WINDOW = 8 * 1024;
+const SAMPLE_WINDOW = 4 * 1024;
 /** a sample that does not shrink below this share is taken as incompressible: the chunk is stored raw without trying */
 const SAMPLE_KEEP = 0.92;
 
@@ -38,7 +38,7 @@ function aadOf(id, compressed) {
 }
 
 /**
- * Whether a chunk is worth compressing, judged from 8 windows of 8 KiB spread over it (a disk's
+ * Whether a chunk is worth compressing, judged from 8 windows of 4 KiB spread over it (a disk's
  * chunk mixes runs of data: one window would mislead): compressed at level 1, they must shrink
  * below {@link SAMPLE_KEEP}. Incompressible data (encrypted or compressed files, media) then costs
  * one small compression instead of a full one.
