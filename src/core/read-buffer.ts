@@ -3,6 +3,17 @@ const PAGE = 4096;
 /** Where large allocations start within a page with glibc: mmap'd chunks carry a 16-byte header. */
 const LIKELY_BASE = 16;
 
+/** Bytes of slack a buffer needs so that {@link readSkew} can place a view in it. */
+export const READ_SLACK = PAGE;
+
+/**
+ * Where in a fresh allocation (of `length` + {@link READ_SLACK} bytes) a view should start so that a
+ * read from file position `filePos` into it is fast: see {@link allocReadBuffer}.
+ */
+export function readSkew(filePos: number): number {
+  return ((((filePos % PAGE) + PAGE / 2 - LIKELY_BASE) % PAGE) + PAGE) % PAGE;
+}
+
 /**
  * A buffer of `length` bytes placed so that reading file bytes at `filePos` (and any position with the
  * same remainder mod 4 KiB) into it with one pread is fast.
@@ -18,9 +29,11 @@ const LIKELY_BASE = 16;
  *
  * @param length bytes
  * @param filePos the file (or virtual-disk) offset the buffer will usually be filled from; default 0
+ * @param shared on a SharedArrayBuffer, so worker threads (the codec pool) can hash it in place
  */
-export function allocReadBuffer(length: number, filePos = 0): Buffer {
+export function allocReadBuffer(length: number, filePos = 0, shared = false): Buffer {
   if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`allocReadBuffer: length must be a non-negative integer (bytes), got ${length}`);
-  const skew = ((((filePos % PAGE) + PAGE / 2 - LIKELY_BASE) % PAGE) + PAGE) % PAGE;
-  return Buffer.allocUnsafeSlow(length + PAGE).subarray(skew, skew + length);
+  const skew = readSkew(filePos);
+  const whole = shared ? Buffer.from(new SharedArrayBuffer(length + PAGE)) : Buffer.allocUnsafeSlow(length + PAGE);
+  return whole.subarray(skew, skew + length);
 }

@@ -110,7 +110,7 @@ export async function runDemo(args: DemoArgs): Promise<DemoResult> {
     for (const report of [full, incremental]) {
       for (const v of report.vms.filter((x) => x.restorePointId)) {
         const target = join(dir, 'restored', v.restorePointId!);
-        const result = await restoreVm({ repository, restorePointId: v.restorePointId!, targetDir: target, logger: log, signal: args.signal });
+        const result = await restoreVm({ repository, restorePointId: v.restorePointId!, targetDir: target, verify: true, logger: log, signal: args.signal });
         const pinned = frozen.get(`${v.vm}@${checkpointName(report.jobId)}`) ?? {};
         let identical = result.disks.length > 0;
         for (const d of result.disks) identical &&= !!pinned[d.diskId] && (await vhdxSha256(pinned[d.diskId])) === d.sha256;

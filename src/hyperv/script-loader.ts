@@ -2,6 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HvsnapError } from '../core/errors.js';
+import { packageRoot } from '../core/package-root.js';
+
+export { packageRoot };
 
 /** The line of a script that dot-sources the shared helper; the loader puts the helper's text there. */
 export const HELPER_MARKER = '# hvsnap:helper';
@@ -31,20 +34,6 @@ export const SCRIPT_NAMES = [
 ] as const;
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
-
-/**
- * The folder holding package.json above `from` (a file URL or path). The scripts are not compiled:
- * dist/ holds JS only, so both src/ and dist/ code find them through the package root.
- */
-export function packageRoot(from: string = import.meta.url): string {
-  let dir = path.dirname(from.startsWith('file:') ? fileURLToPath(from) : from);
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new HvsnapError('internal', `no package.json above ${from}: cannot find the hvsnap scripts`);
-    dir = up;
-  }
-}
 
 /** Where the .ps1 files are: `<package root>/src/hyperv/scripts`. */
 export function scriptsDir(): string {

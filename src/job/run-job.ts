@@ -105,6 +105,8 @@ export function restoreWithConfig(
     restorePointId: string;
     targetDir: string;
     import?: { hostDir: string; newId: boolean; name?: string };
+    /** read each restored disk back (see RestoreVmArgs.verify) */
+    verify?: boolean;
     onProgress?: (p: { disk: string; doneBytes: number; totalBytes: number }) => void;
   },
 ): Promise<RestoreVmResult> {
@@ -116,6 +118,7 @@ export function restoreWithConfig(
         repository: env.repository,
         restorePointId: args.restorePointId,
         targetDir: args.targetDir,
+        verify: args.verify,
         import: args.import ? { hypervisor: env.hypervisor, ...args.import } : undefined,
         snapshotAccess: { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost },
         logger: args.logger,

@@ -1,4 +1,5 @@
-import { createHash, createHmac, webcrypto } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+import { codecPool } from './codec-pool.js';
 import type { ChunkId } from './types.js';
 
 /**
@@ -11,15 +12,11 @@ export function chunkId(data: Uint8Array, key?: Uint8Array): ChunkId {
   return (key ? createHmac('sha256', key) : createHash('sha256')).update(data).digest('hex');
 }
 
-const hmacKeys = new WeakMap<Uint8Array, Promise<webcrypto.CryptoKey>>();
-
 /**
- * {@link chunkId}, computed on libuv's thread pool (WebCrypto) instead of the calling thread, so
- * that hashing many chunks uses every core while the main thread reads and writes. Same result.
+ * {@link chunkId}, computed on the codec pool's worker threads instead of the calling thread, so
+ * that hashing uses every core while the main thread reads and writes. Same result; a chunk on a
+ * SharedArrayBuffer is hashed in place, any other is copied to shared memory first.
  */
-export async function chunkIdOffThread(data: Uint8Array, key?: Uint8Array): Promise<ChunkId> {
-  if (!key) return Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).toString('hex');
-  let k = hmacKeys.get(key);
-  if (!k) hmacKeys.set(key, (k = webcrypto.subtle.importKey('raw', key, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])));
-  return Buffer.from(await webcrypto.subtle.sign('HMAC', await k, data)).toString('hex');
+export function chunkIdOffThread(data: Uint8Array, key?: Uint8Array): Promise<ChunkId> {
+  return codecPool().id(data, key);
 }

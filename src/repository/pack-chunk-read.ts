@@ -6,6 +6,7 @@ import { fromInfo } from './pack-format.js';
 import type { PackReadCache } from './pack-read-cache.js';
 import type { PackStore } from './pack-store.js';
 import type { PackWriter } from './pack-writer.js';
+import type { SharedBuffers } from './codec-pool.js';
 import type { ChunkId } from './types.js';
 
 /** What the reads of a {@link PackStore} work with: the store, its pack writer and its read handles. */
@@ -15,8 +16,49 @@ export interface PackReadState {
   reads: PackReadCache;
 }
 
+/** A chunk read into reused memory: `data` is valid until `release()`. */
+export interface ChunkLease {
+  data: Buffer;
+  release(): void;
+}
+
 /** {@link PackStore.get}: the bytes of chunk `id`, checked; a copy that fails is quarantined first. */
-export async function readChunkCopy({ store, writer, reads }: PackReadState, id: ChunkId): Promise<Buffer> {
+export async function readChunkCopy(state: PackReadState, id: ChunkId): Promise<Buffer> {
+  return readChecked(state, id, (length) => Buffer.allocUnsafe(length), (rawLength) => Buffer.allocUnsafe(rawLength));
+}
+
+/** {@link PackStore.lease}: {@link readChunkCopy} into buffers taken from `buffers`, given back by release(). */
+export async function leaseChunkCopy(state: PackReadState & { buffers: SharedBuffers }, id: ChunkId): Promise<ChunkLease> {
+  const taken: Buffer[] = [];
+  const take = (n: number, filePos?: number) => {
+    const b = state.buffers.take(n, filePos);
+    taken.push(b);
+    return b;
+  };
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    for (const b of taken) state.buffers.give(b);
+  };
+  try {
+    return { data: await readChecked(state, id, take, take), release };
+  } catch (e) {
+    release();
+    throw e;
+  }
+}
+
+/**
+ * Reads chunk `id`'s blob into `storedBuf(length)` and opens it into `rawBuf(rawLength)` (or in
+ * place, for a blob stored raw and unencrypted), checked; a copy that fails is quarantined first.
+ */
+async function readChecked(
+  { store, writer, reads }: PackReadState,
+  id: ChunkId,
+  storedBuf: (length: number, filePos: number) => Buffer,
+  rawBuf: (rawLength: number) => Buffer,
+): Promise<Buffer> {
   const loc = store.index.get(checkChunkId(id));
   if (!loc) throw new HvsnapError('integrity_failed', `chunk ${id} is missing (no pack holds it)`, { context: { chunk: id, reason: 'missing' } });
   const packName = store.index.packs[loc.pack];
@@ -26,7 +68,7 @@ export async function readChunkCopy({ store, writer, reads }: PackReadState, id:
   await writer.drain(packName);
   let stored: Buffer;
   try {
-    stored = await reads.readAt(file, loc.offset, loc.length);
+    stored = await reads.readAt(file, loc.offset, loc.length, storedBuf(loc.length, loc.offset));
   } catch (e) {
     if (isErrno(e, 'ENOENT') || (isHvsnapError(e) && e.code === 'integrity_failed')) {
       await store.markBad(id, packName, `read failed: ${(e as Error).message}`);
@@ -38,8 +80,9 @@ export async function readChunkCopy({ store, writer, reads }: PackReadState, id:
     throw e;
   }
   const { rawLength, compressed } = fromInfo(loc.info);
+  const inPlace = !store.keys && !compressed && loc.length === rawLength;
   try {
-    return await openBlob(stored, id, rawLength, compressed, store.keys, file);
+    return await openBlob(stored, id, rawLength, compressed, store.keys, file, inPlace ? stored : rawBuf(rawLength));
   } catch (e) {
     await store.markBad(id, packName, (e as Error).message);
     throw e;

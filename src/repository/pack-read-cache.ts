@@ -13,7 +13,8 @@ const READ_FDS = 16;
 export class PackReadCache {
   private readonly fds = new Map<string, Promise<number>>();
 
-  async readAt(file: string, offset: number, length: number): Promise<Buffer> {
+  /** `length` bytes of `file` at `offset`, into `buf` (its first `length` bytes) when given. */
+  async readAt(file: string, offset: number, length: number, buf: Buffer = Buffer.allocUnsafe(length)): Promise<Buffer> {
     let fdp = this.fds.get(file);
     if (!fdp) {
       if (this.fds.size >= READ_FDS) {
@@ -26,7 +27,7 @@ export class PackReadCache {
       fdp.catch(() => this.fds.delete(file));
     }
     const fd = await fdp;
-    const buf = Buffer.allocUnsafe(length);
+    if (buf.length !== length) buf = buf.subarray(0, length);
     let got = 0;
     while (got < length) {
       const { bytesRead } = await fsRead(fd, buf, got, length - got, offset + got);

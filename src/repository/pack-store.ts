@@ -3,14 +3,15 @@ import { mkdir, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HvsnapError, isHvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { sealBlob, type RepositoryKeys } from './blob-codec.js';
+import type { RepositoryKeys } from './blob-codec.js';
+import { codecPool, SEAL_OVERHEAD, SharedBuffers } from './codec-pool.js';
 import { chunkId } from './chunk-id.js';
 import { ChunkIndex, type ChunkLocation } from './chunk-index.js';
 import { fsyncPath, isErrno, writeFileSynced } from './fs-util.js';
 import { checkChunkId, isAllZero } from './hash.js';
 import { encodeIndexFile, loadIndexFile } from './index-file.js';
 import { PackQuarantine, readdirOrEmpty } from './pack-quarantine.js';
-import { copyStoredChunk, readChunkCopy } from './pack-chunk-read.js';
+import { copyStoredChunk, leaseChunkCopy, readChunkCopy, type ChunkLease } from './pack-chunk-read.js';
 import { PackReadCache } from './pack-read-cache.js';
 import { PackWriter, type SealedPack } from './pack-writer.js';
 import type { ChunkId } from './types.js';
@@ -38,6 +39,8 @@ export class PackStore {
   index = new ChunkIndex();
   private readonly quarantine: PackQuarantine;
   private readonly reads = new PackReadCache();
+  /** shared memory for blobs being sealed and chunks being read: faulted in once, reused */
+  private readonly buffers: SharedBuffers;
   private readonly loadedIndexFiles = new Set<string>();
   /** index files that failed their checksum at the last load */
   damagedIndexFiles: string[] = [];
@@ -64,6 +67,7 @@ export class PackStore {
     this.badDir = join(root, 'bad');
     this.quarantine = new PackQuarantine(this.badDir, logger);
     this.writer = new PackWriter(this.packsDir, keys?.mac, (p) => this.sealed.push(p));
+    this.buffers = new SharedBuffers(chunkSize + SEAL_OVERHEAD);
   }
 
   /** The id of `data` in this repository (keyed when encrypted). */
@@ -156,12 +160,14 @@ export class PackStore {
     }
     let done!: () => void;
     this.inFlight.set(cid, new Promise<void>((r) => (done = r)));
+    const out = this.buffers.take(data.byteLength + SEAL_OVERHEAD);
     try {
-      const raw = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-      const blob = await sealBlob(raw, cid, this.keys);
-      const loc = await this.writer.append(cid, blob, raw.length, this.index);
+      // sealed on the codec pool into shared memory; the writer copies it into its staging buffer
+      const { length, compressed } = await codecPool().seal(data, out, cid, this.keys?.enc);
+      const loc = await this.writer.append(cid, { stored: out.subarray(0, length), compressed }, data.byteLength, this.index);
       return { id: cid, written: true, bytesWritten: loc.length };
     } finally {
+      this.buffers.give(out);
       this.inFlight.delete(cid);
       done();
     }
@@ -173,6 +179,14 @@ export class PackStore {
    */
   async get(id: ChunkId): Promise<Buffer> {
     return readChunkCopy({ store: this, writer: this.writer, reads: this.reads }, id);
+  }
+
+  /**
+   * {@link get} into the store's reused shared memory (the fast path of restore: no fresh
+   * allocation per chunk). The chunk is valid until `release()`, which must be called once.
+   */
+  async lease(id: ChunkId): Promise<ChunkLease> {
+    return leaseChunkCopy({ store: this, writer: this.writer, reads: this.reads, buffers: this.buffers }, id);
   }
 
   /**

@@ -17,11 +17,11 @@ export interface SealedPack {
 
 /** A pack is sealed once it holds this many bytes ("tens of MiB": few files, cheap to rewrite in gc). */
 export const PACK_TARGET_BYTES = 32 * 1024 * 1024;
-/** Appended blobs are written in batches of about this many bytes: one writev per batch. */
+/** Appended blobs are copied into a staging buffer of this many bytes and written when it is full: one large write per batch. */
 const WRITE_BATCH_BYTES = 8 * 1024 * 1024;
 
 const fsOpen = promisify(fs.open);
-const fsWritev = promisify(fs.writev);
+const fsWrite = promisify(fs.write);
 const fsFsync = promisify(fs.fsync);
 const fsClose = promisify(fs.close);
 
@@ -31,9 +31,8 @@ interface OpenPack {
   fd: number;
   /** bytes appended so far (header included) */
   size: number;
-  /** bytes on disk so far */
+  /** bytes on disk so far; the staging buffer holds the bytes from here to `size` */
   written: number;
-  buffered: Buffer[];
   entries: PackEntry[];
 }
 
@@ -45,6 +44,8 @@ interface OpenPack {
  */
 export class PackWriter {
   private open: OpenPack | undefined;
+  /** appended bytes not yet written (the blobs are copied: callers reuse their buffers), made on first use */
+  private stage: Buffer | undefined;
   private chain: Promise<unknown> = Promise.resolve();
   private syncs: Array<Promise<void>> = [];
   private readonly dirtyDirs = new Set<string>();
@@ -61,19 +62,31 @@ export class PackWriter {
     return next;
   }
 
-  /** Appends a blob for chunk `id` of `rawLength` bytes and records its location in `index`. */
+  /**
+   * Appends a blob for chunk `id` of `rawLength` bytes and records its location in `index`. The
+   * blob's bytes are copied before the returned promise settles: the caller may reuse its buffer.
+   */
   append(id: ChunkId, blob: SealedBlob, rawLength: number, index: ChunkIndex): Promise<{ length: number }> {
     return this.enqueue(async () => {
       const pack = this.open ?? (await this.start(index));
       const entry: PackEntry = { id, offset: pack.size, length: blob.stored.length, rawLength, compressed: blob.compressed };
-      pack.buffered.push(blob.stored);
+      await this.put(pack, blob.stored);
       pack.entries.push(entry);
-      pack.size += blob.stored.length;
       index.set(id, { pack: pack.number, offset: entry.offset, length: entry.length, info: infoOf(rawLength, blob.compressed) });
-      if (pack.size - pack.written >= WRITE_BATCH_BYTES) await this.writeBuffered(pack);
       if (pack.size >= PACK_TARGET_BYTES) await this.seal(pack);
       return { length: entry.length };
     });
+  }
+
+  /** Copies `bytes` to the end of `pack` (into the staging buffer; written when it is full). */
+  private async put(pack: OpenPack, bytes: Uint8Array): Promise<void> {
+    const stage = (this.stage ??= Buffer.allocUnsafeSlow(WRITE_BATCH_BYTES));
+    if (pack.size - pack.written + bytes.byteLength > stage.length) await this.writeBuffered(pack);
+    if (bytes.byteLength > stage.length) {
+      await writeFully(pack.fd, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), pack.written);
+      pack.written += bytes.byteLength;
+    } else stage.set(bytes, pack.size - pack.written);
+    pack.size += bytes.byteLength;
   }
 
   /** After the index was rebuilt: puts the open pack's chunks back into it. */
@@ -134,30 +147,31 @@ export class PackWriter {
     if ((await mkdir(dirname(path), { recursive: true })) !== undefined) this.dirtyDirs.add(this.packsDir);
     const fd = await fsOpen(path, 'wx');
     this.dirtyDirs.add(dirname(path));
-    this.open = { name, number: index.packNumber(name), fd, size: 0, written: 0, buffered: [packHeader()], entries: [] };
-    this.open.size = this.open.buffered[0].length;
+    this.open = { name, number: index.packNumber(name), fd, size: 0, written: 0, entries: [] };
+    await this.put(this.open, packHeader());
     return this.open;
   }
 
+  /** Writes what is staged of `pack`. */
   private async writeBuffered(pack: OpenPack): Promise<void> {
-    const bufs = pack.buffered;
-    pack.buffered = [];
-    while (bufs.length > 0) {
-      let n = (await fsWritev(pack.fd, bufs, pack.written)).bytesWritten;
-      pack.written += n;
-      // a short writev: drop what was written, go on with the rest
-      while (bufs.length > 0 && n >= bufs[0].length) n -= bufs.shift()!.length;
-      if (n > 0) bufs[0] = bufs[0].subarray(n);
-    }
+    const n = pack.size - pack.written;
+    if (n === 0) return;
+    await writeFully(pack.fd, this.stage!.subarray(0, n), pack.written);
+    pack.written += n;
   }
 
   private async seal(pack: OpenPack): Promise<void> {
     this.open = undefined;
-    pack.buffered.push(packTrailer(pack.entries, this.macKey));
+    await this.put(pack, packTrailer(pack.entries, this.macKey));
     await this.writeBuffered(pack);
     const sync = fsFsync(pack.fd).finally(() => fsClose(pack.fd));
     sync.catch(() => undefined);
     this.syncs.push(sync);
     this.onSealed({ name: pack.name, entries: pack.entries });
   }
+}
+
+/** Writes all of `buf` at `position` (a short write goes on with the rest). */
+async function writeFully(fd: number, buf: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < buf.length; ) done += (await fsWrite(fd, buf, done, buf.length - done, position + done)).bytesWritten;
 }

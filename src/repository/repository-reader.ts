@@ -72,6 +72,14 @@ export class RepositoryReader {
     return this.chunks.get(id);
   }
 
+  /**
+   * {@link readChunk} into memory the repository reuses (restore's fast path: no allocation per
+   * chunk). `data` is valid until `release()`, which the caller must call once, also on failure paths.
+   */
+  leaseChunk(id: ChunkId): Promise<{ data: Buffer; release(): void }> {
+    return this.chunks.lease(id);
+  }
+
   /** True when the chunk is stored and not known bad. */
   async hasChunk(id: ChunkId): Promise<boolean> {
     return await this.chunks.has(id);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { BatchedWriter } from '../core/batched-writer.js';
 import { HvsnapError, throwIfAborted } from '../core/errors.js';
 import { isAllZero, type Repository } from '../repository/index.js';
 import { chunkId } from '../repository/chunk-id.js';
@@ -32,14 +33,17 @@ export interface RestoreDiskResult {
   virtualSize: number;
   /** bytes of chunk data read from the repository */
   bytesRestored: number;
-  /** SHA-256 of the whole virtual disk content written */
-  sha256: string;
 }
 
+/** Chunks read and checked ahead of the writer. */
+const AHEAD = 16;
+
 /**
- * Rebuilds one disk of a restore point as a fresh dynamic VHDX, streaming chunk by chunk (memory
- * bounded by one chunk). Every chunk is verified against its id as it is read: a corrupt
- * repository fails the restore instead of producing a wrong disk.
+ * Rebuilds one disk of a restore point as a fresh dynamic VHDX (or fixed, or raw), streaming chunk
+ * by chunk in order. Every chunk is verified against its id as it is read (on the codec pool's
+ * threads, {@link AHEAD} chunks ahead of the writer, in memory the repository reuses): a corrupt
+ * repository fails the restore instead of producing a wrong disk, and the written disk is not
+ * read again (see {@link verifyDiskAgainstIndex} for that). Memory: AHEAD chunks.
  */
 export async function restoreDisk(args: RestoreDiskArgs): Promise<RestoreDiskResult> {
   const manifest = await args.repository.getRestorePoint(args.restorePointId);
@@ -48,43 +52,47 @@ export async function restoreDisk(args: RestoreDiskArgs): Promise<RestoreDiskRes
     throw new HvsnapError('not_found', `restore point ${args.restorePointId} has no disk ${args.diskId}`, { context: { disk: args.diskId } });
   }
   const index = await args.repository.readIndex(args.restorePointId, args.diskId);
-  const whole = createHash('sha256');
   let bytesRestored = 0;
-  const zero = Buffer.alloc(index.chunkSize);
   const repository = args.repository;
-  // chunks are fetched (and verified: readChunk checks each against its id) ahead of the writer, a
-  // few at a time and in order, so reads, checks and writes overlap while memory stays bounded
-  const AHEAD = 8;
-  const pending = new Map<number, Promise<Buffer>>();
+  // chunks are fetched (and verified) ahead of the writer, in order, so reads, checks and writes
+  // overlap while memory stays bounded
+  const pending = new Map<number, Promise<{ data: Buffer; release(): void }>>();
   const fetch = (i: number) => {
     const id = index.chunks[i];
     if (id !== null && id !== undefined && !pending.has(i)) {
-      const p = repository.readChunk(id);
+      const p = repository.leaseChunk(id);
       p.catch(() => undefined); // observed below, in order; a later one failing first must not go unhandled
       pending.set(i, p);
     }
   };
   async function* source(): AsyncIterable<VhdxChunk> {
-    for (let i = 0; i < index.chunks.length; i++) {
-      throwIfAborted(args.signal);
-      for (let j = i; j < Math.min(index.chunks.length, i + AHEAD); j++) fetch(j);
-      const offset = i * index.chunkSize;
-      const length = Math.min(index.chunkSize, index.virtualSize - offset);
-      if (index.chunks[i] === null) {
-        whole.update(zero.subarray(0, length));
-        continue;
+    try {
+      for (let i = 0; i < index.chunks.length; i++) {
+        throwIfAborted(args.signal);
+        for (let j = i; j < Math.min(index.chunks.length, i + AHEAD); j++) fetch(j);
+        const offset = i * index.chunkSize;
+        const length = Math.min(index.chunkSize, index.virtualSize - offset);
+        if (index.chunks[i] === null) continue;
+        const lease = await pending.get(i)!;
+        pending.delete(i);
+        try {
+          if (lease.data.length !== length) {
+            throw new HvsnapError('integrity_failed', `chunk ${i} of disk ${args.diskId} is ${lease.data.length} bytes, expected ${length}`, {
+              context: { disk: args.diskId, offset },
+            });
+          }
+          bytesRestored += length;
+          args.onProgress?.(offset + length, index.virtualSize);
+          // the writer is done with a chunk when it asks for the next one
+          yield { offset, data: lease.data };
+        } finally {
+          lease.release();
+        }
       }
-      const data = await pending.get(i)!;
-      pending.delete(i);
-      if (data.length !== length) {
-        throw new HvsnapError('integrity_failed', `chunk ${i} of disk ${args.diskId} is ${data.length} bytes, expected ${length}`, {
-          context: { disk: args.diskId, offset },
-        });
-      }
-      whole.update(data);
-      bytesRestored += data.length;
-      args.onProgress?.(offset + length, index.virtualSize);
-      yield { offset, data };
+    } finally {
+      // a failed or stopped restore gives back what it fetched ahead
+      for (const p of pending.values()) void p.then((l) => l.release(), () => undefined);
+      pending.clear();
     }
   }
   const format = args.format ?? 'vhdx';
@@ -98,15 +106,12 @@ export async function restoreDisk(args: RestoreDiskArgs): Promise<RestoreDiskRes
       source: source(),
     });
   } else throw new HvsnapError('input_invalid', `restore format must be vhdx, vhdx-fixed or raw, got ${String(format)}`, { context: { field: 'format' } });
-  return { target: args.target, virtualSize: index.virtualSize, bytesRestored, sha256: whole.digest('hex') };
+  return { target: args.target, virtualSize: index.virtualSize, bytesRestored };
 }
-
-/** Bytes gathered into one write of a raw image: large sequential writes. */
-const RAW_WRITE = 8 << 20;
 
 /**
  * Writes a raw image: a new file (never an existing one, never through a link), each run of
- * non-zero chunks in writes of up to {@link RAW_WRITE} bytes, zeros left as holes, then sized and
+ * non-zero chunks in large writes (BatchedWriter), zeros left as holes, then sized and
  * fsynced.
  */
 async function writeRaw(target: string, virtualSize: number, source: AsyncIterable<VhdxChunk>): Promise<void> {
@@ -123,21 +128,12 @@ async function writeRaw(target: string, virtualSize: number, source: AsyncIterab
     throw new HvsnapError('input_invalid', `cannot create ${target}: ${code ?? 'error'}`, { cause: e, context: { file: target } });
   }
   try {
-    let batch: Buffer[] = [];
-    let at = 0;
-    let bytes = 0;
-    const write = async () => {
-      if (bytes > 0) await fh.writev(batch, at);
-      batch = [];
-      bytes = 0;
-    };
-    for await (const { offset, data } of source) {
-      if (bytes > 0 && (offset !== at + bytes || bytes >= RAW_WRITE)) await write();
-      if (bytes === 0) at = offset;
-      batch.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength)); // each chunk is a fresh buffer: no copy
-      bytes += data.length;
-    }
-    await write();
+    // chunks are copied (the source reuses their memory) into large writes, several in flight
+    const writer = new BatchedWriter(async (buf, pos) => {
+      for (let done = 0; done < buf.length; ) done += (await fh.write(buf, done, buf.length - done, pos + done)).bytesWritten;
+    });
+    for await (const { offset, data } of source) await writer.add(data, offset);
+    await writer.flush();
     await fh.truncate(virtualSize);
     await fh.sync();
   } finally {

@@ -6,10 +6,12 @@ import { planLayout, writeSkeleton } from './layout.js';
 import type { WriteVhdxStreamOptions } from './types.js';
 import { VhdxFile } from './vhdx-file.js';
 import { isZero } from './zero.js';
+import { BatchedWriter } from '../core/batched-writer.js';
 
 /**
- * Builds a new VHDX in one pass from ascending, non-overlapping chunks. Memory is bounded by one chunk
- * plus the BAT: each chunk is written straight to its place in its block; a block is allocated (appended,
+ * Builds a new VHDX in one pass from ascending, non-overlapping chunks. Memory is bounded by the
+ * writes in flight (4 × 8 MiB, see BatchedWriter) plus the BAT: each chunk is copied to its place in its block
+ * (a chunk's memory may be reused once the next is asked for); a block is allocated (appended,
  * 1 MiB-aligned) when its first non-zero chunk arrives, so all-zero input allocates nothing in a dynamic
  * disk. The BAT is written last, then the file is fsynced.
  * `path` must not exist: it is created exclusively and never through a link (`already_exists` otherwise).
@@ -24,6 +26,8 @@ export async function writeVhdxStream(path: string, opts: WriteVhdxStreamOptions
     const blockAt = new Array<number>(g.payloadBlocks).fill(0);
     if (fixed) for (let b = 0; b < g.payloadBlocks; b++) blockAt[b] = layout.dataStart + b * g.blockSize;
     let cursor = 0;
+    // contiguous pieces of a block become one large write, several in flight; pieces are copied
+    const writer = new BatchedWriter((buf, pos) => file.write(buf, pos));
     for await (const chunk of opts.source) {
       const { offset, data } = chunk;
       if (!Number.isSafeInteger(offset) || offset < cursor || offset + data.length > g.virtualSize) {
@@ -41,9 +45,10 @@ export async function writeVhdxStream(path: string, opts: WriteVhdxStreamOptions
           blockAt[b] = next;
           next += g.blockSize;
         }
-        if (blockAt[b]) await file.write(piece, blockAt[b] + inBlock);
+        if (blockAt[b]) await writer.add(piece, blockAt[b] + inBlock);
       }
     }
+    await writer.flush();
     if (!fixed) {
       const bat = Buffer.alloc(layout.batLength);
       for (let b = 0; b < g.payloadBlocks; b++) if (blockAt[b]) encodeBatEntry(bat, payloadIndex(g, b) * 8, PayloadState.FULLY_PRESENT, blockAt[b]);

@@ -20,7 +20,7 @@ export function renderTable(header: string, results: ScenarioResult[]): string {
       );
     }
   }
-  lines.push('', 'Goals of issue 7 (reported against the medians, never asserted)');
+  lines.push('', 'Goals (reported against the medians, never asserted)');
   for (const r of results) {
     for (const g of r.goals) {
       const measured = g.measured === undefined ? '' : `: ${formatNumber(g.measured)}`;

@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '../..');
+const UNCOMPILED = ['src/repository/codec-worker.mjs'];
 
 /**
  * Compiles `entries` (paths below the repository root) with the project's tsc into a temporary
@@ -37,6 +38,11 @@ export async function buildForChild(entries: string[], scripts: Record<string, s
   if (tsc.status !== 0) throw new Error(`tsc failed: ${tsc.stdout}${tsc.stderr}`);
   await symlink(join(root, 'node_modules'), join(dir, 'node_modules'));
   await writeFile(join(dir, 'package.json'), '{"type":"module"}');
+  // files the code finds through the package root at run time, not compiled (the codec worker)
+  for (const f of UNCOMPILED) {
+    await mkdir(dirname(join(dir, f)), { recursive: true });
+    await symlink(join(root, f), join(dir, f));
+  }
   for (const [name, text] of Object.entries(scripts)) await writeFile(join(dir, name), text);
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }

@@ -24,13 +24,12 @@ describe('restoreDisk formats', () => {
     const dir = await tempDir();
     const out = (f: string) => join(dir, f);
     const base = { repository: repo, restorePointId: manifest.id, diskId: DISK_ID, blockSize: 1 << 20 };
-    const dyn = await restoreDisk({ ...base, target: out('d.vhdx') });
+    await restoreDisk({ ...base, target: out('d.vhdx') });
     await restoreDisk({ ...base, target: out('f.vhdx'), format: 'vhdx-fixed' });
     const raw = await restoreDisk({ ...base, target: out('r.raw'), format: 'raw' });
     expect((await vhdxBytes(out('d.vhdx'))).equals(data)).toBe(true);
     expect((await vhdxBytes(out('f.vhdx'))).equals(data)).toBe(true);
     expect((await readFile(out('r.raw'))).equals(data)).toBe(true);
-    expect(raw.sha256).toBe(dyn.sha256);
     expect((await stat(out('f.vhdx'))).size).toBeGreaterThan(data.length); // every block allocated
     expect((await stat(out('d.vhdx'))).size).toBeLessThan((await stat(out('f.vhdx'))).size);
     expect((await stat(out('r.raw'))).blocks * 512).toBeLessThan(data.length); // holes where the disk is zeros

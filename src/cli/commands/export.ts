@@ -10,7 +10,7 @@ export function renderExport(r: ExportVmResult): string {
   return [
     `exported ${r.vm} from ${r.restorePointId} to ${r.dir}:`,
     ...r.configFiles.map((f) => `  ${f}`),
-    ...r.disks.map((d) => `  ${d.target}  ${formatBytes(d.virtualSize)}  sha256 ${d.sha256}${d.verified ? '  verified' : ''}`),
+    ...r.disks.map((d) => `  ${d.target}  ${formatBytes(d.virtualSize)}  ${d.sha256 ? `sha256 ${d.sha256}  verified` : ''}`),
     `import it on a Hyper-V host with: Import-VM -Path '<folder>\\Virtual Machines\\<id>.vmcx' -Copy -GenerateNewId`,
   ].join('\n');
 }
@@ -21,7 +21,7 @@ export const exportCommand: CommandModule = (kit) =>
     .requiredOption('-c, --config <file>', 'job configuration (YAML)')
     .requiredOption('--restore-point <id>', 'restore point id (see "hvsnap list")')
     .requiredOption('--to <dir>', 'export folder; the VM gets <dir>/<VM name>/')
-    .option('--no-verify', 'do not read the disks back against the restore point')
+    .option('--verify', 'read each written disk back and check it against the restore point (its chunks are checked as they are read anyway)', false)
     .action(
       kit.action<{ config: string; restorePoint: string; to: string; verify: boolean }>(async ({ opts, logger, io, signal }) => {
         const progress = progressReporter({ stream: io.stderr, logger });

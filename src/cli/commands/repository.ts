@@ -59,6 +59,7 @@ export const restoreCommand: CommandModule = (kit) =>
     .option('--instant', 'instant restore (snapshot-only restore points): run the VM from an array clone on --host', false)
     .option('--host <node>', 'with --instant: the Hyper-V host to present the clone to and import on')
     .option('--start', 'with --instant: start the VM', false)
+    .option('--verify', 'read each restored disk back and check it against the restore point (its chunks are checked as they are read anyway)', false)
     .action(
       kit.action<{
         config: string;
@@ -71,6 +72,7 @@ export const restoreCommand: CommandModule = (kit) =>
         instant: boolean;
         host?: string;
         start: boolean;
+        verify: boolean;
         record?: string;
         anonymize?: boolean;
       }>(async ({ opts, logger, io, signal }) => {
@@ -91,7 +93,7 @@ export const restoreCommand: CommandModule = (kit) =>
         const onProgress = (p: { disk: string; doneBytes: number; totalBytes: number }) => progress.update(p.disk, p.doneBytes, p.totalBytes);
         if (!opts.import) {
           // without an import, the same layout as `hvsnap export`: Import-VM takes it by hand
-          const exported = await exportWithConfig({ config: opts.config, restorePointId: opts.restorePoint, to: opts.to, logger, signal, onProgress });
+          const exported = await exportWithConfig({ config: opts.config, restorePointId: opts.restorePoint, to: opts.to, verify: opts.verify, logger, signal, onProgress });
           progress.end();
           return { data: exported, text: renderExport(exported) };
         }
@@ -99,6 +101,7 @@ export const restoreCommand: CommandModule = (kit) =>
           config: opts.config,
           restorePointId: opts.restorePoint,
           targetDir: opts.to,
+          verify: opts.verify,
           import: { hostDir: opts.hostDir!, newId: opts.newId, name: opts.name },
           logger,
           signal,
@@ -108,7 +111,7 @@ export const restoreCommand: CommandModule = (kit) =>
         progress.end();
         const text = [
           `restored ${r.vm} from ${r.restorePointId}:`,
-          ...r.disks.map((d) => `  ${d.target}  ${formatBytes(d.virtualSize)}  sha256 ${d.sha256}${d.verified ? '  verified' : ''}`),
+          ...r.disks.map((d) => `  ${d.target}  ${formatBytes(d.virtualSize)}  ${d.sha256 ? `sha256 ${d.sha256}  verified` : ''}`),
           ...(r.imported ? [`imported as VM ${r.imported.name} (${r.imported.id})`] : []),
         ].join('\n');
         return { data: r, text };

@@ -1,0 +1,240 @@
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { HvsnapError } from '../core/errors.js';
+import { packageRoot } from '../core/package-root.js';
+import { READ_SLACK, readSkew } from '../core/read-buffer.js';
+import type { ChunkId } from './types.js';
+
+/** What src/repository/codec-worker.mjs exports (the one implementation of the chunk codec). */
+interface CodecModule {
+  NONCE: number;
+  TAG: number;
+  ZSTD_LEVEL: number;
+  idOf(data: Uint8Array, macKey: Uint8Array | undefined): string;
+  sealInto(raw: Uint8Array, out: Uint8Array, id: string, encKey: Uint8Array | undefined, level?: number): Promise<{ length: number; compressed: boolean }>;
+  openInto(
+    stored: Uint8Array,
+    out: Uint8Array,
+    id: string,
+    rawLength: number,
+    compressed: boolean,
+    encKey: Uint8Array | undefined,
+    macKey: Uint8Array | undefined,
+  ): Promise<string | undefined>;
+}
+
+/** The codec worker's file: `<package root>/src/repository/codec-worker.mjs` (not compiled; see its header). */
+export function codecWorkerFile(): string {
+  return join(packageRoot(), 'src', 'repository', 'codec-worker.mjs');
+}
+
+let codecModule: Promise<CodecModule> | undefined;
+/** The codec module, imported into this thread (for the in-thread mode and its constants). */
+export function loadCodec(): Promise<CodecModule> {
+  return (codecModule ??= import(pathToFileURL(codecWorkerFile()).href) as Promise<CodecModule>);
+}
+
+/** Bytes an encrypted blob adds to its payload: nonce and tag. */
+export const SEAL_OVERHEAD = 12 + 16;
+
+interface Region {
+  sab: SharedArrayBuffer;
+  off: number;
+  len: number;
+}
+
+/** A view's memory as the worker sees it; undefined when the view is not on a SharedArrayBuffer. */
+function regionOf(u: Uint8Array): Region | undefined {
+  return u.buffer instanceof SharedArrayBuffer ? { sab: u.buffer, off: u.byteOffset, len: u.byteLength } : undefined;
+}
+
+/** A buffer on shared memory (workers read and write it in place). */
+export function sharedBuffer(bytes: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(bytes));
+}
+
+/**
+ * Shared buffers reused from task to task: a chunk's memory is faulted in once, not per chunk
+ * (fresh allocations of 1 MiB cost more than hashing them on virtual machines with slow page
+ * faults). A buffer filled from a file is placed for a fast copy from the page cache (see
+ * core/read-buffer.ts).
+ */
+export class SharedBuffers {
+  private readonly free: SharedArrayBuffer[] = [];
+  constructor(
+    /** bytes of each buffer */
+    readonly size: number,
+    /** buffers kept for reuse at most */
+    private readonly keep = 64,
+  ) {}
+  /** A buffer of `bytes` (≤ size) bytes; `filePos`: the file position it will be read from, if any. */
+  take(bytes: number, filePos = 0): Buffer {
+    const sab = bytes > this.size ? new SharedArrayBuffer(bytes + READ_SLACK) : (this.free.pop() ?? new SharedArrayBuffer(this.size + READ_SLACK));
+    return Buffer.from(sab, readSkew(filePos), bytes);
+  }
+  /** Gives back a buffer from {@link take}. */
+  give(buf: Buffer): void {
+    const sab = buf.buffer as SharedArrayBuffer;
+    if (sab.byteLength === this.size + READ_SLACK && this.free.length < this.keep) this.free.push(sab);
+  }
+}
+
+interface Task {
+  message: Record<string, unknown>;
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  task?: Task;
+}
+
+/**
+ * Chunk ids, sealing and opening of blobs on worker threads (one task per worker at a time, the
+ * rest queued), on memory shared with them: the main thread only reads and writes files. Workers
+ * start on first use and hold the process open only while they work. `threads: 0` runs the same
+ * code on the calling thread.
+ */
+export class CodecPool {
+  private readonly workers: PoolWorker[] = [];
+  private readonly queue: Task[] = [];
+  private readonly staging = new SharedBuffers(2 << 20, 16);
+  private next = 0;
+
+  constructor(readonly threads: number) {
+    if (!Number.isInteger(threads) || threads < 0) throw new HvsnapError('input_invalid', `codec threads must be an integer >= 0, got ${threads}`, { context: { field: 'threads' } });
+  }
+
+  /** The chunk id of `data` (keyed by `macKey`): the same as chunk-id.ts `chunkId`, computed on a worker. */
+  async id(data: Uint8Array, macKey?: Uint8Array): Promise<ChunkId> {
+    if (this.threads === 0) return (await loadCodec()).idOf(data, macKey);
+    return this.withShared(data, (input) => this.run({ op: 'id', in: input, macKey }) as Promise<ChunkId>);
+  }
+
+  /**
+   * Seals `raw` (chunk `id`) into `out` (≥ raw.length + {@link SEAL_OVERHEAD} bytes): see
+   * codec-worker.mjs `sealInto`. Returns the stored length and whether it is compressed.
+   */
+  async seal(raw: Uint8Array, out: Buffer, id: ChunkId, encKey?: Uint8Array): Promise<{ length: number; compressed: boolean }> {
+    if (out.length < raw.byteLength + SEAL_OVERHEAD)
+      throw new HvsnapError('internal', `seal: output of ${out.length} bytes is too small for ${raw.byteLength}`, { context: { chunk: id } });
+    if (this.threads === 0) return (await loadCodec()).sealInto(raw, out, id, encKey);
+    const target = regionOf(out) ? out : this.staging.take(out.length);
+    try {
+      const r = (await this.withShared(raw, (input) => this.run({ op: 'seal', in: input, out: regionOf(target), id, encKey }))) as { length: number; compressed: boolean };
+      if (target !== out) target.copy(out, 0, 0, r.length);
+      return r;
+    } finally {
+      if (target !== out) this.staging.give(target);
+    }
+  }
+
+  /**
+   * Opens stored blob `stored` of chunk `id` into `out` (exactly rawLength bytes) and checks tag,
+   * length and id. Returns undefined when sound, else why not. `out` may be `stored` itself for a
+   * blob stored raw and unencrypted (then only the id is checked).
+   */
+  async open(
+    stored: Uint8Array,
+    out: Buffer,
+    id: ChunkId,
+    rawLength: number,
+    compressed: boolean,
+    keys?: { enc: Uint8Array; mac: Uint8Array },
+  ): Promise<string | undefined> {
+    if (out.length !== rawLength) return `it holds a different length than the index says (${rawLength} bytes)`;
+    if (this.threads === 0) return (await loadCodec()).openInto(stored, out, id, rawLength, compressed, keys?.enc, keys?.mac);
+    const target = regionOf(out) ? out : this.staging.take(out.length);
+    try {
+      const r = (await this.withShared(stored, (input) =>
+        this.run({ op: 'open', in: input, out: regionOf(target), id, rawLength, compressed, encKey: keys?.enc, macKey: keys?.mac }),
+      )) as { problem?: string };
+      if (!r.problem && target !== out) target.copy(out);
+      return r.problem;
+    } finally {
+      if (target !== out) this.staging.give(target);
+    }
+  }
+
+  /** Stops the workers (idle ones do not keep the process alive anyway). */
+  async close(): Promise<void> {
+    const ws = this.workers.splice(0);
+    await Promise.all(ws.map((w) => w.worker.terminate()));
+  }
+
+  /** Runs `fn` on a shared view of `data`: `data` itself when it already is one, else a copy. */
+  private async withShared<T>(data: Uint8Array, fn: (r: Region) => Promise<T>): Promise<T> {
+    const r = regionOf(data);
+    if (r) return fn(r);
+    const copy = this.staging.take(data.byteLength);
+    try {
+      copy.set(data);
+      return await fn(regionOf(copy)!);
+    } finally {
+      this.staging.give(copy);
+    }
+  }
+
+  private run(message: Record<string, unknown>): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ message, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      let w = this.workers.find((x) => !x.task);
+      if (!w && this.workers.length < this.threads) w = this.spawn();
+      if (!w) return;
+      const task = this.queue.shift()!;
+      w.task = task;
+      w.worker.ref();
+      w.worker.postMessage({ ...task.message, t: this.next++ });
+    }
+  }
+
+  private spawn(): PoolWorker {
+    const w: PoolWorker = { worker: new Worker(codecWorkerFile(), { workerData: { hvsnapCodec: true } }) };
+    w.worker.unref();
+    w.worker.on('message', (m: { result?: unknown; error?: string }) => {
+      const task = w.task;
+      w.task = undefined;
+      w.worker.unref();
+      if (m.error !== undefined) task?.reject(new HvsnapError('internal', `codec worker: ${m.error}`));
+      else task?.resolve(m.result);
+      this.dispatch();
+    });
+    const fail = (e: unknown) => {
+      const i = this.workers.indexOf(w);
+      if (i >= 0) this.workers.splice(i, 1);
+      w.task?.reject(new HvsnapError('internal', `codec worker stopped: ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
+      w.task = undefined;
+      this.dispatch();
+    };
+    w.worker.on('error', fail);
+    w.worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
+    this.workers.push(w);
+    return w;
+  }
+}
+
+let shared: CodecPool | undefined;
+
+/**
+ * The process's codec pool: `HVSNAP_CODEC_THREADS` threads when set (0: on the calling thread),
+ * else one per core up to 4.
+ */
+export function codecPool(): CodecPool {
+  if (!shared) {
+    const env = process.env.HVSNAP_CODEC_THREADS;
+    const n = env === undefined || env === '' ? Math.min(4, availableParallelism()) : Number(env);
+    if (!Number.isInteger(n) || n < 0)
+      throw new HvsnapError('input_invalid', `HVSNAP_CODEC_THREADS must be an integer >= 0, got ${env}`, { context: { field: 'HVSNAP_CODEC_THREADS' } });
+    shared = new CodecPool(n);
+  }
+  return shared;
+}

@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { chunkId } from '../../src/repository/chunk-id.js';
+import { CodecPool, SEAL_OVERHEAD, sharedBuffer } from '../../src/repository/codec-pool.js';
+
+/** 1 MiB that zstd shrinks about 2:1: 448 KiB random, then text (the bench's mixed disk). */
+function mixedChunk(): Buffer {
+  const b = Buffer.alloc(1 << 20);
+  randomBytes(448 << 10).copy(b);
+  b.fill('The quick brown fox jumps over the lazy dog 0123456789 ', 448 << 10);
+  return b;
+}
+
+const keys = { enc: randomBytes(32), mac: randomBytes(32) };
+
+describe.each([
+  ['worker threads', 2],
+  ['the calling thread', 0],
+])('CodecPool on %s', (_where, threads) => {
+  const pool = new CodecPool(threads);
+  afterAll(() => pool.close());
+
+  it('gives the same chunk ids as chunkId, keyed and not, for shared and plain buffers', async () => {
+    const data = randomBytes(300_000);
+    const shared = sharedBuffer(data.length);
+    data.copy(shared);
+    expect(await pool.id(data)).toBe(chunkId(data));
+    expect(await pool.id(shared)).toBe(chunkId(data));
+    expect(await pool.id(shared, keys.mac)).toBe(chunkId(data, keys.mac));
+    expect(chunkId(data, keys.mac)).not.toBe(chunkId(data));
+  });
+
+  it.each([
+    ['incompressible, plain', randomBytes(1 << 20), undefined, false],
+    ['mixed, plain', mixedChunk(), undefined, true],
+    ['incompressible, encrypted', randomBytes(1 << 20), keys, false],
+    ['mixed, encrypted', mixedChunk(), keys, true],
+    ['small and compressible', Buffer.alloc(10_000, 'ab'), undefined, true],
+  ])('seals and opens %s chunks byte for byte', async (_what, raw, k, shouldCompress) => {
+    const id = chunkId(raw, k?.mac);
+    const out = sharedBuffer(raw.length + SEAL_OVERHEAD);
+    const sealed = await pool.seal(raw, out, id, k?.enc);
+    expect(sealed.compressed).toBe(shouldCompress);
+    if (shouldCompress) expect(sealed.length).toBeLessThan(raw.length * 0.75);
+    else expect(sealed.length).toBe(raw.length + (k ? SEAL_OVERHEAD : 0));
+    const stored = Buffer.from(out.subarray(0, sealed.length));
+    if (k) expect(stored.includes(raw.subarray(0, 16))).toBe(false);
+    const back = Buffer.alloc(raw.length);
+    expect(await pool.open(stored, back, id, raw.length, sealed.compressed, k)).toBeUndefined();
+    expect(back.equals(raw)).toBe(true);
+  });
+
+  it('names what is wrong with a damaged blob: tag, content, length', async () => {
+    const raw = mixedChunk();
+    const id = chunkId(raw, keys.mac);
+    const out = sharedBuffer(raw.length + SEAL_OVERHEAD);
+    const sealed = await pool.seal(raw, out, id, keys.enc);
+    const stored = Buffer.from(out.subarray(0, sealed.length));
+    stored[stored.length >> 1] ^= 1;
+    expect(await pool.open(stored, Buffer.alloc(raw.length), id, raw.length, sealed.compressed, keys)).toMatch(/fails authentication/);
+
+    const plain = randomBytes(4096);
+    const wrong = Buffer.from(plain);
+    wrong[7] ^= 0x80;
+    expect(await pool.open(wrong, Buffer.alloc(4096), chunkId(plain), 4096, false)).toMatch(/does not hash to its id/);
+    expect(await pool.open(plain, Buffer.alloc(4000), chunkId(plain), 4000, false)).toMatch(/holds 4096 bytes, the index says 4000/);
+  });
+
+  it('checks a blob stored raw in place, without a copy', async () => {
+    const plain = sharedBuffer(1 << 20);
+    randomBytes(1 << 20).copy(plain);
+    expect(await pool.open(plain, plain, chunkId(plain), plain.length, false)).toBeUndefined();
+  });
+});
+
+describe('CodecPool workers', () => {
+  it('run tasks on as many threads as asked, and a dead worker fails its task instead of hanging', async () => {
+    const pool = new CodecPool(2);
+    const data = Array.from({ length: 16 }, () => randomBytes(1 << 20));
+    const ids = await Promise.all(data.map((d) => pool.id(d)));
+    expect(ids).toEqual(data.map((d) => chunkId(d)));
+    const workers = (pool as unknown as { workers: Array<{ worker: { terminate(): Promise<number> } }> }).workers;
+    expect(workers.length).toBe(2);
+    const pending = pool.id(randomBytes(1 << 20));
+    await workers[0].worker.terminate();
+    // the terminated worker's task (if it had it) is rejected; the pool goes on with a new worker
+    const outcome = await pending.then(
+      (id) => ({ id }),
+      (e: Error) => ({ error: e.message }),
+    );
+    expect('id' in outcome ? outcome.id : outcome.error).toMatch(/^[0-9a-f]{64}$|codec worker stopped/);
+    expect(await pool.id(data[0])).toBe(chunkId(data[0]));
+    await pool.close();
+  });
+
+  it('refuses a thread count that is not a whole number', () => {
+    expect(() => new CodecPool(-1)).toThrow(/threads must be an integer >= 0/);
+    expect(() => new CodecPool(1.5)).toThrow(/threads must be an integer >= 0/);
+  });
+});
