@@ -1,6 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { HvsnapError } from '../core/errors.js';
 import { packageRoot } from '../core/package-root.js';
 

@@ -42,7 +42,6 @@ export async function openBlob(
   return out;
 }
 
-
 /** AES-256-GCM: `nonce(12) | ciphertext | tag(16)`. */
 export function encrypt(key: Buffer, plain: Uint8Array, aad?: Buffer): Buffer {
   const nonce = randomBytes(NONCE);

@@ -105,7 +105,8 @@ export class CodecPool {
   private next = 0;
 
   constructor(readonly threads: number) {
-    if (!Number.isInteger(threads) || threads < 0) throw new HvsnapError('input_invalid', `codec threads must be an integer >= 0, got ${threads}`, { context: { field: 'threads' } });
+    if (!Number.isInteger(threads) || threads < 0)
+      throw new HvsnapError('input_invalid', `codec threads must be an integer >= 0, got ${threads}`, { context: { field: 'threads' } });
   }
 
   /** The chunk id of `data` (keyed by `macKey`): the same as chunk-id.ts `chunkId`, computed on a worker. */
@@ -124,7 +125,10 @@ export class CodecPool {
     if (this.threads === 0) return (await loadCodec()).sealInto(raw, out, id, encKey);
     const target = regionOf(out) ? out : this.staging.take(out.length);
     try {
-      const r = (await this.withShared(raw, (input) => this.run({ op: 'seal', in: input, out: regionOf(target), id, encKey }))) as { length: number; compressed: boolean };
+      const r = (await this.withShared(raw, (input) => this.run({ op: 'seal', in: input, out: regionOf(target), id, encKey }))) as {
+        length: number;
+        compressed: boolean;
+      };
       if (target !== out) target.copy(out, 0, 0, r.length);
       return r;
     } finally {

@@ -5,6 +5,7 @@
 //
 // Every function reads its input from, and writes its output into, caller-given views (usually
 // of SharedArrayBuffers shared with the main thread): no chunk is copied through a message.
+import { Buffer } from 'node:buffer';
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { compress, decompress } from '@mongodb-js/zstd';

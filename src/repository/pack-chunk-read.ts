@@ -24,7 +24,12 @@ export interface ChunkLease {
 
 /** {@link PackStore.get}: the bytes of chunk `id`, checked; a copy that fails is quarantined first. */
 export async function readChunkCopy(state: PackReadState, id: ChunkId): Promise<Buffer> {
-  return readChecked(state, id, (length) => Buffer.allocUnsafe(length), (rawLength) => Buffer.allocUnsafe(rawLength));
+  return readChecked(
+    state,
+    id,
+    (length) => Buffer.allocUnsafe(length),
+    (rawLength) => Buffer.allocUnsafe(rawLength),
+  );
 }
 
 /** {@link PackStore.lease}: {@link readChunkCopy} into buffers taken from `buffers`, given back by release(). */

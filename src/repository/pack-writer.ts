@@ -173,5 +173,5 @@ export class PackWriter {
 
 /** Writes all of `buf` at `position` (a short write goes on with the rest). */
 async function writeFully(fd: number, buf: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < buf.length; ) done += (await fsWrite(fd, buf, done, buf.length - done, position + done)).bytesWritten;
+  for (let done = 0; done < buf.length;) done += (await fsWrite(fd, buf, done, buf.length - done, position + done)).bytesWritten;
 }

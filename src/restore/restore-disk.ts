@@ -91,7 +91,11 @@ export async function restoreDisk(args: RestoreDiskArgs): Promise<RestoreDiskRes
       }
     } finally {
       // a failed or stopped restore gives back what it fetched ahead
-      for (const p of pending.values()) void p.then((l) => l.release(), () => undefined);
+      for (const p of pending.values())
+        void p.then(
+          (l) => l.release(),
+          () => undefined,
+        );
       pending.clear();
     }
   }
@@ -130,7 +134,7 @@ async function writeRaw(target: string, virtualSize: number, source: AsyncIterab
   try {
     // chunks are copied (the source reuses their memory) into large writes, several in flight
     const writer = new BatchedWriter(async (buf, pos) => {
-      for (let done = 0; done < buf.length; ) done += (await fh.write(buf, done, buf.length - done, pos + done)).bytesWritten;
+      for (let done = 0; done < buf.length;) done += (await fh.write(buf, done, buf.length - done, pos + done)).bytesWritten;
     });
     for await (const { offset, data } of source) await writer.add(data, offset);
     await writer.flush();

@@ -44,7 +44,12 @@ describeWith('the backup reads VHDX files as Hyper-V left them in a crash-consis
 
     const report = await runBackup(env);
     expect(report.ok).toBe(true);
-    const r = await restoreVm({ repository: env.repository, restorePointId: report.vms[0].restorePointId!, targetDir: join(env.dir, 'restored'), verify: true });
+    const r = await restoreVm({
+      repository: env.repository,
+      restorePointId: report.vms[0].restorePointId!,
+      targetDir: join(env.dir, 'restored'),
+      verify: true,
+    });
     expect(r.disks[0].sha256).toBe(sha256(built.expected));
     expect(await qemuRawDigest(r.disks[0].target)).toBe(sha256(built.expected));
     // the source VHDX (and so the snapshot sharing it) was not written by the read

@@ -26,7 +26,7 @@ describe('restoreDisk formats', () => {
     const base = { repository: repo, restorePointId: manifest.id, diskId: DISK_ID, blockSize: 1 << 20 };
     await restoreDisk({ ...base, target: out('d.vhdx') });
     await restoreDisk({ ...base, target: out('f.vhdx'), format: 'vhdx-fixed' });
-    const raw = await restoreDisk({ ...base, target: out('r.raw'), format: 'raw' });
+    await restoreDisk({ ...base, target: out('r.raw'), format: 'raw' });
     expect((await vhdxBytes(out('d.vhdx'))).equals(data)).toBe(true);
     expect((await vhdxBytes(out('f.vhdx'))).equals(data)).toBe(true);
     expect((await readFile(out('r.raw'))).equals(data)).toBe(true);

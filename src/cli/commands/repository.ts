@@ -93,7 +93,15 @@ export const restoreCommand: CommandModule = (kit) =>
         const onProgress = (p: { disk: string; doneBytes: number; totalBytes: number }) => progress.update(p.disk, p.doneBytes, p.totalBytes);
         if (!opts.import) {
           // without an import, the same layout as `hvsnap export`: Import-VM takes it by hand
-          const exported = await exportWithConfig({ config: opts.config, restorePointId: opts.restorePoint, to: opts.to, verify: opts.verify, logger, signal, onProgress });
+          const exported = await exportWithConfig({
+            config: opts.config,
+            restorePointId: opts.restorePoint,
+            to: opts.to,
+            verify: opts.verify,
+            logger,
+            signal,
+            onProgress,
+          });
           progress.end();
           return { data: exported, text: renderExport(exported) };
         }

@@ -152,8 +152,20 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
             ),
           );
       if (step === 'restore') {
-        figures.push(figure(`${tag}: restore reference, qemu-img convert raw -> VHDX (default: not flushed)`, 's', qemu.map((ms) => ms / 1000)));
-        figures.push(figure(`${tag}: restore reference, qemu-img convert -t writeback raw -> VHDX (flushed)`, 's', qemuFlushed.map((ms) => ms / 1000)));
+        figures.push(
+          figure(
+            `${tag}: restore reference, qemu-img convert raw -> VHDX (default: not flushed)`,
+            's',
+            qemu.map((ms) => ms / 1000),
+          ),
+        );
+        figures.push(
+          figure(
+            `${tag}: restore reference, qemu-img convert -t writeback raw -> VHDX (flushed)`,
+            's',
+            qemuFlushed.map((ms) => ms / 1000),
+          ),
+        );
       }
     }
     for (const x of tools) figures.push(figure(`${tag}: repository size after the full, ${LABEL[x]}`, 'MiB', t.size[x]));
@@ -168,7 +180,13 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
       if (restic) speedup('full, restic time / encrypted hvsnap time', t.full.restic, t.full.hvsnapEnc, 1.5, 'encrypted full backup faster than restic');
       if (restic) speedup('restore, restic time / hvsnap time', t.restore.restic, t.restore.hvsnap, 1.5, 'restore faster than restic');
       if (borg) speedup('restore, borg time / hvsnap time', t.restore.borg, t.restore.hvsnap, 1.5, 'restore faster than borg');
-      speedup('restore, qemu-img -t writeback time / hvsnap time', qemuFlushed, t.restore.hvsnap, 1, 'restore vs qemu-img convert -t writeback raw -> VHDX (both flushed)');
+      speedup(
+        'restore, qemu-img -t writeback time / hvsnap time',
+        qemuFlushed,
+        t.restore.hvsnap,
+        1,
+        'restore vs qemu-img convert -t writeback raw -> VHDX (both flushed)',
+      );
       speedup('restore, qemu-img default time / hvsnap time', qemu, t.restore.hvsnap, 1, 'restore vs qemu-img convert raw -> VHDX (qemu not flushed)');
       if (restic)
         speedup('incremental, restic time / hvsnap time', t.incremental.restic, t.incremental.hvsnap, 10, 'incremental after 1% writes faster than restic');
