@@ -60,7 +60,7 @@ async function setUp() {
   });
   const host = new WmiInstantHost({ name: 'HV01', shell: sim.shell });
   const ie: InstantEnv = { ...env, hypervisor, hostFor: () => host };
-  return { sim, storage, ie, host, source: vm, restorePointId: manifest.id };
+  return { sim, storage, running: storage.running, ie, host, source: vm, restorePointId: manifest.id };
 }
 
 /** No presentation on the array, no clone disk online on the host, no journal; the VMs are the ones named. */
@@ -105,27 +105,27 @@ describe('instant restore on the simulated WMI host', () => {
     await assertNothingLeft(env!, ctx, ['sql01', 'sql01-now']);
   });
 
-  it('a process that dies after the LUN is online: cleanup takes it offline and unpresents it', async () => {
-    const ctx = await setUp();
-    let online!: () => void;
-    const reached = new Promise<void>((ok) => (online = ok));
-    const host = ctx.host;
-    // dies for good right after the first LUN is online (as if killed there)
-    const dying = Object.create(host) as WmiInstantHost;
-    dying.onlineDisk = async (a) => {
-      await host.onlineDisk(a);
-      online();
-      return new Promise(() => undefined);
-    };
-    const dyingEnv: InstantEnv = { ...ctx.ie, hostFor: () => dying };
-    void instantRestore(dyingEnv, { restorePointId: ctx.restorePointId, hostName: 'HV01' });
-    await reached;
-    expect(ctx.storage.disks.filter((d) => !d.isOffline)).toHaveLength(1);
-    const [file] = (await readdir(sessionDir(env!.repository.path))).map((f) => join(sessionDir(env!.repository.path), f));
-    const record = JSON.parse(await readFile(file, 'utf8'));
-    await writeFile(file, JSON.stringify({ ...record, owner: { ...record.owner, pid: spawnSync('true').pid } }));
-    const r = await cleanupInstant(ctx.ie);
-    expect(r).toEqual({ finished: [`${record.id}: undone`], failures: [] });
-    await assertNothingLeft(env!, ctx, ['sql01']);
-  });
+  it.each(['present', 'online-disk', 'import', 'start'] as const)(
+    'a process that dies after %s (where the crash tests kill it): cleanup stops and removes the VM, takes the LUN offline and unpresents it',
+    async (step) => {
+      const ctx = await setUp();
+      let died!: () => void;
+      const reached = new Promise<void>((ok) => (died = ok));
+      // the run stops for good right after that step's side effect and journal entry (as if killed there)
+      const dying = (s: string) => (s === step ? (died(), new Promise<void>(() => undefined)) : Promise.resolve());
+      void instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now', afterStep: dying });
+      await reached;
+      expect(await readdir(join(env!.labDir, 'array', 'presentations'))).not.toEqual([]);
+      expect(ctx.storage.disks.filter((d) => !d.isOffline)).toHaveLength(step === 'present' ? 0 : 1);
+      expect(ctx.sim.vms.map((v) => v.name).sort()).toEqual(step === 'import' || step === 'start' ? ['sql01', 'sql01-now'] : ['sql01']);
+      if (step === 'start') expect(ctx.running.get(ctx.sim.vms.find((v) => v.name === 'sql01-now')!.id)).toBe(true);
+      const [file] = (await readdir(sessionDir(env!.repository.path))).map((f) => join(sessionDir(env!.repository.path), f));
+      const record = JSON.parse(await readFile(file, 'utf8'));
+      await writeFile(file, JSON.stringify({ ...record, owner: { ...record.owner, pid: spawnSync('true').pid } })); // its process is gone
+      const r = await cleanupInstant(ctx.ie);
+      expect(r).toEqual({ finished: [`${record.id}: undone`], failures: [] });
+      await assertNothingLeft(env!, ctx, ['sql01']);
+      expect(ctx.sim.vms[0].disks[0].path).toMatch(/^C:\\ClusterStorage\\Volume1\\/); // the original is untouched
+    },
+  );
 });

@@ -102,7 +102,7 @@ describeWith('instant restore from a kept array snapshot (lab)', { tools: ['qemu
     let presented!: () => void;
     const reached = new Promise<void>((ok) => (presented = ok));
     // the job stops for good right after presenting (as if killed there); it never touches anything again
-    void instantRestore(ie, { restorePointId: rp, hostName: 'hv-node-1', afterPresent: () => (presented(), new Promise<void>(() => undefined)) });
+    void instantRestore(ie, { restorePointId: rp, hostName: 'hv-node-1', afterStep: (step) => (step === 'present' ? (presented(), new Promise<void>(() => undefined)) : Promise.resolve()) });
     await reached;
     expect(await readdir(join(env.labDir, 'array', 'presentations'))).toHaveLength(1);
     const [journal] = await readdir(sessionDir(env.repository.path));

@@ -7,6 +7,8 @@ import type { InstantHost } from '../../hyperv/instant-host.js';
 import type { Repository } from '../../repository/index.js';
 import type { RestorePointManifest, SnapshotDisk } from '../../repository/types.js';
 import type { Provider } from '../../../providers/sdk/provider.js';
+import { killIfAsked } from '../../backup/run-steps.js';
+import type { InstantStepName } from '../../backup/types.js';
 import { presentCloneToHost, removeClone } from './array-access.js';
 import { deleteSession, listSessions, loadSession, newSessionId, saveSession, sessionDir, thisOwner, type InstantSession } from './instant-sessions.js';
 
@@ -30,8 +32,11 @@ export interface InstantRestoreArgs {
   name?: string;
   start?: boolean;
   signal?: AbortSignal;
-  /** test seam: called once the clone is presented (and journaled) */
-  afterPresent?: () => Promise<void>;
+  /**
+   * test seam: called right after each journaled side effect (where the crash tests' kill hook
+   * strikes); a promise that never settles stands for a process that died there
+   */
+  afterStep?: (step: InstantStepName) => Promise<void>;
 }
 
 /**
@@ -40,7 +45,9 @@ export interface InstantRestoreArgs {
  * they collide), the VM is imported from the configuration stored in the restore point with its
  * disks on the clone, and optionally started. No byte is copied, so the time does not depend on the
  * disks' size. The original VM and its disks are never touched. Every step is journaled first; a
- * failure undoes what was done, and `cleanupInstant` finishes the job of a process that died.
+ * failure undoes what was done, and `cleanupInstant` finishes the job of a process that died (the
+ * crash tests kill it after `present`, `online-disk`, `import` or `start` through the runner's
+ * `HVSNAP_TEST_KILL_AFTER` hook).
  */
 export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs): Promise<InstantSession> {
   const log = env.logger ?? silentLogger;
@@ -64,6 +71,10 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
     vm: { name, newId },
   };
   const opts = { signal: args.signal };
+  const reached = async (step: InstantStepName) => {
+    await args.afterStep?.(step);
+    killIfAsked(step);
+  };
   await saveSession(dir, session); // journaled before the presentation exists
   try {
     const clone = await presentCloneToHost(
@@ -71,18 +82,21 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
       { name: session.presentation!.name, snapshotName: kept.name, handle: kept.handle, hostName: args.hostName },
       opts,
     );
-    await args.afterPresent?.();
+    await reached('present');
     const host = env.hostFor(args.hostName);
     await host.rescanStorage({}, opts);
-    const diskPaths = await onlineCloneDisks(host, clone, disks, kept.name, session, dir, opts);
+    const diskPaths = await onlineCloneDisks(host, clone, disks, kept.name, session, dir, reached, opts);
     const config: ConfigFile[] = [];
     for (const f of manifest.configFiles) config.push({ name: f.replace(/^config\//, ''), data: await env.repository.readConfigFile(manifest.id, f) });
     const vm = await env.hypervisor.importVm({ config, diskPaths, newId, name }, opts);
     session.vm.id = vm.id;
     await saveSession(dir, session);
+    await reached('import');
     if (args.start) {
       await host.startVm({ vmId: vm.id }, opts);
       session.vm.started = true;
+      await saveSession(dir, session);
+      await reached('start');
     }
     session.phase = 'ready';
     await saveSession(dir, session);
@@ -146,6 +160,7 @@ async function onlineCloneDisks(
   snapshotName: string,
   session: InstantSession,
   dir: string,
+  reached: (step: InstantStepName) => Promise<void>,
   opts: { signal?: AbortSignal },
 ): Promise<Record<string, string>> {
   const roots = new Map<string, string>();
@@ -162,6 +177,7 @@ async function onlineCloneDisks(
     const { volumeRoot } = await host.onlineDisk({ lun: presented.lun }, opts);
     session.luns[session.luns.length - 1].volumeRoot = volumeRoot;
     await saveSession(dir, session);
+    await reached('online-disk');
     roots.set(wanted, volumeRoot);
   }
   return Object.fromEntries(disks.map((d) => [d.diskId, `${roots.get(d.volume.identity.id.toLowerCase())}\\${d.relativePath.split('/').join('\\')}`]));
