@@ -48,11 +48,23 @@ export interface MountedRestorePoint {
  * (`<disk>.raw`); with `files`, each NTFS partition N is also served as `<disk>-pN.img` and
  * mounted read-only by ntfs-3g on `<disk>-pN/`, so single files can be copied out. Data is read
  * from the chunks (verified) as it is asked for. A failure while mounting unmounts what it
- * mounted.
+ * mounted. The source is held (a repository's shared lock) from the start until the unmount, so
+ * garbage collection refuses while the mount serves; the hold's `release` MUST be idempotent.
  */
 export async function mountRestorePoint(args: MountRestorePointArgs): Promise<MountedRestorePoint> {
-  const log = args.logger ?? silentLogger;
   const dir = resolve(args.dir);
+  // held until unmounted: gc refuses meanwhile (naming this mount), so no pack it reads goes away
+  const hold = await args.source.hold(`mount of restore point ${args.restorePointId} on ${dir}`);
+  try {
+    return await mountHeld(args, dir, hold);
+  } catch (e) {
+    await hold.release();
+    throw e;
+  }
+}
+
+async function mountHeld(args: MountRestorePointArgs, dir: string, hold: { release(): Promise<void> }): Promise<MountedRestorePoint> {
+  const log = args.logger ?? silentLogger;
   const manifest = await args.source.manifest(args.restorePointId);
   if (manifest.mode === 'snapshot-only') {
     throw new HvsnapError(
@@ -83,6 +95,7 @@ export async function mountRestorePoint(args: MountRestorePointArgs): Promise<Mo
         unmounting = undefined; // a busy volume: the user may close the file and try again
         throw errors[0];
       }
+      await hold.release();
       log.info({ restorePoint: manifest.id, dir }, 'restore point unmounted');
       watcher.stop();
     })());
