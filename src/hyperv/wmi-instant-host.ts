@@ -24,6 +24,8 @@ interface VmActionAnswer {
   EnabledState?: number | null;
   VmName?: string;
   Result?: WmiMethodResult | null;
+  /** move only: every virtual hard disk of the VM read back after the call (a single one may come as an object) */
+  Disks?: Array<{ Path: string; Exists: boolean }> | { Path: string; Exists: boolean } | null;
 }
 
 /**
@@ -65,8 +67,33 @@ export class WmiInstantHost implements InstantHost {
     }
   }
 
+  /**
+   * Storage migration with values Microsoft's documentation does not confirm for this use (see
+   * instant-vm.ps1), so it is believed only when read back: the job completed, the VM is there, and
+   * every one of its virtual hard disks is a file that exists below `destinationDir`. Anything else
+   * throws `vm_invalid_state` naming the VM and the value not honoured; the caller keeps the clone.
+   */
   async moveVmStorage(args: { vmId: string; destinationDir: string }, opts: CallOptions = {}): Promise<void> {
-    await this.vmAction('move', args.vmId, opts, { destinationDir: args.destinationDir });
+    const answer = await this.vmAction('move', args.vmId, opts, { destinationDir: args.destinationDir });
+    const vm = answer.VmName || args.vmId;
+    const dest = `${args.destinationDir.replace(/\\+$/, '').toLowerCase()}\\`;
+    const disks = answer.Disks ? ([] as Array<{ Path: string; Exists: boolean }>).concat(answer.Disks) : [];
+    const wrong = [
+      ...(answer.Result ? [] : ['MigrateVirtualSystemToHost was not called']),
+      ...(answer.Gone ? ['the VM is gone after the move'] : []),
+      ...(disks.length || answer.Gone ? [] : ['the VM reports no virtual hard disk after the move']),
+      ...disks.filter((d) => !d.Path.toLowerCase().startsWith(dest)).map((d) => `disk ${d.Path} is not below ${args.destinationDir}`),
+      ...disks.filter((d) => d.Path.toLowerCase().startsWith(dest) && !d.Exists).map((d) => `disk file ${d.Path} does not exist`),
+    ];
+    if (wrong.length === 0) return;
+    throw new HvsnapError(
+      'vm_invalid_state',
+      `storage migration of VM ${vm} on ${this.node.name} did not do what was asked (${wrong.join('; ')}): the host did not honour MigrateVirtualSystemToHost with MigrationType 32769 (Storage) and NewResourceSettingData HostResource below ${args.destinationDir}`,
+      {
+        context: { host: this.node.name, vm, path: args.destinationDir, step: 'MigrateVirtualSystemToHost', field: 'NewResourceSettingData.HostResource' },
+        hint: 'the VM still runs from the instant-restore clone, which stays presented: move its storage by hand (Move-VMStorage) and commit again, or discard it',
+      },
+    );
   }
 
   async startVm(args: { vmId: string }, opts: CallOptions = {}): Promise<void> {

@@ -25,6 +25,14 @@ export interface SimHostDisk {
 export function addInstantStorage(host: SimulatedHost, arrayStateDir: string) {
   const disks: SimHostDisk[] = [];
   const running = new Map<string, boolean>();
+  /**
+   * How a storage move goes wrong, for the read-back tests: the values instant-vm.ps1 passes are
+   * UNCONFIRMED for this use (MSDOC documents MigrationType 32769 Storage and NewResourceSettingData
+   * as RASD instances, not that a storage-only move to the same host places each VHD at the
+   * HostResource given), so the simulated host can complete the job and yet ignore the destinations
+   * ('ignores-destination') or report them without the files being there ('loses-files').
+   */
+  const faults: { move?: 'ignores-destination' | 'loses-files' } = {};
   const vmOf = (id: string) => host.vms.find((v) => v.id === id);
   const ok = (method: string) => ({
     Method: method,
@@ -111,12 +119,14 @@ export function addInstantStorage(host: SimulatedHost, arrayStateDir: string) {
       host.vms.splice(host.vms.indexOf(vm), 1);
       result = ok('DestroySystem');
     }
+    let read: Array<{ Path: string; Exists: boolean }> | null = null;
     if (i.action === 'move') {
-      for (const d of vm.disks) d.path = `${i.destinationDir!.replace(/\\+$/, '')}\\${d.path.split('\\').pop()}`;
+      if (faults.move !== 'ignores-destination') for (const d of vm.disks) d.path = `${i.destinationDir!.replace(/\\+$/, '')}\\${d.path.split('\\').pop()}`;
       result = ok('MigrateVirtualSystemToHost');
+      read = vm.disks.map((d) => ({ Path: d.path, Exists: faults.move !== 'loses-files' }));
     }
     const gone = !vmOf(i.vmId);
-    return { Gone: gone, EnabledState: gone ? null : running.get(vm.id) ? 2 : 3, VmName: vm.name, Result: result };
+    return { Gone: gone, EnabledState: gone ? null : running.get(vm.id) ? 2 : 3, VmName: vm.name, Result: result, Disks: read };
   });
-  return { disks, running };
+  return { disks, running, faults };
 }

@@ -105,6 +105,36 @@ describe('instant restore on the simulated WMI host', () => {
     await assertNothingLeft(env!, ctx, ['sql01', 'sql01-now']);
   });
 
+  it.each(['ignores-destination', 'loses-files'] as const)(
+    'commit on a host whose storage move %s: the read-back fails loudly naming the VM and the value; the clone stays presented, the VM runs from it',
+    async (fault) => {
+      const ctx = await setUp();
+      const s = await instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now' });
+      ctx.storage.faults.move = fault; // the job completes all the same
+      const dest = 'C:\\ClusterStorage\\Volume1\\sql01-now';
+      const commit = commitInstant(ctx.ie, { id: s.id, destinationDir: dest });
+      await expect(commit).rejects.toMatchObject({
+        code: 'vm_invalid_state',
+        context: { vm: 'sql01-now', host: 'HV01', field: 'NewResourceSettingData.HostResource', path: dest },
+      });
+      await expect(commit).rejects.toThrow(fault === 'loses-files' ? /does not exist/ : /is not below/);
+      await expect(commit).rejects.toThrow(/MigrationType 32769/);
+      // nothing lost: the restore is ready again, its LUN online and presented, the VM running
+      expect(await listInstant(ctx.ie)).toMatchObject([{ id: s.id, phase: 'ready' }]);
+      expect(await readdir(join(env!.labDir, 'array', 'presentations'))).not.toEqual([]);
+      expect(ctx.storage.disks.filter((d) => !d.isOffline)).toHaveLength(1);
+      const vm = ctx.sim.vms.find((v) => v.name === 'sql01-now')!;
+      expect(await ctx.host.vmState({ vmId: vm.id })).toEqual({ running: true });
+      if (fault === 'ignores-destination') {
+        // still on the clone: once the host honours the move, commit again finishes
+        ctx.storage.faults.move = undefined;
+        await commitInstant(ctx.ie, { id: s.id, destinationDir: dest });
+        expect(vm.disks.map((d) => d.path)).toEqual([`${dest}\\sql01-0.vhdx`, `${dest}\\sql01-1.vhdx`]);
+        await assertNothingLeft(env!, ctx, ['sql01', 'sql01-now']);
+      }
+    },
+  );
+
   it.each(['present', 'online-disk', 'import', 'start'] as const)(
     'a process that dies after %s (where the crash tests kill it): cleanup stops and removes the VM, takes the LUN offline and unpresents it',
     async (step) => {

@@ -190,7 +190,9 @@ export function listInstant(env: Pick<InstantEnv, 'repository'>): ReturnType<typ
 
 /**
  * Keeps the VM: moves its storage to `destinationDir` (production storage, a host path) while it
- * runs, then takes the clone offline, unpresents and deletes it.
+ * runs, then takes the clone offline, unpresents and deletes it. The move is believed only when the
+ * VM's disks read back off the clone; otherwise it throws and the restore is `ready` again, the VM
+ * running from the clone, which stays presented (commit again, or discard).
  */
 export async function commitInstant(env: InstantEnv, args: { id: string; destinationDir: string; signal?: AbortSignal }): Promise<InstantSession> {
   const dir = sessionDir(env.repository.path);
@@ -247,7 +249,26 @@ async function finishCommit(env: InstantEnv, session: InstantSession, signal?: A
       context: { vm: session.vm.name },
     });
   // a commit that died after the move finds the disks already off the clone
-  if (onClone(vm, session)) await env.hostFor(session.host).moveVmStorage({ vmId: vm.id, destinationDir: session.destinationDir! }, { signal });
+  if (onClone(vm, session)) {
+    try {
+      await env.hostFor(session.host).moveVmStorage({ vmId: vm.id, destinationDir: session.destinationDir! }, { signal });
+      // believed only when read back through the hypervisor: no disk of the VM may stay on the clone that goes next
+      const moved = await findVm(env, vm.id);
+      if (!moved || onClone(moved, session))
+        throw new HvsnapError(
+          'vm_invalid_state',
+          `VM ${vm.name} of instant restore ${session.id} ${moved ? 'still has disks on the clone' : 'is gone'} after its storage was moved to ${session.destinationDir}`,
+          {
+            context: { vm: vm.name, path: session.destinationDir },
+          },
+        );
+    } catch (e) {
+      // nothing is lost: the VM runs on from the clone, which stays presented; commit again or discard
+      session.phase = 'ready';
+      await saveSession(sessionDir(env.repository.path), session);
+      throw e;
+    }
+  }
   await releaseClone(env, session, signal);
 }
 
