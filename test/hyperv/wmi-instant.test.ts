@@ -1,13 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readVolumeMarker } from '../../src/core/volume-marker.js';
 import { WmiHypervisor } from '../../src/hyperv/wmi-hypervisor.js';
 import { WmiInstantHost } from '../../src/hyperv/wmi-instant-host.js';
 import { cleanupInstant, commitInstant, discardInstant, instantRestore, listInstant, type InstantEnv } from '../../src/restore/instant/instant-restore.js';
 import { sessionDir } from '../../src/restore/instant/instant-sessions.js';
+import { buildForChild } from '../helpers/child-build.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
+import { runKilledScript } from '../helpers/kill-cli.js';
 import { addInstantStorage } from './simulated-instant.js';
 import { SimulatedHost } from './simulated-host.js';
 
@@ -158,4 +160,79 @@ describe('instant restore on the simulated WMI host', () => {
       expect(ctx.sim.vms[0].disks[0].path).toMatch(/^C:\\ClusterStorage\\Volume1\\/); // the original is untouched
     },
   );
+});
+
+/**
+ * The child of the real-kill test: the same simulated host as setUp (the VM's id passed in), the
+ * lab array and the repository on disk; it runs an instant restore until the runner's kill hook
+ * SIGKILLs it. Only the kill after `present` is reproduced: up to there the simulated host holds
+ * nothing the child did (a presentation lives in the array's state on disk), so the parent's
+ * simulated host is the host as the killed process left it.
+ */
+const CHILD = `
+import { SimulatedHost } from './test/hyperv/simulated-host.js';
+import { addInstantStorage } from './test/hyperv/simulated-instant.js';
+import { WmiHypervisor } from './src/hyperv/wmi-hypervisor.js';
+import { WmiInstantHost } from './src/hyperv/wmi-instant-host.js';
+import { instantRestore } from './src/restore/instant/instant-restore.js';
+import { openRepository } from './src/repository/index.js';
+import { labProvider } from './providers/lab/index.js';
+import { silentLogger } from './src/core/logger.js';
+const a = JSON.parse(process.argv[2]);
+const sim = new SimulatedHost('HV01').addVolume({ root: 'C:\\\\ClusterStorage\\\\Volume1' });
+sim.addVm('sql01', { disks: 2, id: a.vmId });
+addInstantStorage(sim, a.stateDir);
+const provider = await labProvider.create(labProvider.configSchema.parse({ volumesDir: a.volumesDir, stateDir: a.stateDir }), { logger: silentLogger });
+const env = {
+  repository: await openRepository({ path: a.repo }),
+  provider,
+  hypervisor: new WmiHypervisor({ nodes: [{ name: 'HV01', shell: sim.shell }] }),
+  hostFor: () => new WmiInstantHost({ name: 'HV01', shell: sim.shell }),
+};
+await instantRestore(env, { restorePointId: a.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now' });
+`;
+
+describe('instant restore on the simulated WMI host, killed for real', () => {
+  let build: Awaited<ReturnType<typeof buildForChild>>;
+  beforeAll(async () => {
+    build = await buildForChild(
+      [
+        'test/hyperv/simulated-instant.ts',
+        'test/hyperv/simulated-host.ts',
+        'src/hyperv/wmi-hypervisor.ts',
+        'src/hyperv/wmi-instant-host.ts',
+        'src/restore/instant/instant-restore.ts',
+        'src/repository/index.ts',
+        'providers/lab/index.ts',
+      ],
+      { 'instant-child.mjs': CHILD },
+    );
+    // the .ps1 files are not compiled: the child's WMI code finds them below its package root
+    await symlink(join(import.meta.dirname, '../../src/hyperv/scripts'), join(build.dir, 'src/hyperv/scripts'));
+  }, 180_000);
+  afterAll(async () => build?.remove());
+
+  it('a process SIGKILLed after present leaves a journal that cleanup finishes against the simulated host', async () => {
+    const ctx = await setUp();
+    const run = await runKilledScript(
+      join(build.dir, 'instant-child.mjs'),
+      [
+        JSON.stringify({
+          vmId: ctx.source.id,
+          repo: env!.repository.path,
+          volumesDir: join(env!.labDir, 'volumes'),
+          stateDir: join(env!.labDir, 'array'),
+          restorePointId: ctx.restorePointId,
+        }),
+      ],
+      'present',
+    );
+    expect(run.signal, run.stderr).toBe('SIGKILL');
+    expect(await readdir(join(env!.labDir, 'array', 'presentations'))).toHaveLength(1);
+    const sessions = await listInstant(ctx.ie);
+    expect(sessions).toMatchObject([{ phase: 'restoring', ownerAlive: false, luns: [] }]);
+    const r = await cleanupInstant(ctx.ie);
+    expect(r).toEqual({ finished: [`${sessions[0].id}: undone`], failures: [] });
+    await assertNothingLeft(env!, ctx, ['sql01']);
+  }, 120_000);
 });
