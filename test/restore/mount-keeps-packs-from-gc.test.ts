@@ -99,6 +99,11 @@ describeWith('hvsnap mount holds the repository against gc', { tools: ['qemu-img
     try {
       await until('the mount', async () => (await mountsUnder(dir)).includes(dir));
       await expect(env.repository.gc()).rejects.toThrow(`mount of restore point ${rp} on ${dir} (pid ${child.pid}`);
+      // what an admin sees: hvsnap prune stops at its garbage collection, naming the mount and how to end it
+      const prune = await cli('prune', '--repo', env.repository.path, '--keep-last', '10');
+      expect(prune.code).not.toBe(0);
+      expect(prune.stderr).toContain(`mount of restore point ${rp} on ${dir} (pid ${child.pid}`);
+      expect(prune.stderr).toContain('hvsnap umount');
       child.kill('SIGKILL');
       expect(await exited).toBe('SIGKILL');
       // the dead mount's lock is found stale and removed: gc runs
