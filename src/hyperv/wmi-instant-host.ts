@@ -77,7 +77,10 @@ export class WmiInstantHost implements InstantHost {
     const answer = await this.vmAction('move', args.vmId, opts, { destinationDir: args.destinationDir });
     const vm = answer.VmName || args.vmId;
     const dest = `${args.destinationDir.replace(/\\+$/, '').toLowerCase()}\\`;
-    const disks = answer.Disks ? ([] as Array<{ Path: string; Exists: boolean }>).concat(answer.Disks) : [];
+    const disks = (answer.Disks ? ([] as Array<{ Path: string; Exists: boolean }>).concat(answer.Disks) : []).map((d) => ({
+      Path: String(d.Path ?? ''),
+      Exists: d.Exists === true,
+    }));
     const wrong = [
       ...(answer.Result ? [] : ['MigrateVirtualSystemToHost was not called']),
       ...(answer.Gone ? ['the VM is gone after the move'] : []),

@@ -10,6 +10,7 @@ import type { Provider } from '../../../providers/sdk/provider.js';
 import { killIfAsked } from '../../backup/run-steps.js';
 import type { InstantStepName } from '../../backup/types.js';
 import { presentCloneToHost, removeClone } from './array-access.js';
+import { onlineCloneDisks } from './online-clone-disks.js';
 import { deleteSession, listSessions, loadSession, newSessionId, saveSession, sessionDir, thisOwner, type InstantSession } from './instant-sessions.js';
 
 /** What instant restore works with: the repository (restore point, configuration, journals), the array, and the host. */
@@ -147,40 +148,6 @@ async function chooseNewId(env: InstantEnv, manifest: RestorePointManifest, args
     );
   }
   return { onHost, newId };
-}
-
-/**
- * Brings the clone's LUN of every volume of the disks online on the host, journaling each (the session
- * is saved before and after), and returns where each disk of the restore point is on the clone.
- */
-async function onlineCloneDisks(
-  host: InstantHost,
-  clone: Awaited<ReturnType<typeof presentCloneToHost>>,
-  disks: SnapshotDisk[],
-  snapshotName: string,
-  session: InstantSession,
-  dir: string,
-  reached: (step: InstantStepName) => Promise<void>,
-  opts: { signal?: AbortSignal },
-): Promise<Record<string, string>> {
-  const roots = new Map<string, string>();
-  for (const d of disks) {
-    const wanted = d.volume.identity.id.toLowerCase();
-    if (roots.has(wanted)) continue;
-    const presented = clone.luns.find((l) => l.sourceIdentityId === wanted);
-    if (!presented)
-      throw new HvsnapError('not_found', `the clone of ${snapshotName} has no LUN of volume ${d.volume.volumeRoot} (disk ${d.sourcePath})`, {
-        context: { volume: d.volume.volumeRoot, disk: d.diskId },
-      });
-    session.luns.push({ ...presented.lun });
-    await saveSession(dir, session);
-    const { volumeRoot } = await host.onlineDisk({ lun: presented.lun }, opts);
-    session.luns[session.luns.length - 1].volumeRoot = volumeRoot;
-    await saveSession(dir, session);
-    await reached('online-disk');
-    roots.set(wanted, volumeRoot);
-  }
-  return Object.fromEntries(disks.map((d) => [d.diskId, `${roots.get(d.volume.identity.id.toLowerCase())}\\${d.relativePath.split('/').join('\\')}`]));
 }
 
 /** The instant restores of this repository, with whether the process that made each still runs. */
