@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -96,10 +96,16 @@ describeWith(
       expect(stderr).toContain(`mounted ${rp} on ${dir}`);
       expect((await mountsUnder(dir)).sort()).toEqual([dir, join(dir, 'vm-01', 'vm-01-disk0-p2')]);
       expect((await stdoutDigest('cat', [join(dir, 'vm-01', 'vm-01-disk0-p2', 'Docs', 'report.bin')])).bytes).toBe(report.length);
+      const locks = () => readdir(join(env.repository.path, 'locks'));
+      const whileMounted = await locks();
       controller.abort(new Error('interrupted (SIGINT)'));
       expect(await done).toBe(0);
       expect(stdout).toContain(`unmounted ${dir}`);
       expect(await mountsUnder(dir)).toEqual([]);
+      // the mount held the repository for reading (gc refuses meanwhile), and lets go of it on Ctrl-C; the
+      // first test's mount, taken away by hvsnap umount, let go of its own
+      expect(whileMounted).toEqual([expect.stringMatching(/^shared-/)]);
+      expect(await locks()).toEqual([]);
     });
   },
 );

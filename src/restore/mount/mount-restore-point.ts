@@ -86,8 +86,10 @@ async function mountHeld(args: MountRestorePointArgs, dir: string, hold: { relea
   const unmount = () =>
     (unmounting ??= (async () => {
       const errors: unknown[] = [];
+      // `hvsnap umount` may have taken some or all of it away already: only what is still mounted
+      const mounted = new Set(await mountsUnder(dir));
       for (const v of [...volumes].reverse()) {
-        await unmountPoint(resolve(dir, v)).catch((e) => errors.push(e));
+        if (mounted.has(resolve(dir, v))) await unmountPoint(resolve(dir, v)).catch((e) => errors.push(e));
       }
       // the binding unmounts (if still mounted) and lets its FUSE thread go
       if (!errors.length) await fuseUnmount(instance).catch((e) => errors.push(e));
@@ -112,7 +114,8 @@ async function mountHeld(args: MountRestorePointArgs, dir: string, hold: { relea
     await unmount().catch((u) => log.error({ error: errorSummary(u) }, `could not unmount ${dir} after a failed mount; run "hvsnap umount ${dir}"`));
     throw e;
   }
-  watcher = watchUntilGone(dir, args.pollMs ?? 1000, unmount);
+  // gone from outside: nothing is served any more, so the hold goes even if our side cannot be tidied
+  watcher = watchUntilGone(dir, args.pollMs ?? 1000, () => unmount().finally(() => hold.release()));
   return { closed: watcher.closed, dir, files: [...tree.entries()].filter(([, n]) => n.kind === 'file').map(([p]) => p.slice(1)), volumes, unmount };
 }
 
