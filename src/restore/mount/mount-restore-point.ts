@@ -1,6 +1,4 @@
-import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { HvsnapError, errorSummary } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { silentLogger } from '../../core/logger.js';
@@ -10,11 +8,10 @@ import { ChunkedDisk, sliceImage } from './chunked-disk.js';
 import { loadFuse, type FuseBinding, type FuseMount } from './fuse-binding.js';
 import { treeOps } from './fuse-ops.js';
 import { mountsUnder, unmountPoint } from './mount-table.js';
+import { ntfsMount } from './ntfs-mount.js';
 import { buildTree, diskNames, type DiskEntry } from './mount-tree.js';
 import { readPartitions } from './partitions.js';
 import { syntheticVhdx } from './synthetic-vhdx.js';
-
-const run = promisify(execFile);
 
 export interface MountRestorePointArgs {
   source: RestorePointSource;
@@ -155,16 +152,6 @@ async function mountFuse(
 }
 function fuseUnmount(instance: FuseMount): Promise<void> {
   return new Promise((ok, fail) => instance.unmount((e) => (e ? fail(e) : ok())));
-}
-
-async function ntfsMount(image: string, target: string): Promise<void> {
-  try {
-    // ro: the restore point is read-only; ntfs-3g takes a file as its device
-    await run('ntfs-3g', ['-o', 'ro,noatime', image, target]);
-  } catch (e) {
-    const stderr = String((e as { stderr?: string }).stderr ?? '').trim();
-    throw new HvsnapError('internal', `ntfs-3g could not mount ${image}: ${stderr || (e as Error).message}`, { cause: e, context: { file: image } });
-  }
 }
 
 /** `closed` settles on stop() or when `dir` is no longer a mount point (then our side is released too). */
