@@ -12,6 +12,9 @@ interface OnlineAnswer {
   PartitionNumber: number;
   Collided: boolean;
   AccessPath: string;
+  /** the disk's state read back after the Set-Disk calls */
+  IsOffline?: boolean;
+  IsReadOnly?: boolean;
 }
 interface OfflineAnswer {
   Gone: boolean;
@@ -54,6 +57,18 @@ export class WmiInstantHost implements InstantHost {
 
   async onlineDisk(args: { lun: HostLun }, opts: CallOptions = {}): Promise<{ volumeRoot: string }> {
     const answer = await this.run<OnlineAnswer>('instant-online-disk.ps1', { uniqueId: args.lun.identity.id, accessPath: this.accessPath(args.lun) }, opts);
+    // believed only as read back: the order of the two Set-Disk calls is UNCONFIRMED (hyperv-wmi.md §8.3)
+    const still = answer.IsReadOnly === true ? 'IsReadOnly' : answer.IsOffline === true ? 'IsOffline' : undefined;
+    if (still) {
+      throw new HvsnapError(
+        'unsupported',
+        `LUN ${args.lun.identity.id} on ${this.node.name} still reports ${still} after Set-Disk -IsReadOnly $false and -IsOffline $false: an instant restore needs it online and writable`,
+        {
+          context: { host: this.node.name, volume: args.lun.identity.id, field: still },
+          hint: 'check that the array presents the clone writable and the host SAN policy (Get-StorageSetting) lets it online',
+        },
+      );
+    }
     return { volumeRoot: answer.AccessPath };
   }
 

@@ -30,9 +30,11 @@ export function addInstantStorage(host: SimulatedHost, arrayStateDir: string) {
    * UNCONFIRMED for this use (MSDOC documents MigrationType 32769 Storage and NewResourceSettingData
    * as RASD instances, not that a storage-only move to the same host places each VHD at the
    * HostResource given), so the simulated host can complete the job and yet ignore the destinations
-   * ('ignores-destination') or report them without the files being there ('loses-files').
+   * ('ignores-destination') or report them without the files being there ('loses-files'). The
+   * order of Set-Disk -IsReadOnly / -IsOffline is UNCONFIRMED too (hyperv-wmi.md §8.3): a disk can
+   * stay read-only ('stays-read-only').
    */
-  const faults: { move?: 'ignores-destination' | 'loses-files' } = {};
+  const faults: { move?: 'ignores-destination' | 'loses-files'; online?: 'stays-read-only' } = {};
   const vmOf = (id: string) => host.vms.find((v) => v.id === id);
   const ok = (method: string) => ({
     Method: method,
@@ -88,11 +90,11 @@ export function addInstantStorage(host: SimulatedHost, arrayStateDir: string) {
       d.offlineReason = 0;
       collided = true;
     }
-    d.isReadOnly = false;
+    d.isReadOnly = faults.online === 'stays-read-only';
     d.isOffline = false;
     const path = `${i.accessPath.replace(/\\+$/, '')}\\`;
     if (!d.accessPaths.includes(path)) d.accessPaths.push(path);
-    return { DiskNumber: d.number, PartitionNumber: 2, Collided: collided, AccessPath: path.slice(0, -1) };
+    return { DiskNumber: d.number, PartitionNumber: 2, Collided: collided, AccessPath: path.slice(0, -1), IsOffline: d.isOffline, IsReadOnly: d.isReadOnly };
   });
   host.shell.on('instant-offline-disk.ps1', (i: { uniqueId: string; accessPath: string }) => {
     const d = diskOf(i.uniqueId);

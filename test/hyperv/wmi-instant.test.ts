@@ -137,6 +137,17 @@ describe('instant restore on the simulated WMI host', () => {
     },
   );
 
+  it('a LUN that stays read-only after onlining fails the instant restore naming the LUN and the value; nothing is left', async () => {
+    const ctx = await setUp();
+    ctx.storage.faults.online = 'stays-read-only';
+    await expect(instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now' })).rejects.toMatchObject({
+      code: 'unsupported',
+      message: expect.stringContaining('still reports IsReadOnly'),
+      context: { host: 'HV01', field: 'IsReadOnly' },
+    });
+    await assertNothingLeft(env!, ctx, ['sql01']);
+  });
+
   it.each(['present', 'online-disk', 'import', 'start'] as const)(
     'a process that dies after %s (where the crash tests kill it): cleanup stops and removes the VM, takes the LUN offline and unpresents it',
     async (step) => {
