@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
 import { labDiskFile, loadLabState } from '../../src/lab/index.js';
 import { sessionDir } from '../../src/restore/instant/instant-sessions.js';
