@@ -3,13 +3,14 @@ import type { Logger } from '../core/logger.js';
 import type { Limit } from '../core/concurrency.js';
 import type { Saga, UndoKey } from './saga.js';
 import type { SetStep, Slots, Step, VmStep } from './steps/step.js';
-import type { StepName } from './types.js';
+import type { InstantStepName, StepName } from './types.js';
 import type { UndoRecord } from './undo.js';
 
 /**
  * Test hook, for crash tests only: `HVSNAP_TEST_KILL_AFTER=<step name>` makes the runner kill its
  * own process with SIGKILL right after that step's side effect and its journal entry (for a
  * per-VM step: after the first VM's). Nothing is undone, so `hvsnap cleanup` must find it all.
+ * Instant restore honours it too, after each of its journaled side effects ({@link killIfAsked}).
  */
 export const KILL_AFTER_ENV = 'HVSNAP_TEST_KILL_AFTER';
 
@@ -158,7 +159,11 @@ async function sideEffect<S, V>(
 }
 
 let killed = false;
-function killIfAsked(step: StepName): void {
+/**
+ * The {@link KILL_AFTER_ENV} hook: SIGKILLs this process when the variable names `step` (once).
+ * Callers call it right after a side effect and its journal entry are durable.
+ */
+export function killIfAsked(step: StepName | InstantStepName): void {
   if (killed || process.env[KILL_AFTER_ENV] !== step) return;
   killed = true;
   process.kill(process.pid, 'SIGKILL');

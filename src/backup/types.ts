@@ -94,6 +94,9 @@ export type StepName =
   | 'copy-out'
   | 'attach-host';
 
+/** The journaled side effects of an instant restore (src/restore/instant), named for the kill hook of crash tests. */
+export type InstantStepName = 'present' | 'online-disk' | 'import' | 'start';
+
 /** Hooks for tests and demos; a hook that throws injects a failure at that point. */
 export interface BackupHooks {
   /** called at the start of each step (per VM where the step is per VM) */

@@ -12,6 +12,9 @@ interface OnlineAnswer {
   PartitionNumber: number;
   Collided: boolean;
   AccessPath: string;
+  /** the disk's state read back after the Set-Disk calls */
+  IsOffline?: boolean;
+  IsReadOnly?: boolean;
 }
 interface OfflineAnswer {
   Gone: boolean;
@@ -24,6 +27,8 @@ interface VmActionAnswer {
   EnabledState?: number | null;
   VmName?: string;
   Result?: WmiMethodResult | null;
+  /** move only: every virtual hard disk of the VM read back after the call (a single one may come as an object) */
+  Disks?: Array<{ Path: string; Exists: boolean }> | { Path: string; Exists: boolean } | null;
 }
 
 /**
@@ -52,6 +57,18 @@ export class WmiInstantHost implements InstantHost {
 
   async onlineDisk(args: { lun: HostLun }, opts: CallOptions = {}): Promise<{ volumeRoot: string }> {
     const answer = await this.run<OnlineAnswer>('instant-online-disk.ps1', { uniqueId: args.lun.identity.id, accessPath: this.accessPath(args.lun) }, opts);
+    // believed only as read back: the order of the two Set-Disk calls is UNCONFIRMED (hyperv-wmi.md §8.3)
+    const still = answer.IsReadOnly === true ? 'IsReadOnly' : answer.IsOffline === true ? 'IsOffline' : undefined;
+    if (still) {
+      throw new HvsnapError(
+        'unsupported',
+        `LUN ${args.lun.identity.id} on ${this.node.name} still reports ${still} after Set-Disk -IsReadOnly $false and -IsOffline $false: an instant restore needs it online and writable`,
+        {
+          context: { host: this.node.name, volume: args.lun.identity.id, field: still },
+          hint: 'check that the array presents the clone writable and the host SAN policy (Get-StorageSetting) lets it online',
+        },
+      );
+    }
     return { volumeRoot: answer.AccessPath };
   }
 
@@ -65,8 +82,36 @@ export class WmiInstantHost implements InstantHost {
     }
   }
 
+  /**
+   * Storage migration with values Microsoft's documentation does not confirm for this use (see
+   * instant-vm.ps1), so it is believed only when read back: the job completed, the VM is there, and
+   * every one of its virtual hard disks is a file that exists below `destinationDir`. Anything else
+   * throws `vm_invalid_state` naming the VM and the value not honoured; the caller keeps the clone.
+   */
   async moveVmStorage(args: { vmId: string; destinationDir: string }, opts: CallOptions = {}): Promise<void> {
-    await this.vmAction('move', args.vmId, opts, { destinationDir: args.destinationDir });
+    const answer = await this.vmAction('move', args.vmId, opts, { destinationDir: args.destinationDir });
+    const vm = answer.VmName || args.vmId;
+    const dest = `${args.destinationDir.replace(/\\+$/, '').toLowerCase()}\\`;
+    const disks = (answer.Disks ? ([] as Array<{ Path: string; Exists: boolean }>).concat(answer.Disks) : []).map((d) => ({
+      Path: String(d.Path ?? ''),
+      Exists: d.Exists === true,
+    }));
+    const wrong = [
+      ...(answer.Result ? [] : ['MigrateVirtualSystemToHost was not called']),
+      ...(answer.Gone ? ['the VM is gone after the move'] : []),
+      ...(disks.length || answer.Gone ? [] : ['the VM reports no virtual hard disk after the move']),
+      ...disks.filter((d) => !d.Path.toLowerCase().startsWith(dest)).map((d) => `disk ${d.Path} is not below ${args.destinationDir}`),
+      ...disks.filter((d) => d.Path.toLowerCase().startsWith(dest) && !d.Exists).map((d) => `disk file ${d.Path} does not exist`),
+    ];
+    if (wrong.length === 0) return;
+    throw new HvsnapError(
+      'vm_invalid_state',
+      `storage migration of VM ${vm} on ${this.node.name} did not do what was asked (${wrong.join('; ')}): the host did not honour MigrateVirtualSystemToHost with MigrationType 32769 (Storage) and NewResourceSettingData HostResource below ${args.destinationDir}`,
+      {
+        context: { host: this.node.name, vm, path: args.destinationDir, step: 'MigrateVirtualSystemToHost', field: 'NewResourceSettingData.HostResource' },
+        hint: 'the VM still runs from the instant-restore clone, which stays presented: move its storage by hand (Move-VMStorage) and commit again, or discard it',
+      },
+    );
   }
 
   async startVm(args: { vmId: string }, opts: CallOptions = {}): Promise<void> {

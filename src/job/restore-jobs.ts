@@ -77,7 +77,7 @@ export async function withInstantEnvironment<T>(source: JobConfigSource, logger:
 }
 
 /** `hvsnap restore --instant`. */
-export function instantRestoreWithConfig(args: JobCall & Omit<InstantRestoreArgs, 'signal' | 'afterPresent'>): Promise<InstantSession> {
+export function instantRestoreWithConfig(args: JobCall & Omit<InstantRestoreArgs, 'signal' | 'afterStep'>): Promise<InstantSession> {
   const { config, logger, signal, ...rest } = args;
   return withInstantEnvironment(config, logger, (env) => instantRestore(env, { ...rest, signal }));
 }

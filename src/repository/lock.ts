@@ -172,7 +172,7 @@ export class RepositoryLocks {
     return new HvsnapError('repository_locked', `repository ${this.repoPath} is in use by ${who}`, {
       retryable: true,
       context: { path: this.repoPath, ...(other === 'unreadable' ? {} : { pid: other.pid, host: other.host }) },
-      hint: 'run the command again when that process has finished (`hvsnap prune` collects garbage only while no backup writes); locks of dead processes are removed automatically',
+      hint: 'run the command again when that process has finished (`hvsnap prune` collects garbage only while no backup writes and no restore point is mounted: `hvsnap umount DIR`); locks of dead processes are removed automatically',
     });
   }
 }

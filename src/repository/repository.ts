@@ -186,6 +186,25 @@ export class Repository extends RepositoryReader implements WriterHost {
   }
 
   /**
+   * A shared lock for a reader that outlives one call (`hvsnap mount`): while it is held, gc and
+   * repair refuse at once with `repository_locked` naming `purpose` and this process (pid, host),
+   * so no pack the reader may still read is deleted or rewritten; writers are not held up. The
+   * chunk index is reloaded once the lock is held (a gc may have rewritten packs before). Waits for
+   * a running gc up to lockTimeoutMs. Release the handle when done; a holder that dies leaves a
+   * lock that the next gc finds stale and removes.
+   */
+  async lockForReading(purpose: string): Promise<LockHandle> {
+    const lock = await this.locks.acquireShared(purpose, this.lockTimeoutMs);
+    try {
+      await this.chunks.refresh();
+    } catch (e) {
+      await lock.release();
+      throw e;
+    }
+    return lock;
+  }
+
+  /**
    * Deletes a committed restore point (its chunks stay until gc). Returns false when there was
    * none of that id. The folder is first renamed into tmp/, so it vanishes from listings at once.
    */

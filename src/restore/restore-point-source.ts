@@ -11,6 +11,12 @@ export interface RestorePointSource {
   diskIndex(restorePointId: string, diskId: string): Promise<DiskIndex>;
   /** the chunk's bytes; rejects when it is missing or does not hash to its id */
   chunk(chunkId: string): Promise<Buffer>;
+  /**
+   * Keeps what the reader reads from being collected until `release` (a repository's shared lock:
+   * gc refuses meanwhile, naming `purpose`). For readers that outlive one call, like a mount.
+   * `release` is idempotent.
+   */
+  hold(purpose: string): Promise<{ release(): Promise<void> }>;
 }
 
 /** The source over a repository of today's format. */
@@ -19,5 +25,6 @@ export function repositorySource(repository: Repository): RestorePointSource {
     manifest: (id) => repository.getRestorePoint(id),
     diskIndex: (id, diskId) => repository.readIndex(id, diskId),
     chunk: (chunkId) => repository.getChunk(chunkId, { verify: true }),
+    hold: (purpose) => repository.lockForReading(purpose),
   };
 }

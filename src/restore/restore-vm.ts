@@ -102,13 +102,26 @@ function disksFromSnapshot(args: RestoreVmArgs, manifest: RestorePointManifest, 
   });
 }
 
-/** An offload restore point: each disk rebuilt from the repository's chunks, then checked against its index. */
+/**
+ * An offload restore point: each disk rebuilt from the repository's chunks, then checked against its
+ * index, under a shared (reader) lock of the repository.
+ */
 async function disksFromRepository(
   args: RestoreVmArgs,
   manifest: RestorePointManifest,
   partial: string[],
   targets: string[],
 ): Promise<RestoreVmResult['disks']> {
+  // held while the chunks are read: a gc in another process refuses meanwhile instead of removing packs under us
+  const lock = await args.repository.lockForReading(`restore of restore point ${args.restorePointId}`);
+  try {
+    return await disksFromChunks(args, manifest, partial, targets);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function disksFromChunks(args: RestoreVmArgs, manifest: RestorePointManifest, partial: string[], targets: string[]): Promise<RestoreVmResult['disks']> {
   const log = args.logger ?? silentLogger;
   const disks: RestoreVmResult['disks'] = [];
   for (const [i, d] of manifest.disks.entries()) {

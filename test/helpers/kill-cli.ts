@@ -6,7 +6,16 @@ import type { LabEnv } from './lab-env.js';
 
 /** Runs the built CLI (`main`) with the runner's kill hook set to `killAfter`; resolves when the process is gone. */
 export function runKilled(main: string, args: string[], killAfter: string): Promise<{ signal: NodeJS.Signals | null; code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [main, ...args], { env: { ...process.env, [KILL_AFTER_ENV]: killAfter }, stdio: ['ignore', 'ignore', 'pipe'] });
+  return runKilledScript(main, args, killAfter);
+}
+
+/** Runs a built script with node and the runner's kill hook set to `killAfter`; resolves when the process is gone. */
+export function runKilledScript(
+  script: string,
+  args: string[],
+  killAfter: string,
+): Promise<{ signal: NodeJS.Signals | null; code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, [KILL_AFTER_ENV]: killAfter }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d));
   return new Promise((ok) => child.on('exit', (code, signal) => ok({ code, signal, stderr })));

@@ -25,6 +25,16 @@ export interface SimHostDisk {
 export function addInstantStorage(host: SimulatedHost, arrayStateDir: string) {
   const disks: SimHostDisk[] = [];
   const running = new Map<string, boolean>();
+  /**
+   * How a storage move goes wrong, for the read-back tests: the values instant-vm.ps1 passes are
+   * UNCONFIRMED for this use (MSDOC documents MigrationType 32769 Storage and NewResourceSettingData
+   * as RASD instances, not that a storage-only move to the same host places each VHD at the
+   * HostResource given), so the simulated host can complete the job and yet ignore the destinations
+   * ('ignores-destination') or report them without the files being there ('loses-files'). The
+   * order of Set-Disk -IsReadOnly / -IsOffline is UNCONFIRMED too (hyperv-wmi.md §8.3): a disk can
+   * stay read-only ('stays-read-only').
+   */
+  const faults: { move?: 'ignores-destination' | 'loses-files'; online?: 'stays-read-only' } = {};
   const vmOf = (id: string) => host.vms.find((v) => v.id === id);
   const ok = (method: string) => ({
     Method: method,
@@ -80,11 +90,11 @@ export function addInstantStorage(host: SimulatedHost, arrayStateDir: string) {
       d.offlineReason = 0;
       collided = true;
     }
-    d.isReadOnly = false;
+    d.isReadOnly = faults.online === 'stays-read-only';
     d.isOffline = false;
     const path = `${i.accessPath.replace(/\\+$/, '')}\\`;
     if (!d.accessPaths.includes(path)) d.accessPaths.push(path);
-    return { DiskNumber: d.number, PartitionNumber: 2, Collided: collided, AccessPath: path.slice(0, -1) };
+    return { DiskNumber: d.number, PartitionNumber: 2, Collided: collided, AccessPath: path.slice(0, -1), IsOffline: d.isOffline, IsReadOnly: d.isReadOnly };
   });
   host.shell.on('instant-offline-disk.ps1', (i: { uniqueId: string; accessPath: string }) => {
     const d = diskOf(i.uniqueId);
@@ -111,12 +121,14 @@ export function addInstantStorage(host: SimulatedHost, arrayStateDir: string) {
       host.vms.splice(host.vms.indexOf(vm), 1);
       result = ok('DestroySystem');
     }
+    let read: Array<{ Path: string; Exists: boolean }> | null = null;
     if (i.action === 'move') {
-      for (const d of vm.disks) d.path = `${i.destinationDir!.replace(/\\+$/, '')}\\${d.path.split('\\').pop()}`;
+      if (faults.move !== 'ignores-destination') for (const d of vm.disks) d.path = `${i.destinationDir!.replace(/\\+$/, '')}\\${d.path.split('\\').pop()}`;
       result = ok('MigrateVirtualSystemToHost');
+      read = vm.disks.map((d) => ({ Path: d.path, Exists: faults.move !== 'loses-files' }));
     }
     const gone = !vmOf(i.vmId);
-    return { Gone: gone, EnabledState: gone ? null : running.get(vm.id) ? 2 : 3, VmName: vm.name, Result: result };
+    return { Gone: gone, EnabledState: gone ? null : running.get(vm.id) ? 2 : 3, VmName: vm.name, Result: result, Disks: read };
   });
-  return { disks, running };
+  return { disks, running, faults };
 }

@@ -1,13 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readVolumeMarker } from '../../src/core/volume-marker.js';
 import { WmiHypervisor } from '../../src/hyperv/wmi-hypervisor.js';
 import { WmiInstantHost } from '../../src/hyperv/wmi-instant-host.js';
 import { cleanupInstant, commitInstant, discardInstant, instantRestore, listInstant, type InstantEnv } from '../../src/restore/instant/instant-restore.js';
 import { sessionDir } from '../../src/restore/instant/instant-sessions.js';
+import { buildForChild } from '../helpers/child-build.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
+import { runKilledScript } from '../helpers/kill-cli.js';
 import { addInstantStorage } from './simulated-instant.js';
 import { SimulatedHost } from './simulated-host.js';
 
@@ -60,7 +62,7 @@ async function setUp() {
   });
   const host = new WmiInstantHost({ name: 'HV01', shell: sim.shell });
   const ie: InstantEnv = { ...env, hypervisor, hostFor: () => host };
-  return { sim, storage, ie, host, source: vm, restorePointId: manifest.id };
+  return { sim, storage, running: storage.running, ie, host, source: vm, restorePointId: manifest.id };
 }
 
 /** No presentation on the array, no clone disk online on the host, no journal; the VMs are the ones named. */
@@ -105,27 +107,143 @@ describe('instant restore on the simulated WMI host', () => {
     await assertNothingLeft(env!, ctx, ['sql01', 'sql01-now']);
   });
 
-  it('a process that dies after the LUN is online: cleanup takes it offline and unpresents it', async () => {
+  it.each(['ignores-destination', 'loses-files'] as const)(
+    'commit on a host whose storage move %s: the read-back fails loudly naming the VM and the value; the clone stays presented, the VM runs from it',
+    async (fault) => {
+      const ctx = await setUp();
+      const s = await instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now' });
+      ctx.storage.faults.move = fault; // the job completes all the same
+      const dest = 'C:\\ClusterStorage\\Volume1\\sql01-now';
+      const commit = commitInstant(ctx.ie, { id: s.id, destinationDir: dest });
+      await expect(commit).rejects.toMatchObject({
+        code: 'vm_invalid_state',
+        context: { vm: 'sql01-now', host: 'HV01', field: 'NewResourceSettingData.HostResource', path: dest },
+      });
+      await expect(commit).rejects.toThrow(fault === 'loses-files' ? /does not exist/ : /is not below/);
+      await expect(commit).rejects.toThrow(/MigrationType 32769/);
+      // nothing lost: the restore is ready again, its LUN online and presented, the VM running
+      expect(await listInstant(ctx.ie)).toMatchObject([{ id: s.id, phase: 'ready' }]);
+      expect(await readdir(join(env!.labDir, 'array', 'presentations'))).not.toEqual([]);
+      expect(ctx.storage.disks.filter((d) => !d.isOffline)).toHaveLength(1);
+      const vm = ctx.sim.vms.find((v) => v.name === 'sql01-now')!;
+      expect(await ctx.host.vmState({ vmId: vm.id })).toEqual({ running: true });
+      if (fault === 'ignores-destination') {
+        // still on the clone: once the host honours the move, commit again finishes
+        ctx.storage.faults.move = undefined;
+        await commitInstant(ctx.ie, { id: s.id, destinationDir: dest });
+        expect(vm.disks.map((d) => d.path)).toEqual([`${dest}\\sql01-0.vhdx`, `${dest}\\sql01-1.vhdx`]);
+        await assertNothingLeft(env!, ctx, ['sql01', 'sql01-now']);
+      }
+    },
+  );
+
+  it('a LUN that stays read-only after onlining fails the instant restore naming the LUN and the value; nothing is left', async () => {
     const ctx = await setUp();
-    let online!: () => void;
-    const reached = new Promise<void>((ok) => (online = ok));
-    const host = ctx.host;
-    // dies for good right after the first LUN is online (as if killed there)
-    const dying = Object.create(host) as WmiInstantHost;
-    dying.onlineDisk = async (a) => {
-      await host.onlineDisk(a);
-      online();
-      return new Promise(() => undefined);
-    };
-    const dyingEnv: InstantEnv = { ...ctx.ie, hostFor: () => dying };
-    void instantRestore(dyingEnv, { restorePointId: ctx.restorePointId, hostName: 'HV01' });
-    await reached;
-    expect(ctx.storage.disks.filter((d) => !d.isOffline)).toHaveLength(1);
-    const [file] = (await readdir(sessionDir(env!.repository.path))).map((f) => join(sessionDir(env!.repository.path), f));
-    const record = JSON.parse(await readFile(file, 'utf8'));
-    await writeFile(file, JSON.stringify({ ...record, owner: { ...record.owner, pid: spawnSync('true').pid } }));
-    const r = await cleanupInstant(ctx.ie);
-    expect(r).toEqual({ finished: [`${record.id}: undone`], failures: [] });
+    ctx.storage.faults.online = 'stays-read-only';
+    await expect(instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now' })).rejects.toMatchObject({
+      code: 'unsupported',
+      message: expect.stringContaining('still reports IsReadOnly'),
+      context: { host: 'HV01', field: 'IsReadOnly' },
+    });
     await assertNothingLeft(env!, ctx, ['sql01']);
   });
+
+  it.each(['present', 'online-disk', 'import', 'start'] as const)(
+    'a process that dies after %s (where the crash tests kill it): cleanup stops and removes the VM, takes the LUN offline and unpresents it',
+    async (step) => {
+      const ctx = await setUp();
+      let died!: () => void;
+      const reached = new Promise<void>((ok) => (died = ok));
+      // the run stops for good right after that step's side effect and journal entry (as if killed there)
+      const dying = (s: string) => (s === step ? (died(), new Promise<void>(() => undefined)) : Promise.resolve());
+      void instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now', afterStep: dying });
+      await reached;
+      expect(await readdir(join(env!.labDir, 'array', 'presentations'))).not.toEqual([]);
+      expect(ctx.storage.disks.filter((d) => !d.isOffline)).toHaveLength(step === 'present' ? 0 : 1);
+      expect(ctx.sim.vms.map((v) => v.name).sort()).toEqual(step === 'import' || step === 'start' ? ['sql01', 'sql01-now'] : ['sql01']);
+      if (step === 'start') expect(ctx.running.get(ctx.sim.vms.find((v) => v.name === 'sql01-now')!.id)).toBe(true);
+      const [file] = (await readdir(sessionDir(env!.repository.path))).map((f) => join(sessionDir(env!.repository.path), f));
+      const record = JSON.parse(await readFile(file, 'utf8'));
+      await writeFile(file, JSON.stringify({ ...record, owner: { ...record.owner, pid: spawnSync('true').pid } })); // its process is gone
+      const r = await cleanupInstant(ctx.ie);
+      expect(r).toEqual({ finished: [`${record.id}: undone`], failures: [] });
+      await assertNothingLeft(env!, ctx, ['sql01']);
+      expect(ctx.sim.vms[0].disks[0].path).toMatch(/^C:\\ClusterStorage\\Volume1\\/); // the original is untouched
+    },
+  );
+});
+
+/**
+ * The child of the real-kill test: the same simulated host as setUp (the VM's id passed in), the
+ * lab array and the repository on disk; it runs an instant restore until the runner's kill hook
+ * SIGKILLs it. Only the kill after `present` is reproduced: up to there the simulated host holds
+ * nothing the child did (a presentation lives in the array's state on disk), so the parent's
+ * simulated host is the host as the killed process left it.
+ */
+const CHILD = `
+import { SimulatedHost } from './test/hyperv/simulated-host.js';
+import { addInstantStorage } from './test/hyperv/simulated-instant.js';
+import { WmiHypervisor } from './src/hyperv/wmi-hypervisor.js';
+import { WmiInstantHost } from './src/hyperv/wmi-instant-host.js';
+import { instantRestore } from './src/restore/instant/instant-restore.js';
+import { openRepository } from './src/repository/index.js';
+import { labProvider } from './providers/lab/index.js';
+import { silentLogger } from './src/core/logger.js';
+const a = JSON.parse(process.argv[2]);
+const sim = new SimulatedHost('HV01').addVolume({ root: 'C:\\\\ClusterStorage\\\\Volume1' });
+sim.addVm('sql01', { disks: 2, id: a.vmId });
+addInstantStorage(sim, a.stateDir);
+const provider = await labProvider.create(labProvider.configSchema.parse({ volumesDir: a.volumesDir, stateDir: a.stateDir }), { logger: silentLogger });
+const env = {
+  repository: await openRepository({ path: a.repo }),
+  provider,
+  hypervisor: new WmiHypervisor({ nodes: [{ name: 'HV01', shell: sim.shell }] }),
+  hostFor: () => new WmiInstantHost({ name: 'HV01', shell: sim.shell }),
+};
+await instantRestore(env, { restorePointId: a.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now' });
+`;
+
+describe('instant restore on the simulated WMI host, killed for real', () => {
+  let build: Awaited<ReturnType<typeof buildForChild>>;
+  beforeAll(async () => {
+    build = await buildForChild(
+      [
+        'test/hyperv/simulated-instant.ts',
+        'test/hyperv/simulated-host.ts',
+        'src/hyperv/wmi-hypervisor.ts',
+        'src/hyperv/wmi-instant-host.ts',
+        'src/restore/instant/instant-restore.ts',
+        'src/repository/index.ts',
+        'providers/lab/index.ts',
+      ],
+      { 'instant-child.mjs': CHILD },
+    );
+    // the .ps1 files are not compiled: the child's WMI code finds them below its package root
+    await symlink(join(import.meta.dirname, '../../src/hyperv/scripts'), join(build.dir, 'src/hyperv/scripts'));
+  }, 180_000);
+  afterAll(async () => build?.remove());
+
+  it('a process SIGKILLed after present leaves a journal that cleanup finishes against the simulated host', async () => {
+    const ctx = await setUp();
+    const run = await runKilledScript(
+      join(build.dir, 'instant-child.mjs'),
+      [
+        JSON.stringify({
+          vmId: ctx.source.id,
+          repo: env!.repository.path,
+          volumesDir: join(env!.labDir, 'volumes'),
+          stateDir: join(env!.labDir, 'array'),
+          restorePointId: ctx.restorePointId,
+        }),
+      ],
+      'present',
+    );
+    expect(run.signal, run.stderr).toBe('SIGKILL');
+    expect(await readdir(join(env!.labDir, 'array', 'presentations'))).toHaveLength(1);
+    const sessions = await listInstant(ctx.ie);
+    expect(sessions).toMatchObject([{ phase: 'restoring', ownerAlive: false, luns: [] }]);
+    const r = await cleanupInstant(ctx.ie);
+    expect(r).toEqual({ finished: [`${sessions[0].id}: undone`], failures: [] });
+    await assertNothingLeft(env!, ctx, ['sql01']);
+  }, 120_000);
 });

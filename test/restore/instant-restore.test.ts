@@ -93,6 +93,28 @@ describeWith('instant restore from a kept array snapshot (lab)', { tools: ['qemu
     await assertNothingLeft(env, ie, [original.id, vm.id]);
   });
 
+  it('a commit whose storage move reports success but leaves the disks on the clone is not believed: the clone stays, the restore is ready again', async () => {
+    env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 16 << 20, dataBytes: 4 << 20 });
+    const { rp } = await snapshotOnlyPoint(env);
+    const host = new LabInstantHost(env.labDir);
+    const ie: InstantEnv = { ...env, hostFor: () => host };
+    const [original] = await env.hypervisor.listVms({});
+    const s = await instantRestore(ie, { restorePointId: rp, hostName: 'hv-node-1', start: true, name: 'restored-01' });
+    const idle = Object.create(host) as LabInstantHost;
+    idle.moveVmStorage = async () => undefined; // answers like a move that worked, moves nothing
+    const destinationDir = 'C:\\ClusterStorage\\Volume1\\restored-01';
+    await expect(commitInstant({ ...ie, hostFor: () => idle }, { id: s.id, destinationDir })).rejects.toMatchObject({
+      code: 'vm_invalid_state',
+      context: { vm: 'restored-01', path: destinationDir },
+    });
+    expect(await listInstant(ie)).toMatchObject([{ id: s.id, phase: 'ready' }]);
+    expect(await readdir(join(env.labDir, 'array', 'presentations'))).toHaveLength(1);
+    expect((await loadLabState(env.labDir)).volumes).toHaveLength(2); // the clone is still a volume of the host
+    expect(await host.vmState({ vmId: s.vm.id! })).toEqual({ running: true });
+    await commitInstant(ie, { id: s.id, destinationDir }); // a host that moves: done
+    await assertNothingLeft(env, ie, [original.id, s.vm.id!]);
+  });
+
   it('a process that dies after the presentation leaves a journal; cleanup removes the presentation and the journal', async () => {
     env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 16 << 20, dataBytes: 4 << 20 });
     const { rp } = await snapshotOnlyPoint(env);
@@ -102,7 +124,11 @@ describeWith('instant restore from a kept array snapshot (lab)', { tools: ['qemu
     let presented!: () => void;
     const reached = new Promise<void>((ok) => (presented = ok));
     // the job stops for good right after presenting (as if killed there); it never touches anything again
-    void instantRestore(ie, { restorePointId: rp, hostName: 'hv-node-1', afterPresent: () => (presented(), new Promise<void>(() => undefined)) });
+    void instantRestore(ie, {
+      restorePointId: rp,
+      hostName: 'hv-node-1',
+      afterStep: (step) => (step === 'present' ? (presented(), new Promise<void>(() => undefined)) : Promise.resolve()),
+    });
     await reached;
     expect(await readdir(join(env.labDir, 'array', 'presentations'))).toHaveLength(1);
     const [journal] = await readdir(sessionDir(env.repository.path));

@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { repositorySource } from '../../src/restore/restore-point-source.js';
 import { stdoutDigest } from '../helpers/async-digest.js';
 import { fileDigest, qemuRawDigest } from '../helpers/digests.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
+import { buildCli } from '../helpers/build-cli.js';
 import { describeWith } from '../helpers/requirements.js';
 import { restoreVm } from '../../src/restore/restore-vm.js';
 import { LAYOUT, makeNtfsDiskImage } from '../proxy/ntfs-image.js';
@@ -96,10 +97,63 @@ describeWith(
       expect(stderr).toContain(`mounted ${rp} on ${dir}`);
       expect((await mountsUnder(dir)).sort()).toEqual([dir, join(dir, 'vm-01', 'vm-01-disk0-p2')]);
       expect((await stdoutDigest('cat', [join(dir, 'vm-01', 'vm-01-disk0-p2', 'Docs', 'report.bin')])).bytes).toBe(report.length);
+      const locks = () => readdir(join(env.repository.path, 'locks'));
+      const whileMounted = await locks();
       controller.abort(new Error('interrupted (SIGINT)'));
       expect(await done).toBe(0);
       expect(stdout).toContain(`unmounted ${dir}`);
       expect(await mountsUnder(dir)).toEqual([]);
+      // the mount held the repository for reading (gc refuses meanwhile), and lets go of it on Ctrl-C; the
+      // first test's mount, taken away by hvsnap umount, let go of its own
+      expect(whileMounted).toEqual([expect.stringMatching(/^shared-/)]);
+      expect(await locks()).toEqual([]);
     });
+
+    it(
+      'a mount --files killed with SIGKILL: ntfs-3g holds no descriptor of its FUSE connection, so hvsnap umount takes it all down',
+      { timeout: 240_000 },
+      async () => {
+        const build = await buildCli();
+        const dir = join(env.dir, 'mnt-killed');
+        await mkdir(dir);
+        const child = spawn(process.execPath, [build.main, 'mount', '--repo', env.repository.path, '--restore-point', rp, '--files', dir], { stdio: 'ignore' });
+        const exited = new Promise<NodeJS.Signals | null>((ok) => child.on('exit', (_code, signal) => ok(signal)));
+        try {
+          for (let i = 0; i < 300 && (await mountsUnder(dir)).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+          expect((await mountsUnder(dir)).sort()).toEqual([dir, join(dir, 'vm-01', 'vm-01-disk0-p2')]);
+          const [daemon] = await ntfsDaemonsUnder(dir);
+          // its own /dev/fuse only: one of the mount's would keep the mount's connection open once the mount is dead
+          expect(await fuseDescriptorsOf(daemon)).toHaveLength(1);
+          child.kill('SIGKILL');
+          expect(await exited).toBe('SIGKILL');
+          const u = await Promise.race([cli('umount', dir), new Promise<never>((_, no) => setTimeout(() => no(new Error('hvsnap umount hangs')), 30_000))]);
+          expect(u.code, u.stderr).toBe(0);
+          expect(await mountsUnder(dir)).toEqual([]);
+        } finally {
+          child.kill('SIGKILL');
+          // whatever happened, no hanging mount is left on the machine: the daemons first, then the mounts
+          for (const pid of await ntfsDaemonsUnder(dir)) process.kill(pid, 'SIGKILL');
+          for (const m of await mountsUnder(dir)) await run('umount', ['-l', m]).catch(() => undefined);
+          await build.remove();
+        }
+      },
+    );
   },
 );
+
+/** The pids of the ntfs-3g processes serving a volume below `dir`. */
+async function ntfsDaemonsUnder(dir: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const pid of (await readdir('/proc')).filter((n) => /^\d+$/.test(n))) {
+    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (argv[0]?.endsWith('ntfs-3g') && argv.some((a) => a.startsWith(`${dir}/`))) out.push(Number(pid));
+  }
+  return out;
+}
+
+/** The descriptors of /dev/fuse process `pid` holds. */
+async function fuseDescriptorsOf(pid: number): Promise<string[]> {
+  const fds = await readdir(`/proc/${pid}/fd`);
+  const targets = await Promise.all(fds.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')));
+  return fds.filter((_, i) => targets[i] === '/dev/fuse');
+}

@@ -2,7 +2,8 @@
 # its largest basic data partition at an access path (hyperv-wmi.md section 8.3). A disk offline
 # because its signature or GUID collides with another disk gets a new one first (Set-Disk -Signature
 # for MBR, -Guid for GPT); IsReadOnly and IsOffline are set in two calls (they are in different
-# parameter sets). The order of those calls is UNCONFIRMED in the reference. Idempotent.
+# parameter sets). The order of those calls is UNCONFIRMED in the reference, so the disk's state is
+# read back afterwards (IsOffline, IsReadOnly) for the caller to check. Idempotent.
 param([Parameter(Mandatory = $true)][string]$InputJson)
 . (Join-Path $PSScriptRoot '_hvsnap.ps1') # hvsnap:helper
 $in = ConvertFrom-HvsnapInput $InputJson
@@ -20,6 +21,7 @@ if ($d.IsOffline -and [int]$d.OfflineReason -eq 4) {
 }
 if ($d.IsReadOnly) { Set-Disk -Number $d.Number -IsReadOnly $false }
 if ($d.IsOffline) { Set-Disk -Number $d.Number -IsOffline $false }
+$now = Get-Disk -Number $d.Number
 $parts = @(Get-Partition -DiskNumber $d.Number | Where-Object { $_.Type -eq 'Basic' -or $_.MbrType -eq 7 } | Sort-Object Size -Descending)
 if ($parts.Count -eq 0) { Stop-Hvsnap 'not_found' "disk $($d.Number) ($id) has no basic data partition" @{ volume = $id } }
 $p = $parts[0]
@@ -28,4 +30,4 @@ if (@($p.AccessPaths) -notcontains $path) {
   New-Item -ItemType Directory -Force -Path $path | Out-Null
   Add-PartitionAccessPath -DiskNumber $d.Number -PartitionNumber $p.PartitionNumber -AccessPath $path
 }
-ConvertTo-HvsnapJson ([ordered]@{ DiskNumber = [int]$d.Number; PartitionNumber = [int]$p.PartitionNumber; Collided = $collided; AccessPath = $path.TrimEnd('\') })
+ConvertTo-HvsnapJson ([ordered]@{ DiskNumber = [int]$d.Number; PartitionNumber = [int]$p.PartitionNumber; Collided = $collided; AccessPath = $path.TrimEnd('\'); IsOffline = [bool]$now.IsOffline; IsReadOnly = [bool]$now.IsReadOnly })

@@ -1,10 +1,14 @@
 # One VM action of an instant restore, through WMI: state; start / stop (Msvm_ComputerSystem
 # RequestStateChange 2 Enabled / 3 Disabled, i.e. turn off); remove (Msvm_VirtualSystemManagementService
 # DestroySystem); move (Msvm_VirtualSystemMigrationService MigrateVirtualSystemToHost to this host with
-# a storage-only Msvm_VirtualSystemMigrationSettingData, MigrationType 32769, and each virtual hard
-# disk's HostResource under the destination — Microsoft's MigrateVirtualSystemToHost reference; the
-# setting-data values are UNCONFIRMED in ../shared/reference). A VM that is gone is success for stop
-# and remove.
+# an Msvm_VirtualSystemMigrationSettingData of MigrationType 32769 "Storage: migrates only the storage
+# resources of the virtual system" (MSDOC msvm-virtualsystemmigrationsettingdata; Priority is read-only
+# there, so it is not set), and each virtual hard disk's Msvm_StorageAllocationSettingData with its
+# HostResource under the destination as NewResourceSettingData (MSDOC
+# migratevirtualsystemtohost-msvm-virtualsystemmigrationservice). UNCONFIRMED (no Microsoft source):
+# that this host's own name is the DestinationHost of a storage-only move, and that VMMS places each
+# VHD at the HostResource given. So a move reads back where the realized VM's disks are and whether
+# each file exists (Disks), for the caller to check. A VM that is gone is success for stop and remove.
 param([Parameter(Mandatory = $true)][string]$InputJson)
 . (Join-Path $PSScriptRoot '_hvsnap.ps1') # hvsnap:helper
 $in = ConvertFrom-HvsnapInput $InputJson
@@ -28,7 +32,7 @@ switch ($action) {
   }
   'move' {
     $svc = Get-HvsnapService 'Msvm_VirtualSystemMigrationService'
-    $msd = New-HvsnapSettings 'Msvm_VirtualSystemMigrationSettingData' @{ MigrationType = [uint16]32769; Priority = [uint16]0 }
+    $msd = New-HvsnapSettings 'Msvm_VirtualSystemMigrationSettingData' @{ MigrationType = [uint16]32769 }
     $dest = ([string]$in.destinationDir).TrimEnd('\')
     $rasds = @()
     foreach ($sasd in @(Get-CimAssociatedInstance -InputObject (Get-HvsnapRealizedSettings $vm) -ResultClassName Msvm_StorageAllocationSettingData | Where-Object { $_.ResourceType -eq 31 })) {
@@ -42,5 +46,16 @@ switch ($action) {
 }
 $fresh = @(Get-HvsnapVms | Where-Object { $_.Name -eq [string]$in.vmId })
 $state = $null
-if ($fresh.Count -gt 0) { $state = [int]$fresh[0].EnabledState }
-ConvertTo-HvsnapJson ([ordered]@{ Gone = ($fresh.Count -eq 0); EnabledState = $state; VmName = [string]$vm.ElementName; Result = $(if ($call) { $call.Result } else { $null }) })
+$disks = $null
+if ($fresh.Count -gt 0) {
+  $state = [int]$fresh[0].EnabledState
+  if ($action -eq 'move') {
+    # the read-back: HostResource of every virtual hard disk of the realized VM now, and whether the file is there
+    $disks = @(Get-CimAssociatedInstance -InputObject (Get-HvsnapRealizedSettings $fresh[0]) -ResultClassName Msvm_StorageAllocationSettingData |
+        Where-Object { $_.ResourceType -eq 31 } | ForEach-Object {
+          $p = [string]@($_.HostResource)[0]
+          [ordered]@{ Path = $p; Exists = [bool](Test-Path -LiteralPath $p) }
+        })
+  }
+}
+ConvertTo-HvsnapJson ([ordered]@{ Gone = ($fresh.Count -eq 0); EnabledState = $state; VmName = [string]$vm.ElementName; Result = $(if ($call) { $call.Result } else { $null }); Disks = $disks })

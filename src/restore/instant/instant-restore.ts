@@ -7,7 +7,10 @@ import type { InstantHost } from '../../hyperv/instant-host.js';
 import type { Repository } from '../../repository/index.js';
 import type { RestorePointManifest, SnapshotDisk } from '../../repository/types.js';
 import type { Provider } from '../../../providers/sdk/provider.js';
+import { killIfAsked } from '../../backup/run-steps.js';
+import type { InstantStepName } from '../../backup/types.js';
 import { presentCloneToHost, removeClone } from './array-access.js';
+import { onlineCloneDisks } from './online-clone-disks.js';
 import { deleteSession, listSessions, loadSession, newSessionId, saveSession, sessionDir, thisOwner, type InstantSession } from './instant-sessions.js';
 
 /** What instant restore works with: the repository (restore point, configuration, journals), the array, and the host. */
@@ -30,8 +33,11 @@ export interface InstantRestoreArgs {
   name?: string;
   start?: boolean;
   signal?: AbortSignal;
-  /** test seam: called once the clone is presented (and journaled) */
-  afterPresent?: () => Promise<void>;
+  /**
+   * test seam: called right after each journaled side effect (where the crash tests' kill hook
+   * strikes); a promise that never settles stands for a process that died there
+   */
+  afterStep?: (step: InstantStepName) => Promise<void>;
 }
 
 /**
@@ -40,7 +46,9 @@ export interface InstantRestoreArgs {
  * they collide), the VM is imported from the configuration stored in the restore point with its
  * disks on the clone, and optionally started. No byte is copied, so the time does not depend on the
  * disks' size. The original VM and its disks are never touched. Every step is journaled first; a
- * failure undoes what was done, and `cleanupInstant` finishes the job of a process that died.
+ * failure undoes what was done, and `cleanupInstant` finishes the job of a process that died (the
+ * crash tests kill it after `present`, `online-disk`, `import` or `start` through the runner's
+ * `HVSNAP_TEST_KILL_AFTER` hook).
  */
 export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs): Promise<InstantSession> {
   const log = env.logger ?? silentLogger;
@@ -64,6 +72,10 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
     vm: { name, newId },
   };
   const opts = { signal: args.signal };
+  const reached = async (step: InstantStepName) => {
+    await args.afterStep?.(step);
+    killIfAsked(step);
+  };
   await saveSession(dir, session); // journaled before the presentation exists
   try {
     const clone = await presentCloneToHost(
@@ -71,18 +83,21 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
       { name: session.presentation!.name, snapshotName: kept.name, handle: kept.handle, hostName: args.hostName },
       opts,
     );
-    await args.afterPresent?.();
+    await reached('present');
     const host = env.hostFor(args.hostName);
     await host.rescanStorage({}, opts);
-    const diskPaths = await onlineCloneDisks(host, clone, disks, kept.name, session, dir, opts);
+    const diskPaths = await onlineCloneDisks(host, clone, disks, kept.name, session, dir, reached, opts);
     const config: ConfigFile[] = [];
     for (const f of manifest.configFiles) config.push({ name: f.replace(/^config\//, ''), data: await env.repository.readConfigFile(manifest.id, f) });
     const vm = await env.hypervisor.importVm({ config, diskPaths, newId, name }, opts);
     session.vm.id = vm.id;
     await saveSession(dir, session);
+    await reached('import');
     if (args.start) {
       await host.startVm({ vmId: vm.id }, opts);
       session.vm.started = true;
+      await saveSession(dir, session);
+      await reached('start');
     }
     session.phase = 'ready';
     await saveSession(dir, session);
@@ -135,38 +150,6 @@ async function chooseNewId(env: InstantEnv, manifest: RestorePointManifest, args
   return { onHost, newId };
 }
 
-/**
- * Brings the clone's LUN of every volume of the disks online on the host, journaling each (the session
- * is saved before and after), and returns where each disk of the restore point is on the clone.
- */
-async function onlineCloneDisks(
-  host: InstantHost,
-  clone: Awaited<ReturnType<typeof presentCloneToHost>>,
-  disks: SnapshotDisk[],
-  snapshotName: string,
-  session: InstantSession,
-  dir: string,
-  opts: { signal?: AbortSignal },
-): Promise<Record<string, string>> {
-  const roots = new Map<string, string>();
-  for (const d of disks) {
-    const wanted = d.volume.identity.id.toLowerCase();
-    if (roots.has(wanted)) continue;
-    const presented = clone.luns.find((l) => l.sourceIdentityId === wanted);
-    if (!presented)
-      throw new HvsnapError('not_found', `the clone of ${snapshotName} has no LUN of volume ${d.volume.volumeRoot} (disk ${d.sourcePath})`, {
-        context: { volume: d.volume.volumeRoot, disk: d.diskId },
-      });
-    session.luns.push({ ...presented.lun });
-    await saveSession(dir, session);
-    const { volumeRoot } = await host.onlineDisk({ lun: presented.lun }, opts);
-    session.luns[session.luns.length - 1].volumeRoot = volumeRoot;
-    await saveSession(dir, session);
-    roots.set(wanted, volumeRoot);
-  }
-  return Object.fromEntries(disks.map((d) => [d.diskId, `${roots.get(d.volume.identity.id.toLowerCase())}\\${d.relativePath.split('/').join('\\')}`]));
-}
-
 /** The instant restores of this repository, with whether the process that made each still runs. */
 export function listInstant(env: Pick<InstantEnv, 'repository'>): ReturnType<typeof listSessions> {
   return listSessions(sessionDir(env.repository.path));
@@ -174,7 +157,9 @@ export function listInstant(env: Pick<InstantEnv, 'repository'>): ReturnType<typ
 
 /**
  * Keeps the VM: moves its storage to `destinationDir` (production storage, a host path) while it
- * runs, then takes the clone offline, unpresents and deletes it.
+ * runs, then takes the clone offline, unpresents and deletes it. The move is believed only when the
+ * VM's disks read back off the clone; otherwise it throws and the restore is `ready` again, the VM
+ * running from the clone, which stays presented (commit again, or discard).
  */
 export async function commitInstant(env: InstantEnv, args: { id: string; destinationDir: string; signal?: AbortSignal }): Promise<InstantSession> {
   const dir = sessionDir(env.repository.path);
@@ -231,7 +216,26 @@ async function finishCommit(env: InstantEnv, session: InstantSession, signal?: A
       context: { vm: session.vm.name },
     });
   // a commit that died after the move finds the disks already off the clone
-  if (onClone(vm, session)) await env.hostFor(session.host).moveVmStorage({ vmId: vm.id, destinationDir: session.destinationDir! }, { signal });
+  if (onClone(vm, session)) {
+    try {
+      await env.hostFor(session.host).moveVmStorage({ vmId: vm.id, destinationDir: session.destinationDir! }, { signal });
+      // believed only when read back through the hypervisor: no disk of the VM may stay on the clone that goes next
+      const moved = await findVm(env, vm.id);
+      if (!moved || onClone(moved, session))
+        throw new HvsnapError(
+          'vm_invalid_state',
+          `VM ${vm.name} of instant restore ${session.id} ${moved ? 'still has disks on the clone' : 'is gone'} after its storage was moved to ${session.destinationDir}`,
+          {
+            context: { vm: vm.name, path: session.destinationDir },
+          },
+        );
+    } catch (e) {
+      // nothing is lost: the VM runs on from the clone, which stays presented; commit again or discard
+      session.phase = 'ready';
+      await saveSession(sessionDir(env.repository.path), session);
+      throw e;
+    }
+  }
   await releaseClone(env, session, signal);
 }
 

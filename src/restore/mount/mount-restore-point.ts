@@ -1,6 +1,4 @@
-import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { HvsnapError, errorSummary } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { silentLogger } from '../../core/logger.js';
@@ -10,11 +8,10 @@ import { ChunkedDisk, sliceImage } from './chunked-disk.js';
 import { loadFuse, type FuseBinding, type FuseMount } from './fuse-binding.js';
 import { treeOps } from './fuse-ops.js';
 import { mountsUnder, unmountPoint } from './mount-table.js';
+import { ntfsMount } from './ntfs-mount.js';
 import { buildTree, diskNames, type DiskEntry } from './mount-tree.js';
 import { readPartitions } from './partitions.js';
 import { syntheticVhdx } from './synthetic-vhdx.js';
-
-const run = promisify(execFile);
 
 export interface MountRestorePointArgs {
   source: RestorePointSource;
@@ -48,11 +45,23 @@ export interface MountedRestorePoint {
  * (`<disk>.raw`); with `files`, each NTFS partition N is also served as `<disk>-pN.img` and
  * mounted read-only by ntfs-3g on `<disk>-pN/`, so single files can be copied out. Data is read
  * from the chunks (verified) as it is asked for. A failure while mounting unmounts what it
- * mounted.
+ * mounted. The source is held (a repository's shared lock) from the start until the unmount, so
+ * garbage collection refuses while the mount serves; the hold's `release` MUST be idempotent.
  */
 export async function mountRestorePoint(args: MountRestorePointArgs): Promise<MountedRestorePoint> {
-  const log = args.logger ?? silentLogger;
   const dir = resolve(args.dir);
+  // held until unmounted: gc refuses meanwhile (naming this mount), so no pack it reads goes away
+  const hold = await args.source.hold(`mount of restore point ${args.restorePointId} on ${dir}`);
+  try {
+    return await mountHeld(args, dir, hold);
+  } catch (e) {
+    await hold.release();
+    throw e;
+  }
+}
+
+async function mountHeld(args: MountRestorePointArgs, dir: string, hold: { release(): Promise<void> }): Promise<MountedRestorePoint> {
+  const log = args.logger ?? silentLogger;
   const manifest = await args.source.manifest(args.restorePointId);
   if (manifest.mode === 'snapshot-only') {
     throw new HvsnapError(
@@ -74,8 +83,10 @@ export async function mountRestorePoint(args: MountRestorePointArgs): Promise<Mo
   const unmount = () =>
     (unmounting ??= (async () => {
       const errors: unknown[] = [];
+      // `hvsnap umount` may have taken some or all of it away already: only what is still mounted
+      const mounted = new Set(await mountsUnder(dir));
       for (const v of [...volumes].reverse()) {
-        await unmountPoint(resolve(dir, v)).catch((e) => errors.push(e));
+        if (mounted.has(resolve(dir, v))) await unmountPoint(resolve(dir, v)).catch((e) => errors.push(e));
       }
       // the binding unmounts (if still mounted) and lets its FUSE thread go
       if (!errors.length) await fuseUnmount(instance).catch((e) => errors.push(e));
@@ -83,6 +94,7 @@ export async function mountRestorePoint(args: MountRestorePointArgs): Promise<Mo
         unmounting = undefined; // a busy volume: the user may close the file and try again
         throw errors[0];
       }
+      await hold.release();
       log.info({ restorePoint: manifest.id, dir }, 'restore point unmounted');
       watcher.stop();
     })());
@@ -99,7 +111,8 @@ export async function mountRestorePoint(args: MountRestorePointArgs): Promise<Mo
     await unmount().catch((u) => log.error({ error: errorSummary(u) }, `could not unmount ${dir} after a failed mount; run "hvsnap umount ${dir}"`));
     throw e;
   }
-  watcher = watchUntilGone(dir, args.pollMs ?? 1000, unmount);
+  // gone from outside: nothing is served any more, so the hold goes even if our side cannot be tidied
+  watcher = watchUntilGone(dir, args.pollMs ?? 1000, () => unmount().finally(() => hold.release()));
   return { closed: watcher.closed, dir, files: [...tree.entries()].filter(([, n]) => n.kind === 'file').map(([p]) => p.slice(1)), volumes, unmount };
 }
 
@@ -139,16 +152,6 @@ async function mountFuse(
 }
 function fuseUnmount(instance: FuseMount): Promise<void> {
   return new Promise((ok, fail) => instance.unmount((e) => (e ? fail(e) : ok())));
-}
-
-async function ntfsMount(image: string, target: string): Promise<void> {
-  try {
-    // ro: the restore point is read-only; ntfs-3g takes a file as its device
-    await run('ntfs-3g', ['-o', 'ro,noatime', image, target]);
-  } catch (e) {
-    const stderr = String((e as { stderr?: string }).stderr ?? '').trim();
-    throw new HvsnapError('internal', `ntfs-3g could not mount ${image}: ${stderr || (e as Error).message}`, { cause: e, context: { file: image } });
-  }
 }
 
 /** `closed` settles on stop() or when `dir` is no longer a mount point (then our side is released too). */
