@@ -119,6 +119,7 @@ describe('offload backup on the lab', () => {
           repository: env.repository,
           restorePointId: v.restorePointId!,
           targetDir: join(env.dir, 'restored', v.restorePointId!),
+          verify: true,
         });
         const pinned = frozen.get(`${v.vm}@hvsnap:${report.jobId}`)!;
         for (const d of restored.disks) {
