@@ -1,13 +1,13 @@
 import { Command } from 'commander';
 import { HvsnapError } from '../../core/errors.js';
-import { exportWithConfig, pruneWithRetention, restoreWithConfig, RETENTION_FLAGS, withRepository } from '../../job/index.js';
+import { pruneWithRetention, restoreWithConfig, RETENTION_FLAGS, withRepository } from '../../job/index.js';
 import { recorderFor, withRecordOptions } from '../record.js';
 import { formatBytes, parseCount } from '../format.js';
 import { ExitCode } from '../io.js';
 import type { CommandModule } from '../program.js';
 import { progressReporter } from '../progress.js';
 import { renderPrune, renderRestorePoints, renderVerify } from '../render.js';
-import { renderExport } from './export.js';
+import { runExport } from './export.js';
 import { runInstantRestore } from './instant.js';
 
 const withRepo = (c: Command) => c.option('-c, --config <file>', 'job configuration (YAML)').option('--repo <path>', 'repository folder');
@@ -89,22 +89,10 @@ export const restoreCommand: CommandModule = (kit) =>
         if (!opts.to) throw new HvsnapError('input_invalid', 'restore needs --to (or --instant --host)', { context: { field: '--to' } });
         if (opts.import && !opts.hostDir)
           throw new HvsnapError('input_invalid', '--import needs --host-dir (how the host sees the --to folder)', { context: { field: '--host-dir' } });
+        // without an import, the same layout as `hvsnap export`: Import-VM takes it by hand
+        if (!opts.import) return runExport({ config: opts.config, restorePoint: opts.restorePoint, to: opts.to, verify: opts.verify }, { logger, io, signal });
         const progress = progressReporter({ stream: io.stderr, logger });
         const onProgress = (p: { disk: string; doneBytes: number; totalBytes: number }) => progress.update(p.disk, p.doneBytes, p.totalBytes);
-        if (!opts.import) {
-          // without an import, the same layout as `hvsnap export`: Import-VM takes it by hand
-          const exported = await exportWithConfig({
-            config: opts.config,
-            restorePointId: opts.restorePoint,
-            to: opts.to,
-            verify: opts.verify,
-            logger,
-            signal,
-            onProgress,
-          });
-          progress.end();
-          return { data: exported, text: renderExport(exported) };
-        }
         const r = await restoreWithConfig({
           config: opts.config,
           restorePointId: opts.restorePoint,
