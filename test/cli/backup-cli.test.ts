@@ -57,9 +57,9 @@ describe('hvsnap backup', () => {
     const verify = await cli('verify', '--config', file, '--deep');
     expect(verify.code).toBe(0);
     const rp = report.vms[0].restorePointId;
-    const restore = await cli('restore', '--config', file, '--restore-point', rp, '--to', join(dir, 'out'));
+    const restore = await cli('restore', '--config', file, '--restore-point', rp, '--to', join(dir, 'out'), '--verify');
     expect(restore.code).toBe(0);
-    expect(restore.stdout).toMatch(/verified/);
+    expect(restore.stdout).toMatch(/sha256 [0-9a-f]{64} {2}verified/);
   });
 
   it('an unknown config key names the key and the file', async () => {

@@ -23,7 +23,7 @@ describe('the npm package', () => {
     expect(licence).toContain('END OF TERMS AND CONDITIONS');
   });
 
-  it('ships the library, the CLI, types, PowerShell scripts and the conformance suite, and nothing else', () => {
+  it('ships the library, the CLI, types, PowerShell scripts, the codec worker and the conformance suite, and nothing else', () => {
     const files = packed();
     const has = new Set(files);
     // what a user and a driver author need
@@ -45,6 +45,8 @@ describe('the npm package', () => {
       'examples/systemd/hvsnap-batch.service',
       'providers/README.md',
       'providers/VENDOR-RULES.md',
+      // the codec pool's worker entry, found through the package root (not compiled)
+      'src/repository/codec-worker.mjs',
     ])
       expect(has).toContain(f);
     // and nothing else: no compiled tests or bench, no source maps (their sources are not shipped), no TypeScript sources outside the examples
@@ -55,7 +57,7 @@ describe('the npm package', () => {
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('examples/'))).toEqual([]);
     const outside = files.filter(
       (f) =>
-        !/^(dist\/(src|providers|proxy)\/|src\/hyperv\/scripts\/|proxy\/windows\/scripts\/|examples\/|(providers\/|proxy\/\w+\/)?README\.md$|providers\/VENDOR-RULES\.md$|LICENSE$|package\.json$)/.test(
+        !/^(dist\/(src|providers|proxy)\/|src\/hyperv\/scripts\/|proxy\/windows\/scripts\/|src\/repository\/codec-worker\.mjs$|examples\/|(providers\/|proxy\/\w+\/)?README\.md$|providers\/VENDOR-RULES\.md$|LICENSE$|package\.json$)/.test(
           f,
         ),
     );
