@@ -88,6 +88,13 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
     return set && { ...set, name };
   }
 
+  /** The set just created, found by name; not listed yet is `transient` (the create is retried). */
+  async function madeSet(name: string, signal?: AbortSignal): Promise<SnapshotHandle> {
+    const made = await findSet(name, signal);
+    if (!made) throw providerError('transient', `snapshot set ${name} was created but is not listed`, { provider: 'powerstore', context: { snapshot: name } });
+    return made;
+  }
+
   async function volume(id: string, signal?: AbortSignal): Promise<PsVolume> {
     const v = await client.get<PsVolume>(`/volume/${encodeURIComponent(id)}`, { select: `${VOL_SELECT},volume_groups(id,name)` }, signal);
     if (!v) throw providerError('not_found', `no PowerStore volume with id ${id}`, { provider: 'powerstore', context: { volume: id } });
@@ -246,12 +253,7 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
           body: { name: snapName, description: tagged(SET_TAG, args.name) },
           signal,
         });
-        const made = await findSet(args.name, signal);
-        if (!made)
-          throw providerError('transient', `snapshot set ${args.name} was created but is not listed`, {
-            provider: 'powerstore',
-            context: { snapshot: args.name },
-          });
+        const made = await madeSet(args.name, signal);
         // a customer's group may hold more volumes: the handle keeps the ones asked for
         const handle = {
           ...made,
@@ -271,12 +273,7 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
           signal,
         });
       }
-      const made = await findSet(args.name, signal);
-      if (!made)
-        throw providerError('transient', `snapshot set ${args.name} was created but is not listed`, {
-          provider: 'powerstore',
-          context: { snapshot: args.name },
-        });
+      const made = await madeSet(args.name, signal);
       return sameVolumes(made, args.volumeIds);
     },
 

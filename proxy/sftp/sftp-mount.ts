@@ -1,5 +1,6 @@
 import { HvsnapError } from '../../src/core/errors.js';
 import { copyDisk } from '../data-mover.js';
+import { tryResolveOf } from '../mount.js';
 import type { Mount } from '../proxy.js';
 import { sftpFiles, type SftpClient, type SftpFilesOptions } from './sftp-files.js';
 import { sftpPathOf, type SftpRoot } from './sftp-path.js';
@@ -23,13 +24,7 @@ export function createSftpMount(args: SftpMountArgs): Mount {
   const { host, sftp, roots, ...readOpts } = args;
   const files = sftpFiles(sftp, readOpts);
   const resolve = (hostPath: string) => sftpPathOf(hostPath, roots);
-  const tryResolve = (hostPath: string) => {
-    try {
-      return resolve(hostPath);
-    } catch {
-      return undefined;
-    }
-  };
+  const tryResolve = tryResolveOf(resolve);
   return {
     presentationName: `sftp:${host}`,
     volumes: [],

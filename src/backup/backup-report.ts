@@ -1,12 +1,25 @@
 import type { BackupPlan, VolumeSet } from './plan.js';
 import type { LimitStats } from './limits.js';
 import type { VmInfo } from '../core/types.js';
-import type { BackupReport, VmReport } from './types.js';
+import type { BackupReport, SetReport, VmReport } from './types.js';
 import type { backupSet } from './backup-set.js';
 
 /** A VM's report before (or without) any copy: no disks, no bytes; `fields` says how it stands. */
 export function vmReportOf(vm: Pick<VmInfo, 'name' | 'id'>, set: number, fields: Partial<VmReport> = {}): VmReport {
   return { vm: vm.name, vmId: vm.id, set, status: 'ok', disks: [], bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0, durationMs: 0, ...fields };
+}
+
+/** A volume set's report before (or without) its run: its VMs, volumes and groups; `fields` says how it stands. */
+export function setReportOf(set: VolumeSet, fields: Partial<SetReport> = {}): SetReport {
+  return {
+    index: set.index,
+    vms: set.vms.map((v) => v.name),
+    volumes: set.volumes.map((v) => v.volumeRoot),
+    groups: set.groups,
+    consistencyGroup: false,
+    status: 'ok',
+    ...fields,
+  };
 }
 
 /** What one volume set's backup returns. */
@@ -58,15 +71,7 @@ export function buildReport(args: {
 export function markInterrupted(report: BackupReport, notStarted: VolumeSet[]): void {
   for (const v of report.vms) if (v.status === 'failed' && v.error?.code === 'aborted') v.status = 'interrupted';
   for (const set of notStarted) {
-    report.sets.push({
-      index: set.index,
-      vms: set.vms.map((v) => v.name),
-      volumes: set.volumes.map((v) => v.volumeRoot),
-      groups: set.groups,
-      consistencyGroup: false,
-      status: 'failed',
-      error: { code: 'aborted', message: 'not started: the run was interrupted' },
-    });
+    report.sets.push(setReportOf(set, { status: 'failed', error: { code: 'aborted', message: 'not started: the run was interrupted' } }));
     for (const vm of set.vms)
       report.vms.push(vmReportOf(vm, set.index, { status: 'interrupted', error: { code: 'aborted', message: 'not started: the run was interrupted' } }));
   }

@@ -1,7 +1,7 @@
 import { createLimit, type Limit } from '../core/concurrency.js';
 import type { JobThrottle } from './job-throttle.js';
 import { checkpointName, presentationName, snapshotName } from '../core/names.js';
-import { vmReportOf } from './backup-report.js';
+import { setReportOf, vmReportOf } from './backup-report.js';
 import type { VolumeSet } from './plan.js';
 import { runSteps } from './run-steps.js';
 import type { Saga } from './saga.js';
@@ -29,14 +29,7 @@ export interface SetContext {
  * at once, so a neighbour's failure never costs a VM its restore point.
  */
 export async function backupSet(ctx: SetContext, set: VolumeSet): Promise<{ set: SetReport; vms: VmReport[] }> {
-  const report: SetReport = {
-    index: set.index,
-    vms: set.vms.map((v) => v.name),
-    volumes: set.volumes.map((v) => v.volumeRoot),
-    groups: set.groups,
-    consistencyGroup: false,
-    status: 'ok',
-  };
+  const report = setReportOf(set);
   const snapshot = snapshotName(ctx.jobId, set.index);
   const state: SetRun = {
     ...ctx,

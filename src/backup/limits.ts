@@ -1,4 +1,4 @@
-import type { Hypervisor } from '../hyperv/hypervisor.js';
+import { HOST_OPERATIONS, type Hypervisor } from '../hyperv/hypervisor.js';
 import type { Provider } from '../../providers/sdk/provider.js';
 import { createLimit, type Limit } from '../core/concurrency.js';
 
@@ -40,16 +40,7 @@ export function limitHypervisor(
     return l;
   };
   const wrapped: Hypervisor = Object.create(h);
-  const perVm = [
-    'createCheckpoint',
-    'exportConfiguration',
-    'changedRanges',
-    'convertToReferencePoint',
-    'deleteCheckpoint',
-    'deleteReferencePoint',
-    'listReferencePoints',
-  ] as const;
-  for (const m of perVm) {
+  for (const m of HOST_OPERATIONS) {
     const original = (h[m] as (...a: unknown[]) => Promise<unknown>).bind(h);
     (wrapped as unknown as Record<string, unknown>)[m] = (args: { vmId?: string; checkpoint?: { vmId: string } }, opts?: unknown) =>
       limitOf(args.vmId ?? args.checkpoint?.vmId)(() => original(args, opts));

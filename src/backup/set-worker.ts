@@ -6,6 +6,7 @@ import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { errorSummary } from '../core/errors.js';
 import { backupSet } from './backup-set.js';
+import { setReportOf } from './backup-report.js';
 import { earlierResults } from './batch-report.js';
 import { Journal, readOpenJournals } from './journal.js';
 import { limitHypervisor, limitProvider } from './limits.js';
@@ -137,14 +138,7 @@ async function runSetJob(
   const retry = lost.length > 0 || points.length > 0 || job.attemptsStarted > 1 || job.stalledCounter > 0;
   const jobId = retry ? `${batchId}-r${randomBytes(2).toString('hex')}` : batchId;
   const worker = { host: hostname(), pid: process.pid, proxy: env.proxyHost.name };
-  const setReport: SetReport = {
-    index: set.index,
-    vms: set.vms.map((v) => v.name),
-    volumes: set.volumes.map((v) => v.volumeRoot),
-    groups: set.groups,
-    consistencyGroup: false,
-    status: 'ok',
-  };
+  const setReport = setReportOf(set);
   if (remaining.length === 0) return { jobId, set: setReport, vms: earlier, worker, compensated, leftBehind: [] };
 
   const { result, leftBehind } = await backupRemaining({

@@ -2,6 +2,20 @@ import type { HvsnapError } from '../core/errors.js';
 import type { ByteRange, CallOptions, Checkpoint, ConfigFile, ConsistencyLevel, ReferencePoint, VmGroup, VmInfo, VolumeLocation } from '../core/types.js';
 
 /**
+ * The {@link Hypervisor} methods that run on one VM's host (their args name the VM by `vmId` or
+ * `checkpoint.vmId`): what a per-host limit governs and what the lab counts in flight per host.
+ */
+export const HOST_OPERATIONS = [
+  'createCheckpoint',
+  'exportConfiguration',
+  'changedRanges',
+  'convertToReferencePoint',
+  'deleteCheckpoint',
+  'deleteReferencePoint',
+  'listReferencePoints',
+] as const;
+
+/**
  * The host side of a backup, as the orchestrator needs it. Implemented by the WMI hypervisor
  * (PowerShell through a Shell) and by the lab. Every method takes one args object plus
  * {@link CallOptions}. Methods that delete MUST succeed when the object is already gone.

@@ -1,17 +1,7 @@
 import { join } from 'node:path';
 import { countInFlight } from '../core/inflight-counter.js';
+import { HOST_OPERATIONS } from '../hyperv/hypervisor.js';
 import type { LabHypervisor } from './lab-hypervisor.js';
-
-/** The host operations a per-host limit governs (see limitHypervisor), counted per host. */
-const COUNTED = [
-  'createCheckpoint',
-  'exportConfiguration',
-  'changedRanges',
-  'convertToReferencePoint',
-  'deleteCheckpoint',
-  'deleteReferencePoint',
-  'listReferencePoints',
-] as const;
 
 /** The counter file of a lab host: counting is on where it exists. */
 export function labInFlightFile(dir: string): string {
@@ -27,7 +17,7 @@ export function countedLab(lab: LabHypervisor): LabHypervisor {
     return (vmId && (await hosts).get(vmId)) || 'unknown';
   };
   const counted: LabHypervisor = Object.create(lab);
-  for (const m of COUNTED) {
+  for (const m of HOST_OPERATIONS) {
     const original = (lab[m] as (...a: unknown[]) => Promise<unknown>).bind(lab);
     (counted as unknown as Record<string, unknown>)[m] = async (args: { vmId?: string; checkpoint?: { vmId: string } }, opts?: unknown) =>
       countInFlight(file, `host:${await hostOf(args.vmId ?? args.checkpoint?.vmId)}`, () => original(args, opts));

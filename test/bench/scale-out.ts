@@ -1,3 +1,4 @@
+import { labJobConfig } from '../helpers/lab-job-config.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -41,14 +42,8 @@ async function once(workers: number, redisUrl: string | undefined): Promise<Reco
   try {
     await createLab({ dir: join(dir, 'lab'), vms, volumes, diskSizeBytes: 2 << 20, dataBytes: 1 << 20 });
     await (await openRepository({ path: join(dir, 'repo'), create: true })).close();
-    const config = (proxy: string) => ({
-      hypervisor: { kind: 'lab', dir: './lab' },
-      provider: { name: 'lab', config: { volumesDir: './lab/volumes', stateDir: './lab/array' } },
-      proxy: { kind: 'local', host: { name: proxy } },
-      repository: { path: './repo' },
-      batch: { limits },
-      ...(redisUrl && { queue: { kind: 'bullmq', url: redisUrl, name: `bench-${workers}` } }),
-    });
+    const config = (proxy: string) =>
+      labJobConfig({ batch: { limits }, ...(redisUrl && { queue: { kind: 'bullmq', url: redisUrl, name: `bench-${workers}` } }) }, proxy);
     await writeFile(join(dir, 'coordinator.yaml'), stringify(config('proxy-1')));
     const started: Array<ReturnType<typeof run>> = [];
     for (let i = 1; i <= workers; i++) {

@@ -1,3 +1,4 @@
+import { labJobConfig } from '../helpers/lab-job-config.js';
 import { mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,15 +15,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function config(over: Record<string, unknown> = {}) {
-  return {
-    hypervisor: { kind: 'lab', dir: './lab' },
-    provider: { name: 'lab', config: { volumesDir: './lab/volumes', stateDir: './lab/array' } },
-    proxy: { kind: 'local', host: { name: 'proxy-1' } },
-    repository: { path: './repo' },
-    ...over,
-  };
-}
+const config = (over: Record<string, unknown> = {}) => labJobConfig(over);
 
 async function writeConfig(cfg: unknown): Promise<string> {
   const file = join(dir, 'job.yaml');

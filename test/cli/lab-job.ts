@@ -1,8 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { createLab } from '../../src/lab/index.js';
+import { writeLabJob } from '../helpers/lab-job-config.js';
 import { cli } from './run-cli.js';
 
 /**
@@ -14,17 +14,7 @@ export async function labJobBackedUp(
 ): Promise<{ dir: string; file: string; restorePoint: string; remove(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'hvsnap-cli-'));
   await createLab({ dir: join(dir, 'lab'), vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 2 << 20 });
-  const file = join(dir, 'job.yaml');
-  await writeFile(
-    file,
-    stringify({
-      hypervisor: { kind: 'lab', dir: './lab' },
-      provider: { name: 'lab', config: { volumesDir: './lab/volumes', stateDir: './lab/array' } },
-      proxy: { kind: 'local', host: { name: 'proxy-1' } },
-      repository: { path: './repo' },
-      ...(Object.keys(policy).length ? { policy } : {}),
-    }),
-  );
+  const file = await writeLabJob(dir, Object.keys(policy).length ? { policy } : {});
   const b = await cli('backup', '--config', file, '--json');
   if (b.code !== 0) throw new Error(`backup failed: ${b.stderr}`);
   return { dir, file, restorePoint: JSON.parse(b.stdout).vms[0].restorePointId as string, remove: () => rm(dir, { recursive: true, force: true }) };

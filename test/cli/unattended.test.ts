@@ -1,8 +1,8 @@
+import { writeLabJob } from '../helpers/lab-job-config.js';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLab, loadLabState } from '../../src/lab/index.js';
 import { selectRetention } from '../../src/repository/index.js';
@@ -18,16 +18,7 @@ afterEach(async () => {
 });
 
 async function writeConfig(over: Record<string, unknown> = {}): Promise<string> {
-  const file = join(dir, 'job.yaml');
-  const cfg = {
-    hypervisor: { kind: 'lab', dir: './lab' },
-    provider: { name: 'lab', config: { volumesDir: './lab/volumes', stateDir: './lab/array' } },
-    proxy: { kind: 'local', host: { name: 'proxy-1' } },
-    repository: { path: './repo' },
-    ...over,
-  };
-  await writeFile(file, stringify(cfg));
-  return file;
+  return writeLabJob(dir, over);
 }
 
 const labOf = async () => {

@@ -1,9 +1,9 @@
+import { writeLabJob } from '../helpers/lab-job-config.js';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { hostname, tmpdir } from 'node:os';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLab } from '../../src/lab/index.js';
 import { openRepository } from '../../src/repository/index.js';
@@ -23,19 +23,7 @@ afterEach(async () => {
 });
 
 async function writeConfig(over: Record<string, unknown> = {}): Promise<string> {
-  const file = join(dir, 'job.yaml');
-  await writeFile(
-    file,
-    stringify({
-      hypervisor: { kind: 'lab', dir: './lab' },
-      provider: { name: 'lab', config: { volumesDir: './lab/volumes', stateDir: './lab/array' } },
-      proxy: { kind: 'local', host: { name: 'proxy-1' } },
-      repository: { path: './repo' },
-      batch: { limits: { sets: 1 } },
-      ...over,
-    }),
-  );
-  return file;
+  return writeLabJob(dir, { batch: { limits: { sets: 1 } }, ...over });
 }
 
 /** Restore points per VM name. */

@@ -1,3 +1,4 @@
+import { labJobConfig } from '../helpers/lab-job-config.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,19 +22,18 @@ let dir: string;
 const workers: ChildProcess[] = [];
 
 function config(proxy: string, over: Record<string, unknown> = {}) {
-  return {
-    hypervisor: { kind: 'lab', dir: './lab' },
-    provider: { name: 'lab', config: { volumesDir: './lab/volumes', stateDir: './lab/array' } },
-    proxy: { kind: 'local', host: { name: proxy } },
-    repository: { path: './repo' },
-    // a short lock so that a killed worker's set comes back within seconds; limit slots live longer than
-    // any stall of a busy test machine (a hold that lapses while its worker still runs would break the limit)
-    queue: { kind: 'bullmq', url: redis.url, name: 'scale', lockDurationMs: 6000, stalledIntervalMs: 1000, slotTtlMs: 15000 },
-    batch: { limits: { sets: 3, perHost: 3, perArray: 2, perProxy: 2 } },
-    // slow copies (MB/s per disk): the kill lands mid-copy, and sets overlap
-    policy: { throttleMBps: 2 },
-    ...over,
-  };
+  return labJobConfig(
+    {
+      // a short lock so that a killed worker's set comes back within seconds; limit slots live longer than
+      // any stall of a busy test machine (a hold that lapses while its worker still runs would break the limit)
+      queue: { kind: 'bullmq', url: redis.url, name: 'scale', lockDurationMs: 6000, stalledIntervalMs: 1000, slotTtlMs: 15000 },
+      batch: { limits: { sets: 3, perHost: 3, perArray: 2, perProxy: 2 } },
+      // slow copies (MB/s per disk): the kill lands mid-copy, and sets overlap
+      policy: { throttleMBps: 2 },
+      ...over,
+    },
+    proxy,
+  );
 }
 
 /** Starts `hvsnap worker` as its own process; resolves once it says it is pulling sets. */

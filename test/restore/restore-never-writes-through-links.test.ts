@@ -1,6 +1,6 @@
+import { writeLabJob } from '../helpers/lab-job-config.js';
 import { lstat, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
 import { EXPORT_DISK_FOLDER as DISKS } from '../../src/restore/export-vm.js';
@@ -16,17 +16,7 @@ afterEach(async () => {
 });
 
 async function labConfig(e: LabEnv): Promise<string> {
-  const file = join(e.dir, 'job.yaml');
-  await writeFile(
-    file,
-    stringify({
-      hypervisor: { kind: 'lab', dir: './lab' },
-      provider: { name: 'lab', config: { volumesDir: './lab/volumes', stateDir: './lab/array' } },
-      proxy: { kind: 'local', host: { name: 'proxy-1' } },
-      repository: { path: './repo' },
-    }),
-  );
-  return file;
+  return writeLabJob(e.dir);
 }
 
 describe('restore never writes outside its target', () => {
