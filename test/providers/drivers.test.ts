@@ -10,6 +10,7 @@ import { PowerstoreClient, createPowerstoreProvider } from '../../providers/powe
 import { FakePure } from './fake-pure.js';
 import { FakeOntap } from './fake-ontap.js';
 import { FakePowerstore } from './fake-powerstore.js';
+import { failure } from '../helpers/failure.js';
 
 const closers: Array<() => void> = [];
 afterEach(() => {
@@ -17,15 +18,6 @@ afterEach(() => {
 });
 const host = { name: 'proxy1', iqns: ['iqn.1991-05.com.microsoft:proxy1'] };
 const retry = { retries: 3, minDelayMs: 1, maxDelayMs: 2 };
-
-async function failure(p: Promise<unknown>): Promise<any> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a failure');
-}
 
 function pure(opts: { eradicate?: boolean; timeoutMs?: number } = {}) {
   const fake = new FakePure('https://pure-drv.test', 'pure-token-drv');

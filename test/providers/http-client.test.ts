@@ -7,6 +7,7 @@ import { providerErrorKind } from '../../providers/sdk/errors.js';
 import { retryAfterMs } from '../../providers/sdk/retry-delay.js';
 import { pollJob } from '../../providers/sdk/poll-job.js';
 import { FakeHttp } from './fake-http.js';
+import { failure } from '../helpers/failure.js';
 
 const origin = 'https://http-client.test';
 let fake: FakeHttp | undefined;
@@ -32,15 +33,6 @@ function setup(opts: Partial<HttpClientOptions> = {}) {
     ...opts,
   });
   return { client, fake, waits };
-}
-
-async function failure(p: Promise<unknown>): Promise<any> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a failure');
 }
 
 describe('HttpClient retry policy', () => {

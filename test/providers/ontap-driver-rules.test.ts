@@ -5,6 +5,7 @@ import { providerErrorKind } from '../../providers/sdk/errors.js';
 import { ontapIdentityFromSerial } from '../../providers/sdk/disk-identity.js';
 import { OntapClient, createOntapProvider } from '../../providers/ontap/index.js';
 import { FakeOntap } from './fake-ontap.js';
+import { failure } from '../helpers/failure.js';
 
 /** The ONTAP defects the driver review found, each pinned against a fake that keeps the rule it broke. */
 const closers: Array<() => void> = [];
@@ -33,15 +34,6 @@ function ontap(opts: { returnTimeoutS?: number; timeoutMs?: number; osType?: str
     logger: silentLogger,
   });
   return { fake, provider };
-}
-
-async function failure(p: Promise<unknown>): Promise<any> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a failure');
 }
 
 /** LUN uuids the fake maps to igroups, with whether each sits in a FlexClone. */

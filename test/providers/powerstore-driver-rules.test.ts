@@ -5,6 +5,7 @@ import { providerErrorKind } from '../../providers/sdk/errors.js';
 import { powerstoreIdentityFromWwn } from '../../providers/sdk/disk-identity.js';
 import { PowerstoreClient, createPowerstoreProvider, type PowerstoreProviderOptions } from '../../providers/powerstore/index.js';
 import { FakePowerstore } from './fake-powerstore.js';
+import { failure } from '../helpers/failure.js';
 
 /** The PowerStore defects the driver review found, each pinned against a fake that keeps the rule it broke. */
 const closers: Array<() => void> = [];
@@ -26,15 +27,6 @@ function powerstore(options: Partial<PowerstoreProviderOptions> = {}) {
   });
   const provider = guardProvider(createPowerstoreProvider(client, options), { logger: silentLogger });
   return { fake, provider };
-}
-
-async function failure(p: Promise<unknown>): Promise<any> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a failure');
 }
 
 describe('PowerStore driver against the vendor rules', () => {

@@ -21,15 +21,7 @@ import type { Provider } from '../../providers/sdk/provider.js';
 import { builtinProviders, loadProvider } from '../../providers/index.js';
 import { createSkeletonProvider } from '../../examples/provider-skeleton/src/index.js';
 import { MemoryArray } from '../../examples/provider-skeleton/src/memory-array.js';
-
-async function failure(p: Promise<unknown>): Promise<any> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a failure');
-}
+import { failure } from '../helpers/failure.js';
 
 describe('disk identity', () => {
   it('parses Windows UniqueId, naa./eui. strings and the Linux by-id form', () => {

@@ -1,4 +1,4 @@
-import { HvsnapError, isHvsnapError } from '../../src/core/errors.js';
+import { HvsnapError } from '../../src/core/errors.js';
 import { FakeShell } from '../../src/transport/fake-shell.js';
 import type { WindowsDisk, WindowsPartition } from '../../proxy/windows/index.js';
 
@@ -280,12 +280,5 @@ export function fakeWindowsHost(
   return { shell, events, disks, rescans: () => rescans, sessions, records, portals, connected: () => sessions.filter((x) => x.IsConnected) };
 }
 
-/** The HvsnapError `p` rejects with (a test failure when it resolves or rejects with anything else). */
-export async function failure(p: Promise<unknown>): Promise<HvsnapError> {
-  const e = await p.then(
-    () => undefined,
-    (x: unknown) => x,
-  );
-  if (!isHvsnapError(e)) throw new Error(`expected an HvsnapError, got ${String(e)}`);
-  return e;
-}
+/** The HvsnapError `p` rejects with (see test/helpers/failure.ts). */
+export { hvsnapFailure as failure } from '../helpers/failure.js';

@@ -1,4 +1,3 @@
-import { HvsnapError, isHvsnapError } from '../../src/core/errors.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -124,12 +123,5 @@ export async function backup(
   return { manifest, index };
 }
 
-/** The HvsnapError a promise rejects with; anything else (or success) fails the test. */
-export async function failure(p: Promise<unknown>): Promise<HvsnapError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  if (!isHvsnapError(e)) throw new Error(`expected an HvsnapError, got ${String(e)}`);
-  return e;
-}
+/** The HvsnapError `p` rejects with (see test/helpers/failure.ts). */
+export { hvsnapFailure as failure } from '../helpers/failure.js';
