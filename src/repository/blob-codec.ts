@@ -9,9 +9,6 @@ export interface RepositoryKeys {
   mac: Buffer;
 }
 
-/** Bytes an encrypted blob adds to its payload (nonce and tag). */
-export { SEAL_OVERHEAD } from './codec-pool.js';
-
 const NONCE = 12;
 const TAG = 16;
 

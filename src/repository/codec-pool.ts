@@ -9,9 +9,6 @@ import type { ChunkId } from './types.js';
 
 /** What src/repository/codec-worker.mjs exports (the one implementation of the chunk codec). */
 interface CodecModule {
-  NONCE: number;
-  TAG: number;
-  ZSTD_LEVEL: number;
   idOf(data: Uint8Array, macKey: Uint8Array | undefined): string;
   sealInto(raw: Uint8Array, out: Uint8Array, id: string, encKey: Uint8Array | undefined, level?: number): Promise<{ length: number; compressed: boolean }>;
   openInto(
