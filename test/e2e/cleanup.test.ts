@@ -49,7 +49,7 @@ describe('hvsnap cleanup after a job that died', () => {
     expect(await readdir(join(env.repository.path, '.journal'))).toEqual([]);
     // the reference points the dead job made were undone too: the next backup is a clean full
     const next = await runBackup(env);
-    expect(next.ok).toBe(true);
+    expect(next.ok, JSON.stringify(next.vms.map((v) => [v.vm, v.status, v.step, v.error]))).toBe(true);
     expect(next.vms.every((v) => v.disks.every((d) => d.mode === 'full'))).toBe(true);
     expect((await env.repository.listRestorePoints()).length).toBe(2);
   });
