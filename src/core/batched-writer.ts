@@ -19,6 +19,8 @@ export class BatchedWriter {
     private readonly write: (buf: Buffer, pos: number) => Promise<void>,
     private readonly batchBytes = 8 << 20,
     private readonly depth = 4,
+    /** makes one batch buffer (e.g. page-aligned memory for direct writes, see allocAlignedBuffer) */
+    private readonly alloc: (bytes: number) => Buffer = (bytes) => Buffer.allocUnsafeSlow(bytes),
   ) {}
 
   /** Adds `data` at byte `pos`; waits only when `depth` writes are in flight. Throws a failed write's error. */
@@ -72,10 +74,15 @@ export class BatchedWriter {
       if (b) return b;
       if (this.made < this.depth) {
         this.made++;
-        return Buffer.allocUnsafeSlow(this.batchBytes);
+        return this.alloc(this.batchBytes);
       }
       await Promise.race(this.inFlight);
     }
+  }
+
+  /** Waits for every write in flight, ignoring failures (for cleanup after an error: nothing is left running). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.inFlight);
   }
 
   private async drain(): Promise<void> {

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { HvsnapError } from '../core/errors.js';
 import { packageRoot } from '../core/package-root.js';
+import { allocAlignedShared, DIRECT_ALIGN } from '../core/direct-io.js';
 import { READ_SLACK, readSkew } from '../core/read-buffer.js';
 import type { ChunkId } from './types.js';
 
@@ -58,23 +59,40 @@ export function sharedBuffer(bytes: number): Buffer {
  * faults). A buffer filled from a file is placed for a fast copy from the page cache (see
  * core/read-buffer.ts).
  */
+/** Room a pooled buffer has beyond its `size`: a read placed within a page (READ_SLACK) or a direct read of the pages around a blob. */
+const BUFFER_SLACK = Math.max(READ_SLACK, 2 * DIRECT_ALIGN);
+
 export class SharedBuffers {
   private readonly free: SharedArrayBuffer[] = [];
+  /** bytes of each pooled buffer's memory (whole 64 KiB pages): `size` bytes plus {@link BUFFER_SLACK} */
+  private readonly capacity: number;
   constructor(
     /** bytes of each buffer */
     readonly size: number,
     /** buffers kept for reuse at most */
     private readonly keep = 64,
-  ) {}
+  ) {
+    this.capacity = Math.ceil((size + BUFFER_SLACK) / 65536) * 65536;
+  }
   /** A buffer of `bytes` (≤ size) bytes; `filePos`: the file position it will be read from, if any. */
   take(bytes: number, filePos = 0): Buffer {
-    const sab = bytes > this.size ? new SharedArrayBuffer(bytes + READ_SLACK) : (this.free.pop() ?? new SharedArrayBuffer(this.size + READ_SLACK));
-    return Buffer.from(sab, readSkew(filePos), bytes);
+    return Buffer.from(this.memory(bytes), readSkew(filePos), bytes);
   }
-  /** Gives back a buffer from {@link take}. */
+  /**
+   * A buffer of `bytes` that starts on a page (see core/direct-io.ts), for a direct
+   * read of whole pages around a blob.
+   */
+  takeAligned(bytes: number): Buffer {
+    return Buffer.from(this.memory(bytes), 0, bytes);
+  }
+  /** Gives back a buffer from {@link take} or {@link takeAligned}. */
   give(buf: Buffer): void {
     const sab = buf.buffer as SharedArrayBuffer;
-    if (sab.byteLength === this.size + READ_SLACK && this.free.length < this.keep) this.free.push(sab);
+    if (sab.byteLength === this.capacity && this.free.length < this.keep) this.free.push(sab);
+  }
+  private memory(bytes: number): SharedArrayBuffer {
+    if (bytes + BUFFER_SLACK > this.capacity) return allocAlignedShared(bytes + BUFFER_SLACK);
+    return this.free.pop() ?? allocAlignedShared(this.capacity);
   }
 }
 

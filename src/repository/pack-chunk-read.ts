@@ -27,12 +27,15 @@ export async function readChunkCopy(state: PackReadState, id: ChunkId): Promise<
   return readChecked(
     state,
     id,
-    (length) => Buffer.allocUnsafe(length),
+    (file, offset, length) => state.reads.readAt(file, offset, length),
     (rawLength) => Buffer.allocUnsafe(rawLength),
   );
 }
 
-/** {@link PackStore.lease}: {@link readChunkCopy} into buffers taken from `buffers`, given back by release(). */
+/**
+ * {@link PackStore.lease}: {@link readChunkCopy} into buffers taken from `buffers`, given back by
+ * release(); the blob is read past the page cache (PackReadCache.readDirect).
+ */
 export async function leaseChunkCopy(state: PackReadState & { buffers: SharedBuffers }, id: ChunkId): Promise<ChunkLease> {
   const taken: Buffer[] = [];
   const take = (n: number, filePos?: number) => {
@@ -47,7 +50,13 @@ export async function leaseChunkCopy(state: PackReadState & { buffers: SharedBuf
     for (const b of taken) state.buffers.give(b);
   };
   try {
-    return { data: await readChecked(state, id, take, take), release };
+    const readStored = (file: string, offset: number, length: number) =>
+      state.reads.readDirect(file, offset, length, (n) => {
+        const b = state.buffers.takeAligned(n);
+        taken.push(b);
+        return b;
+      });
+    return { data: await readChecked(state, id, readStored, take), release };
   } catch (e) {
     release();
     throw e;
@@ -55,13 +64,13 @@ export async function leaseChunkCopy(state: PackReadState & { buffers: SharedBuf
 }
 
 /**
- * Reads chunk `id`'s blob into `storedBuf(length)` and opens it into `rawBuf(rawLength)` (or in
- * place, for a blob stored raw and unencrypted), checked; a copy that fails is quarantined first.
+ * Reads chunk `id`'s blob with `readStored` and opens it into `rawBuf(rawLength)` (or in place, for
+ * a blob stored raw and unencrypted), checked; a copy that fails is quarantined first.
  */
 async function readChecked(
   { store, writer, reads }: PackReadState,
   id: ChunkId,
-  storedBuf: (length: number, filePos: number) => Buffer,
+  readStored: (file: string, offset: number, length: number) => Promise<Buffer>,
   rawBuf: (rawLength: number) => Buffer,
 ): Promise<Buffer> {
   const loc = store.index.get(checkChunkId(id));
@@ -73,7 +82,7 @@ async function readChecked(
   await writer.drain(packName);
   let stored: Buffer;
   try {
-    stored = await reads.readAt(file, loc.offset, loc.length, storedBuf(loc.length, loc.offset));
+    stored = await readStored(file, loc.offset, loc.length);
   } catch (e) {
     if (isErrno(e, 'ENOENT') || (isHvsnapError(e) && e.code === 'integrity_failed')) {
       await store.markBad(id, packName, `read failed: ${(e as Error).message}`);

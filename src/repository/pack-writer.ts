@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { allocAlignedBuffer, DIRECT_ALIGN, openDirectWrites, type DirectWrites } from '../core/direct-io.js';
 import type { SealedBlob } from './blob-codec.js';
 import type { ChunkIndex } from './chunk-index.js';
 import { fsyncPath } from './fs-util.js';
@@ -29,9 +30,11 @@ interface OpenPack {
   name: string;
   number: number;
   fd: number;
+  /** writes of whole pages past the page cache (the rest through `fd`) */
+  direct: DirectWrites;
   /** bytes appended so far (header included) */
   size: number;
-  /** bytes on disk so far; the staging buffer holds the bytes from here to `size` */
+  /** bytes on disk for good so far (a multiple of a page until sealed); the staging buffer holds the bytes from here to `size` */
   written: number;
   entries: PackEntry[];
 }
@@ -80,9 +83,13 @@ export class PackWriter {
 
   /** Copies `bytes` to the end of `pack` (into the staging buffer; written when it is full). */
   private async put(pack: OpenPack, bytes: Uint8Array): Promise<void> {
-    const stage = (this.stage ??= Buffer.allocUnsafeSlow(WRITE_BATCH_BYTES));
-    if (pack.size - pack.written + bytes.byteLength > stage.length) await this.writeBuffered(pack);
-    if (bytes.byteLength > stage.length) {
+    const stage = (this.stage ??= allocAlignedBuffer(WRITE_BATCH_BYTES));
+    if (pack.size - pack.written + bytes.byteLength > stage.length) await this.writeBuffered(pack, false);
+    if (pack.size - pack.written + bytes.byteLength > stage.length) {
+      // larger than the staging buffer: written from the caller's memory, after what is staged (later
+      // writes of this pack start off a page boundary, so they go through the page cache)
+      await this.writeBuffered(pack, true);
+      pack.written = pack.size;
       await writeFully(pack.fd, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), pack.written);
       pack.written += bytes.byteLength;
     } else stage.set(bytes, pack.size - pack.written);
@@ -106,7 +113,7 @@ export class PackWriter {
   drain(name: string): Promise<void> {
     if (this.open?.name !== name) return Promise.resolve();
     return this.enqueue(async () => {
-      if (this.open?.name === name) await this.writeBuffered(this.open);
+      if (this.open?.name === name) await this.writeBuffered(this.open, true);
     });
   }
 
@@ -126,6 +133,7 @@ export class PackWriter {
       const pack = this.open;
       if (!pack) return [];
       this.open = undefined;
+      await pack.direct.close();
       await fsClose(pack.fd);
       return pack.entries;
     });
@@ -147,23 +155,39 @@ export class PackWriter {
     if ((await mkdir(dirname(path), { recursive: true })) !== undefined) this.dirtyDirs.add(this.packsDir);
     const fd = await fsOpen(path, 'wx');
     this.dirtyDirs.add(dirname(path));
-    this.open = { name, number: index.packNumber(name), fd, size: 0, written: 0, entries: [] };
+    const direct = await openDirectWrites(path, fd);
+    this.open = { name, number: index.packNumber(name), fd, direct, size: 0, written: 0, entries: [] };
     await this.put(this.open, packHeader());
     return this.open;
   }
 
-  /** Writes what is staged of `pack`. */
-  private async writeBuffered(pack: OpenPack): Promise<void> {
+  /**
+   * Writes what is staged of `pack`: whole pages past the page cache, from the page-aligned staging
+   * buffer (a pack is written once and read rarely, so caching it only costs; see openDirectWrites).
+   * A partial last page stays staged, moved to the front, until more bytes complete it; `all` also
+   * writes it now, through the page cache (a read of the open pack, or a larger blob, needs every
+   * byte on disk), and it is written again, direct, once its page is whole.
+   */
+  private async writeBuffered(pack: OpenPack, all: boolean): Promise<void> {
     const n = pack.size - pack.written;
     if (n === 0) return;
-    await writeFully(pack.fd, this.stage!.subarray(0, n), pack.written);
-    pack.written += n;
+    const stage = this.stage!;
+    const whole = n - (n % DIRECT_ALIGN);
+    await pack.direct.write(stage.subarray(0, all ? n : whole), pack.written);
+    if (all && whole === n) {
+      pack.written += n;
+      return;
+    }
+    pack.written += whole;
+    if (whole > 0) stage.copyWithin(0, whole, n);
   }
 
   private async seal(pack: OpenPack): Promise<void> {
     this.open = undefined;
     await this.put(pack, packTrailer(pack.entries, this.macKey));
-    await this.writeBuffered(pack);
+    await this.writeBuffered(pack, true);
+    pack.written = pack.size;
+    await pack.direct.close();
     const sync = fsFsync(pack.fd).finally(() => fsClose(pack.fd));
     sync.catch(() => undefined);
     this.syncs.push(sync);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { BatchedWriter } from '../core/batched-writer.js';
+import { allocAlignedBuffer, openDirectWrites } from '../core/direct-io.js';
 import { HvsnapError, throwIfAborted } from '../core/errors.js';
 import { isAllZero, type Repository } from '../repository/index.js';
 import { chunkId } from '../repository/chunk-id.js';
@@ -115,8 +116,8 @@ export async function restoreDisk(args: RestoreDiskArgs): Promise<RestoreDiskRes
 
 /**
  * Writes a raw image: a new file (never an existing one, never through a link), each run of
- * non-zero chunks in large writes (BatchedWriter), zeros left as holes, then sized and
- * fsynced.
+ * non-zero chunks in large direct writes (BatchedWriter, openDirectWrites), zeros left as holes,
+ * then sized and fsynced.
  */
 async function writeRaw(target: string, virtualSize: number, source: AsyncIterable<VhdxChunk>): Promise<void> {
   let fh;
@@ -132,12 +133,17 @@ async function writeRaw(target: string, virtualSize: number, source: AsyncIterab
     throw new HvsnapError('input_invalid', `cannot create ${target}: ${code ?? 'error'}`, { cause: e, context: { file: target } });
   }
   try {
-    // chunks are copied (the source reuses their memory) into large writes, several in flight
-    const writer = new BatchedWriter(async (buf, pos) => {
-      for (let done = 0; done < buf.length;) done += (await fh.write(buf, done, buf.length - done, pos + done)).bytesWritten;
-    });
-    for await (const { offset, data } of source) await writer.add(data, offset);
-    await writer.flush();
+    // chunks are copied (the source reuses their memory) into large page-aligned writes, several in
+    // flight, that bypass the page cache where the file system allows (see openDirectWrites)
+    const direct = await openDirectWrites(target, fh.fd);
+    const writer = new BatchedWriter((buf, pos) => direct.write(buf, pos), undefined, undefined, allocAlignedBuffer);
+    try {
+      for await (const { offset, data } of source) await writer.add(data, offset);
+      await writer.flush();
+    } finally {
+      await writer.settle();
+      await direct.close();
+    }
     await fh.truncate(virtualSize);
     await fh.sync();
   } finally {

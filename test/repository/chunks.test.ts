@@ -5,13 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { isHvsnapError } from '../../src/core/errors.js';
 import { chunkId, hashChunk, isAllZero } from '../../src/repository/index.js';
 import { readPackEntries } from '../../src/repository/pack-reader.js';
-import { CHUNK, newRepo, reopen } from './helpers.js';
-
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) out.push(join(e.parentPath, e.name));
-  return out;
-}
+import { CHUNK, filesUnder, newRepo, reopen } from './helpers.js';
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   return p.then(

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
@@ -16,6 +16,13 @@ afterEach(async () => {
   for (const r of repos.splice(0)) await r.close().catch(() => undefined);
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
+
+/** Every file under `dir`, at any depth. */
+export async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) out.push(join(e.parentPath, e.name));
+  return out;
+}
 
 /** A temp folder removed after the test. */
 export async function tempDir(): Promise<string> {

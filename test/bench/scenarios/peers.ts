@@ -6,6 +6,7 @@ import { clearReferencePoints } from '../bench-env.js';
 import { createDiskLab, type BenchContext } from '../bench-context.js';
 import { runPeer } from '../run-peer.js';
 import { runWorker } from '../run-worker.js';
+import { settle } from '../settle.js';
 import { figure, MiB, ratioRuns, sizeText, type Figure, type Goal, type ScenarioResult } from '../stats.js';
 
 const WRITE = 64 * 1024;
@@ -41,7 +42,8 @@ const LABEL: Record<Tool, string> = {
  * closest there is), hvsnap encrypted against restic. hvsnap restores a dynamic VHDX from its chunks;
  * the peers restore the VHDX file; `qemu-img convert` raw → VHDX is the disk-speed reference, by
  * default (the image is not flushed) and with `-t writeback` (flushed at the end, as hvsnap's restore
- * does; restic and borg do not flush). Every tool is timed as a whole process: start to exit.
+ * does; restic and borg do not flush). Every tool is timed as a whole process: start to exit, each
+ * started from the same state (see {@link settle}).
  */
 export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> {
   const restic = available('restic', ['version']);
@@ -87,6 +89,7 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
       await clearReferencePoints(disk.labDir);
       const hv: Partial<Record<Tool, { restorePointId: string; diskId: string }>> = {};
       const backup = async (x: Tool, kind: 'full' | 'incremental'): Promise<number> => {
+        await settle();
         if (x === 'hvsnap' || x === 'hvsnapEnc') {
           // timed as a whole process, like the peers: start, repository open and the job
           const started = performance.now();
@@ -116,6 +119,7 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
       for (const x of tools) {
         const out = join(run, `restore-${x}`);
         await mkdir(out, { recursive: true });
+        await settle();
         if (x === 'hvsnap' || x === 'hvsnapEnc') {
           const started = performance.now();
           await runWorker({
@@ -132,8 +136,10 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
         await rm(out, { recursive: true, force: true });
       }
       const q = join(run, 'qemu.vhdx');
+      await settle();
       qemu.push(await runPeer('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', '-o', 'subformat=dynamic', raw, q]));
       await rm(q, { force: true });
+      await settle();
       qemuFlushed.push(await runPeer('qemu-img', ['convert', '-t', 'writeback', '-f', 'raw', '-O', 'vhdx', '-o', 'subformat=dynamic', raw, q]));
       await rm(run, { recursive: true, force: true });
     }
