@@ -68,7 +68,7 @@ export async function leaseChunkCopy(state: PackReadState & { buffers: SharedBuf
  * a blob stored raw and unencrypted), checked; a copy that fails is quarantined first.
  */
 async function readChecked(
-  { store, writer, reads }: PackReadState,
+  { store, writer }: PackReadState,
   id: ChunkId,
   readStored: (file: string, offset: number, length: number) => Promise<Buffer>,
   rawBuf: (rawLength: number) => Buffer,
