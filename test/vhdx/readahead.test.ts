@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { allocReadBuffer, openVhdx, writeVhdxStream } from '../../src/vhdx/index.js';
 import { Readahead } from '../../src/vhdx/readahead.js';
+import { readRangesParallel } from '../../proxy/data-mover-io.js';
 import { buildDifferencingChain, buildVhdxWithPendingLog } from '../helpers/vhdx-fixtures.js';
 import { MiB, prng, randomBytes, tempDir } from './helpers.js';
 
@@ -57,7 +58,7 @@ describe('Readahead', () => {
 
   it('falls back to a direct read (and its error) when a window fails', async () => {
     const f = fakeFile(data);
-    const ra = new Readahead(f.fetch, { windowSize: 64 * 1024, depth: 4 });
+    const ra = new Readahead(f.fetch, { windowSize: 64 * 1024, depth: 4, minRun: 1 });
     await readThrough(ra, f, 0, 16 * 1024, 8 * MiB);
     f.failAt(100 * 1024);
     expect((await readThrough(ra, f, 16 * 1024, 16 * 1024, 8 * MiB)).equals(data.subarray(16 * 1024, 32 * 1024))).toBe(true);
@@ -96,7 +97,7 @@ describe('Readahead', () => {
         }),
       );
     };
-    const ra = new Readahead(fetch, { windowSize: 64 * 1024, depth: 2 });
+    const ra = new Readahead(fetch, { windowSize: 64 * 1024, depth: 2, minRun: 1 });
     const out0 = Buffer.alloc(4096);
     expect(await ra.read(out0, 0, 4096, 0, 8 * MiB)).toBe(false);
     const a = ra.read(Buffer.alloc(4096), 0, 4096, 4096, 8 * MiB).then(() => 'a');
@@ -128,7 +129,7 @@ describe('Readahead', () => {
         }),
       );
     };
-    const ra = new Readahead(fetch, { windowSize: 64 * 1024, depth: 3 });
+    const ra = new Readahead(fetch, { windowSize: 64 * 1024, depth: 3, minRun: 1 });
     const K = 1024;
     expect(await ra.read(Buffer.alloc(4096), 0, 4096, 0, 8 * MiB)).toBe(false);
     const first = ra.read(Buffer.alloc(4096), 0, 4096, 4 * K, 8 * MiB); // windows at 4, 68 and 132 KiB
@@ -154,7 +155,7 @@ describe('Readahead', () => {
   it('forgets what it read ahead when told the file changed', async () => {
     const copy = Buffer.from(data.subarray(0, MiB));
     const f = fakeFile(copy);
-    const ra = new Readahead(f.fetch, { windowSize: 128 * 1024, depth: 4 });
+    const ra = new Readahead(f.fetch, { windowSize: 128 * 1024, depth: 4, minRun: 1 });
     await readThrough(ra, f, 0, 4096, MiB);
     await readThrough(ra, f, 4096, 4096, MiB);
     copy.fill(0xab, 8192, 16384);
@@ -167,6 +168,59 @@ describe('Readahead', () => {
       if (pos % (64 * 1024) === 0) ra.clear();
     }
     await ra.settle();
+  });
+});
+
+describe('Readahead ramp (incremental backups read what they ask for)', () => {
+  const data = randomBytes(prng(11), 40 * MiB);
+  const K = 1024;
+  const bytesFetched = (f: ReturnType<typeof fakeFile>) => f.calls.reduce((n, c) => n + c.length, 0);
+
+  it('pairs of adjacent chunk reads scattered over a block never read ahead', async () => {
+    const f = fakeFile(data);
+    const ra = new Readahead(f.fetch);
+    const limit = 32 * MiB; // the end of the VHDX block the reads lie in
+    let asked = 0;
+    // a 64 KiB write straddling a chunk boundary: two adjacent 256 KiB chunks, every 1.25 MiB
+    for (let pos = 256 * K; pos + 512 * K <= limit; pos += 1280 * K) {
+      for (const p of [pos, pos + 256 * K]) expect((await readThrough(ra, f, p, 256 * K, limit)).equals(data.subarray(p, p + 256 * K))).toBe(true);
+      asked += 512 * K;
+    }
+    await ra.settle();
+    expect(bytesFetched(f)).toBe(asked);
+  });
+
+  it('a run that stops early has read ahead no more than it read', async () => {
+    const f = fakeFile(data);
+    const ra = new Readahead(f.fetch);
+    // runs of 6 chunks (1.5 MiB) with gaps: read-ahead starts after 1 MiB with one window
+    let asked = 0;
+    for (let start = 0; start + 2 * MiB <= 32 * MiB; start += 4 * MiB) {
+      for (let p = start; p < start + 1536 * K; p += 256 * K) await readThrough(ra, f, p, 256 * K, 32 * MiB);
+      asked += 1536 * K;
+    }
+    await ra.settle();
+    expect(bytesFetched(f)).toBeLessThanOrEqual(2 * asked);
+  });
+
+  it('a long sequential run of small reads ramps up to full depth, also with concurrent callers', async () => {
+    for (const concurrency of [1, 4]) {
+      const f = fakeFile(data);
+      const ra = new Readahead(f.fetch, { depth: 4 });
+      const limit = 32 * MiB;
+      const reads: Array<Promise<Buffer>> = [];
+      for (let pos = 0; pos < limit; pos += 128 * K) {
+        const p = pos;
+        reads.push(readThrough(ra, f, p, 128 * K, limit).then((b) => (expect(b.equals(data.subarray(p, p + 128 * K))).toBe(true), b)));
+        if (reads.length >= concurrency) await reads.shift();
+      }
+      await Promise.all(reads);
+      await ra.settle();
+      const windows = f.calls.filter((c) => c.length === MiB);
+      expect(windows.length, `concurrency ${concurrency}`).toBeGreaterThan(24);
+      expect(f.calls.length, `concurrency ${concurrency}`).toBeLessThan(48);
+      expect(bytesFetched(f), `concurrency ${concurrency}`).toBeLessThanOrEqual(limit);
+    }
   });
 });
 
@@ -229,6 +283,40 @@ describe('small sequential reads through the engine', () => {
       expect(buf.equals(want), `offset ${off}`).toBe(true);
     }
     await img.close();
+  });
+
+  it('an incremental-shaped copy through the data mover reads only the chunks it asks for', async () => {
+    const data = randomBytes(prng(12), 64 * MiB);
+    async function* source() {
+      yield { offset: 0, data };
+    }
+    const path = t.path('incr.vhdx');
+    await writeVhdxStream(path, { virtualSize: data.length, blockSize: 32 * MiB, source: source() });
+    const img = await openVhdx(path);
+    try {
+      // 64 KiB writes straddling a 256 KiB chunk boundary, every 1.25 MiB: two adjacent chunks each
+      const ranges = [];
+      for (let off = 256 * 1024 - 32 * 1024; off + MiB < data.length; off += 1280 * 1024) ranges.push({ offset: off, length: 64 * 1024 });
+      const chunkSize = 256 * 1024;
+      const aligned = ranges.map((r) => ({ offset: r.offset - (r.offset % chunkSize), length: 2 * chunkSize }));
+      const before = img.stats.fileBytesRead;
+      let bytes = 0;
+      await readRangesParallel({
+        readInto: (buf, offset) => img.readInto(buf, offset),
+        ranges: aligned,
+        chunkSize,
+        concurrency: 4,
+        maxBytesInFlight: 16 * chunkSize,
+        onChunk: async (c) => {
+          expect(c.data.equals(data.subarray(c.offset, c.offset + c.data.length)), `offset ${c.offset}`).toBe(true);
+          bytes += c.data.length;
+        },
+      });
+      expect(bytes).toBe(aligned.length * 2 * chunkSize);
+      expect(img.stats.fileBytesRead - before).toBe(bytes);
+    } finally {
+      await img.close();
+    }
   });
 
   it('allocReadBuffer returns exactly the bytes asked for and checks the length', () => {
