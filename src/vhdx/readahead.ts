@@ -40,7 +40,8 @@ interface Window {
  * scattered reads of an incremental backup (a changed range is often one or two chunks, and two
  * adjacent chunks used to start 4 MiB of read-ahead up to the end of the VHDX block) never read ahead,
  * and a run that stops wastes at most what it read. Never crosses the caller's `limit` (the end of the
- * extent being read).
+ * extent being read, or of the range the caller reads: the data mover passes the end of each merged
+ * range, so an incremental's longer runs read nothing past their end either).
  */
 export class Readahead {
   private windows: Window[] = [];

@@ -229,11 +229,15 @@ describe('small sequential reads through the engine', () => {
   afterAll(() => t.cleanup());
   const steps = [4096, 96 * 1024 + 512, 128 * 1024, 256 * 1024];
 
-  async function readAll(path: string, step: number, opts: { syncReads?: boolean } = {}): Promise<Buffer> {
+  /** Reads the whole disk in `step`-byte reads; `runBytes` given, tells read-ahead where each run of that many bytes ends. */
+  async function readAll(path: string, step: number, opts: { syncReads?: boolean; runBytes?: number } = {}): Promise<Buffer> {
     const img = await openVhdx(path, opts);
     try {
       const out = Buffer.alloc(img.virtualSize);
-      for (let off = 0; off < img.virtualSize; off += step) await img.readInto(out.subarray(off, Math.min(off + step, img.virtualSize)), off);
+      for (let off = 0; off < img.virtualSize; off += step) {
+        const readaheadEnd = opts.runBytes ? Math.min(img.virtualSize, (Math.floor(off / opts.runBytes) + 1) * opts.runBytes) : undefined;
+        await img.readInto(out.subarray(off, Math.min(off + step, img.virtualSize)), off, { readaheadEnd });
+      }
       return out;
     } finally {
       await img.close();
@@ -243,6 +247,7 @@ describe('small sequential reads through the engine', () => {
   it('a file with a pending log reads as replayed, in any read size, async or with syncReads', async () => {
     const f = await buildVhdxWithPendingLog(t.path('log.vhdx'));
     for (const step of steps) expect((await readAll(f.path, step)).equals(f.expected), `step ${step}`).toBe(true);
+    for (const step of [4096, 128 * 1024]) expect((await readAll(f.path, step, { runBytes: 1536 * 1024 })).equals(f.expected), `step ${step}, limited`).toBe(true);
     for (const step of [4096, 128 * 1024, 3 * MiB])
       expect((await readAll(f.path, step, { syncReads: true })).equals(f.expected), `sync step ${step}`).toBe(true);
   });
@@ -252,6 +257,8 @@ describe('small sequential reads through the engine', () => {
     mkdirSync(dir);
     const c = await buildDifferencingChain(dir);
     for (const step of steps) expect((await readAll(c.top, step)).equals(c.expected), `step ${step}`).toBe(true);
+    // with the caller's read-ahead limit (runs of 1.5 MiB: read-ahead starts and is cut short in every file of the chain)
+    for (const step of [4096, 128 * 1024]) expect((await readAll(c.top, step, { runBytes: 1536 * 1024 })).equals(c.expected), `step ${step}, limited`).toBe(true);
     for (const step of [4096, 128 * 1024, 3 * MiB])
       expect((await readAll(c.top, step, { syncReads: true })).equals(c.expected), `sync step ${step}`).toBe(true);
   });
@@ -294,16 +301,16 @@ describe('small sequential reads through the engine', () => {
     await writeVhdxStream(path, { virtualSize: data.length, blockSize: 32 * MiB, source: source() });
     const img = await openVhdx(path);
     try {
-      // 64 KiB writes straddling a 256 KiB chunk boundary, every 1.25 MiB: two adjacent chunks each
-      const ranges = [];
-      for (let off = 256 * 1024 - 32 * 1024; off + MiB < data.length; off += 1280 * 1024) ranges.push({ offset: off, length: 64 * 1024 });
       const chunkSize = 256 * 1024;
-      const aligned = ranges.map((r) => ({ offset: r.offset - (r.offset % chunkSize), length: 2 * chunkSize }));
+      // every 2.5 MiB: a 64 KiB write straddling a chunk boundary (two adjacent chunks), then a
+      // 1.5 MiB write (a run of 6 chunks, long enough to start read-ahead, which must stop at its end)
+      const ranges = [];
+      for (let off = 0; off + 2560 * 1024 <= data.length; off += 2560 * 1024) ranges.push({ offset: off, length: 2 * chunkSize }, { offset: off + MiB, length: 6 * chunkSize });
       const before = img.stats.fileBytesRead;
       let bytes = 0;
       await readRangesParallel({
-        readInto: (buf, offset) => img.readInto(buf, offset),
-        ranges: aligned,
+        readInto: (buf, offset, rangeEnd) => img.readInto(buf, offset, { readaheadEnd: rangeEnd }),
+        ranges,
         chunkSize,
         concurrency: 4,
         maxBytesInFlight: 16 * chunkSize,
@@ -312,8 +319,19 @@ describe('small sequential reads through the engine', () => {
           bytes += c.data.length;
         },
       });
-      expect(bytes).toBe(aligned.length * 2 * chunkSize);
+      expect(bytes).toBe(ranges.length * 4 * chunkSize);
       expect(img.stats.fileBytesRead - before).toBe(bytes);
+      // a long sequential run with the same limit still reads every byte once
+      const all = img.stats.fileBytesRead;
+      await readRangesParallel({
+        readInto: (buf, offset, rangeEnd) => img.readInto(buf, offset, { readaheadEnd: rangeEnd }),
+        ranges: [{ offset: 0, length: data.length }],
+        chunkSize,
+        concurrency: 4,
+        maxBytesInFlight: 16 * chunkSize,
+        onChunk: async (c) => expect(c.data.equals(data.subarray(c.offset, c.offset + c.data.length)), `offset ${c.offset}`).toBe(true),
+      });
+      expect(img.stats.fileBytesRead - all).toBe(data.length);
     } finally {
       await img.close();
     }
