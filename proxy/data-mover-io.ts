@@ -33,9 +33,10 @@ export interface ReadRangesParallelArgs {
    * Fills all of `buf` with the bytes at byte `offset` (`buf.length` bytes). When given it is used
    * instead of `read`, into buffers the reader reuses from chunk to chunk (no fresh, page-faulting
    * allocation per chunk): a delivered chunk's `data` is then valid only until its `onChunk`
-   * settles, and a caller that keeps it must copy it.
+   * settles, and a caller that keeps it must copy it. `rangeEnd` (bytes): the end of the merged range
+   * the chunk lies in, so a reader may read ahead up to there and never past what is read next.
    */
-  readInto?: (buf: Buffer, offset: number) => Promise<void>;
+  readInto?: (buf: Buffer, offset: number, rangeEnd: number) => Promise<void>;
   /** byte ranges to read; overlapping or touching ranges are merged first, zero-length ones dropped */
   ranges: readonly ByteRange[];
   /** bytes; a chunk never crosses a multiple of `chunkSize`, so aligned ranges give aligned chunks */
@@ -127,13 +128,18 @@ export function chunkSha256Cached(data: Buffer): { sha256: string; zero: boolean
 
 /** The chunks of `ranges`, lazily (a million ranges never become a million objects at once). */
 export function* splitIntoChunks(ranges: readonly ByteRange[], chunkSize: number): Generator<ByteRange> {
+  for (const { offset, length } of chunksOf(ranges, chunkSize)) yield { offset, length };
+}
+
+/** {@link splitIntoChunks}, each chunk with the end (bytes) of the merged range it lies in. */
+function* chunksOf(ranges: readonly ByteRange[], chunkSize: number): Generator<ByteRange & { rangeEnd: number }> {
   for (const r of mergeRanges(ranges)) {
     let offset = r.offset;
     const end = r.offset + r.length;
     while (offset < end) {
       const boundary = (Math.floor(offset / chunkSize) + 1) * chunkSize;
       const length = Math.min(end, boundary) - offset;
-      yield { offset, length };
+      yield { offset, length, rangeEnd: end };
       offset += length;
     }
   }
@@ -142,6 +148,8 @@ export function* splitIntoChunks(ranges: readonly ByteRange[], chunkSize: number
 interface Slot {
   offset: number;
   length: number;
+  /** the end of the merged range the chunk lies in */
+  rangeEnd: number;
   /** set once the chunk is read (and hashed, when asked): the slot is ready to deliver */
   data?: Buffer;
   sum?: { sha256: string; zero: boolean };
@@ -162,7 +170,7 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
   const clock = args.clock ?? systemClock;
   // buffers of chunkSize bytes for readInto, reused once their chunk is delivered; never more than the chunks in flight
   const pool: Buffer[] = [];
-  const chunks = splitIntoChunks(args.ranges, chunkSize);
+  const chunks = chunksOf(args.ranges, chunkSize);
   const queue: Slot[] = [];
   const result: ReadRangesResult = { bytes: 0, chunks: 0, peakBytesInFlight: 0, peakConcurrency: 0 };
   let reading = 0;
@@ -198,7 +206,7 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
       if (failure !== undefined) break;
       const head = queue[0];
       if (!next.done && reading < concurrency && reserved + next.value.length <= maxBytesInFlight) {
-        const { offset, length } = next.value;
+        const { offset, length, rangeEnd } = next.value;
         const rate = rateNow();
         const now = rate ? clock.now() : 0;
         const wait = rate ? nextStart - now : 0;
@@ -208,7 +216,7 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
           reading++;
           result.peakBytesInFlight = Math.max(result.peakBytesInFlight, reserved);
           result.peakConcurrency = Math.max(result.peakConcurrency, reading);
-          queue.push(startRead(offset, length));
+          queue.push(startRead(offset, length, rangeEnd));
           next = chunks.next();
           continue;
         }
@@ -258,8 +266,8 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
     deliveries.add(done);
   }
 
-  function startRead(offset: number, length: number): Slot {
-    const slot: Slot = { offset, length, settled: Promise.resolve() };
+  function startRead(offset: number, length: number, rangeEnd: number): Slot {
+    const slot: Slot = { offset, length, rangeEnd, settled: Promise.resolve() };
     slot.settled = (async () => {
       let step = 'read';
       try {
@@ -285,12 +293,12 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
   }
 
   async function readOne(slot: Slot): Promise<Buffer> {
-    const { offset, length } = slot;
+    const { offset, length, rangeEnd } = slot;
     if (args.readInto) {
       // placed away from the page cache's page offsets: a copy into a plain 1 MiB allocation is 3-5x slower (see allocReadBuffer)
       slot.pooled = pool.pop() ?? allocReadBuffer(chunkSize);
       const buf = slot.pooled.subarray(0, length);
-      await args.readInto(buf, offset);
+      await args.readInto(buf, offset, rangeEnd);
       return buf;
     }
     const got: unknown = await args.read!(offset, length);

@@ -95,7 +95,8 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
     throwIfAborted(args.signal);
     await readRangesParallel({
       // reused buffers: the chunk store has written a chunk's bytes before putChunk returns
-      readInto: (buf, offset) => image.readInto(buf, offset),
+      // read-ahead stops at the end of the merged range: an incremental's short runs of chunks read nothing more
+      readInto: (buf, offset, rangeEnd) => image.readInto(buf, offset, { readaheadEnd: rangeEnd }),
       ranges,
       chunkSize,
       concurrency,

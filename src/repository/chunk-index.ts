@@ -17,7 +17,7 @@ export interface ChunkLocation {
 
 /**
  * Chunk id → location, compact: 48 bytes per chunk in one growing buffer plus a 4-byte-per-slot
- * open-addressing table (load ≤ 1/2), so a repository of a million chunks (1 TiB of 1 MiB chunks)
+ * open-addressing table (load ≤ 1/2), so a repository of a million chunks (256 GiB of 256 KiB chunks)
  * costs about 56 MB, not the ~250 MB a Map of strings to objects would. Ids are uniformly
  * distributed (SHA-256 or HMAC), so their first 4 bytes are the hash.
  */

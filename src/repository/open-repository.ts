@@ -10,7 +10,13 @@ import { Repository } from './repository.js';
 
 /** The file that makes a folder an hvsnap repository. */
 export const REPOSITORY_FILE = 'hvsnap-repository.json';
-export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
+/**
+ * Bytes per chunk of a new repository (an existing one keeps the size its config records). 256 KiB:
+ * an incremental reads every chunk a change touches, so a scattered 64 KiB write costs a 256 KiB read
+ * instead of 1 MiB (4x less); the price is 4x more chunks (disk index: 32 bytes per chunk, 128 KiB per
+ * GiB of disk per restore point; chunk index: about 56 bytes of memory per chunk).
+ */
+export const DEFAULT_CHUNK_SIZE = 256 * 1024;
 /** The repository format this hvsnap reads and writes. */
 export const FORMAT_VERSION = 2;
 const SUBFOLDERS = ['packs', 'index', 'bad', 'keys', 'restore-points', 'tmp', 'locks'];
@@ -22,7 +28,7 @@ export interface OpenRepositoryArgs {
   path: string;
   /** create the repository when the folder does not hold one (the folder must be absent or empty) */
   create?: boolean;
-  /** bytes, only with `create`: a power of two from 64 KiB to 16 MiB; default 1 MiB */
+  /** bytes, only with `create`: a power of two from 64 KiB to 16 MiB; default {@link DEFAULT_CHUNK_SIZE} (256 KiB) */
   chunkSize?: number;
   logger?: Logger;
   /** ms a writer waits for a running garbage collection before `repository_locked`; default 60 000 */

@@ -77,8 +77,8 @@ class Image implements VhdxImage {
     return buf;
   }
 
-  readInto(buf: Buffer, offset: number): Promise<void> {
-    return this.reader.readInto(buf, offset);
+  readInto(buf: Buffer, offset: number, opts?: { readaheadEnd?: number }): Promise<void> {
+    return this.reader.readInto(buf, offset, opts?.readaheadEnd);
   }
 
   allocatedRanges(): Promise<ByteRange[]> {

@@ -79,9 +79,11 @@ export interface VhdxImage {
   /**
    * Same as read, into a caller's buffer (buf.length bytes). A reused buffer from `allocReadBuffer`
    * reads fastest (a plain `Buffer.allocUnsafe` of 128 KiB or more can make reads 3x slower); small
-   * sequential reads (up to 256 KiB) are served from a read-ahead of up to 4 MiB per file.
+   * sequential reads (up to 256 KiB) are served from a read-ahead of up to 4 MiB per file, which
+   * starts once a sequential run has read 1 MiB and never reads past `opts.readaheadEnd` (a virtual
+   * offset, bytes: where the caller's current run of reads ends; default the end of the VHDX block).
    */
-  readInto(buf: Buffer, offset: number): Promise<void>;
+  readInto(buf: Buffer, offset: number, opts?: { readaheadEnd?: number }): Promise<void>;
   /** Sorted virtual ranges that may hold non-zero data; everything outside reads as zeros. */
   allocatedRanges(): Promise<ByteRange[]>;
   /** Writes virtual bytes (writable images only), allocating blocks as needed. */

@@ -139,8 +139,8 @@ export class VhdxFile {
   /**
    * Fills `buf[at, at+length)` with file bytes from `pos`. Bytes past the physical end but inside the
    * logical size read as zeros; a read past the logical size is a truncated file (`vhdx_invalid`).
-   * `extentEnd` (file offset, bytes): the end of the payload extent `pos` lies in; given, small
-   * sequential reads are served by read-ahead up to there.
+   * `extentEnd` (file offset, bytes): the end of the payload extent `pos` lies in, or where the caller's
+   * run of reads ends if sooner; given, small sequential reads are served by read-ahead up to there.
    */
   async readInto(buf: Uint8Array, at: number, length: number, pos: number, structure: VhdxStructure, extentEnd?: number): Promise<void> {
     if (pos + length > this.size) {

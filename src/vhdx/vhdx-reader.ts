@@ -20,8 +20,11 @@ export class VhdxReader {
     return this.parsed.metadata.virtualSize;
   }
 
-  /** Fills `buf` with the virtual bytes at `[offset, offset + buf.length)`. */
-  async readInto(buf: Uint8Array, offset: number): Promise<void> {
+  /**
+   * Fills `buf` with the virtual bytes at `[offset, offset + buf.length)`. `readaheadEnd` (virtual
+   * offset, bytes): read-ahead of the file never reads past it; default the end of each block.
+   */
+  async readInto(buf: Uint8Array, offset: number, readaheadEnd = Infinity): Promise<void> {
     const { file, bat, geometry: g } = this.parsed;
     const bs = g.blockSize;
     if (!Number.isSafeInteger(offset) || offset < 0 || offset + buf.length > g.virtualSize) {
@@ -38,6 +41,8 @@ export class VhdxReader {
       if (pLen) await file.readInto(buf, pAt, pLen, pFile, 'payload', pEnd);
       pLen = 0;
     };
+    // where read-ahead in block `blockStart` stops, from the block's start: its end, or the caller's limit (never before `readEnd`)
+    const extentEnd = (readEnd: number, blockStart: number) => Math.max(readEnd, Math.min(bs, readaheadEnd - blockStart));
     let at = 0;
     while (at < buf.length) {
       const pos = offset + at;
@@ -55,16 +60,16 @@ export class VhdxReader {
             pAt = at;
             pLen = n;
           }
-          pEnd = e.fileOffset + bs;
+          pEnd = e.fileOffset + extentEnd(inBlock + n, b * bs);
           break;
         }
         case PayloadState.PARTIALLY_PRESENT:
           await flush();
-          await this.readPartial(buf, at, n, b, inBlock, e.fileOffset);
+          await this.readPartial(buf, at, n, b, inBlock, e.fileOffset, readaheadEnd);
           break;
         case PayloadState.NOT_PRESENT:
           await flush();
-          if (this.parent) await this.parent.readInto(buf.subarray(at, at + n), pos);
+          if (this.parent) await this.parent.readInto(buf.subarray(at, at + n), pos, readaheadEnd);
           else buf.fill(0, at, at + n);
           break;
         case PayloadState.UNDEFINED:
@@ -102,7 +107,7 @@ export class VhdxReader {
     return file.read(base + from, to - from, 'sector_bitmap');
   }
 
-  private async readPartial(buf: Uint8Array, at: number, n: number, b: number, inBlock: number, fileOffset: number): Promise<void> {
+  private async readPartial(buf: Uint8Array, at: number, n: number, b: number, inBlock: number, fileOffset: number, readaheadEnd: number): Promise<void> {
     const { file, geometry: g } = this.parsed;
     if (!this.parent)
       throw vhdxInvalid(
@@ -122,8 +127,8 @@ export class VhdxReader {
       const lo = Math.max(inBlock, s * lss);
       const hi = Math.min(inBlock + n, t * lss);
       const dst = at + (lo - inBlock);
-      if (v) await file.readInto(buf, dst, hi - lo, fileOffset + lo, 'payload', fileOffset + g.blockSize);
-      else await this.parent.readInto(buf.subarray(dst, dst + (hi - lo)), b * g.blockSize + lo);
+      if (v) await file.readInto(buf, dst, hi - lo, fileOffset + lo, 'payload', fileOffset + Math.max(hi, Math.min(g.blockSize, readaheadEnd - b * g.blockSize)));
+      else await this.parent.readInto(buf.subarray(dst, dst + (hi - lo)), b * g.blockSize + lo, readaheadEnd);
       s = t;
     }
   }

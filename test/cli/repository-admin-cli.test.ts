@@ -33,6 +33,30 @@ describe('repository administration commands', () => {
     expect((await cli('verify', '--repo', repo, '--deep', '--repair')).code).toBe(0);
   });
 
+  it('init --chunk-size takes bytes or a K/M size, and refuses one that is not a power of two from 64 KiB to 16 MiB', async () => {
+    const dir = await tempDir();
+    for (const [flag, bytes] of [
+      ['262144', 262144],
+      ['256K', 262144],
+      ['1M', 1048576],
+      ['64KiB', 65536],
+    ] as const) {
+      const repo = join(dir, `r${bytes}-${flag}`);
+      const init = await cli('init', '--repo', repo, '--chunk-size', flag, '--json');
+      expect(init.code, `--chunk-size ${flag}`).toBe(0);
+      expect(JSON.parse(init.stdout)).toMatchObject({ chunkSize: bytes });
+    }
+    const byDefault = await cli('init', '--repo', join(dir, 'default'));
+    expect(byDefault.code).toBe(0);
+    expect(byDefault.stdout).toContain('256 KiB chunks');
+    for (const flag of ['100K', '32K', '32M', 'big']) {
+      const bad = await cli('init', '--repo', join(dir, `bad-${flag}`), '--chunk-size', flag);
+      expect(bad.code, `--chunk-size ${flag}`).not.toBe(0);
+      expect(bad.stderr).toContain('--chunk-size');
+      expect(bad.stderr).not.toMatch(/\n\s+at /); // no stack trace without --debug
+    }
+  });
+
   it('a v1 repository is refused with the migrate hint; migrate converts it', async () => {
     const repo = join(await tempDir(), 'v1');
     await writeV1Repository(repo, [{ id: 'E2000000-0000-0000-0000-000000000001', name: 'old-01', data: diskData(3) }]);

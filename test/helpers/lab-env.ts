@@ -17,17 +17,17 @@ export interface LabEnv extends BackupEnvironment {
 
 /** A lab host, a lab array and a repository in a temporary folder, wired as a backup runs them. */
 export async function makeLabEnv(
-  args: Omit<CreateLabArgs, 'dir'> & { failOn?: string[]; proxy?: Proxy; logger?: Logger; lockTimeoutMs?: number } = {},
+  args: Omit<CreateLabArgs, 'dir'> & { failOn?: string[]; proxy?: Proxy; logger?: Logger; lockTimeoutMs?: number; chunkSize?: number } = {},
 ): Promise<LabEnv> {
   const dir = await mkdtemp(join(tmpdir(), 'hvsnap-test-'));
   const labDir = join(dir, 'lab');
-  const { failOn, proxy, logger, lockTimeoutMs, ...labArgs } = args;
+  const { failOn, proxy, logger, lockTimeoutMs, chunkSize, ...labArgs } = args;
   await createLab({ dir: labDir, ...labArgs });
   const provider = await labProvider.create(
     labProvider.configSchema.parse({ volumesDir: join(labDir, 'volumes'), stateDir: join(labDir, 'array'), failOn: failOn ?? [] }),
     { logger: silentLogger },
   );
-  const repository = await openRepository({ path: join(dir, 'repo'), create: true, lockTimeoutMs });
+  const repository = await openRepository({ path: join(dir, 'repo'), create: true, lockTimeoutMs, chunkSize });
   return {
     dir,
     labDir,

@@ -5,13 +5,14 @@ import { DEFAULT_CHUNK_SIZE, openRepository, REPOSITORY_FILE } from '../../src/r
 import { CHUNK, tempDir, failure } from './helpers.js';
 
 describe('openRepository', () => {
-  it('creates a repository with 1 MiB chunks by default and opens it again', async () => {
+  it('creates a repository with 256 KiB chunks by default and opens it again', async () => {
     const path = join(await tempDir(), 'repo');
     const repo = await openRepository({ path, create: true });
-    expect(repo.chunkSize).toBe(DEFAULT_CHUNK_SIZE);
+    expect(repo.chunkSize).toBe(256 * 1024);
+    expect(DEFAULT_CHUNK_SIZE).toBe(256 * 1024);
     expect(repo.path).toBe(path);
     const config = JSON.parse(await readFile(join(path, REPOSITORY_FILE), 'utf8'));
-    expect(config).toMatchObject({ format: 'hvsnap-repository', formatVersion: 2, chunkSize: 1048576, compression: 'zstd', encryption: 'none' });
+    expect(config).toMatchObject({ format: 'hvsnap-repository', formatVersion: 2, chunkSize: 262144, compression: 'zstd', encryption: 'none' });
     expect(config.id).toMatch(/^[0-9a-f]{32}$/);
     const again = await openRepository({ path });
     expect(again.chunkSize).toBe(DEFAULT_CHUNK_SIZE);

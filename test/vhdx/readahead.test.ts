@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { allocReadBuffer, openVhdx, writeVhdxStream } from '../../src/vhdx/index.js';
 import { Readahead } from '../../src/vhdx/readahead.js';
+import { readRangesParallel } from '../../proxy/data-mover-io.js';
 import { buildDifferencingChain, buildVhdxWithPendingLog } from '../helpers/vhdx-fixtures.js';
 import { MiB, prng, randomBytes, tempDir } from './helpers.js';
 
@@ -57,7 +58,7 @@ describe('Readahead', () => {
 
   it('falls back to a direct read (and its error) when a window fails', async () => {
     const f = fakeFile(data);
-    const ra = new Readahead(f.fetch, { windowSize: 64 * 1024, depth: 4 });
+    const ra = new Readahead(f.fetch, { windowSize: 64 * 1024, depth: 4, minRun: 1 });
     await readThrough(ra, f, 0, 16 * 1024, 8 * MiB);
     f.failAt(100 * 1024);
     expect((await readThrough(ra, f, 16 * 1024, 16 * 1024, 8 * MiB)).equals(data.subarray(16 * 1024, 32 * 1024))).toBe(true);
@@ -96,7 +97,7 @@ describe('Readahead', () => {
         }),
       );
     };
-    const ra = new Readahead(fetch, { windowSize: 64 * 1024, depth: 2 });
+    const ra = new Readahead(fetch, { windowSize: 64 * 1024, depth: 2, minRun: 1 });
     const out0 = Buffer.alloc(4096);
     expect(await ra.read(out0, 0, 4096, 0, 8 * MiB)).toBe(false);
     const a = ra.read(Buffer.alloc(4096), 0, 4096, 4096, 8 * MiB).then(() => 'a');
@@ -128,7 +129,7 @@ describe('Readahead', () => {
         }),
       );
     };
-    const ra = new Readahead(fetch, { windowSize: 64 * 1024, depth: 3 });
+    const ra = new Readahead(fetch, { windowSize: 64 * 1024, depth: 3, minRun: 1 });
     const K = 1024;
     expect(await ra.read(Buffer.alloc(4096), 0, 4096, 0, 8 * MiB)).toBe(false);
     const first = ra.read(Buffer.alloc(4096), 0, 4096, 4 * K, 8 * MiB); // windows at 4, 68 and 132 KiB
@@ -154,7 +155,7 @@ describe('Readahead', () => {
   it('forgets what it read ahead when told the file changed', async () => {
     const copy = Buffer.from(data.subarray(0, MiB));
     const f = fakeFile(copy);
-    const ra = new Readahead(f.fetch, { windowSize: 128 * 1024, depth: 4 });
+    const ra = new Readahead(f.fetch, { windowSize: 128 * 1024, depth: 4, minRun: 1 });
     await readThrough(ra, f, 0, 4096, MiB);
     await readThrough(ra, f, 4096, 4096, MiB);
     copy.fill(0xab, 8192, 16384);
@@ -170,16 +171,73 @@ describe('Readahead', () => {
   });
 });
 
+describe('Readahead ramp (incremental backups read what they ask for)', () => {
+  const data = randomBytes(prng(11), 40 * MiB);
+  const K = 1024;
+  const bytesFetched = (f: ReturnType<typeof fakeFile>) => f.calls.reduce((n, c) => n + c.length, 0);
+
+  it('pairs of adjacent chunk reads scattered over a block never read ahead', async () => {
+    const f = fakeFile(data);
+    const ra = new Readahead(f.fetch);
+    const limit = 32 * MiB; // the end of the VHDX block the reads lie in
+    let asked = 0;
+    // a 64 KiB write straddling a chunk boundary: two adjacent 256 KiB chunks, every 1.25 MiB
+    for (let pos = 256 * K; pos + 512 * K <= limit; pos += 1280 * K) {
+      for (const p of [pos, pos + 256 * K]) expect((await readThrough(ra, f, p, 256 * K, limit)).equals(data.subarray(p, p + 256 * K))).toBe(true);
+      asked += 512 * K;
+    }
+    await ra.settle();
+    expect(bytesFetched(f)).toBe(asked);
+  });
+
+  it('a run that stops early has read ahead no more than it read', async () => {
+    const f = fakeFile(data);
+    const ra = new Readahead(f.fetch);
+    // runs of 6 chunks (1.5 MiB) with gaps: read-ahead starts after 1 MiB with one window
+    let asked = 0;
+    for (let start = 0; start + 2 * MiB <= 32 * MiB; start += 4 * MiB) {
+      for (let p = start; p < start + 1536 * K; p += 256 * K) await readThrough(ra, f, p, 256 * K, 32 * MiB);
+      asked += 1536 * K;
+    }
+    await ra.settle();
+    expect(bytesFetched(f)).toBeLessThanOrEqual(2 * asked);
+  });
+
+  it('a long sequential run of small reads ramps up to full depth, also with concurrent callers', async () => {
+    for (const concurrency of [1, 4]) {
+      const f = fakeFile(data);
+      const ra = new Readahead(f.fetch, { depth: 4 });
+      const limit = 32 * MiB;
+      const reads: Array<Promise<Buffer>> = [];
+      for (let pos = 0; pos < limit; pos += 128 * K) {
+        const p = pos;
+        reads.push(readThrough(ra, f, p, 128 * K, limit).then((b) => (expect(b.equals(data.subarray(p, p + 128 * K))).toBe(true), b)));
+        if (reads.length >= concurrency) await reads.shift();
+      }
+      await Promise.all(reads);
+      await ra.settle();
+      const windows = f.calls.filter((c) => c.length === MiB);
+      expect(windows.length, `concurrency ${concurrency}`).toBeGreaterThan(24);
+      expect(f.calls.length, `concurrency ${concurrency}`).toBeLessThan(48);
+      expect(bytesFetched(f), `concurrency ${concurrency}`).toBeLessThanOrEqual(limit);
+    }
+  });
+});
+
 describe('small sequential reads through the engine', () => {
   const t = tempDir();
   afterAll(() => t.cleanup());
   const steps = [4096, 96 * 1024 + 512, 128 * 1024, 256 * 1024];
 
-  async function readAll(path: string, step: number, opts: { syncReads?: boolean } = {}): Promise<Buffer> {
+  /** Reads the whole disk in `step`-byte reads; `runBytes` given, tells read-ahead where each run of that many bytes ends. */
+  async function readAll(path: string, step: number, opts: { syncReads?: boolean; runBytes?: number } = {}): Promise<Buffer> {
     const img = await openVhdx(path, opts);
     try {
       const out = Buffer.alloc(img.virtualSize);
-      for (let off = 0; off < img.virtualSize; off += step) await img.readInto(out.subarray(off, Math.min(off + step, img.virtualSize)), off);
+      for (let off = 0; off < img.virtualSize; off += step) {
+        const readaheadEnd = opts.runBytes ? Math.min(img.virtualSize, (Math.floor(off / opts.runBytes) + 1) * opts.runBytes) : undefined;
+        await img.readInto(out.subarray(off, Math.min(off + step, img.virtualSize)), off, { readaheadEnd });
+      }
       return out;
     } finally {
       await img.close();
@@ -189,6 +247,7 @@ describe('small sequential reads through the engine', () => {
   it('a file with a pending log reads as replayed, in any read size, async or with syncReads', async () => {
     const f = await buildVhdxWithPendingLog(t.path('log.vhdx'));
     for (const step of steps) expect((await readAll(f.path, step)).equals(f.expected), `step ${step}`).toBe(true);
+    for (const step of [4096, 128 * 1024]) expect((await readAll(f.path, step, { runBytes: 1536 * 1024 })).equals(f.expected), `step ${step}, limited`).toBe(true);
     for (const step of [4096, 128 * 1024, 3 * MiB])
       expect((await readAll(f.path, step, { syncReads: true })).equals(f.expected), `sync step ${step}`).toBe(true);
   });
@@ -198,6 +257,8 @@ describe('small sequential reads through the engine', () => {
     mkdirSync(dir);
     const c = await buildDifferencingChain(dir);
     for (const step of steps) expect((await readAll(c.top, step)).equals(c.expected), `step ${step}`).toBe(true);
+    // with the caller's read-ahead limit (runs of 1.5 MiB: read-ahead starts and is cut short in every file of the chain)
+    for (const step of [4096, 128 * 1024]) expect((await readAll(c.top, step, { runBytes: 1536 * 1024 })).equals(c.expected), `step ${step}, limited`).toBe(true);
     for (const step of [4096, 128 * 1024, 3 * MiB])
       expect((await readAll(c.top, step, { syncReads: true })).equals(c.expected), `sync step ${step}`).toBe(true);
   });
@@ -229,6 +290,51 @@ describe('small sequential reads through the engine', () => {
       expect(buf.equals(want), `offset ${off}`).toBe(true);
     }
     await img.close();
+  });
+
+  it('an incremental-shaped copy through the data mover reads only the chunks it asks for', async () => {
+    const data = randomBytes(prng(12), 64 * MiB);
+    async function* source() {
+      yield { offset: 0, data };
+    }
+    const path = t.path('incr.vhdx');
+    await writeVhdxStream(path, { virtualSize: data.length, blockSize: 32 * MiB, source: source() });
+    const img = await openVhdx(path);
+    try {
+      const chunkSize = 256 * 1024;
+      // every 2.5 MiB: a 64 KiB write straddling a chunk boundary (two adjacent chunks), then a
+      // 1.5 MiB write (a run of 6 chunks, long enough to start read-ahead, which must stop at its end)
+      const ranges = [];
+      for (let off = 0; off + 2560 * 1024 <= data.length; off += 2560 * 1024) ranges.push({ offset: off, length: 2 * chunkSize }, { offset: off + MiB, length: 6 * chunkSize });
+      const before = img.stats.fileBytesRead;
+      let bytes = 0;
+      await readRangesParallel({
+        readInto: (buf, offset, rangeEnd) => img.readInto(buf, offset, { readaheadEnd: rangeEnd }),
+        ranges,
+        chunkSize,
+        concurrency: 4,
+        maxBytesInFlight: 16 * chunkSize,
+        onChunk: async (c) => {
+          expect(c.data.equals(data.subarray(c.offset, c.offset + c.data.length)), `offset ${c.offset}`).toBe(true);
+          bytes += c.data.length;
+        },
+      });
+      expect(bytes).toBe(ranges.length * 4 * chunkSize);
+      expect(img.stats.fileBytesRead - before).toBe(bytes);
+      // a long sequential run with the same limit still reads every byte once
+      const all = img.stats.fileBytesRead;
+      await readRangesParallel({
+        readInto: (buf, offset, rangeEnd) => img.readInto(buf, offset, { readaheadEnd: rangeEnd }),
+        ranges: [{ offset: 0, length: data.length }],
+        chunkSize,
+        concurrency: 4,
+        maxBytesInFlight: 16 * chunkSize,
+        onChunk: async (c) => expect(c.data.equals(data.subarray(c.offset, c.offset + c.data.length)), `offset ${c.offset}`).toBe(true),
+      });
+      expect(img.stats.fileBytesRead - all).toBe(data.length);
+    } finally {
+      await img.close();
+    }
   });
 
   it('allocReadBuffer returns exactly the bytes asked for and checks the length', () => {

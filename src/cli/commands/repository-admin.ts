@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import { HvsnapError } from '../../core/errors.js';
-import { changePassphrase, migrateRepository, openRepository, PASSPHRASE_ENV, PASSPHRASE_FILE_ENV } from '../../repository/index.js';
+import { changePassphrase, checkChunkSize, migrateRepository, openRepository, PASSPHRASE_ENV, PASSPHRASE_FILE_ENV } from '../../repository/index.js';
 import { passphraseFromEnvironment } from '../../repository/keys.js';
-import { formatBytes } from '../format.js';
+import { formatBytes, parseSize } from '../format.js';
 import type { CommandModule } from '../program.js';
 
 /** Where `hvsnap passphrase` reads the new passphrase: like the current one, never from an argument. */
@@ -21,14 +21,14 @@ export const initCommand: CommandModule = (kit) =>
     .description(`create a repository (--encrypt: AES-256-GCM, passphrase from ${PASSPHRASE_ENV} or ${PASSPHRASE_FILE_ENV})`)
     .requiredOption('--repo <path>', 'repository folder (absent or empty)')
     .option('--encrypt', 'encrypt chunks and configuration (recommended)', false)
-    .option('--chunk-size <bytes>', 'bytes per chunk, a power of two from 64 KiB to 16 MiB')
+    .option('--chunk-size <size>', 'bytes per chunk (262144, 256K, 1M), a power of two from 64 KiB to 16 MiB; default 256 KiB')
     .action(
       kit.action<{ repo: string; encrypt: boolean; chunkSize?: string }>(async ({ opts, logger }) => {
         const repo = await openRepository({
           path: opts.repo,
           create: true,
           encrypt: opts.encrypt,
-          chunkSize: opts.chunkSize === undefined ? undefined : Number(opts.chunkSize),
+          chunkSize: opts.chunkSize === undefined ? undefined : checkChunkSize(parseSize(opts.chunkSize, '--chunk-size'), '--chunk-size'),
           logger,
         });
         await repo.close();

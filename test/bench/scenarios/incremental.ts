@@ -80,7 +80,7 @@ export async function incrementalScenario(ctx: BenchContext, disk: DiskLab, full
   return {
     id: 'incremental',
     title: '2. Incremental',
-    setup: `the ${sizeText(disk.virtualSize)} disk of 1.; scattered 64 KiB writes at 4 KiB-aligned random offsets; 1 MiB chunks`,
+    setup: `the ${sizeText(disk.virtualSize)} disk of 1.; scattered 64 KiB writes at 4 KiB-aligned random offsets; ${DEFAULT_CHUNK_SIZE / 1024} KiB chunks`,
     figures,
     goals,
     details,
