@@ -127,7 +127,8 @@ export class VhdxReader {
       const lo = Math.max(inBlock, s * lss);
       const hi = Math.min(inBlock + n, t * lss);
       const dst = at + (lo - inBlock);
-      if (v) await file.readInto(buf, dst, hi - lo, fileOffset + lo, 'payload', fileOffset + Math.max(hi, Math.min(g.blockSize, readaheadEnd - b * g.blockSize)));
+      if (v)
+        await file.readInto(buf, dst, hi - lo, fileOffset + lo, 'payload', fileOffset + Math.max(hi, Math.min(g.blockSize, readaheadEnd - b * g.blockSize)));
       else await this.parent.readInto(buf.subarray(dst, dst + (hi - lo)), b * g.blockSize + lo, readaheadEnd);
       s = t;
     }

@@ -247,7 +247,8 @@ describe('small sequential reads through the engine', () => {
   it('a file with a pending log reads as replayed, in any read size, async or with syncReads', async () => {
     const f = await buildVhdxWithPendingLog(t.path('log.vhdx'));
     for (const step of steps) expect((await readAll(f.path, step)).equals(f.expected), `step ${step}`).toBe(true);
-    for (const step of [4096, 128 * 1024]) expect((await readAll(f.path, step, { runBytes: 1536 * 1024 })).equals(f.expected), `step ${step}, limited`).toBe(true);
+    for (const step of [4096, 128 * 1024])
+      expect((await readAll(f.path, step, { runBytes: 1536 * 1024 })).equals(f.expected), `step ${step}, limited`).toBe(true);
     for (const step of [4096, 128 * 1024, 3 * MiB])
       expect((await readAll(f.path, step, { syncReads: true })).equals(f.expected), `sync step ${step}`).toBe(true);
   });
@@ -258,7 +259,8 @@ describe('small sequential reads through the engine', () => {
     const c = await buildDifferencingChain(dir);
     for (const step of steps) expect((await readAll(c.top, step)).equals(c.expected), `step ${step}`).toBe(true);
     // with the caller's read-ahead limit (runs of 1.5 MiB: read-ahead starts and is cut short in every file of the chain)
-    for (const step of [4096, 128 * 1024]) expect((await readAll(c.top, step, { runBytes: 1536 * 1024 })).equals(c.expected), `step ${step}, limited`).toBe(true);
+    for (const step of [4096, 128 * 1024])
+      expect((await readAll(c.top, step, { runBytes: 1536 * 1024 })).equals(c.expected), `step ${step}, limited`).toBe(true);
     for (const step of [4096, 128 * 1024, 3 * MiB])
       expect((await readAll(c.top, step, { syncReads: true })).equals(c.expected), `sync step ${step}`).toBe(true);
   });
@@ -305,7 +307,8 @@ describe('small sequential reads through the engine', () => {
       // every 2.5 MiB: a 64 KiB write straddling a chunk boundary (two adjacent chunks), then a
       // 1.5 MiB write (a run of 6 chunks, long enough to start read-ahead, which must stop at its end)
       const ranges = [];
-      for (let off = 0; off + 2560 * 1024 <= data.length; off += 2560 * 1024) ranges.push({ offset: off, length: 2 * chunkSize }, { offset: off + MiB, length: 6 * chunkSize });
+      for (let off = 0; off + 2560 * 1024 <= data.length; off += 2560 * 1024)
+        ranges.push({ offset: off, length: 2 * chunkSize }, { offset: off + MiB, length: 6 * chunkSize });
       const before = img.stats.fileBytesRead;
       let bytes = 0;
       await readRangesParallel({
