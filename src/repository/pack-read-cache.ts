@@ -10,11 +10,18 @@ const fsClose = promisify(fs.close);
 /** open pack files kept for reads (a restore reads a pack's chunks one after another) */
 const READ_FDS = 16;
 
+/** An open read handle: closed once evicted (or the cache closed) and no read holds it. */
+interface Handle {
+  fd: Promise<number>;
+  users: number;
+  evicted: boolean;
+}
+
 /** The pack files a {@link PackStore} (pack-store.ts) keeps open for reads, oldest closed first. */
 export class PackReadCache {
-  private readonly fds = new Map<string, Promise<number>>();
+  private readonly fds = new Map<string, Handle>();
   /** the same files opened with O_DIRECT, for {@link readDirect}; undefined once the file system refused it */
-  private direct: Map<string, Promise<number>> | undefined = O_DIRECT === undefined ? undefined : new Map();
+  private direct: Map<string, Handle> | undefined = O_DIRECT === undefined ? undefined : new Map();
 
   /**
    * `length` bytes of `file` at `offset`, read past the page cache: the whole pages around them, into
@@ -28,64 +35,96 @@ export class PackReadCache {
     const end = Math.ceil((offset + length) / DIRECT_ALIGN) * DIRECT_ALIGN;
     const buf = take(end - start);
     const view = buf.subarray(offset - start, offset - start + length);
-    const fd =
-      this.direct &&
-      (await this.handle(this.direct, file, fs.constants.O_RDONLY | O_DIRECT!).catch((e: unknown) => {
+    const direct = this.direct;
+    if (!direct) return this.readAt(file, offset, length, view);
+    const h = this.hold(direct, file, fs.constants.O_RDONLY | O_DIRECT!);
+    try {
+      let fd: number;
+      try {
+        fd = await h.fd;
+      } catch (e) {
         // no direct I/O on this file system (EINVAL); anything else (a missing pack) the buffered read reports
         if ((e as NodeJS.ErrnoException).code === 'EINVAL') this.direct = undefined;
-        return undefined;
-      }));
-    if (fd === undefined) return this.readAt(file, offset, length, view);
-    let got = 0;
-    try {
-      while (got < offset - start + length) {
-        const { bytesRead } = await fsRead(fd, buf, got, buf.length - got, start + got);
-        if (bytesRead === 0) throw new HvsnapError('integrity_failed', `pack ${file} ends before byte ${offset + length}`, { context: { file } });
-        got += bytesRead;
+        return await this.readAt(file, offset, length, view);
       }
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
-      // this file system (or this memory) takes no direct reads: buffered from now on
-      this.direct = undefined;
-      return this.readAt(file, offset, length, view);
+      let got = 0;
+      try {
+        while (got < offset - start + length) {
+          const { bytesRead } = await fsRead(fd, buf, got, buf.length - got, start + got);
+          if (bytesRead === 0) throw new HvsnapError('integrity_failed', `pack ${file} ends before byte ${offset + length}`, { context: { file } });
+          got += bytesRead;
+        }
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+        // this file system (or this memory) takes no direct reads: buffered from now on
+        this.direct = undefined;
+        return await this.readAt(file, offset, length, view);
+      }
+      return view;
+    } finally {
+      this.release(h);
     }
-    return view;
   }
 
   /** `length` bytes of `file` at `offset`, into `buf` (its first `length` bytes) when given. */
   async readAt(file: string, offset: number, length: number, buf: Buffer = Buffer.allocUnsafe(length)): Promise<Buffer> {
-    const fd = await this.handle(this.fds, file, fs.constants.O_RDONLY);
-    if (buf.length !== length) buf = buf.subarray(0, length);
-    let got = 0;
-    while (got < length) {
-      const { bytesRead } = await fsRead(fd, buf, got, length - got, offset + got);
-      if (bytesRead === 0) throw new HvsnapError('integrity_failed', `pack ${file} ends before byte ${offset + length}`, { context: { file } });
-      got += bytesRead;
-    }
-    return buf;
-  }
-
-  /** A cached read handle of `file` in `fds` (opened with `flags`), the oldest closed when there are too many. */
-  private handle(fds: Map<string, Promise<number>>, file: string, flags: number): Promise<number> {
-    let fdp = fds.get(file);
-    if (!fdp) {
-      if (fds.size >= READ_FDS) {
-        const [oldest, p] = fds.entries().next().value!;
-        fds.delete(oldest);
-        void p.then(fsClose, () => undefined);
+    const h = this.hold(this.fds, file, fs.constants.O_RDONLY);
+    try {
+      const fd = await h.fd;
+      if (buf.length !== length) buf = buf.subarray(0, length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await fsRead(fd, buf, got, length - got, offset + got);
+        if (bytesRead === 0) throw new HvsnapError('integrity_failed', `pack ${file} ends before byte ${offset + length}`, { context: { file } });
+        got += bytesRead;
       }
-      fdp = fsOpen(file, flags);
-      fds.set(file, fdp);
-      fdp.catch(() => fds.delete(file));
+      return buf;
+    } finally {
+      this.release(h);
     }
-    return fdp;
   }
 
-  /** Closes the cached read handles. */
+  /**
+   * A read handle of `file` in `handles` (opened with `flags`), held until {@link release}. The oldest
+   * handle is evicted when there are too many; it closes once the reads holding it are done (closing
+   * it under a read in flight failed that read with EBADF, or read another file reusing the number).
+   */
+  private hold(handles: Map<string, Handle>, file: string, flags: number): Handle {
+    let h = handles.get(file);
+    if (!h) {
+      if (handles.size >= READ_FDS) {
+        const [oldest, o] = handles.entries().next().value!;
+        handles.delete(oldest);
+        o.evicted = true;
+        this.closeIfIdle(o);
+      }
+      const fresh: Handle = { fd: fsOpen(file, flags), users: 0, evicted: false };
+      fresh.fd.catch(() => {
+        if (handles.get(file) === fresh) handles.delete(file);
+      });
+      handles.set(file, fresh);
+      h = fresh;
+    }
+    h.users++;
+    return h;
+  }
+
+  private release(h: Handle): void {
+    h.users--;
+    this.closeIfIdle(h);
+  }
+
+  private closeIfIdle(h: Handle): void {
+    if (h.evicted && h.users === 0) void h.fd.then(fsClose, () => undefined);
+  }
+
+  /** Closes the cached read handles (each once its reads are done). */
   async close(): Promise<void> {
-    const fds = [...this.fds.values(), ...(this.direct?.values() ?? [])];
+    const all = [...this.fds.values(), ...(this.direct?.values() ?? [])];
     this.fds.clear();
     this.direct?.clear();
-    await forEachLimit(fds, 8, (p) => p.then(fsClose, () => undefined));
+    const idle = all.filter((h) => h.users === 0);
+    for (const h of all) if (h.users > 0) h.evicted = true;
+    await forEachLimit(idle, 8, (h) => h.fd.then(fsClose, () => undefined));
   }
 }

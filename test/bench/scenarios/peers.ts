@@ -202,6 +202,8 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
       figures.push(f);
       goals.push({ text: `${tag}: repository size <= 1.05 x borg -C zstd,3`, measured: f.median, met: f.median <= 1.05 });
     }
+    // each fill's medians as soon as it is done (a full-size run takes the best part of an hour)
+    for (const f of figures.filter((f) => f.label.startsWith(`${tag}:`))) ctx.progress(`${f.label}: ${f.median.toPrecision(3)} ${f.unit}`);
     details[fill] = t;
     details[`${fill}Qemu`] = qemu;
     details[`${fill}QemuFlushed`] = qemuFlushed;
