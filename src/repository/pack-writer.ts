@@ -47,6 +47,8 @@ interface OpenPack {
  */
 export class PackWriter {
   private open: OpenPack | undefined;
+  /** packs being sealed: their last bytes are still being written */
+  private readonly sealing = new Set<string>();
   /** appended bytes not yet written (the blobs are copied: callers reuse their buffers), made on first use */
   private stage: Buffer | undefined;
   private chain: Promise<unknown> = Promise.resolve();
@@ -106,12 +108,12 @@ export class PackWriter {
 
   /** True when `name` is the pack being written (its file is shorter than its chunks until sealed). */
   isOpen(name: string): boolean {
-    return this.open?.name === name;
+    return this.open?.name === name || this.sealing.has(name);
   }
 
   /** Writes out what is buffered of pack `name` when it is the open one, so it can be read. */
   drain(name: string): Promise<void> {
-    if (this.open?.name !== name) return Promise.resolve();
+    if (this.open?.name !== name && !this.sealing.has(name)) return Promise.resolve();
     return this.enqueue(async () => {
       if (this.open?.name === name) await this.writeBuffered(this.open, true);
     });
@@ -184,8 +186,15 @@ export class PackWriter {
 
   private async seal(pack: OpenPack): Promise<void> {
     this.open = undefined;
-    await this.put(pack, packTrailer(pack.entries, this.macKey));
-    await this.writeBuffered(pack, true);
+    // still "open" to readers until every byte is in the file: a size check (PackStore.has) before
+    // then saw a short pack and marked its last chunks bad
+    this.sealing.add(pack.name);
+    try {
+      await this.put(pack, packTrailer(pack.entries, this.macKey));
+      await this.writeBuffered(pack, true);
+    } finally {
+      this.sealing.delete(pack.name);
+    }
     pack.written = pack.size;
     await pack.direct.close();
     const sync = fsFsync(pack.fd).finally(() => fsClose(pack.fd));

@@ -41,3 +41,22 @@ describe('pack writes past the page cache', () => {
     expect(listed.sort()).toEqual(chunks.map((c) => c.id).sort());
   });
 });
+
+describe('a pack being sealed', () => {
+  it('counts as present and readable while its last bytes are written, never as truncated', async () => {
+    const repo = await newRepo();
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) ids.push((await repo.putChunk(randomBytes(5000 + i * 777))).id!);
+    // the seal starts; checks made while it writes must not see a short file
+    const flushed = repo.flush();
+    const seen = [];
+    for (let i = 0; i < 20; i++) {
+      seen.push(await repo.hasChunk(ids[ids.length - 1]));
+      await new Promise((r) => setImmediate(r));
+    }
+    await flushed;
+    expect(seen.every(Boolean)).toBe(true);
+    expect(await repo.hasChunk(ids[ids.length - 1])).toBe(true);
+    for (const id of ids) expect((await repo.getChunk(id)).length).toBeGreaterThan(0);
+  });
+});
