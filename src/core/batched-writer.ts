@@ -1,7 +1,8 @@
 /**
  * Gathers writes at ascending, contiguous positions into large ones (up to `batchBytes`) and keeps
- * up to `depth` of them in flight at once: the page cache takes parallel writes faster than one
- * after another (qemu-img keeps many in flight for the same reason). Every piece is copied into
+ * up to `depth` of them in flight at once. Direct writes (core/direct-io.ts) need that: 2 GiB in 8 MiB
+ * O_DIRECT writes took 1.35 s one at a time and 0.61 s with 4 in flight (one run each, on the bench VM;
+ * through the page cache, 4 in flight were no faster than 1). Every piece is copied into
  * the writer's own buffers, so a caller may reuse its memory as soon as {@link add} returns.
  * Memory: depth × batchBytes, allocated once.
  */

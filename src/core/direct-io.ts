@@ -74,7 +74,8 @@ export interface DirectWrites {
   readonly stats: DirectWriteStats;
 }
 
-function pwrite(fd: number, buf: Uint8Array, pos: number): Promise<void> {
+/** Writes all of `buf` at byte `pos` of `fd` (a short write goes on with the rest). */
+export function writeFully(fd: number, buf: Uint8Array, pos: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const step = (done: number): void =>
       fs.write(fd, buf, done, buf.length - done, pos + done, (e, n) => {
@@ -124,7 +125,7 @@ export async function openDirectWrites(path: string, fd: number): Promise<Direct
   }
   let refused = false;
   const buffered = async (buf: Buffer, pos: number) => {
-    await pwrite(fd, buf, pos);
+    await writeFully(fd, buf, pos);
     stats.bufferedBytes += buf.length;
   };
   return {
@@ -134,7 +135,7 @@ export async function openDirectWrites(path: string, fd: number): Promise<Direct
       const length = head ? buf.length - (buf.length % DIRECT_ALIGN) : 0;
       if (length > 0) {
         try {
-          await pwrite(direct!, buf.subarray(0, length), pos);
+          await writeFully(direct!, buf.subarray(0, length), pos);
           stats.directBytes += length;
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;

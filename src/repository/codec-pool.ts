@@ -5,7 +5,6 @@ import { Worker } from 'node:worker_threads';
 import { HvsnapError } from '../core/errors.js';
 import { packageRoot } from '../core/package-root.js';
 import { allocAlignedShared, DIRECT_ALIGN } from '../core/direct-io.js';
-import { READ_SLACK, readSkew } from '../core/read-buffer.js';
 import type { ChunkId } from './types.js';
 
 /** What src/repository/codec-worker.mjs exports (the one implementation of the chunk codec). */
@@ -53,15 +52,14 @@ export function sharedBuffer(bytes: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(bytes));
 }
 
+/** Room a pooled buffer has beyond its `size`: the partial pages around a blob that a direct read also reads. */
+const BUFFER_SLACK = 2 * DIRECT_ALIGN;
+
 /**
  * Shared buffers reused from task to task: a chunk's memory is faulted in once, not per chunk
  * (fresh allocations of 1 MiB cost more than hashing them on virtual machines with slow page
- * faults). A buffer filled from a file is placed for a fast copy from the page cache (see
- * core/read-buffer.ts).
+ * faults). Every buffer starts on a page (see core/direct-io.ts), so a direct read can fill it.
  */
-/** Room a pooled buffer has beyond its `size`: a read placed within a page (READ_SLACK) or a direct read of the pages around a blob. */
-const BUFFER_SLACK = Math.max(READ_SLACK, 2 * DIRECT_ALIGN);
-
 export class SharedBuffers {
   private readonly free: SharedArrayBuffer[] = [];
   /** bytes of each pooled buffer's memory (whole 64 KiB pages): `size` bytes plus {@link BUFFER_SLACK} */
@@ -74,25 +72,15 @@ export class SharedBuffers {
   ) {
     this.capacity = Math.ceil((size + BUFFER_SLACK) / 65536) * 65536;
   }
-  /** A buffer of `bytes` (≤ size) bytes; `filePos`: the file position it will be read from, if any. */
-  take(bytes: number, filePos = 0): Buffer {
-    return Buffer.from(this.memory(bytes), readSkew(filePos), bytes);
+  /** A page-aligned buffer of `bytes` (pooled when ≤ size + {@link BUFFER_SLACK}; a larger one is made for the call). */
+  take(bytes: number): Buffer {
+    const sab = bytes > this.capacity ? allocAlignedShared(bytes) : (this.free.pop() ?? allocAlignedShared(this.capacity));
+    return Buffer.from(sab, 0, bytes);
   }
-  /**
-   * A buffer of `bytes` that starts on a page (see core/direct-io.ts), for a direct
-   * read of whole pages around a blob.
-   */
-  takeAligned(bytes: number): Buffer {
-    return Buffer.from(this.memory(bytes), 0, bytes);
-  }
-  /** Gives back a buffer from {@link take} or {@link takeAligned}. */
+  /** Gives back a buffer from {@link take}. */
   give(buf: Buffer): void {
     const sab = buf.buffer as SharedArrayBuffer;
     if (sab.byteLength === this.capacity && this.free.length < this.keep) this.free.push(sab);
-  }
-  private memory(bytes: number): SharedArrayBuffer {
-    if (bytes + BUFFER_SLACK > this.capacity) return allocAlignedShared(bytes + BUFFER_SLACK);
-    return this.free.pop() ?? allocAlignedShared(this.capacity);
   }
 }
 

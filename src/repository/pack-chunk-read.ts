@@ -38,8 +38,8 @@ export async function readChunkCopy(state: PackReadState, id: ChunkId): Promise<
  */
 export async function leaseChunkCopy(state: PackReadState & { buffers: SharedBuffers }, id: ChunkId): Promise<ChunkLease> {
   const taken: Buffer[] = [];
-  const take = (n: number, filePos?: number) => {
-    const b = state.buffers.take(n, filePos);
+  const take = (n: number) => {
+    const b = state.buffers.take(n);
     taken.push(b);
     return b;
   };
@@ -50,12 +50,7 @@ export async function leaseChunkCopy(state: PackReadState & { buffers: SharedBuf
     for (const b of taken) state.buffers.give(b);
   };
   try {
-    const readStored = (file: string, offset: number, length: number) =>
-      state.reads.readDirect(file, offset, length, (n) => {
-        const b = state.buffers.takeAligned(n);
-        taken.push(b);
-        return b;
-      });
+    const readStored = (file: string, offset: number, length: number) => state.reads.readDirect(file, offset, length, take);
     return { data: await readChecked(state, id, readStored, take), release };
   } catch (e) {
     release();

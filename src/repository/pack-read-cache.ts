@@ -10,6 +10,18 @@ const fsClose = promisify(fs.close);
 /** open pack files kept for reads (a restore reads a pack's chunks one after another) */
 const READ_FDS = 16;
 
+/**
+ * Reads into `buf` from byte `pos` of `fd` until at least `need` bytes are in (at most `buf.length`);
+ * a file that ends first is a truncated pack (`integrity_failed`).
+ */
+async function readAtLeast(fd: number, buf: Buffer, need: number, pos: number, file: string): Promise<void> {
+  for (let got = 0; got < need;) {
+    const { bytesRead } = await fsRead(fd, buf, got, buf.length - got, pos + got);
+    if (bytesRead === 0) throw new HvsnapError('integrity_failed', `pack ${file} ends before byte ${pos + need}`, { context: { file } });
+    got += bytesRead;
+  }
+}
+
 /** An open read handle: closed once evicted (or the cache closed) and no read holds it. */
 interface Handle {
   fd: Promise<number>;
@@ -47,13 +59,9 @@ export class PackReadCache {
         if ((e as NodeJS.ErrnoException).code === 'EINVAL') this.direct = undefined;
         return await this.readAt(file, offset, length, view);
       }
-      let got = 0;
       try {
-        while (got < offset - start + length) {
-          const { bytesRead } = await fsRead(fd, buf, got, buf.length - got, start + got);
-          if (bytesRead === 0) throw new HvsnapError('integrity_failed', `pack ${file} ends before byte ${offset + length}`, { context: { file } });
-          got += bytesRead;
-        }
+        // whole pages asked for; the file may end inside the last one
+        await readAtLeast(fd, buf, offset - start + length, start, file);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
         // this file system (or this memory) takes no direct reads: buffered from now on
@@ -72,12 +80,7 @@ export class PackReadCache {
     try {
       const fd = await h.fd;
       if (buf.length !== length) buf = buf.subarray(0, length);
-      let got = 0;
-      while (got < length) {
-        const { bytesRead } = await fsRead(fd, buf, got, length - got, offset + got);
-        if (bytesRead === 0) throw new HvsnapError('integrity_failed', `pack ${file} ends before byte ${offset + length}`, { context: { file } });
-        got += bytesRead;
-      }
+      await readAtLeast(fd, buf, length, offset, file);
       return buf;
     } finally {
       this.release(h);

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { allocAlignedBuffer, DIRECT_ALIGN, openDirectWrites, type DirectWrites } from '../core/direct-io.js';
+import { allocAlignedBuffer, DIRECT_ALIGN, openDirectWrites, writeFully, type DirectWrites } from '../core/direct-io.js';
 import type { SealedBlob } from './blob-codec.js';
 import type { ChunkIndex } from './chunk-index.js';
 import { fsyncPath } from './fs-util.js';
@@ -22,7 +22,6 @@ export const PACK_TARGET_BYTES = 32 * 1024 * 1024;
 const WRITE_BATCH_BYTES = 8 * 1024 * 1024;
 
 const fsOpen = promisify(fs.open);
-const fsWrite = promisify(fs.write);
 const fsFsync = promisify(fs.fsync);
 const fsClose = promisify(fs.close);
 
@@ -194,17 +193,12 @@ export class PackWriter {
       await this.writeBuffered(pack, true);
     } finally {
       this.sealing.delete(pack.name);
+      await pack.direct.close();
     }
     pack.written = pack.size;
-    await pack.direct.close();
     const sync = fsFsync(pack.fd).finally(() => fsClose(pack.fd));
     sync.catch(() => undefined);
     this.syncs.push(sync);
     this.onSealed({ name: pack.name, entries: pack.entries });
   }
-}
-
-/** Writes all of `buf` at `position` (a short write goes on with the rest). */
-async function writeFully(fd: number, buf: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < buf.length;) done += (await fsWrite(fd, buf, done, buf.length - done, position + done)).bytesWritten;
 }

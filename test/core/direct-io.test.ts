@@ -1,9 +1,9 @@
-import { openSync, closeSync, writeSync, constants } from 'node:fs';
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { allocAlignedBuffer, allocAlignedShared, DIRECT_ALIGN, isAlignedMemory, openDirectWrites } from '../../src/core/direct-io.js';
+import { acceptsDirectIo } from '../helpers/direct-io-probe.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -13,22 +13,6 @@ afterEach(async () => {
   vi.unstubAllEnvs();
   await rm(dir, { recursive: true, force: true });
 });
-
-/** Whether this folder's file system takes an aligned O_DIRECT write (Linux ext4 and xfs do; tmpfs only from 6.6). */
-function acceptsDirect(folder: string): boolean {
-  const flag = (constants as { O_DIRECT?: number }).O_DIRECT;
-  if (flag === undefined) return false;
-  let fd: number | undefined;
-  try {
-    fd = openSync(join(folder, 'probe'), constants.O_WRONLY | constants.O_CREAT | flag);
-    writeSync(fd, allocAlignedBuffer(DIRECT_ALIGN), 0, DIRECT_ALIGN, 0);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
 
 /** Writes `pieces` ([position, buffer]) through openDirectWrites into a new file; returns its bytes and the stats. */
 async function writeThrough(pieces: Array<[number, Buffer]>) {
@@ -77,7 +61,7 @@ describe('direct I/O', () => {
     expect(bytes.subarray(0, big.length)).toEqual(big);
     expect(bytes.subarray(8 * DIRECT_ALIGN, 9 * DIRECT_ALIGN)).toEqual(off);
     expect(bytes.subarray(12 * DIRECT_ALIGN + 512, 13 * DIRECT_ALIGN + 512)).toEqual(atOdd);
-    if (acceptsDirect(dir)) {
+    if (acceptsDirectIo(dir)) {
       expect(stats.fallback).toBeUndefined();
       expect(stats.directBytes).toBe(3 * DIRECT_ALIGN);
       expect(stats.bufferedBytes).toBe(100 + 2 * DIRECT_ALIGN);
