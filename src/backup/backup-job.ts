@@ -12,7 +12,7 @@ import type { VolumeSet } from './plan.js';
 import { buildReport, markInterrupted, type SetResult } from './backup-report.js';
 import { Saga } from './saga.js';
 import { defaultPolicy, type BackupEnvironment, type BackupOptions, type BackupPolicy, type BackupReport } from './types.js';
-import { describeUndo, type UndoRecord, type UndoTargets } from './undo.js';
+import { backupUndoTargets, describeUndo, type UndoRecord } from './undo.js';
 import { InProcessQueue } from './work-queue.js';
 
 export { newJobId } from '../core/names.js';
@@ -136,9 +136,7 @@ async function runSets(args: {
 }): Promise<{ results: SetResult[]; leftBehind: UndoRecord[]; notStarted: VolumeSet[]; thrown?: unknown }> {
   const { env, options, journal, log } = args;
   const signal = options.signal;
-  // writers of this process; after a crash, an uncommitted restore point is only a temp folder that gc removes
-  const writers = new Map<string, { abort(): Promise<void> }>();
-  const targets = undoTargets(env, writers);
+  const targets = backupUndoTargets(env);
   const queue = options.queue ?? new InProcessQueue<VolumeSet>();
   await queue.push(args.sets);
   const results: SetResult[] = [];
@@ -157,7 +155,7 @@ async function runSets(args: {
         const saga = new Saga(targets, journal, log);
         try {
           const result = await backupSet(
-            { env, policy: args.policy, options, jobId: args.jobId, saga, writers, copySlots: args.copySlots, throttle: args.throttle },
+            { env, policy: args.policy, options, jobId: args.jobId, saga, copySlots: args.copySlots, throttle: args.throttle },
             current,
           );
           results.push(result);
@@ -177,19 +175,6 @@ async function runSets(args: {
   // an abort thrown out of a set is the interruption the report states, not a failure of the job
   const thrown = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(signal?.aborted && isAbortError(r.reason)));
   return { results, leftBehind, notStarted, thrown: thrown?.reason };
-}
-
-/** What the run's sagas undo with; `writers` are this process's restore point writers, by id. */
-function undoTargets(env: BackupEnvironment, writers: Map<string, { abort(): Promise<void> }>): UndoTargets {
-  return {
-    hypervisor: env.hypervisor,
-    provider: env.provider,
-    proxy: env.proxy,
-    abortRestorePoint: async (id) => {
-      await writers.get(id)?.abort();
-      writers.delete(id);
-    },
-  };
 }
 
 /**

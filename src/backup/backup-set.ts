@@ -15,8 +15,6 @@ export interface SetContext {
   options: BackupOptions;
   jobId: string;
   saga: Saga;
-  /** open restore point writers by id, so an undo can abort them */
-  writers: Map<string, { abort(): Promise<void> }>;
   /** disks copied at once through the proxy, shared by every set of the run */
   copySlots: Limit;
   /** the job's read-rate cap, shared by every disk copied at once (absent: each disk gets the policy's cap) */

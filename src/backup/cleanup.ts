@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { ARRAY_NAME_PREFIX, CHECKPOINT_TAG, isJobArrayName, jobIdOfCheckpoint, journalDir } from '../core/names.js';
 import { errorSummary, isHvsnapError } from '../core/errors.js';
 import { readOpenJournals } from './journal.js';
-import { describeUndo, runUndo, type UndoTargets } from './undo.js';
+import { backupUndoTargets, describeUndo, runUndo, type UndoTargets } from './undo.js';
 import type { ReferencePoint } from '../core/types.js';
 import type { BackupEnvironment } from './types.js';
 
@@ -33,7 +33,7 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
   const report: CleanupReport = { replayed: [], skipped: [], checkpoints: [], referencePoints: [], orphanSnapshots: [], hostMended: [], failures: [] };
   // the host's own bookkeeping first: the undos below call it
   if (env.hypervisor.recover) report.hostMended = (await env.hypervisor.recover({ signal: opts.signal })).mended;
-  const targets = { hypervisor: env.hypervisor, provider: env.provider, proxy: env.proxy, abortRestorePoint: async () => {} };
+  const targets = backupUndoTargets(env);
   // array snapshots that committed (snapshot-only) restore points keep: never deleted here
   const committed = await env.repository.listRestorePoints();
   const retained = new Set(committed.flatMap((p) => p.arraySnapshots.filter((s) => s.retained).map((s) => s.name)));
@@ -69,7 +69,7 @@ export async function cleanupLeftovers(env: BackupEnvironment, opts: { journalDi
   for (const s of await env.provider.listSnapshots({ prefix: ARRAY_NAME_PREFIX }, { signal: opts.signal })) {
     if (!retained.has(s.name) && ![...liveJobs].some((job) => isJobArrayName(s.name, job))) report.orphanSnapshots.push(s.name);
   }
-  // uncommitted restore points of dead jobs are temp folders: gc removes them, once no live job uses the repository
+  // the journals above removed their jobs' uncommitted restore points; gc removes any other temp folder, once no live job uses the repository
   try {
     await env.repository.gc();
     report.gc = 'done';

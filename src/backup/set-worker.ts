@@ -18,7 +18,7 @@ import { RedisSemaphore, slotKey } from './redis-semaphore.js';
 import { Saga } from './saga.js';
 import type { BackupEnvironment, BackupHooks, BackupPolicy, SetReport, VmReport } from './types.js';
 import type { ConcurrencyLimits } from './limits.js';
-import { describeUndo, runUndo, type UndoTargets } from './undo.js';
+import { backupUndoTargets, describeUndo, runUndo } from './undo.js';
 
 /** One volume set of a batch, as the coordinator enqueues it (BullMQ job data; JSON). */
 export interface SetJobData {
@@ -213,7 +213,7 @@ async function compensateLostAttempts(
   const { hypervisor, provider } = seams;
   const { journalDir, batchId, set, vmIds, ofThisBatch } = where;
   const compensated: string[] = [];
-  const plain: UndoTargets = { hypervisor, provider, proxy: env.proxy, abortRestorePoint: (id) => env.repository.abortRestorePoint(id) };
+  const plain = backupUndoTargets({ ...env, hypervisor, provider });
   // (an attempt whose process still runs on this host is not lost: it lost its lock and is undoing its own work)
   const lost = (await readOpenJournals(journalDir)).filter(
     (j) => j.set === set.index && ofThisBatch(j.jobId) && !(j.owner.alive && j.owner.host === hostname()),
@@ -252,24 +252,11 @@ async function backupRemaining(args: {
 }): Promise<{ result: Awaited<ReturnType<typeof backupSet>>; leftBehind: string[] }> {
   const { env, hypervisor, provider, log, journalDir, jobId, set, remaining, policy, signal, hooks, copySlots } = args;
   const setEnv = { ...env, hypervisor, provider, logger: log };
-  const writers = new Map<string, { abort(): Promise<void> }>();
   const journal = await Journal.open(journalDir, jobId, { set: set.index });
-  const saga = new Saga(
-    {
-      hypervisor,
-      provider,
-      proxy: env.proxy,
-      abortRestorePoint: async (id) => {
-        await writers.get(id)?.abort();
-        writers.delete(id);
-      },
-    },
-    journal,
-    log,
-  );
+  const saga = new Saga(backupUndoTargets(setEnv), journal, log);
   let result: Awaited<ReturnType<typeof backupSet>>;
   try {
-    result = await backupSet({ env: setEnv, policy, options: { signal, hooks }, jobId, saga, writers, copySlots }, { ...set, vms: remaining });
+    result = await backupSet({ env: setEnv, policy, options: { signal, hooks }, jobId, saga, copySlots }, { ...set, vms: remaining });
   } catch (e) {
     await saga.compensate();
     throw e;

@@ -3,6 +3,7 @@ import type { Hypervisor } from '../hyperv/hypervisor.js';
 import type { HostHandle, Provider, SnapshotHandle } from '../../providers/sdk/provider.js';
 import { providerErrorKind } from '../../providers/sdk/errors.js';
 import type { Proxy } from '../../proxy/proxy.js';
+import type { BackupEnvironment } from './types.js';
 
 /**
  * Compensation as data: every side effect a backup makes is undone by one of these records, so an
@@ -27,6 +28,15 @@ export interface UndoTargets {
   proxy: Proxy;
   /** removes an uncommitted restore point (the writer's abort) */
   abortRestorePoint(id: string): Promise<void>;
+}
+
+/**
+ * What a backup's undos act on: its seams, and its repository, whose `abortRestorePoint` aborts a
+ * writer it has open or removes the temporary folder a dead process left: an undo in the running
+ * job and a replay after a crash do the same.
+ */
+export function backupUndoTargets(env: Pick<BackupEnvironment, 'hypervisor' | 'provider' | 'proxy' | 'repository'>): UndoTargets {
+  return { hypervisor: env.hypervisor, provider: env.provider, proxy: env.proxy, abortRestorePoint: (id) => env.repository.abortRestorePoint(id) };
 }
 
 /** Carries out one undo. Callers pass no job signal: a cancelled job must still clean up; `signal` is the cleanup's own. */

@@ -13,6 +13,7 @@ export {
 } from './open-repository.js';
 export { Repository, type OpenedRestorePoint } from './repository.js';
 export { chunkId } from './chunk-id.js';
+export { newRestorePointId } from './manifest.js';
 export { migrateRepository, type MigrateResult } from './migrate.js';
 export { changePassphrase, PASSPHRASE_ENV, PASSPHRASE_FILE_ENV } from './passphrase.js';
 export type { RepairResult } from './repair.js';

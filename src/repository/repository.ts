@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HvsnapError } from '../core/errors.js';
+import { HvsnapError, isHvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { RepositoryKeys } from './blob-codec.js';
 import type { RepositoryConfig } from './open-repository.js';
@@ -108,19 +108,25 @@ export class Repository extends RepositoryReader implements WriterHost {
 
   /**
    * Starts a restore point. Takes this process's shared lock (waits for a running gc up to
-   * lockTimeoutMs). The writer MUST end with commit or abort.
+   * lockTimeoutMs). The writer MUST end with commit or abort. `id` (from {@link newRestorePointId}):
+   * the id to use, for a caller that journals the abort before the temporary folder exists (a crash
+   * in between then leaves nothing unjournaled); an id already in use is refused, `input_invalid`.
    */
-  async beginRestorePoint(args: { jobId: string; vmId: string; vmName: string }): Promise<RestorePointWriter> {
+  async beginRestorePoint(args: { jobId: string; vmId: string; vmName: string; id?: string }): Promise<RestorePointWriter> {
     for (const field of ['jobId', 'vmId', 'vmName'] as const) {
       if (typeof args[field] !== 'string' || args[field].length === 0) {
         throw new HvsnapError('input_invalid', `beginRestorePoint: ${field} must be a non-empty string`, { context: { field } });
       }
     }
+    if (args.id !== undefined && !isSafeId(args.id)) {
+      throw new HvsnapError('input_invalid', `beginRestorePoint: ${JSON.stringify(args.id)} is not a restore point id`, { context: { field: 'id' } });
+    }
+    const { id = newRestorePointId(args.vmName), ...owner } = args;
     this.busy++;
     let writer: RestorePointWriter;
     try {
       await this.holdShared();
-      writer = new RestorePointWriter(this, { ...args }, newRestorePointId(args.vmName));
+      writer = new RestorePointWriter(this, owner, id);
       this.writers.add(writer);
       this.unattachedPuts = false;
     } finally {
@@ -129,6 +135,11 @@ export class Repository extends RepositoryReader implements WriterHost {
     try {
       await writer.open();
     } catch (e) {
+      // a folder that was there already is not this writer's to remove
+      if (isHvsnapError(e) && e.code === 'input_invalid') {
+        await writer.forget();
+        throw e;
+      }
       await writer.abort();
       throw new HvsnapError('repository_invalid', `cannot start restore point in ${this.tmpDir}`, {
         cause: e,

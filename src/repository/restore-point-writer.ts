@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { HvsnapError, toHvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { encrypt, type RepositoryKeys } from './blob-codec.js';
 import { encodeIndex } from './disk-index.js';
-import { checkRelativeName, forEachLimit, fsyncPath, writeFileSynced } from './fs-util.js';
+import { checkRelativeName, forEachLimit, fsyncPath, isErrno, writeFileSynced } from './fs-util.js';
 import { checkManifestInput, sealManifest } from './manifest.js';
 import type { PackStore } from './pack-store.js';
 import type { DiskIndex, RestorePointManifest } from './types.js';
@@ -55,9 +55,21 @@ export class RestorePointWriter {
     this.dir = join(host.tmpDir, id);
   }
 
-  /** Creates the temp folder; called by the repository. */
+  /** Creates the temp folder; called by the repository. An id in use (temporary or committed) is `input_invalid`. */
   async open(): Promise<void> {
-    await mkdir(join(this.dir, 'disks'), { recursive: true });
+    const inUse = () =>
+      new HvsnapError('input_invalid', `restore point id ${this.id} is in use already`, { context: { restorePoint: this.id, vm: this.args.vmName } });
+    if (
+      await stat(join(this.host.committedDir, this.id)).then(
+        () => true,
+        () => false,
+      )
+    )
+      throw inUse();
+    await mkdir(this.dir).catch((e: unknown) => {
+      throw isErrno(e, 'EEXIST') ? inUse() : e;
+    });
+    await mkdir(join(this.dir, 'disks'));
     this.dirs.add(this.dir).add(join(this.dir, 'disks'));
   }
 
@@ -202,6 +214,13 @@ export class RestorePointWriter {
     } finally {
       await this.host.writerClosed(this);
     }
+  }
+
+  /** Closes a writer that never made its folder (open refused the id), leaving the folder alone. */
+  async forget(): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'aborted';
+    await this.host.writerClosed(this);
   }
 
   /** open, committing, committed or aborted */

@@ -13,7 +13,7 @@ import { RUNNER_PS1, TIMEOUT_MARKER } from './framing.js';
  * file>` with nothing on stdin.
  *
  * Stopping without stdin and without signals (Windows OpenSSH refuses them): the argument file is a
- * lease. The client touches it (SFTP setstat of the times) every `leaseIntervalMs`; the bundle's
+ * lease. The client touches it (SFTP setstat of the times, a second later each time) every `leaseIntervalMs`; the bundle's
  * watchdog exits with 125 when the file is gone (timeout, abort: the client removes it) or when its
  * write time has not changed for `staleMs` of the host's own clock (a killed client), so clock skew
  * between client and host does not matter. It exits with 124 after writing the timeout marker when

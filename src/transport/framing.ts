@@ -136,6 +136,14 @@ export function parseResult<T>(stdout: string, where: { name: string; target: st
       throw new HvsnapError('timeout', `script ${where.name} passed its deadline on ${where.target} and was stopped there`, { retryable: true, context });
     }
     const err = (where.stderr ?? '').trim().slice(0, 2000);
+    if (where.exitCode === 125) {
+      // the watchdog's own exit: the client did not stop this run, so its lease lapsed or its stdin closed on the way
+      throw new HvsnapError('transport_failed', `script ${where.name} was stopped on ${where.target} before it answered: its lease was not renewed in time`, {
+        retryable: true,
+        context,
+        hint: 'the client or the connection stalled for longer than the lease (4 renewal intervals: 20 s by default); check the load on the proxy and the link to the host',
+      });
+    }
     throw new HvsnapError(
       'transport_failed',
       `script ${where.name} on ${where.target} wrote no result (exit code ${where.exitCode ?? 'none'})${err ? `: ${err}` : ''}`,

@@ -85,7 +85,7 @@ export class SshShell implements Shell {
     const interval = this.opts.leaseIntervalMs ?? 5000;
     const deadlineMs = opts.timeoutMs === undefined ? -1 : Math.max(1, Math.ceil(opts.timeoutMs));
     const argsFile = await scripts.writeArguments({ input: JSON.stringify(args.input ?? null), deadlineMs, staleMs: 4 * interval }, args.name);
-    const lease = setInterval(() => void scripts.touch(argsFile).catch(() => undefined), interval);
+    const endLease = scripts.lease(argsFile, interval);
     try {
       throwIfAborted(opts.signal);
       // stopping = taking the lease away: the host's watchdog exits within its poll (no signals on Windows)
@@ -94,7 +94,7 @@ export class SshShell implements Shell {
         onStop: () => void scripts.remove(argsFile),
       });
     } finally {
-      clearInterval(lease);
+      endLease();
       // over a dropped connection nothing answers: the host's watchdog removes the file when the lease goes stale
       if (!this.dropped.has(client)) await Promise.race([scripts.remove(argsFile), new Promise((r) => setTimeout(r, 5000).unref())]);
     }

@@ -3,7 +3,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { isHvsnapError, type HvsnapError } from '../../src/core/errors.js';
-import { decodeIndex, encodeIndex } from '../../src/repository/index.js';
+import { decodeIndex, encodeIndex, newRestorePointId } from '../../src/repository/index.js';
 import { backup, CHUNK, diskData, DISK_ID, manifestFor, newRepo, putDisk, readDisk, reopen, failure } from './helpers.js';
 
 const vm = { id: '5B3C9A1E-7F2D-4E6A-8C1B-0D9E8F7A6B5C', name: 'sql-01' };
@@ -53,6 +53,23 @@ describe('restore points', () => {
     expect(await readdir(join(repo.path, 'restore-points'))).toEqual([]);
     expect((await failure(w.commit(manifestFor(vm, [])))).code).toBe('input_invalid');
     expect((await failure(w.writeIndex(DISK_ID, index))).message).toContain('aborted');
+  });
+
+  it('takes the id its caller journaled, and refuses one in use without touching its folder', async () => {
+    const repo = await newRepo();
+    const id = newRestorePointId(vm.name);
+    const w = await repo.beginRestorePoint({ jobId: 'job-1', vmId: vm.id, vmName: vm.name, id });
+    expect(w.id).toBe(id);
+    await w.writeConfigFile('a.vmcx', Buffer.from('x'));
+    const twice = await failure(repo.beginRestorePoint({ jobId: 'job-2', vmId: vm.id, vmName: vm.name, id }));
+    expect(twice).toMatchObject({ code: 'input_invalid', message: expect.stringContaining(`${id} is in use`) });
+    expect(await readFile(join(repo.path, 'tmp', id, 'config', 'a.vmcx'), 'utf8')).toBe('x');
+    await w.commit(manifestFor(vm, []));
+    expect((await failure(repo.beginRestorePoint({ jobId: 'job-3', vmId: vm.id, vmName: vm.name, id }))).code).toBe('input_invalid');
+    expect((await failure(repo.beginRestorePoint({ jobId: 'job-3', vmId: vm.id, vmName: vm.name, id: '../x' }))).context).toMatchObject({ field: 'id' });
+    expect(await readdir(join(repo.path, 'tmp'))).toEqual([]);
+    // the refused writers hold no lock: gc runs
+    await repo.gc();
   });
 
   it('leaves nothing visible when a writer is abandoned (a crash in this process)', async () => {

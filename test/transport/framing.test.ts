@@ -32,5 +32,13 @@ describe('framing', () => {
       /wrote no result \(exit code 1\): 'powershell.exe' is not recognized/,
     );
     expect(() => parseResult(`${RESULT_MARKER}${Buffer.from('{"ok":true,"value":Sys').toString('base64')}\n`, where)).toThrow(/not JSON/);
+    // the host's watchdog stopped a run the client had not stopped: a lapsed lease, retryable
+    expect(() => parseResult('', { ...where, exitCode: 125 })).toThrow(
+      expect.objectContaining({
+        code: 'transport_failed',
+        retryable: true,
+        message: expect.stringMatching(/stopped on ssh:\/\/svc@hv01:22 before it answered/),
+      }),
+    );
   });
 });

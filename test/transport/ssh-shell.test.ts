@@ -167,7 +167,9 @@ function sshSuite(delivery: 'sftp' | 'stdin') {
 
   it('stops the remote process on timeout', async () => {
     const pidFile = path.join(sshd.dir, `sleep-${delivery}.pid`);
-    const shell = make();
+    // a lease (4 s) longer than the timeout: what stops the run is the client's timeout, even when a
+    // loaded machine delays a renewal by most of a second
+    const shell = make({ leaseIntervalMs: 1000 });
     const before = sshd.records().length;
     await expect(shell.run({ name: 'sleep.ps1', script: 'sleep', input: { pidFile, ms: 30_000 } }, { timeoutMs: 1500 })).rejects.toMatchObject({
       code: 'timeout',
@@ -188,6 +190,13 @@ function sshSuite(delivery: 'sftp' | 'stdin') {
     expect(alive(pid)).toBe(false);
     // the connection is still good for the next run
     expect(await shell.run({ name: 'echo.ps1', script: 'echo', input: 'after' })).toBe('after');
+  });
+
+  it.runIf(delivery === 'sftp')('a run longer than a second outlives a lease shorter than a second: every renewal changes the whole-second times', async () => {
+    // leases renewed every 200 ms, stale after 800 ms; SFTP sets times in whole seconds, so renewals
+    // that set the clock's time changed the file once a second, and the host stopped the run (exit 125)
+    const pidFile = path.join(sshd.dir, `outlive-${delivery}.pid`);
+    expect(await make().run({ name: 'sleep.ps1', script: 'sleep', input: { pidFile, ms: 2500 } })).toBe('late');
   });
 
   it('gives a retryable error when the connection drops, then reconnects', async () => {

@@ -82,8 +82,6 @@ export interface SetRun {
   readonly volumeRoots: VolumeSet['volumes'];
   /** the names this set gives to what it creates (core/names.ts) */
   readonly names: { checkpoint: string; snapshot: string; presentation: string };
-  /** open restore point writers by id, so that an undo can abort them */
-  readonly writers: Map<string, { abort(): Promise<void> }>;
   /** the proxy's copy slots, shared by every set of the run */
   readonly copySlots: Limit;
   /** the job's read-rate cap, shared by every disk copied at once */
@@ -117,6 +115,8 @@ export interface VmRun {
   referencePoint?: ReferencePoint;
   /** host mode: the VM's node's files, read over SFTP (the set's `mount` otherwise) */
   mount?: Mount;
+  /** the id of this attempt's restore point, chosen (and its abort journaled) before the writer opens */
+  restorePointId?: string;
   writer?: RestorePointWriter;
   /** the disks copied so far, as the manifest lists them */
   disks: RestorePointManifest['disks'];
