@@ -51,18 +51,33 @@ describe('an encrypted repository', () => {
     const disk = await img.read(0, img.virtualSize);
     await img.close();
 
-    // every 16-byte window of the disk's data (not a run of one byte value), keyed by its first 4 bytes
+    // every 16-byte window of the disk's data, keyed by its first 4 bytes. Not one in which a single
+    // byte value fills half or more: 15 zero bytes and one more is no data of the disk, yet the edge
+    // of every written extent has one, and so has an index whose unused chunk (zeros) is followed by
+    // an id starting with that byte: the flaky "holds disk data at byte 273" of a .idx file.
     const windows = new Map<number, number[]>();
+    const counts = new Uint8Array(256);
+    let heavy = 0; // byte values that fill 8 or more of the window
+    const slide = (v: number, by: 1 | -1) => {
+      if (by < 0 && counts[v] === 8) heavy--;
+      counts[v] += by;
+      if (by > 0 && counts[v] === 8) heavy++;
+    };
     let data = 0;
     for (let i = 0; i + 16 <= disk.length; i++) {
-      if (disk[i] === disk[i + 15] && disk.subarray(i, i + 16).every((b) => b === disk[i])) continue;
+      if (i === 0) for (let j = 0; j < 16; j++) slide(disk[j], 1);
+      else {
+        slide(disk[i - 1], -1);
+        slide(disk[i + 15], 1);
+      }
+      if (heavy > 0) continue;
       data++;
       const k = disk.readUInt32LE(i);
       const list = windows.get(k);
       if (list) list.push(i);
       else windows.set(k, [i]);
     }
-    expect(data).toBeGreaterThan(2 << 20); // the lab wrote 2 MiB of data
+    expect(data).toBeGreaterThan(0.99 * (2 << 20)); // the lab wrote 2 MiB of data
     const hashes: Buffer[] = [];
     for (let off = 0; off < disk.length; off += 1 << 20) {
       const c = disk.subarray(off, off + (1 << 20));
