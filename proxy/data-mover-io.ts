@@ -295,8 +295,9 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
   async function readOne(slot: Slot): Promise<Buffer> {
     const { offset, length, rangeEnd } = slot;
     if (args.readInto) {
-      // placed away from the page cache's page offsets: a copy into a plain 1 MiB allocation is 3-5x slower (see allocReadBuffer)
-      slot.pooled = pool.pop() ?? allocReadBuffer(chunkSize);
+      // placed away from the page cache's page offsets: a copy into a plain 1 MiB allocation is 3-5x slower (see allocReadBuffer);
+      // on shared memory, so the codec workers hash and seal the chunk where it was read (else each copies it first)
+      slot.pooled = pool.pop() ?? allocReadBuffer(chunkSize, 0, true);
       const buf = slot.pooled.subarray(0, length);
       await args.readInto(buf, offset, rangeEnd);
       return buf;

@@ -33,7 +33,7 @@ interface OpenPack {
   direct: DirectWrites;
   /** bytes appended so far (header included) */
   size: number;
-  /** bytes on disk for good so far (a multiple of a page until sealed); the staging buffer holds the bytes from here to `size` */
+  /** bytes on disk, or being written, so far (a multiple of a page until sealed); the staging buffer holds the bytes from here to `size` */
   written: number;
   entries: PackEntry[];
 }
@@ -50,6 +50,10 @@ export class PackWriter {
   private readonly sealing = new Set<string>();
   /** appended bytes not yet written (the blobs are copied: callers reuse their buffers), made on first use */
   private stage: Buffer | undefined;
+  /** the other staging buffer: the one being written while `stage` fills (double buffering), made on first use */
+  private spare: Buffer | undefined;
+  /** the write of the spare buffer's whole pages: in flight, or failed (no promise) and to be made again */
+  private pending: { pack: OpenPack; at: number; length: number; promise?: Promise<void> } | undefined;
   private chain: Promise<unknown> = Promise.resolve();
   private syncs: Array<Promise<void>> = [];
   private readonly dirtyDirs = new Set<string>();
@@ -84,16 +88,16 @@ export class PackWriter {
 
   /** Copies `bytes` to the end of `pack` (into the staging buffer; written when it is full). */
   private async put(pack: OpenPack, bytes: Uint8Array): Promise<void> {
-    const stage = (this.stage ??= allocAlignedBuffer(WRITE_BATCH_BYTES));
-    if (pack.size - pack.written + bytes.byteLength > stage.length) await this.writeBuffered(pack, false);
-    if (pack.size - pack.written + bytes.byteLength > stage.length) {
+    this.stage ??= allocAlignedBuffer(WRITE_BATCH_BYTES);
+    if (pack.size - pack.written + bytes.byteLength > WRITE_BATCH_BYTES) await this.writeBuffered(pack, false);
+    if (pack.size - pack.written + bytes.byteLength > WRITE_BATCH_BYTES) {
       // larger than the staging buffer: written from the caller's memory, after what is staged (later
       // writes of this pack start off a page boundary, so they go through the page cache)
       await this.writeBuffered(pack, true);
       pack.written = pack.size;
       await writeFully(pack.fd, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), pack.written);
       pack.written += bytes.byteLength;
-    } else stage.set(bytes, pack.size - pack.written);
+    } else this.stage.set(bytes, pack.size - pack.written);
     pack.size += bytes.byteLength;
   }
 
@@ -134,6 +138,8 @@ export class PackWriter {
       const pack = this.open;
       if (!pack) return [];
       this.open = undefined;
+      await this.pending?.promise?.catch(() => undefined);
+      this.pending = undefined;
       await pack.direct.close();
       await fsClose(pack.fd);
       return pack.entries;
@@ -165,22 +171,60 @@ export class PackWriter {
   /**
    * Writes what is staged of `pack`: whole pages past the page cache, from the page-aligned staging
    * buffer (a pack is written once and read rarely, so caching it only costs; see openDirectWrites).
-   * A partial last page stays staged, moved to the front, until more bytes complete it; `all` also
-   * writes it now, through the page cache (a read of the open pack, or a larger blob, needs every
-   * byte on disk), and it is written again, direct, once its page is whole.
+   * A partial last page stays staged until more bytes complete it. Without `all`, the whole pages are
+   * written in the background while the other staging buffer fills (the partial page is carried over
+   * to it): appends do not wait for the disk, and the disk is not idle while blobs are copied. `all`
+   * (a read of the open pack, a larger blob, the seal) waits for that write and writes every byte now,
+   * the partial page through the page cache (it is written again, direct, once its page is whole).
    */
   private async writeBuffered(pack: OpenPack, all: boolean): Promise<void> {
+    await this.settlePending();
     const n = pack.size - pack.written;
     if (n === 0) return;
     const stage = this.stage!;
     const whole = n - (n % DIRECT_ALIGN);
-    await pack.direct.write(stage.subarray(0, all ? n : whole), pack.written);
-    if (all && whole === n) {
+    if (!all) {
+      if (whole === 0) return;
+      const next = (this.spare ??= allocAlignedBuffer(WRITE_BATCH_BYTES));
+      stage.copy(next, 0, whole, n);
+      [this.stage, this.spare] = [next, stage];
+      this.pending = { pack, at: pack.written, length: whole };
+      pack.written += whole;
+      this.startPending();
+      return;
+    }
+    await pack.direct.write(stage.subarray(0, n), pack.written);
+    if (whole === n) {
       pack.written += n;
       return;
     }
     pack.written += whole;
     if (whole > 0) stage.copyWithin(0, whole, n);
+  }
+
+  /** Starts the write of the spare buffer's pages (again, after a failure). */
+  private startPending(): void {
+    const p = this.pending!;
+    p.promise = p.pack.direct.write(this.spare!.subarray(0, p.length), p.at);
+    // thrown by the next call, which waits for it; until then it is not unhandled
+    p.promise.catch(() => undefined);
+  }
+
+  /**
+   * Waits for the background write. A failed one is thrown once, as a synchronous write's failure was,
+   * and made again by the next call (its bytes stay in the spare buffer, which nothing reuses until then).
+   */
+  private async settlePending(): Promise<void> {
+    const p = this.pending;
+    if (!p) return;
+    if (!p.promise) this.startPending();
+    try {
+      await p.promise;
+      this.pending = undefined;
+    } catch (e) {
+      p.promise = undefined;
+      throw e;
+    }
   }
 
   private async seal(pack: OpenPack): Promise<void> {

@@ -42,6 +42,56 @@ describe('pack writes past the page cache', () => {
   });
 });
 
+describe('pack writes overlap the appends (two staging buffers)', () => {
+  /** 560 blobs of 40-65 KB (odd lengths; the test repository's chunks are at most 64 KiB): about 29 MB, three staging buffers of 8 MiB written while the next fills */
+  const blobs = () => Array.from({ length: 560 }, (_, i) => randomBytes(40_001 + ((i * 7919) % 25_000)));
+
+  it('reads back every chunk, with reads of the open pack while a buffer is being written', async () => {
+    const repo = await newRepo();
+    const chunks: Array<{ id: string; data: Buffer }> = [];
+    for (const [i, data] of blobs().entries()) {
+      chunks.push({ id: (await repo.putChunk(data)).id!, data });
+      if (i % 200 === 199) {
+        const probe = chunks[(i * 5) % chunks.length];
+        const lease = await repo.leaseChunk(probe.id);
+        expect(lease.data.equals(probe.data), `open-pack read of ${probe.id}`).toBe(true);
+        lease.release();
+      }
+    }
+    await repo.flush();
+    const again = await reopen(repo.path);
+    for (const c of chunks) expect((await again.getChunk(c.id)).equals(c.data), `chunk ${c.id} after reopen`).toBe(true);
+    const listed = [];
+    for (const pack of await filesUnder(join(repo.path, 'packs'))) listed.push(...(await readPackEntries(pack, undefined)).entries.map((e) => e.id));
+    expect(listed.sort()).toEqual(chunks.map((c) => c.id).sort());
+  });
+
+  it('a background write that fails is reported by the next call and made again, so no byte of the pack is lost', async () => {
+    const repo = await newRepo();
+    // the open pack's writes, as the writer makes them: the first background write of a staging buffer fails once
+    const writer = (repo as unknown as { chunks: { writer: { open?: { direct: { write(b: Buffer, pos: number): Promise<void> } } } } }).chunks.writer;
+    let failed = 0;
+    let wrapped: object | undefined;
+    const chunks: Array<{ id: string; data: Buffer }> = [];
+    const errors: unknown[] = [];
+    for (const data of blobs()) {
+      const direct = writer.open?.direct;
+      if (direct && direct !== wrapped) {
+        wrapped = direct;
+        const write = direct.write.bind(direct);
+        direct.write = (b, pos) => (b.length >= 4 << 20 && failed++ === 0 ? Promise.reject(new Error('EIO: injected')) : write(b, pos));
+      }
+      const put = await repo.putChunk(data).catch((e: unknown) => errors.push(e));
+      if (typeof put === 'object') chunks.push({ id: put.id!, data });
+    }
+    // the failure reached the append that needed the buffer next, once
+    expect(errors.map((e) => (e as Error).message)).toEqual([expect.stringContaining('EIO: injected')]);
+    await repo.flush();
+    const again = await reopen(repo.path);
+    for (const c of chunks) expect((await again.getChunk(c.id)).equals(c.data), `chunk ${c.id} after reopen`).toBe(true);
+  });
+});
+
 describe('a pack being sealed', () => {
   it('counts as present and readable while its last bytes are written, never as truncated', async () => {
     const repo = await newRepo();
