@@ -32,6 +32,8 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
   const policy = { ...defaultPolicy, ...options.policy };
   const jobId = options.jobId ?? newJobId();
   const log = env.logger.child({ job: jobId });
+  // the codec workers start while the checkpoints, snapshot and export run, not at the first chunk
+  env.repository.warmUp();
   const journalFolder = options.journalDir ?? journalDir(env.repository.path);
   const { vms, allVms } = await selectForBackup(env, options, journalFolder, log);
   const groups = await env.hypervisor.listVmGroups({}, { signal: options.signal });

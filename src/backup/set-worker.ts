@@ -252,6 +252,7 @@ async function backupRemaining(args: {
 }): Promise<{ result: Awaited<ReturnType<typeof backupSet>>; leftBehind: string[] }> {
   const { env, hypervisor, provider, log, journalDir, jobId, set, remaining, policy, signal, hooks, copySlots } = args;
   const setEnv = { ...env, hypervisor, provider, logger: log };
+  env.repository.warmUp();
   const journal = await Journal.open(journalDir, jobId, { set: set.index });
   const saga = new Saga(backupUndoTargets(setEnv), journal, log);
   let result: Awaited<ReturnType<typeof backupSet>>;

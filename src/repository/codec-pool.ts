@@ -166,6 +166,15 @@ export class CodecPool {
     }
   }
 
+  /**
+   * Starts the workers now, idle. A worker takes 0.1-0.5 s to start on the bench VM (its thread,
+   * then the codec module and zstd's binding); started on first use, that lay on the first chunks'
+   * path, a large share of a short incremental.
+   */
+  warm(): void {
+    while (this.workers.length < this.threads) this.spawn();
+  }
+
   /** Stops the workers (idle ones do not keep the process alive anyway). */
   async close(): Promise<void> {
     const ws = this.workers.splice(0);
@@ -206,7 +215,11 @@ export class CodecPool {
 
   private spawn(): PoolWorker {
     const w: PoolWorker = { worker: new Worker(codecWorkerFile(), { workerData: { hvsnapCodec: true } }) };
+    // idle, a worker holds nothing open; unref() before it is online does not hold (a warmed pool kept the process alive)
     w.worker.unref();
+    w.worker.once('online', () => {
+      if (!w.task) w.worker.unref();
+    });
     w.worker.on('message', (m: { result?: unknown; error?: string }) => {
       const task = w.task;
       w.task = undefined;

@@ -4,6 +4,7 @@ import { HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { decrypt, type RepositoryKeys } from './blob-codec.js';
 import { chunkId, chunkIdOffThread } from './chunk-id.js';
+import { codecPool } from './codec-pool.js';
 import { checkRelativeName } from './fs-util.js';
 import type { RepositoryConfig } from './open-repository.js';
 import { PackStore } from './pack-store.js';
@@ -53,6 +54,11 @@ export class RepositoryReader {
   }
 
   /** {@link chunkId} computed on libuv's thread pool: the same id, without blocking this thread. */
+  /** Starts the codec workers now, for a job about to read or write chunks (they start on first use otherwise). */
+  warmUp(): void {
+    codecPool().warm();
+  }
+
   chunkIdOffThread(data: Uint8Array): Promise<ChunkId> {
     return chunkIdOffThread(data, this.keys?.mac);
   }

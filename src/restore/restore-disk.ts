@@ -47,6 +47,7 @@ const AHEAD = 16;
  * read again (see {@link verifyDiskAgainstIndex} for that). Memory: AHEAD chunks.
  */
 export async function restoreDisk(args: RestoreDiskArgs): Promise<RestoreDiskResult> {
+  args.repository.warmUp();
   const manifest = await args.repository.getRestorePoint(args.restorePointId);
   const disk = manifest.disks.find((d) => d.diskId === args.diskId);
   if (!disk) {

@@ -1,4 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chunkId } from '../../src/repository/chunk-id.js';
 import { CodecPool, SEAL_OVERHEAD, sharedBuffer } from '../../src/repository/codec-pool.js';
@@ -97,4 +101,33 @@ describe('CodecPool workers', () => {
     expect(() => new CodecPool(-1)).toThrow(/threads must be an integer >= 0/);
     expect(() => new CodecPool(1.5)).toThrow(/threads must be an integer >= 0/);
   });
+});
+
+describe('an idle pool', () => {
+  it('lets the process exit once its work is done, warmed or used', async () => {
+    // a process of its own: the pool bundled from the sources (rolldown, vite's bundler) into the project, so the
+    // codec worker is found from the package root as in production
+    const { build } = await import('rolldown');
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const dir = join(root, 'node_modules', '.cache', 'hvsnap-test');
+    await build({
+      input: join(root, 'src/repository/codec-pool.ts'),
+      platform: 'node',
+      external: [/^[^./]/],
+      output: { file: join(dir, 'codec-pool.mjs'), format: 'esm' },
+      logLevel: 'silent',
+    });
+    const script = (body: string) => `import { codecPool } from './codec-pool.mjs';\n${body}\n`;
+    const runs = {
+      // warmed and never used: the workers come online after warm() returns (a warmed pool kept a finished backup with nothing to copy alive)
+      warmed: script(`codecPool().warm();`),
+      used: script(`const pool = codecPool(); pool.warm(); console.log((await pool.id(new Uint8Array(10))).length);`),
+    };
+    for (const [name, body] of Object.entries(runs)) {
+      const file = join(dir, `pool-exit-${name}.mjs`);
+      await writeFile(file, body);
+      const r = spawnSync(process.execPath, [file], { timeout: 20_000, encoding: 'utf8' });
+      expect({ name, status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ name, status: 0, signal: null, stderr: '' });
+    }
+  }, 60_000);
 });
