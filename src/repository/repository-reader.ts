@@ -53,12 +53,12 @@ export class RepositoryReader {
     return chunkId(data, this.keys?.mac);
   }
 
-  /** {@link chunkId} computed on libuv's thread pool: the same id, without blocking this thread. */
   /** Starts the codec workers now, for a job about to read or write chunks (they start on first use otherwise). */
   warmUp(): void {
     codecPool().warm();
   }
 
+  /** {@link chunkId} computed on libuv's thread pool: the same id, without blocking this thread. */
   chunkIdOffThread(data: Uint8Array): Promise<ChunkId> {
     return chunkIdOffThread(data, this.keys?.mac);
   }

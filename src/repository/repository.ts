@@ -135,12 +135,9 @@ export class Repository extends RepositoryReader implements WriterHost {
     try {
       await writer.open();
     } catch (e) {
-      // a folder that was there already is not this writer's to remove
-      if (isHvsnapError(e) && e.code === 'input_invalid') {
-        await writer.forget();
-        throw e;
-      }
+      // removes only a folder this writer made: one that was there already is not its to remove
       await writer.abort();
+      if (isHvsnapError(e) && e.code === 'input_invalid') throw e;
       throw new HvsnapError('repository_invalid', `cannot start restore point in ${this.tmpDir}`, {
         cause: e,
         context: { path: this.tmpDir, vm: args.vmName },

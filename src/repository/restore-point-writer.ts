@@ -69,8 +69,9 @@ export class RestorePointWriter {
     await mkdir(this.dir).catch((e: unknown) => {
       throw isErrno(e, 'EEXIST') ? inUse() : e;
     });
+    this.dirs.add(this.dir);
     await mkdir(join(this.dir, 'disks'));
-    this.dirs.add(this.dir).add(join(this.dir, 'disks'));
+    this.dirs.add(join(this.dir, 'disks'));
   }
 
   private checkOpen(what: string): void {
@@ -205,22 +206,18 @@ export class RestorePointWriter {
     }
   }
 
-  /** Removes everything this writer wrote. Idempotent; a no-op after commit (and during one). */
+  /**
+   * Removes everything this writer wrote, and only that: a writer whose {@link open} refused the id
+   * made no folder and removes none. Idempotent; a no-op after commit (and during one).
+   */
   async abort(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'aborted';
     try {
-      await rm(this.dir, { recursive: true, force: true });
+      if (this.dirs.has(this.dir)) await rm(this.dir, { recursive: true, force: true });
     } finally {
       await this.host.writerClosed(this);
     }
-  }
-
-  /** Closes a writer that never made its folder (open refused the id), leaving the folder alone. */
-  async forget(): Promise<void> {
-    if (this.state !== 'open') return;
-    this.state = 'aborted';
-    await this.host.writerClosed(this);
   }
 
   /** open, committing, committed or aborted */

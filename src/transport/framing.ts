@@ -138,11 +138,15 @@ export function parseResult<T>(stdout: string, where: { name: string; target: st
     const err = (where.stderr ?? '').trim().slice(0, 2000);
     if (where.exitCode === 125) {
       // the watchdog's own exit: the client did not stop this run, so its lease lapsed or its stdin closed on the way
-      throw new HvsnapError('transport_failed', `script ${where.name} was stopped on ${where.target} before it answered: its lease was not renewed in time`, {
-        retryable: true,
-        context,
-        hint: 'the client or the connection stalled for longer than the lease (4 renewal intervals: 20 s by default); check the load on the proxy and the link to the host',
-      });
+      throw new HvsnapError(
+        'transport_failed',
+        `script ${where.name} was stopped on ${where.target} before it answered: its lease was not renewed in time, or its input closed`,
+        {
+          retryable: true,
+          context,
+          hint: 'the client or the connection stalled for longer than the lease (4 renewal intervals: 20 s by default); check the load on the proxy and the link to the host',
+        },
+      );
     }
     throw new HvsnapError(
       'transport_failed',

@@ -58,7 +58,6 @@ export class RemoteScripts {
     return file;
   }
 
-  /** Renews the lease of a running script (its argument file's times). */
   /**
    * Renews a run's lease on its argument file every `intervalMs` until the returned function is
    * called. Each renewal sets the file's times one second past the last: SFTP (version 3) carries

@@ -25,7 +25,8 @@ it('every restore point folder is named by a pending abort in the journal before
   };
   const report = await runBackup(env);
   expect(report.ok).toBe(true);
-  expect(seen.map((s) => [s.vm, s.journaled])).toEqual(report.vms.map((v) => [v.vm, true]).sort());
+  // the VMs run concurrently: compare in name order
+  expect(seen.map((s) => [s.vm, s.journaled]).sort()).toEqual(report.vms.map((v) => [v.vm, true]).sort());
   // the id journaled is the id committed, and its folder did not exist yet
   expect(seen.map((s) => s.id).sort()).toEqual(report.vms.map((v) => v.restorePointId).sort());
   for (const s of seen) expect(s.folders).not.toContain(s.id);

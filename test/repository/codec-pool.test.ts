@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chunkId } from '../../src/repository/chunk-id.js';
 import { CodecPool, SEAL_OVERHEAD, sharedBuffer } from '../../src/repository/codec-pool.js';
+import { bundleSource } from '../helpers/bundle-source.js';
 
 /** 1 MiB that zstd shrinks about 2:1: 448 KiB random, then text (the bench's mixed disk). */
 function mixedChunk(): Buffer {
@@ -105,18 +105,8 @@ describe('CodecPool workers', () => {
 
 describe('an idle pool', () => {
   it('lets the process exit once its work is done, warmed or used', async () => {
-    // a process of its own: the pool bundled from the sources (rolldown, vite's bundler) into the project, so the
-    // codec worker is found from the package root as in production
-    const { build } = await import('rolldown');
-    const root = fileURLToPath(new URL('../..', import.meta.url));
-    const dir = join(root, 'node_modules', '.cache', 'hvsnap-test');
-    await build({
-      input: join(root, 'src/repository/codec-pool.ts'),
-      platform: 'node',
-      external: [/^[^./]/],
-      output: { file: join(dir, 'codec-pool.mjs'), format: 'esm' },
-      logLevel: 'silent',
-    });
+    // a process of its own: the pool bundled from the sources, so the codec worker is found from the package root as in production
+    const dir = dirname(await bundleSource('src/repository/codec-pool.ts', 'codec-pool.mjs'));
     const script = (body: string) => `import { codecPool } from './codec-pool.mjs';\n${body}\n`;
     const runs = {
       // warmed and never used: the workers come online after warm() returns (a warmed pool kept a finished backup with nothing to copy alive)

@@ -2,16 +2,14 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureLogger } from '../../src/core/logger.js';
 import { bundleHash, bundleText } from '../../src/transport/file-delivery.js';
 import { RUNNER_PS1, SSH_BOOTSTRAP_PS1 } from '../../src/transport/framing.js';
 import { SshShell, type SshShellOptions } from '../../src/transport/ssh-shell.js';
+import { bundleSource } from '../helpers/bundle-source.js';
 import { describeWith } from '../helpers/requirements.js';
 import { startSshd, type Sshd } from './sshd-fixture.js';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
 
 const alive = (pid: number) => {
   try {
@@ -24,19 +22,11 @@ const alive = (pid: number) => {
 
 /**
  * A client process that runs one long script and is then killed (SIGKILL: no cleanup of any kind).
- * The shell is bundled from the TypeScript sources with rolldown (vite's bundler) into a folder of the
- * project, so its imports (ssh2) resolve; the child reads its options from argv.
+ * The shell is bundled from the TypeScript sources ({@link bundleSource}); the child reads its options
+ * from argv.
  */
 async function startClient(options: SshShellOptions, input: unknown): Promise<{ kill(): void; exited: Promise<unknown> }> {
-  const { build } = await import('rolldown');
-  const out = path.join(root, 'node_modules', '.cache', 'hvsnap-test', 'ssh-shell.mjs');
-  await build({
-    input: path.join(root, 'src/transport/ssh-shell.ts'),
-    platform: 'node',
-    external: [/^[^./]/],
-    output: { file: out, format: 'esm' },
-    logLevel: 'silent',
-  });
+  const out = await bundleSource('src/transport/ssh-shell.ts', 'ssh-shell.mjs');
   const main = path.join(path.dirname(out), 'client.mjs');
   writeFileSync(
     main,
