@@ -105,12 +105,11 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
       maxBytesInFlight: chunkSize * concurrency * 2,
       throttleBytesPerSec: args.throttleBytesPerSec,
       signal: args.signal,
-      // the repository's chunk id (keyed when it is encrypted), computed as soon as a chunk is read
-      checksum: (data) => args.repository.chunkIdOffThread(data),
-      onChunk: async ({ offset, data, sha256, zero }) => {
+      onChunk: async ({ offset, data }) => {
         const i = offset / chunkSize;
-        // an all-zero chunk is never stored (its id is null): no need to ask the store
-        const put = zero ? { id: null, written: false, bytesWritten: 0 } : await args.repository.putChunk(data, sha256);
+        // the store computes the id (keyed when encrypted) and seals a new chunk on its codec pool, in one task while
+        // most chunks are new; an all-zero chunk is never stored (its id is null)
+        const put = await args.repository.putChunk(data);
         chunks[i] = put.id;
         if (put.written) {
           chunksNew++;

@@ -11,6 +11,12 @@ import type { ChunkId } from './types.js';
 interface CodecModule {
   idOf(data: Uint8Array, macKey: Uint8Array | undefined): string;
   sealInto(raw: Uint8Array, out: Uint8Array, id: string, encKey: Uint8Array | undefined, level?: number): Promise<{ length: number; compressed: boolean }>;
+  idSealInto(
+    raw: Uint8Array,
+    out: Uint8Array,
+    macKey: Uint8Array | undefined,
+    encKey: Uint8Array | undefined,
+  ): Promise<{ id: string; length: number; compressed: boolean }>;
   openInto(
     stored: Uint8Array,
     out: Uint8Array,
@@ -92,12 +98,19 @@ interface Task {
 
 interface PoolWorker {
   worker: Worker;
-  task?: Task;
+  /** its tasks in flight, by message number */
+  tasks: Map<number, Task>;
 }
 
 /**
- * Chunk ids, sealing and opening of blobs on worker threads (one task per worker at a time, the
- * rest queued), on memory shared with them: the main thread only reads and writes files. Workers
+ * Tasks a worker holds at once. Two: while one waits on zstd (which runs on libuv's thread pool)
+ * the worker hashes the next, and a worker never idles between a result and its next task.
+ */
+const TASKS_PER_WORKER = 2;
+
+/**
+ * Chunk ids, sealing and opening of blobs on worker threads ({@link TASKS_PER_WORKER} tasks per
+ * worker at a time, the rest queued), on memory shared with them: the main thread only reads and writes files. Workers
  * start on first use and hold the process open only while they work. `threads: 0` runs the same
  * code on the calling thread.
  */
@@ -129,6 +142,29 @@ export class CodecPool {
     const target = regionOf(out) ? out : this.staging.take(out.length);
     try {
       const r = (await this.withShared(raw, (input) => this.run({ op: 'seal', in: input, out: regionOf(target), id, encKey }))) as {
+        length: number;
+        compressed: boolean;
+      };
+      if (target !== out) target.copy(out, 0, 0, r.length);
+      return r;
+    } finally {
+      if (target !== out) this.staging.give(target);
+    }
+  }
+
+  /**
+   * {@link id} and {@link seal} in one task (see codec-worker.mjs `idSealInto`): the id of `raw`
+   * (keyed by `keys.mac`) and `raw` sealed into `out` under it. For a chunk that is most likely new;
+   * when it turns out to be stored already, the sealing was wasted.
+   */
+  async idSeal(raw: Uint8Array, out: Buffer, keys?: { enc?: Uint8Array; mac?: Uint8Array }): Promise<{ id: ChunkId; length: number; compressed: boolean }> {
+    if (out.length < raw.byteLength + SEAL_OVERHEAD)
+      throw new HvsnapError('internal', `seal: output of ${out.length} bytes is too small for ${raw.byteLength}`, { context: { field: 'out' } });
+    if (this.threads === 0) return (await loadCodec()).idSealInto(raw, out, keys?.mac, keys?.enc);
+    const target = regionOf(out) ? out : this.staging.take(out.length);
+    try {
+      const r = (await this.withShared(raw, (input) => this.run({ op: 'idseal', in: input, out: regionOf(target), macKey: keys?.mac, encKey: keys?.enc }))) as {
+        id: ChunkId;
         length: number;
         compressed: boolean;
       };
@@ -203,27 +239,30 @@ export class CodecPool {
 
   private dispatch(): void {
     while (this.queue.length > 0) {
-      let w = this.workers.find((x) => !x.task);
+      // an idle worker first (spawned if the pool is not full yet), then the least busy with room
+      let w = this.workers.find((x) => x.tasks.size === 0);
       if (!w && this.workers.length < this.threads) w = this.spawn();
+      w ??= this.workers.reduce<PoolWorker | undefined>((a, x) => (x.tasks.size < TASKS_PER_WORKER && (!a || x.tasks.size < a.tasks.size) ? x : a), undefined);
       if (!w) return;
       const task = this.queue.shift()!;
-      w.task = task;
+      const t = this.next++;
+      w.tasks.set(t, task);
       w.worker.ref();
-      w.worker.postMessage({ ...task.message, t: this.next++ });
+      w.worker.postMessage({ ...task.message, t });
     }
   }
 
   private spawn(): PoolWorker {
-    const w: PoolWorker = { worker: new Worker(codecWorkerFile(), { workerData: { hvsnapCodec: true } }) };
+    const w: PoolWorker = { worker: new Worker(codecWorkerFile(), { workerData: { hvsnapCodec: true } }), tasks: new Map() };
     // idle, a worker holds nothing open; unref() before it is online does not hold (a warmed pool kept the process alive)
     w.worker.unref();
     w.worker.once('online', () => {
-      if (!w.task) w.worker.unref();
+      if (w.tasks.size === 0) w.worker.unref();
     });
-    w.worker.on('message', (m: { result?: unknown; error?: string }) => {
-      const task = w.task;
-      w.task = undefined;
-      w.worker.unref();
+    w.worker.on('message', (m: { t: number; result?: unknown; error?: string }) => {
+      const task = w.tasks.get(m.t);
+      w.tasks.delete(m.t);
+      if (w.tasks.size === 0) w.worker.unref();
       if (m.error !== undefined) task?.reject(new HvsnapError('internal', `codec worker: ${m.error}`));
       else task?.resolve(m.result);
       this.dispatch();
@@ -231,8 +270,9 @@ export class CodecPool {
     const fail = (e: unknown) => {
       const i = this.workers.indexOf(w);
       if (i >= 0) this.workers.splice(i, 1);
-      w.task?.reject(new HvsnapError('internal', `codec worker stopped: ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
-      w.task = undefined;
+      for (const task of w.tasks.values())
+        task.reject(new HvsnapError('internal', `codec worker stopped: ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
+      w.tasks.clear();
       this.dispatch();
     };
     w.worker.on('error', fail);

@@ -46,6 +46,8 @@ export class PackStore {
   damagedIndexFiles: string[] = [];
   private readonly writer: PackWriter;
   private readonly inFlight = new Map<ChunkId, Promise<void>>();
+  /** share of recent puts (a moving average, 1/8 per put) whose chunk was stored already */
+  private storedShare = 0;
   private sealed: SealedPack[] = [];
   private flushing: Promise<void> = Promise.resolve();
   /** sizes (bytes; -1 = missing) of sealed packs, as {@link has} found them */
@@ -145,31 +147,47 @@ export class PackStore {
     return false;
   }
 
-  /** Stores one chunk (1 byte to chunkSize bytes). See {@link PutChunkResult}. */
+  /**
+   * Stores one chunk (1 byte to chunkSize bytes). See {@link PutChunkResult}. Without `id`, the id
+   * is computed on the codec pool, and while most recent puts were new chunks the chunk is sealed
+   * in the same task (one trip to a worker instead of two; the sealing is wasted when the chunk
+   * turns out to be stored already, so a run of stored chunks turns this off).
+   */
   async put(data: Uint8Array, id?: ChunkId): Promise<PutChunkResult> {
     if (data.byteLength === 0 || data.byteLength > this.chunkSize) {
       throw new HvsnapError('input_invalid', `a chunk must hold 1 to ${this.chunkSize} bytes, got ${data.byteLength}`, { context: { field: 'data' } });
     }
     if (isAllZero(data)) return { id: null, written: false, bytesWritten: 0 };
-    const cid = id === undefined ? this.idOf(data) : checkChunkId(id, 'id');
-    for (;;) {
-      if (await this.has(cid)) return { id: cid, written: false, bytesWritten: 0 };
-      const other = this.inFlight.get(cid);
-      if (!other) break;
-      await other.catch(() => undefined);
-    }
-    let done!: () => void;
-    this.inFlight.set(cid, new Promise<void>((r) => (done = r)));
     const out = this.buffers.take(data.byteLength + SEAL_OVERHEAD);
     try {
-      // sealed on the codec pool into shared memory; the writer copies it into its staging buffer
-      const { length, compressed } = await codecPool().seal(data, out, cid, this.keys?.enc);
-      const loc = await this.writer.append(cid, { stored: out.subarray(0, length), compressed }, data.byteLength, this.index);
-      return { id: cid, written: true, bytesWritten: loc.length };
+      let cid: ChunkId;
+      let sealed: { length: number; compressed: boolean } | undefined;
+      if (id !== undefined) cid = checkChunkId(id, 'id');
+      else if (this.storedShare > 0.5) cid = await codecPool().id(data, this.keys?.mac);
+      else ({ id: cid, ...sealed } = await codecPool().idSeal(data, out, this.keys));
+      for (;;) {
+        if (await this.has(cid)) {
+          this.storedShare = this.storedShare * 0.875 + 0.125;
+          return { id: cid, written: false, bytesWritten: 0 };
+        }
+        const other = this.inFlight.get(cid);
+        if (!other) break;
+        await other.catch(() => undefined);
+      }
+      this.storedShare *= 0.875;
+      let done!: () => void;
+      this.inFlight.set(cid, new Promise<void>((r) => (done = r)));
+      try {
+        // sealed on the codec pool into shared memory; the writer copies it into its staging buffer
+        sealed ??= await codecPool().seal(data, out, cid, this.keys?.enc);
+        const loc = await this.writer.append(cid, { stored: out.subarray(0, sealed.length), compressed: sealed.compressed }, data.byteLength, this.index);
+        return { id: cid, written: true, bytesWritten: loc.length };
+      } finally {
+        this.inFlight.delete(cid);
+        done();
+      }
     } finally {
       this.buffers.give(out);
-      this.inFlight.delete(cid);
-      done();
     }
   }
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { decrypt, type RepositoryKeys } from './blob-codec.js';
-import { chunkId, chunkIdOffThread } from './chunk-id.js';
+import { chunkId } from './chunk-id.js';
 import { codecPool } from './codec-pool.js';
 import { checkRelativeName } from './fs-util.js';
 import type { RepositoryConfig } from './open-repository.js';
@@ -47,7 +47,7 @@ export class RepositoryReader {
 
   /**
    * The id of a chunk in this repository: {@link chunkId} with this repository's id key (keyed
-   * when encrypted). What the data mover passes to {@link putChunk}.
+   * when encrypted), as {@link putChunk} computes it when not given one.
    */
   chunkId(data: Uint8Array): ChunkId {
     return chunkId(data, this.keys?.mac);
@@ -56,11 +56,6 @@ export class RepositoryReader {
   /** Starts the codec workers now, for a job about to read or write chunks (they start on first use otherwise). */
   warmUp(): void {
     codecPool().warm();
-  }
-
-  /** {@link chunkId} computed on libuv's thread pool: the same id, without blocking this thread. */
-  chunkIdOffThread(data: Uint8Array): Promise<ChunkId> {
-    return chunkIdOffThread(data, this.keys?.mac);
   }
 
   /**

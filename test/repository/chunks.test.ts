@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { isHvsnapError } from '../../src/core/errors.js';
 import { chunkId, hashChunk, isAllZero } from '../../src/repository/index.js';
+import { codecPool } from '../../src/repository/codec-pool.js';
 import { readPackEntries } from '../../src/repository/pack-reader.js';
 import { CHUNK, filesUnder, newRepo, reopen } from './helpers.js';
 
@@ -148,5 +149,37 @@ describe('chunk store (packs)', () => {
     const missing = await repo.getChunk(id!).catch((e: unknown) => e);
     expect(isHvsnapError(missing) && missing.code === 'integrity_failed' && missing.message.includes(pack)).toBe(true);
     expect(await repo.hasChunk(id!)).toBe(false);
+  });
+});
+
+describe('putChunk without an id', () => {
+  it('seals a new chunk in the same codec task as its id, and asks for the id first after a run of stored chunks', async () => {
+    const repo = await newRepo();
+    const pool = codecPool();
+    const calls = { idSeal: vi.spyOn(pool, 'idSeal'), seal: vi.spyOn(pool, 'seal'), id: vi.spyOn(pool, 'id') };
+    const count = () => Object.fromEntries(Object.entries(calls).map(([k, s]) => [k, s.mock.calls.length]));
+    try {
+      const fresh = Array.from({ length: 8 }, () => randomBytes(CHUNK));
+      for (const d of fresh) expect((await repo.putChunk(d)).written).toBe(true);
+      // new chunks: one task each, id and seal together
+      expect(count()).toEqual({ idSeal: 8, seal: 0, id: 0 });
+      // a run of stored chunks (a second full backup): the first few are sealed in vain, then ids come first
+      for (const d of fresh) expect(await repo.putChunk(d)).toMatchObject({ id: chunkId(d), written: false });
+      const afterStored = count();
+      expect(afterStored.idSeal).toBeLessThan(16);
+      expect(afterStored.id).toBeGreaterThan(0);
+      expect(afterStored.seal).toBe(0);
+      // a new chunk now: id first, then sealed (two tasks), and stored readable
+      const late = randomBytes(CHUNK);
+      const put = await repo.putChunk(late);
+      expect(put).toMatchObject({ id: chunkId(late), written: true });
+      expect(count().seal).toBe(1);
+      await repo.flush();
+      expect((await repo.getChunk(put.id!)).equals(late)).toBe(true);
+      for (const d of fresh) expect((await repo.getChunk(chunkId(d))).equals(d)).toBe(true);
+    } finally {
+      for (const s of Object.values(calls)) s.mockRestore();
+      await repo.close();
+    }
   });
 });

@@ -70,6 +70,19 @@ describe.each([
     expect(await pool.open(plain, Buffer.alloc(4000), chunkId(plain), 4000, false)).toMatch(/holds 4096 bytes, the index says 4000/);
   });
 
+  it.each([
+    ['incompressible, plain', () => randomBytes(1 << 20), undefined],
+    ['mixed, encrypted', mixedChunk, keys],
+  ])('idSeal gives the id of chunkId and a blob that opens to the chunk (%s)', async (_what, make, k) => {
+    const raw = make();
+    const out = sharedBuffer(raw.length + SEAL_OVERHEAD);
+    const r = await pool.idSeal(raw, out, k);
+    expect(r.id).toBe(chunkId(raw, k?.mac));
+    const back = Buffer.alloc(raw.length);
+    expect(await pool.open(Buffer.from(out.subarray(0, r.length)), back, r.id, raw.length, r.compressed, k)).toBeUndefined();
+    expect(back.equals(raw)).toBe(true);
+  });
+
   it('checks a blob stored raw in place, without a copy', async () => {
     const plain = sharedBuffer(1 << 20);
     randomBytes(1 << 20).copy(plain);
@@ -95,6 +108,25 @@ describe('CodecPool workers', () => {
     expect('id' in outcome ? outcome.id : outcome.error).toMatch(/^[0-9a-f]{64}$|codec worker stopped/);
     expect(await pool.id(data[0])).toBe(chunkId(data[0]));
     await pool.close();
+  });
+
+  it('gives each task its own result when a worker holds several and they finish out of order', async () => {
+    // one worker, tasks queued two deep: a large compressible seal (slow) before small ids (fast)
+    const pool = new CodecPool(1);
+    try {
+      const tasks = Array.from({ length: 40 }, (_, i) => {
+        if (i % 4 === 0) {
+          const raw = mixedChunk();
+          const out = sharedBuffer(raw.length + SEAL_OVERHEAD);
+          return pool.idSeal(raw, out).then((r) => ({ got: r.id, want: chunkId(raw) }));
+        }
+        const small = randomBytes(64);
+        return pool.id(small).then((id) => ({ got: id, want: chunkId(small) }));
+      });
+      for (const t of await Promise.all(tasks)) expect(t.got).toBe(t.want);
+    } finally {
+      await pool.close();
+    }
   });
 
   it('refuses a thread count that is not a whole number', () => {
