@@ -42,6 +42,11 @@ export function loadCodec(): Promise<CodecModule> {
 /** Bytes an encrypted blob adds to its payload: nonce and tag. */
 export const SEAL_OVERHEAD = 12 + 16;
 
+function checkSealOutput(raw: Uint8Array, out: Buffer): void {
+  if (out.length < raw.byteLength + SEAL_OVERHEAD)
+    throw new HvsnapError('internal', `seal: output of ${out.length} bytes is too small for ${raw.byteLength}`, { context: { field: 'out' } });
+}
+
 interface Region {
   sab: SharedArrayBuffer;
   off: number;
@@ -136,20 +141,11 @@ export class CodecPool {
    * codec-worker.mjs `sealInto`. Returns the stored length and whether it is compressed.
    */
   async seal(raw: Uint8Array, out: Buffer, id: ChunkId, encKey?: Uint8Array): Promise<{ length: number; compressed: boolean }> {
-    if (out.length < raw.byteLength + SEAL_OVERHEAD)
-      throw new HvsnapError('internal', `seal: output of ${out.length} bytes is too small for ${raw.byteLength}`, { context: { chunk: id } });
-    if (this.threads === 0) return (await loadCodec()).sealInto(raw, out, id, encKey);
-    const target = regionOf(out) ? out : this.staging.take(out.length);
-    try {
-      const r = (await this.withShared(raw, (input) => this.run({ op: 'seal', in: input, out: regionOf(target), id, encKey }))) as {
-        length: number;
-        compressed: boolean;
-      };
-      if (target !== out) target.copy(out, 0, 0, r.length);
-      return r;
-    } finally {
-      if (target !== out) this.staging.give(target);
+    if (this.threads === 0) {
+      checkSealOutput(raw, out);
+      return (await loadCodec()).sealInto(raw, out, id, encKey);
     }
+    return this.sealTask(raw, out, { op: 'seal', id, encKey });
   }
 
   /**
@@ -158,16 +154,19 @@ export class CodecPool {
    * when it turns out to be stored already, the sealing was wasted.
    */
   async idSeal(raw: Uint8Array, out: Buffer, keys?: { enc?: Uint8Array; mac?: Uint8Array }): Promise<{ id: ChunkId; length: number; compressed: boolean }> {
-    if (out.length < raw.byteLength + SEAL_OVERHEAD)
-      throw new HvsnapError('internal', `seal: output of ${out.length} bytes is too small for ${raw.byteLength}`, { context: { field: 'out' } });
-    if (this.threads === 0) return (await loadCodec()).idSealInto(raw, out, keys?.mac, keys?.enc);
+    if (this.threads === 0) {
+      checkSealOutput(raw, out);
+      return (await loadCodec()).idSealInto(raw, out, keys?.mac, keys?.enc);
+    }
+    return this.sealTask(raw, out, { op: 'idseal', macKey: keys?.mac, encKey: keys?.enc });
+  }
+
+  /** A sealing task on a worker, into `out` (through shared staging memory when `out` is not shared). */
+  private async sealTask<R extends { length: number }>(raw: Uint8Array, out: Buffer, message: Record<string, unknown>): Promise<R> {
+    checkSealOutput(raw, out);
     const target = regionOf(out) ? out : this.staging.take(out.length);
     try {
-      const r = (await this.withShared(raw, (input) => this.run({ op: 'idseal', in: input, out: regionOf(target), macKey: keys?.mac, encKey: keys?.enc }))) as {
-        id: ChunkId;
-        length: number;
-        compressed: boolean;
-      };
+      const r = (await this.withShared(raw, (input) => this.run({ ...message, in: input, out: regionOf(target) }))) as R;
       if (target !== out) target.copy(out, 0, 0, r.length);
       return r;
     } finally {
