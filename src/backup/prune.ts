@@ -14,9 +14,10 @@ export interface PruneReport {
 }
 
 /**
- * Retention for both modes: applies the policy to the repository, deletes the retained array
- * snapshots (snapshot-only restore points) that no kept restore point still uses, then collects
- * unreferenced chunks. A snapshot is deleted only after the restore points that used it are gone.
+ * Retention for both modes: applies the policy to the repository and collects unreferenced chunks
+ * under one exclusive lock (refused before anything is deleted while a backup, mount or restore
+ * holds the repository), then deletes the retained array snapshots (snapshot-only restore points)
+ * that no kept restore point still uses: a snapshot goes only after the restore points that used it.
  */
 export async function pruneRestorePoints(
   args: { repository: Repository; provider?: Provider; logger: Logger },
@@ -36,8 +37,8 @@ export async function pruneRestorePoints(
     );
   }
   if (policy.dryRun) return { retention: plan, snapshotsDeleted: orphaned.map((o) => o.name), snapshotFailures: [] };
-  const retention = await args.repository.applyRetention(policy);
-  const report: PruneReport = { retention, snapshotsDeleted: [], snapshotFailures: [] };
+  const { retention, gc } = await args.repository.pruneAndCollect(policy);
+  const report: PruneReport = { retention, snapshotsDeleted: [], snapshotFailures: [], gc };
   // the same decisions as the dry run, unless a backup committed in between: recompute from what was deleted
   for (const o of orphanedSnapshots(before, new Set(retention.deleted.map((d) => d.id)))) {
     try {
@@ -48,7 +49,6 @@ export async function pruneRestorePoints(
       report.snapshotFailures.push({ name: o.name, error: errorSummary(e) });
     }
   }
-  report.gc = await args.repository.gc();
   return report;
 }
 

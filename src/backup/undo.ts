@@ -17,7 +17,8 @@ export type UndoRecord =
   | { kind: 'deleteSnapshot'; name: string; handle?: SnapshotHandle }
   | { kind: 'unpresent'; name: string }
   /** `created`: hvsnap made the host object for this run; one it found is never removed */
-  | { kind: 'removeHost'; host: HostHandle; created: boolean }
+  /** `created`: made by this run and to be removed; `kept`: made by this run and kept (policy.keepHosts) */
+  | { kind: 'removeHost'; host: HostHandle; created: boolean; kept?: boolean }
   | { kind: 'detach'; presentationName: string }
   | { kind: 'abortRestorePoint'; restorePointId: string };
 
@@ -80,7 +81,8 @@ export function describeUndo(r: UndoRecord): string {
     case 'unpresent':
       return `unpresent ${r.name}`;
     case 'removeHost':
-      return r.created ? `remove host ${r.host.name} from the array` : `keep host ${r.host.name} (not made by hvsnap)`;
+      if (r.created) return `remove host ${r.host.name} from the array`;
+      return r.kept ? `keep host ${r.host.name} (made by hvsnap, kept: proxy.keepHost)` : `keep host ${r.host.name} (not made by hvsnap)`;
     case 'detach':
       return `detach ${r.presentationName} from the proxy`;
     case 'abortRestorePoint':

@@ -240,6 +240,27 @@ export class Repository extends RepositoryReader implements WriterHost {
   }
 
   /**
+   * Retention, then garbage collection, under one exclusive lock taken first: while a backup
+   * writes or a restore point is mounted or read, `repository_locked` (naming the holder) comes at
+   * once and nothing is deleted (retention applied before a refused gc deleted restore points and
+   * left their chunks). With `dryRun`, only the plan, without the lock.
+   */
+  async pruneAndCollect(
+    policy: RetentionPolicy & { vm?: string; dryRun?: boolean },
+    args: { repackBelow?: number } = {},
+  ): Promise<{ retention: RetentionResult; gc?: GcResult }> {
+    if (policy.dryRun) return { retention: await this.applyRetention(policy) };
+    checkPolicy(policy);
+    const lock = await this.locks.acquireExclusive('prune');
+    try {
+      const retention = await this.applyRetention(policy);
+      return { retention, gc: await collectGarbage(this, args.repackBelow) };
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /**
    * Garbage collection: deletes chunks no committed restore point references and the temp
    * folders of crashed or aborted writers. A pack is rewritten once its live share falls below
    * `repackBelow` (default {@link REPACK_BELOW}; 1 rewrites every pack holding any garbage). Throws `repository_locked` (retryable) at once when a

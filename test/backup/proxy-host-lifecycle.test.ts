@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
 import { readOpenJournals } from '../../src/backup/journal.js';
-import { runUndo } from '../../src/backup/undo.js';
+import { describeUndo, runUndo } from '../../src/backup/undo.js';
 import { journalDir } from '../../src/core/names.js';
 import { parseJobConfig } from '../../src/job/config.js';
 import { policyFromConfig } from '../../src/job/policy.js';
@@ -105,6 +105,8 @@ describe('the proxy host on the array', () => {
     const [journal] = await readOpenJournals(journalDir(env.repository.path));
     const undo = journal!.pending.find((u) => u.record.kind === 'removeHost')!;
     expect(undo.record).toMatchObject({ kind: 'removeHost', host: { name: 'proxy1' } });
+    // what cleanup and the job history say of it: a kept host is hvsnap's own, not one it found
+    expect(describeUndo(undo.record)).toBe(removedCount ? 'remove host proxy1 from the array' : 'keep host proxy1 (made by hvsnap, kept: proxy.keepHost)');
     await runUndo(undo.record, { provider: env.provider, proxy: env.proxy, hypervisor: env.hypervisor, abortRestorePoint: async () => {} });
     expect(hosts.removed).toHaveLength(removedCount);
   });

@@ -9,7 +9,15 @@ import type { SetStep } from './step.js';
 export const ensureHostStep: SetStep = {
   name: 'ensure-host',
   scope: 'set',
-  undo: { journaled: 'after', record: (set) => ({ kind: 'removeHost', host: set.host!, created: set.host!.created && !set.policy.keepHosts }) },
+  undo: {
+    journaled: 'after',
+    record: (set) => ({
+      kind: 'removeHost',
+      host: set.host!,
+      created: set.host!.created && !set.policy.keepHosts,
+      ...(set.host!.created && set.policy.keepHosts && { kept: true }),
+    }),
+  },
   async run(set) {
     set.host = await set.env.provider.ensureHost({ host: set.env.proxyHost }, { signal: set.signal });
     if (set.host.created)
