@@ -79,7 +79,7 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
       // an unchanged chunk is taken from the previous index only when the repository still holds a
       // sound copy; one missing or known bad is read again from the snapshot (its content is
       // unchanged since that backup, so this heals it), never referenced unchecked
-      const reread = await unusableChunks(args.repository, chunks, new Set(touched));
+      const reread = await args.repository.unusableChunks(chunks, new Set(touched));
       if (reread.length > 0) {
         args.repository.logger.warn({ file: args.file, chunks: reread.length }, 'chunks of the previous restore point are missing or bad; reading them again');
         touched.push(...reread);
@@ -136,14 +136,4 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
   } finally {
     await image.close();
   }
-}
-
-/** Positions (not in `skip`) whose chunk id the repository cannot serve: missing or known bad. */
-async function unusableChunks(repository: Repository, chunks: ReadonlyArray<string | null>, skip: Set<number>): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < chunks.length; i++) {
-    const id = chunks[i];
-    if (id !== null && !skip.has(i) && !(await repository.hasChunk(id))) out.push(i);
-  }
-  return out;
 }

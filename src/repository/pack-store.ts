@@ -148,6 +148,28 @@ export class PackStore {
   }
 
   /**
+   * The positions in `ids` (null entries and those in `skip` aside) whose chunk {@link has} denies,
+   * ascending, in one pass: a chunk in the open pack or in a pack whose size is known is settled
+   * without waiting; the rest go through {@link has} (which sizes each pack once, and quarantines a
+   * copy its pack is too short for). An incremental checks every chunk of the previous restore
+   * point before its first read, and a commit every chunk it references (16,000 for a 4 GiB disk).
+   */
+  async unusable(ids: ReadonlyArray<ChunkId | null>, skip?: ReadonlySet<number>): Promise<number[]> {
+    const out: number[] = [];
+    const unsettled: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (id === null || skip?.has(i)) continue;
+      const loc = this.locate(id);
+      if (!loc) out.push(i);
+      else if (this.writer.isOpen(loc.packName)) continue;
+      else if (!((this.packSizes.get(loc.packName) ?? -1) >= loc.offset + loc.length)) unsettled.push(i);
+    }
+    for (const i of unsettled) if (!(await this.has(ids[i]!))) out.push(i);
+    return out.sort((a, b) => a - b);
+  }
+
+  /**
    * Stores one chunk (1 byte to chunkSize bytes). See {@link PutChunkResult}. Without `id`, the id
    * is computed on the codec pool, and while most recent puts were new chunks the chunk is sealed
    * in the same task (one trip to a worker instead of two; the sealing is wasted when the chunk

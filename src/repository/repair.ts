@@ -92,7 +92,7 @@ export async function repairRepository(host: RepairHost): Promise<RepairResult> 
     let missing = 0;
     for (const d of rp.manifest.disks) {
       const index = await host.readIndexOf({ ...rp, manifest: rp.manifest }, d.diskId).catch(() => undefined);
-      for (const id of index?.chunks ?? []) if (id !== null && !(await store.has(id))) missing++;
+      if (index) missing += (await store.unusable(index.chunks)).length;
     }
     if (missing > 0) affected.push({ restorePointId: rp.id, vm: rp.manifest.vm.name, missingChunks: missing });
   }

@@ -86,6 +86,11 @@ export class RepositoryReader {
     return await this.chunks.has(id);
   }
 
+  /** The positions in `ids` (null and `skip` aside) whose chunk is missing or known bad, ascending: {@link hasChunk} for a whole index. */
+  unusableChunks(ids: ReadonlyArray<ChunkId | null>, skip?: ReadonlySet<number>): Promise<number[]> {
+    return this.chunks.unusable(ids, skip);
+  }
+
   /**
    * One committed restore point to read from (restore, mount, export): its manifest, and readers
    * of its disk indexes (checked against the manifest), chunks (verified) and configuration files.

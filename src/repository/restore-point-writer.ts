@@ -155,8 +155,7 @@ export class RestorePointWriter {
   private async checkChunksStored(m: RestorePointManifest): Promise<void> {
     for (const d of m.disks) {
       const { index } = this.indexes.get(d.diskId)!;
-      const unusable: number[] = [];
-      for (const [i, id] of index.chunks.entries()) if (id !== null && !(await this.host.chunks.has(id))) unusable.push(i);
+      const unusable = await this.host.chunks.unusable(index.chunks);
       if (unusable.length > 0) {
         throw new HvsnapError(
           'integrity_failed',

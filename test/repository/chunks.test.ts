@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { isHvsnapError } from '../../src/core/errors.js';
@@ -179,6 +179,37 @@ describe('putChunk without an id', () => {
       for (const d of fresh) expect((await repo.getChunk(chunkId(d))).equals(d)).toBe(true);
     } finally {
       for (const s of Object.values(calls)) s.mockRestore();
+      await repo.close();
+    }
+  });
+});
+
+describe('unusableChunks', () => {
+  it('names, in one pass, exactly the chunks has() denies: missing, known bad, in a truncated pack; not the open pack’s', async () => {
+    const repo = await newRepo();
+    try {
+      const [a, b, c, d] = Array.from({ length: 4 }, () => randomBytes(CHUNK));
+      const idOf = async (data: Buffer) => (await repo.putChunk(data)).id!;
+      const ida = await idOf(a);
+      await repo.flush();
+      const idb = await idOf(b);
+      const idc = await idOf(c);
+      await repo.flush();
+      const idd = await idOf(d); // stays in the open pack
+      const packOf = (id: string) => repo.chunks.locate(id)!.packName;
+      await repo.chunks.markBad(idb, packOf(idb), 'test');
+      const packA = packOf(ida);
+      await truncate(repo.chunks.packPath(packA), 10);
+      const missing = createHash('sha256').update('never stored').digest('hex');
+      const ids = [ida, null, idb, idc, missing, idd];
+      expect(await repo.unusableChunks(ids)).toEqual([0, 2, 4]);
+      expect(await repo.unusableChunks(ids, new Set([0, 4]))).toEqual([2]);
+      // the same verdicts one chunk at a time, and the truncated pack's copy is quarantined
+      const one = await Promise.all(ids.map(async (id, i) => (id !== null && !(await repo.hasChunk(id)) ? i : -1)));
+      expect(one.filter((i) => i >= 0)).toEqual([0, 2, 4]);
+      expect(repo.chunks.isBad(ida, packA)).toBe(true);
+      expect(repo.chunks.locate(ida)).toBeUndefined();
+    } finally {
       await repo.close();
     }
   });
