@@ -16,8 +16,7 @@ export type UndoRecord =
   /** `handle` once createSnapshot answered; before that only the name is known (the create may still have made it) */
   | { kind: 'deleteSnapshot'; name: string; handle?: SnapshotHandle }
   | { kind: 'unpresent'; name: string }
-  /** `created`: hvsnap made the host object for this run; one it found is never removed */
-  /** `created`: made by this run and to be removed; `kept`: made by this run and kept (policy.keepHosts) */
+  /** `created`: made by this run and to be removed; `kept`: made by this run and kept (policy.keepHosts); one it found is never removed */
   | { kind: 'removeHost'; host: HostHandle; created: boolean; kept?: boolean }
   | { kind: 'detach'; presentationName: string }
   | { kind: 'abortRestorePoint'; restorePointId: string };

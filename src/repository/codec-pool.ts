@@ -115,9 +115,9 @@ const TASKS_PER_WORKER = 2;
 
 /**
  * Chunk ids, sealing and opening of blobs on worker threads ({@link TASKS_PER_WORKER} tasks per
- * worker at a time, the rest queued), on memory shared with them: the main thread only reads and writes files. Workers
- * start on first use and hold the process open only while they work. `threads: 0` runs the same
- * code on the calling thread.
+ * worker at a time, the rest queued), on memory shared with them: the main thread only reads and
+ * writes files. Workers start on first use and hold the process open only while they work.
+ * `threads: 0` runs the same code on the calling thread.
  */
 export class CodecPool {
   private readonly workers: PoolWorker[] = [];

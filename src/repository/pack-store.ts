@@ -131,7 +131,7 @@ export class PackStore {
   async has(id: ChunkId): Promise<boolean> {
     const loc = this.locate(checkChunkId(id));
     if (!loc) return false;
-    if (this.writer.isOpen(loc.packName)) return true;
+    if (this.knownUsable(loc)) return true;
     let size = this.packSizes.get(loc.packName);
     if (size === undefined) {
       try {
@@ -145,6 +145,12 @@ export class PackStore {
     if (size >= loc.offset + loc.length) return true;
     await this.markBad(id, loc.packName, size < 0 ? 'pack missing' : `pack truncated to ${size} bytes`);
     return false;
+  }
+
+  /** True when the copy at `loc` is known usable without I/O: in the open pack, or in a pack already sized and long enough. */
+  private knownUsable(loc: { packName: string; offset: number; length: number }): boolean {
+    if (this.writer.isOpen(loc.packName)) return true;
+    return (this.packSizes.get(loc.packName) ?? -1) >= loc.offset + loc.length;
   }
 
   /**
@@ -162,8 +168,7 @@ export class PackStore {
       if (id === null || skip?.has(i)) continue;
       const loc = this.locate(id);
       if (!loc) out.push(i);
-      else if (this.writer.isOpen(loc.packName)) continue;
-      else if (!((this.packSizes.get(loc.packName) ?? -1) >= loc.offset + loc.length)) unsettled.push(i);
+      else if (!this.knownUsable(loc)) unsettled.push(i);
     }
     for (const i of unsettled) if (!(await this.has(ids[i]!))) out.push(i);
     return out.sort((a, b) => a - b);
