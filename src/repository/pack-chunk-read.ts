@@ -79,7 +79,7 @@ async function readChecked(
   try {
     stored = await readStored(file, loc.offset, loc.length);
   } catch (e) {
-    if (isErrno(e, 'ENOENT') || (isHvsnapError(e) && e.code === 'integrity_failed')) {
+    if (isDamage(e)) {
       await store.markBad(id, packName, `read failed: ${(e as Error).message}`);
       throw new HvsnapError('integrity_failed', `chunk ${id}: pack ${file} is ${isErrno(e, 'ENOENT') ? 'missing' : 'truncated'}`, {
         cause: e,
@@ -93,12 +93,25 @@ async function readChecked(
   try {
     return await openBlob(stored, id, rawLength, compressed, store.keys, file, inPlace ? stored : rawBuf(rawLength));
   } catch (e) {
-    await store.markBad(id, packName, (e as Error).message);
+    if (isDamage(e)) await store.markBad(id, packName, (e as Error).message);
     throw e;
   }
 }
 
-/** {@link PackStore.copyStored}: chunk `id`'s stored blob, checked, copied into the open pack. */
+/**
+ * Whether a failed read or check of a stored copy says the copy is damaged (its pack missing or
+ * short, its bytes not what its id says): only then is it quarantined. Anything else (the codec's
+ * worker stopped, memory ran out, a disk error) says nothing about the copy, which stays trusted;
+ * quarantining it would make a sound restore point unrestorable until a backup stored it again.
+ */
+function isDamage(e: unknown): boolean {
+  return isErrno(e, 'ENOENT') || (isHvsnapError(e) && e.code === 'integrity_failed');
+}
+
+/**
+ * {@link PackStore.copyStored}: chunk `id`'s stored blob, checked, copied into the open pack; false
+ * (and the copy quarantined) when the copy is damaged, a throw when the check itself failed.
+ */
 export async function copyStoredChunk({ store, writer, reads }: PackReadState, id: ChunkId): Promise<boolean> {
   const loc = store.locate(id);
   if (!loc) return false;
@@ -110,6 +123,7 @@ export async function copyStoredChunk({ store, writer, reads }: PackReadState, i
     stored = await reads.readAt(file, loc.offset, loc.length);
     await openBlob(stored, id, rawLength, compressed, store.keys, file);
   } catch (e) {
+    if (!isDamage(e)) throw e;
     await store.markBad(id, loc.packName, (e as Error).message);
     return false;
   }

@@ -237,7 +237,7 @@ export class PackStore {
   /**
    * Copies chunk `id`'s stored blob, checked first, into the open pack (gc's repacking: no
    * recompression); the index then points at the copy. False, and the copy quarantined, when it
-   * fails its check or is missing.
+   * fails its check or is missing; throws when the check itself could not run.
    */
   async copyStored(id: ChunkId): Promise<boolean> {
     return copyStoredChunk({ store: this, writer: this.writer, reads: this.reads }, id);

@@ -1,6 +1,8 @@
 import { readdir, readFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { HvsnapError } from '../../src/core/errors.js';
+import { codecPool } from '../../src/repository/codec-pool.js';
 import type { Repository } from '../../src/repository/index.js';
 import { readPackEntries } from '../../src/repository/pack-reader.js';
 import { backup, CHUNK, diskData, DISK_ID, failure, manifestFor, newRepo, readDisk, reopen } from './helpers.js';
@@ -79,6 +81,24 @@ describe('self-healing', () => {
       expect(await readdir(join(repo.path, 'bad'))).toEqual([]); // the bad copies went with their packs
     });
   }
+
+  it('quarantines nothing when the check itself fails (the codec stopped), not the copy', async () => {
+    const repo = await newRepo();
+    const data = diskData(3);
+    const first = await backup(repo, vm, data);
+    const ids = first.index.chunks as string[];
+    const stopped = vi.spyOn(codecPool(), 'open').mockRejectedValue(new HvsnapError('internal', 'codec worker stopped: exit code 1'));
+    try {
+      expect((await failure(repo.getChunk(ids[0]))).code).toBe('internal');
+      expect((await failure(repo.leaseChunk(ids[1]))).code).toBe('internal');
+      expect((await failure(repo.chunks.copyStored(ids[2]))).code).toBe('internal'); // gc stops rather than drop a sound copy
+    } finally {
+      stopped.mockRestore();
+    }
+    expect(repo.chunks.badCopies()).toEqual([]);
+    expect(await readdir(join(repo.path, 'bad'))).toEqual([]);
+    expect((await readDisk(await reopen(repo.path), first.index)).equals(data)).toBe(true);
+  });
 
   it('verify --repair rebuilds a damaged index from the packs, with nothing lost', async () => {
     const repo = await newRepo();
