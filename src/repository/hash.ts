@@ -2,24 +2,11 @@ import { HvsnapError } from '../core/errors.js';
 import { chunkId } from './chunk-id.js';
 import type { ChunkId } from './types.js';
 
+export { isAllZero } from '../core/zero.js';
+
 /** The unkeyed chunk id (lowercase hex SHA-256): {@link chunkId} without a key. Kept for v1 callers. */
 export function hashChunk(data: Uint8Array): ChunkId {
   return chunkId(data);
-}
-
-const ZEROS = Buffer.alloc(1024 * 1024);
-
-/**
- * True when every byte of `data` is zero. Compares against a shared zero buffer with memcmp
- * (Buffer.equals), which stops at the first non-zero byte: ~10 GB/s on zeros, instant on data.
- */
-export function isAllZero(data: Uint8Array): boolean {
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  for (let off = 0; off < buf.length; off += ZEROS.length) {
-    const end = Math.min(off + ZEROS.length, buf.length);
-    if (!buf.subarray(off, end).equals(ZEROS.subarray(0, end - off))) return false;
-  }
-  return true;
 }
 
 const CHUNK_ID = /^[0-9a-f]{64}$/;

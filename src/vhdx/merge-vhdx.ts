@@ -1,7 +1,7 @@
 import { HvsnapError } from '../core/errors.js';
 import { openVhdx } from './open-vhdx.js';
 import type { ParentResolver } from './parent.js';
-import { isZero } from './zero.js';
+import { isAllZero } from '../core/zero.js';
 
 const STEP = 4 * 1024 * 1024;
 
@@ -27,7 +27,7 @@ export async function mergeVhdx(childPath: string, opts: { resolveParent?: Paren
           const n = Math.min(STEP, r.length - at);
           const data = r.zero ? Buffer.alloc(n) : await child.read(r.offset + at, n);
           // zero ranges over a parent that already reads zeros need no write (and no allocation)
-          if (r.zero && isZero(await parent.read(r.offset + at, n))) continue;
+          if (r.zero && isAllZero(await parent.read(r.offset + at, n))) continue;
           await parent.write(r.offset + at, data);
           bytesMerged += n;
         }

@@ -5,7 +5,7 @@ import { payloadIndex, splitByBlock } from './geometry.js';
 import { planLayout, writeSkeleton } from './layout.js';
 import type { WriteVhdxStreamOptions } from './types.js';
 import { VhdxFile } from './vhdx-file.js';
-import { isZero } from './zero.js';
+import { isAllZero } from '../core/zero.js';
 import { BatchedWriter } from '../core/batched-writer.js';
 import { allocAlignedBuffer, openDirectWrites, type DirectWriteStats } from '../core/direct-io.js';
 
@@ -46,7 +46,7 @@ export async function writeVhdxStream(path: string, opts: WriteVhdxStreamOptions
         }
         cursor = offset + data.length;
         for (const { block: b, inBlock, piece } of splitByBlock(g, offset, data)) {
-          if (!blockAt[b] && !isZero(piece)) {
+          if (!blockAt[b] && !isAllZero(piece)) {
             blockAt[b] = next;
             next += g.blockSize;
           }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { restoreDisk } from '../../src/restore/restore-disk.js';
 import { openVhdx } from '../../src/vhdx/index.js';
-import { backup, diskData, DISK_ID, failure, newRepo, tempDir } from '../repository/helpers.js';
+import { backup, CHUNK, diskData, DISK_ID, failure, newRepo, tempDir } from '../repository/helpers.js';
 
 const vm = { id: 'A3000000-0000-0000-0000-000000000001', name: 'fmt-01' };
 
@@ -33,6 +33,30 @@ describe('restoreDisk formats', () => {
     expect((await stat(out('f.vhdx'))).size).toBeGreaterThan(data.length); // every block allocated
     expect((await stat(out('d.vhdx'))).size).toBeLessThan((await stat(out('f.vhdx'))).size);
     expect((await stat(out('r.raw'))).blocks * 512).toBeLessThan(data.length); // holes where the disk is zeros
+  });
+
+  it('writes only the pages of a chunk that hold data: its zero pages stay holes', async () => {
+    const repo = await newRepo();
+    const data = diskData(8);
+    // chunks 1, 2 and 5 keep a few 4 KiB pages of data (chunk 2 its last one only); the others are whole
+    for (const [chunk, keep] of [
+      [1, [0, 3, 4]],
+      [2, [15]],
+      [5, [7]],
+    ] as const) {
+      for (let p = 0; p < CHUNK / 4096; p++)
+        if (!(keep as readonly number[]).includes(p)) data.fill(0, chunk * CHUNK + p * 4096, chunk * CHUNK + (p + 1) * 4096);
+    }
+    const { manifest } = await backup(repo, vm, data);
+    const dir = await tempDir();
+    const base = { repository: repo, restorePointId: manifest.id, diskId: DISK_ID, blockSize: 1 << 20 };
+    await restoreDisk({ ...base, target: join(dir, 'r.raw'), format: 'raw' });
+    await restoreDisk({ ...base, target: join(dir, 'd.vhdx') });
+    expect((await readFile(join(dir, 'r.raw'))).equals(data)).toBe(true);
+    expect((await vhdxBytes(join(dir, 'd.vhdx'))).equals(data)).toBe(true);
+    // 5 whole chunks and 5 pages of data, plus what the file system counts for its extent map (ext4: a
+    // block); every non-zero chunk written whole would take 8 chunks
+    expect((await stat(join(dir, 'r.raw'))).blocks * 512).toBeLessThan(6 * CHUNK);
   });
 
   it('never writes a raw image over an existing file or through a link', async () => {
