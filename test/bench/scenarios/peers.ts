@@ -6,7 +6,7 @@ import { clearReferencePoints } from '../bench-env.js';
 import { createDiskLab, type BenchContext } from '../bench-context.js';
 import { runPeer } from '../run-peer.js';
 import { runWorker } from '../run-worker.js';
-import { settle } from '../settle.js';
+import { settle, settleCold } from '../settle.js';
 import { figure, MiB, ratioRuns, sizeText, type Figure, type Goal, type ScenarioResult } from '../stats.js';
 
 const WRITE = 64 * 1024;
@@ -43,7 +43,8 @@ const LABEL: Record<Tool, string> = {
  * the peers restore the VHDX file; `qemu-img convert` raw → VHDX is the disk-speed reference, by
  * default (the image is not flushed) and with `-t writeback` (flushed at the end, as hvsnap's restore
  * does; restic and borg do not flush). Every tool is timed as a whole process: start to exit, each
- * started from the same state (see {@link settle}).
+ * started from the same state (see {@link settle}); every restore reads its input from the disk, not
+ * from the page cache (see {@link settleCold}).
  */
 export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> {
   const restic = available('restic', ['version']);
@@ -119,7 +120,7 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
       for (const x of tools) {
         const out = join(run, `restore-${x}`);
         await mkdir(out, { recursive: true });
-        await settle();
+        await settleCold([repo(x), ...(x === 'restic' ? [env.RESTIC_CACHE_DIR] : [])]);
         if (x === 'hvsnap' || x === 'hvsnapEnc') {
           const started = performance.now();
           await runWorker({
@@ -136,10 +137,10 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
         await rm(out, { recursive: true, force: true });
       }
       const q = join(run, 'qemu.vhdx');
-      await settle();
+      await settleCold([raw]);
       qemu.push(await runPeer('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', '-o', 'subformat=dynamic', raw, q]));
       await rm(q, { force: true });
-      await settle();
+      await settleCold([raw]);
       qemuFlushed.push(await runPeer('qemu-img', ['convert', '-t', 'writeback', '-f', 'raw', '-O', 'vhdx', '-o', 'subformat=dynamic', raw, q]));
       await rm(run, { recursive: true, force: true });
     }
@@ -211,7 +212,7 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
   return {
     id: 'peers',
     title: '8. hvsnap, restic and borg',
-    setup: `${sizeText(size)} disk, half data in 1 MiB runs (incompressible, and mixed: 448 KiB random + text per MiB); incremental after 1% scattered 64 KiB writes; seconds${notes.length ? `; ${notes.join('; ')}` : ''}`,
+    setup: `${sizeText(size)} disk, half data in 1 MiB runs (incompressible, and mixed: 448 KiB random + text per MiB); incremental after 1% scattered 64 KiB writes; every restore reads its input from the disk (dropped from the page cache first); seconds${notes.length ? `; ${notes.join('; ')}` : ''}`,
     figures,
     goals,
     details,
