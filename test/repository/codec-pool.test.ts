@@ -2,9 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chunkId } from '../../src/repository/chunk-id.js';
-import { CodecPool, SEAL_OVERHEAD, sharedBuffer } from '../../src/repository/codec-pool.js';
+import { CodecPool, codecWorkerFile, SEAL_OVERHEAD, sharedBuffer } from '../../src/repository/codec-pool.js';
 import { bundleSource } from '../helpers/bundle-source.js';
 
 /** 1 MiB that zstd shrinks about 2:1: 448 KiB random, then text (the bench's mixed disk). */
@@ -16,6 +17,24 @@ function mixedChunk(): Buffer {
 }
 
 const keys = { enc: randomBytes(32), mac: randomBytes(32) };
+
+describe('whether a chunk is worth compressing', () => {
+  /** 256 KiB of `fill(i)` per 4 KiB page `i`. */
+  const pages = (fill: (i: number) => Buffer) => Buffer.concat(Array.from({ length: 64 }, (_, i) => fill(i)));
+  const block = randomBytes(4096);
+  it.each([
+    ['random bytes: stored raw, nothing compressed', pages(() => randomBytes(4096)), { worth: false, sampled: false }],
+    ['text: compressed, nothing sampled', pages(() => Buffer.alloc(4096, 'The quick brown fox jumps over the lazy dog ')), { worth: true, sampled: false }],
+    ['random with a zero page in the sample: zstd decides', pages((i) => (i === 0 ? Buffer.alloc(4096) : randomBytes(4096))), { worth: true, sampled: true }],
+    ['one random block repeated: zstd decides (and shrinks it)', pages(() => block), { worth: true, sampled: true }],
+    ['the mixed disk (random, then text)', mixedChunk(), { worth: true, sampled: true }],
+  ])('%s', async (_what, raw, verdict) => {
+    const codec = (await import(pathToFileURL(codecWorkerFile()).href)) as {
+      compressionVerdict(raw: Uint8Array): Promise<{ worth: boolean; sampled: boolean }>;
+    };
+    expect(await codec.compressionVerdict(raw)).toEqual(verdict);
+  });
+});
 
 describe.each([
   ['worker threads', 2],
