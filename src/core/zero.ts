@@ -17,24 +17,32 @@ export function isAllZero(data: Uint8Array): boolean {
 export const ZERO_PAGE = 4096;
 
 /**
- * The runs `[from, to)` of `data` made of pages (`page` bytes, the last one possibly shorter) that
- * hold a non-zero byte, in order; the all-zero pages between them are left out. A writer of a new
- * file writes only these and leaves the rest as holes, which read as zeros: as `qemu-img convert`
- * does by default (`-S 4k`), a partly filled chunk then costs only its data in writes. A page of
- * data is passed over at its first byte, so scanning costs next to nothing but on zeros.
+ * The runs `[from, to)` of `data` to write so that each all-zero stretch of whole pages (`page`
+ * bytes; the last page may be shorter) at least `minHole` bytes long is left out, and nothing else:
+ * shorter zero stretches are written with the data around them. A writer of a new file leaves the
+ * stretches out as holes, which read as zeros: as `qemu-img convert` does by default, a partly
+ * filled chunk then costs only its data in writes, while `minHole` bounds how many pieces a chunk
+ * can fall into (alternating pages of data and zeros would otherwise make a write per page). A page
+ * of data is passed over at its first byte, so scanning costs next to nothing but on zeros.
  */
-export function nonZeroRuns(data: Uint8Array, page = ZERO_PAGE): Array<[number, number]> {
+export function nonZeroRuns(data: Uint8Array, { page = ZERO_PAGE, minHole = page }: { page?: number; minHole?: number } = {}): Array<[number, number]> {
   const runs: Array<[number, number]> = [];
-  let start = -1;
+  let from = 0; // where the part not yet left out starts
+  let zeroFrom = -1; // where the zero stretch being passed starts, -1 when none
+  const endStretch = (end: number) => {
+    if (zeroFrom >= 0 && end - zeroFrom >= minHole) {
+      if (zeroFrom > from) runs.push([from, zeroFrom]);
+      from = end;
+    }
+    zeroFrom = -1;
+  };
   for (let at = 0; at < data.length; at += page) {
     const end = Math.min(at + page, data.length);
     const zero = data[at] === 0 && data[end - 1] === 0 && isAllZero(data.subarray(at, end));
-    if (!zero && start < 0) start = at;
-    else if (zero && start >= 0) {
-      runs.push([start, at]);
-      start = -1;
-    }
+    if (!zero) endStretch(at);
+    else if (zeroFrom < 0) zeroFrom = at;
   }
-  if (start >= 0) runs.push([start, data.length]);
+  endStretch(data.length);
+  if (from < data.length) runs.push([from, data.length]);
   return runs;
 }

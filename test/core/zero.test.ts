@@ -36,11 +36,40 @@ describe('nonZeroRuns', () => {
     expect(
       nonZeroRuns(
         pagesWith(4, [0, 3], () => 511, 512),
-        512,
+        { page: 512 },
       ),
     ).toEqual([
       [0, 512],
       [1536, 2048],
     ]);
+  });
+
+  it('writes zero stretches shorter than minHole with the data around them, and leaves out the longer ones', () => {
+    const buf = pagesWith(12, [0, 3, 8, 11], () => 5);
+    // zeros: pages 1-2 (8 KiB), 4-7 (16 KiB), 9-10 (8 KiB)
+    expect(nonZeroRuns(buf, { minHole: 12 * 1024 })).toEqual([
+      [0, 4 * 4096],
+      [8 * 4096, 12 * 4096],
+    ]);
+    expect(nonZeroRuns(buf, { minHole: 8 * 1024 })).toEqual([
+      [0, 4096],
+      [3 * 4096, 4 * 4096],
+      [8 * 4096, 9 * 4096],
+      [11 * 4096, 12 * 4096],
+    ]);
+    expect(nonZeroRuns(buf, { minHole: 64 * 1024 })).toEqual([[0, 12 * 4096]]);
+    // zeros at either end count the same way: pages 0-3 (16 KiB) and 5-7 (12 KiB)
+    expect(
+      nonZeroRuns(
+        pagesWith(8, [4], () => 0),
+        { minHole: 4 * 4096 },
+      ),
+    ).toEqual([[4 * 4096, 8 * 4096]]);
+    expect(
+      nonZeroRuns(
+        pagesWith(8, [4], () => 0),
+        { minHole: 3 * 4096 },
+      ),
+    ).toEqual([[4 * 4096, 5 * 4096]]);
   });
 });
