@@ -45,8 +45,8 @@ function aadOf(id, compressed) {
  * order 0); at or below {@link SURELY_COMPRESSIBLE}, Huffman coding alone takes the sample below
  * {@link SAMPLE_KEEP} (7.36 bits). Between them, matches decide, and the sample is compressed.
  */
-export const SURELY_RANDOM = 7.9;
-export const SURELY_COMPRESSIBLE = 7;
+const SURELY_RANDOM = 7.9;
+const SURELY_COMPRESSIBLE = 7;
 
 /** @type {Uint32Array} */
 const counts = new Uint32Array(256);
@@ -81,8 +81,8 @@ function worthCompressing(raw) {
   const starts = Array.from({ length: SAMPLE_WINDOWS }, (_, i) => i * step);
   const entropy = entropyOf(raw, starts, SAMPLE_WINDOW);
   // a block repeated over the chunk has its bytes' entropy and still shrinks: identical windows go to zstd
-  const repeats = starts.some((at, i) => i > 0 && raw.compare(raw, starts[0], starts[0] + SAMPLE_WINDOW, at, at + SAMPLE_WINDOW) === 0);
-  if (entropy >= SURELY_RANDOM && !repeats) return false;
+  const repeats = () => starts.some((at, i) => i > 0 && raw.compare(raw, starts[0], starts[0] + SAMPLE_WINDOW, at, at + SAMPLE_WINDOW) === 0);
+  if (entropy >= SURELY_RANDOM && !repeats()) return false;
   if (entropy <= SURELY_COMPRESSIBLE) return true;
   const sample = Buffer.allocUnsafe(SAMPLE_WINDOWS * SAMPLE_WINDOW);
   starts.forEach((at, i) => raw.copy(sample, i * SAMPLE_WINDOW, at, at + SAMPLE_WINDOW));

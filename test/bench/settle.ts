@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runPeer } from './run-peer.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Longer than Linux's free page reporting delay (mm/page_reporting.c: PAGE_REPORTING_DELAY, 2 s). */
@@ -20,38 +20,29 @@ const PAUSE_MS = 3000;
  * not). On a machine without page reporting it costs the pause and nothing else.
  */
 export async function settle(): Promise<void> {
-  await run('sync', []);
+  await runPeer('sync', []);
   await sleep(PAUSE_MS);
-}
-
-/** Runs `command` to its end; an error naming it when it cannot start or exits non-zero. */
-function run(command: string, args: string[]): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const child = spawn(command, args, { stdio: 'ignore' });
-    child.on('error', (e) => reject(new Error(`settle: cannot start ${command}: ${e.message}`, { cause: e })));
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`settle: ${command} ${args.join(' ')} exited with ${code}`))));
-  });
 }
 
 /**
  * {@link settle}, with every file under `paths` (files or folders) first dropped from the page
  * cache: the input of a timed restore is then read from the disk, as after a backup that was not
  * the last thing the machine did. Without it the tools were not compared like with like: the raw
- * image `qemu-img convert` restores from (written at the scenario's start, 4.7 of its 4.7 GB in
- * memory by `fincore`), and the repositories restic and borg write through the page cache, were
- * read from memory, while hvsnap reads its packs past the cache (direct I/O). Uses coreutils
+ * image `qemu-img convert` restores from (written by `qemu-img convert` at the scenario's start; one
+ * made the same way from an 8 GiB lab disk was 4.7 of 4.7 GB in memory by `fincore`), and the
+ * repositories restic and borg write through the page cache, were read from memory, while hvsnap reads its packs past the cache (direct I/O). Uses coreutils
  * `dd iflag=nocache count=0` (POSIX_FADV_DONTNEED on the whole file, no root needed); the pages
  * must be clean, so it runs after `sync`.
  */
 export async function settleCold(paths: string[]): Promise<void> {
-  await run('sync', []); // only clean pages can be dropped
+  await runPeer('sync', []); // only clean pages can be dropped
   for (const p of paths) {
     const st = await stat(p).catch(() => undefined);
     if (!st) continue;
     const files = st.isDirectory()
       ? (await readdir(p, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name))
       : [p];
-    for (const f of files) await run('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
+    for (const f of files) await runPeer('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
   }
   await settle();
 }
