@@ -70,8 +70,8 @@ function entropyOf(raw, starts, size) {
  * without compressing anything (see {@link SURELY_RANDOM}); the rest are compressed at level 1 and
  * must shrink below {@link SAMPLE_KEEP}. Incompressible data (encrypted or compressed files, media)
  * then costs a byte count per chunk: no compression, and no wait for libuv's thread pool, where
- * zstd runs behind the file reads of a backup (the copy step of a full backup of the bench's 8 GiB
- * lab disk, 4 GiB of it random: 12.8-15.9 s against 14.4-17.6 s with a zstd pass per sample).
+ * zstd runs behind the file reads of a backup (the copy step of a full backup of an 8 GiB lab disk,
+ * mostly random data: 12.8-15.9 s against 14.4-17.6 s with a zstd pass per sample).
  * @param {Buffer} raw
  * @returns {boolean | Promise<boolean>}
  */
