@@ -55,13 +55,17 @@ describe('the file lock under many processes and random SIGKILLs', () => {
     for (let i = 0; i < 6; i++) start();
     await new Promise((r) => setTimeout(r, 400)); // let the children start up
     let kills = 0;
-    const holds = async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter((l) => l.startsWith('held')).length;
-    // on a busy machine the children get fewer turns: go on until both counts are reached
+    const logged = async (kind: string) => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter((l) => l.startsWith(kind)).length;
+    // on a busy machine the children get fewer turns: go on until every count is reached
     const until = Date.now() + 100_000;
-    while ((kills < 60 || (await holds()) < 60) && Date.now() < until) {
+    while ((kills < 60 || (await logged('held')) < 60 || (await logged('dead-holder')) < 1) && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 30 + Math.random() * 60));
       const list = [...children];
-      list[Math.floor(Math.random() * list.length)]?.kill('SIGKILL');
+      // every other kill goes to whoever holds the lock now (its pid is in the marker), so that
+      // killed holders are certain to occur, not left to the chance of a random kill landing there
+      const holder = kills % 2 ? Number(await readFile(inside, 'utf8').catch(() => '0')) : 0;
+      const victim = list.find((c) => holder > 0 && c.pid === holder) ?? list[Math.floor(Math.random() * list.length)];
+      victim?.kill('SIGKILL');
       kills++;
       start();
     }
