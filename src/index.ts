@@ -19,7 +19,8 @@ export * as lab from './lab/index.js';
 export { runDemo, type DemoArgs, type DemoResult } from './demo/run-demo.js';
 export * from './job/index.js';
 export type { Provider, ProviderCapabilities, SnapshotSet, Presentation, PresentedLun, ProxyHost } from '../providers/sdk/provider.js';
-export { loadProvider, builtinProviders } from '../providers/index.js';
+export { loadProvider, builtinProviderLoaders } from '../providers/index.js';
+export { builtinProviders } from '../providers/builtin-providers.js';
 export {
   createLocalProxy,
   createLinuxProxy,

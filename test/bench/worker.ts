@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { Client, type SFTPWrapper } from 'ssh2';
-import { createSftpMount } from '../../proxy/sftp/index.js';
+import type { Client, SFTPWrapper } from 'ssh2';
 import { runBackup } from '../../src/backup/backup-job.js';
 import { restoreDisk, verifyDiskAgainstIndex } from '../../src/restore/restore-disk.js';
 import { openRepository, type Repository } from '../../src/repository/index.js';
@@ -19,15 +18,19 @@ import {
 /**
  * A bench worker: `node dist/test/bench/worker.js '<task JSON>'`. Runs one task, prints one answer
  * line (ANSWER_MARK + JSON) with its peak RSS, and exits 0; a failed task prints the error on
- * stderr and exits 1.
+ * stderr and exits 1. Like the CLI (which imports a command's modules only when it runs), it
+ * imports ssh2 and the SFTP mount only for a host-mode task: a timed backup is a whole process,
+ * and 60-90 ms of importing what the task never uses would be timed with it.
  */
 
 async function backup(task: Extract<WorkerTask, { kind: 'backup' }>): Promise<BackupAnswer> {
   const env = await openBenchEnv(task.labDir, task.repoDir, task.passphrase);
   const copies = timeCopies(env.repository);
   const ssh = task.host ? await connectHost(task.host) : undefined;
-  if (ssh && task.host)
+  if (ssh && task.host) {
+    const { createSftpMount } = await import('../../proxy/sftp/index.js');
     env.hostMounts = { mount: async ({ host, bytesPerSec }) => createSftpMount({ host, sftp: ssh.sftp, roots: task.host!.roots, bytesPerSec }) };
+  }
   try {
     const started = performance.now();
     const report = await runBackup(env, {
@@ -73,6 +76,7 @@ async function backup(task: Extract<WorkerTask, { kind: 'backup' }>): Promise<Ba
 
 /** An SSH connection with its SFTP session to the bench's sshd, host key pinned. */
 async function connectHost(target: HostModeTarget): Promise<{ client: Client; sftp: SFTPWrapper }> {
+  const { Client } = await import('ssh2');
   const client = new Client();
   await new Promise<void>((resolve, reject) => {
     client.once('ready', () => resolve()).once('error', reject);

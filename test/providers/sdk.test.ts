@@ -18,7 +18,8 @@ import { collectSecrets, redact, redactingLogger } from '../../providers/sdk/red
 import { guardProvider } from '../../providers/sdk/guard-provider.js';
 import { providerErrorKind } from '../../providers/sdk/errors.js';
 import type { Provider } from '../../providers/sdk/provider.js';
-import { builtinProviders, loadProvider } from '../../providers/index.js';
+import { builtinProviderLoaders, findProviderDefinition, loadProvider } from '../../providers/index.js';
+import { builtinProviders } from '../../providers/builtin-providers.js';
 import { createSkeletonProvider } from '../../examples/provider-skeleton/src/index.js';
 import { MemoryArray } from '../../examples/provider-skeleton/src/memory-array.js';
 import { failure } from '../helpers/failure.js';
@@ -142,8 +143,15 @@ describe('guardProvider', () => {
 });
 
 describe('loadProvider', () => {
-  it('lists the built-ins', () => {
+  it('lists the built-ins, and loads each by name as the same definition', async () => {
     expect(Object.keys(builtinProviders).sort()).toEqual(['lab', 'ontap', 'powerstore', 'pure']);
+    expect(Object.keys(builtinProviderLoaders).sort()).toEqual(Object.keys(builtinProviders).sort());
+    for (const name of Object.keys(builtinProviders)) expect(await findProviderDefinition(name)).toBe(builtinProviders[name]);
+  });
+  it("takes no property of a plain object for a built-in (a provider named 'constructor' is looked for as a module)", async () => {
+    const e = await failure(findProviderDefinition('constructor', '/etc/hvsnap/prod.yaml'));
+    expect(e.code).toBe('config_invalid');
+    expect(e.message).toMatch(/provider "constructor" is neither built in \(lab, pure, ontap, powerstore\) nor a module/);
   });
   it('validates the config without I/O, naming the field and the file', async () => {
     const e = await failure(loadProvider({ provider: 'pure', config: { endpoint: 'https://fa1' }, logger: silentLogger, configFile: '/etc/hvsnap/prod.yaml' }));
