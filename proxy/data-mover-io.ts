@@ -60,6 +60,14 @@ export interface ReadRangesParallelArgs {
   /** most `onChunk` calls running at once; default 1. Chunks delivered count against `maxBytesInFlight`. */
   deliverConcurrency?: number;
   /**
+   * With `readInto`: bytes one read may cover (default `chunkSize`). Consecutive chunks of one merged
+   * range are then read into one buffer in one call, up to this many bytes (and never more than
+   * `maxBytesInFlight`), and delivered one by one as views of it; the buffer is reused once all of
+   * them are delivered. A full copy then costs a quarter of the reads at 1 MiB with 256 KiB chunks,
+   * and no copy out of a read-ahead window (see vhdx/readahead.ts, which serves only small reads).
+   */
+  readGroupBytes?: number;
+  /**
    * `sha256`, or a function giving a chunk's id: every delivered chunk carries it (in `sha256`),
    * computed as soon as the chunk is read (while other reads and `onChunk` wait on I/O), and
    * never for an all-zero chunk (`zero` set; with `sha256` its hash comes from a cache).
@@ -145,16 +153,44 @@ function* chunksOf(ranges: readonly ByteRange[], chunkSize: number): Generator<B
   }
 }
 
+/** Consecutive chunks of one merged range, read in one call. */
+interface Group extends ByteRange {
+  /** the end of the merged range the chunks lie in */
+  rangeEnd: number;
+  chunks: ByteRange[];
+}
+
+/** The chunks of `ranges` ({@link chunksOf}) in groups of up to `most` consecutive chunks of one merged range. */
+function* groupsOf(ranges: readonly ByteRange[], chunkSize: number, most: number): Generator<Group> {
+  let group: Group | undefined;
+  for (const { offset, length, rangeEnd } of chunksOf(ranges, chunkSize)) {
+    // merged ranges neither overlap nor touch: the same end means the same range
+    if (group && group.rangeEnd === rangeEnd && group.chunks.length < most) {
+      group.chunks.push({ offset, length });
+      group.length += length;
+      continue;
+    }
+    if (group) yield group;
+    group = { offset, length, rangeEnd, chunks: [{ offset, length }] };
+  }
+  if (group) yield group;
+}
+
+/** The read of one group: its bytes, its pooled buffer (with `readInto`) and how many of its chunks are not delivered yet. */
+interface GroupRead {
+  length: number;
+  pooled?: Buffer;
+  undelivered: number;
+}
+
 interface Slot {
   offset: number;
   length: number;
-  /** the end of the merged range the chunk lies in */
-  rangeEnd: number;
   /** set once the chunk is read (and hashed, when asked): the slot is ready to deliver */
   data?: Buffer;
   sum?: { sha256: string; zero: boolean };
-  /** the pooled buffer `data` views, with `readInto` */
-  pooled?: Buffer;
+  /** the read the chunk came with */
+  read: GroupRead;
   settled: Promise<void>;
 }
 
@@ -168,9 +204,13 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
   checkArgs(args);
   const { chunkSize, concurrency, maxBytesInFlight, signal, onChunk } = args;
   const clock = args.clock ?? systemClock;
-  // buffers of chunkSize bytes for readInto, reused once their chunk is delivered; never more than the chunks in flight
+  // chunks per read: several only into buffers of our own (readInto), and never more than may be in flight
+  const perRead = args.readInto
+    ? Math.max(1, Math.min(Math.floor((args.readGroupBytes ?? chunkSize) / chunkSize), Math.floor(maxBytesInFlight / chunkSize)))
+    : 1;
+  // buffers of perRead chunks for readInto, reused once all their chunks are delivered; never more than the reads in flight
   const pool: Buffer[] = [];
-  const chunks = chunksOf(args.ranges, chunkSize);
+  const groups = groupsOf(args.ranges, chunkSize, perRead);
   const queue: Slot[] = [];
   const result: ReadRangesResult = { bytes: 0, chunks: 0, peakBytesInFlight: 0, peakConcurrency: 0 };
   let reading = 0;
@@ -199,14 +239,14 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
     return rate;
   };
 
-  let next = chunks.next();
+  let next = groups.next();
   try {
     for (;;) {
       if (failure === undefined && signal?.aborted) failure = abortError(signal);
       if (failure !== undefined) break;
       const head = queue[0];
       if (!next.done && reading < concurrency && reserved + next.value.length <= maxBytesInFlight) {
-        const { offset, length, rangeEnd } = next.value;
+        const { length } = next.value;
         const rate = rateNow();
         const now = rate ? clock.now() : 0;
         const wait = rate ? nextStart - now : 0;
@@ -216,8 +256,8 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
           reading++;
           result.peakBytesInFlight = Math.max(result.peakBytesInFlight, reserved);
           result.peakConcurrency = Math.max(result.peakConcurrency, reading);
-          queue.push(startRead(offset, length, rangeEnd));
-          next = chunks.next();
+          queue.push(...startRead(next.value));
+          next = groups.next();
           continue;
         }
         if (!head?.data) {
@@ -251,8 +291,11 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
       try {
         await onChunk(chunk);
         slot.data = undefined;
-        if (slot.pooled) pool.push(slot.pooled);
-        reserved -= slot.length;
+        // a read's bytes stay reserved until the last of its chunks is delivered: its buffer is held until then
+        if (--slot.read.undelivered === 0) {
+          if (slot.read.pooled) pool.push(slot.read.pooled);
+          reserved -= slot.read.length;
+        }
         result.bytes += slot.length;
         result.chunks++;
       } catch (e) {
@@ -266,39 +309,47 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
     deliveries.add(done);
   }
 
-  function startRead(offset: number, length: number, rangeEnd: number): Slot {
-    const slot: Slot = { offset, length, rangeEnd, settled: Promise.resolve() };
-    slot.settled = (async () => {
-      let step = 'read';
+  /** Starts the read of `group`; returns a slot per chunk, each settled once its chunk is read (and hashed, when asked). */
+  function startRead(group: Group): Slot[] {
+    const read: GroupRead = { length: group.length, undelivered: group.chunks.length };
+    const bytes = (async () => {
       try {
-        let data: Buffer;
-        try {
-          data = await readOne(slot);
-        } finally {
-          reading--;
-          notify();
-        }
-        step = 'checksum';
-        // hashed as soon as it is read, while the other reads and the deliveries wait on the disk
-        if (args.checksum === 'sha256') slot.sum = chunkSha256Cached(data);
-        else if (args.checksum) slot.sum = isZero(data) ? { sha256: '', zero: true } : { sha256: await args.checksum(data), zero: false };
-        slot.data = data;
-      } catch (e) {
-        failure ??= toHvsnapError(e, 'proxy_failed', { offset, step });
+        return await readOne(group, read);
       } finally {
+        reading--;
         notify();
       }
     })();
-    return slot;
+    return group.chunks.map(({ offset, length }) => {
+      const slot: Slot = { offset, length, read, settled: Promise.resolve() };
+      slot.settled = (async () => {
+        let step = 'read';
+        try {
+          const all = await bytes;
+          const data = all.subarray(offset - group.offset, offset - group.offset + length);
+          step = 'checksum';
+          // hashed as soon as it is read, while the other reads and the deliveries wait on the disk
+          if (args.checksum === 'sha256') slot.sum = chunkSha256Cached(data);
+          else if (args.checksum) slot.sum = isZero(data) ? { sha256: '', zero: true } : { sha256: await args.checksum(data), zero: false };
+          slot.data = data;
+        } catch (e) {
+          // a failed read fails each of its chunks: the first names where the read started
+          failure ??= toHvsnapError(e, 'proxy_failed', { offset: step === 'read' ? group.offset : offset, step });
+        } finally {
+          notify();
+        }
+      })();
+      return slot;
+    });
   }
 
-  async function readOne(slot: Slot): Promise<Buffer> {
-    const { offset, length, rangeEnd } = slot;
+  async function readOne(group: Group, read: GroupRead): Promise<Buffer> {
+    const { offset, length, rangeEnd } = group;
     if (args.readInto) {
       // placed away from the page cache's page offsets: a copy into a plain 1 MiB allocation is 3-5x slower (see allocReadBuffer);
       // on shared memory, so the codec workers hash and seal the chunk where it was read (else each copies it first)
-      slot.pooled = pool.pop() ?? allocReadBuffer(chunkSize, 0, true);
-      const buf = slot.pooled.subarray(0, length);
+      read.pooled = pool.pop() ?? allocReadBuffer(perRead * chunkSize, 0, true);
+      const buf = read.pooled.subarray(0, length);
       await args.readInto(buf, offset, rangeEnd);
       return buf;
     }
@@ -334,6 +385,9 @@ function checkArgs(args: ReadRangesParallelArgs): void {
   }
   if (!Number.isSafeInteger(args.maxBytesInFlight) || args.maxBytesInFlight < args.chunkSize) {
     bad('maxBytesInFlight', `must be an integer >= chunkSize (${args.chunkSize} bytes), got ${args.maxBytesInFlight}`);
+  }
+  if (args.readGroupBytes !== undefined && (!Number.isSafeInteger(args.readGroupBytes) || args.readGroupBytes < args.chunkSize)) {
+    bad('readGroupBytes', `must be an integer >= chunkSize (${args.chunkSize} bytes) when given, got ${args.readGroupBytes}`);
   }
   if (typeof args.throttleBytesPerSec === 'number' && !(args.throttleBytesPerSec > 0)) {
     bad('throttleBytesPerSec', `must be > 0 bytes per second when given, got ${args.throttleBytesPerSec}`);

@@ -7,6 +7,9 @@ import { openVhdx } from '../src/vhdx/index.js';
 import type { OpenVhdxOptions, VhdxFiles } from '../src/vhdx/types.js';
 import { readRangesParallel } from './data-mover-io.js';
 
+/** Bytes of a run of chunks read in one call (see readRangesParallel `readGroupBytes`). */
+const READ_BYTES = 1024 * 1024;
+
 export interface CopyDiskArgs {
   /** local path of the frozen VHDX inside the attached snapshot */
   file: string;
@@ -46,7 +49,7 @@ export interface CopyDiskResult {
  * The data mover: reads a frozen VHDX out of an attached array snapshot and stores it as a chunk
  * index. A full copy reads only allocated blocks; an incremental one reads only the chunks the RCT
  * ranges touch and takes every other chunk id from the previous index, so each restore point is a
- * complete index. Memory is bounded by concurrency × chunk size, whatever the disk size.
+ * complete index. Memory is bounded by concurrency × 1 MiB (or the chunk size, if larger; an incremental: × the chunk size), whatever the disk size.
  */
 export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
   const chunkSize = args.repository.chunkSize;
@@ -92,6 +95,10 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
     let chunksNew = 0;
     let done = 0;
     const concurrency = Math.max(1, args.concurrency ?? 4);
+    // a full copy's long runs of chunks are read a MiB at a time, straight into the buffers the chunks are stored
+    // from; an incremental's runs are a chunk or two, read better in parallel, one chunk per read (its copy of the
+    // bench's 8 GiB disk after 1% scattered writes took 874 ms as the median of 4 that way, 968 ms with MiB reads)
+    const readBytes = incremental ? chunkSize : Math.max(chunkSize, READ_BYTES);
     throwIfAborted(args.signal);
     await readRangesParallel({
       // reused buffers: the chunk store has written a chunk's bytes before putChunk returns
@@ -102,7 +109,8 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
       concurrency,
       // puts of different chunks overlap (the store allows it): a single put waits on file I/O most of its time
       deliverConcurrency: concurrency,
-      maxBytesInFlight: chunkSize * concurrency * 2,
+      readGroupBytes: readBytes,
+      maxBytesInFlight: readBytes * concurrency * 2,
       throttleBytesPerSec: args.throttleBytesPerSec,
       signal: args.signal,
       onChunk: async ({ offset, data }) => {

@@ -280,6 +280,7 @@ describe('readRangesParallel', () => {
     await expect(readRangesParallel({ ...base, chunkSize: 10, concurrency: 1, maxBytesInFlight: 10, deliverConcurrency: 0 })).rejects.toThrow(
       /deliverConcurrency/,
     );
+    await expect(readRangesParallel({ ...base, chunkSize: 10, concurrency: 1, maxBytesInFlight: 10, readGroupBytes: 9 })).rejects.toThrow(/readGroupBytes/);
     await expect(readRangesParallel({ ranges: [], onChunk: async () => {}, chunkSize: 10, concurrency: 1, maxBytesInFlight: 10 })).rejects.toThrow(
       /read or readInto/,
     );
@@ -372,5 +373,89 @@ describe('readRangesParallel with readInto and concurrent deliveries', () => {
     }).catch((e: unknown) => e);
     expect(isHvsnapError(err) && err.context).toMatchObject({ offset: 3000, step: 'onChunk' });
     expect(running).toBe(0);
+  });
+
+  describe('reading runs of chunks in one call (readGroupBytes)', () => {
+    /** A scrambled readInto that records each call and scribbles on its buffer before filling it, as a pread from another thread would. */
+    function recordingReadInto() {
+      const calls: Array<{ offset: number; length: number; rangeEnd: number }> = [];
+      const { readInto: fill, buffers } = scrambledReadInto();
+      const readInto = async (buf: Buffer, offset: number, rangeEnd: number) => {
+        calls.push({ offset, length: buf.length, rangeEnd });
+        buf.fill(0xee);
+        await fill(buf, offset);
+      };
+      return { readInto, calls, buffers };
+    }
+
+    it('reads up to readGroupBytes of one merged range per call, and delivers each chunk alone, intact until its delivery settles', async () => {
+      const { readInto, calls, buffers } = recordingReadInto();
+      const delivered: Array<{ offset: number; length: number }> = [];
+      const res = await readRangesParallel({
+        readInto,
+        // 10 chunks and 100 bytes, then 3 chunks of another range
+        ranges: [
+          { offset: 0, length: 4096 * 10 + 100 },
+          { offset: 4096 * 20, length: 4096 * 3 },
+        ],
+        chunkSize: 4096,
+        readGroupBytes: 4096 * 4,
+        concurrency: 2,
+        deliverConcurrency: 3,
+        maxBytesInFlight: 4096 * 12,
+        onChunk: async (c) => {
+          delivered.push({ offset: c.offset, length: c.data.length }); // in the order deliveries start
+          const copy = Buffer.from(c.data);
+          // the later chunks of its read are delivered and their reads go on meanwhile
+          for (let i = 0; i < ((c.offset / 4096) % 3) + 1; i++) await new Promise((r) => setImmediate(r));
+          expect(c.data.equals(copy), `chunk at ${c.offset} changed while it was delivered`).toBe(true);
+          expect(c.data.equals(sourceBytes(c.offset, c.data.length)), `chunk at ${c.offset}`).toBe(true);
+        },
+      });
+      expect(calls.map((c) => [c.offset, c.length, c.rangeEnd])).toEqual([
+        [0, 4096 * 4, 4096 * 10 + 100],
+        [4096 * 4, 4096 * 4, 4096 * 10 + 100],
+        [4096 * 8, 4096 * 2 + 100, 4096 * 10 + 100],
+        [4096 * 20, 4096 * 3, 4096 * 23],
+      ]);
+      expect(delivered.map((c) => c.offset)).toEqual([...Array.from({ length: 11 }, (_, i) => i * 4096), 4096 * 20, 4096 * 21, 4096 * 22]);
+      expect(delivered.every((c) => c.length === (c.offset === 4096 * 10 ? 100 : 4096))).toBe(true);
+      expect(res).toMatchObject({ chunks: 14, bytes: 4096 * 13 + 100 });
+      expect(res.peakBytesInFlight).toBeLessThanOrEqual(4096 * 12);
+      expect(buffers.size).toBeLessThanOrEqual(3); // one per read in flight (12 chunks / 4 per read)
+    });
+
+    it('never reads more at once than maxBytesInFlight allows', async () => {
+      const { readInto, calls } = recordingReadInto();
+      await readRangesParallel({
+        readInto,
+        ranges: [{ offset: 0, length: 1000 * 9 }],
+        chunkSize: 1000,
+        readGroupBytes: 1000 * 8,
+        concurrency: 4,
+        maxBytesInFlight: 1000 * 2,
+        onChunk: async (c) => expect(c.data.equals(sourceBytes(c.offset, c.data.length))).toBe(true),
+      });
+      expect(calls.map((c) => c.length)).toEqual([2000, 2000, 2000, 2000, 1000]);
+    });
+
+    it('names where a failed read of several chunks started, and delivers none of them', async () => {
+      const delivered: number[] = [];
+      const err = await readRangesParallel({
+        readInto: async (buf, offset) => {
+          await new Promise((r) => setImmediate(r));
+          if (offset === 4000) throw new Error('EIO');
+          sourceBytes(offset, buf.length).copy(buf);
+        },
+        ranges: [{ offset: 0, length: 1000 * 12 }],
+        chunkSize: 1000,
+        readGroupBytes: 4000,
+        concurrency: 1,
+        maxBytesInFlight: 4000,
+        onChunk: async (c) => void delivered.push(c.offset),
+      }).catch((e: unknown) => e);
+      expect(isHvsnapError(err) && err.context).toMatchObject({ offset: 4000, step: 'read' });
+      expect(delivered).toEqual([0, 1000, 2000, 3000]);
+    });
   });
 });
