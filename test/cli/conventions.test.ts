@@ -114,6 +114,24 @@ describe('the built CLI starts light', () => {
     expect(r.stdout).toContain('Usage: hvsnap vhdx info');
     expect(r.modules.filter((m) => heavy.test(m)).length).toBeGreaterThan(0);
   });
+
+  it("a backup loads its own provider's driver only: on the lab, no array driver and no HTTP client", async () => {
+    const { createLab } = await import('../../src/lab/index.js');
+    await createLab({ dir: join(dir, 'lab'), vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 2 << 20 });
+    const file = join(dir, 'job.yaml');
+    writeFileSync(
+      file,
+      [
+        'hypervisor: { kind: lab, dir: ./lab }',
+        'provider: { name: lab, config: { volumesDir: ./lab/volumes, stateDir: ./lab/array } }',
+        'proxy: { kind: local, host: { name: p1 } }',
+        'repository: { path: ./repo }',
+      ].join('\n'),
+    );
+    const r = await loaded('backup', '--config', file);
+    expect(r.modules.some((m) => m.includes('/providers/lab/'))).toBe(true); // the backup ran on its provider
+    expect(r.modules.filter((m) => /node_modules\/axios\/|\/providers\/(pure|ontap|powerstore)\//.test(m))).toEqual([]);
+  });
 });
 
 describe('the built CLI interrupted', () => {
