@@ -80,6 +80,24 @@ describe('CLI conventions', () => {
   });
 });
 
+/** A lab of one VM in `dir` and a job file (`dir`/job.yaml) that backs it up into `dir`/repo; returns the job file. */
+async function labJob(dir: string, disk: { diskSizeBytes: number; dataBytes: number }, ...extra: string[]): Promise<string> {
+  const { createLab } = await import('../../src/lab/index.js');
+  await createLab({ dir: join(dir, 'lab'), vms: 1, volumes: 1, ...disk });
+  const file = join(dir, 'job.yaml');
+  writeFileSync(
+    file,
+    [
+      'hypervisor: { kind: lab, dir: ./lab }',
+      'provider: { name: lab, config: { volumesDir: ./lab/volumes, stateDir: ./lab/array } }',
+      'proxy: { kind: local, host: { name: p1 } }',
+      'repository: { path: ./repo }',
+      ...extra,
+    ].join('\n'),
+  );
+  return file;
+}
+
 /**
  * The built CLI, with a module hook that records every module it resolves: `--version` and `--help`
  * load none of the heavy libraries, which only the commands that use them import.
@@ -116,18 +134,7 @@ describe('the built CLI starts light', () => {
   });
 
   it("a backup loads its own provider's driver only: on the lab, no array driver and no HTTP client", async () => {
-    const { createLab } = await import('../../src/lab/index.js');
-    await createLab({ dir: join(dir, 'lab'), vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 2 << 20 });
-    const file = join(dir, 'job.yaml');
-    writeFileSync(
-      file,
-      [
-        'hypervisor: { kind: lab, dir: ./lab }',
-        'provider: { name: lab, config: { volumesDir: ./lab/volumes, stateDir: ./lab/array } }',
-        'proxy: { kind: local, host: { name: p1 } }',
-        'repository: { path: ./repo }',
-      ].join('\n'),
-    );
+    const file = await labJob(dir, { diskSizeBytes: 8 << 20, dataBytes: 2 << 20 });
     const r = await loaded('backup', '--config', file);
     expect(r.modules.some((m) => m.includes('/providers/lab/'))).toBe(true); // the backup ran on its provider
     expect(r.modules.filter((m) => /node_modules\/axios\/|\/providers\/(pure|ontap|powerstore)\//.test(m))).toEqual([]);
@@ -138,20 +145,9 @@ describe('the built CLI interrupted', () => {
   it('SIGINT during a backup: the job undoes what it made and the process exits 130', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hvsnap-sigint-'));
     try {
-      const { createLab, openLab } = await import('../../src/lab/index.js');
-      await createLab({ dir: join(dir, 'lab'), vms: 1, volumes: 1, diskSizeBytes: 16 << 20, dataBytes: 8 << 20 });
-      const file = join(dir, 'job.yaml');
+      const { openLab } = await import('../../src/lab/index.js');
       // 1 MB/s: the copy of 8 MiB takes seconds, time enough to be interrupted in the middle of it
-      writeFileSync(
-        file,
-        [
-          'hypervisor: { kind: lab, dir: ./lab }',
-          'provider: { name: lab, config: { volumesDir: ./lab/volumes, stateDir: ./lab/array } }',
-          'proxy: { kind: local, host: { name: p1 } }',
-          'repository: { path: ./repo }',
-          'policy: { throttleMBps: 1 }',
-        ].join('\n'),
-      );
+      const file = await labJob(dir, { diskSizeBytes: 16 << 20, dataBytes: 8 << 20 }, 'policy: { throttleMBps: 1 }');
       const { spawn } = await import('node:child_process');
       const child = spawn(process.execPath, [join(root, pkg.bin.hvsnap), 'backup', '--config', file], {
         stdio: ['ignore', 'pipe', 'pipe'],
