@@ -90,6 +90,8 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
       }
     }
     const ranges = mergeRanges(touched.map((i) => ({ offset: i * chunkSize, length: Math.min(chunkSize, size - i * chunkSize) })));
+    // bytes to read, for progress: summed once (per chunk, it cost the number of ranges each time)
+    const total = ranges.reduce((n, r) => n + r.length, 0);
     const readStart = image.stats.fileBytesRead;
     let bytesWritten = 0;
     let chunksNew = 0;
@@ -124,10 +126,7 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
           bytesWritten += put.bytesWritten;
         }
         done += data.length;
-        args.onProgress?.(
-          done,
-          ranges.reduce((n, r) => n + r.length, 0),
-        );
+        args.onProgress?.(done, total);
         await args.afterChunk?.(i);
       },
     });

@@ -45,13 +45,31 @@ describe('the data mover with a damaged repository', () => {
     expect((await readDisk(await reopen(repo.path), inc.index)).equals(data)).toBe(true);
   });
 
-  it('an incremental over a sound repository reads only the changed chunks', async () => {
+  it('an incremental over a sound repository reads only the changed chunks, and both report progress against what they read', async () => {
     const repo = await newRepo();
     const file = await vhdxOf(diskData(8));
-    const full = await copyDisk({ file, repository: repo });
+    const progress: Array<[number, number]> = [];
+    const full = await copyDisk({ file, repository: repo, onProgress: (done, total) => void progress.push([done, total]) });
+    expect(progress).toHaveLength(8);
+    expect(progress.every(([done, total], i) => done === (i + 1) * CHUNK && total === 8 * CHUNK)).toBe(true);
     await commit(repo, full.index);
-    const inc = await copyDisk({ file, repository: repo, previous: full.index, changedRanges: [{ offset: 3 * CHUNK, length: 10 }] });
+    progress.length = 0;
+    const inc = await copyDisk({
+      file,
+      repository: repo,
+      previous: full.index,
+      changedRanges: [
+        { offset: 3 * CHUNK, length: 10 },
+        { offset: 6 * CHUNK + 5, length: 10 },
+      ],
+      onProgress: (done, total) => void progress.push([done, total]),
+    });
     expect(inc).toMatchObject({ chunksNew: 0, chunksReused: 8 });
-    expect(inc.bytesRead).toBeLessThan(2 * CHUNK);
+    expect(inc.bytesRead).toBeLessThan(3 * CHUNK);
+    // progress counts the bytes of the chunks read, against their total
+    expect(progress).toEqual([
+      [CHUNK, 2 * CHUNK],
+      [2 * CHUNK, 2 * CHUNK],
+    ]);
   });
 });
