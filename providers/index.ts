@@ -10,8 +10,8 @@ import { collectSecrets, redactingLogger } from './sdk/redact.js';
 
 /**
  * The providers shipped with hvsnap, by name, each imported when it is asked for: a job loads its
- * own provider's driver only (the array drivers' HTTP client alone, axios, costs 180 ms to import,
- * a tenth of an incremental backup). `builtinProviders` (builtin-providers.ts) holds them all, loaded.
+ * own provider's driver only (the array drivers' HTTP client alone, axios, took 178 ms to import on
+ * the bench machine). `builtinProviders` (builtin-providers.ts) holds them all, loaded.
  */
 export const builtinProviderLoaders: Readonly<Record<string, () => Promise<ProviderDefinition<unknown>>>> = Object.freeze({
   lab: async () => (await import('./lab/index.js')).labProvider,

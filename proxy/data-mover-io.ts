@@ -43,7 +43,10 @@ export interface ReadRangesParallelArgs {
   chunkSize: number;
   /** most reads running at once; >= 1 */
   concurrency: number;
-  /** bytes read or being read but not yet delivered; >= chunkSize. Bounds memory whatever the range count. */
+  /**
+   * bytes read or being read but not yet delivered (a read's bytes count until the last of its chunks is
+   * delivered); >= chunkSize. Bounds memory whatever the range count.
+   */
   maxBytesInFlight: number;
   /**
    * bytes per second of reads started; omit (or return undefined) for no limit. A function is asked
@@ -63,8 +66,9 @@ export interface ReadRangesParallelArgs {
    * With `readInto`: bytes one read may cover (default `chunkSize`). Consecutive chunks of one merged
    * range are then read into one buffer in one call, up to this many bytes (and never more than
    * `maxBytesInFlight`), and delivered one by one as views of it; the buffer is reused once all of
-   * them are delivered. A full copy then costs a quarter of the reads at 1 MiB with 256 KiB chunks,
-   * and no copy out of a read-ahead window (see vhdx/readahead.ts, which serves only small reads).
+   * them are delivered. With 256 KiB chunks and 1 MiB, a full copy makes a quarter of the read calls
+   * and no copy out of a read-ahead window (vhdx/readahead.ts serves only small reads; its preads
+   * were 1 MiB already).
    */
   readGroupBytes?: number;
   /**

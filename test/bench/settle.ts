@@ -26,13 +26,15 @@ export async function settle(): Promise<void> {
 
 /**
  * {@link settle}, with every file under `paths` (files or folders) first dropped from the page
- * cache: the input of a timed restore is then read from the disk, as after a backup that was not
- * the last thing the machine did. Without it the tools were not compared like with like: the raw
- * image `qemu-img convert` restores from (written by `qemu-img convert` at the scenario's start; one
- * made the same way from an 8 GiB lab disk was 4.7 of 4.7 GB in memory by `fincore`), and the
- * repositories restic and borg write through the page cache, were read from memory, while hvsnap reads its packs past the cache (direct I/O). Uses coreutils
- * `dd iflag=nocache count=0` (POSIX_FADV_DONTNEED on the whole file, no root needed); the pages
- * must be clean, so it runs after `sync`.
+ * cache: the input of a timed backup or restore is then read from the disk, as a proxy reads a
+ * snapshot just presented to it, or a restore long after its backup. Without it the tools were not
+ * compared like with like: the raw image `qemu-img convert` restores from (written by `qemu-img
+ * convert` at the scenario's start; one made the same way from an 8 GiB lab disk was 4.7 of 4.7 GB
+ * in memory by `fincore`), and the repositories restic and borg write through the page cache, were
+ * read from memory, while hvsnap reads its packs past the cache (direct I/O); and a backup read the
+ * disk warm or cold depending on what ran before it. Uses coreutils `dd iflag=nocache count=0`
+ * (POSIX_FADV_DONTNEED on the whole file, no root needed); the pages must be clean, so it runs after
+ * `sync`.
  */
 export async function settleCold(paths: string[]): Promise<void> {
   await runPeer('sync', []); // only clean pages can be dropped

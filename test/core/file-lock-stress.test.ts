@@ -64,7 +64,7 @@ describe('the file lock under many processes and random SIGKILLs', () => {
       // every other kill goes to whoever holds the lock now (its pid is in the marker), so that
       // killed holders are certain to occur, not left to the chance of a random kill landing there
       const holder = kills % 2 ? Number(await readFile(inside, 'utf8').catch(() => '0')) : 0;
-      const victim = list.find((c) => holder > 0 && c.pid === holder) ?? list[Math.floor(Math.random() * list.length)];
+      const victim = (holder > 0 && list.find((c) => c.pid === holder)) || list[Math.floor(Math.random() * list.length)];
       victim?.kill('SIGKILL');
       kills++;
       start();

@@ -46,9 +46,7 @@ const LABEL: Record<Tool, string> = {
  * started from the same state (see settle.ts); every backup and every restore reads its input
  * from the disk, not from the page cache (see {@link settleCold}): a proxy reading a snapshot just
  * presented to it has none of it in memory, and a tool that ran after one that read the disk file
- * would otherwise read it warm (full backups of an 8 GiB lab disk holding 4.7 GB of data took
- * 12.2-12.4 s with the file in the page cache and 20.8-20.9 s without with hvsnap, 26.7-40.2 s and
- * 35.7-38.7 s with restic).
+ * would otherwise read it warm (README, "How it measures", has the figures).
  */
 export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> {
   const restic = available('restic', ['version']);
