@@ -24,6 +24,8 @@ export interface ChunkLocation {
 export class ChunkIndex {
   private recs = Buffer.alloc(REC * 1024);
   private slots = new Int32Array(2048).fill(-1);
+  /** a hex id being looked up, decoded */
+  private readonly scratch = Buffer.alloc(32);
   private n = 0;
   /** pack names (ids) by number */
   readonly packs: string[] = [];
@@ -44,23 +46,34 @@ export class ChunkIndex {
     return n;
   }
 
-  private find(key: Buffer): number {
+  /** The record of the 32-byte id in `key` at `at`, or ~slot (negative) where it would go. */
+  private find(key: Buffer, at = 0): number {
     const mask = this.slots.length - 1;
-    for (let s = key.readUInt32LE(0) & mask; ; s = (s + 1) & mask) {
+    for (let s = key.readUInt32LE(at) & mask; ; s = (s + 1) & mask) {
       const r = this.slots[s];
       if (r === -1) return ~s;
-      if (this.recs.compare(key, 0, 32, r * REC, r * REC + 32) === 0) return r;
+      if (this.recs.compare(key, at, at + 32, r * REC, r * REC + 32) === 0) return r;
     }
   }
 
-  /** The location of `id` (hex, or its 32 bytes), or undefined when it has none. */
-  get(id: ChunkId | Buffer): ChunkLocation | undefined {
-    const r = this.find(typeof id === 'string' ? Buffer.from(id, 'hex') : id);
-    if (r < 0) return undefined;
+  /** The record of `id`, hex or 32 bytes, or a negative number when absent; a hex id is decoded into scratch memory (lookups allocate nothing). */
+  private findId(id: ChunkId | Buffer): number {
+    if (typeof id !== 'string') return id.length === 32 ? this.find(id) : -1;
+    // not 64 hex digits: no chunk has that id (a partial decode must not match what the scratch held)
+    return id.length === 64 && this.scratch.write(id, 'hex') === 32 ? this.find(this.scratch) : -1;
+  }
+
+  private locationOf(r: number): ChunkLocation | undefined {
     const at = r * REC;
     const pack = this.recs.readUInt32LE(at + 32);
     if (pack === NO_PACK) return undefined;
     return { pack, offset: this.recs.readUInt32LE(at + 36), length: this.recs.readUInt32LE(at + 40), info: this.recs.readUInt32LE(at + 44) };
+  }
+
+  /** The location of `id` (hex, or its 32 bytes), or undefined when it has none. */
+  get(id: ChunkId | Buffer): ChunkLocation | undefined {
+    const r = this.findId(id);
+    return r < 0 ? undefined : this.locationOf(r);
   }
 
   /** Forgets where `id` is (a dropped copy); a later {@link set} gives it a location again. */
@@ -71,11 +84,24 @@ export class ChunkIndex {
   /** Adds `id` (hex, or its 32 bytes) or moves it to `loc`. */
   set(id: ChunkId | Buffer, loc: ChunkLocation): void {
     const key = typeof id === 'string' ? Buffer.from(id, 'hex') : id;
-    let r = this.find(key);
-    if (r < 0) {
+    if (key.length !== 32) throw new RangeError(`a chunk id is 32 bytes, got ${key.length}`);
+    this.setAt(key, 0, loc);
+  }
+
+  /**
+   * Adds the 32-byte id at `at` in `src`, or moves it to `loc` unless `keep` is given and returns
+   * true for its current location: one probe, and no allocation but the id's copy into the index
+   * (an index file's entries are loaded this way, tens of thousands per file).
+   */
+  setAt(src: Buffer, at: number, loc: ChunkLocation, keep?: (current: ChunkLocation) => boolean): void {
+    let r = this.find(src, at);
+    if (r >= 0) {
+      const current = keep && this.locationOf(r);
+      if (current && keep(current)) return;
+    } else {
       if ((this.n + 1) * 2 > this.slots.length) {
         this.grow();
-        r = this.find(key);
+        r = this.find(src, at);
       }
       const slot = ~r;
       r = this.n++;
@@ -84,14 +110,14 @@ export class ChunkIndex {
         this.recs.copy(bigger);
         this.recs = bigger;
       }
-      key.copy(this.recs, r * REC);
+      src.copy(this.recs, r * REC, at, at + 32);
       this.slots[slot] = r;
     }
-    const at = r * REC;
-    this.recs.writeUInt32LE(loc.pack, at + 32);
-    this.recs.writeUInt32LE(loc.offset, at + 36);
-    this.recs.writeUInt32LE(loc.length, at + 40);
-    this.recs.writeUInt32LE(loc.info >>> 0, at + 44);
+    const to = r * REC;
+    this.recs.writeUInt32LE(loc.pack, to + 32);
+    this.recs.writeUInt32LE(loc.offset, to + 36);
+    this.recs.writeUInt32LE(loc.length, to + 40);
+    this.recs.writeUInt32LE(loc.info >>> 0, to + 44);
   }
 
   private grow(): void {

@@ -78,10 +78,8 @@ export function loadIndexFile(
   for (let at = HEADER + PACK_NAME * packs; at < end; at += ENTRY) {
     const p = buf.readUInt32LE(at + 32);
     if (p >= packs) bad(`entry at byte ${at} names pack ${p} of ${packs}`);
-    const id = buf.subarray(at, at + 32);
-    const existing = index.get(id);
-    if (existing && !replace(index.packs[existing.pack], id)) continue;
-    index.set(Buffer.from(id), { pack: numbers[p], offset: buf.readUInt32LE(at + 36), length: buf.readUInt32LE(at + 40), info: buf.readUInt32LE(at + 44) });
+    const loc = { pack: numbers[p], offset: buf.readUInt32LE(at + 36), length: buf.readUInt32LE(at + 40), info: buf.readUInt32LE(at + 44) };
+    index.setAt(buf, at, loc, (current) => !replace(index.packs[current.pack], buf.subarray(at, at + 32)));
   }
   return count;
 }

@@ -213,4 +213,39 @@ describe('unusableChunks', () => {
       await repo.close();
     }
   });
+
+  it('sizes each pack of a fresh process once, several at once, before settling the chunks in them', async () => {
+    const first = await newRepo();
+    const ids: string[] = [];
+    for (let p = 0; p < 6; p++) {
+      ids.push((await first.putChunk(randomBytes(CHUNK))).id!, (await first.putChunk(randomBytes(CHUNK))).id!);
+      await first.flush(); // a pack per pair
+    }
+    await first.close();
+    // a new process knows no pack's size: the first check meets every pack
+    const repo = await reopen(first.path);
+    const store = repo.chunks as unknown as { sizePack(name: string): Promise<number> };
+    const size = store.sizePack.bind(store);
+    const sized: string[] = [];
+    let running = 0;
+    let peak = 0;
+    const spy = vi.spyOn(store, 'sizePack').mockImplementation(async (name) => {
+      sized.push(name);
+      peak = Math.max(peak, ++running);
+      await new Promise((r) => setTimeout(r, 5));
+      try {
+        return await size(name);
+      } finally {
+        running--;
+      }
+    });
+    try {
+      expect(await repo.unusableChunks(ids)).toEqual([]);
+      expect(sized.sort()).toEqual([...new Set(ids.map((id) => repo.chunks.locate(id)!.packName))].sort());
+      expect(sized).toHaveLength(6);
+      expect(peak).toBeGreaterThan(1);
+    } finally {
+      spy.mockRestore();
+    }
+  });
 });
