@@ -120,8 +120,24 @@ export class ChunkIndex {
     this.recs.writeUInt32LE(loc.info >>> 0, to + 44);
   }
 
+  /** Makes room for `n` chunks in all: loading an index file of known size grows the index once, not at every doubling. */
+  reserve(n: number): void {
+    if (n * REC > this.recs.length) {
+      const bigger = Buffer.alloc(n * REC);
+      this.recs.copy(bigger, 0, 0, this.n * REC);
+      this.recs = bigger;
+    }
+    let slots = this.slots.length;
+    while (n * 2 > slots) slots *= 2;
+    if (slots > this.slots.length) this.rehash(slots);
+  }
+
   private grow(): void {
-    const slots = new Int32Array(this.slots.length * 2).fill(-1);
+    this.rehash(this.slots.length * 2);
+  }
+
+  private rehash(size: number): void {
+    const slots = new Int32Array(size).fill(-1);
     const mask = slots.length - 1;
     for (let r = 0; r < this.n; r++) {
       let s = this.recs.readUInt32LE(r * REC) & mask;

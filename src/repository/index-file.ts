@@ -74,6 +74,7 @@ export function loadIndexFile(
   const end = HEADER + PACK_NAME * packs + ENTRY * count;
   if (buf.length !== end + SUM) bad(`${buf.length} bytes, expected ${end + SUM} (truncated or trailing data)`);
   if (!sum(buf.subarray(0, end), macKey).equals(buf.subarray(end))) bad('its checksum does not match');
+  index.reserve(index.size + count);
   const numbers = Array.from({ length: packs }, (_, i) => index.packNumber(buf.toString('hex', HEADER + PACK_NAME * i, HEADER + PACK_NAME * (i + 1))));
   for (let at = HEADER + PACK_NAME * packs; at < end; at += ENTRY) {
     const p = buf.readUInt32LE(at + 32);

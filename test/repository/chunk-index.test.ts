@@ -49,4 +49,15 @@ describe('ChunkIndex', () => {
     expect(index.get(idOf(7))).toEqual(at(10));
     expect([...index.entries()]).toEqual([[idOf(7), at(10)]]);
   });
+
+  it('reserve keeps what the index holds, and the index keeps working past the room reserved', () => {
+    const index = new ChunkIndex();
+    for (let i = 0; i < 100; i++) index.set(idOf(i), at(i));
+    index.reserve(3000);
+    index.reserve(10); // less than held: nothing to do
+    for (let i = 0; i < 100; i++) expect(index.get(idOf(i))).toEqual(at(i));
+    for (let i = 100; i < 5000; i++) index.set(idOf(i), at(i));
+    for (let i = 0; i < 5000; i++) expect(index.get(idOf(i))).toEqual(at(i));
+    expect(index.size).toBe(5000);
+  });
 });
