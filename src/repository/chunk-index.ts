@@ -56,7 +56,7 @@ export class ChunkIndex {
     }
   }
 
-  /** The record of `id`, hex or 32 bytes, or a negative number when absent; a hex id is decoded into scratch memory (lookups allocate nothing). */
+  /** The record of `id`, hex or 32 bytes, or a negative number when absent; a hex id is decoded into scratch memory (no allocation). */
   private findId(id: ChunkId | Buffer): number {
     if (typeof id !== 'string') return id.length === 32 ? this.find(id) : -1;
     // not 64 hex digits: no chunk has that id (a partial decode must not match what the scratch held)
@@ -89,9 +89,10 @@ export class ChunkIndex {
   }
 
   /**
-   * Adds the 32-byte id at `at` in `src`, or moves it to `loc` unless `keep` is given and returns
-   * true for its current location: one probe, and no allocation but the id's copy into the index
-   * (an index file's entries are loaded this way, tens of thousands per file).
+   * Adds the 32-byte id at `at` in `src` (copied into the index), or moves it to `loc` unless `keep`
+   * is given and returns true for its current location (asked only when the id has one). One probe
+   * unless the index grows, and no copy of the id to look it up: an index file's entries, tens of
+   * thousands per file, are loaded this way.
    */
   setAt(src: Buffer, at: number, loc: ChunkLocation, keep?: (current: ChunkLocation) => boolean): void {
     let r = this.find(src, at);

@@ -1,6 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import { HvsnapError } from '../core/errors.js';
-import type { ChunkIndex } from './chunk-index.js';
+import type { ChunkIndex, ChunkLocation } from './chunk-index.js';
 import type { PackEntry } from './pack-format.js';
 import { infoOf } from './pack-format.js';
 
@@ -76,11 +76,12 @@ export function loadIndexFile(
   if (!sum(buf.subarray(0, end), macKey).equals(buf.subarray(end))) bad('its checksum does not match');
   index.reserve(index.size + count);
   const numbers = Array.from({ length: packs }, (_, i) => index.packNumber(buf.toString('hex', HEADER + PACK_NAME * i, HEADER + PACK_NAME * (i + 1))));
-  for (let at = HEADER + PACK_NAME * packs; at < end; at += ENTRY) {
+  let at = HEADER + PACK_NAME * packs;
+  const keep = (current: ChunkLocation) => !replace(index.packs[current.pack], buf.subarray(at, at + 32));
+  for (; at < end; at += ENTRY) {
     const p = buf.readUInt32LE(at + 32);
     if (p >= packs) bad(`entry at byte ${at} names pack ${p} of ${packs}`);
-    const loc = { pack: numbers[p], offset: buf.readUInt32LE(at + 36), length: buf.readUInt32LE(at + 40), info: buf.readUInt32LE(at + 44) };
-    index.setAt(buf, at, loc, (current) => !replace(index.packs[current.pack], buf.subarray(at, at + 32)));
+    index.setAt(buf, at, { pack: numbers[p], offset: buf.readUInt32LE(at + 36), length: buf.readUInt32LE(at + 40), info: buf.readUInt32LE(at + 44) }, keep);
   }
   return count;
 }

@@ -9,7 +9,7 @@ import { chunkId } from './chunk-id.js';
 import { ChunkIndex, type ChunkLocation } from './chunk-index.js';
 import { forEachLimit, fsyncPath, isErrno, writeFileSynced } from './fs-util.js';
 import { isAllZero } from '../core/zero.js';
-import { checkChunkId } from './hash.js';
+import { checkChunkId, isChunkId } from './hash.js';
 import { encodeIndexFile, loadIndexFile } from './index-file.js';
 import { PackQuarantine, readdirOrEmpty } from './pack-quarantine.js';
 import { copyStoredChunk, leaseChunkCopy, readChunkCopy, type ChunkLease } from './pack-chunk-read.js';
@@ -165,27 +165,34 @@ export class PackStore {
 
   /**
    * The positions in `ids` (null entries and those in `skip` aside) whose chunk {@link has} denies,
-   * ascending: a chunk in the open pack or in a pack whose size is known is settled without
-   * waiting; the packs of the rest are sized, {@link PACK_STATS_AT_ONCE} at a time, and a chunk its
-   * pack is too short for goes through {@link has}, which quarantines it. An incremental checks
-   * every chunk of the previous restore point before its first read, and a commit every chunk it
-   * references (16,000 for a 4 GiB disk). A new process's first check of an 8 GiB disk's index took
-   * 220-240 ms while packs were sized one after another and each lookup allocated; now 60-65 ms.
+   * ascending. A chunk in the open pack, or in a pack already sized and long enough, is settled at
+   * once. The packs of the rest are sized first, {@link PACK_STATS_AT_ONCE} at a time (a new
+   * process meets every pack of a restore point: a `stat` each, not one after another); then each
+   * of those chunks is looked up again, since a read may have quarantined it meanwhile, and settled
+   * through {@link has}, which quarantines a copy its pack is too short for. An id that is not 64
+   * lowercase hex digits is `input_invalid` naming its position. An incremental checks every chunk
+   * of the previous restore point before its first read, and a commit every chunk it references
+   * (16,000 for a 4 GiB disk).
    */
   async unusable(ids: ReadonlyArray<ChunkId | null>, skip?: ReadonlySet<number>): Promise<number[]> {
     const out: number[] = [];
-    const unsettled: Array<{ i: number; loc: { packName: string; offset: number; length: number } }> = [];
+    const unsettled: number[] = [];
+    const unsized = new Set<string>();
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
       if (id === null || skip?.has(i)) continue;
-      const loc = this.locate(id);
+      const loc = this.locate(isChunkId(id) ? id : checkChunkId(id, `chunk ${i}`));
       if (!loc) out.push(i);
-      else if (!this.knownUsable(loc)) unsettled.push({ i, loc });
+      else if (!this.knownUsable(loc)) {
+        unsettled.push(i);
+        if (!this.packSizes.has(loc.packName)) unsized.add(loc.packName);
+      }
     }
-    // the packs not sized yet, several at once: a process's first check meets every pack of a restore point
-    const unsized = new Set(unsettled.filter((u) => !this.packSizes.has(u.loc.packName)).map((u) => u.loc.packName));
     await forEachLimit(unsized, PACK_STATS_AT_ONCE, async (name) => void (await this.sizePack(name)));
-    for (const { i, loc } of unsettled) if (!this.knownUsable(loc) && !(await this.has(ids[i]!))) out.push(i);
+    for (const i of unsettled) {
+      const loc = this.locate(ids[i]!);
+      if (!loc || (!this.knownUsable(loc) && !(await this.has(ids[i]!)))) out.push(i);
+    }
     return out.sort((a, b) => a - b);
   }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ChunkIndex } from '../../src/repository/chunk-index.js';
 
 const idOf = (i: number): string => createHash('sha256').update(`chunk ${i}`).digest('hex');
@@ -27,13 +27,17 @@ describe('ChunkIndex', () => {
       expect(index.get(bad)).toBeUndefined();
     }
     expect(index.get(Buffer.from(id, 'hex').subarray(0, 31))).toBeUndefined();
-    expect(() => index.set(id.slice(0, 62), at(2))).toThrow(RangeError);
+    expect(() => index.set(id.slice(0, 62), at(2))).toThrow(/a chunk id is 32 bytes, got 31/);
+    expect(() => index.set(Buffer.alloc(31), at(2))).toThrow(/a chunk id is 32 bytes, got 31/);
+    expect(index.size).toBe(1);
   });
 
   it('setAt takes the id from any offset of a buffer, adds it once, and moves it only when keep says no', () => {
     const index = new ChunkIndex();
     const src = Buffer.concat([Buffer.alloc(5), Buffer.from(idOf(7), 'hex'), Buffer.alloc(3)]);
-    index.setAt(src, 5, at(7));
+    index.setAt(src, 5, at(7), () => {
+      throw new Error('keep asked about an id the index does not hold');
+    });
     expect(index.get(idOf(7))).toEqual(at(7));
     const seen: unknown[] = [];
     index.setAt(src, 5, at(8), (current) => (seen.push(current), true));
@@ -50,13 +54,18 @@ describe('ChunkIndex', () => {
     expect([...index.entries()]).toEqual([[idOf(7), at(10)]]);
   });
 
-  it('reserve keeps what the index holds, and the index keeps working past the room reserved', () => {
+  it('reserve makes room once, keeps what the index holds, and the index keeps working past the room reserved', () => {
     const index = new ChunkIndex();
     for (let i = 0; i < 100; i++) index.set(idOf(i), at(i));
     index.reserve(3000);
     index.reserve(10); // less than held: nothing to do
     for (let i = 0; i < 100; i++) expect(index.get(idOf(i))).toEqual(at(i));
-    for (let i = 100; i < 5000; i++) index.set(idOf(i), at(i));
+    // up to the room reserved, the table is never rebuilt
+    const rehash = vi.spyOn(index as unknown as { rehash(size: number): void }, 'rehash');
+    for (let i = 100; i < 3000; i++) index.set(idOf(i), at(i));
+    expect(rehash).not.toHaveBeenCalled();
+    for (let i = 3000; i < 5000; i++) index.set(idOf(i), at(i));
+    expect(rehash).toHaveBeenCalled();
     for (let i = 0; i < 5000; i++) expect(index.get(idOf(i))).toEqual(at(i));
     expect(index.size).toBe(5000);
   });

@@ -248,4 +248,40 @@ describe('unusableChunks', () => {
       spy.mockRestore();
     }
   });
+
+  it('looks a chunk up again after sizing packs: a copy quarantined meanwhile is unusable', async () => {
+    const first = await newRepo();
+    const ids: string[] = [];
+    for (let p = 0; p < 2; p++) {
+      ids.push((await first.putChunk(randomBytes(CHUNK))).id!);
+      await first.flush();
+    }
+    await first.close();
+    const repo = await reopen(first.path);
+    const store = repo.chunks as unknown as { sizePack(name: string): Promise<number> };
+    const size = store.sizePack.bind(store);
+    const packOf = (id: string) => repo.chunks.locate(id)!.packName;
+    const bad = packOf(ids[0]);
+    // a read finds the first chunk corrupt while its pack is being sized
+    const spy = vi.spyOn(store, 'sizePack').mockImplementation(async (name) => {
+      if (name === bad) await repo.chunks.markBad(ids[0], bad, 'found corrupt by a read');
+      return size(name);
+    });
+    try {
+      expect(await repo.unusableChunks(ids)).toEqual([0]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('names the position of an id that is not 64 lowercase hex digits', async () => {
+    const repo = await newRepo();
+    const id = (await repo.putChunk(randomBytes(CHUNK))).id!;
+    await repo.flush();
+    for (const bad of [id.toUpperCase(), id.slice(1), `${id}0`]) {
+      const e = await repo.unusableChunks([id, null, bad]).catch((x: unknown) => x);
+      expect(isHvsnapError(e) && e.code).toBe('input_invalid');
+      expect((e as Error).message).toMatch(/^chunk 2 must be 64 lowercase hex digits/);
+    }
+  });
 });
