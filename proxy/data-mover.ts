@@ -49,7 +49,8 @@ export interface CopyDiskResult {
  * The data mover: reads a frozen VHDX out of an attached array snapshot and stores it as a chunk
  * index. A full copy reads only allocated blocks; an incremental one reads only the chunks the RCT
  * ranges touch and takes every other chunk id from the previous index, so each restore point is a
- * complete index. Memory is bounded by concurrency × 1 MiB (or the chunk size, if larger; an incremental: × the chunk size), whatever the disk size.
+ * complete index. Memory is bounded by 2 × concurrency × the read size (1 MiB, or the chunk size when
+ * larger, for a full copy; the chunk size for an incremental), whatever the disk size.
  */
 export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
   const chunkSize = args.repository.chunkSize;

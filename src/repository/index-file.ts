@@ -77,6 +77,7 @@ export function loadIndexFile(
   index.reserve(index.size + count);
   const numbers = Array.from({ length: packs }, (_, i) => index.packNumber(buf.toString('hex', HEADER + PACK_NAME * i, HEADER + PACK_NAME * (i + 1))));
   let at = HEADER + PACK_NAME * packs;
+  // one callback for every entry: it reads the id of the entry `at` is on
   const keep = (current: ChunkLocation) => !replace(index.packs[current.pack], buf.subarray(at, at + 32));
   for (; at < end; at += ENTRY) {
     const p = buf.readUInt32LE(at + 32);

@@ -189,6 +189,7 @@ export class PackStore {
       }
     }
     await forEachLimit(unsized, PACK_STATS_AT_ONCE, async (name) => void (await this.sizePack(name)));
+    // has() alone would settle each chunk too, but with an id check and a wait per chunk: only a copy its pack is too short for goes there
     for (const i of unsettled) {
       const loc = this.locate(ids[i]!);
       if (!loc || (!this.knownUsable(loc) && !(await this.has(ids[i]!)))) out.push(i);
