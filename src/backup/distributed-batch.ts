@@ -1,7 +1,8 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { VmInfo } from '../core/types.js';
-import { vmReportOf } from './backup-report.js';
-import { planBackup } from './plan.js';
+import { setReportOf, vmReportOf } from './backup-report.js';
+import { planSets } from './host-plan.js';
+import type { BackupPlan } from './plan.js';
 import { connectRedis, type BullmqQueueConfig } from './redis-connection.js';
 import type { SetJobData, SetJobResult } from './set-worker.js';
 import type { ConcurrencyLimits } from './limits.js';
@@ -26,8 +27,10 @@ export async function runDistributedBackup(
   const log = env.logger.child({ job: args.jobId });
   const allVms = await env.hypervisor.listVms({}, { signal: args.signal });
   const groups = await env.hypervisor.listVmGroups({}, { signal: args.signal });
-  const plan = await planBackup({ hypervisor: env.hypervisor, vms: args.vms, groups, allVms }, { signal: args.signal });
   const policy = { ...defaultPolicy, ...args.policy };
+  // the plan a single-process run makes: host mode and hostFallback decide each set's mode here, and
+  // the worker runs the set in that mode
+  const plan = await planSets({ hypervisor: env.hypervisor, provider: env.provider, vms: args.vms, groups, allVms, policy }, { signal: args.signal });
   const hosts = Object.fromEntries(allVms.map((v) => [v.id, v.host]));
   // connections we pass in are ours to close (BullMQ closes only those it made)
   const connections = [connectRedis(queueConfig), connectRedis(queueConfig)];
@@ -68,7 +71,7 @@ export async function runDistributedBackup(
     await queue.close().catch(() => undefined);
     for (const c of connections) c.disconnect();
   }
-  return aggregate(args.jobId, started, plan, outcomes, !!args.signal?.aborted);
+  return aggregate(args.jobId, started, plan, (set) => set.mode ?? policy.mode, outcomes, !!args.signal?.aborted);
 }
 
 /** Cancelled: jobs not yet taken by a worker are removed (a held job cannot be, and finishes on its worker). */
@@ -94,7 +97,8 @@ async function takeBack(
 function aggregate(
   jobId: string,
   started: number,
-  plan: Awaited<ReturnType<typeof planBackup>>,
+  plan: BackupPlan,
+  mode: (set: BackupPlan['sets'][number]) => VmReport['mode'],
   outcomes: Map<number, SetJobResult | { error: string } | 'interrupted'>,
   interrupted: boolean,
 ): BackupReport {
@@ -103,13 +107,6 @@ function aggregate(
   const leftBehind: string[] = [];
   for (const set of plan.sets) {
     const o = outcomes.get(set.index);
-    const base = {
-      index: set.index,
-      vms: set.vms.map((v) => v.name),
-      volumes: set.volumes.map((v) => v.volumeRoot),
-      groups: set.groups,
-      consistencyGroup: false,
-    };
     if (o && o !== 'interrupted' && !('error' in o)) {
       sets.push({ ...o.set, worker: `${o.worker.proxy} (${o.worker.host}:${o.worker.pid})` });
       vms.push(...o.vms);
@@ -120,8 +117,8 @@ function aggregate(
       o === undefined || o === 'interrupted'
         ? { code: 'aborted', message: 'not finished: the run was interrupted' }
         : { code: 'step_failed', message: `the worker failed: ${o.error}` };
-    sets.push({ ...base, status: 'failed', error });
-    vms.push(...notRunReports(set, error));
+    sets.push(setReportOf(set, { status: 'failed', error }));
+    vms.push(...notRunReports(set, mode(set), error));
   }
   const totals = { vms: 0, ok: 0, failed: 0, bytesRead: 0, bytesWritten: 0, chunksNew: 0, chunksReused: 0 };
   for (const v of vms) {
@@ -146,11 +143,11 @@ function aggregate(
 }
 
 /** The report of every VM the plan could not place in a volume set. */
-function unplacedReports(plan: Awaited<ReturnType<typeof planBackup>>): VmReport[] {
+function unplacedReports(plan: BackupPlan): VmReport[] {
   return plan.unplaced.map((u) => vmReportOf(u.vm, 0, { status: 'failed', step: 'plan', error: { code: u.error.code, message: u.error.message } }));
 }
 
 /** The report of every VM of a set that did not finish on a worker. */
-function notRunReports(set: Awaited<ReturnType<typeof planBackup>>['sets'][number], error: { code: string; message: string }): VmReport[] {
-  return set.vms.map((vm) => vmReportOf(vm, set.index, { status: error.code === 'aborted' ? 'interrupted' : 'failed', error }));
+function notRunReports(set: BackupPlan['sets'][number], mode: VmReport['mode'], error: { code: string; message: string }): VmReport[] {
+  return set.vms.map((vm) => vmReportOf(vm, set.index, { mode, status: error.code === 'aborted' ? 'interrupted' : 'failed', error }));
 }

@@ -1,3 +1,4 @@
+import { HvsnapError } from '../core/errors.js';
 import type { CallOptions, VmGroup, VmInfo } from '../core/types.js';
 import type { Hypervisor } from '../hyperv/hypervisor.js';
 import type { Provider } from '../../providers/sdk/provider.js';
@@ -14,7 +15,8 @@ import type { BackupPolicy } from './types.js';
 export async function planSets(
   args: {
     hypervisor: Hypervisor;
-    provider: Provider;
+    /** asked which volumes it owns, with `hostFallback` only (a dry run without it passes none) */
+    provider?: Pick<Provider, 'resolveVolumes'>;
     vms: VmInfo[];
     groups: VmGroup[];
     allVms?: VmInfo[];
@@ -25,6 +27,7 @@ export async function planSets(
   if (args.policy.mode === 'host') return { sets: numbered(hostSets(args.vms, args.groups)), unplaced: [] };
   const plan = await planBackup(args, opts);
   if (!args.policy.hostFallback) return plan;
+  if (!args.provider) throw new HvsnapError('internal', 'policy.hostFallback needs the provider to tell which volumes it owns');
   const keep: VolumeSet[] = [];
   const toHost: VmInfo[] = [];
   for (const set of plan.sets) {
@@ -41,7 +44,7 @@ export async function planSets(
 }
 
 /** True when the provider finds every volume of the set; `not_found` is "no, read it from the host". */
-async function providerOwns(provider: Provider, set: VolumeSet, opts?: CallOptions): Promise<boolean> {
+async function providerOwns(provider: Pick<Provider, 'resolveVolumes'>, set: VolumeSet, opts?: CallOptions): Promise<boolean> {
   try {
     await provider.resolveVolumes({ identities: set.volumes.map((v) => v.identity) }, opts);
     return true;

@@ -43,13 +43,17 @@ export function renderBackupReport(r: BackupReport): string {
   return lines.join('\n');
 }
 
-/** What `--dry-run` found: the sets (one array snapshot each) and, per VM, full or incremental. */
+/** What `--dry-run` found: the sets (one array snapshot each, or host mode) and, per VM, full or incremental. */
 export function renderDryRun(r: DryRunReport): string {
   const lines = ['dry run: nothing was touched', ...r.notes.map((n) => `  ${n}`)];
-  for (const s of r.sets)
+  for (const s of r.sets) {
+    const groups = s.groups.length ? ` (VM groups ${s.groups.join(', ')})` : '';
     lines.push(
-      `  set ${s.index}: ${s.vms.length} VM(s) on ${s.volumes.join(', ')} → one array snapshot${s.groups.length ? ` (VM groups ${s.groups.join(', ')})` : ''}`,
+      s.mode === 'host'
+        ? `  set ${s.index}: ${s.vms.length} VM(s) → host mode: read over SFTP from their node while the checkpoint lives, no array snapshot${groups}`
+        : `  set ${s.index}: ${s.vms.length} VM(s) on ${s.volumes.join(', ')} → one array snapshot${groups}`,
     );
+  }
   if (r.vms.length)
     lines.push(
       table(
@@ -58,8 +62,9 @@ export function renderDryRun(r: DryRunReport): string {
       ),
     );
   for (const u of r.unplaced) lines.push(`  ${u.vm}: would fail: ${u.error}`);
+  const hostSets = r.sets.filter((s) => s.mode === 'host').length;
   lines.push(
-    `would back up ${r.vms.length} VM(s) with ${r.sets.length} array snapshot(s)${r.unplaced.length ? `; ${r.unplaced.length} VM(s) cannot be placed` : ''}`,
+    `would back up ${r.vms.length} VM(s) with ${r.sets.filter((s) => s.mode === 'array').length} array snapshot(s)${hostSets ? ` and ${hostSets} host-mode set(s)` : ''}${r.unplaced.length ? `; ${r.unplaced.length} VM(s) cannot be placed` : ''}`,
   );
   return lines.join('\n');
 }

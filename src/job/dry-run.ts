@@ -3,9 +3,13 @@ import { join } from 'node:path';
 import type { Logger } from '../core/logger.js';
 import type { VmInfo } from '../core/types.js';
 import { selectVms } from '../backup/batch.js';
-import { planBackup } from '../backup/plan.js';
+import { planSets } from '../backup/host-plan.js';
+import type { Provider } from '../../providers/sdk/provider.js';
+import { loadProvider } from '../../providers/index.js';
 import { openRepository, type Repository } from '../repository/index.js';
 import { createHypervisor } from './environment.js';
+import type { Hypervisor } from '../hyperv/hypervisor.js';
+import { WmiHypervisor } from '../hyperv/index.js';
 import { resolveJobConfig, type JobConfigSource } from './run-job.js';
 
 /** What `backup --dry-run` or `batch --dry-run` would do. */
@@ -13,8 +17,8 @@ export interface DryRunReport {
   dryRun: true;
   /** things the real run would create first (the lab, the repository) */
   notes: string[];
-  /** one array snapshot per set */
-  sets: Array<{ index: number; vms: string[]; volumes: string[]; groups: string[] }>;
+  /** one array snapshot per `array` set; a `host` set's VMs are read over SFTP from their nodes (host mode) */
+  sets: Array<{ index: number; mode: 'array' | 'host'; vms: string[]; volumes: string[]; groups: string[] }>;
   vms: Array<{ vm: string; set: number; mode: 'full' | 'incremental' | 'snapshot-only'; reason: string; disks: number }>;
   /** VMs no set can hold: the real run reports each as failed */
   unplaced: Array<{ vm: string; error: string }>;
@@ -23,8 +27,10 @@ export interface DryRunReport {
 /**
  * Plans a backup (or the configured batch) without touching anything: reads the host's VMs and
  * where their disks live, groups them into volume sets (one array snapshot each) and says, per
- * VM, whether its disks would be copied in full or incrementally and why. Creates no lab, no
- * repository, no checkpoint, snapshot or presentation; never contacts the array or the proxy.
+ * VM, whether its disks would be copied in full or incrementally and why. The plan is the real
+ * run's (`planSets`): `policy.mode: host` makes every VM (or VM group) a host-mode set, and with
+ * `policy.hostFallback` the array is asked, read-only, which volumes it owns. Creates no lab, no
+ * repository, no checkpoint, snapshot, host or presentation; never contacts the proxy.
  */
 export async function backupDryRun(args: {
   config: JobConfigSource;
@@ -48,6 +54,7 @@ export async function backupDryRun(args: {
   const signal = args.signal;
   const hypervisor = await createHypervisor(config, args.logger, { create: false });
   let repository: Repository | undefined;
+  let provider: Provider | undefined;
   try {
     repository = await openRepository({ path: config.repository.path, create: false, logger: args.logger }).catch(() => undefined);
     if (!repository)
@@ -62,23 +69,48 @@ export async function backupDryRun(args: {
       const names = args.vms ?? config.vms;
       vms = names?.length ? await hypervisor.listVms({ names }, { signal }) : all;
     }
-    const plan = await planBackup({ hypervisor, vms, groups, allVms: all }, { signal });
+    const policy = { mode: config.policy.mode ?? 'offload', hostFallback: config.policy.hostFallback ?? false };
+    if (policy.mode !== 'host' && policy.hostFallback) {
+      // which sets fall back to host mode is the array's answer (resolveVolumes reads, never writes)
+      provider = await loadProvider({ provider: config.provider.name, config: config.provider.config, logger: args.logger, configFile: config.file });
+      report.notes.push('policy.hostFallback: the array was asked (read only) which volumes it owns; sets on volumes it does not own are read in host mode');
+    }
+    const plan = await planSets({ hypervisor, provider, vms, groups, allVms: all, policy }, { signal });
+    report.unplaced = plan.unplaced.map((u) => ({ vm: u.vm.name, error: u.error.message }));
     const snapshotOnly = config.policy.mode === 'snapshot-only';
     for (const set of plan.sets) {
-      report.sets.push({ index: set.index, vms: set.vms.map((v) => v.name), volumes: set.volumes.map((v) => v.identity.id), groups: set.groups });
+      report.sets.push({
+        index: set.index,
+        mode: set.mode ?? 'array',
+        vms: set.vms.map((v) => v.name),
+        volumes: set.volumes.map((v) => v.identity.id),
+        groups: set.groups,
+      });
       for (const vm of set.vms) {
+        if (set.mode === 'host' && !readsOverSftp(hypervisor, vm.host)) {
+          report.unplaced.push({
+            vm: vm.name,
+            error: `host mode reads ${vm.host}'s files over SFTP, and this configuration has no SSH transport to it (hypervisor.transport.kind ssh)`,
+          });
+          continue;
+        }
         const [mode, reason] = snapshotOnly
           ? (['snapshot-only', 'policy.mode is snapshot-only: the array snapshot is kept as the restore point'] as const)
           : await copyMode(vm, repository, hypervisor, !!(args.full || config.policy.forceFull), signal);
         report.vms.push({ vm: vm.name, set: set.index, mode, reason, disks: vm.disks.length });
       }
     }
-    report.unplaced = plan.unplaced.map((u) => ({ vm: u.vm.name, error: u.error.message }));
     return report;
   } finally {
     await repository?.close();
+    await provider?.close?.();
     await hypervisor.close?.();
   }
+}
+
+/** Whether host mode could read `host`'s files: what the real run's attach-host step needs (environment.ts's hostMounts). */
+function readsOverSftp(hypervisor: Hypervisor, host: string): boolean {
+  return hypervisor instanceof WmiHypervisor && !!hypervisor.shellOf(host)?.openSftp;
 }
 
 /** The decision backup-set's readChanges makes, at VM level (a new or resized disk is still copied in full). */

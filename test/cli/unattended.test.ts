@@ -1,10 +1,11 @@
 import { writeLabJob } from '../helpers/lab-job-config.js';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLab, loadLabState } from '../../src/lab/index.js';
+import { updateState } from '../../src/lab/lab-state.js';
 import { selectRetention } from '../../src/repository/index.js';
 import type { RestorePointManifest } from '../../src/repository/types.js';
 import { cli } from './run-cli.js';
@@ -56,6 +57,38 @@ describe('--dry-run touches nothing', () => {
     expect(plan.vms).toEqual([expect.objectContaining({ vm: 'vm-01', mode: 'incremental', reason: expect.stringMatching(/^changes since restore point /) })]);
     const full = JSON.parse((await cli('backup', '--config', file, '--vm', 'vm-01', '--dry-run', '--full', '--json')).stdout);
     expect(full.vms[0]).toMatchObject({ mode: 'full', reason: 'a full backup was asked for' });
+    expect(await labOf()).toEqual(before);
+  });
+
+  it('--dry-run plans as the run does: policy.mode host makes every VM a host-mode set (no array snapshot), and a lab host has no SSH to read it', async () => {
+    const file = await writeConfig({ policy: { mode: 'host' } });
+    const r = await cli('backup', '--config', file, '--dry-run');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.match(/set \d: 1 VM\(s\) → host mode: read over SFTP/g)).toHaveLength(4);
+    expect(r.stdout).toContain('with 0 array snapshot(s) and 4 host-mode set(s); 4 VM(s) cannot be placed');
+    expect(r.stdout).toMatch(/vm-01: would fail: host mode reads .+'s files over SFTP, and this configuration has no SSH transport to it/);
+    const plan = JSON.parse((await cli('backup', '--config', file, '--dry-run', '--json')).stdout);
+    expect(plan.sets.map((s: { mode: string; volumes: string[] }) => [s.mode, s.volumes.length])).toEqual(Array(4).fill(['host', 0]));
+  });
+
+  it('--dry-run with policy.hostFallback asks the array which volumes it owns: the VMs on a volume it does not own fall back to host mode', async () => {
+    // Volume2 (vm-02, vm-04) taken off the array: a local disk of the host
+    const local = join(dir, 'local-disks', 'Volume2');
+    await mkdir(join(dir, 'local-disks'));
+    await rename(join(dir, 'lab', 'volumes', 'Volume2'), local);
+    await updateState(join(dir, 'lab'), (s) => {
+      s.volumes.find((v) => v.name === 'Volume2')!.dir = local;
+    });
+    const before = await labOf();
+    const plan = JSON.parse((await cli('backup', '--config', await writeConfig({ policy: { hostFallback: true } }), '--dry-run', '--json')).stdout);
+    expect(plan.notes).toContain(
+      'policy.hostFallback: the array was asked (read only) which volumes it owns; sets on volumes it does not own are read in host mode',
+    );
+    expect(plan.sets.map((s: { mode: string; vms: string[] }) => [s.mode, s.vms])).toEqual([
+      ['array', ['vm-01', 'vm-03']],
+      ['host', ['vm-02']],
+      ['host', ['vm-04']],
+    ]);
     expect(await labOf()).toEqual(before);
   });
 

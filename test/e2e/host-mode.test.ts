@@ -5,6 +5,7 @@ import { Client, type SFTPWrapper } from 'ssh2';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
 import { runBatch } from '../../src/backup/batch.js';
+import { runSetWorker } from '../../src/backup/set-worker.js';
 import type { HostMounts } from '../../src/backup/types.js';
 import { chunksTouched } from '../../src/core/ranges.js';
 import type { Checkpoint } from '../../src/core/types.js';
@@ -14,7 +15,8 @@ import { restoreVm } from '../../src/restore/restore-vm.js';
 import { createSftpMount, type SftpClient } from '../../proxy/sftp/index.js';
 import { qemuRawDigest } from '../helpers/digests.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
-import { describeWith } from '../helpers/requirements.js';
+import { startRedis } from '../helpers/redis-server.js';
+import { describeWith, skipUnless } from '../helpers/requirements.js';
 import { startSshd, type Sshd } from '../transport/sshd-fixture.js';
 
 /**
@@ -22,6 +24,9 @@ import { startSshd, type Sshd } from '../transport/sshd-fixture.js';
  * volumes are served over SFTP (a root mapping stands for the drive letters of a Windows host), and
  * the proxy reads the frozen base VHDX from there while the checkpoint lives.
  */
+const BATCH_LIMITS = { sets: 2, perHost: 4, perArray: 2, perProxy: 2 };
+const noRedis = skipUnless('host mode: a distributed batch', { tools: ['redis-server'] });
+
 describeWith('host mode: the frozen VHDX read over SFTP from a real sshd', { tools: ['sshd', 'ssh-keygen', 'qemu-img'], root: true }, () => {
   let sshd: Sshd;
   let client: Client;
@@ -71,23 +76,27 @@ describeWith('host mode: the frozen VHDX read over SFTP from a real sshd', { too
     return { mount: async ({ host, bytesPerSec }) => createSftpMount({ host, sftp: counting, roots, bytesPerSec }) };
   }
 
-  /** Backs up with host mode, pinning each frozen base at checkpoint time and checking the checkpoint lives during the copy. */
-  async function backup(vms: string[] | 'batch', policy: Record<string, unknown>) {
+  /** Hooks that pin each frozen base at checkpoint time and record how many checkpoints live during the copy. */
+  function pinning() {
     const frozen = new Map<string, Record<string, string>>();
     const checkpointsDuringCopy = new Set<number>();
-    const run = (options: Parameters<typeof runBatch>[2]) =>
-      vms === 'batch' ? runBatch(env, { select: {}, limits: { sets: 2, perHost: 4, perArray: 2, perProxy: 2 } }, options) : runBackup(env, { ...options, vms });
-    const report = await run({
-      policy,
-      hooks: {
-        onCheckpoints: async (cps: Checkpoint[]) => {
-          for (const cp of cps) frozen.set(cp.vmName, await labPinFrozen(env.labDir, cp, join(env.dir, 'frozen', cp.name.replace(/[^\w-]/g, '_'), cp.vmName)));
-        },
-        onChunk: async () => {
-          checkpointsDuringCopy.add((await env.hypervisor.listLeftovers({ tagPrefix: 'hvsnap:' })).checkpoints.length);
-        },
+    const hooks = {
+      onCheckpoints: async (cps: Checkpoint[]) => {
+        for (const cp of cps) frozen.set(cp.vmName, await labPinFrozen(env.labDir, cp, join(env.dir, 'frozen', cp.name.replace(/[^\w-]/g, '_'), cp.vmName)));
       },
-    });
+      onChunk: async () => {
+        checkpointsDuringCopy.add((await env.hypervisor.listLeftovers({ tagPrefix: 'hvsnap:' })).checkpoints.length);
+      },
+    };
+    return { hooks, frozen, checkpointsDuringCopy };
+  }
+
+  /** Backs up with host mode, pinning each frozen base at checkpoint time and checking the checkpoint lives during the copy. */
+  async function backup(vms: string[] | 'batch', policy: Record<string, unknown>) {
+    const { hooks, frozen, checkpointsDuringCopy } = pinning();
+    const run = (options: Parameters<typeof runBatch>[2]) =>
+      vms === 'batch' ? runBatch(env, { select: {}, limits: BATCH_LIMITS }, options) : runBackup(env, { ...options, vms });
+    const report = await run({ policy, hooks });
     return { report, frozen, checkpointsDuringCopy };
   }
 
@@ -148,6 +157,38 @@ describeWith('host mode: the frozen VHDX read over SFTP from a real sshd', { too
     expect(refused.leftBehind).toEqual([]);
     expect((await env.hypervisor.listLeftovers({ tagPrefix: 'hvsnap:' })).checkpoints).toHaveLength(0);
   });
+
+  it.skipIf(noRedis)(
+    `a distributed batch plans as a single-process one: with hostFallback the worker reads the 2 VMs on a local disk in host mode; all byte-identical${noRedis ? ` — SKIPPED: ${noRedis}` : ''}`,
+    async () => {
+      const redis = await startRedis();
+      const queue = { kind: 'bullmq', url: redis.url, name: 'host-mode', lockDurationMs: 30_000, stalledIntervalMs: 30_000, slotTtlMs: 30_000 } as const;
+      const stop = new AbortController();
+      const { hooks, frozen } = pinning();
+      // the worker runs in this process, on the environment whose hostMounts read the lab's volumes over SFTP
+      const worker = runSetWorker(env, queue, { signal: stop.signal, hooks });
+      try {
+        const report = await runBatch(env, { select: {}, limits: BATCH_LIMITS }, { policy: { hostFallback: true }, distributed: queue });
+        expect(report.ok, JSON.stringify(report.vms)).toBe(true);
+        expect(Object.fromEntries(report.vms.map((v) => [v.vm, v.mode]))).toEqual({
+          'vm-01': 'offload',
+          'vm-02': 'offload',
+          'vm-03': 'host',
+          'vm-04': 'offload',
+          'vm-05': 'offload',
+          'vm-06': 'host',
+        });
+        expect(report.snapshotSets).toBe(2);
+        expect(report.sets.every((s) => s.worker?.startsWith(env.proxyHost.name))).toBe(true);
+        await expectRestoresIdentical(report, frozen);
+      } finally {
+        stop.abort();
+        await worker;
+        await redis.stop();
+      }
+    },
+    120_000,
+  );
 
   it('a connection dropped during the copy fails that VM cleanly: no checkpoint, no restore point, the reference point of the last good one kept', async () => {
     const before = await env.repository.listRestorePoints();
