@@ -1,6 +1,7 @@
 import type { BackupReport } from '../backup/types.js';
 import type { PruneReport } from '../backup/prune.js';
 import type { DryRunReport } from '../job/dry-run.js';
+import type { RepairResult } from '../repository/repair.js';
 import type { RestorePointManifest, VerifyReport } from '../repository/types.js';
 import { formatBytes, formatMs, table } from './format.js';
 
@@ -95,6 +96,23 @@ export function renderPrune(r: PruneReport, dryRun: boolean): string {
 }
 
 /** A verify report for a person: what was checked, then each problem with where it is, then what to do. */
+/** What `verify --repair` did, and the restore points it could not make whole. */
+export function renderRepair(r: RepairResult): string {
+  const lines = [
+    `repair: ${r.packsChecked} pack(s) read, ${r.packsDropped} dropped, ${r.indexFilesReplaced} index file(s) replaced, ${r.chunksDropped} chunk copy(ies) dropped`,
+  ];
+  const missing = r.affected.filter((a) => a.missingChunks > 0);
+  if (missing.length)
+    lines.push(
+      `restore points missing chunks until the next backup of their VM: ${missing.map((a) => `${a.restorePointId} (${a.vm}, ${a.missingChunks})`).join(', ')}`,
+    );
+  for (const a of r.affected.filter((x) => x.unreadable?.length))
+    lines.push(
+      `restore point ${a.restorePointId}${a.vm ? ` (${a.vm})` : ''} cannot be read, and no backup heals it (move it out of the repository): ${a.unreadable!.join('; ')}`,
+    );
+  return lines.join('\n');
+}
+
 export function renderVerify(r: VerifyReport): string {
   const checked = `${r.restorePoints} restore point(s), ${r.disks} disk(s), ${r.chunksChecked} chunk(s)${r.deep ? `, ${formatBytes(r.bytesHashed)} re-hashed` : ' present'} in ${formatMs(r.durationMs)}`;
   if (r.ok) return `verify: OK — ${checked}${r.deep ? '' : ' (--deep also re-hashes every chunk)'}`;

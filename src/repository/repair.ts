@@ -1,3 +1,5 @@
+import { HvsnapError, isHvsnapError } from '../core/errors.js';
+import { isErrno } from './fs-util.js';
 import type { Logger } from '../core/logger.js';
 import { ChunkIndex } from './chunk-index.js';
 import { infoOf } from './pack-format.js';
@@ -19,8 +21,12 @@ export interface RepairResult {
   chunksKept: number;
   /** chunk copies dropped: bad, or in a pack that cannot be read */
   chunksDropped: number;
-  /** restore points that reference chunks no pack holds any more: a backup of the VM heals them */
-  affected: Array<{ restorePointId: string; vm: string; missingChunks: number }>;
+  /**
+   * Restore points that reference chunks no pack holds any more (a backup of the VM heals them), or
+   * whose manifest or disk index cannot be read (`unreadable` says which and why: nothing heals that
+   * restore point, and gc stops until it is moved out of the repository).
+   */
+  affected: Array<{ restorePointId: string; vm: string; missingChunks: number; unreadable?: string[] }>;
 }
 
 /** What repair needs from the repository. */
@@ -36,11 +42,19 @@ export interface RepairHost {
  * exclusive lock). A pack's trailer names its chunks, so a lost or damaged index file loses
  * nothing; every chunk is read and checked, and a pack holding a bad chunk or a damaged trailer
  * has its sound chunks copied into a new pack (chunks the old index knew in a pack whose trailer
- * is gone are salvaged that way too) before it is removed. Lists the restore points that still
- * miss chunks; they are healed by the next backup of their VM (an incremental re-reads what is
- * missing), and are never restored as data in the meantime.
+ * is gone are salvaged that way too) before it is removed. Only hvsnap's own verdict is damage: a
+ * read the system refuses (EIO, EACCES, the codec stopped) stops the repair before it removes
+ * anything. Lists the restore points that still miss chunks (healed by the next backup of their
+ * VM: an incremental re-reads what is missing; never restored as data in the meantime) and those
+ * whose manifest or disk index cannot be read (nothing heals them).
  */
 export async function repairRepository(host: RepairHost): Promise<RepairResult> {
+  const stopped = (what: string, cause: unknown, file: string) =>
+    new HvsnapError('repository_invalid', `repair stopped before removing anything: ${what}: ${(cause as Error).message}`, {
+      cause,
+      context: { file },
+      hint: 'an error of the system, not damage the repair can mend: check the disk and file system under the repository, then run `hvsnap verify --repair` again',
+    });
   const store = host.chunks;
   await store.refresh();
   const damagedIndexFiles = store.damagedIndexFiles.length;
@@ -59,6 +73,9 @@ export async function repairRepository(host: RepairHost): Promise<RepairResult> 
         if (!rebuilt.get(e.id) || store.isBad(e.id, rebuilt.packs[rebuilt.get(e.id)!.pack]))
           rebuilt.set(e.id, { pack: n, offset: e.offset, length: e.length, info: infoOf(e.rawLength, e.compressed) });
     } catch (e) {
+      // only hvsnap's own verdict (or a pack gone) is damage; a read the system refused (EIO, EACCES,
+      // EMFILE) says nothing about the pack, and a pack taken for damaged would be rewritten and removed
+      if (!(isHvsnapError(e) && e.code === 'integrity_failed') && !isErrno(e, 'ENOENT')) throw stopped(`cannot read pack ${f.path}`, e, f.path);
       broken.push(f.name);
       host.logger.warn({ pack: f.path, err: (e as Error).message }, 'pack damaged');
     }
@@ -76,7 +93,9 @@ export async function repairRepository(host: RepairHost): Promise<RepairResult> 
     const name = rebuilt.packs[loc.pack];
     try {
       await store.get(id);
-    } catch {
+    } catch (e) {
+      // a failed check quarantined the copy; any other failure (the codec stopped, EIO) is not the chunk's
+      if (!(isHvsnapError(e) && e.code === 'integrity_failed')) throw stopped(`cannot check chunk ${id} of pack ${name}`, e, store.packPath(name));
       chunksDropped++;
       rewrite.add(name);
     }
@@ -88,13 +107,25 @@ export async function repairRepository(host: RepairHost): Promise<RepairResult> 
 
   const affected: RepairResult['affected'] = [];
   for (const rp of await host.scan()) {
-    if (!rp.manifest) continue;
-    let missing = 0;
-    for (const d of rp.manifest.disks) {
-      const index = await host.readIndexOf({ ...rp, manifest: rp.manifest }, d.diskId).catch(() => undefined);
-      if (index) missing += (await store.unusable(index.chunks)).length;
+    if (!rp.manifest) {
+      affected.push({ restorePointId: rp.id, vm: '', missingChunks: 0, unreadable: [`manifest: ${rp.error?.message ?? 'unreadable'}`] });
+      continue;
     }
-    if (missing > 0) affected.push({ restorePointId: rp.id, vm: rp.manifest.vm.name, missingChunks: missing });
+    let missing = 0;
+    const unreadable: string[] = [];
+    for (const d of rp.manifest.disks) {
+      let index: DiskIndex;
+      try {
+        index = await host.readIndexOf({ ...rp, manifest: rp.manifest }, d.diskId);
+      } catch (e) {
+        if (!isHvsnapError(e)) throw e;
+        unreadable.push(`index of disk ${d.diskId}: ${e.message}`);
+        continue;
+      }
+      missing += (await store.unusable(index.chunks)).length;
+    }
+    if (missing > 0 || unreadable.length)
+      affected.push({ restorePointId: rp.id, vm: rp.manifest.vm.name, missingChunks: missing, ...(unreadable.length && { unreadable }) });
   }
   const result = { packsChecked, packsDropped: rewrite.size, indexFilesReplaced: damagedIndexFiles, chunksKept: store.index.size, chunksDropped, affected };
   host.logger.info(result, 'repair done');

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { diskData, tempDir } from '../repository/helpers.js';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { backup, diskData, newRepo, tempDir } from '../repository/helpers.js';
 import { writeV1Repository } from '../repository/v1-fixture.js';
 import { cli } from './run-cli.js';
 
@@ -31,6 +32,23 @@ describe('repository administration commands', () => {
     expect(old.stderr + old.stdout).not.toContain('old secret');
     process.env.HVSNAP_PASSPHRASE = 'new secret';
     expect((await cli('verify', '--repo', repo, '--deep', '--repair')).code).toBe(0);
+  });
+
+  it('verify --repair names a restore point no backup heals (its disk index damaged) and exits non-zero', async () => {
+    const repo = await newRepo();
+    const { manifest } = await backup(repo, { id: 'D1000000-0000-0000-0000-0000000000C1', name: 'heal-cli' }, diskData(2));
+    const disks = join(repo.path, 'restore-points', manifest.id, 'disks');
+    const [file] = await readdir(disks);
+    const bytes = await readFile(join(disks, file));
+    bytes[bytes.length - 1] ^= 1;
+    await writeFile(join(disks, file), bytes);
+    await repo.close();
+    const r = await cli('verify', '--repo', repo.path, '--repair');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('repair: 1 pack(s) read, 0 dropped, 0 index file(s) replaced, 0 chunk copy(ies) dropped\n');
+    expect(r.stdout).toContain(
+      `restore point ${manifest.id} (heal-cli) cannot be read, and no backup heals it (move it out of the repository): index of disk `,
+    );
   });
 
   it('init --chunk-size takes bytes or a K/M size, and refuses one that is not a power of two from 64 KiB to 16 MiB', async () => {

@@ -9,6 +9,17 @@ import { backup, CHUNK, diskData, DISK_ID, failure, manifestFor, newRepo, readDi
 
 const vm = { id: 'D1000000-0000-0000-0000-000000000001', name: 'heal-01' };
 
+/** A pack whose header and trailer reads fail as the system would fail them (EIO), though its bytes are sound. */
+const refused = vi.hoisted(() => ({ pack: undefined as string | undefined }));
+vi.mock('../../src/repository/pack-reader.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/repository/pack-reader.js')>();
+  return {
+    ...real,
+    readPackEntries: (file: string, macKey: Buffer | undefined) =>
+      file === refused.pack ? Promise.reject(Object.assign(new Error(`EIO: i/o error, read`), { code: 'EIO' })) : real.readPackEntries(file, macKey),
+  };
+});
+
 async function packsOf(repo: Repository): Promise<string[]> {
   return (await readdir(join(repo.path, 'packs'), { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
 }
@@ -129,6 +140,78 @@ describe('self-healing', () => {
     expect((await readDisk(fresh, other.index)).length).toBe(2 * CHUNK); // the rest is intact
     await backup(fresh, vm, data);
     expect(await (await reopen(repo.path)).verify({ deep: true })).toMatchObject({ ok: true });
+  });
+
+  it('verify --repair stops, removing nothing, when the system refuses to read a pack (EIO): that is not damage', async () => {
+    const repo = await newRepo();
+    const data = diskData(6);
+    const first = await backup(repo, vm, data);
+    await repo.close();
+    const packs = await packsOf(repo);
+    refused.pack = packs[0];
+    const fresh = await reopen(repo.path);
+    try {
+      const e = await failure(fresh.repair());
+      expect(e).toMatchObject({ code: 'repository_invalid', context: { file: packs[0] } });
+      expect(e.message).toBe(`repair stopped before removing anything: cannot read pack ${packs[0]}: EIO: i/o error, read`);
+    } finally {
+      refused.pack = undefined;
+      await fresh.close();
+    }
+    expect(await packsOf(repo)).toEqual(packs);
+    expect((await readDisk(await reopen(repo.path), first.index)).equals(data)).toBe(true);
+  });
+
+  it('verify --repair stops when a chunk cannot be checked (the codec stopped), instead of counting it dropped and rewriting its pack', async () => {
+    const repo = await newRepo();
+    const data = diskData(3);
+    const first = await backup(repo, vm, data);
+    await repo.close();
+    const packs = await packsOf(repo);
+    const fresh = await reopen(repo.path);
+    const stopped = vi.spyOn(codecPool(), 'open').mockRejectedValueOnce(new HvsnapError('internal', 'codec worker stopped: exit code 1'));
+    try {
+      const e = await failure(fresh.repair());
+      expect(e.code).toBe('repository_invalid');
+      expect(e.message).toMatch(
+        /^repair stopped before removing anything: cannot check chunk [0-9a-f]{64} of pack [0-9a-f]{32}: codec worker stopped: exit code 1$/,
+      );
+    } finally {
+      stopped.mockRestore();
+      await fresh.close();
+    }
+    expect(await packsOf(repo)).toEqual(packs);
+    expect(await readdir(join(repo.path, 'bad'))).toEqual([]);
+    expect((await readDisk(await reopen(repo.path), first.index)).equals(data)).toBe(true);
+  });
+
+  it('verify --repair lists a restore point whose disk index is damaged, or whose manifest is unreadable, as affected', async () => {
+    const repo = await newRepo();
+    const first = await backup(repo, vm, diskData(3));
+    const second = await backup(repo, { id: 'D1000000-0000-0000-0000-000000000002', name: 'other' }, diskData(2));
+    const [indexFile] = await readdir(join(repo.path, 'restore-points', first.manifest.id, 'disks'));
+    const file = join(repo.path, 'restore-points', first.manifest.id, 'disks', indexFile);
+    const bytes = await readFile(file);
+    bytes[bytes.length - 1] ^= 1;
+    await writeFile(file, bytes);
+    await writeFile(join(repo.path, 'restore-points', second.manifest.id, 'manifest.json'), '{ "cut short');
+    await repo.close();
+    const fresh = await reopen(repo.path);
+    const r = await fresh.repair();
+    expect(r.affected).toEqual(
+      [
+        {
+          restorePointId: first.manifest.id,
+          vm: vm.name,
+          missingChunks: 0,
+          unreadable: [
+            expect.stringMatching(new RegExp(`^index of disk ${DISK_ID.replace(/\\/g, '\\\\')}: index file .+ has SHA-256 [0-9a-f]{64}; the manifest records`)),
+          ],
+        },
+        { restorePointId: second.manifest.id, vm: '', missingChunks: 0, unreadable: [expect.stringMatching(/^manifest: /)] },
+      ].sort((a, b) => a.restorePointId.localeCompare(b.restorePointId)),
+    );
+    await fresh.close();
   });
 
   it('commits no restore point that references a missing or known-bad chunk', async () => {

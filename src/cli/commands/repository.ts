@@ -6,7 +6,7 @@ import { formatBytes, parseCount } from '../format.js';
 import { ExitCode } from '../io.js';
 import type { CommandModule } from '../program.js';
 import { progressReporter } from '../progress.js';
-import { renderPrune, renderRestorePoints, renderVerify } from '../render.js';
+import { renderPrune, renderRepair, renderRestorePoints, renderVerify } from '../render.js';
 import { runExport } from './export.js';
 import { runInstantRestore } from './instant.js';
 
@@ -37,9 +37,7 @@ export const verifyCommand: CommandModule = (kit) =>
           return { report: verified, repair: repaired };
         });
         progress.end();
-        const repaired = repair
-          ? `repair: ${repair.packsChecked} pack(s) read, ${repair.packsDropped} dropped, ${repair.indexFilesReplaced} index file(s) replaced, ${repair.chunksDropped} chunk copy(ies) dropped${repair.affected.length ? `; restore points missing chunks until the next backup of their VM: ${repair.affected.map((a) => `${a.restorePointId} (${a.vm}, ${a.missingChunks})`).join(', ')}` : ''}\n`
-          : '';
+        const repaired = repair ? `${renderRepair(repair)}\n` : '';
         return { data: { ...report, repair }, text: `${repaired}${renderVerify(report)}`, exitCode: report.ok ? ExitCode.ok : ExitCode.failed };
       }),
     );
