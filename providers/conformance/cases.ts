@@ -30,7 +30,7 @@ export interface ConformanceCase {
   group: 'identity' | 'snapshots' | 'consistency groups' | 'presentation' | 'concurrency';
   title: string;
   /** a reason to skip, from declared capabilities (never by catching errors) */
-  skip?(caps: ProviderCapabilities, ctx: { volumeCount: number; fcHost: boolean; foreignGroup: boolean }): string | undefined;
+  skip?(caps: ProviderCapabilities, ctx: { volumeCount: number; fcHost: boolean; foreignGroup: boolean; findHost: boolean }): string | undefined;
   run(ctx: CaseContext): Promise<void>;
 }
 
@@ -230,6 +230,32 @@ export const conformanceCases: ConformanceCase[] = [
       const gone = await snap(ctx, 'pgone', [ctx.volumes[0]!.id], false);
       await ctx.provider.deleteSnapshot({ name: gone.name, handle: gone });
       await expectKind('present(deleted snapshot)', ctx.provider.present({ name, snapshot: gone, host: ctx.host }), ['not_found']);
+    },
+  },
+  {
+    group: 'presentation',
+    title: 'findHost finds no host for new initiators, then the one ensureHost made (as found, same id), and none after removeHost',
+    skip: (caps, ctx) =>
+      !ctx.findHost
+        ? 'findHost not implemented (optional: without it a backup cannot undo a host made by a run that died making it)'
+        : caps.transports?.every((t) => t === 'folder')
+          ? 'the array presents folders by host name: it keeps no host objects'
+          : undefined,
+    async run(ctx) {
+      const tag = ctx.name('fh');
+      const spec = { name: tag, iqns: [`iqn.2026-12.io.hvsnap.conformance:${tag.toLowerCase().replace(/[^a-z0-9.-]/g, '-')}`], osType: ctx.host.osType };
+      const before = await ctx.provider.findHost!({ host: spec });
+      check(before === undefined, `findHost of initiators no host has: found ${before?.name}`);
+      const made = await ctx.provider.ensureHost({ host: spec });
+      try {
+        check(made.created, `ensureHost of new initiators: created is false (host ${made.name})`);
+        const found = await ctx.provider.findHost!({ host: spec });
+        check(found && found.id === made.id && !found.created, `findHost after ensureHost: ${JSON.stringify(found)}, expected id ${made.id}, created false`);
+      } finally {
+        await ctx.provider.removeHost({ host: made });
+      }
+      const after = await ctx.provider.findHost!({ host: spec });
+      check(after === undefined, `findHost after removeHost: host ${after?.name} is still found`);
     },
   },
   {

@@ -91,7 +91,8 @@ export async function openConformanceSession(args: ConformanceArgs): Promise<Con
     close: async () => {
       await provider.close?.();
     },
-    skipReason: (c) => c.skip?.(provider.capabilities, { volumeCount: volumes.length, fcHost: !!args.fcHost, foreignGroup: !!args.foreignGroup }),
+    skipReason: (c) =>
+      c.skip?.(provider.capabilities, { volumeCount: volumes.length, fcHost: !!args.fcHost, foreignGroup: !!args.foreignGroup, findHost: !!provider.findHost }),
     async runCase(c) {
       const tracker = new ResourceTracker(() => provider, logger);
       const n = ++seq;

@@ -67,6 +67,12 @@ export function createLabProviderInstance(client: LabArrayClient, options: LabPr
       return { id: args.host.name, name: args.host.name, created: false };
     },
 
+    async findHost(args: { host: HostSpec }, opts?: CallOptions): Promise<HostHandle | undefined> {
+      throwIfAborted(opts?.signal);
+      checkName(args.host.name, 'host name');
+      return { id: args.host.name, name: args.host.name, created: false };
+    },
+
     async removeHost(_args: { host: HostHandle }, opts?: CallOptions): Promise<void> {
       throwIfAborted(opts?.signal);
     },

@@ -178,16 +178,22 @@ export function createOntapProvider(client: OntapClient, options: OntapProviderO
     ...(host.nqns ?? []),
   ];
 
-  async function ensureIgroup(host: HostSpec, signal?: AbortSignal): Promise<HostHandle> {
+  /** The SVM's igroup that holds any of these initiators (GET igroups filtered by `initiators.name`). */
+  async function findIgroup(host: HostSpec, signal?: AbortSignal): Promise<HostHandle | undefined> {
     const initiators = initiatorsOf(host);
-    if (initiators.length) {
-      const found = await client.list<{ uuid: string; name: string }>(
-        '/protocols/san/igroups',
-        { 'svm.name': svm, 'initiators.name': initiators.join(','), fields: 'uuid,name' },
-        signal,
-      );
-      if (found[0]) return { id: found[0].uuid, name: found[0].name, created: false };
-    }
+    if (!initiators.length) return undefined;
+    const found = await client.list<{ uuid: string; name: string }>(
+      '/protocols/san/igroups',
+      { 'svm.name': svm, 'initiators.name': initiators.join(','), fields: 'uuid,name' },
+      signal,
+    );
+    return found[0] ? { id: found[0].uuid, name: found[0].name, created: false } : undefined;
+  }
+
+  async function ensureIgroup(host: HostSpec, signal?: AbortSignal): Promise<HostHandle> {
+    const found = await findIgroup(host, signal);
+    if (found) return found;
+    const initiators = initiatorsOf(host);
     const name = fitName(host.name, NameRules.ontapIgroup);
     const osType = options.igroupOsType ?? (host.osType === 'linux' ? 'linux' : 'hyper_v');
     const made = await client.writeTolerating<{ records?: Array<{ uuid: string; name: string }> }>(
@@ -389,6 +395,10 @@ export function createOntapProvider(client: OntapClient, options: OntapProviderO
       const run = hostQueue.then(() => ensureIgroup(args.host, opts?.signal));
       hostQueue = run.catch(() => undefined);
       return run;
+    },
+
+    findHost(args: { host: HostSpec }, opts?: CallOptions): Promise<HostHandle | undefined> {
+      return findIgroup(args.host, opts?.signal);
     },
 
     async removeHost(args: { host: HostHandle }, opts?: CallOptions): Promise<void> {

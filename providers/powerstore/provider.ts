@@ -124,23 +124,26 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
     ...(host.nqns ?? []).map((n) => ({ port_name: n, port_type: 'NVMe' })),
   ];
 
+  /** The host that holds any of these initiators, or else has the name: GET /host with its initiators. */
+  async function findHostNow(host: HostSpec, signal?: AbortSignal): Promise<HostHandle | undefined> {
+    const names = new Set(initiatorsOf(host).map((i) => i.port_name.toLowerCase()));
+    const hosts = await client.list<PsHost>('/host', { select: 'id,name,initiators' }, signal);
+    const byInitiator = hosts.filter((h) => h.initiators?.some((i) => names.has((i.port_name ?? '').toLowerCase())));
+    if (byInitiator.length > 1) {
+      throw providerError(
+        'wrong_state',
+        `the initiators of ${host.name} are on ${byInitiator.length} PowerStore hosts (${byInitiator.map((h) => h.name).join(', ')}); keep one of them (as Cinder asks, dell_emc/powerstore/adapter.py)`,
+        { provider: 'powerstore', context: { host: host.name } },
+      );
+    }
+    const found = byInitiator[0] ?? hosts.find((h) => h.name === host.name);
+    return found ? { id: found.id, name: found.name, created: false } : undefined;
+  }
+
   async function ensureHostNow(host: HostSpec, signal?: AbortSignal): Promise<HostHandle> {
+    const found = await findHostNow(host, signal);
+    if (found) return found;
     const initiators = initiatorsOf(host);
-    const names = new Set(initiators.map((i) => i.port_name.toLowerCase()));
-    const find = async () => {
-      const hosts = await client.list<PsHost>('/host', { select: 'id,name,initiators' }, signal);
-      const byInitiator = hosts.filter((h) => h.initiators?.some((i) => names.has((i.port_name ?? '').toLowerCase())));
-      if (byInitiator.length > 1) {
-        throw providerError(
-          'wrong_state',
-          `the initiators of ${host.name} are on ${byInitiator.length} PowerStore hosts (${byInitiator.map((h) => h.name).join(', ')}); keep one of them (as Cinder asks, dell_emc/powerstore/adapter.py)`,
-          { provider: 'powerstore', context: { host: host.name } },
-        );
-      }
-      return byInitiator[0] ?? hosts.find((h) => h.name === host.name);
-    };
-    const found = await find();
-    if (found) return { id: found.id, name: found.name, created: false };
     const chap = options.chap ? { chap_single_username: options.chap.username, chap_single_password: options.chap.password } : {};
     const osType = options.hostOsType ?? (host.osType === 'linux' ? 'Linux' : 'Windows');
     const name = fitName(host.name, NameRules.powerstore);
@@ -155,9 +158,9 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
     } catch (e) {
       // another process made it between our look-up and our create: that host is the answer
       if (providerErrorKind(e) !== 'already_exists') throw e;
-      const again = await find();
+      const again = await findHostNow(host, signal);
       if (!again) throw e;
-      return { id: again.id, name: again.name, created: false };
+      return again;
     }
   }
 
@@ -317,6 +320,10 @@ export function createPowerstoreProvider(client: PowerstoreClient, options: Powe
       const run = hostQueue.then(() => ensureHostNow(args.host, opts?.signal));
       hostQueue = run.catch(() => undefined);
       return run;
+    },
+
+    findHost(args: { host: HostSpec }, opts?: CallOptions): Promise<HostHandle | undefined> {
+      return findHostNow(args.host, opts?.signal);
     },
 
     async removeHost(args: { host: HostHandle }, opts?: CallOptions): Promise<void> {

@@ -119,14 +119,21 @@ export function createPureProvider(client: PureClient, options: PureProviderOpti
     nqns: host.nqns ?? [],
   });
 
-  async function ensureHostNow(host: HostSpec, signal?: AbortSignal): Promise<HostHandle> {
-    const ini = initiatorsOf(host);
-    for (const [field, values] of Object.entries(ini)) {
+  /** The host that holds any of these initiators: GET /hosts filtered by each one in turn. */
+  async function findHostNow(host: HostSpec, signal?: AbortSignal): Promise<HostHandle | undefined> {
+    for (const [field, values] of Object.entries(initiatorsOf(host))) {
       for (const value of values) {
         const found = await client.list<PureHost>('/hosts', { filter: `${field}=${quote(value)}` }, signal);
         if (found[0]) return { id: found[0].name, name: found[0].name, created: false };
       }
     }
+    return undefined;
+  }
+
+  async function ensureHostNow(host: HostSpec, signal?: AbortSignal): Promise<HostHandle> {
+    const found = await findHostNow(host, signal);
+    if (found) return found;
+    const ini = initiatorsOf(host);
     const name = fitName(host.name, NameRules.pureVolume);
     const made = await client.writeTolerating('already_exists', {
       method: 'POST',
@@ -297,6 +304,10 @@ export function createPureProvider(client: PureClient, options: PureProviderOpti
       const run = hostQueue.then(() => ensureHostNow(args.host, opts?.signal));
       hostQueue = run.catch(() => undefined);
       return run;
+    },
+
+    findHost(args: { host: HostSpec }, opts?: CallOptions): Promise<HostHandle | undefined> {
+      return findHostNow(args.host, opts?.signal);
     },
 
     async removeHost(args: { host: HostHandle }, opts?: CallOptions): Promise<void> {

@@ -26,6 +26,7 @@ export type GuardedMethod =
   | 'listSnapshots'
   | 'deleteSnapshot'
   | 'ensureHost'
+  | 'findHost'
   | 'removeHost'
   | 'present'
   | 'unpresent'
@@ -72,6 +73,7 @@ const RESULT: Record<GuardedMethod, z.ZodType> = {
   checkSnapshot: z.undefined(),
   createSnapshot: snapshotSet,
   ensureHost: hostHandle,
+  findHost: hostHandle.optional(),
   removeHost: z.undefined(),
   snapshotReady: z.object({ ready: z.boolean(), progress: z.number().min(0).max(1).optional() }),
   listSnapshots: z.array(snapshotSet),
@@ -173,6 +175,15 @@ export function guardProvider(inner: Provider, options: GuardOptions): Provider 
       Array.isArray(a.volumeIds) && a.volumeIds.length > 0 ? undefined : 'volumeIds must list at least one volume',
     ),
     ensureHost: call('ensureHost', (a: { host: HostSpec }) => hostCheck(a.host)),
+    ...(inner.findHost
+      ? {
+          findHost: call(
+            'findHost',
+            (a: { host: HostSpec }) => hostCheck(a.host),
+            (_a, r: HostHandle | undefined) => (r?.created ? 'a host found is not created: created must be false' : undefined),
+          ),
+        }
+      : {}),
     removeHost: call('removeHost', (a: { host: HostHandle }) =>
       a.host && typeof a.host.id === 'string' && a.host.id ? undefined : 'host must be a host handle from ensureHost',
     ),

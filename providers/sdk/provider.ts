@@ -58,6 +58,14 @@ export interface Provider {
    */
   ensureHost(args: { host: HostSpec }, opts?: CallOptions): Promise<HostHandle>;
 
+  /**
+   * Optional, read only: the host object {@link ensureHost} would find for these initiators
+   * (`created: false`), or undefined when there is none. With it, a backup knows before it makes
+   * a host that the host is its own, and journals its removal first: a run that dies while the
+   * array makes the host leaves nothing behind. Without it, that window is reported, not undone.
+   */
+  findHost?(args: { host: HostSpec }, opts?: CallOptions): Promise<HostHandle | undefined>;
+
   /** Removes a host hvsnap created. Succeeds when missing; `wrong_state` while it still has LUNs mapped. */
   removeHost(args: { host: HostHandle }, opts?: CallOptions): Promise<void>;
 

@@ -83,6 +83,7 @@ export type StepName =
   | 'changed-ranges'
   | 'convert'
   | 'delete-checkpoint'
+  | 'find-host'
   | 'ensure-host'
   | 'present'
   | 'attach'

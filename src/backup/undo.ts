@@ -1,6 +1,7 @@
 import { HvsnapError } from '../core/errors.js';
 import type { Hypervisor } from '../hyperv/hypervisor.js';
-import type { HostHandle, Provider, SnapshotHandle } from '../../providers/sdk/provider.js';
+import type { HostHandle, HostSpec, Provider, SnapshotHandle } from '../../providers/sdk/provider.js';
+import type { CallOptions } from '../core/types.js';
 import { providerErrorKind } from '../../providers/sdk/errors.js';
 import type { Proxy } from '../../proxy/proxy.js';
 import type { BackupEnvironment } from './types.js';
@@ -18,6 +19,12 @@ export type UndoRecord =
   | { kind: 'unpresent'; name: string }
   /** `created`: made by this run and to be removed; `kept`: made by this run and kept (policy.keepHosts); one it found is never removed */
   | { kind: 'removeHost'; host: HostHandle; created: boolean; kept?: boolean }
+  /**
+   * Journaled before ensureHost makes the proxy's host. `absentBefore`: findHost saw none for these
+   * initiators, so one found now is this run's (removed unless `remove` is false: keepHosts);
+   * otherwise the provider cannot look hosts up and the undo can only say what to check.
+   */
+  | { kind: 'removeHostIfMade'; spec: HostSpec; absentBefore: boolean; remove: boolean }
   | { kind: 'detach'; presentationName: string }
   | { kind: 'abortRestorePoint'; restorePointId: string };
 
@@ -53,15 +60,27 @@ export async function runUndo(record: UndoRecord, targets: UndoTargets, signal?:
       return targets.provider.unpresent({ name: record.name }, opts);
     case 'removeHost':
       if (!record.created) return;
-      // still mapped for another set or job: that one is not done with it, and the host stays
-      return targets.provider.removeHost({ host: record.host }, opts).catch((e) => {
-        if (providerErrorKind(e) !== 'wrong_state') throw e;
-      });
+      return removeHostUnlessMapped(targets.provider, record.host, opts);
+    case 'removeHostIfMade': {
+      if (!record.absentBefore || !record.remove) return;
+      if (!targets.provider.findHost)
+        throw new HvsnapError('unsupported', `provider "${targets.provider.name}" cannot look host ${record.spec.name} up (findHost) to remove it`);
+      const host = await targets.provider.findHost({ host: record.spec }, opts);
+      if (host) await removeHostUnlessMapped(targets.provider, host, opts);
+      return;
+    }
     case 'detach':
       return targets.proxy.detach({ presentationName: record.presentationName }, opts);
     case 'abortRestorePoint':
       return targets.abortRestorePoint(record.restorePointId);
   }
+}
+
+/** Removes a host hvsnap made; one still mapped (for another set or job, not done with it) stays. */
+async function removeHostUnlessMapped(provider: Provider, host: HostHandle, opts: CallOptions): Promise<void> {
+  await provider.removeHost({ host }, opts).catch((e) => {
+    if (providerErrorKind(e) !== 'wrong_state') throw e;
+  });
 }
 
 function hypervisorOf(targets: UndoTargets, record: UndoRecord): Hypervisor {
@@ -82,6 +101,12 @@ export function describeUndo(r: UndoRecord): string {
     case 'removeHost':
       if (r.created) return `remove host ${r.host.name} from the array`;
       return r.kept ? `keep host ${r.host.name} (made by hvsnap, kept: proxy.keepHost)` : `keep host ${r.host.name} (not made by hvsnap)`;
+    case 'removeHostIfMade':
+      if (!r.absentBefore)
+        return `check host ${r.spec.name} on the array: a run may have made it and died before it knew (its provider cannot look hosts up); remove it if hvsnap made it and no LUN is mapped to it`;
+      return r.remove
+        ? `remove host ${r.spec.name} from the array if it is there (made by a run that died making it)`
+        : `keep host ${r.spec.name} (made by hvsnap, kept: proxy.keepHost)`;
     case 'detach':
       return `detach ${r.presentationName} from the proxy`;
     case 'abortRestorePoint':

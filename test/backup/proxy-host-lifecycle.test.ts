@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
 import { readOpenJournals } from '../../src/backup/journal.js';
-import { describeUndo, runUndo } from '../../src/backup/undo.js';
+import { describeUndo, runUndo, type UndoRecord } from '../../src/backup/undo.js';
 import { journalDir } from '../../src/core/names.js';
 import { parseJobConfig } from '../../src/job/config.js';
 import { policyFromConfig } from '../../src/job/policy.js';
@@ -15,36 +15,64 @@ afterEach(async () => {
   env = undefined;
 });
 
-/** The lab array, except that it makes a host object for the proxy, as a SAN array does. */
-function withHosts(lab: Provider, opts: { created: boolean; stillMapped?: boolean }) {
+/**
+ * The lab array, except that it keeps host objects for the proxy, as a SAN array does: found by
+ * findHost (unless `findHost: false`, a provider that cannot look hosts up), made by ensureHost.
+ * `existing`: the host is there before the run; `lostAnswer`: ensureHost makes it but answers as a
+ * retry told "already exists" would; `dieInCreate`: ensureHost makes it and never answers.
+ */
+function withHosts(lab: Provider, opts: { existing?: boolean; findHost?: boolean; stillMapped?: boolean; lostAnswer?: boolean; dieInCreate?: boolean } = {}) {
+  const hosts = new Map<string, HostHandle>(opts.existing ? [['proxy1', { id: 'ig-0', name: 'proxy1', created: false }]] : []);
   const removed: HostHandle[] = [];
+  let made = 0;
   // everything else is the lab array's own (its methods may live on a prototype or a wrapper, so inherit rather than spread)
   const provider = Object.assign(Object.create(lab) as Provider, {
-    ensureHost: async () => ({ id: 'ig-1', name: 'proxy1', created: opts.created }),
+    findHost: opts.findHost === false ? undefined : async () => (hosts.has('proxy1') ? { ...hosts.get('proxy1')!, created: false } : undefined),
+    ensureHost: async () => {
+      if (hosts.has('proxy1')) return { ...hosts.get('proxy1')!, created: false };
+      const host = { id: `ig-${++made}`, name: 'proxy1', created: true };
+      hosts.set('proxy1', host);
+      if (opts.dieInCreate) return new Promise<never>(() => {});
+      return opts.lostAnswer ? { ...host, created: false } : host;
+    },
     removeHost: async ({ host }: { host: HostHandle }) => {
       if (opts.stillMapped) throw providerError('wrong_state', `host ${host.name} still has LUNs mapped`);
+      hosts.delete(host.name);
       removed.push(host);
     },
   });
-  return { provider, removed };
+  return { provider, removed, hosts };
+}
+
+const undoTargets = (e: LabEnv) => ({ provider: e.provider, proxy: e.proxy, hypervisor: e.hypervisor, abortRestorePoint: async () => {} });
+
+/** The undo records of the run's open journal, once `ready` holds (polled: the run itself never ends). */
+async function pendingUndos(e: LabEnv, ready: (records: UndoRecord[]) => boolean): Promise<UndoRecord[]> {
+  for (let i = 0; i < 500; i++) {
+    const [journal] = await readOpenJournals(journalDir(e.repository.path));
+    const records = journal?.pending.map((u) => u.record) ?? [];
+    if (ready(records)) return records;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('the journal never held the undo expected');
 }
 
 describe('the proxy host on the array', () => {
   it('a host hvsnap made for the run is removed when the set ends; one it found stays; keepHosts keeps it', async () => {
     env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
     const lab = env.provider;
-    const made = withHosts(lab, { created: true });
+    const made = withHosts(lab);
     env.provider = made.provider;
     const r0 = await runBackup(env, {});
     expect(r0.ok, JSON.stringify(r0.vms)).toBe(true);
     expect(made.removed).toEqual([{ id: 'ig-1', name: 'proxy1', created: true }]);
 
-    const found = withHosts(lab, { created: false });
+    const found = withHosts(lab, { existing: true });
     env.provider = found.provider;
     expect((await runBackup(env, {})).ok).toBe(true);
     expect(found.removed).toEqual([]);
 
-    const kept = withHosts(lab, { created: true });
+    const kept = withHosts(lab);
     env.provider = kept.provider;
     expect((await runBackup(env, { policy: { keepHosts: true } })).ok).toBe(true);
     expect(kept.removed).toEqual([]);
@@ -63,12 +91,12 @@ describe('the proxy host on the array', () => {
         },
         '/etc/hvsnap/job.yaml',
       );
-    const kept = withHosts(lab, { created: true });
+    const kept = withHosts(lab);
     env.provider = kept.provider;
     expect((await runBackup(env, { policy: policyFromConfig(config({ keepHost: true }), false) })).ok).toBe(true);
     expect(kept.removed).toEqual([]);
 
-    const removed = withHosts(lab, { created: true });
+    const removed = withHosts(lab);
     env.provider = removed.provider;
     expect((await runBackup(env, { policy: policyFromConfig(config({}), false) })).ok).toBe(true);
     expect(removed.removed).toEqual([{ id: 'ig-1', name: 'proxy1', created: true }]);
@@ -81,7 +109,7 @@ describe('the proxy host on the array', () => {
     ['with proxy.keepHost, its journaled undo keeps it', { keepHost: true }, 0],
   ])('a run that dies after making the host: %s', async (_label, proxy, removedCount) => {
     env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20, lockTimeoutMs: 1000 });
-    const hosts = withHosts(env.provider, { created: true });
+    const hosts = withHosts(env.provider);
     env.provider = hosts.provider;
     const config = parseJobConfig(
       { hypervisor: { kind: 'lab', dir: 'lab' }, provider: { name: 'lab' }, proxy: { host: { name: 'proxy1' }, ...proxy }, repository: { path: 'repo' } },
@@ -107,13 +135,71 @@ describe('the proxy host on the array', () => {
     expect(undo.record).toMatchObject({ kind: 'removeHost', host: { name: 'proxy1' } });
     // what cleanup and the job history say of it: a kept host is hvsnap's own, not one it found
     expect(describeUndo(undo.record)).toBe(removedCount ? 'remove host proxy1 from the array' : 'keep host proxy1 (made by hvsnap, kept: proxy.keepHost)');
-    await runUndo(undo.record, { provider: env.provider, proxy: env.proxy, hypervisor: env.hypervisor, abortRestorePoint: async () => {} });
+    await runUndo(undo.record, undoTargets(env));
     expect(hosts.removed).toHaveLength(removedCount);
+  });
+
+  it.each([
+    ['without proxy.keepHost, cleanup removes the host it finds', {}, 1],
+    ['with proxy.keepHost, cleanup keeps it', { keepHost: true }, 0],
+  ])('a run that dies while the array makes the host, before the answer: %s', async (_label, proxy, removedCount) => {
+    env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20, lockTimeoutMs: 1000 });
+    const hosts = withHosts(env.provider, { dieInCreate: true });
+    env.provider = hosts.provider;
+    const config = parseJobConfig(
+      { hypervisor: { kind: 'lab', dir: 'lab' }, provider: { name: 'lab' }, proxy: { host: { name: 'proxy1' }, ...proxy }, repository: { path: 'repo' } },
+      '/etc/hvsnap/job.yaml',
+    );
+    void runBackup(env, { policy: policyFromConfig(config, false) });
+    const records = await pendingUndos(env, (rs) => rs.some((r) => r.kind === 'removeHostIfMade') && hosts.hosts.size === 1);
+    const undo = records.find((r) => r.kind === 'removeHostIfMade')!;
+    expect(undo).toMatchObject({ kind: 'removeHostIfMade', spec: { name: 'proxy-1' }, absentBefore: true, remove: removedCount === 1 });
+    expect(records.some((r) => r.kind === 'removeHost')).toBe(false); // the answer never came
+    expect(describeUndo(undo)).toBe(
+      removedCount
+        ? 'remove host proxy-1 from the array if it is there (made by a run that died making it)'
+        : 'keep host proxy-1 (made by hvsnap, kept: proxy.keepHost)',
+    );
+    await runUndo(undo, undoTargets(env));
+    expect(hosts.removed).toEqual(removedCount ? [{ id: 'ig-1', name: 'proxy1', created: false }] : []);
+    await runUndo(undo, undoTargets(env)); // idempotent: the host is gone, nothing more to do
+    expect(hosts.removed).toHaveLength(removedCount);
+  });
+
+  it('a host the array made but answered "already exists" for (the answer lost, the create retried) is still this run\'s, and removed when the set ends', async () => {
+    env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
+    const hosts = withHosts(env.provider, { lostAnswer: true });
+    env.provider = hosts.provider;
+    const report = await runBackup(env, {});
+    expect(report.ok, JSON.stringify(report.vms)).toBe(true);
+    expect(hosts.removed).toEqual([{ id: 'ig-1', name: 'proxy1', created: true }]);
+    expect(hosts.hosts.size).toBe(0);
+  });
+
+  it('a provider without findHost: a made host is still removed at the end; a run that dies making it leaves a check for the admin, and nothing is removed on a guess', async () => {
+    env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20, lockTimeoutMs: 1000 });
+    const lab = env.provider;
+    const plain = withHosts(lab, { findHost: false });
+    env.provider = plain.provider;
+    expect((await runBackup(env, {})).ok).toBe(true);
+    expect(plain.removed).toEqual([{ id: 'ig-1', name: 'proxy1', created: true }]);
+
+    const dying = withHosts(lab, { findHost: false, dieInCreate: true });
+    env.provider = dying.provider;
+    void runBackup(env, {});
+    const records = await pendingUndos(env, (rs) => rs.some((r) => r.kind === 'removeHostIfMade') && dying.hosts.size === 1);
+    const undo = records.find((r) => r.kind === 'removeHostIfMade')!;
+    expect(undo).toMatchObject({ absentBefore: false });
+    expect(describeUndo(undo)).toBe(
+      'check host proxy-1 on the array: a run may have made it and died before it knew (its provider cannot look hosts up); remove it if hvsnap made it and no LUN is mapped to it',
+    );
+    await runUndo(undo, undoTargets(env));
+    expect(dying.removed).toEqual([]);
   });
 
   it('a host another set still uses stays, and the backup is still ok', async () => {
     env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
-    env.provider = withHosts(env.provider, { created: true, stillMapped: true }).provider;
+    env.provider = withHosts(env.provider, { stillMapped: true }).provider;
     const report = await runBackup(env, {});
     expect(report.ok).toBe(true);
   });

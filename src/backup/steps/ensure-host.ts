@@ -1,17 +1,40 @@
 import type { SetStep } from './step.js';
 
 /**
- * Step 6 (before present): the proxy's host object on the array — found by its initiators or made
- * (the driver serializes this per array). A host hvsnap made is removed when the set ends, unless
- * `policy.keepHosts`; a host it found is never touched. Journaled after: only the call tells whether
- * it made one.
+ * Step 6a (before present): looks the proxy's host object up on the array, read only, where the
+ * provider can (`findHost`). What it finds, or that there is none, decides what ensure-host
+ * journals before it makes a host: see {@link ensureHostStep}.
+ */
+export const findHostStep: SetStep = {
+  name: 'find-host',
+  scope: 'set',
+  async run(set) {
+    const { provider, proxyHost } = set.env;
+    set.hostBefore = provider.findHost ? { known: true, found: await provider.findHost({ host: proxyHost }, { signal: set.signal }) } : { known: false };
+  },
+};
+
+/**
+ * Step 6b: the proxy's host object on the array: the one find-host found, or made (the driver
+ * serializes this per array). A host this run made is removed when the set ends, unless
+ * `policy.keepHosts`; a host found is never touched.
+ *
+ * Journaled before: the array can make the host and the process die before the answer is
+ * journaled (or the answer can be lost and a retry told "already exists"). When find-host saw no
+ * host for these initiators, the record says so, and `hvsnap cleanup` removes the host it then
+ * finds: it can only be this run's. When the provider cannot look hosts up, nothing can tell, and
+ * the record only says what to check. The record is refined to the host's handle once made.
  */
 export const ensureHostStep: SetStep = {
   name: 'ensure-host',
   scope: 'set',
   undo: {
-    journaled: 'after',
-    record: (set) => ({
+    journaled: 'before',
+    record: (set) =>
+      set.hostBefore?.found
+        ? undefined
+        : { kind: 'removeHostIfMade', spec: set.env.proxyHost, absentBefore: !!set.hostBefore?.known, remove: !set.policy.keepHosts },
+    refine: (set) => ({
       kind: 'removeHost',
       host: set.host!,
       created: set.host!.created && !set.policy.keepHosts,
@@ -19,8 +42,19 @@ export const ensureHostStep: SetStep = {
     }),
   },
   async run(set) {
-    set.host = await set.env.provider.ensureHost({ host: set.env.proxyHost }, { signal: set.signal });
-    if (set.host.created)
-      set.log.info({ host: set.host.name }, set.policy.keepHosts ? 'host made on the array (kept: keepHosts)' : 'host made on the array for this run');
+    const found = set.hostBefore?.found;
+    if (found) {
+      set.host = found;
+      return;
+    }
+    const host = await set.env.provider.ensureHost({ host: set.env.proxyHost }, { signal: set.signal });
+    // none was there a moment ago: one there now is this run's, though the array said "already
+    // exists" (our own create whose answer was lost, retried) or another run on this proxy beat us
+    // to it (its removal is then refused while it has LUNs mapped: wrong_state, and the host stays)
+    const ours = host.created || !!set.hostBefore?.known;
+    if (ours && !host.created)
+      set.log.warn({ host: host.name }, 'no host for the proxy was on the array before this run asked for one: it is taken as made by this run');
+    set.host = { ...host, created: ours };
+    if (ours) set.log.info({ host: host.name }, set.policy.keepHosts ? 'host made on the array (kept: keepHosts)' : 'host made on the array for this run');
   },
 };

@@ -10,7 +10,7 @@ import { deleteCheckpointStep } from './delete-checkpoint.js';
 import { exportStep } from './export.js';
 import { openRestorePointStep } from './open-restore-point.js';
 import { presentStep } from './present.js';
-import { ensureHostStep } from './ensure-host.js';
+import { ensureHostStep, findHostStep } from './ensure-host.js';
 import { preconditionsStep } from './preconditions.js';
 import { retainSnapshotStep } from './retain-snapshot.js';
 import { snapshotStep } from './snapshot.js';
@@ -34,6 +34,7 @@ export const backupModes = {
     exportStep,
     changedRangesStep,
     convertStep,
+    findHostStep,
     ensureHostStep,
     presentStep,
     attachStep,
