@@ -5,7 +5,7 @@ import type { InstantSession } from '../restore/instant/instant-sessions.js';
 import { mountRestorePoint, type MountedRestorePoint } from '../restore/mount/mount-restore-point.js';
 import { repositorySource } from '../restore/restore-point-source.js';
 import { openInstantEnvironment } from './instant-environment.js';
-import { resolveJobConfig, withEnvironment, withRepository, type JobConfigSource } from './run-job.js';
+import { resolveJobConfig, snapshotAccessOf, withEnvironment, withRepository, type JobConfigSource } from './run-job.js';
 
 /**
  * The recovery uses of a job configuration (export, mount, instant restore), one function each,
@@ -21,13 +21,13 @@ type Progress = (p: { disk: string; doneBytes: number; totalBytes: number }) => 
 
 /** `hvsnap export` (and `hvsnap restore` without `--import`): Hyper-V's export layout under `to`. */
 export function exportWithConfig(args: JobCall & { restorePointId: string; to: string; verify?: boolean; onProgress?: Progress }): Promise<ExportVmResult> {
-  return withEnvironment(args.config, args.logger, (env) =>
+  return withEnvironment(args.config, args.logger, (env, config) =>
     exportVm({
       repository: env.repository,
       restorePointId: args.restorePointId,
       to: args.to,
       verify: args.verify,
-      snapshotAccess: { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost },
+      snapshotAccess: snapshotAccessOf(env, config),
       logger: args.logger,
       signal: args.signal,
       onProgress: args.onProgress,

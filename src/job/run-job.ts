@@ -9,6 +9,7 @@ import { openRepository, type Repository } from '../repository/index.js';
 import type { RetentionPolicy } from '../repository/types.js';
 import { cleanupInstant } from '../restore/instant/instant-restore.js';
 import { restoreVm, type RestoreVmResult } from '../restore/restore-vm.js';
+import type { SnapshotAccess } from '../restore/restore-from-snapshot.js';
 import { loadProvider } from '../../providers/index.js';
 import { loadJobConfig, type JobConfig } from './config.js';
 import { openEnvironment } from './environment.js';
@@ -51,6 +52,11 @@ export async function withEnvironment<T>(
   } finally {
     await env.close();
   }
+}
+
+/** What a snapshot-only restore point is read through: the job's array and proxy, and its `proxy.keepHost`. */
+export function snapshotAccessOf(env: BackupEnvironment, config: JobConfig): SnapshotAccess {
+  return { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost, keepHost: config.proxy.keepHost ?? false };
 }
 
 /** `hvsnap backup`: the configured VMs (or `vms`), with the configured policy. */
@@ -113,14 +119,14 @@ export function restoreWithConfig(
   return withEnvironment(
     args.config,
     args.logger,
-    (env) =>
+    (env, config) =>
       restoreVm({
         repository: env.repository,
         restorePointId: args.restorePointId,
         targetDir: args.targetDir,
         verify: args.verify,
         import: args.import ? { hypervisor: env.hypervisor, ...args.import } : undefined,
-        snapshotAccess: { provider: env.provider, proxy: env.proxy, proxyHost: env.proxyHost },
+        snapshotAccess: snapshotAccessOf(env, config),
         logger: args.logger,
         signal: args.signal,
         onProgress: args.onProgress,

@@ -12,6 +12,7 @@ import { Journal } from '../backup/journal.js';
 import { runSteps } from '../backup/run-steps.js';
 import { Saga } from '../backup/saga.js';
 import { attachStep } from '../backup/steps/attach.js';
+import { ensureHostStep, findHostStep, type HostRun } from '../backup/steps/ensure-host.js';
 import { presentStep, type PresentTarget } from '../backup/steps/present.js';
 import type { SetStep } from '../backup/steps/step.js';
 import type { Proxy } from '../../proxy/proxy.js';
@@ -21,6 +22,8 @@ export interface SnapshotAccess {
   provider: Provider;
   proxy: Proxy;
   proxyHost: ProxyHost;
+  /** keep a host object made for the proxy on the array after the restore (the job's `proxy.keepHost`); default false */
+  keepHost?: boolean;
 }
 
 export interface SnapshotDiskResult {
@@ -37,7 +40,8 @@ export interface SnapshotDiskResult {
 const PIECE = 4 << 20;
 
 /** What the restore steps share (the runner's state). */
-interface RestoreRun extends PresentTarget {
+interface RestoreRun extends Omit<PresentTarget, 'env'>, Omit<HostRun, 'env'> {
+  readonly env: PresentTarget['env'] & HostRun['env'];
   readonly manifest: RestorePointManifest;
   readonly disks: SnapshotDisk[];
   readonly targets: string[];
@@ -67,15 +71,19 @@ const copyOutStep: SetStep<RestoreRun> = {
   },
 };
 
-/** A snapshot-only restore: present, attach, copy out; then the runner detaches and unpresents. */
-const restoreSteps: Array<SetStep<RestoreRun>> = [presentStep, attachStep, copyOutStep];
+/**
+ * A snapshot-only restore: the proxy's host object (found, or made and journaled as a backup's
+ * is), present, attach, copy out; then the runner detaches, unpresents and removes a host it made.
+ */
+const restoreSteps: Array<SetStep<RestoreRun>> = [findHostStep, ensureHostStep, presentStep, attachStep, copyOutStep];
 
 /**
  * Restores the disks of a snapshot-only restore point: the retained array snapshot is presented
  * to the proxy and attached read-only, each VHDX in it is rebuilt as a fresh dynamic VHDX
  * (allocated ranges only, log replayed, chains resolved), optionally read back and compared, and
- * the snapshot is detached and unpresented again. The presentation and the attachment are
- * journaled in `journalDir` before they are made, so `hvsnap cleanup` undoes them after a crash.
+ * the snapshot is detached and unpresented again. The host object, the presentation and the
+ * attachment are journaled in `journalDir` before they are made, so `hvsnap cleanup` undoes them
+ * after a crash.
  */
 export async function restoreFromSnapshot(args: {
   manifest: RestorePointManifest;
@@ -94,6 +102,7 @@ export async function restoreFromSnapshot(args: {
   const { snapshot, handle, disks } = await retainedSnapshot(manifest, access, args.signal);
   const state: RestoreRun = {
     env: access,
+    policy: { keepHosts: access.keepHost ?? false },
     snapshot: handle,
     names: { snapshot: snapshot.name, presentation: restorePresentationName(manifest.id) },
     volumeRoots: disks.map((d) => d.volume),

@@ -8,6 +8,8 @@ import { policyFromConfig } from '../../src/job/policy.js';
 import { providerError } from '../../providers/sdk/errors.js';
 import type { HostHandle, Provider } from '../../providers/sdk/provider.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
+import { restoreVm } from '../../src/restore/restore-vm.js';
+import { join } from 'node:path';
 
 let env: LabEnv | undefined;
 afterEach(async () => {
@@ -195,6 +197,28 @@ describe('the proxy host on the array', () => {
     );
     await runUndo(undo, undoTargets(env));
     expect(dying.removed).toEqual([]);
+  });
+
+  it("a snapshot-only restore gets the proxy's host the same way: one it made is removed after the restore, kept with proxy.keepHost; one it found stays", async () => {
+    env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
+    const lab = env.provider;
+    const backup = await runBackup(env, { policy: { mode: 'snapshot-only' } });
+    expect(backup.ok, JSON.stringify(backup.vms)).toBe(true);
+    const cases = [
+      { label: 'made', hosts: withHosts(lab), keepHost: false, removed: [{ id: 'ig-1', name: 'proxy1', created: true }] },
+      { label: 'made, kept', hosts: withHosts(lab), keepHost: true, removed: [] },
+      { label: 'found', hosts: withHosts(lab, { existing: true }), keepHost: false, removed: [] },
+    ];
+    for (const c of cases) {
+      const restored = await restoreVm({
+        repository: env.repository,
+        restorePointId: backup.vms[0].restorePointId!,
+        targetDir: join(env.dir, 'restored', c.label),
+        snapshotAccess: { provider: c.hosts.provider, proxy: env.proxy, proxyHost: env.proxyHost, keepHost: c.keepHost },
+      });
+      expect(restored.disks[0].verified, c.label).toBe(true);
+      expect(c.hosts.removed, c.label).toEqual(c.removed);
+    }
   });
 
   it('a host another set still uses stays, and the backup is still ok', async () => {

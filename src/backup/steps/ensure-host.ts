@@ -1,11 +1,26 @@
+import type { Logger } from '../../core/logger.js';
+import type { HostHandle } from '../../../providers/sdk/provider.js';
+import type { BackupEnvironment, BackupPolicy } from '../types.js';
 import type { SetStep } from './step.js';
 
+/** What the host steps need and leave; a backup's set and a snapshot-only restore both have it. */
+export interface HostRun {
+  readonly env: Pick<BackupEnvironment, 'provider' | 'proxyHost'>;
+  readonly policy: Pick<BackupPolicy, 'keepHosts'>;
+  readonly log: Logger;
+  readonly signal?: AbortSignal;
+  /** what find-host saw before ensure-host: `known` false when the provider cannot look hosts up */
+  hostBefore?: { known: boolean; found?: HostHandle };
+  /** the proxy's host object on the array (ensure-host) */
+  host?: HostHandle;
+}
+
 /**
- * Step 6a (before present): looks the proxy's host object up on the array, read only, where the
+ * Before present (step 6): looks the proxy's host object up on the array, read only, where the
  * provider can (`findHost`). What it finds, or that there is none, decides what ensure-host
  * journals before it makes a host: see {@link ensureHostStep}.
  */
-export const findHostStep: SetStep = {
+export const findHostStep: SetStep<HostRun> = {
   name: 'find-host',
   scope: 'set',
   async run(set) {
@@ -15,7 +30,7 @@ export const findHostStep: SetStep = {
 };
 
 /**
- * Step 6b: the proxy's host object on the array: the one find-host found, or made (the driver
+ * Then the proxy's host object on the array: the one find-host found, or made (the driver
  * serializes this per array). A host this run made is removed when the set ends, unless
  * `policy.keepHosts`; a host found is never touched.
  *
@@ -25,7 +40,7 @@ export const findHostStep: SetStep = {
  * finds: it can only be this run's. When the provider cannot look hosts up, nothing can tell, and
  * the record only says what to check. The record is refined to the host's handle once made.
  */
-export const ensureHostStep: SetStep = {
+export const ensureHostStep: SetStep<HostRun> = {
   name: 'ensure-host',
   scope: 'set',
   undo: {

@@ -90,7 +90,7 @@ export interface SetRun {
   volumes?: ArrayVolume[];
   /** the array's handle of the set's snapshot (snapshot): what present and the manifest use */
   snapshot?: SnapshotHandle;
-  /** what find-host saw before ensure-host: `known` false when the provider cannot look hosts up */
+  /** what find-host saw (see ensure-host.ts's HostRun) */
   hostBefore?: { known: boolean; found?: HostHandle };
   /** the proxy's host object on the array (ensure-host) */
   host?: HostHandle;
