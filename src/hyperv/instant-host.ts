@@ -15,6 +15,12 @@ export interface HostLun {
  * undoing ones (offline, remove, stop) MUST succeed when there is nothing left to undo.
  */
 export interface InstantHost {
+  /**
+   * The host's own initiators, as the array knows the host by them: iSCSI node names (IQNs) and
+   * Fibre Channel port WWPNs. Empty where the host reaches its storage otherwise (the lab's folders).
+   */
+  initiators(args: Record<string, never>, opts?: CallOptions): Promise<{ iqns: string[]; wwns: string[] }>;
+
   /** Re-enumerates the host's disks (Update-HostStorageCache), so a LUN presented a moment ago is seen. */
   rescanStorage(args: Record<string, never>, opts?: CallOptions): Promise<void>;
 

@@ -26,6 +26,7 @@ export const SCRIPT_NAMES = [
   'wait-job.ps1',
   'import-vm.ps1',
   'probe-host.ps1',
+  'instant-initiators.ps1',
   'instant-rescan.ps1',
   'instant-online-disk.ps1',
   'instant-offline-disk.ps1',

@@ -20,6 +20,14 @@ interface OfflineAnswer {
   Gone: boolean;
   InUseBy?: string[] | string | null;
 }
+/** instant-initiators.ps1: MSFT_InitiatorPort's fields (a single port may come as an object) */
+interface InitiatorsAnswer {
+  Ports?:
+    Array<{ ConnectionType: number; NodeAddress: string; PortAddress: string }> | { ConnectionType: number; NodeAddress: string; PortAddress: string } | null;
+}
+/** MSFT_InitiatorPort.ConnectionType (learn.microsoft.com/windows-hardware/drivers/storage/msft-initiatorport) */
+const CONNECTION = { fibreChannel: 1, iscsi: 2 } as const;
+
 /** instant-vm.ps1 */
 interface VmActionAnswer {
   Gone: boolean;
@@ -49,6 +57,28 @@ export class WmiInstantHost implements InstantHost {
     this.accessRoot = (options.accessRoot ?? 'C:\\ClusterStorage\\hvsnap').replace(/\\+$/, '');
     this.jobWaitMs = options.jobWaitMs ?? 600_000;
     this.scriptTimeoutMs = options.scriptTimeoutMs ?? 900_000;
+  }
+
+  async initiators(_args: Record<string, never>, opts: CallOptions = {}): Promise<{ iqns: string[]; wwns: string[] }> {
+    const answer = await this.run<InitiatorsAnswer>('instant-initiators.ps1', {}, opts);
+    const iqns = new Set<string>();
+    const wwns = new Set<string>();
+    const odd = (what: string, value: string) =>
+      new HvsnapError('unsupported', `${this.node.name} reports ${what} "${value}" (Get-InitiatorPort): hvsnap cannot present to it`, {
+        context: { host: this.node.name, field: what },
+      });
+    for (const p of answer.Ports ? ([] as Array<NonNullable<InitiatorsAnswer['Ports']>>).concat(answer.Ports).flat() : []) {
+      if (p.ConnectionType === CONNECTION.iscsi) {
+        // an iSCSI name is of the iqn., eui. (RFC 3720) or naa. (RFC 3980) form; anything else was not read as documented
+        if (!/^(iqn|eui|naa)\./i.test(p.NodeAddress)) throw odd('the iSCSI node address', p.NodeAddress);
+        iqns.add(p.NodeAddress);
+      } else if (p.ConnectionType === CONNECTION.fibreChannel) {
+        const wwpn = p.PortAddress.replace(/[:-]/g, '').toLowerCase();
+        if (!/^[0-9a-f]{16}$/.test(wwpn)) throw odd('the Fibre Channel port address', p.PortAddress);
+        wwns.add(wwpn);
+      }
+    }
+    return { iqns: [...iqns], wwns: [...wwns] };
   }
 
   async rescanStorage(_args: Record<string, never>, opts: CallOptions = {}): Promise<void> {

@@ -20,6 +20,11 @@ const INSTANT_ROOT = 'C:\\ClusterStorage\\hvsnap';
 export class LabInstantHost implements InstantHost {
   constructor(readonly dir: string) {}
 
+  async initiators(_args: Record<string, never>, _opts?: CallOptions): Promise<{ iqns: string[]; wwns: string[] }> {
+    // the lab array presents folders by host name: the host has no initiator it is known by
+    return { iqns: [], wwns: [] };
+  }
+
   async rescanStorage(_args: Record<string, never>, _opts?: CallOptions): Promise<void> {
     // a lab LUN is a folder: visible the moment the array made it; nothing to re-enumerate
   }

@@ -49,6 +49,7 @@ describe('scripts and their callers agree', () => {
     addInstantStorage(host, san);
     const instant = new WmiInstantHost({ name: 'HV01', shell: host.shell });
     const lun = { identity: { kind: 'naa' as const, id: '6001405AABBCCDDEEFF00112233445566' } };
+    await instant.initiators({});
     await instant.rescanStorage({});
     await instant.onlineDisk({ lun });
     await instant.startVm({ vmId: vm.id });

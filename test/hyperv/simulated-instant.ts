@@ -58,6 +58,16 @@ export function addInstantStorage(host: SimulatedHost, arrayStateDir: string) {
       { host: host.shell.target, step },
     );
   const diskOf = (uniqueId: string) => disks.find((d) => d.uniqueId.toUpperCase() === String(uniqueId).toUpperCase());
+  /**
+   * The host's initiator ports as Get-InitiatorPort shows them (MSFT_InitiatorPort; ConnectionType 1
+   * Fibre Channel, 2 iSCSI): the Microsoft software initiator (PortAddress "ISCSI ANY PORT") and one
+   * FC HBA port (NodeAddress the WWNN, PortAddress the WWPN, 16 hex digits).
+   */
+  const ports: Array<{ ConnectionType: number; NodeAddress: string; PortAddress: string }> = [
+    { ConnectionType: 2, NodeAddress: `iqn.1991-05.com.microsoft:${host.computerName.toLowerCase()}.contoso.local`, PortAddress: 'ISCSI ANY PORT' },
+    { ConnectionType: 1, NodeAddress: '20000025B5AA0001', PortAddress: '20000025B5BB0001' },
+  ];
+  host.shell.on('instant-initiators.ps1', () => ({ Ports: ports.length === 1 ? ports[0] : ports }));
   host.shell.on('instant-rescan.ps1', () => {
     const presented = new Set<string>();
     for (const f of readdirSync(join(arrayStateDir, 'presentations')).filter((n) => n.endsWith('.json'))) {
@@ -130,5 +140,5 @@ export function addInstantStorage(host: SimulatedHost, arrayStateDir: string) {
     const gone = !vmOf(i.vmId);
     return { Gone: gone, EnabledState: gone ? null : running.get(vm.id) ? 2 : 3, VmName: vm.name, Result: result, Disks: read };
   });
-  return { disks, running, faults };
+  return { disks, running, faults, ports };
 }

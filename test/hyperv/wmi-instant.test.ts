@@ -12,6 +12,8 @@ import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
 import { runKilledScript } from '../helpers/kill-cli.js';
 import { addInstantStorage } from './simulated-instant.js';
 import { SimulatedHost } from './simulated-host.js';
+import type { CallOptions } from '../../src/core/types.js';
+import type { HostSpec, Provider, ProviderCapabilities } from '../../providers/sdk/provider.js';
 
 let env: LabEnv | undefined;
 afterEach(async () => {
@@ -61,14 +63,28 @@ async function setUp() {
     timings: {},
   });
   const host = new WmiInstantHost({ name: 'HV01', shell: sim.shell });
-  const ie: InstantEnv = { ...env, hypervisor, hostFor: () => host };
-  return { sim, storage, running: storage.running, ie, host, source: vm, restorePointId: manifest.id };
+  // the lab array, recording whom each presentation was for (`transports` stands for a SAN array's, where asked)
+  const lab = env.provider;
+  const presented: HostSpec[] = [];
+  const san = { transports: undefined as ProviderCapabilities['transports'] };
+  const provider = Object.create(lab) as Provider;
+  Object.defineProperties(provider, {
+    capabilities: { get: () => ({ ...lab.capabilities, ...(san.transports && { transports: san.transports }) }) },
+    present: {
+      value: (a: Parameters<Provider['present']>[0], o?: CallOptions) => {
+        presented.push(a.host);
+        return lab.present(a, o);
+      },
+    },
+  });
+  const ie: InstantEnv = { ...env, provider, hypervisor, hostFor: () => host };
+  return { sim, storage, running: storage.running, ie, host, source: vm, restorePointId: manifest.id, presented, san };
 }
 
 /** No presentation on the array, no clone disk online on the host, no journal; the VMs are the ones named. */
 async function assertNothingLeft(e: LabEnv, ctx: Awaited<ReturnType<typeof setUp>>, vmNames: string[]) {
   expect(await listInstant(ctx.ie)).toEqual([]);
-  expect(await readdir(join(e.labDir, 'array', 'presentations'))).toEqual([]);
+  expect(await readdir(join(e.labDir, 'array', 'presentations')).catch(() => [])).toEqual([]); // (none made yet: no folder)
   expect(ctx.storage.disks.filter((d) => !d.isOffline || d.accessPaths.length)).toEqual([]);
   expect(ctx.sim.vms.map((v) => v.name).sort()).toEqual([...vmNames].sort());
 }
@@ -77,6 +93,8 @@ describe('instant restore on the simulated WMI host', () => {
   it('presents to the host, onlines with a new GUID (a collision), imports on the clone beside the original, starts; discard leaves nothing', async () => {
     const ctx = await setUp();
     const s = await instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now' });
+    // presented by the initiators the host reports (Get-InitiatorPort): the array maps the clone to the host object it knows HV01 by
+    expect(ctx.presented).toEqual([{ name: 'HV01', iqns: ['iqn.1991-05.com.microsoft:hv01.contoso.local'], wwns: ['20000025b5bb0001'] }]);
     expect(s.vm.newId).toBe(true);
     expect(ctx.storage.disks).toMatchObject([{ isOffline: false, isReadOnly: false, guid: expect.stringMatching(/^\{NEW-/) }]);
     const root = s.luns[0].volumeRoot!;
@@ -136,6 +154,29 @@ describe('instant restore on the simulated WMI host', () => {
       }
     },
   );
+
+  it('a host that reports no iSCSI or FC initiator is refused before anything is presented to a SAN array, naming the host; nothing is left', async () => {
+    const ctx = await setUp();
+    ctx.san.transports = ['iscsi', 'fc'];
+    ctx.storage.ports.splice(0);
+    await expect(instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now' })).rejects.toMatchObject({
+      code: 'unsupported',
+      message: 'HV01 reports no iSCSI or Fibre Channel initiator (Get-InitiatorPort): provider "lab" cannot present the clone to it',
+    });
+    expect(ctx.presented).toEqual([]);
+    await assertNothingLeft(env!, ctx, ['sql01']);
+  });
+
+  it('an initiator port read otherwise than documented (an iSCSI port whose node address is no iSCSI name) fails before anything is made', async () => {
+    const ctx = await setUp();
+    ctx.storage.ports.splice(0, 2, { ConnectionType: 2, NodeAddress: 'HV01', PortAddress: 'ISCSI ANY PORT' });
+    await expect(instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now' })).rejects.toMatchObject({
+      code: 'unsupported',
+      message: 'HV01 reports the iSCSI node address "HV01" (Get-InitiatorPort): hvsnap cannot present to it',
+    });
+    expect(ctx.presented).toEqual([]);
+    await assertNothingLeft(env!, ctx, ['sql01']);
+  });
 
   it('a LUN that stays read-only after onlining fails the instant restore naming the LUN and the value; nothing is left', async () => {
     const ctx = await setUp();

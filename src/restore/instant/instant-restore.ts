@@ -76,15 +76,17 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
     await args.afterStep?.(step);
     killIfAsked(step);
   };
+  // what the array knows the host by, read before anything is made
+  const host = env.hostFor(args.hostName);
+  const initiators = await host.initiators({}, opts);
   await saveSession(dir, session); // journaled before the presentation exists
   try {
     const clone = await presentCloneToHost(
       env.provider,
-      { name: session.presentation!.name, snapshotName: kept.name, handle: kept.handle, hostName: args.hostName },
+      { name: session.presentation!.name, snapshotName: kept.name, handle: kept.handle, host: { name: args.hostName, ...initiators } },
       opts,
     );
     await reached('present');
-    const host = env.hostFor(args.hostName);
     await host.rescanStorage({}, opts);
     const diskPaths = await onlineCloneDisks(host, clone, disks, kept.name, session, dir, reached, opts);
     const config: ConfigFile[] = [];
