@@ -237,7 +237,7 @@ export const conformanceCases: ConformanceCase[] = [
     title: 'findHost finds no host for new initiators, then the one ensureHost made (as found, same id), and none after removeHost',
     skip: (caps, ctx) =>
       !ctx.findHost
-        ? 'findHost not implemented (optional: without it a backup cannot undo a host made by a run that died making it)'
+        ? 'findHost not implemented (optional: without it cleanup cannot name a host a run that died making it may have left)'
         : caps.transports?.every((t) => t === 'folder')
           ? 'the array presents folders by host name: it keeps no host objects'
           : undefined,

@@ -60,9 +60,10 @@ export interface Provider {
 
   /**
    * Optional, read only: the host object {@link ensureHost} would find for these initiators
-   * (`created: false`), or undefined when there is none. With it, a backup knows before it makes
-   * a host that the host is its own, and journals its removal first: a run that dies while the
-   * array makes the host leaves nothing behind. Without it, that window is reported, not undone.
+   * (`created: false`), or undefined when there is none. With it, a backup knows whether the host
+   * was there before it asked for one, and `hvsnap cleanup` can name the host a run that died while
+   * the array made it may have left (nothing can tell whose it is then, so it is never removed on a
+   * guess). Without it, cleanup can only say what to check.
    */
   findHost?(args: { host: HostSpec }, opts?: CallOptions): Promise<HostHandle | undefined>;
 

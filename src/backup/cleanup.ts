@@ -111,8 +111,10 @@ async function replayJournals(
         continue;
       }
       try {
-        await runUndo(u.record, targets, signal);
-        report.replayed.push(`${j.jobId}: ${describeUndo(u.record)}`);
+        const note = await runUndo(u.record, targets, signal);
+        // a note is left to the operator: nothing was undone
+        if (note) report.skipped.push(`${j.jobId}: ${note}`);
+        else report.replayed.push(`${j.jobId}: ${describeUndo(u.record)}`);
       } catch (e) {
         failed = true;
         report.failures.push({ what: `${j.jobId}: ${describeUndo(u.record)}`, error: errorSummary(e) });

@@ -65,7 +65,8 @@ export class Saga {
     const u = this.undos.find((x) => x.id === id);
     if (!u) return;
     try {
-      await runUndo(u.record, this.targets);
+      const note = await runUndo(u.record, this.targets);
+      if (note) this.logger.warn({ undo: u.record.kind }, note);
     } catch (e) {
       this.undos.splice(this.undos.indexOf(u), 1);
       this.failed.push(u.record);
@@ -84,8 +85,10 @@ export class Saga {
     while (this.undos.length) {
       const u = this.undos[this.undos.length - 1];
       try {
-        await runUndo(u.record, this.targets);
-        if (why === 'teardown') this.logger.debug({ teardown: u.record.kind }, `teardown: ${describeUndo(u.record)}`);
+        const note = await runUndo(u.record, this.targets);
+        // a note: nothing could be undone, only named for the operator
+        if (note) this.logger.warn({ undo: u.record.kind }, note);
+        else if (why === 'teardown') this.logger.debug({ teardown: u.record.kind }, `teardown: ${describeUndo(u.record)}`);
         else this.logger.info({ undo: u.record.kind }, `compensated: ${describeUndo(u.record)}`);
         await this.settle(u.id);
       } catch (e) {

@@ -220,8 +220,8 @@ async function compensateLostAttempts(
   );
   for (const j of lost) {
     for (const u of j.pending) {
-      await runUndo(u.record, plain);
-      compensated.push(`${j.jobId} (pid ${j.owner.pid} on ${j.owner.host}): ${describeUndo(u.record)}`);
+      const note = await runUndo(u.record, plain);
+      compensated.push(`${j.jobId} (pid ${j.owner.pid} on ${j.owner.host}): ${note ?? describeUndo(u.record)}`);
     }
     await rm(j.file, { force: true });
   }

@@ -20,11 +20,12 @@ export type UndoRecord =
   /** `created`: made by this run and to be removed; `kept`: made by this run and kept (policy.keepHosts); one it found is never removed */
   | { kind: 'removeHost'; host: HostHandle; created: boolean; kept?: boolean }
   /**
-   * Journaled before ensureHost makes the proxy's host. `absentBefore`: findHost saw none for these
-   * initiators, so one found now is this run's (removed unless `remove` is false: keepHosts);
-   * otherwise the provider cannot look hosts up and the undo can only say what to check.
+   * Journaled before ensureHost makes the proxy's host (and settled once the array answered): a run
+   * that ends without the answer cannot tell whether the host the array then has is its own (another
+   * set or job on the proxy may have made it at the same moment), so the undo removes nothing and
+   * says what to check. `absentBefore`: findHost saw no host for these initiators when the run began.
    */
-  | { kind: 'removeHostIfMade'; spec: HostSpec; absentBefore: boolean; remove: boolean }
+  | { kind: 'checkHost'; spec: HostSpec; absentBefore: boolean }
   | { kind: 'detach'; presentationName: string }
   | { kind: 'abortRestorePoint'; restorePointId: string };
 
@@ -46,33 +47,43 @@ export function backupUndoTargets(env: Pick<BackupEnvironment, 'hypervisor' | 'p
   return { hypervisor: env.hypervisor, provider: env.provider, proxy: env.proxy, abortRestorePoint: (id) => env.repository.abortRestorePoint(id) };
 }
 
-/** Carries out one undo. Callers pass no job signal: a cancelled job must still clean up; `signal` is the cleanup's own. */
-export async function runUndo(record: UndoRecord, targets: UndoTargets, signal?: AbortSignal): Promise<void> {
+/**
+ * Carries out one undo. Callers pass no job signal: a cancelled job must still clean up; `signal` is
+ * the cleanup's own. Returns a note for the operator where the undo could only find out what to
+ * check, not undo it (`checkHost`): the caller reports it as left to the operator, not as undone.
+ */
+export async function runUndo(record: UndoRecord, targets: UndoTargets, signal?: AbortSignal): Promise<string | undefined> {
   const opts = { signal };
   switch (record.kind) {
     case 'deleteCheckpoint':
-      return hypervisorOf(targets, record).deleteCheckpoint({ vmId: record.vmId, checkpointId: record.checkpointId }, opts);
-    case 'deleteReferencePoint':
-      return hypervisorOf(targets, record).deleteReferencePoint({ vmId: record.vmId, referencePointId: record.referencePointId }, opts);
-    case 'deleteSnapshot':
-      return targets.provider.deleteSnapshot({ name: record.name, handle: record.handle }, opts);
-    case 'unpresent':
-      return targets.provider.unpresent({ name: record.name }, opts);
-    case 'removeHost':
-      if (!record.created) return;
-      return removeHostUnlessMapped(targets.provider, record.host, opts);
-    case 'removeHostIfMade': {
-      if (!record.absentBefore || !record.remove) return;
-      if (!targets.provider.findHost)
-        throw new HvsnapError('unsupported', `provider "${targets.provider.name}" cannot look host ${record.spec.name} up (findHost) to remove it`);
-      const host = await targets.provider.findHost({ host: record.spec }, opts);
-      if (host) await removeHostUnlessMapped(targets.provider, host, opts);
+      await hypervisorOf(targets, record).deleteCheckpoint({ vmId: record.vmId, checkpointId: record.checkpointId }, opts);
       return;
+    case 'deleteReferencePoint':
+      await hypervisorOf(targets, record).deleteReferencePoint({ vmId: record.vmId, referencePointId: record.referencePointId }, opts);
+      return;
+    case 'deleteSnapshot':
+      await targets.provider.deleteSnapshot({ name: record.name, handle: record.handle }, opts);
+      return;
+    case 'unpresent':
+      await targets.provider.unpresent({ name: record.name }, opts);
+      return;
+    case 'removeHost':
+      if (record.created) await removeHostUnlessMapped(targets.provider, record.host, opts);
+      return;
+    case 'checkHost': {
+      const name = record.spec.name;
+      if (!record.absentBefore || !targets.provider.findHost)
+        return `check host ${name} on the array: a run ended while the array was making it, and provider "${targets.provider.name}" cannot look hosts up; remove it if hvsnap made it and no job uses it`;
+      const host = await targets.provider.findHost({ host: record.spec }, opts);
+      if (!host) return; // the array never made it
+      return `host ${host.name} (${host.id}) holds the proxy's initiators on the array: none did when a run began making one, and the run ended before the array answered; remove it if no job uses it and nobody keeps it on purpose`;
     }
     case 'detach':
-      return targets.proxy.detach({ presentationName: record.presentationName }, opts);
+      await targets.proxy.detach({ presentationName: record.presentationName }, opts);
+      return;
     case 'abortRestorePoint':
-      return targets.abortRestorePoint(record.restorePointId);
+      await targets.abortRestorePoint(record.restorePointId);
+      return;
   }
 }
 
@@ -101,12 +112,8 @@ export function describeUndo(r: UndoRecord): string {
     case 'removeHost':
       if (r.created) return `remove host ${r.host.name} from the array`;
       return r.kept ? `keep host ${r.host.name} (made by hvsnap, kept: proxy.keepHost)` : `keep host ${r.host.name} (not made by hvsnap)`;
-    case 'removeHostIfMade':
-      if (!r.absentBefore)
-        return `check host ${r.spec.name} on the array: a run may have made it and died before it knew (its provider cannot look hosts up); remove it if hvsnap made it and no LUN is mapped to it`;
-      return r.remove
-        ? `remove host ${r.spec.name} from the array if it is there (made by a run that died making it)`
-        : `keep host ${r.spec.name} (made by hvsnap, kept: proxy.keepHost)`;
+    case 'checkHost':
+      return `check whether host ${r.spec.name} was made on the array`;
     case 'detach':
       return `detach ${r.presentationName} from the proxy`;
     case 'abortRestorePoint':

@@ -95,7 +95,6 @@ export function renderPrune(r: PruneReport, dryRun: boolean): string {
   ].join('\n');
 }
 
-/** A verify report for a person: what was checked, then each problem with where it is, then what to do. */
 /** What `verify --repair` did, and the restore points it could not make whole. */
 export function renderRepair(r: RepairResult): string {
   const lines = [
@@ -113,6 +112,7 @@ export function renderRepair(r: RepairResult): string {
   return lines.join('\n');
 }
 
+/** A verify report for a person: what was checked, then each problem with where it is, then what to do. */
 export function renderVerify(r: VerifyReport): string {
   const checked = `${r.restorePoints} restore point(s), ${r.disks} disk(s), ${r.chunksChecked} chunk(s)${r.deep ? `, ${formatBytes(r.bytesHashed)} re-hashed` : ' present'} in ${formatMs(r.durationMs)}`;
   if (r.ok) return `verify: OK — ${checked}${r.deep ? '' : ' (--deep also re-hashes every chunk)'}`;

@@ -94,9 +94,10 @@ export async function backupDryRun(args: {
           });
           continue;
         }
-        const [mode, reason] = snapshotOnly
-          ? (['snapshot-only', 'policy.mode is snapshot-only: the array snapshot is kept as the restore point'] as const)
-          : await copyMode(vm, repository, hypervisor, !!(args.full || config.policy.forceFull), signal);
+        const [mode, reason] =
+          snapshotOnly && set.mode !== 'host'
+            ? (['snapshot-only', 'policy.mode is snapshot-only: the array snapshot is kept as the restore point'] as const)
+            : await copyMode(vm, repository, hypervisor, !!(args.full || config.policy.forceFull), signal);
         report.vms.push({ vm: vm.name, set: set.index, mode, reason, disks: vm.disks.length });
       }
     }

@@ -1,4 +1,5 @@
 import { HvsnapError, isHvsnapError } from '../core/errors.js';
+import { join } from 'node:path';
 import { isErrno } from './fs-util.js';
 import type { Logger } from '../core/logger.js';
 import { ChunkIndex } from './chunk-index.js';
@@ -49,8 +50,8 @@ export interface RepairHost {
  * whose manifest or disk index cannot be read (nothing heals them).
  */
 export async function repairRepository(host: RepairHost): Promise<RepairResult> {
-  const stopped = (what: string, cause: unknown, file: string) =>
-    new HvsnapError('repository_invalid', `repair stopped before removing anything: ${what}: ${(cause as Error).message}`, {
+  const stopped = (what: string, cause: unknown, file: string, when = 'repair stopped before removing anything') =>
+    new HvsnapError('repository_invalid', `${when}: ${what}: ${(cause as Error).message}`, {
       cause,
       context: { file },
       hint: 'an error of the system, not damage the repair can mend: check the disk and file system under the repository, then run `hvsnap verify --repair` again',
@@ -106,7 +107,11 @@ export async function repairRepository(host: RepairHost): Promise<RepairResult> 
   await consolidateIndex(store, rewrite);
 
   const affected: RepairResult['affected'] = [];
+  // the packs are mended by now; a read the system refuses here stops the listing, not the repair
+  const listing = 'repair done, but stopped while listing the restore points affected';
   for (const rp of await host.scan()) {
+    if (!rp.manifest && systemRefusal(rp.error))
+      throw stopped(`cannot read the manifest of restore point ${rp.id}`, rp.error, join(rp.dir, 'manifest.json'), listing);
     if (!rp.manifest) {
       affected.push({ restorePointId: rp.id, vm: '', missingChunks: 0, unreadable: [`manifest: ${rp.error?.message ?? 'unreadable'}`] });
       continue;
@@ -119,6 +124,8 @@ export async function repairRepository(host: RepairHost): Promise<RepairResult> 
         index = await host.readIndexOf({ ...rp, manifest: rp.manifest }, d.diskId);
       } catch (e) {
         if (!isHvsnapError(e)) throw e;
+        if (systemRefusal(e))
+          throw stopped(`cannot read the index of disk ${d.diskId} in restore point ${rp.id}`, e, String(e.context.file ?? rp.dir), listing);
         unreadable.push(`index of disk ${d.diskId}: ${e.message}`);
         continue;
       }
@@ -130,4 +137,16 @@ export async function repairRepository(host: RepairHost): Promise<RepairResult> 
   const result = { packsChecked, packsDropped: rewrite.size, indexFilesReplaced: damagedIndexFiles, chunksKept: store.index.size, chunksDropped, affected };
   host.logger.info(result, 'repair done');
   return result;
+}
+
+/**
+ * The code of a read the system refused (EIO, EACCES, EMFILE...) found in `e` or its causes; ENOENT
+ * is a file gone, which is damage. Undefined when `e` is hvsnap's own verdict on what it read.
+ */
+function systemRefusal(e: unknown): string | undefined {
+  for (let c: unknown = e, depth = 0; c && typeof c === 'object' && depth < 8; c = (c as { cause?: unknown }).cause, depth++) {
+    const code = (c as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) && code !== 'ENOENT') return code;
+  }
+  return undefined;
 }

@@ -7,6 +7,7 @@ import { parseJobConfig } from '../../src/job/config.js';
 import { policyFromConfig } from '../../src/job/policy.js';
 import { providerError } from '../../providers/sdk/errors.js';
 import type { HostHandle, Provider } from '../../providers/sdk/provider.js';
+import type { CallOptions } from '../../src/core/types.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
 import { restoreVm } from '../../src/restore/restore-vm.js';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ afterEach(async () => {
  * The lab array, except that it keeps host objects for the proxy, as a SAN array does: found by
  * findHost (unless `findHost: false`, a provider that cannot look hosts up), made by ensureHost.
  * `existing`: the host is there before the run; `lostAnswer`: ensureHost makes it but answers as a
- * retry told "already exists" would; `dieInCreate`: ensureHost makes it and never answers.
+ * retry told "already exists" would; `dieInCreate`: ensureHost makes it and never answers (until the run is stopped).
  */
 function withHosts(lab: Provider, opts: { existing?: boolean; findHost?: boolean; stillMapped?: boolean; lostAnswer?: boolean; dieInCreate?: boolean } = {}) {
   const hosts = new Map<string, HostHandle>(opts.existing ? [['proxy1', { id: 'ig-0', name: 'proxy1', created: false }]] : []);
@@ -30,11 +31,12 @@ function withHosts(lab: Provider, opts: { existing?: boolean; findHost?: boolean
   // everything else is the lab array's own (its methods may live on a prototype or a wrapper, so inherit rather than spread)
   const provider = Object.assign(Object.create(lab) as Provider, {
     findHost: opts.findHost === false ? undefined : async () => (hosts.has('proxy1') ? { ...hosts.get('proxy1')!, created: false } : undefined),
-    ensureHost: async () => {
+    ensureHost: async (_args: unknown, { signal }: CallOptions = {}) => {
       if (hosts.has('proxy1')) return { ...hosts.get('proxy1')!, created: false };
       const host = { id: `ig-${++made}`, name: 'proxy1', created: true };
       hosts.set('proxy1', host);
-      if (opts.dieInCreate) return new Promise<never>(() => {});
+      // never answers; only a stopped run gets its call back (as a timed-out one would)
+      if (opts.dieInCreate) return new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(new Error('ensureHost: aborted'))));
       return opts.lostAnswer ? { ...host, created: false } : host;
     },
     removeHost: async ({ host }: { host: HostHandle }) => {
@@ -141,44 +143,39 @@ describe('the proxy host on the array', () => {
     expect(hosts.removed).toHaveLength(removedCount);
   });
 
-  it.each([
-    ['without proxy.keepHost, cleanup removes the host it finds', {}, 1],
-    ['with proxy.keepHost, cleanup keeps it', { keepHost: true }, 0],
-  ])('a run that dies while the array makes the host, before the answer: %s', async (_label, proxy, removedCount) => {
+  it('a run that ends while the array makes the host, before the answer, removes nothing it cannot prove its own: cleanup and the rollback name the host for the operator', async () => {
     env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20, lockTimeoutMs: 1000 });
     const hosts = withHosts(env.provider, { dieInCreate: true });
     env.provider = hosts.provider;
-    const config = parseJobConfig(
-      { hypervisor: { kind: 'lab', dir: 'lab' }, provider: { name: 'lab' }, proxy: { host: { name: 'proxy1' }, ...proxy }, repository: { path: 'repo' } },
-      '/etc/hvsnap/job.yaml',
-    );
-    void runBackup(env, { policy: policyFromConfig(config, false) });
-    const records = await pendingUndos(env, (rs) => rs.some((r) => r.kind === 'removeHostIfMade') && hosts.hosts.size === 1);
-    const undo = records.find((r) => r.kind === 'removeHostIfMade')!;
-    expect(undo).toMatchObject({ kind: 'removeHostIfMade', spec: { name: 'proxy-1' }, absentBefore: true, remove: removedCount === 1 });
+    const stop = new AbortController();
+    const run = runBackup(env, { signal: stop.signal });
+    const records = await pendingUndos(env, (rs) => rs.some((r) => r.kind === 'checkHost') && hosts.hosts.size === 1);
+    const undo = records.find((r) => r.kind === 'checkHost')!;
+    expect(undo).toEqual({ kind: 'checkHost', spec: env.proxyHost, absentBefore: true });
     expect(records.some((r) => r.kind === 'removeHost')).toBe(false); // the answer never came
-    expect(describeUndo(undo)).toBe(
-      removedCount
-        ? 'remove host proxy-1 from the array if it is there (made by a run that died making it)'
-        : 'keep host proxy-1 (made by hvsnap, kept: proxy.keepHost)',
+    expect(describeUndo(undo)).toBe('check whether host proxy-1 was made on the array');
+    // what `hvsnap cleanup` replays after a crash: the host the array now has is named, and stays
+    expect(await runUndo(undo, undoTargets(env))).toBe(
+      "host proxy1 (ig-1) holds the proxy's initiators on the array: none did when a run began making one, and the run ended before the array answered; remove it if no job uses it and nobody keeps it on purpose",
     );
-    await runUndo(undo, undoTargets(env));
-    expect(hosts.removed).toEqual(removedCount ? [{ id: 'ig-1', name: 'proxy1', created: false }] : []);
-    await runUndo(undo, undoTargets(env)); // idempotent: the host is gone, nothing more to do
-    expect(hosts.removed).toHaveLength(removedCount);
+    // the run itself, stopped while it waits: its rollback removes nothing either
+    stop.abort();
+    const report = await run;
+    expect(report.ok).toBe(false);
+    expect(hosts.removed).toEqual([]);
+    expect([...hosts.hosts.keys()]).toEqual(['proxy1']);
   });
 
-  it('a host the array made but answered "already exists" for (the answer lost, the create retried) is still this run\'s, and removed when the set ends', async () => {
+  it("a host the array says already exists is never this run's to remove (another set or job on the proxy may have made it a moment before)", async () => {
     env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
     const hosts = withHosts(env.provider, { lostAnswer: true });
     env.provider = hosts.provider;
     const report = await runBackup(env, {});
     expect(report.ok, JSON.stringify(report.vms)).toBe(true);
-    expect(hosts.removed).toEqual([{ id: 'ig-1', name: 'proxy1', created: true }]);
-    expect(hosts.hosts.size).toBe(0);
+    expect(hosts.removed).toEqual([]);
   });
 
-  it('a provider without findHost: a made host is still removed at the end; a run that dies making it leaves a check for the admin, and nothing is removed on a guess', async () => {
+  it('a provider without findHost: a made host is still removed at the end; a run that ends while making one leaves a check for the operator', async () => {
     env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20, lockTimeoutMs: 1000 });
     const lab = env.provider;
     const plain = withHosts(lab, { findHost: false });
@@ -188,14 +185,16 @@ describe('the proxy host on the array', () => {
 
     const dying = withHosts(lab, { findHost: false, dieInCreate: true });
     env.provider = dying.provider;
-    void runBackup(env, {});
-    const records = await pendingUndos(env, (rs) => rs.some((r) => r.kind === 'removeHostIfMade') && dying.hosts.size === 1);
-    const undo = records.find((r) => r.kind === 'removeHostIfMade')!;
+    const stop = new AbortController();
+    const run = runBackup(env, { signal: stop.signal });
+    const records = await pendingUndos(env, (rs) => rs.some((r) => r.kind === 'checkHost') && dying.hosts.size === 1);
+    const undo = records.find((r) => r.kind === 'checkHost')!;
     expect(undo).toMatchObject({ absentBefore: false });
-    expect(describeUndo(undo)).toBe(
-      'check host proxy-1 on the array: a run may have made it and died before it knew (its provider cannot look hosts up); remove it if hvsnap made it and no LUN is mapped to it',
+    expect(await runUndo(undo, undoTargets(env))).toBe(
+      'check host proxy-1 on the array: a run ended while the array was making it, and provider "lab" cannot look hosts up; remove it if hvsnap made it and no job uses it',
     );
-    await runUndo(undo, undoTargets(env));
+    stop.abort();
+    await run;
     expect(dying.removed).toEqual([]);
   });
 

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -81,10 +82,15 @@ async function setUp() {
   return { sim, storage, running: storage.running, ie, host, source: vm, restorePointId: manifest.id, presented, san };
 }
 
-/** No presentation on the array, no clone disk online on the host, no journal; the VMs are the ones named. */
-async function assertNothingLeft(e: LabEnv, ctx: Awaited<ReturnType<typeof setUp>>, vmNames: string[]) {
+/**
+ * No presentation on the array, no clone disk online on the host, no journal; the VMs are the ones
+ * named. `neverPresented`: the array never made a presentation (so it has no presentations folder).
+ */
+async function assertNothingLeft(e: LabEnv, ctx: Awaited<ReturnType<typeof setUp>>, vmNames: string[], neverPresented = false) {
   expect(await listInstant(ctx.ie)).toEqual([]);
-  expect(await readdir(join(e.labDir, 'array', 'presentations')).catch(() => [])).toEqual([]); // (none made yet: no folder)
+  const presentations = join(e.labDir, 'array', 'presentations');
+  if (neverPresented) expect(existsSync(presentations)).toBe(false);
+  else expect(await readdir(presentations)).toEqual([]);
   expect(ctx.storage.disks.filter((d) => !d.isOffline || d.accessPaths.length)).toEqual([]);
   expect(ctx.sim.vms.map((v) => v.name).sort()).toEqual([...vmNames].sort());
 }
@@ -164,7 +170,7 @@ describe('instant restore on the simulated WMI host', () => {
       message: 'HV01 reports no iSCSI or Fibre Channel initiator (Get-InitiatorPort): provider "lab" cannot present the clone to it',
     });
     expect(ctx.presented).toEqual([]);
-    await assertNothingLeft(env!, ctx, ['sql01']);
+    await assertNothingLeft(env!, ctx, ['sql01'], true);
   });
 
   it('an initiator port read otherwise than documented (an iSCSI port whose node address is no iSCSI name) fails before anything is made', async () => {
@@ -175,7 +181,7 @@ describe('instant restore on the simulated WMI host', () => {
       message: 'HV01 reports the iSCSI node address "HV01" (Get-InitiatorPort): hvsnap cannot present to it',
     });
     expect(ctx.presented).toEqual([]);
-    await assertNothingLeft(env!, ctx, ['sql01']);
+    await assertNothingLeft(env!, ctx, ['sql01'], true);
   });
 
   it('a LUN that stays read-only after onlining fails the instant restore naming the LUN and the value; nothing is left', async () => {

@@ -1,4 +1,4 @@
-import { readdir, readFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { HvsnapError } from '../../src/core/errors.js';
@@ -211,6 +211,26 @@ describe('self-healing', () => {
         { restorePointId: second.manifest.id, vm: '', missingChunks: 0, unreadable: [expect.stringMatching(/^manifest: /)] },
       ].sort((a, b) => a.restorePointId.localeCompare(b.restorePointId)),
     );
+    await fresh.close();
+  });
+
+  it('verify --repair does not call a restore point unreadable when the system refuses the read (EISDIR): it stops, naming the file', async () => {
+    const repo = await newRepo();
+    const first = await backup(repo, vm, diskData(2));
+    const disks = join(repo.path, 'restore-points', first.manifest.id, 'disks');
+    const [indexFile] = await readdir(disks);
+    await rm(join(disks, indexFile));
+    await mkdir(join(disks, indexFile)); // read() of it fails with EISDIR: no verdict on the index
+    await repo.close();
+    const fresh = await reopen(repo.path);
+    const e = await failure(fresh.repair());
+    expect(e.code).toBe('repository_invalid');
+    expect(e.message).toMatch(
+      new RegExp(
+        `^repair done, but stopped while listing the restore points affected: cannot read the index of disk .+ in restore point ${first.manifest.id}: cannot read index file .+`,
+      ),
+    );
+    expect(e.context.file).toBe(join(disks, indexFile));
     await fresh.close();
   });
 

@@ -31,24 +31,22 @@ export const findHostStep: SetStep<HostRun> = {
 
 /**
  * Then the proxy's host object on the array: the one find-host found, or made (the driver
- * serializes this per array). A host this run made is removed when the set ends, unless
- * `policy.keepHosts`; a host found is never touched.
+ * serializes this per array). A host this run made (the array said `created`) is removed when the
+ * set ends, unless `policy.keepHosts`; a host found, or one the array said already exists (another
+ * set or job on this proxy may have made it a moment before), is never touched.
  *
- * Journaled before: the array can make the host and the process die before the answer is
- * journaled (or the answer can be lost and a retry told "already exists"). When find-host saw no
- * host for these initiators, the record says so, and `hvsnap cleanup` removes the host it then
- * finds: it can only be this run's. When the provider cannot look hosts up, nothing can tell, and
- * the record only says what to check. The record is refined to the host's handle once made.
+ * Journaled before: the array can make the host and the process die, or the call time out, before
+ * the answer comes. That record (`checkHost`) removes nothing: nothing can tell whose the host then
+ * is. It has `hvsnap cleanup` (or the rollback) look the host up and name it for the operator,
+ * where the provider can look hosts up. It is settled by the answer.
  */
 export const ensureHostStep: SetStep<HostRun> = {
   name: 'ensure-host',
   scope: 'set',
   undo: {
     journaled: 'before',
-    record: (set) =>
-      set.hostBefore?.found
-        ? undefined
-        : { kind: 'removeHostIfMade', spec: set.env.proxyHost, absentBefore: !!set.hostBefore?.known, remove: !set.policy.keepHosts },
+    // a host found is never touched: nothing to check then
+    record: (set) => (set.hostBefore?.found ? undefined : { kind: 'checkHost', spec: set.env.proxyHost, absentBefore: !!set.hostBefore?.known }),
     refine: (set) => ({
       kind: 'removeHost',
       host: set.host!,
@@ -62,14 +60,8 @@ export const ensureHostStep: SetStep<HostRun> = {
       set.host = found;
       return;
     }
-    const host = await set.env.provider.ensureHost({ host: set.env.proxyHost }, { signal: set.signal });
-    // none was there a moment ago: one there now is this run's, though the array said "already
-    // exists" (our own create whose answer was lost, retried) or another run on this proxy beat us
-    // to it (its removal is then refused while it has LUNs mapped: wrong_state, and the host stays)
-    const ours = host.created || !!set.hostBefore?.known;
-    if (ours && !host.created)
-      set.log.warn({ host: host.name }, 'no host for the proxy was on the array before this run asked for one: it is taken as made by this run');
-    set.host = { ...host, created: ours };
-    if (ours) set.log.info({ host: host.name }, set.policy.keepHosts ? 'host made on the array (kept: keepHosts)' : 'host made on the array for this run');
+    set.host = await set.env.provider.ensureHost({ host: set.env.proxyHost }, { signal: set.signal });
+    if (set.host.created)
+      set.log.info({ host: set.host.name }, set.policy.keepHosts ? 'host made on the array (kept: keepHosts)' : 'host made on the array for this run');
   },
 };

@@ -15,8 +15,9 @@ export interface PresentedClone {
 
 /**
  * Presents a copy of the kept snapshot to the Hyper-V host `host`: by its initiators, so that the
- * array maps the clone to the host object it already knows that node by (its CSVs are there), not
- * to a new, empty one under the node's name that the node would never see. Idempotent by `name`.
+ * array maps the clone to the host object that holds them (the one it knows the node by for its
+ * cluster storage), not to a new, empty one under the node's name that the node would never see.
+ * Where no host object holds them the driver makes one, and nothing removes it yet. Idempotent by `name`.
  * The snapshot is found by the handle the backup stored in the manifest; a manifest from before
  * handles names it only.
  */
