@@ -25,7 +25,12 @@ interface InitiatorsAnswer {
   Ports?:
     Array<{ ConnectionType: number; NodeAddress: string; PortAddress: string }> | { ConnectionType: number; NodeAddress: string; PortAddress: string } | null;
 }
-/** MSFT_InitiatorPort.ConnectionType (learn.microsoft.com/windows-hardware/drivers/storage/msft-initiatorport) */
+/**
+ * MSFT_InitiatorPort.ConnectionType (learn.microsoft.com/windows-hardware/drivers/storage/msft-initiatorport:
+ * 0 Other, 1 Fibre Channel, 2 iSCSI, 3 SAS; MSFT_TargetPort numbers its own differently). Were a host
+ * to number them otherwise, no port would read as both the type and the address form checked below:
+ * the instant restore then fails naming the value, never presents to a wrong initiator.
+ */
 const CONNECTION = { fibreChannel: 1, iscsi: 2 } as const;
 
 /** instant-vm.ps1 */
@@ -67,7 +72,7 @@ export class WmiInstantHost implements InstantHost {
       new HvsnapError('unsupported', `${this.node.name} reports ${what} "${value}" (Get-InitiatorPort): hvsnap cannot present to it`, {
         context: { host: this.node.name, field: what },
       });
-    for (const p of answer.Ports ? ([] as Array<NonNullable<InitiatorsAnswer['Ports']>>).concat(answer.Ports).flat() : []) {
+    for (const p of [answer.Ports ?? []].flat()) {
       if (p.ConnectionType === CONNECTION.iscsi) {
         // an iSCSI name is of the iqn., eui. (RFC 3720) or naa. (RFC 3980) form; anything else was not read as documented
         if (!/^(iqn|eui|naa)\./i.test(p.NodeAddress)) throw odd('the iSCSI node address', p.NodeAddress);

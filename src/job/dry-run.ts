@@ -8,7 +8,7 @@ import type { Provider } from '../../providers/sdk/provider.js';
 import { loadProvider } from '../../providers/index.js';
 import { openRepository, type Repository } from '../repository/index.js';
 import { createHypervisor } from './environment.js';
-import type { Hypervisor } from '../hyperv/hypervisor.js';
+import { readsOverSftp } from './host-mounts.js';
 import { WmiHypervisor } from '../hyperv/index.js';
 import { resolveJobConfig, type JobConfigSource } from './run-job.js';
 
@@ -87,7 +87,7 @@ export async function backupDryRun(args: {
         groups: set.groups,
       });
       for (const vm of set.vms) {
-        if (set.mode === 'host' && !readsOverSftp(hypervisor, vm.host)) {
+        if (set.mode === 'host' && !(hypervisor instanceof WmiHypervisor && readsOverSftp(hypervisor.shellOf(vm.host)))) {
           report.unplaced.push({
             vm: vm.name,
             error: `host mode reads ${vm.host}'s files over SFTP, and this configuration has no SSH transport to it (hypervisor.transport.kind ssh)`,
@@ -107,11 +107,6 @@ export async function backupDryRun(args: {
     await provider?.close?.();
     await hypervisor.close?.();
   }
-}
-
-/** Whether host mode could read `host`'s files: what the real run's attach-host step needs (environment.ts's hostMounts). */
-function readsOverSftp(hypervisor: Hypervisor, host: string): boolean {
-  return hypervisor instanceof WmiHypervisor && !!hypervisor.shellOf(host)?.openSftp;
 }
 
 /** The decision backup-set's readChanges makes, at VM level (a new or resized disk is still copied in full). */

@@ -8,11 +8,16 @@ import { createSftpMount, type SftpRoot } from '../../proxy/sftp/index.js';
  * scripts already use (Win32-OpenSSH ships sftp-server; `hvsnap doctor` checks it answers). A node
  * reached without SSH (the local transport) cannot be read this way, and says so.
  */
+/** Whether host mode can read `host`'s files: its shell is SSH (it can open SFTP). The dry run asks the same. */
+export function readsOverSftp(shell: Shell | undefined): shell is Shell & { openSftp: NonNullable<Shell['openSftp']> } {
+  return !!shell?.openSftp;
+}
+
 export function sftpHostMounts(shellOf: (host: string) => Shell | undefined, opts: { roots?: readonly SftpRoot[] } = {}): HostMounts {
   return {
     async mount({ host, bytesPerSec, stats }, callOpts = {}) {
       const shell = shellOf(host);
-      if (!shell?.openSftp) {
+      if (!readsOverSftp(shell)) {
         throw new HvsnapError(
           'unsupported',
           `host mode reads ${host}'s files over SFTP, but ${shell ? 'its transport is not SSH' : 'it is not a configured node'}`,

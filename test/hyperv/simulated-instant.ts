@@ -59,9 +59,11 @@ export function addInstantStorage(host: SimulatedHost, arrayStateDir: string) {
     );
   const diskOf = (uniqueId: string) => disks.find((d) => d.uniqueId.toUpperCase() === String(uniqueId).toUpperCase());
   /**
-   * The host's initiator ports as Get-InitiatorPort shows them (MSFT_InitiatorPort; ConnectionType 1
-   * Fibre Channel, 2 iSCSI): the Microsoft software initiator (PortAddress "ISCSI ANY PORT") and one
-   * FC HBA port (NodeAddress the WWNN, PortAddress the WWPN, 16 hex digits).
+   * The host's initiator ports as Get-InitiatorPort returns them: MSFT_InitiatorPort's fields and
+   * ConnectionType values (1 Fibre Channel, 2 iSCSI), as learn.microsoft.com's
+   * windows-hardware/drivers/storage/msft-initiatorport gives them. The software initiator's
+   * PortAddress ("ISCSI ANY PORT") and the FC addresses are illustrative: hvsnap reads an iSCSI
+   * port's NodeAddress (an IQN) and an FC port's PortAddress (a WWPN) only.
    */
   const ports: Array<{ ConnectionType: number; NodeAddress: string; PortAddress: string }> = [
     { ConnectionType: 2, NodeAddress: `iqn.1991-05.com.microsoft:${host.computerName.toLowerCase()}.contoso.local`, PortAddress: 'ISCSI ANY PORT' },
