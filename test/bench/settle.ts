@@ -41,10 +41,16 @@ export async function settleCold(paths: string[]): Promise<void> {
   for (const p of paths) {
     const st = await stat(p).catch(() => undefined);
     if (!st) continue;
-    const files = st.isDirectory()
-      ? (await readdir(p, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name))
-      : [p];
-    for (const f of files) await runPeer('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
+    for (const f of st.isDirectory() ? await filesUnder(p) : [p]) await runPeer('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
   }
   await settle();
+}
+
+/** Every file under `dir`, in a stable order. */
+export async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
 }
