@@ -5,6 +5,7 @@ import { CHECKPOINT_TAG, checkpointName, jobIdOfCheckpoint, journalDir, newJobId
 import type { VmInfo } from '../core/types.js';
 import { backupSet } from './backup-set.js';
 import { jobThrottle } from './job-throttle.js';
+import { HostLeases } from './host-leases.js';
 import { Journal, readOpenJournals } from './journal.js';
 import { limitHypervisor, limitProvider, type ConcurrencyLimits, type LimitStats } from './limits.js';
 import { planSets } from './host-plan.js';
@@ -138,7 +139,9 @@ async function runSets(args: {
 }): Promise<{ results: SetResult[]; leftBehind: UndoRecord[]; notStarted: VolumeSet[]; thrown?: unknown }> {
   const { env, options, journal, log } = args;
   const signal = options.signal;
-  const targets = backupUndoTargets(env);
+  // one host object for every set of the run: removed (if the run made it) when the last is done with it
+  const hostLeases = new HostLeases();
+  const targets = backupUndoTargets(env, hostLeases);
   const queue = options.queue ?? new InProcessQueue<VolumeSet>();
   await queue.push(args.sets);
   const results: SetResult[] = [];
@@ -157,7 +160,7 @@ async function runSets(args: {
         const saga = new Saga(targets, journal, log);
         try {
           const result = await backupSet(
-            { env, policy: args.policy, options, jobId: args.jobId, saga, copySlots: args.copySlots, throttle: args.throttle },
+            { env, policy: args.policy, options, jobId: args.jobId, saga, copySlots: args.copySlots, throttle: args.throttle, hostLeases },
             current,
           );
           results.push(result);

@@ -1,4 +1,5 @@
 import { createLimit, type Limit } from '../core/concurrency.js';
+import type { HostLeases } from './host-leases.js';
 import type { JobThrottle } from './job-throttle.js';
 import { checkpointName, presentationName, snapshotName } from '../core/names.js';
 import { setReportOf, vmReportOf } from './backup-report.js';
@@ -19,6 +20,8 @@ export interface SetContext {
   copySlots: Limit;
   /** the job's read-rate cap, shared by every disk copied at once (absent: each disk gets the policy's cap) */
   throttle?: JobThrottle;
+  /** the proxy's host object as every set of the process shares it (host-leases.ts) */
+  hostLeases?: HostLeases;
 }
 
 /**

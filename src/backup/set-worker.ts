@@ -18,6 +18,7 @@ import { RedisSemaphore, slotKey } from './redis-semaphore.js';
 import { Saga } from './saga.js';
 import type { BackupEnvironment, BackupHooks, BackupPolicy, SetReport, VmReport } from './types.js';
 import type { ConcurrencyLimits } from './limits.js';
+import { HostLeases } from './host-leases.js';
 import { backupUndoTargets, describeUndo, runUndo } from './undo.js';
 
 /** One volume set of a batch, as the coordinator enqueues it (BullMQ job data; JSON). */
@@ -70,6 +71,8 @@ export async function runSetWorker(
   const redis = connectRedis(queue);
   const workerConnection = connectRedis(queue);
   const aborts = new Map<string, AbortController>();
+  // the sets this worker runs at once share the proxy's host object: the last one done removes a host they made
+  const hostLeases = new HostLeases();
   let sets = 0;
   const worker = new Worker<SetJobData, SetJobResult>(
     queue.name,
@@ -77,7 +80,7 @@ export async function runSetWorker(
       const abort = new AbortController();
       aborts.set(job.id!, abort);
       try {
-        const result = await runSetJob(env, redis, queue, job, abort.signal, options.hooks);
+        const result = await runSetJob(env, { redis, queue, hostLeases }, job, abort.signal, options.hooks);
         sets++;
         return result;
       } finally {
@@ -113,8 +116,7 @@ export async function runSetWorker(
 /** One set on this worker: compensate a lost attempt, skip what it committed, run the rest. */
 async function runSetJob(
   env: BackupEnvironment,
-  redis: Redis,
-  queue: BullmqQueueConfig,
+  { redis, queue, hostLeases }: { redis: Redis; queue: BullmqQueueConfig; hostLeases: HostLeases },
   job: Job<SetJobData, SetJobResult>,
   signal: AbortSignal,
   hooks?: BackupHooks,
@@ -154,6 +156,7 @@ async function runSetJob(
     signal,
     hooks,
     copySlots,
+    hostLeases,
   });
   return { jobId, set: { ...result.set, vms: setReport.vms }, vms: [...earlier, ...result.vms], worker, compensated, leftBehind };
 }
@@ -249,15 +252,16 @@ async function backupRemaining(args: {
   signal: AbortSignal;
   hooks?: BackupHooks;
   copySlots: Limit;
+  hostLeases: HostLeases;
 }): Promise<{ result: Awaited<ReturnType<typeof backupSet>>; leftBehind: string[] }> {
-  const { env, hypervisor, provider, log, journalDir, jobId, set, remaining, policy, signal, hooks, copySlots } = args;
+  const { env, hypervisor, provider, log, journalDir, jobId, set, remaining, policy, signal, hooks, copySlots, hostLeases } = args;
   const setEnv = { ...env, hypervisor, provider, logger: log };
   env.repository.warmUp();
   const journal = await Journal.open(journalDir, jobId, { set: set.index });
-  const saga = new Saga(backupUndoTargets(setEnv), journal, log);
+  const saga = new Saga(backupUndoTargets(setEnv, hostLeases), journal, log);
   let result: Awaited<ReturnType<typeof backupSet>>;
   try {
-    result = await backupSet({ env: setEnv, policy, options: { signal, hooks }, jobId, saga, copySlots }, { ...set, vms: remaining });
+    result = await backupSet({ env: setEnv, policy, options: { signal, hooks }, jobId, saga, copySlots, hostLeases }, { ...set, vms: remaining });
   } catch (e) {
     await saga.compensate();
     throw e;

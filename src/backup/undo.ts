@@ -4,6 +4,7 @@ import type { HostHandle, HostSpec, Provider, SnapshotHandle } from '../../provi
 import type { CallOptions } from '../core/types.js';
 import { providerErrorKind } from '../../providers/sdk/errors.js';
 import type { Proxy } from '../../proxy/proxy.js';
+import type { HostLeases } from './host-leases.js';
 import type { BackupEnvironment } from './types.js';
 
 /**
@@ -36,6 +37,8 @@ export interface UndoTargets {
   proxy: Proxy;
   /** removes an uncommitted restore point (the writer's abort) */
   abortRestorePoint(id: string): Promise<void>;
+  /** the proxy's host as the sets of this process share it: a made host goes with its last user */
+  hostLeases?: HostLeases;
 }
 
 /**
@@ -43,8 +46,14 @@ export interface UndoTargets {
  * writer it has open or removes the temporary folder a dead process left: an undo in the running
  * job and a replay after a crash do the same.
  */
-export function backupUndoTargets(env: Pick<BackupEnvironment, 'hypervisor' | 'provider' | 'proxy' | 'repository'>): UndoTargets {
-  return { hypervisor: env.hypervisor, provider: env.provider, proxy: env.proxy, abortRestorePoint: (id) => env.repository.abortRestorePoint(id) };
+export function backupUndoTargets(env: Pick<BackupEnvironment, 'hypervisor' | 'provider' | 'proxy' | 'repository'>, hostLeases?: HostLeases): UndoTargets {
+  return {
+    hypervisor: env.hypervisor,
+    provider: env.provider,
+    proxy: env.proxy,
+    abortRestorePoint: (id) => env.repository.abortRestorePoint(id),
+    ...(hostLeases && { hostLeases }),
+  };
 }
 
 /**
@@ -67,9 +76,13 @@ export async function runUndo(record: UndoRecord, targets: UndoTargets, signal?:
     case 'unpresent':
       await targets.provider.unpresent({ name: record.name }, opts);
       return;
-    case 'removeHost':
-      if (record.created) await removeHostUnlessMapped(targets.provider, record.host, opts);
+    case 'removeHost': {
+      if (!record.created) return;
+      const remove = () => removeHostUnlessMapped(targets.provider, record.host, opts);
+      // another set of this process may still use it: the last one removes it
+      await (targets.hostLeases ? targets.hostLeases.release(record.host, remove) : remove());
       return;
+    }
     case 'checkHost': {
       const name = record.spec.name;
       if (!record.absentBefore || !targets.provider.findHost)
@@ -88,7 +101,7 @@ export async function runUndo(record: UndoRecord, targets: UndoTargets, signal?:
 }
 
 /** Removes a host hvsnap made; one still mapped (for another set or job, not done with it) stays. */
-async function removeHostUnlessMapped(provider: Provider, host: HostHandle, opts: CallOptions): Promise<void> {
+export async function removeHostUnlessMapped(provider: Provider, host: HostHandle, opts: CallOptions): Promise<void> {
   await provider.removeHost({ host }, opts).catch((e) => {
     if (providerErrorKind(e) !== 'wrong_state') throw e;
   });

@@ -23,10 +23,15 @@ afterEach(async () => {
  * findHost (unless `findHost: false`, a provider that cannot look hosts up), made by ensureHost.
  * `existing`: the host is there before the run; `lostAnswer`: ensureHost makes it but answers as a
  * retry told "already exists" would; `dieInCreate`: ensureHost makes it and never answers (until the run is stopped).
+ * `presentedWithoutHost`: presents made while the array had no host for the proxy (a SAN driver would make
+ * one there that nothing tracks); `deleted`: resolves at the first snapshot deleted (a set's undo is over).
  */
 function withHosts(lab: Provider, opts: { existing?: boolean; findHost?: boolean; stillMapped?: boolean; lostAnswer?: boolean; dieInCreate?: boolean } = {}) {
   const hosts = new Map<string, HostHandle>(opts.existing ? [['proxy1', { id: 'ig-0', name: 'proxy1', created: false }]] : []);
   const removed: HostHandle[] = [];
+  const presentedWithoutHost: string[] = [];
+  let snapshotDeleted!: () => void;
+  const deleted = new Promise<void>((r) => (snapshotDeleted = r));
   let made = 0;
   // everything else is the lab array's own (its methods may live on a prototype or a wrapper, so inherit rather than spread)
   const provider = Object.assign(Object.create(lab) as Provider, {
@@ -44,8 +49,16 @@ function withHosts(lab: Provider, opts: { existing?: boolean; findHost?: boolean
       hosts.delete(host.name);
       removed.push(host);
     },
+    present: async (args: Parameters<Provider['present']>[0], o?: CallOptions) => {
+      if (!hosts.has('proxy1')) presentedWithoutHost.push(args.name);
+      return lab.present(args, o);
+    },
+    deleteSnapshot: async (args: Parameters<Provider['deleteSnapshot']>[0], o?: CallOptions) => {
+      await lab.deleteSnapshot(args, o);
+      snapshotDeleted();
+    },
   });
-  return { provider, removed, hosts };
+  return { provider, removed, hosts, presentedWithoutHost, deleted };
 }
 
 const undoTargets = (e: LabEnv) => ({ provider: e.provider, proxy: e.proxy, hypervisor: e.hypervisor, abortRestorePoint: async () => {} });
@@ -218,6 +231,37 @@ describe('the proxy host on the array', () => {
       expect(restored.disks[0].verified, c.label).toBe(true);
       expect(c.hosts.removed, c.label).toEqual(c.removed);
     }
+  });
+
+  it('two sets of one run share the host the run made: it goes when the last of them is done, not when the set that made it ends', async () => {
+    env = await makeLabEnv({ vms: 2, volumes: 2, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
+    const hosts = withHosts(env.provider);
+    env.provider = hosts.provider;
+    let firstPresents!: () => void;
+    const hostMade = new Promise<void>((r) => (firstPresents = r));
+    let first: number | undefined;
+    const report = await runBackup(env, {
+      limits: { sets: 2 },
+      hooks: {
+        // the first set at ensure-host makes the host; the other asks only once it is made, and
+        // presents only once the first set has ended (its snapshot deleted: its undos are done)
+        beforeStep: async (step, { set }) => {
+          if (step === 'ensure-host') {
+            first ??= set;
+            if (set !== first) await hostMade;
+          }
+          if (step === 'present') {
+            if (set === first) firstPresents();
+            else await hosts.deleted;
+          }
+        },
+      },
+    });
+    expect(report.ok, JSON.stringify(report.vms)).toBe(true);
+    expect(report.sets).toHaveLength(2);
+    expect(hosts.presentedWithoutHost).toEqual([]);
+    expect(hosts.removed).toEqual([{ id: 'ig-1', name: 'proxy1', created: true }]);
+    expect(hosts.hosts.size).toBe(0);
   });
 
   it('a host another set still uses stays, and the backup is still ok', async () => {

@@ -14,7 +14,7 @@ import { runKilledScript } from '../helpers/kill-cli.js';
 import { addInstantStorage } from './simulated-instant.js';
 import { SimulatedHost } from './simulated-host.js';
 import type { CallOptions } from '../../src/core/types.js';
-import type { HostSpec, Provider, ProviderCapabilities } from '../../providers/sdk/provider.js';
+import type { HostHandle, HostSpec, Provider, ProviderCapabilities } from '../../providers/sdk/provider.js';
 
 let env: LabEnv | undefined;
 afterEach(async () => {
@@ -67,10 +67,43 @@ async function setUp() {
   // the lab array, recording whom each presentation was for (`transports` stands for a SAN array's, where asked)
   const lab = env.provider;
   const presented: HostSpec[] = [];
-  const san = { transports: undefined as ProviderCapabilities['transports'] };
+  const san = {
+    transports: undefined as ProviderCapabilities['transports'],
+    /** a SAN array's host objects: found by any initiator they hold, as the drivers look hosts up; made by ensureHost */
+    hosts: [] as Array<{ handle: HostHandle; initiators: string[] }>,
+    removed: [] as HostHandle[],
+    /** ensureHost makes the host and never answers (a process killed while it waits) */
+    dieInEnsure: false,
+  };
+  const initiatorsOf = (h: HostSpec) => [...(h.iqns ?? []), ...(h.wwns ?? [])];
+  const holding = (h: HostSpec) => san.hosts.find((x) => x.initiators.some((i) => initiatorsOf(h).includes(i)));
   const provider = Object.create(lab) as Provider;
   Object.defineProperties(provider, {
     capabilities: { get: () => ({ ...lab.capabilities, ...(san.transports && { transports: san.transports }) }) },
+    findHost: {
+      value: async ({ host }: { host: HostSpec }) => {
+        const x = holding(host);
+        return x && { ...x.handle, created: false };
+      },
+    },
+    ensureHost: {
+      value: async ({ host }: { host: HostSpec }) => {
+        const x = holding(host);
+        if (x) return { ...x.handle, created: false };
+        const handle = { id: `host-${san.hosts.length + 1}`, name: host.name, created: true };
+        san.hosts.push({ handle, initiators: initiatorsOf(host) });
+        return san.dieInEnsure ? new Promise<never>(() => undefined) : handle;
+      },
+    },
+    removeHost: {
+      value: async ({ host }: { host: HostHandle }) => {
+        san.hosts.splice(
+          san.hosts.findIndex((x) => x.handle.id === host.id),
+          1,
+        );
+        san.removed.push(host);
+      },
+    },
     present: {
       value: (a: Parameters<Provider['present']>[0], o?: CallOptions) => {
         presented.push(a.host);
@@ -93,6 +126,24 @@ async function assertNothingLeft(e: LabEnv, ctx: Awaited<ReturnType<typeof setUp
   else expect(await readdir(presentations)).toEqual([]);
   expect(ctx.storage.disks.filter((d) => !d.isOffline || d.accessPaths.length)).toEqual([]);
   expect(ctx.sim.vms.map((v) => v.name).sort()).toEqual([...vmNames].sort());
+}
+
+/** Marks the one instant-restore journal as left by a process that is gone (as cleanup finds a dead one); returns its id. */
+async function markOwnerDead(): Promise<string> {
+  const [file] = (await readdir(sessionDir(env!.repository.path))).map((f) => join(sessionDir(env!.repository.path), f));
+  const record = JSON.parse(await readFile(file, 'utf8'));
+  await writeFile(file, JSON.stringify({ ...record, owner: { ...record.owner, pid: spawnSync('true').pid } }));
+  return record.id;
+}
+
+/** Runs an instant restore that stops for good right after `step`'s side effect and journal entry (as if killed there); returns the session id, its owner gone. */
+async function dieAt(ctx: Awaited<ReturnType<typeof setUp>>, step: 'present' | 'online-disk' | 'import' | 'start'): Promise<string> {
+  let died!: () => void;
+  const reached = new Promise<void>((ok) => (died = ok));
+  const dying = (s: string) => (s === step ? (died(), new Promise<void>(() => undefined)) : Promise.resolve());
+  void instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now', afterStep: dying });
+  await reached;
+  return markOwnerDead();
 }
 
 describe('instant restore on the simulated WMI host', () => {
@@ -184,6 +235,58 @@ describe('instant restore on the simulated WMI host', () => {
     await assertNothingLeft(env!, ctx, ['sql01'], true);
   });
 
+  it("on a SAN array where no host object holds the host's initiators, the array makes one before the clone is presented, and it goes with the clone; one that holds them is used and never touched", async () => {
+    const ctx = await setUp();
+    ctx.san.transports = ['iscsi', 'fc'];
+    const args = { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now' };
+    const made = await instantRestore(ctx.ie, args);
+    expect(ctx.san.hosts.map((x) => x.handle)).toEqual([{ id: 'host-1', name: 'HV01', created: true }]);
+    expect((await listInstant(ctx.ie))[0].nodeHost).toMatchObject({ spec: { name: 'HV01' }, handle: { id: 'host-1', created: true } });
+    await discardInstant(ctx.ie, { id: made.id });
+    expect(ctx.san.removed).toEqual([{ id: 'host-1', name: 'HV01', created: true }]);
+    expect(ctx.san.hosts).toEqual([]);
+    await assertNothingLeft(env!, ctx, ['sql01']);
+
+    // the host object the array knows HV01 by for its cluster storage
+    ctx.san.hosts.push({ handle: { id: 'host-7', name: 'hv01-cluster', created: false }, initiators: ['iqn.1991-05.com.microsoft:hv01.contoso.local'] });
+    const found = await instantRestore(ctx.ie, args);
+    await commitInstant(ctx.ie, { id: found.id, destinationDir: 'C:\\ClusterStorage\\Volume1\\sql01-now' });
+    expect(ctx.san.removed).toHaveLength(1);
+    expect(ctx.san.hosts.map((x) => x.handle.id)).toEqual(['host-7']);
+    await assertNothingLeft(env!, ctx, ['sql01', 'sql01-now']);
+  });
+
+  it('on a SAN array, a process that dies after present: cleanup removes the host object the array made for the clone', async () => {
+    const ctx = await setUp();
+    ctx.san.transports = ['iscsi', 'fc'];
+    const id = await dieAt(ctx, 'present');
+    expect(ctx.san.hosts).toHaveLength(1);
+    expect(await cleanupInstant(ctx.ie)).toEqual({ finished: [`${id}: undone`], failures: [] });
+    expect(ctx.san.removed).toEqual([{ id: 'host-1', name: 'HV01', created: true }]);
+    await assertNothingLeft(env!, ctx, ['sql01']);
+  });
+
+  it('a process that dies while the array makes the host object, before the answer: cleanup names the host for the operator and removes nothing it cannot prove its own', async () => {
+    const ctx = await setUp();
+    ctx.san.transports = ['iscsi', 'fc'];
+    ctx.san.dieInEnsure = true;
+    void instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now' });
+    for (let i = 0; ctx.san.hosts.length === 0; i++) {
+      if (i === 500) throw new Error('the array was never asked for the host object');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const id = await markOwnerDead();
+    expect(await cleanupInstant(ctx.ie)).toEqual({
+      finished: [
+        `${id}: undone; host HV01 (host-1) holds HV01's initiators on the array: an instant restore ended while the array was asked for it, before the answer; remove it if it was made then, nothing else is mapped to it and nobody keeps it on purpose`,
+      ],
+      failures: [],
+    });
+    expect(ctx.san.removed).toEqual([]);
+    expect(ctx.san.hosts).toHaveLength(1);
+    await assertNothingLeft(env!, ctx, ['sql01'], true);
+  });
+
   it('a LUN that stays read-only after onlining fails the instant restore naming the LUN and the value; nothing is left', async () => {
     const ctx = await setUp();
     ctx.storage.faults.online = 'stays-read-only';
@@ -199,21 +302,13 @@ describe('instant restore on the simulated WMI host', () => {
     'a process that dies after %s (where the crash tests kill it): cleanup stops and removes the VM, takes the LUN offline and unpresents it',
     async (step) => {
       const ctx = await setUp();
-      let died!: () => void;
-      const reached = new Promise<void>((ok) => (died = ok));
-      // the run stops for good right after that step's side effect and journal entry (as if killed there)
-      const dying = (s: string) => (s === step ? (died(), new Promise<void>(() => undefined)) : Promise.resolve());
-      void instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now', afterStep: dying });
-      await reached;
+      const id = await dieAt(ctx, step);
       expect(await readdir(join(env!.labDir, 'array', 'presentations'))).not.toEqual([]);
       expect(ctx.storage.disks.filter((d) => !d.isOffline)).toHaveLength(step === 'present' ? 0 : 1);
       expect(ctx.sim.vms.map((v) => v.name).sort()).toEqual(step === 'import' || step === 'start' ? ['sql01', 'sql01-now'] : ['sql01']);
       if (step === 'start') expect(ctx.running.get(ctx.sim.vms.find((v) => v.name === 'sql01-now')!.id)).toBe(true);
-      const [file] = (await readdir(sessionDir(env!.repository.path))).map((f) => join(sessionDir(env!.repository.path), f));
-      const record = JSON.parse(await readFile(file, 'utf8'));
-      await writeFile(file, JSON.stringify({ ...record, owner: { ...record.owner, pid: spawnSync('true').pid } })); // its process is gone
       const r = await cleanupInstant(ctx.ie);
-      expect(r).toEqual({ finished: [`${record.id}: undone`], failures: [] });
+      expect(r).toEqual({ finished: [`${id}: undone`], failures: [] });
       await assertNothingLeft(env!, ctx, ['sql01']);
       expect(ctx.sim.vms[0].disks[0].path).toMatch(/^C:\\ClusterStorage\\Volume1\\/); // the original is untouched
     },

@@ -1,5 +1,6 @@
 import type { Logger } from '../../core/logger.js';
 import type { HostHandle } from '../../../providers/sdk/provider.js';
+import type { HostLeases } from '../host-leases.js';
 import type { BackupEnvironment, BackupPolicy } from '../types.js';
 import type { SetStep } from './step.js';
 
@@ -9,6 +10,8 @@ export interface HostRun {
   readonly policy: Pick<BackupPolicy, 'keepHosts'>;
   readonly log: Logger;
   readonly signal?: AbortSignal;
+  /** the host as the sets of this process share it (absent: this run is the only user it knows of) */
+  readonly hostLeases?: HostLeases;
   /** what find-host saw before ensure-host: `known` false when the provider cannot look hosts up */
   hostBefore?: { known: boolean; found?: HostHandle };
   /** the proxy's host object on the array (ensure-host) */
@@ -30,23 +33,31 @@ export const findHostStep: SetStep<HostRun> = {
 };
 
 /**
- * Then the proxy's host object on the array: the one find-host found, or made (the driver
- * serializes this per array). A host this run made (the array said `created`) is removed when the
- * set ends, unless `policy.keepHosts`; a host found, or one the array said already exists (another
- * set or job on this proxy may have made it a moment before), is never touched.
+ * Then the proxy's host object on the array: the one a set of this process holds (`hostLeases`),
+ * else the one find-host found, else made (the driver serializes this per array). A host this run
+ * made (the array said `created`) is removed when the last set of the process using it ends
+ * (host-leases.ts), unless `policy.keepHosts`; a host found, or one the array said already exists
+ * (another job on this proxy may have made it a moment before), is never touched.
  *
  * Journaled before: the array can make the host and the process die, or the call time out, before
  * the answer comes. That record (`checkHost`) removes nothing: nothing can tell whose the host then
  * is. It has `hvsnap cleanup` (or the rollback) look the host up and name it for the operator,
- * where the provider can look hosts up. It is settled by the answer.
+ * where the provider can look hosts up. It is settled by the answer. A host find-host found is
+ * journaled as kept (`removeHost`, not created), and refined like the other: to removed, when it
+ * is a host another set of this process made and this set now shares.
  */
 export const ensureHostStep: SetStep<HostRun> = {
   name: 'ensure-host',
   scope: 'set',
   undo: {
     journaled: 'before',
-    // a host found is never touched: nothing to check then
-    record: (set) => (set.hostBefore?.found ? undefined : { kind: 'checkHost', spec: set.env.proxyHost, absentBefore: !!set.hostBefore?.known }),
+    // a host found is never touched (nothing to check then), unless it is one another set of this
+    // process made and still uses: the refined record then removes it with its last user
+    record: (set) => {
+      const found = set.hostBefore?.found;
+      if (found) return { kind: 'removeHost', host: found, created: false };
+      return { kind: 'checkHost', spec: set.env.proxyHost, absentBefore: !!set.hostBefore?.known };
+    },
     refine: (set) => ({
       kind: 'removeHost',
       host: set.host!,
@@ -55,13 +66,16 @@ export const ensureHostStep: SetStep<HostRun> = {
     }),
   },
   async run(set) {
-    const found = set.hostBefore?.found;
-    if (found) {
-      set.host = found;
-      return;
-    }
-    set.host = await set.env.provider.ensureHost({ host: set.env.proxyHost }, { signal: set.signal });
-    if (set.host.created)
-      set.log.info({ host: set.host.name }, set.policy.keepHosts ? 'host made on the array (kept: keepHosts)' : 'host made on the array for this run');
+    const { provider, proxyHost } = set.env;
+    const obtain = async (stale: boolean) => {
+      // a host found before this process removed its own is gone: ask the array again
+      const found = stale ? undefined : set.hostBefore?.found;
+      if (found) return found;
+      const host = await provider.ensureHost({ host: proxyHost }, { signal: set.signal });
+      if (host.created)
+        set.log.info({ host: host.name }, set.policy.keepHosts ? 'host made on the array (kept: keepHosts)' : 'host made on the array for this run');
+      return host;
+    };
+    set.host = set.hostLeases ? await set.hostLeases.acquire(proxyHost.name, obtain) : await obtain(false);
   },
 };

@@ -1,6 +1,7 @@
 import type { Logger } from '../../core/logger.js';
 import type { ByteRange, Checkpoint, ConfigFile, ReferencePoint, VmInfo } from '../../core/types.js';
 import type { Limit } from '../../core/concurrency.js';
+import type { HostLeases } from '../host-leases.js';
 import type { JobThrottle } from '../job-throttle.js';
 import type { RestorePointManifest } from '../../repository/types.js';
 import type { Presentation, ArrayVolume, HostHandle, SnapshotHandle } from '../../../providers/sdk/provider.js';
@@ -86,6 +87,8 @@ export interface SetRun {
   readonly copySlots: Limit;
   /** the job's read-rate cap, shared by every disk copied at once */
   readonly throttle?: JobThrottle;
+  /** the proxy's host object as every set of the process shares it (host-leases.ts) */
+  readonly hostLeases?: HostLeases;
   /** the array volumes of the set (snapshot) */
   volumes?: ArrayVolume[];
   /** the array's handle of the set's snapshot (snapshot): what present and the manifest use */

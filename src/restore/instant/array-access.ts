@@ -1,11 +1,13 @@
 import type { CallOptions } from '../../core/types.js';
 import type { HostLun } from '../../hyperv/instant-host.js';
 import { HvsnapError } from '../../core/errors.js';
-import type { HostSpec, Provider, SnapshotHandle } from '../../../providers/sdk/provider.js';
+import type { HostHandle, HostSpec, Provider, SnapshotHandle } from '../../../providers/sdk/provider.js';
+import { removeHostUnlessMapped } from '../../backup/undo.js';
 
 /**
- * The one place instant restore talks to the array: present a writable copy of a kept snapshot
- * to a Hyper-V host (by the initiators the host reports), and take it away again.
+ * The one place instant restore talks to the array: the host object of a Hyper-V host, and a
+ * writable copy of a kept snapshot presented to it (by the initiators the host reports), and
+ * taking both away again.
  */
 export interface PresentedClone {
   name: string;
@@ -13,22 +15,20 @@ export interface PresentedClone {
   luns: Array<{ sourceIdentityId: string; lun: HostLun }>;
 }
 
-/**
- * Presents a copy of the kept snapshot to the Hyper-V host `host`: by its initiators, so that the
- * array maps the clone to the host object that holds them (the one it knows the node by for its
- * cluster storage), not to a new, empty one under the node's name that the node would never see.
- * Where no host object holds them the driver makes one, and nothing removes it yet. Idempotent by `name`.
- * The snapshot is found by the handle the backup stored in the manifest; a manifest from before
- * handles names it only.
- */
-export async function presentCloneToHost(
-  provider: Provider,
-  args: { name: string; snapshotName: string; handle?: unknown; host: HostSpec },
-  opts: CallOptions = {},
-): Promise<PresentedClone> {
-  const { host } = args;
-  const byName = (provider.capabilities.transports ?? ['iscsi', 'fc']).every((t) => t === 'folder');
-  if (!byName && !host.iqns?.length && !host.wwns?.length && !host.nqns?.length)
+/** What the session journals of the Hyper-V host's object on the array: `handle` once the array answered. */
+export interface NodeHostRecord {
+  spec: HostSpec;
+  handle?: HostHandle;
+}
+
+/** A folder array (the lab) presents to a host by its name; a SAN array by its initiators, to a host object. */
+function presentsByName(provider: Provider): boolean {
+  return (provider.capabilities.transports ?? ['iscsi', 'fc']).every((t) => t === 'folder');
+}
+
+/** A SAN array cannot present to a host that reports no initiator: refused before anything is made. */
+function requireInitiators(provider: Provider, host: HostSpec): void {
+  if (!presentsByName(provider) && !host.iqns?.length && !host.wwns?.length && !host.nqns?.length)
     throw new HvsnapError(
       'unsupported',
       `${host.name} reports no iSCSI or Fibre Channel initiator (Get-InitiatorPort): provider "${provider.name}" cannot present the clone to it`,
@@ -37,6 +37,60 @@ export async function presentCloneToHost(
         hint: 'connect the host to the array (iSCSI initiator or FC HBA) as for its cluster storage, then run the instant restore again',
       },
     );
+}
+
+/**
+ * Before the clone is presented: the host object of the Hyper-V host `host` on a SAN array. The
+ * one that holds the host's initiators (the one the array knows the node by for its cluster
+ * storage) is used as it is; where none does, the array makes one (`ensureHost`, as the proxy's
+ * host is made for a backup), and {@link releaseNodeHost} removes it with the clone. Without this,
+ * the driver's present made that host itself and nothing removed it. `journal` is called before the
+ * array is asked (the host can be made and the answer lost, the process killed) and with the answer.
+ */
+export async function ensureNodeHost(
+  provider: Provider,
+  host: HostSpec,
+  journal: (record: NodeHostRecord) => Promise<void>,
+  opts: CallOptions = {},
+): Promise<void> {
+  requireInitiators(provider, host);
+  if (presentsByName(provider)) return;
+  await journal({ spec: host });
+  await journal({ spec: host, handle: await provider.ensureHost({ host }, opts) });
+}
+
+/**
+ * Once the clone is gone: removes the host object {@link ensureNodeHost} had the array make (one
+ * that still has other LUNs mapped stays: the array refuses, wrong_state); one it found is never
+ * touched. Where the array was asked and never answered, nothing can tell whether the host it has
+ * now was made then or by someone else: removes nothing and returns a note for the operator.
+ */
+export async function releaseNodeHost(provider: Provider, record: NodeHostRecord, opts: CallOptions = {}): Promise<string | undefined> {
+  if (record.handle) {
+    if (record.handle.created) await removeHostUnlessMapped(provider, record.handle, opts);
+    return;
+  }
+  const name = record.spec.name;
+  if (!provider.findHost)
+    return `check the host object for ${name} on the array: an instant restore ended while the array was making it, and provider "${provider.name}" cannot look hosts up; remove it if nothing else is mapped to it and nobody keeps it on purpose`;
+  const found = await provider.findHost({ host: record.spec }, opts);
+  if (!found) return; // the array never made it
+  return `host ${found.name} (${found.id}) holds ${name}'s initiators on the array: an instant restore ended while the array was asked for it, before the answer; remove it if it was made then, nothing else is mapped to it and nobody keeps it on purpose`;
+}
+
+/**
+ * Presents a copy of the kept snapshot to the Hyper-V host `host`: by its initiators, so that the
+ * array maps the clone to the host object that holds them ({@link ensureNodeHost}), not to a new,
+ * empty one under the node's name that the node would never see. Idempotent by `name`.
+ * The snapshot is found by the handle the backup stored in the manifest; a manifest from before
+ * handles names it only.
+ */
+export async function presentCloneToHost(
+  provider: Provider,
+  args: { name: string; snapshotName: string; handle?: unknown; host: HostSpec },
+  opts: CallOptions = {},
+): Promise<PresentedClone> {
+  requireInitiators(provider, args.host);
   const handle =
     (args.handle as SnapshotHandle | undefined) ??
     (await provider.listSnapshots({ prefix: args.snapshotName }, opts)).find((s) => s.name === args.snapshotName);
@@ -44,7 +98,7 @@ export async function presentCloneToHost(
     throw new HvsnapError('not_found', `array snapshot ${args.snapshotName} is gone from provider "${provider.name}"`, {
       context: { snapshot: args.snapshotName },
     });
-  const p = await provider.present({ name: args.name, snapshot: handle, host }, opts);
+  const p = await provider.present({ name: args.name, snapshot: handle, host: args.host }, opts);
   return { name: p.name, luns: p.luns.map((l) => ({ sourceIdentityId: l.sourceIdentity.id.toLowerCase(), lun: { identity: l.identity, path: l.path } })) };
 }
 

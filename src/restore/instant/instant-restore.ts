@@ -9,7 +9,7 @@ import type { RestorePointManifest, SnapshotDisk } from '../../repository/types.
 import type { Provider } from '../../../providers/sdk/provider.js';
 import { killIfAsked } from '../../backup/run-steps.js';
 import type { InstantStepName } from '../../backup/types.js';
-import { presentCloneToHost, removeClone } from './array-access.js';
+import { ensureNodeHost, presentCloneToHost, releaseNodeHost, removeClone } from './array-access.js';
 import { onlineCloneDisks } from './online-clone-disks.js';
 import { deleteSession, listSessions, loadSession, newSessionId, saveSession, sessionDir, thisOwner, type InstantSession } from './instant-sessions.js';
 
@@ -79,11 +79,13 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
   // what the array knows the host by, read before anything is made
   const host = env.hostFor(args.hostName);
   const initiators = await host.initiators({}, opts);
-  await saveSession(dir, session); // journaled before the presentation exists
+  const nodeHost = { name: args.hostName, ...initiators };
+  await saveSession(dir, session); // journaled before the host object and the presentation exist
   try {
+    await ensureNodeHost(env.provider, nodeHost, (record) => saveSession(dir, Object.assign(session, { nodeHost: record })), opts);
     const clone = await presentCloneToHost(
       env.provider,
-      { name: session.presentation!.name, snapshotName: kept.name, handle: kept.handle, host: { name: args.hostName, ...initiators } },
+      { name: session.presentation!.name, snapshotName: kept.name, handle: kept.handle, host: nodeHost },
       opts,
     );
     await reached('present');
@@ -201,9 +203,8 @@ export async function cleanupInstant(
   for (const s of await listInstant(env)) {
     if (s.ownerAlive || s.phase === 'ready') continue;
     try {
-      if (s.phase === 'committing') await finishCommit(env, s, opts.signal);
-      else await undoSession(env, s, opts.signal);
-      finished.push(`${s.id}: ${s.phase === 'committing' ? 'committed' : 'undone'}`);
+      const note = s.phase === 'committing' ? await finishCommit(env, s, opts.signal) : await undoSession(env, s, opts.signal);
+      finished.push(`${s.id}: ${s.phase === 'committing' ? 'committed' : 'undone'}${note ? `; ${note}` : ''}`);
     } catch (e) {
       failures.push({ what: `instant restore ${s.id}`, error: errorSummary(e) });
     }
@@ -211,7 +212,8 @@ export async function cleanupInstant(
   return { finished, failures };
 }
 
-async function finishCommit(env: InstantEnv, session: InstantSession, signal?: AbortSignal): Promise<void> {
+/** Returns a note for the operator where the host object cannot be told made or found (see releaseNodeHost). */
+async function finishCommit(env: InstantEnv, session: InstantSession, signal?: AbortSignal): Promise<string | undefined> {
   const vm = session.vm.id ? await findVm(env, session.vm.id) : undefined;
   if (!vm)
     throw new HvsnapError('vm_not_found', `the VM of instant restore ${session.id} (${session.vm.name}) is gone; discard it instead`, {
@@ -238,11 +240,14 @@ async function finishCommit(env: InstantEnv, session: InstantSession, signal?: A
       throw e;
     }
   }
-  await releaseClone(env, session, signal);
+  return releaseClone(env, session, signal);
 }
 
-/** Removes what the session made, newest first: the VM (only if its disks are on our clone), the LUNs, the presentation. */
-async function undoSession(env: InstantEnv, session: InstantSession, signal?: AbortSignal): Promise<void> {
+/**
+ * Removes what the session made, newest first: the VM (only if its disks are on our clone), the
+ * LUNs, the presentation, the host object. Returns a note as {@link releaseClone} does.
+ */
+async function undoSession(env: InstantEnv, session: InstantSession, signal?: AbortSignal): Promise<string | undefined> {
   const opts = { signal };
   const vm = session.vm.id
     ? await findVm(env, session.vm.id)
@@ -255,14 +260,23 @@ async function undoSession(env: InstantEnv, session: InstantSession, signal?: Ab
     await env.hostFor(session.host).stopVm({ vmId: vm.id }, opts);
     await env.hostFor(session.host).removeVm({ vmId: vm.id }, opts);
   }
-  await releaseClone(env, session, signal);
+  return releaseClone(env, session, signal);
 }
 
-async function releaseClone(env: InstantEnv, session: InstantSession, signal?: AbortSignal): Promise<void> {
+/**
+ * Takes the clone's LUNs offline, unpresents and deletes the clone, removes the host object the
+ * session had the array make, then the journal. Returns (and logs) a note for the operator where
+ * the array was asked for the host object and never answered (see releaseNodeHost).
+ */
+async function releaseClone(env: InstantEnv, session: InstantSession, signal?: AbortSignal): Promise<string | undefined> {
+  const log = env.logger ?? silentLogger;
   for (const lun of [...session.luns].reverse()) await env.hostFor(session.host).offlineDisk({ lun }, { signal });
   if (session.presentation) await removeClone(env.provider, { name: session.presentation.name }, { signal });
+  const note = session.nodeHost && (await releaseNodeHost(env.provider, session.nodeHost, { signal }));
+  if (note) log.warn({ instant: session.id, host: session.host }, note);
   await deleteSession(sessionDir(env.repository.path), session.id);
-  (env.logger ?? silentLogger).info({ instant: session.id }, 'instant restore clone released');
+  log.info({ instant: session.id }, 'instant restore clone released');
+  return note;
 }
 
 async function findVm(env: InstantEnv, id: string): Promise<VmInfo | undefined> {

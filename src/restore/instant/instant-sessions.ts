@@ -1,3 +1,4 @@
+import type { NodeHostRecord } from './array-access.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,6 +21,8 @@ export interface InstantSession {
   /** restoring → ready (the VM runs from the clone) → committing / discarding → (record gone) */
   phase: 'restoring' | 'ready' | 'committing' | 'discarding';
   owner: Owner;
+  /** the Hyper-V host's object on a SAN array (array-access.ts, ensureNodeHost): removed with the clone when the array made it */
+  nodeHost?: NodeHostRecord;
   /** the array presentation (the clone) */
   presentation?: { name: string; snapshotName: string };
   /** LUNs brought online (or being brought online), with the volume root the host gave each */
