@@ -129,7 +129,7 @@ async function runSetJob(
 
   const { hypervisor, provider, copySlots } = limitedSeams(env, redis, queue, job.data, signal);
   // 1. a lost attempt of this set: we hold its lock now, so whatever its journal owes is ours to undo
-  const { lost, compensated } = await compensateLostAttempts(env, { hypervisor, provider }, { journalDir, batchId, set, vmIds, ofThisBatch }, log);
+  const { lost, compensated } = await compensateLostAttempts(env, { hypervisor, provider, hostLeases }, { journalDir, batchId, set, vmIds, ofThisBatch }, log);
 
   // 2. VMs the lost attempt committed keep that restore point
   const points = (await env.repository.listRestorePoints()).filter((p) => ofThisBatch(p.jobId) && vmIds.has(p.vm.id));
@@ -209,14 +209,15 @@ function whenStopped(
  */
 async function compensateLostAttempts(
   env: BackupEnvironment,
-  seams: { hypervisor: BackupEnvironment['hypervisor']; provider: BackupEnvironment['provider'] },
+  seams: { hypervisor: BackupEnvironment['hypervisor']; provider: BackupEnvironment['provider']; hostLeases: HostLeases },
   where: { journalDir: string; batchId: string; set: VolumeSet; vmIds: Set<string>; ofThisBatch: (jobId: string) => boolean },
   log: Logger,
 ): Promise<{ lost: Awaited<ReturnType<typeof readOpenJournals>>; compensated: string[] }> {
-  const { hypervisor, provider } = seams;
+  const { hypervisor, provider, hostLeases } = seams;
   const { journalDir, batchId, set, vmIds, ofThisBatch } = where;
   const compensated: string[] = [];
-  const plain = backupUndoTargets({ ...env, hypervisor, provider });
+  // a host a set of this worker still uses is left to its last user (host-leases.ts)
+  const plain = backupUndoTargets({ ...env, hypervisor, provider }, hostLeases);
   // (an attempt whose process still runs on this host is not lost: it lost its lock and is undoing its own work)
   const lost = (await readOpenJournals(journalDir)).filter(
     (j) => j.set === set.index && ofThisBatch(j.jobId) && !(j.owner.alive && j.owner.host === hostname()),

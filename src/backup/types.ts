@@ -58,7 +58,7 @@ export interface BackupPolicy {
   throttleBytesPerSec?: number;
   /** ignore reference points: every disk full */
   forceFull: boolean;
-  /** keep a host object (igroup, host) hvsnap created on the array for the proxy; default false: removed when the set ends */
+  /** keep a host object (igroup, host) hvsnap created on the array for the proxy; default false: removed when the last set of the process using it ends */
   keepHosts?: boolean;
 }
 

@@ -18,8 +18,12 @@ export type UndoRecord =
   /** `handle` once createSnapshot answered; before that only the name is known (the create may still have made it) */
   | { kind: 'deleteSnapshot'; name: string; handle?: SnapshotHandle }
   | { kind: 'unpresent'; name: string }
-  /** `created`: made by this run and to be removed; `kept`: made by this run and kept (policy.keepHosts); one it found is never removed */
-  | { kind: 'removeHost'; host: HostHandle; created: boolean; kept?: boolean }
+  /**
+   * `created`: made by hvsnap and to be removed (by the last set of the process that uses it, see
+   * host-leases.ts); `kept`: made by this run and kept (policy.keepHosts); one found that no set of
+   * this process made is never removed. `lease`: the set's lease on it in the process that ran it.
+   */
+  | { kind: 'removeHost'; host: HostHandle; created: boolean; kept?: boolean; lease?: string }
   /**
    * Journaled before ensureHost makes the proxy's host (and settled once the array answered): a run
    * that ends without the answer cannot tell whether the host the array then has is its own (another
@@ -77,10 +81,10 @@ export async function runUndo(record: UndoRecord, targets: UndoTargets, signal?:
       await targets.provider.unpresent({ name: record.name }, opts);
       return;
     case 'removeHost': {
-      if (!record.created) return;
-      const remove = () => removeHostUnlessMapped(targets.provider, record.host, opts);
+      const remove = record.created ? () => removeHostUnlessMapped(targets.provider, record.host, opts) : undefined;
       // another set of this process may still use it: the last one removes it
-      await (targets.hostLeases ? targets.hostLeases.release(record.host, remove) : remove());
+      if (targets.hostLeases) await targets.hostLeases.release(record, remove);
+      else await remove?.();
       return;
     }
     case 'checkHost': {

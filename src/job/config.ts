@@ -64,8 +64,9 @@ export const jobConfigSchema = z
         kind: z.enum(['local', 'linux', 'windows']).default('local'),
         host: proxyHostSchema,
         /**
-         * keep the host object (igroup, host) hvsnap made on the array for `host` when the set ends, for
-         * the next run; default false: a host hvsnap made is removed, one it found is never touched
+         * keep the host object (igroup, host) hvsnap made on the array for `host`, for the next run;
+         * default false: a host hvsnap made is removed when the last volume set of the process that
+         * uses it ends (backup/host-leases.ts), and one it found is never touched
          */
         keepHost: z.boolean().optional(),
         config: z.record(z.string(), z.unknown()).default({}),

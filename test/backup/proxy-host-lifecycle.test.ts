@@ -233,7 +233,42 @@ describe('the proxy host on the array', () => {
     }
   });
 
-  it('two sets of one run share the host the run made: it goes when the last of them is done, not when the set that made it ends', async () => {
+  it.each(['ensure-host', 'find-host'] as const)(
+    'two sets of one run share the host the run made (the second held at %s): it goes when the last of them is done, not when the set that made it ends',
+    async (hold) => {
+      env = await makeLabEnv({ vms: 2, volumes: 2, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
+      const hosts = withHosts(env.provider);
+      env.provider = hosts.provider;
+      let firstPresents!: () => void;
+      const hostMade = new Promise<void>((r) => (firstPresents = r));
+      let first: number | undefined;
+      const report = await runBackup(env, {
+        limits: { sets: 2 },
+        hooks: {
+          // the first set makes the host; the other looks it up (find-host: it then finds it) or asks
+          // for it (ensure-host) only once it is made, and presents only once the first set has ended
+          // (its snapshot deleted: its undos are done)
+          beforeStep: async (step, { set }) => {
+            if (step === hold) {
+              first ??= set;
+              if (set !== first) await hostMade;
+            }
+            if (step === 'present') {
+              if (set === first) firstPresents();
+              else await hosts.deleted;
+            }
+          },
+        },
+      });
+      expect(report.ok, JSON.stringify(report.vms)).toBe(true);
+      expect(report.sets).toHaveLength(2);
+      expect(hosts.presentedWithoutHost).toEqual([]);
+      expect(hosts.removed).toEqual([{ id: 'ig-1', name: 'proxy1', created: true }]);
+      expect(hosts.hosts.size).toBe(0);
+    },
+  );
+
+  it('a set that found the host before the set that made it removed it (its last user) asks the array again: it never presents to a host that is gone', async () => {
     env = await makeLabEnv({ vms: 2, volumes: 2, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
     const hosts = withHosts(env.provider);
     env.provider = hosts.provider;
@@ -243,24 +278,24 @@ describe('the proxy host on the array', () => {
     const report = await runBackup(env, {
       limits: { sets: 2 },
       hooks: {
-        // the first set at ensure-host makes the host; the other asks only once it is made, and
-        // presents only once the first set has ended (its snapshot deleted: its undos are done)
+        // the second set looks the host up once the first made it, and asks for it only once the
+        // first has ended (its snapshot deleted): the first, the only user then, has removed it
         beforeStep: async (step, { set }) => {
-          if (step === 'ensure-host') {
+          if (step === 'find-host') {
             first ??= set;
             if (set !== first) await hostMade;
           }
-          if (step === 'present') {
-            if (set === first) firstPresents();
-            else await hosts.deleted;
-          }
+          if (step === 'present' && set === first) firstPresents();
+          if (step === 'ensure-host' && set !== first) await hosts.deleted;
         },
       },
     });
     expect(report.ok, JSON.stringify(report.vms)).toBe(true);
-    expect(report.sets).toHaveLength(2);
     expect(hosts.presentedWithoutHost).toEqual([]);
-    expect(hosts.removed).toEqual([{ id: 'ig-1', name: 'proxy1', created: true }]);
+    expect(hosts.removed).toEqual([
+      { id: 'ig-1', name: 'proxy1', created: true },
+      { id: 'ig-2', name: 'proxy1', created: true },
+    ]);
     expect(hosts.hosts.size).toBe(0);
   });
 

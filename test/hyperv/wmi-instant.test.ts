@@ -74,6 +74,8 @@ async function setUp() {
     removed: [] as HostHandle[],
     /** ensureHost makes the host and never answers (a process killed while it waits) */
     dieInEnsure: false,
+    /** ensureHost calls */
+    ensured: 0,
   };
   const initiatorsOf = (h: HostSpec) => [...(h.iqns ?? []), ...(h.wwns ?? [])];
   const holding = (h: HostSpec) => san.hosts.find((x) => x.initiators.some((i) => initiatorsOf(h).includes(i)));
@@ -88,6 +90,7 @@ async function setUp() {
     },
     ensureHost: {
       value: async ({ host }: { host: HostSpec }) => {
+        san.ensured++;
         const x = holding(host);
         if (x) return { ...x.handle, created: false };
         const handle = { id: `host-${san.hosts.length + 1}`, name: host.name, created: true };
@@ -221,6 +224,7 @@ describe('instant restore on the simulated WMI host', () => {
       message: 'HV01 reports no iSCSI or Fibre Channel initiator (Get-InitiatorPort): provider "lab" cannot present the clone to it',
     });
     expect(ctx.presented).toEqual([]);
+    expect(ctx.san.hosts).toEqual([]); // no host object made for it either
     await assertNothingLeft(env!, ctx, ['sql01'], true);
   });
 
@@ -250,6 +254,8 @@ describe('instant restore on the simulated WMI host', () => {
     // the host object the array knows HV01 by for its cluster storage
     ctx.san.hosts.push({ handle: { id: 'host-7', name: 'hv01-cluster', created: false }, initiators: ['iqn.1991-05.com.microsoft:hv01.contoso.local'] });
     const found = await instantRestore(ctx.ie, args);
+    expect((await listInstant(ctx.ie))[0].nodeHost).toMatchObject({ handle: { id: 'host-7', created: false } });
+    expect(ctx.san.ensured).toBe(1); // found (findHost): the array is not asked to make it
     await commitInstant(ctx.ie, { id: found.id, destinationDir: 'C:\\ClusterStorage\\Volume1\\sql01-now' });
     expect(ctx.san.removed).toHaveLength(1);
     expect(ctx.san.hosts.map((x) => x.handle.id)).toEqual(['host-7']);
@@ -278,7 +284,7 @@ describe('instant restore on the simulated WMI host', () => {
     const id = await markOwnerDead();
     expect(await cleanupInstant(ctx.ie)).toEqual({
       finished: [
-        `${id}: undone; host HV01 (host-1) holds HV01's initiators on the array: an instant restore ended while the array was asked for it, before the answer; remove it if it was made then, nothing else is mapped to it and nobody keeps it on purpose`,
+        `${id}: undone; host HV01 (host-1) holds HV01's initiators on the array: none did when an instant restore began making one, and it ended before the array answered; remove it if nothing else is mapped to it and nobody keeps it on purpose`,
       ],
       failures: [],
     });

@@ -16,6 +16,8 @@ export interface HostRun {
   hostBefore?: { known: boolean; found?: HostHandle };
   /** the proxy's host object on the array (ensure-host) */
   host?: HostHandle;
+  /** this set's lease on it, given back by ensure-host's undo (host-leases.ts) */
+  hostLease?: string;
 }
 
 /**
@@ -63,19 +65,26 @@ export const ensureHostStep: SetStep<HostRun> = {
       host: set.host!,
       created: set.host!.created && !set.policy.keepHosts,
       ...(set.host!.created && set.policy.keepHosts && { kept: true }),
+      ...(set.hostLease !== undefined && { lease: set.hostLease }),
     }),
   },
   async run(set) {
     const { provider, proxyHost } = set.env;
-    const obtain = async (stale: boolean) => {
-      // a host found before this process removed its own is gone: ask the array again
-      const found = stale ? undefined : set.hostBefore?.found;
-      if (found) return found;
+    const obtain = async (gone: (id: string) => boolean) => {
+      // a host found that this process has removed since is gone: ask the array again
+      const found = set.hostBefore?.found;
+      if (found && !gone(found.id)) return found;
       const host = await provider.ensureHost({ host: proxyHost }, { signal: set.signal });
       if (host.created)
         set.log.info({ host: host.name }, set.policy.keepHosts ? 'host made on the array (kept: keepHosts)' : 'host made on the array for this run');
       return host;
     };
-    set.host = set.hostLeases ? await set.hostLeases.acquire(proxyHost.name, obtain) : await obtain(false);
+    if (!set.hostLeases) {
+      set.host = await obtain(() => false);
+      return;
+    }
+    const { host, lease } = await set.hostLeases.acquire(proxyHost.name, obtain, { keep: set.policy.keepHosts, signal: set.signal });
+    set.host = host;
+    set.hostLease = lease;
   },
 };

@@ -97,6 +97,8 @@ export interface SetRun {
   hostBefore?: { known: boolean; found?: HostHandle };
   /** the proxy's host object on the array (ensure-host) */
   host?: HostHandle;
+  /** this set's lease on it (host-leases.ts) */
+  hostLease?: string;
   /** the snapshot presented to the proxy (present) */
   presentation?: Presentation;
   /** the presentation attached to the proxy (attach) */

@@ -15,9 +15,13 @@ export interface PresentedClone {
   luns: Array<{ sourceIdentityId: string; lun: HostLun }>;
 }
 
-/** What the session journals of the Hyper-V host's object on the array: `handle` once the array answered. */
+/**
+ * What the session journals of the Hyper-V host's object on the array: `handle` once known (found,
+ * or the array's answer); `absentBefore` when findHost saw none before the array was asked to make it.
+ */
 export interface NodeHostRecord {
   spec: HostSpec;
+  absentBefore?: boolean;
   handle?: HostHandle;
 }
 
@@ -42,10 +46,11 @@ function requireInitiators(provider: Provider, host: HostSpec): void {
 /**
  * Before the clone is presented: the host object of the Hyper-V host `host` on a SAN array. The
  * one that holds the host's initiators (the one the array knows the node by for its cluster
- * storage) is used as it is; where none does, the array makes one (`ensureHost`, as the proxy's
- * host is made for a backup), and {@link releaseNodeHost} removes it with the clone. Without this,
- * the driver's present made that host itself and nothing removed it. `journal` is called before the
- * array is asked (the host can be made and the answer lost, the process killed) and with the answer.
+ * storage; found by findHost, where the provider can look hosts up) is used as it is; where none
+ * does, the array makes one (`ensureHost`, as the proxy's host is made for a backup), and
+ * {@link releaseNodeHost} removes it with the clone. Without this, the driver's present made that
+ * host itself and nothing removed it. `journal` is called with the host found, or before the array
+ * is asked to make one (it can be made and the answer lost, the process killed) and with the answer.
  */
 export async function ensureNodeHost(
   provider: Provider,
@@ -55,7 +60,9 @@ export async function ensureNodeHost(
 ): Promise<void> {
   requireInitiators(provider, host);
   if (presentsByName(provider)) return;
-  await journal({ spec: host });
+  const found = await provider.findHost?.({ host }, opts);
+  if (found) return journal({ spec: host, handle: { ...found, created: false } });
+  await journal({ spec: host, absentBefore: provider.findHost !== undefined });
   await journal({ spec: host, handle: await provider.ensureHost({ host }, opts) });
 }
 
@@ -71,11 +78,11 @@ export async function releaseNodeHost(provider: Provider, record: NodeHostRecord
     return;
   }
   const name = record.spec.name;
-  if (!provider.findHost)
+  if (!record.absentBefore || !provider.findHost)
     return `check the host object for ${name} on the array: an instant restore ended while the array was making it, and provider "${provider.name}" cannot look hosts up; remove it if nothing else is mapped to it and nobody keeps it on purpose`;
   const found = await provider.findHost({ host: record.spec }, opts);
   if (!found) return; // the array never made it
-  return `host ${found.name} (${found.id}) holds ${name}'s initiators on the array: an instant restore ended while the array was asked for it, before the answer; remove it if it was made then, nothing else is mapped to it and nobody keeps it on purpose`;
+  return `host ${found.name} (${found.id}) holds ${name}'s initiators on the array: none did when an instant restore began making one, and it ended before the array answered; remove it if nothing else is mapped to it and nobody keeps it on purpose`;
 }
 
 /**
