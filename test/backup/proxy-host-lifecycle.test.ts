@@ -8,6 +8,7 @@ import { policyFromConfig } from '../../src/job/policy.js';
 import { providerError } from '../../providers/sdk/errors.js';
 import type { HostHandle, Provider } from '../../providers/sdk/provider.js';
 import type { CallOptions } from '../../src/core/types.js';
+import type { StepName } from '../../src/backup/types.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
 import { restoreVm } from '../../src/restore/restore-vm.js';
 import { join } from 'node:path';
@@ -59,6 +60,40 @@ function withHosts(lab: Provider, opts: { existing?: boolean; findHost?: boolean
     },
   });
   return { provider, removed, hosts, presentedWithoutHost, deleted };
+}
+
+/**
+ * Two sets of one run (a VM each, `limits.sets` 2) on an array that keeps host objects: the first
+ * set makes the proxy's host; the second waits at `lookUpAt` until it is made, and at `resumeAt`
+ * until the first set has ended (its snapshot deleted: its undos are done). Checks that both VMs
+ * got their restore point, that nothing was presented while the array had no host for the proxy and
+ * that no host is left; returns the hosts removed, in order.
+ */
+async function twoSets(lookUpAt: StepName, resumeAt: StepName): Promise<HostHandle[]> {
+  env = await makeLabEnv({ vms: 2, volumes: 2, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
+  const hosts = withHosts(env.provider);
+  env.provider = hosts.provider;
+  let firstPresents!: () => void;
+  const hostMade = new Promise<void>((r) => (firstPresents = r));
+  let first: number | undefined;
+  const report = await runBackup(env, {
+    limits: { sets: 2 },
+    hooks: {
+      beforeStep: async (step, { set }) => {
+        if (step === lookUpAt) {
+          first ??= set;
+          if (set !== first) await hostMade;
+        }
+        if (step === 'present' && set === first) firstPresents();
+        if (step === resumeAt && set !== first) await hosts.deleted;
+      },
+    },
+  });
+  expect(report.ok, JSON.stringify(report.vms)).toBe(true);
+  expect(report.sets).toHaveLength(2);
+  expect(hosts.presentedWithoutHost).toEqual([]);
+  expect(hosts.hosts.size).toBe(0);
+  return hosts.removed;
 }
 
 const undoTargets = (e: LabEnv) => ({ provider: e.provider, proxy: e.proxy, hypervisor: e.hypervisor, abortRestorePoint: async () => {} });
@@ -236,67 +271,17 @@ describe('the proxy host on the array', () => {
   it.each(['ensure-host', 'find-host'] as const)(
     'two sets of one run share the host the run made (the second held at %s): it goes when the last of them is done, not when the set that made it ends',
     async (hold) => {
-      env = await makeLabEnv({ vms: 2, volumes: 2, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
-      const hosts = withHosts(env.provider);
-      env.provider = hosts.provider;
-      let firstPresents!: () => void;
-      const hostMade = new Promise<void>((r) => (firstPresents = r));
-      let first: number | undefined;
-      const report = await runBackup(env, {
-        limits: { sets: 2 },
-        hooks: {
-          // the first set makes the host; the other looks it up (find-host: it then finds it) or asks
-          // for it (ensure-host) only once it is made, and presents only once the first set has ended
-          // (its snapshot deleted: its undos are done)
-          beforeStep: async (step, { set }) => {
-            if (step === hold) {
-              first ??= set;
-              if (set !== first) await hostMade;
-            }
-            if (step === 'present') {
-              if (set === first) firstPresents();
-              else await hosts.deleted;
-            }
-          },
-        },
-      });
-      expect(report.ok, JSON.stringify(report.vms)).toBe(true);
-      expect(report.sets).toHaveLength(2);
-      expect(hosts.presentedWithoutHost).toEqual([]);
-      expect(hosts.removed).toEqual([{ id: 'ig-1', name: 'proxy1', created: true }]);
-      expect(hosts.hosts.size).toBe(0);
+      // the second set presents only once the first has ended
+      expect(await twoSets(hold, 'present')).toEqual([{ id: 'ig-1', name: 'proxy1', created: true }]);
     },
   );
 
   it('a set that found the host before the set that made it removed it (its last user) asks the array again: it never presents to a host that is gone', async () => {
-    env = await makeLabEnv({ vms: 2, volumes: 2, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
-    const hosts = withHosts(env.provider);
-    env.provider = hosts.provider;
-    let firstPresents!: () => void;
-    const hostMade = new Promise<void>((r) => (firstPresents = r));
-    let first: number | undefined;
-    const report = await runBackup(env, {
-      limits: { sets: 2 },
-      hooks: {
-        // the second set looks the host up once the first made it, and asks for it only once the
-        // first has ended (its snapshot deleted): the first, the only user then, has removed it
-        beforeStep: async (step, { set }) => {
-          if (step === 'find-host') {
-            first ??= set;
-            if (set !== first) await hostMade;
-          }
-          if (step === 'present' && set === first) firstPresents();
-          if (step === 'ensure-host' && set !== first) await hosts.deleted;
-        },
-      },
-    });
-    expect(report.ok, JSON.stringify(report.vms)).toBe(true);
-    expect(hosts.presentedWithoutHost).toEqual([]);
-    expect(hosts.removed).toEqual([
+    // the second set asks for the host only once the first, its only user then, has removed it
+    expect(await twoSets('find-host', 'ensure-host')).toEqual([
       { id: 'ig-1', name: 'proxy1', created: true },
       { id: 'ig-2', name: 'proxy1', created: true },
     ]);
-    expect(hosts.hosts.size).toBe(0);
   });
 
   it('a host another set still uses stays, and the backup is still ok', async () => {
