@@ -3,16 +3,16 @@ import type { HostMounts } from '../backup/types.js';
 import type { Shell } from '../transport/shell.js';
 import { createSftpMount, type SftpRoot } from '../../proxy/sftp/index.js';
 
-/**
- * Host mode's mounts for a job: each node's files over SFTP on the SSH connection its PowerShell
- * scripts already use (Win32-OpenSSH ships sftp-server; `hvsnap doctor` checks it answers). A node
- * reached without SSH (the local transport) cannot be read this way, and says so.
- */
 /** Whether host mode can read `host`'s files: its shell is SSH (it can open SFTP). The dry run asks the same. */
 export function readsOverSftp(shell: Shell | undefined): shell is Shell & { openSftp: NonNullable<Shell['openSftp']> } {
   return !!shell?.openSftp;
 }
 
+/**
+ * Host mode's mounts for a job: each node's files over SFTP on the SSH connection its PowerShell
+ * scripts already use (Win32-OpenSSH ships sftp-server; `hvsnap doctor` checks it answers). A node
+ * reached without SSH (the local transport) cannot be read this way, and says so.
+ */
 export function sftpHostMounts(shellOf: (host: string) => Shell | undefined, opts: { roots?: readonly SftpRoot[] } = {}): HostMounts {
   return {
     async mount({ host, bytesPerSec, stats }, callOpts = {}) {

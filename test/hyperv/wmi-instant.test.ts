@@ -69,7 +69,10 @@ async function setUp() {
   const presented: HostSpec[] = [];
   const san = {
     transports: undefined as ProviderCapabilities['transports'],
-    /** a SAN array's host objects: found by any initiator they hold, as the drivers look hosts up; made by ensureHost */
+    /**
+     * a SAN array's host objects, as the provider contract has them (providers/README.md, ensureHost and findHost):
+     * found by any initiator they hold, made by ensureHost; a double of our SDK contract, not of one vendor
+     */
     hosts: [] as Array<{ handle: HostHandle; initiators: string[] }>,
     removed: [] as HostHandle[],
     /** ensureHost makes the host and never answers (a process killed while it waits) */

@@ -4,12 +4,8 @@ import type { HostLeases } from '../host-leases.js';
 import type { BackupEnvironment, BackupPolicy } from '../types.js';
 import type { SetStep } from './step.js';
 
-/** What the host steps need and leave; a backup's set and a snapshot-only restore both have it. */
-export interface HostRun {
-  readonly env: Pick<BackupEnvironment, 'provider' | 'proxyHost'>;
-  readonly policy: Pick<BackupPolicy, 'keepHosts'>;
-  readonly log: Logger;
-  readonly signal?: AbortSignal;
+/** What the host steps keep on the run: a backup's set (SetRun) and a snapshot-only restore both have it. */
+export interface HostState {
   /** the host as the sets of this process share it (absent: this run is the only user it knows of) */
   readonly hostLeases?: HostLeases;
   /** what find-host saw before ensure-host: `known` false when the provider cannot look hosts up */
@@ -18,6 +14,14 @@ export interface HostRun {
   host?: HostHandle;
   /** this set's lease on it, given back by ensure-host's undo (host-leases.ts) */
   hostLease?: string;
+}
+
+/** What the host steps need and leave. */
+export interface HostRun extends HostState {
+  readonly env: Pick<BackupEnvironment, 'provider' | 'proxyHost'>;
+  readonly policy: Pick<BackupPolicy, 'keepHosts'>;
+  readonly log: Logger;
+  readonly signal?: AbortSignal;
 }
 
 /**

@@ -1,10 +1,10 @@
 import type { Logger } from '../../core/logger.js';
 import type { ByteRange, Checkpoint, ConfigFile, ReferencePoint, VmInfo } from '../../core/types.js';
 import type { Limit } from '../../core/concurrency.js';
-import type { HostLeases } from '../host-leases.js';
+import type { HostState } from './ensure-host.js';
 import type { JobThrottle } from '../job-throttle.js';
 import type { RestorePointManifest } from '../../repository/types.js';
-import type { Presentation, ArrayVolume, HostHandle, SnapshotHandle } from '../../../providers/sdk/provider.js';
+import type { Presentation, ArrayVolume, SnapshotHandle } from '../../../providers/sdk/provider.js';
 import type { Mount } from '../../../proxy/proxy.js';
 import type { VolumeSet } from '../plan.js';
 import type { Saga } from '../saga.js';
@@ -67,8 +67,8 @@ export interface VmStep<S = SetRun, V = VmRun> extends StepBase {
   run(set: S, vm: V): Promise<void>;
 }
 
-/** What the steps of one volume set share. Steps read and write it; the runner creates it. */
-export interface SetRun {
+/** What the steps of one volume set share (the host steps' part: HostState). Steps read and write it; the runner creates it. */
+export interface SetRun extends HostState {
   readonly env: BackupEnvironment;
   readonly policy: BackupPolicy;
   readonly options: BackupOptions;
@@ -87,18 +87,10 @@ export interface SetRun {
   readonly copySlots: Limit;
   /** the job's read-rate cap, shared by every disk copied at once */
   readonly throttle?: JobThrottle;
-  /** the proxy's host object as every set of the process shares it (host-leases.ts) */
-  readonly hostLeases?: HostLeases;
   /** the array volumes of the set (snapshot) */
   volumes?: ArrayVolume[];
   /** the array's handle of the set's snapshot (snapshot): what present and the manifest use */
   snapshot?: SnapshotHandle;
-  /** what find-host saw (see ensure-host.ts's HostRun) */
-  hostBefore?: { known: boolean; found?: HostHandle };
-  /** the proxy's host object on the array (ensure-host) */
-  host?: HostHandle;
-  /** this set's lease on it (host-leases.ts) */
-  hostLease?: string;
   /** the snapshot presented to the proxy (present) */
   presentation?: Presentation;
   /** the presentation attached to the proxy (attach) */
