@@ -20,6 +20,14 @@ import type { ChunkId } from './types.js';
 /** Packs {@link PackStore.unusable} sizes at once. */
 const PACK_STATS_AT_ONCE = 16;
 
+/**
+ * Chunk memory kept for reuse (at least 64 buffers): room for a restore's read-ahead (32 MiB,
+ * READ_AHEAD_BYTES in restore/restore-disk.ts) with the chunks being written and checked besides.
+ * A buffer taken beyond it is made fresh and dropped after use, and fresh memory costs page faults
+ * on every use (see SharedBuffers).
+ */
+const KEPT_BUFFER_BYTES = 64 << 20;
+
 /** What {@link PackStore.put} did. */
 export interface PutChunkResult {
   /** the chunk's id, or null for an all-zero chunk (never stored) */
@@ -73,7 +81,7 @@ export class PackStore {
     this.badDir = join(root, 'bad');
     this.quarantine = new PackQuarantine(this.badDir, logger);
     this.writer = new PackWriter(this.packsDir, keys?.mac, (p) => this.sealed.push(p));
-    this.buffers = new SharedBuffers(chunkSize + SEAL_OVERHEAD);
+    this.buffers = new SharedBuffers(chunkSize + SEAL_OVERHEAD, Math.max(64, Math.ceil(KEPT_BUFFER_BYTES / chunkSize)));
   }
 
   /** The id of `data` in this repository (keyed when encrypted). */

@@ -1,7 +1,7 @@
 import { readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { restoreDisk } from '../../src/restore/restore-disk.js';
+import { READ_AHEAD_BYTES, restoreDisk } from '../../src/restore/restore-disk.js';
 import { openVhdx } from '../../src/vhdx/index.js';
 import { backup, CHUNK, diskData, DISK_ID, failure, newRepo, tempDir } from '../repository/helpers.js';
 
@@ -58,6 +58,27 @@ describe('restoreDisk formats', () => {
     // written), plus what the file system counts for its extent map (ext4: a block); every non-zero
     // chunk written whole would take 8 chunks
     expect((await stat(join(dir, 'r.raw'))).blocks * 512).toBeLessThan(6 * CHUNK);
+  });
+
+  it('reads READ_AHEAD_BYTES of chunks ahead of the writer, and no more', async () => {
+    const repo = await newRepo();
+    const ahead = READ_AHEAD_BYTES / CHUNK;
+    const data = diskData(ahead + 40);
+    const { manifest } = await backup(repo, vm, data);
+    // chunks leased and not yet given back, at most, over the restore
+    let held = 0;
+    let most = 0;
+    const lease = repo.leaseChunk.bind(repo);
+    repo.leaseChunk = async (id) => {
+      most = Math.max(most, ++held);
+      const l = await lease(id);
+      return { data: l.data, release: () => (held--, l.release()) };
+    };
+    const target = join(await tempDir(), 'd.vhdx');
+    await restoreDisk({ repository: repo, restorePointId: manifest.id, diskId: DISK_ID, target, blockSize: 1 << 20 });
+    expect((await vhdxBytes(target)).equals(data)).toBe(true);
+    expect(most).toBe(ahead);
+    expect(held).toBe(0);
   });
 
   it('never writes a raw image over an existing file or through a link', async () => {

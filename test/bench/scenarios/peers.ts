@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { labWrite } from '../../../src/lab/index.js';
 import { clearReferencePoints } from '../bench-env.js';
 import { createDiskLab, type BenchContext } from '../bench-context.js';
@@ -11,6 +12,7 @@ import { filesUnder, settleCold } from '../settle.js';
 import { figure, MiB, ratioRuns, sizeText, type Figure, type Goal, type ScenarioResult } from '../stats.js';
 
 const WRITE = 64 * 1024;
+const IO_FLOOR = fileURLToPath(new URL('../io-floor.js', import.meta.url));
 const PASS = 'bench passphrase';
 
 /** Whether a peer program runs here; a missing one is skipped and the table says so. */
@@ -43,7 +45,8 @@ const LABEL: Record<Tool, string> = {
  * closest there is), hvsnap encrypted against restic. hvsnap restores a dynamic VHDX from its chunks;
  * the peers restore the VHDX file; `qemu-img convert` raw → VHDX is the disk-speed reference, by
  * default (the image is not flushed) and with `-t writeback` (flushed at the end, as hvsnap's restore
- * does; restic and borg do not flush). Every tool is timed as a whole process: start to exit, each
+ * does; restic and borg do not flush), and a minimal program that moves the restore's bytes and does
+ * nothing else (io-floor.ts) shows what the disk allows a durable restore. Every tool is timed as a whole process: start to exit, each
  * started from the same state (see settle.ts); every backup and every restore reads its input
  * from the disk, not from the page cache (see {@link settleCold}): a proxy reading a snapshot just
  * presented to it has none of it in memory, and a tool that ran after one that read the disk file
@@ -75,11 +78,12 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
     // -t writeback it flushes, as hvsnap's restore does (fsync): both are reported, like is compared with like
     const qemu: number[] = [];
     const qemuFlushed: number[] = [];
-    // why a restore that flushes cannot match qemu-img's default here, measured rather than argued:
     // why a restore that flushes cannot match qemu-img's default, measured: how much of its output it
     // left unwritten at its exit, and its time once a sync has written that (like with like with hvsnap)
     const qemuUnwritten: number[] = [];
     const qemuThenSync: number[] = [];
+    // what moving the restore's bytes durably costs on this disk, with no work besides (io-floor.ts)
+    const ioFloor: number[] = [];
     for (let r = 0; r < ctx.runs; r++) {
       ctx.progress(`peers (${fill}): run ${r + 1}/${ctx.runs}`);
       const run = join(base, `run-${r}`);
@@ -145,6 +149,10 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
         else t.restore[x].push(await runPeer('borg', ['extract', `${repo(x)}::incremental`], { env, cwd: out }));
         await rm(out, { recursive: true, force: true });
       }
+      await settleCold([repo('hvsnap')]);
+      const moved = join(run, 'io-floor.bin');
+      ioFloor.push(await runPeer(process.execPath, [IO_FLOOR, join(repo('hvsnap'), 'packs'), moved]));
+      await rm(moved, { force: true });
       const q = join(run, 'qemu.vhdx');
       await settleCold([raw]);
       const before = await unwrittenBytes();
@@ -196,6 +204,13 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
             qemuThenSync.map((ms) => ms / 1000),
           ),
         );
+        figures.push(
+          figure(
+            `${tag}: restore reference, the same bytes moved by a minimal program (packs read, as much written, direct, fsynced)`,
+            's',
+            ioFloor.map((ms) => ms / 1000),
+          ),
+        );
       }
     }
     for (const x of tools) figures.push(figure(`${tag}: repository size after the full, ${LABEL[x]}`, 'MiB', t.size[x]));
@@ -219,6 +234,7 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
       );
       speedup('restore, qemu-img default time / hvsnap time', qemu, t.restore.hvsnap, 1, 'restore vs qemu-img convert raw -> VHDX (qemu not flushed)');
       figures.push(figure(`${tag}: restore, (qemu-img default, then sync) time / hvsnap time`, 'x', ratioRuns(qemuThenSync, t.restore.hvsnap)));
+      figures.push(figure(`${tag}: restore, minimal program moving the same bytes time / hvsnap time`, 'x', ratioRuns(ioFloor, t.restore.hvsnap)));
       if (restic)
         speedup('incremental, restic time / hvsnap time', t.incremental.restic, t.incremental.hvsnap, 10, 'incremental after 1% writes faster than restic');
       if (borg) speedup('incremental, borg time / hvsnap time', t.incremental.borg, t.incremental.hvsnap, 10, 'incremental after 1% writes faster than borg');
@@ -233,6 +249,7 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
     details[`${fill}Qemu`] = qemu;
     details[`${fill}QemuFlushed`] = qemuFlushed;
     details[`${fill}QemuThenSync`] = qemuThenSync;
+    details[`${fill}IoFloor`] = ioFloor;
     if (qemuUnwritten.length) details[`${fill}QemuUnwrittenMiB`] = qemuUnwritten;
   }
   return {

@@ -1,0 +1,26 @@
+import { mkdtemp, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { moveBytes } from './io-floor.js';
+
+describe('io-floor (the bench reference for a restore)', () => {
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reads every file under the folder and writes as many bytes, in whole MiB, to a new file', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hvsnap-io-floor-'));
+    const packs = join(dir, 'packs');
+    await mkdir(join(packs, 'ab'), { recursive: true });
+    await writeFile(join(packs, 'ab', 'one'), Buffer.alloc(3 * 1024 * 1024 + 5, 1)); // 4 pieces, the last short
+    await writeFile(join(packs, 'two'), Buffer.alloc(1024 * 1024, 2)); // 1 piece
+    const out = join(dir, 'out.bin');
+    expect(await moveBytes(packs, out)).toBe(4 * 1024 * 1024 + 5);
+    expect((await stat(out)).size).toBe(5 * 1024 * 1024);
+    expect((await readFile(out)).every((b) => b === 0xa5)).toBe(true);
+    // it never writes over a file
+    await expect(moveBytes(packs, out)).rejects.toMatchObject({ code: 'EEXIST' });
+  });
+});
