@@ -12,7 +12,7 @@ import { filesUnder, settleCold } from '../settle.js';
 import { figure, MiB, ratioRuns, sizeText, type Figure, type Goal, type ScenarioResult } from '../stats.js';
 
 const WRITE = 64 * 1024;
-const IO_FLOOR = fileURLToPath(new URL('../io-floor.js', import.meta.url));
+const MOVE_BYTES = fileURLToPath(new URL('../move-bytes.js', import.meta.url));
 const PASS = 'bench passphrase';
 
 /** Whether a peer program runs here; a missing one is skipped and the table says so. */
@@ -45,8 +45,8 @@ const LABEL: Record<Tool, string> = {
  * closest there is), hvsnap encrypted against restic. hvsnap restores a dynamic VHDX from its chunks;
  * the peers restore the VHDX file; `qemu-img convert` raw → VHDX is the disk-speed reference, by
  * default (the image is not flushed) and with `-t writeback` (flushed at the end, as hvsnap's restore
- * does; restic and borg do not flush), and a minimal program that moves the restore's bytes and does
- * nothing else (io-floor.ts) shows what the disk allows a durable restore. Every tool is timed as a whole process: start to exit, each
+ * does; restic and borg do not flush), and a plain program that moves the restore's bytes durably and
+ * does nothing else (move-bytes.ts) shows what the restore's own work costs. Every tool is timed as a whole process: start to exit, each
  * started from the same state (see settle.ts); every backup and every restore reads its input
  * from the disk, not from the page cache (see {@link settleCold}): a proxy reading a snapshot just
  * presented to it has none of it in memory, and a tool that ran after one that read the disk file
@@ -82,8 +82,8 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
     // left unwritten at its exit, and its time once a sync has written that (like with like with hvsnap)
     const qemuUnwritten: number[] = [];
     const qemuThenSync: number[] = [];
-    // what moving the restore's bytes durably costs on this disk, with no work besides (io-floor.ts)
-    const ioFloor: number[] = [];
+    // what moving the restore's bytes durably costs a plain program, with no work besides (move-bytes.ts)
+    const moveBytes: number[] = [];
     for (let r = 0; r < ctx.runs; r++) {
       ctx.progress(`peers (${fill}): run ${r + 1}/${ctx.runs}`);
       const run = join(base, `run-${r}`);
@@ -150,8 +150,8 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
         await rm(out, { recursive: true, force: true });
       }
       await settleCold([repo('hvsnap')]);
-      const moved = join(run, 'io-floor.bin');
-      ioFloor.push(await runPeer(process.execPath, [IO_FLOOR, join(repo('hvsnap'), 'packs'), moved]));
+      const moved = join(run, 'moved.bin');
+      moveBytes.push(await runPeer(process.execPath, [MOVE_BYTES, join(repo('hvsnap'), 'packs'), moved, String(size / 2)]));
       await rm(moved, { force: true });
       const q = join(run, 'qemu.vhdx');
       await settleCold([raw]);
@@ -206,9 +206,9 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
         );
         figures.push(
           figure(
-            `${tag}: restore reference, the same bytes moved by a minimal program (packs read, as much written, direct, fsynced)`,
+            `${tag}: restore reference, the same bytes moved by a plain program (packs read, the disk's data written, direct, fsynced)`,
             's',
-            ioFloor.map((ms) => ms / 1000),
+            moveBytes.map((ms) => ms / 1000),
           ),
         );
       }
@@ -234,7 +234,7 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
       );
       speedup('restore, qemu-img default time / hvsnap time', qemu, t.restore.hvsnap, 1, 'restore vs qemu-img convert raw -> VHDX (qemu not flushed)');
       figures.push(figure(`${tag}: restore, (qemu-img default, then sync) time / hvsnap time`, 'x', ratioRuns(qemuThenSync, t.restore.hvsnap)));
-      figures.push(figure(`${tag}: restore, minimal program moving the same bytes time / hvsnap time`, 'x', ratioRuns(ioFloor, t.restore.hvsnap)));
+      figures.push(figure(`${tag}: restore, plain program moving the same bytes time / hvsnap time`, 'x', ratioRuns(moveBytes, t.restore.hvsnap)));
       if (restic)
         speedup('incremental, restic time / hvsnap time', t.incremental.restic, t.incremental.hvsnap, 10, 'incremental after 1% writes faster than restic');
       if (borg) speedup('incremental, borg time / hvsnap time', t.incremental.borg, t.incremental.hvsnap, 10, 'incremental after 1% writes faster than borg');
@@ -249,7 +249,7 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
     details[`${fill}Qemu`] = qemu;
     details[`${fill}QemuFlushed`] = qemuFlushed;
     details[`${fill}QemuThenSync`] = qemuThenSync;
-    details[`${fill}IoFloor`] = ioFloor;
+    details[`${fill}MoveBytes`] = moveBytes;
     if (qemuUnwritten.length) details[`${fill}QemuUnwrittenMiB`] = qemuUnwritten;
   }
   return {

@@ -2,16 +2,16 @@ import { mkdtemp, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { moveBytes } from './io-floor.js';
+import { moveBytes } from './move-bytes.js';
 
-describe('io-floor (the bench reference for a restore)', () => {
+describe('move-bytes (the bench reference for a restore)', () => {
   let dir: string | undefined;
   afterEach(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('reads every file under the folder and writes as many bytes, in whole MiB, to a new file', async () => {
-    dir = await mkdtemp(join(tmpdir(), 'hvsnap-io-floor-'));
+    dir = await mkdtemp(join(tmpdir(), 'hvsnap-move-bytes-'));
     const packs = join(dir, 'packs');
     await mkdir(join(packs, 'ab'), { recursive: true });
     await writeFile(join(packs, 'ab', 'one'), Buffer.alloc(3 * 1024 * 1024 + 5, 1)); // 4 pieces, the last short
@@ -22,5 +22,9 @@ describe('io-floor (the bench reference for a restore)', () => {
     expect((await readFile(out)).every((b) => b === 0xa5)).toBe(true);
     // it never writes over a file
     await expect(moveBytes(packs, out)).rejects.toMatchObject({ code: 'EEXIST' });
+    // the bytes to write given (a compressed repository's restore writes more than it reads)
+    const more = join(dir, 'more.bin');
+    expect(await moveBytes(packs, more, 7 * 1024 * 1024 + 1)).toBe(4 * 1024 * 1024 + 5);
+    expect((await stat(more)).size).toBe(8 * 1024 * 1024);
   });
 });

@@ -30,12 +30,15 @@ async function openDirect(path: string, flags: number): Promise<number> {
 
 /**
  * The restore's I/O and nothing else, as a reference for its time: every file under `dir` (a
- * repository's packs) read in 1 MiB pieces, 8 in flight, while as many bytes are written to `out`
- * (a new file) in 1 MiB pieces, 4 in flight; both past the page cache where the file system allows
+ * repository's packs) read in 1 MiB pieces, 8 in flight, while `writeBytes` (the disk's data, which
+ * the restore writes; by default as many as are read, rounded up to 1 MiB) are written to `out` (a
+ * new file) in 1 MiB pieces, 4 in flight; both past the page cache where the file system allows
  * (as hvsnap's restore reads and writes), then `out` fsynced. No hashing, no decoding, no layout:
- * what moving the bytes durably costs on this disk. Returns the bytes read.
+ * what moving the bytes durably costs a plain program. A reference, not a bound: a program that
+ * moved them better would be faster (hvsnap's restore, with its larger writes, was, in the full
+ * bench). Returns the bytes read.
  */
-export async function moveBytes(dir: string, out: string): Promise<number> {
+export async function moveBytes(dir: string, out: string, writeBytes?: number): Promise<number> {
   const files = await filesUnder(dir);
   const reads: Array<{ file: string; at: number }> = [];
   for (const file of files) {
@@ -47,7 +50,7 @@ export async function moveBytes(dir: string, out: string): Promise<number> {
   const fds = new Map<string, Promise<number>>();
   let bytesRead = 0;
   let nextWrite = 0;
-  const total = reads.length * PIECE;
+  const total = Math.ceil((writeBytes ?? reads.length * PIECE) / PIECE) * PIECE;
   try {
     const reader = async () => {
       const buf = allocAlignedBuffer(PIECE);
@@ -76,12 +79,13 @@ export async function moveBytes(dir: string, out: string): Promise<number> {
   return bytesRead;
 }
 
-// `node io-floor.js <dir> <out>`: the bench times it as a whole process, like the peers
+// `node move-bytes.js <dir> <out> [bytes to write]`: the bench times it as a whole process, like the peers
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const [dir, out] = process.argv.slice(2);
-  if (!dir || !out) {
-    process.stderr.write('usage: node io-floor.js <dir to read> <new file to write>\n');
+  const [dir, out, bytes] = process.argv.slice(2);
+  const writeBytes = bytes === undefined ? undefined : Number(bytes);
+  if (!dir || !out || (writeBytes !== undefined && !(Number.isSafeInteger(writeBytes) && writeBytes >= 0))) {
+    process.stderr.write('usage: node move-bytes.js <dir to read> <new file to write> [bytes to write, default as many as read]\n');
     process.exit(2);
   }
-  await moveBytes(dir, out);
+  await moveBytes(dir, out, writeBytes);
 }
