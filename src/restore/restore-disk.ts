@@ -59,7 +59,8 @@ const MIN_HOLE = 16 * 1024;
  * threads, {@link READ_AHEAD_BYTES} ahead of the writer, in memory the repository reuses): a corrupt
  * repository fails the restore instead of producing a wrong disk, and the written disk is not
  * read again (see {@link verifyDiskAgainstIndex} for that). Zeros are never written: all-zero
- * chunks and zero stretches of {@link MIN_HOLE} or more inside chunks stay holes of the new file. Memory: READ_AHEAD_BYTES of chunks, and the writer's batches.
+ * chunks and zero stretches of {@link MIN_HOLE} or more inside chunks stay holes of the new file.
+ * Memory: READ_AHEAD_BYTES of chunks, and the writer's batches.
  */
 export async function restoreDisk(args: RestoreDiskArgs): Promise<RestoreDiskResult> {
   args.repository.warmUp();

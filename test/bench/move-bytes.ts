@@ -1,18 +1,20 @@
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { allocAlignedBuffer, O_DIRECT } from '../../src/core/direct-io.js';
+import { allocAlignedBuffer, O_DIRECT, writeFully } from '../../src/core/direct-io.js';
 import { filesUnder } from './settle.js';
 
 const fsRead = promisify(fs.read);
-const fsWrite = promisify(fs.write);
 const fsOpen = promisify(fs.open);
 const fsClose = promisify(fs.close);
 const fsFsync = promisify(fs.fsync);
 
 /** Bytes per read and per write. */
 const PIECE = 1 << 20;
-/** Reads in flight; writes in flight. Together 12: more than libuv's 4 threads, so never the program's limit. */
+/**
+ * Reads in flight; writes in flight. Together more than libuv's 4 threads, which then decide how
+ * many run at once, as they do for hvsnap's restore.
+ */
 const READS = 8;
 const WRITES = 4;
 
@@ -66,7 +68,7 @@ export async function moveBytes(dir: string, out: string, writeBytes?: number): 
       const buf = allocAlignedBuffer(PIECE).fill(0xa5);
       for (let at = nextWrite; at < total; at = nextWrite) {
         nextWrite += PIECE;
-        await fsWrite(direct, buf, 0, PIECE, at);
+        await writeFully(direct, buf, at);
       }
     };
     await Promise.all([...Array.from({ length: READS }, reader), ...Array.from({ length: WRITES }, writer)]);
