@@ -1,7 +1,7 @@
 import { HvsnapError, isHvsnapError } from '../core/errors.js';
 import { openBlob } from './blob-codec.js';
 import { isErrno } from './fs-util.js';
-import { checkChunkId } from './hash.js';
+import { checkChunkId, isChunkId } from './hash.js';
 import { fromInfo } from './pack-format.js';
 import type { PackReadCache } from './pack-read-cache.js';
 import type { PackStore } from './pack-store.js';
@@ -15,6 +15,13 @@ export interface PackReadState {
   writer: PackWriter;
   reads: PackReadCache;
 }
+
+/**
+ * Bytes one read covers at most when a restore asks for chunks whose blobs lie end to end in a
+ * pack ({@link leaseChunkRun}), as a backup writes a disk's chunks. On the bench's VM, 4 GiB of
+ * packs read cold took 1.46-2.14 s in 256 KiB reads (one per chunk) and 1.05-1.74 s in 4 MiB reads.
+ */
+export const READ_RUN_BYTES = 4 << 20;
 
 /** A chunk read into reused memory: `data` is valid until `release()`. */
 export interface ChunkLease {
@@ -56,6 +63,96 @@ export async function leaseChunkCopy(state: PackReadState & { buffers: SharedBuf
     release();
     throw e;
   }
+}
+
+/**
+ * {@link leaseChunkCopy} of each of `ids`, where blobs that lie end to end in one pack (in the order
+ * given) are read together: one direct read of up to {@link READ_RUN_BYTES} into a buffer from
+ * `runBuffers`, each blob then opened and checked on its own (a raw, unencrypted chunk in place, as a
+ * view of that buffer, which goes back once every chunk of the run is released). One promise per id,
+ * in order. A chunk that is missing or known bad, or a run whose read finds its pack missing or short,
+ * falls back to {@link leaseChunkCopy} chunk by chunk, so every error, and every quarantine, is the
+ * one a read of that chunk alone gives.
+ */
+export function leaseChunkRun(
+  state: PackReadState & { buffers: SharedBuffers; runBuffers: SharedBuffers },
+  ids: readonly ChunkId[],
+): Array<Promise<ChunkLease>> {
+  const { store } = state;
+  const out = new Array<Promise<ChunkLease>>(ids.length);
+  type Member = { at: number; id: ChunkId; pack: number; offset: number; length: number; info: number };
+  let run: Member[] = [];
+  const close = () => {
+    if (run.length === 1) out[run[0].at] = leaseChunkCopy(state, run[0].id);
+    else if (run.length > 1) leaseRun(state, store.index.packs[run[0].pack], run).forEach((p, k) => (out[run[k].at] = p));
+    run = [];
+  };
+  const found: Member[] = [];
+  for (const [at, id] of ids.entries()) {
+    const loc = isChunkId(id) ? store.index.get(id) : undefined;
+    if (loc && !store.isBad(id, store.index.packs[loc.pack])) found.push({ at, id, pack: loc.pack, offset: loc.offset, length: loc.length, info: loc.info });
+    else out[at] = leaseChunkCopy(state, id); // the error a read of it alone gives
+  }
+  // in pack order: the codec pool seals a backup's chunks in parallel, so neighbours on the disk are
+  // neighbours in the pack but not always in the same order (42% of the bench disk's chunks directly
+  // follow their predecessor on the disk in its pack)
+  found.sort((a, b) => a.pack - b.pack || a.offset - b.offset);
+  for (const m of found) {
+    const last = run.at(-1);
+    if (!last || m.pack !== last.pack || m.offset !== last.offset + last.length || m.offset + m.length - run[0].offset > READ_RUN_BYTES) close();
+    run.push(m);
+  }
+  close();
+  return out;
+}
+
+/** The chunks of one run of end-to-end blobs of `packName` (see {@link leaseChunkRun}). */
+function leaseRun(
+  state: PackReadState & { buffers: SharedBuffers; runBuffers: SharedBuffers },
+  packName: string,
+  run: ReadonlyArray<{ id: ChunkId; offset: number; length: number; info: number }>,
+): Array<Promise<ChunkLease>> {
+  const { store, writer, reads } = state;
+  const file = store.packPath(packName);
+  const first = run[0].offset;
+  let runBuf: Buffer | undefined;
+  let holders = run.length;
+  const drop = () => {
+    if (--holders === 0 && runBuf) state.runBuffers.give(runBuf);
+  };
+  const stored = (async () => {
+    await writer.drain(packName);
+    return await reads.readDirect(file, first, run.at(-1)!.offset + run.at(-1)!.length - first, (n) => (runBuf = state.runBuffers.take(n)));
+  })();
+  return run.map(async (m) => {
+    let view: Buffer;
+    try {
+      view = await stored;
+    } catch (e) {
+      drop();
+      // a missing or short pack: each chunk read alone, for its own error and quarantine
+      if (isDamage(e)) return await leaseChunkCopy(state, m.id);
+      throw e;
+    }
+    const blob = view.subarray(m.offset - first, m.offset - first + m.length);
+    const { rawLength, compressed } = fromInfo(m.info);
+    const inPlace = !store.keys && !compressed && m.length === rawLength;
+    const into = inPlace ? blob : state.buffers.take(rawLength);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      if (!inPlace) state.buffers.give(into);
+      drop();
+    };
+    try {
+      return { data: await openBlob(blob, m.id, rawLength, compressed, store.keys, file, into), release };
+    } catch (e) {
+      release();
+      if (isDamage(e)) await store.markBad(m.id, packName, (e as Error).message);
+      throw e;
+    }
+  });
 }
 
 /**

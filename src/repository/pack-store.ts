@@ -12,7 +12,7 @@ import { isAllZero } from '../core/zero.js';
 import { checkChunkId, isChunkId } from './hash.js';
 import { encodeIndexFile, loadIndexFile } from './index-file.js';
 import { PackQuarantine, readdirOrEmpty } from './pack-quarantine.js';
-import { copyStoredChunk, leaseChunkCopy, readChunkCopy, type ChunkLease } from './pack-chunk-read.js';
+import { copyStoredChunk, leaseChunkCopy, leaseChunkRun, READ_RUN_BYTES, readChunkCopy, type ChunkLease } from './pack-chunk-read.js';
 import { PackReadCache } from './pack-read-cache.js';
 import { PackWriter, type SealedPack } from './pack-writer.js';
 import type { ChunkId } from './types.js';
@@ -53,6 +53,8 @@ export class PackStore {
   private readonly reads = new PackReadCache();
   /** shared memory for blobs being sealed and chunks being read: faulted in once, reused */
   private readonly buffers: SharedBuffers;
+  /** shared memory for {@link leaseRun}'s reads of end-to-end blobs: {@link KEPT_BUFFER_BYTES} of it kept */
+  private readonly runBuffers = new SharedBuffers(READ_RUN_BYTES, KEPT_BUFFER_BYTES / READ_RUN_BYTES);
   private readonly loadedIndexFiles = new Set<string>();
   /** index files that failed their checksum at the last load */
   damagedIndexFiles: string[] = [];
@@ -263,6 +265,15 @@ export class PackStore {
    */
   async lease(id: ChunkId): Promise<ChunkLease> {
     return leaseChunkCopy({ store: this, writer: this.writer, reads: this.reads, buffers: this.buffers }, id);
+  }
+
+  /**
+   * {@link lease} of each of `ids` (one promise each, in order), reading blobs that lie end to end
+   * in a pack together, in reads of up to READ_RUN_BYTES (see leaseChunkRun): a restore asks for a
+   * disk's chunks in order, and a backup wrote them in that order.
+   */
+  leaseRun(ids: readonly ChunkId[]): Array<Promise<ChunkLease>> {
+    return leaseChunkRun({ store: this, writer: this.writer, reads: this.reads, buffers: this.buffers, runBuffers: this.runBuffers }, ids);
   }
 
   /**

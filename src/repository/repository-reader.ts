@@ -81,6 +81,15 @@ export class RepositoryReader {
     return this.chunks.lease(id);
   }
 
+  /**
+   * {@link leaseChunk} of each of `ids`: one promise per id, in order, each to be released once
+   * (also when a later one fails). Chunks whose blobs lie end to end in a pack, as a backup writes a
+   * disk's chunks, are read in one large read; each is still checked on its own.
+   */
+  leaseChunks(ids: readonly ChunkId[]): Array<Promise<{ data: Buffer; release(): void }>> {
+    return this.chunks.leaseRun(ids);
+  }
+
   /** True when the chunk is stored and not known bad. */
   async hasChunk(id: ChunkId): Promise<boolean> {
     return await this.chunks.has(id);

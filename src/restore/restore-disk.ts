@@ -8,6 +8,7 @@ import { isAllZero, nonZeroRuns } from '../core/zero.js';
 import type { Repository } from '../repository/index.js';
 import { chunkId } from '../repository/chunk-id.js';
 import type { DiskIndex } from '../repository/types.js';
+import { READ_RUN_BYTES } from '../repository/pack-chunk-read.js';
 import { openVhdx, writeVhdxStream } from '../vhdx/index.js';
 import type { VhdxChunk } from '../vhdx/types.js';
 
@@ -56,7 +57,8 @@ const MIN_HOLE = 16 * 1024;
 /**
  * Rebuilds one disk of a restore point as a fresh dynamic VHDX (or fixed, or raw), streaming chunk
  * by chunk in order. Every chunk is verified against its id as it is read (on the codec pool's
- * threads, {@link READ_AHEAD_BYTES} ahead of the writer, in memory the repository reuses): a corrupt
+ * threads, {@link READ_AHEAD_BYTES} ahead of the writer, in memory the repository reuses; chunks
+ * stored end to end are read together, READ_RUN_BYTES at a time, see Repository.leaseChunks): a corrupt
  * repository fails the restore instead of producing a wrong disk, and the written disk is not
  * read again (see {@link verifyDiskAgainstIndex} for that). Zeros are never written: all-zero
  * chunks and zero stretches of {@link MIN_HOLE} or more inside chunks stay holes of the new file.
@@ -76,19 +78,34 @@ export async function restoreDisk(args: RestoreDiskArgs): Promise<RestoreDiskRes
   // chunks are fetched (and verified) ahead of the writer, in order, so reads, checks and writes
   // overlap while memory stays bounded
   const pending = new Map<number, Promise<{ data: Buffer; release(): void }>>();
-  const fetch = (i: number) => {
-    const id = index.chunks[i];
-    if (id !== null && id !== undefined && !pending.has(i)) {
-      const p = repository.leaseChunk(id);
-      p.catch(() => undefined); // observed below, in order; a later one failing first must not go unhandled
-      pending.set(i, p);
+  // asked for a run of positions at a time, so that chunks a backup wrote end to end in a pack are
+  // read in large reads (Repository.leaseChunks), a run once it fits in the window: positions below
+  // `asked` have been asked for, never more than `ahead` of them past the one being written
+  const n = index.chunks.length;
+  const run = Math.min(ahead, Math.max(1, Math.floor(READ_RUN_BYTES / index.chunkSize)));
+  let asked = 0;
+  const fetchUpTo = (end: number) => {
+    for (let to = Math.min(asked + run, n); asked < n && to <= end; to = Math.min(asked + run, n)) {
+      const at: number[] = [];
+      const ids: string[] = [];
+      for (let j = asked; j < to; j++) {
+        const id = index.chunks[j];
+        if (id === null || id === undefined) continue;
+        at.push(j);
+        ids.push(id);
+      }
+      asked = to;
+      repository.leaseChunks(ids).forEach((p, k) => {
+        p.catch(() => undefined); // observed below, in order; a later one failing first must not go unhandled
+        pending.set(at[k], p);
+      });
     }
   };
   async function* source(): AsyncIterable<VhdxChunk> {
     try {
       for (let i = 0; i < index.chunks.length; i++) {
         throwIfAborted(args.signal);
-        for (let j = i; j < Math.min(index.chunks.length, i + ahead); j++) fetch(j);
+        fetchUpTo(Math.min(n, i + ahead));
         const offset = i * index.chunkSize;
         const length = Math.min(index.chunkSize, index.virtualSize - offset);
         if (index.chunks[i] === null) continue;

@@ -1,6 +1,7 @@
 import { readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { READ_RUN_BYTES } from '../../src/repository/pack-chunk-read.js';
 import { READ_AHEAD_BYTES, restoreDisk } from '../../src/restore/restore-disk.js';
 import { openVhdx } from '../../src/vhdx/index.js';
 import { backup, CHUNK, diskData, DISK_ID, failure, newRepo, tempDir } from '../repository/helpers.js';
@@ -60,25 +61,32 @@ describe('restoreDisk formats', () => {
     expect((await stat(join(dir, 'r.raw'))).blocks * 512).toBeLessThan(6 * CHUNK);
   });
 
-  it('reads READ_AHEAD_BYTES of chunks ahead of the writer, and no more', async () => {
+  it('reads READ_AHEAD_BYTES of chunks ahead of the writer, and no more, asking for READ_RUN_BYTES of them at a time', async () => {
     const repo = await newRepo();
     const ahead = READ_AHEAD_BYTES / CHUNK;
-    const data = diskData(ahead + 40);
+    const run = READ_RUN_BYTES / CHUNK;
+    const data = diskData(ahead + run + 40);
     const { manifest } = await backup(repo, vm, data);
-    // chunks leased and not yet given back, at most, over the restore
+    // chunks leased and not yet given back, at most, over the restore; and how many each request asked for
     let held = 0;
     let most = 0;
-    const lease = repo.leaseChunk.bind(repo);
-    repo.leaseChunk = async (id) => {
-      most = Math.max(most, ++held);
-      const l = await lease(id);
-      return { data: l.data, release: () => (held--, l.release()) };
+    const asked: number[] = [];
+    const leaseChunks = repo.leaseChunks.bind(repo);
+    repo.leaseChunks = (ids) => {
+      asked.push(ids.length);
+      most = Math.max(most, (held += ids.length));
+      return leaseChunks(ids).map(async (p) => {
+        const l = await p;
+        return { data: l.data, release: () => (held--, l.release()) };
+      });
     };
     const target = join(await tempDir(), 'd.vhdx');
     await restoreDisk({ repository: repo, restorePointId: manifest.id, diskId: DISK_ID, target, blockSize: 1 << 20 });
     expect((await vhdxBytes(target)).equals(data)).toBe(true);
     expect(most).toBe(ahead);
     expect(held).toBe(0);
+    // whole runs, the last one the rest of the disk
+    expect(asked).toEqual([...Array<number>(Math.floor(data.length / CHUNK / run)).fill(run), (data.length / CHUNK) % run]);
   });
 
   it('never writes a raw image over an existing file or through a link', async () => {
