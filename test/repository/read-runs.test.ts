@@ -82,6 +82,15 @@ async function packOf(repo: Repository): Promise<string> {
   return packs[0];
 }
 
+/** A repository of one pack of RUN random chunks, and where chunk i's blob is in it. */
+async function oneRun() {
+  const repo = await newRepo();
+  const chunks = await store(repo, () => randomBytes(CHUNK), RUN);
+  const pack = await packOf(repo);
+  const { entries } = await readPackEntries(pack, undefined);
+  return { repo, chunks, pack, at: (i: number) => entries.find((x) => x.id === chunks[i].id)! };
+}
+
 describe('leaseChunks: chunks stored end to end are read together', () => {
   for (const [kind, { open, data }] of Object.entries(kinds)) {
     it(`${kind}: one read per READ_RUN_BYTES of blobs, in pack order whatever the order asked, every chunk whole`, async () => {
@@ -121,11 +130,8 @@ describe('leaseChunks: chunks stored end to end are read together', () => {
   });
 
   it('a corrupt chunk inside a run fails alone, and only its copy is quarantined', async () => {
-    const repo = await newRepo();
-    const chunks = await store(repo, () => randomBytes(CHUNK), RUN);
-    const pack = await packOf(repo);
-    const { entries } = await readPackEntries(pack, undefined);
-    const e = entries.find((x) => x.id === chunks[10].id)!;
+    const { repo, chunks, pack, at } = await oneRun();
+    const e = at(10);
     const bytes = await readFile(pack);
     bytes[e.offset + 100] ^= 0x40;
     await writeFile(pack, bytes);
@@ -139,11 +145,8 @@ describe('leaseChunks: chunks stored end to end are read together', () => {
   });
 
   it('a truncated pack: the chunks before the cut are read, those after it fail and are quarantined, each as a read of it alone does', async () => {
-    const repo = await newRepo();
-    const chunks = await store(repo, () => randomBytes(CHUNK), RUN);
-    const pack = await packOf(repo);
-    const { entries } = await readPackEntries(pack, undefined);
-    await truncate(pack, entries.find((x) => x.id === chunks[20].id)!.offset + 10);
+    const { repo, chunks, pack, at } = await oneRun();
+    await truncate(pack, at(20).offset + 10);
     const got = await settle(repo.leaseChunks(chunks.map((c) => c.id)));
     got.forEach((d, i) => {
       if (i < 20) expect(holds(d, chunks[i].data), `chunk ${i}`).toBe(true);
