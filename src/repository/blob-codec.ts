@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { HvsnapError } from '../core/errors.js';
-import { codecPool } from './codec-pool.js';
+import { codecPool, type OpenItem } from './codec-pool.js';
 import type { ChunkId } from './types.js';
 
 /** The keys of an encrypted repository: `enc` encrypts blobs (AES-256-GCM), `mac` keys chunk ids and checksums. 32 bytes each. */
@@ -35,8 +35,22 @@ export async function openBlob(
   out: Buffer = !keys && !compressed && stored.length === rawLength ? stored : Buffer.allocUnsafe(rawLength),
 ): Promise<Buffer> {
   const problem = await codecPool().open(stored, out, id, rawLength, compressed, keys);
-  if (problem) throw new HvsnapError('integrity_failed', `chunk ${id} in ${where} is corrupt: ${problem}`, { context: { chunk: id, file: where } });
+  if (problem) throw corrupt(id, where, problem);
   return out;
+}
+
+/**
+ * {@link openBlob} of each of `blobs` (each with its `out`, rawLength bytes) in one task on the codec
+ * pool (CodecPool.openAll): for each, in order, undefined when it is sound, else the error
+ * {@link openBlob} would throw for it. Throws only when the check itself could not run.
+ */
+export async function openBlobs(blobs: readonly OpenItem[], keys: RepositoryKeys | undefined, where: string): Promise<Array<HvsnapError | undefined>> {
+  const problems = await codecPool().openAll(blobs, keys);
+  return problems.map((problem, k) => (problem ? corrupt(blobs[k].id, where, problem) : undefined));
+}
+
+function corrupt(id: ChunkId, where: string, problem: string): HvsnapError {
+  return new HvsnapError('integrity_failed', `chunk ${id} in ${where} is corrupt: ${problem}`, { context: { chunk: id, file: where } });
 }
 
 /** AES-256-GCM: `nonce(12) | ciphertext | tag(16)`. */

@@ -198,6 +198,20 @@ export async function openInto(storedIn, outIn, id, rawLength, compressed, encKe
   }
 }
 
+/**
+ * {@link openInto} of each of `items`, one after another, in one task: the blobs of one read of a
+ * pack (pack-chunk-read.ts `leaseRun`), for one message each way instead of one per blob. Returns
+ * each item's problem, in order (undefined when sound).
+ * @param {Array<{ stored: Uint8Array, out: Uint8Array, id: string, rawLength: number, compressed: boolean }>} items
+ * @param {Uint8Array | undefined} encKey @param {Uint8Array | undefined} macKey
+ * @returns {Promise<Array<string | undefined>>}
+ */
+export async function openAllInto(items, encKey, macKey) {
+  const problems = [];
+  for (const x of items) problems.push(await openInto(x.stored, x.out, x.id, x.rawLength, x.compressed, encKey, macKey));
+  return problems;
+}
+
 /** zstd-decompressed `payload`, or undefined when it does not decompress. @param {Buffer} payload */
 async function inflate(payload) {
   try {
@@ -229,6 +243,14 @@ async function run(m) {
   if (m.op === 'seal') return sealInto(at(m.in), at(m.out), m.id, m.encKey, m.level);
   if (m.op === 'idseal') return idSealInto(at(m.in), at(m.out), m.macKey, m.encKey);
   if (m.op === 'open') return { problem: await openInto(at(m.in), at(m.out), m.id, m.rawLength, m.compressed, m.encKey, m.macKey) };
+  if (m.op === 'openAll')
+    return {
+      problems: await openAllInto(
+        m.items.map((/** @type {any} */ x) => ({ ...x, stored: at(x.in), out: at(x.out) })),
+        m.encKey,
+        m.macKey,
+      ),
+    };
   throw new Error(`codec worker: unknown operation ${m.op}`);
 }
 

@@ -1,5 +1,5 @@
 import { HvsnapError, isHvsnapError } from '../core/errors.js';
-import { openBlob } from './blob-codec.js';
+import { openBlob, openBlobs } from './blob-codec.js';
 import { isErrno } from './fs-util.js';
 import { checkChunkId, isChunkId } from './hash.js';
 import { fromInfo } from './pack-format.js';
@@ -70,8 +70,9 @@ export async function leaseChunkCopy(state: PackReadState & { buffers: SharedBuf
 /**
  * {@link leaseChunkCopy} of each of `ids`, where blobs that lie end to end in one pack (in whatever
  * order they are asked for) are read together: one direct read of up to {@link READ_RUN_BYTES} into a buffer from
- * `runBuffers`, each blob then opened and checked on its own (a raw, unencrypted chunk in place, as a
- * view of that buffer, which goes back once every chunk of the run is released). One promise per id,
+ * `runBuffers`, each blob then opened and checked on its own, all of a run's in one task on the codec
+ * pool (a raw, unencrypted chunk in place, as a view of that buffer, which goes back once every chunk
+ * of the run is released). One promise per id,
  * in order. A chunk that is missing or known bad, or a run whose read finds its pack missing or short,
  * falls back to {@link leaseChunkCopy} chunk by chunk, so every error, and every quarantine, is the
  * one a read of that chunk alone gives.
@@ -126,29 +127,41 @@ function leaseRun(
     await writer.drain(packName);
     return await reads.readDirect(file, first, run.at(-1)!.offset + run.at(-1)!.length - first, (n) => (runBuf = state.runBuffers.take(n)));
   })();
-  return run.map(async (m) => {
-    let view: Buffer;
+  // once read, every blob of the run is opened and checked in one task on the codec pool (openBlobs);
+  // a raw, unencrypted chunk in place, as a view of the run's buffer
+  const opened = stored.then((view) => {
+    const items = run.map((m) => {
+      const blob = view.subarray(m.offset - first, m.offset - first + m.length);
+      const { rawLength, compressed } = fromInfo(m.info);
+      const inPlace = !store.keys && !compressed && m.length === rawLength;
+      return { stored: blob, out: inPlace ? blob : state.buffers.take(rawLength), inPlace, id: m.id, rawLength, compressed };
+    });
+    const checked = openBlobs(items, store.keys, file);
+    checked.catch(() => undefined); // observed by every chunk of the run below
+    return { items, checked };
+  });
+  return run.map(async (m, k) => {
+    let batch: Awaited<typeof opened>;
     try {
-      view = await stored;
+      batch = await opened;
     } catch (e) {
       drop();
       // a missing or short pack: each chunk read alone, for its own error and quarantine
       if (isDamage(e)) return await leaseChunkCopy(state, m.id);
       throw e;
     }
-    const blob = view.subarray(m.offset - first, m.offset - first + m.length);
-    const { rawLength, compressed } = fromInfo(m.info);
-    const inPlace = !store.keys && !compressed && m.length === rawLength;
-    const into = inPlace ? blob : state.buffers.take(rawLength);
+    const item = batch.items[k];
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
-      if (!inPlace) state.buffers.give(into);
+      if (!item.inPlace) state.buffers.give(item.out);
       drop();
     };
     try {
-      return { data: await openBlob(blob, m.id, rawLength, compressed, store.keys, file, into), release };
+      const problem = (await batch.checked)[k];
+      if (problem) throw problem;
+      return { data: item.out, release };
     } catch (e) {
       release();
       if (isDamage(e)) await store.markBad(m.id, packName, (e as Error).message);

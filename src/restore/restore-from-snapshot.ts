@@ -35,6 +35,8 @@ export interface SnapshotDiskResult {
   /** SHA-256 of the whole virtual disk content */
   sha256: string;
   verified: boolean;
+  /** the final fsync's time, ms (see RestoreDiskResult) */
+  syncMs: number;
 }
 
 const PIECE = 4 << 20;
@@ -173,6 +175,7 @@ async function copyOut(
 ): Promise<SnapshotDiskResult> {
   const img = await openVhdx(source, { resolveParent: opts.resolveParent });
   let bytesRestored = 0;
+  let syncMs: number;
   const whole = createHash('sha256');
   try {
     if (img.virtualDiskId.toLowerCase() !== disk.virtualDiskId.toLowerCase()) {
@@ -199,19 +202,19 @@ async function copyOut(
       }
       for (; at < img.virtualSize; at += Math.min(PIECE, img.virtualSize - at)) whole.update(zero.subarray(0, Math.min(PIECE, img.virtualSize - at)));
     }
-    await writeVhdxStream(target, {
+    ({ syncMs } = await writeVhdxStream(target, {
       virtualSize: img.virtualSize,
       blockSize: 32 << 20,
       logicalSectorSize: img.logicalSectorSize as 512 | 4096,
       virtualDiskId: opts.keepVirtualDiskId ? img.virtualDiskId : undefined,
       source: pieces(),
-    });
+    }));
   } finally {
     await img.close();
   }
   const sha256 = whole.digest('hex');
   if (opts.verify) await readBackAndCompare(target, sha256, disk, source);
-  return { diskId: disk.diskId, target, virtualSize: disk.virtualSize, bytesRestored, sha256, verified: opts.verify };
+  return { diskId: disk.diskId, target, virtualSize: disk.virtualSize, bytesRestored, sha256, verified: opts.verify, syncMs };
 }
 
 /** Reads the restored VHDX back and compares its content with what was read out of the snapshot. */

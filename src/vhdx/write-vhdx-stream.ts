@@ -14,10 +14,13 @@ import { allocAlignedBuffer, openDirectWrites, type DirectWriteStats } from '../
  * writes in flight (4 × 8 MiB, see BatchedWriter) plus the BAT: each chunk is copied to its place in its block
  * (a chunk's memory may be reused once the next is asked for); a block is allocated (appended,
  * 1 MiB-aligned) when its first non-zero chunk arrives, so all-zero input allocates nothing in a dynamic
- * disk. The BAT is written last, then the file is fsynced.
+ * disk. The BAT is written last, then the file is fsynced (`syncMs`: how long that took).
  * `path` must not exist: it is created exclusively and never through a link (`already_exists` otherwise).
  */
-export async function writeVhdxStream(path: string, opts: WriteVhdxStreamOptions): Promise<{ fileSize: number; writes: DirectWriteStats }> {
+export async function writeVhdxStream(
+  path: string,
+  opts: WriteVhdxStreamOptions,
+): Promise<{ fileSize: number; writes: DirectWriteStats; /** the final fsync's time, ms */ syncMs: number }> {
   const layout = planLayout(opts);
   const g = layout.geometry;
   const file = await VhdxFile.create(path, { fileBytesRead: 0 });
@@ -65,8 +68,9 @@ export async function writeVhdxStream(path: string, opts: WriteVhdxStreamOptions
       await file.write(bat, layout.batOffset);
     }
     await file.truncate(next);
+    const syncStarted = performance.now();
     await file.sync();
-    return { fileSize: next, writes: direct.stats };
+    return { fileSize: next, writes: direct.stats, syncMs: performance.now() - syncStarted };
   } finally {
     await file.close();
   }

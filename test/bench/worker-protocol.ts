@@ -61,6 +61,8 @@ export interface BackupAnswer {
 export interface RestoreAnswer {
   kind: 'restore';
   restoreMs: number;
+  /** of restoreMs, the final fsync (RestoreDiskResult.syncMs) */
+  syncMs: number;
   verifyMs: number;
   virtualSize: number;
   mismatches: number;

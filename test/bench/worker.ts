@@ -138,7 +138,8 @@ async function restore(task: Extract<WorkerTask, { kind: 'restore' }>): Promise<
     let t = performance.now();
     const result = await restoreDisk({ repository, restorePointId: task.restorePointId, diskId: task.diskId, target: task.target });
     const restoreMs = performance.now() - t;
-    if (task.noVerify) return { kind: 'restore', restoreMs, verifyMs: 0, virtualSize: result.virtualSize, mismatches: 0 };
+    const { syncMs, virtualSize } = result;
+    if (task.noVerify) return { kind: 'restore', restoreMs, syncMs, verifyMs: 0, virtualSize, mismatches: 0 };
     const index = await repository.readIndex(task.restorePointId, task.diskId);
     t = performance.now();
     const verified = await verifyDiskAgainstIndex(task.target, index);
@@ -148,7 +149,7 @@ async function restore(task: Extract<WorkerTask, { kind: 'restore' }>): Promise<
         `restored ${task.target} differs from restore point ${task.restorePointId}: ${verified.mismatches.length} chunk(s), first at index ${verified.mismatches[0]}`,
       );
     }
-    return { kind: 'restore', restoreMs, verifyMs, virtualSize: result.virtualSize, mismatches: 0 };
+    return { kind: 'restore', restoreMs, syncMs, verifyMs, virtualSize, mismatches: 0 };
   } finally {
     await repository.close();
   }

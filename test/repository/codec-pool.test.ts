@@ -102,6 +102,28 @@ describe.each([
     expect(back.equals(raw)).toBe(true);
   });
 
+  it('openAll opens several blobs in one task and names each one that is damaged, in order', async () => {
+    const raws = [randomBytes(1 << 18), mixedChunk(), randomBytes(1 << 18), mixedChunk()];
+    for (const k of [undefined, keys]) {
+      const items = [];
+      for (const raw of raws) {
+        const id = chunkId(raw, k?.mac);
+        const sealed = sharedBuffer(raw.length + SEAL_OVERHEAD);
+        const r = await pool.seal(raw, sealed, id, k?.enc);
+        const stored = sealed.subarray(0, r.length);
+        // a blob stored raw and unencrypted is checked in place
+        items.push({ stored, out: !k && !r.compressed ? stored : sharedBuffer(raw.length), id, rawLength: raw.length, compressed: r.compressed });
+      }
+      items[2].stored[100] ^= 1;
+      const tasks = (pool as unknown as { next: number }).next;
+      const problems = await pool.openAll(items, k);
+      expect(problems.map((p) => p !== undefined)).toEqual([false, false, true, false]);
+      expect(problems[2]).toMatch(k ? /fails authentication/ : /does not hash to its id/);
+      for (const i of [0, 1, 3]) expect(items[i].out.equals(raws[i]), `blob ${i}`).toBe(true);
+      if (threads > 0) expect((pool as unknown as { next: number }).next - tasks).toBe(1);
+    }
+  });
+
   it('checks a blob stored raw in place, without a copy', async () => {
     const plain = sharedBuffer(1 << 20);
     randomBytes(1 << 20).copy(plain);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DIRECT_ALIGN } from '../../src/core/direct-io.js';
 import { openRepository, type Repository } from '../../src/repository/index.js';
+import { CodecPool } from '../../src/repository/codec-pool.js';
 import { READ_RUN_BYTES } from '../../src/repository/pack-chunk-read.js';
 import { PackReadCache } from '../../src/repository/pack-read-cache.js';
 import { readPackEntries } from '../../src/repository/pack-reader.js';
@@ -38,6 +39,17 @@ function spyReads(): number[] {
     return real.call(this, file, offset, length, take);
   });
   return lengths;
+}
+
+/** The blobs of each CodecPool.openAll call (one task on the codec pool each). */
+function spyOpenAll(): number[] {
+  const sizes: number[] = [];
+  const real = CodecPool.prototype.openAll;
+  vi.spyOn(CodecPool.prototype, 'openAll').mockImplementation(function (this: CodecPool, items, keys) {
+    sizes.push(items.length);
+    return real.call(this, items, keys);
+  });
+  return sizes;
 }
 
 afterEach(() => {
@@ -101,6 +113,7 @@ describe('leaseChunks: chunks stored end to end are read together', () => {
       const order = chunks.map((_, i) => i - (i % 8) + 7 - (i % 8)).filter((i) => i < COUNT);
       expect(order.slice().sort((a, b) => a - b)).toEqual(chunks.map((_, i) => i));
       const reads = spyReads();
+      const tasks = spyOpenAll();
       const got = await settle(repo.leaseChunks([...order.map((i) => chunks[i].id), chunks[2].id]));
       got.forEach((d, k) => expect(holds(d, k < COUNT ? chunks[order[k]].data : chunks[2].data), `chunk ${k < COUNT ? order[k] : 2}`).toBe(true));
       // blobs lie end to end: as few reads as READ_RUN_BYTES allows, then one more for the repeated chunk
@@ -109,6 +122,8 @@ describe('leaseChunks: chunks stored end to end are read together', () => {
       expect(reads.length).toBeLessThanOrEqual(Math.ceil(stored / (READ_RUN_BYTES - biggest)) + 1);
       expect(reads.length).toBeGreaterThanOrEqual(Math.ceil(stored / READ_RUN_BYTES) + 1);
       for (const n of reads) expect(n).toBeLessThanOrEqual(READ_RUN_BYTES);
+      // every read is a run whose blobs are checked in one codec task, or one chunk read alone
+      expect(tasks.reduce((a, b) => a + b, 0) + (reads.length - tasks.length)).toBe(COUNT + 1);
       await repo.close();
     });
   }
