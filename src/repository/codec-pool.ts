@@ -214,8 +214,9 @@ export class CodecPool {
   /**
    * {@link open} of each of `items`, with the same keys, in one task on one worker: one message each
    * way instead of one per blob. For the blobs of one read of a pack (pack-chunk-read.ts
-   * `leaseRun`): on the bench's restore, a message per 256 KiB chunk cost about 0.9 s of the two
-   * cores' time in posting alone. Each item's problem, in order (undefined when sound). Items not
+   * `leaseRun`): a cold restore of the bench's disk (4 GiB of 256 KiB chunks) then switched threads
+   * 26-27 thousand times instead of 47-50 thousand, in 6.3-6.6 s of CPU time instead of 6.7-6.9 s
+   * (`/usr/bin/time`, 2 runs each). Each item's problem, in order (undefined when sound). Items not
    * on shared memory are opened one by one ({@link open}).
    */
   async openAll(items: readonly OpenItem[], keys?: { enc: Uint8Array; mac: Uint8Array }): Promise<Array<string | undefined>> {
