@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isHvsnapError } from '../core/errors.js';
 import { forEachLimit, isErrno } from './fs-util.js';
+import { READ_RUN_BYTES } from './pack-chunk-read.js';
 import { fromInfo } from './pack-format.js';
 import { readPackEntries } from './pack-reader.js';
 import type { PackStore } from './pack-store.js';
@@ -26,7 +27,8 @@ type ChunkState = { size: number } | { problem: 'chunk_missing' | 'chunk_corrupt
  * known bad, with the size its position implies; every listed configuration file present; every
  * index file sound. `deep` also reads every distinct chunk once (decrypt, decompress, hash) and the
  * trailer of every pack those chunks are in; a chunk that fails is quarantined, so the next backup
- * that produces it writes a good copy.
+ * that produces it writes a good copy. Deep reads go as a restore's do: chunks a backup stored end to
+ * end, in reads of up to READ_RUN_BYTES (PackStore.leaseRun), each chunk still checked on its own.
  */
 export async function verifyRestorePoints(
   host: VerifyHost,
@@ -69,7 +71,8 @@ export async function verifyRestorePoints(
     return p;
   };
   const states = new Map<string, ChunkState>();
-  const checkChunk = async (id: string): Promise<void> => {
+  /** What can be told of chunk `id` without reading it, as its state; none when (deep) it is to be read. */
+  const checkWithoutReading = async (id: string): Promise<void> => {
     const loc = store.index.get(id);
     if (!loc) return void states.set(id, { problem: 'chunk_missing', why: 'no pack holds it' });
     const packName = store.index.packs[loc.pack];
@@ -82,14 +85,26 @@ export async function verifyRestorePoints(
     }
     if (pack !== 'ok' && !deep) return void states.set(id, { problem: 'chunk_corrupt', why: pack, file });
     if (!deep) return void states.set(id, { size: fromInfo(loc.info).rawLength });
-    try {
-      const data = await store.get(id);
-      report.bytesHashed += data.length;
-      states.set(id, { size: data.length });
-    } catch (e) {
-      if (!isHvsnapError(e) || e.code !== 'integrity_failed') throw e;
-      states.set(id, { problem: e.context.reason === 'missing' ? 'chunk_missing' : 'chunk_corrupt', why: e.message, file });
-    }
+  };
+  const packFile = (id: string): string | undefined => {
+    const loc = store.index.get(id);
+    return loc && store.packPath(store.index.packs[loc.pack]);
+  };
+  /** Deep: reads and checks `ids` (PackStore.leaseRun); a chunk that fails gets its problem, anything else is thrown once all are released. */
+  const readChunks = async (ids: string[]): Promise<void> => {
+    const settled = await Promise.allSettled(store.leaseRun(ids));
+    let failure: { error: unknown } | undefined;
+    settled.forEach((s, k) => {
+      if (s.status === 'fulfilled') {
+        report.bytesHashed += s.value.data.length;
+        states.set(ids[k], { size: s.value.data.length });
+        s.value.release();
+      } else if (isHvsnapError(s.reason) && s.reason.code === 'integrity_failed') {
+        const e = s.reason;
+        states.set(ids[k], { problem: e.context.reason === 'missing' ? 'chunk_missing' : 'chunk_corrupt', why: e.message, file: packFile(ids[k]) });
+      } else failure ??= { error: s.reason };
+    });
+    if (failure) throw failure.error;
   };
 
   for (const rp of points) {
@@ -125,9 +140,18 @@ export async function verifyRestorePoints(
       for (const id of index.chunks) if (id !== null && !states.has(id)) todo.add(id);
       let done = 0;
       const key = `${m.vm.name} ${disk.diskId}`;
-      await forEachLimit(todo, deep ? 4 : 32, async (id) => {
-        await checkChunk(id);
-        onProgress?.({ disk: key, doneBytes: ++done * index.chunkSize, totalBytes: todo.size * index.chunkSize });
+      const progress = (n: number) => onProgress?.({ disk: key, doneBytes: (done += n) * index.chunkSize, totalBytes: todo.size * index.chunkSize });
+      await forEachLimit(todo, 32, async (id) => {
+        await checkWithoutReading(id);
+        if (states.has(id)) progress(1);
+      });
+      // deep: the rest read in the disk's order, a run's worth of chunks per call, up to 4 calls at once
+      const toRead = [...todo].filter((id) => !states.has(id));
+      const per = Math.max(1, Math.floor(READ_RUN_BYTES / index.chunkSize));
+      const batches = Array.from({ length: Math.ceil(toRead.length / per) }, (_, b) => toRead.slice(b * per, (b + 1) * per));
+      await forEachLimit(batches, 4, async (batch) => {
+        await readChunks(batch);
+        progress(batch.length);
       });
       report.chunksChecked += todo.size;
       index.chunks.forEach((id, i) => {

@@ -1,11 +1,35 @@
 import { readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { READ_RUN_BYTES } from '../../src/repository/pack-chunk-read.js';
+import { PackReadCache } from '../../src/repository/pack-read-cache.js';
 import { backup, CHUNK, diskData, manifestFor, newRepo } from './helpers.js';
 
 const vm = { id: 'B1000000-0000-0000-0000-000000000001', name: 'dc-01' };
 
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
 describe('verify', () => {
+  it('deep: reads chunks a backup stored end to end together, as a restore does, each still checked', async () => {
+    const repo = await newRepo();
+    const per = READ_RUN_BYTES / CHUNK;
+    await backup(repo, vm, diskData(2 * per + 3));
+    const reads: number[] = [];
+    const direct = PackReadCache.prototype.readDirect;
+    vi.spyOn(PackReadCache.prototype, 'readDirect').mockImplementation(function (this: PackReadCache, ...args) {
+      reads.push(args[2]);
+      return direct.apply(this, args);
+    });
+    const readAt = vi.spyOn(PackReadCache.prototype, 'readAt');
+    const report = await repo.verify({ deep: true });
+    expect(report).toMatchObject({ ok: true, chunksChecked: 2 * per + 3, bytesHashed: (2 * per + 3) * CHUNK });
+    // the blobs lie end to end in one pack: three reads (a chunk a read, through the page cache, before)
+    expect(reads.sort((a, b) => b - a)).toEqual([READ_RUN_BYTES, READ_RUN_BYTES, 3 * CHUNK]);
+    expect(readAt).not.toHaveBeenCalled();
+  });
+
   it('passes a sound repository, shallow and deep, counting shared chunks once', async () => {
     const repo = await newRepo();
     const data = diskData(4, (i) => i === 1);
