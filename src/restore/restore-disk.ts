@@ -38,8 +38,9 @@ export interface RestoreDiskResult {
   bytesRestored: number;
   /**
    * How long the final fsync took, ms: the time to make the restored disk durable once every byte
-   * was written. On a VM whose host caches its disk, that is the host writing back the whole disk
-   * (1.8-2.0 s of a 5-6 s restore of the bench's 4 GiB, 4 runs).
+   * was written (on a VM, with whatever its host does for the flush). On the bench's VM it moved
+   * from hour to hour: 1.8-2.0 s of restores of the bench's 4 GiB that took 6.0-7.4 s (2 runs),
+   * 0.1-0.4 s an hour later (6 of 8 runs).
    */
   syncMs: number;
 }
