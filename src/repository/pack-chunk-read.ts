@@ -134,7 +134,7 @@ function leaseRun(
       const blob = view.subarray(m.offset - first, m.offset - first + m.length);
       const { rawLength, compressed } = fromInfo(m.info);
       const inPlace = !store.keys && !compressed && m.length === rawLength;
-      return { stored: blob, out: inPlace ? blob : state.buffers.take(rawLength), inPlace, id: m.id, rawLength, compressed };
+      return { stored: blob, out: inPlace ? blob : state.buffers.take(rawLength), id: m.id, rawLength, compressed };
     });
     const checked = openBlobs(items, store.keys, file);
     checked.catch(() => undefined); // observed by every chunk of the run below
@@ -155,7 +155,7 @@ function leaseRun(
     const release = () => {
       if (released) return;
       released = true;
-      if (!item.inPlace) state.buffers.give(item.out);
+      if (item.out !== item.stored) state.buffers.give(item.out); // a chunk opened in place is the run buffer's
       drop();
     };
     try {

@@ -40,7 +40,7 @@ export interface RestoreDiskResult {
    * How long the final fsync took, ms: the time to make the restored disk durable once every byte
    * was written (on a VM, with whatever its host does for the flush). On the bench's VM it moved
    * from hour to hour: 1.8-2.0 s of restores of the bench's 4 GiB that took 6.0-7.4 s (2 runs),
-   * 0.1-0.4 s an hour later (6 of 8 runs).
+   * 0.1-0.4 s about 90 minutes later (6 of 8 runs).
    */
   syncMs: number;
 }

@@ -47,8 +47,8 @@ const LABEL: Record<Tool, string> = {
  * default (the image is not flushed) and with `-t writeback` (flushed at the end, as hvsnap's restore
  * does; restic and borg do not flush), and a plain program that moves the restore's bytes durably and
  * does nothing else (move-bytes.ts) shows what the restore's own work costs. hvsnap's final fsync is
- * timed on its own (RestoreDiskResult.syncMs), so its restore is also compared unflushed with qemu-img's default. Every tool is timed
- * as a whole process: start to exit, each started from the same state (see settle.ts); every
+ * timed on its own (RestoreDiskResult.syncMs), so its restore is also compared unflushed with
+ * qemu-img's default. Every tool is timed as a whole process: start to exit, each started from the same state (see settle.ts); every
  * backup and every restore reads its input from the disk, not from the page cache (see
  * {@link settleCold}): a proxy reading a snapshot just presented to it has none of it in memory,
  * and a tool that ran after one that read the disk file would otherwise read it warm (README, "How
