@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DIRECT_ALIGN } from '../../src/core/direct-io.js';
 import { openRepository, type Repository } from '../../src/repository/index.js';
-import { CodecPool } from '../../src/repository/codec-pool.js';
+import { CodecPool, SharedBuffers } from '../../src/repository/codec-pool.js';
 import { READ_RUN_BYTES } from '../../src/repository/pack-chunk-read.js';
 import { PackReadCache } from '../../src/repository/pack-read-cache.js';
 import { readPackEntries } from '../../src/repository/pack-reader.js';
@@ -124,6 +124,31 @@ describe('leaseChunks: chunks stored end to end are read together', () => {
       for (const n of reads) expect(n).toBeLessThanOrEqual(READ_RUN_BYTES);
       // every read is a run whose blobs are checked in one codec task, or one chunk read alone
       expect(tasks.reduce((a, b) => a + b, 0) + (reads.length - tasks.length)).toBe(COUNT + 1);
+      await repo.close();
+    });
+
+    it(`${kind}: every buffer the reads take goes back once the chunks are released, and nothing else does`, async () => {
+      const repo = await open();
+      const chunks = await store(repo, data);
+      const taken: Buffer[] = [];
+      const given: Buffer[] = [];
+      const take = SharedBuffers.prototype.take;
+      const give = SharedBuffers.prototype.give;
+      vi.spyOn(SharedBuffers.prototype, 'take').mockImplementation(function (this: SharedBuffers, bytes) {
+        const b = take.call(this, bytes);
+        taken.push(b);
+        return b;
+      });
+      vi.spyOn(SharedBuffers.prototype, 'give').mockImplementation(function (this: SharedBuffers, b) {
+        given.push(b);
+        give.call(this, b);
+      });
+      const got = await settle(repo.leaseChunks(chunks.map((c) => c.id)));
+      got.forEach((d, i) => expect(holds(d, chunks[i].data), `chunk ${i}`).toBe(true));
+      expect(taken.length).toBeGreaterThan(0);
+      // the same buffers, each once: a chunk opened in place gives back nothing of its own
+      expect(given.length).toBe(taken.length);
+      for (const b of taken) expect(given.filter((g) => g === b)).toHaveLength(1);
       await repo.close();
     });
   }
