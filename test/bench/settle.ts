@@ -18,6 +18,14 @@ const PAUSE_MS = 3000;
  * time right after an `rm` of the previous file, 5-6 s after a 3 s pause. Without this, the order of
  * the tools decided the figures (the restore timed first after the backups paid, those after it did
  * not). On a machine without page reporting it costs the pause and nothing else.
+ *
+ * The pause does not reach that state after a large free: the host takes freed memory back at a few
+ * hundred MiB/s (`reported_kib` of this kernel's page_reporting module grew 8,046 MiB in the 30 s
+ * after an 8 GiB file written through the page cache was deleted, in steps of 600-750 MiB about every 2 s).
+ * A tool that writes through the page cache is then faster the more memory was freed just before it:
+ * `qemu-img convert` of the bench's raw image took 2.9-3.1 s started 3 s after such a delete and
+ * 8.2-10.0 s started 15-60 s after it (2 runs each). The peers scenario measures its restore
+ * comparison in both states ({@link dropCold} gives the other one).
  */
 export async function settle(): Promise<void> {
   await runPeer('sync', []);
@@ -32,18 +40,27 @@ export async function settle(): Promise<void> {
  * convert` at the scenario's start; one made the same way from an 8 GiB lab disk was 4.7 of 4.7 GB
  * in memory by `fincore`), and the repositories restic and borg write through the page cache, were
  * read from memory, while hvsnap reads its packs past the cache (direct I/O); and a backup read the
- * disk warm or cold depending on what ran before it. Uses coreutils `dd iflag=nocache count=0`
- * (POSIX_FADV_DONTNEED on the whole file, no root needed); the pages must be clean, so it runs after
- * `sync`.
+ * disk warm or cold depending on what ran before it.
  */
 export async function settleCold(paths: string[]): Promise<void> {
+  await dropCold(paths);
+  await settle();
+}
+
+/**
+ * Dirty pages written back (`sync`) and every file under `paths` dropped from the page cache, with no
+ * pause after: a tool started at once reads its input from the disk and writes into memory that was
+ * just freed and is still backed by the host, as every page is on a machine without free page
+ * reporting (see {@link settle}). Uses coreutils `dd iflag=nocache count=0` (POSIX_FADV_DONTNEED on
+ * the whole file, no root needed); the pages must be clean, so it runs after `sync`.
+ */
+export async function dropCold(paths: string[]): Promise<void> {
   await runPeer('sync', []); // only clean pages can be dropped
   for (const p of paths) {
     const st = await stat(p).catch(() => undefined);
     if (!st) continue;
     for (const f of st.isDirectory() ? await filesUnder(p) : [p]) await runPeer('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
   }
-  await settle();
 }
 
 /** Every file under `dir`, in a stable order. */
