@@ -130,12 +130,19 @@ function leaseRun(
   // once read, every blob of the run is opened and checked in one task on the codec pool (openBlobs);
   // a raw, unencrypted chunk in place, as a view of the run's buffer
   const opened = stored.then((view) => {
-    const items = run.map((m) => {
-      const blob = view.subarray(m.offset - first, m.offset - first + m.length);
-      const { rawLength, compressed } = fromInfo(m.info);
-      const inPlace = !store.keys && !compressed && m.length === rawLength;
-      return { stored: blob, out: inPlace ? blob : state.buffers.take(rawLength), id: m.id, rawLength, compressed };
-    });
+    const items: Array<{ stored: Buffer; out: Buffer; id: ChunkId; rawLength: number; compressed: boolean }> = [];
+    try {
+      for (const m of run) {
+        const blob = view.subarray(m.offset - first, m.offset - first + m.length);
+        const { rawLength, compressed } = fromInfo(m.info);
+        const inPlace = !store.keys && !compressed && m.length === rawLength;
+        items.push({ stored: blob, out: inPlace ? blob : state.buffers.take(rawLength), id: m.id, rawLength, compressed });
+      }
+    } catch (e) {
+      // a buffer that cannot be taken fails the run: those taken before it go back
+      for (const item of items) if (item.out !== item.stored) state.buffers.give(item.out);
+      throw e;
+    }
     const checked = openBlobs(items, store.keys, file);
     checked.catch(() => undefined); // observed by every chunk of the run below
     return { items, checked };

@@ -153,6 +153,39 @@ describe('leaseChunks: chunks stored end to end are read together', () => {
     });
   }
 
+  for (const kind of ['compressed blobs', 'encrypted blobs']) {
+    it(`${kind}: a run whose chunk buffer cannot be taken fails its chunks and gives back every buffer it took`, async () => {
+      const { open, data } = kinds[kind];
+      const repo = await open();
+      const chunks = await store(repo, data);
+      const taken: Buffer[] = [];
+      const given: Buffer[] = [];
+      const take = SharedBuffers.prototype.take;
+      const give = SharedBuffers.prototype.give;
+      let chunkTakes = 0;
+      vi.spyOn(SharedBuffers.prototype, 'take').mockImplementation(function (this: SharedBuffers, bytes) {
+        // the third chunk buffer of the first run (a run's own buffer is larger than a chunk)
+        if (bytes === CHUNK && ++chunkTakes === 3) throw new RangeError('no memory for a chunk buffer');
+        const b = take.call(this, bytes);
+        taken.push(b);
+        return b;
+      });
+      vi.spyOn(SharedBuffers.prototype, 'give').mockImplementation(function (this: SharedBuffers, b) {
+        given.push(b);
+        give.call(this, b);
+      });
+      const got = await settle(repo.leaseChunks(chunks.map((c) => c.id)));
+      const failed = got.filter((d) => d instanceof Error);
+      expect(failed.length).toBeGreaterThan(0);
+      for (const e of failed) expect((e as Error).message).toContain('no memory for a chunk buffer');
+      got.forEach((d, i) => expect(d instanceof Error || holds(d, chunks[i].data), `chunk ${i}`).toBe(true));
+      // the two chunk buffers taken before the failure go back too
+      expect(given.length).toBe(taken.length);
+      for (const b of taken) expect(given.filter((g) => g === b)).toHaveLength(1);
+      await repo.close();
+    });
+  }
+
   it("keeps a chunk's memory its own until it is released, while later runs reuse the rest", async () => {
     const repo = await newRepo();
     const chunks = await store(repo, () => randomBytes(CHUNK), 3 * RUN);
