@@ -52,6 +52,35 @@ function spyOpenAll(): number[] {
   return sizes;
 }
 
+/**
+ * The buffers SharedBuffers hands out and gets back, in order; `refuse(bytes)` true makes that take
+ * throw instead (memory that cannot be had).
+ */
+function spyBuffers(refuse: (bytes: number) => boolean = () => false): { taken: Buffer[]; given: Buffer[] } {
+  const taken: Buffer[] = [];
+  const given: Buffer[] = [];
+  const take = SharedBuffers.prototype.take;
+  const give = SharedBuffers.prototype.give;
+  vi.spyOn(SharedBuffers.prototype, 'take').mockImplementation(function (this: SharedBuffers, bytes) {
+    if (refuse(bytes)) throw new RangeError('no memory for a chunk buffer');
+    const b = take.call(this, bytes);
+    taken.push(b);
+    return b;
+  });
+  vi.spyOn(SharedBuffers.prototype, 'give').mockImplementation(function (this: SharedBuffers, b) {
+    given.push(b);
+    give.call(this, b);
+  });
+  return { taken, given };
+}
+
+/** Every buffer taken went back exactly once, and nothing else did. */
+function expectEachGivenBackOnce({ taken, given }: { taken: Buffer[]; given: Buffer[] }): void {
+  expect(taken.length).toBeGreaterThan(0);
+  expect(given.length).toBe(taken.length);
+  for (const b of taken) expect(given.filter((g) => g === b)).toHaveLength(1);
+}
+
 afterEach(() => {
   vi.restoreAllMocks();
 });
@@ -130,25 +159,11 @@ describe('leaseChunks: chunks stored end to end are read together', () => {
     it(`${kind}: every buffer the reads take goes back once the chunks are released, and nothing else does`, async () => {
       const repo = await open();
       const chunks = await store(repo, data);
-      const taken: Buffer[] = [];
-      const given: Buffer[] = [];
-      const take = SharedBuffers.prototype.take;
-      const give = SharedBuffers.prototype.give;
-      vi.spyOn(SharedBuffers.prototype, 'take').mockImplementation(function (this: SharedBuffers, bytes) {
-        const b = take.call(this, bytes);
-        taken.push(b);
-        return b;
-      });
-      vi.spyOn(SharedBuffers.prototype, 'give').mockImplementation(function (this: SharedBuffers, b) {
-        given.push(b);
-        give.call(this, b);
-      });
+      const buffers = spyBuffers();
       const got = await settle(repo.leaseChunks(chunks.map((c) => c.id)));
       got.forEach((d, i) => expect(holds(d, chunks[i].data), `chunk ${i}`).toBe(true));
-      expect(taken.length).toBeGreaterThan(0);
       // the same buffers, each once: a chunk opened in place gives back nothing of its own
-      expect(given.length).toBe(taken.length);
-      for (const b of taken) expect(given.filter((g) => g === b)).toHaveLength(1);
+      expectEachGivenBackOnce(buffers);
       await repo.close();
     });
   }
@@ -158,30 +173,16 @@ describe('leaseChunks: chunks stored end to end are read together', () => {
       const { open, data } = kinds[kind];
       const repo = await open();
       const chunks = await store(repo, data);
-      const taken: Buffer[] = [];
-      const given: Buffer[] = [];
-      const take = SharedBuffers.prototype.take;
-      const give = SharedBuffers.prototype.give;
       let chunkTakes = 0;
-      vi.spyOn(SharedBuffers.prototype, 'take').mockImplementation(function (this: SharedBuffers, bytes) {
-        // the third chunk buffer of the first run (a run's own buffer is larger than a chunk)
-        if (bytes === CHUNK && ++chunkTakes === 3) throw new RangeError('no memory for a chunk buffer');
-        const b = take.call(this, bytes);
-        taken.push(b);
-        return b;
-      });
-      vi.spyOn(SharedBuffers.prototype, 'give').mockImplementation(function (this: SharedBuffers, b) {
-        given.push(b);
-        give.call(this, b);
-      });
+      // the third chunk buffer of the first run (a run's own buffer is larger than a chunk)
+      const buffers = spyBuffers((bytes) => bytes === CHUNK && ++chunkTakes === 3);
       const got = await settle(repo.leaseChunks(chunks.map((c) => c.id)));
       const failed = got.filter((d) => d instanceof Error);
       expect(failed.length).toBeGreaterThan(0);
       for (const e of failed) expect((e as Error).message).toContain('no memory for a chunk buffer');
       got.forEach((d, i) => expect(d instanceof Error || holds(d, chunks[i].data), `chunk ${i}`).toBe(true));
       // the two chunk buffers taken before the failure go back too
-      expect(given.length).toBe(taken.length);
-      for (const b of taken) expect(given.filter((g) => g === b)).toHaveLength(1);
+      expectEachGivenBackOnce(buffers);
       await repo.close();
     });
   }
