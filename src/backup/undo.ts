@@ -87,14 +87,8 @@ export async function runUndo(record: UndoRecord, targets: UndoTargets, signal?:
       else await remove?.();
       return;
     }
-    case 'checkHost': {
-      const name = record.spec.name;
-      if (!record.absentBefore || !targets.provider.findHost)
-        return `check host ${name} on the array: a run ended while the array was making it, and provider "${targets.provider.name}" cannot look hosts up; remove it if hvsnap made it and no job uses it`;
-      const host = await targets.provider.findHost({ host: record.spec }, opts);
-      if (!host) return; // the array never made it
-      return `host ${host.name} (${host.id}) holds the proxy's initiators on the array: none did when a run began making one, and the run ended before the array answered; remove it if no job uses it and nobody keeps it on purpose`;
-    }
+    case 'checkHost':
+      return unansweredHostNote(targets.provider, { spec: record.spec, absentBefore: record.absentBefore, by: 'a run', holder: "the proxy's" }, opts);
     case 'detach':
       await targets.proxy.detach({ presentationName: record.presentationName }, opts);
       return;
@@ -102,6 +96,28 @@ export async function runUndo(record: UndoRecord, targets: UndoTargets, signal?:
       await targets.abortRestorePoint(record.restorePointId);
       return;
   }
+}
+
+/**
+ * What to tell the operator about a host object the array was asked to make and never answered
+ * about (a run's `checkHost`, an instant restore's node host): nothing is removed, since nothing can
+ * tell whether the host the array has now was made then or by someone else. Undefined when the
+ * array has no such host: it never made it. Only looked up when no host held the initiators before
+ * (`absentBefore`) and the provider can look hosts up.
+ * @param by who asked the array ("a run", "an instant restore")
+ * @param holder whose initiators the host holds ("the proxy's", "HV01's")
+ */
+export async function unansweredHostNote(
+  provider: Provider,
+  args: { spec: HostSpec; absentBefore: boolean; by: string; holder: string },
+  opts: CallOptions,
+): Promise<string | undefined> {
+  const advice = 'remove it if nothing else is mapped to it and nobody keeps it on purpose';
+  if (!args.absentBefore || !provider.findHost)
+    return `check host ${args.spec.name} on the array: ${args.by} ended while the array was making it, and provider "${provider.name}" cannot look hosts up; if hvsnap made it, ${advice}`;
+  const host = await provider.findHost({ host: args.spec }, opts);
+  if (!host) return; // the array never made it
+  return `host ${host.name} (${host.id}) holds ${args.holder} initiators on the array: none did when ${args.by} began making one, and it ended before the array answered; ${advice}`;
 }
 
 /** Removes a host hvsnap made; one still mapped (for another set or job, not done with it) stays. */

@@ -204,7 +204,7 @@ describe('the proxy host on the array', () => {
     expect(describeUndo(undo)).toBe('check whether host proxy-1 was made on the array');
     // what `hvsnap cleanup` replays after a crash: the host the array now has is named, and stays
     expect(await runUndo(undo, undoTargets(env))).toBe(
-      "host proxy1 (ig-1) holds the proxy's initiators on the array: none did when a run began making one, and the run ended before the array answered; remove it if no job uses it and nobody keeps it on purpose",
+      "host proxy1 (ig-1) holds the proxy's initiators on the array: none did when a run began making one, and it ended before the array answered; remove it if nothing else is mapped to it and nobody keeps it on purpose",
     );
     // the run itself, stopped while it waits: its rollback removes nothing either
     stop.abort();
@@ -239,7 +239,7 @@ describe('the proxy host on the array', () => {
     const undo = records.find((r) => r.kind === 'checkHost')!;
     expect(undo).toMatchObject({ absentBefore: false });
     expect(await runUndo(undo, undoTargets(env))).toBe(
-      'check host proxy-1 on the array: a run ended while the array was making it, and provider "lab" cannot look hosts up; remove it if hvsnap made it and no job uses it',
+      'check host proxy-1 on the array: a run ended while the array was making it, and provider "lab" cannot look hosts up; if hvsnap made it, remove it if nothing else is mapped to it and nobody keeps it on purpose',
     );
     stop.abort();
     await run;

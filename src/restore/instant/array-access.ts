@@ -2,7 +2,7 @@ import type { CallOptions } from '../../core/types.js';
 import type { HostLun } from '../../hyperv/instant-host.js';
 import { HvsnapError } from '../../core/errors.js';
 import type { HostHandle, HostSpec, Provider, SnapshotHandle } from '../../../providers/sdk/provider.js';
-import { removeHostUnlessMapped } from '../../backup/undo.js';
+import { removeHostUnlessMapped, unansweredHostNote } from '../../backup/undo.js';
 
 /**
  * The one place instant restore talks to the array: the host object of a Hyper-V host, and a
@@ -77,12 +77,11 @@ export async function releaseNodeHost(provider: Provider, record: NodeHostRecord
     if (record.handle.created) await removeHostUnlessMapped(provider, record.handle, opts);
     return;
   }
-  const name = record.spec.name;
-  if (!record.absentBefore || !provider.findHost)
-    return `check the host object for ${name} on the array: an instant restore ended while the array was making it, and provider "${provider.name}" cannot look hosts up; remove it if nothing else is mapped to it and nobody keeps it on purpose`;
-  const found = await provider.findHost({ host: record.spec }, opts);
-  if (!found) return; // the array never made it
-  return `host ${found.name} (${found.id}) holds ${name}'s initiators on the array: none did when an instant restore began making one, and it ended before the array answered; remove it if nothing else is mapped to it and nobody keeps it on purpose`;
+  return unansweredHostNote(
+    provider,
+    { spec: record.spec, absentBefore: record.absentBefore ?? false, by: 'an instant restore', holder: `${record.spec.name}'s` },
+    opts,
+  );
 }
 
 /**
