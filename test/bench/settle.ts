@@ -21,7 +21,7 @@ const PAUSE_MS = 3000;
  *
  * The pause does not reach that state after a large free: the host takes freed memory back at a few
  * hundred MiB/s (`reported_kib` of this kernel's page_reporting module grew 8,046 MiB in the 30 s
- * after an 8 GiB file written through the page cache was deleted, in steps of 600-750 MiB about every 2 s).
+ * after an 8 GiB file written through the page cache was deleted, in steps of about 600-770 MiB every 2 s).
  * A tool that writes through the page cache is then faster the more memory was freed just before it:
  * `qemu-img convert` of the bench's raw image took 2.9-3.1 s started 3 s after such a delete and
  * 8.2-10.0 s started 15-60 s after it (2 runs each). The peers scenario measures its restore

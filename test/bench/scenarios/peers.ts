@@ -174,9 +174,11 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
       moveBytes.push(await runPeer(process.execPath, [MOVE_BYTES, join(repo('hvsnap'), 'packs'), moved, String(size / 2)]));
       await rm(moved, { force: true });
       const q = join(run, 'qemu.vhdx');
+      /** `qemu-img convert` of the raw image to the dynamic VHDX `q`, timed; `cache` its `-t` options, none for its default. */
+      const convert = (...cache: string[]) => runPeer('qemu-img', ['convert', ...cache, '-f', 'raw', '-O', 'vhdx', '-o', 'subformat=dynamic', raw, q]);
       await settleCold([raw]);
       const before = await unwrittenBytes();
-      const converted = await runPeer('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', '-o', 'subformat=dynamic', raw, q]);
+      const converted = await convert();
       qemu.push(converted);
       const after = await unwrittenBytes();
       if (before !== undefined && after !== undefined) qemuUnwritten.push(Math.max(0, after - before) / MiB);
@@ -184,13 +186,13 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
       qemuThenSync.push(converted + (await runPeer('sync', [])));
       await rm(q, { force: true });
       await settleCold([raw]);
-      qemuFlushed.push(await runPeer('qemu-img', ['convert', '-t', 'writeback', '-f', 'raw', '-O', 'vhdx', '-o', 'subformat=dynamic', raw, q]));
+      qemuFlushed.push(await convert('-t', 'writeback'));
       // the restore comparison once more with the memory just freed still backed by the host: qemu-img's
       // flushed output and the raw image it read (twice the disk's data, in the page cache) freed, then
       // each tool at once: qemu-img first, whose page cache the state decides, then hvsnap
       await rm(q, { force: true });
       await dropCold([raw]);
-      qemuBacked.push(await runPeer('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', '-o', 'subformat=dynamic', raw, q]));
+      qemuBacked.push(await convert());
       await rm(q, { force: true });
       await dropCold([raw, repo('hvsnap')]);
       hvBacked.push((await restoreHvsnap('hvsnap', join(run, 'restore-backed.vhdx'))).ms);
