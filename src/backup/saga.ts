@@ -9,6 +9,14 @@ export interface UndoKey {
   step?: string;
 }
 
+/** An undo this saga owes: `journaled` once the job journal holds it. */
+interface Undo {
+  id: number;
+  record: UndoRecord;
+  key: UndoKey;
+  journaled: boolean;
+}
+
 /**
  * Compensation for one volume set (or one restore). Every undo is appended to the job journal when
  * it is registered: after its side effect where the side effect cannot outlive a failed call, and
@@ -19,7 +27,7 @@ export interface UndoKey {
  * journal for `hvsnap cleanup`.
  */
 export class Saga {
-  private readonly undos: Array<{ id: number; record: UndoRecord; key: UndoKey }> = [];
+  private readonly undos: Undo[] = [];
   /** undos that failed: they stay in the journal for `hvsnap cleanup` */
   readonly failed: UndoRecord[] = [];
 
@@ -38,12 +46,19 @@ export class Saga {
     }
   }
 
-  /** Journals the undo of a side effect (made, or about to be made); returns a handle to settle it early. */
+  /**
+   * Journals the undo of a side effect (made, or about to be made); returns a handle to settle it early.
+   * The undo is this saga's before its journal entry is written: if the write fails (a full or failing
+   * disk), that error is thrown and this process still runs the undo when it compensates. That is
+   * safe either way: a record journaled after its side effect names something that exists, and one
+   * journaled before is written to run whether or not the side effect happened (undo.ts).
+   */
   async register(record: UndoRecord, key: UndoKey = {}): Promise<number> {
-    const id = this.journal.allocateId();
-    await this.journal.append({ t: 'undo', id, record });
-    this.undos.push({ id, record, key });
-    return id;
+    const undo: Undo = { id: this.journal.allocateId(), record, key, journaled: false };
+    this.undos.push(undo);
+    await this.journal.append({ t: 'undo', id: undo.id, record });
+    undo.journaled = true;
+    return undo.id;
   }
 
   /** The ids of the registered undos that match `key` (every field given must be equal), oldest first. */
@@ -56,8 +71,9 @@ export class Saga {
   /** The side effect was undone or made permanent by the normal flow: forget its undo. */
   async settle(id: number): Promise<void> {
     const i = this.undos.findIndex((u) => u.id === id);
-    if (i >= 0) this.undos.splice(i, 1);
-    await this.journal.append({ t: 'done', id });
+    // an undo the journal never got needs no entry to close it
+    const [undo] = i >= 0 ? this.undos.splice(i, 1) : [];
+    if (undo?.journaled !== false) await this.journal.append({ t: 'done', id });
   }
 
   /** Runs an undo now, as part of the normal flow (e.g. a failed VM's checkpoint). A failure is recorded and rethrown. */
@@ -68,8 +84,7 @@ export class Saga {
       const note = await runUndo(u.record, this.targets);
       if (note) this.logger.warn({ undo: u.record.kind }, note);
     } catch (e) {
-      this.undos.splice(this.undos.indexOf(u), 1);
-      this.failed.push(u.record);
+      this.giveUp(u, e);
       throw e;
     }
     await this.settle(id);
@@ -84,24 +99,39 @@ export class Saga {
     const failures: unknown[] = [];
     while (this.undos.length) {
       const u = this.undos[this.undos.length - 1];
+      let note: string | undefined;
       try {
-        const note = await runUndo(u.record, this.targets);
-        // a note: nothing could be undone, only named for the operator
-        if (note) this.logger.warn({ undo: u.record.kind }, note);
-        else if (why === 'teardown') this.logger.debug({ teardown: u.record.kind }, `teardown: ${describeUndo(u.record)}`);
-        else this.logger.info({ undo: u.record.kind }, `compensated: ${describeUndo(u.record)}`);
+        note = await runUndo(u.record, this.targets);
+      } catch (e) {
+        this.giveUp(u, e);
+        failures.push(e);
+        continue;
+      }
+      // a note: nothing could be undone, only named for the operator
+      if (note) this.logger.warn({ undo: u.record.kind }, note);
+      else if (why === 'teardown') this.logger.debug({ teardown: u.record.kind }, `teardown: ${describeUndo(u.record)}`);
+      else this.logger.info({ undo: u.record.kind }, `compensated: ${describeUndo(u.record)}`);
+      try {
         await this.settle(u.id);
       } catch (e) {
-        this.undos.pop();
-        this.failed.push(u.record);
-        this.logger.error(
-          { undo: u.record.kind, error: errorSummary(e) },
-          `could not ${describeUndo(u.record)}; it stays in the job journal for "hvsnap cleanup"`,
-        );
+        // done, but the journal still lists it: "hvsnap cleanup" would run it again, which finds nothing to do
+        this.logger.error({ undo: u.record.kind, error: errorSummary(e) }, `${describeUndo(u.record)}: done, but the job journal could not record that`);
         failures.push(e);
       }
     }
     return failures;
+  }
+
+  /** An undo that failed: this saga forgets it and reports it as left behind, with where it is still written down. */
+  private giveUp(u: Undo, e: unknown): void {
+    this.undos.splice(this.undos.indexOf(u), 1);
+    this.failed.push(u.record);
+    this.logger.error(
+      { undo: u.record.kind, error: errorSummary(e) },
+      u.journaled
+        ? `could not ${describeUndo(u.record)}; it stays in the job journal for "hvsnap cleanup"`
+        : `could not ${describeUndo(u.record)}, and the job journal could not record it either: "hvsnap cleanup" will not find it; do it by hand`,
+    );
   }
 
   /** Compensates, attaches the undo failures to the original error, and returns it for rethrow. */

@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
-import { readOpenJournals } from '../../src/backup/journal.js';
+import { Journal, readOpenJournals } from '../../src/backup/journal.js';
 import { describeUndo, runUndo, type UndoRecord } from '../../src/backup/undo.js';
 import { journalDir } from '../../src/core/names.js';
 import { parseJobConfig } from '../../src/job/config.js';
@@ -15,6 +15,7 @@ import { join } from 'node:path';
 
 let env: LabEnv | undefined;
 afterEach(async () => {
+  vi.restoreAllMocks();
   await env?.cleanup();
   env = undefined;
 });
@@ -289,5 +290,25 @@ describe('the proxy host on the array', () => {
     env.provider = withHosts(env.provider, { stillMapped: true }).provider;
     const report = await runBackup(env, {});
     expect(report.ok).toBe(true);
+  });
+
+  it('a host hvsnap made is still removed when the journal cannot take the record that says so: the set fails, nothing is left on the array', async () => {
+    env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
+    const hosts = withHosts(env.provider);
+    env.provider = hosts.provider;
+    const write = Journal.prototype.append;
+    // the disk fills as ensure-host journals what the array answered (a host it made, and this set's lease on it)
+    vi.spyOn(Journal.prototype, 'append').mockImplementation(async function (this: Journal, entry) {
+      if (entry.t === 'undo' && entry.record.kind === 'removeHost')
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      return write.call(this, entry);
+    });
+    const report = await runBackup(env, {});
+    expect(report.ok).toBe(false);
+    expect(report.vms[0]).toMatchObject({ status: 'failed', step: 'ensure-host' });
+    expect(report.vms[0].error?.message).toMatch(/ENOSPC/);
+    expect(hosts.removed).toEqual([{ id: 'ig-1', name: 'proxy1', created: true }]);
+    expect(hosts.hosts.size).toBe(0);
+    expect(report.leftBehind).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Journal, readOpenJournals } from '../../src/backup/journal.js';
 import { Saga } from '../../src/backup/saga.js';
 import type { UndoRecord, UndoTargets } from '../../src/backup/undo.js';
@@ -84,5 +84,53 @@ describe('Saga', () => {
     await saga.compensate();
     expect(done).toEqual(['deleteSnapshot:s1']);
     expect(await readFile(join(dir, 'job-2.jsonl'), 'utf8')).toContain('"t":"done"');
+  });
+
+  it('an undo whose journal entry cannot be written is still undone by this process; one that then fails is named as not in the journal', async () => {
+    for (const failing of [[], ['unpresent']]) {
+      const { targets, done } = recorder(failing);
+      const logger = captureLogger();
+      const journal = await Journal.open(dir, `job-w${failing.length}`);
+      const saga = new Saga(targets, journal, logger);
+      await saga.register(cp);
+      await saga.register(snap);
+      const write = journal.append.bind(journal);
+      // the disk fills as the presentation's undo is journaled (after the presentation was made)
+      vi.spyOn(journal, 'append').mockImplementation(async (entry) => {
+        if (entry.t === 'undo' && entry.record.kind === 'unpresent') throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        return write(entry);
+      });
+      await expect(saga.register(pres)).rejects.toThrow(/ENOSPC/);
+      const err = await saga.fail(new Error('ENOSPC: no space left on device'));
+      expect(done).toEqual([...(failing.length ? [] : ['unpresent:p1']), 'deleteSnapshot:s1', 'deleteCheckpoint:v1']);
+      expect(err.suppressed).toHaveLength(failing.length);
+      expect(saga.leftBehind).toEqual(failing.length ? [pres] : []);
+      if (failing.length)
+        expect(logger.lines.some((l) => l.level === 'error' && /unpresent p1.*could not record it either.*by hand/.test(l.msg ?? ''))).toBe(true);
+      // the journal owes nothing: what it held is done, and it never held the presentation
+      expect((await readOpenJournals(dir)).find((j) => j.jobId === `job-w${failing.length}`)?.pending).toEqual([]);
+    }
+  });
+
+  it('an undo done whose "done" entry cannot be written costs no other undo, and is reported', async () => {
+    const { targets, done } = recorder();
+    const logger = captureLogger();
+    const journal = await Journal.open(dir, 'job-d');
+    const saga = new Saga(targets, journal, logger);
+    await saga.register(cp);
+    await saga.register(snap);
+    const p = await saga.register(pres);
+    const write = journal.append.bind(journal);
+    vi.spyOn(journal, 'append').mockImplementation(async (entry) => {
+      if (entry.t === 'done' && entry.id === p) throw new Error('EIO: i/o error, write');
+      return write(entry);
+    });
+    const failures = await saga.compensate('teardown');
+    expect(done).toEqual(['unpresent:p1', 'deleteSnapshot:s1', 'deleteCheckpoint:v1']);
+    expect(failures.map((f) => (f as Error).message)).toEqual(['EIO: i/o error, write']);
+    expect(saga.leftBehind).toEqual([]);
+    expect(logger.lines.some((l) => l.level === 'error' && /unpresent p1: done, but the job journal could not record that/.test(l.msg ?? ''))).toBe(true);
+    // the journal still lists the presentation, which cleanup would find already undone
+    expect((await readOpenJournals(dir))[0].pending.map((u) => u.record)).toEqual([pres]);
   });
 });
