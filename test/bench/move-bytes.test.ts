@@ -26,5 +26,11 @@ describe('move-bytes (the bench reference for a restore)', () => {
     const more = join(dir, 'more.bin');
     expect(await moveBytes(packs, more, 7 * 1024 * 1024 + 1)).toBe(4 * 1024 * 1024 + 5);
     expect((await stat(more)).size).toBe(8 * 1024 * 1024);
+    // nothing to read: the bytes are only written (the floor of a durable restore)
+    await mkdir(join(dir, 'empty'));
+    const only = join(dir, 'only.bin');
+    expect(await moveBytes(join(dir, 'empty'), only, 2 * 1024 * 1024)).toBe(0);
+    expect((await stat(only)).size).toBe(2 * 1024 * 1024);
+    expect((await readFile(only)).every((b) => b === 0xa5)).toBe(true);
   });
 });
