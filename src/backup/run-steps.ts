@@ -1,7 +1,7 @@
 import { errorSummary, throwIfAborted, toHvsnapError, type ErrorContext, type HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Limit } from '../core/concurrency.js';
-import type { Saga, UndoKey } from './saga.js';
+import { SET_OWNER, type Saga, type UndoKey } from './saga.js';
 import type { SetStep, Slots, Step, VmStep } from './steps/step.js';
 import type { InstantStepName, StepName } from './types.js';
 import type { UndoRecord } from './undo.js';
@@ -13,9 +13,6 @@ import type { UndoRecord } from './undo.js';
  * Instant restore honours it too, after each of its journaled side effects ({@link killIfAsked}).
  */
 export const KILL_AFTER_ENV = 'HVSNAP_TEST_KILL_AFTER';
-
-/** The undo owner of set-wide steps (a per-item step's owner is the item's id). */
-export const SET_OWNER = '(set)';
 
 /** One run of a step list: the shared state, the items per-item steps run over, and what the runner needs around them. */
 export interface StepRun<S, V> {
@@ -150,9 +147,11 @@ async function sideEffect<S, V>(
   await effect();
   const better = first === undefined ? undefined : refine();
   if (better) {
-    // the refined record is journaled before the first is settled: a crash in between leaves both, and both undos are idempotent
+    // it replaces every record the step journaled (the first, and any its run added: ensure-host's
+    // second ask), and is journaled before they are settled: a crash in between leaves them all, and every undo is idempotent
+    const replaced = run.saga.idsOf(key);
     await run.saga.register(better, key);
-    await run.saga.settle(first!);
+    for (const id of replaced) await run.saga.settle(id);
   }
   if (step.undo?.journaled === 'after') await journal(record());
   for (const settled of step.settles ?? []) for (const id of run.saga.idsOf({ owner: key.owner, step: settled })) await run.saga.settle(id);

@@ -9,6 +9,9 @@ export interface UndoKey {
   step?: string;
 }
 
+/** The undo owner of set-wide steps (a per-item step's owner is the item's id). */
+export const SET_OWNER = '(set)';
+
 /** An undo this saga owes: `journaled` once the job journal holds it. */
 interface Undo {
   id: number;

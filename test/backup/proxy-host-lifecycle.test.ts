@@ -24,11 +24,15 @@ afterEach(async () => {
  * The lab array, except that it keeps host objects for the proxy, as a SAN array does: found by
  * findHost (unless `findHost: false`, a provider that cannot look hosts up), made by ensureHost.
  * `existing`: the host is there before the run; `lostAnswer`: ensureHost makes it but answers as a
- * retry told "already exists" would; `dieInCreate`: ensureHost makes it and never answers (until the run is stopped).
+ * retry told "already exists" would; `dieInCreate`: ensureHost makes it and never answers (until the run is stopped): every time, or the
+ * Nth time it makes one.
  * `presentedWithoutHost`: presents made while the array had no host for the proxy (a SAN driver would make
  * one there that nothing tracks); `deleted`: resolves at the first snapshot deleted (a set's undo is over).
  */
-function withHosts(lab: Provider, opts: { existing?: boolean; findHost?: boolean; stillMapped?: boolean; lostAnswer?: boolean; dieInCreate?: boolean } = {}) {
+function withHosts(
+  lab: Provider,
+  opts: { existing?: boolean; findHost?: boolean; stillMapped?: boolean; lostAnswer?: boolean; dieInCreate?: boolean | number } = {},
+) {
   const hosts = new Map<string, HostHandle>(opts.existing ? [['proxy1', { id: 'ig-0', name: 'proxy1', created: false }]] : []);
   const removed: HostHandle[] = [];
   const presentedWithoutHost: string[] = [];
@@ -43,7 +47,8 @@ function withHosts(lab: Provider, opts: { existing?: boolean; findHost?: boolean
       const host = { id: `ig-${++made}`, name: 'proxy1', created: true };
       hosts.set('proxy1', host);
       // never answers; only a stopped run gets its call back (as a timed-out one would)
-      if (opts.dieInCreate) return new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(new Error('ensureHost: aborted'))));
+      if (opts.dieInCreate === true || opts.dieInCreate === made)
+        return new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(new Error('ensureHost: aborted'))));
       return opts.lostAnswer ? { ...host, created: false } : host;
     },
     removeHost: async ({ host }: { host: HostHandle }) => {
@@ -74,27 +79,37 @@ async function twoSets(lookUpAt: StepName, resumeAt: StepName): Promise<HostHand
   env = await makeLabEnv({ vms: 2, volumes: 2, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
   const hosts = withHosts(env.provider);
   env.provider = hosts.provider;
-  let firstPresents!: () => void;
-  const hostMade = new Promise<void>((r) => (firstPresents = r));
-  let first: number | undefined;
-  const report = await runBackup(env, {
-    limits: { sets: 2 },
-    hooks: {
-      beforeStep: async (step, { set }) => {
-        if (step === lookUpAt) {
-          first ??= set;
-          if (set !== first) await hostMade;
-        }
-        if (step === 'present' && set === first) firstPresents();
-        if (step === resumeAt && set !== first) await hosts.deleted;
-      },
-    },
-  });
+  const waits = secondWaits(hosts, lookUpAt, resumeAt);
+  // what the journal holds of the host when each set presents: the record ensure-host refined, and no ask it replaced
+  const atPresent: UndoRecord[][] = [];
+  const beforeStep: typeof waits.beforeStep = async (step, where) => {
+    await waits.beforeStep(step, where);
+    if (step === 'present') atPresent.push((await pendingUndos(env!, () => true)).filter((r) => r.kind === 'checkHost'));
+  };
+  const report = await runBackup(env, { limits: { sets: 2 }, hooks: { beforeStep } });
   expect(report.ok, JSON.stringify(report.vms)).toBe(true);
+  expect(atPresent).toEqual([[], []]);
   expect(report.sets).toHaveLength(2);
   expect(hosts.presentedWithoutHost).toEqual([]);
   expect(hosts.hosts.size).toBe(0);
   return hosts.removed;
+}
+
+/** The hooks of {@link twoSets}: the second set waits at `lookUpAt` until the host is made, and at `resumeAt` until the first set has ended. */
+function secondWaits(hosts: ReturnType<typeof withHosts>, lookUpAt: StepName, resumeAt: StepName) {
+  let firstPresents!: () => void;
+  const hostMade = new Promise<void>((r) => (firstPresents = r));
+  let first: number | undefined;
+  return {
+    beforeStep: async (step: StepName, { set }: { set: number }) => {
+      if (step === lookUpAt) {
+        first ??= set;
+        if (set !== first) await hostMade;
+      }
+      if (step === 'present' && set === first) firstPresents();
+      if (step === resumeAt && set !== first) await hosts.deleted;
+    },
+  };
 }
 
 const undoTargets = (e: LabEnv) => ({ provider: e.provider, proxy: e.proxy, hypervisor: e.hypervisor, abortRestorePoint: async () => {} });
@@ -283,6 +298,33 @@ describe('the proxy host on the array', () => {
       { id: 'ig-1', name: 'proxy1', created: true },
       { id: 'ig-2', name: 'proxy1', created: true },
     ]);
+  });
+
+  it('a set that asks the array again for a host its process removed journals that ask first: ended before the answer, cleanup and the rollback name the host', async () => {
+    env = await makeLabEnv({ vms: 2, volumes: 2, diskSizeBytes: 8 << 20, dataBytes: 1 << 20, lockTimeoutMs: 1000 });
+    // the second host the array makes (the second set's ask) never gets its answer back
+    const hosts = withHosts(env.provider, { dieInCreate: 2 });
+    env.provider = hosts.provider;
+    const stop = new AbortController();
+    const run = runBackup(env, { signal: stop.signal, limits: { sets: 2 }, hooks: secondWaits(hosts, 'find-host', 'ensure-host') });
+    const records = await pendingUndos(env, (rs) => rs.some((r) => r.kind === 'checkHost') && hosts.hosts.size === 1 && hosts.removed.length === 1);
+    // the ask for the host the first set removed since, and what the second set found before (and keeps); newest first
+    expect(records.filter((r) => r.kind === 'removeHost' || r.kind === 'checkHost')).toEqual([
+      { kind: 'checkHost', spec: env.proxyHost, absentBefore: true },
+      { kind: 'removeHost', host: { id: 'ig-1', name: 'proxy1', created: false }, created: false },
+    ]);
+    // what `hvsnap cleanup` replays after a crash: the host the array made then is named, and stays
+    expect(
+      await runUndo(
+        records.find((r) => r.kind === 'checkHost')!,
+        undoTargets(env),
+      ),
+    ).toMatch(/^host proxy1 \(ig-2\) holds the proxy's initiators on the array/);
+    stop.abort();
+    const report = await run;
+    expect(report.ok).toBe(false);
+    expect(hosts.removed).toEqual([{ id: 'ig-1', name: 'proxy1', created: true }]);
+    expect([...hosts.hosts.values()]).toEqual([{ id: 'ig-2', name: 'proxy1', created: true }]);
   });
 
   it('a host another set still uses stays, and the backup is still ok', async () => {

@@ -1,6 +1,7 @@
 import type { Logger } from '../../core/logger.js';
 import type { HostHandle } from '../../../providers/sdk/provider.js';
 import type { HostLeases } from '../host-leases.js';
+import { SET_OWNER, type Saga } from '../saga.js';
 import type { BackupEnvironment, BackupPolicy } from '../types.js';
 import type { SetStep } from './step.js';
 
@@ -19,6 +20,8 @@ export interface HostState {
 /** What the host steps need and leave. */
 export interface HostRun extends HostState {
   readonly env: Pick<BackupEnvironment, 'provider' | 'proxyHost'>;
+  /** where ensure-host journals asking the array again for a host it found and this process has since removed (with `hostLeases`) */
+  readonly saga?: Pick<Saga, 'register'>;
   readonly policy: Pick<BackupPolicy, 'keepHosts'>;
   readonly log: Logger;
   readonly signal?: AbortSignal;
@@ -50,7 +53,9 @@ export const findHostStep: SetStep<HostRun> = {
  * is. It has `hvsnap cleanup` (or the rollback) look the host up and name it for the operator,
  * where the provider can look hosts up. It is settled by the answer. A host find-host found is
  * journaled as kept (`removeHost`, not created), and refined like the other: to removed, when it
- * is a host another set of this process made and this set now shares.
+ * is a host another set of this process made and this set now shares. A host found that this
+ * process has removed since (its last user was another set) is asked for again, and that ask is
+ * journaled first as a `checkHost` too; the refined record replaces both.
  */
 export const ensureHostStep: SetStep<HostRun> = {
   name: 'ensure-host',
@@ -78,6 +83,8 @@ export const ensureHostStep: SetStep<HostRun> = {
       // a host found that this process has removed since is gone: ask the array again
       const found = set.hostBefore?.found;
       if (found && !gone(found.id)) return found;
+      // the record journaled before says "found, keep": a host the array makes now, its answer lost, would have no record
+      if (found) await set.saga?.register({ kind: 'checkHost', spec: proxyHost, absentBefore: true }, { owner: SET_OWNER, step: 'ensure-host' });
       const host = await provider.ensureHost({ host: proxyHost }, { signal: set.signal });
       if (host.created)
         set.log.info({ host: host.name }, set.policy.keepHosts ? 'host made on the array (kept: keepHosts)' : 'host made on the array for this run');
