@@ -81,7 +81,7 @@ export async function runUndo(record: UndoRecord, targets: UndoTargets, signal?:
       await targets.provider.unpresent({ name: record.name }, opts);
       return;
     case 'removeHost': {
-      const remove = record.created ? () => removeHostUnlessMapped(targets.provider, record.host, opts) : undefined;
+      const remove = record.created ? async () => void (await removeHostUnlessMapped(targets.provider, record.host, opts)) : undefined;
       // another set of this process may still use it: the last one removes it
       if (targets.hostLeases) await targets.hostLeases.release(record, remove);
       else await remove?.();
@@ -120,11 +120,15 @@ export async function unansweredHostNote(
   return `host ${host.name} (${host.id}) holds ${args.holder} initiators on the array: none did when ${args.by} began making one, and it ended before the array answered; ${advice}`;
 }
 
-/** Removes a host hvsnap made; one still mapped (for another set or job, not done with it) stays. */
-export async function removeHostUnlessMapped(provider: Provider, host: HostHandle, opts: CallOptions): Promise<void> {
-  await provider.removeHost({ host }, opts).catch((e) => {
+/** Removes a host hvsnap made; one still mapped (for another set or job, not done with it) stays. True when it is gone. */
+export async function removeHostUnlessMapped(provider: Provider, host: HostHandle, opts: CallOptions): Promise<boolean> {
+  try {
+    await provider.removeHost({ host }, opts);
+    return true;
+  } catch (e) {
     if (providerErrorKind(e) !== 'wrong_state') throw e;
-  });
+    return false;
+  }
 }
 
 function hypervisorOf(targets: UndoTargets, record: UndoRecord): Hypervisor {

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '../core/canonical-json.js';
 import { HvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Hypervisor } from '../hyperv/hypervisor.js';
@@ -32,6 +34,18 @@ export function instantHostsOf(hypervisor: Hypervisor): ((node: string) => Insta
   return undefined;
 }
 
+/**
+ * What tells one array from another for instant restore (InstantEnv.arrayKey): a digest of the
+ * job's provider section. Two jobs that reach one array through different settings get different
+ * keys: they then do not share a host object an instant restore made, which at worst leaves it on the array, never removes one on a guess.
+ */
+export function arrayKeyOf(config: Pick<JobConfig, 'provider'>): string {
+  return createHash('sha256')
+    .update(canonicalJson([config.provider.name, config.provider.config]))
+    .digest('hex')
+    .slice(0, 32);
+}
+
 /** The composition root for instant restore: the job's environment plus the host side of the hypervisor it names. */
 export async function openInstantEnvironment(config: JobConfig, logger: Logger): Promise<InstantEnv & { close(): Promise<void> }> {
   const env = await openEnvironment(config, logger);
@@ -43,5 +57,5 @@ export async function openInstantEnvironment(config: JobConfig, logger: Logger):
       hint: 'restore with "hvsnap restore" (a copy) or "hvsnap mount" instead',
     });
   }
-  return { ...env, hostFor };
+  return { ...env, hostFor, arrayKey: arrayKeyOf(config) };
 }

@@ -2,6 +2,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { HvsnapError } from '../core/errors.js';
 import type { RestorePointManifest } from './types.js';
+import { canonicalJson } from '../core/canonical-json.js';
 
 const count = z.number().int().nonnegative();
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex SHA-256');
@@ -43,20 +44,6 @@ export const manifestSchema = z.looseObject({
   timings: z.record(z.string(), z.number()),
 });
 
-/** Keys sorted at every level: the same manifest always gives the same text to checksum. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const o = value as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /**
  * The checksum a stored manifest carries in its `checksum` field: `sha256:<hex>` of its canonical
  * JSON without that field, or `hmac-sha256:<hex>` keyed by the id key in an encrypted repository
@@ -64,6 +51,7 @@ function canonicalJson(value: unknown): string {
  */
 export function manifestChecksum(manifest: object, macKey?: Buffer): string {
   const { checksum: _, ...body } = manifest as Record<string, unknown>;
+  // keys sorted at every level: the same manifest always gives the same text to checksum
   const text = canonicalJson(body);
   return macKey ? `hmac-sha256:${createHmac('sha256', macKey).update(text).digest('hex')}` : `sha256:${createHash('sha256').update(text).digest('hex')}`;
 }

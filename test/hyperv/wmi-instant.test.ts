@@ -14,6 +14,7 @@ import { runKilledScript } from '../helpers/kill-cli.js';
 import { addInstantStorage } from './simulated-instant.js';
 import { SimulatedHost } from './simulated-host.js';
 import type { CallOptions } from '../../src/core/types.js';
+import { providerError } from '../../providers/sdk/errors.js';
 import type { HostHandle, HostSpec, Provider, ProviderCapabilities } from '../../providers/sdk/provider.js';
 
 let env: LabEnv | undefined;
@@ -79,6 +80,8 @@ async function setUp() {
     dieInEnsure: false,
     /** ensureHost calls */
     ensured: 0,
+    /** presentation name → the id of the host object it is mapped to */
+    mapped: new Map<string, string>(),
   };
   const initiatorsOf = (h: HostSpec) => [...(h.iqns ?? []), ...(h.wwns ?? [])];
   const holding = (h: HostSpec) => san.hosts.find((x) => x.initiators.some((i) => initiatorsOf(h).includes(i)));
@@ -102,7 +105,10 @@ async function setUp() {
       },
     },
     removeHost: {
+      // the contract (providers/sdk/provider.ts): succeeds when missing, wrong_state while LUNs are mapped to it
       value: async ({ host }: { host: HostHandle }) => {
+        if ([...san.mapped.values()].includes(host.id)) throw providerError('wrong_state', `host ${host.name} still has LUNs mapped`);
+        if (!san.hosts.some((x) => x.handle.id === host.id)) return;
         san.hosts.splice(
           san.hosts.findIndex((x) => x.handle.id === host.id),
           1,
@@ -113,11 +119,19 @@ async function setUp() {
     present: {
       value: (a: Parameters<Provider['present']>[0], o?: CallOptions) => {
         presented.push(a.host);
+        const to = holding(a.host);
+        if (to) san.mapped.set(a.name, to.handle.id);
         return lab.present(a, o);
       },
     },
+    unpresent: {
+      value: async (a: Parameters<Provider['unpresent']>[0], o?: CallOptions) => {
+        await lab.unpresent(a, o);
+        san.mapped.delete(a.name);
+      },
+    },
   });
-  const ie: InstantEnv = { ...env, provider, hypervisor, hostFor: () => host };
+  const ie: InstantEnv = { ...env, provider, hypervisor, hostFor: () => host, arrayKey: 'array-1' };
   return { sim, storage, running: storage.running, ie, host, source: vm, restorePointId: manifest.id, presented, san };
 }
 
@@ -136,7 +150,7 @@ async function assertNothingLeft(e: LabEnv, ctx: Awaited<ReturnType<typeof setUp
 
 /** Marks the one instant-restore journal as left by a process that is gone (as cleanup finds a dead one); returns its id. */
 async function markOwnerDead(): Promise<string> {
-  const [file] = (await readdir(sessionDir(env!.repository.path))).map((f) => join(sessionDir(env!.repository.path), f));
+  const [file] = (await readdir(sessionDir(env!.repository.path))).filter((f) => f.endsWith('.json')).map((f) => join(sessionDir(env!.repository.path), f));
   const record = JSON.parse(await readFile(file, 'utf8'));
   await writeFile(file, JSON.stringify({ ...record, owner: { ...record.owner, pid: spawnSync('true').pid } }));
   return record.id;
@@ -263,6 +277,51 @@ describe('instant restore on the simulated WMI host', () => {
     expect(ctx.san.removed).toHaveLength(1);
     expect(ctx.san.hosts.map((x) => x.handle.id)).toEqual(['host-7']);
     await assertNothingLeft(env!, ctx, ['sql01', 'sql01-now']);
+  });
+
+  it('two instant restores to one host share the host object the array made for the first: it goes with the last of them, whichever ends first', async () => {
+    const ctx = await setUp();
+    ctx.san.transports = ['iscsi', 'fc'];
+    const args = { restorePointId: ctx.restorePointId, hostName: 'HV01', start: false };
+    for (const firstEnds of ['the one that made it', 'the one that found it']) {
+      const made = await instantRestore(ctx.ie, { ...args, name: 'sql01-a' });
+      const found = await instantRestore(ctx.ie, { ...args, name: 'sql01-b' });
+      const host = ctx.san.hosts[0].handle;
+      expect(ctx.san.hosts).toHaveLength(1);
+      expect(new Map((await listInstant(ctx.ie)).map((s) => [s.id, s.nodeHost?.handle]))).toEqual(
+        new Map([
+          [made.id, host],
+          [found.id, { ...host, created: false }],
+        ]),
+      );
+      const [first, last] = firstEnds === 'the one that made it' ? [made, found] : [found, made];
+      await discardInstant(ctx.ie, { id: first.id });
+      expect(
+        ctx.san.hosts.map((x) => x.handle),
+        `${firstEnds} ended first: the other clone is still mapped to the host`,
+      ).toEqual([host]);
+      await discardInstant(ctx.ie, { id: last.id });
+      expect(ctx.san.hosts, `${firstEnds} ended first`).toEqual([]);
+      expect(ctx.san.removed.at(-1)).toMatchObject({ id: host.id, name: host.name });
+      // nothing is left beside the sessions either
+      expect(await readdir(join(sessionDir(env!.repository.path), 'hosts'))).toEqual([]);
+      await assertNothingLeft(env!, ctx, ['sql01']);
+    }
+  });
+
+  it('a host object an instant restore made on one array is never removed by an instant restore on another that found a host with the same id', async () => {
+    const ctx = await setUp();
+    ctx.san.transports = ['iscsi', 'fc'];
+    const args = { restorePointId: ctx.restorePointId, hostName: 'HV01', start: false };
+    const made = await instantRestore(ctx.ie, { ...args, name: 'sql01-a' });
+    // the same host id seen through another array's settings (a Pure host's id is its name, and another array can have one by that name)
+    const other = { ...ctx.ie, arrayKey: 'array-2' };
+    const found = await instantRestore(other, { ...args, name: 'sql01-b' });
+    await discardInstant(ctx.ie, { id: made.id });
+    await discardInstant(other, { id: found.id });
+    expect(ctx.san.hosts.map((x) => x.handle)).toEqual([{ id: 'host-1', name: 'HV01', created: true }]);
+    expect(ctx.san.removed).toEqual([]);
+    expect(await readdir(join(sessionDir(env!.repository.path), 'hosts'))).toEqual([]);
   });
 
   it('on a SAN array, a process that dies after present: cleanup removes the host object the array made for the clone', async () => {

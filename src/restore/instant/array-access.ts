@@ -3,6 +3,7 @@ import type { HostLun } from '../../hyperv/instant-host.js';
 import { HvsnapError } from '../../core/errors.js';
 import type { HostHandle, HostSpec, Provider, SnapshotHandle } from '../../../providers/sdk/provider.js';
 import { removeHostUnlessMapped, unansweredHostNote } from '../../backup/undo.js';
+import { forgetMadeHost, listSessions, madeHostOf } from './instant-sessions.js';
 
 /**
  * The one place instant restore talks to the array: the host object of a Hyper-V host, and a
@@ -67,14 +68,36 @@ export async function ensureNodeHost(
 }
 
 /**
- * Once the clone is gone: removes the host object {@link ensureNodeHost} had the array make (one
- * that still has other LUNs mapped stays: the array refuses, wrong_state); one it found is never
- * touched. Where the array was asked and never answered, nothing can tell whether the host it has
- * now was made then or by someone else: removes nothing and returns a note for the operator.
+ * Where an instant restore records the host objects it had the array make (instant-sessions.ts,
+ * MadeHost): the sessions' folder, the array the session's clone is on, and the session.
  */
-export async function releaseNodeHost(provider: Provider, record: NodeHostRecord, opts: CallOptions = {}): Promise<string | undefined> {
-  if (record.handle) {
-    if (record.handle.created) await removeHostUnlessMapped(provider, record.handle, opts);
+export interface MadeHosts {
+  dir: string;
+  array: string;
+  session: string;
+}
+
+/**
+ * Once the clone is gone: removes the host object {@link ensureNodeHost} had the array make, or
+ * one it found that another instant restore had the array make on the same array (`made`: a
+ * host stays while another clone is mapped to it, so the last session on it removes it). A host
+ * that still has LUNs mapped stays (the array refuses, wrong_state); its record goes with the last
+ * session that uses it. A host found that no instant restore made is never touched. Where the
+ * array was asked and never answered, nothing can tell whether the host it has now was made then
+ * or by someone else: removes nothing and returns a note for the operator.
+ */
+export async function releaseNodeHost(
+  provider: Provider,
+  record: NodeHostRecord,
+  made: MadeHosts | undefined,
+  opts: CallOptions = {},
+): Promise<string | undefined> {
+  const handle = record.handle;
+  if (handle) {
+    const recorded = made && (await madeHostOf(made.dir, made.array, handle));
+    if (!handle.created && !recorded) return;
+    const removed = await removeHostUnlessMapped(provider, handle, opts);
+    if (made && (removed || !(await usedByAnother(made, handle)))) await forgetMadeHost(made.dir, made.array, handle.id);
     return;
   }
   return unansweredHostNote(
@@ -111,4 +134,9 @@ export async function presentCloneToHost(
 /** Unpresents and deletes the copy. Succeeds when it is already gone. */
 export async function removeClone(provider: Provider, args: { name: string }, opts: CallOptions = {}): Promise<void> {
   await provider.unpresent({ name: args.name }, opts);
+}
+
+/** Whether a session other than `made.session`, on the same array, uses host `handle`. */
+async function usedByAnother(made: MadeHosts, handle: HostHandle): Promise<boolean> {
+  return (await listSessions(made.dir)).some((s) => s.id !== made.session && s.array === made.array && s.nodeHost?.handle?.id === handle.id);
 }

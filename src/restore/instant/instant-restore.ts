@@ -11,12 +11,28 @@ import { killIfAsked } from '../../backup/run-steps.js';
 import type { InstantStepName } from '../../backup/types.js';
 import { ensureNodeHost, presentCloneToHost, releaseNodeHost, removeClone } from './array-access.js';
 import { onlineCloneDisks } from './online-clone-disks.js';
-import { deleteSession, listSessions, loadSession, newSessionId, saveSession, sessionDir, thisOwner, type InstantSession } from './instant-sessions.js';
+import {
+  deleteSession,
+  listSessions,
+  loadSession,
+  newSessionId,
+  recordMadeHost,
+  saveSession,
+  sessionDir,
+  thisOwner,
+  type InstantSession,
+} from './instant-sessions.js';
 
 /** What instant restore works with: the repository (restore point, configuration, journals), the array, and the host. */
 export interface InstantEnv {
   repository: Repository;
   provider: Provider;
+  /**
+   * What tells the array `provider` talks to from another (openInstantEnvironment: a digest of the
+   * job's provider section). Instant restores to one Hyper-V host share a host object one of them
+   * had the array make only when it is the same: absent, each removes only the host it made.
+   */
+  arrayKey?: string;
   hypervisor: Hypervisor;
   /** the host side of instant restore on the named Hyper-V host (cluster node) */
   hostFor(node: string): InstantHost;
@@ -70,6 +86,7 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
     presentation: { name: `hvsnap-${id}`, snapshotName: kept.name },
     luns: [],
     vm: { name, newId },
+    ...(env.arrayKey !== undefined && { array: env.arrayKey }),
   };
   const opts = { signal: args.signal };
   const reached = async (step: InstantStepName) => {
@@ -82,7 +99,17 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
   const nodeHost = { name: args.hostName, ...initiators };
   await saveSession(dir, session); // journaled before the host object and the presentation exist
   try {
-    await ensureNodeHost(env.provider, nodeHost, (record) => saveSession(dir, Object.assign(session, { nodeHost: record })), opts);
+    await ensureNodeHost(
+      env.provider,
+      nodeHost,
+      async (record) => {
+        // a host the array made is recorded beside the sessions first: any later instant restore that finds it can then remove it last
+        if (record.handle?.created && session.array !== undefined)
+          await recordMadeHost(dir, { array: session.array, host: record.handle, madeBy: id, at: new Date().toISOString() });
+        await saveSession(dir, Object.assign(session, { nodeHost: record }));
+      },
+      opts,
+    );
     const clone = await presentCloneToHost(
       env.provider,
       { name: session.presentation!.name, snapshotName: kept.name, handle: kept.handle, host: nodeHost },
@@ -272,9 +299,11 @@ async function releaseClone(env: InstantEnv, session: InstantSession, signal?: A
   const log = env.logger ?? silentLogger;
   for (const lun of [...session.luns].reverse()) await env.hostFor(session.host).offlineDisk({ lun }, { signal });
   if (session.presentation) await removeClone(env.provider, { name: session.presentation.name }, { signal });
-  const note = session.nodeHost && (await releaseNodeHost(env.provider, session.nodeHost, { signal }));
+  const dir = sessionDir(env.repository.path);
+  const made = session.array === undefined ? undefined : { dir, array: session.array, session: session.id };
+  const note = session.nodeHost && (await releaseNodeHost(env.provider, session.nodeHost, made, { signal }));
   if (note) log.warn({ instant: session.id, host: session.host }, note);
-  await deleteSession(sessionDir(env.repository.path), session.id);
+  await deleteSession(dir, session.id);
   log.info({ instant: session.id }, 'instant restore clone released');
   return note;
 }

@@ -1,10 +1,11 @@
 import type { NodeHostRecord } from './array-access.js';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HvsnapError } from '../../core/errors.js';
 import { currentOwner, isStale, type Owner } from '../../core/owner.js';
 import type { HostLun } from '../../hyperv/instant-host.js';
+import type { HostHandle } from '../../../providers/sdk/provider.js';
 
 /**
  * The journal of one instant restore: written before every side effect it records (presentation,
@@ -23,6 +24,8 @@ export interface InstantSession {
   owner: Owner;
   /** the Hyper-V host's object on a SAN array (array-access.ts, ensureNodeHost): removed with the clone when the array made it */
   nodeHost?: NodeHostRecord;
+  /** which array the clone is on (InstantEnv.arrayKey): sessions share the hosts an instant restore made only on the same one */
+  array?: string;
   /** the array presentation (the clone) */
   presentation?: { name: string; snapshotName: string };
   /** LUNs brought online (or being brought online), with the volume root the host gave each */
@@ -75,4 +78,54 @@ export async function listSessions(dir: string): Promise<Array<InstantSession & 
 /** The owner stamp of this process. */
 export function thisOwner(): Promise<Owner> {
   return currentOwner();
+}
+
+/**
+ * A host object an instant restore had the array make for a Hyper-V host. Another instant restore
+ * to the same host finds it and uses it (its record says found), so the session that made it cannot
+ * remove it while that one's clone is mapped to it: this record, kept beside the sessions, lets the
+ * last session on the host remove it (releaseNodeHost). Keyed by the array (InstantEnv.arrayKey),
+ * since a host's id is only unique on its array (a Pure host's id is its name).
+ */
+export interface MadeHost {
+  array: string;
+  host: HostHandle;
+  /** the instant restore that had it made */
+  madeBy: string;
+  at: string;
+}
+
+function madeHostFile(dir: string, array: string, hostId: string): string {
+  return join(
+    dir,
+    'hosts',
+    `${createHash('sha256')
+      .update(JSON.stringify([array, hostId]))
+      .digest('hex')
+      .slice(0, 32)}.json`,
+  );
+}
+
+/** Records a host the array made for session `madeBy` (atomically: temp file + rename). */
+export async function recordMadeHost(dir: string, made: MadeHost): Promise<void> {
+  const file = madeHostFile(dir, made.array, made.host.id);
+  await mkdir(join(dir, 'hosts'), { recursive: true });
+  await writeFile(`${file}.tmp`, JSON.stringify(made, null, 2));
+  await rename(`${file}.tmp`, file);
+}
+
+/** The record of host `host` on `array` if an instant restore had the array make it (same id and name), else undefined. */
+export async function madeHostOf(dir: string, array: string, host: HostHandle): Promise<MadeHost | undefined> {
+  let made: MadeHost;
+  try {
+    made = JSON.parse(await readFile(madeHostFile(dir, array, host.id), 'utf8')) as MadeHost;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  return made.array === array && made.host.id === host.id && made.host.name === host.name ? made : undefined;
+}
+
+export async function forgetMadeHost(dir: string, array: string, hostId: string): Promise<void> {
+  await rm(madeHostFile(dir, array, hostId), { force: true });
 }
