@@ -37,7 +37,8 @@ export function instantHostsOf(hypervisor: Hypervisor): ((node: string) => Insta
 /**
  * What tells one array from another for instant restore (InstantEnv.arrayKey): a digest of the
  * job's provider section. Two jobs that reach one array through different settings get different
- * keys: they then do not share a host object an instant restore made, which at worst leaves it on the array, never removes one on a guess.
+ * keys: they then do not share a host object an instant restore made. At worst that leaves the host
+ * on the array; it never removes one on a guess.
  */
 export function arrayKeyOf(config: Pick<JobConfig, 'provider'>): string {
   return createHash('sha256')
