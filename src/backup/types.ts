@@ -96,7 +96,7 @@ export type StepName =
   | 'attach-host';
 
 /** The journaled side effects of an instant restore (src/restore/instant), named for the kill hook of crash tests. */
-export type InstantStepName = 'present' | 'online-disk' | 'import' | 'start';
+export type InstantStepName = 'node-host' | 'present' | 'online-disk' | 'import' | 'start';
 
 /** Hooks for tests and demos; a hook that throws injects a failure at that point. */
 export interface BackupHooks {

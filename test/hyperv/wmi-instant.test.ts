@@ -14,6 +14,7 @@ import { runKilledScript } from '../helpers/kill-cli.js';
 import { addInstantStorage } from './simulated-instant.js';
 import { SimulatedHost } from './simulated-host.js';
 import type { CallOptions } from '../../src/core/types.js';
+import type { InstantStepName } from '../../src/backup/types.js';
 import { providerError } from '../../providers/sdk/errors.js';
 import type { HostHandle, HostSpec, Provider, ProviderCapabilities } from '../../providers/sdk/provider.js';
 
@@ -157,7 +158,7 @@ async function markOwnerDead(): Promise<string> {
 }
 
 /** Runs an instant restore that stops for good right after `step`'s side effect and journal entry (as if killed there); returns the session id, its owner gone. */
-async function dieAt(ctx: Awaited<ReturnType<typeof setUp>>, step: 'present' | 'online-disk' | 'import' | 'start'): Promise<string> {
+async function dieAt(ctx: Awaited<ReturnType<typeof setUp>>, step: InstantStepName): Promise<string> {
   let died!: () => void;
   const reached = new Promise<void>((ok) => (died = ok));
   const dying = (s: string) => (s === step ? (died(), new Promise<void>(() => undefined)) : Promise.resolve());
@@ -322,6 +323,24 @@ describe('instant restore on the simulated WMI host', () => {
     expect(ctx.san.hosts.map((x) => x.handle)).toEqual([{ id: 'host-1', name: 'HV01', created: true }]);
     expect(ctx.san.removed).toEqual([]);
     expect(await readdir(join(sessionDir(env!.repository.path), 'hosts'))).toEqual([]);
+  });
+
+  it('on a SAN array, a process that dies once the array made the host object, before present: cleanup removes it; one found stays', async () => {
+    const ctx = await setUp();
+    ctx.san.transports = ['iscsi', 'fc'];
+    const id = await dieAt(ctx, 'node-host');
+    expect(ctx.san.hosts.map((x) => x.handle)).toEqual([{ id: 'host-1', name: 'HV01', created: true }]);
+    expect(await cleanupInstant(ctx.ie)).toEqual({ finished: [`${id}: undone`], failures: [] });
+    expect(ctx.san.removed).toEqual([{ id: 'host-1', name: 'HV01', created: true }]);
+    expect(ctx.san.hosts).toEqual([]);
+    await assertNothingLeft(env!, ctx, ['sql01'], true);
+
+    ctx.san.hosts.push({ handle: { id: 'host-7', name: 'hv01-cluster', created: false }, initiators: ['iqn.1991-05.com.microsoft:hv01.contoso.local'] });
+    const second = await dieAt(ctx, 'node-host');
+    expect(await cleanupInstant(ctx.ie)).toEqual({ finished: [`${second}: undone`], failures: [] });
+    expect(ctx.san.removed).toHaveLength(1);
+    expect(ctx.san.hosts.map((x) => x.handle.id)).toEqual(['host-7']);
+    await assertNothingLeft(env!, ctx, ['sql01'], true);
   });
 
   it('on a SAN array, a process that dies after present: cleanup removes the host object the array made for the clone', async () => {

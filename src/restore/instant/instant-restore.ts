@@ -110,6 +110,7 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
       },
       opts,
     );
+    await reached('node-host');
     const clone = await presentCloneToHost(
       env.provider,
       { name: session.presentation!.name, snapshotName: kept.name, handle: kept.handle, host: nodeHost },
