@@ -151,10 +151,10 @@ async function sideEffect<S, V>(
     // second ask), and is journaled before they are settled: a crash in between leaves them all, and every undo is idempotent
     const replaced = run.saga.idsOf(key);
     await run.saga.register(better, key);
-    for (const id of replaced) await run.saga.settle(id);
+    await run.saga.settleAll(replaced);
   }
   if (step.undo?.journaled === 'after') await journal(record());
-  for (const settled of step.settles ?? []) for (const id of run.saga.idsOf({ owner: key.owner, step: settled })) await run.saga.settle(id);
+  await run.saga.settleAll((step.settles ?? []).flatMap((settled) => run.saga.idsOf({ owner: key.owner, step: settled })));
 }
 
 let killed = false;

@@ -79,6 +79,16 @@ export class Saga {
     if (undo?.journaled !== false) await this.journal.append({ t: 'done', id });
   }
 
+  /**
+   * Settles several at once: all are forgotten before any "done" entry is written, so a write that
+   * fails part-way leaves none of them for this process to undo (each was made permanent).
+   */
+  async settleAll(ids: number[]): Promise<void> {
+    const undos = ids.map((id) => this.undos.find((u) => u.id === id));
+    for (const u of undos) if (u) this.undos.splice(this.undos.indexOf(u), 1);
+    for (const [i, id] of ids.entries()) if (undos[i]?.journaled !== false) await this.journal.append({ t: 'done', id });
+  }
+
   /** Runs an undo now, as part of the normal flow (e.g. a failed VM's checkpoint). A failure is recorded and rethrown. */
   async undoNow(id: number): Promise<void> {
     const u = this.undos.find((x) => x.id === id);

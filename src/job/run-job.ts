@@ -13,7 +13,7 @@ import type { SnapshotAccess } from '../restore/restore-from-snapshot.js';
 import { loadProvider } from '../../providers/index.js';
 import { loadJobConfig, type JobConfig } from './config.js';
 import { openEnvironment } from './environment.js';
-import { instantHostsOf } from './instant-environment.js';
+import { arrayKeyOf, instantHostsOf } from './instant-environment.js';
 import { policyFromConfig } from './policy.js';
 import type { TranscriptRecorder } from '../transport/index.js';
 
@@ -92,12 +92,12 @@ export function batchWithConfig(args: JobCall & { resume?: string; onProgress?: 
 
 /** `hvsnap cleanup`: undoes what dead jobs left behind. */
 export function cleanupWithConfig(args: JobCall): Promise<CleanupReport> {
-  return withEnvironment(args.config, args.logger, async (env) => {
+  return withEnvironment(args.config, args.logger, async (env, config) => {
     const r = await cleanupLeftovers(env, { signal: args.signal });
     // instant restores whose process died half-way: undone, or (mid-commit) committed
     const hostFor = instantHostsOf(env.hypervisor);
     if (hostFor) {
-      const instant = await cleanupInstant({ ...env, hostFor }, { signal: args.signal });
+      const instant = await cleanupInstant({ ...env, hostFor, arrayKey: arrayKeyOf(config) }, { signal: args.signal });
       r.replayed.push(...instant.finished.map((f) => `instant restore ${f}`));
       r.failures.push(...instant.failures);
     }

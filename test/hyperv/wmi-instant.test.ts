@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readVolumeMarker } from '../../src/core/volume-marker.js';
@@ -150,21 +151,25 @@ async function assertNothingLeft(e: LabEnv, ctx: Awaited<ReturnType<typeof setUp
 }
 
 /** Marks the one instant-restore journal as left by a process that is gone (as cleanup finds a dead one); returns its id. */
-async function markOwnerDead(): Promise<string> {
-  const [file] = (await readdir(sessionDir(env!.repository.path))).filter((f) => f.endsWith('.json')).map((f) => join(sessionDir(env!.repository.path), f));
-  const record = JSON.parse(await readFile(file, 'utf8'));
-  await writeFile(file, JSON.stringify({ ...record, owner: { ...record.owner, pid: spawnSync('true').pid } }));
-  return record.id;
+async function markOwnerDead(which: (s: { id: string }) => boolean = () => true): Promise<string> {
+  const dir = sessionDir(env!.repository.path);
+  for (const file of (await readdir(dir)).filter((f) => f.endsWith('.json')).map((f) => join(dir, f))) {
+    const record = JSON.parse(await readFile(file, 'utf8'));
+    if (!which(record)) continue;
+    await writeFile(file, JSON.stringify({ ...record, owner: { ...record.owner, pid: spawnSync('true').pid } }));
+    return record.id;
+  }
+  throw new Error('no instant-restore journal to mark dead');
 }
 
 /** Runs an instant restore that stops for good right after `step`'s side effect and journal entry (as if killed there); returns the session id, its owner gone. */
-async function dieAt(ctx: Awaited<ReturnType<typeof setUp>>, step: InstantStepName): Promise<string> {
+async function dieAt(ctx: Awaited<ReturnType<typeof setUp>>, step: InstantStepName, which?: (s: { id: string }) => boolean): Promise<string> {
   let died!: () => void;
   const reached = new Promise<void>((ok) => (died = ok));
   const dying = (s: string) => (s === step ? (died(), new Promise<void>(() => undefined)) : Promise.resolve());
   void instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now', afterStep: dying });
   await reached;
-  return markOwnerDead();
+  return markOwnerDead(which);
 }
 
 describe('instant restore on the simulated WMI host', () => {
@@ -318,6 +323,9 @@ describe('instant restore on the simulated WMI host', () => {
     // the same host id seen through another array's settings (a Pure host's id is its name, and another array can have one by that name)
     const other = { ...ctx.ie, arrayKey: 'array-2' };
     const found = await instantRestore(other, { ...args, name: 'sql01-b' });
+    // and an instant restore is only ended through the configuration it was made with
+    await expect(discardInstant(other, { id: made.id })).rejects.toMatchObject({ code: 'input_invalid', message: expect.stringContaining(made.id) });
+    expect((await listInstant(ctx.ie)).map((s) => s.phase)).toEqual(['ready', 'ready']);
     await discardInstant(ctx.ie, { id: made.id });
     await discardInstant(other, { id: found.id });
     expect(ctx.san.hosts.map((x) => x.handle)).toEqual([{ id: 'host-1', name: 'HV01', created: true }]);
@@ -340,6 +348,49 @@ describe('instant restore on the simulated WMI host', () => {
     expect(await cleanupInstant(ctx.ie)).toEqual({ finished: [`${second}: undone`], failures: [] });
     expect(ctx.san.removed).toHaveLength(1);
     expect(ctx.san.hosts.map((x) => x.handle.id)).toEqual(['host-7']);
+    await assertNothingLeft(env!, ctx, ['sql01'], true);
+  });
+
+  it('a host another instant restore found and has not presented to yet stays when the one that made it ends; that one removes it at its end', async () => {
+    const ctx = await setUp();
+    ctx.san.transports = ['iscsi', 'fc'];
+    const made = await instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: false, name: 'sql01-a' });
+    // the second dies between finding the host and presenting its clone: nothing of it is mapped, so the array would not refuse
+    const found = await dieAt(ctx, 'node-host', (s) => s.id !== made.id);
+    await discardInstant(ctx.ie, { id: made.id });
+    expect(ctx.san.hosts.map((x) => x.handle.id)).toEqual(['host-1']);
+    expect(await cleanupInstant(ctx.ie)).toEqual({ finished: [`${found}: undone`], failures: [] });
+    expect(ctx.san.hosts).toEqual([]);
+    expect(await readdir(join(sessionDir(env!.repository.path), 'hosts'))).toEqual([]);
+    await assertNothingLeft(env!, ctx, ['sql01']);
+  });
+
+  it('a host object the array made whose record cannot be written (the disk refuses it) is removed by the failing instant restore itself', async () => {
+    const ctx = await setUp();
+    ctx.san.transports = ['iscsi', 'fc'];
+    // the record's file cannot be written: a folder is in the way of its temporary file (instant-sessions.ts, recordMadeHost)
+    const digest = createHash('sha256')
+      .update(JSON.stringify(['array-1', 'host-1']))
+      .digest('hex')
+      .slice(0, 32);
+    await mkdir(join(sessionDir(env!.repository.path), 'hosts', `${digest}.json.tmp`), { recursive: true });
+    await expect(instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: false, name: 'sql01-a' })).rejects.toThrow(/EISDIR/);
+    expect(ctx.san.removed).toEqual([{ id: 'host-1', name: 'HV01', created: true }]);
+    expect(ctx.san.hosts).toEqual([]);
+    expect(await listInstant(ctx.ie)).toEqual([]);
+  });
+
+  it('a process killed after recording the host object it had the array make, before journaling it: cleanup removes that host', async () => {
+    const ctx = await setUp();
+    ctx.san.transports = ['iscsi', 'fc'];
+    const id = await dieAt(ctx, 'node-host');
+    // the session as it was before the answer was journaled
+    const file = join(sessionDir(env!.repository.path), `${id}.json`);
+    const session = JSON.parse(await readFile(file, 'utf8'));
+    await writeFile(file, JSON.stringify({ ...session, nodeHost: { spec: session.nodeHost.spec, absentBefore: true } }));
+    expect(await cleanupInstant(ctx.ie)).toEqual({ finished: [`${id}: undone`], failures: [] });
+    expect(ctx.san.removed).toEqual([{ id: 'host-1', name: 'HV01', created: true }]);
+    expect(await readdir(join(sessionDir(env!.repository.path), 'hosts'))).toEqual([]);
     await assertNothingLeft(env!, ctx, ['sql01'], true);
   });
 

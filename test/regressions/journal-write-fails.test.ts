@@ -27,3 +27,24 @@ it("a checkpoint whose undo the job journal cannot take (disk full) is still del
   expect(await env.provider.listSnapshots({})).toEqual([]);
   expect(r.leftBehind).toEqual([]);
 });
+
+it('a step that makes two undos permanent and cannot journal the first: neither is undone by this process (a committed restore point keeps its reference point)', async () => {
+  const env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 4 << 20, dataBytes: 1 << 20 });
+  onTestFinished(() => env.cleanup());
+  const write = Journal.prototype.append;
+  let dones = 0;
+  const undos = new Map<number, string>();
+  // commit settles the restore point's abort and the reference point's removal: the disk fills at the first "done"
+  vi.spyOn(Journal.prototype, 'append').mockImplementation(async function (this: Journal, entry) {
+    if (entry.t === 'undo') undos.set(entry.id, entry.record.kind);
+    if (entry.t === 'done' && undos.get(entry.id) === 'abortRestorePoint' && dones++ === 0) throw new Error('ENOSPC: no space left on device, write');
+    return write.call(this, entry);
+  });
+  onTestFinished(() => void vi.restoreAllMocks());
+
+  const r = await runBackup(env, {});
+  expect(r.vms[0]).toMatchObject({ status: 'failed', step: 'commit' });
+  expect(await env.repository.listRestorePoints({})).toHaveLength(1);
+  // the committed restore point's reference point is still there for the next incremental
+  expect((await env.hypervisor.listLeftovers({ tagPrefix: 'hvsnap:' })).referencePoints).toHaveLength(1);
+});

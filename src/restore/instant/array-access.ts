@@ -3,7 +3,7 @@ import type { HostLun } from '../../hyperv/instant-host.js';
 import { HvsnapError } from '../../core/errors.js';
 import type { HostHandle, HostSpec, Provider, SnapshotHandle } from '../../../providers/sdk/provider.js';
 import { removeHostUnlessMapped, unansweredHostNote } from '../../backup/undo.js';
-import { forgetMadeHost, listSessions, madeHostOf } from './instant-sessions.js';
+import { forgetMadeHost, listSessions, madeHostBy, madeHostOf, type InstantSession } from './instant-sessions.js';
 
 /**
  * The one place instant restore talks to the array: the host object of a Hyper-V host, and a
@@ -82,7 +82,8 @@ export interface MadeHosts {
  * one it found that another instant restore had the array make on the same array (`made`: a
  * host stays while another clone is mapped to it, so the last session on it removes it). A host
  * that still has LUNs mapped stays (the array refuses, wrong_state); its record goes with the last
- * session that uses it. A host found that no instant restore made is never touched. Where the
+ * session that uses it. While another session that found it is still restoring or ready, the host
+ * is left to that one. A host found that no instant restore made is never touched. Where the
  * array was asked and never answered, nothing can tell whether the host it has now was made then
  * or by someone else: removes nothing and returns a note for the operator.
  */
@@ -92,10 +93,13 @@ export async function releaseNodeHost(
   made: MadeHosts | undefined,
   opts: CallOptions = {},
 ): Promise<string | undefined> {
-  const handle = record.handle;
+  // a process killed between recording the host it had the array make and journaling it: the record knows it
+  const handle = record.handle ?? (made && (await madeHostBy(made.dir, made.array, made.session))?.host);
   if (handle) {
     const recorded = made && (await madeHostOf(made.dir, made.array, handle));
     if (!handle.created && !recorded) return;
+    // one that found it and is not ending (maybe not presented yet, so the array would not refuse) removes it at its own end
+    if (made && (await usedByAnother(made, handle, ['restoring', 'ready']))) return;
     const removed = await removeHostUnlessMapped(provider, handle, opts);
     if (made && (removed || !(await usedByAnother(made, handle)))) await forgetMadeHost(made.dir, made.array, handle.id);
     return;
@@ -136,7 +140,9 @@ export async function removeClone(provider: Provider, args: { name: string }, op
   await provider.unpresent({ name: args.name }, opts);
 }
 
-/** Whether a session other than `made.session`, on the same array, uses host `handle`. */
-async function usedByAnother(made: MadeHosts, handle: HostHandle): Promise<boolean> {
-  return (await listSessions(made.dir)).some((s) => s.id !== made.session && s.array === made.array && s.nodeHost?.handle?.id === handle.id);
+/** Whether a session other than `made.session`, on the same array (and in one of `phases`, if given), uses host `handle`. */
+async function usedByAnother(made: MadeHosts, handle: HostHandle, phases?: Array<InstantSession['phase']>): Promise<boolean> {
+  return (await listSessions(made.dir)).some(
+    (s) => s.id !== made.session && s.array === made.array && s.nodeHost?.handle?.id === handle.id && (!phases || phases.includes(s.phase)),
+  );
 }

@@ -63,7 +63,7 @@ export interface InstantRestoreArgs {
  * disks on the clone, and optionally started. No byte is copied, so the time does not depend on the
  * disks' size. The original VM and its disks are never touched. Every step is journaled first; a
  * failure undoes what was done, and `cleanupInstant` finishes the job of a process that died (the
- * crash tests kill it after `present`, `online-disk`, `import` or `start` through the runner's
+ * crash tests kill it after `node-host`, `present`, `online-disk`, `import` or `start` through the runner's
  * `HVSNAP_TEST_KILL_AFTER` hook).
  */
 export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs): Promise<InstantSession> {
@@ -103,10 +103,12 @@ export async function instantRestore(env: InstantEnv, args: InstantRestoreArgs):
       env.provider,
       nodeHost,
       async (record) => {
-        // a host the array made is recorded beside the sessions first: any later instant restore that finds it can then remove it last
+        // known here first (a failed write below still undoes it), then recorded beside the sessions: any later
+        // instant restore that finds the host can then remove it last; then journaled
+        session.nodeHost = record;
         if (record.handle?.created && session.array !== undefined)
           await recordMadeHost(dir, { array: session.array, host: record.handle, madeBy: id, at: new Date().toISOString() });
-        await saveSession(dir, Object.assign(session, { nodeHost: record }));
+        await saveSession(dir, session);
       },
       opts,
     );
@@ -196,6 +198,7 @@ export function listInstant(env: Pick<InstantEnv, 'repository'>): ReturnType<typ
 export async function commitInstant(env: InstantEnv, args: { id: string; destinationDir: string; signal?: AbortSignal }): Promise<InstantSession> {
   const dir = sessionDir(env.repository.path);
   const session = await loadSession(dir, args.id);
+  requireSameArray(env, session);
   if (session.phase !== 'ready' && session.phase !== 'committing')
     throw new HvsnapError('input_invalid', `instant restore ${session.id} is ${session.phase}, not ready to commit`, { context: { field: 'id' } });
   session.phase = 'committing';
@@ -210,6 +213,7 @@ export async function commitInstant(env: InstantEnv, args: { id: string; destina
 export async function discardInstant(env: InstantEnv, args: { id: string; signal?: AbortSignal }): Promise<InstantSession> {
   const dir = sessionDir(env.repository.path);
   const session = await loadSession(dir, args.id);
+  requireSameArray(env, session);
   session.phase = 'discarding';
   session.owner = await thisOwner();
   await saveSession(dir, session);
@@ -231,6 +235,7 @@ export async function cleanupInstant(
   for (const s of await listInstant(env)) {
     if (s.ownerAlive || s.phase === 'ready') continue;
     try {
+      requireSameArray(env, s);
       const note = s.phase === 'committing' ? await finishCommit(env, s, opts.signal) : await undoSession(env, s, opts.signal);
       finished.push(`${s.id}: ${s.phase === 'committing' ? 'committed' : 'undone'}${note ? `; ${note}` : ''}`);
     } catch (e) {
@@ -238,6 +243,19 @@ export async function cleanupInstant(
     }
   }
   return { finished, failures };
+}
+
+/**
+ * Refuses a session whose clone is on another array than `env`'s provider reaches (another job
+ * configuration's): its VM, clone and host object would be looked for on the wrong array.
+ */
+function requireSameArray(env: InstantEnv, session: InstantSession): void {
+  if (session.array === undefined || env.arrayKey === undefined || session.array === env.arrayKey) return;
+  throw new HvsnapError(
+    'input_invalid',
+    `instant restore ${session.id} was made through another provider configuration than this job's ("${env.provider.name}"): its clone may be on another array`,
+    { context: { field: 'id' }, hint: 'run it with the job configuration the instant restore was made with' },
+  );
 }
 
 /** Returns a note for the operator where the host object cannot be told made or found (see releaseNodeHost). */

@@ -126,6 +126,16 @@ export async function madeHostOf(dir: string, array: string, host: HostHandle): 
   return made.array === array && made.host.id === host.id && made.host.name === host.name ? made : undefined;
 }
 
+/** The host session `session` had the array make on `array`, if its record is there (readdir of the records: a killed process may have written no more). */
+export async function madeHostBy(dir: string, array: string, session: string): Promise<MadeHost | undefined> {
+  const names = await readdir(join(dir, 'hosts')).catch(() => [] as string[]);
+  for (const n of names.filter((x) => x.endsWith('.json'))) {
+    const made = JSON.parse(await readFile(join(dir, 'hosts', n), 'utf8')) as MadeHost;
+    if (made.array === array && made.madeBy === session) return made;
+  }
+  return undefined;
+}
+
 export async function forgetMadeHost(dir: string, array: string, hostId: string): Promise<void> {
   await rm(madeHostFile(dir, array, hostId), { force: true });
 }
