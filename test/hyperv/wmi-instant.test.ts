@@ -425,6 +425,31 @@ describe('instant restore on the simulated WMI host', () => {
     await assertNothingLeft(env!, ctx, ['sql01'], true);
   });
 
+  it('a provider that cannot look hosts up: a process that dies while the array makes the host object leaves a note to check it, and removes nothing', async () => {
+    const ctx = await setUp();
+    ctx.san.transports = ['iscsi', 'fc'];
+    ctx.san.dieInEnsure = true;
+    // the same array through a driver without findHost
+    const blind = Object.create(ctx.ie.provider) as Provider;
+    Object.defineProperty(blind, 'findHost', { value: undefined });
+    const ie = { ...ctx.ie, provider: blind };
+    void instantRestore(ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now' });
+    for (let i = 0; ctx.san.hosts.length === 0; i++) {
+      if (i === 500) throw new Error('the array was never asked for the host object');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const id = await markOwnerDead();
+    expect(await cleanupInstant(ie)).toEqual({
+      finished: [
+        `${id}: undone; check host HV01 on the array: an instant restore ended while the array was making it, and provider "${blind.name}" cannot look hosts up; if hvsnap made it, remove it if nothing else is mapped to it and nobody keeps it on purpose`,
+      ],
+      failures: [],
+    });
+    expect(ctx.san.removed).toEqual([]);
+    expect(ctx.san.hosts).toHaveLength(1);
+    await assertNothingLeft(env!, ctx, ['sql01'], true);
+  });
+
   it('a LUN that stays read-only after onlining fails the instant restore naming the LUN and the value; nothing is left', async () => {
     const ctx = await setUp();
     ctx.storage.faults.online = 'stays-read-only';
