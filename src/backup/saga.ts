@@ -73,10 +73,7 @@ export class Saga {
 
   /** The side effect was undone or made permanent by the normal flow: forget its undo. */
   async settle(id: number): Promise<void> {
-    const i = this.undos.findIndex((u) => u.id === id);
-    // an undo the journal never got needs no entry to close it
-    const [undo] = i >= 0 ? this.undos.splice(i, 1) : [];
-    if (undo?.journaled !== false) await this.journal.append({ t: 'done', id });
+    await this.settleAll([id]);
   }
 
   /**
@@ -86,6 +83,7 @@ export class Saga {
   async settleAll(ids: number[]): Promise<void> {
     const undos = ids.map((id) => this.undos.find((u) => u.id === id));
     for (const u of undos) if (u) this.undos.splice(this.undos.indexOf(u), 1);
+    // an undo the journal never got needs no entry to close it
     for (const [i, id] of ids.entries()) if (undos[i]?.journaled !== false) await this.journal.append({ t: 'done', id });
   }
 

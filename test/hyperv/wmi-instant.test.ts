@@ -1,5 +1,4 @@
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -107,7 +106,8 @@ async function setUp() {
       },
     },
     removeHost: {
-      // the contract (providers/sdk/provider.ts): succeeds when missing, wrong_state while LUNs are mapped to it
+      // the contract (providers/sdk/provider.ts, providers/README.md): succeeds when missing, wrong_state while LUNs are mapped to it;
+      // the vendor rule behind it: Pure's DELETE /hosts fails while connections exist (reference/array-apis.md, [PPC-host], [C-pure])
       value: async ({ host }: { host: HostHandle }) => {
         if ([...san.mapped.values()].includes(host.id)) throw providerError('wrong_state', `host ${host.name} still has LUNs mapped`);
         if (!san.hosts.some((x) => x.handle.id === host.id)) return;
@@ -368,13 +368,10 @@ describe('instant restore on the simulated WMI host', () => {
   it('a host object the array made whose record cannot be written (the disk refuses it) is removed by the failing instant restore itself', async () => {
     const ctx = await setUp();
     ctx.san.transports = ['iscsi', 'fc'];
-    // the record's file cannot be written: a folder is in the way of its temporary file (instant-sessions.ts, recordMadeHost)
-    const digest = createHash('sha256')
-      .update(JSON.stringify(['array-1', 'host-1']))
-      .digest('hex')
-      .slice(0, 32);
-    await mkdir(join(sessionDir(env!.repository.path), 'hosts', `${digest}.json.tmp`), { recursive: true });
-    await expect(instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: false, name: 'sql01-a' })).rejects.toThrow(/EISDIR/);
+    // the records' folder is a link to nowhere: the record cannot be written (and reads find no record)
+    await mkdir(sessionDir(env!.repository.path), { recursive: true });
+    await symlink(join(env!.labDir, 'gone'), join(sessionDir(env!.repository.path), 'hosts'));
+    await expect(instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: false, name: 'sql01-a' })).rejects.toThrow(/hosts/);
     expect(ctx.san.removed).toEqual([{ id: 'host-1', name: 'HV01', created: true }]);
     expect(ctx.san.hosts).toEqual([]);
     expect(await listInstant(ctx.ie)).toEqual([]);

@@ -98,10 +98,11 @@ export async function releaseNodeHost(
   if (handle) {
     const recorded = made && (await madeHostOf(made.dir, made.array, handle));
     if (!handle.created && !recorded) return;
+    const others = made ? await othersUsing(made, handle) : [];
     // one that found it and is not ending (maybe not presented yet, so the array would not refuse) removes it at its own end
-    if (made && (await usedByAnother(made, handle, ['restoring', 'ready']))) return;
+    if (others.some((s) => s.phase === 'restoring' || s.phase === 'ready')) return;
     const removed = await removeHostUnlessMapped(provider, handle, opts);
-    if (made && (removed || !(await usedByAnother(made, handle)))) await forgetMadeHost(made.dir, made.array, handle.id);
+    if (made && (removed || others.length === 0)) await forgetMadeHost(made.dir, made.array, handle.id);
     return;
   }
   return unansweredHostNote(
@@ -140,9 +141,7 @@ export async function removeClone(provider: Provider, args: { name: string }, op
   await provider.unpresent({ name: args.name }, opts);
 }
 
-/** Whether a session other than `made.session`, on the same array (and in one of `phases`, if given), uses host `handle`. */
-async function usedByAnother(made: MadeHosts, handle: HostHandle, phases?: Array<InstantSession['phase']>): Promise<boolean> {
-  return (await listSessions(made.dir)).some(
-    (s) => s.id !== made.session && s.array === made.array && s.nodeHost?.handle?.id === handle.id && (!phases || phases.includes(s.phase)),
-  );
+/** The sessions other than `made.session`, on the same array, that use host `handle`. */
+async function othersUsing(made: MadeHosts, handle: HostHandle): Promise<InstantSession[]> {
+  return (await listSessions(made.dir)).filter((s) => s.id !== made.session && s.array === made.array && s.nodeHost?.handle?.id === handle.id);
 }

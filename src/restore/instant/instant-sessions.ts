@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HvsnapError } from '../../core/errors.js';
+import { writeFileAtomic } from '../../repository/fs-util.js';
 import { currentOwner, isStale, type Owner } from '../../core/owner.js';
 import type { HostLun } from '../../hyperv/instant-host.js';
 import type { HostHandle } from '../../../providers/sdk/provider.js';
@@ -106,12 +107,10 @@ function madeHostFile(dir: string, array: string, hostId: string): string {
   );
 }
 
-/** Records a host the array made for session `madeBy` (atomically: temp file + rename). */
+/** Records a host the array made for session `madeBy` (atomically and durably: repository/fs-util.ts). */
 export async function recordMadeHost(dir: string, made: MadeHost): Promise<void> {
-  const file = madeHostFile(dir, made.array, made.host.id);
   await mkdir(join(dir, 'hosts'), { recursive: true });
-  await writeFile(`${file}.tmp`, JSON.stringify(made, null, 2));
-  await rename(`${file}.tmp`, file);
+  await writeFileAtomic(madeHostFile(dir, made.array, made.host.id), join(dir, 'hosts'), JSON.stringify(made, null, 2));
 }
 
 /** The record of host `host` on `array` if an instant restore had the array make it (same id and name), else undefined. */
