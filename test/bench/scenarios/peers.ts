@@ -49,9 +49,9 @@ const LABEL: Record<Tool, string> = {
  * default (the image is not flushed) and with `-t writeback` (flushed at the end, as hvsnap's restore
  * does; restic and borg do not flush), and a plain program that moves the restore's bytes durably and
  * does nothing else (move-bytes.ts) shows what the restore's own work costs; the same program
- * only writing the disk's data durably shows the least any restore that flushes can take here. hvsnap's final fsync is
- * timed on its own (RestoreDiskResult.syncMs), so its restore is also compared unflushed with
- * qemu-img's default. The restore and qemu-img's default are also timed once more in each run, each
+ * only writing the disk's data durably shows the least any restore that flushes can take here.
+ * hvsnap's final fsync is timed on its own (RestoreDiskResult.syncMs), so its restore is also
+ * compared unflushed with qemu-img's default. The restore and qemu-img's default are also timed once more in each run, each
  * started at once after a qemu-img run's page cache was freed. On this VM, memory freed 15 s or more
  * before has gone back to the host and costs a fault to touch, so a tool that writes through the page
  * cache is slower; on a machine without free page reporting no page ever is (see settle.ts). Every
