@@ -65,7 +65,7 @@ export async function runBackup(env: BackupEnvironment, options: BackupOptions =
     setSlots: limited.setSlots,
     sets: plan.sets,
   });
-  await journal.append({ t: 'end', at: new Date().toISOString() });
+  await journal.end(log);
   // what could not be undone stays journaled: `hvsnap cleanup` finishes it
   if (run.leftBehind.length === 0) await journal.close();
   if (run.thrown) throw run.thrown;

@@ -10,8 +10,8 @@ interface Held {
   leases: Set<string>;
   /** some user keeps it (policy.keepHosts): it is never removed here */
   keep: boolean;
-  /** set by a user whose record says the host was made by hvsnap: the last user runs it */
-  remove?: () => Promise<void>;
+  /** set by a user whose record says the host was made by hvsnap: the last user runs it (true: the array removed it) */
+  remove?: () => Promise<boolean>;
 }
 
 /**
@@ -79,9 +79,11 @@ export class HostLeases {
    * The undo of a host record: gives `record.lease` back. `remove` (the array call) is given where
    * the record says hvsnap made the host: the last user runs it, unless a user keeps the host.
    * A record whose lease this process does not hold (a lost attempt's, replayed by a worker) removes
-   * its host at once, unless a set here holds that host: then its last user removes it.
+   * its host at once, unless a set here holds that host: then its last user removes it. `remove`
+   * answers false when the array kept the host (still mapped for a set of another process): a set
+   * here that looked that host up still has it.
    */
-  async release(record: { host: HostHandle; lease?: string }, remove?: () => Promise<void>): Promise<void> {
+  async release(record: { host: HostHandle; lease?: string }, remove?: () => Promise<boolean>): Promise<void> {
     const byLease = record.lease === undefined ? undefined : [...this.held].find(([, h]) => h.leases.has(record.lease!));
     if (!byLease) {
       if (!remove) return;
@@ -98,12 +100,11 @@ export class HostLeases {
     if (held.remove && !held.keep) await this.run(name, held.id!, held.remove);
   }
 
-  private async run(name: string | undefined, id: string, remove: () => Promise<void>): Promise<void> {
-    const removing = remove();
+  private async run(name: string | undefined, id: string, remove: () => Promise<boolean>): Promise<void> {
+    const removing = remove().then((gone) => void (gone && this.removed.add(id)));
     if (name !== undefined) this.removing.set(name, removing);
     try {
       await removing;
-      this.removed.add(id);
     } finally {
       if (name !== undefined && this.removing.get(name) === removing) this.removing.delete(name);
     }

@@ -1,5 +1,7 @@
 import { appendFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorSummary } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
 import { currentOwner, isStale } from '../core/owner.js';
 import type { UndoRecord } from './undo.js';
 
@@ -45,6 +47,20 @@ export class Journal {
   async append(entry: JournalEntry): Promise<void> {
     if (!this.file) return;
     await appendFile(this.file, JSON.stringify(entry) + '\n');
+  }
+
+  /**
+   * Writes the job's end entry. It cannot fail the job: a reader of the journal needs no end entry
+   * ({@link readOpenJournals} does not read it), while a job whose result an `ENOSPC` here replaced
+   * would report nothing of what it did, and a journal left open because of it would keep undos its
+   * "done" entries were to close. A failure is logged with the journal's file.
+   */
+  async end(log: Logger): Promise<void> {
+    try {
+      await this.append({ t: 'end', at: new Date().toISOString() });
+    } catch (e) {
+      log.warn({ journal: this.file, error: errorSummary(e) }, 'the job journal could not record the end of the job');
+    }
   }
 
   /** The job ended and everything it owed is undone or committed: the journal goes. */

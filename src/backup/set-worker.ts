@@ -267,7 +267,7 @@ async function backupRemaining(args: {
     await saga.compensate();
     throw e;
   } finally {
-    await journal.append({ t: 'end', at: new Date().toISOString() });
+    await journal.end(log);
   }
   const leftBehind = saga.leftBehind.map(describeUndo);
   if (leftBehind.length === 0) await journal.close();

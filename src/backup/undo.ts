@@ -81,7 +81,7 @@ export async function runUndo(record: UndoRecord, targets: UndoTargets, signal?:
       await targets.provider.unpresent({ name: record.name }, opts);
       return;
     case 'removeHost': {
-      const remove = record.created ? async () => void (await removeHostUnlessMapped(targets.provider, record.host, opts)) : undefined;
+      const remove = record.created ? () => removeHostUnlessMapped(targets.provider, record.host, opts) : undefined;
       // another set of this process may still use it: the last one removes it
       if (targets.hostLeases) await targets.hostLeases.release(record, remove);
       else await remove?.();

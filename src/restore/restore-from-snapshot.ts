@@ -133,7 +133,7 @@ export async function restoreFromSnapshot(args: {
     },
     restoreSteps,
   );
-  await journal.append({ t: 'end', at: new Date().toISOString() });
+  await journal.end(log);
   // what could not be undone stays journaled for `hvsnap cleanup`
   if (saga.leftBehind.length === 0) await journal.close();
   if (error) throw error;

@@ -30,7 +30,7 @@ describe('HostLeases: the proxy host shared by the sets of one process', () => {
     expect(asked).toBe(1);
 
     const removed: string[] = [];
-    const remove = async () => void removed.push('h-1');
+    const remove = async () => (removed.push('h-1'), true);
     await leases.release({ host: made, lease: la.lease }, remove);
     expect(removed).toEqual([]); // the other set still uses it
     // a third set joins before the last is done: still one host, still not removed
@@ -55,7 +55,7 @@ describe('HostLeases: the proxy host shared by the sets of one process', () => {
   it('a host this process removed is gone for a set that looked it up before: it asks the array again', async () => {
     const leases = new HostLeases();
     const l = await leases.acquire('proxy1', async () => made);
-    await leases.release({ host: made, lease: l.lease }, async () => undefined);
+    await leases.release({ host: made, lease: l.lease }, async () => true);
     const seen: boolean[] = [];
     const again: HostHandle = { id: 'h-2', name: 'proxy1', created: true };
     // the lookup (find-host) happened before the removal; the set asks after it
@@ -64,16 +64,27 @@ describe('HostLeases: the proxy host shared by the sets of one process', () => {
     expect(seen).toEqual([true, false]);
   });
 
+  it('a host the array would not remove (still mapped for another process) is still there for a set that looked it up before', async () => {
+    const leases = new HostLeases();
+    const l = await leases.acquire('proxy1', async () => made);
+    // the last user here gives it back; the array refuses: a set of another process has a LUN mapped to it
+    await leases.release({ host: made, lease: l.lease }, async () => false);
+    const seen: boolean[] = [];
+    const next = await leases.acquire('proxy1', async (gone) => (seen.push(gone('h-1')), made));
+    expect(seen).toEqual([false]);
+    expect(next.host).toBe(made);
+  });
+
   it('a set that asks while the host is being removed waits for the removal', async () => {
     const leases = new HostLeases();
     const l = await leases.acquire('proxy1', async () => made);
-    const removal = deferred<void>();
+    const removal = deferred<boolean>();
     const releasing = leases.release({ host: made, lease: l.lease }, () => removal.promise);
     let asked = false;
     const next = leases.acquire('proxy1', async (gone) => ((asked = true), gone('h-1') ? { ...made, id: 'h-2' } : made));
     await new Promise((r) => setTimeout(r, 10));
     expect(asked).toBe(false); // not while the array removes it
-    removal.resolve();
+    removal.resolve(true);
     await releasing;
     expect((await next).host.id).toBe('h-2');
   });
@@ -100,7 +111,7 @@ describe('HostLeases: the proxy host shared by the sets of one process', () => {
   it('a user that keeps the host (policy.keepHosts) keeps it, whoever gives the last lease back', async () => {
     const leases = new HostLeases();
     const removed: string[] = [];
-    const remove = async () => void removed.push('h-1');
+    const remove = async () => (removed.push('h-1'), true);
     const a = await leases.acquire('proxy1', async () => made);
     const b = await leases.acquire('proxy1', async () => made, { keep: true });
     await leases.release({ host: made, lease: b.lease });
@@ -111,12 +122,12 @@ describe('HostLeases: the proxy host shared by the sets of one process', () => {
   it("a record whose lease is not held here (a lost attempt's) removes its host at once, unless a set here uses that host: then its last user does", async () => {
     const leases = new HostLeases();
     const removed: string[] = [];
-    await leases.release({ host: { id: 'other', name: 'proxy1', created: true }, lease: 'of-a-dead-process' }, async () => void removed.push('other'));
+    await leases.release({ host: { id: 'other', name: 'proxy1', created: true }, lease: 'of-a-dead-process' }, async () => (removed.push('other'), true));
     expect(removed).toEqual(['other']);
 
     const found: HostHandle = { ...made, created: false };
     const l = await leases.acquire('proxy1', async () => found);
-    await leases.release({ host: made, lease: 'of-a-dead-process' }, async () => void removed.push('h-1'));
+    await leases.release({ host: made, lease: 'of-a-dead-process' }, async () => (removed.push('h-1'), true));
     expect(removed).toEqual(['other']);
     await leases.release({ host: found, lease: l.lease });
     expect(removed).toEqual(['other', 'h-1']);

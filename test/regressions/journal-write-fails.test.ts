@@ -1,6 +1,8 @@
 import { it, expect, onTestFinished, vi } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
-import { Journal } from '../../src/backup/journal.js';
+import { join } from 'node:path';
+import { Journal, readOpenJournals } from '../../src/backup/journal.js';
+import { captureLogger, type CapturedLine } from '../../src/core/logger.js';
 import { makeLabEnv } from '../helpers/lab-env.js';
 
 it("a checkpoint whose undo the job journal cannot take (disk full) is still deleted: that VM fails, the other's backup goes on, nothing is left", async () => {
@@ -47,4 +49,32 @@ it('a step that makes two undos permanent and cannot journal the first: neither 
   expect(await env.repository.listRestorePoints({})).toHaveLength(1);
   // the committed restore point's reference point is still there for the next incremental
   expect((await env.hypervisor.listLeftovers({ tagPrefix: 'hvsnap:' })).referencePoints).toHaveLength(1);
+});
+
+it('a job whose journal cannot take its end entry (disk full) still reports what it did, and its journal goes', async () => {
+  const lines: CapturedLine[] = [];
+  const env = await makeLabEnv({ vms: 2, volumes: 1, diskSizeBytes: 4 << 20, dataBytes: 1 << 20, logger: captureLogger(lines) });
+  onTestFinished(() => env.cleanup());
+  const write = Journal.prototype.append;
+  let refused = 0;
+  vi.spyOn(Journal.prototype, 'append').mockImplementation(async function (this: Journal, entry) {
+    if (entry.t === 'end') {
+      refused++;
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    }
+    return write.call(this, entry);
+  });
+  onTestFinished(() => void vi.restoreAllMocks());
+
+  const journalDir = join(env.repository.path, '.journal');
+  const r = await runBackup(env, { journalDir });
+  expect(refused).toBe(1);
+  expect(r.ok).toBe(true);
+  expect(r.vms.map((v) => v.status)).toEqual(['ok', 'ok']);
+  expect(await env.repository.listRestorePoints({})).toHaveLength(2);
+  // nothing is owed, so nothing is left for "hvsnap cleanup" to replay
+  expect(await readOpenJournals(journalDir)).toEqual([]);
+  expect(lines.filter((l) => l.level === 'warn' && /could not record the end of the job/.test(l.msg ?? '')).map((l) => l.obj.journal)).toEqual([
+    expect.stringMatching(/\.jsonl$/),
+  ]);
 });

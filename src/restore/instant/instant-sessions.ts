@@ -1,6 +1,6 @@
 import type { NodeHostRecord } from './array-access.js';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HvsnapError } from '../../core/errors.js';
 import { writeFileAtomic } from '../../repository/fs-util.js';
@@ -46,12 +46,14 @@ export function newSessionId(): string {
   return `instant-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
 }
 
-/** Writes the session atomically (temp file + rename). */
+/**
+ * Writes the session atomically and durably (writeFileAtomic: a temp file of its own, fsynced, renamed,
+ * the folder fsynced). It is the journal of side effects about to be made on an array and a host: a
+ * power cut after the array presented the clone must not find the session from before it.
+ */
 export async function saveSession(dir: string, s: InstantSession): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const file = join(dir, `${s.id}.json`);
-  await writeFile(`${file}.tmp`, JSON.stringify(s, null, 2));
-  await rename(`${file}.tmp`, file);
+  await writeFileAtomic(join(dir, `${s.id}.json`), dir, JSON.stringify(s, null, 2));
 }
 
 export async function deleteSession(dir: string, id: string): Promise<void> {
