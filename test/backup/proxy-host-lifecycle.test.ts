@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
-import { Journal, readOpenJournals } from '../../src/backup/journal.js';
+import { readOpenJournals } from '../../src/backup/journal.js';
 import { describeUndo, runUndo, type UndoRecord } from '../../src/backup/undo.js';
 import { journalDir } from '../../src/core/names.js';
 import { parseJobConfig } from '../../src/job/config.js';
@@ -10,6 +10,7 @@ import type { HostHandle, Provider } from '../../providers/sdk/provider.js';
 import type { CallOptions } from '../../src/core/types.js';
 import type { StepName } from '../../src/backup/types.js';
 import { makeLabEnv, type LabEnv } from '../helpers/lab-env.js';
+import { journalDiskFull } from '../helpers/journal-full.js';
 import { restoreVm } from '../../src/restore/restore-vm.js';
 import { join } from 'node:path';
 
@@ -340,13 +341,8 @@ describe('the proxy host on the array', () => {
     env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 1 << 20 });
     const hosts = withHosts(env.provider);
     env.provider = hosts.provider;
-    const write = Journal.prototype.append;
     // the disk fills as ensure-host journals what the array answered (a host it made, and this set's lease on it)
-    vi.spyOn(Journal.prototype, 'append').mockImplementation(async function (this: Journal, entry) {
-      if (entry.t === 'undo' && entry.record.kind === 'removeHost')
-        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-      return write.call(this, entry);
-    });
+    journalDiskFull((entry) => entry.t === 'undo' && entry.record.kind === 'removeHost');
     const report = await runBackup(env, {});
     expect(report.ok).toBe(false);
     expect(report.vms[0]).toMatchObject({ status: 'failed', step: 'ensure-host' });

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readVolumeMarker } from '../../src/core/volume-marker.js';
 import { WmiHypervisor } from '../../src/hyperv/wmi-hypervisor.js';
 import { WmiInstantHost } from '../../src/hyperv/wmi-instant-host.js';
@@ -406,10 +406,7 @@ describe('instant restore on the simulated WMI host', () => {
     ctx.san.transports = ['iscsi', 'fc'];
     ctx.san.dieInEnsure = true;
     void instantRestore(ctx.ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now' });
-    for (let i = 0; ctx.san.hosts.length === 0; i++) {
-      if (i === 500) throw new Error('the array was never asked for the host object');
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await vi.waitFor(() => expect(ctx.san.hosts, 'the array was never asked for the host object').not.toEqual([]), { timeout: 5000, interval: 10 });
     const id = await markOwnerDead();
     expect(await cleanupInstant(ctx.ie)).toEqual({
       finished: [
@@ -431,10 +428,7 @@ describe('instant restore on the simulated WMI host', () => {
     Object.defineProperty(blind, 'findHost', { value: undefined });
     const ie = { ...ctx.ie, provider: blind };
     void instantRestore(ie, { restorePointId: ctx.restorePointId, hostName: 'HV01', start: true, name: 'sql01-now' });
-    for (let i = 0; ctx.san.hosts.length === 0; i++) {
-      if (i === 500) throw new Error('the array was never asked for the host object');
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await vi.waitFor(() => expect(ctx.san.hosts, 'the array was never asked for the host object').not.toEqual([]), { timeout: 5000, interval: 10 });
     const id = await markOwnerDead();
     expect(await cleanupInstant(ie)).toEqual({
       finished: [

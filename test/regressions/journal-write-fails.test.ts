@@ -1,22 +1,17 @@
 import { it, expect, onTestFinished, vi } from 'vitest';
 import { runBackup } from '../../src/backup/backup-job.js';
-import { join } from 'node:path';
-import { Journal, readOpenJournals } from '../../src/backup/journal.js';
+import { readOpenJournals } from '../../src/backup/journal.js';
 import { captureLogger, type CapturedLine } from '../../src/core/logger.js';
+import { journalDir } from '../../src/core/names.js';
+import { journalDiskFull } from '../helpers/journal-full.js';
 import { makeLabEnv } from '../helpers/lab-env.js';
 
 it("a checkpoint whose undo the job journal cannot take (disk full) is still deleted: that VM fails, the other's backup goes on, nothing is left", async () => {
   const env = await makeLabEnv({ vms: 2, volumes: 1, diskSizeBytes: 4 << 20, dataBytes: 1 << 20 });
   onTestFinished(() => env.cleanup());
-  const write = Journal.prototype.append;
   let failed: string | undefined;
   // the record of the first checkpoint made is the one the disk has no room for
-  vi.spyOn(Journal.prototype, 'append').mockImplementation(async function (this: Journal, entry) {
-    if (entry.t === 'undo' && entry.record.kind === 'deleteCheckpoint' && (failed ??= entry.record.vmName) === entry.record.vmName) {
-      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-    }
-    return write.call(this, entry);
-  });
+  journalDiskFull((entry) => entry.t === 'undo' && entry.record.kind === 'deleteCheckpoint' && (failed ??= entry.record.vmName) === entry.record.vmName);
   onTestFinished(() => void vi.restoreAllMocks());
 
   const r = await runBackup(env, {});
@@ -33,14 +28,12 @@ it("a checkpoint whose undo the job journal cannot take (disk full) is still del
 it('a step that makes two undos permanent and cannot journal the first: neither is undone by this process (a committed restore point keeps its reference point)', async () => {
   const env = await makeLabEnv({ vms: 1, volumes: 1, diskSizeBytes: 4 << 20, dataBytes: 1 << 20 });
   onTestFinished(() => env.cleanup());
-  const write = Journal.prototype.append;
   let dones = 0;
   const undos = new Map<number, string>();
   // commit settles the restore point's abort and the reference point's removal: the disk fills at the first "done"
-  vi.spyOn(Journal.prototype, 'append').mockImplementation(async function (this: Journal, entry) {
+  journalDiskFull((entry) => {
     if (entry.t === 'undo') undos.set(entry.id, entry.record.kind);
-    if (entry.t === 'done' && undos.get(entry.id) === 'abortRestorePoint' && dones++ === 0) throw new Error('ENOSPC: no space left on device, write');
-    return write.call(this, entry);
+    return entry.t === 'done' && undos.get(entry.id) === 'abortRestorePoint' && dones++ === 0;
   });
   onTestFinished(() => void vi.restoreAllMocks());
 
@@ -55,25 +48,16 @@ it('a job whose journal cannot take its end entry (disk full) still reports what
   const lines: CapturedLine[] = [];
   const env = await makeLabEnv({ vms: 2, volumes: 1, diskSizeBytes: 4 << 20, dataBytes: 1 << 20, logger: captureLogger(lines) });
   onTestFinished(() => env.cleanup());
-  const write = Journal.prototype.append;
-  let refused = 0;
-  vi.spyOn(Journal.prototype, 'append').mockImplementation(async function (this: Journal, entry) {
-    if (entry.t === 'end') {
-      refused++;
-      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-    }
-    return write.call(this, entry);
-  });
+  const refused = journalDiskFull((entry) => entry.t === 'end');
   onTestFinished(() => void vi.restoreAllMocks());
 
-  const journalDir = join(env.repository.path, '.journal');
-  const r = await runBackup(env, { journalDir });
-  expect(refused).toBe(1);
+  const r = await runBackup(env, {});
+  expect(refused).toHaveLength(1);
   expect(r.ok).toBe(true);
   expect(r.vms.map((v) => v.status)).toEqual(['ok', 'ok']);
   expect(await env.repository.listRestorePoints({})).toHaveLength(2);
   // nothing is owed, so nothing is left for "hvsnap cleanup" to replay
-  expect(await readOpenJournals(journalDir)).toEqual([]);
+  expect(await readOpenJournals(journalDir(env.repository.path))).toEqual([]);
   expect(lines.filter((l) => l.level === 'warn' && /could not record the end of the job/.test(l.msg ?? '')).map((l) => l.obj.journal)).toEqual([
     expect.stringMatching(/\.jsonl$/),
   ]);

@@ -41,26 +41,27 @@ const LABEL: Record<Tool, string> = {
 /**
  * 8. hvsnap against restic and borg backing up the same VHDX on the same disk, in one run with
  * interleaved runs: a full backup, an incremental after 1% of the disk was rewritten in scattered
- * 64 KiB writes, a restore of the latest backup, and the repository size after the full backup —
- * on incompressible data and on a mixed disk that zstd shrinks about 2:1. Like is compared with
- * like: hvsnap without encryption against borg `-e none` and restic (which always encrypts, the
- * closest there is), hvsnap encrypted against restic. hvsnap restores a dynamic VHDX from its chunks;
- * the peers restore the VHDX file; `qemu-img convert` raw → VHDX is the disk-speed reference, by
+ * 64 KiB writes, a restore of the latest backup, and the repository size after the full backup — on
+ * incompressible data and on a mixed disk that zstd shrinks about 2:1. Like is compared with like:
+ * hvsnap without encryption against borg `-e none` and restic (which always encrypts, the closest
+ * there is), hvsnap encrypted against restic. hvsnap restores a dynamic VHDX from its chunks; the
+ * peers restore the VHDX file; `qemu-img convert` raw → VHDX is the disk-speed reference, by
  * default (the image is not flushed; restic and borg do not flush either), then made durable by
- * `sync` (hvsnap's restore fsyncs once, at the end), and with `-t writeback` (qemu's VHDX driver then
- * also flushes twice at every block it adds, block/vhdx-log.c), and a plain program that moves the restore's bytes durably and
- * does nothing else (move-bytes.ts) shows what the restore's own work costs; the same program
- * only writing the disk's data durably shows the least any restore that flushes can take here.
- * hvsnap's final fsync is timed on its own (RestoreDiskResult.syncMs), so its restore is also
- * compared unflushed with qemu-img's default. The restore and qemu-img's default (then `sync`) are also timed once more in each run, each
- * started at once after a qemu-img run's page cache was freed. On this VM, memory freed 15 s or more
- * before has gone back to the host and costs a fault to touch, so a tool that writes through the page
- * cache is slower; on a machine without free page reporting no page ever is (see settle.ts). Every
- * tool is timed as a whole process: start to exit, each started from the same state (see settle.ts); every
- * backup and every restore reads its input from the disk, not from the page cache (see
- * {@link settleCold}): a proxy reading a snapshot just presented to it has none of it in memory,
- * and a tool that ran after one that read the disk file would otherwise read it warm (README, "How
- * it measures", has the figures).
+ * `sync` (hvsnap's restore fsyncs once, at the end), and with `-t writeback` (qemu's VHDX driver
+ * then also flushes twice at every block it adds, vhdx_log_write_and_flush in block/vhdx-log.c, so
+ * that mode is slower than its data path), and a plain program that moves the restore's bytes
+ * durably and does nothing else (move-bytes.ts) shows what the restore's own work costs; the same
+ * program only writing the disk's data durably shows the least any restore that flushes can take
+ * here. hvsnap's final fsync is timed on its own (RestoreDiskResult.syncMs), so its restore is also
+ * compared unflushed with qemu-img's default. The restore and qemu-img's default (then `sync`) are
+ * also timed once more in each run, each started at once after a qemu-img run's page cache was
+ * freed. On this VM, memory freed 15 s or more before has gone back to the host and costs a fault
+ * to touch, so a tool that writes through the page cache is slower; on a machine without free page
+ * reporting no page ever is (see settle.ts). Every tool is timed as a whole process: start to exit,
+ * each started from the same state (see settle.ts); every backup and every restore reads its input
+ * from the disk, not from the page cache (see {@link settleCold}): a proxy reading a snapshot just
+ * presented to it has none of it in memory, and a tool that ran after one that read the disk file
+ * would otherwise read it warm (README, "How it measures", has the figures).
  */
 export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> {
   const restic = available('restic', ['version']);
@@ -102,9 +103,7 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
     // qemu-img's default and hvsnap's restore once more, each started at once after memory was freed,
     // while the host still backs it (settle.ts): as every page is on a machine without free page reporting
     const qemuBacked: number[] = [];
-    // the same run's output then made durable by sync: qemu-img's data path against hvsnap's, both durable,
-    // in the state fixed (-t writeback is not that: qemu's VHDX driver then flushes twice at every new
-    // block, vhdx_log_write_and_flush in block/vhdx-log.c, flushes the default mode skips)
+    // the same run's output then made durable by sync: both durable, memory in the same state (see above for -t writeback)
     const qemuBackedThenSync: number[] = [];
     const hvBacked: number[] = [];
     for (let r = 0; r < ctx.runs; r++) {
