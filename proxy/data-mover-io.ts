@@ -1,6 +1,6 @@
 import { HvsnapError, isAbortError, toHvsnapError } from '../src/core/errors.js';
 import { mergeRanges } from '../src/core/ranges.js';
-import { allocReadBuffer } from '../src/core/read-buffer.js';
+import { allocAlignedShared } from '../src/core/direct-io.js';
 import type { ByteRange } from '../src/core/types.js';
 import { chunkId } from '../src/repository/chunk-id.js';
 
@@ -350,9 +350,10 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
   async function readOne(group: Group, read: GroupRead): Promise<Buffer> {
     const { offset, length, rangeEnd } = group;
     if (args.readInto) {
-      // placed away from the page cache's page offsets: a copy into a plain 1 MiB allocation is 3-5x slower (see allocReadBuffer);
-      // on shared memory, so the codec workers hash and seal the chunk where it was read (else each copies it first)
-      read.pooled = pool.pop() ?? allocReadBuffer(perRead * chunkSize, 0, true);
+      // page-aligned, so a reader may fill it past the page cache (OpenVhdxOptions.directReads), and as fast as any
+      // placement for buffered reads at page-aligned file offsets (see allocReadBuffer); on shared memory, so the codec
+      // workers hash and seal the chunk where it was read (else each copies it first)
+      read.pooled = pool.pop() ?? Buffer.from(allocAlignedShared(perRead * chunkSize), 0, perRead * chunkSize);
       const buf = read.pooled.subarray(0, length);
       await args.readInto(buf, offset, rangeEnd);
       return buf;

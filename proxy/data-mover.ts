@@ -40,6 +40,8 @@ export interface CopyDiskResult {
   virtualDiskId: string;
   /** bytes read from the snapshot's file(s) */
   bytesRead: number;
+  /** of those, bytes read past the page cache (see OpenVhdxOptions.directReads) */
+  bytesReadDirect: number;
   bytesWritten: number;
   chunksNew: number;
   chunksReused: number;
@@ -54,7 +56,8 @@ export interface CopyDiskResult {
  */
 export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
   const chunkSize = args.repository.chunkSize;
-  const image = await openVhdx(args.file, { resolveParent: args.resolveParent, files: args.files });
+  // the snapshot is read once and none of it is read again: past the page cache where the file system allows
+  const image = await openVhdx(args.file, { resolveParent: args.resolveParent, files: args.files, directReads: true });
   try {
     const size = image.virtualSize;
     if (args.expectedVirtualDiskId && image.virtualDiskId.toLowerCase() !== args.expectedVirtualDiskId.toLowerCase()) {
@@ -94,6 +97,7 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
     // bytes to read, for progress: summed once (per chunk, it cost the number of ranges each time)
     const total = ranges.reduce((n, r) => n + r.length, 0);
     const readStart = image.stats.fileBytesRead;
+    const directStart = image.stats.directBytesRead;
     let bytesWritten = 0;
     let chunksNew = 0;
     let done = 0;
@@ -137,6 +141,7 @@ export async function copyDisk(args: CopyDiskArgs): Promise<CopyDiskResult> {
       mode: incremental ? 'incremental' : 'full',
       virtualDiskId: image.virtualDiskId,
       bytesRead: image.stats.fileBytesRead - readStart,
+      bytesReadDirect: image.stats.directBytesRead - directStart,
       bytesWritten,
       chunksNew,
       chunksReused: reused,

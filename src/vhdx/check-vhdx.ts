@@ -31,7 +31,7 @@ export async function checkVhdx(path: string, opts: { resolveParent?: ParentReso
     if (!isHvsnapError(e)) throw e;
     findings.push({ severity: 'error', structure: String(e.context.structure ?? structure), offset: Number(e.context.offset ?? 0), message: e.message });
   };
-  const file = await VhdxFile.open(path, false, { fileBytesRead: 0 });
+  const file = await VhdxFile.open(path, false, { fileBytesRead: 0, directBytesRead: 0 });
   try {
     const p = await parseVhdx(file, { validateBat: false });
     p.headers.slots.forEach((s, i) => {

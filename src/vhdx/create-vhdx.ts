@@ -16,7 +16,7 @@ export async function createVhdx(path: string, opts: CreateVhdxOptions): Promise
  * The file is created exclusively, never through a link: anything already at `path` is `already_exists`.
  */
 export async function writeNewVhdx(path: string, layout: ReturnType<typeof planLayout>): Promise<void> {
-  const file = await VhdxFile.create(path, { fileBytesRead: 0 });
+  const file = await VhdxFile.create(path, { fileBytesRead: 0, directBytesRead: 0 });
   try {
     await writeSkeleton(file, layout);
     await file.sync();

@@ -127,7 +127,7 @@ export type OpenedVhdx = VhdxImage & {
  * by parent_linkage. Throws `vhdx_invalid` / `vhdx_unsupported` with `{ file, offset, structure }`.
  */
 export async function openVhdx(path: string, opts: OpenVhdxOptions = {}): Promise<OpenedVhdx> {
-  const stats: ReadStats = { fileBytesRead: 0 };
+  const stats: ReadStats = { fileBytesRead: 0, directBytesRead: 0 };
   const reader = await openChain(path, opts, stats, 0, new Set());
   const image = new Image(reader, stats, !!opts.writable);
   try {
@@ -142,7 +142,7 @@ export async function openVhdx(path: string, opts: OpenVhdxOptions = {}): Promis
 async function openChain(path: string, opts: OpenVhdxOptions, stats: ReadStats, depth: number, seen: Set<string>): Promise<VhdxReader> {
   const file = opts.files
     ? await VhdxFile.fromSource(path, await opts.files.open(path), stats)
-    : await VhdxFile.open(path, !!opts.writable && depth === 0, stats, { syncReads: opts.syncReads });
+    : await VhdxFile.open(path, !!opts.writable && depth === 0, stats, { syncReads: opts.syncReads, directReads: opts.directReads });
   try {
     // a remote file has no local real path: its name stands for it in the loop check
     const real = opts.files ? path : await realpath(path);

@@ -38,6 +38,16 @@ export interface OpenVhdxOptions {
    */
   syncReads?: boolean;
   /**
+   * Reads of whole pages (position and length multiples of 4 KiB, into page-aligned memory from
+   * core/direct-io.ts) go past the page cache, through a second descriptor opened with O_DIRECT; any
+   * other read (headers, the BAT, a partial sector) goes through the page cache as before. For a
+   * process that reads a disk once and keeps none of it: the data mover's copy of a snapshot. Off
+   * where the platform has no O_DIRECT, where the file system refuses it (the open or the first read:
+   * EINVAL), with `HVSNAP_DIRECT_IO=0`, and for files that are not on this machine (`files`).
+   * `ReadStats.directBytesRead` counts what went direct. Default false.
+   */
+  directReads?: boolean;
+  /**
    * Where the files of the chain (the image and its parents) are, when not on this machine's file
    * system: e.g. over SFTP from a Hyper-V host (host mode). Paths are then that file system's
    * (`/`-separated). Default: local files.
@@ -71,8 +81,8 @@ export interface VhdxImage {
   /** GUID string, lowercase, 8-4-4-4-12 */
   readonly virtualDiskId: string;
   readonly hasParent: boolean;
-  /** bytes read from the underlying file(s) so far (for "reads only what changed" accounting) */
-  readonly stats: { fileBytesRead: number };
+  /** bytes read from the underlying file(s) so far (for "reads only what changed" accounting), and of those, past the page cache (`directReads`) */
+  readonly stats: { fileBytesRead: number; directBytesRead: number };
 
   /** The virtual bytes at [offset, offset+length); zeros where nothing is stored. */
   read(offset: number, length: number): Promise<Buffer>;

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
+import { DIRECT_ALIGN, isAlignedMemory, O_DIRECT } from '../core/direct-io.js';
 import { HvsnapError } from '../core/errors.js';
 import { LOG_SECTOR } from './constants.js';
 import { vhdxInvalid, type VhdxStructure } from './errors.js';
@@ -26,6 +27,8 @@ function fsWrite(fd: number, buf: Uint8Array, at: number, length: number, pos: n
 export interface ReadStats {
   /** bytes read from the underlying file(s) */
   fileBytesRead: number;
+  /** of those, bytes read past the page cache (OpenVhdxOptions.directReads) */
+  directBytesRead: number;
 }
 
 /**
@@ -39,6 +42,10 @@ export class VhdxFile {
   private overlayKeys: number[] = [];
   /** created on the first small read inside an extent (see {@link Readahead}) */
   private readahead: Readahead | undefined;
+  /** the same file opened with O_DIRECT, for reads of whole pages (OpenVhdxOptions.directReads); undefined when off or refused */
+  private directFd: number | undefined;
+  /** set once the kernel refused a direct read: the rest go through the page cache */
+  private directRefused = false;
 
   private constructor(
     readonly path: string,
@@ -55,7 +62,7 @@ export class VhdxFile {
   }
 
   /** Opens a file read-only (or read-write); the error names the path. */
-  static async open(path: string, writable: boolean, stats: ReadStats, opts: { syncReads?: boolean } = {}): Promise<VhdxFile> {
+  static async open(path: string, writable: boolean, stats: ReadStats, opts: { syncReads?: boolean; directReads?: boolean } = {}): Promise<VhdxFile> {
     let fd: number;
     try {
       // O_NONBLOCK: opening a FIFO planted as a disk (or a parent) must not wait for a writer forever
@@ -83,7 +90,9 @@ export class VhdxFile {
                 : 'not a regular file';
       throw new HvsnapError('vhdx_invalid', `${path} is ${kind}, not a VHDX file`, { context: { file: path, structure: 'file', offset: 0 } });
     }
-    return new VhdxFile(path, fd, writable, st.size, stats, !!opts.syncReads);
+    const file = new VhdxFile(path, fd, writable, st.size, stats, !!opts.syncReads);
+    if (opts.directReads && !writable && !opts.syncReads) file.directFd = await openDirect(path, st);
+    return file;
   }
 
   /**
@@ -157,6 +166,11 @@ export class VhdxFile {
   private async readPiece(buf: Uint8Array, at: number, length: number, pos: number): Promise<void> {
     let done = 0;
     while (done < length) {
+      const direct = this.directFd !== undefined ? await this.readDirect(buf, at + done, length - done, pos + done) : 0;
+      if (direct > 0) {
+        done += direct;
+        continue;
+      }
       const bytesRead = this.source
         ? await this.source.read(buf, at + done, length - done, pos + done)
         : this.syncReads
@@ -169,6 +183,28 @@ export class VhdxFile {
         return;
       }
       done += bytesRead;
+    }
+  }
+
+  /**
+   * Reads the whole pages of `[pos, pos + length)` into `buf` at `at` past the page cache, when the
+   * position and the memory are page-aligned: bytes read (fewer at the end of the file), or 0 when
+   * the read is not one for direct I/O, and the caller reads it buffered. The first read the kernel
+   * refuses (EINVAL: a file system or memory that takes no direct reads) turns direct reads off.
+   */
+  private async readDirect(buf: Uint8Array, at: number, length: number, pos: number): Promise<number> {
+    const whole = length - (length % DIRECT_ALIGN);
+    if (this.directRefused || whole === 0 || pos % DIRECT_ALIGN !== 0 || !isAlignedMemory(buf.subarray(at))) return 0;
+    try {
+      const n = await fsRead(this.directFd!, buf, at, whole, pos);
+      this.stats.directBytesRead += n;
+      this.stats.fileBytesRead += n;
+      return n;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+      // left open until close(): a concurrent direct read may still hold the descriptor
+      this.directRefused = true;
+      return 0;
     }
   }
 
@@ -226,6 +262,27 @@ export class VhdxFile {
   async close(): Promise<void> {
     // read-ahead preads still running finish first: after close their fd number may name another file
     await this.readahead?.settle();
+    const direct = this.directFd;
+    this.directFd = undefined;
+    if (direct !== undefined) await fsClose(direct).catch(() => undefined);
     await (this.source ? this.source.close() : fsClose(this.fd));
   }
+}
+
+/**
+ * `path` opened again, read-only with O_DIRECT, when it still names the file `st` describes;
+ * undefined where there is no O_DIRECT or the file system refuses it (the caller reads buffered).
+ */
+async function openDirect(path: string, st: fs.Stats): Promise<number | undefined> {
+  if (O_DIRECT === undefined) return undefined;
+  let fd: number;
+  try {
+    fd = await fsOpen(path, fs.constants.O_RDONLY | O_DIRECT | fs.constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  const d = await fsFstat(fd).catch(() => undefined);
+  if (d && d.dev === st.dev && d.ino === st.ino) return fd;
+  await fsClose(fd).catch(() => undefined);
+  return undefined;
 }

@@ -30,7 +30,7 @@ export interface VhdxInfo {
 
 /** Reads the facts of a VHDX (log replayed in memory; the file is not changed). */
 export async function vhdxInfo(path: string, opts: { resolveParent?: ParentResolver } = {}): Promise<VhdxInfo> {
-  const file = await VhdxFile.open(path, false, { fileBytesRead: 0 });
+  const file = await VhdxFile.open(path, false, { fileBytesRead: 0, directBytesRead: 0 });
   try {
     const p = await parseVhdx(file);
     return await describe(p, opts.resolveParent);

@@ -23,7 +23,7 @@ export async function writeVhdxStream(
 ): Promise<{ fileSize: number; writes: DirectWriteStats; /** the final fsync's time, ms */ syncMs: number }> {
   const layout = planLayout(opts);
   const g = layout.geometry;
-  const file = await VhdxFile.create(path, { fileBytesRead: 0 });
+  const file = await VhdxFile.create(path, { fileBytesRead: 0, directBytesRead: 0 });
   try {
     let next = await writeSkeleton(file, layout);
     const fixed = layout.metadata.leaveBlocksAllocated;
