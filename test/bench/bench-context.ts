@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createLab, labDiskFile } from '../../src/lab/index.js';
@@ -62,6 +62,19 @@ export interface BenchContext {
   progress(message: string): void;
   /** the lab of one VM whose disk of `size` bytes is half data (32 MiB blocks), built once per size */
   diskLab(size: number): Promise<DiskLab>;
+}
+
+/**
+ * Refuses to start a scenario that would fill `dir`'s file system part way (a full-size run of the
+ * peers scenario failed after 3 minutes with ENOSPC from a backup): throws, naming the folder, what
+ * the scenario holds at once (`what`), the bytes it needs and the bytes free, unless `bytes` are free.
+ */
+export async function requireFreeSpace(dir: string, bytes: number, what: string): Promise<void> {
+  const fs = await statfs(dir);
+  const free = fs.bavail * fs.bsize;
+  const gib = (n: number) => `${(n / GiB).toFixed(1)} GiB`;
+  if (free < bytes)
+    throw new Error(`${dir} has ${gib(free)} free; this scenario needs about ${gib(bytes)} there (${what}): free some space, or run with --quick`);
 }
 
 /** One lab VM with one disk, and where its VHDX lives. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labWrite } from '../../../src/lab/index.js';
 import { clearReferencePoints } from '../bench-env.js';
-import { createDiskLab, type BenchContext } from '../bench-context.js';
+import { createDiskLab, requireFreeSpace, type BenchContext } from '../bench-context.js';
 import { runPeer } from '../run-peer.js';
 import { runWorker } from '../run-worker.js';
 import { unwrittenBytes } from '../unwritten.js';
@@ -75,6 +75,9 @@ export async function peersScenario(ctx: BenchContext): Promise<ScenarioResult> 
   const tools: Tool[] = ['hvsnap', 'hvsnapEnc', ...(restic ? (['restic'] as const) : []), ...(borg ? (['borg', 'borgZstd'] as const) : [])];
   const details: Record<string, unknown> = { restic, borg, tools };
   const size = ctx.sizes.peerDiskBytes;
+  // held at once, at most: the lab disk and its raw image (half data each), one repository per tool (borg
+  // -C none stores the whole disk, restic a third more than the data), a restore and the moved bytes
+  await requireFreeSpace(ctx.dir, 5.5 * size, 'a lab disk, its raw image, five repositories and a restored disk at once');
 
   for (const fill of ['random', 'mixed'] as const) {
     const base = join(ctx.dir, `peers-${fill}`);
