@@ -74,6 +74,25 @@ export interface DirectWrites {
   readonly stats: DirectWriteStats;
 }
 
+/**
+ * `path` opened a second time with O_DIRECT added to `flags`, when it still names the file `of`
+ * describes (the caller's own descriptor): its descriptor, or why there is none (no O_DIRECT here,
+ * the file system refused the open, or another file is at `path` now). The caller then uses the page cache.
+ */
+export async function openDirectTwin(path: string, flags: number, of: fs.Stats): Promise<{ fd: number } | { why: string }> {
+  if (O_DIRECT === undefined) return { why: 'no O_DIRECT on this platform, or HVSNAP_DIRECT_IO=0' };
+  let fd: number;
+  try {
+    fd = await fsOpen(path, flags | O_DIRECT);
+  } catch (e) {
+    return { why: `O_DIRECT refused: ${(e as NodeJS.ErrnoException).code ?? String(e)}` };
+  }
+  const st = await fsFstat(fd).catch(() => undefined);
+  if (st && st.dev === of.dev && st.ino === of.ino) return { fd };
+  await fsClose(fd).catch(() => undefined);
+  return { why: `${path} is no longer the file opened` };
+}
+
 /** Writes all of `buf` at byte `pos` of `fd` (a short write goes on with the rest). */
 export function writeFully(fd: number, buf: Uint8Array, pos: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -108,21 +127,9 @@ export function writeFully(fd: number, buf: Uint8Array, pos: number): Promise<vo
  */
 export async function openDirectWrites(path: string, fd: number): Promise<DirectWrites> {
   const stats: DirectWriteStats = { directBytes: 0, bufferedBytes: 0 };
-  let direct: number | undefined;
-  if (O_DIRECT === undefined) stats.fallback = 'no O_DIRECT on this platform, or HVSNAP_DIRECT_IO=0';
-  else {
-    try {
-      const d = await fsOpen(path, fs.constants.O_WRONLY | O_DIRECT | fs.constants.O_NOFOLLOW);
-      const [a, b] = await Promise.all([fsFstat(fd), fsFstat(d)]);
-      if (a.dev === b.dev && a.ino === b.ino) direct = d;
-      else {
-        await fsClose(d);
-        stats.fallback = `${path} is no longer the file being written`;
-      }
-    } catch (e) {
-      stats.fallback = `O_DIRECT refused: ${(e as NodeJS.ErrnoException).code ?? String(e)}`;
-    }
-  }
+  const opened = await openDirectTwin(path, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW, await fsFstat(fd));
+  let direct = 'fd' in opened ? opened.fd : undefined;
+  if ('why' in opened) stats.fallback = opened.why;
   let refused = false;
   const buffered = async (buf: Buffer, pos: number) => {
     await writeFully(fd, buf, pos);

@@ -3,7 +3,7 @@ import { REGION_TABLE_OFFSETS, REGION_TABLE_SIZE } from './constants.js';
 import { openVhdx } from './open-vhdx.js';
 import type { ParentResolver } from './parent.js';
 import { parseVhdx } from './parse-vhdx.js';
-import { VhdxFile } from './vhdx-file.js';
+import { newReadStats, VhdxFile } from './vhdx-file.js';
 
 /** One problem found by {@link checkVhdx}. `offset` is a file offset. */
 export interface VhdxFinding {
@@ -31,7 +31,7 @@ export async function checkVhdx(path: string, opts: { resolveParent?: ParentReso
     if (!isHvsnapError(e)) throw e;
     findings.push({ severity: 'error', structure: String(e.context.structure ?? structure), offset: Number(e.context.offset ?? 0), message: e.message });
   };
-  const file = await VhdxFile.open(path, false, { fileBytesRead: 0, directBytesRead: 0 });
+  const file = await VhdxFile.open(path, false, newReadStats());
   try {
     const p = await parseVhdx(file, { validateBat: false });
     p.headers.slots.forEach((s, i) => {

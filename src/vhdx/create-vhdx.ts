@@ -1,6 +1,6 @@
 import { planLayout, writeSkeleton } from './layout.js';
 import type { CreateVhdxOptions } from './types.js';
-import { VhdxFile } from './vhdx-file.js';
+import { newReadStats, VhdxFile } from './vhdx-file.js';
 
 /**
  * Creates a new dynamic (default) or fixed VHDX at `path`, which must not exist
@@ -16,7 +16,7 @@ export async function createVhdx(path: string, opts: CreateVhdxOptions): Promise
  * The file is created exclusively, never through a link: anything already at `path` is `already_exists`.
  */
 export async function writeNewVhdx(path: string, layout: ReturnType<typeof planLayout>): Promise<void> {
-  const file = await VhdxFile.create(path, { fileBytesRead: 0, directBytesRead: 0 });
+  const file = await VhdxFile.create(path, newReadStats());
   try {
     await writeSkeleton(file, layout);
     await file.sync();

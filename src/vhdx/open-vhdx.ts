@@ -8,7 +8,7 @@ import { findParent } from './parent.js';
 import { parseVhdx, type ParsedVhdx } from './parse-vhdx.js';
 import { allocReadBuffer } from '../core/read-buffer.js';
 import type { OpenVhdxOptions, VhdxImage } from './types.js';
-import { VhdxFile, type ReadStats } from './vhdx-file.js';
+import { newReadStats, VhdxFile, type ReadStats } from './vhdx-file.js';
 import { VhdxReader } from './vhdx-reader.js';
 
 /** The deepest differencing chain followed before giving up (a loop guard). */
@@ -127,7 +127,7 @@ export type OpenedVhdx = VhdxImage & {
  * by parent_linkage. Throws `vhdx_invalid` / `vhdx_unsupported` with `{ file, offset, structure }`.
  */
 export async function openVhdx(path: string, opts: OpenVhdxOptions = {}): Promise<OpenedVhdx> {
-  const stats: ReadStats = { fileBytesRead: 0, directBytesRead: 0 };
+  const stats = newReadStats();
   const reader = await openChain(path, opts, stats, 0, new Set());
   const image = new Image(reader, stats, !!opts.writable);
   try {

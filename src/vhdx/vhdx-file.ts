@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
-import { DIRECT_ALIGN, isAlignedMemory, O_DIRECT } from '../core/direct-io.js';
+import { DIRECT_ALIGN, isAlignedMemory, openDirectTwin } from '../core/direct-io.js';
 import { HvsnapError } from '../core/errors.js';
 import { LOG_SECTOR } from './constants.js';
 import { vhdxInvalid, type VhdxStructure } from './errors.js';
@@ -29,6 +29,11 @@ export interface ReadStats {
   fileBytesRead: number;
   /** of those, bytes read past the page cache (OpenVhdxOptions.directReads) */
   directBytesRead: number;
+}
+
+/** Counters at zero, for a new chain. */
+export function newReadStats(): ReadStats {
+  return { fileBytesRead: 0, directBytesRead: 0 };
 }
 
 /**
@@ -91,7 +96,11 @@ export class VhdxFile {
       throw new HvsnapError('vhdx_invalid', `${path} is ${kind}, not a VHDX file`, { context: { file: path, structure: 'file', offset: 0 } });
     }
     const file = new VhdxFile(path, fd, writable, st.size, stats, !!opts.syncReads);
-    if (opts.directReads && !writable && !opts.syncReads) file.directFd = await openDirect(path, st);
+    if (opts.directReads && !writable && !opts.syncReads) {
+      // O_NONBLOCK as above; where there is no direct descriptor, every read goes through the page cache
+      const direct = await openDirectTwin(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK, st);
+      if ('fd' in direct) file.directFd = direct.fd;
+    }
     return file;
   }
 
@@ -267,22 +276,4 @@ export class VhdxFile {
     if (direct !== undefined) await fsClose(direct).catch(() => undefined);
     await (this.source ? this.source.close() : fsClose(this.fd));
   }
-}
-
-/**
- * `path` opened again, read-only with O_DIRECT, when it still names the file `st` describes;
- * undefined where there is no O_DIRECT or the file system refuses it (the caller reads buffered).
- */
-async function openDirect(path: string, st: fs.Stats): Promise<number | undefined> {
-  if (O_DIRECT === undefined) return undefined;
-  let fd: number;
-  try {
-    fd = await fsOpen(path, fs.constants.O_RDONLY | O_DIRECT | fs.constants.O_NONBLOCK);
-  } catch {
-    return undefined;
-  }
-  const d = await fsFstat(fd).catch(() => undefined);
-  if (d && d.dev === st.dev && d.ino === st.ino) return fd;
-  await fsClose(fd).catch(() => undefined);
-  return undefined;
 }

@@ -1,7 +1,7 @@
 import { PAYLOAD_STATE_NAMES, SbState } from './constants.js';
 import { parseVhdx, type ParsedVhdx } from './parse-vhdx.js';
 import { findParent, type ParentResolver } from './parent.js';
-import { VhdxFile } from './vhdx-file.js';
+import { newReadStats, VhdxFile } from './vhdx-file.js';
 
 /** What `hvsnap vhdx info` shows. Sizes in bytes. */
 export interface VhdxInfo {
@@ -30,7 +30,7 @@ export interface VhdxInfo {
 
 /** Reads the facts of a VHDX (log replayed in memory; the file is not changed). */
 export async function vhdxInfo(path: string, opts: { resolveParent?: ParentResolver } = {}): Promise<VhdxInfo> {
-  const file = await VhdxFile.open(path, false, { fileBytesRead: 0, directBytesRead: 0 });
+  const file = await VhdxFile.open(path, false, newReadStats());
   try {
     const p = await parseVhdx(file);
     return await describe(p, opts.resolveParent);

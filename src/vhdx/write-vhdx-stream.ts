@@ -4,7 +4,7 @@ import { PayloadState } from './constants.js';
 import { payloadIndex, splitByBlock } from './geometry.js';
 import { planLayout, writeSkeleton } from './layout.js';
 import type { WriteVhdxStreamOptions } from './types.js';
-import { VhdxFile } from './vhdx-file.js';
+import { newReadStats, VhdxFile } from './vhdx-file.js';
 import { isAllZero } from '../core/zero.js';
 import { BatchedWriter } from '../core/batched-writer.js';
 import { allocAlignedBuffer, openDirectWrites, type DirectWriteStats } from '../core/direct-io.js';
@@ -23,7 +23,7 @@ export async function writeVhdxStream(
 ): Promise<{ fileSize: number; writes: DirectWriteStats; /** the final fsync's time, ms */ syncMs: number }> {
   const layout = planLayout(opts);
   const g = layout.geometry;
-  const file = await VhdxFile.create(path, { fileBytesRead: 0, directBytesRead: 0 });
+  const file = await VhdxFile.create(path, newReadStats());
   try {
     let next = await writeSkeleton(file, layout);
     const fixed = layout.metadata.leaveBlocksAllocated;

@@ -16,7 +16,7 @@ import { payloadIndex } from '../../src/vhdx/geometry.js';
 import { randomBlock, seededRandom } from '../../src/core/random.js';
 import { openVhdx } from '../../src/vhdx/open-vhdx.js';
 import { parseVhdx } from '../../src/vhdx/parse-vhdx.js';
-import { VhdxFile } from '../../src/vhdx/vhdx-file.js';
+import { newReadStats, VhdxFile } from '../../src/vhdx/vhdx-file.js';
 import { encodeBatEntry } from '../../src/vhdx/bat.js';
 
 /** A seeded PRNG (mulberry32): the same seed builds the same files. */
@@ -74,7 +74,7 @@ export function encodeLogEntry(e: {
 
 /** Sets payload block `block` of a file to `state` (offset 0) directly in its BAT, for crafting test files. */
 export async function setPayloadBlockState(path: string, block: number, state: number): Promise<void> {
-  const file = await VhdxFile.open(path, true, { fileBytesRead: 0, directBytesRead: 0 });
+  const file = await VhdxFile.open(path, true, newReadStats());
   try {
     const p = await parseVhdx(file, { validateBat: false });
     await p.bat.setEntry(payloadIndex(p.geometry, block), state, 0);
@@ -114,7 +114,7 @@ export async function buildVhdxWithPendingLog(path: string, opts: { seed?: numbe
   }
   await img.close();
 
-  const file = await VhdxFile.open(path, true, { fileBytesRead: 0, directBytesRead: 0 });
+  const file = await VhdxFile.open(path, true, newReadStats());
   try {
     const p = await parseVhdx(file);
     const g = p.geometry;
@@ -258,7 +258,7 @@ export async function buildDifferencingChain(
  * leaves it).
  */
 export async function activateLog(path: string, descriptorsFor: (fileSize: number) => LogDescriptorSpec[]): Promise<void> {
-  const file = await VhdxFile.open(path, false, { fileBytesRead: 0, directBytesRead: 0 });
+  const file = await VhdxFile.open(path, false, newReadStats());
   const { current: h } = await readHeaders(file);
   const size = file.physicalSize;
   await file.close();

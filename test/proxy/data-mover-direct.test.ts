@@ -1,19 +1,14 @@
-import { join } from 'node:path';
+import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { copyDisk } from '../../proxy/data-mover.js';
-import { writeVhdxStream } from '../../src/vhdx/index.js';
 import { acceptsDirectIo } from '../helpers/direct-io-probe.js';
-import { CHUNK, diskData, newRepo, tempDir } from '../repository/helpers.js';
+import { CHUNK, diskData, newRepo, vhdxOf } from '../repository/helpers.js';
 
 describe('the data mover and the page cache', () => {
   it('reads a snapshot past the page cache where the file system allows, in a full copy and in an incremental', async () => {
-    const dir = await tempDir();
-    const file = join(dir, 'disk.vhdx');
     const data = diskData(8);
-    async function* source() {
-      for (let off = 0; off < data.length; off += CHUNK) yield { offset: off, data: data.subarray(off, off + CHUNK) };
-    }
-    await writeVhdxStream(file, { virtualSize: data.length, blockSize: 1 << 20, source: source() });
+    const file = await vhdxOf(data);
+    const dir = dirname(file);
     const repo = await newRepo();
     const full = await copyDisk({ file, repository: repo });
     const inc = await copyDisk({ file, repository: repo, previous: full.index, changedRanges: [{ offset: 3 * CHUNK + 10, length: 100 }] });

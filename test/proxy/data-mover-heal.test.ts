@@ -2,21 +2,11 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { copyDisk } from '../../proxy/data-mover.js';
-import { writeVhdxStream } from '../../src/vhdx/index.js';
-import { CHUNK, DISK_ID, diskData, manifestFor, newRepo, readDisk, reopen, tempDir } from '../repository/helpers.js';
+import { CHUNK, DISK_ID, diskData, manifestFor, newRepo, readDisk, reopen, vhdxOf } from '../repository/helpers.js';
 import type { Repository } from '../../src/repository/index.js';
 import type { DiskIndex } from '../../src/repository/types.js';
 
 const vm = { id: 'A2000000-0000-0000-0000-000000000001', name: 'mover-01' };
-
-async function vhdxOf(data: Buffer): Promise<string> {
-  const file = join(await tempDir(), 'disk.vhdx');
-  async function* source() {
-    for (let off = 0; off < data.length; off += CHUNK) yield { offset: off, data: data.subarray(off, off + CHUNK) };
-  }
-  await writeVhdxStream(file, { virtualSize: data.length, blockSize: 1 << 20, source: source() });
-  return file;
-}
 
 async function commit(repo: Repository, index: DiskIndex): Promise<void> {
   const w = await repo.beginRestorePoint({ jobId: 'job-1', vmId: vm.id, vmName: vm.name });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { openRepository, type Repository } from '../../src/repository/index.js';
 import type { DiskIndex, RestorePointManifest } from '../../src/repository/types.js';
+import { writeVhdxStream } from '../../src/vhdx/index.js';
 
 /** 64 KiB chunks keep the tests small. */
 export const CHUNK = 64 * 1024;
@@ -53,6 +54,16 @@ export function diskData(chunks: number, zero: (i: number) => boolean = () => fa
     parts.push(zero(i) ? Buffer.alloc(len) : randomBytes(len));
   }
   return Buffer.concat(parts);
+}
+
+/** `data` as a dynamic VHDX (1 MiB blocks) in a temp folder, written chunk by chunk: a snapshot for the data mover to read. */
+export async function vhdxOf(data: Buffer): Promise<string> {
+  const file = join(await tempDir(), 'disk.vhdx');
+  async function* source() {
+    for (let off = 0; off < data.length; off += CHUNK) yield { offset: off, data: data.subarray(off, off + CHUNK) };
+  }
+  await writeVhdxStream(file, { virtualSize: data.length, blockSize: 1 << 20, source: source() });
+  return file;
 }
 
 /** Stores a disk image chunk by chunk, as the data mover does. */
