@@ -353,7 +353,7 @@ export async function readRangesParallel(args: ReadRangesParallelArgs): Promise<
       // page-aligned, so a reader may fill it past the page cache (OpenVhdxOptions.directReads), and as fast as any
       // placement for buffered reads at page-aligned file offsets (see allocReadBuffer); on shared memory, so the codec
       // workers hash and seal the chunk where it was read (else each copies it first)
-      read.pooled = pool.pop() ?? Buffer.from(allocAlignedShared(perRead * chunkSize), 0, perRead * chunkSize);
+      read.pooled = pool.pop() ?? allocAlignedShared(perRead * chunkSize);
       const buf = read.pooled.subarray(0, length);
       await args.readInto(buf, offset, rangeEnd);
       return buf;

@@ -1,40 +1,60 @@
 #!/usr/bin/env node
 import type { CliIo } from './io.js';
-import { runCli } from './program.js';
+import { movesDiskData, runCli } from './program.js';
 import { commandModules } from './commands/index.js';
 
 /** The entry point: the only place that touches process streams, signals and the exit code. */
-const reopeners: Array<() => void> = [];
-const io: CliIo = {
-  stdout: process.stdout,
-  stderr: process.stderr,
-  env: process.env,
-  logger: async (o) => {
-    const { createCliLogger } = await import('./cli-logger.js');
-    const made = await createCliLogger({ ...o, level: process.env.HVSNAP_LOG_LEVEL, isTTY: process.stderr.isTTY });
-    reopeners.push(made.reopen);
-    return made.logger;
-  },
-};
+const argv = process.argv.slice(2);
 
-const controller = new AbortController();
-let signalled = false;
-function stop(signal: 'SIGINT' | 'SIGTERM'): void {
-  const code = signal === 'SIGINT' ? 130 : 143;
-  if (signalled) process.exit(code); // a second signal: at once
-  signalled = true;
-  controller.abort(new Error(signal === 'SIGINT' ? 'interrupted (SIGINT)' : 'terminated (SIGTERM)'));
-  // The command gets one second to stop on the abort and undo what it can. A command stuck where it
-  // cannot see the signal (a blocked pipe, a hung device) does not keep the process: whatever it made
-  // is journaled before it was made, and "hvsnap cleanup" removes it.
-  setTimeout(() => {
-    process.stderr.write(`hvsnap: stopped by ${signal}; run "hvsnap cleanup" if a backup was running\n`);
-    process.exit(code);
-  }, 1000).unref();
+/**
+ * A signal repeated within this many ms is the same one delivered twice: a terminal's Ctrl-C and a
+ * service manager's stop reach every process of the group, and a launcher (relaunch.ts) passes them on.
+ */
+const REPEAT_MS = 250;
+
+/** Runs the command in this process, with the signal handling every command has. */
+async function runHere(): Promise<number> {
+  const reopeners: Array<() => void> = [];
+  const io: CliIo = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    logger: async (o) => {
+      const { createCliLogger } = await import('./cli-logger.js');
+      const made = await createCliLogger({ ...o, level: process.env.HVSNAP_LOG_LEVEL, isTTY: process.stderr.isTTY });
+      reopeners.push(made.reopen);
+      return made.logger;
+    },
+  };
+
+  const controller = new AbortController();
+  let first: { signal: NodeJS.Signals; at: number } | undefined;
+  function stop(signal: 'SIGINT' | 'SIGTERM'): void {
+    const code = signal === 'SIGINT' ? 130 : 143;
+    if (first) {
+      if (first.signal === signal && performance.now() - first.at < REPEAT_MS) return; // the same signal, twice delivered
+      process.exit(code); // a second signal: at once
+    }
+    first = { signal, at: performance.now() };
+    controller.abort(new Error(signal === 'SIGINT' ? 'interrupted (SIGINT)' : 'terminated (SIGTERM)'));
+    // The command gets one second to stop on the abort and undo what it can. A command stuck where it
+    // cannot see the signal (a blocked pipe, a hung device) does not keep the process: whatever it made
+    // is journaled before it was made, and "hvsnap cleanup" removes it.
+    setTimeout(() => {
+      process.stderr.write(`hvsnap: stopped by ${signal}; run "hvsnap cleanup" if a backup was running\n`);
+      process.exit(code);
+    }, 1000).unref();
+  }
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  // log rotation: reopen --log-file (logrotate's postrotate: kill -HUP)
+  process.on('SIGHUP', () => reopeners.forEach((r) => r()));
+
+  return runCli(argv, io, commandModules, controller.signal);
 }
-process.on('SIGINT', () => stop('SIGINT'));
-process.on('SIGTERM', () => stop('SIGTERM'));
-// log rotation: reopen --log-file (logrotate's postrotate: kill -HUP)
-process.on('SIGHUP', () => reopeners.forEach((r) => r()));
 
-process.exitCode = await runCli(process.argv.slice(2), io, commandModules, controller.signal);
+// A command that moves disk data runs in a process started with huge pages for its I/O buffers,
+// where that takes a new process (core/aligned-memory.ts hugePageEnv); anything else runs here.
+const env = movesDiskData(argv, commandModules) ? (await import('../core/aligned-memory.js')).hugePageEnv() : undefined;
+const relaunched = env ? await (await import('./relaunch.js')).relaunch(env) : undefined;
+process.exitCode = relaunched ?? (await runHere());

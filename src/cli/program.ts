@@ -39,6 +39,11 @@ export interface LazyCommand {
   name: string;
   description: string;
   load(): Promise<CommandModule>;
+  /**
+   * The command reads or writes whole disks (backups, restores, repository checks): on Linux it runs
+   * in a process started for that (see core/aligned-memory.ts `hugePageEnv` and relaunch.ts).
+   */
+  movesDiskData?: true;
 }
 
 export type CommandEntry = CommandModule | LazyCommand;
@@ -117,8 +122,19 @@ export async function runCli(argv: string[], io: CliIo, modules: CommandEntry[],
 
 /** The command argv names: its first word that is not an option or the value of `--log-file` (`help X`: X). */
 function commandName(argv: string[]): string | undefined {
-  const words = argv.filter((a, i) => !a.startsWith('-') && argv[i - 1] !== '--log-file');
+  const words = commandWords(argv);
   return words[0] === 'help' ? words[1] : words[0];
+}
+
+function commandWords(argv: string[]): string[] {
+  return argv.filter((a, i) => !a.startsWith('-') && argv[i - 1] !== '--log-file');
+}
+
+/** True when argv runs a command that moves disk data ({@link LazyCommand.movesDiskData}); false for its help. */
+export function movesDiskData(argv: string[], modules: CommandEntry[]): boolean {
+  const words = commandWords(argv);
+  if (words[0] === 'help' || argv.includes('--help') || argv.includes('-h')) return false;
+  return modules.some((e) => isLazy(e) && e.name === words[0] && e.movesDiskData === true);
 }
 
 function isLazy(entry: CommandEntry): entry is LazyCommand {

@@ -1,62 +1,18 @@
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
+import { DIRECT_ALIGN, isAlignedMemory } from './aligned-memory.js';
 
 const fsOpen = promisify(fs.open);
 const fsClose = promisify(fs.close);
 const fsFstat = promisify(fs.fstat);
 
-/**
- * Alignment (bytes) of the position, length and memory of a direct write: a page, which covers
- * every logical block size Linux devices report (512 and 4096).
- */
-export const DIRECT_ALIGN = 4096;
-// the part of the WebAssembly API used here (the project's TypeScript libs do not declare it)
-declare const WebAssembly: {
-  Memory: new (descriptor: { initial: number; maximum?: number; shared?: boolean }) => { readonly buffer: ArrayBuffer | SharedArrayBuffer };
-};
-
-/** WebAssembly memory comes in pages of this many bytes. */
-const WASM_PAGE = 64 * 1024;
-
-/** ArrayBuffers made by {@link allocAlignedBuffer}: the only memory a direct write is tried from. */
-const aligned = new WeakSet<ArrayBufferLike>();
+export { allocAlignedBuffer, allocAlignedShared, DIRECT_ALIGN, isAlignedMemory } from './aligned-memory.js';
 
 /**
  * The O_DIRECT open flag, where the platform has one (Linux) and `HVSNAP_DIRECT_IO` is not `0`;
  * undefined otherwise, and every read and write then goes through the page cache.
  */
 export const O_DIRECT: number | undefined = process.env.HVSNAP_DIRECT_IO === '0' ? undefined : (fs.constants as { O_DIRECT?: number }).O_DIRECT;
-
-/**
- * A buffer of `bytes` (rounded up to 64 KiB) whose memory starts on a page boundary, as direct I/O
- * needs: V8 places WebAssembly memory on whole pages (a Buffer's own memory, from malloc, starts 16
- * bytes into one). Whether the kernel agrees is checked by the first direct write, which falls back
- * to the page cache if it does not (see {@link openDirectWrites}).
- */
-export function allocAlignedBuffer(bytes: number): Buffer {
-  return Buffer.from(alignedMemory(bytes, false), 0, bytes);
-}
-
-/**
- * Page-aligned shared memory of at least `bytes` (rounded up to 64 KiB), for buffers worker threads
- * work on in place and direct I/O fills or writes: see {@link allocAlignedBuffer}.
- */
-export function allocAlignedShared(bytes: number): SharedArrayBuffer {
-  return alignedMemory(bytes, true) as SharedArrayBuffer;
-}
-
-function alignedMemory(bytes: number, shared: boolean): ArrayBuffer | SharedArrayBuffer {
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new RangeError(`aligned memory: bytes must be a positive integer, got ${bytes}`);
-  const pages = Math.ceil(bytes / WASM_PAGE);
-  const { buffer } = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
-  aligned.add(buffer);
-  return buffer;
-}
-
-/** True when `buf` starts on a page of memory from {@link allocAlignedBuffer} or {@link allocAlignedShared}. */
-export function isAlignedMemory(buf: Uint8Array): boolean {
-  return buf.byteOffset % DIRECT_ALIGN === 0 && aligned.has(buf.buffer);
-}
 
 /** How the writes of one file went: bytes past the page cache, bytes through it, and why direct I/O stopped, if it did. */
 export interface DirectWriteStats {

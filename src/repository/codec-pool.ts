@@ -82,26 +82,34 @@ const BUFFER_SLACK = 2 * DIRECT_ALIGN;
  * faults). Every buffer starts on a page (see core/direct-io.ts), so a direct read can fill it.
  */
 export class SharedBuffers {
-  private readonly free: SharedArrayBuffer[] = [];
-  /** bytes of each pooled buffer's memory (whole 64 KiB pages): `size` bytes plus {@link BUFFER_SLACK} */
+  /** pooled buffers, each of {@link capacity} bytes */
+  private readonly free: Buffer[] = [];
+  /** bytes of each pooled buffer: `size` plus {@link BUFFER_SLACK} */
   private readonly capacity: number;
+  /** where the pool's buffers start in their memory: offsets by ArrayBuffer */
+  private readonly mine = new WeakMap<ArrayBufferLike, Set<number>>();
   constructor(
     /** bytes of each buffer */
     readonly size: number,
     /** buffers kept for reuse at most */
     private readonly keep = 64,
   ) {
-    this.capacity = Math.ceil((size + BUFFER_SLACK) / 65536) * 65536;
+    this.capacity = size + BUFFER_SLACK;
   }
   /** A page-aligned buffer of `bytes` (pooled when ≤ size + {@link BUFFER_SLACK}; a larger one is made for the call). */
   take(bytes: number): Buffer {
-    const sab = bytes > this.capacity ? allocAlignedShared(bytes) : (this.free.pop() ?? allocAlignedShared(this.capacity));
-    return Buffer.from(sab, 0, bytes);
+    if (bytes > this.capacity) return allocAlignedShared(bytes);
+    const full = this.free.pop() ?? this.made(allocAlignedShared(this.capacity));
+    return full.subarray(0, bytes);
   }
   /** Gives back a buffer from {@link take}. */
   give(buf: Buffer): void {
-    const sab = buf.buffer as SharedArrayBuffer;
-    if (sab.byteLength === this.capacity && this.free.length < this.keep) this.free.push(sab);
+    if (this.free.length < this.keep && this.mine.get(buf.buffer)?.has(buf.byteOffset)) this.free.push(Buffer.from(buf.buffer, buf.byteOffset, this.capacity));
+  }
+  private made(buf: Buffer): Buffer {
+    const offsets = this.mine.get(buf.buffer) ?? new Set<number>();
+    this.mine.set(buf.buffer, offsets.add(buf.byteOffset));
+    return buf;
   }
 }
 

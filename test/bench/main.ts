@@ -4,8 +4,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { transparentHugePages } from '../../src/core/aligned-memory.js';
 import { createDiskLab, FULL_SIZES, QUICK_SIZES, type BenchContext, type DiskLab } from './bench-context.js';
 import { endChildren } from './children.js';
+import { workerMemorySeen } from './run-worker.js';
 import { renderTable } from './render-table.js';
 import { checkpointLifetimeScenario } from './scenarios/checkpoint-lifetime.js';
 import { fullBackupScenario } from './scenarios/full-backup.js';
@@ -132,10 +134,14 @@ async function main(): Promise<number> {
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? 'unknown',
     totalMemBytes: totalmem(),
+    transparentHugePages: transparentHugePages() ?? 'absent',
+    /** where hvsnap's workers took their direct I/O buffers from (core/aligned-memory.ts) */
+    workerIoMemory: [...workerMemorySeen].join(', ') || 'no worker ran',
   };
   const header = [
     `hvsnap bench (${mode}: data disk ${sizeText(sizes.diskBytes)}, peers disk ${sizeText(sizes.peerDiskBytes)}, memory ${sizes.memoryDisks.map(sizeText).join(' vs ')}, ${runs} runs per figure)`,
     `${started.toISOString()}, ${((finished.getTime() - started.getTime()) / 1000).toFixed(0)} s; node ${machine.node}, ${machine.cpus} CPUs (${machine.cpuModel}); ${qemuVersion()}`,
+    `transparent huge pages: ${machine.transparentHugePages}; hvsnap's I/O buffers: ${machine.workerIoMemory} (malloc: in huge pages, as hvsnap starts its data commands)`,
   ].join('\n');
   process.stdout.write(`${renderTable(header, ordered)}\n`);
   // under `npm run`, the current folder is the package's; INIT_CWD is where the user typed the command

@@ -1,3 +1,4 @@
+import type { AlignedMemorySource } from '../../src/core/aligned-memory.js';
 /**
  * What the parent asks a worker process to do, and what the worker answers. One task per
  * process, so each reports its own peak RSS unpolluted by others.
@@ -68,7 +69,12 @@ export interface RestoreAnswer {
   mismatches: number;
 }
 
-export type WorkerAnswer = (BackupAnswer | RestoreAnswer | { kind: 'idle' }) & PeakRss;
+export type WorkerAnswer = (BackupAnswer | RestoreAnswer | { kind: 'idle' }) & PeakRss & WorkerMemory;
+
+/** Where the worker's direct I/O buffers came from (core/aligned-memory.ts): `malloc` is in huge pages. */
+export interface WorkerMemory {
+  alignedMemory: AlignedMemorySource;
+}
 
 export interface PeakRss {
   /** peak resident set size of the worker process, bytes */

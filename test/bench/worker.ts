@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Client, SFTPWrapper } from 'ssh2';
+import { alignedMemorySource } from '../../src/core/aligned-memory.js';
 import { restoreDisk, verifyDiskAgainstIndex } from '../../src/restore/restore-disk.js';
 import { openRepository, type Repository } from '../../src/repository/index.js';
 import {
@@ -173,7 +174,7 @@ async function main(): Promise<void> {
           ? await backupModules().then(() => ({ kind: 'idle' as const }))
           : undefined;
   if (!answer) throw new Error(`unknown worker task ${JSON.stringify(task)}`);
-  const full: WorkerAnswer = { ...answer, ...(await peakRss()) };
+  const full: WorkerAnswer = { ...answer, ...(await peakRss()), alignedMemory: alignedMemorySource() };
   process.stdout.write(`${ANSWER_MARK}${JSON.stringify(full)}\n`);
 }
 

@@ -11,7 +11,7 @@ const tmp = tempDir('hvsnap-vhdx-direct-read-');
 afterAll(() => tmp.cleanup());
 
 /** A page-aligned buffer, as the data mover reads into (see proxy/data-mover-io.ts). */
-const aligned = (bytes: number) => Buffer.from(allocAlignedShared(bytes), 0, bytes);
+const aligned = (bytes: number) => allocAlignedShared(bytes);
 
 /** A dynamic VHDX of 3.5 MiB of random data, its last 1.5 KiB a partial page, and the bytes it holds. */
 async function disk(name: string): Promise<{ file: string; data: Buffer }> {

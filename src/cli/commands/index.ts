@@ -10,21 +10,25 @@ export const commandModules: CommandEntry[] = [
     name: 'demo',
     description: 'build a lab, run a full and an incremental backup with writes during it, restore and verify',
     load: async () => (await import('./demo.js')).demoCommand,
+    movesDiskData: true,
   },
   {
     name: 'backup',
     description: 'back up VMs: recovery checkpoints, one array snapshot per volume set, copy through the proxy',
     load: async () => (await import('./backup.js')).backupCommand,
+    movesDiskData: true,
   },
   {
     name: 'batch',
     description: "the nightly batch on a proxy host: the config's batch selection, with its concurrency limits; resumable",
     load: async () => (await import('./batch.js')).batchCommand,
+    movesDiskData: true,
   },
   {
     name: 'worker',
     description: 'on each proxy: pull volume sets from the shared queue (queue.kind bullmq) and back them up through this proxy',
     load: async () => (await import('./worker.js')).workerCommand,
+    movesDiskData: true,
   },
   {
     name: 'jobs',
@@ -36,11 +40,13 @@ export const commandModules: CommandEntry[] = [
     name: 'restore',
     description: "rebuild a restore point in Hyper-V's export layout and verify it; --import: import the VM; --instant: run it from an array clone",
     load: async () => (await import('./repository.js')).restoreCommand,
+    movesDiskData: true,
   },
   {
     name: 'export',
     description: "write a restore point in Hyper-V's export layout (Virtual Machines/, Virtual Hard Disks/), for Import-VM on any host",
     load: async () => (await import('./export.js')).exportCommand,
+    movesDiskData: true,
   },
   {
     name: 'mount',
@@ -61,11 +67,13 @@ export const commandModules: CommandEntry[] = [
     name: 'verify',
     description: 'check that every chunk a restore point needs is present (--deep: and re-hash it)',
     load: async () => (await import('./repository.js')).verifyCommand,
+    movesDiskData: true,
   },
   {
     name: 'prune',
     description: 'apply a retention policy: delete restore points (and the array snapshots only they kept), then unreferenced chunks',
     load: async () => (await import('./repository.js')).retentionCommand,
+    movesDiskData: true,
   },
   {
     name: 'init',
@@ -76,6 +84,7 @@ export const commandModules: CommandEntry[] = [
     name: 'migrate',
     description: 'convert a version 1 repository (a file per chunk) to the current format (packs, zstd, optionally encrypted)',
     load: async () => (await import('./repository-admin.js')).migrateCommand,
+    movesDiskData: true,
   },
   {
     name: 'passphrase',

@@ -1,0 +1,117 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir, open } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { movesDiskData } from '../../src/cli/program.js';
+import { commandModules } from '../../src/cli/commands/index.js';
+import { hugePageEnv } from '../../src/core/aligned-memory.js';
+import { buildCli } from '../helpers/build-cli.js';
+import { skipUnless } from '../helpers/requirements.js';
+import { tempDir } from '../vhdx/helpers.js';
+
+describe('which commands move disk data', () => {
+  it('backups, restores and repository checks do; their help, listings and the rest do not', () => {
+    for (const argv of [['backup', '-c', 'x.yaml'], ['--debug', 'restore', 'rp'], ['--log-file', 'l.json', 'verify', '--deep'], ['worker'], ['migrate']])
+      expect(movesDiskData(argv, commandModules), argv.join(' ')).toBe(true);
+    for (const argv of [['backup', '--help'], ['help', 'restore'], ['list'], ['--version'], [], ['--log-file', 'backup', 'list'], ['doctor']])
+      expect(movesDiskData(argv, commandModules), argv.join(' ')).toBe(false);
+  });
+});
+
+// The launcher: a data command runs in a child started with glibc's huge-page tunable (HVSNAP_HUGE_PAGES=1
+// asks for it whatever the machine's THP setting), and signals reach that child once.
+const skip = skipUnless('the data command launcher', {
+  check: () => (hugePageEnv({ HVSNAP_HUGE_PAGES: '1' }) ? undefined : 'needs Linux with glibc 2.35 or later'),
+});
+const tmp = tempDir('hvsnap-relaunch-');
+let build: Awaited<ReturnType<typeof buildCli>>;
+let repo: string;
+
+beforeAll(async () => {
+  if (skip) return;
+  build = await buildCli();
+  // a repository whose format file is a FIFO: `verify` blocks opening it, where no abort reaches
+  // (the open holds a libuv thread, which exit waits for: see released())
+  repo = tmp.path('repo');
+  await mkdir(repo);
+  const made = spawnSync('mkfifo', [tmp.path('repo/hvsnap-repository.json')]);
+  if (made.status !== 0) throw new Error(`mkfifo failed: ${made.stderr}`);
+}, 120_000);
+afterAll(async () => {
+  await build?.remove();
+  tmp.cleanup();
+});
+
+/** The pids whose parent is `pid` (from /proc). */
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return (
+          Number(
+            readFileSync(`/proc/${d}/stat`, 'utf8')
+              .replace(/^.*\) /s, '')
+              .split(' ')[1],
+          ) === pid
+        );
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** Starts `hvsnap verify` on the blocking repository in a process group of its own; returns once its child runs. */
+async function blockedVerify() {
+  const env: NodeJS.ProcessEnv = { ...process.env, HVSNAP_HUGE_PAGES: '1' };
+  delete env.GLIBC_TUNABLES;
+  const launcher = spawn(process.execPath, [build.main, 'verify', '--repo', repo], { stdio: ['ignore', 'pipe', 'pipe'], env, detached: true });
+  let stderr = '';
+  launcher.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  let kids: number[] = [];
+  for (let i = 0; i < 200 && kids.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    kids = childrenOf(launcher.pid!);
+  }
+  await new Promise((r) => setTimeout(r, 500)); // the child has started and blocks on the FIFO
+  return { launcher, child: kids[0]!, stderr: () => stderr };
+}
+
+/**
+ * Waits for `text` on the command's stderr, then lets the stuck open of the FIFO finish (a writer
+ * opens and closes it): the process cannot exit while a thread of it waits in open().
+ */
+async function released(stderr: () => string, text: string): Promise<void> {
+  for (let i = 0; i < 200 && !stderr().includes(text); i++) await new Promise((r) => setTimeout(r, 50));
+  await (await open(tmp.path('repo/hvsnap-repository.json'), 'w')).close();
+}
+
+const environOf = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+
+describe.skipIf(skip !== undefined)(skip ? `the data command launcher — SKIPPED: ${skip}` : 'the data command launcher', () => {
+  it('runs the command in a child started with glibc.malloc.hugetlb=1, and passes a SIGTERM sent to it alone on', async () => {
+    const { launcher, child, stderr } = await blockedVerify();
+    expect(child).toBeGreaterThan(0);
+    expect(environOf(child)).toContain('GLIBC_TUNABLES=glibc.malloc.hugetlb=1');
+    expect(environOf(launcher.pid!).some((v) => v.startsWith('GLIBC_TUNABLES='))).toBe(false);
+    const exited = once(launcher, 'exit');
+    launcher.kill('SIGTERM');
+    await released(stderr, 'stopped by SIGTERM');
+    const [code] = await exited;
+    expect(code).toBe(143);
+    expect(stderr().match(/stopped by SIGTERM/g)).toHaveLength(1);
+  }, 30_000);
+
+  it('takes a Ctrl-C that reaches both processes (and is passed on) as one: the command gets its second to stop', async () => {
+    const { launcher, stderr } = await blockedVerify();
+    const exited = once(launcher, 'exit');
+    process.kill(-launcher.pid!, 'SIGINT'); // the whole group, as a terminal does
+    await released(stderr, 'stopped by SIGINT');
+    const [code] = await exited;
+    expect(code).toBe(130);
+    // a second SIGINT taken as a second Ctrl-C would end the child at once, without this line
+    expect(stderr().match(/stopped by SIGINT/g)).toHaveLength(1);
+  }, 30_000);
+});
