@@ -14,6 +14,7 @@ const REPEAT_MS = 250;
 
 /** Runs the command in this process, with the signal handling every command has. */
 async function runHere(): Promise<number> {
+  if (process.env.HVSNAP_LAUNCHED) (await import('./relaunch.js')).followLauncher();
   const reopeners: Array<() => void> = [];
   const io: CliIo = {
     stdout: process.stdout,
@@ -55,6 +56,8 @@ async function runHere(): Promise<number> {
 
 // A command that moves disk data runs in a process started with huge pages for its I/O buffers,
 // where that takes a new process (core/aligned-memory.ts hugePageEnv); anything else runs here.
-const env = movesDiskData(argv, commandModules) ? (await import('../core/aligned-memory.js')).hugePageEnv() : undefined;
+// (not under a debugger, which the child could not share the port of)
+const debugging = process.execArgv.some((a) => a.startsWith('--inspect'));
+const env = movesDiskData(argv, commandModules) && !debugging ? (await import('../core/aligned-memory.js')).hugePageEnv() : undefined;
 const relaunched = env ? await (await import('./relaunch.js')).relaunch(env) : undefined;
 process.exitCode = relaunched ?? (await runHere());

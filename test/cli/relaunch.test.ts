@@ -88,6 +88,15 @@ async function released(stderr: () => string, text: string): Promise<void> {
   await (await open(tmp.path('repo/hvsnap-repository.json'), 'w')).close();
 }
 
+/** True while `pid` runs (a zombie, dead and not yet reaped, does not). */
+function running(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 const environOf = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
 
 describe.skipIf(skip !== undefined)(skip ? `the data command launcher — SKIPPED: ${skip}` : 'the data command launcher', () => {
@@ -113,5 +122,22 @@ describe.skipIf(skip !== undefined)(skip ? `the data command launcher — SKIPPE
     expect(code).toBe(130);
     // a second SIGINT taken as a second Ctrl-C would end the child at once, without this line
     expect(stderr().match(/stopped by SIGINT/g)).toHaveLength(1);
+  }, 30_000);
+
+  it('ends the way the command ended: killed by a signal, it is killed by the same one', async () => {
+    const { launcher, child } = await blockedVerify();
+    const exited = once(launcher, 'exit');
+    process.kill(child, 'SIGKILL'); // as the crash tests' hook kills a backup after a step
+    const [code, signal] = await exited;
+    expect({ code, signal }).toEqual({ code: null, signal: 'SIGKILL' });
+  }, 30_000);
+
+  it('killed outright itself, takes the command with it at once', async () => {
+    const { launcher, child } = await blockedVerify();
+    const exited = once(launcher, 'exit');
+    launcher.kill('SIGKILL'); // no signal is passed on: the child learns it from the closed channel
+    await exited;
+    for (let i = 0; i < 100 && running(child); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(running(child)).toBe(false);
   }, 30_000);
 });

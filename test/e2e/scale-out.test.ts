@@ -1,6 +1,7 @@
 import { labJobConfig } from '../helpers/lab-job-config.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -54,6 +55,18 @@ async function startWorker(file: string): Promise<ChildProcess> {
   return child;
 }
 
+/** The parent of process `pid` (from /proc), or 0. */
+function parentOf(pid: number): number {
+  try {
+    return Number(
+      readFileSync(`/proc/${pid}/stat`, 'utf8')
+        .replace(/^.*\) /s, '')
+        .split(' ')[1],
+    );
+  } catch {
+    return 0;
+  }
+}
 describeWith('scale-out: hvsnap worker processes on BullMQ and a real redis-server', { tools: ['redis-server'] }, () => {
   beforeAll(async () => {
     [redis, build] = await Promise.all([startRedis(), buildCli()]);
@@ -88,22 +101,24 @@ describeWith('scale-out: hvsnap worker processes on BullMQ and a real redis-serv
 
     // kill -9 a worker mid-copy (an uncommitted restore point in its set's journal) after it committed a VM
     // of that set: the retry must undo the rest and must not back that VM up a second time
-    let killed: { pid: number; set: number } | undefined;
+    let killed: { pid: number; set: number; worker?: ChildProcess } | undefined;
     const journalDir = join(dir, 'repo', '.journal');
     const watcher = await openRepository({ path: join(dir, 'repo') });
     const killer = (async () => {
       while (!killed) {
         const committed = new Set((await watcher.listRestorePoints()).map((p) => `${p.jobId}/${p.vm.id}`));
-        for (const j of await readOpenJournals(journalDir)) {
-          const child = pids.get(j.owner.pid);
+        // a journal may end between listing and reading: the next round reads the rest
+        for (const j of await readOpenJournals(journalDir).catch(() => [])) {
+          // the journal names the process that backs up: hvsnap's child of the worker started, where it relaunched itself
+          const child = pids.get(j.owner.pid) ?? pids.get(parentOf(j.owner.pid));
           // the VMs of this attempt: every reference point it journaled
           const vmsOfSet = (await readFile(j.file, 'utf8').catch(() => ''))
             .split('\n')
             .flatMap((l) => (/"deleteReferencePoint","vmId":"([^"]+)"/.exec(l) ?? []).slice(1));
           const oneCommitted = vmsOfSet.some((vm) => committed.has(`${j.jobId}/${vm}`));
           if (child && j.set !== undefined && oneCommitted && j.pending.some((u) => u.record.kind === 'abortRestorePoint')) {
-            child.kill('SIGKILL');
-            killed = { pid: j.owner.pid, set: j.set };
+            process.kill(j.owner.pid, 'SIGKILL'); // kill -9 of the pid the journal names
+            killed = { pid: j.owner.pid, set: j.set, worker: child };
             break;
           }
         }
@@ -161,8 +176,10 @@ describeWith('scale-out: hvsnap worker processes on BullMQ and a real redis-serv
     );
 
     // the surviving workers stop on SIGTERM
+    // (the killed one ended as its command did: by SIGKILL)
+    expect(killed.worker!.signalCode).toBe('SIGKILL');
     for (const w of pids.values()) {
-      if (w.pid === killed!.pid) continue;
+      if (w === killed.worker) continue;
       const exited = new Promise<number | null>((r) => w.once('exit', (code) => r(code)));
       w.kill('SIGTERM');
       expect(await exited).toBe(0);
