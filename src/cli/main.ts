@@ -6,15 +6,14 @@ import { commandModules } from './commands/index.js';
 /** The entry point: the only place that touches process streams, signals and the exit code. */
 const argv = process.argv.slice(2);
 
-/**
- * A signal repeated within this many ms is the same one delivered twice: a terminal's Ctrl-C and a
- * service manager's stop reach every process of the group, and a launcher (relaunch.ts) passes them on.
- */
-const REPEAT_MS = 250;
-
 /** Runs the command in this process, with the signal handling every command has. */
 async function runHere(): Promise<number> {
-  if (process.env.HVSNAP_LAUNCHED) (await import('./relaunch.js')).followLauncher();
+  if (process.env.HVSNAP_LAUNCHED) {
+    // where the I/O buffers come from is decided now, from the environment the launcher set and
+    // before any socket is open (glibc's version comes from a process report, which looks sockets up)
+    const { alignedMemorySource } = await import('../core/aligned-memory.js');
+    (await import('./relaunch.js')).followLauncher(() => alignedMemorySource());
+  }
   const reopeners: Array<() => void> = [];
   const io: CliIo = {
     stdout: process.stdout,
@@ -29,14 +28,17 @@ async function runHere(): Promise<number> {
   };
 
   const controller = new AbortController();
-  let first: { signal: NodeJS.Signals; at: number } | undefined;
+  let first: NodeJS.Signals | undefined;
   function stop(signal: 'SIGINT' | 'SIGTERM'): void {
     const code = signal === 'SIGINT' ? 130 : 143;
     if (first) {
-      if (first.signal === signal && performance.now() - first.at < REPEAT_MS) return; // the same signal, twice delivered
-      process.exit(code); // a second signal: at once
+      // The same signal again is taken as the same one: a terminal's Ctrl-C and a service manager's
+      // stop reach every process of the group, and a launcher (relaunch.ts) passes them on too.
+      // The timer below ends the process within a second anyway; another signal ends it at once.
+      if (first === signal) return;
+      process.exit(code);
     }
-    first = { signal, at: performance.now() };
+    first = signal;
     controller.abort(new Error(signal === 'SIGINT' ? 'interrupted (SIGINT)' : 'terminated (SIGTERM)'));
     // The command gets one second to stop on the abort and undo what it can. A command stuck where it
     // cannot see the signal (a blocked pipe, a hung device) does not keep the process: whatever it made
@@ -57,7 +59,8 @@ async function runHere(): Promise<number> {
 // A command that moves disk data runs in a process started with huge pages for its I/O buffers,
 // where that takes a new process (core/aligned-memory.ts hugePageEnv); anything else runs here.
 // (not under a debugger, which the child could not share the port of)
-const debugging = process.execArgv.some((a) => a.startsWith('--inspect'));
-const env = movesDiskData(argv, commandModules) && !debugging ? (await import('../core/aligned-memory.js')).hugePageEnv() : undefined;
+const debugging = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => a.startsWith('--inspect'));
+const env =
+  movesDiskData(argv, commandModules) && !debugging && !process.env.HVSNAP_LAUNCHED ? (await import('../core/aligned-memory.js')).hugePageEnv() : undefined;
 const relaunched = env ? await (await import('./relaunch.js')).relaunch(env) : undefined;
 process.exitCode = relaunched ?? (await runHere());

@@ -1,31 +1,44 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 
 /** Signals the launcher passes on to the process it started (see {@link relaunch}). */
 const PASSED_ON = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
-/** Set in the environment of a command {@link relaunch} started (and taken out of it by {@link followLauncher}). */
+/** Signals whose default action dumps core: the launcher does not raise these on itself (see {@link relaunch}). */
+const CORE_DUMPING = new Set(['SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGQUIT', 'SIGSEGV', 'SIGSYS', 'SIGTRAP', 'SIGXCPU', 'SIGXFSZ']);
+
+/**
+ * Set in the environment of a command {@link relaunch} started, to the launcher's pid and the
+ * GLIBC_TUNABLES it had (`<pid>:<tunables>`); {@link followLauncher} takes it out again.
+ */
 const LAUNCHED = 'HVSNAP_LAUNCHED';
 
 /**
  * Runs this same command again in a child process with environment `env` and ends the way it
- * ended: with its exit code, or killed by the signal that killed it. Returns undefined when the
- * child could not be started, and the caller then runs the command itself. The launcher passes
- * SIGINT, SIGTERM and SIGHUP on and otherwise only waits: standard streams are the child's.
+ * ended: with its exit code, or killed by the signal that killed it (128 + its number for one that
+ * dumps core, so the idle launcher dumps none). Returns undefined when the child could not be
+ * started, and the caller then runs the command itself. The launcher passes SIGINT, SIGTERM and
+ * SIGHUP on and otherwise only waits: standard streams are the child's.
  *
  * Why: some settings take effect only when a process starts (glibc's tunables, see
  * core/aligned-memory.ts `hugePageEnv`). A terminal's Ctrl-C or a service manager's stop reaches
- * both processes, and the launcher passes it on as well: the child takes a repeat of a signal it
- * just had as the same one (see main.ts). A launcher killed outright (SIGKILL) takes the child with
- * it ({@link followLauncher}): nothing goes on running that its caller believes stopped.
+ * both processes, and the launcher passes it on as well: the child takes a repeat of a signal as
+ * the same one (see main.ts). A launcher killed outright (SIGKILL) takes the child with it
+ * ({@link followLauncher}): nothing goes on running that its caller believes stopped.
  */
 export function relaunch(env: NodeJS.ProcessEnv): Promise<number | undefined> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
-      // the IPC channel tells the child when the launcher is gone
-      stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-      env: { ...env, [LAUNCHED]: '1' },
-    });
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
+        // the IPC channel tells the child when the launcher is gone
+        stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+        env: { ...env, [LAUNCHED]: `${process.pid}:${process.env.GLIBC_TUNABLES ?? ''}` },
+      });
+    } catch {
+      resolve(undefined); // not started (E2BIG, ENOMEM): nothing ran
+      return;
+    }
     const handlers = PASSED_ON.map((signal) => {
       const pass = () => child.kill(signal);
       process.on(signal, pass);
@@ -40,22 +53,33 @@ export function relaunch(env: NodeJS.ProcessEnv): Promise<number | undefined> {
     });
     child.once('exit', (code, signal) => {
       handlers.forEach((off) => off());
-      if (signal) {
+      if (signal && !CORE_DUMPING.has(signal)) {
         process.kill(process.pid, signal); // end as the child ended (a signal Node ignores, SIGPIPE: the shell's code below)
         setImmediate(() => resolve(128 + constants.signals[signal]));
-      } else resolve(code ?? 1);
+      } else resolve(signal ? 128 + constants.signals[signal] : (code ?? 1));
     });
   });
 }
 
 /**
  * In a command {@link relaunch} started: ends this process at once (SIGKILL, as its launcher was)
- * when the launcher is gone without passing a signal on. Elsewhere it does nothing.
+ * when the launcher is gone without passing a signal on, already or later, and gives processes
+ * this one starts the GLIBC_TUNABLES the launcher had. Returns true there; false elsewhere.
+ * Call it first, and only after `settle` (which reads the environment as the launcher set it).
  */
-export function followLauncher(): void {
-  if (process.env[LAUNCHED] !== '1') return;
-  delete process.env[LAUNCHED]; // not for processes this one starts
-  if (!process.channel) return;
-  process.channel.unref(); // the channel alone does not keep this process running
-  process.once('disconnect', () => process.kill(process.pid, 'SIGKILL'));
+export function followLauncher(settle: () => void): boolean {
+  const launched = process.env[LAUNCHED];
+  if (!launched) return false;
+  delete process.env[LAUNCHED];
+  const [pid, ...tunables] = launched.split(':');
+  settle();
+  const before = tunables.join(':');
+  if (before) process.env.GLIBC_TUNABLES = before;
+  else delete process.env.GLIBC_TUNABLES;
+  const gone = () => process.kill(process.pid, 'SIGKILL');
+  // gone before this ran: no channel left, or a new parent
+  if (!process.channel || !process.connected || String(process.ppid) !== pid) gone();
+  process.channel?.unref(); // the channel alone does not keep this process running
+  process.once('disconnect', gone);
+  return true;
 }

@@ -16,9 +16,10 @@ declare const WebAssembly: {
 const WASM_PAGE = 64 * 1024;
 
 /**
- * glibc serves every request of at least its mmap threshold with a mapping of its own, and that
- * threshold never exceeds 32 MiB on 64-bit systems (DEFAULT_MMAP_THRESHOLD_MAX, malloc/malloc.c):
- * a request this large always gets one.
+ * glibc serves a request of at least its mmap threshold, which never exceeds 32 MiB on 64-bit systems
+ * (DEFAULT_MMAP_THRESHOLD_MAX, malloc/malloc.c), with a mapping of its own, unless a free chunk
+ * in its heap is large enough: so every block this module takes from malloc is this large at least,
+ * and is checked where it landed ({@link placedOnPage}) before it is used.
  */
 const MMAP_ALWAYS = 32 * 1024 * 1024;
 /**
@@ -52,9 +53,17 @@ export type AlignedMemorySource = 'wasm' | 'malloc';
 let source: AlignedMemorySource | undefined;
 let slab: { buffer: SharedArrayBuffer; next: number } | undefined;
 
-/** The source this process takes aligned memory from (decided on first use, see {@link AlignedMemorySource}). */
+/**
+ * The source this process takes aligned memory from, decided on first use: `malloc` where the
+ * process started with the tunable and the first slab is where glibc's layout puts it (see
+ * {@link AlignedMemorySource}); `wasm` otherwise, and from the first malloc block that is not.
+ */
 export function alignedMemorySource(): AlignedMemorySource {
-  source ??= hugePagesInEffect(process.env) && mallocLayoutHolds() ? 'malloc' : 'wasm';
+  if (source === undefined) {
+    const first = hugePagesInEffect(process.env) ? mapped(SLAB_BYTES + DIRECT_ALIGN, true) : undefined;
+    source = first ? 'malloc' : 'wasm';
+    if (first) slab = { buffer: first as SharedArrayBuffer, next: DIRECT_ALIGN - MMAP_HEADER };
+  }
   return source;
 }
 
@@ -83,25 +92,38 @@ export function isAlignedMemory(buf: Uint8Array): boolean {
 
 function alignedMemory(bytes: number, shared: boolean): Buffer {
   if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new RangeError(`aligned memory: bytes must be a positive integer, got ${bytes}`);
-  if (alignedMemorySource() === 'wasm') {
-    const pages = Math.ceil(bytes / WASM_PAGE);
-    const { buffer } = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
-    alignedAt.set(buffer, 0);
-    return Buffer.from(buffer, 0, bytes);
+  if (alignedMemorySource() === 'malloc') {
+    const whole = Math.ceil(bytes / DIRECT_ALIGN) * DIRECT_ALIGN;
+    if (whole > PIECE_MAX) {
+      const own = mapped(Math.max(whole + DIRECT_ALIGN, MMAP_ALWAYS), shared);
+      if (own) return Buffer.from(own, DIRECT_ALIGN - MMAP_HEADER, bytes);
+    } else {
+      // a slab is shared memory either way: a plain Buffer over it works the same for the caller
+      if (!slab || slab.next + whole > slab.buffer.byteLength) {
+        const next = mapped(SLAB_BYTES + DIRECT_ALIGN, true);
+        slab = next ? { buffer: next as SharedArrayBuffer, next: DIRECT_ALIGN - MMAP_HEADER } : undefined;
+      }
+      if (slab) {
+        const buf = Buffer.from(slab.buffer, slab.next, bytes);
+        slab.next += whole;
+        return buf;
+      }
+    }
+    source = 'wasm'; // glibc put a block elsewhere than its layout says: no more tries
   }
-  const whole = Math.ceil(bytes / DIRECT_ALIGN) * DIRECT_ALIGN;
-  if (whole > PIECE_MAX) return Buffer.from(mapped(Math.max(whole + DIRECT_ALIGN, MMAP_ALWAYS), shared), DIRECT_ALIGN - MMAP_HEADER, bytes);
-  // a slab is shared memory either way: a plain Buffer over it works the same for the caller
-  if (!slab || slab.next + whole > slab.buffer.byteLength)
-    slab = { buffer: mapped(SLAB_BYTES + DIRECT_ALIGN, true) as SharedArrayBuffer, next: DIRECT_ALIGN - MMAP_HEADER };
-  const buf = Buffer.from(slab.buffer, slab.next, bytes);
-  slab.next += whole;
-  return buf;
+  const pages = Math.ceil(bytes / WASM_PAGE);
+  const { buffer } = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
+  alignedAt.set(buffer, 0);
+  return Buffer.from(buffer, 0, bytes);
 }
 
-/** An ArrayBuffer of `bytes` (≥ {@link MMAP_ALWAYS}) from malloc: a mapping of its own, its first page at DIRECT_ALIGN - MMAP_HEADER. */
-function mapped(bytes: number, shared: boolean): ArrayBuffer | SharedArrayBuffer {
+/**
+ * An ArrayBuffer of `bytes` (≥ {@link MMAP_ALWAYS}) from malloc whose memory from
+ * DIRECT_ALIGN - MMAP_HEADER on starts on a page, as read back; undefined when it does not.
+ */
+function mapped(bytes: number, shared: boolean): ArrayBuffer | SharedArrayBuffer | undefined {
   const buffer = shared ? new SharedArrayBuffer(bytes) : Buffer.allocUnsafeSlow(bytes).buffer;
+  if (!placedOnPage(buffer)) return undefined;
   alignedAt.set(buffer, DIRECT_ALIGN - MMAP_HEADER);
   return buffer;
 }
@@ -112,8 +134,16 @@ const HUGETLB_TUNABLE = 'glibc.malloc.hugetlb=1';
 /** The C library this process runs on: glibc's version, or undefined for another (musl) or another platform. */
 function glibcVersion(): string | undefined {
   if (process.platform !== 'linux') return undefined;
-  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
-  return header?.glibcVersionRuntime;
+  const report = process.report as (NodeJS.ProcessReport & { excludeNetwork?: boolean }) | undefined;
+  if (!report) return undefined;
+  // a report lists sockets with their peers' names, looked up synchronously (slow where DNS is): not here
+  const network = report.excludeNetwork;
+  report.excludeNetwork = true;
+  try {
+    return (report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
+  } finally {
+    report.excludeNetwork = network;
+  }
 }
 
 function atLeast(version: string, major: number, minor: number): boolean {
@@ -155,28 +185,28 @@ export function hugePageEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.Proces
 }
 
 /**
- * Reads back where glibc put a slab: true when the memory {@link mapped} calls page-aligned is,
- * found by writing a random mark there and reading it through /proc/self/mem at the first page of
- * a mapping of this process. Any doubt (no /proc, the mark not found) keeps WebAssembly memory.
+ * Reads back where glibc put `buffer`: true when its memory from DIRECT_ALIGN - MMAP_HEADER on is
+ * the first page but one of a mapping of this process, found by writing a random mark there and
+ * reading it through /proc/self/mem. Any doubt (no /proc, the mark not found) says false.
  */
-function mallocLayoutHolds(): boolean {
+function placedOnPage(buffer: ArrayBufferLike): boolean {
+  const mark = randomBytes(32);
+  const at = new Uint8Array(buffer, DIRECT_ALIGN - MMAP_HEADER, mark.length);
+  at.set(mark);
   try {
-    const probe = new SharedArrayBuffer(MMAP_ALWAYS + DIRECT_ALIGN);
-    const mark = randomBytes(32);
-    new Uint8Array(probe, DIRECT_ALIGN - MMAP_HEADER, mark.length).set(mark);
     const maps = fs.readFileSync('/proc/self/maps', 'utf8');
     const fd = fs.openSync('/proc/self/mem', 'r');
     try {
       const seen = Buffer.alloc(mark.length);
+      const length = Math.ceil((buffer.byteLength + MMAP_HEADER) / DIRECT_ALIGN) * DIRECT_ALIGN;
       for (const line of maps.split('\n')) {
         const m = /^([0-9a-f]+)-([0-9a-f]+) rw/.exec(line);
         if (!m) continue;
         const start = parseInt(m[1]!, 16);
         const end = parseInt(m[2]!, 16);
-        if (end - start < probe.byteLength) continue;
-        // a new mapping sits at the bottom of its area, or at the top when the kernel merged it with one below
-        const tops = [start, end - Math.ceil((probe.byteLength + MMAP_HEADER) / DIRECT_ALIGN) * DIRECT_ALIGN];
-        for (const base of tops) {
+        if (end - start < length) continue;
+        // a new mapping is an area of its own, or the bottom or top of one the kernel merged it with
+        for (const base of [start, end - length]) {
           try {
             if (fs.readSync(fd, seen, 0, seen.length, base + DIRECT_ALIGN) === seen.length && seen.equals(mark)) return true;
           } catch {
@@ -190,5 +220,7 @@ function mallocLayoutHolds(): boolean {
     }
   } catch {
     return false;
+  } finally {
+    at.fill(0);
   }
 }

@@ -32,9 +32,14 @@ function run(argv: string[], cwd: string): { child: ChildProcess; done: Promise<
 }
 
 /** Peak resident set of a running process, bytes (Linux /proc). */
+/**
+ * Peak RSS of the `hvsnap` started as `pid`, in bytes: of the process that runs its command, which is
+ * `pid`'s child where hvsnap relaunched itself for the command (src/cli/relaunch.ts), the idle launcher's added.
+ */
 function peakRss(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : 0;
+  const own = (p: number) => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  return own(pid) + children.reduce((sum, c) => sum + own(c), 0);
 }
 
 async function once(workers: number, redisUrl: string | undefined): Promise<Record<string, unknown>> {

@@ -1,8 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeSync, constants, openSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { movesDiskData } from '../../src/cli/program.js';
 import { commandModules } from '../../src/cli/commands/index.js';
 import { hugePageEnv } from '../../src/core/aligned-memory.js';
@@ -22,7 +22,27 @@ describe('which commands move disk data', () => {
 // The launcher: a data command runs in a child started with glibc's huge-page tunable (HVSNAP_HUGE_PAGES=1
 // asks for it whatever the machine's THP setting), and signals reach that child once.
 const skip = skipUnless('the data command launcher', {
-  check: () => (hugePageEnv({ HVSNAP_HUGE_PAGES: '1' }) ? undefined : 'needs Linux with glibc 2.35 or later'),
+  check: () => (hugePageEnv(launcherEnv()) ? undefined : 'needs Linux with glibc 2.35 or later'),
+});
+
+/** The environment the tests start hvsnap with: huge pages asked for, no tunable or other malloc of the test runner's. */
+function launcherEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, HVSNAP_HUGE_PAGES: '1' };
+  delete env.GLIBC_TUNABLES;
+  delete env.LD_PRELOAD;
+  return env;
+}
+
+/** Processes a test started, killed after it if still there. */
+const started: number[] = [];
+afterEach(() => {
+  for (const pid of started.splice(0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
 });
 const tmp = tempDir('hvsnap-relaunch-');
 let build: Awaited<ReturnType<typeof buildCli>>;
@@ -63,29 +83,42 @@ function childrenOf(pid: number): number[] {
     .map(Number);
 }
 
-/** Starts `hvsnap verify` on the blocking repository in a process group of its own; returns once its child runs. */
+/** True when a thread of `pid` waits in the open of a FIFO for its other end. */
+function waitsOnFifo(pid: number): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/task`).some((t) => readFileSync(`/proc/${pid}/task/${t}/wchan`, 'utf8').includes('wait_for_partner'));
+  } catch {
+    return false;
+  }
+}
+
+/** Starts `hvsnap verify` on the blocking repository in a process group of its own; returns once its child waits on the FIFO. */
 async function blockedVerify() {
-  const env: NodeJS.ProcessEnv = { ...process.env, HVSNAP_HUGE_PAGES: '1' };
-  delete env.GLIBC_TUNABLES;
-  const launcher = spawn(process.execPath, [build.main, 'verify', '--repo', repo], { stdio: ['ignore', 'pipe', 'pipe'], env, detached: true });
+  const launcher = spawn(process.execPath, [build.main, 'verify', '--repo', repo], { stdio: ['ignore', 'pipe', 'pipe'], env: launcherEnv(), detached: true });
+  started.push(launcher.pid!);
   let stderr = '';
   launcher.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  let kids: number[] = [];
-  for (let i = 0; i < 200 && kids.length === 0; i++) {
+  let child = 0;
+  for (let i = 0; i < 400 && !(child && waitsOnFifo(child)); i++) {
     await new Promise((r) => setTimeout(r, 50));
-    kids = childrenOf(launcher.pid!);
+    child ||= childrenOf(launcher.pid!)[0] ?? 0;
   }
-  await new Promise((r) => setTimeout(r, 500)); // the child has started and blocks on the FIFO
-  return { launcher, child: kids[0]!, stderr: () => stderr };
+  if (child) started.push(child);
+  return { launcher, child, stderr: () => stderr };
 }
 
 /**
  * Waits for `text` on the command's stderr, then lets the stuck open of the FIFO finish (a writer
- * opens and closes it): the process cannot exit while a thread of it waits in open().
+ * opens and closes it, if anyone still waits there): the process cannot exit while a thread of it
+ * waits in open().
  */
 async function released(stderr: () => string, text: string): Promise<void> {
   for (let i = 0; i < 200 && !stderr().includes(text); i++) await new Promise((r) => setTimeout(r, 50));
-  await (await open(tmp.path('repo/hvsnap-repository.json'), 'w')).close();
+  try {
+    closeSync(openSync(tmp.path('repo/hvsnap-repository.json'), constants.O_WRONLY | constants.O_NONBLOCK));
+  } catch {
+    // ENXIO: nobody reads it
+  }
 }
 
 /** True while `pid` runs (a zombie, dead and not yet reaped, does not). */
