@@ -64,12 +64,12 @@ export function relaunch(env: NodeJS.ProcessEnv): Promise<number | undefined> {
 /**
  * In a command {@link relaunch} started: ends this process at once (SIGKILL, as its launcher was)
  * when the launcher is gone without passing a signal on, already or later, and gives processes
- * this one starts the GLIBC_TUNABLES the launcher had. Returns true there; false elsewhere.
- * Call it first, and only after `settle` (which reads the environment as the launcher set it).
+ * this one starts the GLIBC_TUNABLES the launcher had; elsewhere it does nothing. Call it first:
+ * `settle` runs before the environment changes (it reads the environment as the launcher set it).
  */
-export function followLauncher(settle: () => void): boolean {
+export function followLauncher(settle: () => void): void {
   const launched = process.env[LAUNCHED];
-  if (!launched) return false;
+  if (!launched) return;
   delete process.env[LAUNCHED];
   const [pid, ...tunables] = launched.split(':');
   settle();
@@ -81,5 +81,4 @@ export function followLauncher(settle: () => void): boolean {
   if (!process.channel || !process.connected || String(process.ppid) !== pid) gone();
   process.channel?.unref(); // the channel alone does not keep this process running
   process.once('disconnect', gone);
-  return true;
 }

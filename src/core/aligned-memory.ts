@@ -27,6 +27,8 @@ const MMAP_ALWAYS = 32 * 1024 * 1024;
  * so the first whole page of it starts `DIRECT_ALIGN - MMAP_HEADER` bytes in.
  */
 const MMAP_HEADER = 16;
+/** Where the first whole page of a block from malloc starts in it. */
+const FIRST_PAGE = DIRECT_ALIGN - MMAP_HEADER;
 /** Aligned memory of up to this many bytes is cut from a shared slab; more gets a mapping of its own. */
 const PIECE_MAX = 8 * 1024 * 1024;
 /** Bytes of one slab (a mapping glibc makes for it alone, see {@link MMAP_ALWAYS}). */
@@ -60,9 +62,8 @@ let slab: { buffer: SharedArrayBuffer; next: number } | undefined;
  */
 export function alignedMemorySource(): AlignedMemorySource {
   if (source === undefined) {
-    const first = hugePagesInEffect(process.env) ? mapped(SLAB_BYTES + DIRECT_ALIGN, true) : undefined;
-    source = first ? 'malloc' : 'wasm';
-    if (first) slab = { buffer: first as SharedArrayBuffer, next: DIRECT_ALIGN - MMAP_HEADER };
+    slab = hugePagesInEffect(process.env) ? newSlab() : undefined;
+    source = slab ? 'malloc' : 'wasm';
   }
   return source;
 }
@@ -96,13 +97,10 @@ function alignedMemory(bytes: number, shared: boolean): Buffer {
     const whole = Math.ceil(bytes / DIRECT_ALIGN) * DIRECT_ALIGN;
     if (whole > PIECE_MAX) {
       const own = mapped(Math.max(whole + DIRECT_ALIGN, MMAP_ALWAYS), shared);
-      if (own) return Buffer.from(own, DIRECT_ALIGN - MMAP_HEADER, bytes);
+      if (own) return Buffer.from(own, FIRST_PAGE, bytes);
     } else {
       // a slab is shared memory either way: a plain Buffer over it works the same for the caller
-      if (!slab || slab.next + whole > slab.buffer.byteLength) {
-        const next = mapped(SLAB_BYTES + DIRECT_ALIGN, true);
-        slab = next ? { buffer: next as SharedArrayBuffer, next: DIRECT_ALIGN - MMAP_HEADER } : undefined;
-      }
+      if (!slab || slab.next + whole > slab.buffer.byteLength) slab = newSlab();
       if (slab) {
         const buf = Buffer.from(slab.buffer, slab.next, bytes);
         slab.next += whole;
@@ -119,13 +117,19 @@ function alignedMemory(bytes: number, shared: boolean): Buffer {
 
 /**
  * An ArrayBuffer of `bytes` (≥ {@link MMAP_ALWAYS}) from malloc whose memory from
- * DIRECT_ALIGN - MMAP_HEADER on starts on a page, as read back; undefined when it does not.
+ * {@link FIRST_PAGE} on starts on a page, as read back; undefined when it does not.
  */
 function mapped(bytes: number, shared: boolean): ArrayBuffer | SharedArrayBuffer | undefined {
   const buffer = shared ? new SharedArrayBuffer(bytes) : Buffer.allocUnsafeSlow(bytes).buffer;
   if (!placedOnPage(buffer)) return undefined;
-  alignedAt.set(buffer, DIRECT_ALIGN - MMAP_HEADER);
+  alignedAt.set(buffer, FIRST_PAGE);
   return buffer;
+}
+
+/** A new slab, its first piece at {@link FIRST_PAGE}; undefined when glibc did not put it there. */
+function newSlab(): { buffer: SharedArrayBuffer; next: number } | undefined {
+  const buffer = mapped(SLAB_BYTES + DIRECT_ALIGN, true) as SharedArrayBuffer | undefined;
+  return buffer && { buffer, next: FIRST_PAGE };
 }
 
 /** The glibc tunable that makes malloc ask for transparent huge pages (glibc 2.35 and later). */
@@ -160,11 +164,20 @@ export function transparentHugePages(): string | undefined {
   }
 }
 
-/** True when this process started with malloc asking for huge pages, on a glibc that honours it, and nothing preloaded in malloc's place. */
-function hugePagesInEffect(env: NodeJS.ProcessEnv): boolean {
-  if (env.LD_PRELOAD || !(env.GLIBC_TUNABLES ?? '').split(':').includes(HUGETLB_TUNABLE)) return false;
+/** True on glibc 2.35 or later, the first to have the tunable (read last: it takes a process report). */
+function glibcHasTunable(): boolean {
   const glibc = glibcVersion();
   return glibc !== undefined && atLeast(glibc, 2, 35);
+}
+
+/** The glibc tunables `env` sets, in order. */
+function tunablesOf(env: NodeJS.ProcessEnv): string[] {
+  return (env.GLIBC_TUNABLES ?? '').split(':').filter((t) => t !== '');
+}
+
+/** True when this process started with malloc asking for huge pages, on a glibc that honours it, and nothing preloaded in malloc's place. */
+function hugePagesInEffect(env: NodeJS.ProcessEnv): boolean {
+  return !env.LD_PRELOAD && tunablesOf(env).includes(HUGETLB_TUNABLE) && glibcHasTunable();
 }
 
 /**
@@ -176,22 +189,20 @@ function hugePagesInEffect(env: NodeJS.ProcessEnv): boolean {
  */
 export function hugePageEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv | undefined {
   if (process.platform !== 'linux' || env.HVSNAP_HUGE_PAGES === '0' || env.LD_PRELOAD) return undefined;
-  const tunables = (env.GLIBC_TUNABLES ?? '').split(':').filter((t) => t !== '');
+  const tunables = tunablesOf(env);
   if (tunables.some((t) => t.startsWith('glibc.malloc.hugetlb='))) return undefined;
   if (env.HVSNAP_HUGE_PAGES !== '1' && transparentHugePages() !== 'madvise') return undefined;
-  const glibc = glibcVersion();
-  if (glibc === undefined || !atLeast(glibc, 2, 35)) return undefined;
-  return { ...env, GLIBC_TUNABLES: [...tunables, HUGETLB_TUNABLE].join(':') };
+  return glibcHasTunable() ? { ...env, GLIBC_TUNABLES: [...tunables, HUGETLB_TUNABLE].join(':') } : undefined;
 }
 
 /**
- * Reads back where glibc put `buffer`: true when its memory from DIRECT_ALIGN - MMAP_HEADER on is
+ * Reads back where glibc put `buffer`: true when its memory from FIRST_PAGE on is
  * the first page but one of a mapping of this process, found by writing a random mark there and
  * reading it through /proc/self/mem. Any doubt (no /proc, the mark not found) says false.
  */
 function placedOnPage(buffer: ArrayBufferLike): boolean {
   const mark = randomBytes(32);
-  const at = new Uint8Array(buffer, DIRECT_ALIGN - MMAP_HEADER, mark.length);
+  const at = new Uint8Array(buffer, FIRST_PAGE, mark.length);
   at.set(mark);
   try {
     const maps = fs.readFileSync('/proc/self/maps', 'utf8');

@@ -15,14 +15,22 @@ export interface Owner {
   token?: string;
 }
 
-/** Start time of a process in clock ticks since boot, or undefined (no /proc, or no such process). */
-export async function processStartTicks(pid: number): Promise<string | undefined> {
+/**
+ * The fields of /proc/<pid>/stat after the command name, from field 3 on (state, parent pid, ...),
+ * or undefined (no /proc, or no such process).
+ */
+export async function processStat(pid: number): Promise<string[] | undefined> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+/** Start time of a process in clock ticks since boot, or undefined (no /proc, or no such process). */
+export async function processStartTicks(pid: number): Promise<string | undefined> {
+  return (await processStat(pid))?.[19];
 }
 
 /** The owner record of this process, to store beside what it holds. */

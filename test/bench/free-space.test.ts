@@ -1,17 +1,14 @@
-import { mkdtemp, rm, statfs } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { statfs } from 'node:fs/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../vhdx/helpers.js';
 import { requireFreeSpace } from './bench-context.js';
 
-let dir: string | undefined;
-afterEach(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+const tmp = tempDir('hvsnap-bench-space-');
+afterAll(() => tmp.cleanup());
 
 describe('the bench before a scenario that fills the disk', () => {
   it('refuses, naming the folder, the space needed and the space free, when the file system lacks room; passes when it has it', async () => {
-    dir = await mkdtemp(join(tmpdir(), 'hvsnap-bench-space-'));
+    const dir = tmp.dir;
     const fs = await statfs(dir);
     const free = fs.bavail * fs.bsize;
     const needed = free + 2 ** 40;

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { createLab } from '../../src/lab/index.js';
 import { openRepository } from '../../src/repository/index.js';
+import { childrenOf } from '../helpers/proc.js';
 import { startRedis } from '../helpers/redis-server.js';
 
 /**
@@ -31,15 +32,13 @@ function run(argv: string[], cwd: string): { child: ChildProcess; done: Promise<
   return { child, done: new Promise((r) => child.once('exit', (code) => r({ code, stdout, stderr }))) };
 }
 
-/** Peak resident set of a running process, bytes (Linux /proc). */
 /**
  * Peak RSS of the `hvsnap` started as `pid`, in bytes: of the process that runs its command, which is
  * `pid`'s child where hvsnap relaunched itself for the command (src/cli/relaunch.ts), the idle launcher's added.
  */
 function peakRss(pid: number): number {
   const own = (p: number) => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  return own(pid) + children.reduce((sum, c) => sum + own(c), 0);
+  return own(pid) + childrenOf(pid).reduce((sum, c) => sum + own(c), 0);
 }
 
 async function once(workers: number, redisUrl: string | undefined): Promise<Record<string, unknown>> {

@@ -1,12 +1,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, constants, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { movesDiskData } from '../../src/cli/program.js';
 import { commandModules } from '../../src/cli/commands/index.js';
 import { hugePageEnv } from '../../src/core/aligned-memory.js';
 import { buildCli } from '../helpers/build-cli.js';
+import { childrenOf, running } from '../helpers/proc.js';
 import { skipUnless } from '../helpers/requirements.js';
 import { tempDir } from '../vhdx/helpers.js';
 
@@ -22,7 +23,12 @@ describe('which commands move disk data', () => {
 // The launcher: a data command runs in a child started with glibc's huge-page tunable (HVSNAP_HUGE_PAGES=1
 // asks for it whatever the machine's THP setting), and signals reach that child once.
 const skip = skipUnless('the data command launcher', {
-  check: () => (hugePageEnv(launcherEnv()) ? undefined : 'needs Linux with glibc 2.35 or later'),
+  check: () =>
+    !hugePageEnv(launcherEnv())
+      ? 'needs Linux with glibc 2.35 or later'
+      : !existsSync(`/proc/${process.pid}/task/${process.pid}/children`)
+        ? 'needs /proc/PID/task/TID/children (a kernel with CONFIG_PROC_CHILDREN) to find the command under its launcher'
+        : undefined,
 });
 
 /** The environment the tests start hvsnap with: huge pages asked for, no tunable or other malloc of the test runner's. */
@@ -63,26 +69,6 @@ afterAll(async () => {
   tmp.cleanup();
 });
 
-/** The pids whose parent is `pid` (from /proc). */
-function childrenOf(pid: number): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return (
-          Number(
-            readFileSync(`/proc/${d}/stat`, 'utf8')
-              .replace(/^.*\) /s, '')
-              .split(' ')[1],
-          ) === pid
-        );
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
 /** True when a thread of `pid` waits in the open of a FIFO for its other end. */
 function waitsOnFifo(pid: number): boolean {
   try {
@@ -118,15 +104,6 @@ async function released(stderr: () => string, text: string): Promise<void> {
     closeSync(openSync(tmp.path('repo/hvsnap-repository.json'), constants.O_WRONLY | constants.O_NONBLOCK));
   } catch {
     // ENXIO: nobody reads it
-  }
-}
-
-/** True while `pid` runs (a zombie, dead and not yet reaped, does not). */
-function running(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] !== 'Z';
-  } catch {
-    return false;
   }
 }
 
@@ -170,7 +147,7 @@ describe.skipIf(skip !== undefined)(skip ? `the data command launcher — SKIPPE
     const exited = once(launcher, 'exit');
     launcher.kill('SIGKILL'); // no signal is passed on: the child learns it from the closed channel
     await exited;
-    for (let i = 0; i < 100 && running(child); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(running(child)).toBe(false);
+    for (let i = 0; i < 100 && (await running(child)); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await running(child)).toBe(false);
   }, 30_000);
 });

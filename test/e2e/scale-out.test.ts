@@ -1,7 +1,6 @@
 import { labJobConfig } from '../helpers/lab-job-config.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -13,6 +12,7 @@ import { openRepository } from '../../src/repository/index.js';
 import { labProvider } from '../../providers/lab/index.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { buildCli } from '../helpers/build-cli.js';
+import { parentOf } from '../helpers/proc.js';
 import { startRedis, type RedisFixture } from '../helpers/redis-server.js';
 import { describeWith } from '../helpers/requirements.js';
 import { cli } from '../cli/run-cli.js';
@@ -55,18 +55,6 @@ async function startWorker(file: string): Promise<ChildProcess> {
   return child;
 }
 
-/** The parent of process `pid` (from /proc), or 0. */
-function parentOf(pid: number): number {
-  try {
-    return Number(
-      readFileSync(`/proc/${pid}/stat`, 'utf8')
-        .replace(/^.*\) /s, '')
-        .split(' ')[1],
-    );
-  } catch {
-    return 0;
-  }
-}
 describeWith('scale-out: hvsnap worker processes on BullMQ and a real redis-server', { tools: ['redis-server'] }, () => {
   beforeAll(async () => {
     [redis, build] = await Promise.all([startRedis(), buildCli()]);
@@ -110,7 +98,7 @@ describeWith('scale-out: hvsnap worker processes on BullMQ and a real redis-serv
         // a journal may end between listing and reading: the next round reads the rest
         for (const j of await readOpenJournals(journalDir).catch(() => [])) {
           // the journal names the process that backs up: hvsnap's child of the worker started, where it relaunched itself
-          const child = pids.get(j.owner.pid) ?? pids.get(parentOf(j.owner.pid));
+          const child = pids.get(j.owner.pid) ?? pids.get(await parentOf(j.owner.pid));
           // the VMs of this attempt: every reference point it journaled
           const vmsOfSet = (await readFile(j.file, 'utf8').catch(() => ''))
             .split('\n')
