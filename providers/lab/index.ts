@@ -6,6 +6,9 @@ import { defineProvider } from '../sdk/define-provider.js';
 import { LabArrayClient } from './client.js';
 import { countedArray, createLabProviderInstance } from './provider.js';
 
+/** The lab array's operations a configuration can fail or slow down. */
+const LAB_ARRAY_OPS = ['createSnapshot', 'deleteSnapshot', 'present', 'unpresent'] as const;
+
 export const labProviderConfigSchema = z
   .object({
     /** folder whose subfolders are the array's volumes */
@@ -13,7 +16,9 @@ export const labProviderConfigSchema = z
     /** folder where the array keeps snapshots and presentations */
     stateDir: z.string().min(1),
     /** operations to fail, for tests and demos */
-    failOn: z.array(z.enum(['createSnapshot', 'deleteSnapshot', 'present', 'unpresent'])).default([]),
+    failOn: z.array(z.enum(LAB_ARRAY_OPS)).default([]),
+    /** operations that take this long (ms) before they run, as a real array's take seconds: for tests of stopping */
+    delayMs: z.partialRecord(z.enum(LAB_ARRAY_OPS), z.number().int().min(0).max(600_000)).default({}),
     /**
      * `folder`: a presentation is the snapshot's folders (for the local proxy); `ntfs-image`: a GPT
      * disk image with an NTFS volume per snapshotted volume, for the Linux proxy (root, ntfs-3g)
@@ -30,7 +35,7 @@ export const labProvider = defineProvider({
   configSchema: labProviderConfigSchema,
   create: (config) =>
     countedArray(
-      createLabProviderInstance(new LabArrayClient(config), { failOn: config.failOn, presentAs: config.presentAs }),
+      createLabProviderInstance(new LabArrayClient(config), { failOn: config.failOn, delayMs: config.delayMs, presentAs: config.presentAs }),
       join(config.stateDir, 'inflight.json'),
     ),
 });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { CallOptions, VolumeIdentity } from '../../src/core/types.js';
 import { throwIfAborted } from '../../src/core/errors.js';
 import { countInFlight } from '../../src/core/inflight-counter.js';
@@ -22,6 +23,8 @@ const LAB_NAMES: NameRule = { what: 'lab object', maxLength: 120, allowed: /[A-Z
 export interface LabProviderOptions {
   /** array operations that fail, for tests: e.g. `['createSnapshot']` */
   failOn: string[];
+  /** array operations that take this long (ms) before they run, for tests of stopping: e.g. `{ deleteSnapshot: 3000 }` */
+  delayMs?: Partial<Record<string, number>>;
   /** what a presentation is: the snapshot's folders, or NTFS disk images of them */
   presentAs: 'folder' | 'ntfs-image';
 }
@@ -34,7 +37,10 @@ export function createLabProviderInstance(client: LabArrayClient, options: LabPr
     readOnlyPresentation: true,
     transports: ['folder'],
   };
-  const fault = (op: string) => {
+  /** An operation's injected delay, then its injected failure: a call already made is not called back (no signal) */
+  const fault = async (op: string) => {
+    const ms = options.delayMs?.[op];
+    if (ms) await sleep(ms);
     if (options.failOn.includes(op)) throw injectedFault(op);
   };
   /** The lab's folder name for a caller's name (folders take letters, digits, `._:-`); checked again as a guard against path tricks. */
@@ -92,7 +98,7 @@ export function createLabProviderInstance(client: LabArrayClient, options: LabPr
       const name = checkName(args.name, 'snapshot name');
       const existing = await client.getSnapshot(name);
       if (existing) return { ...sameNameSet(existing, args.volumeIds), name: args.name };
-      fault('createSnapshot');
+      await fault('createSnapshot');
       if (args.volumeIds.length === 0) throw labError('invalid', 'a snapshot needs at least one volume', { field: 'volumeIds' });
       const all = await client.listVolumes();
       const volumes = args.volumeIds.map((id) => {
@@ -118,7 +124,7 @@ export function createLabProviderInstance(client: LabArrayClient, options: LabPr
     async deleteSnapshot(args: { name: string; handle?: SnapshotHandle }, opts?: CallOptions): Promise<void> {
       throwIfAborted(opts?.signal);
       const name = checkName(args.name, 'snapshot name');
-      fault('deleteSnapshot');
+      await fault('deleteSnapshot');
       const existing = await client.getSnapshot(name);
       // a handle names one snapshot: a later set that reused the name is not it
       if (existing && args.handle && existing.id !== args.handle.id) return;
@@ -131,7 +137,7 @@ export function createLabProviderInstance(client: LabArrayClient, options: LabPr
       const name = checkName(args.name, 'presentation name');
       const existing = await client.getPresentation(name);
       if (existing) return toPresentation(existing, args.name);
-      fault('present');
+      await fault('present');
       const snapshot = await client.getSnapshot(checkName(args.snapshot.name, 'snapshot name'));
       if (!snapshot || snapshot.id !== args.snapshot.id)
         throw labError('not_found', `no lab snapshot ${args.snapshot.name} with id ${args.snapshot.id}`, { snapshot: args.snapshot.name });
@@ -141,7 +147,7 @@ export function createLabProviderInstance(client: LabArrayClient, options: LabPr
     async unpresent(args: { name: string }, opts?: CallOptions): Promise<void> {
       throwIfAborted(opts?.signal);
       const name = checkName(args.name, 'presentation name');
-      fault('unpresent');
+      await fault('unpresent');
       await client.deletePresentation(name);
     },
   };

@@ -44,6 +44,12 @@ export interface LazyCommand {
    * in a process started for that (see core/aligned-memory.ts `hugePageEnv` and relaunch.ts).
    */
   movesDiskData?: true;
+  /**
+   * The command makes things on hosts, arrays or the repository that it undoes when it is stopped
+   * (SIGINT, SIGTERM): the process waits for that however long it takes, and a second signal ends it
+   * at once (see main.ts). Any other command has one second.
+   */
+  undoesOnStop?: true;
 }
 
 export type CommandEntry = CommandModule | LazyCommand;
@@ -132,9 +138,18 @@ function commandWords(argv: string[]): string[] {
 
 /** True when argv runs a command that moves disk data ({@link LazyCommand.movesDiskData}); false for its help. */
 export function movesDiskData(argv: string[], modules: CommandEntry[]): boolean {
+  return flagged(argv, modules, 'movesDiskData');
+}
+
+/** True when argv runs a command that undoes what it made when stopped ({@link LazyCommand.undoesOnStop}); false for its help. */
+export function undoesOnStop(argv: string[], modules: CommandEntry[]): boolean {
+  return flagged(argv, modules, 'undoesOnStop');
+}
+
+function flagged(argv: string[], modules: CommandEntry[], flag: 'movesDiskData' | 'undoesOnStop'): boolean {
   const words = commandWords(argv);
   if (words[0] === 'help' || argv.includes('--help') || argv.includes('-h')) return false;
-  return modules.some((e) => isLazy(e) && e.name === words[0] && e.movesDiskData === true);
+  return modules.some((e) => isLazy(e) && e.name === words[0] && e[flag] === true);
 }
 
 function isLazy(entry: CommandEntry): entry is LazyCommand {

@@ -13,6 +13,11 @@ const CORE_DUMPING = new Set(['SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGQUIT'
  */
 const LAUNCHED = 'HVSNAP_LAUNCHED';
 
+/** The child's message: it listens for relayed signals now ({@link relayedSignals}). */
+const READY = 'listening for signals';
+/** The launcher's message: a signal it got, passed on. */
+const RELAYED = 'signal';
+
 /**
  * Runs this same command again in a child process with environment `env` and ends the way it
  * ended: with its exit code, or killed by the signal that killed it (128 + its number for one that
@@ -22,8 +27,9 @@ const LAUNCHED = 'HVSNAP_LAUNCHED';
  *
  * Why: some settings take effect only when a process starts (glibc's tunables, see
  * core/aligned-memory.ts `hugePageEnv`). A terminal's Ctrl-C or a service manager's stop reaches
- * both processes, and the launcher passes it on as well: the child takes a repeat of a signal as
- * the same one (see main.ts). A launcher killed outright (SIGKILL) takes the child with it
+ * both processes, and the launcher passes it on as well: SIGINT and SIGTERM as messages once the
+ * child listens for them, so that it counts the two copies of one Ctrl-C as one (cli/stop.ts) and a
+ * second Ctrl-C as a second. A launcher killed outright (SIGKILL) takes the child with it
  * ({@link followLauncher}): nothing goes on running that its caller believes stopped.
  */
 export function relaunch(env: NodeJS.ProcessEnv): Promise<number | undefined> {
@@ -39,8 +45,15 @@ export function relaunch(env: NodeJS.ProcessEnv): Promise<number | undefined> {
       resolve(undefined); // not started (E2BIG, ENOMEM): nothing ran
       return;
     }
+    // SIGINT and SIGTERM go as messages once the child listens for them (relayedSignals): it can
+    // then tell a copy of a signal it got itself from a second one (cli/stop.ts); SIGHUP as a signal
+    let listening = false;
+    child.on('message', (m) => (listening ||= (m as { hvsnap?: string } | null)?.hvsnap === READY));
     const handlers = PASSED_ON.map((signal) => {
-      const pass = () => child.kill(signal);
+      const pass = () => {
+        if (signal !== 'SIGHUP' && listening && child.connected) child.send({ hvsnap: RELAYED, signal }, () => undefined);
+        else child.kill(signal);
+      };
       process.on(signal, pass);
       return () => process.off(signal, pass);
     });
@@ -81,4 +94,19 @@ export function followLauncher(settle: () => void): void {
   if (!process.channel || !process.connected || String(process.ppid) !== pid) gone();
   process.channel?.unref(); // the channel alone does not keep this process running
   process.once('disconnect', gone);
+}
+
+/**
+ * In a command {@link relaunch} started: calls `onSignal` for each SIGINT or SIGTERM the launcher
+ * passes on, from now on (before, it sends them as signals); elsewhere it does nothing. Call it
+ * once this process handles those signals itself.
+ */
+export function relayedSignals(onSignal: (signal: 'SIGINT' | 'SIGTERM') => void): void {
+  if (!process.send || !process.connected) return;
+  process.on('message', (m) => {
+    const msg = m as { hvsnap?: string; signal?: string } | null;
+    if (msg?.hvsnap === RELAYED && (msg.signal === 'SIGINT' || msg.signal === 'SIGTERM')) onSignal(msg.signal);
+  });
+  process.send({ hvsnap: READY }, () => undefined);
+  process.channel?.unref(); // listening does not keep this process running
 }

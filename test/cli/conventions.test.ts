@@ -142,36 +142,101 @@ describe('the built CLI starts light', () => {
 });
 
 describe('the built CLI interrupted', () => {
+  /**
+   * Starts a lab backup through the built CLI (its launcher too, where the machine has one), copying
+   * at 1 MB/s (8 MiB take seconds), sends `sigints` SIGINTs to it 300 ms apart once the copy is under
+   * way, and returns how it ended, its output and the lab's leftovers.
+   * @param arrayConfig more of the lab array's configuration (e.g. `delayMs`)
+   */
+  async function interruptedBackup(dir: string, sigints: number, arrayConfig = '') {
+    const { openLab } = await import('../../src/lab/index.js');
+    const { LabArrayClient } = await import('../../providers/lab/client.js');
+    const file = await labJob(dir, { diskSizeBytes: 16 << 20, dataBytes: 8 << 20 }, 'policy: { throttleMBps: 1 }');
+    if (arrayConfig) writeFileSync(file, readFileSync(file, 'utf8').replace('stateDir: ./lab/array }', `stateDir: ./lab/array, ${arrayConfig} }`));
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [join(root, pkg.bin.hvsnap), 'backup', '--config', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, HVSNAP_LOG_LEVEL: 'info' },
+    });
+    let stderr = '';
+    let stdout = '';
+    let sent = 0;
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal })),
+    );
+    await new Promise<void>((resolve) =>
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('"msg":"progress"')) resolve();
+      }),
+    );
+    let since = 0;
+    for (; sent < sigints && child.exitCode === null; sent++) {
+      if (sent) await new Promise((r) => setTimeout(r, 300));
+      since = performance.now();
+      child.kill('SIGINT');
+    }
+    const end = await exited;
+    const array = new LabArrayClient({ volumesDir: join(dir, 'lab', 'volumes'), stateDir: join(dir, 'lab', 'array') });
+    return {
+      ...end,
+      sent,
+      /** ms from the last SIGINT to the end */
+      afterLast: performance.now() - since,
+      out: stderr + stdout,
+      leftovers: await openLab(join(dir, 'lab')).listLeftovers({ tagPrefix: 'hvsnap:' }),
+      snapshots: (await array.listSnapshots()).map((x) => x.name),
+      file,
+    };
+  }
+
   it('SIGINT during a backup: the job undoes what it made and the process exits 130', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hvsnap-sigint-'));
     try {
-      const { openLab } = await import('../../src/lab/index.js');
-      // 1 MB/s: the copy of 8 MiB takes seconds, time enough to be interrupted in the middle of it
-      const file = await labJob(dir, { diskSizeBytes: 16 << 20, dataBytes: 8 << 20 }, 'policy: { throttleMBps: 1 }');
-      const { spawn } = await import('node:child_process');
-      const child = spawn(process.execPath, [join(root, pkg.bin.hvsnap), 'backup', '--config', file], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, HVSNAP_LOG_LEVEL: 'info' },
-      });
-      let stderr = '';
-      let stdout = '';
-      let sent = false;
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        if (!sent && stderr.includes('"msg":"progress"')) {
-          sent = true;
-          child.kill('SIGINT');
-        }
-      });
-      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-      expect(sent, stderr).toBe(true);
-      expect(code, stderr).toBe(130);
+      const r = await interruptedBackup(dir, 1);
+      expect(r.sent, r.out).toBe(1);
+      expect(r.code, r.out).toBe(130);
       // thrown (error [aborted] on stderr), or the report of a job whose VMs failed as aborted (stdout)
-      expect(stderr + stdout, stderr + stdout).toMatch(/error \[aborted\]|\[aborted\]/);
-      expect(await openLab(join(dir, 'lab')).listLeftovers({ tagPrefix: 'hvsnap:' })).toEqual({ checkpoints: [], referencePoints: [] });
+      expect(r.out).toMatch(/error \[aborted\]|\[aborted\]/);
+      expect(r.leftovers).toEqual({ checkpoints: [], referencePoints: [] });
+      expect(r.snapshots).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('an undo that takes seconds (an array deletes its snapshot in 3 s) is waited for: exit 130, nothing left', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hvsnap-sigint-slow-'));
+    try {
+      const r = await interruptedBackup(dir, 1, 'delayMs: { deleteSnapshot: 3000 }');
+      expect(r.code, r.out).toBe(130); // before: killed a second after the signal, the snapshot left
+      expect(r.afterLast).toBeGreaterThanOrEqual(3000);
+      expect(r.out).toContain('hvsnap: stopping on SIGINT: undoing what this run made (Ctrl-C again stops at once)');
+      expect(r.out).not.toContain('stopped by SIGINT');
+      expect(r.leftovers).toEqual({ checkpoints: [], referencePoints: [] });
+      expect(r.snapshots).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('a second SIGINT during that undo stops the process at once; "hvsnap cleanup" then removes what it left', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hvsnap-sigint-twice-'));
+    try {
+      const r = await interruptedBackup(dir, 2, 'delayMs: { deleteSnapshot: 3000 }');
+      expect(r.sent, r.out).toBe(2);
+      expect({ code: r.code, signal: r.signal }, r.out).toEqual({ code: null, signal: 'SIGINT' });
+      expect(r.afterLast).toBeLessThan(2500); // not after the 3 s undo
+      expect(r.out).toContain('hvsnap: stopped by SIGINT; run "hvsnap cleanup" if a backup was running');
+      expect(r.snapshots).toHaveLength(1);
+      const c = await cli('cleanup', '--config', r.file);
+      expect(c.code, c.stderr).toBe(0);
+      expect(c.stdout).toContain(`delete array snapshot ${r.snapshots[0]}`);
+      const { LabArrayClient } = await import('../../providers/lab/client.js');
+      expect(await new LabArrayClient({ volumesDir: join(dir, 'lab', 'volumes'), stateDir: join(dir, 'lab', 'array') }).listSnapshots()).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

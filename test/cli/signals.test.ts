@@ -36,18 +36,16 @@ async function blockedRead() {
 }
 
 describe('SIGINT and SIGTERM stop any command', () => {
-  for (const [signal, code] of [
-    ['SIGTERM', 143],
-    ['SIGINT', 130],
-  ] as const) {
-    it(`${signal} stops a command stuck on a blocked pipe, with exit code ${code}`, async () => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`${signal} stops a command stuck on a blocked pipe: it says so and ends killed by ${signal}`, async () => {
       const { child, stderr } = await blockedRead();
       expect(child.exitCode).toBeNull();
       const exited = once(child, 'exit');
       child.kill(signal);
-      // the first signal is enough (before: the process waited on the pipe forever)
-      const [exitCode] = await exited;
-      expect(exitCode).toBe(code);
+      // the first signal is enough (before: the process waited on the pipe forever); a shell shows
+      // 128 + the signal's number (130, 143), and systemd counts a SIGTERM stop as a clean one
+      const [exitCode, signalCode] = await exited;
+      expect({ exitCode, signalCode }).toEqual({ exitCode: null, signalCode: signal });
       expect(stderr()).toContain(`stopped by ${signal}`);
     }, 20_000);
   }

@@ -11,24 +11,28 @@ export const commandModules: CommandEntry[] = [
     description: 'build a lab, run a full and an incremental backup with writes during it, restore and verify',
     load: async () => (await import('./demo.js')).demoCommand,
     movesDiskData: true,
+    undoesOnStop: true,
   },
   {
     name: 'backup',
     description: 'back up VMs: recovery checkpoints, one array snapshot per volume set, copy through the proxy',
     load: async () => (await import('./backup.js')).backupCommand,
     movesDiskData: true,
+    undoesOnStop: true,
   },
   {
     name: 'batch',
     description: "the nightly batch on a proxy host: the config's batch selection, with its concurrency limits; resumable",
     load: async () => (await import('./batch.js')).batchCommand,
     movesDiskData: true,
+    undoesOnStop: true,
   },
   {
     name: 'worker',
     description: 'on each proxy: pull volume sets from the shared queue (queue.kind bullmq) and back them up through this proxy',
     load: async () => (await import('./worker.js')).workerCommand,
     movesDiskData: true,
+    undoesOnStop: true,
   },
   {
     name: 'jobs',
@@ -41,12 +45,14 @@ export const commandModules: CommandEntry[] = [
     description: "rebuild a restore point in Hyper-V's export layout and verify it; --import: import the VM; --instant: run it from an array clone",
     load: async () => (await import('./repository.js')).restoreCommand,
     movesDiskData: true,
+    undoesOnStop: true,
   },
   {
     name: 'export',
     description: "write a restore point in Hyper-V's export layout (Virtual Machines/, Virtual Hard Disks/), for Import-VM on any host",
     load: async () => (await import('./export.js')).exportCommand,
     movesDiskData: true,
+    undoesOnStop: true,
   },
   {
     name: 'mount',
@@ -62,6 +68,7 @@ export const commandModules: CommandEntry[] = [
     name: 'instant',
     description: 'VMs running from array clones after "restore --instant": list, commit (move to production storage) or discard',
     load: async () => (await import('./instant.js')).instantCommand,
+    undoesOnStop: true,
   },
   {
     name: 'verify',
@@ -74,6 +81,7 @@ export const commandModules: CommandEntry[] = [
     description: 'apply a retention policy: delete restore points (and the array snapshots only they kept), then unreferenced chunks',
     load: async () => (await import('./repository.js')).retentionCommand,
     movesDiskData: true,
+    undoesOnStop: true,
   },
   {
     name: 'init',
@@ -85,6 +93,7 @@ export const commandModules: CommandEntry[] = [
     description: 'convert a version 1 repository (a file per chunk) to the current format (packs, zstd, optionally encrypted)',
     load: async () => (await import('./repository-admin.js')).migrateCommand,
     movesDiskData: true,
+    undoesOnStop: true,
   },
   {
     name: 'passphrase',
@@ -95,6 +104,7 @@ export const commandModules: CommandEntry[] = [
     name: 'cleanup',
     description: 'after a crash: undo what unfinished jobs left (checkpoints, presentations, snapshots), list orphan snapshots',
     load: async () => (await import('./cleanup.js')).cleanupCommand,
+    undoesOnStop: true,
   },
   {
     name: 'doctor',
@@ -106,6 +116,7 @@ export const commandModules: CommandEntry[] = [
     name: 'provider-test',
     description: 'run the provider conformance suite against an array (creates and deletes snapshots and copies of the listed volumes)',
     load: async () => (await import('./provider-test.js')).providerTestCommand,
+    undoesOnStop: true,
   },
   { name: 'vhdx', description: 'inspect, read and check VHDX files (never modifies them)', load: async () => (await import('./vhdx.js')).vhdxCommand },
 ];
