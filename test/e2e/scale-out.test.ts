@@ -22,12 +22,12 @@ let build: Awaited<ReturnType<typeof buildCli>>;
 let dir: string;
 const workers: ChildProcess[] = [];
 
-function config(proxy: string, over: Record<string, unknown> = {}) {
+function config(proxy: string, over: Record<string, unknown> = {}, queueName = 'scale') {
   return labJobConfig(
     {
       // a short lock so that a killed worker's set comes back within seconds; limit slots live longer than
       // any stall of a busy test machine (a hold that lapses while its worker still runs would break the limit)
-      queue: { kind: 'bullmq', url: redis.url, name: 'scale', lockDurationMs: 6000, stalledIntervalMs: 1000, slotTtlMs: 15000 },
+      queue: { kind: 'bullmq', url: redis.url, name: queueName, lockDurationMs: 6000, stalledIntervalMs: 1000, slotTtlMs: 15000 },
       batch: { limits: { sets: 3, perHost: 3, perArray: 2, perProxy: 2 } },
       // slow copies (MB/s per disk): the kill lands mid-copy, and sets overlap
       policy: { throttleMBps: 2 },
@@ -173,4 +173,35 @@ describeWith('scale-out: hvsnap worker processes on BullMQ and a real redis-serv
       expect(await exited).toBe(0);
     }
   }, 300_000);
+
+  it('a worker stopped by SIGTERM (systemctl stop) in the middle of a set finishes that set, then exits 0', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'hvsnap-drain-'));
+    try {
+      // one set of two VMs, copied at 1 MB/s per disk: seconds of work in hand when the SIGTERM comes
+      await createLab({ dir: join(folder, 'lab'), vms: 2, volumes: 1, diskSizeBytes: 8 << 20, dataBytes: 4 << 20 });
+      const files = ['coordinator', 'proxy-1'].map((name) => join(folder, `${name}.yaml`));
+      for (const [i, f] of files.entries()) await writeFile(f, stringify(config(i ? 'proxy-1' : 'coordinator', { policy: { throttleMBps: 1 } }, 'drain')));
+      await (await openRepository({ path: join(folder, 'repo'), create: true })).close();
+      const worker = await startWorker(files[1]!);
+      let stderr = '';
+      worker.stderr!.on('data', (d: Buffer) => (stderr += d));
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => worker.once('exit', (code, signal) => r({ code, signal })));
+      const batch = cli('batch', '--config', files[0]!, '--json');
+      // the set is in hand once its journal is open
+      const journalDir = join(folder, 'repo', '.journal');
+      for (let i = 0; i < 1200 && (await readOpenJournals(journalDir).catch(() => [])).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await readOpenJournals(journalDir)).toHaveLength(1);
+      worker.kill('SIGTERM'); // to the worker's launcher alone, as systemd's KillMode=mixed sends it
+      // before: the worker was ended a second later, and the batch waited for a set no worker had
+      const done = await Promise.race([batch, new Promise<'still waiting'>((r) => setTimeout(() => r('still waiting'), 90_000).unref())]);
+      expect(done, stderr).not.toBe('still waiting');
+      const report = JSON.parse((done as Awaited<typeof batch>).stdout);
+      expect(report.totals).toMatchObject({ vms: 2, ok: 2, failed: 0 });
+      expect(await exited).toEqual({ code: 0, signal: null });
+      expect(stderr).toContain('hvsnap: stopping on SIGTERM');
+      expect(await readOpenJournals(journalDir)).toEqual([]);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
