@@ -49,6 +49,8 @@ export async function runProviderTest(args: {
   logger: Logger;
   only?: string;
   idempotentCount?: number;
+  /** stops the run between cases (see ConformanceArgs.signal) */
+  signal?: AbortSignal;
 }): Promise<ConformanceReport> {
   let raw: unknown;
   try {
@@ -87,5 +89,6 @@ export async function runProviderTest(args: {
     logger: args.logger,
     only: args.only,
     idempotentCount: args.idempotentCount ?? cfg.test.idempotentCount,
+    signal: args.signal,
   });
 }

@@ -39,6 +39,8 @@ export interface ConformanceArgs {
    * The plain runner still reports them as failed.
    */
   knownFailures?: Record<string, string>;
+  /** once it fires, no further case starts (the one running finishes, and its cleanup runs) */
+  signal?: AbortSignal;
 }
 
 export interface CaseResult {
@@ -130,6 +132,7 @@ export async function runConformance(args: ConformanceArgs): Promise<Conformance
   const results: CaseResult[] = [];
   try {
     for (const c of conformanceCases) {
+      if (args.signal?.aborted) break;
       if (args.only && !c.title.includes(args.only)) continue;
       const started = performance.now();
       const skip = session.skipReason(c);

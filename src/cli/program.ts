@@ -47,9 +47,9 @@ export interface LazyCommand {
   /**
    * The command makes things on hosts, arrays or the repository that it undoes when it is stopped
    * (SIGINT, SIGTERM): the process waits for that however long it takes, and a second signal ends it
-   * at once (see main.ts). Any other command has one second.
+   * at once (see main.ts). Any other command has one second. A list: only these subcommands do.
    */
-  undoesOnStop?: true;
+  undoesOnStop?: true | readonly string[];
 }
 
 export type CommandEntry = CommandModule | LazyCommand;
@@ -149,7 +149,8 @@ export function undoesOnStop(argv: string[], modules: CommandEntry[]): boolean {
 function flagged(argv: string[], modules: CommandEntry[], flag: 'movesDiskData' | 'undoesOnStop'): boolean {
   const words = commandWords(argv);
   if (words[0] === 'help' || argv.includes('--help') || argv.includes('-h')) return false;
-  return modules.some((e) => isLazy(e) && e.name === words[0] && e[flag] === true);
+  const value = modules.find((e): e is LazyCommand => isLazy(e) && e.name === words[0])?.[flag];
+  return value === true || (Array.isArray(value) && value.some((sub) => words.slice(1).includes(sub)));
 }
 
 function isLazy(entry: CommandEntry): entry is LazyCommand {

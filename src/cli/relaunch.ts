@@ -51,7 +51,7 @@ export function relaunch(env: NodeJS.ProcessEnv): Promise<number | undefined> {
     child.on('message', (m) => (listening ||= (m as { hvsnap?: string } | null)?.hvsnap === READY));
     const handlers = PASSED_ON.map((signal) => {
       const pass = () => {
-        if (signal !== 'SIGHUP' && listening && child.connected) child.send({ hvsnap: RELAYED, signal }, () => undefined);
+        if (signal !== 'SIGHUP' && listening && child.connected) child.send({ hvsnap: RELAYED, signal }, (e) => e && child.kill(signal));
         else child.kill(signal);
       };
       process.on(signal, pass);

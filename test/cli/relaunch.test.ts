@@ -121,9 +121,11 @@ describe.skipIf(skip !== undefined)(skip ? `the data command launcher — SKIPPE
 
   it('takes a Ctrl-C that reaches both processes (and is passed on) as one: the command gets its second to stop', async () => {
     const { launcher, stderr } = await blockedVerify();
+    const sent = performance.now();
     process.kill(-launcher.pid!, 'SIGINT'); // the whole group, as a terminal does
     expect(await endedWithin(launcher, 10_000)).toEqual({ code: null, signal: 'SIGINT' });
-    // a second SIGINT taken as a second Ctrl-C would end the child at once, without this line
+    // a copy taken as a second Ctrl-C would have ended the child at once, not after its second
+    expect(performance.now() - sent).toBeGreaterThanOrEqual(900);
     expect(stderr().match(/stopped by SIGINT/g)).toHaveLength(1);
   }, 30_000);
 

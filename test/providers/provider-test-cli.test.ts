@@ -7,6 +7,8 @@ import { runCli } from '../../src/cli/program.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { providerTestCommand } from '../../src/cli/commands/provider-test.js';
 import { createLabVolume } from '../../providers/lab/index.js';
+import { LabArrayClient } from '../../providers/lab/client.js';
+import { conformanceCases } from '../../providers/conformance/cases.js';
 import { memoryArray } from '../../examples/provider-skeleton/src/memory-array.js';
 
 const root = mkdtempSync(join(tmpdir(), 'hvsnap-provider-test-'));
@@ -35,6 +37,30 @@ describe('hvsnap provider-test', () => {
     expect(text).toMatch(/^ok {3}snapshots: createSnapshot of one volume; the same name again gives the same set$/m);
     expect(text).toMatch(/lab \(live\): 1 passed, 0 failed, 0 skipped/);
     expect(code).toBe(0);
+  });
+
+  it('stopped (Ctrl-C), finishes the case in hand and its cleanup, and starts no other', async () => {
+    const volumesDir = join(root, 'volumes-stop');
+    const stateDir = join(root, 'state-stop');
+    const id = (await createLabVolume({ volumesDir, name: 'v1' })).identity.id;
+    const file = join(root, 'stop.yaml');
+    // every snapshot the array takes costs 400 ms: the stop comes in the middle of the first case
+    writeFileSync(
+      file,
+      `provider:\n  name: lab\n  config: { volumesDir: ${volumesDir}, stateDir: ${stateDir}, delayMs: { createSnapshot: 400 } }\ntest:\n  volumes: ["naa.${id}"]\n  host: { name: proxy1 }\n  idempotentCount: 1\n`,
+    );
+    const { cli, out } = io();
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(new Error('interrupted (SIGINT)')), 200);
+    const code = await runCli(['--json', 'provider-test', '--config', file], cli, [providerTestCommand], stop.signal);
+    expect(code).toBe(130);
+    const report = JSON.parse(out.join(''));
+    expect(report.stopped).toBe(true);
+    // the case in hand passed (the stop did not break it), and the suite ended there
+    expect(report.results.filter((r: { status: string }) => r.status === 'failed')).toEqual([]);
+    expect(report.results.length).toBeGreaterThan(0);
+    expect(report.results.length).toBeLessThan(conformanceCases.length);
+    expect(await new LabArrayClient({ volumesDir, stateDir }).listSnapshots()).toEqual([]);
   });
 
   it('loads a third-party provider by module name given with --provider, and prints JSON', async () => {

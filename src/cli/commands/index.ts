@@ -58,6 +58,7 @@ export const commandModules: CommandEntry[] = [
     name: 'mount',
     description: 'serve a restore point read-only through FUSE: per disk a VHDX and a raw image (--files: NTFS volumes too)',
     load: async () => (await import('./mount.js')).mountCommand,
+    undoesOnStop: true,
   },
   {
     name: 'umount',
@@ -68,7 +69,7 @@ export const commandModules: CommandEntry[] = [
     name: 'instant',
     description: 'VMs running from array clones after "restore --instant": list, commit (move to production storage) or discard',
     load: async () => (await import('./instant.js')).instantCommand,
-    undoesOnStop: true,
+    undoesOnStop: ['commit', 'discard'],
   },
   {
     name: 'verify',
@@ -93,7 +94,6 @@ export const commandModules: CommandEntry[] = [
     description: 'convert a version 1 repository (a file per chunk) to the current format (packs, zstd, optionally encrypted)',
     load: async () => (await import('./repository-admin.js')).migrateCommand,
     movesDiskData: true,
-    undoesOnStop: true,
   },
   {
     name: 'passphrase',

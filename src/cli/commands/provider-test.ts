@@ -13,9 +13,22 @@ export const providerTestCommand: CommandModule = (kit) =>
     .option('--only <text>', 'run only the cases whose title contains this text')
     .option('--idempotent-count <n>', 'repeats of each idempotent call', (v) => Number.parseInt(v, 10))
     .action(
-      kit.action<{ config: string; provider?: string; only?: string; idempotentCount?: number }>(async ({ opts, logger }) => {
-        const report = await runProviderTest({ file: opts.config, provider: opts.provider, logger, only: opts.only, idempotentCount: opts.idempotentCount });
-        return { data: report, text: renderReport(report), exitCode: report.failed ? ExitCode.failed : ExitCode.ok };
+      kit.action<{ config: string; provider?: string; only?: string; idempotentCount?: number }>(async ({ opts, logger, signal }) => {
+        const report = await runProviderTest({
+          file: opts.config,
+          provider: opts.provider,
+          logger,
+          only: opts.only,
+          idempotentCount: opts.idempotentCount,
+          signal,
+        });
+        // stopped: the case in hand finished and cleaned up; the rest never ran, so this is no pass
+        const stopped = signal.aborted ? '\nstopped before the remaining cases: run it again to test them' : '';
+        return {
+          data: { ...report, ...(signal.aborted && { stopped: true }) },
+          text: renderReport(report) + stopped,
+          exitCode: report.failed ? ExitCode.failed : signal.aborted ? ExitCode.interrupted : ExitCode.ok,
+        };
       }),
     );
 
