@@ -60,6 +60,8 @@ export interface ConformanceReport {
   failed: number;
   skipped: number;
   results: CaseResult[];
+  /** the run was stopped (its signal) before cases it would have run: those are not in `results` */
+  stopped?: true;
 }
 
 /** The shared state of one run: the provider (guarded, so return shapes are checked) and the resolved volumes. */
@@ -130,10 +132,14 @@ export async function openConformanceSession(args: ConformanceArgs): Promise<Con
 export async function runConformance(args: ConformanceArgs): Promise<ConformanceReport> {
   const session = await openConformanceSession(args);
   const results: CaseResult[] = [];
+  let stopped = false;
   try {
-    for (const c of conformanceCases) {
-      if (args.signal?.aborted) break;
+    for (const [i, c] of conformanceCases.entries()) {
       if (args.only && !c.title.includes(args.only)) continue;
+      if (args.signal?.aborted) {
+        stopped = conformanceCases.slice(i).some((rest) => !session.skipReason(rest) && (!args.only || rest.title.includes(args.only)));
+        break;
+      }
       const started = performance.now();
       const skip = session.skipReason(c);
       if (skip) {
@@ -157,7 +163,15 @@ export async function runConformance(args: ConformanceArgs): Promise<Conformance
     await session.close();
   }
   const count = (s: CaseResult['status']) => results.filter((r) => r.status === s).length;
-  return { name: args.name, provider: session.provider.name, passed: count('passed'), failed: count('failed'), skipped: count('skipped'), results };
+  return {
+    name: args.name,
+    provider: session.provider.name,
+    passed: count('passed'),
+    failed: count('failed'),
+    skipped: count('skipped'),
+    results,
+    ...(stopped && { stopped: true as const }),
+  };
 }
 
 /**

@@ -150,7 +150,7 @@ function flagged(argv: string[], modules: CommandEntry[], flag: 'movesDiskData' 
   const words = commandWords(argv);
   if (words[0] === 'help' || argv.includes('--help') || argv.includes('-h')) return false;
   const value = modules.find((e): e is LazyCommand => isLazy(e) && e.name === words[0])?.[flag];
-  return value === true || (Array.isArray(value) && value.some((sub) => words.slice(1).includes(sub)));
+  return value === true || (Array.isArray(value) && value.includes(words[1]!));
 }
 
 function isLazy(entry: CommandEntry): entry is LazyCommand {

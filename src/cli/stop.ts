@@ -4,10 +4,11 @@ export type SignalRoute = 'direct' | 'relayed';
 /**
  * How soon after a signal the same signal by the same route is taken as a copy of it: a wrapper
  * that passes signals on (npm's run-script, so `npx hvsnap`) sends one more of each Ctrl-C or
- * systemd stop that already reached the whole group. A person's second Ctrl-C, meant to stop at
- * once, follows the "stopping" line it answers.
+ * systemd stop that already reached the whole group, within milliseconds when its loop is idle. A
+ * person's second Ctrl-C, meant to stop at once, answers the "stopping" line; the window is short
+ * because each delivery is timed when this process's loop takes it, which may be late.
  */
-export const COPY_WINDOW_MS = 1000;
+export const COPY_WINDOW_MS = 500;
 
 /**
  * Counts the requests to stop a process got from its SIGINTs and SIGTERMs, where one request can

@@ -10,11 +10,20 @@ describe('which commands wait for their undo when stopped', () => {
       ['worker'],
       ['mount', '--config', 'c.yaml', 'DIR'],
       ['instant', 'discard', 'ID'],
-      ['instant', '--config', 'c', 'commit', 'ID'],
+      ['instant', 'commit', 'ID', '-c', 'c', '--to', 'D'],
       ['provider-test', '-c', 'p.yaml'],
     ])
       expect(undoesOnStop(argv, commandModules), argv.join(' ')).toBe(true);
-    for (const argv of [['backup', '--help'], ['instant', 'list'], ['migrate', '--repo', 'r'], ['verify'], ['list'], ['vhdx', 'read', 'x.vhdx'], []])
+    for (const argv of [
+      ['backup', '--help'],
+      ['instant', 'list'],
+      ['instant', 'help', 'commit'],
+      ['migrate', '--repo', 'r'],
+      ['verify'],
+      ['list'],
+      ['vhdx', 'read', 'x.vhdx'],
+      [],
+    ])
       expect(undoesOnStop(argv, commandModules), argv.join(' ')).toBe(false);
   });
 });

@@ -39,28 +39,49 @@ describe('hvsnap provider-test', () => {
     expect(code).toBe(0);
   });
 
-  it('stopped (Ctrl-C), finishes the case in hand and its cleanup, and starts no other', async () => {
-    const volumesDir = join(root, 'volumes-stop');
-    const stateDir = join(root, 'state-stop');
+  /** `provider-test` on a lab volume whose snapshots take 400 ms to make and to delete, stopped once a case has one on the array. */
+  async function stoppedRun(name: string, ...args: string[]) {
+    const volumesDir = join(root, `volumes-${name}`);
+    const stateDir = join(root, `state-${name}`);
     const id = (await createLabVolume({ volumesDir, name: 'v1' })).identity.id;
-    const file = join(root, 'stop.yaml');
-    // every snapshot the array takes costs 400 ms: the stop comes in the middle of the first case
+    const file = join(root, `${name}.yaml`);
     writeFileSync(
       file,
-      `provider:\n  name: lab\n  config: { volumesDir: ${volumesDir}, stateDir: ${stateDir}, delayMs: { createSnapshot: 400 } }\ntest:\n  volumes: ["naa.${id}"]\n  host: { name: proxy1 }\n  idempotentCount: 1\n`,
+      `provider:\n  name: lab\n  config: { volumesDir: ${volumesDir}, stateDir: ${stateDir}, delayMs: { createSnapshot: 400, deleteSnapshot: 400 } }\ntest:\n  volumes: ["naa.${id}"]\n  host: { name: proxy1 }\n  idempotentCount: 1\n`,
     );
     const { cli, out } = io();
     const stop = new AbortController();
-    setTimeout(() => stop.abort(new Error('interrupted (SIGINT)')), 200);
-    const code = await runCli(['--json', 'provider-test', '--config', file], cli, [providerTestCommand], stop.signal);
+    const array = new LabArrayClient({ volumesDir, stateDir });
+    // however long the start took
+    let finished = false;
+    const stopping = (async () => {
+      while (!finished && (await array.listSnapshots().catch(() => [])).length === 0) await new Promise((r) => setTimeout(r, 20));
+      stop.abort(new Error('interrupted (SIGINT)'));
+    })();
+    const code = await runCli(['--json', 'provider-test', '--config', file, ...args], cli, [providerTestCommand], stop.signal);
+    // stopped while it ran, not after
+    expect(stop.signal.aborted).toBe(true);
+    finished = true;
+    await stopping;
+    return { code, report: JSON.parse(out.join('')), snapshots: await array.listSnapshots() };
+  }
+
+  it('stopped (Ctrl-C), finishes the case in hand and its cleanup, starts no other, and says so (exit 130)', async () => {
+    const { code, report, snapshots } = await stoppedRun('stop');
     expect(code).toBe(130);
-    const report = JSON.parse(out.join(''));
     expect(report.stopped).toBe(true);
     // the case in hand passed (the stop did not break it), and the suite ended there
     expect(report.results.filter((r: { status: string }) => r.status === 'failed')).toEqual([]);
     expect(report.results.length).toBeGreaterThan(0);
     expect(report.results.length).toBeLessThan(conformanceCases.length);
-    expect(await new LabArrayClient({ volumesDir, stateDir }).listSnapshots()).toEqual([]);
+    expect(snapshots).toEqual([]);
+  });
+
+  it('stopped in its last case, it ran every case: a pass, not a stop', async () => {
+    const { code, report } = await stoppedRun('stop-last', '--only', 'createSnapshot of one volume');
+    expect(report.stopped).toBeUndefined();
+    expect(report).toMatchObject({ passed: 1, failed: 0 });
+    expect(code).toBe(0);
   });
 
   it('loads a third-party provider by module name given with --provider, and prints JSON', async () => {

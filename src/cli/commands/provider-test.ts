@@ -23,11 +23,11 @@ export const providerTestCommand: CommandModule = (kit) =>
           signal,
         });
         // stopped: the case in hand finished and cleaned up; the rest never ran, so this is no pass
-        const stopped = signal.aborted ? '\nstopped before the remaining cases: run it again to test them' : '';
+        const stopped = report.stopped ? '\nstopped before the remaining cases: run it again to test them' : '';
         return {
-          data: { ...report, ...(signal.aborted && { stopped: true }) },
+          data: report,
           text: renderReport(report) + stopped,
-          exitCode: report.failed ? ExitCode.failed : signal.aborted ? ExitCode.interrupted : ExitCode.ok,
+          exitCode: report.failed ? ExitCode.failed : report.stopped ? ExitCode.interrupted : ExitCode.ok,
         };
       }),
     );
