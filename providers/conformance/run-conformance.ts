@@ -133,11 +133,12 @@ export async function runConformance(args: ConformanceArgs): Promise<Conformance
   const session = await openConformanceSession(args);
   const results: CaseResult[] = [];
   let stopped = false;
+  const selected = (c: ConformanceCase) => !args.only || c.title.includes(args.only);
   try {
     for (const [i, c] of conformanceCases.entries()) {
-      if (args.only && !c.title.includes(args.only)) continue;
+      if (!selected(c)) continue;
       if (args.signal?.aborted) {
-        stopped = conformanceCases.slice(i).some((rest) => !session.skipReason(rest) && (!args.only || rest.title.includes(args.only)));
+        stopped = conformanceCases.slice(i).some((rest) => selected(rest) && !session.skipReason(rest));
         break;
       }
       const started = performance.now();

@@ -39,7 +39,7 @@ async function runHere(): Promise<number> {
       stopped(signal);
       endBy(signal);
     }
-    if (n !== 1 || controller.signal.aborted) return; // a copy of the first
+    if (controller.signal.aborted) return; // a copy of the first
     controller.abort(new Error(signal === 'SIGINT' ? 'interrupted (SIGINT)' : 'terminated (SIGTERM)'));
     if (undoes) {
       // The command undoes what it made (a checkpoint, an array snapshot and its presentation, a

@@ -24,7 +24,7 @@ export class StopRequests {
   /** Records one delivery of `signal` at `at` (ms, monotonic); returns the number of requests so far, of all signals. */
   add(signal: NodeJS.Signals, route: SignalRoute, at = performance.now()): number {
     const c = this.counts.get(signal) ?? { direct: { n: 0, at: -Infinity }, relayed: { n: 0, at: -Infinity } };
-    // measured from the last delivery counted: repeats keep coming, a request a second
+    // measured from the last delivery counted, not the last copy: a signal repeated without pause still counts again
     if (at - c[route].at >= COPY_WINDOW_MS) c[route] = { n: c[route].n + 1, at };
     this.counts.set(signal, c);
     let requests = 0;

@@ -141,7 +141,7 @@ async function main(): Promise<number> {
   const header = [
     `hvsnap bench (${mode}: data disk ${sizeText(sizes.diskBytes)}, peers disk ${sizeText(sizes.peerDiskBytes)}, memory ${sizes.memoryDisks.map(sizeText).join(' vs ')}, ${runs} runs per figure)`,
     `${started.toISOString()}, ${((finished.getTime() - started.getTime()) / 1000).toFixed(0)} s; node ${machine.node}, ${machine.cpus} CPUs (${machine.cpuModel}); ${qemuVersion()}`,
-    `transparent huge pages: ${machine.transparentHugePages}; hvsnap's I/O buffers: ${machine.workerIoMemory} (malloc: in huge pages, as hvsnap starts its data commands)`,
+    `transparent huge pages: ${machine.transparentHugePages}; hvsnap's I/O buffers: ${machine.workerIoMemory} (malloc: in huge pages, as hvsnap starts its data commands; wasm: in 4 KiB pages)`,
   ].join('\n');
   process.stdout.write(`${renderTable(header, ordered)}\n`);
   // under `npm run`, the current folder is the package's; INIT_CWD is where the user typed the command

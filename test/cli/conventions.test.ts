@@ -145,9 +145,9 @@ describe('the built CLI starts light', () => {
 describe('the built CLI interrupted', () => {
   /**
    * Starts a lab backup through the built CLI (its launcher too, where the machine has one), copying
-   * at 1 MB/s (8 MiB take seconds), sends `sigints` SIGINTs to it 2.5 s apart (far more than
-   * COPY_WINDOW_MS, however late a loaded machine handles them: each is a request of its own) once the copy is under way, and returns how it
-   * ended, its output and the lab's leftovers.
+   * at 1 MB/s (8 MiB take seconds), sends `sigints` SIGINTs to it 2.5 s apart once the copy is under
+   * way (far more than COPY_WINDOW_MS, however late a loaded machine handles them: each is a request
+   * of its own), and returns how it ended, its output, the lab's leftovers and its array.
    * @param delayMs the lab array's delays per operation
    */
   async function interruptedBackup(dir: string, sigints: number, delayMs: Record<string, number> = {}) {
@@ -192,6 +192,7 @@ describe('the built CLI interrupted', () => {
       out: stderr + stdout,
       leftovers: await openLab(join(dir, 'lab')).listLeftovers({ tagPrefix: 'hvsnap:' }),
       snapshots: (await array.listSnapshots()).map((x) => x.name),
+      array,
       file,
     };
   }
@@ -237,8 +238,7 @@ describe('the built CLI interrupted', () => {
       const c = await cli('cleanup', '--config', r.file);
       expect(c.code, c.stderr).toBe(0);
       expect(c.stdout).toContain(`delete array snapshot ${r.snapshots[0]}`);
-      const { LabArrayClient } = await import('../../providers/lab/client.js');
-      expect(await new LabArrayClient({ volumesDir: join(dir, 'lab', 'volumes'), stateDir: join(dir, 'lab', 'array') }).listSnapshots()).toEqual([]);
+      expect(await r.array.listSnapshots()).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
