@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { HvsnapError } from '../core/errors.js';
-import { codecPool, type OpenItem } from './codec-pool.js';
+import { codecPool, type OpenItem, type OpenMode } from './codec-pool.js';
 import type { ChunkId } from './types.js';
 
 /** The keys of an encrypted repository: `enc` encrypts blobs (AES-256-GCM), `mac` keys chunk ids and checksums. 32 bytes each. */
@@ -19,11 +19,24 @@ export interface SealedBlob {
   compressed: boolean;
 }
 
+/** Bytes of the checksum that ends an unencrypted blob of a version 3 pack (codec-worker.mjs `CRC_BYTES`). */
+export const CRC_BYTES = 4;
+
 /**
- * The chunk back from a stored blob, checked (GCM tag when encrypted, raw length, and that the
- * bytes hash to `id` with the repository's id key) on the codec pool; `integrity_failed` naming
- * `where` otherwise. `out` (rawLength bytes) receives the chunk; by default a new buffer, or for
- * a blob stored raw and unencrypted `stored` itself (checked in place, no copy).
+ * The chunk as a view of `stored` itself when the blob holds it as is (stored raw, unencrypted:
+ * the whole blob, or all but its checksum in a version 3 pack), so it is opened in place without a
+ * copy; undefined otherwise.
+ */
+export function inPlaceOf(stored: Buffer, rawLength: number, compressed: boolean, keys: RepositoryKeys | undefined, mode: OpenMode): Buffer | undefined {
+  const extra = mode.crc ? CRC_BYTES : 0;
+  return !keys && !compressed && stored.length === rawLength + extra ? stored.subarray(0, rawLength) : undefined;
+}
+
+/**
+ * The chunk back from a stored blob, checked as `mode` says (GCM tag when encrypted, or the blob's
+ * checksum in a version 3 pack; raw length; and the bytes hashed to `id` with the repository's id
+ * key, see OpenMode) on the codec pool; `integrity_failed` naming `where` otherwise. `out`
+ * (rawLength bytes) receives the chunk; by default a new buffer, or {@link inPlaceOf} `stored`.
  */
 export async function openBlob(
   stored: Buffer,
@@ -31,10 +44,11 @@ export async function openBlob(
   rawLength: number,
   compressed: boolean,
   keys: RepositoryKeys | undefined,
+  mode: OpenMode,
   where: string,
-  out: Buffer = !keys && !compressed && stored.length === rawLength ? stored : Buffer.allocUnsafe(rawLength),
+  out: Buffer = inPlaceOf(stored, rawLength, compressed, keys, mode) ?? Buffer.allocUnsafe(rawLength),
 ): Promise<Buffer> {
-  const problem = await codecPool().open(stored, out, id, rawLength, compressed, keys);
+  const problem = await codecPool().open(stored, out, id, rawLength, compressed, keys, mode);
   if (problem) throw corrupt(id, where, problem);
   return out;
 }
@@ -44,8 +58,13 @@ export async function openBlob(
  * pool (CodecPool.openAll): for each, in order, undefined when it is sound, else the error
  * {@link openBlob} would throw for it. Throws only when the check itself could not run.
  */
-export async function openBlobs(blobs: readonly OpenItem[], keys: RepositoryKeys | undefined, where: string): Promise<Array<HvsnapError | undefined>> {
-  const problems = await codecPool().openAll(blobs, keys);
+export async function openBlobs(
+  blobs: readonly OpenItem[],
+  keys: RepositoryKeys | undefined,
+  mode: OpenMode,
+  where: string,
+): Promise<Array<HvsnapError | undefined>> {
+  const problems = await codecPool().openAll(blobs, keys, mode);
   return problems.map((problem, k) => (problem ? corrupt(blobs[k].id, where, problem) : undefined));
 }
 

@@ -10,12 +10,20 @@ import type { ChunkId } from './types.js';
 /** What src/repository/codec-worker.mjs exports (the one implementation of the chunk codec). */
 interface CodecModule {
   idOf(data: Uint8Array, macKey: Uint8Array | undefined): string;
-  sealInto(raw: Uint8Array, out: Uint8Array, id: string, encKey: Uint8Array | undefined, level?: number): Promise<{ length: number; compressed: boolean }>;
+  sealInto(
+    raw: Uint8Array,
+    out: Uint8Array,
+    id: string,
+    encKey: Uint8Array | undefined,
+    crc: boolean,
+    level?: number,
+  ): Promise<{ length: number; compressed: boolean }>;
   idSealInto(
     raw: Uint8Array,
     out: Uint8Array,
     macKey: Uint8Array | undefined,
     encKey: Uint8Array | undefined,
+    crc: boolean,
   ): Promise<{ id: string; length: number; compressed: boolean }>;
   openInto(
     stored: Uint8Array,
@@ -25,8 +33,23 @@ interface CodecModule {
     compressed: boolean,
     encKey: Uint8Array | undefined,
     macKey: Uint8Array | undefined,
+    mode: OpenMode,
   ): Promise<string | undefined>;
-  openAllInto(items: OpenItem[], encKey: Uint8Array | undefined, macKey: Uint8Array | undefined): Promise<Array<string | undefined>>;
+  openAllInto(items: OpenItem[], encKey: Uint8Array | undefined, macKey: Uint8Array | undefined, mode: OpenMode): Promise<Array<string | undefined>>;
+  crcOf(id: string, compressed: boolean, payload: Uint8Array): number;
+  crc32(data: Uint8Array, crc: number): number;
+  crc32ForTest(data: Uint8Array, crc: number): number;
+}
+
+/**
+ * How stored blobs are opened: `crc` when an unencrypted blob ends in its CRC-32 (a version 3
+ * pack; codec-worker.mjs `crcOf`); `ids` to hash every chunk again and compare it with its id even
+ * where that checksum or an encrypted blob's GCM tag vouches for it (verify --deep, gc). A blob that
+ * nothing else vouches for (unencrypted, version 2) is always hashed.
+ */
+export interface OpenMode {
+  crc: boolean;
+  ids: boolean;
 }
 
 /** One blob for {@link CodecPool.openAll}: as the arguments of {@link CodecPool.open}. */
@@ -49,7 +72,7 @@ export function loadCodec(): Promise<CodecModule> {
   return (codecModule ??= import(pathToFileURL(codecWorkerFile()).href) as Promise<CodecModule>);
 }
 
-/** Bytes an encrypted blob adds to its payload: nonce and tag. */
+/** Bytes a blob adds to its payload at most: an encrypted one its nonce and tag (an unencrypted one of a version 3 pack, its 4-byte checksum). */
 export const SEAL_OVERHEAD = 12 + 16;
 
 function checkSealOutput(raw: Uint8Array, out: Buffer): void {
@@ -158,12 +181,12 @@ export class CodecPool {
    * Seals `raw` (chunk `id`) into `out` (≥ raw.length + {@link SEAL_OVERHEAD} bytes): see
    * codec-worker.mjs `sealInto`. Returns the stored length and whether it is compressed.
    */
-  async seal(raw: Uint8Array, out: Buffer, id: ChunkId, encKey?: Uint8Array): Promise<{ length: number; compressed: boolean }> {
+  async seal(raw: Uint8Array, out: Buffer, id: ChunkId, encKey: Uint8Array | undefined, crc: boolean): Promise<{ length: number; compressed: boolean }> {
     if (this.threads === 0) {
       checkSealOutput(raw, out);
-      return (await loadCodec()).sealInto(raw, out, id, encKey);
+      return (await loadCodec()).sealInto(raw, out, id, encKey, crc);
     }
-    return this.sealTask(raw, out, { op: 'seal', id, encKey });
+    return this.sealTask(raw, out, { op: 'seal', id, encKey, crc });
   }
 
   /**
@@ -171,12 +194,17 @@ export class CodecPool {
    * (keyed by `keys.mac`) and `raw` sealed into `out` under it. For a chunk that is most likely new;
    * when it turns out to be stored already, the sealing was wasted.
    */
-  async idSeal(raw: Uint8Array, out: Buffer, keys?: { enc?: Uint8Array; mac?: Uint8Array }): Promise<{ id: ChunkId; length: number; compressed: boolean }> {
+  async idSeal(
+    raw: Uint8Array,
+    out: Buffer,
+    keys: { enc?: Uint8Array; mac?: Uint8Array } | undefined,
+    crc: boolean,
+  ): Promise<{ id: ChunkId; length: number; compressed: boolean }> {
     if (this.threads === 0) {
       checkSealOutput(raw, out);
-      return (await loadCodec()).idSealInto(raw, out, keys?.mac, keys?.enc);
+      return (await loadCodec()).idSealInto(raw, out, keys?.mac, keys?.enc, crc);
     }
-    return this.sealTask(raw, out, { op: 'idseal', macKey: keys?.mac, encKey: keys?.enc });
+    return this.sealTask(raw, out, { op: 'idseal', macKey: keys?.mac, encKey: keys?.enc, crc });
   }
 
   /** A sealing task on a worker, into `out` (through shared staging memory when `out` is not shared). */
@@ -193,9 +221,9 @@ export class CodecPool {
   }
 
   /**
-   * Opens stored blob `stored` of chunk `id` into `out` (exactly rawLength bytes) and checks tag,
-   * length and id. Returns undefined when sound, else why not. `out` may be `stored` itself for a
-   * blob stored raw and unencrypted (then only the id is checked).
+   * Opens stored blob `stored` of chunk `id` into `out` (exactly rawLength bytes) and checks it as
+   * `mode` says (tag or checksum, length, id). Returns undefined when sound, else why not. `out` may
+   * be the start of `stored` itself for a blob stored raw and unencrypted (inPlaceOf in blob-codec.ts).
    */
   async open(
     stored: Uint8Array,
@@ -203,14 +231,15 @@ export class CodecPool {
     id: ChunkId,
     rawLength: number,
     compressed: boolean,
-    keys?: { enc: Uint8Array; mac: Uint8Array },
+    keys: { enc: Uint8Array; mac: Uint8Array } | undefined,
+    mode: OpenMode,
   ): Promise<string | undefined> {
     if (out.length !== rawLength) return `it holds a different length than the index says (${rawLength} bytes)`;
-    if (this.threads === 0) return (await loadCodec()).openInto(stored, out, id, rawLength, compressed, keys?.enc, keys?.mac);
+    if (this.threads === 0) return (await loadCodec()).openInto(stored, out, id, rawLength, compressed, keys?.enc, keys?.mac, mode);
     const target = regionOf(out) ? out : this.staging.take(out.length);
     try {
       const r = (await this.withShared(stored, (input) =>
-        this.run({ op: 'open', in: input, out: regionOf(target), id, rawLength, compressed, encKey: keys?.enc, macKey: keys?.mac }),
+        this.run({ op: 'open', in: input, out: regionOf(target), id, rawLength, compressed, encKey: keys?.enc, macKey: keys?.mac, mode }),
       )) as { problem?: string };
       if (!r.problem && target !== out) target.copy(out);
       return r.problem;
@@ -227,16 +256,17 @@ export class CodecPool {
    * (`/usr/bin/time`, 2 runs each). Each item's problem, in order (undefined when sound). Items not
    * on shared memory are opened one by one ({@link open}).
    */
-  async openAll(items: readonly OpenItem[], keys?: { enc: Uint8Array; mac: Uint8Array }): Promise<Array<string | undefined>> {
+  async openAll(items: readonly OpenItem[], keys: { enc: Uint8Array; mac: Uint8Array } | undefined, mode: OpenMode): Promise<Array<string | undefined>> {
     const regions = items.map((x) => ({ in: regionOf(x.stored), out: regionOf(x.out) }));
     // in this thread, or one by one where an item needs a copy (or has a wrong length, which open names)
     if (this.threads === 0 || items.some((x, k) => !regions[k].in || !regions[k].out || x.out.length !== x.rawLength))
-      return Promise.all(items.map((x) => this.open(x.stored, x.out, x.id, x.rawLength, x.compressed, keys)));
+      return Promise.all(items.map((x) => this.open(x.stored, x.out, x.id, x.rawLength, x.compressed, keys, mode)));
     const r = (await this.run({
       op: 'openAll',
       items: items.map((x, k) => ({ in: regions[k].in, out: regions[k].out, id: x.id, rawLength: x.rawLength, compressed: x.compressed })),
       encKey: keys?.enc,
       macKey: keys?.mac,
+      mode,
     })) as { problems: Array<string | undefined> };
     return r.problems;
   }

@@ -21,9 +21,12 @@ const diskSchema = z.looseObject({
   indexSha256: sha256,
 });
 
+/** The format version of a restore point's manifest (not the repository's: see open-repository.ts FORMAT_VERSION). */
+export const MANIFEST_VERSION = 2;
+
 /** The schema of a manifest as stored (unknown keys kept, so newer writers are readable). */
 export const manifestSchema = z.looseObject({
-  formatVersion: z.literal(2),
+  formatVersion: z.literal(MANIFEST_VERSION),
   id: z.string().min(1),
   jobId: z.string().min(1),
   vm: z.looseObject({

@@ -9,16 +9,18 @@ import { isErrno, writeFileAtomic } from './fs-util.js';
 import { isChunkId } from './hash.js';
 import { addKeyFile, DEFAULT_KDF, newKeys, unlockKeys } from './keys.js';
 import { RepositoryLocks } from './lock.js';
-import { openManifest, parseManifest, sealManifest } from './manifest.js';
-import { FORMAT_VERSION, REPOSITORY_FILE, type RepositoryConfig } from './open-repository.js';
+import { MANIFEST_VERSION, openManifest, parseManifest, sealManifest } from './manifest.js';
+import { FORMAT_VERSION, READABLE_VERSIONS, REPOSITORY_FILE, type RepositoryConfig } from './open-repository.js';
 import { PackStore } from './pack-store.js';
 import { indexFileName } from './restore-point-writer.js';
 import { chunkId } from './chunk-id.js';
 
 /** What {@link migrateRepository} did. */
 export interface MigrateResult {
-  /** false when the repository already was version 2 */
+  /** false when the repository already was version 2 or 3 (nothing to do) */
   migrated: boolean;
+  /** the repository's format version now */
+  formatVersion: number;
   chunks: number;
   /** bytes of chunk files read, and bytes of packs written */
   bytesIn: number;
@@ -31,11 +33,11 @@ export interface MigrateResult {
 const PENDING = 'migrate-pending.json';
 
 /**
- * Converts a version 1 repository (one file per chunk under `chunks/`) in place into version 2:
+ * Converts a version 1 repository (one file per chunk under `chunks/`) in place into the current version ({@link FORMAT_VERSION}):
  * every chunk is checked against its name and put into packs (compressed; encrypted and re-keyed
  * with `encrypt`), every restore point's indexes and manifest are rewritten (with checksums), and
  * the configuration file is switched last. Holds the repository's exclusive lock. Re-running after
- * a crash finishes the job (the half-made version 2 state is kept in `migrate-pending.json`).
+ * a crash finishes the job (the half-made new state is kept in `migrate-pending.json`).
  */
 export async function migrateRepository(args: {
   path: string;
@@ -51,8 +53,16 @@ export async function migrateRepository(args: {
       throw new HvsnapError('repository_invalid', `${path}: not an hvsnap repository (cannot read ${REPOSITORY_FILE})`, { cause: e, context: { path } });
     }),
   ) as { formatVersion?: unknown; chunkSize?: number };
-  const result: MigrateResult = { migrated: false, chunks: 0, bytesIn: 0, bytesOut: 0, restorePoints: 0, corruptChunks: [] };
-  if (old.formatVersion === FORMAT_VERSION) return result;
+  const result: MigrateResult = {
+    migrated: false,
+    formatVersion: old.formatVersion as number,
+    chunks: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    restorePoints: 0,
+    corruptChunks: [],
+  };
+  if (READABLE_VERSIONS.includes(old.formatVersion as never)) return result;
   if (old.formatVersion !== 1)
     throw new HvsnapError('repository_invalid', `${path}: format version ${JSON.stringify(old.formatVersion)} cannot be migrated (only 1)`, {
       context: { path, field: 'formatVersion' },
@@ -62,7 +72,7 @@ export async function migrateRepository(args: {
   const lock = await new RepositoryLocks(join(path, 'locks'), path, logger).acquireExclusive('migrate');
   try {
     const { config, keys } = await pendingConfig(path, old.chunkSize!, args);
-    const store = new PackStore(path, config.chunkSize, keys, logger);
+    const store = new PackStore(path, config.chunkSize, keys, config.formatVersion, logger);
     await store.refresh();
     const renamed = new Map<string, string>(); // v1 id → keyed id (encrypted only)
     for (const a of await dirs(join(path, 'chunks'))) {
@@ -89,12 +99,12 @@ export async function migrateRepository(args: {
       const file = join(dir, 'manifest.json');
       const value = JSON.parse(await readFile(file, 'utf8').catch(() => 'null')) as Record<string, unknown> | null;
       if (value === null) continue; // not a restore point (a stray file) or unreadable: verify reports it
-      if (value.formatVersion === FORMAT_VERSION) {
+      if (value.formatVersion === MANIFEST_VERSION) {
         openManifest(value, file, keys?.mac); // done by an earlier, interrupted run
         result.restorePoints++;
         continue;
       }
-      const manifest = parseManifest({ ...value, formatVersion: FORMAT_VERSION }, file);
+      const manifest = parseManifest({ ...value, formatVersion: MANIFEST_VERSION }, file);
       for (const disk of manifest.disks) {
         const idxFile = join(dir, 'disks', indexFileName(disk.diskId));
         const buf = await readFile(idxFile);
@@ -112,19 +122,20 @@ export async function migrateRepository(args: {
       await writeFileAtomic(file, dir, sealManifest(manifest, keys?.mac));
       result.restorePoints++;
     }
-    // the switch: from here the repository is version 2
+    // the switch: from here the repository is of the new version
     await writeFileAtomic(join(path, REPOSITORY_FILE), path, JSON.stringify(config, null, 2) + '\n');
     await rm(join(path, PENDING), { force: true });
     await rm(join(path, 'chunks'), { recursive: true, force: true });
     result.migrated = true;
-    logger.info({ path, ...result, corruptChunks: result.corruptChunks.length }, 'repository migrated to version 2');
+    result.formatVersion = config.formatVersion;
+    logger.info({ path, ...result, corruptChunks: result.corruptChunks.length }, `repository migrated to version ${config.formatVersion}`);
     return result;
   } finally {
     await lock.release();
   }
 }
 
-/** The version 2 configuration being made (kept across an interrupted run, with its key). */
+/** The new configuration being made (kept across an interrupted run, with its key). */
 async function pendingConfig(
   path: string,
   chunkSize: number,
@@ -145,7 +156,7 @@ async function pendingConfig(
   }
   const config: RepositoryConfig = {
     format: 'hvsnap-repository',
-    formatVersion: 2,
+    formatVersion: FORMAT_VERSION,
     id: randomBytes(16).toString('hex'),
     chunkSize,
     compression: 'zstd',

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { RepositoryKeys } from './blob-codec.js';
 import { fsyncPath, isErrno, writeFileAtomic } from './fs-util.js';
 import { addKeyFile, DEFAULT_KDF, newKeys, PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, passphraseFromEnvironment, unlockKeys } from './keys.js';
+import type { PackVersion } from './pack-format.js';
 import { Repository } from './repository.js';
 
 /** The file that makes a folder an hvsnap repository. */
@@ -17,8 +18,16 @@ export const REPOSITORY_FILE = 'hvsnap-repository.json';
  * GiB of disk per restore point; chunk index: about 56 bytes of memory per chunk).
  */
 export const DEFAULT_CHUNK_SIZE = 256 * 1024;
-/** The repository format this hvsnap reads and writes. */
-export const FORMAT_VERSION = 2;
+/**
+ * The format of a repository this hvsnap creates: 3, where an unencrypted blob ends in a checksum
+ * that a restore checks instead of hashing the chunk again (pack-format.ts).
+ */
+export const FORMAT_VERSION = 3;
+/**
+ * The formats this hvsnap reads and writes. A version 2 repository stays version 2 (its packs too,
+ * so the hvsnap that made it can still read it); its restores hash every unencrypted chunk again.
+ */
+export const READABLE_VERSIONS: readonly number[] = [2, 3];
 const SUBFOLDERS = ['packs', 'index', 'bad', 'keys', 'restore-points', 'tmp', 'locks'];
 const MIN_CHUNK = 64 * 1024;
 const MAX_CHUNK = 16 * 1024 * 1024;
@@ -44,10 +53,10 @@ export interface OpenRepositoryArgs {
   kdf?: { N: number; r: number; p: number };
 }
 
-/** What hvsnap-repository.json holds (version 2). */
+/** What hvsnap-repository.json holds (versions 2 and 3 alike). */
 export interface RepositoryConfig {
   format: 'hvsnap-repository';
-  formatVersion: 2;
+  formatVersion: PackVersion;
   /** random, 32 hex digits; binds the key files to this repository */
   id: string;
   chunkSize: number;
@@ -174,14 +183,14 @@ function parseConfig(text: string, file: string, path: string, invalid: (msg: st
   if (config.formatVersion === 1) {
     throw bad(
       'formatVersion',
-      `is 1: a repository of an older hvsnap (one file per chunk); this hvsnap reads version ${FORMAT_VERSION}`,
+      `is 1: a repository of an older hvsnap (one file per chunk); this hvsnap reads versions ${READABLE_VERSIONS.join(' and ')}`,
       `convert it with: hvsnap migrate --repo ${path}`,
     );
   }
-  if (config.formatVersion !== FORMAT_VERSION) {
+  if (!READABLE_VERSIONS.includes(config.formatVersion as number)) {
     throw bad(
       'formatVersion',
-      `is ${JSON.stringify(config.formatVersion)}; this hvsnap reads version ${FORMAT_VERSION}`,
+      `is ${JSON.stringify(config.formatVersion)}; this hvsnap reads versions ${READABLE_VERSIONS.join(' and ')}`,
       'a newer hvsnap wrote it: upgrade hvsnap to use it',
     );
   }

@@ -1,19 +1,20 @@
 import { HvsnapError, isHvsnapError } from '../core/errors.js';
-import { openBlob, openBlobs } from './blob-codec.js';
+import { inPlaceOf, openBlob, openBlobs } from './blob-codec.js';
 import { isErrno } from './fs-util.js';
 import { checkChunkId, isChunkId } from './hash.js';
 import { fromInfo } from './pack-format.js';
 import type { PackReadCache } from './pack-read-cache.js';
 import type { PackStore } from './pack-store.js';
 import type { PackWriter } from './pack-writer.js';
-import type { SharedBuffers } from './codec-pool.js';
+import { SEAL_OVERHEAD, type OpenMode, type SharedBuffers } from './codec-pool.js';
 import type { ChunkId } from './types.js';
 
-/** What the reads of a {@link PackStore} work with: the store, its pack writer and its read handles. */
+/** What the reads of a {@link PackStore} work with: the store, its pack writer, its read handles, and how blobs are checked. */
 export interface PackReadState {
   store: PackStore;
   writer: PackWriter;
   reads: PackReadCache;
+  mode: OpenMode;
 }
 
 /**
@@ -24,6 +25,12 @@ export interface PackReadState {
  * the disk's time on them (read ticks of /sys/block/vda/stat) fell by about half.
  */
 export const READ_RUN_BYTES = 4 << 20;
+/**
+ * Bytes a read of a run may cover beyond {@link READ_RUN_BYTES}: each blob's own bytes besides its
+ * chunk (nonce and tag, or checksum: at most SEAL_OVERHEAD) for as many chunks of the smallest size
+ * (64 KiB) as READ_RUN_BYTES holds, so that a run of READ_RUN_BYTES of chunks stored raw is one read.
+ */
+export const READ_RUN_SLACK = (READ_RUN_BYTES / (64 << 10)) * SEAL_OVERHEAD;
 
 /** A chunk read into reused memory: `data` is valid until `release()`. */
 export interface ChunkLease {
@@ -69,7 +76,7 @@ export async function leaseChunkCopy(state: PackReadState & { buffers: SharedBuf
 
 /**
  * {@link leaseChunkCopy} of each of `ids`, where blobs that lie end to end in one pack (in whatever
- * order they are asked for) are read together: one direct read of up to {@link READ_RUN_BYTES} into a buffer from
+ * order they are asked for) are read together: one direct read of up to {@link READ_RUN_BYTES} (and {@link READ_RUN_SLACK}) into a buffer from
  * `runBuffers`, each blob then opened and checked on its own, all of a run's in one task on the codec
  * pool (a raw, unencrypted chunk in place, as a view of that buffer, which goes back once every chunk
  * of the run is released). One promise per id,
@@ -102,7 +109,8 @@ export function leaseChunkRun(
   found.sort((a, b) => a.pack - b.pack || a.offset - b.offset);
   for (const m of found) {
     const last = run.at(-1);
-    if (!last || m.pack !== last.pack || m.offset !== last.offset + last.length || m.offset + m.length - run[0].offset > READ_RUN_BYTES) close();
+    if (!last || m.pack !== last.pack || m.offset !== last.offset + last.length || m.offset + m.length - run[0].offset > READ_RUN_BYTES + READ_RUN_SLACK)
+      close();
     run.push(m);
   }
   close();
@@ -130,20 +138,20 @@ function leaseRun(
   // once read, every blob of the run is opened and checked in one task on the codec pool (openBlobs);
   // a raw, unencrypted chunk in place, as a view of the run's buffer
   const opened = stored.then((view) => {
-    const items: Array<{ stored: Buffer; out: Buffer; id: ChunkId; rawLength: number; compressed: boolean }> = [];
+    const items: Array<{ stored: Buffer; out: Buffer; id: ChunkId; rawLength: number; compressed: boolean; inPlace: boolean }> = [];
     try {
       for (const m of run) {
         const blob = view.subarray(m.offset - first, m.offset - first + m.length);
         const { rawLength, compressed } = fromInfo(m.info);
-        const inPlace = !store.keys && !compressed && m.length === rawLength;
-        items.push({ stored: blob, out: inPlace ? blob : state.buffers.take(rawLength), id: m.id, rawLength, compressed });
+        const inPlace = inPlaceOf(blob, rawLength, compressed, store.keys, state.mode);
+        items.push({ stored: blob, out: inPlace ?? state.buffers.take(rawLength), id: m.id, rawLength, compressed, inPlace: !!inPlace });
       }
     } catch (e) {
       // a buffer that cannot be taken fails the run: those taken before it go back
-      for (const item of items) if (item.out !== item.stored) state.buffers.give(item.out);
+      for (const item of items) if (!item.inPlace) state.buffers.give(item.out);
       throw e;
     }
-    const checked = openBlobs(items, store.keys, file);
+    const checked = openBlobs(items, store.keys, state.mode, file);
     checked.catch(() => undefined); // observed by every chunk of the run below
     return { items, checked };
   });
@@ -162,7 +170,7 @@ function leaseRun(
     const release = () => {
       if (released) return;
       released = true;
-      if (item.out !== item.stored) state.buffers.give(item.out); // a chunk opened in place is the run buffer's
+      if (!item.inPlace) state.buffers.give(item.out); // a chunk opened in place is the run buffer's
       drop();
     };
     try {
@@ -182,7 +190,7 @@ function leaseRun(
  * a blob stored raw and unencrypted), checked; a copy that fails is quarantined first.
  */
 async function readChecked(
-  { store, writer }: PackReadState,
+  { store, writer, mode }: PackReadState,
   id: ChunkId,
   readStored: (file: string, offset: number, length: number) => Promise<Buffer>,
   rawBuf: (rawLength: number) => Buffer,
@@ -208,9 +216,17 @@ async function readChecked(
     throw e;
   }
   const { rawLength, compressed } = fromInfo(loc.info);
-  const inPlace = !store.keys && !compressed && loc.length === rawLength;
   try {
-    return await openBlob(stored, id, rawLength, compressed, store.keys, file, inPlace ? stored : rawBuf(rawLength));
+    return await openBlob(
+      stored,
+      id,
+      rawLength,
+      compressed,
+      store.keys,
+      mode,
+      file,
+      inPlaceOf(stored, rawLength, compressed, store.keys, mode) ?? rawBuf(rawLength),
+    );
   } catch (e) {
     if (isDamage(e)) await store.markBad(id, packName, (e as Error).message);
     throw e;
@@ -231,7 +247,7 @@ function isDamage(e: unknown): boolean {
  * {@link PackStore.copyStored}: chunk `id`'s stored blob, checked, copied into the open pack; false
  * (and the copy quarantined) when the copy is damaged, a throw when the check itself failed.
  */
-export async function copyStoredChunk({ store, writer, reads }: PackReadState, id: ChunkId): Promise<boolean> {
+export async function copyStoredChunk({ store, writer, reads, mode }: PackReadState, id: ChunkId): Promise<boolean> {
   const loc = store.locate(id);
   if (!loc) return false;
   const file = store.packPath(loc.packName);
@@ -240,7 +256,7 @@ export async function copyStoredChunk({ store, writer, reads }: PackReadState, i
   try {
     await writer.drain(loc.packName);
     stored = await reads.readAt(file, loc.offset, loc.length);
-    await openBlob(stored, id, rawLength, compressed, store.keys, file);
+    await openBlob(stored, id, rawLength, compressed, store.keys, mode, file);
   } catch (e) {
     if (!isDamage(e)) throw e;
     await store.markBad(id, loc.packName, (e as Error).message);

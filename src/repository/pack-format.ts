@@ -9,18 +9,25 @@ import type { ChunkId } from './types.js';
  *
  * | part | size | content |
  * |---|---|---|
- * | header | 16 | magic `HVSNPACK`, format version (2), 4 reserved bytes |
- * | blobs | … | each as {@link sealBlob} wrote it |
+ * | header | 16 | magic `HVSNPACK`, version (the repository's format version, 2 or 3), 4 reserved bytes |
+ * | blobs | … | each as codec-worker.mjs `sealInto` wrote it (version 3: an unencrypted blob ends in its 4-byte checksum) |
  * | entries | 44 × count | chunk id (32), offset (4), stored length (4), info (4: raw length, bit 31 = compressed) |
  * | footer | 48 | count (4), checksum of header and entries (32: SHA-256, or HMAC-SHA-256 with the id key), 4 reserved, magic `HVSNPEND` |
  */
 export const PACK_MAGIC = Buffer.from('HVSNPACK', 'latin1');
 export const PACK_END = Buffer.from('HVSNPEND', 'latin1');
-export const PACK_VERSION = 2;
+/** The pack versions: a repository's packs have its format version (open-repository.ts). */
+export type PackVersion = 2 | 3;
 export const PACK_HEADER_BYTES = 16;
 export const PACK_ENTRY_BYTES = 44;
 export const PACK_FOOTER_BYTES = 48;
 const COMPRESSED = 0x8000_0000;
+
+/** What the packs of one repository are: their version, and the key of their checksums (encrypted repositories). */
+export interface PackFormat {
+  version: PackVersion;
+  macKey: Buffer | undefined;
+}
 
 /** One chunk in a pack. Offsets and lengths in bytes. */
 export interface PackEntry {
@@ -31,11 +38,11 @@ export interface PackEntry {
   compressed: boolean;
 }
 
-/** The header every pack starts with. */
-export function packHeader(): Buffer {
+/** The header every pack of `version` starts with. */
+export function packHeader(version: PackVersion): Buffer {
   const h = Buffer.alloc(PACK_HEADER_BYTES);
   PACK_MAGIC.copy(h, 0);
-  h.writeUInt32LE(PACK_VERSION, 8);
+  h.writeUInt32LE(version, 8);
   return h;
 }
 
@@ -56,7 +63,7 @@ function checksum(parts: Buffer[], macKey: Buffer | undefined): Buffer {
 }
 
 /** Entries and footer of a pack holding `entries`. */
-export function packTrailer(entries: readonly PackEntry[], macKey: Buffer | undefined): Buffer {
+export function packTrailer(entries: readonly PackEntry[], format: PackFormat): Buffer {
   const body = Buffer.alloc(entries.length * PACK_ENTRY_BYTES);
   entries.forEach((e, i) => {
     const at = i * PACK_ENTRY_BYTES;
@@ -67,7 +74,7 @@ export function packTrailer(entries: readonly PackEntry[], macKey: Buffer | unde
   });
   const footer = Buffer.alloc(PACK_FOOTER_BYTES);
   footer.writeUInt32LE(entries.length, 0);
-  checksum([packHeader(), body], macKey).copy(footer, 4);
+  checksum([packHeader(format.version), body], format.macKey).copy(footer, 4);
   PACK_END.copy(footer, 40);
   return Buffer.concat([body, footer]);
 }
@@ -77,7 +84,7 @@ export function packTrailer(entries: readonly PackEntry[], macKey: Buffer | unde
  * footer; the entries too when `tail` is long enough, else `needBytes` says how many to read).
  * `integrity_failed` naming `file` for a damaged or truncated pack.
  */
-export function parsePackTrailer(tail: Buffer, fileSize: number, file: string, macKey: Buffer | undefined): { entries: PackEntry[] } | { needBytes: number } {
+export function parsePackTrailer(tail: Buffer, fileSize: number, file: string, format: PackFormat): { entries: PackEntry[] } | { needBytes: number } {
   const bad = (why: string): never => {
     throw new HvsnapError('integrity_failed', `pack ${file} is damaged: ${why}`, { context: { file, reason: 'pack_damaged' } });
   };
@@ -90,7 +97,7 @@ export function parsePackTrailer(tail: Buffer, fileSize: number, file: string, m
   if (need + PACK_HEADER_BYTES > fileSize) bad(`its trailer lists ${count} chunks, more than ${fileSize} bytes can hold`);
   if (tail.length < need) return { needBytes: need };
   const body = tail.subarray(tail.length - need, tail.length - PACK_FOOTER_BYTES);
-  if (!checksum([packHeader(), body], macKey).equals(footer.subarray(4, 36))) bad('the checksum of its trailer does not match');
+  if (!checksum([packHeader(format.version), body], format.macKey).equals(footer.subarray(4, 36))) bad('the checksum of its trailer does not match');
   const entries: PackEntry[] = [];
   const end = fileSize - need;
   for (let i = 0; i < count; i++) {
@@ -103,10 +110,10 @@ export function parsePackTrailer(tail: Buffer, fileSize: number, file: string, m
   return { entries };
 }
 
-/** Checks the 16-byte header of a pack. */
-export function checkPackHeader(head: Buffer, file: string): void {
+/** Checks the 16-byte header of a pack of `version`. */
+export function checkPackHeader(head: Buffer, file: string, version: PackVersion): void {
   // all 16 bytes: the reserved ones too, so that no byte of a pack goes unchecked
-  if (head.length < PACK_HEADER_BYTES || !head.subarray(0, PACK_HEADER_BYTES).equals(packHeader())) {
+  if (head.length < PACK_HEADER_BYTES || !head.subarray(0, PACK_HEADER_BYTES).equals(packHeader(version))) {
     throw new HvsnapError('integrity_failed', `pack ${file} is damaged: bad header`, { context: { file, reason: 'pack_damaged' } });
   }
 }

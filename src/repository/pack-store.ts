@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { HvsnapError, isHvsnapError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { RepositoryKeys } from './blob-codec.js';
-import { codecPool, SEAL_OVERHEAD, SharedBuffers } from './codec-pool.js';
+import { codecPool, SEAL_OVERHEAD, SharedBuffers, type OpenMode } from './codec-pool.js';
 import { chunkId } from './chunk-id.js';
 import { ChunkIndex, type ChunkLocation } from './chunk-index.js';
 import { forEachLimit, fsyncPath, isErrno, writeFileSynced } from './fs-util.js';
@@ -12,7 +12,8 @@ import { isAllZero } from '../core/zero.js';
 import { checkChunkId, isChunkId } from './hash.js';
 import { encodeIndexFile, loadIndexFile } from './index-file.js';
 import { PackQuarantine, readdirOrEmpty } from './pack-quarantine.js';
-import { copyStoredChunk, leaseChunkCopy, leaseChunkRun, READ_RUN_BYTES, readChunkCopy, type ChunkLease } from './pack-chunk-read.js';
+import { copyStoredChunk, leaseChunkCopy, leaseChunkRun, READ_RUN_BYTES, READ_RUN_SLACK, readChunkCopy, type ChunkLease } from './pack-chunk-read.js';
+import type { PackFormat, PackVersion } from './pack-format.js';
 import { PackReadCache } from './pack-read-cache.js';
 import { PackWriter, type SealedPack } from './pack-writer.js';
 import type { ChunkId } from './types.js';
@@ -54,7 +55,7 @@ export class PackStore {
   /** shared memory for blobs being sealed and chunks being read: faulted in once, reused */
   private readonly buffers: SharedBuffers;
   /** shared memory for {@link leaseRun}'s reads of end-to-end blobs: {@link KEPT_BUFFER_BYTES} of it kept */
-  private readonly runBuffers = new SharedBuffers(READ_RUN_BYTES, KEPT_BUFFER_BYTES / READ_RUN_BYTES);
+  private readonly runBuffers = new SharedBuffers(READ_RUN_BYTES + READ_RUN_SLACK, KEPT_BUFFER_BYTES / READ_RUN_BYTES);
   private readonly loadedIndexFiles = new Set<string>();
   /** index files that failed their checksum at the last load */
   damagedIndexFiles: string[] = [];
@@ -69,6 +70,10 @@ export class PackStore {
   readonly packsDir: string;
   readonly indexDir: string;
   readonly badDir: string;
+  /** the version and checksum key of this repository's packs */
+  readonly format: PackFormat;
+  /** whether an unencrypted blob ends in its checksum (packs of version 3) */
+  private readonly crc: boolean;
 
   constructor(
     /** the repository folder */
@@ -76,14 +81,27 @@ export class PackStore {
     /** bytes */
     readonly chunkSize: number,
     readonly keys: RepositoryKeys | undefined,
+    /** the repository's format version: its packs' version */
+    version: PackVersion,
     private readonly logger: Logger,
   ) {
     this.packsDir = join(root, 'packs');
     this.indexDir = join(root, 'index');
     this.badDir = join(root, 'bad');
+    this.format = { version, macKey: keys?.mac };
+    this.crc = version >= 3;
     this.quarantine = new PackQuarantine(this.badDir, logger);
-    this.writer = new PackWriter(this.packsDir, keys?.mac, (p) => this.sealed.push(p));
+    this.writer = new PackWriter(this.packsDir, this.format, (p) => this.sealed.push(p));
     this.buffers = new SharedBuffers(chunkSize + SEAL_OVERHEAD, Math.max(64, Math.ceil(KEPT_BUFFER_BYTES / chunkSize)));
+  }
+
+  /**
+   * How this store's blobs are opened: with `ids`, every chunk is hashed again and compared with
+   * its id (verify --deep, gc); without, a blob's GCM tag or checksum is its check where it has one
+   * (restore, export, mount). See OpenMode.
+   */
+  openMode(ids: boolean): OpenMode {
+    return { crc: this.crc, ids };
   }
 
   /** The id of `data` in this repository (keyed when encrypted). */
@@ -224,7 +242,7 @@ export class PackStore {
       let sealed: { length: number; compressed: boolean } | undefined;
       if (id !== undefined) cid = checkChunkId(id, 'id');
       else if (this.storedShare > 0.5) cid = await codecPool().id(data, this.keys?.mac);
-      else ({ id: cid, ...sealed } = await codecPool().idSeal(data, out, this.keys));
+      else ({ id: cid, ...sealed } = await codecPool().idSeal(data, out, this.keys, this.crc));
       for (;;) {
         if (await this.has(cid)) {
           this.storedShare = this.storedShare * 0.875 + 0.125;
@@ -239,7 +257,7 @@ export class PackStore {
       this.inFlight.set(cid, new Promise<void>((r) => (done = r)));
       try {
         // sealed on the codec pool into shared memory; the writer copies it into its staging buffer
-        sealed ??= await codecPool().seal(data, out, cid, this.keys?.enc);
+        sealed ??= await codecPool().seal(data, out, cid, this.keys?.enc, this.crc);
         const loc = await this.writer.append(cid, { stored: out.subarray(0, sealed.length), compressed: sealed.compressed }, data.byteLength, this.index);
         return { id: cid, written: true, bytesWritten: loc.length };
       } finally {
@@ -252,19 +270,20 @@ export class PackStore {
   }
 
   /**
-   * The bytes of chunk `id`, always checked (tag, length, id). Missing, known bad, or failing the
-   * check: `integrity_failed` naming the pack; a copy that fails is quarantined first.
+   * The bytes of chunk `id`, always checked (tag or checksum, length; the id as `mode` says, by
+   * default hashed again). Missing, known bad, or failing the check: `integrity_failed` naming the
+   * pack; a copy that fails is quarantined first.
    */
-  async get(id: ChunkId): Promise<Buffer> {
-    return readChunkCopy({ store: this, writer: this.writer, reads: this.reads }, id);
+  async get(id: ChunkId, mode = this.openMode(true)): Promise<Buffer> {
+    return readChunkCopy({ store: this, writer: this.writer, reads: this.reads, mode }, id);
   }
 
   /**
    * {@link get} into the store's reused shared memory (the fast path of restore: no fresh
    * allocation per chunk). The chunk is valid until `release()`, which must be called once.
    */
-  async lease(id: ChunkId): Promise<ChunkLease> {
-    return leaseChunkCopy({ store: this, writer: this.writer, reads: this.reads, buffers: this.buffers }, id);
+  async lease(id: ChunkId, mode = this.openMode(true)): Promise<ChunkLease> {
+    return leaseChunkCopy({ store: this, writer: this.writer, reads: this.reads, buffers: this.buffers, mode }, id);
   }
 
   /**
@@ -272,8 +291,8 @@ export class PackStore {
    * in a pack together, in reads of up to READ_RUN_BYTES (see leaseChunkRun): a restore asks for a
    * disk's chunks in order, and a backup wrote them in that order.
    */
-  leaseRun(ids: readonly ChunkId[]): Array<Promise<ChunkLease>> {
-    return leaseChunkRun({ store: this, writer: this.writer, reads: this.reads, buffers: this.buffers, runBuffers: this.runBuffers }, ids);
+  leaseRun(ids: readonly ChunkId[], mode = this.openMode(true)): Array<Promise<ChunkLease>> {
+    return leaseChunkRun({ store: this, writer: this.writer, reads: this.reads, buffers: this.buffers, runBuffers: this.runBuffers, mode }, ids);
   }
 
   /**
@@ -282,7 +301,7 @@ export class PackStore {
    * fails its check or is missing; throws when the check itself could not run.
    */
   async copyStored(id: ChunkId): Promise<boolean> {
-    return copyStoredChunk({ store: this, writer: this.writer, reads: this.reads }, id);
+    return copyStoredChunk({ store: this, writer: this.writer, reads: this.reads, mode: this.openMode(true) }, id);
   }
 
   /** Records that the copy of `id` in pack `pack` is bad (durably), so no backup trusts it again. */

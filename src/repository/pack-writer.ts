@@ -7,7 +7,7 @@ import { allocAlignedBuffer, DIRECT_ALIGN, openDirectWrites, writeFully, type Di
 import type { SealedBlob } from './blob-codec.js';
 import type { ChunkIndex } from './chunk-index.js';
 import { fsyncPath } from './fs-util.js';
-import { infoOf, packHeader, packTrailer, type PackEntry } from './pack-format.js';
+import { infoOf, packHeader, packTrailer, type PackEntry, type PackFormat } from './pack-format.js';
 import type { ChunkId } from './types.js';
 
 /** A pack that is complete on disk (its fsync may still run): what the next index file lists. */
@@ -60,7 +60,7 @@ export class PackWriter {
 
   constructor(
     private readonly packsDir: string,
-    private readonly macKey: Buffer | undefined,
+    private readonly format: PackFormat,
     private readonly onSealed: (pack: SealedPack) => void,
   ) {}
 
@@ -164,7 +164,7 @@ export class PackWriter {
     this.dirtyDirs.add(dirname(path));
     const direct = await openDirectWrites(path, fd);
     this.open = { name, number: index.packNumber(name), fd, direct, size: 0, written: 0, entries: [] };
-    await this.put(this.open, packHeader());
+    await this.put(this.open, packHeader(this.format.version));
     return this.open;
   }
 
@@ -233,7 +233,7 @@ export class PackWriter {
     // then saw a short pack and marked its last chunks bad
     this.sealing.add(pack.name);
     try {
-      await this.put(pack, packTrailer(pack.entries, this.macKey));
+      await this.put(pack, packTrailer(pack.entries, this.format));
       await this.writeBuffered(pack, true);
     } finally {
       this.sealing.delete(pack.name);

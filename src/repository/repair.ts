@@ -68,7 +68,7 @@ export async function repairRepository(host: RepairHost): Promise<RepairResult> 
     if (f.name === undefined) continue;
     packsChecked++;
     try {
-      const { entries } = await readPackEntries(f.path, store.keys?.mac);
+      const { entries } = await readPackEntries(f.path, store.format);
       const n = rebuilt.packNumber(f.name);
       for (const e of entries)
         if (!rebuilt.get(e.id) || store.isBad(e.id, rebuilt.packs[rebuilt.get(e.id)!.pack]))

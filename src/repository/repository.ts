@@ -20,7 +20,7 @@ import { verifyRestorePoints } from './verify.js';
 export type { OpenedRestorePoint } from './repository-reader.js';
 
 /**
- * A repository on a local folder (format version 2):
+ * A repository on a local folder (format version 2 or 3):
  *
  * ```
  * hvsnap-repository.json     format version, id, chunk size, compression, encryption

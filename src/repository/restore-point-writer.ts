@@ -6,7 +6,7 @@ import type { Logger } from '../core/logger.js';
 import { encrypt, type RepositoryKeys } from './blob-codec.js';
 import { encodeIndex } from './disk-index.js';
 import { checkRelativeName, forEachLimit, fsyncPath, isErrno, writeFileSynced } from './fs-util.js';
-import { checkManifestInput, sealManifest } from './manifest.js';
+import { checkManifestInput, MANIFEST_VERSION, sealManifest } from './manifest.js';
 import type { PackStore } from './pack-store.js';
 import type { DiskIndex, RestorePointManifest } from './types.js';
 
@@ -124,7 +124,7 @@ export class RestorePointWriter {
     this.checkOpen('commit');
     const listed = new Set(manifest.configFiles ?? []);
     const full = checkManifestInput(
-      { ...manifest, configFiles: [...new Set([...listed, ...this.configFiles])].sort(), id: this.id, formatVersion: 2 },
+      { ...manifest, configFiles: [...new Set([...listed, ...this.configFiles])].sort(), id: this.id, formatVersion: MANIFEST_VERSION },
       this.id,
     );
     this.checkAgainstWritten(full, listed);

@@ -65,7 +65,7 @@ export async function verifyRestorePoints(
     let p = packs.get(name);
     if (!p) {
       const file = store.packPath(name);
-      p = (deep ? readPackEntries(file, store.keys?.mac).then(() => 'ok' as const) : stat(file).then(() => 'ok' as const)).catch((e: unknown) =>
+      p = (deep ? readPackEntries(file, store.format).then(() => 'ok' as const) : stat(file).then(() => 'ok' as const)).catch((e: unknown) =>
         isErrno(e, 'ENOENT') ? ('missing' as const) : isHvsnapError(e) ? e.message : Promise.reject(e),
       );
       packs.set(name, p);

@@ -63,7 +63,8 @@ const MIN_HOLE = 16 * 1024;
 
 /**
  * Rebuilds one disk of a restore point as a fresh dynamic VHDX (or fixed, or raw), streaming chunk
- * by chunk in order. Every chunk is verified against its id as it is read (on the codec pool's
+ * by chunk in order. Every chunk is checked as it is read (its checksum or GCM tag, or its id's hash
+ * where its blob has neither: Repository.leaseChunks; on the codec pool's
  * threads, {@link READ_AHEAD_BYTES} ahead of the writer, in memory the repository reuses; chunks
  * stored end to end are read together, READ_RUN_BYTES at a time, see Repository.leaseChunks): a corrupt
  * repository fails the restore instead of producing a wrong disk, and the written disk is not

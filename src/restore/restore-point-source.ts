@@ -24,7 +24,7 @@ export function repositorySource(repository: Repository): RestorePointSource {
   return {
     manifest: (id) => repository.getRestorePoint(id),
     diskIndex: (id, diskId) => repository.readIndex(id, diskId),
-    chunk: (chunkId) => repository.getChunk(chunkId, { verify: true }),
+    chunk: (chunkId) => repository.readChunk(chunkId),
     hold: (purpose) => repository.lockForReading(purpose),
   };
 }

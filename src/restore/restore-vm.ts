@@ -103,8 +103,8 @@ function disksFromSnapshot(args: RestoreVmArgs, manifest: RestorePointManifest, 
 }
 
 /**
- * An offload restore point: each disk rebuilt from the repository's chunks (each checked against its
- * id as it is read; with `verify` the written disk is read back too), under a shared (reader) lock of
+ * An offload restore point: each disk rebuilt from the repository's chunks (each checked as it is
+ * read, see Repository.leaseChunks; with `verify` the written disk is read back too), under a shared (reader) lock of
  * the repository.
  */
 async function disksFromRepository(

@@ -5,6 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { isHvsnapError } from '../../src/core/errors.js';
 import { chunkId, hashChunk, isAllZero } from '../../src/repository/index.js';
 import { codecPool } from '../../src/repository/codec-pool.js';
+import { CRC_BYTES } from '../../src/repository/blob-codec.js';
 import { readPackEntries } from '../../src/repository/pack-reader.js';
 import { CHUNK, filesUnder, newRepo, reopen } from './helpers.js';
 
@@ -54,7 +55,7 @@ describe('chunk store (packs)', () => {
     expect(await repo.hasChunk(a.id!)).toBe(true);
     const packs = await filesUnder(join(repo.path, 'packs'));
     expect(packs).toHaveLength(1);
-    const { entries } = await readPackEntries(packs[0], undefined);
+    const { entries } = await readPackEntries(packs[0], repo.chunks.format);
     expect(entries.map((e) => e.id)).toEqual([a.id, b.id]);
     expect(await filesUnder(join(repo.path, 'index'))).toHaveLength(1);
   });
@@ -66,7 +67,7 @@ describe('chunk store (packs)', () => {
     const t = await repo.putChunk(text);
     const n = await repo.putChunk(noise);
     expect(t.bytesWritten).toBeLessThan(CHUNK / 20);
-    expect(n.bytesWritten).toBe(CHUNK);
+    expect(n.bytesWritten).toBe(CHUNK + CRC_BYTES); // and its checksum
     await repo.flush();
     const reopened = await reopen(repo.path);
     expect((await reopened.getChunk(t.id!)).equals(text)).toBe(true);
@@ -80,7 +81,7 @@ describe('chunk store (packs)', () => {
     expect(new Set(results.map((r) => r.id))).toEqual(new Set([hashChunk(data)]));
     expect(results.filter((r) => r.written)).toHaveLength(1);
     await repo.flush();
-    const { entries } = await readPackEntries((await filesUnder(join(repo.path, 'packs')))[0], undefined);
+    const { entries } = await readPackEntries((await filesUnder(join(repo.path, 'packs')))[0], repo.chunks.format);
     expect(entries).toHaveLength(1);
     expect(await repo.putChunk(data)).toEqual({ id: hashChunk(data), written: false, bytesWritten: 0 });
   });

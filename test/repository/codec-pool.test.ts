@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chunkId } from '../../src/repository/chunk-id.js';
-import { CodecPool, codecWorkerFile, SEAL_OVERHEAD, sharedBuffer } from '../../src/repository/codec-pool.js';
+import { CodecPool, codecWorkerFile, loadCodec, SEAL_OVERHEAD, sharedBuffer } from '../../src/repository/codec-pool.js';
 import { bundleSource } from '../helpers/bundle-source.js';
 
 /** 1 MiB that zstd shrinks about 2:1: 448 KiB random, then text (the bench's mixed disk). */
@@ -17,6 +17,20 @@ function mixedChunk(): Buffer {
 }
 
 const keys = { enc: randomBytes(32), mac: randomBytes(32) };
+/** How a restore opens blobs of a version 2 pack (no checksum: the id is hashed) and of a version 3 pack (its checksum or tag vouches). */
+const V2 = { crc: false, ids: true };
+const V3 = { crc: true, ids: false };
+
+describe('the checksum of a blob (CRC-32)', () => {
+  it("is zlib's CRC-32, and the portable one (Node before 20.15) agrees with it", async () => {
+    const codec = await loadCodec();
+    expect(codec.crc32(Buffer.from('123456789'), 0)).toBe(0xcbf43926); // the standard check value
+    expect(codec.crc32ForTest(Buffer.from('123456789'), 0)).toBe(0xcbf43926);
+    const data = randomBytes(100_003);
+    expect(codec.crc32ForTest(data, 0)).toBe(codec.crc32(data, 0));
+    expect(codec.crc32ForTest(data.subarray(500), codec.crc32ForTest(data.subarray(0, 500), 0))).toBe(codec.crc32(data, 0));
+  });
+});
 
 describe('whether a chunk is worth compressing', () => {
   /** 256 KiB of `fill(i)` per 4 KiB page `i`. */
@@ -59,34 +73,72 @@ describe.each([
     ['incompressible, encrypted', randomBytes(1 << 20), keys, false],
     ['mixed, encrypted', mixedChunk(), keys, true],
     ['small and compressible', Buffer.alloc(10_000, 'ab'), undefined, true],
-  ])('seals and opens %s chunks byte for byte', async (_what, raw, k, shouldCompress) => {
+  ])('seals and opens %s chunks byte for byte, in packs of version 2 and 3', async (_what, raw, k, shouldCompress) => {
     const id = chunkId(raw, k?.mac);
-    const out = sharedBuffer(raw.length + SEAL_OVERHEAD);
-    const sealed = await pool.seal(raw, out, id, k?.enc);
-    expect(sealed.compressed).toBe(shouldCompress);
-    if (shouldCompress) expect(sealed.length).toBeLessThan(raw.length * 0.75);
-    else expect(sealed.length).toBe(raw.length + (k ? SEAL_OVERHEAD : 0));
-    const stored = Buffer.from(out.subarray(0, sealed.length));
-    if (k) expect(stored.includes(raw.subarray(0, 16))).toBe(false);
-    const back = Buffer.alloc(raw.length);
-    expect(await pool.open(stored, back, id, raw.length, sealed.compressed, k)).toBeUndefined();
-    expect(back.equals(raw)).toBe(true);
+    for (const mode of [V2, V3]) {
+      const out = sharedBuffer(raw.length + SEAL_OVERHEAD);
+      const sealed = await pool.seal(raw, out, id, k?.enc, mode.crc);
+      expect(sealed.compressed).toBe(shouldCompress);
+      if (shouldCompress) expect(sealed.length).toBeLessThan(raw.length * 0.75);
+      else expect(sealed.length).toBe(raw.length + (k ? SEAL_OVERHEAD : mode.crc ? 4 : 0));
+      const stored = Buffer.from(out.subarray(0, sealed.length));
+      if (k) expect(stored.includes(raw.subarray(0, 16))).toBe(false);
+      const back = Buffer.alloc(raw.length);
+      expect(await pool.open(stored, back, id, raw.length, sealed.compressed, k, mode)).toBeUndefined();
+      expect(back.equals(raw)).toBe(true);
+    }
+  });
+
+  it('a version 3 blob: a byte flipped anywhere (bytes or checksum), or the blob of another chunk, fails its checksum', async () => {
+    for (const raw of [randomBytes(1 << 18), mixedChunk()]) {
+      const id = chunkId(raw);
+      const out = sharedBuffer(raw.length + SEAL_OVERHEAD);
+      const sealed = await pool.seal(raw, out, id, undefined, true);
+      const blob = Buffer.from(out.subarray(0, sealed.length));
+      for (const at of [0, blob.length >> 1, blob.length - 5, blob.length - 1]) {
+        const bad = Buffer.from(blob);
+        bad[at] ^= 0x10;
+        expect(await pool.open(bad, Buffer.alloc(raw.length), id, raw.length, sealed.compressed, undefined, V3), `byte ${at}`).toMatch(
+          /checksum does not match/,
+        );
+      }
+      const other = chunkId(randomBytes(64));
+      expect(await pool.open(blob, Buffer.alloc(raw.length), other, raw.length, sealed.compressed, undefined, V3)).toMatch(/checksum does not match/);
+      expect(await pool.open(blob.subarray(0, 3), Buffer.alloc(raw.length), id, raw.length, false, undefined, V3)).toMatch(/shorter than its checksum/);
+    }
+  });
+
+  it('hashes the chunk again with `ids`, or where nothing else vouches for it, and not where a checksum or tag does', async () => {
+    // a blob its writer sealed under the wrong id: its checksum or tag is sound, its bytes are not that id's
+    const raw = randomBytes(1 << 18);
+    const wrongId = chunkId(randomBytes(64));
+    for (const k of [undefined, keys]) {
+      const out = sharedBuffer(raw.length + SEAL_OVERHEAD);
+      const sealed = await pool.seal(raw, out, wrongId, k?.enc, true);
+      const blob = Buffer.from(out.subarray(0, sealed.length));
+      expect(await pool.open(blob, Buffer.alloc(raw.length), wrongId, raw.length, false, k, V3)).toBeUndefined();
+      expect(await pool.open(blob, Buffer.alloc(raw.length), wrongId, raw.length, false, k, { crc: true, ids: true })).toMatch(/does not hash to its id/);
+    }
+    // a version 2 blob, unencrypted: the id is hashed whatever `ids` says
+    expect(await pool.open(raw, Buffer.alloc(raw.length), wrongId, raw.length, false, undefined, { crc: false, ids: false })).toMatch(
+      /does not hash to its id/,
+    );
   });
 
   it('names what is wrong with a damaged blob: tag, content, length', async () => {
     const raw = mixedChunk();
     const id = chunkId(raw, keys.mac);
     const out = sharedBuffer(raw.length + SEAL_OVERHEAD);
-    const sealed = await pool.seal(raw, out, id, keys.enc);
+    const sealed = await pool.seal(raw, out, id, keys.enc, true);
     const stored = Buffer.from(out.subarray(0, sealed.length));
     stored[stored.length >> 1] ^= 1;
-    expect(await pool.open(stored, Buffer.alloc(raw.length), id, raw.length, sealed.compressed, keys)).toMatch(/fails authentication/);
+    expect(await pool.open(stored, Buffer.alloc(raw.length), id, raw.length, sealed.compressed, keys, V3)).toMatch(/fails authentication/);
 
     const plain = randomBytes(4096);
     const wrong = Buffer.from(plain);
     wrong[7] ^= 0x80;
-    expect(await pool.open(wrong, Buffer.alloc(4096), chunkId(plain), 4096, false)).toMatch(/does not hash to its id/);
-    expect(await pool.open(plain, Buffer.alloc(4000), chunkId(plain), 4000, false)).toMatch(/holds 4096 bytes, the index says 4000/);
+    expect(await pool.open(wrong, Buffer.alloc(4096), chunkId(plain), 4096, false, undefined, V2)).toMatch(/does not hash to its id/);
+    expect(await pool.open(plain, Buffer.alloc(4000), chunkId(plain), 4000, false, undefined, V2)).toMatch(/holds 4096 bytes, the index says 4000/);
   });
 
   it.each([
@@ -95,30 +147,40 @@ describe.each([
   ])('idSeal gives the id of chunkId and a blob that opens to the chunk (%s)', async (_what, make, k) => {
     const raw = make();
     const out = sharedBuffer(raw.length + SEAL_OVERHEAD);
-    const r = await pool.idSeal(raw, out, k);
+    const r = await pool.idSeal(raw, out, k, true);
     expect(r.id).toBe(chunkId(raw, k?.mac));
     const back = Buffer.alloc(raw.length);
-    expect(await pool.open(Buffer.from(out.subarray(0, r.length)), back, r.id, raw.length, r.compressed, k)).toBeUndefined();
+    expect(await pool.open(Buffer.from(out.subarray(0, r.length)), back, r.id, raw.length, r.compressed, k, V3)).toBeUndefined();
     expect(back.equals(raw)).toBe(true);
   });
 
   it('openAll opens several blobs in one task and names each one that is damaged, in order', async () => {
     const raws = [randomBytes(1 << 18), mixedChunk(), randomBytes(1 << 18), mixedChunk()];
-    for (const k of [undefined, keys]) {
+    for (const [k, mode] of [
+      [undefined, V2],
+      [undefined, V3],
+      [keys, V3],
+    ] as const) {
       const items = [];
       for (const raw of raws) {
         const id = chunkId(raw, k?.mac);
         const sealed = sharedBuffer(raw.length + SEAL_OVERHEAD);
-        const r = await pool.seal(raw, sealed, id, k?.enc);
+        const r = await pool.seal(raw, sealed, id, k?.enc, mode.crc);
         const stored = sealed.subarray(0, r.length);
         // a blob stored raw and unencrypted is checked in place
-        items.push({ stored, out: !k && !r.compressed ? stored : sharedBuffer(raw.length), id, rawLength: raw.length, compressed: r.compressed });
+        items.push({
+          stored,
+          out: !k && !r.compressed ? stored.subarray(0, raw.length) : sharedBuffer(raw.length),
+          id,
+          rawLength: raw.length,
+          compressed: r.compressed,
+        });
       }
       items[2].stored[100] ^= 1;
       const tasks = (pool as unknown as { next: number }).next;
-      const problems = await pool.openAll(items, k);
+      const problems = await pool.openAll(items, k, mode);
       expect(problems.map((p) => p !== undefined)).toEqual([false, false, true, false]);
-      expect(problems[2]).toMatch(k ? /fails authentication/ : /does not hash to its id/);
+      expect(problems[2]).toMatch(k ? /fails authentication/ : mode.crc ? /checksum does not match/ : /does not hash to its id/);
       for (const i of [0, 1, 3]) expect(items[i].out.equals(raws[i]), `blob ${i}`).toBe(true);
       if (threads > 0) expect((pool as unknown as { next: number }).next - tasks).toBe(1);
     }
@@ -127,7 +189,7 @@ describe.each([
   it('checks a blob stored raw in place, without a copy', async () => {
     const plain = sharedBuffer(1 << 20);
     randomBytes(1 << 20).copy(plain);
-    expect(await pool.open(plain, plain, chunkId(plain), plain.length, false)).toBeUndefined();
+    expect(await pool.open(plain, plain, chunkId(plain), plain.length, false, undefined, V2)).toBeUndefined();
   });
 });
 
@@ -159,7 +221,7 @@ describe('CodecPool workers', () => {
         if (i % 4 === 0) {
           const raw = mixedChunk();
           const out = sharedBuffer(raw.length + SEAL_OVERHEAD);
-          return pool.idSeal(raw, out).then((r) => ({ got: r.id, want: chunkId(raw) }));
+          return pool.idSeal(raw, out, undefined, true).then((r) => ({ got: r.id, want: chunkId(raw) }));
         }
         const small = randomBytes(64);
         return pool.id(small).then((id) => ({ got: id, want: chunkId(small) }));

@@ -152,7 +152,7 @@ describe('an encrypted repository', () => {
     await repo.close();
     const [pack] = (await filesUnder(repo.path)).filter((f) => f.includes('/packs/'));
     const good = await readFile(pack);
-    const { entries } = await readPackEntries(pack, (repo.keys as { mac: Buffer }).mac);
+    const { entries } = await readPackEntries(pack, repo.chunks.format);
     expect(entries.some((e) => e.compressed)).toBe(true);
     // every byte of header, trailer and each blob's nonce and tag, and every 509th byte elsewhere
     const positions = new Set<number>();

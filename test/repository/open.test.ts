@@ -12,7 +12,7 @@ describe('openRepository', () => {
     expect(DEFAULT_CHUNK_SIZE).toBe(256 * 1024);
     expect(repo.path).toBe(path);
     const config = JSON.parse(await readFile(join(path, REPOSITORY_FILE), 'utf8'));
-    expect(config).toMatchObject({ format: 'hvsnap-repository', formatVersion: 2, chunkSize: 262144, compression: 'zstd', encryption: 'none' });
+    expect(config).toMatchObject({ format: 'hvsnap-repository', formatVersion: 3, chunkSize: 262144, compression: 'zstd', encryption: 'none' });
     expect(config.id).toMatch(/^[0-9a-f]{32}$/);
     const again = await openRepository({ path });
     expect(again.chunkSize).toBe(DEFAULT_CHUNK_SIZE);
@@ -77,13 +77,13 @@ describe('openRepository', () => {
     let e = await failure(openRepository({ path }));
     expect(e.code).toBe('repository_invalid');
     expect(e.message).toContain(file);
-    const good = { format: 'hvsnap-repository', formatVersion: 2, id: 'ab'.repeat(16), compression: 'zstd', encryption: 'none', chunkSize: CHUNK };
+    const good = { format: 'hvsnap-repository', formatVersion: 3, id: 'ab'.repeat(16), compression: 'zstd', encryption: 'none', chunkSize: CHUNK };
     await writeFile(file, JSON.stringify({ ...good, chunkSize: 12345 }));
     e = await failure(openRepository({ path }));
     expect(e.context).toMatchObject({ file, field: 'chunkSize' });
     await writeFile(file, JSON.stringify({ ...good, encryption: 'rot13' }));
     expect((await failure(openRepository({ path }))).context.field).toBe('encryption');
-    await writeFile(file, JSON.stringify({ ...good, formatVersion: 3 }));
+    await writeFile(file, JSON.stringify({ ...good, formatVersion: 4 }));
     e = await failure(openRepository({ path }));
     expect(e.context.field).toBe('formatVersion');
     expect(e.hint).toMatch(/newer hvsnap/);

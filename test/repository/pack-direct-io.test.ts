@@ -37,7 +37,7 @@ describe('pack writes past the page cache', () => {
     for (const c of chunks) expect((await again.getChunk(c.id)).equals(c.data), `chunk ${c.id} after reopen`).toBe(true);
     // every sealed pack's trailer lists its chunks: the bytes after the last direct write are whole
     const listed = [];
-    for (const pack of await filesUnder(join(repo.path, 'packs'))) listed.push(...(await readPackEntries(pack, undefined)).entries.map((e) => e.id));
+    for (const pack of await filesUnder(join(repo.path, 'packs'))) listed.push(...(await readPackEntries(pack, repo.chunks.format)).entries.map((e) => e.id));
     expect(listed.sort()).toEqual(chunks.map((c) => c.id).sort());
   });
 });
@@ -62,7 +62,7 @@ describe('pack writes overlap the appends (two staging buffers)', () => {
     const again = await reopen(repo.path);
     for (const c of chunks) expect((await again.getChunk(c.id)).equals(c.data), `chunk ${c.id} after reopen`).toBe(true);
     const listed = [];
-    for (const pack of await filesUnder(join(repo.path, 'packs'))) listed.push(...(await readPackEntries(pack, undefined)).entries.map((e) => e.id));
+    for (const pack of await filesUnder(join(repo.path, 'packs'))) listed.push(...(await readPackEntries(pack, repo.chunks.format)).entries.map((e) => e.id));
     expect(listed.sort()).toEqual(chunks.map((c) => c.id).sort());
   });
 

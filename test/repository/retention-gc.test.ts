@@ -21,7 +21,7 @@ function fake(vm: { id: string; name: string }, createdAt: string): RestorePoint
 const chunkCount = async (repo: Repository): Promise<number> => {
   let n = 0;
   for (const e of await readdir(join(repo.path, 'packs'), { recursive: true, withFileTypes: true })) {
-    if (e.isFile()) n += (await readPackEntries(join(e.parentPath, e.name), undefined)).entries.length;
+    if (e.isFile()) n += (await readPackEntries(join(e.parentPath, e.name), repo.chunks.format)).entries.length;
   }
   return n;
 };

@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { HvsnapError } from '../../src/core/errors.js';
 import { codecPool } from '../../src/repository/codec-pool.js';
 import type { Repository } from '../../src/repository/index.js';
+import type { PackFormat } from '../../src/repository/pack-format.js';
 import { readPackEntries } from '../../src/repository/pack-reader.js';
 import { backup, CHUNK, diskData, DISK_ID, failure, manifestFor, newRepo, readDisk, reopen } from './helpers.js';
 
@@ -15,8 +16,8 @@ vi.mock('../../src/repository/pack-reader.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../src/repository/pack-reader.js')>();
   return {
     ...real,
-    readPackEntries: (file: string, macKey: Buffer | undefined) =>
-      file === refused.pack ? Promise.reject(Object.assign(new Error(`EIO: i/o error, read`), { code: 'EIO' })) : real.readPackEntries(file, macKey),
+    readPackEntries: (file: string, format: PackFormat) =>
+      file === refused.pack ? Promise.reject(Object.assign(new Error(`EIO: i/o error, read`), { code: 'EIO' })) : real.readPackEntries(file, format),
   };
 });
 
@@ -32,7 +33,7 @@ const damages: Record<string, Damage> = {
     let pack = '';
     let e;
     for (const p of await packsOf(repo)) {
-      e ??= (await readPackEntries(p, undefined)).entries.find((x) => x.id === ids[3]);
+      e ??= (await readPackEntries(p, repo.chunks.format)).entries.find((x) => x.id === ids[3]);
       if (e && !pack) pack = p;
     }
     if (!e) throw new Error('chunk 3 is in no pack');
@@ -43,7 +44,7 @@ const damages: Record<string, Damage> = {
   },
   'a truncated pack': async (repo, ids) => {
     const [pack] = await packsOf(repo);
-    const { entries } = await readPackEntries(pack, undefined);
+    const { entries } = await readPackEntries(pack, repo.chunks.format);
     const cut = entries.find((x) => x.id === ids[4])!;
     await truncate(pack, cut.offset + 10); // chunks 4 and 5 lose their bytes, the trailer is gone
     return [4, 5];

@@ -1,6 +1,7 @@
 import { readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CRC_BYTES } from '../../src/repository/blob-codec.js';
 import { READ_RUN_BYTES } from '../../src/repository/pack-chunk-read.js';
 import { PackReadCache } from '../../src/repository/pack-read-cache.js';
 import { backup, CHUNK, diskData, manifestFor, newRepo } from './helpers.js';
@@ -25,8 +26,9 @@ describe('verify', () => {
     const readAt = vi.spyOn(PackReadCache.prototype, 'readAt');
     const report = await repo.verify({ deep: true });
     expect(report).toMatchObject({ ok: true, chunksChecked: 2 * per + 3, bytesHashed: (2 * per + 3) * CHUNK });
-    // the blobs lie end to end in one pack: three reads (a chunk a read, through the page cache, before)
-    expect(reads.sort((a, b) => b - a)).toEqual([READ_RUN_BYTES, READ_RUN_BYTES, 3 * CHUNK]);
+    // the blobs (each its chunk and checksum) lie end to end in one pack: three reads (a chunk a read, through the page cache, before)
+    const blob = CHUNK + CRC_BYTES;
+    expect(reads.sort((a, b) => b - a)).toEqual([per * blob, per * blob, 3 * blob]);
     expect(readAt).not.toHaveBeenCalled();
   });
 

@@ -41,7 +41,7 @@ export const initCommand: CommandModule = (kit) =>
 
 export const migrateCommand: CommandModule = (kit) =>
   new Command('migrate')
-    .description('convert a version 1 repository to version 2 (packs, zstd; --encrypt to encrypt it too)')
+    .description('convert a version 1 repository to the current version (packs, zstd; --encrypt to encrypt it too)')
     .requiredOption('--repo <path>', 'repository folder')
     .option('--encrypt', `encrypt it (passphrase from ${PASSPHRASE_ENV} or ${PASSPHRASE_FILE_ENV})`, false)
     .action(
@@ -51,7 +51,7 @@ export const migrateCommand: CommandModule = (kit) =>
         const text = r.migrated
           ? `migrated ${r.restorePoints} restore point(s), ${r.chunks} chunks: ${formatBytes(r.bytesIn)} → ${formatBytes(r.bytesOut)}` +
             (r.corruptChunks.length ? `\n${r.corruptChunks.length} corrupt chunk(s) not carried over; run hvsnap verify, then back the affected VMs up` : '')
-          : `${opts.repo} already is a version 2 repository`;
+          : `${opts.repo} already is a version ${r.formatVersion} repository`;
         return { data: r, text };
       }),
     );
