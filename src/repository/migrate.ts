@@ -143,6 +143,13 @@ async function pendingConfig(
 ): Promise<{ config: RepositoryConfig; keys?: RepositoryKeys }> {
   try {
     const config = JSON.parse(await readFile(join(path, PENDING), 'utf8')) as RepositoryConfig;
+    // an older hvsnap's interrupted run goes on in its version (2); a newer one's is for a newer hvsnap to finish
+    if (!READABLE_VERSIONS.includes(config.formatVersion))
+      throw new HvsnapError(
+        'repository_invalid',
+        `${path}: an interrupted migration to format version ${JSON.stringify(config.formatVersion)} (${PENDING}); this hvsnap writes versions ${READABLE_VERSIONS.join(' and ')}`,
+        { context: { path, file: join(path, PENDING), field: 'formatVersion' }, hint: 'finish it with the hvsnap that started it, or a newer one' },
+      );
     if (config.encryption === 'aes-256-gcm') {
       if (!args.passphrase)
         throw new HvsnapError('input_invalid', 'an interrupted migration to an encrypted repository needs its passphrase to go on', {

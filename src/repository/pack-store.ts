@@ -40,7 +40,7 @@ export interface PutChunkResult {
 }
 
 /**
- * The chunks of a v2 repository: blobs in pack files (`packs/<ab>/<name>`), located through an
+ * The chunks of a repository of version 2 or 3: blobs in pack files (`packs/<ab>/<name>`), located through an
  * in-memory {@link ChunkIndex} loaded from `index/*.idx`. Chunks found bad on a read or by verify
  * are recorded under `bad/<chunk id>.<pack>` (quarantine): the copy is never trusted again, and the
  * next put of that chunk stores a good copy elsewhere (self-healing).

@@ -92,7 +92,8 @@ export class Repository extends RepositoryReader implements WriterHost {
    * Stores a chunk of 1 to chunkSize bytes and returns its id; all-zero data is not stored (id
    * null); a chunk already stored and not known bad is not written again (a known-bad one is
    * written anew: self-healing). `id`, when given, MUST be `this.chunkId(data)` (it saves hashing
-   * twice; every read checks it). Durable once the next restore point commits. May be called
+   * twice): it is trusted, and the blob's checksum or tag is made under it, so a wrong one is found
+   * only by `verify --deep`, which hashes every chunk (a restore checks the checksum or tag). Durable once the next restore point commits. May be called
    * concurrently.
    */
   async putChunk(data: Uint8Array, id?: ChunkId): Promise<PutChunkResult> {

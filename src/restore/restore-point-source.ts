@@ -4,12 +4,12 @@ import type { DiskIndex, RestorePointManifest } from '../repository/types.js';
 /**
  * The few reads of a restore point that mount (and export) need, kept narrow so that a new
  * repository format changes only {@link repositorySource}: the manifest, a disk's chunk index,
- * and a chunk's bytes by id (verified against the id).
+ * and a chunk's bytes by id (checked as a restore checks them: Repository.readChunk).
  */
 export interface RestorePointSource {
   manifest(restorePointId: string): Promise<RestorePointManifest>;
   diskIndex(restorePointId: string, diskId: string): Promise<DiskIndex>;
-  /** the chunk's bytes; rejects when it is missing or does not hash to its id */
+  /** the chunk's bytes; rejects when it is missing or fails its check (checksum, tag or id) */
   chunk(chunkId: string): Promise<Buffer>;
   /**
    * Keeps what the reader reads from being collected until `release` (a repository's shared lock:

@@ -49,7 +49,7 @@ export const migrateCommand: CommandModule = (kit) =>
         const passphrase = opts.encrypt ? await needFromEnv(PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, 'the passphrase of the encrypted repository') : undefined;
         const r = await migrateRepository({ path: opts.repo, encrypt: opts.encrypt, passphrase, logger });
         const text = r.migrated
-          ? `migrated ${r.restorePoints} restore point(s), ${r.chunks} chunks: ${formatBytes(r.bytesIn)} → ${formatBytes(r.bytesOut)}` +
+          ? `migrated to version ${r.formatVersion}: ${r.restorePoints} restore point(s), ${r.chunks} chunks: ${formatBytes(r.bytesIn)} → ${formatBytes(r.bytesOut)}` +
             (r.corruptChunks.length ? `\n${r.corruptChunks.length} corrupt chunk(s) not carried over; run hvsnap verify, then back the affected VMs up` : '')
           : `${opts.repo} already is a version ${r.formatVersion} repository`;
         return { data: r, text };
