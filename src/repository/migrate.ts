@@ -148,7 +148,7 @@ async function pendingConfig(
       throw new HvsnapError(
         'repository_invalid',
         `${path}: an interrupted migration to format version ${JSON.stringify(config.formatVersion)} (${PENDING}); this hvsnap writes versions ${READABLE_VERSIONS.join(' and ')}`,
-        { context: { path, file: join(path, PENDING), field: 'formatVersion' }, hint: 'finish it with the hvsnap that started it, or a newer one' },
+        { context: { path, file: join(path, PENDING), field: 'formatVersion' }, hint: 'finish it with the release that started it, or a newer one' },
       );
     if (config.encryption === 'aes-256-gcm') {
       if (!args.passphrase)

@@ -83,7 +83,7 @@ describe('repository administration commands', () => {
     expect(refused.stderr).toContain(`hvsnap migrate --repo ${repo}`);
     const m = await cli('migrate', '--repo', repo);
     expect(m.code).toBe(0);
-    expect(m.stdout).toContain('migrated 1 restore point(s)');
+    expect(m.stdout).toContain('migrated to version 3: 1 restore point(s)');
     const list = await cli('list', '--repo', repo);
     expect(list.code).toBe(0);
     expect(list.stdout).toContain('old-01');

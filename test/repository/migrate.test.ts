@@ -81,7 +81,7 @@ describe('migrate', () => {
     await pending(newer, 4);
     const e = await failure(migrateRepository({ path: newer }));
     expect(e).toMatchObject({ code: 'repository_invalid', context: { field: 'formatVersion' } });
-    expect(e.hint).toMatch(/the hvsnap that started it, or a newer one/);
+    expect(e.hint).toMatch(/the release that started it, or a newer one/);
     expect(await readdir(newer)).toContain('chunks'); // nothing converted
   });
 

@@ -30,6 +30,18 @@ it.each(['restore', 'export'] as const)('%s: gc refuses while it reads the chunk
       () => 'gc ran',
       (e: unknown) => e,
     ));
+  // and every chunk read after that waits for gc's answer: however fast the reads, the restore is still
+  // reading when gc asks for the lock (an export of the lab disk once ended first under a loaded CI machine)
+  const repo = env.repository;
+  const [readChunk, leaseChunks] = [repo.readChunk.bind(repo), repo.leaseChunks.bind(repo)];
+  repo.readChunk = async (id) => {
+    await gcDuring;
+    return readChunk(id);
+  };
+  repo.leaseChunks = (ids) => {
+    const held = gcDuring;
+    return leaseChunks(ids).map(async (lease) => (await Promise.all([lease, held]))[0]);
+  };
   const to = join(env.dir, kind);
   if (kind === 'restore') await restoreVm({ repository: env.repository, restorePointId, targetDir: to, onProgress });
   else await exportVm({ repository: env.repository, restorePointId, to, onProgress });
