@@ -38,7 +38,8 @@ interface CodecModule {
   openAllInto(items: OpenItem[], encKey: Uint8Array | undefined, macKey: Uint8Array | undefined, mode: OpenMode): Promise<Array<string | undefined>>;
   crcOf(id: string, compressed: boolean, payload: Uint8Array): number;
   crc32(data: Uint8Array, crc: number): number;
-  crc32ForTest(data: Uint8Array, crc: number): number;
+  crc32Portable(data: Uint8Array, crc: number): number;
+  CRC_BYTES: number;
 }
 
 /**

@@ -10,7 +10,7 @@ import { isChunkId } from './hash.js';
 import { addKeyFile, DEFAULT_KDF, newKeys, unlockKeys } from './keys.js';
 import { RepositoryLocks } from './lock.js';
 import { MANIFEST_VERSION, openManifest, parseManifest, sealManifest } from './manifest.js';
-import { FORMAT_VERSION, READABLE_VERSIONS, REPOSITORY_FILE, type RepositoryConfig } from './open-repository.js';
+import { FORMAT_VERSION, isReadableVersion, READABLE_VERSIONS, REPOSITORY_FILE, type RepositoryConfig } from './open-repository.js';
 import { PackStore } from './pack-store.js';
 import { indexFileName } from './restore-point-writer.js';
 import { chunkId } from './chunk-id.js';
@@ -62,7 +62,7 @@ export async function migrateRepository(args: {
     restorePoints: 0,
     corruptChunks: [],
   };
-  if (READABLE_VERSIONS.includes(old.formatVersion as never)) return result;
+  if (isReadableVersion(old.formatVersion)) return result;
   if (old.formatVersion !== 1)
     throw new HvsnapError('repository_invalid', `${path}: format version ${JSON.stringify(old.formatVersion)} cannot be migrated (only 1)`, {
       context: { path, field: 'formatVersion' },
@@ -144,7 +144,7 @@ async function pendingConfig(
   try {
     const config = JSON.parse(await readFile(join(path, PENDING), 'utf8')) as RepositoryConfig;
     // an older hvsnap's interrupted run goes on in its version (2); a newer one's is for a newer hvsnap to finish
-    if (!READABLE_VERSIONS.includes(config.formatVersion))
+    if (!isReadableVersion(config.formatVersion))
       throw new HvsnapError(
         'repository_invalid',
         `${path}: an interrupted migration to format version ${JSON.stringify(config.formatVersion)} (${PENDING}); this hvsnap writes versions ${READABLE_VERSIONS.join(' and ')}`,

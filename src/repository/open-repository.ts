@@ -22,12 +22,17 @@ export const DEFAULT_CHUNK_SIZE = 256 * 1024;
  * The format of a repository this hvsnap creates: 3, where an unencrypted blob ends in a checksum
  * that a restore checks instead of hashing the chunk again (pack-format.ts).
  */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION: PackVersion = 3;
 /**
  * The formats this hvsnap reads and writes. A version 2 repository stays version 2 (its packs too,
  * so the hvsnap that made it can still read it); its restores hash every unencrypted chunk again.
  */
-export const READABLE_VERSIONS: readonly number[] = [2, 3];
+export const READABLE_VERSIONS: readonly PackVersion[] = [2, 3];
+
+/** Whether `version` (a repository's `formatVersion`, as read) is one of {@link READABLE_VERSIONS}. */
+export function isReadableVersion(version: unknown): version is PackVersion {
+  return (READABLE_VERSIONS as readonly unknown[]).includes(version);
+}
 const SUBFOLDERS = ['packs', 'index', 'bad', 'keys', 'restore-points', 'tmp', 'locks'];
 const MIN_CHUNK = 64 * 1024;
 const MAX_CHUNK = 16 * 1024 * 1024;
@@ -187,7 +192,7 @@ function parseConfig(text: string, file: string, path: string, invalid: (msg: st
       `convert it with: hvsnap migrate --repo ${path}`,
     );
   }
-  if (!READABLE_VERSIONS.includes(config.formatVersion as number)) {
+  if (!isReadableVersion(config.formatVersion)) {
     throw bad(
       'formatVersion',
       `is ${JSON.stringify(config.formatVersion)}; this hvsnap reads versions ${READABLE_VERSIONS.join(' and ')}`,

@@ -72,8 +72,6 @@ export class PackStore {
   readonly badDir: string;
   /** the version and checksum key of this repository's packs */
   readonly format: PackFormat;
-  /** whether an unencrypted blob ends in its checksum (packs of version 3) */
-  private readonly crc: boolean;
 
   constructor(
     /** the repository folder */
@@ -89,7 +87,6 @@ export class PackStore {
     this.indexDir = join(root, 'index');
     this.badDir = join(root, 'bad');
     this.format = { version, macKey: keys?.mac };
-    this.crc = version >= 3;
     this.quarantine = new PackQuarantine(this.badDir, logger);
     this.writer = new PackWriter(this.packsDir, this.format, (p) => this.sealed.push(p));
     this.buffers = new SharedBuffers(chunkSize + SEAL_OVERHEAD, Math.max(64, Math.ceil(KEPT_BUFFER_BYTES / chunkSize)));
@@ -101,7 +98,12 @@ export class PackStore {
    * (restore, export, mount). See OpenMode.
    */
   openMode(ids: boolean): OpenMode {
-    return { crc: this.crc, ids };
+    return { crc: this.crcs, ids };
+  }
+
+  /** Whether an unencrypted blob ends in its checksum: packs of version 3. */
+  private get crcs(): boolean {
+    return this.format.version >= 3;
   }
 
   /** The id of `data` in this repository (keyed when encrypted). */
@@ -242,7 +244,7 @@ export class PackStore {
       let sealed: { length: number; compressed: boolean } | undefined;
       if (id !== undefined) cid = checkChunkId(id, 'id');
       else if (this.storedShare > 0.5) cid = await codecPool().id(data, this.keys?.mac);
-      else ({ id: cid, ...sealed } = await codecPool().idSeal(data, out, this.keys, this.crc));
+      else ({ id: cid, ...sealed } = await codecPool().idSeal(data, out, this.keys, this.crcs));
       for (;;) {
         if (await this.has(cid)) {
           this.storedShare = this.storedShare * 0.875 + 0.125;
@@ -257,7 +259,7 @@ export class PackStore {
       this.inFlight.set(cid, new Promise<void>((r) => (done = r)));
       try {
         // sealed on the codec pool into shared memory; the writer copies it into its staging buffer
-        sealed ??= await codecPool().seal(data, out, cid, this.keys?.enc, this.crc);
+        sealed ??= await codecPool().seal(data, out, cid, this.keys?.enc, this.crcs);
         const loc = await this.writer.append(cid, { stored: out.subarray(0, sealed.length), compressed: sealed.compressed }, data.byteLength, this.index);
         return { id: cid, written: true, bytesWritten: loc.length };
       } finally {
